@@ -1,0 +1,60 @@
+/**
+ * The master's lease: a new epoch granted by compare-and-set on /epoch, then the ephemeral
+ * /master znode, which only one session can hold. The lease lasts as long as the ZooKeeper
+ * session; the holder must stop taking writes the moment the session expires.
+ */
+import { clusterPaths } from '../protocol/names.ts';
+import { CreateMode, isZkError, ZkErrorCode, type ZkClient } from './ZkClient.ts';
+
+export interface MasterRecord {
+  workerId: string;
+  pid: number;
+  epoch: number;
+}
+
+export class MasterTakenError extends Error {}
+
+/** Grants the next epoch, strictly above both ZooKeeper's and the replica's own. */
+async function nextEpoch(zk: ZkClient, path: string, atLeast: number): Promise<number> {
+  await zk.ensurePath(path);
+  for (;;) {
+    const { data, version } = await zk.getData<number>(path);
+    const epoch = Math.max(typeof data === 'number' ? data : 0, atLeast) + 1;
+    try {
+      await zk.setData(path, epoch, version);
+      return epoch;
+    } catch (error) {
+      if (!isZkError(error, ZkErrorCode.BAD_VERSION)) throw error;
+    }
+  }
+}
+
+export async function acquireMasterLease(
+  zk: ZkClient,
+  cluster: string,
+  candidate: { workerId: string; pid: number; localEpoch: number },
+): Promise<MasterRecord> {
+  const paths = clusterPaths(cluster);
+  const holder = await readMaster(zk, cluster);
+  if (holder && holder.workerId !== candidate.workerId) {
+    throw new MasterTakenError(`worker ${holder.workerId} (pid ${holder.pid}) already holds the master lease`);
+  }
+  const epoch = await nextEpoch(zk, paths.epoch, candidate.localEpoch);
+  const record: MasterRecord = { workerId: candidate.workerId, pid: candidate.pid, epoch };
+  try {
+    await zk.create(paths.master, record, CreateMode.EPHEMERAL);
+  } catch (error) {
+    if (isZkError(error, ZkErrorCode.NODE_EXISTS)) throw new MasterTakenError('another worker took the master lease first');
+    throw error;
+  }
+  return record;
+}
+
+export async function readMaster(zk: ZkClient, cluster: string): Promise<MasterRecord | undefined> {
+  try {
+    return (await zk.getData<MasterRecord>(clusterPaths(cluster).master)).data;
+  } catch (error) {
+    if (isZkError(error, ZkErrorCode.NO_NODE)) return undefined;
+    throw error;
+  }
+}

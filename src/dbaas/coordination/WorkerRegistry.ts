@@ -1,0 +1,65 @@
+/**
+ * Workers' ephemeral znodes: each worker publishes what it is (pid, role, ready, applied seq,
+ * epoch) under /rideshare/<cluster>/workers/<id>; the node vanishes with the worker's session,
+ * which is how a dead worker leaves the list without anyone deleting it.
+ */
+import { clusterPaths, type WorkerInfo } from '../protocol/names.ts';
+import { CreateMode, isZkError, ZkErrorCode, type ZkClient, type ZkWatcher } from './ZkClient.ts';
+
+export class WorkerRegistration {
+  private current: WorkerInfo;
+  private published: string;
+
+  private constructor(
+    private readonly zk: ZkClient,
+    private readonly path: string,
+    info: WorkerInfo,
+  ) {
+    this.current = info;
+    this.published = JSON.stringify(info);
+  }
+
+  static async register(zk: ZkClient, cluster: string, info: WorkerInfo): Promise<WorkerRegistration> {
+    const paths = clusterPaths(cluster);
+    await zk.ensurePath(paths.workers);
+    const path = paths.workerNode(info.workerId);
+    await zk.create(path, info, CreateMode.EPHEMERAL);
+    return new WorkerRegistration(zk, path, info);
+  }
+
+  get info(): WorkerInfo {
+    return this.current;
+  }
+
+  /** Publishes a change; unchanged information costs no ZooKeeper call. */
+  async update(change: Partial<Omit<WorkerInfo, 'workerId'>>): Promise<void> {
+    this.current = { ...this.current, ...change };
+    const serialized = JSON.stringify(this.current);
+    if (serialized === this.published) return;
+    this.published = serialized;
+    await this.zk.setData(this.path, this.current);
+  }
+}
+
+/** Every registered worker; a node that disappears while being read is simply not listed. */
+export async function listWorkers(zk: ZkClient, cluster: string, watcher?: ZkWatcher): Promise<WorkerInfo[]> {
+  const paths = clusterPaths(cluster);
+  let ids: string[];
+  try {
+    ids = await zk.getChildren(paths.workers, watcher);
+  } catch (error) {
+    if (isZkError(error, ZkErrorCode.NO_NODE)) return [];
+    throw error;
+  }
+  const infos = await Promise.all(
+    ids.map(async (id) => {
+      try {
+        return (await zk.getData<WorkerInfo>(paths.workerNode(id))).data;
+      } catch (error) {
+        if (isZkError(error, ZkErrorCode.NO_NODE)) return undefined;
+        throw error;
+      }
+    }),
+  );
+  return infos.filter((info): info is WorkerInfo => info !== undefined);
+}

@@ -1,0 +1,131 @@
+/**
+ * Request/response over RabbitMQ with direct reply-to: publish on readQ or writeQ, match the
+ * answer by correlation id. Every call has a deadline (a 503, never a hang); messages expire in
+ * the queue at the same deadline, so a worker never spends time on a request nobody awaits.
+ * A lost connection fails the calls in flight and is re-opened in the background.
+ */
+import { randomUUID } from 'node:crypto';
+import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
+import { RideShareError, TimeoutError, UnavailableError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { sleep, withTimeout } from '../../shared/timeout.ts';
+import { decodeReply, encode, type DbCommand } from '../protocol/messages.ts';
+import type { ClusterNames } from '../protocol/names.ts';
+import { AMQP_SOCKET_OPTIONS, assertTopology, withHeartbeat } from '../protocol/topology.ts';
+
+const REPLY_TO = 'amq.rabbitmq.reply-to';
+
+interface PendingCall {
+  resolve(result: unknown): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export interface RpcClientOptions {
+  amqpUrl: string;
+  names: ClusterNames;
+  timeoutMs: number;
+  logger: Logger;
+}
+
+export class RpcClient {
+  private connection: ChannelModel | undefined;
+  private channel: Channel | undefined;
+  private connecting: Promise<Channel> | undefined;
+  private readonly pending = new Map<string, PendingCall>();
+  private closed = false;
+
+  constructor(private readonly options: RpcClientOptions) {}
+
+  async start(): Promise<void> {
+    await this.ensureChannel();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.failAll(new UnavailableError('the orchestrator is stopping'));
+    await this.connection?.close().catch(() => undefined);
+  }
+
+  /** Sends a command and resolves with the worker's result, or rejects with its coded error. */
+  async call<T>(queue: string, command: DbCommand): Promise<T> {
+    const deadline = this.options.timeoutMs;
+    const channel = await withTimeout(this.ensureChannel(), deadline, 'RabbitMQ is unreachable');
+    const correlationId = randomUUID();
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(correlationId);
+        reject(new TimeoutError(`no worker answered on ${queue} within ${deadline} ms`));
+      }, deadline);
+      this.pending.set(correlationId, { resolve: resolve as (result: unknown) => void, reject, timer });
+      channel.sendToQueue(queue, encode(command), {
+        correlationId,
+        replyTo: REPLY_TO,
+        expiration: String(deadline),
+        contentType: 'application/json',
+      });
+    });
+  }
+
+  private onReply(message: ConsumeMessage | null): void {
+    if (!message) return;
+    const call = this.pending.get(message.properties.correlationId as string);
+    if (!call) return; // answered after its deadline
+    this.pending.delete(message.properties.correlationId as string);
+    clearTimeout(call.timer);
+    try {
+      const reply = decodeReply(message.content);
+      if (reply.ok) call.resolve(reply.result);
+      else call.reject(new RideShareError(reply.code, reply.message));
+    } catch (error) {
+      call.reject(new RideShareError('INTERNAL', `unreadable worker reply: ${String(error)}`));
+    }
+  }
+
+  private ensureChannel(): Promise<Channel> {
+    if (this.channel) return Promise.resolve(this.channel);
+    this.connecting ??= this.open().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async open(): Promise<Channel> {
+    if (this.closed) throw new UnavailableError('the orchestrator is stopping');
+    const connection = await amqp.connect(withHeartbeat(this.options.amqpUrl), AMQP_SOCKET_OPTIONS);
+    connection.on('error', (error: unknown) => this.options.logger.warn({ err: error }, 'RabbitMQ connection error'));
+    connection.on('close', () => this.onConnectionLost());
+    const channel = await connection.createChannel();
+    await assertTopology(channel, this.options.names);
+    await channel.consume(REPLY_TO, (message) => this.onReply(message), { noAck: true });
+    this.connection = connection;
+    this.channel = channel;
+    return channel;
+  }
+
+  private onConnectionLost(): void {
+    this.channel = undefined;
+    this.connection = undefined;
+    // Replies travel on the lost connection: whatever was in flight can no longer be answered.
+    this.failAll(new UnavailableError('the connection to RabbitMQ was lost'));
+    if (this.closed) return;
+    this.options.logger.warn('RabbitMQ connection lost; reconnecting');
+    void this.reconnect();
+  }
+
+  private async reconnect(): Promise<void> {
+    for (let delay = 100; !this.closed && !this.channel; delay = Math.min(delay * 2, 2000)) {
+      try {
+        await this.ensureChannel();
+      } catch {
+        await sleep(delay);
+      }
+    }
+  }
+
+  private failAll(error: Error): void {
+    for (const [id, call] of this.pending) {
+      clearTimeout(call.timer);
+      call.reject(error);
+      this.pending.delete(id);
+    }
+  }
+}

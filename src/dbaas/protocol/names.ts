@@ -1,0 +1,70 @@
+/**
+ * Every RabbitMQ name and ZooKeeper path of one cluster. RIDESHARE_CLUSTER prefixes them all, so
+ * several clusters (a test run beside `npm start`, say) share one broker and one ZooKeeper safely.
+ */
+
+export interface ClusterNames {
+  readQ: string;
+  writeQ: string;
+  /** Fanout exchange carrying every applied write to every replica's own sync queue. */
+  syncExchange: string;
+  /** Snapshot requests from new replicas; caught-up slaves take them before the master does. */
+  snapshotQ: string;
+  /** The sync queue of one worker (exclusive: it disappears with the worker's connection). */
+  syncQueueOf(workerId: string): string;
+  allQueues(): string[];
+}
+
+export function clusterNames(cluster: string): ClusterNames {
+  const names = {
+    readQ: `${cluster}.readQ`,
+    writeQ: `${cluster}.writeQ`,
+    syncExchange: `${cluster}.syncQ`,
+    snapshotQ: `${cluster}.snapshotQ`,
+  };
+  return {
+    ...names,
+    syncQueueOf: (workerId) => `${cluster}.syncQ.${workerId}`,
+    allQueues: () => [names.readQ, names.writeQ, names.snapshotQ],
+  };
+}
+
+export interface ClusterPaths {
+  root: string;
+  workers: string;
+  workerNode(workerId: string): string;
+  /** Ephemeral: `{workerId, pid, epoch}` of the one master; only one create can succeed. */
+  master: string;
+  /** Persistent: the highest epoch ever granted. */
+  epoch: string;
+  /** Persistent: how many slaves the supervisor keeps. */
+  desiredSlaves: string;
+  /** Persistent: `{workerId, epoch}` the supervisor asks to become master. */
+  promotion: string;
+  /** Ephemeral: the orchestrator currently supervising. */
+  supervisor: string;
+}
+
+export function clusterPaths(cluster: string): ClusterPaths {
+  const root = `/rideshare/${cluster}`;
+  return {
+    root,
+    workers: `${root}/workers`,
+    workerNode: (workerId) => `${root}/workers/${workerId}`,
+    master: `${root}/master`,
+    epoch: `${root}/epoch`,
+    desiredSlaves: `${root}/desired-slaves`,
+    promotion: `${root}/promotion`,
+    supervisor: `${root}/supervisor`,
+  };
+}
+
+/** What each worker publishes about itself in its ephemeral znode. */
+export interface WorkerInfo {
+  workerId: string;
+  pid: number;
+  role: 'master' | 'slave';
+  ready: boolean;
+  appliedSeq: number;
+  epoch: number;
+}

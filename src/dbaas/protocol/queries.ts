@@ -1,0 +1,203 @@
+/**
+ * Structured database requests: the only language db/read and db/write speak. A request names a
+ * table, columns and conditions; it never carries SQL. `parseRead` / `parseWrite` check the shape
+ * (zod) and then the meaning (tables, columns, value types) against TABLES, and throw a
+ * BadRequestError whose message says exactly what is wrong.
+ */
+import { z } from 'zod';
+import { BadRequestError } from '../../shared/errors.ts';
+import { columnsOf, isTableName, TABLES, type ColumnSpec, type TableName } from './tables.ts';
+
+export type Value = string | number;
+export type Comparison = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in';
+export type Condition = Value | Partial<Record<Comparison, Value | Value[]>>;
+export type Where = Record<string, Condition>;
+
+export interface OrderBy {
+  column: string;
+  direction: 'asc' | 'desc';
+}
+
+export interface ReadQuery {
+  table: TableName;
+  columns?: string[];
+  where?: Where;
+  orderBy?: OrderBy[];
+  limit?: number;
+  offset?: number;
+  /** Answer `[{"count": N}]` instead of rows. */
+  count?: boolean;
+  /** Read-your-writes: the answering replica must have applied at least this sequence number. */
+  minSeq?: number;
+  /**
+   * Read at least everything this orchestrator has acknowledged so far (it raises minSeq to its
+   * last acknowledged seq): a user created a moment ago is found even on a lagging slave.
+   */
+  fresh?: boolean;
+}
+
+export interface InsertWrite {
+  op: 'insert';
+  table: TableName;
+  values: Record<string, Value>;
+}
+export interface UpdateWrite {
+  op: 'update';
+  table: TableName;
+  values: Record<string, Value>;
+  where: Where;
+}
+export interface DeleteWrite {
+  op: 'delete';
+  table: TableName;
+  where: Where;
+}
+/** Empties every table (db/clear); autoincrement counters are kept so ids are never reused. */
+export interface ClearWrite {
+  op: 'clear';
+}
+export type Write = InsertWrite | UpdateWrite | DeleteWrite | ClearWrite;
+
+export const MAX_IN_LIST = 1000;
+export const MAX_LIMIT = 100_000;
+
+const valueSchema = z.union([z.string(), z.number()]);
+const conditionSchema = z.union([
+  valueSchema,
+  z.strictObject({
+    eq: valueSchema.optional(),
+    ne: valueSchema.optional(),
+    gt: valueSchema.optional(),
+    gte: valueSchema.optional(),
+    lt: valueSchema.optional(),
+    lte: valueSchema.optional(),
+    in: z.array(valueSchema).max(MAX_IN_LIST).optional(),
+  }),
+]);
+const whereSchema = z.record(z.string(), conditionSchema);
+const seqSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+const readSchema = z.strictObject({
+  table: z.string(),
+  columns: z.array(z.string()).min(1).max(64).optional(),
+  where: whereSchema.optional(),
+  orderBy: z
+    .array(z.strictObject({ column: z.string(), direction: z.enum(['asc', 'desc']).default('asc') }))
+    .max(8)
+    .optional(),
+  limit: z.number().int().min(1).max(MAX_LIMIT).optional(),
+  offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  count: z.boolean().optional(),
+  minSeq: seqSchema.optional(),
+  fresh: z.boolean().optional(),
+});
+
+const writeSchema = z.discriminatedUnion('op', [
+  z.strictObject({ op: z.literal('insert'), table: z.string(), values: z.record(z.string(), valueSchema) }),
+  z.strictObject({
+    op: z.literal('update'),
+    table: z.string(),
+    values: z.record(z.string(), valueSchema),
+    where: whereSchema,
+  }),
+  z.strictObject({ op: z.literal('delete'), table: z.string(), where: whereSchema }),
+  z.strictObject({ op: z.literal('clear') }),
+]);
+
+/** The first zod issue as one readable sentence, e.g. `where.source: expected string, received boolean`. */
+export function describeZodError(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid request';
+  const path = issue.path.map(String).join('.');
+  return path ? `${path}: ${issue.message}` : issue.message;
+}
+
+function parseShape<T>(schema: z.ZodType<T>, body: unknown): T {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new BadRequestError('the request body must be a JSON object');
+  }
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw new BadRequestError(describeZodError(parsed.error));
+  return parsed.data;
+}
+
+function tableOf(name: string): TableName {
+  if (!isTableName(name)) {
+    throw new BadRequestError(`unknown table '${name}' (known: ${Object.keys(TABLES).join(', ')})`);
+  }
+  return name;
+}
+
+function columnOf(table: TableName, column: string): ColumnSpec {
+  const spec = columnsOf(table)[column];
+  if (!spec) throw new BadRequestError(`unknown column '${column}' in table '${table}'`);
+  return spec;
+}
+
+function checkValue(table: TableName, column: string, value: Value): void {
+  const spec = columnOf(table, column);
+  if (spec.type === 'integer') {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+      throw new BadRequestError(`column '${column}' expects an integer within ±2^53, got ${JSON.stringify(value).slice(0, 40)}`);
+    }
+    return;
+  }
+  if (typeof value !== 'string') {
+    throw new BadRequestError(`column '${column}' expects a string, got ${typeof value}`);
+  }
+  if (spec.maxLength !== undefined && value.length > spec.maxLength) {
+    throw new BadRequestError(`column '${column}' is longer than ${spec.maxLength} characters`);
+  }
+}
+
+function checkWhere(table: TableName, where: Where): void {
+  for (const [column, condition] of Object.entries(where)) {
+    if (typeof condition !== 'object') {
+      checkValue(table, column, condition);
+      continue;
+    }
+    const operators = Object.entries(condition);
+    if (operators.length === 0) throw new BadRequestError(`where.${column}: empty condition`);
+    for (const [operator, operand] of operators) {
+      const operands = Array.isArray(operand) ? operand : [operand];
+      if (operator === 'in' && !Array.isArray(operand)) throw new BadRequestError(`where.${column}.in expects an array`);
+      for (const value of operands) checkValue(table, column, value);
+    }
+  }
+}
+
+function checkValues(table: TableName, values: Record<string, Value>): void {
+  for (const [column, value] of Object.entries(values)) checkValue(table, column, value);
+}
+
+export function parseRead(body: unknown): ReadQuery {
+  const raw = parseShape(readSchema, body);
+  const table = tableOf(raw.table);
+  raw.columns?.forEach((column) => columnOf(table, column));
+  raw.orderBy?.forEach((order) => columnOf(table, order.column));
+  if (raw.where) checkWhere(table, raw.where);
+  return { ...raw, table };
+}
+
+export function parseWrite(body: unknown): Write {
+  const raw = parseShape(writeSchema, body);
+  if (raw.op === 'clear') return raw;
+  const table = tableOf(raw.table);
+  if (raw.op === 'delete') {
+    checkWhere(table, raw.where);
+    return { ...raw, table };
+  }
+  checkValues(table, raw.values);
+  if (raw.op === 'update') {
+    if (Object.keys(raw.values).length === 0) throw new BadRequestError('values: an update must set at least one column');
+    checkWhere(table, raw.where);
+    return { ...raw, table };
+  }
+  const autoIncrement = (TABLES[table] as { autoIncrement?: string }).autoIncrement;
+  for (const column of Object.keys(columnsOf(table))) {
+    if (column !== autoIncrement && !(column in raw.values)) {
+      throw new BadRequestError(`values: column '${column}' is required to insert into '${table}'`);
+    }
+  }
+  return { ...raw, table };
+}

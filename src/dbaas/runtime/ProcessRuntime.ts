@@ -1,0 +1,93 @@
+/**
+ * Workers as local processes: each in its own process group (so a signal reaches the whole
+ * worker, tsx loader included), its output in DATA_DIR/logs/<workerId>.log, its pid the OS pid.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
+
+const WORKER_MAIN = fileURLToPath(new URL('../worker/main.ts', import.meta.url));
+/** The project root, so `--import tsx` resolves from the project's node_modules. */
+const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const DEFAULT_GRACE_MS = 5000;
+
+interface RunningWorker {
+  handle: WorkerHandle;
+  child: ChildProcess;
+  exited: Promise<WorkerExit>;
+}
+
+export interface ProcessRuntimeOptions {
+  logDir: string;
+}
+
+export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements WorkerRuntime {
+  readonly kind = 'process' as const;
+  private readonly workers = new Map<string, RunningWorker>();
+
+  constructor(private readonly options: ProcessRuntimeOptions) {
+    super();
+    fs.mkdirSync(options.logDir, { recursive: true });
+  }
+
+  async start(spec: WorkerSpec): Promise<WorkerHandle> {
+    const log = fs.openSync(path.join(this.options.logDir, `${spec.workerId}.log`), 'a');
+    const child = spawn(process.execPath, ['--import', 'tsx', WORKER_MAIN], {
+      env: { ...process.env, ...spec.env },
+      stdio: ['ignore', log, log],
+      detached: true,
+      cwd: PROJECT_ROOT,
+    });
+    fs.closeSync(log);
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.once('spawn', () => resolve(child.pid as number));
+      child.once('error', reject);
+    });
+    const handle: WorkerHandle = { workerId: spec.workerId, pid };
+    const exited = new Promise<WorkerExit>((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.workers.delete(spec.workerId);
+        const exit: WorkerExit = { workerId: spec.workerId, pid, code, signal };
+        resolve(exit);
+        this.emit('exit', exit);
+      });
+    });
+    this.workers.set(spec.workerId, { handle, child, exited });
+    return handle;
+  }
+
+  list(): WorkerHandle[] {
+    return [...this.workers.values()].map((worker) => worker.handle);
+  }
+
+  async kill(workerId: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const worker = this.workers.get(workerId);
+    if (!worker) return;
+    signalGroup(worker.handle.pid, signal);
+    if (signal === 'SIGKILL' || signal === 'SIGTERM') await worker.exited;
+  }
+
+  async stop(workerId: string, graceMs = DEFAULT_GRACE_MS): Promise<void> {
+    const worker = this.workers.get(workerId);
+    if (!worker) return;
+    signalGroup(worker.handle.pid, 'SIGTERM');
+    const timer = setTimeout(() => signalGroup(worker.handle.pid, 'SIGKILL'), graceMs);
+    await worker.exited;
+    clearTimeout(timer);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.workers.keys()].map((workerId) => this.stop(workerId)));
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Where workers run. A runtime starts, lists, signals and watches workers; it decides nothing
+ * (the supervisor does). One file per implementation: local processes, Docker containers.
+ */
+import type { EventEmitter } from 'node:events';
+
+export interface WorkerSpec {
+  workerId: string;
+  role: 'master' | 'slave';
+  /** Settings for the worker process (see worker/WorkerSettings.ts). */
+  env: Record<string, string>;
+}
+
+export interface WorkerHandle {
+  workerId: string;
+  /** The OS pid of the worker (a local process, or a container's main process as the host sees it). */
+  pid: number;
+}
+
+export interface WorkerExit {
+  workerId: string;
+  pid: number;
+  code: number | null;
+  signal: string | null;
+}
+
+export interface WorkerRuntimeEvents {
+  exit: [WorkerExit];
+}
+
+export interface WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
+  readonly kind: 'process' | 'docker';
+  start(spec: WorkerSpec): Promise<WorkerHandle>;
+  list(): WorkerHandle[];
+  /** Sends a signal (SIGKILL by default) and resolves once the worker is gone. */
+  kill(workerId: string, signal?: NodeJS.Signals): Promise<void>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the worker is gone. */
+  stop(workerId: string, graceMs?: number): Promise<void>;
+  /** Stops every worker this runtime started. */
+  close(): Promise<void>;
+}

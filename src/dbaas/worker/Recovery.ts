@@ -1,0 +1,55 @@
+/**
+ * Cold start: when the whole cluster was stopped, its data lives on in the files of the workers
+ * of the previous run. The first master takes the copy that applied the most (highest epoch,
+ * then seq) as its own, so a restart of `npm start` keeps the data.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+interface Candidate {
+  file: string;
+  epoch: number;
+  seq: number;
+}
+
+function positionOf(file: string): Candidate | undefined {
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      const row = db.prepare('SELECT applied_seq AS seq, epoch FROM replication_state WHERE id = 1').get() as { seq: number; epoch: number } | undefined;
+      return row ? { file, ...row } : undefined;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Copies the most advanced earlier worker file in `dir` to `target` (through SQLite's online
+ * backup, so a WAL is folded in) and removes the earlier files. Returns the file it used.
+ */
+export async function recoverPreviousRun(dir: string, target: string): Promise<string | undefined> {
+  if (!fs.existsSync(dir)) return undefined;
+  const files = fs
+    .readdirSync(dir)
+    .filter((name) => name.endsWith('.db'))
+    .map((name) => path.join(dir, name))
+    .filter((file) => path.resolve(file) !== path.resolve(target));
+  const best = files
+    .map(positionOf)
+    .filter((candidate): candidate is Candidate => candidate !== undefined)
+    .sort((a, b) => b.epoch - a.epoch || b.seq - a.seq)[0];
+  if (best) {
+    const source = new Database(best.file, { readonly: true });
+    try {
+      await source.backup(target);
+    } finally {
+      source.close();
+    }
+  }
+  for (const file of files) for (const suffix of ['', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
+  return best?.file;
+}

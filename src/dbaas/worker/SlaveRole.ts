@@ -1,0 +1,103 @@
+/**
+ * A slave: serves readQ (round-robin with the other slaves) once it has caught up, and keeps
+ * following the sync stream. A read may ask for a minimum seq (read-your-writes); a slave that
+ * is behind waits a bounded time for it rather than answering stale data.
+ */
+import type { Channel, ConsumeMessage } from 'amqplib';
+import { RideShareError } from '../../shared/errors.ts';
+import { decodeCommand, type ReadResult } from '../protocol/messages.ts';
+import type { ClusterNames } from '../protocol/names.ts';
+import type { ReadQuery } from '../protocol/queries.ts';
+import { serveSnapshots, SNAPSHOT_PRIORITY } from '../replication/SnapshotTransfer.ts';
+import type { SyncFollower } from '../replication/SyncFollower.ts';
+import { failure, ok, reply } from './replies.ts';
+import type { Store } from './Store.ts';
+
+const READ_PREFETCH = 32;
+
+export interface SlaveRoleOptions {
+  readChannel: Channel;
+  snapshotChannel: Channel;
+  names: ClusterNames;
+  store: Store;
+  follower: SyncFollower;
+  workerId: string;
+  readWaitMs: number;
+}
+
+interface SeqWaiter {
+  seq: number;
+  resolve(): void;
+}
+
+export class SlaveRole {
+  private readConsumer: string | undefined;
+  private snapshotConsumer: string | undefined;
+  private waiters: SeqWaiter[] = [];
+  private inFlight = 0;
+  private idle: (() => void) | undefined;
+
+  constructor(private readonly options: SlaveRoleOptions) {
+    options.follower.on('applied', (seq) => this.release(seq));
+  }
+
+  async startServing(): Promise<void> {
+    const { readChannel, snapshotChannel, names, store } = this.options;
+    await readChannel.prefetch(READ_PREFETCH);
+    this.readConsumer = (await readChannel.consume(names.readQ, (message) => message && void this.onRead(message), { noAck: false })).consumerTag;
+    this.snapshotConsumer = await serveSnapshots(snapshotChannel, names, () => store, SNAPSHOT_PRIORITY.slave);
+  }
+
+  /** Stops taking reads and snapshot requests, and resolves once the reads in flight are answered. */
+  async stopServing(): Promise<void> {
+    const { readChannel, snapshotChannel } = this.options;
+    if (this.readConsumer) await readChannel.cancel(this.readConsumer).catch(() => undefined);
+    if (this.snapshotConsumer) await snapshotChannel.cancel(this.snapshotConsumer).catch(() => undefined);
+    this.readConsumer = this.snapshotConsumer = undefined;
+    if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+  }
+
+  private async onRead(message: ConsumeMessage): Promise<void> {
+    const { readChannel: channel } = this.options;
+    this.inFlight += 1;
+    try {
+      const command = decodeCommand(message.content);
+      if (command.kind !== 'read') throw new RideShareError('BAD_REQUEST', 'readQ carries reads only');
+      await this.waitFor(command.query);
+      const result: ReadResult = { rows: this.options.store.read(command.query), seq: this.options.store.appliedSeq, worker: this.options.workerId };
+      reply(channel, message, ok(result));
+    } catch (error) {
+      reply(channel, message, failure(error));
+    } finally {
+      channel.ack(message);
+      this.inFlight -= 1;
+      if (this.inFlight === 0) this.idle?.();
+    }
+  }
+
+  private waitFor(query: ReadQuery): Promise<void> | void {
+    const wanted = query.minSeq ?? 0;
+    if (wanted <= this.options.store.appliedSeq) return;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((waiter) => waiter !== entry);
+        reject(new RideShareError('UNAVAILABLE', `replica has applied seq ${this.options.store.appliedSeq}, read needs ${wanted}`));
+      }, this.options.readWaitMs);
+      const entry: SeqWaiter = {
+        seq: wanted,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      this.waiters.push(entry);
+    });
+  }
+
+  private release(applied: number): void {
+    if (this.waiters.length === 0) return;
+    const ready = this.waiters.filter((waiter) => waiter.seq <= applied);
+    this.waiters = this.waiters.filter((waiter) => waiter.seq > applied);
+    for (const waiter of ready) waiter.resolve();
+  }
+}

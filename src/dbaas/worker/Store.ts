@@ -1,0 +1,181 @@
+/**
+ * A worker's own SQLite copy of the data, plus its replication state (applied seq, epoch) and the
+ * answers of recent writes by request id, all changed in the same transaction as the data, so a
+ * crash can never leave the data and the log position disagreeing.
+ */
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+import { RideShareError } from '../../shared/errors.ts';
+import type { Row, SyncMessage, WriteResult } from '../protocol/messages.ts';
+import type { ReadQuery, Write } from '../protocol/queries.ts';
+import { INDEXES, TABLES } from '../protocol/tables.ts';
+import { compileRead, compileWrite, type CompiledStatement } from './SqlCompiler.ts';
+
+/** How many request ids to remember for idempotent retries; older ones are pruned. */
+const REMEMBERED_REQUESTS = 100_000;
+const STATEMENT_CACHE_SIZE = 500;
+
+const META_DDL = [
+  `CREATE TABLE IF NOT EXISTS replication_state (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     applied_seq INTEGER NOT NULL,
+     epoch INTEGER NOT NULL)`,
+  'INSERT OR IGNORE INTO replication_state (id, applied_seq, epoch) VALUES (1, 0, 0)',
+  `CREATE TABLE IF NOT EXISTS applied_requests (
+     request_id TEXT PRIMARY KEY,
+     seq INTEGER NOT NULL,
+     result TEXT NOT NULL) WITHOUT ROWID`,
+  'CREATE INDEX IF NOT EXISTS applied_requests_by_seq ON applied_requests(seq)',
+];
+
+export interface ReplicationPosition {
+  appliedSeq: number;
+  epoch: number;
+}
+
+export interface Snapshot extends ReplicationPosition {
+  bytes: Buffer;
+}
+
+export class Store {
+  private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
+  private position: ReplicationPosition;
+
+  constructor(readonly file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL is safe against a process crash in WAL mode; FULL would cost an fsync per write.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    for (const table of Object.values(TABLES)) this.db.exec(table.ddl);
+    for (const ddl of [...INDEXES, ...META_DDL]) this.db.exec(ddl);
+    const row = this.db.prepare('SELECT applied_seq AS appliedSeq, epoch FROM replication_state WHERE id = 1').get() as ReplicationPosition;
+    this.position = { appliedSeq: row.appliedSeq, epoch: row.epoch };
+  }
+
+  /** Writes a snapshot received from another replica to `file` and opens it. */
+  static fromSnapshot(file: string, bytes: Buffer): Store {
+    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
+    fs.writeFileSync(file, bytes);
+    return new Store(file);
+  }
+
+  get appliedSeq(): number {
+    return this.position.appliedSeq;
+  }
+
+  get epoch(): number {
+    return this.position.epoch;
+  }
+
+  read(query: ReadQuery): Row[] {
+    const { sql, params } = compileRead(query);
+    return this.statement(sql).all(...params) as Row[];
+  }
+
+  /** The first answer of a write already applied under this request id, if any. */
+  answered(requestId: string): WriteResult | undefined {
+    const row = this.statement('SELECT result FROM applied_requests WHERE request_id = ?').get(requestId) as { result: string } | undefined;
+    return row ? (JSON.parse(row.result) as WriteResult) : undefined;
+  }
+
+  /**
+   * Applies a new write as master: gives it the next seq, fills in an assigned id so replicas
+   * store the same row, and returns the message to broadcast. Throws a coded error (and changes
+   * nothing) when the write breaks a constraint.
+   */
+  applyAsMaster(requestId: string, write: Write, epoch: number): SyncMessage {
+    return this.db.transaction((): SyncMessage => {
+      const seq = this.position.appliedSeq + 1;
+      const { changes, insertId } = this.execute(write);
+      const applied = insertId === undefined ? write : withAssignedId(write, insertId);
+      const result: WriteResult = { changes, seq, epoch, ...(insertId === undefined ? {} : { insertId }) };
+      this.record(requestId, seq, epoch, result);
+      return { v: 1, epoch, seq, requestId, write: applied, result };
+    })();
+  }
+
+  /** Applies a write broadcast by the master; the caller has checked `seq === appliedSeq + 1`. */
+  applyReplicated(message: SyncMessage): void {
+    this.db.transaction(() => {
+      this.execute(message.write);
+      this.record(message.requestId, message.seq, message.epoch, message.result);
+    })();
+  }
+
+  /** Raises the epoch this replica serves under (a promotion), without a write. */
+  setEpoch(epoch: number): void {
+    this.statement('UPDATE replication_state SET epoch = ? WHERE id = 1').run(epoch);
+    this.position = { ...this.position, epoch };
+  }
+
+  /** A consistent copy and the position it contains: serialize() runs in one synchronous step. */
+  snapshot(): Snapshot {
+    return { bytes: this.db.serialize(), ...this.position };
+  }
+
+  close(): void {
+    this.statements.clear();
+    this.db.close();
+  }
+
+  private execute(write: Write): { changes: number; insertId?: number } {
+    let changes = 0;
+    let lastRowid: number | bigint = 0;
+    try {
+      for (const compiled of compileWrite(write)) {
+        const info = this.run(compiled);
+        changes += info.changes;
+        lastRowid = info.lastInsertRowid;
+      }
+    } catch (error) {
+      throw translateSqliteError(error);
+    }
+    const autoIncrement = write.op === 'insert' ? (TABLES[write.table] as { autoIncrement?: string }).autoIncrement : undefined;
+    if (write.op !== 'insert' || autoIncrement === undefined) return { changes };
+    const given = write.values[autoIncrement];
+    return { changes, insertId: typeof given === 'number' ? given : Number(lastRowid) };
+  }
+
+  private record(requestId: string, seq: number, epoch: number, result: WriteResult): void {
+    this.statement('INSERT OR REPLACE INTO applied_requests (request_id, seq, result) VALUES (?, ?, ?)').run(requestId, seq, JSON.stringify(result));
+    this.statement('UPDATE replication_state SET applied_seq = ?, epoch = MAX(epoch, ?) WHERE id = 1').run(seq, epoch);
+    if (seq % 1000 === 0) this.statement('DELETE FROM applied_requests WHERE seq <= ?').run(seq - REMEMBERED_REQUESTS);
+    this.position = { appliedSeq: seq, epoch: Math.max(this.position.epoch, epoch) };
+  }
+
+  private run(compiled: CompiledStatement): Database.RunResult {
+    return this.statement(compiled.sql).run(...compiled.params);
+  }
+
+  private statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      if (this.statements.size >= STATEMENT_CACHE_SIZE) this.statements.clear();
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+function withAssignedId(write: Write, insertId: number): Write {
+  if (write.op !== 'insert') return write;
+  const autoIncrement = (TABLES[write.table] as { autoIncrement?: string }).autoIncrement;
+  if (!autoIncrement || autoIncrement in write.values) return write;
+  return { ...write, values: { ...write.values, [autoIncrement]: insertId } };
+}
+
+function translateSqliteError(error: unknown): unknown {
+  const code = (error as { code?: unknown }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
+    return new RideShareError('UNIQUE_VIOLATION', `duplicate key: ${message}`);
+  }
+  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+    return new RideShareError('FOREIGN_KEY_VIOLATION', 'the row refers to a user or ride that does not exist');
+  }
+  if (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')) return new RideShareError('CONFLICT', message);
+  return error;
+}

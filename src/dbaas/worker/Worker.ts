@@ -1,0 +1,208 @@
+/**
+ * One worker process of the database service; the same program serves as master or slave, so
+ * any slave can be promoted. It owns its connections (RabbitMQ, ZooKeeper), its SQLite store and
+ * its role, and is fail-stop: losing RabbitMQ, its ZooKeeper session, or a sync confirm ends
+ * the process, and the supervisor replaces it. Stopping is graceful (reads in flight answered).
+ */
+import { EventEmitter } from 'node:events';
+import path from 'node:path';
+import amqp, { type Channel, type ChannelModel } from 'amqplib';
+import type { Logger } from '../../shared/logger.ts';
+import { sleep } from '../../shared/timeout.ts';
+import { acquireMasterLease } from '../coordination/MasterLease.ts';
+import { WorkerRegistration } from '../coordination/WorkerRegistry.ts';
+import { ZkClient } from '../coordination/ZkClient.ts';
+import { clusterNames, type ClusterNames } from '../protocol/names.ts';
+import { AMQP_SOCKET_OPTIONS, assertTopology, withHeartbeat } from '../protocol/topology.ts';
+import { fetchSnapshot } from '../replication/SnapshotTransfer.ts';
+import { SyncFollower } from '../replication/SyncFollower.ts';
+import { MasterRole } from './MasterRole.ts';
+import { recoverPreviousRun } from './Recovery.ts';
+import { SlaveRole } from './SlaveRole.ts';
+import { Store } from './Store.ts';
+import type { WorkerSettings } from './WorkerSettings.ts';
+
+export type WorkerState = 'initial' | 'joining' | 'serving' | 'master' | 'stopping' | 'stopped';
+
+const POSITION_PUBLISH_MS = 500;
+
+export interface WorkerEvents {
+  fatal: [reason: string];
+}
+
+export class Worker extends EventEmitter<WorkerEvents> {
+  private state: WorkerState = 'initial';
+  private readonly names: ClusterNames;
+  private zk!: ZkClient;
+  private connection!: ChannelModel;
+  private store!: Store;
+  private registration!: WorkerRegistration;
+  private master: MasterRole | undefined;
+  private slave: SlaveRole | undefined;
+  private follower: SyncFollower | undefined;
+  private positionTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly settings: WorkerSettings,
+    private readonly logger: Logger,
+    private readonly pid = process.pid,
+  ) {
+    super();
+    this.names = clusterNames(settings.RIDESHARE_CLUSTER);
+  }
+
+  get currentState(): WorkerState {
+    return this.state;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'initial') throw new Error(`cannot start a worker in state ${this.state}`);
+    this.state = 'joining';
+    await this.connect();
+    if (this.settings.WORKER_ROLE === 'master') await this.startAsMaster();
+    else await this.startAsSlave();
+    this.positionTimer = setInterval(() => void this.publishPosition(), POSITION_PUBLISH_MS);
+  }
+
+  /** Graceful stop: no new reads or writes, reads in flight answered, then everything closed. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    this.state = 'stopping';
+    clearInterval(this.positionTimer);
+    await this.master?.stopTakingWrites();
+    await this.slave?.stopServing();
+    await this.connection?.close().catch(() => undefined);
+    this.zk?.close();
+    this.store?.close();
+    this.state = 'stopped';
+  }
+
+  /**
+   * Slave → master. The supervisor calls for this only after the old master is certainly dead,
+   * so once our sync queue is drained we hold every acknowledged write; then a new epoch, then writes.
+   */
+  async promote(): Promise<void> {
+    if (this.state !== 'serving' || !this.slave || !this.follower) throw new Error(`cannot promote a worker in state ${this.state}`);
+    await this.slave.stopServing();
+    await this.follower.drainAndStop();
+    this.slave = this.follower = undefined;
+    await this.becomeMaster();
+  }
+
+  private async connect(): Promise<void> {
+    this.zk = new ZkClient({ connect: this.settings.ZK_CONNECT, sessionTimeoutMs: this.settings.ZK_SESSION_TIMEOUT_MS });
+    this.zk.on('expired', () => this.fatal('ZooKeeper session expired'));
+    this.zk.on('disconnected', () => {
+      // Until the session is known to survive, a master must not take writes.
+      if (this.master) void this.master.stopTakingWrites();
+    });
+    this.zk.on('connected', () => {
+      if (this.master && this.state === 'master') void this.master.takeWrites().catch((error: unknown) => this.fatal(`cannot resume writes: ${String(error)}`));
+    });
+    await this.zk.connect();
+    this.connection = await amqp.connect(withHeartbeat(this.settings.AMQP_URL), AMQP_SOCKET_OPTIONS);
+    this.connection.on('close', () => this.fatal('RabbitMQ connection closed'));
+    this.connection.on('error', (error: unknown) => this.logger.error({ err: error }, 'RabbitMQ connection error'));
+    const channel = await this.connection.createChannel();
+    await assertTopology(channel, this.names);
+    await channel.close();
+  }
+
+  private async startAsMaster(): Promise<void> {
+    if (this.settings.WORKER_RECOVER_DIR) {
+      const used = await recoverPreviousRun(this.settings.WORKER_RECOVER_DIR, this.settings.WORKER_DB_FILE);
+      if (used) this.logger.info({ from: path.basename(used) }, 'recovered the data of the previous run');
+    }
+    this.store = new Store(this.settings.WORKER_DB_FILE);
+    this.registration = await this.register('master', false);
+    await this.becomeMaster();
+  }
+
+  private async becomeMaster(): Promise<void> {
+    const lease = await acquireMasterLease(this.zk, this.settings.RIDESHARE_CLUSTER, {
+      workerId: this.settings.WORKER_ID,
+      pid: this.pid,
+      localEpoch: this.store.epoch,
+    });
+    this.store.setEpoch(lease.epoch);
+    this.master = new MasterRole({
+      writeChannel: await this.connection.createConfirmChannel(),
+      snapshotChannel: await this.connection.createChannel(),
+      names: this.names,
+      store: this.store,
+      epoch: lease.epoch,
+      logger: this.logger,
+      onFatal: (reason) => this.fatal(reason),
+    });
+    await this.master.start();
+    this.state = 'master';
+    await this.registration.update({ role: 'master', ready: true, epoch: lease.epoch, appliedSeq: this.store.appliedSeq });
+    this.logger.info({ epoch: lease.epoch, seq: this.store.appliedSeq }, 'serving as master');
+  }
+
+  /** Bind the sync queue, copy a snapshot, apply what queued up meanwhile, then serve reads. */
+  private async startAsSlave(): Promise<void> {
+    const syncChannel = await this.connection.createChannel();
+    const follower = new SyncFollower(syncChannel, this.names.syncQueueOf(this.settings.WORKER_ID), this.names.syncExchange, this.logger);
+    await follower.bind();
+    const snapshot = await this.fetchSnapshotWithRetry();
+    this.store = Store.fromSnapshot(this.settings.WORKER_DB_FILE, snapshot.bytes);
+    this.registration = await this.register('slave', false);
+    follower.on('gap', () => this.fatal('gap in the sync stream; a fresh replica must re-copy'));
+    await follower.start(this.store);
+    this.follower = follower;
+    while ((await follower.backlog()) > 0) await sleep(20);
+    this.slave = new SlaveRole({
+      readChannel: await this.connection.createChannel(),
+      snapshotChannel: await this.connection.createChannel(),
+      names: this.names,
+      store: this.store,
+      follower,
+      workerId: this.settings.WORKER_ID,
+      readWaitMs: this.settings.READ_WAIT_MS,
+    });
+    await this.slave.startServing();
+    this.state = 'serving';
+    await this.registration.update({ ready: true, appliedSeq: this.store.appliedSeq, epoch: this.store.epoch });
+    this.logger.info({ seq: this.store.appliedSeq, snapshotSeq: snapshot.appliedSeq }, 'caught up; serving reads');
+  }
+
+  private async fetchSnapshotWithRetry(): Promise<{ bytes: Buffer; appliedSeq: number }> {
+    const deadline = Date.now() + this.settings.SNAPSHOT_TIMEOUT_MS;
+    for (;;) {
+      const channel: Channel = await this.connection.createChannel();
+      try {
+        return await fetchSnapshot(channel, this.names, Math.min(5000, Math.max(100, deadline - Date.now())));
+      } catch (error) {
+        if (Date.now() >= deadline) throw error;
+        this.logger.warn({ err: error }, 'no snapshot yet; retrying');
+      } finally {
+        await channel.close().catch(() => undefined);
+      }
+    }
+  }
+
+  private register(role: 'master' | 'slave', ready: boolean): Promise<WorkerRegistration> {
+    return WorkerRegistration.register(this.zk, this.settings.RIDESHARE_CLUSTER, {
+      workerId: this.settings.WORKER_ID,
+      pid: this.pid,
+      role,
+      ready,
+      appliedSeq: this.store.appliedSeq,
+      epoch: this.store.epoch,
+    });
+  }
+
+  private async publishPosition(): Promise<void> {
+    if (this.state !== 'serving' && this.state !== 'master') return;
+    await this.registration.update({ appliedSeq: this.store.appliedSeq, epoch: this.store.epoch }).catch((error: unknown) => {
+      this.logger.warn({ err: error }, 'could not publish the applied seq');
+    });
+  }
+
+  private fatal(reason: string): void {
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    this.logger.fatal({ reason }, 'worker must stop');
+    this.emit('fatal', reason);
+  }
+}

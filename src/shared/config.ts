@@ -1,0 +1,89 @@
+/**
+ * All settings in one typed object, parsed once at start-up from the environment. Modules receive
+ * the parts they need and never read process.env themselves.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().min(1);
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+
+const schema = z.object({
+  GATEWAY_PORT: port.default(8080),
+  ORCHESTRATOR_PORT: port.default(8000),
+  USERS_PORT: port.default(8081),
+  RIDES_PORT: port.default(8082),
+  /** Where workers keep their SQLite files and `npm start` keeps private servers' data. */
+  DATA_DIR: z.string().default('.data'),
+  /** RabbitMQ address; unset means "a local broker on 5672, else a private one". */
+  AMQP_URL: optionalText,
+  /** ZooKeeper address; unset means "a local server on 2181, else a private one". */
+  ZK_CONNECT: optionalText,
+  RIDESHARE_CLUSTER: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]{1,64}$/, 'letters, digits, _ and - only (it prefixes queue names and znodes)')
+    .default('rideshare'),
+  WORKER_RUNTIME: z.enum(['process', 'docker']).default('process'),
+  SCALE_WINDOW_SECONDS: positiveInt.default(120),
+  READS_PER_SLAVE: positiveInt.default(20),
+  MAX_SLAVES: positiveInt.max(64).default(8),
+  /** Fixes the rides service's clock (`DD-MM-YYYY:SS-MM-HH`) for tests and replays. */
+  RIDESHARE_NOW: optionalText,
+  /** A CSV (`Area No,Area Name`) whose names the rides service shows beside area numbers. */
+  AREAS_FILE: optionalText,
+  /** How long an orchestrator waits for a worker's answer before a 503. */
+  RPC_TIMEOUT_MS: positiveInt.default(5000),
+  /** How long a services' call to the orchestrator or the gateway may take. */
+  HTTP_TIMEOUT_MS: positiveInt.default(8000),
+  /**
+   * ZooKeeper session timeout for workers. A frozen or dead worker is noticed by ZooKeeper after
+   * about this long (the runtime notices a plain exit at once). 4 s tolerates GC pauses and
+   * a loaded 2-core machine while keeping failover under the session timeout + 1 s.
+   */
+  ZK_SESSION_TIMEOUT_MS: positiveInt.default(4000),
+  /** How long a read that asks for `minSeq` waits for a lagging slave. */
+  READ_WAIT_MS: positiveInt.default(2000),
+  ORCHESTRATOR_URL: optionalText,
+  GATEWAY_URL: optionalText,
+  /** How the rides service names itself in the `Origin` header of its calls to the users service. */
+  RIDES_PUBLIC_HOST: optionalText,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type RawConfig = z.infer<typeof schema>;
+
+export interface Config extends Omit<RawConfig, 'ORCHESTRATOR_URL' | 'GATEWAY_URL' | 'RIDES_PUBLIC_HOST'> {
+  DATA_DIR: string;
+  ORCHESTRATOR_URL: string;
+  GATEWAY_URL: string;
+  RIDES_PUBLIC_HOST: string;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid settings: ${problems.join('; ')}`);
+  }
+  const raw = parsed.data;
+  return {
+    ...raw,
+    DATA_DIR: path.resolve(raw.DATA_DIR),
+    ORCHESTRATOR_URL: raw.ORCHESTRATOR_URL ?? `http://127.0.0.1:${raw.ORCHESTRATOR_PORT}`,
+    GATEWAY_URL: raw.GATEWAY_URL ?? `http://127.0.0.1:${raw.GATEWAY_PORT}`,
+    RIDES_PUBLIC_HOST: raw.RIDES_PUBLIC_HOST ?? `http://127.0.0.1:${raw.RIDES_PORT}`,
+  };
+}
+
+/** The settings as one log line; URLs lose their passwords. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const masked: Record<string, unknown> = { ...config };
+  if (config.AMQP_URL) masked.AMQP_URL = config.AMQP_URL.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+  return masked;
+}

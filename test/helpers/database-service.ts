@@ -1,0 +1,65 @@
+/**
+ * Starts a real database service for a test: an in-process orchestrator (port 0) whose workers
+ * are real processes on the test's RabbitMQ and ZooKeeper, in a cluster of its own (unique name,
+ * own temporary DATA_DIR), so tests never see each other's queues or znodes.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createLogger } from '../../src/shared/logger.ts';
+import { Orchestrator } from '../../src/dbaas/orchestrator/Orchestrator.ts';
+import { testServers } from './inject.ts';
+
+export interface DatabaseServiceHandle {
+  orchestratorUrl: string;
+  orchestrator: Orchestrator;
+  cluster: string;
+  dataDir: string;
+  amqpUrl: string;
+  zkConnect: string;
+  stop(): Promise<void>;
+}
+
+export interface DatabaseServiceOptions {
+  cluster?: string;
+  /** Worker and orchestrator settings: RPC_TIMEOUT_MS, READ_WAIT_MS, ZK_SESSION_TIMEOUT_MS, LOG_LEVEL. */
+  env?: Record<string, string>;
+  slaves?: number;
+  dataDir?: string;
+}
+
+export function uniqueClusterName(prefix = 'test'): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+export async function startDatabaseService(options: DatabaseServiceOptions = {}): Promise<DatabaseServiceHandle> {
+  const { amqpUrl, zkConnect } = testServers();
+  const cluster = options.cluster ?? uniqueClusterName();
+  const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
+  const env = { ZK_SESSION_TIMEOUT_MS: '1000', READ_WAIT_MS: '2000', LOG_LEVEL: 'warn', ...options.env };
+  const orchestrator = new Orchestrator({
+    port: 0,
+    cluster,
+    dataDir,
+    amqpUrl,
+    zkConnect,
+    rpcTimeoutMs: Number(env.RPC_TIMEOUT_MS ?? 5000),
+    initialSlaves: options.slaves ?? 1,
+    workerSettings: env,
+    logger: createLogger('test-orchestrator', env.LOG_LEVEL),
+  });
+  await orchestrator.start();
+  return {
+    orchestratorUrl: orchestrator.url,
+    orchestrator,
+    cluster,
+    dataDir,
+    amqpUrl,
+    zkConnect,
+    async stop() {
+      await orchestrator.stop();
+      if (!options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
