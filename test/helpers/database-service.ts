@@ -37,7 +37,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
   const { amqpUrl, zkConnect } = testServers();
   const cluster = options.cluster ?? uniqueClusterName();
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
-  const env = { ZK_SESSION_TIMEOUT_MS: '1000', READ_WAIT_MS: '2000', LOG_LEVEL: 'warn', ...options.env };
+  const env: Record<string, string> = { ZK_SESSION_TIMEOUT_MS: '1000', READ_WAIT_MS: '2000', LOG_LEVEL: 'warn', ...options.env };
   const orchestrator = new Orchestrator({
     port: 0,
     cluster,
