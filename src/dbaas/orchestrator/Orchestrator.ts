@@ -6,7 +6,6 @@ import path from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../../shared/logger.ts';
 import { installErrorHandling } from '../../shared/http.ts';
-import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames } from '../protocol/names.ts';
 import { ProcessRuntime } from '../runtime/ProcessRuntime.ts';
@@ -34,7 +33,8 @@ export interface OrchestratorOptions {
 export class Orchestrator {
   private readonly zk: ZkClient;
   private readonly rpc: RpcClient;
-  private readonly supervisor: Supervisor;
+  readonly supervisor: Supervisor;
+  readonly runtime: WorkerRuntime;
   private readonly app: FastifyInstance;
   readonly database: DatabaseFrontend;
   private address = '';
@@ -45,6 +45,7 @@ export class Orchestrator {
     this.rpc = new RpcClient({ amqpUrl: options.amqpUrl, names, timeoutMs: options.rpcTimeoutMs, logger: options.logger });
     this.database = new DatabaseFrontend(this.rpc, names);
     const runtime = options.runtime ?? new ProcessRuntime({ logDir: path.join(options.dataDir, 'logs') });
+    this.runtime = runtime;
     this.supervisor = new Supervisor({
       runtime,
       zk: this.zk,
@@ -84,7 +85,7 @@ export class Orchestrator {
   }
 
   async workerPids(): Promise<number[]> {
-    const workers = await listWorkers(this.zk, this.options.cluster);
+    const workers = await this.supervisor.workers();
     return workers.map((worker) => worker.pid).sort((a, b) => a - b);
   }
 }

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
+import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
 import { clusterPaths, type WorkerInfo } from '../protocol/names.ts';
 import type { WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
@@ -49,6 +50,11 @@ export class Supervisor {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.options.runtime.close();
+  }
+
+  /** The registered workers, as ZooKeeper knows them. */
+  workers(): Promise<WorkerInfo[]> {
+    return listWorkers(this.options.zk, this.options.cluster);
   }
 
   get isStopping(): boolean {

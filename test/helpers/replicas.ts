@@ -1,0 +1,57 @@
+/**
+ * Reads every worker's own SQLite file directly (read-only), so a test can compare replicas
+ * without going through the service under test.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { TABLE_NAMES } from '../../src/dbaas/protocol/tables.ts';
+
+export interface ReplicaContent {
+  workerId: string;
+  appliedSeq: number;
+  /** request id → seq: the order in which this replica applied the writes. */
+  order: Map<string, number>;
+  counts: Record<string, number>;
+  checksum: string;
+}
+
+export function readReplica(file: string): ReplicaContent {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const hash = createHash('sha256');
+    const counts: Record<string, number> = {};
+    for (const table of TABLE_NAMES) {
+      const rows = db.prepare(`SELECT * FROM "${table}" ORDER BY 1, 2`).all();
+      counts[table] = rows.length;
+      hash.update(table).update(JSON.stringify(rows));
+    }
+    const order = new Map<string, number>();
+    for (const row of db.prepare('SELECT request_id, seq FROM applied_requests').all() as { request_id: string; seq: number }[]) {
+      order.set(row.request_id, row.seq);
+    }
+    const { applied_seq: appliedSeq } = db.prepare('SELECT applied_seq FROM replication_state').get() as { applied_seq: number };
+    return { workerId: path.basename(file, '.db'), appliedSeq, order, counts, checksum: hash.digest('hex') };
+  } finally {
+    db.close();
+  }
+}
+
+/** The replicas of the workers still running, by worker id. */
+export function readLiveReplicas(dataDir: string, workerIds: string[]): ReplicaContent[] {
+  return workerIds
+    .map((workerId) => path.join(dataDir, 'workers', `${workerId}.db`))
+    .filter((file) => fs.existsSync(file))
+    .map(readReplica);
+}
+
+export async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
