@@ -93,3 +93,52 @@ describe('a database service with no slave alive', () => {
     expect(response.status).toBe(200);
   });
 });
+
+describe('multi-row inserts', () => {
+  let service: DatabaseServiceHandle;
+  const url = (path: string) => `${service.orchestratorUrl}${path}`;
+
+  beforeAll(async () => {
+    service = await startDatabaseService({ slaves: 1 });
+    await post(url('/api/v1/db/write'), { op: 'insert', table: 'users', values: { username: 'fleet', password: 'a'.repeat(40) } });
+  });
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  it('inserts every row in one write with consecutive ids', async () => {
+    const rows = Array.from({ length: 1000 }, (_, i) => ({ created_by: 'fleet', timestamp: 2_000_000_000 + i, source: 1, destination: 2 }));
+    const write = await post<{ changes: number; insertId: number; seq: number }>(url('/api/v1/db/write'), { op: 'insert', table: 'rides', rows });
+    expect(write.status).toBe(200);
+    expect(write.body.changes).toBe(1000);
+    const read = await post<{ rows: { ride_id: number; timestamp: number }[] }>(url('/api/v1/db/read'), {
+      table: 'rides',
+      columns: ['ride_id', 'timestamp'],
+      orderBy: [{ column: 'ride_id', direction: 'asc' }],
+      minSeq: write.body.seq,
+    });
+    expect(read.body.rows).toHaveLength(1000);
+    read.body.rows.forEach((row, i) => expect(row).toEqual({ ride_id: write.body.insertId + i, timestamp: 2_000_000_000 + i }));
+  });
+
+  it('one bad row rejects the whole write and names the row', async () => {
+    const rows = [
+      { created_by: 'fleet', timestamp: 1, source: 1, destination: 2 },
+      { created_by: 'fleet', timestamp: 'x', source: 1, destination: 2 },
+    ];
+    const write = await post<{ error: string }>(url('/api/v1/db/write'), { op: 'insert', table: 'rides', rows });
+    expect(write.status).toBe(400);
+    expect(write.body.error).toMatch(/rows\[1\]/);
+  });
+
+  it('a row that breaks a constraint rolls back the rows before it', async () => {
+    const rows = [
+      { created_by: 'fleet', timestamp: 1, source: 9, destination: 10 },
+      { created_by: 'ghost', timestamp: 1, source: 9, destination: 10 },
+    ];
+    const write = await post<{ code: string }>(url('/api/v1/db/write'), { op: 'insert', table: 'rides', rows });
+    expect(write.status).toBe(409);
+    const read = await post<{ rows: unknown[] }>(url('/api/v1/db/read'), { table: 'rides', where: { source: 9 }, fresh: true });
+    expect(read.body.rows).toEqual([]);
+  });
+});

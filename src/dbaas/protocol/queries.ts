@@ -36,10 +36,12 @@ export interface ReadQuery {
   fresh?: boolean;
 }
 
+/** One row (`values`) or up to MAX_INSERT_ROWS rows (`rows`) in one transaction. */
 export interface InsertWrite {
   op: 'insert';
   table: TableName;
-  values: Record<string, Value>;
+  values?: Record<string, Value>;
+  rows?: Record<string, Value>[];
 }
 export interface UpdateWrite {
   op: 'update';
@@ -60,6 +62,7 @@ export type Write = InsertWrite | UpdateWrite | DeleteWrite | ClearWrite;
 
 export const MAX_IN_LIST = 1000;
 export const MAX_LIMIT = 100_000;
+export const MAX_INSERT_ROWS = 1000;
 
 const valueSchema = z.union([z.string(), z.number()]);
 const conditionSchema = z.union([
@@ -93,7 +96,12 @@ const readSchema = z.strictObject({
 });
 
 const writeSchema = z.discriminatedUnion('op', [
-  z.strictObject({ op: z.literal('insert'), table: z.string(), values: z.record(z.string(), valueSchema) }),
+  z.strictObject({
+    op: z.literal('insert'),
+    table: z.string(),
+    values: z.record(z.string(), valueSchema).optional(),
+    rows: z.array(z.record(z.string(), valueSchema)).min(1).max(MAX_INSERT_ROWS).optional(),
+  }),
   z.strictObject({
     op: z.literal('update'),
     table: z.string(),
@@ -187,17 +195,33 @@ export function parseWrite(body: unknown): Write {
     checkWhere(table, raw.where);
     return { ...raw, table };
   }
+  if (raw.op === 'insert') return parseInsert(table, raw);
   checkValues(table, raw.values);
-  if (raw.op === 'update') {
-    if (Object.keys(raw.values).length === 0) throw new BadRequestError('values: an update must set at least one column');
-    checkWhere(table, raw.where);
-    return { ...raw, table };
+  if (Object.keys(raw.values).length === 0) throw new BadRequestError('values: an update must set at least one column');
+  checkWhere(table, raw.where);
+  return { ...raw, table };
+}
+
+function parseInsert(table: TableName, raw: { values?: Record<string, Value>; rows?: Record<string, Value>[] }): InsertWrite {
+  if ((raw.values === undefined) === (raw.rows === undefined)) {
+    throw new BadRequestError("an insert takes either 'values' (one row) or 'rows' (several)");
   }
   const autoIncrement = (TABLES[table] as { autoIncrement?: string }).autoIncrement;
-  for (const column of Object.keys(columnsOf(table))) {
-    if (column !== autoIncrement && !(column in raw.values)) {
-      throw new BadRequestError(`values: column '${column}' is required to insert into '${table}'`);
+  const rows = raw.rows ?? [raw.values as Record<string, Value>];
+  rows.forEach((row, index) => {
+    const where = raw.rows ? `rows[${index}]` : 'values';
+    for (const [column, value] of Object.entries(row)) {
+      try {
+        checkValue(table, column, value);
+      } catch (error) {
+        throw raw.rows ? new BadRequestError(`${where}: ${(error as Error).message}`) : error;
+      }
     }
-  }
-  return { ...raw, table };
+    for (const column of Object.keys(columnsOf(table))) {
+      if (column !== autoIncrement && !(column in row)) {
+        throw new BadRequestError(`${where}: column '${column}' is required to insert into '${table}'`);
+      }
+    }
+  });
+  return raw.rows ? { op: 'insert', table, rows: raw.rows } : { op: 'insert', table, values: raw.values as Record<string, Value> };
 }

@@ -3,7 +3,7 @@
  * names come only from TABLES (the request was checked against it); every value is a bound
  * parameter, so no request text ever becomes SQL.
  */
-import type { Comparison, ReadQuery, Value, Where, Write } from '../protocol/queries.ts';
+import type { Comparison, InsertWrite, ReadQuery, Value, Where, Write } from '../protocol/queries.ts';
 import { CLEAR_ORDER, TABLES } from '../protocol/tables.ts';
 
 export interface CompiledStatement {
@@ -72,12 +72,12 @@ export function compileWrite(write: Write): CompiledStatement[] {
   switch (write.op) {
     case 'clear':
       return CLEAR_ORDER.map((table) => ({ sql: `DELETE FROM ${quote(table)}`, params: [] }));
-    case 'insert': {
-      const columns = Object.keys(write.values);
-      params.push(...Object.values(write.values));
-      const sql = `INSERT INTO ${quote(write.table)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
-      return [{ sql, params }];
-    }
+    case 'insert':
+      return insertedRows(write).map((row) => {
+        const columns = Object.keys(row);
+        const sql = `INSERT INTO ${quote(write.table)} (${columns.map(quote).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
+        return { sql, params: Object.values(row) };
+      });
     case 'update': {
       const assignments = Object.keys(write.values).map((column) => `${quote(column)} = ?`);
       params.push(...Object.values(write.values));
@@ -87,4 +87,8 @@ export function compileWrite(write: Write): CompiledStatement[] {
     case 'delete':
       return [{ sql: `DELETE FROM ${quote(write.table)}${compileWhere(write.where, params)}`, params }];
   }
+}
+
+export function insertedRows(write: InsertWrite): Record<string, Value>[] {
+  return write.rows ?? (write.values ? [write.values] : []);
 }

@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Row, SyncMessage, WriteResult } from '../protocol/messages.ts';
-import type { ReadQuery, Write } from '../protocol/queries.ts';
+import type { InsertWrite, ReadQuery, Write } from '../protocol/queries.ts';
 import { INDEXES, TABLES } from '../protocol/tables.ts';
-import { compileRead, compileWrite, type CompiledStatement } from './SqlCompiler.ts';
+import { compileRead, compileWrite, insertedRows, type CompiledStatement } from './SqlCompiler.ts';
 
 /** How many request ids to remember for idempotent retries; older ones are pruned. */
 const REMEMBERED_REQUESTS = 100_000;
@@ -88,8 +88,7 @@ export class Store {
   applyAsMaster(requestId: string, write: Write, epoch: number): SyncMessage {
     return this.db.transaction((): SyncMessage => {
       const seq = this.position.appliedSeq + 1;
-      const { changes, insertId } = this.execute(write);
-      const applied = insertId === undefined ? write : withAssignedId(write, insertId);
+      const { changes, insertId, applied } = this.execute(write);
       const result: WriteResult = { changes, seq, epoch, ...(insertId === undefined ? {} : { insertId }) };
       this.record(requestId, seq, epoch, result);
       return { v: 1, epoch, seq, requestId, write: applied, result };
@@ -120,22 +119,31 @@ export class Store {
     this.db.close();
   }
 
-  private execute(write: Write): { changes: number; insertId?: number } {
-    let changes = 0;
-    let lastRowid: number | bigint = 0;
+  /** Runs a write; for an insert into a table with an assigned id, returns the write with the ids filled in. */
+  private execute(write: Write): { changes: number; insertId?: number; applied: Write } {
     try {
-      for (const compiled of compileWrite(write)) {
-        const info = this.run(compiled);
-        changes += info.changes;
-        lastRowid = info.lastInsertRowid;
-      }
+      if (write.op === 'insert') return this.insert(write);
+      let changes = 0;
+      for (const compiled of compileWrite(write)) changes += this.run(compiled).changes;
+      return { changes, applied: write };
     } catch (error) {
       throw translateSqliteError(error);
     }
-    const autoIncrement = write.op === 'insert' ? (TABLES[write.table] as { autoIncrement?: string }).autoIncrement : undefined;
-    if (write.op !== 'insert' || autoIncrement === undefined) return { changes };
-    const given = write.values[autoIncrement];
-    return { changes, insertId: typeof given === 'number' ? given : Number(lastRowid) };
+  }
+
+  private insert(write: InsertWrite): { changes: number; insertId?: number; applied: Write } {
+    const autoIncrement = (TABLES[write.table] as { autoIncrement?: string }).autoIncrement;
+    const rows = insertedRows(write);
+    const compiled = compileWrite(write);
+    const ids = compiled.map((statement, index) => {
+      const info = this.run(statement);
+      const given = autoIncrement === undefined ? undefined : rows[index]?.[autoIncrement];
+      return typeof given === 'number' ? given : Number(info.lastInsertRowid);
+    });
+    if (autoIncrement === undefined) return { changes: rows.length, applied: write };
+    const withIds = rows.map((row, index) => ({ ...row, [autoIncrement]: ids[index] as number }));
+    const applied: InsertWrite = write.rows ? { ...write, rows: withIds } : { ...write, values: withIds[0] };
+    return { changes: rows.length, insertId: ids[0], applied };
   }
 
   private record(requestId: string, seq: number, epoch: number, result: WriteResult): void {
@@ -158,13 +166,6 @@ export class Store {
     }
     return statement;
   }
-}
-
-function withAssignedId(write: Write, insertId: number): Write {
-  if (write.op !== 'insert') return write;
-  const autoIncrement = (TABLES[write.table] as { autoIncrement?: string }).autoIncrement;
-  if (!autoIncrement || autoIncrement in write.values) return write;
-  return { ...write, values: { ...write.values, [autoIncrement]: insertId } };
 }
 
 function translateSqliteError(error: unknown): unknown {

@@ -1,0 +1,48 @@
+/** `tsx src/dbaas/orchestrator/main.ts`: the orchestrator (and its supervisor) from the environment. */
+import { describeConfig, loadConfig } from '../../shared/config.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { Orchestrator } from './Orchestrator.ts';
+
+const config = loadConfig();
+const logger = createLogger('orchestrator', config.LOG_LEVEL);
+if (!config.AMQP_URL || !config.ZK_CONNECT) {
+  logger.fatal('AMQP_URL and ZK_CONNECT must be set (npm start finds or starts the servers and sets them)');
+  process.exit(2);
+}
+logger.info({ config: describeConfig(config) }, 'starting');
+
+const orchestrator = new Orchestrator({
+  port: config.ORCHESTRATOR_PORT,
+  cluster: config.RIDESHARE_CLUSTER,
+  dataDir: config.DATA_DIR,
+  amqpUrl: config.AMQP_URL,
+  zkConnect: config.ZK_CONNECT,
+  rpcTimeoutMs: config.RPC_TIMEOUT_MS,
+  initialSlaves: 1,
+  workerSettings: {
+    ZK_SESSION_TIMEOUT_MS: String(config.ZK_SESSION_TIMEOUT_MS),
+    READ_WAIT_MS: String(config.READ_WAIT_MS),
+    LOG_LEVEL: config.LOG_LEVEL,
+  },
+  logger,
+});
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) process.exit(1); // a second signal forces the exit
+  stopping = true;
+  logger.info({ signal }, 'stopping');
+  await orchestrator.stop();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+
+try {
+  await orchestrator.start();
+  logger.info({ url: orchestrator.url }, 'orchestrator listening');
+} catch (error) {
+  logger.fatal({ err: error }, 'orchestrator failed to start');
+  await orchestrator.stop().catch(() => undefined);
+  process.exit(1);
+}
