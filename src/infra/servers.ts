@@ -1,0 +1,386 @@
+/**
+ * Finds or starts the RabbitMQ and ZooKeeper servers the service needs. The resolution order is a
+ * product requirement: (a) a configured address must answer, or we fail; (b) else a server already
+ * answering on the default local port; (c) else a private instance from the installed Debian
+ * binaries, with its own ports and data under `${dataDir}/servers/<kind>`; (d) when the binaries
+ * are missing, root installs the Debian package first and anyone else gets told which one to install.
+ *
+ * What is specific to one server lives in rabbitmq.ts / zookeeper.ts as a `ServerKind`; this file
+ * owns the mechanics they share (probing, ports, spawning, stopping, the pid file, apt-get).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import type { Logger } from '../shared/logger.ts';
+import { rabbitMqKind } from './rabbitmq.ts';
+import { zooKeeperKind } from './zookeeper.ts';
+
+export interface ServerHandle {
+  /** `amqp://guest:guest@127.0.0.1:PORT` for RabbitMQ, `127.0.0.1:PORT` for ZooKeeper. */
+  address: string;
+  startedHere: boolean;
+  pid?: number;
+  /** Stops what this call started; a no-op for a server that was found running. */
+  stop(): Promise<void>;
+}
+
+export interface Endpoint {
+  host: string;
+  port: number;
+  /** TLS endpoints cannot take a plain-text greeting, so a TCP connect is all we check. */
+  connectOnly?: boolean;
+}
+
+export interface PrivateLaunch {
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  /** Logs the server writes itself, tailed into the error when it fails to start. */
+  extraLogs: string[];
+}
+
+export interface ServerKind {
+  name: string;
+  debPackage: string;
+  dirName: string;
+  defaultPort: number;
+  portsNeeded: number;
+  startTimeoutMs: number;
+  stopGraceMs: number;
+  hello: Buffer;
+  /** True once the reply is complete enough to judge; servers that close after replying can say false. */
+  enough(reply: Buffer): boolean;
+  /** Someone speaking this protocol is there (it may refuse the command). */
+  answers(reply: Buffer): boolean;
+  /** Our own instance is ready to serve clients. */
+  ready(reply: Buffer): boolean;
+  parseAddress(configured: string): Endpoint[];
+  formatAddress(port: number): string;
+  missingBinaries(): string[];
+  prepare(dir: string, ports: number[]): Promise<PrivateLaunch>;
+}
+
+interface EnsureOptions {
+  dataDir: string;
+  logger: Logger;
+  /** How long a configured address may take to answer (default 10 s). */
+  timeoutMs?: number;
+  /** Skip the default-port lookup, e.g. for tests that must not share a server. */
+  alwaysPrivate?: boolean;
+}
+
+export async function ensureRabbitMq(opts: EnsureOptions & { configuredUrl?: string }): Promise<ServerHandle> {
+  return ensureServer(rabbitMqKind, opts.configuredUrl, opts);
+}
+
+/** `tickMs` (default 500) sets the shortest session (2 × tick) and how finely expiry is timed. */
+export async function ensureZooKeeper(
+  opts: EnsureOptions & { configuredConnect?: string; tickMs?: number },
+): Promise<ServerHandle> {
+  return ensureServer(zooKeeperKind(opts.tickMs ?? 500), opts.configuredConnect, opts);
+}
+
+async function ensureServer(kind: ServerKind, configured: string | undefined, opts: EnsureOptions): Promise<ServerHandle> {
+  const log = opts.logger.child({ server: kind.name });
+  const address = configured?.trim();
+  if (address) {
+    await waitForConfigured(kind, address, opts.timeoutMs ?? 10_000);
+    log.info({ address: redact(address) }, 'using the configured server');
+    return foundRunning(address);
+  }
+  if (!opts.alwaysPrivate && (await probe(kind, { host: '127.0.0.1', port: kind.defaultPort }, 1500)).answered) {
+    log.info({ port: kind.defaultPort }, 'using the local server on the default port');
+    return foundRunning(kind.formatAddress(kind.defaultPort));
+  }
+  await ensureInstalled(kind, log);
+  return startPrivate(kind, path.join(opts.dataDir, 'servers', kind.dirName), log);
+}
+
+function foundRunning(address: string): ServerHandle {
+  return { address, startedHere: false, stop: async () => {} };
+}
+
+// ---- probing -----------------------------------------------------------------------------------
+
+async function probe(kind: ServerKind, ep: Endpoint, timeoutMs: number): Promise<{ answered: boolean; ready: boolean; problem?: string }> {
+  const hello = ep.connectOnly ? undefined : kind.hello;
+  const { connected, reply, problem } = await talk(ep, hello, timeoutMs, kind.enough);
+  if (ep.connectOnly) return { answered: connected, ready: connected, problem };
+  const answered = reply.length > 0 && kind.answers(reply);
+  return {
+    answered,
+    ready: answered && kind.ready(reply),
+    problem: problem ?? (answered ? undefined : `unexpected reply ${JSON.stringify(reply.toString('latin1').slice(0, 80))}`),
+  };
+}
+
+function talk(ep: Endpoint, hello: Buffer | undefined, timeoutMs: number, enough: (reply: Buffer) => boolean) {
+  return new Promise<{ connected: boolean; reply: Buffer; problem?: string }>((resolve) => {
+    const chunks: Buffer[] = [];
+    let connected = false;
+    let problem: string | undefined;
+    const socket = net.connect({ host: ep.host, port: ep.port });
+    const finish = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ connected, reply: Buffer.concat(chunks), problem });
+    };
+    const timer = setTimeout(() => ((problem ??= `no reply within ${timeoutMs} ms`), finish()), timeoutMs);
+    socket.on('connect', () => {
+      connected = true;
+      if (hello) socket.write(hello);
+      else finish();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      if (enough(Buffer.concat(chunks))) finish();
+    });
+    socket.on('error', (err) => ((problem = err.message), finish()));
+    socket.on('close', finish);
+  });
+}
+
+/** Retries until the deadline because a configured server may still be starting next to us. */
+async function waitForConfigured(kind: ServerKind, address: string, timeoutMs: number): Promise<void> {
+  const endpoints = kind.parseAddress(address);
+  const deadline = Date.now() + timeoutMs;
+  let lastProblem = 'no attempt';
+  for (;;) {
+    for (const ep of endpoints) {
+      const left = Math.max(100, Math.min(2000, deadline - Date.now()));
+      const result = await probe(kind, ep, left);
+      if (result.answered) return;
+      lastProblem = `${ep.host}:${ep.port}: ${result.problem ?? 'no answer'}`;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(
+        `${kind.name} at the configured address ${redact(address)} did not answer within ${timeoutMs} ms ` +
+          `(last error: ${lastProblem}); check the address or start the server`,
+      );
+    }
+    await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
+  }
+}
+
+export function redact(address: string): string {
+  return address.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+}
+
+// ---- installation ------------------------------------------------------------------------------
+
+const execFileP = promisify(execFile);
+/** dpkg takes a lock, so installs requested in parallel must run one after another. */
+let aptQueue: Promise<unknown> = Promise.resolve();
+
+async function ensureInstalled(kind: ServerKind, log: Logger): Promise<void> {
+  const missing = kind.missingBinaries();
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      `${kind.name} is not answering on port ${kind.defaultPort} and cannot be started here: ` +
+        `${missing.join(', ')} not found. Install the Debian package "${kind.debPackage}" ` +
+        `(sudo apt-get install ${kind.debPackage}) or configure the address of a running server`,
+    );
+  }
+  const run = aptQueue.catch(() => undefined).then(() => aptInstall(kind.debPackage, log));
+  aptQueue = run;
+  await run;
+  const still = kind.missingBinaries();
+  if (still.length > 0) throw new Error(`installed ${kind.debPackage} but ${still.join(', ')} is still missing`);
+}
+
+async function aptInstall(pkg: string, log: Logger): Promise<void> {
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const options = { env, maxBuffer: 64 * 1024 * 1024, killSignal: 'SIGKILL' as const };
+  log.warn({ pkg }, 'binaries missing; installing the Debian package');
+  try {
+    await execFileP('apt-get', ['update'], { ...options, timeout: 300_000 });
+    await execFileP('apt-get', ['install', '-y', pkg], { ...options, timeout: 900_000 });
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr ?? '';
+    throw new Error(`apt-get install ${pkg} failed: ${(err as Error).message}\n${stderr.slice(-2000)}`);
+  }
+}
+
+// ---- private instances -------------------------------------------------------------------------
+
+interface PidRecord {
+  pid: number;
+  pidStart: string;
+  ownerPid: number;
+  ownerStart: string;
+  ports: number[];
+}
+
+/**
+ * A live private server recorded in the pid file is never reused: if its owner process is still
+ * alive the directory is in use and we fail (two owners would stop each other's server); if the
+ * owner is gone the server is an orphan of a crashed run and we kill it, then start afresh.
+ * Start times from /proc guard against pids the kernel has since handed to someone else.
+ */
+async function reclaimDir(kind: ServerKind, dir: string, log: Logger): Promise<void> {
+  let rec: PidRecord;
+  try {
+    rec = JSON.parse(await readFile(path.join(dir, 'pid.json'), 'utf8')) as PidRecord;
+  } catch {
+    return;
+  }
+  if (procStart(rec.pid) !== rec.pidStart) return;
+  if (procStart(rec.ownerPid) === rec.ownerStart) {
+    throw new Error(
+      `the private ${kind.name} in ${dir} (pid ${rec.pid}) belongs to running process ${rec.ownerPid}; ` +
+        'stop that process or use another data directory',
+    );
+  }
+  log.warn({ serverPid: rec.pid, ports: rec.ports }, 'killing a private server orphaned by an earlier run');
+  await stopProcess(rec.pid, undefined, kind.stopGraceMs, log);
+}
+
+async function startPrivate(kind: ServerKind, dir: string, log: Logger): Promise<ServerHandle> {
+  await mkdir(dir, { recursive: true });
+  await reclaimDir(kind, dir, log);
+  const ports = await freePorts(kind.portsNeeded);
+  const port = ports[0]!;
+  const launch = await kind.prepare(dir, ports);
+  const logFiles = [path.join(dir, 'stdout.log'), ...launch.extraLogs];
+  const out = openSync(logFiles[0]!, 'w');
+  let child: ChildProcess;
+  try {
+    // Own process group, so stop() can reach helpers the server forks (kill -PGID).
+    child = spawn(launch.command, launch.args, { cwd: dir, env: launch.env, detached: true, stdio: ['ignore', out, out] });
+  } finally {
+    closeSync(out);
+  }
+  let spawnError: Error | undefined;
+  child.on('error', (err) => (spawnError = err));
+  const pid = child.pid;
+  if (pid === undefined) {
+    await sleep(0);
+    throw new Error(`could not run ${launch.command} for ${kind.name}: ${spawnError?.message ?? 'spawn failed'}`);
+  }
+  child.unref();
+  track(pid);
+  const record: PidRecord = { pid, pidStart: procStart(pid) ?? '', ownerPid: process.pid, ownerStart: procStart(process.pid) ?? '', ports };
+  await writeFile(path.join(dir, 'pid.json'), JSON.stringify(record));
+  const began = Date.now();
+  try {
+    await waitReady(kind, child, port, logFiles);
+  } catch (err) {
+    await stopProcess(pid, child, 2000, log);
+    untrack(pid);
+    await rm(path.join(dir, 'pid.json'), { force: true });
+    throw err;
+  }
+  const address = kind.formatAddress(port);
+  log.info({ address, serverPid: pid, ms: Date.now() - began, dir }, 'started a private server');
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await stopProcess(pid, child, kind.stopGraceMs, log);
+      untrack(pid);
+      await rm(path.join(dir, 'pid.json'), { force: true });
+      log.info({ serverPid: pid }, 'stopped the private server');
+    })());
+  return { address, startedHere: true, pid, stop };
+}
+
+async function waitReady(kind: ServerKind, child: ChildProcess, port: number, logFiles: string[]): Promise<void> {
+  const deadline = Date.now() + kind.startTimeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      const how = child.signalCode ?? `code ${child.exitCode}`;
+      throw new Error(`private ${kind.name} exited (${how}) before it was ready on port ${port}\n${await logTail(logFiles)}`);
+    }
+    if ((await probe(kind, { host: '127.0.0.1', port }, 1000)).ready) return;
+    if (Date.now() >= deadline) {
+      throw new Error(`private ${kind.name} was not ready on port ${port} within ${kind.startTimeoutMs} ms\n${await logTail(logFiles)}`);
+    }
+    await sleep(100);
+  }
+}
+
+async function logTail(files: string[]): Promise<string> {
+  const parts: string[] = [];
+  for (const file of files) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    if (text.trim()) parts.push(`--- tail of ${file}\n${text.slice(-2000)}`);
+  }
+  return parts.length > 0 ? parts.join('\n') : '(the server wrote no log)';
+}
+
+/** Listening on port 0 lets the kernel pick; holding all sockets until the end keeps them distinct. */
+async function freePorts(count: number): Promise<number[]> {
+  const listen = () =>
+    new Promise<net.Server>((resolve, reject) => {
+      const server = net.createServer().once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    });
+  const servers = await Promise.all(Array.from({ length: count }, listen));
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+// ---- processes ---------------------------------------------------------------------------------
+
+/** Field 22 of /proc/PID/stat; undefined when the process is gone. */
+function procStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' ? undefined : fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number, child: ChildProcess | undefined): boolean {
+  return child ? child.exitCode === null && child.signalCode === null : procStart(pid) !== undefined;
+}
+
+function signal(target: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(target, sig);
+  } catch {
+    // already gone
+  }
+}
+
+async function stopProcess(pid: number, child: ChildProcess | undefined, graceMs: number, log: Logger): Promise<void> {
+  const waitExit = async (ms: number) => {
+    const deadline = Date.now() + ms;
+    while (isAlive(pid, child) && Date.now() < deadline) await sleep(50);
+    return !isAlive(pid, child);
+  };
+  if (isAlive(pid, child)) {
+    signal(pid, 'SIGTERM');
+    if (!(await waitExit(graceMs))) {
+      log.warn({ serverPid: pid, graceMs }, 'server ignored SIGTERM; killing its process group');
+      signal(-pid, 'SIGKILL');
+      if (!(await waitExit(5000))) throw new Error(`process ${pid} survived SIGKILL`);
+    }
+  }
+  // Helpers forked by the server (Erlang's port programs) may outlive the leader.
+  signal(-pid, 'SIGKILL');
+}
+
+const running = new Set<number>();
+let exitHooked = false;
+
+/** A private server must not outlive a process that exits without calling stop(). */
+function track(pid: number): void {
+  running.add(pid);
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on('exit', () => {
+    for (const p of running) signal(-p, 'SIGKILL');
+  });
+}
+
+function untrack(pid: number): void {
+  running.delete(pid);
+}

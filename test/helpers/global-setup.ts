@@ -1,0 +1,37 @@
+/**
+ * Finds or starts the servers every test file shares. ZooKeeper is always a private instance with
+ * tickTime 200 ms, so tests can use sessions as short as 400 ms and never see another user's
+ * znodes; RabbitMQ is the local broker when one answers (tests prefix their queues with a unique
+ * cluster name), else a private node. TEST_AMQP_URL / TEST_ZK_CONNECT point at other servers.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { ensureRabbitMq, ensureZooKeeper } from '../../src/infra/servers.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import type {} from './inject.ts';
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const logger = createLogger('test-servers', process.env.LOG_LEVEL ?? 'warn');
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'rideshare-test-'));
+  // allSettled, not all: a server still booting when the other fails must be stopped too.
+  const results = await Promise.allSettled([
+    ensureZooKeeper({ configuredConnect: process.env.TEST_ZK_CONNECT, dataDir, logger, tickMs: 200, alwaysPrivate: true }),
+    ensureRabbitMq({ configuredUrl: process.env.TEST_AMQP_URL, dataDir, logger }),
+  ]);
+  const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const teardown = async () => {
+    for (const server of started) await server.stop().catch((err: unknown) => logger.error({ err }, 'stop failed'));
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  const [zk, rabbit] = results;
+  if (zk?.status !== 'fulfilled' || rabbit?.status !== 'fulfilled') {
+    await teardown();
+    const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    throw failed.length === 1 ? failed[0] : new AggregateError(failed, failed.map((e) => e.message).join('\n'));
+  }
+  project.provide('zkConnect', zk.value.address);
+  project.provide('amqpUrl', rabbit.value.address);
+  return teardown;
+}

@@ -1,0 +1,13 @@
+import { inject } from 'vitest';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    amqpUrl: string;
+    zkConnect: string;
+  }
+}
+
+/** Addresses of the servers test/helpers/global-setup.ts found or started for this run. */
+export function testServers(): { amqpUrl: string; zkConnect: string } {
+  return { amqpUrl: inject('amqpUrl'), zkConnect: inject('zkConnect') };
+}
