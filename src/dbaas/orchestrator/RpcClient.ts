@@ -5,13 +5,14 @@
  * A lost connection fails the calls in flight and is re-opened in the background.
  */
 import { randomUUID } from 'node:crypto';
-import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { RideShareError, TimeoutError, UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep, withTimeout } from '../../shared/timeout.ts';
 import { decodeReply, encode, type DbCommand } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
-import { AMQP_SOCKET_OPTIONS, assertTopology, withHeartbeat } from '../protocol/topology.ts';
+import { connectAmqp } from '../protocol/amqp.ts';
+import { assertTopology } from '../protocol/topology.ts';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 
@@ -90,7 +91,7 @@ export class RpcClient {
 
   private async open(): Promise<Channel> {
     if (this.closed) throw new UnavailableError('the orchestrator is stopping');
-    const connection = await amqp.connect(withHeartbeat(this.options.amqpUrl), AMQP_SOCKET_OPTIONS);
+    const connection = await connectAmqp(this.options.amqpUrl);
     connection.on('error', (error: unknown) => this.options.logger.warn({ err: error }, 'RabbitMQ connection error'));
     connection.on('close', () => this.onConnectionLost());
     const channel = await connection.createChannel();

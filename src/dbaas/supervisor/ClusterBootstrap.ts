@@ -6,12 +6,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import amqp from 'amqplib';
 import type { Logger } from '../../shared/logger.ts';
 import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, clusterPaths, type WorkerInfo } from '../protocol/names.ts';
-import { AMQP_SOCKET_OPTIONS } from '../protocol/topology.ts';
+import { connectAmqp } from '../protocol/amqp.ts';
 
 export type BootstrapOutcome = { kind: 'adopt'; workers: WorkerInfo[] } | { kind: 'cold-start'; recoverDir: string } | { kind: 'fresh' };
 
@@ -51,7 +50,7 @@ export async function bootstrapCluster(options: BootstrapOptions): Promise<Boots
 /** Old requests and old sync messages must not reach a new generation of workers. */
 async function purgeMessages(options: BootstrapOptions): Promise<void> {
   const names = clusterNames(options.cluster);
-  const connection = await amqp.connect(options.amqpUrl, AMQP_SOCKET_OPTIONS);
+  const connection = await connectAmqp(options.amqpUrl);
   try {
     for (const queue of names.allQueues()) {
       const channel = await connection.createChannel();

@@ -6,14 +6,15 @@
  */
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
-import amqp, { type Channel, type ChannelModel } from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import { acquireMasterLease } from '../coordination/MasterLease.ts';
 import { WorkerRegistration } from '../coordination/WorkerRegistry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, type ClusterNames } from '../protocol/names.ts';
-import { AMQP_SOCKET_OPTIONS, assertTopology, withHeartbeat } from '../protocol/topology.ts';
+import { connectAmqp } from '../protocol/amqp.ts';
+import { assertTopology } from '../protocol/topology.ts';
 import { fetchSnapshot } from '../replication/SnapshotTransfer.ts';
 import { SyncFollower } from '../replication/SyncFollower.ts';
 import { MasterRole } from './MasterRole.ts';
@@ -100,7 +101,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       if (this.master && this.state === 'master') void this.master.takeWrites().catch((error: unknown) => this.fatal(`cannot resume writes: ${String(error)}`));
     });
     await this.zk.connect();
-    this.connection = await amqp.connect(withHeartbeat(this.settings.AMQP_URL), AMQP_SOCKET_OPTIONS);
+    this.connection = await connectAmqp(this.settings.AMQP_URL);
     this.connection.on('close', () => this.fatal('RabbitMQ connection closed'));
     this.connection.on('error', (error: unknown) => this.logger.error({ err: error }, 'RabbitMQ connection error'));
     const channel = await this.connection.createChannel();
