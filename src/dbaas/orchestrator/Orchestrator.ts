@@ -59,7 +59,12 @@ export class Orchestrator {
     });
     this.app = Fastify({ loggerInstance: options.logger.child({ component: 'orchestrator-http' }, { level: 'warn' }) as FastifyBaseLogger });
     installErrorHandling(this.app);
-    registerRoutes(this.app, { database: this.database, listWorkerPids: () => this.workerPids() });
+    registerRoutes(this.app, {
+      database: this.database,
+      listWorkerPids: () => this.workerPids(),
+      crashMaster: () => this.supervisor.crashMaster(),
+      crashSlave: () => this.supervisor.crashSlave(),
+    });
   }
 
   get url(): string {

@@ -5,6 +5,8 @@ import type { DatabaseFrontend } from './DatabaseFrontend.ts';
 export interface RouteDeps {
   database: DatabaseFrontend;
   listWorkerPids(): Promise<number[]>;
+  crashMaster(): Promise<number>;
+  crashSlave(): Promise<number>;
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
@@ -15,5 +17,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return {};
   });
   app.get('/api/v1/worker/list', async () => deps.listWorkerPids());
+  app.post('/api/v1/crash/master', async () => [await deps.crashMaster()]);
+  app.post('/api/v1/crash/slave', async () => [await deps.crashSlave()]);
   app.get('/health', async () => ({ status: 'ok' }));
 }

@@ -68,3 +68,9 @@ export interface WorkerInfo {
   appliedSeq: number;
   epoch: number;
 }
+
+/** Written by the supervisor to /promotion once the old master is certainly dead. */
+export interface PromotionRequest {
+  workerId: string;
+  requestedAt: number;
+}

@@ -2,7 +2,7 @@
  * Workers as local processes: each in its own process group (so a signal reaches the whole
  * worker, tsx loader included), its output in DATA_DIR/logs/<workerId>.log, its pid the OS pid.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,9 +21,11 @@ const WORKER_NODE_FLAGS = ['--max-semi-space-size=4'];
 
 interface RunningWorker {
   handle: WorkerHandle;
-  child: ChildProcess;
   exited: Promise<WorkerExit>;
 }
+
+/** How often an adopted worker (not our child: no exit event) is checked for life. */
+const ADOPTED_POLL_MS = 100;
 
 export interface ProcessRuntimeOptions {
   logDir: string;
@@ -53,15 +55,31 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
     });
     const handle: WorkerHandle = { workerId: spec.workerId, pid };
     const exited = new Promise<WorkerExit>((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.workers.delete(spec.workerId);
-        const exit: WorkerExit = { workerId: spec.workerId, pid, code, signal };
-        resolve(exit);
-        this.emit('exit', exit);
-      });
+      child.once('exit', (code, signal) => resolve(this.forget({ workerId: spec.workerId, pid, code, signal })));
     });
-    this.workers.set(spec.workerId, { handle, child, exited });
+    this.workers.set(spec.workerId, { handle, exited });
     return handle;
+  }
+
+  async adopt(known: WorkerHandle[]): Promise<WorkerHandle[]> {
+    const adopted = known.filter((handle) => !this.workers.has(handle.workerId) && isAlive(handle.pid));
+    for (const handle of adopted) {
+      const exited = new Promise<WorkerExit>((resolve) => {
+        const timer = setInterval(() => {
+          if (isAlive(handle.pid)) return;
+          clearInterval(timer);
+          resolve(this.forget({ ...handle, code: null, signal: null }));
+        }, ADOPTED_POLL_MS);
+      });
+      this.workers.set(handle.workerId, { handle, exited });
+    }
+    return adopted;
+  }
+
+  private forget(exit: WorkerExit): WorkerExit {
+    this.workers.delete(exit.workerId);
+    this.emit('exit', exit);
+    return exit;
   }
 
   list(): WorkerHandle[] {
@@ -86,6 +104,21 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
 
   async close(): Promise<void> {
     await Promise.all([...this.workers.keys()].map((workerId) => this.stop(workerId)));
+  }
+}
+
+/** Alive and not a zombie (a killed orphan can linger as one until init reaps it). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 

@@ -36,6 +36,11 @@ export interface WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   kill(workerId: string, signal?: NodeJS.Signals): Promise<void>;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the worker is gone. */
   stop(workerId: string, graceMs?: number): Promise<void>;
-  /** Stops every worker this runtime started. */
+  /**
+   * Takes over workers started by an earlier orchestrator (known from ZooKeeper) that are still
+   * running; returns those it found. From then on they are listed, watched and killed as its own.
+   */
+  adopt(known: WorkerHandle[]): Promise<WorkerHandle[]>;
+  /** Stops every worker this runtime started or adopted. */
   close(): Promise<void>;
 }

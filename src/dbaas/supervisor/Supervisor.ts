@@ -1,11 +1,13 @@
 /**
- * Keeps the cluster's workers running through a worker runtime: on start it adopts a running
- * cluster or starts one master and the desired slaves; it waits for each to report ready in
- * ZooKeeper. The runtime starts and kills; the supervisor decides.
+ * Keeps the cluster's workers running through a worker runtime. It learns of deaths from the
+ * runtime at once (exit events) and from ZooKeeper as the backstop (a frozen worker's session
+ * expires), and reconciles, one pass at a time: forget the dead, replace a dead master (see
+ * Failover.ts), keep the desired number of slaves. The runtime starts and kills; this decides.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import { listWorkers } from '../coordination/WorkerRegistry.ts';
@@ -13,6 +15,11 @@ import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.
 import { clusterPaths, type WorkerInfo } from '../protocol/names.ts';
 import type { WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { bootstrapCluster } from './ClusterBootstrap.ts';
+import { DesiredSlaves } from './DesiredSlaves.ts';
+import { promoteSuccessor, removeNode } from './Failover.ts';
+
+/** A safety net under the event-driven passes: a missed watch costs at most this long. */
+const RECONCILE_INTERVAL_MS = 1000;
 
 export interface SupervisorOptions {
   runtime: WorkerRuntime;
@@ -30,25 +37,49 @@ export interface SupervisorOptions {
 
 export class Supervisor {
   private readonly workersDir: string;
+  private readonly desired: DesiredSlaves;
+  private readonly paths;
   private stopping = false;
+  private passQueued = false;
+  private watchArmed = false;
+  private passes: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  /** Workers started but not yet ready: they count toward the desired slaves. */
+  private readonly starting = new Set<string>();
+  /** Workers being stopped on purpose: their exit is not a crash. */
+  private readonly intendedStops = new Set<string>();
 
   constructor(private readonly options: SupervisorOptions) {
     this.workersDir = path.join(options.dataDir, 'workers');
+    this.desired = new DesiredSlaves(options.zk, options.cluster);
+    this.paths = clusterPaths(options.cluster);
   }
 
   async start(): Promise<void> {
     fs.mkdirSync(this.workersDir, { recursive: true });
     const outcome = await bootstrapCluster({ ...this.options, workersDir: this.workersDir });
     if (outcome.kind === 'adopt') {
-      this.options.logger.info({ workers: outcome.workers.map((worker) => worker.pid) }, 'adopting the running workers');
-      return;
+      const adopted = await this.options.runtime.adopt(outcome.workers);
+      this.options.logger.info({ workers: adopted.map((worker) => worker.pid) }, 'adopted the running workers');
+    } else {
+      await this.desired.initialise(this.options.initialSlaves);
+      await this.startWorker('master', outcome.kind === 'cold-start' ? outcome.recoverDir : undefined);
+      const slaves = await this.desired.get(this.options.initialSlaves);
+      await Promise.all(Array.from({ length: slaves }, () => this.startWorker('slave')));
     }
-    await this.startWorker('master', outcome.kind === 'cold-start' ? outcome.recoverDir : undefined);
-    for (let i = 0; i < this.options.initialSlaves; i += 1) await this.startWorker('slave');
+    this.options.runtime.on('exit', (exit) => {
+      if (this.intendedStops.delete(exit.workerId)) return;
+      this.options.logger.warn(exit, 'worker died');
+      this.schedule();
+    });
+    this.timer = setInterval(() => this.schedule(), RECONCILE_INTERVAL_MS);
+    this.schedule();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.timer);
+    await this.passes;
     await this.options.runtime.close();
   }
 
@@ -57,35 +88,159 @@ export class Supervisor {
     return listWorkers(this.options.zk, this.options.cluster);
   }
 
-  get isStopping(): boolean {
-    return this.stopping;
+  desiredSlaves(): Promise<number> {
+    return this.desired.get(this.options.initialSlaves);
+  }
+
+  async setDesiredSlaves(count: number): Promise<void> {
+    await this.desired.set(count);
+    this.schedule();
+  }
+
+  /** crash/master: kills the master; supervision then elects a successor and starts a slave. */
+  async crashMaster(): Promise<number> {
+    const master = (await this.liveWorkers()).find((worker) => worker.role === 'master');
+    if (!master) throw new RideShareError('CONFLICT', 'there is no master to crash (a failover is in progress)');
+    await this.options.runtime.kill(master.workerId, 'SIGKILL');
+    await this.forgetDead(master.workerId);
+    return master.pid;
+  }
+
+  /** crash/slave: kills the slave with the highest pid; supervision starts a replacement. */
+  async crashSlave(): Promise<number> {
+    const slaves = (await this.liveWorkers()).filter((worker) => worker.role === 'slave').sort((a, b) => b.pid - a.pid);
+    const victim = slaves[0];
+    if (!victim) throw new RideShareError('CONFLICT', 'there is no slave to crash: only the master is running');
+    await this.options.runtime.kill(victim.workerId, 'SIGKILL');
+    await this.forgetDead(victim.workerId);
+    return victim.pid;
+  }
+
+  /** A worker known dead leaves the list at once, not when its session expires. */
+  private async forgetDead(workerId: string): Promise<void> {
+    await removeNode(this.options.zk, this.paths.workerNode(workerId));
+    if ((await this.masterRecord())?.workerId === workerId) await removeNode(this.options.zk, this.paths.master);
   }
 
   /** Starts a worker and resolves once it reports ready (a slave: caught up and serving). */
   async startWorker(role: 'master' | 'slave', recoverDir?: string): Promise<WorkerHandle> {
-    const workerId = `${role === 'master' ? 'm' : 's'}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-    const handle = await this.options.runtime.start({
-      workerId,
-      role,
-      env: {
-        ...this.options.workerSettings,
-        WORKER_ID: workerId,
-        WORKER_ROLE: role,
-        WORKER_DB_FILE: path.join(this.workersDir, `${workerId}.db`),
-        ...(recoverDir ? { WORKER_RECOVER_DIR: recoverDir } : {}),
-        RIDESHARE_CLUSTER: this.options.cluster,
-        AMQP_URL: this.options.amqpUrl,
-        ZK_CONNECT: this.options.zkConnect,
-      },
-    });
-    this.options.logger.info({ workerId, pid: handle.pid, role }, 'worker started');
-    await this.waitReady(handle);
+    const handle = await this.launch(role, recoverDir);
+    try {
+      await this.waitReady(handle);
+    } finally {
+      this.starting.delete(handle.workerId);
+    }
     return handle;
+  }
+
+  /** Stops a worker on purpose (scale-in): recorded first, so its exit is never taken for a crash. */
+  async retire(workerId: string): Promise<void> {
+    this.intendedStops.add(workerId);
+    await this.options.runtime.stop(workerId);
+    await removeNode(this.options.zk, this.paths.workerNode(workerId));
+    this.removeFiles(workerId);
+  }
+
+  /** Queues a reconcile pass; passes never overlap, and a burst of events makes one pass. */
+  schedule(): void {
+    if (this.stopping || this.passQueued) return;
+    this.passQueued = true;
+    this.passes = this.passes
+      .then(async () => {
+        this.passQueued = false;
+        if (!this.stopping) await this.reconcile();
+      })
+      .catch((error: unknown) => this.options.logger.error({ err: error }, 'reconcile pass failed'));
+  }
+
+  private async reconcile(): Promise<void> {
+    const live = await this.liveWorkers();
+    if (!live.some((worker) => worker.role === 'master')) {
+      const promoted = await this.replaceMaster(live);
+      if (!promoted) return;
+    }
+    this.pruneFiles();
+    const current = await this.liveWorkers();
+    const slaves = current.filter((worker) => worker.role === 'slave').length + this.starting.size;
+    const wanted = await this.desired.get(this.options.initialSlaves);
+    for (let i = slaves; i < wanted; i += 1) void this.startSlaveInBackground();
+  }
+
+  /**
+   * Registered workers whose process is alive. Forgets the dead (their znodes, which would
+   * otherwise linger until their session expires) and kills the living whose registration is
+   * gone (a frozen worker whose session expired must not wake up and act).
+   */
+  private async liveWorkers(): Promise<WorkerInfo[]> {
+    const registered = await this.workers().then((workers) => this.watchWorkers(workers));
+    const running = new Map(this.options.runtime.list().map((worker) => [worker.workerId, worker]));
+    for (const worker of registered) {
+      if (!running.has(worker.workerId)) await this.forgetDead(worker.workerId);
+    }
+    const registeredIds = new Set(registered.map((worker) => worker.workerId));
+    for (const worker of running.values()) {
+      if (registeredIds.has(worker.workerId) || this.starting.has(worker.workerId) || this.intendedStops.has(worker.workerId)) continue;
+      this.options.logger.warn({ workerId: worker.workerId, pid: worker.pid }, 'worker lost its ZooKeeper session; killing it');
+      await this.options.runtime.kill(worker.workerId, 'SIGKILL');
+      await this.forgetDead(worker.workerId);
+    }
+    return registered.filter((worker) => running.has(worker.workerId));
+  }
+
+  private async replaceMaster(live: WorkerInfo[]): Promise<boolean> {
+    const candidates = live.filter((worker) => worker.role === 'slave' && worker.ready);
+    const deps = { zk: this.options.zk, runtime: this.options.runtime, cluster: this.options.cluster, logger: this.options.logger };
+    const promoted = candidates.length > 0 ? await promoteSuccessor(deps, candidates) : undefined;
+    if (promoted) {
+      this.options.logger.info({ workerId: promoted.workerId, pid: promoted.pid, epoch: promoted.epoch }, 'new master');
+      return true;
+    }
+    // No replica can take over (a joining slave cannot copy without a source): every copy is a
+    // file on disk, and the master's holds every acknowledged write; restart from the best one.
+    this.options.logger.error('no slave can be promoted; restarting the master from the workers\u2019 files');
+    for (const worker of this.options.runtime.list()) await this.options.runtime.kill(worker.workerId, 'SIGKILL');
+    await this.startWorker('master', this.workersDir);
+    return true;
+  }
+
+  private async startSlaveInBackground(): Promise<void> {
+    try {
+      await this.startWorker('slave');
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'a new slave did not become ready');
+      this.schedule();
+    }
+  }
+
+  private async launch(role: 'master' | 'slave', recoverDir?: string): Promise<WorkerHandle> {
+    const workerId = `${role === 'master' ? 'm' : 's'}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    this.starting.add(workerId);
+    try {
+      const handle = await this.options.runtime.start({
+        workerId,
+        role,
+        env: {
+          ...this.options.workerSettings,
+          WORKER_ID: workerId,
+          WORKER_ROLE: role,
+          WORKER_DB_FILE: path.join(this.workersDir, `${workerId}.db`),
+          ...(recoverDir ? { WORKER_RECOVER_DIR: recoverDir } : {}),
+          RIDESHARE_CLUSTER: this.options.cluster,
+          AMQP_URL: this.options.amqpUrl,
+          ZK_CONNECT: this.options.zkConnect,
+        },
+      });
+      this.options.logger.info({ workerId, pid: handle.pid, role }, 'worker started');
+      return handle;
+    } catch (error) {
+      this.starting.delete(workerId);
+      throw error;
+    }
   }
 
   private async waitReady(handle: WorkerHandle): Promise<WorkerInfo> {
     const deadline = Date.now() + (this.options.readyTimeoutMs ?? 60_000);
-    const node = clusterPaths(this.options.cluster).workerNode(handle.workerId);
+    const node = this.paths.workerNode(handle.workerId);
     while (Date.now() < deadline) {
       if (!this.options.runtime.list().some((running) => running.workerId === handle.workerId)) {
         throw new Error(`worker ${handle.workerId} (pid ${handle.pid}) exited before it was ready`);
@@ -98,6 +253,42 @@ export class Supervisor {
       }
       await sleep(25);
     }
+    await this.options.runtime.kill(handle.workerId, 'SIGKILL');
     throw new Error(`worker ${handle.workerId} (pid ${handle.pid}) was not ready in time`);
+  }
+
+  private async masterRecord(): Promise<{ workerId: string } | undefined> {
+    try {
+      return (await this.options.zk.getData<{ workerId: string }>(this.paths.master)).data;
+    } catch (error) {
+      if (isZkError(error, ZkErrorCode.NO_NODE)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Re-arms the one-shot children watch: a worker znode vanishing (session expiry) triggers a pass. */
+  private async watchWorkers(workers: WorkerInfo[]): Promise<WorkerInfo[]> {
+    if (this.watchArmed) return workers;
+    this.watchArmed = true;
+    const onChange = () => {
+      this.watchArmed = false;
+      this.schedule();
+    };
+    await this.options.zk.getChildren(this.paths.workers, onChange).catch(() => (this.watchArmed = false));
+    return workers;
+  }
+
+  /** Files of workers that are gone are no longer needed once a master serves. */
+  private pruneFiles(): void {
+    const running = new Set(this.options.runtime.list().map((worker) => worker.workerId));
+    for (const name of fs.readdirSync(this.workersDir)) {
+      const workerId = name.replace(/\.db(-wal|-shm)?$/, '');
+      if (!running.has(workerId) && !this.starting.has(workerId)) fs.rmSync(path.join(this.workersDir, name), { force: true });
+    }
+  }
+
+  private removeFiles(workerId: string): void {
+    const file = path.join(this.workersDir, `${workerId}.db`);
+    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
   }
 }

@@ -3,9 +3,10 @@
  * transaction (with its seq and epoch), publish it to the sync fanout, and answer and ack only
  * once the broker confirmed it. A retried write (same request id) gets its first answer back.
  */
-import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { sleep } from '../../shared/timeout.ts';
 import { decodeCommand } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { serveSnapshots, SNAPSHOT_PRIORITY } from '../replication/SnapshotTransfer.ts';
@@ -15,53 +16,90 @@ import type { Store } from './Store.ts';
 
 /** Writes in flight between apply and confirm; confirms are pipelined, applying stays serial. */
 const WRITE_PREFETCH = 256;
+/** How long a new master waits for the broker to drop the dead master's exclusive consumer. */
+const TAKE_WRITES_TIMEOUT_MS = 15_000;
 
 export interface MasterRoleOptions {
-  writeChannel: ConfirmChannel;
-  snapshotChannel: Channel;
+  connection: ChannelModel;
   names: ClusterNames;
   store: Store;
   epoch: number;
   logger: Logger;
-  /** Called when a write could not be confirmed: the master must stop (fail-stop). */
+  /** Called when the master must stop (fail-stop): an unconfirmed write, a lost channel. */
   onFatal(reason: string): void;
 }
 
 export class MasterRole {
-  private readonly publisher: SyncPublisher;
+  private writeChannel: ConfirmChannel | undefined;
+  private publisher: SyncPublisher | undefined;
   private writeConsumer: string | undefined;
+  private stopped = false;
 
-  constructor(private readonly options: MasterRoleOptions) {
-    this.publisher = new SyncPublisher(options.writeChannel, options.names.syncExchange);
-  }
+  constructor(private readonly options: MasterRoleOptions) {}
 
   async start(): Promise<void> {
-    const { snapshotChannel, names, store } = this.options;
-    await this.options.writeChannel.prefetch(WRITE_PREFETCH);
+    const { connection, names, store } = this.options;
     await this.takeWrites();
+    const snapshotChannel: Channel = await connection.createChannel();
     await serveSnapshots(snapshotChannel, names, () => store, SNAPSHOT_PRIORITY.master);
   }
 
-  /** (Re)starts consuming writeQ; a no-op while consuming. */
+  /**
+   * (Re)starts consuming writeQ. The consumer is exclusive, so RabbitMQ refuses it while the old
+   * master's connection lingers; each refusal closes the channel, so retry on a fresh one.
+   */
   async takeWrites(): Promise<void> {
     if (this.writeConsumer) return;
-    // Exclusive: RabbitMQ refuses a second consumer, so two masters can never take writes at once.
-    const { consumerTag } = await this.options.writeChannel.consume(this.options.names.writeQ, (message) => message && this.onWrite(message), {
-      noAck: false,
-      exclusive: true,
-    });
-    this.writeConsumer = consumerTag;
+    this.stopped = false;
+    const deadline = Date.now() + TAKE_WRITES_TIMEOUT_MS;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const channel = this.writeChannel ?? (await this.openWriteChannel());
+        const { consumerTag } = await channel.consume(this.options.names.writeQ, (message) => message && this.onWrite(message), {
+          noAck: false,
+          exclusive: true,
+        });
+        this.writeConsumer = consumerTag;
+        return;
+      } catch (error) {
+        this.writeChannel = undefined;
+        if (Date.now() > deadline) throw error;
+        if (attempt === 1) this.options.logger.info('writeQ still held by the previous master; retrying');
+        await sleep(50);
+      }
+    }
   }
 
   /** Stops taking writes at once (e.g. the ZooKeeper session is in doubt). */
   async stopTakingWrites(): Promise<void> {
+    this.stopped = true;
     const tag = this.writeConsumer;
     this.writeConsumer = undefined;
-    if (tag) await this.options.writeChannel.cancel(tag).catch(() => undefined);
+    if (tag) await this.writeChannel?.cancel(tag).catch(() => undefined);
+  }
+
+  private async openWriteChannel(): Promise<ConfirmChannel> {
+    const channel = await this.options.connection.createConfirmChannel();
+    channel.on('error', () => undefined); // the 'close' that follows is what matters
+    channel.on('close', () => {
+      if (this.writeChannel !== channel) return;
+      // A refused exclusive consume also closes the channel; only losing a working one is fatal.
+      const wasConsuming = this.writeConsumer !== undefined;
+      this.writeChannel = undefined;
+      this.writeConsumer = undefined;
+      if (wasConsuming && !this.stopped) this.options.onFatal('the writeQ channel closed');
+    });
+    await channel.prefetch(WRITE_PREFETCH);
+    this.writeChannel = channel;
+    this.publisher = new SyncPublisher(channel, this.options.names.syncExchange);
+    return channel;
   }
 
   private onWrite(message: ConsumeMessage): void {
-    const { writeChannel: channel, store, epoch, logger } = this.options;
+    const channel = this.writeChannel;
+    const publisher = this.publisher;
+    if (!channel || !publisher) return;
+    const { store, epoch, logger } = this.options;
     let command;
     try {
       command = decodeCommand(message.content);
@@ -86,7 +124,7 @@ export class MasterRole {
       channel.ack(message);
       return;
     }
-    this.publisher.publish(sync).then(
+    publisher.publish(sync).then(
       () => {
         reply(channel, message, ok(sync.result));
         channel.ack(message);

@@ -12,7 +12,7 @@ import { sleep } from '../../shared/timeout.ts';
 import { acquireMasterLease } from '../coordination/MasterLease.ts';
 import { WorkerRegistration } from '../coordination/WorkerRegistry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
-import { clusterNames, type ClusterNames } from '../protocol/names.ts';
+import { clusterNames, clusterPaths, type ClusterNames, type PromotionRequest } from '../protocol/names.ts';
 import { connectAmqp } from '../protocol/amqp.ts';
 import { assertTopology } from '../protocol/topology.ts';
 import { fetchSnapshot } from '../replication/SnapshotTransfer.ts';
@@ -127,8 +127,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     });
     this.store.setEpoch(lease.epoch);
     this.master = new MasterRole({
-      writeChannel: await this.connection.createConfirmChannel(),
-      snapshotChannel: await this.connection.createChannel(),
+      connection: this.connection,
       names: this.names,
       store: this.store,
       epoch: lease.epoch,
@@ -166,6 +165,23 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.state = 'serving';
     await this.registration.update({ ready: true, appliedSeq: this.store.appliedSeq, epoch: this.store.epoch });
     this.logger.info({ seq: this.store.appliedSeq, snapshotSeq: snapshot.appliedSeq }, 'caught up; serving reads');
+    void this.watchPromotion();
+  }
+
+  /** A ready slave watches the promotion node; when it names this worker, it becomes master. */
+  private async watchPromotion(): Promise<void> {
+    if (this.state !== 'serving') return;
+    const path = clusterPaths(this.settings.RIDESHARE_CLUSTER).promotion;
+    try {
+      const stat = await this.zk.exists(path, () => void this.watchPromotion());
+      if (!stat) return;
+      const { data } = await this.zk.getData<PromotionRequest>(path);
+      if (data?.workerId !== this.settings.WORKER_ID || this.state !== 'serving') return;
+      this.logger.info({ request: data }, 'promotion requested');
+      await this.promote();
+    } catch (error) {
+      this.fatal(`promotion failed: ${String(error)}`);
+    }
   }
 
   private async fetchSnapshotWithRetry(): Promise<{ bytes: Buffer; appliedSeq: number }> {
