@@ -9,7 +9,7 @@ describe('failover and replacement', () => {
   const password = '0'.repeat(40);
 
   beforeAll(async () => {
-    service = await startDatabaseService({ slaves: 2 });
+    service = await startDatabaseService({ slaves: 2, env: { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' } });
   });
   afterAll(async () => {
     await service?.stop();

@@ -59,7 +59,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     zkConnect,
     async stop() {
       await orchestrator.stop();
-      if (!options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir && !process.env.KEEP_TEST_DATA) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -23,7 +23,7 @@ import { SlaveRole } from './SlaveRole.ts';
 import { Store } from './Store.ts';
 import type { WorkerSettings } from './WorkerSettings.ts';
 
-export type WorkerState = 'initial' | 'joining' | 'serving' | 'master' | 'stopping' | 'stopped';
+export type WorkerState = 'initial' | 'joining' | 'serving' | 'promoting' | 'master' | 'stopping' | 'stopped';
 
 const POSITION_PUBLISH_MS = 500;
 
@@ -42,6 +42,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private slave: SlaveRole | undefined;
   private follower: SyncFollower | undefined;
   private positionTimer: NodeJS.Timeout | undefined;
+  private promotionWatchArmed = false;
 
   constructor(
     private readonly settings: WorkerSettings,
@@ -84,6 +85,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
    */
   async promote(): Promise<void> {
     if (this.state !== 'serving' || !this.slave || !this.follower) throw new Error(`cannot promote a worker in state ${this.state}`);
+    this.state = 'promoting';
     await this.slave.stopServing();
     await this.follower.drainAndStop();
     this.slave = this.follower = undefined;
@@ -170,10 +172,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /** A ready slave watches the promotion node; when it names this worker, it becomes master. */
   private async watchPromotion(): Promise<void> {
-    if (this.state !== 'serving') return;
+    if (this.state !== 'serving' || this.promotionWatchArmed) return;
     const path = clusterPaths(this.settings.RIDESHARE_CLUSTER).promotion;
     try {
-      const stat = await this.zk.exists(path, () => void this.watchPromotion());
+      this.promotionWatchArmed = true;
+      const stat = await this.zk.exists(path, () => {
+        this.promotionWatchArmed = false;
+        void this.watchPromotion();
+      });
       if (!stat) return;
       const { data } = await this.zk.getData<PromotionRequest>(path);
       if (data?.workerId !== this.settings.WORKER_ID || this.state !== 'serving') return;
