@@ -51,16 +51,33 @@ const schema = z.object({
   GATEWAY_URL: optionalText,
   /** How the rides service names itself in the `Origin` header of its calls to the users service. */
   RIDES_PUBLIC_HOST: optionalText,
+  /** Comma-separated base URLs of the users instances behind the gateway (default: the one on USERS_PORT). */
+  USERS_UPSTREAMS: optionalText,
+  /** Comma-separated base URLs of the rides instances behind the gateway (default: the one on RIDES_PORT). */
+  RIDES_UPSTREAMS: optionalText,
+  /** The address every HTTP server binds: loopback by default; 0.0.0.0 inside containers. */
+  BIND_HOST: z.string().default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
 export type RawConfig = z.infer<typeof schema>;
 
-export interface Config extends Omit<RawConfig, 'ORCHESTRATOR_URL' | 'GATEWAY_URL' | 'RIDES_PUBLIC_HOST'> {
+export interface Config extends Omit<RawConfig, 'ORCHESTRATOR_URL' | 'GATEWAY_URL' | 'RIDES_PUBLIC_HOST' | 'USERS_UPSTREAMS' | 'RIDES_UPSTREAMS'> {
   DATA_DIR: string;
   ORCHESTRATOR_URL: string;
   GATEWAY_URL: string;
   RIDES_PUBLIC_HOST: string;
+  USERS_UPSTREAMS: string[];
+  RIDES_UPSTREAMS: string[];
+}
+
+function urlList(value: string | undefined, fallback: string, name: string): string[] {
+  const urls = (value ?? fallback).split(',').map((url) => url.trim()).filter((url) => url !== '');
+  for (const url of urls) {
+    if (!URL.canParse(url)) throw new ConfigError(`invalid settings: ${name}: '${url}' is not a URL`);
+  }
+  if (urls.length === 0) throw new ConfigError(`invalid settings: ${name}: at least one URL is needed`);
+  return urls;
 }
 
 export class ConfigError extends Error {}
@@ -78,6 +95,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ORCHESTRATOR_URL: raw.ORCHESTRATOR_URL ?? `http://127.0.0.1:${raw.ORCHESTRATOR_PORT}`,
     GATEWAY_URL: raw.GATEWAY_URL ?? `http://127.0.0.1:${raw.GATEWAY_PORT}`,
     RIDES_PUBLIC_HOST: raw.RIDES_PUBLIC_HOST ?? `http://127.0.0.1:${raw.RIDES_PORT}`,
+    USERS_UPSTREAMS: urlList(raw.USERS_UPSTREAMS, `http://127.0.0.1:${raw.USERS_PORT}`, 'USERS_UPSTREAMS'),
+    RIDES_UPSTREAMS: urlList(raw.RIDES_UPSTREAMS, `http://127.0.0.1:${raw.RIDES_PORT}`, 'RIDES_UPSTREAMS'),
   };
 }
 

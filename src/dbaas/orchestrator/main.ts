@@ -13,6 +13,7 @@ logger.info({ config: describeConfig(config) }, 'starting');
 
 const orchestrator = new Orchestrator({
   port: config.ORCHESTRATOR_PORT,
+  host: config.BIND_HOST,
   cluster: config.RIDESHARE_CLUSTER,
   dataDir: config.DATA_DIR,
   amqpUrl: config.AMQP_URL,

@@ -1,0 +1,148 @@
+/**
+ * The services' only way to the data: the database service's HTTP API (docs/database-api.md)
+ * over one keep-alive pool. It gives reads read-your-writes by sending, as `minSeq`, the highest
+ * `seq` any of its own writes was answered with, and makes a write retry safe by keeping its
+ * requestId, so a write whose first answer was lost is applied once.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool } from 'undici';
+import { z } from 'zod';
+import { RideShareError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { Row } from '../../dbaas/protocol/messages.ts';
+import type { ReadQuery, Write } from '../../dbaas/protocol/queries.ts';
+import { errorFromAnswer, errorFromTransport } from './db-errors.ts';
+
+export interface DbClientOptions {
+  /** The orchestrator's base URL, e.g. `http://127.0.0.1:8000`. */
+  url: string;
+  /** Upper bound for one call, connection included (config HTTP_TIMEOUT_MS). Default 8000. */
+  timeoutMs?: number;
+  /** Keep-alive connections kept to the orchestrator. Default 16. */
+  connections?: number;
+  /** Pause before the single retry of a write that met a 503. Default 200 ms. */
+  retryDelayMs?: number;
+  /**
+   * Ask every read for everything the orchestrator has acknowledged (`fresh: true`). Default true:
+   * the two services see each other's writes (a user deleted through the users service takes
+   * their rides along), and a client that got a 200 from one instance expects its next call,
+   * wherever the gateway sends it, to see that write. `minSeq` alone only covers this client's
+   * own writes.
+   */
+  freshReads?: boolean;
+  logger?: Logger;
+}
+
+export interface DbReadResult {
+  rows: Row[];
+  seq: number;
+}
+
+export interface DbWriteResult {
+  changes: number;
+  insertId?: number;
+  seq: number;
+}
+
+const seqSchema = z.number().int().min(0);
+const readAnswer = z.object({ rows: z.array(z.record(z.string(), z.union([z.string(), z.number(), z.null()]))), seq: seqSchema });
+const writeAnswer = z.object({ changes: z.number().int().min(0), insertId: z.number().int().optional(), seq: seqSchema });
+
+export class DbClient {
+  readonly #pool: Pool;
+  readonly #basePath: string;
+  readonly #timeoutMs: number;
+  readonly #retryDelayMs: number;
+  readonly #logger: Logger | undefined;
+  readonly #freshReads: boolean;
+  #highestSeq = 0;
+
+  constructor(options: DbClientOptions) {
+    const url = new URL(options.url);
+    this.#basePath = url.pathname.replace(/\/+$/, '');
+    this.#timeoutMs = options.timeoutMs ?? 8000;
+    this.#retryDelayMs = options.retryDelayMs ?? 200;
+    this.#logger = options.logger;
+    this.#freshReads = options.freshReads ?? true;
+    this.#pool = new Pool(url.origin, {
+      connections: options.connections ?? 16,
+      headersTimeout: this.#timeoutMs,
+      bodyTimeout: this.#timeoutMs,
+      connectTimeout: this.#timeoutMs,
+    });
+  }
+
+  /** The highest write sequence number this client has seen acknowledged. */
+  get highestSeq(): number {
+    return this.#highestSeq;
+  }
+
+  async read(query: ReadQuery): Promise<DbReadResult> {
+    const minSeq = Math.max(query.minSeq ?? 0, this.#highestSeq);
+    const body: ReadQuery = { ...query };
+    if (minSeq > 0) body.minSeq = minSeq;
+    if (this.#freshReads) body.fresh = true;
+    return this.#parse(readAnswer, await this.#post('/api/v1/db/read', body), 'read');
+  }
+
+  async write(write: Write): Promise<DbWriteResult> {
+    const request = { ...write, requestId: randomUUID() };
+    let answer: unknown;
+    try {
+      answer = await this.#post('/api/v1/db/write', request);
+    } catch (error) {
+      if (!(error instanceof RideShareError) || !error.retriable) throw error;
+      this.#logger?.warn({ requestId: request.requestId, code: error.code }, 'database write failed, retrying once with the same requestId');
+      await sleep(this.#retryDelayMs);
+      answer = await this.#post('/api/v1/db/write', request);
+    }
+    const result = this.#parse(writeAnswer, answer, 'write');
+    this.#highestSeq = Math.max(this.#highestSeq, result.seq);
+    return result;
+  }
+
+  /** Empties every table (the orchestrator's db/clear); the services themselves delete by table. */
+  async clear(): Promise<void> {
+    await this.#post('/api/v1/db/clear', undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+
+  #parse<T>(schema: z.ZodType<T>, answer: unknown, what: string): T {
+    const parsed = schema.safeParse(answer);
+    if (!parsed.success) throw new RideShareError('INTERNAL', `the database service answered a ${what} in an unexpected shape`);
+    return parsed.data;
+  }
+
+  async #post(path: string, body: unknown): Promise<unknown> {
+    let status: number;
+    let text: string;
+    try {
+      const response = await this.#pool.request({
+        method: 'POST',
+        path: `${this.#basePath}${path}`,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      status = response.statusCode;
+      text = await response.body.text();
+    } catch (error) {
+      throw errorFromTransport(error);
+    }
+    const parsed = parseJsonOrText(text);
+    if (status !== 200) throw errorFromAnswer(status, parsed);
+    return parsed;
+  }
+}
+
+function parseJsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return { error: text.slice(0, 200) };
+  }
+}

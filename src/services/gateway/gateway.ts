@@ -1,0 +1,70 @@
+/**
+ * The public entry (SPEC §1): one port, `/api/v1/users` and `/api/v1/users/...` to the users
+ * instances, everything else to the rides instances. Proxying is @fastify/http-proxy (on
+ * @fastify/reply-from and undici keep-alive pools); choosing an instance is ours (UpstreamGroup),
+ * because undici's BalancedPool fails the request that meets a dead instance instead of moving on.
+ * The gateway has no routes of its own, so it adds nothing to any service's `_count`.
+ */
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import httpProxy from '@fastify/http-proxy';
+import { BadRequestError } from '../../shared/errors.ts';
+import { createLogger, type Logger } from '../../shared/logger.ts';
+import { abbreviate, installErrorHandling, sendError } from '../http/error-handling.ts';
+import { BODY_LIMIT_BYTES, MAX_HEADER_BYTES } from '../http/limits.ts';
+import { listen, type ServiceHandle } from '../http/service-app.ts';
+import { proxyWithFailover } from './failover-proxy.ts';
+import { UpstreamGroup } from './upstream-group.ts';
+
+export interface GatewayOptions {
+  /** 0 picks a free port; the handle's `url` tells which. */
+  port: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Base URLs of the users instances, e.g. `["http://127.0.0.1:8081"]`. */
+  usersUpstreams: string[];
+  /** Base URLs of the rides instances. */
+  ridesUpstreams: string[];
+  /** Upper bound for an instance's answer. Default 30000 ms (a service may itself wait on the database). */
+  timeoutMs?: number;
+  /** How long a refused instance is tried last. Default 2000 ms. */
+  coolDownMs?: number;
+  /** Default: a pino logger for component `gateway`. */
+  logger?: Logger;
+}
+
+export async function startGateway(options: GatewayOptions): Promise<ServiceHandle> {
+  const logger = options.logger ?? createLogger('gateway');
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const users = new UpstreamGroup({ name: 'users', upstreams: options.usersUpstreams, coolDownMs: options.coolDownMs });
+  const rides = new UpstreamGroup({ name: 'rides', upstreams: options.ridesUpstreams, coolDownMs: options.coolDownMs });
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    frameworkErrors: (error, _request, reply) => sendError(reply, new BadRequestError(abbreviate(error.message, 200))),
+  });
+  installErrorHandling(app);
+  // Bodies are held as bytes, not streamed: a request refused by one instance can then be sent
+  // whole to the next. Bodies here are small JSON documents.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  for (const [prefix, group] of [['/api/v1/users', users], ['/', rides]] as const) {
+    await app.register(httpProxy, {
+      // The instance is chosen per attempt in proxyWithFailover; http-proxy only checks the path
+      // against this getUpstream, and insists on one when upstream is ''.
+      upstream: '',
+      prefix,
+      rewritePrefix: prefix,
+      proxyPayloads: false,
+      disableRequestLogging: true,
+      // Without it reply-from keeps its keep-alive sockets open after close.
+      destroyAgent: true,
+      undici: { connections: 128, pipelining: 1, connectTimeout: 5000 },
+      replyOptions: { getUpstream: () => group.origins[0] ?? '' },
+      handler: (request, reply, dest) => proxyWithFailover(request, reply, dest, { group, timeoutMs }),
+    });
+  }
+  return listen(app, { port: options.port, host: options.host });
+}

@@ -1,0 +1,18 @@
+/** `tsx src/services/gateway/main.ts`: the public gateway configured from the environment. */
+import { describeConfig, loadConfig } from '../../shared/config.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { closeOnSignals } from '../http/process-lifecycle.ts';
+import { startGateway } from './gateway.ts';
+
+const config = loadConfig();
+const logger = createLogger('gateway', config.LOG_LEVEL);
+logger.info({ config: describeConfig(config) }, 'starting');
+const gateway = await startGateway({
+  port: config.GATEWAY_PORT,
+  host: config.BIND_HOST,
+  usersUpstreams: config.USERS_UPSTREAMS,
+  ridesUpstreams: config.RIDES_UPSTREAMS,
+  logger,
+});
+logger.info({ url: gateway.url }, 'gateway listening');
+closeOnSignals(gateway, logger);

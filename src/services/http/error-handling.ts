@@ -1,0 +1,47 @@
+/**
+ * The one place a service turns a thrown error into an HTTP answer. Handlers throw coded errors
+ * (src/shared/errors.ts); fastify's own errors (bad JSON, body too large, bad URL) are folded into
+ * the same `{error, code}` shape so a client never sees two error formats.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errorBody, RideShareError } from '../../shared/errors.ts';
+
+/** Echoed input is cut short: a 100 kB path must not come back as a 100 kB error message. */
+export function abbreviate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
+}
+
+function statusOf(error: unknown): number | undefined {
+  const status = (error as Partial<FastifyError> | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** Any error as a coded one: a client mistake stays a 400, everything unknown is our fault (500). */
+export function toRideShareError(error: unknown): RideShareError {
+  if (error instanceof RideShareError) return error;
+  const status = statusOf(error);
+  if (error instanceof Error && status !== undefined && status >= 400 && status < 500) {
+    // fastify's and the proxy's own refusals (413 body too large, 415 unparsable Content-Type,
+    // a path that escapes its prefix) are client mistakes the spec wants as 400s.
+    return new RideShareError('BAD_REQUEST', abbreviate(error.message, 200));
+  }
+  return new RideShareError('INTERNAL', 'internal error');
+}
+
+export function sendError(reply: FastifyReply, error: RideShareError): void {
+  void reply.code(error.status).type('application/json').send(errorBody(error));
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const coded = toRideShareError(error);
+    // A 503 is an expected, passing state of the database service; a 500 is our bug.
+    if (coded.code === 'INTERNAL') request.log.error({ err: error, url: request.url }, 'request failed');
+    else if (coded.status >= 500) request.log.warn({ code: coded.code, reason: coded.message, url: request.url }, 'request failed');
+    sendError(reply, coded);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const path = abbreviate(request.url.split('?')[0] ?? '', 200);
+    sendError(reply, new RideShareError('NOT_FOUND', `no such path: ${request.method} ${path}`));
+  });
+}

@@ -1,0 +1,22 @@
+/** `tsx src/services/rides/main.ts`: one rides instance configured from the environment. */
+import { describeConfig, loadConfig } from '../../shared/config.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { closeOnSignals } from '../http/process-lifecycle.ts';
+import { startRidesService } from './rides-service.ts';
+
+const config = loadConfig();
+const logger = createLogger('rides', config.LOG_LEVEL);
+logger.info({ config: describeConfig(config) }, 'starting');
+const service = await startRidesService({
+  port: config.RIDES_PORT,
+  host: config.BIND_HOST,
+  db: { url: config.ORCHESTRATOR_URL, timeoutMs: config.HTTP_TIMEOUT_MS },
+  gatewayUrl: config.GATEWAY_URL,
+  publicHost: config.RIDES_PUBLIC_HOST,
+  now: config.RIDESHARE_NOW,
+  areasFile: config.AREAS_FILE,
+  httpTimeoutMs: config.HTTP_TIMEOUT_MS,
+  logger,
+});
+logger.info({ url: service.url }, 'rides service listening');
+closeOnSignals(service, logger);

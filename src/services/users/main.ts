@@ -1,0 +1,17 @@
+/** `tsx src/services/users/main.ts`: one users instance configured from the environment. */
+import { describeConfig, loadConfig } from '../../shared/config.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { closeOnSignals } from '../http/process-lifecycle.ts';
+import { startUsersService } from './users-service.ts';
+
+const config = loadConfig();
+const logger = createLogger('users', config.LOG_LEVEL);
+logger.info({ config: describeConfig(config) }, 'starting');
+const service = await startUsersService({
+  port: config.USERS_PORT,
+  host: config.BIND_HOST,
+  db: { url: config.ORCHESTRATOR_URL, timeoutMs: config.HTTP_TIMEOUT_MS },
+  logger,
+});
+logger.info({ url: service.url }, 'users service listening');
+closeOnSignals(service, logger);

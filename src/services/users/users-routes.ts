@@ -1,0 +1,55 @@
+/** SPEC §2: the users API. Handlers validate, call the store and throw coded errors. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BadRequestError } from '../../shared/errors.ts';
+import { defineResource } from '../http/resource.ts';
+import { MAX_USERNAME_LENGTH } from '../http/validation.ts';
+import { parseNewUser } from './user-body.ts';
+import type { UsersStore } from './users-store.ts';
+
+function couldExist(username: string): boolean {
+  return username.length > 0 && username.length <= MAX_USERNAME_LENGTH;
+}
+
+/** `?username=NAME` lets the rides service check one user without listing everyone. */
+function usernameFilter(request: FastifyRequest): string | undefined {
+  const value = (request.query as Record<string, unknown>).username;
+  if (value === undefined || typeof value === 'string') return value;
+  throw new BadRequestError('username: give the filter at most once');
+}
+
+async function sendNames(reply: FastifyReply, names: string[]): Promise<unknown> {
+  if (names.length === 0) return reply.code(204).send();
+  return reply.code(200).send(names);
+}
+
+export function registerUsersRoutes(app: FastifyInstance, store: UsersStore): void {
+  defineResource(app, '/api/v1/users', {
+    PUT: async (request, reply) => {
+      const user = parseNewUser(request.body);
+      await store.add(user);
+      return reply.code(201).send({});
+    },
+    GET: async (request, reply) => {
+      const filter = usernameFilter(request);
+      if (filter === undefined) return sendNames(reply, await store.list());
+      const found = couldExist(filter) && (await store.exists(filter));
+      return sendNames(reply, found ? [filter] : []);
+    },
+  });
+
+  defineResource(app, '/api/v1/users/:username', {
+    DELETE: async (request) => {
+      const { username } = request.params as { username: string };
+      const removed = couldExist(username) && (await store.remove(username));
+      if (!removed) throw new BadRequestError('no such user');
+      return {};
+    },
+  });
+
+  defineResource(app, '/api/v1/db/clear', {
+    POST: async () => {
+      await store.removeAll();
+      return {};
+    },
+  });
+}

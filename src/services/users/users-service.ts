@@ -1,0 +1,29 @@
+/** Starts one users service instance (SPEC §2) on its own port. */
+import { createLogger, type Logger } from '../../shared/logger.ts';
+import { DbClient, type DbClientOptions } from '../dbclient/db-client.ts';
+import { createServiceApp, listen, type ServiceHandle } from '../http/service-app.ts';
+import { registerUsersRoutes } from './users-routes.ts';
+import { UsersStore } from './users-store.ts';
+
+export interface UsersServiceOptions {
+  /** 0 picks a free port; the handle's `url` tells which. */
+  port: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  db: DbClientOptions;
+  /** Default: a pino logger for component `users`. */
+  logger?: Logger;
+}
+
+export async function startUsersService(options: UsersServiceOptions): Promise<ServiceHandle> {
+  const logger = options.logger ?? createLogger('users');
+  const db = new DbClient({ logger, ...options.db });
+  const { app } = createServiceApp({ logger, countedPrefix: '/api/v1/users' });
+  registerUsersRoutes(app, new UsersStore(db));
+  try {
+    return await listen(app, { port: options.port, host: options.host }, () => db.close());
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * End to end, SPEC §8: the original grading sequence replayed through the gateway on a fresh real
+ * database service, with the rides clock fixed in May 2020 so a ride dated 21-08-2021 is upcoming.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DbClient } from '../../src/services/dbclient/db-client.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
+import { expectError, MAY_2020, PASSWORD, type ScenarioContext } from './support/fixtures.ts';
+import { replayScenarios } from './support/scenarios/replay.ts';
+import { startStack, type Stack } from './support/stack.ts';
+
+describe('replay on the real database service', () => {
+  let database: DatabaseServiceHandle | undefined;
+  let stack: Stack;
+  let db: DbClient;
+  const ctx: ScenarioContext = { stack: () => stack, db: () => db };
+
+  beforeAll(async () => {
+    database = await startDatabaseService();
+    db = new DbClient({ url: database.orchestratorUrl });
+    stack = await startStack({ orchestratorUrl: database.orchestratorUrl, now: MAY_2020, httpTimeoutMs: 3000, usersInstances: 2, ridesInstances: 2 });
+  });
+
+  afterAll(async () => {
+    await stack?.close();
+    await db?.close();
+    await database?.stop();
+  });
+
+  replayScenarios(ctx);
+
+  it('answers 503 JSON, and stays up, once the database service is gone', async () => {
+    await database?.stop();
+    database = undefined;
+    expectError(await stack.gateway.put('/api/v1/users', { username: 'late', password: PASSWORD }), 503, 'UNAVAILABLE');
+    expectError(await stack.gateway.get('/api/v1/rides/count'), 503, 'UNAVAILABLE');
+    expect((await stack.users[0]!.get('/healthz')).status).toBe(200);
+  });
+});

@@ -1,0 +1,100 @@
+/**
+ * The gateway: path routing, round-robin over several instances, a dead instance skipped, and a
+ * clean 503 when none is left. Instances run on a fake database service.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway } from '../../src/services/gateway/gateway.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import { FakeDatabase } from './support/fake-database.ts';
+import { countOf, expectError, MAY_2020, PASSWORD, unique } from './support/fixtures.ts';
+import { client } from './support/http-client.ts';
+import { freePort, startStack, type Stack } from './support/stack.ts';
+
+describe('gateway', () => {
+  const fake = new FakeDatabase();
+  let stack: Stack;
+  let fakeUrl: string;
+
+  beforeAll(async () => {
+    fakeUrl = await fake.start();
+    stack = await startStack({ orchestratorUrl: fakeUrl, now: MAY_2020, usersInstances: 2, ridesInstances: 2 });
+  });
+
+  afterAll(async () => {
+    await stack?.close();
+    await fake.stop();
+  });
+
+  const resetCounts = async (): Promise<void> => {
+    for (const instance of [...stack.users, ...stack.rides]) await instance.delete('/api/v1/_count');
+  };
+
+  it('sends /api/v1/users and /api/v1/users/... to users instances, everything else to rides instances', async () => {
+    await resetCounts();
+    await stack.gateway.get('/api/v1/users');
+    await stack.gateway.delete('/api/v1/users/nobody');
+    await stack.gateway.get('/api/v1/rides/count');
+    await stack.gateway.get('/api/v1/usersX');
+    const users = await Promise.all(stack.users.map(countOf));
+    const rides = await Promise.all(stack.rides.map(countOf));
+    expect(users.reduce((a, b) => a + b)).toBe(2);
+    // /api/v1/usersX went to a rides instance, which answered 404 without counting it (off its prefix).
+    expect(rides.reduce((a, b) => a + b)).toBe(1);
+    expectError(await stack.gateway.get('/api/v1/usersX'), 404, 'NOT_FOUND');
+  });
+
+  it('balances requests round-robin over the instances of a service', async () => {
+    await resetCounts();
+    for (let i = 0; i < 10; i += 1) await stack.gateway.get('/api/v1/rides/count');
+    expect(await Promise.all(stack.rides.map(countOf))).toEqual([5, 5]);
+  });
+
+  it('passes bodies, query strings, status codes and headers through unchanged', async () => {
+    const name = unique('pass');
+    const raw = `{"username":"${name}","password":"${PASSWORD}"}`;
+    expect((await stack.gateway.call('PUT', '/api/v1/users', { raw })).status).toBe(201);
+    const found = await stack.gateway.get(`/api/v1/users?username=${name}`);
+    expect(found.body).toEqual([name]);
+    const created = await stack.gateway.post('/api/v1/rides', { created_by: name, timestamp: '21-08-2021:00-00-00', source: 1, destination: 2 });
+    expect(created.headers.location).toMatch(/^\/api\/v1\/rides\/\d+$/);
+    const notAllowed = await stack.gateway.call('PATCH', '/api/v1/rides');
+    expect(notAllowed.status).toBe(405);
+    expect(notAllowed.headers.allow).toBeTypeOf('string');
+  });
+
+  it('has no _count of its own: /api/v1/_count is a rides instance’s', async () => {
+    await resetCounts();
+    await stack.gateway.get('/api/v1/rides/count');
+    const counts = await Promise.all([0, 1].map(() => countOf(stack.gateway)));
+    expect(counts.sort()).toEqual([0, 1]);
+  });
+
+  it('skips an instance that refuses connections, and answers 503 JSON when none is left', async () => {
+    const logger = createLogger('test-gateway', 'silent');
+    const deadA = `http://127.0.0.1:${await freePort()}`;
+    const deadB = `http://127.0.0.1:${await freePort()}`;
+    const gateway = await startGateway({ port: 0, usersUpstreams: [deadA, stack.usersUrls[0]!, deadB], ridesUpstreams: [deadA, deadB], logger });
+    try {
+      const via = client(gateway.url);
+      for (let i = 0; i < 6; i += 1) expect((await via.get('/api/v1/users?username=nobody')).status).toBe(204);
+      const result = await via.get('/api/v1/rides/count');
+      expectError(result, 503, 'UNAVAILABLE');
+      expect((result.body as { error: string }).error).toMatch(/no rides instance/);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('keeps serving while one of two instances is stopped', async () => {
+    const logger = createLogger('test-gateway', 'silent');
+    const spare = await startStack({ orchestratorUrl: fakeUrl });
+    const gateway = await startGateway({ port: 0, usersUpstreams: [...stack.usersUrls, spare.usersUrls[0]!], ridesUpstreams: stack.ridesUrls, logger });
+    try {
+      await spare.close();
+      const via = client(gateway.url);
+      for (let i = 0; i < 9; i += 1) expect((await via.get('/api/v1/users?username=nobody')).status).toBe(204);
+    } finally {
+      await gateway.close();
+    }
+  });
+});

@@ -1,0 +1,75 @@
+/**
+ * The services under test, in process on free ports: a gateway in front of users and rides
+ * instances, all talking to the database service at `orchestratorUrl` (real or fake).
+ */
+import net from 'node:net';
+import { createLogger } from '../../../src/shared/logger.ts';
+import { startGateway } from '../../../src/services/gateway/gateway.ts';
+import type { ServiceHandle } from '../../../src/services/http/service-app.ts';
+import { startRidesService } from '../../../src/services/rides/rides-service.ts';
+import { startUsersService } from '../../../src/services/users/users-service.ts';
+import { client, type Client } from './http-client.ts';
+
+export interface StackOptions {
+  orchestratorUrl: string;
+  /** RIDESHARE_NOW for the rides instances. */
+  now?: string;
+  areasFile?: string;
+  usersInstances?: number;
+  ridesInstances?: number;
+  httpTimeoutMs?: number;
+}
+
+export interface Stack {
+  gateway: Client;
+  users: Client[];
+  rides: Client[];
+  gatewayUrl: string;
+  usersUrls: string[];
+  ridesUrls: string[];
+  close(): Promise<void>;
+}
+
+/** A port free right now; the rides instances must know the gateway's URL before it starts. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const logger = createLogger('test-services', process.env.LOG_LEVEL ?? 'silent');
+  const db = { url: options.orchestratorUrl, timeoutMs: options.httpTimeoutMs ?? 8000, retryDelayMs: 50 };
+  const gatewayUrl = `http://127.0.0.1:${await freePort()}`;
+  const started: ServiceHandle[] = [];
+  const close = async (): Promise<void> => {
+    for (const handle of [...started].reverse()) await handle.close();
+  };
+  try {
+    for (let i = 0; i < (options.usersInstances ?? 1); i += 1) started.push(await startUsersService({ port: 0, db, logger }));
+    const usersUrls = started.map((handle) => handle.url);
+    for (let i = 0; i < (options.ridesInstances ?? 1); i += 1) {
+      const publicHost = `http://rides-${i}.test`;
+      started.push(
+        await startRidesService({ port: 0, db, gatewayUrl, publicHost, now: options.now, areasFile: options.areasFile, httpTimeoutMs: options.httpTimeoutMs, logger }),
+      );
+    }
+    const ridesUrls = started.slice(usersUrls.length).map((handle) => handle.url);
+    const gateway = await startGateway({ port: Number(new URL(gatewayUrl).port), usersUpstreams: usersUrls, ridesUpstreams: ridesUrls, logger });
+    started.push(gateway);
+    return {
+      gateway: client(gatewayUrl),
+      users: usersUrls.map(client),
+      rides: ridesUrls.map(client),
+      gatewayUrl,
+      usersUrls,
+      ridesUrls,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

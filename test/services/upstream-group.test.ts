@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { UpstreamGroup } from '../../src/services/gateway/upstream-group.ts';
+
+const urls = ['http://127.0.0.1:1001', 'http://127.0.0.1:1002', 'http://127.0.0.1:1003'];
+
+describe('choosing an instance', () => {
+  it('takes the instances in turn', () => {
+    const group = new UpstreamGroup({ name: 'rides', upstreams: urls });
+    expect([1, 2, 3, 4].map(() => group.candidates()[0])).toEqual([urls[0], urls[1], urls[2], urls[0]]);
+    expect(group.candidates()).toEqual([urls[1], urls[2], urls[0]]);
+  });
+
+  it('shares the load evenly among live ones while one is down, and tries the down one last', () => {
+    let now = 0;
+    const group = new UpstreamGroup({ name: 'rides', upstreams: urls, coolDownMs: 1000, now: () => now });
+    group.markDown(urls[1] as string);
+    const firsts = [1, 2, 3, 4].map(() => group.candidates());
+    expect(firsts.map((order) => order[0])).toEqual([urls[0], urls[2], urls[0], urls[2]]);
+    expect(firsts.every((order) => order.at(-1) === urls[1])).toBe(true);
+    now = 1001;
+    expect(new Set([1, 2, 3].map(() => group.candidates()[0]))).toEqual(new Set(urls));
+  });
+
+  it('a success brings an instance back at once', () => {
+    const group = new UpstreamGroup({ name: 'users', upstreams: urls.slice(0, 2) });
+    group.markDown(urls[0] as string);
+    expect(group.candidates()).toEqual([urls[1], urls[0]]);
+    group.markUp(urls[0] as string);
+    expect(group.candidates()[0]).toBe(urls[0]);
+  });
+
+  it('needs at least one instance', () => {
+    expect(() => new UpstreamGroup({ name: 'users', upstreams: [] })).toThrow(/at least one/);
+  });
+});
