@@ -35,6 +35,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  watchParent(() => onSignal('SIGHUP'));
 
   try {
     const serverDir = path.join(config.DATA_DIR);
@@ -65,6 +66,21 @@ async function main(): Promise<void> {
     logger.fatal({ err: error }, 'start-up failed');
     await stopAll(1);
   }
+}
+
+/**
+ * `npm start` runs us under npm, and npm, when it is itself sent SIGTERM, exits without passing
+ * the signal on. Losing our parent is therefore treated like a SIGTERM: nothing is left behind.
+ */
+function watchParent(onOrphaned: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    logger.warn({ parent }, 'the parent process is gone');
+    onOrphaned();
+  }, 500);
+  timer.unref();
 }
 
 main().catch((error: unknown) => {

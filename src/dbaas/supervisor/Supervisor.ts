@@ -68,7 +68,7 @@ export class Supervisor {
       await Promise.all(Array.from({ length: slaves }, () => this.startWorker('slave')));
     }
     this.options.runtime.on('exit', (exit) => {
-      if (this.intendedStops.delete(exit.workerId)) return;
+      if (this.intendedStops.delete(exit.workerId) || this.stopping) return;
       this.options.logger.warn(exit, 'worker died');
       this.schedule();
     });
