@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../src/shared/logger.ts';
-import { Orchestrator } from '../../src/dbaas/orchestrator/Orchestrator.ts';
+import { Orchestrator, type ScalingOptions } from '../../src/dbaas/orchestrator/Orchestrator.ts';
+import type { WorkerRuntime } from '../../src/dbaas/runtime/WorkerRuntime.ts';
 import { testServers } from './inject.ts';
 
 export interface DatabaseServiceHandle {
@@ -27,6 +28,12 @@ export interface DatabaseServiceOptions {
   env?: Record<string, string>;
   slaves?: number;
   dataDir?: string;
+  /** Where the workers run; local processes unless given (made for this cluster and data dir). */
+  runtime?: WorkerRuntime;
+  /** The orchestrator's port; 0 (any free one) unless given, e.g. to come back where clients already point. */
+  port?: number;
+  /** Auto-scaling; off unless asked for, so that other tests keep the slaves they started with. */
+  scaling?: ScalingOptions;
 }
 
 export function uniqueClusterName(prefix = 'test'): string {
@@ -39,7 +46,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
   const env: Record<string, string> = { ZK_SESSION_TIMEOUT_MS: '1000', READ_WAIT_MS: '2000', LOG_LEVEL: 'warn', ...options.env };
   const orchestrator = new Orchestrator({
-    port: 0,
+    port: options.port ?? 0,
     cluster,
     dataDir,
     amqpUrl,
@@ -47,6 +54,8 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     rpcTimeoutMs: Number(env.RPC_TIMEOUT_MS ?? 5000),
     initialSlaves: options.slaves ?? 1,
     workerSettings: env,
+    ...(options.scaling ? { scaling: options.scaling } : {}),
+    runtime: options.runtime,
     logger: createLogger('test-orchestrator', env.LOG_LEVEL),
   });
   await orchestrator.start();

@@ -18,16 +18,16 @@ export interface ReadAnswer {
 
 export class DatabaseFrontend {
   private acknowledgedSeq = 0;
-  /** db/read requests received, for the autoscaler (nothing else counts). */
-  reads = 0;
 
   constructor(
     private readonly rpc: RpcClient,
     private readonly names: ClusterNames,
+    /** Told of every db/read request received, valid or not: the autoscaler's load measure. */
+    private readonly onRead: () => void = () => undefined,
   ) {}
 
   async read(body: unknown): Promise<ReadAnswer> {
-    this.reads += 1;
+    this.onRead();
     const query = parseRead(body);
     if (query.fresh) query.minSeq = Math.max(query.minSeq ?? 0, this.acknowledgedSeq);
     const result = await this.rpc.call<ReadResult>(this.names.readQ, { v: 1, kind: 'read', query });

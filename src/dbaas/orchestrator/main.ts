@@ -20,6 +20,7 @@ const orchestrator = new Orchestrator({
   zkConnect: config.ZK_CONNECT,
   rpcTimeoutMs: config.RPC_TIMEOUT_MS,
   initialSlaves: 1,
+  scaling: { windowMs: config.SCALE_WINDOW_SECONDS * 1000, readsPerSlave: config.READS_PER_SLAVE, maxSlaves: config.MAX_SLAVES },
   workerSettings: {
     ZK_SESSION_TIMEOUT_MS: String(config.ZK_SESSION_TIMEOUT_MS),
     READ_WAIT_MS: String(config.READ_WAIT_MS),

@@ -7,6 +7,7 @@ export interface RouteDeps {
   listWorkerPids(): Promise<number[]>;
   crashMaster(): Promise<number>;
   crashSlave(): Promise<number>;
+  scaling(): Promise<unknown>;
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
@@ -19,5 +20,6 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get('/api/v1/worker/list', async () => deps.listWorkerPids());
   app.post('/api/v1/crash/master', async () => [await deps.crashMaster()]);
   app.post('/api/v1/crash/slave', async () => [await deps.crashSlave()]);
+  app.get('/api/v1/scaling', async () => deps.scaling());
   app.get('/health', async () => ({ status: 'ok' }));
 }

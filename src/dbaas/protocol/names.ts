@@ -43,6 +43,8 @@ export interface ClusterPaths {
   promotion: string;
   /** Ephemeral: the orchestrator currently supervising. */
   supervisor: string;
+  /** Persistent, one child per orchestrator: the db/read requests it has received in all. */
+  readCounts: string;
 }
 
 export function clusterPaths(cluster: string): ClusterPaths {
@@ -56,6 +58,7 @@ export function clusterPaths(cluster: string): ClusterPaths {
     desiredSlaves: `${root}/desired-slaves`,
     promotion: `${root}/promotion`,
     supervisor: `${root}/supervisor`,
+    readCounts: `${root}/read-counts`,
   };
 }
 

@@ -48,6 +48,8 @@ export class Supervisor {
   private readonly starting = new Set<string>();
   /** Workers being stopped on purpose: their exit is not a crash. */
   private readonly intendedStops = new Set<string>();
+  /** Workers being drained and stopped right now: no longer counted as slaves. */
+  private readonly retiring = new Set<string>();
 
   constructor(private readonly options: SupervisorOptions) {
     this.workersDir = path.join(options.dataDir, 'workers');
@@ -136,9 +138,14 @@ export class Supervisor {
   /** Stops a worker on purpose (scale-in): recorded first, so its exit is never taken for a crash. */
   async retire(workerId: string): Promise<void> {
     this.intendedStops.add(workerId);
-    await this.options.runtime.stop(workerId);
-    await removeNode(this.options.zk, this.paths.workerNode(workerId));
-    this.removeFiles(workerId);
+    this.retiring.add(workerId);
+    try {
+      await this.options.runtime.stop(workerId);
+      await removeNode(this.options.zk, this.paths.workerNode(workerId));
+      this.removeFiles(workerId);
+    } finally {
+      this.retiring.delete(workerId);
+    }
   }
 
   /** Queues a reconcile pass; passes never overlap, and a burst of events makes one pass. */
@@ -161,9 +168,24 @@ export class Supervisor {
     }
     this.pruneFiles();
     const current = await this.liveWorkers();
-    const slaves = current.filter((worker) => worker.role === 'slave').length + this.starting.size;
+    const active = current.filter((worker) => worker.role === 'slave' && !this.retiring.has(worker.workerId));
+    // A slave that just turned ready is registered and still `starting` for a moment: count it once.
+    const slaves = new Set([...active.map((worker) => worker.workerId), ...this.starting]).size;
     const wanted = await this.desired.get(this.options.initialSlaves);
     for (let i = slaves; i < wanted; i += 1) void this.startSlaveInBackground();
+    if (slaves <= wanted) return;
+    // Scale in: the ready slaves with the highest pids go, drained (reads in flight answered).
+    const victims = active.filter((worker) => worker.ready && !this.starting.has(worker.workerId)).sort((a, b) => b.pid - a.pid).slice(0, slaves - wanted);
+    for (const victim of victims) void this.retireInBackground(victim);
+  }
+
+  private async retireInBackground(worker: WorkerInfo): Promise<void> {
+    this.options.logger.info({ workerId: worker.workerId, pid: worker.pid }, 'scaling in: draining and stopping a slave');
+    try {
+      await this.retire(worker.workerId);
+    } catch (error) {
+      this.options.logger.error({ err: error, workerId: worker.workerId }, 'retiring a slave failed');
+    }
   }
 
   /**

@@ -1,0 +1,156 @@
+/**
+ * Sets the desired number of slaves from the read load. The clock starts at the first db/read
+ * (of any orchestrator); at the end of every window the reads counted in it decide:
+ * max(1, ceil(reads / readsPerSlave)), capped at maxSlaves. Every decision is logged and kept
+ * in a short history for operators (GET /api/v1/scaling).
+ */
+import type { Logger } from '../../shared/logger.ts';
+import type { ZkClient } from '../coordination/ZkClient.ts';
+import { isZkError, ZkErrorCode } from '../coordination/ZkClient.ts';
+import { clusterPaths } from '../protocol/names.ts';
+
+const HISTORY_LENGTH = 50;
+/** How often the clock looks for the first read of another orchestrator. */
+const FIRST_READ_POLL_MS = 250;
+
+export interface ScalingDecision {
+  window: number;
+  windowStart: string;
+  windowEnd: string;
+  reads: number;
+  slavesBefore: number;
+  slavesAfter: number;
+  reason: string;
+}
+
+export interface AutoscalerOptions {
+  zk: ZkClient;
+  cluster: string;
+  windowMs: number;
+  readsPerSlave: number;
+  maxSlaves: number;
+  /** Publishes this orchestrator's own count first, so none of its reads is late for a window. */
+  flushLocalCount(): Promise<void>;
+  currentDesired(): Promise<number>;
+  setDesired(count: number): Promise<void>;
+  logger: Logger;
+}
+
+interface CountNode {
+  total: number;
+}
+
+export function slavesFor(reads: number, readsPerSlave: number, maxSlaves: number): number {
+  return Math.min(maxSlaves, Math.max(1, Math.ceil(reads / readsPerSlave)));
+}
+
+export class Autoscaler {
+  private readonly history: ScalingDecision[] = [];
+  private windowStart: number | undefined;
+  private countedSoFar = 0;
+  private windowNumber = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: AutoscalerOptions) {}
+
+  /**
+   * Reads counted before now (an earlier orchestrator's) are not this clock's; then it waits for
+   * the first read and runs windows back to back.
+   */
+  async start(): Promise<void> {
+    this.countedSoFar = await this.totalReads();
+    this.timer = setTimeout(() => void this.waitForFirstRead(), FIRST_READ_POLL_MS);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  decisions(): ScalingDecision[] {
+    return [...this.history];
+  }
+
+  get clockStartedAt(): number | undefined {
+    return this.windowStart;
+  }
+
+  /** Called by the local read path so the clock starts with no polling delay. */
+  noticeRead(): void {
+    if (this.windowStart !== undefined || this.stopped) return;
+    clearTimeout(this.timer);
+    this.begin(Date.now());
+  }
+
+  private async waitForFirstRead(): Promise<void> {
+    if (this.stopped || this.windowStart !== undefined) return;
+    const total = await this.totalReads().catch(() => this.countedSoFar);
+    if (this.windowStart !== undefined) return;
+    if (total > this.countedSoFar) return this.begin(Date.now());
+    this.timer = setTimeout(() => void this.waitForFirstRead(), FIRST_READ_POLL_MS);
+  }
+
+  private begin(at: number): void {
+    this.windowStart = at;
+    this.options.logger.info({ windowMs: this.options.windowMs }, 'first db/read: the scaling clock starts');
+    this.scheduleWindowEnd();
+  }
+
+  private scheduleWindowEnd(): void {
+    if (this.stopped || this.windowStart === undefined) return;
+    const end = this.windowStart + this.options.windowMs;
+    this.timer = setTimeout(() => void this.endWindow(end), Math.max(0, end - Date.now()));
+  }
+
+  private async endWindow(end: number): Promise<void> {
+    const start = this.windowStart as number;
+    try {
+      await this.options.flushLocalCount();
+      const total = await this.totalReads();
+      const reads = Math.max(0, total - this.countedSoFar);
+      this.countedSoFar = total;
+      const before = await this.options.currentDesired();
+      const after = slavesFor(reads, this.options.readsPerSlave, this.options.maxSlaves);
+      const capped = Math.max(1, Math.ceil(reads / this.options.readsPerSlave)) > this.options.maxSlaves;
+      const reason = capped
+        ? `${reads} reads would need ${Math.ceil(reads / this.options.readsPerSlave)} slaves; capped at MAX_SLAVES=${this.options.maxSlaves}`
+        : `${reads} reads / ${this.options.readsPerSlave} per slave → ${after}`;
+      this.windowNumber += 1;
+      const decision: ScalingDecision = {
+        window: this.windowNumber,
+        windowStart: new Date(start).toISOString(),
+        windowEnd: new Date(end).toISOString(),
+        reads,
+        slavesBefore: before,
+        slavesAfter: after,
+        reason,
+      };
+      this.history.push(decision);
+      if (this.history.length > HISTORY_LENGTH) this.history.shift();
+      this.options.logger.info(decision, 'scaling decision');
+      if (after !== before) await this.options.setDesired(after);
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'scaling window failed');
+    }
+    this.windowStart = end;
+    this.scheduleWindowEnd();
+  }
+
+  private async totalReads(): Promise<number> {
+    return (await this.readCounts()).reduce((sum, count) => sum + count.total, 0);
+  }
+
+  private async readCounts(): Promise<CountNode[]> {
+    const root = clusterPaths(this.options.cluster).readCounts;
+    let children: string[];
+    try {
+      children = await this.options.zk.getChildren(root);
+    } catch (error) {
+      if (isZkError(error, ZkErrorCode.NO_NODE)) return [];
+      throw error;
+    }
+    const nodes = await Promise.all(children.map((child) => this.options.zk.getData<CountNode>(`${root}/${child}`).then((node) => node.data)));
+    return nodes.filter((node): node is CountNode => typeof node?.total === 'number');
+  }
+}
