@@ -3,11 +3,11 @@
  * process) but in a cluster of its own, on free ports, in a temporary DATA_DIR.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureRabbitMq, ensureZooKeeper, type ServerHandle } from '../../src/infra/servers.ts';
 import { createLogger } from '../../src/shared/logger.ts';
+import { freePort } from '../../src/shared/ports.ts';
 import { ServiceProcess } from '../../src/system/ServiceProcess.ts';
 
 export interface BenchSystem {
@@ -18,16 +18,7 @@ export interface BenchSystem {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export async function startBenchSystem(options: { withServices: boolean }): Promise<BenchSystem> {
   const logger = createLogger('bench', 'warn');

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from '../shared/logger.ts';
+import { freePorts } from '../shared/ports.ts';
 import { rabbitMqKind } from './rabbitmq.ts';
 import { zooKeeperKind } from './zookeeper.ts';
 
@@ -310,19 +311,6 @@ async function logTail(files: string[]): Promise<string> {
     if (text.trim()) parts.push(`--- tail of ${file}\n${text.slice(-2000)}`);
   }
   return parts.length > 0 ? parts.join('\n') : '(the server wrote no log)';
-}
-
-/** Listening on port 0 lets the kernel pick; holding all sockets until the end keeps them distinct. */
-async function freePorts(count: number): Promise<number[]> {
-  const listen = () =>
-    new Promise<net.Server>((resolve, reject) => {
-      const server = net.createServer().once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    });
-  const servers = await Promise.all(Array.from({ length: count }, listen));
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
 }
 
 // ---- processes ---------------------------------------------------------------------------------

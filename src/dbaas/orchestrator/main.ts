@@ -1,6 +1,7 @@
 /** `tsx src/dbaas/orchestrator/main.ts`: the orchestrator (and its supervisor) from the environment. */
 import { describeConfig, loadConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { closeOnSignals } from '../../shared/process-lifecycle.ts';
 import { Orchestrator } from './Orchestrator.ts';
 
 const config = loadConfig();
@@ -29,17 +30,8 @@ const orchestrator = new Orchestrator({
   logger,
 });
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) process.exit(1); // a second signal forces the exit
-  stopping = true;
-  logger.info({ signal }, 'stopping');
-  await orchestrator.stop();
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
-
+// Before start: a signal during start-up must still stop the workers already started.
+closeOnSignals({ close: () => orchestrator.stop() }, logger);
 try {
   await orchestrator.start();
   logger.info({ url: orchestrator.url }, 'orchestrator listening');

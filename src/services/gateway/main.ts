@@ -1,7 +1,7 @@
 /** `tsx src/services/gateway/main.ts`: the public gateway configured from the environment. */
 import { describeConfig, loadConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { closeOnSignals } from '../http/process-lifecycle.ts';
+import { closeOnSignals } from '../../shared/process-lifecycle.ts';
 import { startGateway } from './gateway.ts';
 
 const config = loadConfig();

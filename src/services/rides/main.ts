@@ -1,7 +1,7 @@
 /** `tsx src/services/rides/main.ts`: one rides instance configured from the environment. */
 import { describeConfig, loadConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { closeOnSignals } from '../http/process-lifecycle.ts';
+import { closeOnSignals } from '../../shared/process-lifecycle.ts';
 import { startRidesService } from './rides-service.ts';
 
 const config = loadConfig();

@@ -1,7 +1,7 @@
 /** `tsx src/services/users/main.ts`: one users instance configured from the environment. */
 import { describeConfig, loadConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { closeOnSignals } from '../http/process-lifecycle.ts';
+import { closeOnSignals } from '../../shared/process-lifecycle.ts';
 import { startUsersService } from './users-service.ts';
 
 const config = loadConfig();

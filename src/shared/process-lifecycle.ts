@@ -1,8 +1,8 @@
 /**
- * What a service's main.ts does with SIGINT/SIGTERM: the first signal closes the service (in-flight
+ * What every process's main.ts does with SIGINT/SIGTERM: the first signal closes the service (in-flight
  * requests finish), a second one exits at once for an operator who does not want to wait.
  */
-import type { Logger } from '../../shared/logger.ts';
+import type { Logger } from './logger.ts';
 
 export interface Closable {
   close(): Promise<void>;
