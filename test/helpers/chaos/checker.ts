@@ -30,8 +30,8 @@ class Findings {
 
   lines(): string[] {
     return [...this.byKind].map(([kind, examples]) => {
-      const shown = examples.slice(0, EXAMPLES).join('; ');
-      return `${kind}: ${examples.length}${examples.length > 0 ? ` (e.g. ${shown}${examples.length > EXAMPLES ? '; …' : ''})` : ''}`;
+      const more = examples.length > EXAMPLES ? '; …' : '';
+      return `${kind}: ${examples.length} (e.g. ${examples.slice(0, EXAMPLES).join('; ')}${more})`;
     });
   }
 }

@@ -9,8 +9,9 @@ import { call, sleep } from './client.ts';
 import type { Random } from './prng.ts';
 import type { ClusterView } from './settle.ts';
 
-export type FaultKind = 'crash-master' | 'crash-slave' | 'kill-worker' | 'stop-master';
+export type FaultKind = 'crash-master' | 'crash-slave' | 'kill-worker' | 'stop-master' | 'kill-all';
 
+/** The issue's faults. 'kill-all' (every worker at once: recovery from the files) is opt-in. */
 export const ALL_FAULTS: readonly FaultKind[] = ['crash-master', 'crash-slave', 'kill-worker', 'stop-master'];
 
 export interface FaultRecord {
@@ -71,9 +72,13 @@ async function inject(kind: FaultKind, workers: WorkerInfo[], options: FaultOpti
       return { atMs: 0, kind, ...(pid ? { pid } : {}), outcome: `${outcome.status} ${outcome.error ?? JSON.stringify(outcome.body)}` };
     }
     case 'kill-worker': {
-      const target = options.random.pick(workers);
+      // Master first, then slaves by pid: the seed picks a role and a rank, not an arbitrary pid.
+      const ranked = [...workers].sort((a, b) => (a.role === b.role ? a.pid - b.pid : a.role === 'master' ? -1 : 1));
+      const target = options.random.pick(ranked);
       return { atMs: 0, kind, pid: target.pid, outcome: `${target.role} ${signal(target.pid, 'SIGKILL')}` };
     }
+    case 'kill-all':
+      return { atMs: 0, kind, outcome: workers.map((worker) => `${worker.role} ${worker.pid} ${signal(worker.pid, 'SIGKILL')}`).join(', ') };
     case 'stop-master': {
       const master = workers.find((worker) => worker.role === 'master');
       if (!master) return { atMs: 0, kind, outcome: 'no master to stop' };

@@ -44,6 +44,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     readers: options.readers ?? 2,
     tag: `chaos${options.seed}`,
     pauseMs: 10,
+    impatientAttemptMs: 300,
   });
   await workload.start();
   const faults: FaultRun = options.faults

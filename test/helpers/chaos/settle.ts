@@ -21,6 +21,8 @@ export interface SettleOptions {
   desiredSlaves: number;
   minSeq: number;
   timeoutMs: number;
+  /** False while clients still write (a benchmark's rounds): seqs then never hold still. */
+  sameSeq?: boolean;
 }
 
 export interface SettleResult {
@@ -44,11 +46,11 @@ export async function settle(view: ClusterView, options: SettleOptions): Promise
   let look: Look = { problem: 'not looked yet', workers: [], pids: [], seqs: new Map() };
   while (Date.now() - started < options.timeoutMs) {
     look = await lookAt(view, options);
-    if (!look.problem && previous && !previous.problem && sameState(previous, look)) break;
+    if (!look.problem && previous && !previous.problem && sameState(previous, look, options)) break;
     previous = look;
     await sleep(look.problem ? 200 : 1000);
   }
-  const settled = !look.problem && previous !== undefined && !previous.problem && sameState(previous, look);
+  const settled = !look.problem && previous !== undefined && !previous.problem && sameState(previous, look, options);
   const waitedMs = Date.now() - started;
   const roles = look.workers.map((w) => `${w.pid}:${w.role}${w.ready ? '' : '(not ready)'}@zk-seq ${w.appliedSeq}/file-seq ${look.seqs.get(w.workerId) ?? '?'} epoch ${w.epoch}`);
   const description = `${settled ? 'settled' : 'NOT settled'} after ${waitedMs} ms; worker/list ${JSON.stringify(look.pids)}; ZooKeeper ${roles.join(', ')}`;
@@ -65,7 +67,7 @@ async function lookAt(view: ClusterView, options: SettleOptions): Promise<Look> 
   } catch (error) {
     return { problem: `ZooKeeper list failed: ${String(error)}`, workers, pids, seqs: new Map() };
   }
-  const seqs = new Map(workers.map((worker) => [worker.workerId, fileSeq(view.dataDir, worker.workerId)]));
+  const seqs = new Map(options.sameSeq === false ? [] : workers.map((worker) => [worker.workerId, fileSeq(view.dataDir, worker.workerId)]));
   const expected = 1 + options.desiredSlaves;
   const masters = workers.filter((worker) => worker.role === 'master').length;
   const zkPids = workers.map((worker) => worker.pid).sort((a, b) => a - b);
@@ -77,12 +79,13 @@ async function lookAt(view: ClusterView, options: SettleOptions): Promise<Look> 
   else if (JSON.stringify(pids) !== JSON.stringify(zkPids)) problem = `worker/list ${JSON.stringify(pids)} ≠ ZooKeeper ${JSON.stringify(zkPids)}`;
   else if (masters !== 1) problem = `${masters} masters`;
   else if (workers.some((worker) => !worker.ready)) problem = 'a worker is not ready';
-  else if (distinctSeqs.size !== 1 || seq === undefined || seq < options.minSeq) problem = `replica files at seqs ${JSON.stringify([...seqs.values()])}, want one seq ≥ ${options.minSeq}`;
+  else if (options.sameSeq !== false && (distinctSeqs.size !== 1 || seq === undefined || seq < options.minSeq)) problem = `replica files at seqs ${JSON.stringify([...seqs.values()])}, want one seq ≥ ${options.minSeq}`;
   return { ...(problem ? { problem } : {}), workers, pids, seqs };
 }
 
-function sameState(a: Look, b: Look): boolean {
-  const key = (look: Look) => JSON.stringify([look.pids, look.workers.map((w) => [w.workerId, w.role]).sort(), [...look.seqs.values()]]);
+function sameState(a: Look, b: Look, options: SettleOptions): boolean {
+  const seqs = (look: Look) => (options.sameSeq === false ? [] : [...look.seqs.values()].sort());
+  const key = (look: Look) => JSON.stringify([look.pids, look.workers.map((w) => [w.workerId, w.role]).sort(), seqs(look)]);
   return key(a) === key(b);
 }
 

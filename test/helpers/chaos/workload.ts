@@ -19,6 +19,11 @@ export interface WorkloadOptions {
   writeDeadlineMs?: number;
   /** Per attempt; above the orchestrator's RPC timeout so its 503 arrives before ours. */
   attemptTimeoutMs?: number;
+  /**
+   * Per-attempt timeout of the odd-numbered writers. Shorter than a failover, so they give up and
+   * resend while their first copy still waits in writeQ: the duplicates the request id must absorb.
+   */
+  impatientAttemptMs?: number;
   /** Pause between a writer's writes, so the clients leave CPU to the service on small machines. */
   pauseMs?: number;
 }
@@ -131,7 +136,8 @@ export class Workload {
     this.ledger.issued.set(marker, requestId);
     const values = { created_by: writer, timestamp: marker, source: random.int(1, 198), destination: random.int(1, 198) };
     const started = Date.now();
-    const { outcome, attempts } = await this.writeWithRetries({ op: 'insert', table: 'rides', values, requestId });
+    const impatient = index % 2 === 1 ? this.options.impatientAttemptMs : undefined;
+    const { outcome, attempts } = await this.writeWithRetries({ op: 'insert', table: 'rides', values, requestId }, impatient);
     if (outcome.status === 200) {
       const answer = outcome.body as WriteAnswer;
       const acked: AckedWrite = { requestId, writer, marker, seq: answer.seq, insertId: answer.insertId, epoch: answer.epoch, attempts, latencyMs: Date.now() - started };
@@ -147,10 +153,10 @@ export class Workload {
     return (await this.writeWithRetries(body)).outcome;
   }
 
-  private async writeWithRetries(body: unknown) {
+  private async writeWithRetries(body: unknown, attemptTimeoutMs = this.options.attemptTimeoutMs ?? 8000) {
     const deadline = Date.now() + (this.options.writeDeadlineMs ?? 30_000);
     for (let attempts = 1; ; attempts += 1) {
-      const outcome = await call<WriteAnswer>('POST', `${this.options.orchestratorUrl}/api/v1/db/write`, body, this.options.attemptTimeoutMs ?? 8000);
+      const outcome = await call<WriteAnswer>('POST', `${this.options.orchestratorUrl}/api/v1/db/write`, body, attemptTimeoutMs);
       count(this.ledger.writeStatuses, outcome.status);
       if (!isRetryable(outcome.status) || Date.now() > deadline) return { outcome, attempts };
       // Short backoff: long enough not to spin on a refused port, short enough to measure failover.

@@ -1,0 +1,56 @@
+/**
+ * A database service for failover measurements: the orchestrator in this process (so its
+ * supervisor's ZooKeeper view can be read directly), workers as real processes, and a private
+ * ZooKeeper with a 200 ms tick so sessions as short as the tests' can be measured too.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Orchestrator } from '../../src/dbaas/orchestrator/Orchestrator.ts';
+import { ensureRabbitMq, ensureZooKeeper, type ServerHandle } from '../../src/infra/servers.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+
+export interface FailoverCluster {
+  orchestratorUrl: string;
+  orchestrator: Orchestrator;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export interface FailoverClusterOptions {
+  slaves: number;
+  sessionTimeoutMs: number;
+}
+
+export async function startFailoverCluster(options: FailoverClusterOptions): Promise<FailoverCluster> {
+  const logger = createLogger('bench-failover', process.env.LOG_LEVEL ?? 'warn');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-failover-'));
+  const servers: ServerHandle[] = [];
+  let orchestrator: Orchestrator | undefined;
+  const stop = async () => {
+    await orchestrator?.stop();
+    for (const server of [...servers].reverse()) await server.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    servers.push(await ensureRabbitMq({ configuredUrl: process.env.AMQP_URL, dataDir, logger }));
+    servers.push(await ensureZooKeeper({ dataDir, logger, tickMs: 200, alwaysPrivate: true }));
+    const [rabbit, zookeeper] = servers as [ServerHandle, ServerHandle];
+    orchestrator = new Orchestrator({
+      port: 0,
+      cluster: `failover-${Date.now().toString(36)}`,
+      dataDir,
+      amqpUrl: rabbit.address,
+      zkConnect: zookeeper.address,
+      rpcTimeoutMs: 5000,
+      initialSlaves: options.slaves,
+      workerSettings: { ZK_SESSION_TIMEOUT_MS: String(options.sessionTimeoutMs), READ_WAIT_MS: '2000', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+      logger,
+    });
+    await orchestrator.start();
+    return { orchestratorUrl: orchestrator.url, orchestrator, dataDir, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
