@@ -8,6 +8,7 @@ import { measureDatabaseRates, measureWorkerMemory, seedBenchUser } from './data
 import { formatTable, median, type LoadResult } from './lib/load.ts';
 import { measureRpcEcho } from './lib/rpc-echo.ts';
 import { startBenchSystem } from './lib/system.ts';
+import { servicesSection } from './services.ts';
 
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
@@ -57,6 +58,8 @@ async function main(): Promise<void> {
   } finally {
     await system.stop();
   }
+  // After the first system is gone, so the two sections never share the machine.
+  process.stdout.write(`\n${await servicesSection(requests, roundCount)}\n`);
 }
 
 main().catch((error: unknown) => {

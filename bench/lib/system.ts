@@ -42,6 +42,8 @@ export async function startBenchSystem(options: { withServices: boolean }): Prom
       DATA_DIR: dataDir,
       RIDESHARE_CLUSTER: `bench-${Date.now().toString(36)}`,
       LOG_LEVEL: 'warn',
+      // One master and one slave throughout: a scaling window ending mid-measurement would change the system measured.
+      SCALE_WINDOW_SECONDS: '86400',
       ...Object.fromEntries(Object.entries(ports).map(([key, value]) => [key, String(value)])),
     };
     const plan = [new ServiceProcess({ name: 'orchestrator', entry: 'src/dbaas/orchestrator/main.ts', port: ports.ORCHESTRATOR_PORT, env })];

@@ -1,28 +1,27 @@
 /**
  * The gateway: path routing, round-robin over several instances, a dead instance skipped, and a
- * clean 503 when none is left. Instances run on a fake database service.
+ * clean 503 when none is left. Instances run on the real database service.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway } from '../../src/services/gateway/gateway.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { FakeDatabase } from './support/fake-database.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
 import { countOf, expectError, MAY_2020, PASSWORD, unique } from './support/fixtures.ts';
 import { client } from './support/http-client.ts';
 import { freePort, startStack, type Stack } from './support/stack.ts';
 
 describe('gateway', () => {
-  const fake = new FakeDatabase();
+  let database: DatabaseServiceHandle;
   let stack: Stack;
-  let fakeUrl: string;
 
   beforeAll(async () => {
-    fakeUrl = await fake.start();
-    stack = await startStack({ orchestratorUrl: fakeUrl, now: MAY_2020, usersInstances: 2, ridesInstances: 2 });
+    database = await startDatabaseService();
+    stack = await startStack({ orchestratorUrl: database.orchestratorUrl, now: MAY_2020, usersInstances: 2, ridesInstances: 2 });
   });
 
   afterAll(async () => {
     await stack?.close();
-    await fake.stop();
+    await database?.stop();
   });
 
   const resetCounts = async (): Promise<void> => {
@@ -87,7 +86,7 @@ describe('gateway', () => {
 
   it('keeps serving while one of two instances is stopped', async () => {
     const logger = createLogger('test-gateway', 'silent');
-    const spare = await startStack({ orchestratorUrl: fakeUrl });
+    const spare = await startStack({ orchestratorUrl: database.orchestratorUrl });
     const gateway = await startGateway({ port: 0, usersUpstreams: [...stack.usersUrls, spare.usersUrls[0]!], ridesUpstreams: stack.ridesUrls, logger });
     try {
       await spare.close();

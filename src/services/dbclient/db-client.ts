@@ -19,7 +19,12 @@ export interface DbClientOptions {
   url: string;
   /** Upper bound for one call, connection included (config HTTP_TIMEOUT_MS). Default 8000. */
   timeoutMs?: number;
-  /** Keep-alive connections kept to the orchestrator. Default 16. */
+  /**
+   * Keep-alive connections kept to the orchestrator, so at most this many calls in flight.
+   * Default 64: the orchestrator and RabbitMQ spend less CPU per call when more calls overlap
+   * (their AMQP writes are batched); measured with 16, a rides instance answered about three
+   * quarters of the searches per second it answers with 64.
+   */
   connections?: number;
   /** Pause before the single retry of a write that met a 503. Default 200 ms. */
   retryDelayMs?: number;
@@ -66,7 +71,7 @@ export class DbClient {
     this.#logger = options.logger;
     this.#freshReads = options.freshReads ?? true;
     this.#pool = new Pool(url.origin, {
-      connections: options.connections ?? 16,
+      connections: options.connections ?? 64,
       headersTimeout: this.#timeoutMs,
       bodyTimeout: this.#timeoutMs,
       connectTimeout: this.#timeoutMs,

@@ -1,6 +1,6 @@
 /**
  * The services under test, in process on free ports: a gateway in front of users and rides
- * instances, all talking to the database service at `orchestratorUrl` (real or fake).
+ * instances, all talking to the database service at `orchestratorUrl`.
  */
 import net from 'node:net';
 import { createLogger } from '../../../src/shared/logger.ts';
