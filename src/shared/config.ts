@@ -28,6 +28,8 @@ const schema = z.object({
     .regex(/^[a-zA-Z0-9_-]{1,64}$/, 'letters, digits, _ and - only (it prefixes queue names and znodes)')
     .default('rideshare'),
   WORKER_RUNTIME: z.enum(['process', 'docker']).default('process'),
+  /** The image workers run from when WORKER_RUNTIME=docker (built by `npm run images`). */
+  WORKER_IMAGE: z.string().min(1).default('rideshare:latest'),
   SCALE_WINDOW_SECONDS: positiveInt.default(120),
   READS_PER_SLAVE: positiveInt.default(20),
   MAX_SLAVES: positiveInt.max(64).default(8),

@@ -1,7 +1,9 @@
 /** `tsx src/dbaas/orchestrator/main.ts`: the orchestrator (and its supervisor) from the environment. */
+import path from 'node:path';
 import { describeConfig, loadConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { closeOnSignals } from '../../shared/process-lifecycle.ts';
+import { createRuntime } from '../runtime/createRuntime.ts';
 import { Orchestrator } from './Orchestrator.ts';
 
 const config = loadConfig();
@@ -27,6 +29,13 @@ const orchestrator = new Orchestrator({
     READ_WAIT_MS: String(config.READ_WAIT_MS),
     LOG_LEVEL: config.LOG_LEVEL,
   },
+  runtime: createRuntime(config.WORKER_RUNTIME, {
+    cluster: config.RIDESHARE_CLUSTER,
+    dataDir: config.DATA_DIR,
+    logDir: path.join(config.DATA_DIR, 'logs'),
+    image: config.WORKER_IMAGE,
+    logger: logger.child({ component: 'runtime' }),
+  }),
   logger,
 });
 

@@ -58,9 +58,8 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
   private lastEventSeconds = 0;
   /** The first start or adoption clears up after earlier runs; every start waits for it. */
   private swept: Promise<unknown> | undefined;
-  /** Created but not yet tracked, so a concurrent sweep leaves them alone. */
+  /** Starts in progress: a sweep leaves their containers alone, and close() waits for them. */
   private readonly starting = new Map<string, Promise<unknown>>();
-  /** While closing, no container may appear behind close()'s back. */
   private closing = false;
 
   constructor(private readonly options: DockerRuntimeOptions) {
@@ -75,16 +74,16 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
     if (this.closing) throw new Error(`cannot start worker ${spec.workerId}: the runtime is closing`);
     await this.watch();
     await (this.swept ??= this.sweep(true));
-    const created = this.create(spec);
-    this.starting.set(spec.workerId, created);
+    const started = this.run(spec);
+    this.starting.set(spec.workerId, started);
     try {
-      return await created;
+      return await started;
     } finally {
       this.starting.delete(spec.workerId);
     }
   }
 
-  private async create(spec: WorkerSpec): Promise<WorkerHandle> {
+  private async run(spec: WorkerSpec): Promise<WorkerHandle> {
     const env = { ...spec.env };
     // The container sees the same paths as the supervisor, so they must not depend on a cwd.
     for (const key of ['WORKER_DB_FILE', 'WORKER_RECOVER_DIR']) if (env[key]) env[key] = path.resolve(env[key]);
@@ -119,7 +118,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
         throw error;
       });
     // Tracked before it runs, so no exit can go unclaimed; the pid is known once it runs.
-    const tracked = this.track(spec.workerId, container.id, 0);
+    const tracked = this.track(spec.workerId, container.id);
     try {
       await container.start();
       if (this.closing) throw new Error(`worker ${spec.workerId} started while the runtime was closing`);
@@ -189,10 +188,10 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
     }
   }
 
-  private track(workerId: string, containerId: string, pid: number): Tracked {
+  private track(workerId: string, containerId: string): Tracked {
     let markGone!: () => void;
     const gone = new Promise<void>((resolve) => (markGone = resolve));
-    const tracked: Tracked = { handle: { workerId, pid }, containerId, exited: false, gone, markGone };
+    const tracked: Tracked = { handle: { workerId, pid: 0 }, containerId, exited: false, gone, markGone };
     this.workers.set(workerId, tracked);
     return tracked;
   }
@@ -209,8 +208,8 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
 
   /** Waits for the exit through the engine as well as the events, so a missed event cannot hang a kill. */
   private async gone(tracked: Tracked): Promise<void> {
-    const container = this.docker.getContainer(tracked.containerId);
-    container
+    this.docker
+      .getContainer(tracked.containerId)
       .wait({ condition: 'not-running' })
       .then((result: { StatusCode?: number }) => this.finish(tracked, result.StatusCode ?? null))
       .catch(() => this.finish(tracked, null));
@@ -218,12 +217,13 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
   }
 
   private async signal(tracked: Tracked, signal: NodeJS.Signals): Promise<void> {
-    try {
-      await this.docker.getContainer(tracked.containerId).kill({ signal });
-    } catch (error) {
-      // 409: not running (already dead, its event on the way); 404: removed by someone else.
-      if (statusOf(error) !== 409 && statusOf(error) !== 404) throw error;
-    }
+    await this.docker
+      .getContainer(tracked.containerId)
+      .kill({ signal })
+      .catch((error: unknown) => {
+        // 409: not running (already dead, its event on the way); 404: removed by someone else.
+        if (statusOf(error) !== 409 && statusOf(error) !== 404) throw error;
+      });
   }
 
   /** Saves a container's output to logDir, then removes it (stopping it first, with that grace, if given). */
@@ -245,7 +245,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
 
   /**
    * Adopts the cluster's live containers and removes its dead ones; with `killLive`, the live
-   * ones are killed instead (a cluster started afresh: they are an earlier generation's, unregistered).
+   * ones are removed too (a cluster started afresh: they are an earlier run's, unregistered).
    */
   private async sweep(killLive: boolean): Promise<WorkerHandle[]> {
     const adopted: WorkerHandle[] = [];
@@ -259,7 +259,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
         await this.discard(info.Id, workerId, info.State === 'running' ? 0 : undefined);
         continue;
       }
-      const tracked = this.track(workerId, info.Id, 0);
+      const tracked = this.track(workerId, info.Id);
       const state = await this.docker.getContainer(info.Id).inspect().then((details) => details.State).catch(() => undefined);
       tracked.handle.pid = state?.Pid ?? 0;
       if (!state?.Running) void this.finish(tracked, state?.ExitCode ?? null);
@@ -272,7 +272,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
     return this.docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${this.options.cluster}`] } });
   }
 
-  /** Subscribes to the cluster's 'die' events (once; again after the stream breaks). */
+  /** Subscribes to the cluster's 'die' events, once; again (from where it broke) if the stream breaks. */
   private watch(): Promise<void> {
     this.watching ??= this.subscribe().catch((error: unknown) => {
       this.watching = undefined;
@@ -289,8 +289,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
     this.events = stream;
     let pending = '';
     stream.on('data', (chunk: Buffer) => {
-      pending += chunk.toString('utf8');
-      const lines = pending.split('\n');
+      const lines = (pending + chunk.toString('utf8')).split('\n');
       pending = lines.pop() ?? '';
       for (const line of lines) if (line.trim()) this.onEvent(line);
     });
@@ -301,9 +300,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
       this.logger.warn('lost the Docker event stream; reconnecting');
       setTimeout(() => void this.resubscribe(), RECONNECT_MS).unref();
     };
-    stream.once('error', broken);
-    stream.once('close', broken);
-    stream.once('end', broken);
+    for (const event of ['error', 'close', 'end']) stream.once(event, broken);
   }
 
   /** After a break, deaths may have gone unseen: each tracked container is checked once. */
@@ -317,8 +314,9 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
       return;
     }
     for (const tracked of [...this.workers.values()]) {
+      if (this.starting.has(tracked.handle.workerId)) continue;
       const state = await this.docker.getContainer(tracked.containerId).inspect().then((info) => info.State).catch(() => undefined);
-      if (!state?.Running && !this.starting.has(tracked.handle.workerId)) void this.finish(tracked, state?.ExitCode ?? null);
+      if (!state?.Running) void this.finish(tracked, state?.ExitCode ?? null);
     }
   }
 
@@ -338,21 +336,15 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
 
 /** A container killed by signal N exits with 128 + N; reported as a process runtime would. */
 function describeExit(exitCode: number | null): Pick<WorkerExit, 'code' | 'signal'> {
-  if (exitCode !== null && exitCode > 128) {
-    const signal = Object.entries(os.constants.signals).find(([, number]) => number === exitCode - 128)?.[0];
-    if (signal) return { code: null, signal };
-  }
-  return { code: exitCode, signal: null };
+  const signal = exitCode !== null && exitCode > 128 ? Object.entries(os.constants.signals).find(([, number]) => number === exitCode - 128)?.[0] : undefined;
+  return signal ? { code: null, signal } : { code: exitCode, signal: null };
 }
 
 /** Docker multiplexes a non-TTY container's stdout and stderr in frames: 8-byte header, then the payload. */
 function demux(buffer: Buffer): Buffer {
   const parts: Buffer[] = [];
-  let offset = 0;
-  while (offset + 8 <= buffer.length) {
-    const size = buffer.readUInt32BE(offset + 4);
-    parts.push(buffer.subarray(offset + 8, offset + 8 + size));
-    offset += 8 + size;
+  for (let offset = 0; offset + 8 <= buffer.length; offset += 8 + buffer.readUInt32BE(offset + 4)) {
+    parts.push(buffer.subarray(offset + 8, offset + 8 + buffer.readUInt32BE(offset + 4)));
   }
   return Buffer.concat(parts);
 }
