@@ -51,6 +51,8 @@ describe('an orchestrator that restarts after a crash', () => {
     expect(firstWorkers.every(alive)).toBe(true);
 
     successor = await startDatabaseService({ cluster, dataDir });
+    // The dead orchestrator's session still holds the supervisor lease until it expires.
+    await until(() => (successor!.orchestrator.isSupervising ? true : undefined), 10_000, 'the successor to supervise');
     const url = (p: string) => `${successor!.orchestratorUrl}${p}`;
     expect((await get<number[]>(url('/api/v1/worker/list'))).body).toEqual(firstWorkers);
     const read = await post<{ rows: unknown[] }>(url('/api/v1/db/read'), { table: 'users', minSeq: write.body.seq });

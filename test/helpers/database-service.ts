@@ -52,6 +52,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     amqpUrl,
     zkConnect,
     rpcTimeoutMs: Number(env.RPC_TIMEOUT_MS ?? 5000),
+    sessionTimeoutMs: Number(env.ZK_SESSION_TIMEOUT_MS),
     initialSlaves: options.slaves ?? 1,
     workerSettings: env,
     ...(options.scaling ? { scaling: options.scaling } : {}),

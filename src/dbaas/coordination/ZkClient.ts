@@ -111,6 +111,7 @@ export const ZkErrorCode = {
   NO_NODE: zookeeper.Exception.NO_NODE,
   NODE_EXISTS: zookeeper.Exception.NODE_EXISTS,
   BAD_VERSION: zookeeper.Exception.BAD_VERSION,
+  NOT_EMPTY: zookeeper.Exception.NOT_EMPTY,
 };
 
 function asError(error: unknown): Error {

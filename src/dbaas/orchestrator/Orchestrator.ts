@@ -3,11 +3,14 @@
  * on RabbitMQ (it never opens a database), plus the supervisor that keeps the workers running.
  */
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../../shared/logger.ts';
 import { installErrorHandling } from '../../shared/http.ts';
+import { SupervisorLease } from '../coordination/SupervisorLease.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
+import { UnavailableError } from '../../shared/errors.ts';
 import { clusterNames } from '../protocol/names.ts';
 import { ProcessRuntime } from '../runtime/ProcessRuntime.ts';
 import type { WorkerRuntime } from '../runtime/WorkerRuntime.ts';
@@ -26,6 +29,8 @@ export interface OrchestratorOptions {
   amqpUrl: string;
   zkConnect: string;
   rpcTimeoutMs: number;
+  /** ZooKeeper session of the orchestrator (default 4 s). */
+  sessionTimeoutMs?: number;
   initialSlaves?: number;
   /** Settings handed to every worker (timeouts, log level). */
   workerSettings?: Record<string, string>;
@@ -41,7 +46,11 @@ export interface ScalingOptions {
   maxSlaves: number;
 }
 
-export class Orchestrator {
+export interface OrchestratorEvents {
+  fatal: [reason: string];
+}
+
+export class Orchestrator extends EventEmitter<OrchestratorEvents> {
   private readonly zk: ZkClient;
   private readonly rpc: RpcClient;
   readonly supervisor: Supervisor;
@@ -50,13 +59,19 @@ export class Orchestrator {
   readonly database: DatabaseFrontend;
   readonly readCounter: ReadCounter;
   readonly autoscaler: Autoscaler | undefined;
+  private readonly id = `o-${randomBytes(4).toString('hex')}`;
+  private readonly lease: SupervisorLease;
+  private supervising = false;
   private address = '';
 
   constructor(private readonly options: OrchestratorOptions) {
+    super();
     const names = clusterNames(options.cluster);
-    this.zk = new ZkClient({ connect: options.zkConnect, sessionTimeoutMs: 10_000 });
+    // Its session decides how soon a standby orchestrator takes over from a dead supervising one.
+    this.zk = new ZkClient({ connect: options.zkConnect, sessionTimeoutMs: options.sessionTimeoutMs ?? 4000 });
+    this.lease = new SupervisorLease(this.zk, options.cluster, { orchestratorId: this.id, pid: process.pid });
     this.rpc = new RpcClient({ amqpUrl: options.amqpUrl, names, timeoutMs: options.rpcTimeoutMs, logger: options.logger });
-    this.readCounter = new ReadCounter(this.zk, options.cluster, `o-${randomBytes(4).toString('hex')}`, options.logger);
+    this.readCounter = new ReadCounter(this.zk, options.cluster, this.id, options.logger);
     this.database = new DatabaseFrontend(this.rpc, names, () => {
       this.readCounter.count();
       this.autoscaler?.noticeRead();
@@ -90,8 +105,8 @@ export class Orchestrator {
     registerRoutes(this.app, {
       database: this.database,
       listWorkerPids: () => this.workerPids(),
-      crashMaster: () => this.supervisor.crashMaster(),
-      crashSlave: () => this.supervisor.crashSlave(),
+      crashMaster: () => this.whenSupervising(() => this.supervisor.crashMaster()),
+      crashSlave: () => this.whenSupervising(() => this.supervisor.crashSlave()),
       scaling: () => this.scalingReport(),
     });
   }
@@ -100,26 +115,72 @@ export class Orchestrator {
     return this.address;
   }
 
+  /**
+   * Connects, then supervises if no other orchestrator does (resolving once the workers are up),
+   * or stands by: it serves the API at once and takes over when the supervising one goes away.
+   */
   async start(): Promise<void> {
     await this.zk.connect();
+    this.zk.on('expired', () => this.onSessionLost());
     await this.rpc.start();
-    await this.supervisor.start();
     this.readCounter.start();
-    await this.autoscaler?.start();
+    if (await this.lease.tryAcquire()) await this.lead(false);
+    else this.standBy();
     await this.app.listen({ port: this.options.port, host: this.options.host ?? '127.0.0.1' });
     const address = this.app.server.address();
     const port = typeof address === 'object' && address ? address.port : this.options.port;
     this.address = `http://127.0.0.1:${port}`;
   }
 
-  /** Stops the HTTP server, the workers, then the connections (reverse order of start). */
-  async stop(): Promise<void> {
+  /**
+   * Stops the HTTP server, the workers it supervises, then the connections (reverse order of
+   * start). `leaveWorkers` hands the running cluster over to a standby orchestrator instead.
+   */
+  async stop(options: { leaveWorkers?: boolean } = {}): Promise<void> {
+    this.lease.cancel();
     await this.app.close();
     this.autoscaler?.stop();
     await this.readCounter.stop();
-    await this.supervisor.stop();
+    if (this.supervising) await (options.leaveWorkers ? this.supervisor.detach() : this.supervisor.stop());
     await this.rpc.close();
     this.zk.close();
+  }
+
+  get isSupervising(): boolean {
+    return this.supervising;
+  }
+
+  private async lead(takeover: boolean): Promise<void> {
+    this.supervising = true;
+    this.options.logger.info({ orchestratorId: this.id, takeover }, 'supervising the cluster');
+    await this.supervisor.start(takeover);
+    await this.autoscaler?.start();
+  }
+
+  private standBy(): void {
+    void this.lease.holder().then((holder) => this.options.logger.info({ holder }, 'another orchestrator supervises; standing by'));
+    void this.lease
+      .acquire()
+      .then((acquired) => (acquired ? this.lead(true) : undefined))
+      .catch((error: unknown) => this.options.logger.error({ err: error }, 'taking over supervision failed'));
+  }
+
+  /**
+   * Without its session this orchestrator may no longer be the supervisor: it stops deciding at
+   * once and leaves the workers to whoever takes the lease. The process must be restarted.
+   */
+  private onSessionLost(): void {
+    this.options.logger.fatal('ZooKeeper session expired; no longer supervising');
+    this.autoscaler?.stop();
+    if (this.supervising) void this.supervisor.detach();
+    this.supervising = false;
+    this.emit('fatal', 'ZooKeeper session expired');
+  }
+
+  private async whenSupervising<T>(action: () => Promise<T>): Promise<T> {
+    if (this.supervising) return action();
+    const holder = await this.lease.holder();
+    throw new UnavailableError(`this orchestrator is standing by; the supervising one is pid ${holder?.pid ?? 'unknown'}: send crash calls there`);
   }
 
   async scalingReport(): Promise<unknown> {

@@ -22,6 +22,7 @@ const orchestrator = new Orchestrator({
   amqpUrl: config.AMQP_URL,
   zkConnect: config.ZK_CONNECT,
   rpcTimeoutMs: config.RPC_TIMEOUT_MS,
+  sessionTimeoutMs: config.ZK_SESSION_TIMEOUT_MS,
   initialSlaves: 1,
   scaling: { windowMs: config.SCALE_WINDOW_SECONDS * 1000, readsPerSlave: config.READS_PER_SLAVE, maxSlaves: config.MAX_SLAVES },
   workerSettings: {
@@ -39,6 +40,7 @@ const orchestrator = new Orchestrator({
   logger,
 });
 
+orchestrator.on('fatal', () => process.exit(1));
 // Before start: a signal during start-up must still stop the workers already started.
 closeOnSignals({ close: () => orchestrator.stop() }, logger);
 try {

@@ -51,6 +51,8 @@ export class Autoscaler {
   private windowNumber = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Only the supervising orchestrator's autoscaler runs; a standby's ignores reads. */
+  private started = false;
 
   constructor(private readonly options: AutoscalerOptions) {}
 
@@ -59,6 +61,7 @@ export class Autoscaler {
    * the first read and runs windows back to back.
    */
   async start(): Promise<void> {
+    this.started = true;
     this.countedSoFar = await this.totalReads();
     this.timer = setTimeout(() => void this.waitForFirstRead(), FIRST_READ_POLL_MS);
   }
@@ -78,7 +81,7 @@ export class Autoscaler {
 
   /** Called by the local read path so the clock starts with no polling delay. */
   noticeRead(): void {
-    if (this.windowStart !== undefined || this.stopped) return;
+    if (!this.started || this.windowStart !== undefined || this.stopped) return;
     clearTimeout(this.timer);
     this.begin(Date.now());
   }

@@ -20,6 +20,8 @@ export interface BootstrapOptions {
   cluster: string;
   dataDir: string;
   workersDir: string;
+  /** Taking over from another orchestrator: running workers are adopted even in a new DATA_DIR. */
+  takeover?: boolean;
   logger: Logger;
 }
 
@@ -34,12 +36,18 @@ export async function bootstrapCluster(options: BootstrapOptions): Promise<Boots
     await purgeMessages(options);
     return { kind: 'cold-start', recoverDir: options.workersDir };
   }
+  if (live.length > 0 && options.takeover) {
+    fs.mkdirSync(dataDir, { recursive: true });
+    fs.writeFileSync(marker, JSON.stringify({ cluster, adoptedAt: new Date().toISOString() }, null, 2));
+    return { kind: 'adopt', workers: live };
+  }
   if (live.length > 0) {
     throw new ClusterNameInUseError(
       `cluster '${cluster}' is running elsewhere (${live.length} live workers) but ${dataDir} is new; choose another RIDESHARE_CLUSTER`,
     );
   }
-  await removeTree(zk, clusterPaths(cluster).root);
+  // The supervisor lease, just taken by this orchestrator, is what keeps the others out: it stays.
+  await removeTree(zk, clusterPaths(cluster).root, new Set([clusterPaths(cluster).supervisor]));
   await purgeMessages(options);
   fs.mkdirSync(dataDir, { recursive: true });
   fs.writeFileSync(marker, JSON.stringify({ cluster, createdAt: new Date().toISOString() }, null, 2));
@@ -62,7 +70,8 @@ async function purgeMessages(options: BootstrapOptions): Promise<void> {
   }
 }
 
-async function removeTree(zk: ZkClient, node: string): Promise<void> {
+async function removeTree(zk: ZkClient, node: string, keep: ReadonlySet<string>): Promise<void> {
+  if (keep.has(node)) return;
   let children: string[];
   try {
     children = await zk.getChildren(node);
@@ -70,8 +79,9 @@ async function removeTree(zk: ZkClient, node: string): Promise<void> {
     if (isZkError(error, ZkErrorCode.NO_NODE)) return;
     throw error;
   }
-  for (const child of children) await removeTree(zk, `${node}/${child}`);
+  for (const child of children) await removeTree(zk, `${node}/${child}`, keep);
   await zk.remove(node).catch((error: unknown) => {
-    if (!isZkError(error, ZkErrorCode.NO_NODE)) throw error;
+    // A node that kept a child (the lease) is not empty: it stays too.
+    if (!isZkError(error, ZkErrorCode.NO_NODE) && !isZkError(error, ZkErrorCode.NOT_EMPTY)) throw error;
   });
 }

@@ -57,9 +57,10 @@ export class Supervisor {
     this.paths = clusterPaths(options.cluster);
   }
 
-  async start(): Promise<void> {
+  /** `takeover`: another orchestrator supervised until now; its workers are adopted. */
+  async start(takeover = false): Promise<void> {
     fs.mkdirSync(this.workersDir, { recursive: true });
-    const outcome = await bootstrapCluster({ ...this.options, workersDir: this.workersDir });
+    const outcome = await bootstrapCluster({ ...this.options, workersDir: this.workersDir, takeover });
     if (outcome.kind === 'adopt') {
       const adopted = await this.options.runtime.adopt(outcome.workers);
       this.options.logger.info({ workers: adopted.map((worker) => worker.pid) }, 'adopted the running workers');
@@ -79,10 +80,15 @@ export class Supervisor {
   }
 
   async stop(): Promise<void> {
+    await this.detach();
+    await this.options.runtime.close();
+  }
+
+  /** Stops supervising but leaves the workers running (another orchestrator will adopt them). */
+  async detach(): Promise<void> {
     this.stopping = true;
     clearInterval(this.timer);
     await this.passes;
-    await this.options.runtime.close();
   }
 
   /** The registered workers, as ZooKeeper knows them. */

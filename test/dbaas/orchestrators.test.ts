@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ScalingDecision } from '../../src/dbaas/supervisor/Autoscaler.ts';
+import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../helpers/database-service.ts';
+import { get, inParallel, post } from '../helpers/http.ts';
+import { until } from '../helpers/replicas.ts';
+
+describe('several orchestrators on one cluster', () => {
+  const cluster = uniqueClusterName('multi');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
+  const scaling = { windowMs: 3000, readsPerSlave: 20, maxSlaves: 4 };
+  let first: DatabaseServiceHandle;
+  let second: DatabaseServiceHandle;
+
+  beforeAll(async () => {
+    first = await startDatabaseService({ cluster, dataDir, slaves: 1, scaling });
+    second = await startDatabaseService({ cluster, dataDir, slaves: 1, scaling });
+  });
+  afterAll(async () => {
+    await second?.stop();
+    await first?.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('exactly one supervises; the other serves the API and starts no workers of its own', async () => {
+    expect(first.orchestrator.isSupervising).toBe(true);
+    expect(second.orchestrator.isSupervising).toBe(false);
+    const fromFirst = await get<number[]>(`${first.orchestratorUrl}/api/v1/worker/list`);
+    const fromSecond = await get<number[]>(`${second.orchestratorUrl}/api/v1/worker/list`);
+    expect(fromSecond.body).toEqual(fromFirst.body);
+    expect(fromFirst.body).toHaveLength(2);
+    const write = await post<{ seq: number }>(`${second.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'via-second', password: 'd'.repeat(40) } });
+    expect(write.status).toBe(200);
+    const crash = await post<{ error: string }>(`${second.orchestratorUrl}/api/v1/crash/slave`);
+    expect(crash.status).toBe(503);
+    expect(crash.body.error).toMatch(/standing by/);
+  });
+
+  it('reads counted by every orchestrator count for scaling', async () => {
+    await inParallel(12, 4, () => post(`${first.orchestratorUrl}/api/v1/db/read`, { table: 'users' }));
+    await inParallel(12, 4, () => post(`${second.orchestratorUrl}/api/v1/db/read`, { table: 'users' }));
+    const decision = await until(
+      async () => (await get<{ decisions: ScalingDecision[] }>(`${first.orchestratorUrl}/api/v1/scaling`)).body.decisions[0],
+      8000,
+      'the first scaling decision',
+    );
+    expect(decision.reads).toBe(24);
+    expect(decision.slavesAfter).toBe(2);
+  });
+
+  it('when the supervising one leaves, the other takes over the running workers', async () => {
+    const before = (await get<number[]>(`${first.orchestratorUrl}/api/v1/worker/list`)).body;
+    await first.orchestrator.stop({ leaveWorkers: true });
+    await until(() => (second.orchestrator.isSupervising ? true : undefined), 10_000, 'the standby to take over');
+    const adopted = await until(
+      async () => {
+        const list = (await get<number[]>(`${second.orchestratorUrl}/api/v1/worker/list`)).body;
+        return before.every((pid) => list.includes(pid)) ? list : undefined;
+      },
+      10_000,
+      'the same workers under the new supervisor',
+    );
+    expect(adopted).toEqual(expect.arrayContaining(before));
+    const crashed = await post<number[]>(`${second.orchestratorUrl}/api/v1/crash/master`);
+    expect(crashed.status).toBe(200);
+    const write = await until(
+      async () => {
+        const answer = await post<{ seq: number }>(`${second.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'after-handover', password: 'd'.repeat(40) } });
+        return answer.status === 200 ? answer : undefined;
+      },
+      10_000,
+      'a write under the new master',
+    );
+    const read = await post<{ rows: { username: string }[] }>(`${second.orchestratorUrl}/api/v1/db/read`, { table: 'users', minSeq: write.body.seq });
+    expect(read.body.rows.map((row) => row.username).sort()).toEqual(['after-handover', 'via-second']);
+  });
+});
