@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
 import { get, post } from '../helpers/http.ts';
 import { until } from '../helpers/replicas.ts';
+import { settledWorkers } from '../helpers/workers.ts';
 
 describe('failover and replacement', () => {
   let service: DatabaseServiceHandle;
@@ -16,17 +17,8 @@ describe('failover and replacement', () => {
   });
 
   const workers = () => service.orchestrator.supervisor.workers();
-  async function settled(count: number, without?: number) {
-    return until(
-      async () => {
-        const all = await workers();
-        const whole = all.length === count && all.every((worker) => worker.ready) && all.filter((worker) => worker.role === 'master').length === 1;
-        return whole && !all.some((worker) => worker.pid === without) ? all : undefined;
-      },
-      30_000,
-      `${count} ready workers with one master`,
-    );
-  }
+  const settled = (count: number, without?: number) => settledWorkers(service, count, without);
+
 
   it('crash/slave kills the slave with the highest pid and a replacement serves the data', async () => {
     const write = await post<{ seq: number }>(url('/api/v1/db/write'), { op: 'insert', table: 'users', values: { username: 'before-crash', password } });

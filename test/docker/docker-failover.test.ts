@@ -14,6 +14,7 @@ import { createLogger } from '../../src/shared/logger.ts';
 import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../helpers/database-service.ts';
 import { get, post } from '../helpers/http.ts';
 import { until } from '../helpers/replicas.ts';
+import { settledWorkers } from '../helpers/workers.ts';
 import { dockerEngine, suiteTitle } from './engine.ts';
 
 const engine = await dockerEngine();
@@ -33,18 +34,8 @@ describe.skipIf(!engine.ok)(suiteTitle('failover with worker containers', engine
   const containers = () => docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`] } });
   const workers = () => service.orchestrator.supervisor.workers();
 
-  /** Workers as ZooKeeper knows them, once `count` are ready with one master (and `without` is gone). */
-  function settled(count: number, without?: number) {
-    return until(
-      async () => {
-        const all = await workers();
-        const whole = all.length === count && all.every((worker) => worker.ready) && all.filter((worker) => worker.role === 'master').length === 1;
-        return whole && !all.some((worker) => worker.pid === without) ? all : undefined;
-      },
-      30_000,
-      `${count} ready workers with one master`,
-    );
-  }
+  const settled = (count: number, without?: number) => settledWorkers(service, count, without);
+
 
   /** Each registered pid is the main process of a running container of the cluster. */
   async function expectContainersMatch(): Promise<void> {
