@@ -25,6 +25,8 @@ const DEFAULT_GRACE_MS = 5000;
 const WORKER_ENTRYPOINT = ['node', '--max-semi-space-size=4', '--import', 'tsx'];
 const WORKER_MAIN = 'src/dbaas/worker/main.ts';
 const RECONNECT_MS = 1000;
+/** Every ordinary Engine API call ends within this (a graceful stop's grace included). */
+const CALL_TIMEOUT_MS = 30_000;
 
 export interface DockerRuntimeOptions {
   cluster: string;
@@ -51,6 +53,8 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
   readonly kind = 'docker' as const;
   readonly image: string;
   private readonly docker: Docker;
+  /** Without a timeout: the event stream and `wait` are meant to last (both are re-established). */
+  private readonly streams: Docker;
   private readonly logger: Logger;
   private readonly workers = new Map<string, Tracked>();
   private events: Readable | undefined;
@@ -65,7 +69,8 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
   constructor(private readonly options: DockerRuntimeOptions) {
     super();
     this.image = options.image ?? DEFAULT_WORKER_IMAGE;
-    this.docker = options.docker ?? new Docker();
+    this.docker = options.docker ?? new Docker({ timeout: CALL_TIMEOUT_MS });
+    this.streams = options.docker ?? new Docker();
     this.logger = options.logger.child({ component: 'docker-runtime' });
     fs.mkdirSync(options.logDir, { recursive: true });
   }
@@ -208,7 +213,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
 
   /** Waits for the exit through the engine as well as the events, so a missed event cannot hang a kill. */
   private async gone(tracked: Tracked): Promise<void> {
-    this.docker
+    this.streams
       .getContainer(tracked.containerId)
       .wait({ condition: 'not-running' })
       .then((result: { StatusCode?: number }) => this.finish(tracked, result.StatusCode ?? null))
@@ -282,7 +287,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
   }
 
   private async subscribe(): Promise<void> {
-    const stream = (await this.docker.getEvents({
+    const stream = (await this.streams.getEvents({
       ...(this.lastEventSeconds ? { since: this.lastEventSeconds } : {}),
       filters: { type: ['container'], event: ['die'], label: [`${LABELS.cluster}=${this.options.cluster}`] },
     })) as Readable;
