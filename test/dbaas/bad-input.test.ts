@@ -142,3 +142,32 @@ describe('multi-row inserts', () => {
     expect(read.body.rows).toEqual([]);
   });
 });
+
+describe('methods and paths of the orchestrator', () => {
+  let service: DatabaseServiceHandle;
+
+  beforeAll(async () => {
+    service = await startDatabaseService({ slaves: 1 });
+  });
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  it.each([
+    ['GET', '/api/v1/db/read'],
+    ['PUT', '/api/v1/db/write'],
+    ['DELETE', '/api/v1/worker/list'],
+    ['GET', '/api/v1/crash/master'],
+  ])('%s %s is a 405 naming the allowed method', async (method, path) => {
+    const response = await request<{ code: string }>(method, `${service.orchestratorUrl}${path}`);
+    expect(response.status).toBe(405);
+    expect(response.body.code).toBe('METHOD_NOT_ALLOWED');
+    expect(response.headers.get('allow')).toMatch(/GET|POST/);
+  });
+
+  it('an unknown path is a JSON 404', async () => {
+    const response = await request<{ code: string }>('GET', `${service.orchestratorUrl}/api/v1/nothing`);
+    expect(response.status).toBe(404);
+    expect(response.body.code).toBe('NOT_FOUND');
+  });
+});

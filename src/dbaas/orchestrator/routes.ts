@@ -1,5 +1,6 @@
-/** The orchestrator's HTTP API (docs/database-api.md). */
+/** The orchestrator's HTTP API (docs/database-api.md); other methods on these paths are a 405. */
 import type { FastifyInstance } from 'fastify';
+import { defineResource } from '../../shared/resource.ts';
 import type { DatabaseFrontend } from './DatabaseFrontend.ts';
 
 export interface RouteDeps {
@@ -11,15 +12,17 @@ export interface RouteDeps {
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  app.post('/api/v1/db/read', async (request) => deps.database.read(request.body));
-  app.post('/api/v1/db/write', async (request) => deps.database.write(request.body));
-  app.post('/api/v1/db/clear', async () => {
-    await deps.database.clear();
-    return {};
+  defineResource(app, '/api/v1/db/read', { POST: async (request) => deps.database.read(request.body) });
+  defineResource(app, '/api/v1/db/write', { POST: async (request) => deps.database.write(request.body) });
+  defineResource(app, '/api/v1/db/clear', {
+    POST: async () => {
+      await deps.database.clear();
+      return {};
+    },
   });
-  app.get('/api/v1/worker/list', async () => deps.listWorkerPids());
-  app.post('/api/v1/crash/master', async () => [await deps.crashMaster()]);
-  app.post('/api/v1/crash/slave', async () => [await deps.crashSlave()]);
-  app.get('/api/v1/scaling', async () => deps.scaling());
-  app.get('/health', async () => ({ status: 'ok' }));
+  defineResource(app, '/api/v1/worker/list', { GET: async () => deps.listWorkerPids() });
+  defineResource(app, '/api/v1/crash/master', { POST: async () => [await deps.crashMaster()] });
+  defineResource(app, '/api/v1/crash/slave', { POST: async () => [await deps.crashSlave()] });
+  defineResource(app, '/api/v1/scaling', { GET: async () => deps.scaling() });
+  defineResource(app, '/health', { GET: async () => ({ status: 'ok' }) });
 }
