@@ -27,10 +27,6 @@ export class WorkerRegistration {
     return new WorkerRegistration(zk, path, info);
   }
 
-  get info(): WorkerInfo {
-    return this.current;
-  }
-
   /** Publishes a change; unchanged information costs no ZooKeeper call. */
   async update(change: Partial<Omit<WorkerInfo, 'workerId'>>): Promise<void> {
     this.current = { ...this.current, ...change };

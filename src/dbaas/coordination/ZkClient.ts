@@ -43,10 +43,6 @@ export class ZkClient extends EventEmitter {
     await withTimeout(connected, this.operationTimeoutMs, `ZooKeeper at ${this.options.connect} did not answer`);
   }
 
-  get sessionTimeoutMs(): number {
-    return this.client.getSessionTimeout();
-  }
-
   close(): void {
     if (this.closed) return;
     this.closed = true;

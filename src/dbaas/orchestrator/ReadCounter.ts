@@ -37,10 +37,6 @@ export class ReadCounter {
     this.total += 1;
   }
 
-  get reads(): number {
-    return this.total;
-  }
-
   /** Writes the total to ZooKeeper if it changed. */
   async publish(): Promise<void> {
     const total = this.total;

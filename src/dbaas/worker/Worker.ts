@@ -53,10 +53,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.names = clusterNames(settings.RIDESHARE_CLUSTER);
   }
 
-  get currentState(): WorkerState {
-    return this.state;
-  }
-
   async start(): Promise<void> {
     if (this.state !== 'initial') throw new Error(`cannot start a worker in state ${this.state}`);
     this.state = 'joining';
