@@ -1,0 +1,183 @@
+/**
+ * A TCP proxy in the test process that the test controls link by link: every connection through
+ * it is a pair of sockets, and each direction of a link can be passed, delayed (chunks keep
+ * their order) or paused (the proxy stops reading, so TCP backpressure reaches the sender, as
+ * with a stalled network path); a link can also be cut (RST on both sides). Links are named by
+ * the client's port, which /proc maps to the process that owns the connection (proc.ts), so
+ * one worker's link to the broker can be degraded while every other process goes through
+ * untouched.
+ */
+import net from 'node:net';
+
+export type Direction = 'to-server' | 'to-client';
+
+export type LinkMode = { mode: 'pass' } | { mode: 'delay'; delayMs: number } | { mode: 'pause' };
+
+export interface LinkInfo {
+  id: number;
+  /** The client's source port: what the client process's socket shows as its local port. */
+  clientPort: number;
+  openedAt: number;
+  bytes: Record<Direction, number>;
+  modes: Record<Direction, LinkMode['mode']>;
+}
+
+export interface TcpProxyOptions {
+  targetHost?: string;
+  targetPort: number;
+  /** 0 (default) picks a free port; a fixed one lets clients reconnect after a restart. */
+  listenPort?: number;
+}
+
+class Pipe {
+  private mode: LinkMode = { mode: 'pass' };
+  /** When the previous delayed chunk is due: later chunks never overtake it. */
+  private lastDueAt = 0;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  bytes = 0;
+
+  constructor(
+    private readonly from: net.Socket,
+    private readonly to: net.Socket,
+  ) {
+    from.on('data', (chunk: Buffer) => this.forward(chunk));
+    // Half-close travels like data: after the chunks still delayed, never ahead of them.
+    from.on('end', () => this.schedule(() => this.to.end()));
+  }
+
+  get modeName(): LinkMode['mode'] {
+    return this.mode.mode;
+  }
+
+  set(mode: LinkMode): void {
+    this.mode = mode;
+    if (mode.mode === 'pause') this.from.pause();
+    else this.from.resume();
+  }
+
+  clear(): void {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private forward(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    this.schedule(() => {
+      if (!this.to.destroyed) this.to.write(chunk);
+    });
+  }
+
+  private schedule(action: () => void): void {
+    const delayMs = this.mode.mode === 'delay' ? this.mode.delayMs : 0;
+    const dueAt = Math.max(Date.now() + delayMs, this.lastDueAt);
+    this.lastDueAt = dueAt;
+    if (dueAt <= Date.now()) {
+      action();
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      action();
+    }, dueAt - Date.now());
+    this.timers.add(timer);
+  }
+}
+
+interface Link {
+  info: Omit<LinkInfo, 'bytes' | 'modes'>;
+  client: net.Socket;
+  server: net.Socket;
+  pipes: Record<Direction, Pipe>;
+}
+
+export class TcpProxy {
+  private readonly server: net.Server;
+  private readonly links = new Map<number, Link>();
+  private nextId = 1;
+  private listening = 0;
+
+  constructor(private readonly options: TcpProxyOptions) {
+    this.server = net.createServer({ allowHalfOpen: true }, (client) => this.accept(client));
+  }
+
+  get port(): number {
+    return this.listening;
+  }
+
+  async start(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.listenPort ?? 0, '127.0.0.1', () => resolve());
+    });
+    this.listening = (this.server.address() as net.AddressInfo).port;
+    return this.listening;
+  }
+
+  async stop(): Promise<void> {
+    for (const link of this.links.values()) this.close(link, true);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  list(): LinkInfo[] {
+    return [...this.links.values()].map((link) => ({
+      ...link.info,
+      bytes: { 'to-server': link.pipes['to-server'].bytes, 'to-client': link.pipes['to-client'].bytes },
+      modes: { 'to-server': link.pipes['to-server'].modeName, 'to-client': link.pipes['to-client'].modeName },
+    }));
+  }
+
+  /** Sets the mode of the links whose client port is in `clientPorts`; returns how many. */
+  set(clientPorts: readonly number[], directions: readonly Direction[], mode: LinkMode): number {
+    const chosen = this.matching(clientPorts);
+    for (const link of chosen) for (const direction of directions) link.pipes[direction].set(mode);
+    return chosen.length;
+  }
+
+  /** Back to plain forwarding; paused bytes flow again, delayed ones arrive when due. */
+  heal(clientPorts?: readonly number[]): number {
+    const chosen = clientPorts ? this.matching(clientPorts) : [...this.links.values()];
+    for (const link of chosen) for (const pipe of Object.values(link.pipes)) pipe.set({ mode: 'pass' });
+    return chosen.length;
+  }
+
+  /** Cuts links with a RST on both sides: both peers see "connection reset" at once. */
+  cut(clientPorts: readonly number[]): number {
+    const chosen = this.matching(clientPorts);
+    for (const link of chosen) this.close(link, true);
+    return chosen.length;
+  }
+
+  private matching(clientPorts: readonly number[]): Link[] {
+    return [...this.links.values()].filter((link) => clientPorts.includes(link.info.clientPort));
+  }
+
+  private accept(client: net.Socket): void {
+    const id = this.nextId++;
+    client.setNoDelay(true);
+    const server = net.connect({ host: this.options.targetHost ?? '127.0.0.1', port: this.options.targetPort, allowHalfOpen: true });
+    server.setNoDelay(true);
+    const link: Link = {
+      info: { id, clientPort: client.remotePort ?? 0, openedAt: Date.now() },
+      client,
+      server,
+      pipes: { 'to-server': new Pipe(client, server), 'to-client': new Pipe(server, client) },
+    };
+    this.links.set(id, link);
+    // A refused or reset upstream looks to the client like the server went away, which it did.
+    for (const socket of [client, server]) {
+      socket.on('error', () => this.close(link, false));
+      socket.on('close', () => {
+        if (link.client.destroyed && link.server.destroyed) this.close(link, false);
+      });
+    }
+  }
+
+  private close(link: Link, reset: boolean): void {
+    if (!this.links.delete(link.info.id)) return;
+    for (const pipe of Object.values(link.pipes)) pipe.clear();
+    for (const socket of [link.client, link.server]) {
+      if (reset && !socket.destroyed) socket.resetAndDestroy();
+      else socket.destroy();
+    }
+  }
+}
