@@ -94,11 +94,11 @@ async function setUp(kind: RuntimeKind, servers: { amqpUrl: string; zkConnect: s
 async function slaveStart(subject: Subject, round: number): Promise<void> {
   const { orchestrator } = subject.bench;
   const begun = performance.now();
-  const handle = await orchestrator.supervisor.startWorker('slave');
+  const handle = await orchestrator.supervisor!.startWorker('slave');
   subject.figures.toServing.push(performance.now() - begun);
   subject.figures.startCall.push(subject.startCalls.at(-1) ?? Number.NaN);
   log(`  ${subject.kind}: slave ${round + 1} serving after ${ms(subject.figures.toServing.at(-1)!)} (start call ${ms(subject.figures.startCall.at(-1)!)})`);
-  await orchestrator.supervisor.retire(handle.workerId);
+  await orchestrator.supervisor!.retire(handle.workerId);
 }
 
 async function crashSlave(subject: Subject, round: number): Promise<void> {

@@ -53,9 +53,9 @@ async function main(): Promise<void> {
     const snapshotBytes = fs.statSync(path.join(dataDir, 'workers', fs.readdirSync(path.join(dataDir, 'workers')).find((f) => f.endsWith('.db')) as string)).size;
     const seconds: number[] = [];
     const decisions = async () => ((await client.send('GET', '/api/v1/scaling')).json as { decisions: Decision[] }).decisions;
-    const readySlaves = async () => (await orchestrator.supervisor.workers()).filter((worker) => worker.role === 'slave' && worker.ready).length;
+    const readySlaves = async () => (await orchestrator.workers()).filter((worker) => worker.role === 'slave' && worker.ready).length;
     for (let run = 0; run < runs; run += 1) {
-      while ((await readySlaves()) !== 1 || (await orchestrator.supervisor.workers()).length !== 2) await sleep(100);
+      while ((await readySlaves()) !== 1 || (await orchestrator.workers()).length !== 2) await sleep(100);
       const seen = (await decisions()).length;
       await Promise.all(Array.from({ length: 41 }, () => client.send('POST', '/api/v1/db/read', { table: 'users' })));
       let decision: Decision | undefined;

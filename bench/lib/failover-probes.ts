@@ -10,7 +10,7 @@ import { replicaFile } from '../../test/helpers/chaos/replica-facts.ts';
 import type { FailoverCluster } from './failover-cluster.ts';
 
 export function viewOf(cluster: FailoverCluster): ClusterView {
-  return { orchestratorUrl: cluster.orchestratorUrl, dataDir: cluster.dataDir, workers: () => cluster.orchestrator.supervisor.workers() };
+  return { orchestratorUrl: cluster.orchestratorUrl, dataDir: cluster.dataDir, workers: () => cluster.orchestrator.workers() };
 }
 
 /** `minSeq` undefined: clients are writing, so only the membership must hold still. */
@@ -79,7 +79,7 @@ export async function replacementAfterCrashSlave(cluster: FailoverCluster, slave
     const listed = await call<number[]>('GET', `${cluster.orchestratorUrl}/api/v1/worker/list`, undefined, 5000);
     const pids = Array.isArray(listed.body) ? listed.body : [];
     if (pids.length === before.length && !pids.includes(killedPid)) {
-      const workers = await cluster.orchestrator.supervisor.workers();
+      const workers = await cluster.orchestrator.workers();
       const fresh = workers.find((worker) => !before.includes(worker.pid));
       if (fresh?.ready) return { ms: performance.now() - started, killedPid, newPid: fresh.pid, ridesOnNew: countRides(replicaFile(cluster.dataDir, fresh.workerId)) };
     }

@@ -45,7 +45,7 @@ describe(`chaos (seed ${seed})`, () => {
   it(
     'loses no acknowledged write, applies none twice, and converges',
     async () => {
-      const view = { orchestratorUrl: service.orchestratorUrl, dataDir: service.dataDir, workers: () => service.orchestrator.supervisor.workers() };
+      const view = { orchestratorUrl: service.orchestratorUrl, dataDir: service.dataDir, workers: () => service.orchestrator.workers() };
       const { report, faults, ledger } = await runScenario({
         view,
         seed,

@@ -20,7 +20,7 @@ describe('the chaos checker', () => {
   beforeAll(async () => {
     service = await startDatabaseService({ slaves: 2 });
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'chaos-checker-'));
-    const view = { orchestratorUrl: service.orchestratorUrl, dataDir: service.dataDir, workers: () => service.orchestrator.supervisor.workers() };
+    const view = { orchestratorUrl: service.orchestratorUrl, dataDir: service.dataDir, workers: () => service.orchestrator.workers() };
     run = await runScenario({ view, seed: 7, desiredSlaves: 2, durationMs: 4000, faults: false });
     console.log(run.report.text);
   });
@@ -33,7 +33,7 @@ describe('the chaos checker', () => {
   async function copiesWith(label: string, corrupt: (db: Database.Database) => void) {
     const dir = path.join(scratch, label);
     fs.mkdirSync(dir);
-    const workers = await service.orchestrator.supervisor.workers();
+    const workers = await service.orchestrator.workers();
     const files: string[] = [];
     for (const worker of workers) {
       const source = new Database(replicaFile(service.dataDir, worker.workerId), { readonly: true });

@@ -27,7 +27,7 @@ describe('crash/master and crash/slave', () => {
   async function wholeCluster(timeoutMs: number): Promise<WorkerInfo[]> {
     return until(
       async () => {
-        const workers = await service.orchestrator.supervisor.workers();
+        const workers = await service.orchestrator.workers();
         const listed = await get<number[]>(url('/api/v1/worker/list'));
         const ready = workers.length === 3 && workers.every((worker) => worker.ready) && workers.filter((worker) => worker.role === 'master').length === 1;
         return ready && listed.body.length === 3 ? workers : undefined;

@@ -63,7 +63,7 @@ describe('an orchestrator that restarts after a crash', () => {
     expect(crashed.body).toEqual([firstWorkers[0]]);
     const after = await until(
       async () => {
-        const workers = await successor!.orchestrator.supervisor.workers();
+        const workers = await successor!.orchestrator.workers();
         return workers.length === 2 && workers.every((worker) => worker.ready) && workers.some((worker) => worker.role === 'master') ? workers : undefined;
       },
       20_000,

@@ -20,11 +20,11 @@ describe('auto-scaling slaves by read load', () => {
   const url = (path: string) => `${service.orchestratorUrl}${path}`;
   const scaling = () => get<{ clockStartedAt: string | null; desiredSlaves: number; decisions: ScalingDecision[] }>(url('/api/v1/scaling'));
   const read = () => post<{ rows: unknown[] }>(url('/api/v1/db/read'), { table: 'users' });
-  const readySlaves = async () => (await service.orchestrator.supervisor.workers()).filter((worker) => worker.role === 'slave' && worker.ready);
+  const readySlaves = async () => (await service.orchestrator.workers()).filter((worker) => worker.role === 'slave' && worker.ready);
   const decision = (n: number) =>
     until(async () => (await scaling()).body.decisions[n - 1], WINDOW_MS * 3, `scaling decision ${n}`);
   const slavesServing = (count: number) =>
-    until(async () => ((await readySlaves()).length === count && (await service.orchestrator.supervisor.workers()).length === count + 1 ? true : undefined), 20_000, `${count} slaves`);
+    until(async () => ((await readySlaves()).length === count && (await service.orchestrator.workers()).length === count + 1 ? true : undefined), 20_000, `${count} slaves`);
 
   beforeAll(async () => {
     service = await startDatabaseService({ slaves: 1, env: { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' }, scaling: { windowMs: WINDOW_MS, readsPerSlave: 20, maxSlaves: 8 } });

@@ -38,7 +38,7 @@ describe('a slave started late', () => {
       }
       return n;
     })();
-    const supervisor = service.orchestrator.supervisor;
+    const supervisor = service.orchestrator.supervisor!;
     const [original] = await supervisor.workers().then((workers) => workers.filter((worker) => worker.role === 'slave'));
     const late = await supervisor.startWorker('slave');
     writing = false;

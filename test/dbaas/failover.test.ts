@@ -17,7 +17,7 @@ describe('faults from outside the orchestrator', () => {
     await service?.stop();
   });
 
-  const workers = () => service.orchestrator.supervisor.workers();
+  const workers = () => service.orchestrator.workers();
   const settled = (count: number, without?: number) => settledWorkers(service, count, without);
 
 

@@ -17,7 +17,7 @@ describe('replication between master and slaves', () => {
   });
 
   async function liveWorkerIds(): Promise<string[]> {
-    return (await service.orchestrator.supervisor.workers()).map((worker) => worker.workerId);
+    return (await service.orchestrator.workers()).map((worker) => worker.workerId);
   }
 
   /** Every replica has applied `seq`: their files can be compared. */
@@ -37,7 +37,7 @@ describe('replication between master and slaves', () => {
     expect(list.status).toBe(200);
     expect(list.body).toHaveLength(3);
     expect([...list.body].sort((a, b) => a - b)).toEqual(list.body);
-    const roles = (await service.orchestrator.supervisor.workers()).map((worker) => worker.role).sort();
+    const roles = (await service.orchestrator.workers()).map((worker) => worker.role).sort();
     expect(roles).toEqual(['master', 'slave', 'slave']);
   });
 
@@ -125,7 +125,7 @@ describe('replication between master and slaves', () => {
 
   it('lists workers from ZooKeeper with pid, role, ready flag and applied seq', async () => {
     const workers = await until(async () => {
-      const all = await service.orchestrator.supervisor.workers();
+      const all = await service.orchestrator.workers();
       return all.length === 3 && all.every((worker) => worker.ready) ? all : undefined;
     }, 5000, 'three ready workers');
     for (const worker of workers) {

@@ -32,7 +32,7 @@ describe.skipIf(!engine.ok)(suiteTitle('failover with worker containers', engine
   const newRuntime = () => new DockerRuntime({ cluster, dataDir, logDir: path.join(dataDir, 'logs'), logger: createLogger('test-docker-runtime', logLevel) });
   const start = () => startDatabaseService({ cluster, dataDir, slaves: 2, env: { LOG_LEVEL: logLevel }, runtime: newRuntime() });
   const containers = () => docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`] } });
-  const workers = () => service.orchestrator.supervisor.workers();
+  const workers = () => service.orchestrator.workers();
 
   const settled = (count: number, without?: number) => settledWorkers(service, count, without);
 

@@ -9,7 +9,7 @@ import { until } from './replicas.ts';
 export function settledWorkers(service: DatabaseServiceHandle, count: number, without?: number): Promise<WorkerInfo[]> {
   return until(
     async () => {
-      const all = await service.orchestrator.supervisor.workers();
+      const all = await service.orchestrator.workers();
       const whole = all.length === count && all.every((worker) => worker.ready) && all.filter((worker) => worker.role === 'master').length === 1;
       return whole && !all.some((worker) => worker.pid === without) ? all : undefined;
     },

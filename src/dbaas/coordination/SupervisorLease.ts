@@ -6,6 +6,8 @@
 import { clusterPaths } from '../protocol/names.ts';
 import { CreateMode, isZkError, ZkErrorCode, type ZkClient } from './ZkClient.ts';
 
+const RETRY_MS = 500;
+
 export interface SupervisorRecord {
   orchestratorId: string;
   pid: number;
@@ -40,16 +42,43 @@ export class SupervisorLease {
     }
   }
 
-  /** Resolves once the lease is ours; false if cancelled first. */
+  /**
+   * Resolves once the lease is ours; false if cancelled first. ZooKeeper errors (a session being
+   * renewed, a server restarting) are waited out, never final: a standby must stay a standby.
+   */
   async acquire(): Promise<boolean> {
     while (!this.cancelled) {
-      if (await this.tryAcquire()) return true;
+      try {
+        if (await this.tryAcquire()) return true;
+      } catch {
+        await this.pause(RETRY_MS);
+        continue;
+      }
       await new Promise<void>((resolve) => {
         this.wake = resolve;
-        this.zk.exists(this.path, () => resolve()).then((stat) => stat ?? resolve(), () => setTimeout(resolve, 500));
+        this.zk.exists(this.path, () => resolve()).then((stat) => stat ?? resolve(), () => setTimeout(resolve, RETRY_MS));
       });
     }
     return false;
+  }
+
+  /** Gives the lease up (when supervising could not start), so another orchestrator may take it. */
+  async release(): Promise<void> {
+    const { data, version } = await this.zk.getData<SupervisorRecord>(this.path).catch((error: unknown) => {
+      if (isZkError(error, ZkErrorCode.NO_NODE)) return { data: undefined, version: -1 };
+      throw error;
+    });
+    if (data?.orchestratorId !== this.me.orchestratorId) return;
+    await this.zk.remove(this.path, version).catch((error: unknown) => {
+      if (!isZkError(error, ZkErrorCode.NO_NODE) && !isZkError(error, ZkErrorCode.BAD_VERSION)) throw error;
+    });
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      setTimeout(resolve, ms);
+    });
   }
 
   holder(): Promise<SupervisorRecord | undefined> {

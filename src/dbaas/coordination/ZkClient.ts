@@ -1,7 +1,9 @@
 /**
  * A promise-based ZooKeeper session with a timeout on every call. The session's loss is an
  * event (`expired`): whoever holds something through the session (a master's lease, a worker's
- * registration) must act on it at once; a new ZkClient is needed after expiry.
+ * registration) must act on it at once. With `renew`, the client then opens a new session by
+ * itself (retrying until it succeeds or is closed) and emits `renewed`: an orchestrator rejoins
+ * that way, while a worker, whose lease died with the session, stops instead.
  */
 import { EventEmitter } from 'node:events';
 import zookeeper from 'node-zookeeper-client';
@@ -12,6 +14,8 @@ export interface ZkClientOptions {
   sessionTimeoutMs: number;
   /** Upper bound for one operation, connecting included. */
   operationTimeoutMs?: number;
+  /** Open a new session after an expiry (default false: expiry is final). */
+  renew?: boolean;
 }
 
 export type ZkWatcher = (event: zookeeper.Event) => void;
@@ -20,33 +24,66 @@ export const CreateMode = zookeeper.CreateMode;
 
 type Callback<T> = (error: unknown, value: T) => void;
 
-/** Events: `expired` (the session is gone), `disconnected`, `connected`. */
+/** How long a renewal waits between attempts to open a new session, at most. */
+const RENEW_MAX_DELAY_MS = 2000;
+
+/** Events: `expired` (the session is gone), `renewed` (a new session is open), `disconnected`, `connected`. */
 export class ZkClient extends EventEmitter {
-  private readonly client: zookeeper.Client;
+  private client: zookeeper.Client;
   private readonly operationTimeoutMs: number;
   private closed = false;
 
   constructor(private readonly options: ZkClientOptions) {
     super();
     this.operationTimeoutMs = options.operationTimeoutMs ?? Math.max(5000, options.sessionTimeoutMs);
-    this.client = zookeeper.createClient(options.connect, { sessionTimeout: options.sessionTimeoutMs, spinDelay: 200, retries: 0 });
-    this.client.on('state', (state) => {
-      if (state === zookeeper.State.EXPIRED) this.emit('expired');
-      else if (state === zookeeper.State.DISCONNECTED) this.emit('disconnected');
-      else if (state === zookeeper.State.SYNC_CONNECTED) this.emit('connected');
-    });
+    this.client = this.createSession();
   }
 
   async connect(): Promise<void> {
-    const connected = new Promise<void>((resolve) => this.client.once('connected', () => resolve()));
-    this.client.connect();
-    await withTimeout(connected, this.operationTimeoutMs, `ZooKeeper at ${this.options.connect} did not answer`);
+    await this.open(this.client);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.client.close();
+  }
+
+  private createSession(): zookeeper.Client {
+    const client = zookeeper.createClient(this.options.connect, { sessionTimeout: this.options.sessionTimeoutMs, spinDelay: 200, retries: 0 });
+    client.on('state', (state) => {
+      if (client !== this.client || this.closed) return;
+      if (state === zookeeper.State.EXPIRED) this.onExpired();
+      else if (state === zookeeper.State.DISCONNECTED) this.emit('disconnected');
+      else if (state === zookeeper.State.SYNC_CONNECTED) this.emit('connected');
+    });
+    return client;
+  }
+
+  private async open(client: zookeeper.Client): Promise<void> {
+    const connected = new Promise<void>((resolve) => client.once('connected', () => resolve()));
+    client.connect();
+    await withTimeout(connected, this.operationTimeoutMs, `ZooKeeper at ${this.options.connect} did not answer`);
+  }
+
+  private onExpired(): void {
+    this.emit('expired');
+    if (this.options.renew) void this.renew();
+  }
+
+  private async renew(): Promise<void> {
+    for (let delay = 100; !this.closed; delay = Math.min(delay * 2, RENEW_MAX_DELAY_MS)) {
+      this.client.close();
+      this.client = this.createSession();
+      try {
+        await this.open(this.client);
+        if (this.closed) return;
+        this.emit('renewed');
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   }
 
   create(path: string, data: unknown, mode: number): Promise<string> {

@@ -1,10 +1,12 @@
 /**
- * What the HTTP routes call: validates structured requests, sends them to the right queue, and
- * remembers the highest seq it has acknowledged, so a `fresh` read can demand at least that.
+ * What the HTTP routes call: validates structured requests and sends them to the right queue.
+ * Writes carry a deadline the master honours (see RpcClient.writeDeadline). A `fresh` read
+ * first learns the master's position, which covers every write acknowledged by any
+ * orchestrator, and asks the answering slave for at least that.
  */
 import { randomUUID } from 'node:crypto';
 import { BadRequestError } from '../../shared/errors.ts';
-import type { ReadResult, WriteResult } from '../protocol/messages.ts';
+import { PROTOCOL_VERSION, type Position, type ReadResult, type WriteResult } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { parseRead, parseWrite, type Write } from '../protocol/queries.ts';
 import type { RpcClient } from './RpcClient.ts';
@@ -17,7 +19,10 @@ export interface ReadAnswer {
 }
 
 export class DatabaseFrontend {
-  private acknowledgedSeq = 0;
+  /** The position request that fresh reads arriving now will share (not yet sent). */
+  private nextPosition: Promise<number> | undefined;
+  /** The position request already sent: too early for a read that arrives after it left. */
+  private sentPosition: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly rpc: RpcClient,
@@ -29,8 +34,11 @@ export class DatabaseFrontend {
   async read(body: unknown): Promise<ReadAnswer> {
     this.onRead();
     const query = parseRead(body);
-    if (query.fresh) query.minSeq = Math.max(query.minSeq ?? 0, this.acknowledgedSeq);
-    const result = await this.rpc.call<ReadResult>(this.names.readQ, { v: 1, kind: 'read', query });
+    if (query.fresh) {
+      query.minSeq = Math.max(query.minSeq ?? 0, await this.masterPosition());
+      delete query.fresh;
+    }
+    const result = await this.rpc.call<ReadResult>(this.names.readQ, { v: PROTOCOL_VERSION, kind: 'read', query });
     return { rows: result.rows, seq: result.seq };
   }
 
@@ -43,10 +51,27 @@ export class DatabaseFrontend {
     await this.send({ op: 'clear' }, randomUUID());
   }
 
-  private async send(write: Write, requestId: string): Promise<WriteResult> {
-    const result = await this.rpc.call<WriteResult>(this.names.writeQ, { v: 1, kind: 'write', requestId, write });
-    this.acknowledgedSeq = Math.max(this.acknowledgedSeq, result.seq);
-    return result;
+  private send(write: Write, requestId: string): Promise<WriteResult> {
+    return this.rpc.call<WriteResult>(this.names.writeQ, { v: PROTOCOL_VERSION, kind: 'write', requestId, write, deadline: this.rpc.writeDeadline() });
+  }
+
+  /**
+   * The master's applied seq, asked after the caller arrived: reads that arrive while a request
+   * is on its way wait for the next one, and all reads that arrive meanwhile share that one.
+   */
+  private masterPosition(): Promise<number> {
+    this.nextPosition ??= this.sentPosition.then(
+      () => this.askPosition(),
+      () => this.askPosition(),
+    );
+    return this.nextPosition;
+  }
+
+  private askPosition(): Promise<number> {
+    this.nextPosition = undefined;
+    const asked = this.rpc.call<Position>(this.names.writeQ, { v: PROTOCOL_VERSION, kind: 'position' }).then((position) => position.seq);
+    this.sentPosition = asked.catch(() => undefined);
+    return asked;
   }
 }
 

@@ -20,6 +20,12 @@ import { registerRoutes } from './routes.ts';
 import { ReadCounter } from './ReadCounter.ts';
 import { RpcClient } from './RpcClient.ts';
 import { Autoscaler } from '../supervisor/Autoscaler.ts';
+import { DesiredSlaves } from '../supervisor/DesiredSlaves.ts';
+import { listWorkers } from '../coordination/WorkerRegistry.ts';
+import type { WorkerInfo } from '../protocol/names.ts';
+
+/** After a failed takeover, how long before standing by for the lease again. */
+const TAKEOVER_RETRY_MS = 1000;
 
 export interface OrchestratorOptions {
   port: number;
@@ -53,60 +59,39 @@ export interface OrchestratorEvents {
 export class Orchestrator extends EventEmitter<OrchestratorEvents> {
   private readonly zk: ZkClient;
   private readonly rpc: RpcClient;
-  readonly supervisor: Supervisor;
   readonly runtime: WorkerRuntime;
   private readonly app: FastifyInstance;
   readonly database: DatabaseFrontend;
   readonly readCounter: ReadCounter;
-  readonly autoscaler: Autoscaler | undefined;
   private readonly id = `o-${randomBytes(4).toString('hex')}`;
   private readonly lease: SupervisorLease;
-  private supervising = false;
+  /** The current term of supervision, while this orchestrator holds the supervisor lease. */
+  private term: { supervisor: Supervisor; autoscaler: Autoscaler | undefined } | undefined;
+  private state: 'initial' | 'running' | 'stopping' | 'stopped' = 'initial';
+  private stopped: Promise<void> | undefined;
   private address = '';
 
   constructor(private readonly options: OrchestratorOptions) {
     super();
     const names = clusterNames(options.cluster);
-    // Its session decides how soon a standby orchestrator takes over from a dead supervising one.
-    this.zk = new ZkClient({ connect: options.zkConnect, sessionTimeoutMs: options.sessionTimeoutMs ?? 4000 });
+    // Its session decides how soon a standby takes over from a dead supervising orchestrator; a
+    // lost session is renewed, and this orchestrator rejoins as supervisor or standby.
+    this.zk = new ZkClient({ connect: options.zkConnect, sessionTimeoutMs: options.sessionTimeoutMs ?? 4000, renew: true });
     this.lease = new SupervisorLease(this.zk, options.cluster, { orchestratorId: this.id, pid: process.pid });
     this.rpc = new RpcClient({ amqpUrl: options.amqpUrl, names, timeoutMs: options.rpcTimeoutMs, logger: options.logger });
     this.readCounter = new ReadCounter(this.zk, options.cluster, this.id, options.logger);
     this.database = new DatabaseFrontend(this.rpc, names, () => {
       this.readCounter.count();
-      this.autoscaler?.noticeRead();
+      this.term?.autoscaler?.noticeRead();
     });
-    const runtime = options.runtime ?? new ProcessRuntime({ logDir: path.join(options.dataDir, 'logs') });
-    this.runtime = runtime;
-    this.supervisor = new Supervisor({
-      runtime,
-      zk: this.zk,
-      cluster: options.cluster,
-      dataDir: options.dataDir,
-      amqpUrl: options.amqpUrl,
-      zkConnect: options.zkConnect,
-      initialSlaves: options.initialSlaves ?? 1,
-      workerSettings: options.workerSettings ?? {},
-      logger: options.logger.child({ component: 'supervisor' }),
-    });
-    this.autoscaler = options.scaling
-      ? new Autoscaler({
-          zk: this.zk,
-          cluster: options.cluster,
-          ...options.scaling,
-          flushLocalCount: () => this.readCounter.publish(),
-          currentDesired: () => this.supervisor.desiredSlaves(),
-          setDesired: (count) => this.supervisor.setDesiredSlaves(count),
-          logger: options.logger.child({ component: 'autoscaler' }),
-        })
-      : undefined;
+    this.runtime = options.runtime ?? new ProcessRuntime({ cluster: options.cluster, logDir: path.join(options.dataDir, 'logs') });
     this.app = Fastify({ loggerInstance: options.logger.child({ component: 'orchestrator-http' }, { level: 'warn' }) as FastifyBaseLogger });
     installErrorHandling(this.app);
     registerRoutes(this.app, {
       database: this.database,
       listWorkerPids: () => this.workerPids(),
-      crashMaster: () => this.whenSupervising(() => this.supervisor.crashMaster()),
-      crashSlave: () => this.whenSupervising(() => this.supervisor.crashSlave()),
+      crashMaster: () => this.whenSupervising((supervisor) => supervisor.crashMaster()),
+      crashSlave: () => this.whenSupervising((supervisor) => supervisor.crashSlave()),
       scaling: () => this.scalingReport(),
     });
   }
@@ -115,13 +100,25 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
     return this.address;
   }
 
+  /** The supervisor of the current term (tests and benchmarks); undefined while standing by. */
+  get supervisor(): Supervisor | undefined {
+    return this.term?.supervisor;
+  }
+
+  get autoscaler(): Autoscaler | undefined {
+    return this.term?.autoscaler;
+  }
+
   /**
    * Connects, then supervises if no other orchestrator does (resolving once the workers are up),
    * or stands by: it serves the API at once and takes over when the supervising one goes away.
    */
   async start(): Promise<void> {
+    if (this.state !== 'initial') throw new Error(`cannot start an orchestrator in state ${this.state}`);
+    this.state = 'running';
     await this.zk.connect();
-    this.zk.on('expired', () => this.onSessionLost());
+    this.zk.on('expired', () => void this.onSessionLost());
+    this.zk.on('renewed', () => this.onSessionRenewed());
     await this.rpc.start();
     this.readCounter.start();
     if (await this.lease.tryAcquire()) await this.lead(false);
@@ -135,67 +132,128 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
   /**
    * Stops the HTTP server, the workers it supervises, then the connections (reverse order of
    * start). `leaveWorkers` hands the running cluster over to a standby orchestrator instead.
+   * Idempotent: a second call waits for the first.
    */
-  async stop(options: { leaveWorkers?: boolean } = {}): Promise<void> {
+  stop(options: { leaveWorkers?: boolean } = {}): Promise<void> {
+    this.stopped ??= this.shutdown(options.leaveWorkers ?? false);
+    return this.stopped;
+  }
+
+  private async shutdown(leaveWorkers: boolean): Promise<void> {
+    this.state = 'stopping';
     this.lease.cancel();
     await this.app.close();
-    this.autoscaler?.stop();
     await this.readCounter.stop();
-    if (this.supervising) await (options.leaveWorkers ? this.supervisor.detach() : this.supervisor.stop());
+    const term = this.term;
+    this.term = undefined;
+    term?.autoscaler?.stop();
+    if (term) await (leaveWorkers ? term.supervisor.detach() : term.supervisor.stop());
+    else if (!leaveWorkers) await this.runtime.close();
     await this.rpc.close();
     this.zk.close();
+    this.state = 'stopped';
   }
 
   get isSupervising(): boolean {
-    return this.supervising;
+    return this.term !== undefined;
+  }
+
+  /** The registered workers, as ZooKeeper knows them. */
+  workers(): Promise<WorkerInfo[]> {
+    return listWorkers(this.zk, this.options.cluster);
   }
 
   private async lead(takeover: boolean): Promise<void> {
-    this.supervising = true;
+    const supervisor = new Supervisor({
+      runtime: this.runtime,
+      zk: this.zk,
+      cluster: this.options.cluster,
+      dataDir: this.options.dataDir,
+      amqpUrl: this.options.amqpUrl,
+      zkConnect: this.options.zkConnect,
+      initialSlaves: this.options.initialSlaves ?? 1,
+      workerSettings: this.options.workerSettings ?? {},
+      logger: this.options.logger.child({ component: 'supervisor' }),
+    });
+    const scaling = this.options.scaling;
+    const autoscaler = scaling
+      ? new Autoscaler({
+          zk: this.zk,
+          cluster: this.options.cluster,
+          ...scaling,
+          flushLocalCount: () => this.readCounter.publish(),
+          currentDesired: () => supervisor.desiredSlaves(),
+          setDesired: (count) => supervisor.setDesiredSlaves(count),
+          logger: this.options.logger.child({ component: 'autoscaler' }),
+        })
+      : undefined;
+    this.term = { supervisor, autoscaler };
     this.options.logger.info({ orchestratorId: this.id, takeover }, 'supervising the cluster');
-    await this.supervisor.start(takeover);
-    await this.autoscaler?.start();
+    await supervisor.start(takeover);
+    await autoscaler?.start();
   }
 
+  /** Waits for the supervisor lease and takes over; a takeover that fails gives the lease back. */
   private standBy(): void {
-    void this.lease.holder().then((holder) => this.options.logger.info({ holder }, 'another orchestrator supervises; standing by'));
-    void this.lease
-      .acquire()
-      .then((acquired) => (acquired ? this.lead(true) : undefined))
-      .catch((error: unknown) => this.options.logger.error({ err: error }, 'taking over supervision failed'));
+    void this.lease.holder().then(
+      (holder) => this.options.logger.info({ holder }, 'another orchestrator supervises; standing by'),
+      () => undefined,
+    );
+    void this.lease.acquire().then(async (acquired) => {
+      if (!acquired || this.state !== 'running') return;
+      try {
+        await this.lead(true);
+      } catch (error) {
+        this.options.logger.error({ err: error }, 'taking over supervision failed; giving the lease back and standing by');
+        await this.endTerm();
+        await this.lease.release().catch(() => undefined);
+        setTimeout(() => this.state === 'running' && this.standBy(), TAKEOVER_RETRY_MS);
+      }
+    });
   }
 
   /**
    * Without its session this orchestrator may no longer be the supervisor: it stops deciding at
-   * once and leaves the workers to whoever takes the lease. The process must be restarted.
+   * once and leaves the workers running; once the session is renewed it rejoins.
    */
-  private onSessionLost(): void {
-    this.options.logger.fatal('ZooKeeper session expired; no longer supervising');
-    this.autoscaler?.stop();
-    if (this.supervising) void this.supervisor.detach();
-    this.supervising = false;
-    this.emit('fatal', 'ZooKeeper session expired');
+  private async onSessionLost(): Promise<void> {
+    this.options.logger.error({ supervising: this.isSupervising }, 'ZooKeeper session expired; stepping down until a new session is open');
+    await this.endTerm();
   }
 
-  private async whenSupervising<T>(action: () => Promise<T>): Promise<T> {
-    if (this.supervising) return action();
-    const holder = await this.lease.holder();
+  private onSessionRenewed(): void {
+    if (this.state !== 'running') return;
+    this.options.logger.info('new ZooKeeper session; rejoining as supervisor or standby');
+    this.standBy();
+  }
+
+  private async endTerm(): Promise<void> {
+    const term = this.term;
+    this.term = undefined;
+    term?.autoscaler?.stop();
+    await term?.supervisor.detach();
+  }
+
+  private async whenSupervising<T>(action: (supervisor: Supervisor) => Promise<T>): Promise<T> {
+    const term = this.term;
+    if (term) return action(term.supervisor);
+    const holder = await this.lease.holder().catch(() => undefined);
     throw new UnavailableError(`this orchestrator is standing by; the supervising one is pid ${holder?.pid ?? 'unknown'}: send crash calls there`);
   }
 
   async scalingReport(): Promise<unknown> {
-    const started = this.autoscaler?.clockStartedAt;
+    const started = this.term?.autoscaler?.clockStartedAt;
     return {
-      enabled: this.autoscaler !== undefined,
+      enabled: this.options.scaling !== undefined,
       ...(this.options.scaling ?? {}),
       clockStartedAt: started === undefined ? null : new Date(started).toISOString(),
-      desiredSlaves: await this.supervisor.desiredSlaves(),
-      decisions: this.autoscaler?.decisions() ?? [],
+      desiredSlaves: await new DesiredSlaves(this.zk, this.options.cluster).get(this.options.initialSlaves ?? 1),
+      decisions: this.term?.autoscaler?.decisions() ?? [],
     };
   }
 
   async workerPids(): Promise<number[]> {
-    const workers = await this.supervisor.workers();
+    const workers = await this.workers();
     return workers.map((worker) => worker.pid).sort((a, b) => a - b);
   }
 }

@@ -15,6 +15,8 @@ import { connectAmqp } from '../protocol/amqp.ts';
 import { assertTopology } from '../protocol/topology.ts';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
+/** The clock difference between an orchestrator and a master that write deadlines tolerate. */
+const CLOCK_MARGIN_MS = 250;
 
 interface PendingCall {
   resolve(result: unknown): void;
@@ -46,6 +48,15 @@ export class RpcClient {
     this.closed = true;
     this.failAll(new UnavailableError('the orchestrator is stopping'));
     await this.connection?.close().catch(() => undefined);
+  }
+
+  /**
+   * The absolute deadline to give a write sent now: a little before this client gives up, so a
+   * master whose clock is up to CLOCK_MARGIN_MS behind ours still never applies a write after its
+   * caller was answered 503.
+   */
+  writeDeadline(): number {
+    return Date.now() + this.options.timeoutMs - Math.min(CLOCK_MARGIN_MS, Math.floor(this.options.timeoutMs / 4));
   }
 
   /** Sends a command and resolves with the worker's result, or rejects with its coded error. */

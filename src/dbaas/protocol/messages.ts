@@ -1,17 +1,25 @@
 /**
  * Messages between processes of the database service, declared once and imported by both sides.
- * Every message carries `v` (the protocol version) so a mixed-version cluster fails loudly.
+ * Every message carries `v` (the protocol version) so a mixed-version cluster fails loudly, and
+ * every message a worker receives is decoded with a schema, never cast: a malformed one is
+ * refused, not executed.
  */
 import { z } from 'zod';
 import { isErrorCode, type ErrorCode } from '../../shared/errors.ts';
-import type { ReadQuery, Value, Write } from './queries.ts';
+import { parseRead, parseWrite, type ReadQuery, type Value, type Write } from './queries.ts';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
-/** A request published by an orchestrator on readQ or writeQ. */
+/**
+ * A request published by an orchestrator on readQ or writeQ. A write carries an absolute
+ * deadline (ms since the epoch): the master never applies it later, so a caller that gave up at
+ * the deadline knows the write can no longer be applied behind its back. `position` asks the
+ * master for the seq it has applied, which covers every write acknowledged so far.
+ */
 export type DbCommand =
-  | { v: 1; kind: 'read'; query: ReadQuery }
-  | { v: 1; kind: 'write'; requestId: string; write: Write };
+  | { v: 2; kind: 'read'; query: ReadQuery }
+  | { v: 2; kind: 'write'; requestId: string; write: Write; deadline: number }
+  | { v: 2; kind: 'position' };
 
 export type Row = Record<string, Value | null>;
 
@@ -30,11 +38,17 @@ export interface WriteResult {
   epoch: number;
 }
 
-export type Reply<T> = { v: 1; ok: true; result: T } | { v: 1; ok: false; code: ErrorCode; message: string };
+export interface Position {
+  seq: number;
+  epoch: number;
+}
+
+export type Reply<T> = { v: 2; ok: true; result: T } | { v: 2; ok: false; code: ErrorCode; message: string };
 
 /** One applied write as the master broadcasts it on the sync fanout. */
-export interface SyncMessage {
-  v: 1;
+export interface SyncWrite {
+  v: 2;
+  kind: 'write';
   epoch: number;
   seq: number;
   requestId: string;
@@ -43,9 +57,54 @@ export interface SyncMessage {
   result: WriteResult;
 }
 
+/**
+ * A master's epoch mark. The first one of an epoch is published right after the older epochs'
+ * exchanges are deleted: everything before it in a queue was routed before the fence, anything
+ * of an older epoch after it is a late frame and is ignored. With `seq`, it states the master's
+ * position: every replica following the stream must then be exactly there.
+ */
+export interface SyncEpoch {
+  v: 2;
+  kind: 'epoch';
+  epoch: number;
+  seq?: number;
+  masterId: string;
+}
+
+export type SyncMessage = SyncWrite | SyncEpoch;
+
 const replySchema = z.union([
-  z.object({ v: z.literal(1), ok: z.literal(true), result: z.unknown() }),
-  z.object({ v: z.literal(1), ok: z.literal(false), code: z.string(), message: z.string() }),
+  z.object({ v: z.literal(PROTOCOL_VERSION), ok: z.literal(true), result: z.unknown() }),
+  z.object({ v: z.literal(PROTOCOL_VERSION), ok: z.literal(false), code: z.string(), message: z.string() }),
+]);
+
+const seqSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+const commandSchema = z.discriminatedUnion('kind', [
+  z.object({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('read'), query: z.unknown() }),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    kind: z.literal('write'),
+    requestId: z.string().min(1).max(256),
+    write: z.unknown(),
+    deadline: z.number().int().positive(),
+  }),
+  z.object({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('position') }),
+]);
+
+const writeResultSchema = z.object({ changes: z.number().int().min(0), insertId: z.number().int().optional(), seq: seqSchema, epoch: seqSchema });
+
+const syncSchema = z.discriminatedUnion('kind', [
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    kind: z.literal('write'),
+    epoch: seqSchema,
+    seq: seqSchema.min(1),
+    requestId: z.string().min(1).max(256),
+    write: z.unknown(),
+    result: writeResultSchema,
+  }),
+  z.object({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('epoch'), epoch: seqSchema.min(1), seq: seqSchema.optional(), masterId: z.string() }),
 ]);
 
 export function encode(message: unknown): Buffer {
@@ -54,18 +113,29 @@ export function encode(message: unknown): Buffer {
 
 export function decodeReply(content: Buffer): Reply<unknown> {
   const parsed = replySchema.parse(JSON.parse(content.toString('utf8')));
-  if (parsed.ok) return { v: 1, ok: true, result: parsed.result };
-  return { v: 1, ok: false, code: isErrorCode(parsed.code) ? parsed.code : 'INTERNAL', message: parsed.message };
+  if (parsed.ok) return { v: PROTOCOL_VERSION, ok: true, result: parsed.result };
+  return { v: PROTOCOL_VERSION, ok: false, code: isErrorCode(parsed.code) ? parsed.code : 'INTERNAL', message: parsed.message };
 }
 
+/** Decodes a command; the query or write inside is checked against the table registry too. */
 export function decodeCommand(content: Buffer): DbCommand {
-  const message = JSON.parse(content.toString('utf8')) as DbCommand;
-  if (message.v !== PROTOCOL_VERSION) throw new Error(`unsupported protocol version ${String(message.v)}`);
-  return message;
+  const message = commandSchema.parse(JSON.parse(content.toString('utf8')));
+  switch (message.kind) {
+    case 'read':
+      return { v: PROTOCOL_VERSION, kind: 'read', query: parseRead(message.query) };
+    case 'write':
+      return { v: PROTOCOL_VERSION, kind: 'write', requestId: message.requestId, write: parseWrite(message.write), deadline: message.deadline };
+    case 'position':
+      return { v: PROTOCOL_VERSION, kind: 'position' };
+  }
 }
 
 export function decodeSync(content: Buffer): SyncMessage {
-  const message = JSON.parse(content.toString('utf8')) as SyncMessage;
-  if (message.v !== PROTOCOL_VERSION) throw new Error(`unsupported protocol version ${String(message.v)}`);
-  return message;
+  const message = syncSchema.parse(JSON.parse(content.toString('utf8')));
+  if (message.kind === 'epoch') {
+    return { v: PROTOCOL_VERSION, kind: 'epoch', epoch: message.epoch, masterId: message.masterId, ...(message.seq === undefined ? {} : { seq: message.seq }) };
+  }
+  const result: WriteResult = { changes: message.result.changes, seq: message.result.seq, epoch: message.result.epoch };
+  if (message.result.insertId !== undefined) result.insertId = message.result.insertId;
+  return { ...message, v: PROTOCOL_VERSION, write: parseWrite(message.write), result };
 }

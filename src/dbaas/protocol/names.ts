@@ -8,6 +8,12 @@ export interface ClusterNames {
   writeQ: string;
   /** Fanout exchange carrying every applied write to every replica's own sync queue. */
   syncExchange: string;
+  /**
+   * The exchange one epoch's master publishes to, bound to syncExchange. A new master deletes
+   * the older epochs' exchanges before it takes writes, so an old master's publish can no longer
+   * be routed or confirmed (fencing at the broker, whether or not the old master is dead).
+   */
+  syncEpochExchange(epoch: number): string;
   /** Snapshot requests from new replicas; caught-up slaves take them before the master does. */
   snapshotQ: string;
   /** The sync queue of one worker (exclusive: it disappears with the worker's connection). */
@@ -25,6 +31,7 @@ export function clusterNames(cluster: string): ClusterNames {
   return {
     ...names,
     syncQueueOf: (workerId) => `${cluster}.syncQ.${workerId}`,
+    syncEpochExchange: (epoch) => `${cluster}.syncQ.epoch-${epoch}`,
     allQueues: () => [names.readQ, names.writeQ, names.snapshotQ],
   };
 }

@@ -1,27 +1,39 @@
 /**
  * A replica's side of replication. Its own exclusive queue is bound to the sync fanout before it
- * copies a snapshot, so nothing published meanwhile is missed; messages are then applied strictly
- * in order (seq = applied + 1), duplicates are skipped, messages of an older epoch are ignored,
- * and a gap is reported rather than skipped (the replica must re-copy).
+ * copies a snapshot, so nothing published meanwhile is missed; writes are then applied strictly
+ * in order (seq = applied + 1). Nothing is ever skipped on trust:
+ * - a message of an epoch older than the one followed is a late frame of a fenced master: ignored;
+ * - a seq already held is a duplicate only if it carries the request id stored at that seq;
+ *   another request id there means the replicas diverged;
+ * - an epoch mark with a position says where the master is: a replica elsewhere has diverged
+ *   (ahead) or missed writes (behind);
+ * - a seq beyond applied + 1 is a gap.
+ * Divergence and gaps are reported, never repaired in place: the replica must stop and re-copy.
  */
 import { EventEmitter } from 'node:events';
-import type { Channel, ConsumeMessage } from 'amqplib';
+import type { Channel, ConsumeMessage, GetMessage } from 'amqplib';
 import type { Logger } from '../../shared/logger.ts';
-import { decodeSync } from '../protocol/messages.ts';
-import type { Store } from '../worker/Store.ts';
+import { decodeSync, type SyncEpoch, type SyncMessage, type SyncWrite } from '../protocol/messages.ts';
+import type { ReplicaStore } from './ReplicaStore.ts';
 
 /** Enough in flight to keep the replica busy; applying is synchronous, so order is kept. */
 const SYNC_PREFETCH = 512;
 
 export interface SyncFollowerEvents {
   applied: [seq: number];
-  gap: [expected: number, received: number];
+  /** The replica cannot follow this stream any more (a gap or a divergence): it must re-copy. */
+  broken: [reason: string];
+  /** An epoch mark was processed: every message routed before that epoch's fence is applied. */
+  epoch: [epoch: number];
 }
 
 export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
   private consumerTag: string | undefined;
   private followedEpoch = 0;
-  private store!: Store;
+  /** The seq the snapshot held: stream messages at or below it may be older than the copy. */
+  private snapshotSeq = 0;
+  private store!: ReplicaStore;
+  private broken = false;
 
   constructor(
     private readonly channel: Channel,
@@ -39,12 +51,17 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
   }
 
   /** Starts applying into `store` (the copy made from a snapshot taken after `bind`). */
-  async start(store: Store): Promise<void> {
+  async start(store: ReplicaStore): Promise<void> {
     this.store = store;
     this.followedEpoch = store.epoch;
+    this.snapshotSeq = store.appliedSeq;
     await this.channel.prefetch(SYNC_PREFETCH);
     const { consumerTag } = await this.channel.consume(this.queue, (message) => message && this.onMessage(message), { noAck: false });
     this.consumerTag = consumerTag;
+  }
+
+  get epoch(): number {
+    return this.followedEpoch;
   }
 
   /** Messages waiting in our queue (not yet delivered to us). */
@@ -53,37 +70,84 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
   }
 
   /**
-   * Applies everything left in the queue and stops following: the step before a promotion. The
-   * old master is known dead by now, so once the queue is empty nothing older can still arrive.
+   * The step before a promotion: `sendMark` publishes the new epoch's mark (after the fence), and
+   * everything ahead of it in our queue is applied; then following stops and the queue goes.
    */
-  async drainAndStop(): Promise<void> {
+  async drainThrough(epoch: number, sendMark: () => Promise<void>, timeoutMs: number): Promise<void> {
+    const reached = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the epoch ${epoch} mark did not come back within ${timeoutMs} ms`)), timeoutMs);
+      const onEpoch = (seen: number) => {
+        if (seen < epoch) return;
+        clearTimeout(timer);
+        this.off('epoch', onEpoch);
+        resolve();
+      };
+      this.on('epoch', onEpoch);
+    });
+    await sendMark();
+    await reached;
     if (this.consumerTag) await this.channel.cancel(this.consumerTag);
     this.consumerTag = undefined;
-    for (;;) {
-      const message = await this.channel.get(this.queue, { noAck: false });
-      if (message === false) break;
-      this.onMessage(message);
-    }
     await this.channel.deleteQueue(this.queue);
   }
 
-  private onMessage(message: ConsumeMessage | Exclude<Awaited<ReturnType<Channel['get']>>, false>): void {
-    const sync = decodeSync(message.content);
-    const applied = this.store.appliedSeq;
+  private onMessage(message: ConsumeMessage | GetMessage): void {
+    if (this.broken) return;
+    let sync: SyncMessage;
+    try {
+      sync = decodeSync(message.content);
+    } catch (error) {
+      // Not executed, and not fatal: if it was a real write, the next one reveals the gap.
+      this.logger.error({ err: error, bytes: message.content.length }, 'refusing a malformed sync message');
+      this.channel.ack(message);
+      return;
+    }
     if (sync.epoch < this.followedEpoch) {
-      this.logger.warn({ seq: sync.seq, epoch: sync.epoch, followedEpoch: this.followedEpoch }, 'ignoring a sync message of an old epoch');
-    } else if (sync.seq <= applied) {
-      this.followedEpoch = sync.epoch;
-    } else if (sync.seq === applied + 1) {
-      this.store.applyReplicated(sync);
-      this.followedEpoch = sync.epoch;
-      this.emit('applied', sync.seq);
-    } else {
-      this.logger.error({ expected: applied + 1, received: sync.seq }, 'gap in the sync stream');
-      this.channel.nack(message, false, true);
-      this.emit('gap', applied + 1, sync.seq);
+      this.logger.warn({ seq: sync.kind === 'write' ? sync.seq : sync.seq, epoch: sync.epoch, followedEpoch: this.followedEpoch }, 'ignoring a late message of a fenced epoch');
+      this.channel.ack(message);
+      return;
+    }
+    const problem = sync.kind === 'epoch' ? this.onEpochMark(sync) : this.onWrite(sync);
+    if (problem) {
+      this.broken = true;
+      this.logger.error({ problem, seq: this.store.appliedSeq, epoch: this.followedEpoch }, 'the replica cannot follow the sync stream');
+      this.emit('broken', problem);
       return;
     }
     this.channel.ack(message);
+  }
+
+  private onEpochMark(mark: SyncEpoch): string | undefined {
+    const applied = this.store.appliedSeq;
+    if (mark.seq !== undefined) {
+      if (mark.seq > applied) return `gap: master ${mark.masterId} of epoch ${mark.epoch} is at seq ${mark.seq}, this replica at ${applied}`;
+      // Below the snapshot's seq the mark is merely older than the copy; above it, our extra writes came from elsewhere.
+      if (mark.seq < applied && mark.seq >= this.snapshotSeq) {
+        return `diverged: master ${mark.masterId} of epoch ${mark.epoch} is at seq ${mark.seq}, this replica applied up to ${applied}`;
+      }
+    }
+    if (mark.epoch > this.followedEpoch) {
+      this.followedEpoch = mark.epoch;
+      this.store.setEpoch(Math.max(this.store.epoch, mark.epoch));
+    }
+    this.emit('epoch', mark.epoch);
+    return undefined;
+  }
+
+  private onWrite(sync: SyncWrite): string | undefined {
+    const applied = this.store.appliedSeq;
+    if (sync.seq === applied + 1) {
+      this.store.applyReplicated(sync);
+      this.followedEpoch = Math.max(this.followedEpoch, sync.epoch);
+      this.emit('applied', sync.seq);
+      return undefined;
+    }
+    if (sync.seq > applied + 1) return `gap: expected seq ${applied + 1}, received ${sync.seq}`;
+    const held = this.store.requestAt(sync.seq);
+    if (held !== undefined && held !== sync.requestId) {
+      return `diverged at seq ${sync.seq}: this replica holds request ${held}, epoch ${sync.epoch} sent ${sync.requestId}`;
+    }
+    this.followedEpoch = Math.max(this.followedEpoch, sync.epoch);
+    return undefined;
   }
 }

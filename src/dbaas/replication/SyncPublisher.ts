@@ -1,21 +1,39 @@
 /**
- * The master's side of replication: each applied write goes to the sync fanout on a confirm
- * channel. A confirm means the broker has put the message on every replica's sync queue, so a
- * write is answered only once every replica is sure to receive it.
+ * The master's side of replication: each applied write goes to this epoch's sync exchange on a
+ * confirm channel. A confirm means the broker has put the message on every replica's sync queue,
+ * so a write is answered only once every replica is sure to receive it. A confirm can no longer
+ * come once a newer master has fenced this epoch (see EpochFence.ts).
  */
 import type { ConfirmChannel } from 'amqplib';
-import { encode, type SyncMessage } from '../protocol/messages.ts';
+import { encode, PROTOCOL_VERSION, type SyncEpoch, type SyncWrite } from '../protocol/messages.ts';
+import type { ClusterNames } from '../protocol/names.ts';
 
 export class SyncPublisher {
+  private readonly exchange: string;
+
   constructor(
     private readonly channel: ConfirmChannel,
-    private readonly exchange: string,
-  ) {}
+    names: ClusterNames,
+    private readonly epoch: number,
+    private readonly masterId: string,
+  ) {
+    this.exchange = names.syncEpochExchange(epoch);
+  }
 
-  publish(message: SyncMessage): Promise<void> {
+  publish(message: SyncWrite): Promise<void> {
+    return this.send(message, `sync publish of seq ${message.seq}`);
+  }
+
+  /** This epoch's mark; with `seq`, the master's position, which every follower must then be at. */
+  mark(seq?: number): Promise<void> {
+    const message: SyncEpoch = { v: PROTOCOL_VERSION, kind: 'epoch', epoch: this.epoch, masterId: this.masterId, ...(seq === undefined ? {} : { seq }) };
+    return this.send(message, `epoch ${this.epoch} mark`);
+  }
+
+  private send(message: unknown, what: string): Promise<void> {
     return new Promise((resolve, reject) => {
       this.channel.publish(this.exchange, '', encode(message), { contentType: 'application/json' }, (error) =>
-        error ? reject(new Error(`sync publish of seq ${message.seq} was not confirmed`)) : resolve(),
+        error ? reject(new Error(`${what} was not confirmed`)) : resolve(),
       );
     });
   }

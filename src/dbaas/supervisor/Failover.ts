@@ -51,7 +51,9 @@ async function waitForMaster(deps: FailoverDeps, workerId: string): Promise<Work
   while (Date.now() < deadline) {
     if (!deps.runtime.list().some((worker) => worker.workerId === workerId)) return undefined;
     const me = (await listWorkers(deps.zk, deps.cluster)).find((worker) => worker.workerId === workerId);
-    if (me?.role === 'master' && me.ready) return me;
+    // A vanished registration is a candidate whose session expired (frozen, or cut off): next one.
+    if (!me) return undefined;
+    if (me.role === 'master' && me.ready) return me;
     await sleep(10);
   }
   return undefined;

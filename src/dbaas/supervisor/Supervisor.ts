@@ -13,10 +13,11 @@ import { sleep } from '../../shared/timeout.ts';
 import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
 import { clusterPaths, type WorkerInfo } from '../protocol/names.ts';
-import type { WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
+import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { bootstrapCluster } from './ClusterBootstrap.ts';
 import { DesiredSlaves } from './DesiredSlaves.ts';
 import { promoteSuccessor, removeNode } from './Failover.ts';
+import { removeWorkerFiles, workerDbFile, workerFileOwners } from '../worker/files.ts';
 
 /** A safety net under the event-driven passes: a missed watch costs at most this long. */
 const RECONCILE_INTERVAL_MS = 1000;
@@ -62,7 +63,7 @@ export class Supervisor {
     fs.mkdirSync(this.workersDir, { recursive: true });
     const outcome = await bootstrapCluster({ ...this.options, workersDir: this.workersDir, takeover });
     if (outcome.kind === 'adopt') {
-      const adopted = await this.options.runtime.adopt(outcome.workers);
+      const adopted = await this.options.runtime.adopt();
       this.options.logger.info({ workers: adopted.map((worker) => worker.pid) }, 'adopted the running workers');
     } else {
       await this.desired.initialise(this.options.initialSlaves);
@@ -70,11 +71,7 @@ export class Supervisor {
       const slaves = await this.desired.get(this.options.initialSlaves);
       await Promise.all(Array.from({ length: slaves }, () => this.startWorker('slave')));
     }
-    this.options.runtime.on('exit', (exit) => {
-      if (this.intendedStops.delete(exit.workerId) || this.stopping) return;
-      this.options.logger.warn(exit, 'worker died');
-      this.schedule();
-    });
+    this.options.runtime.on('exit', this.onExit);
     this.timer = setInterval(() => this.schedule(), RECONCILE_INTERVAL_MS);
     this.schedule();
   }
@@ -88,8 +85,15 @@ export class Supervisor {
   async detach(): Promise<void> {
     this.stopping = true;
     clearInterval(this.timer);
+    this.options.runtime.off('exit', this.onExit);
     await this.passes;
   }
+
+  private readonly onExit = (exit: WorkerExit): void => {
+    if (this.intendedStops.delete(exit.workerId) || this.stopping) return;
+    this.options.logger.warn(exit, 'worker died');
+    this.schedule();
+  };
 
   /** The registered workers, as ZooKeeper knows them. */
   workers(): Promise<WorkerInfo[]> {
@@ -148,7 +152,7 @@ export class Supervisor {
     try {
       await this.options.runtime.stop(workerId);
       await removeNode(this.options.zk, this.paths.workerNode(workerId));
-      this.removeFiles(workerId);
+      removeWorkerFiles(this.workersDir, workerId);
     } finally {
       this.retiring.delete(workerId);
     }
@@ -172,8 +176,8 @@ export class Supervisor {
       const promoted = await this.replaceMaster(live);
       if (!promoted) return;
     }
-    this.pruneFiles();
     const current = await this.liveWorkers();
+    this.pruneFiles(current);
     const active = current.filter((worker) => worker.role === 'slave' && !this.retiring.has(worker.workerId));
     // A slave that just turned ready is registered and still `starting` for a moment: count it once.
     const slaves = new Set([...active.map((worker) => worker.workerId), ...this.starting]).size;
@@ -251,7 +255,7 @@ export class Supervisor {
           ...this.options.workerSettings,
           WORKER_ID: workerId,
           WORKER_ROLE: role,
-          WORKER_DB_FILE: path.join(this.workersDir, `${workerId}.db`),
+          WORKER_DB_FILE: workerDbFile(this.workersDir, workerId),
           ...(recoverDir ? { WORKER_RECOVER_DIR: recoverDir } : {}),
           RIDESHARE_CLUSTER: this.options.cluster,
           AMQP_URL: this.options.amqpUrl,
@@ -306,17 +310,21 @@ export class Supervisor {
     return workers;
   }
 
-  /** Files of workers that are gone are no longer needed once a master serves. */
-  private pruneFiles(): void {
+  /**
+   * A dead worker's file is redundant only while a ready master is running: that master holds
+   * every acknowledged write (a promoted master drained them all; the others' extra tails were
+   * never acknowledged). The running set is read once, synchronously, and decides both "the
+   * master runs" and "this worker is dead", so a master that died a moment ago never has its
+   * file taken for redundant: the most advanced copy always survives for a restart from files.
+   */
+  private pruneFiles(registered: WorkerInfo[]): void {
     const running = new Set(this.options.runtime.list().map((worker) => worker.workerId));
-    for (const name of fs.readdirSync(this.workersDir)) {
-      const workerId = name.replace(/\.db(-wal|-shm)?$/, '');
-      if (!running.has(workerId) && !this.starting.has(workerId)) fs.rmSync(path.join(this.workersDir, name), { force: true });
+    const master = registered.find((worker) => worker.role === 'master' && worker.ready && running.has(worker.workerId));
+    if (!master) return;
+    for (const workerId of workerFileOwners(this.workersDir)) {
+      if (workerId === master.workerId || running.has(workerId) || this.starting.has(workerId)) continue;
+      removeWorkerFiles(this.workersDir, workerId);
     }
   }
 
-  private removeFiles(workerId: string): void {
-    const file = path.join(this.workersDir, `${workerId}.db`);
-    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
-  }
 }

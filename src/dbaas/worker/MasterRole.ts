@@ -1,13 +1,14 @@
 /**
  * The master: the single consumer of writeQ. For each write: apply it locally in one
- * transaction (with its seq and epoch), publish it to the sync fanout, and answer and ack only
- * once the broker confirmed it. A retried write (same request id) gets its first answer back.
+ * transaction (with its seq and epoch), publish it to this epoch's sync exchange, and answer and
+ * ack only once the broker confirmed it. A retried write (same request id) gets its first answer
+ * back; a write whose deadline has passed is never applied (its caller has already been told 503).
  */
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
-import { RideShareError } from '../../shared/errors.ts';
+import { RideShareError, TimeoutError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
-import { decodeCommand } from '../protocol/messages.ts';
+import { decodeCommand, type DbCommand, type Position } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { serveSnapshots, SNAPSHOT_PRIORITY } from '../replication/SnapshotTransfer.ts';
 import { SyncPublisher } from '../replication/SyncPublisher.ts';
@@ -24,6 +25,7 @@ export interface MasterRoleOptions {
   names: ClusterNames;
   store: Store;
   epoch: number;
+  workerId: string;
   logger: Logger;
   /** Called when the master must stop (fail-stop): an unconfirmed write, a lost channel. */
   onFatal(reason: string): void;
@@ -34,6 +36,7 @@ export class MasterRole {
   private publisher: SyncPublisher | undefined;
   private writeConsumer: string | undefined;
   private stopped = false;
+  private positionAnnounced = false;
 
   constructor(private readonly options: MasterRoleOptions) {}
 
@@ -91,7 +94,12 @@ export class MasterRole {
     });
     await channel.prefetch(WRITE_PREFETCH);
     this.writeChannel = channel;
-    this.publisher = new SyncPublisher(channel, this.options.names.syncExchange);
+    this.publisher = new SyncPublisher(channel, this.options.names, this.options.epoch, this.options.workerId);
+    if (!this.positionAnnounced) {
+      // Before the first write of the epoch: every follower must be exactly where this master is.
+      await this.publisher.mark(this.options.store.appliedSeq);
+      this.positionAnnounced = true;
+    }
     return channel;
   }
 
@@ -99,20 +107,37 @@ export class MasterRole {
     const channel = this.writeChannel;
     const publisher = this.publisher;
     if (!channel || !publisher) return;
-    const { store, epoch, logger } = this.options;
-    let command;
-    try {
-      command = decodeCommand(message.content);
-      if (command.kind !== 'write') throw new RideShareError('BAD_REQUEST', 'writeQ carries writes only');
-    } catch (error) {
-      reply(channel, message, failure(error));
-      channel.ack(message);
+    if (this.stopped) {
+      // Delivered before the cancel took effect: back to the queue for whoever takes writes next.
+      channel.nack(message, false, true);
       return;
     }
+    let command: DbCommand;
+    try {
+      command = decodeCommand(message.content);
+      if (command.kind === 'read') throw new RideShareError('BAD_REQUEST', 'writeQ carries writes only');
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'refusing a malformed command on writeQ');
+      this.answer(channel, message, failure(error));
+      return;
+    }
+    if (command.kind === 'position') {
+      const position: Position = { seq: this.options.store.appliedSeq, epoch: this.options.epoch };
+      this.answer(channel, message, ok(position));
+      return;
+    }
+    this.applyWrite(channel, publisher, message, command);
+  }
+
+  private applyWrite(channel: ConfirmChannel, publisher: SyncPublisher, message: ConsumeMessage, command: Extract<DbCommand, { kind: 'write' }>): void {
+    const { store, epoch, logger } = this.options;
     const earlier = store.answered(command.requestId);
     if (earlier) {
-      reply(channel, message, ok(earlier));
-      channel.ack(message);
+      this.answer(channel, message, ok(earlier));
+      return;
+    }
+    if (Date.now() > command.deadline) {
+      this.answer(channel, message, failure(new TimeoutError(`write ${command.requestId} reached the master after its deadline; not applied`)));
       return;
     }
     let sync;
@@ -120,16 +145,17 @@ export class MasterRole {
       sync = store.applyAsMaster(command.requestId, command.write, epoch);
     } catch (error) {
       if (!(error instanceof RideShareError)) logger.error({ err: error }, 'write failed');
-      reply(channel, message, failure(error));
-      channel.ack(message);
+      this.answer(channel, message, failure(error));
       return;
     }
     publisher.publish(sync).then(
-      () => {
-        reply(channel, message, ok(sync.result));
-        channel.ack(message);
-      },
+      () => this.answer(channel, message, ok(sync.result)),
       (error: unknown) => this.options.onFatal(`write seq ${sync.seq} not confirmed: ${String(error)}`),
     );
+  }
+
+  private answer(channel: Channel, message: ConsumeMessage, body: Parameters<typeof reply>[2]): void {
+    reply(channel, message, body);
+    channel.ack(message);
   }
 }

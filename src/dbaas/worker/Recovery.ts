@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { removeDatabaseFiles } from './files.ts';
 
 interface Candidate {
   file: string;
@@ -43,13 +44,18 @@ export async function recoverPreviousRun(dir: string, target: string): Promise<s
     .filter((candidate): candidate is Candidate => candidate !== undefined)
     .sort((a, b) => b.epoch - a.epoch || b.seq - a.seq)[0];
   if (best) {
+    // Copied under another name and renamed: a copy cut short by a crash is never taken for data.
+    const partial = `${target}.partial`;
+    removeDatabaseFiles(partial);
     const source = new Database(best.file, { readonly: true });
     try {
-      await source.backup(target);
+      await source.backup(partial);
     } finally {
       source.close();
     }
+    removeDatabaseFiles(target);
+    fs.renameSync(partial, target);
   }
-  for (const file of files) for (const suffix of ['', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
+  for (const file of files) removeDatabaseFiles(file);
   return best?.file;
 }

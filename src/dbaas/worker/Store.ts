@@ -6,9 +6,10 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { RideShareError } from '../../shared/errors.ts';
-import type { Row, SyncMessage, WriteResult } from '../protocol/messages.ts';
+import { PROTOCOL_VERSION, type Row, type SyncWrite, type WriteResult } from '../protocol/messages.ts';
 import type { InsertWrite, ReadQuery, Write } from '../protocol/queries.ts';
 import { INDEXES, TABLES } from '../protocol/tables.ts';
+import type { ReplicaStore } from '../replication/ReplicaStore.ts';
 import { compileRead, compileWrite, insertedRows, type CompiledStatement } from './SqlCompiler.ts';
 
 /** How many request ids to remember for idempotent retries; older ones are pruned. */
@@ -37,7 +38,7 @@ export interface Snapshot extends ReplicationPosition {
   bytes: Buffer;
 }
 
-export class Store {
+export class Store implements ReplicaStore {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
   private position: ReplicationPosition;
@@ -85,25 +86,30 @@ export class Store {
    * store the same row, and returns the message to broadcast. Throws a coded error (and changes
    * nothing) when the write breaks a constraint.
    */
-  applyAsMaster(requestId: string, write: Write, epoch: number): SyncMessage {
-    return this.db.transaction((): SyncMessage => {
+  applyAsMaster(requestId: string, write: Write, epoch: number): SyncWrite {
+    return this.db.transaction((): SyncWrite => {
       const seq = this.position.appliedSeq + 1;
       const { changes, insertId, applied } = this.execute(write);
       const result: WriteResult = { changes, seq, epoch, ...(insertId === undefined ? {} : { insertId }) };
       this.record(requestId, seq, epoch, result);
-      return { v: 1, epoch, seq, requestId, write: applied, result };
+      return { v: PROTOCOL_VERSION, kind: 'write', epoch, seq, requestId, write: applied, result };
     })();
   }
 
   /** Applies a write broadcast by the master; the caller has checked `seq === appliedSeq + 1`. */
-  applyReplicated(message: SyncMessage): void {
+  applyReplicated(message: SyncWrite): void {
     this.db.transaction(() => {
       this.execute(message.write);
       this.record(message.requestId, message.seq, message.epoch, message.result);
     })();
   }
 
-  /** Raises the epoch this replica serves under (a promotion), without a write. */
+  requestAt(seq: number): string | undefined {
+    const row = this.statement('SELECT request_id AS requestId FROM applied_requests WHERE seq = ?').get(seq) as { requestId: string } | undefined;
+    return row?.requestId;
+  }
+
+  /** Raises the epoch this replica serves under (a promotion or an epoch mark), without a write. */
   setEpoch(epoch: number): void {
     this.statement('UPDATE replication_state SET epoch = ? WHERE id = 1').run(epoch);
     this.position = { ...this.position, epoch };

@@ -9,14 +9,16 @@ import path from 'node:path';
 import type { Channel, ChannelModel } from 'amqplib';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
-import { acquireMasterLease } from '../coordination/MasterLease.ts';
+import { acquireMasterLease, type MasterRecord } from '../coordination/MasterLease.ts';
 import { WorkerRegistration } from '../coordination/WorkerRegistry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, clusterPaths, type ClusterNames, type PromotionRequest } from '../protocol/names.ts';
 import { connectAmqp } from '../protocol/amqp.ts';
 import { assertTopology } from '../protocol/topology.ts';
+import { openEpoch } from '../replication/EpochFence.ts';
 import { fetchSnapshot } from '../replication/SnapshotTransfer.ts';
 import { SyncFollower } from '../replication/SyncFollower.ts';
+import { SyncPublisher } from '../replication/SyncPublisher.ts';
 import { MasterRole } from './MasterRole.ts';
 import { recoverPreviousRun } from './Recovery.ts';
 import { SlaveRole } from './SlaveRole.ts';
@@ -26,6 +28,8 @@ import type { WorkerSettings } from './WorkerSettings.ts';
 export type WorkerState = 'initial' | 'joining' | 'serving' | 'promoting' | 'master' | 'stopping' | 'stopped';
 
 const POSITION_PUBLISH_MS = 500;
+/** A promotion's drain: the backlog of a lagging slave plus the round trip of our own mark. */
+const DRAIN_TIMEOUT_MS = 15_000;
 
 export interface WorkerEvents {
   fatal: [reason: string];
@@ -76,16 +80,25 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   /**
-   * Slave → master. The supervisor calls for this only after the old master is certainly dead,
-   * so once our sync queue is drained we hold every acknowledged write; then a new epoch, then writes.
+   * Slave → master. Take a new epoch, fence the older epochs at the broker (their publishes can
+   * no longer be routed), then apply everything that reached our sync queue before the fence: our
+   * own epoch mark coming back through the queue says the drain is complete, and we hold every
+   * acknowledged write. Only then does the store take the new epoch, and only then writes.
    */
   async promote(): Promise<void> {
-    if (this.state !== 'serving' || !this.slave || !this.follower) throw new Error(`cannot promote a worker in state ${this.state}`);
+    const follower = this.follower;
+    if (this.state !== 'serving' || !this.slave || !follower) throw new Error(`cannot promote a worker in state ${this.state}`);
     this.state = 'promoting';
     await this.slave.stopServing();
-    await this.follower.drainAndStop();
-    this.slave = this.follower = undefined;
-    await this.becomeMaster();
+    this.slave = undefined;
+    const lease = await this.takeMasterLease();
+    await openEpoch(this.connection, this.names, lease.epoch, Math.min(this.store.epoch, follower.epoch));
+    const markChannel = await this.connection.createConfirmChannel();
+    const publisher = new SyncPublisher(markChannel, this.names, lease.epoch, this.settings.WORKER_ID);
+    await follower.drainThrough(lease.epoch, () => publisher.mark(), DRAIN_TIMEOUT_MS);
+    await markChannel.close().catch(() => undefined);
+    this.follower = undefined;
+    await this.becomeMaster(lease);
   }
 
   private async connect(): Promise<void> {
@@ -114,21 +127,28 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     this.store = new Store(this.settings.WORKER_DB_FILE);
     this.registration = await this.register('master', false);
-    await this.becomeMaster();
+    const lease = await this.takeMasterLease();
+    await openEpoch(this.connection, this.names, lease.epoch, this.store.epoch);
+    await this.becomeMaster(lease);
   }
 
-  private async becomeMaster(): Promise<void> {
-    const lease = await acquireMasterLease(this.zk, this.settings.RIDESHARE_CLUSTER, {
+  private takeMasterLease(): Promise<MasterRecord> {
+    return acquireMasterLease(this.zk, this.settings.RIDESHARE_CLUSTER, {
       workerId: this.settings.WORKER_ID,
       pid: this.pid,
       localEpoch: this.store.epoch,
     });
+  }
+
+  /** The older epochs are fenced and this replica holds every acknowledged write: take writes. */
+  private async becomeMaster(lease: MasterRecord): Promise<void> {
     this.store.setEpoch(lease.epoch);
     this.master = new MasterRole({
       connection: this.connection,
       names: this.names,
       store: this.store,
       epoch: lease.epoch,
+      workerId: this.settings.WORKER_ID,
       logger: this.logger,
       onFatal: (reason) => this.fatal(reason),
     });
@@ -146,7 +166,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const snapshot = await this.fetchSnapshotWithRetry();
     this.store = Store.fromSnapshot(this.settings.WORKER_DB_FILE, snapshot.bytes);
     this.registration = await this.register('slave', false);
-    follower.on('gap', () => this.fatal('gap in the sync stream; a fresh replica must re-copy'));
+    follower.on('broken', (reason) => this.fatal(`${reason}; a fresh replica must re-copy`));
     await follower.start(this.store);
     this.follower = follower;
     while ((await follower.backlog()) > 0) await sleep(20);

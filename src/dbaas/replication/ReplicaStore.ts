@@ -1,0 +1,16 @@
+/**
+ * What replication needs of a replica's storage. Replication owns this contract and the worker's
+ * Store implements it, so dependencies point one way: worker → replication.
+ */
+import type { SyncWrite } from '../protocol/messages.ts';
+
+export interface ReplicaStore {
+  readonly appliedSeq: number;
+  readonly epoch: number;
+  /** Applies a write broadcast by the master; the caller has checked `seq === appliedSeq + 1`. */
+  applyReplicated(message: SyncWrite): void;
+  /** Records that the replica now follows `epoch` (an epoch mark), without a write. */
+  setEpoch(epoch: number): void;
+  /** The request id applied at `seq`, while it is remembered. */
+  requestAt(seq: number): string | undefined;
+}

@@ -1,0 +1,33 @@
+/**
+ * A worker's SQLite file layout in the workers' folder: `<workerId>.db` plus SQLite's `-wal` and
+ * `-shm` companions. The one place that knows it; the supervisor and recovery ask here.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+const SUFFIXES = ['', '-wal', '-shm'] as const;
+const FILE_NAME = /^(.+)\.db(?:-wal|-shm)?$/;
+
+export function workerDbFile(dir: string, workerId: string): string {
+  return path.join(dir, `${workerId}.db`);
+}
+
+/** The ids of the workers that have any file in `dir`. */
+export function workerFileOwners(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const owners = new Set<string>();
+  for (const name of fs.readdirSync(dir)) {
+    const match = FILE_NAME.exec(name);
+    if (match?.[1]) owners.add(match[1]);
+  }
+  return [...owners];
+}
+
+/** Removes a database file together with its WAL and shared-memory companions. */
+export function removeDatabaseFiles(dbFile: string): void {
+  for (const suffix of SUFFIXES) fs.rmSync(dbFile + suffix, { force: true });
+}
+
+export function removeWorkerFiles(dir: string, workerId: string): void {
+  removeDatabaseFiles(workerDbFile(dir, workerId));
+}
