@@ -49,6 +49,12 @@ const schema = z.object({
   ZK_SESSION_TIMEOUT_MS: positiveInt.default(4000),
   /** How long a read that asks for `minSeq` waits for a lagging slave. */
   READ_WAIT_MS: positiveInt.default(2000),
+  /**
+   * What a worker's commit survives before a write is acknowledged (docs/guarantees.md):
+   * `process` (SQLite synchronous=NORMAL in WAL mode: any process crash, not a power loss of the
+   * host) or `power` (synchronous=FULL: an fsync per commit, so also a power loss).
+   */
+  DURABILITY: z.enum(['process', 'power']).default('process'),
   ORCHESTRATOR_URL: optionalText,
   GATEWAY_URL: optionalText,
   /** How the rides service names itself in the `Origin` header of its calls to the users service. */

@@ -66,7 +66,7 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
   private readonly id = `o-${randomBytes(4).toString('hex')}`;
   private readonly lease: SupervisorLease;
   /** The current term of supervision, while this orchestrator holds the supervisor lease. */
-  private term: { supervisor: Supervisor; autoscaler: Autoscaler | undefined } | undefined;
+  private term: { supervisor: Supervisor; autoscaler: Autoscaler | undefined; started: boolean } | undefined;
   private state: 'initial' | 'running' | 'stopping' | 'stopped' = 'initial';
   private stopped: Promise<void> | undefined;
   private address = '';
@@ -155,7 +155,7 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
   }
 
   get isSupervising(): boolean {
-    return this.term !== undefined;
+    return this.term?.started === true;
   }
 
   /** The registered workers, as ZooKeeper knows them. */
@@ -187,10 +187,12 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
           logger: this.options.logger.child({ component: 'autoscaler' }),
         })
       : undefined;
-    this.term = { supervisor, autoscaler };
+    const term = { supervisor, autoscaler, started: false };
+    this.term = term;
     this.options.logger.info({ orchestratorId: this.id, takeover }, 'supervising the cluster');
     await supervisor.start(takeover);
     await autoscaler?.start();
+    term.started = true;
   }
 
   /** Waits for the supervisor lease and takes over; a takeover that fails gives the lease back. */

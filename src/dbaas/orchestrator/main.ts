@@ -28,6 +28,7 @@ const orchestrator = new Orchestrator({
   workerSettings: {
     ZK_SESSION_TIMEOUT_MS: String(config.ZK_SESSION_TIMEOUT_MS),
     READ_WAIT_MS: String(config.READ_WAIT_MS),
+    DURABILITY: config.DURABILITY,
     LOG_LEVEL: config.LOG_LEVEL,
   },
   runtime: createRuntime(config.WORKER_RUNTIME, {

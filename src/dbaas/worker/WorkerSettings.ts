@@ -12,6 +12,8 @@ const schema = z.object({
   ZK_CONNECT: z.string().min(1),
   ZK_SESSION_TIMEOUT_MS: z.coerce.number().int().min(100).default(4000),
   READ_WAIT_MS: z.coerce.number().int().min(1).default(2000),
+  /** See DURABILITY in src/shared/config.ts. */
+  DURABILITY: z.enum(['process', 'power']).default('process'),
   /** How long a joining replica waits for someone to send it a snapshot. */
   SNAPSHOT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30000),
   LOG_LEVEL: z.string().default('info'),

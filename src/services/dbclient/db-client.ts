@@ -26,8 +26,14 @@ export interface DbClientOptions {
    * quarters of the searches per second it answers with 64.
    */
   connections?: number;
-  /** Pause before the single retry of a write that met a 503. Default 200 ms. */
+  /** First pause before retrying a write that met a 503; it doubles up to 1 s. Default 200 ms. */
   retryDelayMs?: number;
+  /**
+   * How long a write keeps being retried (same requestId) after 503s, e.g. through a failover.
+   * Default 10,000 ms. Every retry is safe: the master answers a request id it has already
+   * applied with its first result, and never applies a write after that write's deadline.
+   */
+  writeRetryWindowMs?: number;
   /**
    * Ask every read for everything the orchestrator has acknowledged (`fresh: true`). Default true:
    * the two services see each other's writes (a user deleted through the users service takes
@@ -59,6 +65,7 @@ export class DbClient {
   readonly #basePath: string;
   readonly #timeoutMs: number;
   readonly #retryDelayMs: number;
+  readonly #writeRetryWindowMs: number;
   readonly #logger: Logger | undefined;
   readonly #freshReads: boolean;
   #highestSeq = 0;
@@ -68,6 +75,7 @@ export class DbClient {
     this.#basePath = url.pathname.replace(/\/+$/, '');
     this.#timeoutMs = options.timeoutMs ?? 8000;
     this.#retryDelayMs = options.retryDelayMs ?? 200;
+    this.#writeRetryWindowMs = options.writeRetryWindowMs ?? 10_000;
     this.#logger = options.logger;
     this.#freshReads = options.freshReads ?? true;
     this.#pool = new Pool(url.origin, {
@@ -93,18 +101,27 @@ export class DbClient {
 
   async write(write: Write): Promise<DbWriteResult> {
     const request = { ...write, requestId: randomUUID() };
-    let answer: unknown;
-    try {
-      answer = await this.#post('/api/v1/db/write', request);
-    } catch (error) {
-      if (!(error instanceof RideShareError) || !error.retriable) throw error;
-      this.#logger?.warn({ requestId: request.requestId, code: error.code }, 'database write failed, retrying once with the same requestId');
-      await sleep(this.#retryDelayMs);
-      answer = await this.#post('/api/v1/db/write', request);
-    }
+    const answer = await this.#writeWithRetries(request);
     const result = this.#parse(writeAnswer, answer, 'write');
     this.#highestSeq = Math.max(this.#highestSeq, result.seq);
     return result;
+  }
+
+  /**
+   * A 503 leaves a write's outcome unknown (applied before its deadline, or not at all); the same
+   * requestId sent again settles it, so the caller sees the write applied exactly once.
+   */
+  async #writeWithRetries(request: Write & { requestId: string }): Promise<unknown> {
+    const giveUpAt = Date.now() + this.#writeRetryWindowMs;
+    for (let attempt = 1, delay = this.#retryDelayMs; ; attempt += 1, delay = Math.min(delay * 2, 1000)) {
+      try {
+        return await this.#post('/api/v1/db/write', request);
+      } catch (error) {
+        if (!(error instanceof RideShareError) || !error.retriable || Date.now() + delay >= giveUpAt) throw error;
+        this.#logger?.warn({ requestId: request.requestId, code: error.code, attempt }, 'database write failed; retrying with the same requestId');
+        await sleep(delay);
+      }
+    }
   }
 
   /** Empties every table (the orchestrator's db/clear); the services themselves delete by table. */

@@ -1,0 +1,138 @@
+/**
+ * Faults that once lost data or stalled repair: every worker killed within milliseconds, a frozen
+ * promotion candidate, reads across orchestrators, and a takeover that fails once.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ProcessRuntime } from '../../src/dbaas/runtime/ProcessRuntime.ts';
+import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../helpers/database-service.ts';
+import { post } from '../helpers/http.ts';
+import { until } from '../helpers/replicas.ts';
+import { settledWorkers } from '../helpers/workers.ts';
+
+const password = 'b'.repeat(40);
+const services: DatabaseServiceHandle[] = [];
+const frozen: number[] = [];
+
+afterEach(() => {
+  for (const pid of frozen.splice(0)) signal(pid, 'SIGCONT');
+});
+afterAll(async () => {
+  for (const service of services.reverse()) await service.stop();
+});
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // gone already
+  }
+}
+
+async function writeUsers(service: DatabaseServiceHandle, prefix: string, count: number): Promise<number> {
+  let seq = 0;
+  for (let i = 0; i < count; i += 1) {
+    const answer = await post<{ seq: number }>(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: `${prefix}-${i}`, password } });
+    expect(answer.status).toBe(200);
+    seq = answer.body.seq;
+  }
+  return seq;
+}
+
+async function countUsers(service: DatabaseServiceHandle, prefix: string): Promise<number> {
+  const answer = await until(
+    async () => {
+      const read = await post<{ rows: { count: number }[] }>(`${service.orchestratorUrl}/api/v1/db/read`, {
+        table: 'users',
+        count: true,
+        where: { username: { gte: `${prefix}-`, lt: `${prefix}.` } },
+        fresh: true,
+      });
+      return read.status === 200 ? read.body : undefined;
+    },
+    30_000,
+    'a read to be answered',
+  );
+  return answer.rows[0]!.count;
+}
+
+describe('healing', () => {
+  it('every worker killed within milliseconds: the restart from files keeps every acknowledged write and never reuses a seq', async () => {
+    const service = await startDatabaseService({ slaves: 2 });
+    services.push(service);
+    const lastSeq = await writeUsers(service, 'kill-all', 150);
+    const workers = await settledWorkers(service, 3);
+    for (const worker of workers) {
+      signal(worker.pid, 'SIGKILL');
+      await new Promise((resolve) => setTimeout(resolve, 3));
+    }
+    await settledWorkers(service, 3, workers[0]!.pid);
+    expect(await countUsers(service, 'kill-all')).toBe(150);
+    const next = await post<{ seq: number }>(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'after-kill-all', password } });
+    expect(next.status).toBe(200);
+    expect(next.body.seq).toBeGreaterThan(lastSeq);
+  });
+
+  it('a frozen promotion candidate is passed over: another slave is master within seconds', async () => {
+    const service = await startDatabaseService({ slaves: 2 });
+    services.push(service);
+    await writeUsers(service, 'frozen-candidate', 20);
+    const workers = await settledWorkers(service, 3);
+    const master = workers.find((worker) => worker.role === 'master')!;
+    const [candidate, other] = workers.filter((worker) => worker.role === 'slave').sort((a, b) => a.pid - b.pid);
+    signal(candidate!.pid, 'SIGSTOP');
+    frozen.push(candidate!.pid);
+    const began = Date.now();
+    signal(master.pid, 'SIGKILL');
+    const successor = await until(
+      async () => (await service.orchestrator.workers()).find((worker) => worker.role === 'master' && worker.ready && worker.pid !== master.pid),
+      15_000,
+      'a new master',
+    );
+    expect(successor.pid).toBe(other!.pid);
+    expect(Date.now() - began).toBeLessThan(10_000);
+    expect(await countUsers(service, 'frozen-candidate')).toBe(20);
+  });
+
+  it('a fresh read sees every acknowledged write, whichever orchestrator acknowledged it', async () => {
+    const cluster = uniqueClusterName('fresh');
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
+    const first = await startDatabaseService({ cluster, dataDir, slaves: 2 });
+    const second = await startDatabaseService({ cluster, dataDir, slaves: 2 });
+    services.push(first, second);
+    for (let i = 0; i < 40; i += 1) {
+      const written = await post(`${first.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: `fresh-${i}`, password } });
+      expect(written.status).toBe(200);
+      const read = await post<{ rows: unknown[] }>(`${second.orchestratorUrl}/api/v1/db/read`, { table: 'users', where: { username: `fresh-${i}` }, fresh: true });
+      expect(read.status).toBe(200);
+      expect(read.body.rows).toHaveLength(1);
+    }
+  });
+
+  it('a standby whose takeover fails gives the lease back and takes over on a later try', async () => {
+    const cluster = uniqueClusterName('takeover');
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
+    const leader = await startDatabaseService({ cluster, dataDir, slaves: 1 });
+    let failures = 1;
+    class FailingOnceRuntime extends ProcessRuntime {
+      override async adopt(...args: Parameters<ProcessRuntime['adopt']>): ReturnType<ProcessRuntime['adopt']> {
+        if (failures > 0) {
+          failures -= 1;
+          throw new Error('adoption failed (injected)');
+        }
+        return super.adopt(...args);
+      }
+    }
+    const runtime = new FailingOnceRuntime({ logDir: path.join(dataDir, 'logs'), cluster } as ConstructorParameters<typeof ProcessRuntime>[0]);
+    const standby = await startDatabaseService({ cluster, dataDir, slaves: 1, runtime });
+    services.push(standby);
+    const before = await leader.orchestrator.workerPids();
+    await leader.orchestrator.stop({ leaveWorkers: true });
+    await until(() => (failures === 0 ? true : undefined), 15_000, 'the first takeover attempt');
+    await until(() => (standby.orchestrator.isSupervising ? true : undefined), 15_000, 'a second, successful takeover');
+    expect(await standby.orchestrator.workerPids()).toEqual(before);
+    expect((await post(`${standby.orchestratorUrl}/api/v1/crash/slave`)).status).toBe(200);
+  });
+});
