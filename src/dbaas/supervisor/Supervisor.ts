@@ -66,6 +66,7 @@ export class Supervisor {
       const adopted = await this.options.runtime.adopt();
       this.options.logger.info({ workers: adopted.map((worker) => worker.pid) }, 'adopted the running workers');
     } else {
+      if (outcome.kind === 'cold-start') await this.killStaleWorkers();
       await this.desired.initialise(this.options.initialSlaves);
       await this.startWorker('master', outcome.kind === 'cold-start' ? outcome.recoverDir : undefined);
       const slaves = await this.desired.get(this.options.initialSlaves);
@@ -74,6 +75,18 @@ export class Supervisor {
     this.options.runtime.on('exit', this.onExit);
     this.timer = setInterval(() => this.schedule(), RECONCILE_INTERVAL_MS);
     this.schedule();
+  }
+
+  /**
+   * A cold start restarts from the files: a worker of the cluster still running unregistered (its
+   * session expired, it is on its way out) must not write to its file or hold writeQ meanwhile.
+   */
+  private async killStaleWorkers(): Promise<void> {
+    await this.options.runtime.adopt();
+    for (const worker of this.options.runtime.list()) {
+      this.options.logger.warn({ workerId: worker.workerId, pid: worker.pid }, 'killing an unregistered worker before the restart from files');
+      await this.options.runtime.kill(worker.workerId, 'SIGKILL');
+    }
   }
 
   async stop(): Promise<void> {

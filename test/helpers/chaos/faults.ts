@@ -11,8 +11,8 @@ import type { ClusterView } from './settle.ts';
 
 export type FaultKind = 'crash-master' | 'crash-slave' | 'kill-worker' | 'stop-master' | 'kill-all';
 
-/** The faults. 'kill-all' (every worker at once: recovery from the files) is opt-in. */
-export const ALL_FAULTS: readonly FaultKind[] = ['crash-master', 'crash-slave', 'kill-worker', 'stop-master'];
+/** Every worker killed within milliseconds is recovered from the files, so it is one of the faults. */
+export const ALL_FAULTS: readonly FaultKind[] = ['crash-master', 'crash-slave', 'kill-worker', 'stop-master', 'kill-all'];
 
 export interface FaultRecord {
   atMs: number;
