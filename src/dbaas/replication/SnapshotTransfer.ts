@@ -1,52 +1,293 @@
 /**
- * Snapshots travel over RabbitMQ: a joining replica asks on snapshotQ and the answer is the
- * SQLite image stamped with the seq and epoch it contains. Caught-up slaves consume snapshotQ
- * with a higher consumer priority than the master, so the master is spared when it can be.
+ * Snapshots travel over RabbitMQ in chunks (the protocol is in SnapshotProtocol.ts, the serving
+ * side in SnapshotServer.ts). This is the requesting side: a joining replica asks on snapshotQ for
+ * a copy that contains at least `minSeq`, writes each chunk straight into its database file as it
+ * arrives (never the whole database in memory), verifies the SHA-256 of the whole file, and
+ * retries with another request when a server is behind, fails, dies or goes silent.
  */
-import { randomUUID } from 'node:crypto';
-import type { Channel } from 'amqplib';
-import { withTimeout } from '../../shared/timeout.ts';
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import fs from 'node:fs';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import Database from 'better-sqlite3';
+import { UnavailableError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { sleep } from '../../shared/timeout.ts';
 import type { ClusterNames } from '../protocol/names.ts';
-import type { Snapshot, Store } from '../worker/Store.ts';
+import type { ReplicationPosition } from '../worker/Store.ts';
+import {
+  decodeServerSignal,
+  encodeRequest,
+  encodeRequesterSignal,
+  LISTENING,
+  REPLY_TO,
+  SNAPSHOT_DEFAULTS,
+  SnapshotAttemptError,
+  type RequesterMessage,
+  type ServerSignal,
+} from './SnapshotProtocol.ts';
 
-const REPLY_TO = 'amq.rabbitmq.reply-to';
+export { appliedSeqWaiter, serveSnapshots, SNAPSHOT_PRIORITY, SnapshotServer, type WaitForSeq } from './SnapshotServer.ts';
 
-export const SNAPSHOT_PRIORITY = { slave: 10, master: 0 } as const;
+/** SQLite's file header: held back until the file is verified, so a partial file is never a database. */
+const HEADER_BYTES = 100;
+/** A server that is behind pauses itself; the next request soon finds another one. */
+const RETRY_AFTER_BEHIND_MS = 100;
 
-/** Answers snapshot requests from `store()` (a function: a replica's store may be replaced). */
-export async function serveSnapshots(channel: Channel, names: ClusterNames, store: () => Store, priority: number): Promise<string> {
-  await channel.prefetch(1);
-  const { consumerTag } = await channel.consume(
-    names.snapshotQ,
-    (message) => {
-      if (!message) return;
-      const snapshot = store().snapshot();
-      channel.sendToQueue(message.properties.replyTo as string, snapshot.bytes, {
-        correlationId: message.properties.correlationId as string,
-        headers: { seq: snapshot.appliedSeq, epoch: snapshot.epoch },
-      });
-      channel.ack(message);
-    },
-    { noAck: false, priority },
-  );
-  return consumerTag;
+export interface FetchSnapshotOptions {
+  connection: ChannelModel;
+  names: ClusterNames;
+  /** The snapshot must contain at least this seq; servers behind it wait a little or say so. */
+  minSeq: number;
+  /** The database file to write; anything there (and its -wal, -shm, -journal) is replaced. */
+  file: string;
+  /** For all attempts together. */
+  timeoutMs: number;
+  /** Silence from the server longer than this ends an attempt. */
+  chunkTimeoutMs?: number;
+  logger?: Logger;
 }
 
-export async function fetchSnapshot(channel: Channel, names: ClusterNames, timeoutMs: number): Promise<Snapshot> {
-  const correlationId = randomUUID();
-  const answer = new Promise<Snapshot>((resolve, reject) => {
-    channel
-      .consume(
-        REPLY_TO,
-        (message) => {
-          if (!message || message.properties.correlationId !== correlationId) return;
-          const headers = message.properties.headers ?? {};
-          resolve({ bytes: message.content, appliedSeq: Number(headers.seq), epoch: Number(headers.epoch) });
-        },
-        { noAck: true },
-      )
-      .then(() => channel.sendToQueue(names.snapshotQ, Buffer.alloc(0), { replyTo: REPLY_TO, correlationId, expiration: String(timeoutMs) }))
-      .catch(reject);
-  });
-  return withTimeout(answer, timeoutMs, 'no replica sent a snapshot');
+export interface FetchedSnapshot extends ReplicationPosition {
+  size: number;
+  attempts: number;
+}
+
+/**
+ * Resolves once `file` holds a verified snapshot containing at least `minSeq`. Every attempt gets
+ * a channel (and so a reply address) of its own: replies to an abandoned attempt go nowhere.
+ */
+export async function fetchSnapshot(options: FetchSnapshotOptions): Promise<FetchedSnapshot> {
+  const deadline = Date.now() + options.timeoutMs;
+  let lastError: unknown;
+  for (let attempt = 1; ; attempt += 1) {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) {
+      removeDatabaseFiles(options.file);
+      throw new UnavailableError(`no snapshot within ${options.timeoutMs} ms after ${attempt - 1} attempts: ${String(lastError)}`);
+    }
+    const transfer = new IncomingTransfer(options, remaining);
+    try {
+      return { ...(await transfer.run()), attempts: attempt };
+    } catch (error) {
+      lastError = error;
+      options.logger?.warn({ err: error, attempt }, 'snapshot attempt failed; asking again');
+      if (error instanceof SnapshotAttemptError && error.reason === 'behind') await sleep(Math.min(RETRY_AFTER_BEHIND_MS, Math.max(0, deadline - Date.now())));
+    }
+  }
+}
+
+interface Begun {
+  appliedSeq: number;
+  epoch: number;
+  size: number;
+  chunkBytes: number;
+  chunks: number;
+}
+
+/** One request and the answer of one server (or of its successor, if the broker redelivered it). */
+class IncomingTransfer {
+  private readonly transferId = randomUUID();
+  private readonly chunkTimeoutMs: number;
+  private channel: Channel | undefined;
+  private handle: fs.promises.FileHandle | undefined;
+  private server: string | undefined;
+  private begun: Begun | undefined;
+  private next = 0;
+  private hash: Hash = createHash('sha256');
+  private header: Buffer | undefined;
+  private work: Promise<void> = Promise.resolve();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private settle!: { resolve(position: FetchedSnapshot): void; reject(error: Error): void };
+  private finished = false;
+
+  constructor(
+    private readonly options: FetchSnapshotOptions,
+    private readonly remainingMs: number,
+  ) {
+    this.chunkTimeoutMs = options.chunkTimeoutMs ?? SNAPSHOT_DEFAULTS.chunkTimeoutMs;
+  }
+
+  async run(): Promise<FetchedSnapshot> {
+    const { connection, names, file, minSeq } = this.options;
+    const outcome = new Promise<FetchedSnapshot>((resolve, reject) => (this.settle = { resolve, reject }));
+    const overall = setTimeout(() => this.fail(new SnapshotAttemptError('timeout', `no snapshot within ${this.remainingMs} ms`)), this.remainingMs);
+    let succeeded = false;
+    try {
+      removeDatabaseFiles(file);
+      this.handle = await fs.promises.open(file, 'w');
+      const channel = await connection.createChannel();
+      this.channel = channel;
+      channel.on('error', () => undefined); // the 'close' that follows is what matters
+      channel.on('close', () => this.fail(new SnapshotAttemptError('closed', 'the snapshot channel closed')));
+      await channel.consume(REPLY_TO, (message) => message && this.enqueue(message), { noAck: true });
+      // The request expires with the attempt: a server must not start on a requester that gave up.
+      channel.sendToQueue(names.snapshotQ, encodeRequest(this.transferId, minSeq), {
+        replyTo: REPLY_TO,
+        correlationId: this.transferId,
+        expiration: String(Math.max(1, Math.floor(this.remainingMs))),
+      });
+      const fetched = await outcome;
+      succeeded = true;
+      return fetched;
+    } finally {
+      this.finished = true;
+      clearTimeout(overall);
+      clearTimeout(this.idleTimer);
+      if (!succeeded && this.server) this.signal(this.server, { type: 'abort', reason: 'the requester gave up' });
+      await this.channel?.close().catch(() => undefined);
+      await this.work.catch(() => undefined);
+      await this.handle?.close().catch(() => undefined);
+      if (!succeeded) removeDatabaseFiles(file);
+    }
+  }
+
+  private enqueue(message: ConsumeMessage): void {
+    if (message.properties.correlationId !== this.transferId) return;
+    this.work = this.work.then(() => this.onMessage(message)).catch((error: unknown) => this.fail(asError(error)));
+  }
+
+  private async onMessage(message: ConsumeMessage): Promise<void> {
+    if (this.finished) return;
+    const signal = decodeServerSignal(message.properties.headers as Record<string, unknown> | undefined);
+    const from = message.properties.replyTo as unknown;
+    if (typeof from !== 'string') throw new SnapshotAttemptError('protocol', 'a snapshot message without a reply address');
+    if (signal.type === 'accepted') return this.onAccepted(from, signal.redelivered);
+    if (from !== this.server) return;
+    this.touch();
+    switch (signal.type) {
+      case 'preparing':
+        return;
+      case 'behind':
+        throw new SnapshotAttemptError('behind', `the server has applied seq ${signal.appliedSeq}, below ${this.options.minSeq}`);
+      case 'failed':
+        throw new SnapshotAttemptError('failed', `the server failed: ${signal.reason}`);
+      case 'begin':
+        return this.onBegin(signal);
+      case 'chunk':
+        return this.onChunk(signal.index, signal.offset, message.content);
+      case 'end':
+        return this.onEnd(signal.size, signal.sha256);
+    }
+  }
+
+  /**
+   * The first server to accept is ours. Another acceptance of the same request means the broker
+   * redelivered it: our server's channel closed (it died), so start again with the new one.
+   */
+  private async onAccepted(from: string, redelivered: boolean): Promise<void> {
+    if (this.server !== undefined && !(redelivered && from !== this.server)) {
+      if (from !== this.server) this.signal(from, { type: 'abort', reason: 'another server is sending this snapshot' });
+      return;
+    }
+    if (this.server !== undefined) {
+      this.options.logger?.warn({ transferId: this.transferId }, 'the snapshot server went away; another one took over the request');
+      await this.restart();
+    }
+    this.server = from;
+    this.signal(from, { type: 'ack', index: LISTENING });
+    this.touch();
+  }
+
+  private onBegin(begin: Extract<ServerSignal, { type: 'begin' }>): void {
+    if (this.begun) throw new SnapshotAttemptError('protocol', 'a second begin');
+    if (begin.appliedSeq < this.options.minSeq) throw new SnapshotAttemptError('behind', `a snapshot at seq ${begin.appliedSeq}, below ${this.options.minSeq}`);
+    if (begin.chunks !== Math.ceil(begin.size / begin.chunkBytes)) throw new SnapshotAttemptError('protocol', 'chunk count does not match the size');
+    this.begun = { appliedSeq: begin.appliedSeq, epoch: begin.epoch, size: begin.size, chunkBytes: begin.chunkBytes, chunks: begin.chunks };
+  }
+
+  private async onChunk(index: number, offset: number, bytes: Buffer): Promise<void> {
+    const begun = this.begun;
+    if (!begun || index !== this.next || offset !== index * begun.chunkBytes || bytes.length !== Math.min(begun.chunkBytes, begun.size - offset)) {
+      throw new SnapshotAttemptError('protocol', `unexpected chunk ${index} at ${offset} (${bytes.length} bytes), expected chunk ${this.next}`);
+    }
+    this.hash.update(bytes);
+    let data = bytes;
+    if (index === 0) {
+      this.header = Buffer.from(bytes.subarray(0, HEADER_BYTES));
+      data = Buffer.concat([Buffer.alloc(this.header.length), bytes.subarray(this.header.length)]);
+    }
+    await writeFully(this.requireHandle(), data, offset);
+    this.next += 1;
+    this.signal(this.server as string, { type: 'ack', index });
+  }
+
+  private async onEnd(size: number, sha256: string): Promise<void> {
+    const begun = this.begun;
+    if (!begun || this.next !== begun.chunks || size !== begun.size) throw new SnapshotAttemptError('protocol', `end after ${this.next} chunks`);
+    const received = this.hash.digest('hex');
+    if (received !== sha256) throw new SnapshotAttemptError('checksum', `snapshot checksum ${received} does not match the server's ${sha256}`);
+    const handle = this.requireHandle();
+    await writeFully(handle, this.header as Buffer, 0);
+    await handle.datasync();
+    await handle.close();
+    this.handle = undefined;
+    const position = readPosition(this.options.file);
+    if (position.appliedSeq !== begun.appliedSeq || position.epoch !== begun.epoch) {
+      throw new SnapshotAttemptError('protocol', `the file holds seq ${position.appliedSeq}/epoch ${position.epoch}, the server announced ${begun.appliedSeq}/${begun.epoch}`);
+    }
+    this.signal(this.server as string, { type: 'ack', index: begun.chunks });
+    this.finished = true;
+    this.settle.resolve({ ...position, size, attempts: 1 });
+  }
+
+  private async restart(): Promise<void> {
+    await this.requireHandle().truncate(0);
+    this.begun = undefined;
+    this.next = 0;
+    this.hash = createHash('sha256');
+    this.header = undefined;
+  }
+
+  /** Any message from our server restarts the clock: heartbeats keep a slow copy alive. */
+  private touch(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(
+      () => this.fail(new SnapshotAttemptError('timeout', `nothing from the snapshot server for ${this.chunkTimeoutMs} ms`)),
+      this.chunkTimeoutMs,
+    );
+  }
+
+  private signal(to: string, message: RequesterMessage): void {
+    try {
+      this.channel?.sendToQueue(to, encodeRequesterSignal(this.transferId, message), { correlationId: this.transferId });
+    } catch {
+      // A closed channel: the attempt is over anyway.
+    }
+  }
+
+  private requireHandle(): fs.promises.FileHandle {
+    if (!this.handle) throw new SnapshotAttemptError('protocol', 'the snapshot file is closed');
+    return this.handle;
+  }
+
+  private fail(error: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.settle.reject(error);
+  }
+}
+
+function readPosition(file: string): ReplicationPosition {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT applied_seq AS appliedSeq, epoch FROM replication_state WHERE id = 1').get() as ReplicationPosition;
+  } finally {
+    db.close();
+  }
+}
+
+async function writeFully(handle: fs.promises.FileHandle, data: Buffer, offset: number): Promise<void> {
+  let written = 0;
+  while (written < data.length) {
+    const { bytesWritten } = await handle.write(data, written, data.length - written, offset + written);
+    written += bytesWritten;
+  }
+}
+
+function removeDatabaseFiles(file: string): void {
+  for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(file + suffix, { force: true });
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }

@@ -44,7 +44,7 @@ export class MasterRole {
     const { connection, names, store } = this.options;
     await this.takeWrites();
     const snapshotChannel: Channel = await connection.createChannel();
-    await serveSnapshots(snapshotChannel, names, () => store, SNAPSHOT_PRIORITY.master);
+    await serveSnapshots({ channel: snapshotChannel, names, store: () => store, priority: SNAPSHOT_PRIORITY.master, logger: this.options.logger });
   }
 
   /**

@@ -8,7 +8,7 @@ import { RideShareError } from '../../shared/errors.ts';
 import { decodeCommand, type ReadResult } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import type { ReadQuery } from '../protocol/queries.ts';
-import { serveSnapshots, SNAPSHOT_PRIORITY } from '../replication/SnapshotTransfer.ts';
+import { appliedSeqWaiter, serveSnapshots, SNAPSHOT_PRIORITY, type SnapshotServer } from '../replication/SnapshotTransfer.ts';
 import type { SyncFollower } from '../replication/SyncFollower.ts';
 import { failure, ok, reply } from './replies.ts';
 import type { Store } from './Store.ts';
@@ -32,7 +32,7 @@ interface SeqWaiter {
 
 export class SlaveRole {
   private readConsumer: string | undefined;
-  private snapshotConsumer: string | undefined;
+  private snapshotServer: SnapshotServer | undefined;
   private waiters: SeqWaiter[] = [];
   private inFlight = 0;
   private idle: (() => void) | undefined;
@@ -45,15 +45,16 @@ export class SlaveRole {
     const { readChannel, snapshotChannel, names, store } = this.options;
     await readChannel.prefetch(READ_PREFETCH);
     this.readConsumer = (await readChannel.consume(names.readQ, (message) => message && void this.onRead(message), { noAck: false })).consumerTag;
-    this.snapshotConsumer = await serveSnapshots(snapshotChannel, names, () => store, SNAPSHOT_PRIORITY.slave);
+    const waitForSeq = appliedSeqWaiter(this.options.follower, () => store.appliedSeq);
+    this.snapshotServer = await serveSnapshots({ channel: snapshotChannel, names, store: () => store, priority: SNAPSHOT_PRIORITY.slave, waitForSeq });
   }
 
   /** Stops taking reads and snapshot requests, and resolves once the reads in flight are answered. */
   async stopServing(): Promise<void> {
     const { readChannel, snapshotChannel } = this.options;
     if (this.readConsumer) await readChannel.cancel(this.readConsumer).catch(() => undefined);
-    if (this.snapshotConsumer) await snapshotChannel.cancel(this.snapshotConsumer).catch(() => undefined);
-    this.readConsumer = this.snapshotConsumer = undefined;
+    await this.snapshotServer?.stop();
+    this.readConsumer = this.snapshotServer = undefined;
     if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
   }
 

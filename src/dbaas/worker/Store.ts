@@ -3,7 +3,6 @@
  * answers of recent writes by request id, all changed in the same transaction as the data, so a
  * crash can never leave the data and the log position disagreeing.
  */
-import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { RideShareError } from '../../shared/errors.ts';
 import { PROTOCOL_VERSION, type Row, type SyncWrite, type WriteResult } from '../protocol/messages.ts';
@@ -34,10 +33,6 @@ export interface ReplicationPosition {
   epoch: number;
 }
 
-export interface Snapshot extends ReplicationPosition {
-  bytes: Buffer;
-}
-
 export class Store implements ReplicaStore {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
@@ -55,11 +50,17 @@ export class Store implements ReplicaStore {
     this.position = { appliedSeq: row.appliedSeq, epoch: row.epoch };
   }
 
-  /** Writes a snapshot received from another replica to `file` and opens it. */
-  static fromSnapshot(file: string, bytes: Buffer): Store {
-    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
-    fs.writeFileSync(file, bytes);
-    return new Store(file);
+  /**
+   * Opens a snapshot that fetchSnapshot wrote to `file` and verified, and checks that it holds the
+   * position the sender announced (replication_state travels inside the copy, with the data).
+   */
+  static fromSnapshot(file: string, expected: ReplicationPosition): Store {
+    const store = new Store(file);
+    if (store.appliedSeq !== expected.appliedSeq || store.epoch !== expected.epoch) {
+      store.close();
+      throw new Error(`snapshot file holds seq ${store.appliedSeq}/epoch ${store.epoch}, expected ${expected.appliedSeq}/${expected.epoch}`);
+    }
+    return store;
   }
 
   get appliedSeq(): number {
@@ -113,11 +114,6 @@ export class Store implements ReplicaStore {
   setEpoch(epoch: number): void {
     this.statement('UPDATE replication_state SET epoch = ? WHERE id = 1').run(epoch);
     this.position = { ...this.position, epoch };
-  }
-
-  /** A consistent copy and the position it contains: serialize() runs in one synchronous step. */
-  snapshot(): Snapshot {
-    return { bytes: this.db.serialize(), ...this.position };
   }
 
   close(): void {

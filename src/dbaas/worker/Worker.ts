@@ -163,8 +163,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const syncChannel = await this.connection.createChannel();
     const follower = new SyncFollower(syncChannel, this.names.syncQueueOf(this.settings.WORKER_ID), this.names.syncExchange, this.logger);
     await follower.bind();
-    const snapshot = await this.fetchSnapshotWithRetry();
-    this.store = Store.fromSnapshot(this.settings.WORKER_DB_FILE, snapshot.bytes);
+    // minSeq: the least seq the copy must hold; 0 until the first seq waiting in the sync queue is known.
+    const snapshot = await fetchSnapshot({
+      connection: this.connection,
+      names: this.names,
+      minSeq: 0,
+      file: this.settings.WORKER_DB_FILE,
+      timeoutMs: this.settings.SNAPSHOT_TIMEOUT_MS,
+      logger: this.logger,
+    });
+    this.store = Store.fromSnapshot(this.settings.WORKER_DB_FILE, snapshot);
     this.registration = await this.register('slave', false);
     follower.on('broken', (reason) => this.fatal(`${reason}; a fresh replica must re-copy`));
     await follower.start(this.store);
@@ -203,21 +211,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
       await this.promote();
     } catch (error) {
       this.fatal(`promotion failed: ${String(error)}`);
-    }
-  }
-
-  private async fetchSnapshotWithRetry(): Promise<{ bytes: Buffer; appliedSeq: number }> {
-    const deadline = Date.now() + this.settings.SNAPSHOT_TIMEOUT_MS;
-    for (;;) {
-      const channel: Channel = await this.connection.createChannel();
-      try {
-        return await fetchSnapshot(channel, this.names, Math.min(5000, Math.max(100, deadline - Date.now())));
-      } catch (error) {
-        if (Date.now() >= deadline) throw error;
-        this.logger.warn({ err: error }, 'no snapshot yet; retrying');
-      } finally {
-        await channel.close().catch(() => undefined);
-      }
     }
   }
 
