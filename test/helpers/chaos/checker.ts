@@ -2,7 +2,8 @@
  * The verdict of a chaos run: compares what clients were told (the ledger) with what every live
  * replica holds. It fails on an acknowledged write missing, any write applied twice, a row no
  * client wrote, an answer that disagrees with the stored row, replicas that differ, stale reads,
- * and a cluster that did not return to one master plus the desired slaves.
+ * a client's writes applied out of the order it issued them, a write applied after the 503 that
+ * ended it, and a cluster that did not return to one master plus the desired slaves.
  */
 import type { Ledger } from './workload.ts';
 import type { ReplicaFacts } from './replica-facts.ts';
@@ -14,6 +15,25 @@ export interface CheckReport {
   warnings: string[];
   summary: string[];
   text: string;
+  figures: HistoryFigures;
+}
+
+/** The counts a soak prints; each is also a failure (or a warning) in the report when non-zero. */
+export interface HistoryFigures {
+  acked: number;
+  /** Acknowledged writes missing on at least one replica. */
+  lost: number;
+  /** Writes (acknowledged or not) stored more than once on at least one replica. */
+  duplicated: number;
+  /** Writes whose last attempt was answered 503 and that were never retried after it. */
+  final503: number;
+  /** Of those, present in the replicas (allowed: applied before the 503 was sent). */
+  presentAfter503: number;
+  /** Of those, proven applied after their 503: a write issued after the 503 sits before it in the log. */
+  appliedAfter503: number;
+  /** Acknowledged writes of one client whose seqs do not follow the order the client issued them in. */
+  clientOrderViolations: number;
+  staleReads: number;
 }
 
 const EXAMPLES = 5;
@@ -98,10 +118,102 @@ export function checkLedger(ledger: Ledger): { failures: string[]; warnings: str
   return { failures, warnings };
 }
 
+/**
+ * The history checks: per-client order and deadlines. A seq comes from the replicas' logs
+ * (request id → seq), so unacknowledged writes that were applied have one too.
+ *
+ * Deadlines: a write whose last attempt got a 503 was told "not done"; the service may still
+ * have applied it before sending the 503, never after. "After" is proven, without trusting any
+ * clock but the test's own, by a write Y issued after the 503 arrived that sits *before* X in
+ * the log: Y was applied after the 503, and X after Y.
+ */
+export function checkHistory(replicas: ReplicaFacts[], ledger: Ledger): { failures: string[]; figures: HistoryFigures } {
+  const findings = new Findings();
+  const seqOf = (requestId: string): number | undefined => {
+    for (const replica of replicas) {
+      const seq = replica.order.get(requestId);
+      if (seq !== undefined) return seq;
+    }
+    return undefined;
+  };
+  const lost = ledger.acked.filter((write) => replicas.some((replica) => (replica.rides.get(write.marker)?.length ?? 0) === 0)).length;
+  const duplicated = [...ledger.acked, ...ledger.unacked].filter((write) => replicas.some((replica) => (replica.rides.get(write.marker)?.length ?? 0) > 1)).length;
+
+  const byWriter = new Map<string, typeof ledger.acked>();
+  for (const write of ledger.acked) byWriter.set(write.writer, [...(byWriter.get(write.writer) ?? []), write]);
+  let clientOrderViolations = 0;
+  for (const [writer, writes] of byWriter) {
+    const ordered = [...writes].sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0));
+    for (let i = 1; i < ordered.length; i += 1) {
+      const [before, after] = [ordered[i - 1], ordered[i]];
+      if (!before || !after) continue;
+      const [logBefore, logAfter] = [seqOf(before.requestId) ?? before.seq, seqOf(after.requestId) ?? after.seq];
+      if (after.seq > before.seq && logAfter > logBefore) continue;
+      clientOrderViolations += 1;
+      findings.add('client order broken', `${writer}: ${after.requestId} issued after ${before.requestId} was acknowledged, yet answered seq ${after.seq} (log ${logAfter}) vs ${before.seq} (log ${logBefore})`);
+    }
+  }
+
+  const final503 = ledger.unacked.filter((write) => write.attemptLog?.at(-1)?.status === 503);
+  const issued = [...ledger.acked, ...ledger.unacked]
+    .map((write) => ({ write, seq: seqOf(write.requestId) }))
+    .filter((entry): entry is { write: (typeof entry)['write']; seq: number } => entry.seq !== undefined && entry.write.issuedAt !== undefined)
+    .sort((a, b) => a.write.issuedAt - b.write.issuedAt);
+  // Lowest log position among the writes issued at or after each index: one pass, then binary search.
+  const lowestFrom: { seq: number; requestId: string }[] = new Array(issued.length);
+  for (let i = issued.length - 1; i >= 0; i -= 1) {
+    const here = { seq: (issued[i] as (typeof issued)[number]).seq, requestId: (issued[i] as (typeof issued)[number]).write.requestId };
+    const next = lowestFrom[i + 1];
+    lowestFrom[i] = next && next.seq < here.seq ? next : here;
+  }
+  let presentAfter503 = 0;
+  let appliedAfter503 = 0;
+  for (const write of final503) {
+    const seq = seqOf(write.requestId);
+    if (seq === undefined) continue;
+    presentAfter503 += 1;
+    const answeredAt = write.attemptLog.at(-1)?.endedAt ?? 0;
+    const first = firstIssuedAfter(issued, answeredAt);
+    const witness = first === undefined ? undefined : lowestFrom[first];
+    if (witness && witness.seq < seq) {
+      appliedAfter503 += 1;
+      findings.add('write applied after its 503 (never retried)', `${write.requestId} got 503 at ${answeredAt}, is at seq ${seq}, after ${witness.requestId} (seq ${witness.seq}) issued later`);
+    }
+    const sameClientLater = issued.find((entry) => entry.write.writer === write.writer && entry.write.sequence > write.sequence && entry.seq < seq);
+    if (sameClientLater) {
+      findings.add("a client's later write ordered before its 503'd write", `${write.writer}: ${sameClientLater.write.requestId} (seq ${sameClientLater.seq}) before ${write.requestId} (seq ${seq})`);
+    }
+  }
+  const figures: HistoryFigures = {
+    acked: ledger.acked.length,
+    lost,
+    duplicated,
+    final503: final503.length,
+    presentAfter503,
+    appliedAfter503,
+    clientOrderViolations,
+    staleReads: ledger.staleReads.length,
+  };
+  return { failures: findings.lines(), figures };
+}
+
+function firstIssuedAfter(issued: { write: { issuedAt: number } }[], time: number): number | undefined {
+  let low = 0;
+  let high = issued.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if ((issued[middle]?.write.issuedAt ?? 0) > time) high = middle;
+    else low = middle + 1;
+  }
+  return low < issued.length ? low : undefined;
+}
+
 export function buildReport(title: string, settle: SettleResult, replicas: ReplicaFacts[], ledger: Ledger): CheckReport {
   const fromReplicas = checkReplicas(replicas, ledger);
   const fromLedger = checkLedger(ledger);
-  const failures = [...settle.failures, ...fromReplicas.failures, ...fromLedger.failures];
+  const fromHistory = checkHistory(replicas, ledger);
+  const failures = [...settle.failures, ...fromReplicas.failures, ...fromLedger.failures, ...fromHistory.failures];
+  const figures = fromHistory.figures;
   const attempts = ledger.acked.reduce((sum, write) => sum + write.attempts, 0);
   const retried = ledger.acked.filter((write) => write.attempts > 1).length;
   const slowest = ledger.acked.reduce((max, write) => Math.max(max, write.latencyMs), 0);
@@ -109,6 +221,7 @@ export function buildReport(title: string, settle: SettleResult, replicas: Repli
     `writes: ${ledger.acked.length} acknowledged (${retried} after retries, ${attempts} attempts, slowest ${slowest} ms), ${ledger.unacked.length} unacknowledged`,
     `write statuses: ${JSON.stringify(ledger.writeStatuses)}; read statuses: ${JSON.stringify(ledger.readStatuses)}`,
     `epochs seen in answers: ${[...new Set(ledger.acked.map((write) => write.epoch))].sort((a, b) => a - b).join(', ')}`,
+    `history: ${figures.final503} writes ended by a 503 without retry (${figures.presentAfter503} present, ${figures.appliedAfter503} applied after their 503); ${ledger.checkedReads} minSeq reads checked, ${figures.staleReads} stale; ${figures.clientOrderViolations} client-order violations`,
     `cluster: ${settle.description}`,
     ...fromReplicas.summary,
   ];
@@ -120,5 +233,5 @@ export function buildReport(title: string, settle: SettleResult, replicas: Repli
     ...(warnings.length > 0 ? ['warnings:', ...warnings.map((line) => `  ${line}`)] : []),
     ...(ok ? ['no acknowledged write missing, none applied twice, replicas identical'] : ['FAILURES:', ...failures.map((line) => `  ${line}`)]),
   ].join('\n');
-  return { ok, failures, warnings, summary, text };
+  return { ok, failures, warnings, summary, text, figures };
 }

@@ -10,6 +10,11 @@ import type { Random } from './prng.ts';
 
 export interface WorkloadOptions {
   orchestratorUrl: string;
+  /**
+   * Several orchestrators (the ones up right now): calls go round-robin over them and a retry
+   * goes to the next one, as a client behind a load balancer would see it. Overrides orchestratorUrl.
+   */
+  orchestratorUrls?: () => string[];
   random: Random;
   writers: number;
   readers: number;
@@ -26,6 +31,24 @@ export interface WorkloadOptions {
   impatientAttemptMs?: number;
   /** Pause between a writer's writes, so the clients leave CPU to the service on small machines. */
   pauseMs?: number;
+  /**
+   * The last `giveUpWriters` writers never retry: a write whose one attempt is not answered 200
+   * is abandoned. A 503 then carries a deadline the checker can hold the service to: the write
+   * must be absent or applied before the 503 was sent, never after.
+   */
+  giveUpWriters?: number;
+  /** Chance that a writer reads its own write back (minSeq = the seq it was answered) right after the ack. */
+  ownReads?: number;
+  /** A writer of its own for probe(), so probes never interleave with a writer's sequential writes. */
+  probeWriter?: boolean;
+}
+
+/** One HTTP attempt of a write, on the test process's clock. */
+export interface AttemptRecord {
+  sentAt: number;
+  endedAt: number;
+  /** 0: no answer (refused, reset, our own timeout). */
+  status: number;
 }
 
 export interface AckedWrite {
@@ -37,6 +60,10 @@ export interface AckedWrite {
   epoch: number;
   attempts: number;
   latencyMs: number;
+  /** The writer's own count: its writes are issued one after another in this order. */
+  sequence: number;
+  issuedAt: number;
+  attemptLog: AttemptRecord[];
 }
 
 export interface UnackedWrite {
@@ -47,6 +74,11 @@ export interface UnackedWrite {
   /** Last status seen (0: no answer); a 4xx means the service refused a valid write. */
   lastStatus: number;
   lastError: string;
+  sequence: number;
+  issuedAt: number;
+  attemptLog: AttemptRecord[];
+  /** A give-up writer's write: abandoned after its first failed attempt. */
+  gaveUp: boolean;
 }
 
 export interface StaleRead {
@@ -54,6 +86,8 @@ export interface StaleRead {
   minSeq: number;
   answeredSeq: number;
   rows: number;
+  /** Set when the writer itself read its own write back (read-your-writes in the strict sense). */
+  client?: string;
 }
 
 export interface Ledger {
@@ -65,6 +99,8 @@ export interface Ledger {
   writeStatuses: Record<string, number>;
   readStatuses: Record<string, number>;
   staleReads: StaleRead[];
+  /** Reads with minSeq answered 200 and checked (by readers and by writers of their own writes). */
+  checkedReads: number;
 }
 
 const MARKER_BASE = 2_000_000_000;
@@ -81,17 +117,21 @@ export class Workload {
   private loops: Promise<void>[] = [];
   /** Each writer's next write number: its markers and request ids are numbered from it. */
   private readonly nextOf: number[] = [];
+  private nextUrl = 0;
   readonly ledger: Ledger;
 
   constructor(private readonly options: WorkloadOptions) {
+    // The probe writer, when asked for, is one more writer without a loop of its own.
+    const writers = options.writers + (options.probeWriter ? 1 : 0);
     this.ledger = {
-      writers: Array.from({ length: options.writers }, (_, i) => `${options.tag}-w${i}`),
+      writers: Array.from({ length: writers }, (_, i) => `${options.tag}-w${i}`),
       acked: [],
       unacked: [],
       issued: new Map(),
       writeStatuses: {},
       readStatuses: {},
       staleReads: [],
+      checkedReads: 0,
     };
   }
 
@@ -103,7 +143,7 @@ export class Workload {
     }
     this.running = true;
     this.loops = [
-      ...this.ledger.writers.map((_, index) => this.writerLoop(index, this.options.random.fork(`writer-${index}`))),
+      ...Array.from({ length: this.options.writers }, (_, index) => this.writerLoop(index, this.options.random.fork(`writer-${index}`))),
       ...Array.from({ length: this.options.readers }, (_, index) => this.readerLoop(this.options.random.fork(`reader-${index}`))),
     ];
   }
@@ -115,19 +155,26 @@ export class Workload {
     return this.ledger;
   }
 
-  /** One more write after the faults: the service must take writes again, and it is checked too. */
-  async probe(): Promise<AckedWrite | UnackedWrite> {
-    return this.writeRide(0, this.options.random.fork('probe'));
+  /**
+   * One more write: after the faults (the service must take writes again), or while healing (the
+   * first one acknowledged ends the outage). Checked like every other write. Probes must not
+   * overlap: the probe writer's writes are sequential too.
+   */
+  async probe(options: { attemptTimeoutMs?: number; deadlineMs?: number } = {}): Promise<AckedWrite | UnackedWrite> {
+    const index = this.options.probeWriter ? this.options.writers : 0;
+    return this.writeRide(index, this.options.random.fork(`probe-${this.nextOf[index] ?? 0}`), options);
   }
 
   private async writerLoop(index: number, random: Random): Promise<void> {
+    const givesUp = index >= this.options.writers - (this.options.giveUpWriters ?? 0);
     while (this.running) {
-      await this.writeRide(index, random);
+      const write = await this.writeRide(index, random, givesUp ? { maxAttempts: 1 } : {});
+      if ('seq' in write && this.options.ownReads && random.next() < this.options.ownReads) await this.readOwnWrite(write, write.writer);
       if (this.options.pauseMs) await sleep(random.int(0, this.options.pauseMs));
     }
   }
 
-  private async writeRide(index: number, random: Random): Promise<AckedWrite | UnackedWrite> {
+  private async writeRide(index: number, random: Random, policy: RetryPolicy = {}): Promise<AckedWrite | UnackedWrite> {
     const n = this.nextOf[index] ?? 0;
     this.nextOf[index] = n + 1;
     const writer = this.ledger.writers[index] as string;
@@ -137,14 +184,16 @@ export class Workload {
     const values = { created_by: writer, timestamp: marker, source: random.int(1, 198), destination: random.int(1, 198) };
     const started = Date.now();
     const impatient = index % 2 === 1 ? this.options.impatientAttemptMs : undefined;
-    const { outcome, attempts } = await this.writeWithRetries({ op: 'insert', table: 'rides', values, requestId }, impatient);
+    const { outcome, attempts, attemptLog } = await this.writeWithRetries({ op: 'insert', table: 'rides', values, requestId }, { attemptTimeoutMs: impatient, ...policy });
+    const history = { sequence: n, issuedAt: started, attemptLog };
     if (outcome.status === 200) {
       const answer = outcome.body as WriteAnswer;
-      const acked: AckedWrite = { requestId, writer, marker, seq: answer.seq, insertId: answer.insertId, epoch: answer.epoch, attempts, latencyMs: Date.now() - started };
+      const acked: AckedWrite = { requestId, writer, marker, seq: answer.seq, insertId: answer.insertId, epoch: answer.epoch, attempts, latencyMs: Date.now() - started, ...history };
       this.ledger.acked.push(acked);
       return acked;
     }
-    const unacked: UnackedWrite = { requestId, writer, marker, attempts, lastStatus: outcome.status, lastError: outcome.error ?? JSON.stringify(outcome.body) };
+    const gaveUp = policy.maxAttempts === 1;
+    const unacked: UnackedWrite = { requestId, writer, marker, attempts, lastStatus: outcome.status, lastError: outcome.error ?? JSON.stringify(outcome.body), ...history, gaveUp };
     this.ledger.unacked.push(unacked);
     return unacked;
   }
@@ -153,15 +202,27 @@ export class Workload {
     return (await this.writeWithRetries(body)).outcome;
   }
 
-  private async writeWithRetries(body: unknown, attemptTimeoutMs = this.options.attemptTimeoutMs ?? 8000) {
-    const deadline = Date.now() + (this.options.writeDeadlineMs ?? 30_000);
+  private async writeWithRetries(body: unknown, policy: RetryPolicy = {}) {
+    const attemptTimeoutMs = policy.attemptTimeoutMs ?? this.options.attemptTimeoutMs ?? 8000;
+    const deadline = Date.now() + (policy.deadlineMs ?? this.options.writeDeadlineMs ?? 30_000);
+    const attemptLog: AttemptRecord[] = [];
     for (let attempts = 1; ; attempts += 1) {
-      const outcome = await call<WriteAnswer>('POST', `${this.options.orchestratorUrl}/api/v1/db/write`, body, attemptTimeoutMs);
+      const sentAt = Date.now();
+      const outcome = await call<WriteAnswer>('POST', `${this.url()}/api/v1/db/write`, body, attemptTimeoutMs);
+      attemptLog.push({ sentAt, endedAt: Date.now(), status: outcome.status });
       count(this.ledger.writeStatuses, outcome.status);
-      if (!isRetryable(outcome.status) || Date.now() > deadline) return { outcome, attempts };
+      if (!isRetryable(outcome.status) || Date.now() > deadline || attempts >= (policy.maxAttempts ?? Infinity)) return { outcome, attempts, attemptLog };
       // Short backoff: long enough not to spin on a refused port, short enough to measure failover.
       await sleep(Math.min(50 * attempts, 250));
     }
+  }
+
+  /** Round-robin over the orchestrators that are up; consecutive attempts go to different ones. */
+  private url(): string {
+    const urls = this.options.orchestratorUrls?.() ?? [];
+    if (urls.length === 0) return this.options.orchestratorUrl;
+    this.nextUrl = (this.nextUrl + 1) % urls.length;
+    return urls[this.nextUrl] as string;
   }
 
   private async readerLoop(random: Random): Promise<void> {
@@ -175,7 +236,7 @@ export class Workload {
   }
 
   private async readRoute(random: Random): Promise<void> {
-    const outcome = await call('POST', `${this.options.orchestratorUrl}/api/v1/db/read`, {
+    const outcome = await call('POST', `${this.url()}/api/v1/db/read`, {
       table: 'rides',
       where: { source: random.int(1, 198) },
       limit: 10,
@@ -183,18 +244,29 @@ export class Workload {
     count(this.ledger.readStatuses, outcome.status);
   }
 
-  /** minSeq promises the write: a 200 without its row is a stale read, whatever the faults. */
-  private async readOwnWrite(write: AckedWrite): Promise<void> {
-    const outcome = await call<{ rows: unknown[]; seq: number }>('POST', `${this.options.orchestratorUrl}/api/v1/db/read`, {
+  /**
+   * minSeq promises the write: a 200 without its row is a stale read, whatever the faults. With
+   * `client`, the writer itself reads back what it was just told was written.
+   */
+  private async readOwnWrite(write: AckedWrite, client?: string): Promise<void> {
+    const outcome = await call<{ rows: unknown[]; seq: number }>('POST', `${this.url()}/api/v1/db/read`, {
       table: 'rides',
       where: { timestamp: write.marker },
       minSeq: write.seq,
     }, 8000);
     count(this.ledger.readStatuses, outcome.status);
     if (outcome.status !== 200 || !outcome.body) return;
+    this.ledger.checkedReads += 1;
     const { rows, seq } = outcome.body;
-    if (rows.length !== 1 || seq < write.seq) this.ledger.staleReads.push({ marker: write.marker, minSeq: write.seq, answeredSeq: seq, rows: rows.length });
+    if (rows.length !== 1 || seq < write.seq) this.ledger.staleReads.push({ marker: write.marker, minSeq: write.seq, answeredSeq: seq, rows: rows.length, ...(client ? { client } : {}) });
   }
+}
+
+interface RetryPolicy {
+  attemptTimeoutMs?: number | undefined;
+  deadlineMs?: number;
+  /** 1: the give-up writers' policy (and a healing probe's): no retry at all. */
+  maxAttempts?: number;
 }
 
 function count(counts: Record<string, number>, status: number): void {

@@ -1,0 +1,230 @@
+/**
+ * Everything a fault test runs on, all of it private to the test and all of it killable: its own
+ * RabbitMQ (optionally behind the link-fault proxy) and ZooKeeper, one or two orchestrator
+ * processes under the process manager, and the workers they start. Nothing here is shared with
+ * servers already running on the machine (own ports, own data directories), and stop() leaves
+ * no process of the cluster behind, whatever the faults did to it.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { WorkerInfo } from '../../../src/dbaas/protocol/names.ts';
+import { freePorts } from '../../../src/shared/ports.ts';
+import { sleep } from '../chaos/client.ts';
+import type { ClusterView } from '../chaos/settle.ts';
+import { ClusterInspector } from './cluster-inspector.ts';
+import { OrchestratorProcess } from './orchestrator-process.ts';
+import { clusterProcesses, isRunning, killCluster } from './proc.ts';
+import { RestartableServer } from './servers.ts';
+import { TcpProxy } from './tcp-proxy.ts';
+
+export interface EnvironmentOptions {
+  /** Names the temporary directory, so a kept one says which test left it. */
+  label: string;
+  orchestrators: 1 | 2;
+  /** Every process reaches RabbitMQ through the link-fault proxy (needed by the link faults). */
+  brokerProxy: boolean;
+  /** Slaves the cluster keeps besides the master. */
+  slaves: number;
+  /** ZooKeeper session of workers and orchestrators (ZK_SESSION_TIMEOUT_MS). */
+  sessionTimeoutMs: number;
+  /** The orchestrator's RPC deadline (RPC_TIMEOUT_MS): a write not answered by then is a 503. */
+  rpcTimeoutMs: number;
+  zkTickMs?: number;
+  logLevel?: string;
+  log?: (line: string) => void;
+}
+
+export function faultClusterName(): string {
+  return `faults-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+export class FaultEnvironment {
+  readonly orchestrators: OrchestratorProcess[] = [];
+  readonly inspector: ClusterInspector;
+  /** Harness resets (a new cluster after one that never healed), with their reasons. */
+  readonly resets: string[] = [];
+  private generation = 0;
+
+  private constructor(
+    readonly options: EnvironmentOptions,
+    readonly root: string,
+    readonly rabbit: RestartableServer,
+    readonly zk: RestartableServer,
+    readonly proxy: TcpProxy | undefined,
+    public cluster: string,
+    public dataDir: string,
+  ) {
+    this.inspector = new ClusterInspector(zk.address, cluster);
+  }
+
+  static async start(options: EnvironmentOptions): Promise<FaultEnvironment> {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-faults-${options.label}-`));
+    const rabbit = await RestartableServer.rabbitMq(path.join(root, 'servers', 'rabbitmq'));
+    const zk = await RestartableServer.zooKeeper(path.join(root, 'servers', 'zookeeper'), options.zkTickMs ?? 200);
+    const booted = await Promise.allSettled([zk.start(), rabbit.start()]);
+    const failed = booted.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) {
+      await Promise.all([zk.stop(), rabbit.stop()]);
+      throw failed.reason;
+    }
+    const proxy = options.brokerProxy ? new TcpProxy({ targetPort: rabbit.port }) : undefined;
+    await proxy?.start();
+    const cluster = faultClusterName();
+    const env = new FaultEnvironment(options, root, rabbit, zk, proxy, cluster, path.join(root, 'cluster-0'));
+    try {
+      await env.bootCluster();
+    } catch (error) {
+      await env.stop({ keep: true });
+      throw error;
+    }
+    return env;
+  }
+
+  /** What workers and orchestrators connect to: the proxy when there is one. */
+  get amqpUrl(): string {
+    return this.proxy ? `amqp://guest:guest@127.0.0.1:${this.proxy.port}` : this.rabbit.address;
+  }
+
+  get desiredSlaves(): number {
+    return this.options.slaves;
+  }
+
+  /** Orchestrators whose process is up (it may still be starting: callers retry a refused call). */
+  liveOrchestratorUrls(): string[] {
+    const up = this.orchestrators.filter((orchestrator) => orchestrator.isRunning).map((orchestrator) => orchestrator.url);
+    return up.length > 0 ? up : this.orchestrators.map((orchestrator) => orchestrator.url);
+  }
+
+  /** The orchestrator process holding the supervisor lease, if one of ours does and is alive. */
+  async supervising(): Promise<OrchestratorProcess | undefined> {
+    const holder = await this.inspector.supervisor().catch(() => undefined);
+    if (!holder) return undefined;
+    return this.orchestrators.find((orchestrator) => orchestrator.pid === holder.pid);
+  }
+
+  /** For settle(): the worker list from whichever orchestrator is up, ZooKeeper from the inspector. */
+  view(): ClusterView {
+    const env = this;
+    return {
+      get orchestratorUrl() {
+        return env.liveOrchestratorUrls()[0] as string;
+      },
+      get dataDir() {
+        return env.dataDir;
+      },
+      workers: () => env.inspector.workers(),
+    };
+  }
+
+  /**
+   * Why the cluster is not whole, or undefined when it is: one ready master and the desired
+   * ready slaves, every registered worker running (not dead, not frozen), and a live
+   * orchestrator of ours holding the supervisor lease (else the next fault goes unrepaired).
+   */
+  async wholeness(): Promise<{ problem?: string; workers: WorkerInfo[] }> {
+    let workers: WorkerInfo[];
+    try {
+      workers = await this.inspector.workers();
+    } catch (error) {
+      return { problem: `ZooKeeper: ${error instanceof Error ? error.message : String(error)}`, workers: [] };
+    }
+    const notRunning = workers.filter((worker) => !isRunning(worker.pid));
+    const masters = workers.filter((worker) => worker.role === 'master');
+    const readySlaves = workers.filter((worker) => worker.role === 'slave' && worker.ready);
+    let problem: string | undefined;
+    if (notRunning.length > 0) problem = `registered but dead or frozen: ${notRunning.map((worker) => `${worker.role} ${worker.pid}`).join(', ')}`;
+    else if (masters.length !== 1 || !masters[0]?.ready) problem = `${masters.length} masters${masters[0] && !masters[0].ready ? ' (not ready)' : ''}`;
+    else if (readySlaves.length !== this.options.slaves) problem = `${readySlaves.length} ready slaves, want ${this.options.slaves}`;
+    else if (!(await this.supervising())) problem = 'no live orchestrator of the test holds the supervisor lease';
+    return { ...(problem ? { problem } : {}), workers };
+  }
+
+  async waitWhole(withinMs: number): Promise<string | undefined> {
+    const deadline = Date.now() + withinMs;
+    let last: string | undefined = 'not looked yet';
+    while (Date.now() < deadline) {
+      last = (await this.wholeness()).problem;
+      if (!last) return undefined;
+      await sleep(100);
+    }
+    return last;
+  }
+
+  /**
+   * A fresh cluster when the last one never healed: the harness's own repair, so that one
+   * failing fault kind does not fail every kind tested after it. Recorded, never silent.
+   */
+  async resetCluster(reason: string): Promise<void> {
+    this.resets.push(reason);
+    this.options.log?.(`[harness] reset: a new cluster, because ${reason}`);
+    await Promise.all(this.orchestrators.map((orchestrator) => orchestrator.stop()));
+    killCluster(this.cluster);
+    this.proxy?.heal();
+    this.zk.resume();
+    this.rabbit.resume();
+    if (!this.zk.running) await this.zk.start();
+    if (!this.rabbit.running) await this.rabbit.start();
+    this.generation += 1;
+    this.cluster = faultClusterName();
+    this.dataDir = path.join(this.root, `cluster-${this.generation}`);
+    this.inspector.switchCluster(this.cluster);
+    this.orchestrators.length = 0;
+    await this.bootCluster();
+  }
+
+  /** Kills every process of the test and its servers; `keep` leaves the files for diagnosis. */
+  async stop(options: { keep?: boolean } = {}): Promise<void> {
+    await Promise.all(this.orchestrators.map((orchestrator) => orchestrator.stop()));
+    const leftovers = killCluster(this.cluster);
+    if (leftovers.length > 0) this.options.log?.(`[harness] killed ${leftovers.length} leftover processes of ${this.cluster}: ${leftovers.map((p) => `${p.kind} ${p.pid}`).join(', ')}`);
+    this.inspector.close();
+    await this.proxy?.stop();
+    await Promise.all([this.rabbit.stop(), this.zk.stop()]);
+    if (!options.keep) fs.rmSync(this.root, { recursive: true, force: true });
+  }
+
+  orchestratorEnv(): Record<string, string> {
+    return {
+      AMQP_URL: this.amqpUrl,
+      ZK_CONNECT: this.zk.address,
+      DATA_DIR: this.dataDir,
+      RIDESHARE_CLUSTER: this.cluster,
+      ZK_SESSION_TIMEOUT_MS: String(this.options.sessionTimeoutMs),
+      RPC_TIMEOUT_MS: String(this.options.rpcTimeoutMs),
+      READ_WAIT_MS: '2000',
+      LOG_LEVEL: this.options.logLevel ?? 'info',
+      WORKER_RUNTIME: 'process',
+      // The scaling clock must not change the slave count under the faults: one window lasts a day.
+      SCALE_WINDOW_SECONDS: '86400',
+      BIND_HOST: '127.0.0.1',
+    };
+  }
+
+  private async bootCluster(): Promise<void> {
+    fs.mkdirSync(path.join(this.dataDir, 'logs'), { recursive: true });
+    const ports = await freePorts(this.options.orchestrators);
+    const names = ['a', 'b'];
+    for (const [index, port] of ports.entries()) {
+      const name = names[index] as string;
+      this.orchestrators.push(
+        new OrchestratorProcess({ name, port, env: this.orchestratorEnv(), logFile: path.join(this.dataDir, 'logs', `orchestrator-${name}.log`) }),
+      );
+    }
+    const [first, ...others] = this.orchestrators;
+    if (!first) throw new Error('no orchestrator');
+    first.start();
+    if (!(await first.waitHealthy(90_000))) throw new Error(`orchestrator a did not start: see ${first.logFile}`);
+    await this.inspector.setDesiredSlaves(this.options.slaves);
+    for (const other of others) {
+      other.start();
+      if (!(await other.waitHealthy(60_000))) throw new Error(`orchestrator ${other.name} did not start: see ${other.logFile}`);
+    }
+    const problem = await this.waitWhole(60_000);
+    if (problem) throw new Error(`the new cluster did not become whole: ${problem}`);
+    this.options.log?.(
+      `[harness] cluster ${this.cluster} up: ${this.orchestrators.map((o) => `orchestrator ${o.name} pid ${o.pid} ${o.url}`).join(', ')}; workers ${clusterProcesses(this.cluster).filter((p) => p.kind === 'worker').map((p) => `${p.role} ${p.pid}`).join(', ')}`,
+    );
+  }
+}

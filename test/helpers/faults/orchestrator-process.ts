@@ -1,0 +1,179 @@
+/**
+ * An orchestrator as a real process (`node --import tsx src/dbaas/orchestrator/main.ts`), so a
+ * test can SIGKILL it, under a small process manager: when it exits, for whatever reason, it is
+ * started again on the same port, as an operator's systemd unit or `npm start` would. The
+ * service must heal around it; the harness only plays the part of the machine's init.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { call, sleep } from '../chaos/client.ts';
+import { signal } from './proc.ts';
+
+const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const MAIN = 'src/dbaas/orchestrator/main.ts';
+
+/** Settings of src/shared/config.ts the harness sets itself; inherited values must not leak in. */
+const OWN_SETTINGS = [
+  'AMQP_URL', 'ZK_CONNECT', 'DATA_DIR', 'RIDESHARE_CLUSTER', 'ORCHESTRATOR_PORT', 'ZK_SESSION_TIMEOUT_MS', 'RPC_TIMEOUT_MS',
+  'READ_WAIT_MS', 'LOG_LEVEL', 'WORKER_RUNTIME', 'WORKER_IMAGE', 'SCALE_WINDOW_SECONDS', 'READS_PER_SLAVE', 'MAX_SLAVES',
+  'BIND_HOST', 'ORCHESTRATOR_URL', 'HTTP_TIMEOUT_MS',
+];
+
+export interface OrchestratorExit {
+  at: number;
+  pid: number;
+  how: string;
+  /** Killed by the harness (a fault or the end of the test) rather than exiting by itself. */
+  killed: boolean;
+}
+
+export interface OrchestratorProcessOptions {
+  /** 'a', 'b': names its log file and its lines in reports. */
+  name: string;
+  port: number;
+  env: Record<string, string>;
+  logFile: string;
+  /** Pause before a restart, as a process manager's RestartSec. */
+  restartDelayMs?: number;
+}
+
+const running = new Set<number>();
+let exitHooked = false;
+
+function track(pid: number): void {
+  running.add(pid);
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on('exit', () => {
+    for (const pid of running) signal(-pid, 'SIGKILL');
+  });
+}
+
+export class OrchestratorProcess {
+  readonly exits: OrchestratorExit[] = [];
+  readonly starts: { at: number; pid: number }[] = [];
+  private child: ChildProcess | undefined;
+  private alive = false;
+  private gone: Promise<void> = Promise.resolve();
+  private stopped = true;
+  private killedByHarness = false;
+  private held = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+
+  constructor(private options: OrchestratorProcessOptions) {}
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.options.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.alive ? this.child?.pid : undefined;
+  }
+
+  get isRunning(): boolean {
+    return this.alive;
+  }
+
+  get logFile(): string {
+    return this.options.logFile;
+  }
+
+  /** A new cluster (a harness reset): the next start uses these settings. */
+  reconfigure(options: Partial<OrchestratorProcessOptions>): void {
+    this.options = { ...this.options, ...options };
+  }
+
+  /** Starts it and keeps it running: every exit is followed by a restart until stop(). */
+  start(): void {
+    this.stopped = false;
+    this.spawnOnce();
+  }
+
+  /** True once GET /health answers 200 (a supervising orchestrator listens only once its workers are up). */
+  async healthy(timeoutMs = 1000): Promise<boolean> {
+    if (!this.alive) return false;
+    return (await call('GET', `${this.url}/health`, undefined, timeoutMs)).status === 200;
+  }
+
+  async waitHealthy(withinMs: number): Promise<boolean> {
+    const deadline = Date.now() + withinMs;
+    while (Date.now() < deadline) {
+      if (await this.healthy()) return true;
+      await sleep(100);
+    }
+    return false;
+  }
+
+  /** SIGKILL (the fault): the process manager brings it back unless restarts are held. */
+  async kill(): Promise<number | undefined> {
+    const pid = this.pid;
+    if (pid === undefined) return undefined;
+    this.killedByHarness = true;
+    signal(-pid, 'SIGKILL');
+    signal(pid, 'SIGKILL');
+    await this.gone;
+    return pid;
+  }
+
+  /** No restart until release(): a standby must be seen taking over on its own. */
+  holdRestarts(): void {
+    this.held = true;
+  }
+
+  releaseRestarts(): void {
+    this.held = false;
+    if (!this.alive && !this.stopped) this.scheduleRestart();
+  }
+
+  /** Stops it for good (SIGKILL: its workers are the test's to sweep). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    await this.kill();
+  }
+
+  private spawnOnce(): void {
+    if (this.alive || this.stopped) return;
+    const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !OWN_SETTINGS.includes(key)));
+    Object.assign(env, this.options.env, { ORCHESTRATOR_PORT: String(this.options.port) });
+    const log = fs.openSync(this.options.logFile, 'a');
+    let child: ChildProcess;
+    try {
+      // Its own process group: a SIGKILL of the group cannot reach the workers, which have theirs.
+      child = spawn(process.execPath, ['--import', 'tsx', MAIN], { cwd: PROJECT_ROOT, env, detached: true, stdio: ['ignore', log, log] });
+    } finally {
+      fs.closeSync(log);
+    }
+    const pid = child.pid;
+    if (pid === undefined) {
+      child.once('error', () => undefined);
+      this.scheduleRestart();
+      return;
+    }
+    child.unref();
+    track(pid);
+    this.child = child;
+    this.alive = true;
+    this.killedByHarness = false;
+    this.starts.push({ at: Date.now(), pid });
+    this.gone = new Promise((resolve) =>
+      child.once('exit', (code, sig) => {
+        this.alive = false;
+        running.delete(pid);
+        this.exits.push({ at: Date.now(), pid, how: sig ?? `code ${code}`, killed: this.killedByHarness });
+        resolve();
+        if (!this.stopped && !this.held) this.scheduleRestart();
+      }),
+    );
+  }
+
+  private scheduleRestart(): void {
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => this.spawnOnce(), this.options.restartDelayMs ?? 300);
+  }
+}
