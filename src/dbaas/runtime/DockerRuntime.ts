@@ -159,16 +159,8 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
     clearTimeout(timer);
   }
 
-  /** The interface's adoption: every live container of the cluster is taken over; those in `known` are returned. */
-  async adopt(known: WorkerHandle[]): Promise<WorkerHandle[]> {
-    await this.adoptRunning();
-    const knownIds = new Set(known.map((handle) => handle.workerId));
-    // The unknown ones stay listed, so the supervisor sees them unregistered and kills them.
-    return this.list().filter((handle) => knownIds.has(handle.workerId));
-  }
-
-  /** Takes over the cluster's live containers (left by an orchestrator that crashed) and removes its dead ones. */
-  async adoptRunning(): Promise<WorkerHandle[]> {
+  /** Takes over the cluster's live containers, found by label (left by an orchestrator that died), and removes its dead ones. */
+  async adopt(): Promise<WorkerHandle[]> {
     await this.watch();
     const sweep = this.sweep(false);
     this.swept ??= sweep;

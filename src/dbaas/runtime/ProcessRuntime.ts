@@ -1,12 +1,16 @@
 /**
  * Workers as local processes: each in its own process group (so a signal reaches the whole
  * worker, tsx loader included), its output in DATA_DIR/logs/<workerId>.log, its pid the OS pid.
+ * Each carries its cluster's tag (workerProcesses.ts), which is how a later orchestrator finds
+ * and adopts it, and every signal is checked against the worker's recorded identity first.
  */
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Logger } from '../../shared/logger.ts';
+import { findClusterWorkers, identifyWorker, isSameWorker, signalWorker, workerTag, type WorkerProcess } from './workerProcesses.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
 
 const WORKER_MAIN = fileURLToPath(new URL('../worker/main.ts', import.meta.url));
@@ -18,22 +22,28 @@ const DEFAULT_GRACE_MS = 5000;
  * was most of the gap between an idle worker and one holding 100,000 rides (see BENCHMARKS.md).
  */
 const WORKER_NODE_FLAGS = ['--max-semi-space-size=4'];
-
-interface RunningWorker {
-  handle: WorkerHandle;
-  exited: Promise<WorkerExit>;
-}
-
 /** How often an adopted worker (not our child: no exit event) is checked for life. */
 const ADOPTED_POLL_MS = 100;
 
+interface RunningWorker {
+  handle: WorkerHandle;
+  /** Unset only between spawn and the first look at /proc. */
+  process: WorkerProcess | undefined;
+  exited: Promise<WorkerExit>;
+}
+
 export interface ProcessRuntimeOptions {
+  /** Tags every worker process, so the cluster's workers can be told from any other. */
+  cluster: string;
   logDir: string;
+  logger?: Logger;
 }
 
 export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements WorkerRuntime {
   readonly kind = 'process' as const;
   private readonly workers = new Map<string, RunningWorker>();
+  /** Whether earlier runs' workers were dealt with: adopted, or (before a first start) killed. */
+  private claimed = false;
 
   constructor(private readonly options: ProcessRuntimeOptions) {
     super();
@@ -41,8 +51,9 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
   }
 
   async start(spec: WorkerSpec): Promise<WorkerHandle> {
+    if (!this.claimed) this.killStrays();
     const log = fs.openSync(path.join(this.options.logDir, `${spec.workerId}.log`), 'a');
-    const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, '--import', 'tsx', WORKER_MAIN], {
+    const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, '--import', 'tsx', WORKER_MAIN, workerTag(this.options.cluster, spec.workerId)], {
       env: { ...process.env, ...spec.env },
       stdio: ['ignore', log, log],
       detached: true,
@@ -57,23 +68,47 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
     const exited = new Promise<WorkerExit>((resolve) => {
       child.once('exit', (code, signal) => resolve(this.forget({ workerId: spec.workerId, pid, code, signal })));
     });
-    this.workers.set(spec.workerId, { handle, exited });
+    // Our child cannot be reaped unseen, so its identity is safe to read now (and it is exec'd by now).
+    this.workers.set(spec.workerId, { handle, process: identifyWorker(pid, this.options.cluster, spec.workerId), exited });
     return handle;
   }
 
-  async adopt(known: WorkerHandle[]): Promise<WorkerHandle[]> {
-    const adopted = known.filter((handle) => !this.workers.has(handle.workerId) && isAlive(handle.pid));
-    for (const handle of adopted) {
-      const exited = new Promise<WorkerExit>((resolve) => {
-        const timer = setInterval(() => {
-          if (isAlive(handle.pid)) return;
-          clearInterval(timer);
-          resolve(this.forget({ ...handle, code: null, signal: null }));
-        }, ADOPTED_POLL_MS);
-      });
-      this.workers.set(handle.workerId, { handle, exited });
+  /** Every running worker process of the cluster not yet ours (registered anywhere or not) is taken over. */
+  async adopt(): Promise<WorkerHandle[]> {
+    this.claimed = true;
+    const adopted: WorkerHandle[] = [];
+    for (const found of findClusterWorkers(this.options.cluster)) {
+      if (this.workers.has(found.workerId)) continue;
+      const handle: WorkerHandle = { workerId: found.workerId, pid: found.pid };
+      this.workers.set(found.workerId, { handle, process: found, exited: this.watchAdopted(found) });
+      adopted.push(handle);
     }
+    if (adopted.length > 0) this.options.logger?.info({ workers: adopted }, 'adopted running worker processes');
     return adopted;
+  }
+
+  /** Not our child, so no exit event: its identity is polled, and a pid in a stranger's hands counts as an exit. */
+  private watchAdopted(worker: WorkerProcess): Promise<WorkerExit> {
+    return new Promise<WorkerExit>((resolve) => {
+      const timer = setInterval(() => {
+        if (isSameWorker(worker)) return;
+        clearInterval(timer);
+        resolve(this.forget({ workerId: worker.workerId, pid: worker.pid, code: null, signal: null }));
+      }, ADOPTED_POLL_MS);
+    });
+  }
+
+  /**
+   * A cluster started afresh (no adoption) must not share the machine with workers of an earlier
+   * run: unregistered, they could still take the master lease or writeQ. No grace for those.
+   */
+  private killStrays(): void {
+    this.claimed = true;
+    for (const stray of findClusterWorkers(this.options.cluster)) {
+      if (this.workers.has(stray.workerId)) continue;
+      this.options.logger?.warn({ workerId: stray.workerId, pid: stray.pid }, 'killing a worker process of an earlier run');
+      signalWorker(stray, 'SIGKILL');
+    }
   }
 
   private forget(exit: WorkerExit): WorkerExit {
@@ -89,15 +124,15 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
   async kill(workerId: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const worker = this.workers.get(workerId);
     if (!worker) return;
-    signalGroup(worker.handle.pid, signal);
+    this.signal(worker, signal);
     if (signal === 'SIGKILL' || signal === 'SIGTERM') await worker.exited;
   }
 
   async stop(workerId: string, graceMs = DEFAULT_GRACE_MS): Promise<void> {
     const worker = this.workers.get(workerId);
     if (!worker) return;
-    signalGroup(worker.handle.pid, 'SIGTERM');
-    const timer = setTimeout(() => signalGroup(worker.handle.pid, 'SIGKILL'), graceMs);
+    this.signal(worker, 'SIGTERM');
+    const timer = setTimeout(() => this.signal(worker, 'SIGKILL'), graceMs);
     await worker.exited;
     clearTimeout(timer);
   }
@@ -105,27 +140,8 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
   async close(): Promise<void> {
     await Promise.all([...this.workers.keys()].map((workerId) => this.stop(workerId)));
   }
-}
 
-/** Alive and not a zombie (a killed orphan can linger as one until init reaps it). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // Already gone.
+  private signal(worker: RunningWorker, signal: NodeJS.Signals): void {
+    if (worker.process) signalWorker(worker.process, signal);
   }
 }

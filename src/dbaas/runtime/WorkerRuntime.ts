@@ -37,10 +37,12 @@ export interface WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the worker is gone. */
   stop(workerId: string, graceMs?: number): Promise<void>;
   /**
-   * Takes over workers started by an earlier orchestrator (known from ZooKeeper) that are still
-   * running; returns those it found. From then on they are listed, watched and killed as its own.
+   * Takes over every running worker of the cluster it does not run yet, found by itself (a tag on
+   * the process, a label on the container), registered in ZooKeeper or not: a worker started by a
+   * dead supervisor a moment before it died is found too. Returns those it took over; from then on
+   * they are listed, watched and killed as its own.
    */
-  adopt(known: WorkerHandle[]): Promise<WorkerHandle[]>;
+  adopt(): Promise<WorkerHandle[]>;
   /** Stops every worker this runtime started or adopted. */
   close(): Promise<void>;
 }

@@ -19,7 +19,7 @@ export interface CreateRuntimeOptions {
 export function createRuntime(kind: RuntimeKind, options: CreateRuntimeOptions): WorkerRuntime {
   switch (kind) {
     case 'process':
-      return new ProcessRuntime({ logDir: options.logDir });
+      return new ProcessRuntime({ cluster: options.cluster, logDir: options.logDir, logger: options.logger });
     case 'docker':
       return new DockerRuntime(options);
   }

@@ -1,0 +1,72 @@
+/**
+ * Worker processes carry a tag in their argv (`--rideshare-worker=<cluster>/<workerId>`, after
+ * the script, where the worker ignores it), so anyone on the machine can find a cluster's workers
+ * in /proc: an orchestrator adopting them (registered in ZooKeeper or not yet), and `npm start`
+ * making sure none outlives it. Every signal is checked against pid, start time and tag first.
+ */
+import { commandLine, identify, isSameProcess, listPids, signalIdentified, terminate, waitFor, type ProcessIdentity } from '../../shared/processes.ts';
+
+const TAG_PREFIX = '--rideshare-worker=';
+
+export function workerTag(cluster: string, workerId: string): string {
+  return `${TAG_PREFIX}${cluster}/${workerId}`;
+}
+
+/** A worker process as found: who it is (identity) and what it claims to be (tag). */
+export interface WorkerProcess extends ProcessIdentity {
+  workerId: string;
+  tag: string;
+}
+
+/** Records a worker process just started (or found), or undefined if it is already gone. */
+export function identifyWorker(pid: number, cluster: string, workerId: string): WorkerProcess | undefined {
+  const identity = identify(pid);
+  return identity && { ...identity, workerId, tag: workerTag(cluster, workerId) };
+}
+
+/** The same process as recorded (pid and start time), still carrying its tag. */
+export function isSameWorker(worker: WorkerProcess): boolean {
+  return isSameProcess(worker) && (commandLine(worker.pid)?.includes(worker.tag) ?? false);
+}
+
+/** Signals the worker's process group, only if the process is still that worker; false if nothing was sent. */
+export function signalWorker(worker: WorkerProcess, signal: NodeJS.Signals): boolean {
+  return signalIdentified(worker, signal, { group: true, check: () => commandLine(worker.pid)?.includes(worker.tag) ?? false });
+}
+
+/** Every live worker process of the cluster on this machine, found by its tag. */
+export function findClusterWorkers(cluster: string): WorkerProcess[] {
+  const prefix = `${TAG_PREFIX}${cluster}/`;
+  const found: WorkerProcess[] = [];
+  for (const pid of listPids()) {
+    const before = identify(pid);
+    const tag = before && commandLine(pid)?.find((arg) => arg.startsWith(prefix));
+    // Identified again after reading the tag: the pid may have changed hands between the reads.
+    if (!before || !tag || identify(pid)?.startTime !== before.startTime) continue;
+    const workerId = tag.slice(prefix.length);
+    found.push({ ...before, workerId, tag });
+  }
+  return found;
+}
+
+export interface KillClusterWorkersOptions {
+  /** SIGTERM first, SIGKILL after this; 0 sends SIGKILL at once. */
+  graceMs: number;
+}
+
+/**
+ * Stops every worker process of the cluster still running (the last resort of `npm start`, after
+ * the orchestrator that should have stopped them is gone). Resolves with those it found.
+ */
+export async function killClusterWorkers(cluster: string, options: KillClusterWorkersOptions): Promise<WorkerProcess[]> {
+  const workers = findClusterWorkers(cluster);
+  await Promise.all(
+    workers.map((worker) => {
+      const alive = () => isSameWorker(worker);
+      if (options.graceMs > 0) return terminate({ signal: (signal) => signalWorker(worker, signal), alive, graceMs: options.graceMs });
+      signalWorker(worker, 'SIGKILL');
+      return waitFor(() => !alive(), 5000);
+    }),
+  );
+  return workers;
+}
