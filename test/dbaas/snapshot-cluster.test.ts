@@ -1,0 +1,164 @@
+/**
+ * Snapshots between real worker processes: a database bigger than 16 MiB (RabbitMQ 4's default
+ * max_message_size) replicates to a new slave, and a sender killed in the middle of a transfer is
+ * replaced by another server without the joining slave starting over from scratch.
+ */
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ZkClient } from '../../src/dbaas/coordination/ZkClient.ts';
+import { clusterPaths, type WorkerInfo } from '../../src/dbaas/protocol/names.ts';
+import { DEFAULT_SNAPSHOT_TEMP_DIR } from '../../src/dbaas/replication/SnapshotCopy.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
+import { inParallel, post } from '../helpers/http.ts';
+import { settledWorkers } from '../helpers/workers.ts';
+
+const RIDES = 300_000;
+const MIB = 1024 * 1024;
+
+describe('snapshots between worker processes', () => {
+  let service: DatabaseServiceHandle;
+  const url = (route: string) => `${service.orchestratorUrl}${route}`;
+  const fileOf = (workerId: string) => path.join(service.dataDir, 'workers', `${workerId}.db`);
+  const pidsSeen = new Set<number>();
+
+  beforeAll(async () => {
+    service = await startDatabaseService({ slaves: 1 });
+    const user = await post(url('/api/v1/db/write'), { op: 'insert', table: 'users', values: { username: 'driver', password: 'd'.repeat(40) } });
+    expect(user.status).toBe(200);
+    const writes = await inParallel(RIDES / 1000, 4, (batch) =>
+      post(url('/api/v1/db/write'), {
+        op: 'insert',
+        table: 'rides',
+        rows: Array.from({ length: 1000 }, (_, i) => ({
+          created_by: 'driver',
+          timestamp: 1_900_000_000 + batch * 1000 + i,
+          source: 1 + (i % 198),
+          destination: 1 + ((batch + i) % 198),
+        })),
+      }),
+    );
+    expect(writes.every((write) => write.status === 200)).toBe(true);
+  }, 300_000);
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  async function workers(): Promise<WorkerInfo[]> {
+    const all = await service.orchestrator.workers();
+    for (const worker of all) pidsSeen.add(worker.pid);
+    return all;
+  }
+
+  function expectIdenticalReplicas(all: WorkerInfo[]): void {
+    const [first, ...others] = all.map((worker) => digest(fileOf(worker.workerId)));
+    expect(first?.rides).toBe(RIDES);
+    for (const other of others) expect(other).toEqual(first);
+  }
+
+  it(
+    'a new slave joins a master holding 300,000 rides, a database over 16 MiB',
+    async () => {
+      const [slave] = (await workers()).filter((worker) => worker.role === 'slave');
+      // With the only slave gone, the master is the only server its replacement can copy from.
+      await service.orchestrator.runtime.kill(slave!.workerId);
+      const all = await settledWorkers(service, 2, slave!.pid);
+      const joined = all.find((worker) => worker.role === 'slave')!;
+      pidsSeen.add(joined.pid);
+
+      expect(fs.statSync(fileOf(joined.workerId)).size).toBeGreaterThan(16 * MIB);
+      expectIdenticalReplicas(all);
+      const count = await post<{ rows: { count: number }[] }>(url('/api/v1/db/read'), { table: 'rides', count: true, fresh: true });
+      expect(count.body.rows).toEqual([{ count: RIDES }]);
+    },
+    120_000,
+  );
+
+  it(
+    'a joining slave whose sender is killed midway gets its snapshot from another server, and no copy is left behind',
+    async () => {
+      const before = await workers();
+      const known = new Set(before.map((worker) => worker.workerId));
+      const sender = before.find((worker) => worker.role === 'slave')!;
+      await setDesiredSlaves(2);
+
+      // Freeze the newcomer as soon as its first chunk is on disk: the transfer is then surely half done.
+      const joiner = await pollFast(() => service.orchestrator.runtime.list().find((handle) => !known.has(handle.workerId)), 30_000);
+      pidsSeen.add(joiner.pid);
+      const sizeAtFreeze = await pollFast(() => {
+        const size = fs.existsSync(fileOf(joiner.workerId)) ? fs.statSync(fileOf(joiner.workerId)).size : 0;
+        return size > 0 ? size : undefined;
+      }, 30_000);
+      process.kill(joiner.pid, 'SIGSTOP');
+      try {
+        const copies = fs.readdirSync(DEFAULT_SNAPSHOT_TEMP_DIR).filter((name) => name.startsWith(`${sender.pid}-`));
+        expect(copies, 'the slave (highest snapshot priority) is the one sending').toHaveLength(1);
+        await service.orchestrator.runtime.kill(sender.workerId);
+      } finally {
+        process.kill(joiner.pid, 'SIGCONT');
+      }
+
+      const all = await settledWorkers(service, 3, sender.pid);
+      for (const worker of all) pidsSeen.add(worker.pid);
+      expect(all.map((worker) => worker.workerId)).toContain(joiner.workerId);
+      expect(sizeAtFreeze).toBeLessThan(fs.statSync(fileOf(joiner.workerId)).size);
+      // Taken over through the redelivered request (the master), not after a silence timeout.
+      const joinerLog = fs.readFileSync(path.join(service.dataDir, 'logs', `${joiner.workerId}.log`), 'utf8');
+      expect(joinerLog).toContain('another one took over the request');
+      expect(joinerLog).not.toContain('snapshot attempt failed');
+      expectIdenticalReplicas(all);
+
+      const leftovers = fs.readdirSync(DEFAULT_SNAPSHOT_TEMP_DIR).filter((name) => pidsSeen.has(Number(name.split('-')[0])));
+      expect(leftovers).toEqual([]);
+      expect(fs.readdirSync(path.join(service.dataDir, 'workers')).filter((name) => !/\.db(-wal|-shm)?$/.test(name))).toEqual([]);
+    },
+    120_000,
+  );
+
+  async function setDesiredSlaves(count: number): Promise<void> {
+    const zk = new ZkClient({ connect: service.zkConnect, sessionTimeoutMs: 4000 });
+    await zk.connect();
+    try {
+      const desired = clusterPaths(service.cluster).desiredSlaves;
+      await zk.ensurePath(desired);
+      await zk.setData(desired, count);
+    } finally {
+      zk.close();
+    }
+  }
+});
+
+/** Polls every 2 ms: for a moment that lasts only a few hundred milliseconds. */
+async function pollFast<T>(probe: () => T | undefined, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/**
+ * What a replica holds, summed up inside SQLite: reading 300,000 rows into this process would stall
+ * its event loop for seconds, and with it the in-process orchestrator's 1 s ZooKeeper session.
+ */
+function digest(file: string): Record<string, number> {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return db
+      .prepare(
+        `SELECT (SELECT applied_seq FROM replication_state) AS appliedSeq,
+                (SELECT count(*) FROM users) AS users,
+                count(*) AS rides,
+                sum(ride_id * 7 + timestamp) AS idsAndTimes,
+                sum((source * 1000 + destination) * ride_id) AS routes,
+                sum(length(created_by) * ride_id) AS creators
+         FROM rides`,
+      )
+      .get() as Record<string, number>;
+  } finally {
+    db.close();
+  }
+}
