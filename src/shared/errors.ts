@@ -1,65 +1,71 @@
 /**
- * Errors with stable codes. Handlers throw; one table (HTTP_STATUS) turns a code into a status,
- * and `errorBody` is the only place an error response body is shaped.
+ * Every error code of the system in one registry: the HTTP status it answers with at an HTTP edge
+ * and whether a caller may retry it. Code throws coded errors; `errorBody` is the only place an
+ * error response body is shaped (src/shared/http/errors.ts sends it). Messages between processes
+ * carry only the code (src/dbaas/protocol/wire-errors.ts), never a status.
  */
 
-export type ErrorCode =
-  | 'BAD_REQUEST'
-  | 'NOT_FOUND'
-  | 'METHOD_NOT_ALLOWED'
-  | 'CONFLICT'
-  | 'UNIQUE_VIOLATION'
-  | 'FOREIGN_KEY_VIOLATION'
-  | 'UNAVAILABLE'
-  | 'TIMEOUT'
-  | 'INTERNAL';
+export interface ErrorSpec {
+  status: number;
+  /** A transient failure: the same request may succeed later (a write keeps its request id). */
+  retriable: boolean;
+}
 
-export const HTTP_STATUS: Record<ErrorCode, number> = {
-  BAD_REQUEST: 400,
-  NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  CONFLICT: 409,
-  UNIQUE_VIOLATION: 409,
-  FOREIGN_KEY_VIOLATION: 409,
-  UNAVAILABLE: 503,
-  TIMEOUT: 503,
-  INTERNAL: 500,
-};
+export const ERROR_CODES = {
+  BAD_REQUEST: { status: 400, retriable: false },
+  NOT_FOUND: { status: 404, retriable: false },
+  METHOD_NOT_ALLOWED: { status: 405, retriable: false },
+  CONFLICT: { status: 409, retriable: false },
+  UNIQUE_VIOLATION: { status: 409, retriable: false },
+  FOREIGN_KEY_VIOLATION: { status: 409, retriable: false },
+  /** A lease (master, supervisor) or a cluster name is held by someone else. */
+  TAKEN: { status: 409, retriable: false },
+  UNAVAILABLE: { status: 503, retriable: true },
+  TIMEOUT: { status: 503, retriable: true },
+  /** ZooKeeper refused or failed an operation (its own code is kept on the error). */
+  ZOOKEEPER: { status: 503, retriable: true },
+  /** A setting is missing or invalid: the process cannot start. */
+  CONFIG_INVALID: { status: 500, retriable: false },
+  INTERNAL: { status: 500, retriable: false },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
 
 export class RideShareError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = new.target.name;
   }
 
   get status(): number {
-    return HTTP_STATUS[this.code];
+    return ERROR_CODES[this.code].status;
   }
 
   /** Transient failures a caller may retry (the same request id keeps a retried write single). */
   get retriable(): boolean {
-    return this.code === 'UNAVAILABLE' || this.code === 'TIMEOUT';
+    return ERROR_CODES[this.code].retriable;
   }
 }
 
 export class BadRequestError extends RideShareError {
-  constructor(message: string) {
-    super('BAD_REQUEST', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('BAD_REQUEST', message, options);
   }
 }
 
 export class UnavailableError extends RideShareError {
-  constructor(message: string) {
-    super('UNAVAILABLE', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UNAVAILABLE', message, options);
   }
 }
 
 export class TimeoutError extends RideShareError {
-  constructor(message: string) {
-    super('TIMEOUT', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TIMEOUT', message, options);
   }
 }
 
@@ -73,5 +79,5 @@ export function errorBody(error: RideShareError): ErrorBody {
 }
 
 export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(HTTP_STATUS, value);
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, value);
 }

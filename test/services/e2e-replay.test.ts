@@ -34,6 +34,6 @@ describe('replay on the real database service', () => {
     database = undefined;
     expectError(await stack.gateway.put('/api/v1/users', { username: 'late', password: PASSWORD }), 503, 'UNAVAILABLE');
     expectError(await stack.gateway.get('/api/v1/rides/count'), 503, 'UNAVAILABLE');
-    expect((await stack.users[0]!.get('/healthz')).status).toBe(200);
+    expect((await stack.users[0]!.get('/health')).status).toBe(200);
   });
 });

@@ -10,7 +10,7 @@ describe('the _count prefix rule', () => {
 
   it('ignores _count, db/clear, health checks and look-alike paths', () => {
     const counter = new RequestCounter('/api/v1/users');
-    for (const url of ['/api/v1/_count', '/api/v1/db/clear', '/healthz', '/api/v1/usersX', '/api/v1/rides']) counter.observe(url);
+    for (const url of ['/api/v1/_count', '/api/v1/db/clear', '/health', '/api/v1/usersX', '/api/v1/rides']) counter.observe(url);
     expect(counter.value).toBe(0);
   });
 

@@ -5,9 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../shared/logger.ts';
-import { installErrorHandling } from '../../shared/http.ts';
+import { createHttpApp } from '../../shared/http/app.ts';
 import { SupervisorLease } from '../coordination/SupervisorLease.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
 import { UnavailableError } from '../../shared/errors.ts';
@@ -85,8 +85,7 @@ export class Orchestrator extends EventEmitter<OrchestratorEvents> {
       this.term?.autoscaler?.noticeRead();
     });
     this.runtime = options.runtime ?? new ProcessRuntime({ cluster: options.cluster, logDir: path.join(options.dataDir, 'logs') });
-    this.app = Fastify({ loggerInstance: options.logger.child({ component: 'orchestrator-http' }, { level: 'warn' }) as FastifyBaseLogger });
-    installErrorHandling(this.app);
+    this.app = createHttpApp({ logger: options.logger.child({ component: 'orchestrator-http' }, { level: 'warn' }) });
     registerRoutes(this.app, {
       database: this.database,
       listWorkerPids: () => this.workerPids(),

@@ -1,6 +1,6 @@
 /** The orchestrator's HTTP API (docs/database-api.md); other methods on these paths are a 405. */
 import type { FastifyInstance } from 'fastify';
-import { defineResource } from '../../shared/resource.ts';
+import { defineResource } from '../../shared/http/resource.ts';
 import type { DatabaseFrontend } from './DatabaseFrontend.ts';
 
 export interface RouteDeps {
@@ -24,5 +24,4 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   defineResource(app, '/api/v1/crash/master', { POST: async () => [await deps.crashMaster()] });
   defineResource(app, '/api/v1/crash/slave', { POST: async () => [await deps.crashSlave()] });
   defineResource(app, '/api/v1/scaling', { GET: async () => deps.scaling() });
-  defineResource(app, '/health', { GET: async () => ({ status: 'ok' }) });
 }

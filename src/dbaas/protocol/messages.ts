@@ -5,8 +5,8 @@
  * refused, not executed.
  */
 import { z } from 'zod';
-import { isErrorCode, type ErrorCode } from '../../shared/errors.ts';
-import { parseRead, parseWrite, type ReadQuery, type Value, type Write } from './queries.ts';
+import { describeZodError, parseRead, parseWrite, type ReadQuery, type Value, type Write } from './queries.ts';
+import { InvalidRequestError, isWireErrorCode, type WireErrorCode } from './wire-errors.ts';
 
 export const PROTOCOL_VERSION = 2;
 
@@ -43,7 +43,7 @@ export interface Position {
   epoch: number;
 }
 
-export type Reply<T> = { v: 2; ok: true; result: T } | { v: 2; ok: false; code: ErrorCode; message: string };
+export type Reply<T> = { v: 2; ok: true; result: T } | { v: 2; ok: false; code: WireErrorCode; message: string };
 
 /** One applied write as the master broadcasts it on the sync fanout. */
 export interface SyncWrite {
@@ -114,12 +114,25 @@ export function encode(message: unknown): Buffer {
 export function decodeReply(content: Buffer): Reply<unknown> {
   const parsed = replySchema.parse(JSON.parse(content.toString('utf8')));
   if (parsed.ok) return { v: PROTOCOL_VERSION, ok: true, result: parsed.result };
-  return { v: PROTOCOL_VERSION, ok: false, code: isErrorCode(parsed.code) ? parsed.code : 'INTERNAL', message: parsed.message };
+  return { v: PROTOCOL_VERSION, ok: false, code: isWireErrorCode(parsed.code) ? parsed.code : 'INTERNAL', message: parsed.message };
+}
+
+/** JSON checked against a schema; any failure is an InvalidRequestError saying what is wrong. */
+function decodeJson<T>(schema: z.ZodType<T>, content: Buffer, what: string): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(content.toString('utf8'));
+  } catch {
+    throw new InvalidRequestError(`${what} is not JSON`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new InvalidRequestError(`${what}: ${describeZodError(parsed.error)}`);
+  return parsed.data;
 }
 
 /** Decodes a command; the query or write inside is checked against the table registry too. */
 export function decodeCommand(content: Buffer): DbCommand {
-  const message = commandSchema.parse(JSON.parse(content.toString('utf8')));
+  const message = decodeJson(commandSchema, content, 'command');
   switch (message.kind) {
     case 'read':
       return { v: PROTOCOL_VERSION, kind: 'read', query: parseRead(message.query) };
@@ -131,7 +144,7 @@ export function decodeCommand(content: Buffer): DbCommand {
 }
 
 export function decodeSync(content: Buffer): SyncMessage {
-  const message = syncSchema.parse(JSON.parse(content.toString('utf8')));
+  const message = decodeJson(syncSchema, content, 'sync message');
   if (message.kind === 'epoch') {
     return { v: PROTOCOL_VERSION, kind: 'epoch', epoch: message.epoch, masterId: message.masterId, ...(message.seq === undefined ? {} : { seq: message.seq }) };
   }

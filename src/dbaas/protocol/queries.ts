@@ -1,11 +1,11 @@
 /**
  * Structured database requests: the only language db/read and db/write speak. A request names a
  * table, columns and conditions; it never carries SQL. `parseRead` / `parseWrite` check the shape
- * (zod) and then the meaning (tables, columns, value types) against TABLES, and throw a
- * BadRequestError whose message says exactly what is wrong.
+ * (zod) and then the meaning (tables, columns, value types) against TABLES, and throw an
+ * InvalidRequestError whose message says exactly what is wrong.
  */
 import { z } from 'zod';
-import { BadRequestError } from '../../shared/errors.ts';
+import { InvalidRequestError } from './wire-errors.ts';
 import { columnsOf, isTableName, TABLES, type ColumnSpec, type TableName } from './tables.ts';
 
 export type Value = string | number;
@@ -122,23 +122,23 @@ export function describeZodError(error: z.ZodError): string {
 
 function parseShape<T>(schema: z.ZodType<T>, body: unknown): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new BadRequestError('the request body must be a JSON object');
+    throw new InvalidRequestError('the request body must be a JSON object');
   }
   const parsed = schema.safeParse(body);
-  if (!parsed.success) throw new BadRequestError(describeZodError(parsed.error));
+  if (!parsed.success) throw new InvalidRequestError(describeZodError(parsed.error));
   return parsed.data;
 }
 
 function tableOf(name: string): TableName {
   if (!isTableName(name)) {
-    throw new BadRequestError(`unknown table '${name}' (known: ${Object.keys(TABLES).join(', ')})`);
+    throw new InvalidRequestError(`unknown table '${name}' (known: ${Object.keys(TABLES).join(', ')})`);
   }
   return name;
 }
 
 function columnOf(table: TableName, column: string): ColumnSpec {
   const spec = columnsOf(table)[column];
-  if (!spec) throw new BadRequestError(`unknown column '${column}' in table '${table}'`);
+  if (!spec) throw new InvalidRequestError(`unknown column '${column}' in table '${table}'`);
   return spec;
 }
 
@@ -146,15 +146,15 @@ function checkValue(table: TableName, column: string, value: Value): void {
   const spec = columnOf(table, column);
   if (spec.type === 'integer') {
     if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
-      throw new BadRequestError(`column '${column}' expects an integer within ±2^53, got ${JSON.stringify(value).slice(0, 40)}`);
+      throw new InvalidRequestError(`column '${column}' expects an integer within ±2^53, got ${JSON.stringify(value).slice(0, 40)}`);
     }
     return;
   }
   if (typeof value !== 'string') {
-    throw new BadRequestError(`column '${column}' expects a string, got ${typeof value}`);
+    throw new InvalidRequestError(`column '${column}' expects a string, got ${typeof value}`);
   }
   if (spec.maxLength !== undefined && value.length > spec.maxLength) {
-    throw new BadRequestError(`column '${column}' is longer than ${spec.maxLength} characters`);
+    throw new InvalidRequestError(`column '${column}' is longer than ${spec.maxLength} characters`);
   }
 }
 
@@ -165,10 +165,10 @@ function checkWhere(table: TableName, where: Where): void {
       continue;
     }
     const operators = Object.entries(condition);
-    if (operators.length === 0) throw new BadRequestError(`where.${column}: empty condition`);
+    if (operators.length === 0) throw new InvalidRequestError(`where.${column}: empty condition`);
     for (const [operator, operand] of operators) {
       const operands = Array.isArray(operand) ? operand : [operand];
-      if (operator === 'in' && !Array.isArray(operand)) throw new BadRequestError(`where.${column}.in expects an array`);
+      if (operator === 'in' && !Array.isArray(operand)) throw new InvalidRequestError(`where.${column}.in expects an array`);
       for (const value of operands) checkValue(table, column, value);
     }
   }
@@ -197,14 +197,14 @@ export function parseWrite(body: unknown): Write {
   }
   if (raw.op === 'insert') return parseInsert(table, raw);
   checkValues(table, raw.values);
-  if (Object.keys(raw.values).length === 0) throw new BadRequestError('values: an update must set at least one column');
+  if (Object.keys(raw.values).length === 0) throw new InvalidRequestError('values: an update must set at least one column');
   checkWhere(table, raw.where);
   return { ...raw, table };
 }
 
 function parseInsert(table: TableName, raw: { values?: Record<string, Value>; rows?: Record<string, Value>[] }): InsertWrite {
   if ((raw.values === undefined) === (raw.rows === undefined)) {
-    throw new BadRequestError("an insert takes either 'values' (one row) or 'rows' (several)");
+    throw new InvalidRequestError("an insert takes either 'values' (one row) or 'rows' (several)");
   }
   const autoIncrement = (TABLES[table] as { autoIncrement?: string }).autoIncrement;
   const rows = raw.rows ?? [raw.values as Record<string, Value>];
@@ -214,12 +214,12 @@ function parseInsert(table: TableName, raw: { values?: Record<string, Value>; ro
       try {
         checkValue(table, column, value);
       } catch (error) {
-        throw raw.rows ? new BadRequestError(`${where}: ${(error as Error).message}`) : error;
+        throw raw.rows ? new InvalidRequestError(`${where}: ${(error as Error).message}`) : error;
       }
     }
     for (const column of Object.keys(columnsOf(table))) {
       if (column !== autoIncrement && !(column in row)) {
-        throw new BadRequestError(`${where}: column '${column}' is required to insert into '${table}'`);
+        throw new InvalidRequestError(`${where}: column '${column}' is required to insert into '${table}'`);
       }
     }
   });

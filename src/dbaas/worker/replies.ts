@@ -1,6 +1,6 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { RideShareError } from '../../shared/errors.ts';
 import { encode, PROTOCOL_VERSION, type Reply } from '../protocol/messages.ts';
+import { isWireErrorCode } from '../protocol/wire-errors.ts';
 
 /** Answers an RPC request on its reply-to address (the orchestrator's direct reply-to). */
 export function reply<T>(channel: Channel, request: ConsumeMessage, body: Reply<T>): void {
@@ -13,7 +13,9 @@ export function ok<T>(result: T): Reply<T> {
   return { v: PROTOCOL_VERSION, ok: true, result };
 }
 
+/** A coded error travels with its code when the protocol knows it; anything else is INTERNAL. */
 export function failure(error: unknown): Reply<never> {
-  if (error instanceof RideShareError) return { v: PROTOCOL_VERSION, ok: false, code: error.code, message: error.message };
-  return { v: PROTOCOL_VERSION, ok: false, code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return { v: PROTOCOL_VERSION, ok: false, code: isWireErrorCode(code) ? code : 'INTERNAL', message };
 }

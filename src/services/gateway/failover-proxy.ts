@@ -6,7 +6,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type {} from '@fastify/http-proxy';
-import { errorBody, TimeoutError, UnavailableError, type RideShareError } from '../../shared/errors.ts';
+import { TimeoutError, UnavailableError } from '../../shared/errors.ts';
+import { sendError } from '../../shared/http/errors.ts';
 import type { UpstreamGroup } from './upstream-group.ts';
 
 type ReplyFromOptions = NonNullable<Parameters<FastifyReply['from']>[1]>;
@@ -26,10 +27,6 @@ function isConnectFailure(error: Error): boolean {
 
 function isTimeout(error: Error): boolean {
   return (error as { statusCode?: unknown }).statusCode === 504;
-}
-
-function sendError(reply: FastifyReply, error: RideShareError): void {
-  void reply.code(error.status).type('application/json').send(errorBody(error));
 }
 
 /**

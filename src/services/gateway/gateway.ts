@@ -3,15 +3,11 @@
  * instances, everything else to the rides instances. Proxying is @fastify/http-proxy (on
  * @fastify/reply-from and undici keep-alive pools); choosing an instance is ours (UpstreamGroup),
  * because undici's BalancedPool fails the request that meets a dead instance instead of moving on.
- * The gateway has no routes of its own, so it adds nothing to any service's `_count`.
+ * The gateway's only route of its own is `/health`, so it adds nothing to any service's `_count`.
  */
-import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import httpProxy from '@fastify/http-proxy';
-import { BadRequestError } from '../../shared/errors.ts';
+import { createHttpApp, listen, type HttpHandle } from '../../shared/http/app.ts';
 import { createLogger, type Logger } from '../../shared/logger.ts';
-import { abbreviate, installErrorHandling, sendError } from '../http/error-handling.ts';
-import { BODY_LIMIT_BYTES, MAX_HEADER_BYTES } from '../http/limits.ts';
-import { listen, type ServiceHandle } from '../http/service-app.ts';
 import { proxyWithFailover } from './failover-proxy.ts';
 import { UpstreamGroup } from './upstream-group.ts';
 
@@ -32,23 +28,14 @@ export interface GatewayOptions {
   logger?: Logger;
 }
 
-export async function startGateway(options: GatewayOptions): Promise<ServiceHandle> {
+export async function startGateway(options: GatewayOptions): Promise<HttpHandle> {
   const logger = options.logger ?? createLogger('gateway');
   const timeoutMs = options.timeoutMs ?? 30_000;
   const users = new UpstreamGroup({ name: 'users', upstreams: options.usersUpstreams, coolDownMs: options.coolDownMs });
   const rides = new UpstreamGroup({ name: 'rides', upstreams: options.ridesUpstreams, coolDownMs: options.coolDownMs });
-  const app = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: BODY_LIMIT_BYTES,
-    http: { maxHeaderSize: MAX_HEADER_BYTES },
-    frameworkErrors: (error, _request, reply) => sendError(reply, new BadRequestError(abbreviate(error.message, 200))),
-  });
-  installErrorHandling(app);
   // Bodies are held as bytes, not streamed: a request refused by one instance can then be sent
-  // whole to the next. Bodies here are small JSON documents.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  // whole to the next. Bodies here are small JSON documents. GET /health is the gateway's own.
+  const app = createHttpApp({ logger, body: 'raw' });
 
   for (const [prefix, group] of [['/api/v1/users', users], ['/', rides]] as const) {
     await app.register(httpProxy, {

@@ -4,7 +4,7 @@
  * Counting happens in onRequest, before routing can fail, so no outcome escapes it.
  */
 import type { FastifyInstance } from 'fastify';
-import { defineResource } from '../../shared/resource.ts';
+import { defineResource } from '../../shared/http/resource.ts';
 
 export class RequestCounter {
   #count = 0;

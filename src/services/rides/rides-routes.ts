@@ -1,7 +1,7 @@
 /** SPEC §3: the rides API. Handlers validate, ask, store, and throw coded errors. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError } from '../../shared/errors.ts';
-import { defineResource } from '../../shared/resource.ts';
+import { defineResource } from '../../shared/http/resource.ts';
 import type { AreaNames } from './area-names.ts';
 import type { Clock } from './clock.ts';
 import { parseJoin, parseNewRide, parseRideId, parseRoute } from './ride-input.ts';

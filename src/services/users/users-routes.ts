@@ -1,7 +1,7 @@
 /** SPEC §2: the users API. Handlers validate, call the store and throw coded errors. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError } from '../../shared/errors.ts';
-import { defineResource } from '../../shared/resource.ts';
+import { defineResource } from '../../shared/http/resource.ts';
 import { MAX_USERNAME_LENGTH } from '../http/validation.ts';
 import { parseNewUser } from './user-body.ts';
 import type { UsersStore } from './users-store.ts';

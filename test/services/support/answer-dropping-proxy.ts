@@ -38,6 +38,11 @@ export class AnswerDroppingProxy {
     for (let i = 0; i < count; i += 1) this.#drops.push(how);
   }
 
+  /** Forgets drops not yet used. */
+  clearDrops(): void {
+    this.#drops.length = 0;
+  }
+
   writes(since = 0): Exchange[] {
     return this.exchanges.slice(since).filter((exchange) => exchange.path === '/api/v1/db/write');
   }

@@ -18,6 +18,8 @@ export interface StackOptions {
   usersInstances?: number;
   ridesInstances?: number;
   httpTimeoutMs?: number;
+  /** How long the services retry a write after 503s (DbClient's writeRetryWindowMs). */
+  writeRetryWindowMs?: number;
 }
 
 export interface Stack {
@@ -41,7 +43,12 @@ export async function freePort(): Promise<number> {
 
 export async function startStack(options: StackOptions): Promise<Stack> {
   const logger = createLogger('test-services', process.env.LOG_LEVEL ?? 'silent');
-  const db = { url: options.orchestratorUrl, timeoutMs: options.httpTimeoutMs ?? 8000, retryDelayMs: 50 };
+  const db = {
+    url: options.orchestratorUrl,
+    timeoutMs: options.httpTimeoutMs ?? 8000,
+    retryDelayMs: 50,
+    ...(options.writeRetryWindowMs === undefined ? {} : { writeRetryWindowMs: options.writeRetryWindowMs }),
+  };
   const gatewayUrl = `http://127.0.0.1:${await freePort()}`;
   const started: ServiceHandle[] = [];
   const close = async (): Promise<void> => {

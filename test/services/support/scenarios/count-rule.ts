@@ -21,7 +21,7 @@ export function countRuleScenarios(ctx: ScenarioContext): void {
       await usersInstance().call('PUT', '/api/v1/users', { raw: '{', headers: { 'content-type': 'application/json' } }); // 400 JSON
       await usersInstance().get('/api/v1/_count');
       await usersInstance().call('POST', '/api/v1/db/clear');
-      await usersInstance().get('/healthz');
+      await usersInstance().get('/health');
       await usersInstance().get('/api/v1/nothing');
       expect(await countOf(usersInstance())).toBe(6);
     });

@@ -3,7 +3,7 @@
  * header, so "known path, wrong method" (405) is never confused with "unknown path" (404).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
-import { RideShareError } from './errors.ts';
+import { RideShareError } from '../errors.ts';
 
 export type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 export type MethodHandlers = Partial<Record<'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH', Handler>>;

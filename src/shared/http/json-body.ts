@@ -4,7 +4,7 @@
  * DELETE calls that need none work with or without `Content-Type: application/json`.
  */
 import type { FastifyInstance } from 'fastify';
-import { BadRequestError } from '../../shared/errors.ts';
+import { BadRequestError } from '../errors.ts';
 import { BODY_LIMIT_BYTES } from './limits.ts';
 
 export function parseJsonText(text: string): unknown {
@@ -26,4 +26,13 @@ export function installJsonBody(app: FastifyInstance): void {
       done(error as Error, undefined);
     }
   });
+}
+
+/**
+ * Bodies held as bytes, not parsed: the gateway forwards them unchanged, and can send the same
+ * bytes to another instance when the first one cannot be reached.
+ */
+export function installRawBody(app: FastifyInstance): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) => done(null, body));
 }

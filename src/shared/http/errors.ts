@@ -1,10 +1,11 @@
 /**
- * The one place a service turns a thrown error into an HTTP answer. Handlers throw coded errors
- * (src/shared/errors.ts); fastify's own errors (bad JSON, body too large, bad URL) are folded into
- * the same `{error, code}` shape so a client never sees two error formats.
+ * The one place an HTTP server of the system turns a thrown error into an answer. Handlers throw
+ * coded errors (src/shared/errors.ts, or any error whose `code` is in that registry, such as the
+ * protocol's InvalidRequestError); fastify's own refusals (bad JSON, body too large, bad URL) are
+ * folded into the same `{error, code}` shape, so a client never sees two error formats.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { errorBody, RideShareError } from '../../shared/errors.ts';
+import { errorBody, isErrorCode, RideShareError } from '../errors.ts';
 
 /** Echoed input is cut short: a 100 kB path must not come back as a 100 kB error message. */
 export function abbreviate(text: string, max: number): string {
@@ -19,13 +20,15 @@ function statusOf(error: unknown): number | undefined {
 /** Any error as a coded one: a client mistake stays a 400, everything unknown is our fault (500). */
 export function toRideShareError(error: unknown): RideShareError {
   if (error instanceof RideShareError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (error instanceof Error && isErrorCode(code)) return new RideShareError(code, error.message, { cause: error });
   const status = statusOf(error);
   if (error instanceof Error && status !== undefined && status >= 400 && status < 500) {
     // fastify's and the proxy's own refusals (413 body too large, 415 unparsable Content-Type,
     // a path that escapes its prefix) are client mistakes the spec wants as 400s.
-    return new RideShareError('BAD_REQUEST', abbreviate(error.message, 200));
+    return new RideShareError('BAD_REQUEST', abbreviate(error.message, 200), { cause: error });
   }
-  return new RideShareError('INTERNAL', 'internal error');
+  return new RideShareError('INTERNAL', 'internal error', { cause: error });
 }
 
 export function sendError(reply: FastifyReply, error: RideShareError): void {

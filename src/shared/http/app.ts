@@ -1,0 +1,78 @@
+/**
+ * The fastify instance every HTTP server of the system starts from (orchestrator, users, rides,
+ * gateway): one error format, one JSON-body rule, one 404/405 shape, the same size limits, and
+ * `GET /health`. A server adds its routes and then calls `listen`.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { BadRequestError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { abbreviate, installErrorHandling, sendError } from './errors.ts';
+import { installJsonBody, installRawBody } from './json-body.ts';
+import { BODY_LIMIT_BYTES, MAX_HEADER_BYTES } from './limits.ts';
+
+export const HEALTH_PATH = '/health';
+
+export interface HttpAppOptions {
+  logger: Logger;
+  /** `json` (default): bodies parsed as JSON whatever their Content-Type; `raw`: kept as bytes (the gateway forwards them). */
+  body?: 'json' | 'raw';
+  /** Told of each request the router refuses before any hook runs (a malformed percent-encoding, say). */
+  onFrameworkError?: (url: string) => void;
+}
+
+/** A path parameter as long as a request head may be: a long one is a 400 from a handler, not a 404. */
+const MAX_PARAM_LENGTH = MAX_HEADER_BYTES;
+
+export function createHttpApp(options: HttpAppOptions): FastifyInstance {
+  const app = Fastify({
+    // A pino logger is a FastifyBaseLogger; the cast only keeps the instance's type parameters default.
+    loggerInstance: options.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: (error, request, reply) => {
+      options.onFrameworkError?.(request.url);
+      sendError(reply, new BadRequestError(abbreviate(error.message, 200)));
+    },
+  });
+  if (options.body === 'raw') installRawBody(app);
+  else installJsonBody(app);
+  installErrorHandling(app);
+  app.get(HEALTH_PATH, async () => ({ status: 'ok' }));
+  return app;
+}
+
+export interface HttpHandle {
+  /** `http://host:port` the server listens on (the real port when 0 was asked for). */
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface ListenOptions {
+  port: number;
+  /** Defaults to loopback: on one machine everything talks over 127.0.0.1. */
+  host?: string;
+}
+
+/** Listens; the handle's close is idempotent and runs `onClose` after the server has closed. */
+export async function listen(app: FastifyInstance, options: ListenOptions, onClose?: () => Promise<void>): Promise<HttpHandle> {
+  const host = options.host ?? '127.0.0.1';
+  try {
+    await app.listen({ port: options.port, host });
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('the server has no TCP address');
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${shownHost}:${address.port}`,
+    close: () => {
+      closing ??= app.close().then(() => onClose?.());
+      return closing;
+    },
+  };
+}
