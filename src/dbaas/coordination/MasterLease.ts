@@ -3,6 +3,7 @@
  * /master znode, which only one session can hold. The lease lasts as long as the ZooKeeper
  * session; the holder must stop taking writes the moment the session expires.
  */
+import { RideShareError } from '../../shared/errors.ts';
 import { clusterPaths } from '../protocol/names.ts';
 import { CreateMode, isZkError, ZkErrorCode, type ZkClient } from './ZkClient.ts';
 
@@ -12,7 +13,12 @@ export interface MasterRecord {
   epoch: number;
 }
 
-export class MasterTakenError extends Error {}
+/** Another worker holds the master lease (or took it first). */
+export class MasterTakenError extends RideShareError {
+  constructor(message: string) {
+    super('TAKEN', message);
+  }
+}
 
 /** Grants the next epoch, strictly above both ZooKeeper's and the replica's own. */
 async function nextEpoch(zk: ZkClient, path: string, atLeast: number): Promise<number> {

@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import zookeeper from 'node-zookeeper-client';
+import { RideShareError } from '../../shared/errors.ts';
 import { withTimeout } from '../../shared/timeout.ts';
 
 export interface ZkClientOptions {
@@ -147,11 +148,22 @@ export const ZkErrorCode = {
   NOT_EMPTY: zookeeper.Exception.NOT_EMPTY,
 };
 
+/** A failed ZooKeeper operation; `zkCode` is ZooKeeper's own code, for callers that branch on it. */
+export class ZooKeeperError extends RideShareError {
+  constructor(
+    message: string,
+    readonly zkCode: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super('ZOOKEEPER', message, options);
+  }
+}
+
 function asError(error: unknown): Error {
   if (error instanceof Error) return error;
   // The library's Exception is not an Error; keep its code so callers can branch on it.
   const exception = error as { code?: number; toString(): string };
-  return Object.assign(new Error(exception.toString()), { zkCode: exception.code });
+  return new ZooKeeperError(exception.toString(), exception.code, { cause: error });
 }
 
 function encodeData(data: unknown): Buffer {

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
@@ -25,7 +26,11 @@ export interface BootstrapOptions {
   logger: Logger;
 }
 
-export class ClusterNameInUseError extends Error {}
+export class ClusterNameInUseError extends RideShareError {
+  constructor(message: string) {
+    super('TAKEN', message);
+  }
+}
 
 export async function bootstrapCluster(options: BootstrapOptions): Promise<BootstrapOutcome> {
   const { zk, cluster, dataDir, logger } = options;
