@@ -160,7 +160,7 @@ export class Workload {
    * first one acknowledged ends the outage). Checked like every other write. Probes must not
    * overlap: the probe writer's writes are sequential too.
    */
-  async probe(options: { attemptTimeoutMs?: number; deadlineMs?: number } = {}): Promise<AckedWrite | UnackedWrite> {
+  async probe(options: RetryPolicy = {}): Promise<AckedWrite | UnackedWrite> {
     const index = this.options.probeWriter ? this.options.writers : 0;
     return this.writeRide(index, this.options.random.fork(`probe-${this.nextOf[index] ?? 0}`), options);
   }
@@ -262,7 +262,7 @@ export class Workload {
   }
 }
 
-interface RetryPolicy {
+export interface RetryPolicy {
   attemptTimeoutMs?: number | undefined;
   deadlineMs?: number;
   /** 1: the give-up writers' policy (and a healing probe's): no retry at all. */

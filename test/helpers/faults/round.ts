@@ -1,0 +1,207 @@
+/**
+ * One round of the fault-injection suite: clients write and read through every orchestrator
+ * that is up while faults of the given kinds are injected one after another, each followed by
+ * a wait until the cluster has healed by itself (one master, the desired ready slaves, a
+ * supervising orchestrator, and a probe write acknowledged); then the faults stop, the cluster
+ * must settle, and the history checker compares what clients were told with every replica.
+ * Free of vitest, so bench/soak.ts runs the same rounds for as long as it is asked to.
+ */
+import { buildReport, type CheckReport } from '../chaos/checker.ts';
+import { sleep } from '../chaos/client.ts';
+import { Random } from '../chaos/prng.ts';
+import { readReplicaFacts, replicaFile } from '../chaos/replica-facts.ts';
+import { settle } from '../chaos/settle.ts';
+import { Workload, type Ledger } from '../chaos/workload.ts';
+import type { FaultEnvironment } from './environment.ts';
+import { inject, shuffled, type FaultName } from './kinds.ts';
+import { logExcerpt } from './logs.ts';
+
+export interface RoundOptions {
+  env: FaultEnvironment;
+  kinds: readonly FaultName[];
+  seed: number;
+  /** Prefixes request ids and usernames: unique per round, so rounds on one cluster never collide. */
+  label: string;
+  /** How long faults keep coming; at least one is injected. */
+  durationMs: number;
+  /** Quiet time before each fault, "min,max" ms. */
+  gapMs?: [number, number];
+  /** How long the cluster has to heal after a fault (after its hold, for faults that last). */
+  healTimeoutMs?: number;
+  settleTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface FaultRecord {
+  kind: FaultName;
+  /** Since the round's start. */
+  atMs: number;
+  detail: string;
+  /** From injection to the first acknowledged probe write of a whole cluster. */
+  healMs?: number;
+  /** Why it did not heal in time: the last problem seen. */
+  notHealed?: string;
+}
+
+export interface RoundResult {
+  label: string;
+  seed: number;
+  kinds: readonly FaultName[];
+  faults: FaultRecord[];
+  report: CheckReport;
+  ledger: Ledger;
+  failures: string[];
+  /** The cluster was not whole before the round and the harness started a new one. */
+  resetBefore?: string;
+  text: string;
+}
+
+const DEFAULT_HEAL_TIMEOUT_MS = 30_000;
+
+export async function runRound(options: RoundOptions): Promise<RoundResult> {
+  const { env } = options;
+  const log = options.log ?? (() => undefined);
+  const healTimeoutMs = options.healTimeoutMs ?? DEFAULT_HEAL_TIMEOUT_MS;
+  const roundStart = Date.now();
+  const unwell = await env.waitWhole(healTimeoutMs);
+  if (unwell) await env.resetCluster(`the cluster was not whole before round ${options.label}: ${unwell}`);
+  const random = new Random(options.seed);
+  const faultRandom = random.fork('faults');
+  const rpc = env.options.rpcTimeoutMs;
+  const workload = new Workload({
+    orchestratorUrl: env.liveOrchestratorUrls()[0] as string,
+    orchestratorUrls: () => env.liveOrchestratorUrls(),
+    random: random.fork('workload'),
+    // w0–w3 retry (w1 and w3 with impatient attempts, so duplicates reach the service); w4 gives up.
+    writers: 5,
+    giveUpWriters: 1,
+    readers: 1,
+    ownReads: 0.3,
+    probeWriter: true,
+    tag: options.label,
+    pauseMs: 10,
+    impatientAttemptMs: 1000,
+    // Above the RPC deadline, so the orchestrator's 503 arrives before the client gives up.
+    attemptTimeoutMs: rpc + 3000,
+  });
+  await workload.start();
+  await sleep(1000);
+
+  const faults: FaultRecord[] = [];
+  const failures: string[] = [];
+  let bag: FaultName[] = [];
+  const phaseStart = Date.now();
+  do {
+    await sleep(faultRandom.int(...(options.gapMs ?? [500, 1500])));
+    const before = await env.waitWhole(healTimeoutMs);
+    if (before) {
+      failures.push(`the cluster was not whole ${healTimeoutMs} ms after the last fault, so no further fault was injected: ${before}`);
+      break;
+    }
+    if (bag.length === 0) bag = shuffled(options.kinds, faultRandom);
+    const kind = bag.pop() as FaultName;
+    const record = await injectAndHeal(kind, options, faultRandom.fork(`fault-${faults.length}`), workload, healTimeoutMs);
+    record.atMs -= roundStart;
+    faults.push(record);
+    const outcome = record.healMs !== undefined ? `healed in ${record.healMs} ms` : `NOT healed: ${record.notHealed}`;
+    log(`[${options.label} +${(record.atMs / 1000).toFixed(1)}s] ${kind}: ${record.detail} → ${outcome}`);
+    if (record.notHealed !== undefined) {
+      failures.push(`${kind} at +${(record.atMs / 1000).toFixed(1)}s did not heal within ${healTimeoutMs} ms: ${record.notHealed}`);
+      break;
+    }
+  } while (Date.now() - phaseStart < options.durationMs);
+
+  const ledger = await workload.stop();
+  const probe = await workload.probe();
+  const minSeq = Math.max(0, ...ledger.acked.map((write) => write.seq));
+  const settled = await settle(env.view(), { desiredSlaves: env.desiredSlaves, minSeq, timeoutMs: options.settleTimeoutMs ?? 30_000 });
+  if (!('seq' in probe)) settled.failures.push(`the probe write after the faults was not acknowledged: ${probe.lastStatus} ${probe.lastError}`);
+  const replicas = settled.workers.flatMap((worker) => {
+    try {
+      return [readReplicaFacts(replicaFile(env.dataDir, worker.workerId), ledger.writers)];
+    } catch (error) {
+      settled.failures.push(`could not read the replica of ${worker.workerId} (pid ${worker.pid}): ${String(error)}`);
+      return [];
+    }
+  });
+  const title = `faults ${options.label} (seed ${options.seed}): ${faults.map((fault) => fault.kind).join(', ') || 'none'}`;
+  const report = buildReport(title, settled, replicas, ledger);
+  failures.push(...report.failures);
+  const lines = [
+    report.text.replace(/\nFAILURES:[\s\S]*$/, ''),
+    'faults:',
+    ...faults.map((fault) => `  +${(fault.atMs / 1000).toFixed(1)}s ${fault.kind}: ${fault.detail} → ${fault.healMs !== undefined ? `healed in ${fault.healMs} ms` : `NOT healed (${fault.notHealed})`}`),
+    ...(unwell ? [`harness reset before the round: ${unwell}`] : []),
+  ];
+  if (failures.length > 0) {
+    lines.push('FAILURES:', ...failures.map((line) => `  ${line}`));
+    lines.push(...diagnosis(env, roundStart));
+  }
+  return { label: options.label, seed: options.seed, kinds: options.kinds, faults, report, ledger, failures, ...(unwell ? { resetBefore: unwell } : {}), text: lines.join('\n') };
+}
+
+/**
+ * Injects one fault and measures its heal. The heal wait starts when the harm is done and runs
+ * alongside faults that last (a frozen process, a slow link): a cluster that heals around a
+ * frozen worker heals then. When the fault ends (thaw, restart) the cluster must still be whole;
+ * if it is not at once, the heal time is when it is whole again.
+ */
+async function injectAndHeal(kind: FaultName, options: RoundOptions, random: Random, workload: Workload, healTimeoutMs: number): Promise<FaultRecord> {
+  const { env } = options;
+  const injectedAt = Date.now();
+  let markApplied: () => void = () => undefined;
+  const applied = new Promise<void>((resolve) => (markApplied = resolve));
+  let faultEnded = false;
+  let endedAt = Number.POSITIVE_INFINITY;
+  const injection = inject(kind, { env, random, applied: markApplied })
+    .catch((error: unknown) => ({ detail: `injection failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}` }))
+    .finally(() => {
+      faultEnded = true;
+      endedAt = Date.now();
+      markApplied();
+    });
+  await applied;
+  const during = await waitHealed(env, workload, () => (faultEnded ? endedAt + healTimeoutMs : Number.POSITIVE_INFINITY));
+  const { detail } = await injection;
+  const after = await waitHealed(env, workload, () => Date.now() + healTimeoutMs);
+  const record: FaultRecord = { kind, atMs: injectedAt, detail };
+  if (after.healedAt === undefined) record.notHealed = after.lastProblem;
+  else record.healMs = (during.healedAt !== undefined && after.looks === 1 ? during.healedAt : after.healedAt) - injectedAt;
+  return record;
+}
+
+interface HealWait {
+  healedAt?: number;
+  lastProblem: string;
+  looks: number;
+}
+
+async function waitHealed(env: FaultEnvironment, workload: Workload, deadline: () => number): Promise<HealWait> {
+  let lastProblem = 'not looked yet';
+  for (let looks = 1; Date.now() < deadline(); looks += 1) {
+    const { problem } = await env.wholeness();
+    if (!problem) {
+      // One attempt, no retry: the first probe acknowledged by a whole cluster ends the outage.
+      const probe = await workload.probe({ attemptTimeoutMs: env.options.rpcTimeoutMs + 2000, maxAttempts: 1 });
+      if ('seq' in probe) return { healedAt: Date.now(), lastProblem: '', looks };
+      lastProblem = `the cluster looks whole but the probe write got ${probe.lastStatus} ${probe.lastError}`;
+    } else {
+      lastProblem = problem;
+    }
+    await sleep(100);
+  }
+  return { lastProblem, looks: 0 };
+}
+
+/** What the processes said, and what happened to the servers, while the round ran. */
+function diagnosis(env: FaultEnvironment, since: number): string[] {
+  const serverExits = [env.rabbit, env.zk].flatMap((server) => server.exits.filter((exit) => exit.at >= since && exit.unexpected).map((exit) => `${server.name} pid ${exit.pid} exited by itself (${exit.how})`));
+  const orchestratorExits = env.orchestrators.flatMap((orchestrator) =>
+    orchestrator.exits.filter((exit) => exit.at >= since && !exit.killed).map((exit) => `orchestrator ${orchestrator.name} pid ${exit.pid} exited by itself (${exit.how}) at +${((exit.at - since) / 1000).toFixed(1)}s`),
+  );
+  return [
+    ...(serverExits.length + orchestratorExits.length > 0 ? ['exits the harness did not cause:', ...[...serverExits, ...orchestratorExits].map((line) => `  ${line}`)] : []),
+    `log lines of the round (times from its start; data in ${env.dataDir}):`,
+    logExcerpt(env.dataDir, since, Date.now()),
+  ];
+}
