@@ -28,6 +28,9 @@ const META_DDL = [
   'CREATE INDEX IF NOT EXISTS applied_requests_by_seq ON applied_requests(seq)',
 ];
 
+/** What a commit survives: any process crash, or also a power loss (see docs/guarantees.md). */
+export type Durability = 'process' | 'power';
+
 export interface ReplicationPosition {
   appliedSeq: number;
   epoch: number;
@@ -41,13 +44,20 @@ export class Store implements ReplicaStore {
   constructor(readonly file: string) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
-    // NORMAL is safe against a process crash in WAL mode; FULL would cost an fsync per write.
-    this.db.pragma('synchronous = NORMAL');
+    this.setDurability('process');
     this.db.pragma('foreign_keys = ON');
     for (const table of Object.values(TABLES)) this.db.exec(table.ddl);
     for (const ddl of [...INDEXES, ...META_DDL]) this.db.exec(ddl);
     const row = this.db.prepare('SELECT applied_seq AS appliedSeq, epoch FROM replication_state WHERE id = 1').get() as ReplicationPosition;
     this.position = { appliedSeq: row.appliedSeq, epoch: row.epoch };
+  }
+
+  /**
+   * In WAL mode NORMAL keeps every commit through a process crash (the WAL is written before the
+   * commit returns) but not through a power loss; FULL adds an fsync per commit for that.
+   */
+  setDurability(durability: Durability): void {
+    this.db.pragma(`synchronous = ${durability === 'power' ? 'FULL' : 'NORMAL'}`);
   }
 
   /**

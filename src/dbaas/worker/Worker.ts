@@ -10,9 +10,10 @@ import type { Channel, ChannelModel } from 'amqplib';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import { acquireMasterLease, type MasterRecord } from '../coordination/MasterLease.ts';
+import { readPromotion } from '../coordination/Promotion.ts';
 import { WorkerRegistration } from '../coordination/WorkerRegistry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
-import { clusterNames, clusterPaths, type ClusterNames, type PromotionRequest } from '../protocol/names.ts';
+import { clusterNames, type ClusterNames } from '../protocol/names.ts';
 import { connectAmqp } from '../protocol/amqp.ts';
 import { assertTopology } from '../protocol/topology.ts';
 import { openEpoch } from '../replication/EpochFence.ts';
@@ -142,6 +143,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /** The older epochs are fenced and this replica holds every acknowledged write: take writes. */
   private async becomeMaster(lease: MasterRecord): Promise<void> {
+    this.store.setDurability(this.settings.DURABILITY);
     this.store.setEpoch(lease.epoch);
     this.master = new MasterRole({
       connection: this.connection,
@@ -197,15 +199,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** A ready slave watches the promotion node; when it names this worker, it becomes master. */
   private async watchPromotion(): Promise<void> {
     if (this.state !== 'serving' || this.promotionWatchArmed) return;
-    const path = clusterPaths(this.settings.RIDESHARE_CLUSTER).promotion;
     try {
       this.promotionWatchArmed = true;
-      const stat = await this.zk.exists(path, () => {
+      const data = await readPromotion(this.zk, this.settings.RIDESHARE_CLUSTER, () => {
         this.promotionWatchArmed = false;
         void this.watchPromotion();
       });
-      if (!stat) return;
-      const { data } = await this.zk.getData<PromotionRequest>(path);
       if (data?.workerId !== this.settings.WORKER_ID || this.state !== 'serving') return;
       this.logger.info({ request: data }, 'promotion requested');
       await this.promote();
