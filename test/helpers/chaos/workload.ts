@@ -251,7 +251,8 @@ export class Workload {
   private async readOwnWrite(write: AckedWrite, client?: string): Promise<void> {
     const outcome = await call<{ rows: unknown[]; seq: number }>('POST', `${this.url()}/api/v1/db/read`, {
       table: 'rides',
-      where: { timestamp: write.marker },
+      // Markers repeat across workloads on one cluster (each numbers its writers from 0): the writer tells them apart.
+      where: { timestamp: write.marker, created_by: write.writer },
       minSeq: write.seq,
     }, 8000);
     count(this.ledger.readStatuses, outcome.status);

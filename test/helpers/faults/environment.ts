@@ -45,6 +45,8 @@ export class FaultEnvironment {
   readonly inspector: ClusterInspector;
   /** Harness resets (a new cluster after one that never healed), with their reasons. */
   readonly resets: string[] = [];
+  /** Every cluster name this environment used: stop() must leave no process of any of them. */
+  readonly clusters: string[] = [];
   private generation = 0;
 
   private constructor(
@@ -57,6 +59,7 @@ export class FaultEnvironment {
     public dataDir: string,
   ) {
     this.inspector = new ClusterInspector(zk.address, cluster);
+    this.clusters.push(cluster);
   }
 
   static async start(options: EnvironmentOptions): Promise<FaultEnvironment> {
@@ -168,6 +171,7 @@ export class FaultEnvironment {
     if (!this.rabbit.running) await this.rabbit.start();
     this.generation += 1;
     this.cluster = faultClusterName();
+    this.clusters.push(this.cluster);
     this.dataDir = path.join(this.root, `cluster-${this.generation}`);
     this.inspector.switchCluster(this.cluster);
     this.orchestrators.length = 0;
@@ -177,7 +181,7 @@ export class FaultEnvironment {
   /** Kills every process of the test and its servers; `keep` leaves the files for diagnosis. */
   async stop(options: { keep?: boolean } = {}): Promise<void> {
     await Promise.all(this.orchestrators.map((orchestrator) => orchestrator.stop()));
-    const leftovers = killCluster(this.cluster);
+    const leftovers = this.clusters.flatMap((cluster) => killCluster(cluster));
     if (leftovers.length > 0) this.options.log?.(`[harness] killed ${leftovers.length} leftover processes of ${this.cluster}: ${leftovers.map((p) => `${p.kind} ${p.pid}`).join(', ')}`);
     this.inspector.close();
     await this.proxy?.stop();

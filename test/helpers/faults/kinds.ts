@@ -148,6 +148,7 @@ async function stopMaster({ env, random, applied }: InjectionContext): Promise<I
 async function killAllWorkers({ env, random, applied }: InjectionContext): Promise<Injection> {
   // Every worker process of the cluster, registered or not: the machine-wide crash.
   const victims = shuffled(clusterProcesses(env.cluster).filter((proc) => proc.kind === 'worker'), random);
+  const roles = new Map((await env.inspector.workers().catch(() => [])).map((worker) => [worker.pid, worker.role]));
   const steps: string[] = [];
   for (const [index, victim] of victims.entries()) {
     if (index > 0) {
@@ -155,7 +156,7 @@ async function killAllWorkers({ env, random, applied }: InjectionContext): Promi
       await sleep(gap);
       steps.push(`+${gap} ms`);
     }
-    steps.push(`${victim.role} ${victim.pid} ${signal(victim.pid, 'SIGKILL')}`);
+    steps.push(`${roles.get(victim.pid) ?? 'unregistered'} ${victim.pid} ${signal(victim.pid, 'SIGKILL')}`);
   }
   applied();
   return { detail: `SIGKILL of ${victims.length} workers a few ms apart: ${steps.join(', ')}` };
@@ -317,7 +318,7 @@ async function linkFault({ env, random, applied }: InjectionContext, kind: 'link
     return { detail: `delayed ${directions.join('+')} of ${who} by ${delayMs} ms for ${heldMs} ms` };
   }
   // Silent on both sides, for longer than two AMQP heartbeats (5 s each): only heartbeats can tell.
-  const heldMs = random.int(12_000, 16_000);
+  const heldMs = random.int(11_000, 13_000);
   proxy.set(ports, both, { mode: 'pause' });
   applied();
   await sleep(heldMs);

@@ -8,7 +8,7 @@ import path from 'node:path';
 
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 /** Keys every line has, or that say little in a timeline. */
-const NOISE = new Set(['level', 'time', 'msg', 'component', 'pid', 'hostname', 'config']);
+const NOISE = new Set(['level', 'time', 'msg', 'component', 'hostname', 'config']);
 
 interface Line {
   time: number;
@@ -50,7 +50,7 @@ function parse(raw: string, source: string, origin: number): Line | undefined {
     .map(([key, value]) => `${key}=${key === 'err' ? errorText(value) : JSON.stringify(value)}`)
     .join(' ');
   const at = `${time - origin >= 0 ? '+' : ''}${((time - origin) / 1000).toFixed(2)}s`;
-  const text = `${at} ${source}[${String(entry.pid)}] ${LEVELS[level] ?? level} ${String(entry.msg ?? '')} ${extras}`.slice(0, 400);
+  const text = `${at} ${source} ${LEVELS[level] ?? level} ${String(entry.msg ?? '')} ${extras}`.slice(0, 400);
   return { time, level, text };
 }
 

@@ -85,14 +85,14 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     attemptTimeoutMs: rpc + 3000,
   });
   await workload.start();
-  await sleep(1000);
+  await sleep(500);
 
   const faults: FaultRecord[] = [];
   const failures: string[] = [];
   let bag: FaultName[] = [];
   const phaseStart = Date.now();
   do {
-    await sleep(faultRandom.int(...(options.gapMs ?? [500, 1500])));
+    await sleep(faultRandom.int(...(options.gapMs ?? [300, 800])));
     const before = await env.waitWhole(healTimeoutMs);
     if (before) {
       failures.push(`the cluster was not whole ${healTimeoutMs} ms after the last fault, so no further fault was injected: ${before}`);
@@ -132,6 +132,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     'faults:',
     ...faults.map((fault) => `  +${(fault.atMs / 1000).toFixed(1)}s ${fault.kind}: ${fault.detail} → ${fault.healMs !== undefined ? `healed in ${fault.healMs} ms` : `NOT healed (${fault.notHealed})`}`),
     ...(unwell ? [`harness reset before the round: ${unwell}`] : []),
+    ...unexpectedExits(env, roundStart),
   ];
   if (failures.length > 0) {
     lines.push('FAILURES:', ...failures.map((line) => `  ${line}`));
@@ -163,7 +164,10 @@ async function injectAndHeal(kind: FaultName, options: RoundOptions, random: Ran
   await applied;
   const during = await waitHealed(env, workload, () => (faultEnded ? endedAt + healTimeoutMs : Number.POSITIVE_INFINITY));
   const { detail } = await injection;
-  const after = await waitHealed(env, workload, () => Date.now() + healTimeoutMs);
+  // What the end of a fault sets off (a thawed process acting, a link's backlog delivered) comes at once.
+  await sleep(CONFIRM_MS);
+  const until = Date.now() + healTimeoutMs;
+  const after = await waitHealed(env, workload, () => until);
   const record: FaultRecord = { kind, atMs: injectedAt, detail };
   if (after.healedAt === undefined) record.notHealed = after.lastProblem;
   else record.healMs = (during.healedAt !== undefined && after.looks === 1 ? during.healedAt : after.healedAt) - injectedAt;
@@ -176,15 +180,31 @@ interface HealWait {
   looks: number;
 }
 
+/** How long a healed cluster must stay as it was for the heal to count. */
+const CONFIRM_MS = 600;
+
+/**
+ * Waits for a whole cluster whose probe write is acknowledged, and which is still whole with the
+ * same workers a second later: a worker whose death is only about to be noticed (a broker
+ * connection that a heartbeat is about to close) must not pass for a healed cluster.
+ */
 async function waitHealed(env: FaultEnvironment, workload: Workload, deadline: () => number): Promise<HealWait> {
   let lastProblem = 'not looked yet';
+  const pids = (workers: { pid: number }[]) => workers.map((worker) => worker.pid).sort((a, b) => a - b).join(',');
   for (let looks = 1; Date.now() < deadline(); looks += 1) {
-    const { problem } = await env.wholeness();
+    const { problem, workers } = await env.wholeness();
     if (!problem) {
       // One attempt, no retry: the first probe acknowledged by a whole cluster ends the outage.
       const probe = await workload.probe({ attemptTimeoutMs: env.options.rpcTimeoutMs + 2000, maxAttempts: 1 });
-      if ('seq' in probe) return { healedAt: Date.now(), lastProblem: '', looks };
-      lastProblem = `the cluster looks whole but the probe write got ${probe.lastStatus} ${probe.lastError}`;
+      if ('seq' in probe) {
+        const healedAt = Date.now();
+        await sleep(CONFIRM_MS);
+        const again = await env.wholeness();
+        if (!again.problem && pids(again.workers) === pids(workers)) return { healedAt, lastProblem: '', looks };
+        lastProblem = `whole and acknowledging, but not ${CONFIRM_MS} ms later: ${again.problem ?? 'other workers'}`;
+      } else {
+        lastProblem = `the cluster looks whole but the probe write got ${probe.lastStatus} ${probe.lastError}`;
+      }
     } else {
       lastProblem = problem;
     }
@@ -193,15 +213,20 @@ async function waitHealed(env: FaultEnvironment, workload: Workload, deadline: (
   return { lastProblem, looks: 0 };
 }
 
-/** What the processes said, and what happened to the servers, while the round ran. */
-function diagnosis(env: FaultEnvironment, since: number): string[] {
-  const serverExits = [env.rabbit, env.zk].flatMap((server) => server.exits.filter((exit) => exit.at >= since && exit.unexpected).map((exit) => `${server.name} pid ${exit.pid} exited by itself (${exit.how})`));
-  const orchestratorExits = env.orchestrators.flatMap((orchestrator) =>
-    orchestrator.exits.filter((exit) => exit.at >= since && !exit.killed).map((exit) => `orchestrator ${orchestrator.name} pid ${exit.pid} exited by itself (${exit.how}) at +${((exit.at - since) / 1000).toFixed(1)}s`),
+/** Servers and orchestrators that exited by themselves (the process manager restarted the orchestrators). */
+function unexpectedExits(env: FaultEnvironment, since: number): string[] {
+  const at = (time: number) => `+${((time - since) / 1000).toFixed(1)}s`;
+  const serverExits = [env.rabbit, env.zk].flatMap((server) =>
+    server.exits.filter((exit) => exit.at >= since && exit.unexpected).map((exit) => `${server.name} pid ${exit.pid} exited by itself (${exit.how}) at ${at(exit.at)}`),
   );
-  return [
-    ...(serverExits.length + orchestratorExits.length > 0 ? ['exits the harness did not cause:', ...[...serverExits, ...orchestratorExits].map((line) => `  ${line}`)] : []),
-    `log lines of the round (times from its start; data in ${env.dataDir}):`,
-    logExcerpt(env.dataDir, since, Date.now()),
-  ];
+  const orchestratorExits = env.orchestrators.flatMap((orchestrator) =>
+    orchestrator.exits.filter((exit) => exit.at >= since && !exit.killed).map((exit) => `orchestrator ${orchestrator.name} pid ${exit.pid} exited by itself (${exit.how}) at ${at(exit.at)}; restarted by the process manager`),
+  );
+  const all = [...serverExits, ...orchestratorExits];
+  return all.length > 0 ? ['exits the harness did not cause:', ...all.map((line) => `  ${line}`)] : [];
+}
+
+/** What the processes said while the round ran. */
+function diagnosis(env: FaultEnvironment, since: number): string[] {
+  return [`log lines of the round (times from its start; data in ${env.dataDir}):`, logExcerpt(env.dataDir, since, Date.now())];
 }

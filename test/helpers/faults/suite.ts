@@ -8,10 +8,12 @@
  * those kinds; FAULTS_KEEP=1 keeps the data directory even when everything passed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '../chaos/client.ts';
 import { Random } from '../chaos/prng.ts';
 import { FaultEnvironment, type EnvironmentOptions } from './environment.ts';
 import { Figures } from './figures.ts';
 import { DESCRIPTIONS, type FaultName } from './kinds.ts';
+import { clusterProcesses, isAlive } from './proc.ts';
 import { runRound } from './round.ts';
 
 export const FAULTS_SEED = Number(process.env.FAULTS_SEED ?? 42);
@@ -38,11 +40,19 @@ export function faultSuite(title: string, setup: SuiteSetup, kinds: readonly Fau
       env = await FaultEnvironment.start({ ...setup, slaves: 2, sessionTimeoutMs: 1000, rpcTimeoutMs: 2500, log: (line) => console.log(line) });
     }, 300_000);
 
+    const stop = async () => {
+      const stopping = env;
+      env = undefined;
+      if (!stopping) return undefined;
+      const keep = failed || process.env.FAULTS_KEEP === '1';
+      await stopping.stop({ keep });
+      if (keep) console.log(`fault data kept in ${stopping.root}`);
+      return stopping;
+    };
+
     afterAll(async () => {
       if (selected.length > 0) console.log(figures.table(`${title}, seed ${FAULTS_SEED}`));
-      const keep = failed || process.env.FAULTS_KEEP === '1';
-      await env?.stop({ keep });
-      if (env && keep) console.log(`fault data kept in ${env.root}`);
+      await stop();
     }, 120_000);
 
     for (const kind of kinds) {
@@ -61,5 +71,16 @@ export function faultSuite(title: string, setup: SuiteSetup, kinds: readonly Fau
         durationMs + 4 * healTimeoutMs + 180_000,
       );
     }
+
+    it.skipIf(selected.length === 0)('stops every process it started: orchestrators, workers of every cluster, servers', async () => {
+      const stopped = await stop();
+      if (!stopped) throw new Error('the environment did not start');
+      // A SIGKILLed process takes a moment to die; anything still there after 5 s survived.
+      const survivors = () => stopped.clusters.flatMap((cluster) => clusterProcesses(cluster));
+      for (let waited = 0; survivors().length > 0 && waited < 5000; waited += 100) await sleep(100);
+      expect(survivors()).toEqual([]);
+      const servers = [stopped.rabbit, stopped.zk].filter((server) => server.running || (server.pid !== undefined && isAlive(server.pid)));
+      expect(servers.map((server) => server.name)).toEqual([]);
+    }, 120_000);
   });
 }
