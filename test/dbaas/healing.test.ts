@@ -136,3 +136,57 @@ describe('healing', () => {
     expect((await post(`${standby.orchestratorUrl}/api/v1/crash/slave`)).status).toBe(200);
   });
 });
+
+describe('joining under write load', () => {
+  it('a new slave copies a snapshot at least as recent as its sync queue: it joins on the first try, never meets a gap', async () => {
+    const service = await startDatabaseService({ slaves: 2 });
+    services.push(service);
+    await post(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'loader', password } });
+    let writing = true;
+    let written = 0;
+    const writers = Array.from({ length: 8 }, async (_, lane) => {
+      for (let i = 0; writing; i += 1) {
+        const rows = Array.from({ length: 20 }, (_, k) => ({ created_by: 'loader', timestamp: 1_900_000_000 + i, source: 1 + ((lane + k) % 198), destination: 2 }));
+        const answer = await post(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'rides', rows });
+        if (answer.status === 200) written += rows.length;
+      }
+    });
+    try {
+      for (let i = 0; i < 4; i += 1) {
+        const joined = await service.orchestrator.supervisor!.startWorker('slave');
+        expect(joined.pid).toBeGreaterThan(0);
+      }
+    } finally {
+      writing = false;
+      await Promise.all(writers);
+    }
+    expect(written).toBeGreaterThan(0);
+  });
+
+  it('a snapshot is never taken from a slave that lags behind what the joiner\u2019s queue starts at', async () => {
+    // A session long enough for a slave frozen 1.5 s to stay registered: it resumes with a backlog.
+    const service = await startDatabaseService({ slaves: 1, env: { ZK_SESSION_TIMEOUT_MS: '6000' } });
+    services.push(service);
+    await post(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'loader', password } });
+    const [slave] = (await settledWorkers(service, 2)).filter((worker) => worker.role === 'slave');
+    let writing = true;
+    const writers = Array.from({ length: 8 }, async (_, lane) => {
+      for (let i = 0; writing; i += 1) {
+        const rows = Array.from({ length: 50 }, (_, k) => ({ created_by: 'loader', timestamp: 1_900_000_000 + i, source: 1 + ((lane + k) % 198), destination: 3 }));
+        await post(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'rides', rows });
+      }
+    });
+    try {
+      signal(slave!.pid, 'SIGSTOP');
+      frozen.push(slave!.pid);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      signal(slave!.pid, 'SIGCONT');
+      // The only slave now has a backlog; it is the first choice for snapshot requests.
+      const joined = await service.orchestrator.supervisor!.startWorker('slave');
+      expect(joined.pid).toBeGreaterThan(0);
+    } finally {
+      writing = false;
+      await Promise.all(writers);
+    }
+  });
+});

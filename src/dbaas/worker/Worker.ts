@@ -17,6 +17,7 @@ import { clusterNames, type ClusterNames } from '../protocol/names.ts';
 import { connectAmqp } from '../protocol/amqp.ts';
 import { assertTopology } from '../protocol/topology.ts';
 import { openEpoch } from '../replication/EpochFence.ts';
+import { askMasterPosition } from '../replication/MasterPosition.ts';
 import { fetchSnapshot } from '../replication/SnapshotTransfer.ts';
 import { SyncFollower } from '../replication/SyncFollower.ts';
 import { SyncPublisher } from '../replication/SyncPublisher.ts';
@@ -165,11 +166,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const syncChannel = await this.connection.createChannel();
     const follower = new SyncFollower(syncChannel, this.names.syncQueueOf(this.settings.WORKER_ID), this.names.syncExchange, this.logger);
     await follower.bind();
-    // minSeq: the least seq the copy must hold; 0 until the first seq waiting in the sync queue is known.
+    // Everything published before the bind must be in the copy; what follows waits in our queue.
+    const { seq: minSeq } = await askMasterPosition(this.connection, this.names, this.settings.SNAPSHOT_TIMEOUT_MS);
     const snapshot = await fetchSnapshot({
       connection: this.connection,
       names: this.names,
-      minSeq: 0,
+      minSeq,
       file: this.settings.WORKER_DB_FILE,
       timeoutMs: this.settings.SNAPSHOT_TIMEOUT_MS,
       logger: this.logger,
