@@ -94,10 +94,16 @@ export class FaultEnvironment {
     return this.options.slaves;
   }
 
-  /** Orchestrators whose process is up (it may still be starting: callers retry a refused call). */
+  /**
+   * Orchestrators clients should use: those serving (as a load balancer's health check sees
+   * them), else those at least running, else all (calls then fail and are retried).
+   */
   liveOrchestratorUrls(): string[] {
-    const up = this.orchestrators.filter((orchestrator) => orchestrator.isRunning).map((orchestrator) => orchestrator.url);
-    return up.length > 0 ? up : this.orchestrators.map((orchestrator) => orchestrator.url);
+    for (const usable of [(o: OrchestratorProcess) => o.isServing, (o: OrchestratorProcess) => o.isRunning, () => true]) {
+      const urls = this.orchestrators.filter(usable).map((orchestrator) => orchestrator.url);
+      if (urls.length > 0) return urls;
+    }
+    return [];
   }
 
   /** The orchestrator process holding the supervisor lease, if one of ours does and is alive. */

@@ -59,6 +59,7 @@ export class OrchestratorProcess {
   private stopped = true;
   private killedByHarness = false;
   private held = false;
+  private listening = false;
   private restartTimer: NodeJS.Timeout | undefined;
 
   constructor(private options: OrchestratorProcessOptions) {}
@@ -77,6 +78,11 @@ export class OrchestratorProcess {
 
   get isRunning(): boolean {
     return this.alive;
+  }
+
+  /** Running and answered GET /health since its last start: clients can be sent to it. */
+  get isServing(): boolean {
+    return this.alive && this.listening;
   }
 
   get logFile(): string {
@@ -159,17 +165,28 @@ export class OrchestratorProcess {
     track(pid);
     this.child = child;
     this.alive = true;
+    this.listening = false;
     this.killedByHarness = false;
     this.starts.push({ at: Date.now(), pid });
+    void this.watchListening(child);
     this.gone = new Promise((resolve) =>
       child.once('exit', (code, sig) => {
         this.alive = false;
+        this.listening = false;
         running.delete(pid);
         this.exits.push({ at: Date.now(), pid, how: sig ?? `code ${code}`, killed: this.killedByHarness });
         resolve();
         if (!this.stopped && !this.held) this.scheduleRestart();
       }),
     );
+  }
+
+  /** Clients are sent only to orchestrators that listen, as a load balancer's health check would. */
+  private async watchListening(child: ChildProcess): Promise<void> {
+    while (this.child === child && this.alive && !this.listening) {
+      if ((await call('GET', `${this.url}/health`, undefined, 1000)).status === 200 && this.child === child) this.listening = true;
+      else await sleep(100);
+    }
   }
 
   private scheduleRestart(): void {
