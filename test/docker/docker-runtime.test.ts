@@ -6,6 +6,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZkClient } from '../../src/dbaas/coordination/ZkClient.ts';
 import { connectAmqp } from '../../src/dbaas/protocol/amqp.ts';
@@ -219,6 +221,46 @@ describe.skipIf(!engine.ok)(suiteTitle('DockerRuntime: the worker-runtime contra
     }
   });
 
+  it('an engine that fails to answer an inspect is asked again: a live worker is adopted, never taken for dead', async () => {
+    const worker = await startWorker();
+    await registration(worker.database, worker.workerId);
+    const successor = new DockerRuntime({ cluster, dataDir, logDir, logger, docker: flakyEngine(docker, { inspect: 3 }) });
+    const exits: WorkerExit[] = [];
+    successor.on('exit', (exit) => exits.push(exit));
+    try {
+      expect(await successor.adopt()).toContainEqual({ workerId: worker.workerId, pid: worker.pid });
+      expect(exits).toEqual([]);
+      const [listed] = await docker.listContainers({ filters: { label: [`${LABELS.worker}=${worker.workerId}`] } });
+      expect(listed?.State).toBe('running');
+    } finally {
+      await successor.kill(worker.workerId);
+      await successor.close();
+    }
+  });
+
+  it('kill resolves only when the engine confirms the exit, and the exit is reported once the container is removed', async () => {
+    // No events reach this runtime and its first waits and inspects fail: only a confirmed answer may end the kill.
+    const faults = { inspect: 0, wait: 2, events: true };
+    const flaky = new DockerRuntime({ cluster, dataDir, logDir, logger, docker: flakyEngine(docker, faults) });
+    const worker = await startWorker({}, flaky);
+    await registration(worker.database, worker.workerId);
+    const [listed] = await docker.listContainers({ filters: { label: [`${LABELS.worker}=${worker.workerId}`] } });
+    faults.inspect = 2;
+    const atExit = new Promise<number | undefined>((resolve) =>
+      flaky.once('exit', () => resolve(docker.getContainer(listed!.Id).inspect().then(() => undefined, (error: { statusCode?: number }) => error.statusCode))),
+    );
+    const exit = nextExit(flaky, worker.workerId);
+    try {
+      await flaky.kill(worker.workerId, 'SIGKILL');
+      expect(faults.wait).toBe(0); // the failures were there, and were not taken for a death
+      expect(await exit).toEqual({ workerId: worker.workerId, pid: worker.pid, code: null, signal: 'SIGKILL' });
+      expect(await atExit).toBe(404);
+      expect(processState(worker.pid)).toBeUndefined();
+    } finally {
+      await flaky.close();
+    }
+  });
+
   it('close stops and removes every container of the cluster', async () => {
     const workers = await Promise.all([startWorker(), startWorker()]);
     await Promise.all(workers.map((worker) => registration(worker.database, worker.workerId)));
@@ -231,3 +273,30 @@ describe.skipIf(!engine.ok)(suiteTitle('DockerRuntime: the worker-runtime contra
     expect(exits.map((exit) => exit.code)).toEqual([0, 0]);
   });
 });
+
+/**
+ * The engine, with the next `inspect` / `wait` calls on any container failing as an overloaded
+ * engine's do (HTTP 500), and with `events` a stream that never delivers (as if events were lost).
+ */
+function flakyEngine(real: Docker, faults: { inspect?: number; wait?: number; events?: boolean }): Docker {
+  const failing = (method: 'inspect' | 'wait') => async () => {
+    faults[method] = (faults[method] ?? 0) - 1;
+    throw Object.assign(new Error(`(HTTP code 500) server error - ${method} failed`), { statusCode: 500 });
+  };
+  const container = (id: string) =>
+    new Proxy(real.getContainer(id), {
+      get(target, property, receiver) {
+        if ((property === 'inspect' || property === 'wait') && (faults[property] ?? 0) > 0) return failing(property);
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  return new Proxy(real, {
+    get(target, property, receiver) {
+      if (property === 'getContainer') return container;
+      if (property === 'getEvents' && faults.events) return async () => new PassThrough();
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}

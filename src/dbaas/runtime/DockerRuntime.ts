@@ -5,17 +5,21 @@
  * State.Pid, the pid the worker registers in ZooKeeper, and the pid a host `kill` reaches.
  * (Docker adds its init only to containers with a private pid namespace; none is needed here,
  * since node is not a namespace's pid 1 and so keeps the default SIGTERM behaviour.)
- * Containers carry labels (cluster, worker, role) and are not auto-removed: a 'die' event
- * reports the exit, then the output is saved to logDir/<workerId>.log and the container removed.
+ * Containers carry labels (cluster, worker, role) and are not auto-removed. A death is reported
+ * only once the engine confirms it (a 'die' event, a wait() result, or an inspect that says not
+ * running); an engine that does not answer is asked again, never taken for a death. The output is
+ * then saved to logDir/<workerId>.log and the container removed (which ends anything else that
+ * ran in it), and only then is the exit reported: a promotion never starts beside the old master.
  * A restarted orchestrator finds its cluster's containers by label and adopts them.
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import type { Logger } from '../../shared/logger.ts';
+import { sleep } from '../../shared/timeout.ts';
+import { DieEvents } from './DieEvents.ts';
+import { containerState, demux, describeExit, retried, statusOf, type ContainerState } from './containers.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
 
 export const DEFAULT_WORKER_IMAGE = 'rideshare:latest';
@@ -24,9 +28,14 @@ const DEFAULT_GRACE_MS = 5000;
 /** Same flags as ProcessRuntime's workers, so both runtimes measure the same program. */
 const WORKER_ENTRYPOINT = ['node', '--max-semi-space-size=4', '--import', 'tsx'];
 const WORKER_MAIN = 'src/dbaas/worker/main.ts';
-const RECONNECT_MS = 1000;
+/** The first pause before asking the engine again about an exit it has not confirmed; it grows with each failure. */
+const CONFIRM_BACKOFF_MS = 1000;
 /** Every ordinary Engine API call ends within this (a graceful stop's grace included). */
 const CALL_TIMEOUT_MS = 30_000;
+/** Engine errors on the calls that decide life and death are retried this often before giving up. */
+const ENGINE_RETRY = { attempts: 5, delayMs: 200 };
+/** Between two attempts to confirm an exit the engine would not confirm: at most this long. */
+const CONFIRM_BACKOFF_MAX_MS = 5000;
 
 export interface DockerRuntimeOptions {
   cluster: string;
@@ -44,9 +53,11 @@ interface Tracked {
   handle: WorkerHandle;
   containerId: string;
   exited: boolean;
-  /** Resolves once the exit is reported and the container removed. */
+  /** Resolves once the exit is confirmed, the container removed and the exit reported. */
   gone: Promise<void>;
   markGone: () => void;
+  /** The one loop asking the engine until it confirms the exit. */
+  confirming?: Promise<void>;
 }
 
 export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements WorkerRuntime {
@@ -57,9 +68,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
   private readonly streams: Docker;
   private readonly logger: Logger;
   private readonly workers = new Map<string, Tracked>();
-  private events: Readable | undefined;
-  private watching: Promise<void> | undefined;
-  private lastEventSeconds = 0;
+  private readonly events: DieEvents;
   /** The first start or adoption clears up after earlier runs; every start waits for it. */
   private swept: Promise<unknown> | undefined;
   /** Starts in progress: a sweep leaves their containers alone, and close() waits for them. */
@@ -72,12 +81,20 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
     this.docker = options.docker ?? new Docker({ timeout: CALL_TIMEOUT_MS });
     this.streams = options.docker ?? new Docker();
     this.logger = options.logger.child({ component: 'docker-runtime' });
+    this.events = new DieEvents({
+      docker: this.streams,
+      label: `${LABELS.cluster}=${options.cluster}`,
+      logger: this.logger,
+      onDie: (containerId, exitCode) => this.onDie(containerId, exitCode),
+      onResumed: () => this.recheck(),
+      wanted: () => this.workers.size > 0,
+    });
     fs.mkdirSync(options.logDir, { recursive: true });
   }
 
   async start(spec: WorkerSpec): Promise<WorkerHandle> {
     if (this.closing) throw new Error(`cannot start worker ${spec.workerId}: the runtime is closing`);
-    await this.watch();
+    await this.events.watch();
     await (this.swept ??= this.sweep(true));
     const started = this.run(spec);
     this.starting.set(spec.workerId, started);
@@ -154,14 +171,16 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
     const tracked = this.workers.get(workerId);
     if (!tracked) return;
     await this.signal(tracked, 'SIGTERM');
-    const timer = setTimeout(() => void this.signal(tracked, 'SIGKILL'), graceMs);
+    const timer = setTimeout(() => {
+      this.signal(tracked, 'SIGKILL').catch((error: unknown) => this.logger.error({ err: error, workerId }, 'could not send SIGKILL after the grace'));
+    }, graceMs);
     await this.gone(tracked);
     clearTimeout(timer);
   }
 
   /** Takes over the cluster's live containers, found by label (left by an orchestrator that died), and removes its dead ones. */
   async adopt(): Promise<WorkerHandle[]> {
-    await this.watch();
+    await this.events.watch();
     const sweep = this.sweep(false);
     this.swept ??= sweep;
     const adopted = await sweep;
@@ -177,9 +196,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
       await Promise.all([...this.workers.keys()].map((workerId) => this.stop(workerId)));
       const leftovers = await this.clusterContainers().catch(() => []);
       await Promise.all(leftovers.map((info) => this.discard(info.Id, info.Labels[LABELS.worker], info.State === 'running' ? DEFAULT_GRACE_MS : undefined)));
-      this.events?.destroy();
-      this.events = undefined;
-      this.watching = undefined;
+      this.events.close();
     } finally {
       this.closing = false;
     }
@@ -193,34 +210,53 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
     return tracked;
   }
 
-  /** The one place an exit is handled, whoever saw it first (an event, a wait, an inspect): reported once. */
+  /**
+   * The one place an exit is handled, whoever had the engine confirm it first (an event, a wait,
+   * an inspect): the container is removed, then the exit reported, once. Until then the worker
+   * stays listed, so the supervisor never takes it for gone while something of it may still run.
+   */
   private async finish(tracked: Tracked, exitCode: number | null): Promise<void> {
     if (tracked.exited) return;
     tracked.exited = true;
+    await this.discard(tracked.containerId, tracked.handle.workerId);
     if (this.workers.get(tracked.handle.workerId) === tracked) this.workers.delete(tracked.handle.workerId);
     this.emit('exit', { ...tracked.handle, ...describeExit(exitCode) } satisfies WorkerExit);
-    await this.discard(tracked.containerId, tracked.handle.workerId);
     tracked.markGone();
   }
 
-  /** Waits for the exit through the engine as well as the events, so a missed event cannot hang a kill. */
-  private async gone(tracked: Tracked): Promise<void> {
-    this.streams
-      .getContainer(tracked.containerId)
-      .wait({ condition: 'not-running' })
-      .then((result: { StatusCode?: number }) => this.finish(tracked, result.StatusCode ?? null))
-      .catch(() => this.finish(tracked, null));
-    await tracked.gone;
+  /** Resolves once the exit is confirmed and reported; the engine is asked as well as the events watched, so a missed event cannot hang a kill. */
+  private gone(tracked: Tracked): Promise<void> {
+    tracked.confirming ??= this.confirmExit(tracked);
+    return tracked.gone;
+  }
+
+  /** Asks the engine until it confirms the container stopped; an error is an unanswered question, not a death. */
+  private async confirmExit(tracked: Tracked): Promise<void> {
+    for (let failures = 1; !tracked.exited; failures++) {
+      try {
+        const result: { StatusCode?: number } = await this.streams.getContainer(tracked.containerId).wait({ condition: 'not-running' });
+        return await this.finish(tracked, result.StatusCode ?? null);
+      } catch (error) {
+        const state = await containerState(this.docker, tracked.containerId).catch(() => undefined);
+        if (state && state.kind !== 'running') return this.finish(tracked, exitCodeOf(state));
+        if (failures === 1 || failures % 10 === 0) {
+          this.logger.warn({ err: error, workerId: tracked.handle.workerId, failures }, 'the engine has not confirmed the exit of a worker container yet; asking again');
+        }
+        await sleep(Math.min(CONFIRM_BACKOFF_MS * failures, CONFIRM_BACKOFF_MAX_MS));
+      }
+    }
   }
 
   private async signal(tracked: Tracked, signal: NodeJS.Signals): Promise<void> {
-    await this.docker
-      .getContainer(tracked.containerId)
-      .kill({ signal })
-      .catch((error: unknown) => {
-        // 409: not running (already dead, its event on the way); 404: removed by someone else.
-        if (statusOf(error) !== 409 && statusOf(error) !== 404) throw error;
-      });
+    const send = () =>
+      this.docker
+        .getContainer(tracked.containerId)
+        .kill({ signal })
+        .catch((error: unknown) => {
+          // 409: not running (already dead, its event on the way); 404: removed by someone else.
+          if (statusOf(error) !== 409 && statusOf(error) !== 404) throw error;
+        });
+    await retried(send, ENGINE_RETRY);
   }
 
   /** Saves a container's output to logDir, then removes it (stopping it first, with that grace, if given). */
@@ -257,10 +293,18 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
         continue;
       }
       const tracked = this.track(workerId, info.Id);
-      const state = await this.docker.getContainer(info.Id).inspect().then((details) => details.State).catch(() => undefined);
-      tracked.handle.pid = state?.Pid ?? 0;
-      if (!state?.Running) void this.finish(tracked, state?.ExitCode ?? null);
-      else adopted.push(tracked.handle);
+      let state: ContainerState;
+      try {
+        state = await retried(() => containerState(this.docker, info.Id), ENGINE_RETRY);
+      } catch (error) {
+        // Unknown is not dead: the adoption fails, and is tried again, rather than lose a live worker.
+        this.workers.delete(workerId);
+        throw error;
+      }
+      if (state.kind === 'running') {
+        tracked.handle.pid = state.pid;
+        adopted.push(tracked.handle);
+      } else void this.finish(tracked, exitCodeOf(state));
     }
     return adopted;
   }
@@ -269,83 +313,22 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
     return this.docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${this.options.cluster}`] } });
   }
 
-  /** Subscribes to the cluster's 'die' events, once; again (from where it broke) if the stream breaks. */
-  private watch(): Promise<void> {
-    this.watching ??= this.subscribe().catch((error: unknown) => {
-      this.watching = undefined;
-      throw error;
-    });
-    return this.watching;
-  }
-
-  private async subscribe(): Promise<void> {
-    const stream = (await this.streams.getEvents({
-      ...(this.lastEventSeconds ? { since: this.lastEventSeconds } : {}),
-      filters: { type: ['container'], event: ['die'], label: [`${LABELS.cluster}=${this.options.cluster}`] },
-    })) as Readable;
-    this.events = stream;
-    let pending = '';
-    stream.on('data', (chunk: Buffer) => {
-      const lines = (pending + chunk.toString('utf8')).split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) if (line.trim()) this.onEvent(line);
-    });
-    const broken = () => {
-      if (this.events !== stream) return; // closed on purpose, or already replaced
-      this.events = undefined;
-      this.watching = undefined;
-      this.logger.warn('lost the Docker event stream; reconnecting');
-      setTimeout(() => void this.resubscribe(), RECONNECT_MS).unref();
-    };
-    for (const event of ['error', 'close', 'end']) stream.once(event, broken);
-  }
-
-  /** After a break, deaths may have gone unseen: each tracked container is checked once. */
-  private async resubscribe(): Promise<void> {
-    if (this.watching || this.workers.size === 0) return;
-    try {
-      await this.watch();
-    } catch (error) {
-      this.logger.warn({ err: error }, 'Docker engine not answering; retrying');
-      setTimeout(() => void this.resubscribe(), RECONNECT_MS).unref();
-      return;
-    }
+  /** After the event stream broke, deaths may have gone unseen: each tracked container is checked once. */
+  private async recheck(): Promise<void> {
     for (const tracked of [...this.workers.values()]) {
       if (this.starting.has(tracked.handle.workerId)) continue;
-      const state = await this.docker.getContainer(tracked.containerId).inspect().then((info) => info.State).catch(() => undefined);
-      if (!state?.Running) void this.finish(tracked, state?.ExitCode ?? null);
+      // No answer says nothing: the stream resumed from where it broke, so its 'die' event still comes.
+      const state = await containerState(this.docker, tracked.containerId).catch(() => undefined);
+      if (state && state.kind !== 'running') void this.finish(tracked, exitCodeOf(state));
     }
   }
 
-  private onEvent(line: string): void {
-    let event: { id?: string; Action?: string; time?: number; Actor?: { Attributes?: Record<string, string> } };
-    try {
-      event = JSON.parse(line);
-    } catch {
-      return;
-    }
-    if (event.time) this.lastEventSeconds = event.time;
-    const tracked = [...this.workers.values()].find((worker) => worker.containerId === event.id);
-    const code = event.Actor?.Attributes?.exitCode;
-    if (tracked && event.Action === 'die') void this.finish(tracked, code === undefined ? null : Number(code));
+  private onDie(containerId: string, exitCode: number | null): void {
+    const tracked = [...this.workers.values()].find((worker) => worker.containerId === containerId);
+    if (tracked) void this.finish(tracked, exitCode);
   }
 }
 
-/** A container killed by signal N exits with 128 + N; reported as a process runtime would. */
-function describeExit(exitCode: number | null): Pick<WorkerExit, 'code' | 'signal'> {
-  const signal = exitCode !== null && exitCode > 128 ? Object.entries(os.constants.signals).find(([, number]) => number === exitCode - 128)?.[0] : undefined;
-  return signal ? { code: null, signal } : { code: exitCode, signal: null };
-}
-
-/** Docker multiplexes a non-TTY container's stdout and stderr in frames: 8-byte header, then the payload. */
-function demux(buffer: Buffer): Buffer {
-  const parts: Buffer[] = [];
-  for (let offset = 0; offset + 8 <= buffer.length; offset += 8 + buffer.readUInt32BE(offset + 4)) {
-    parts.push(buffer.subarray(offset + 8, offset + 8 + buffer.readUInt32BE(offset + 4)));
-  }
-  return Buffer.concat(parts);
-}
-
-function statusOf(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null && 'statusCode' in error ? Number((error as { statusCode: unknown }).statusCode) : undefined;
+function exitCodeOf(state: Exclude<ContainerState, { kind: 'running' }>): number | null {
+  return state.kind === 'stopped' ? state.exitCode : null;
 }
