@@ -1,76 +1,59 @@
 /**
- * `npm start`: the whole system on this machine. Finds or starts RabbitMQ and ZooKeeper, then
- * starts the orchestrator (which starts one master and one slave), the users and rides services
- * and the gateway, each as its own process. SIGINT/SIGTERM stops everything it started, in
- * reverse order, private servers included.
+ * `npm start`: the whole system on this machine (see system/RideShareSystem.ts), kept running
+ * until SIGINT, SIGTERM or SIGHUP, or until our parent goes away. The first request stops
+ * everything gracefully; one that comes after the repeat window (not the echo of the same Ctrl-C)
+ * kills everything at once. Either way nothing it started outlives it.
  */
-import path from 'node:path';
-import { ensureRabbitMq, ensureZooKeeper, type ServerHandle } from './infra/servers.ts';
 import { ConfigError, describeConfig, loadConfig } from './shared/config.ts';
 import { createLogger } from './shared/logger.ts';
-import { ServiceProcess } from './system/ServiceProcess.ts';
+import { handleStopSignals } from './shared/process-lifecycle.ts';
+import { RideShareSystem } from './system/RideShareSystem.ts';
 
 const logger = createLogger('rideshare');
+/** How often the parent is checked for. */
+const PARENT_POLL_MS = 500;
 
 async function main(): Promise<void> {
   const config = loadConfig();
   logger.info({ config: describeConfig(config) }, 'starting RideShare');
-  const servers: ServerHandle[] = [];
-  const services: ServiceProcess[] = [];
-  let stopping = false;
+  const system = new RideShareSystem({ config, logger });
 
-  const stopAll = async (exitCode: number): Promise<never> => {
-    stopping = true;
-    for (const service of [...services].reverse()) await service.stop();
-    for (const server of [...servers].reverse()) await server.stop().catch((error: unknown) => logger.error({ err: error }, 'server stop failed'));
-    logger.info('stopped');
-    process.exit(exitCode);
-  };
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (signalled) process.exit(1);
-    signalled = true;
-    logger.info({ signal }, 'stopping RideShare');
-    void stopAll(0);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  watchParent(() => onSignal('SIGHUP'));
+  let exitCode = 0;
+  const finish = (how: Promise<void>, forced: boolean) =>
+    how.then(
+      () => {
+        logger.info('stopped');
+        process.exit(forced ? 1 : exitCode);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  const request = handleStopSignals(
+    {
+      stop: () => void finish(system.stop(), false),
+      force: () => void finish(system.force(), true),
+    },
+    logger,
+    { signals: ['SIGINT', 'SIGTERM', 'SIGHUP'] },
+  );
+  watchParent(() => request('parent gone'));
 
   try {
-    const serverDir = path.join(config.DATA_DIR);
-    const rabbit = await ensureRabbitMq({ configuredUrl: config.AMQP_URL, dataDir: serverDir, logger });
-    servers.push(rabbit);
-    const zookeeper = await ensureZooKeeper({ configuredConnect: config.ZK_CONNECT, dataDir: serverDir, logger });
-    servers.push(zookeeper);
-    const env = { AMQP_URL: rabbit.address, ZK_CONNECT: zookeeper.address, DATA_DIR: config.DATA_DIR };
-    const plan: ServiceProcess[] = [
-      new ServiceProcess({ name: 'orchestrator', entry: 'src/dbaas/orchestrator/main.ts', port: config.ORCHESTRATOR_PORT, env, stopGraceMs: 15_000 }),
-      new ServiceProcess({ name: 'users', entry: 'src/services/users/main.ts', port: config.USERS_PORT, env }),
-      new ServiceProcess({ name: 'rides', entry: 'src/services/rides/main.ts', port: config.RIDES_PORT, env }),
-      new ServiceProcess({ name: 'gateway', entry: 'src/services/gateway/main.ts', port: config.GATEWAY_PORT, env }),
-    ];
-    for (const service of plan) {
-      services.push(service);
-      await service.start((name, code) => {
-        if (stopping) return;
-        logger.fatal({ service: name, code }, 'a service exited; stopping RideShare');
-        void stopAll(1);
-      });
-    }
-    logger.info(
-      { gateway: config.GATEWAY_URL, orchestrator: config.ORCHESTRATOR_URL, rabbitmq: rabbit.address.replace(/:[^:@/]*@/, ':***@'), zookeeper: zookeeper.address },
-      'RideShare is up',
-    );
+    await system.start();
   } catch (error) {
+    // A stop requested during start-up makes the start fail; that stop is already under way.
+    if (system.isStopping) return;
     logger.fatal({ err: error }, 'start-up failed');
-    await stopAll(1);
+    exitCode = 1;
+    request('start-up failed');
   }
 }
 
 /**
- * `npm start` runs us under npm, and npm, when it is itself sent SIGTERM, exits without passing
- * the signal on. Losing our parent is therefore treated like a SIGTERM: nothing is left behind.
+ * Our parent (npm, or a supervisor of ours) going away is a stop request: nobody would be left
+ * to send one, and the system would run on unowned.
  */
 function watchParent(onOrphaned: () => void): void {
   const parent = process.ppid;
@@ -79,7 +62,7 @@ function watchParent(onOrphaned: () => void): void {
     clearInterval(timer);
     logger.warn({ parent }, 'the parent process is gone');
     onOrphaned();
-  }, 500);
+  }, PARENT_POLL_MS);
   timer.unref();
 }
 

@@ -9,7 +9,7 @@
  * owns the mechanics they share (probing, ports, spawning, stopping, the pid file, apt-get).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -27,6 +27,8 @@ export interface ServerHandle {
   pid?: number;
   /** Stops what this call started; a no-op for a server that was found running. */
   stop(): Promise<void>;
+  /** SIGKILL, now, to what this call started (a forced stop); a no-op for a server that was found running. */
+  kill(): void;
 }
 
 export interface Endpoint {
@@ -102,7 +104,7 @@ async function ensureServer(kind: ServerKind, configured: string | undefined, op
 }
 
 function foundRunning(address: string): ServerHandle {
-  return { address, startedHere: false, stop: async () => {} };
+  return { address, startedHere: false, stop: async () => {}, kill: () => {} };
 }
 
 // ---- probing -----------------------------------------------------------------------------------
@@ -286,7 +288,12 @@ async function startPrivate(kind: ServerKind, dir: string, log: Logger): Promise
       await rm(path.join(dir, 'pid.json'), { force: true });
       log.info({ serverPid: pid }, 'stopped the private server');
     })());
-  return { address, startedHere: true, pid, stop };
+  const kill = () => {
+    signal(-pid, 'SIGKILL');
+    untrack(pid);
+    rmSync(path.join(dir, 'pid.json'), { force: true });
+  };
+  return { address, startedHere: true, pid, stop, kill };
 }
 
 async function waitReady(kind: ServerKind, child: ChildProcess, port: number, logFiles: string[]): Promise<void> {

@@ -37,6 +37,8 @@ const schema = z.object({
   RIDESHARE_NOW: optionalText,
   /** A CSV (`Area No,Area Name`) whose names the rides service shows beside area numbers. */
   AREAS_FILE: optionalText,
+  /** How long `npm start` lets the orchestrator stop its workers before SIGKILL (it then stops them itself). */
+  ORCHESTRATOR_STOP_GRACE_MS: positiveInt.default(15000),
   /** How long an orchestrator waits for a worker's answer before a 503. */
   RPC_TIMEOUT_MS: positiveInt.default(5000),
   /** How long a services' call to the orchestrator or the gateway may take. */

@@ -1,14 +1,15 @@
 /**
- * One of the system's own processes (orchestrator, users, rides, gateway) run by `npm start`:
- * its own process group, output passed through, ready when its port accepts connections, and
- * stopped with SIGTERM, escalating to SIGKILL after a grace period.
+ * One run of one of the system's own processes (orchestrator, users, rides, gateway): its own
+ * process group (a terminal's Ctrl-C reaches `npm start` alone, which then stops it in order),
+ * output passed through, ready when its port accepts connections, stopped with SIGTERM to the
+ * group, escalating to SIGKILL after a grace period. Restarts are KeptService's business.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { sleep } from '../shared/timeout.ts';
+import { signalGroup, waitForPort } from '../shared/processes.ts';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const DEFAULT_STOP_GRACE_MS = 10_000;
 
 export interface ServiceProcessOptions {
   name: string;
@@ -21,17 +22,25 @@ export interface ServiceProcessOptions {
   stopGraceMs?: number;
 }
 
+export type ServiceExitListener = (name: string, code: number | null, signal: NodeJS.Signals | null) => void;
+
 export class ServiceProcess {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
 
   constructor(readonly options: ServiceProcessOptions) {}
 
+  get name(): string {
+    return this.options.name;
+  }
+
+  /** The pid while it runs. */
   get pid(): number | undefined {
     return this.child?.pid;
   }
 
-  async start(onExit: (name: string, code: number | null) => void): Promise<void> {
+  /** Spawns it and resolves once its port accepts connections; rejects if it exits first. */
+  async start(onExit: ServiceExitListener): Promise<void> {
     const child = spawn(process.execPath, ['--import', 'tsx', this.options.entry], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, ...this.options.env },
@@ -40,55 +49,37 @@ export class ServiceProcess {
     });
     this.child = child;
     this.exited = new Promise((resolve) =>
-      child.once('exit', (code) => {
+      child.once('exit', (code, signal) => {
         this.child = undefined;
-        onExit(this.options.name, code);
+        // A helper the service forked (the loader's esbuild) must not outlive it.
+        if (child.pid) signalGroup(child.pid, 'SIGKILL');
+        onExit(this.options.name, code, signal);
         resolve();
       }),
     );
-    await this.waitForPort();
+    child.once('error', () => undefined); // reported as an exit, or as a start that never listens
+    await waitForPort(this.options.port, {
+      timeoutMs: this.options.readyTimeoutMs ?? 90_000,
+      abandon: () => (this.child === child ? undefined : `${this.options.name} exited during start-up`),
+    }).catch((error: unknown) => {
+      throw new Error(`${this.options.name} did not start: ${(error as Error).message}`);
+    });
   }
 
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (!child?.pid) return;
-    signalGroup(child.pid, 'SIGTERM');
-    const timer = setTimeout(() => signalGroup(child.pid as number, 'SIGKILL'), this.options.stopGraceMs ?? 10_000);
+  /** SIGTERM to its group, SIGKILL after the grace; resolves once it has exited. */
+  async stop(graceMs = this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS): Promise<void> {
+    const pid = this.child?.pid;
+    if (pid === undefined) return;
+    signalGroup(pid, 'SIGTERM');
+    const timer = setTimeout(() => signalGroup(pid, 'SIGKILL'), graceMs);
     await this.exited;
     clearTimeout(timer);
   }
 
-  private async waitForPort(): Promise<void> {
-    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 90_000);
-    while (Date.now() < deadline) {
-      if (!this.child) throw new Error(`${this.options.name} exited during start-up`);
-      if (await accepts(this.options.port)) return;
-      await sleep(100);
-    }
-    throw new Error(`${this.options.name} did not listen on port ${this.options.port} in time`);
-  }
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.setTimeout(500);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // Already gone.
+  /** SIGKILL to its whole group, now; resolves once it has exited. */
+  kill(): Promise<void> {
+    const pid = this.child?.pid;
+    if (pid !== undefined) signalGroup(pid, 'SIGKILL');
+    return this.exited;
   }
 }

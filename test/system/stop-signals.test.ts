@@ -1,0 +1,119 @@
+/**
+ * `npm start` stops everything it started, however the stop is asked for: Ctrl-C in a terminal
+ * (SIGINT to the whole foreground process group), a signal to npm, or one to main.ts itself;
+ * once, or twice in quick succession (the echo of one request, not a second one). Each case runs
+ * the real system and then scans /proc for anything that still names its DATA_DIR or cluster.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { portAccepts } from '../../src/shared/processes.ts';
+import { startSystem, type Launcher, type RunningSystem } from './support/npm-start.ts';
+
+type Target = 'group' | 'launcher' | 'main';
+
+interface StopCase {
+  via: Launcher;
+  target: Target;
+  signal: NodeJS.Signals;
+  times: 1 | 2;
+}
+
+/** What a terminal, an operator or a process manager would do. */
+function deliver(system: RunningSystem, target: Target, signal: NodeJS.Signals): void {
+  if (target === 'group') process.kill(-system.pid, signal);
+  else if (target === 'launcher') process.kill(system.pid, signal);
+  else process.kill(system.mainProcess().pid, signal);
+}
+
+const targets: Array<Omit<StopCase, 'times'>> = [
+  { via: 'npm', target: 'group', signal: 'SIGINT' },
+  { via: 'npm', target: 'launcher', signal: 'SIGINT' },
+  { via: 'npm', target: 'launcher', signal: 'SIGTERM' },
+  { via: 'npm', target: 'main', signal: 'SIGINT' },
+  { via: 'npm', target: 'main', signal: 'SIGTERM' },
+  { via: 'node', target: 'group', signal: 'SIGINT' },
+  { via: 'node', target: 'main', signal: 'SIGINT' },
+  { via: 'node', target: 'main', signal: 'SIGTERM' },
+];
+const cases: StopCase[] = targets.flatMap((target) => [1, 2].map((times) => ({ ...target, times: times as 1 | 2 })));
+function describeCase({ via, target, signal, times }: StopCase): string {
+  const launched = via === 'npm' ? 'npm start' : 'node src/main.ts';
+  const to = target === 'group' ? 'the process group' : target === 'launcher' ? 'npm' : 'main.ts';
+  return `${launched}, ${signal} to ${to}${times === 2 ? ' twice in quick succession' : ''}`;
+}
+
+/** A graceful stop of the whole system takes about a second; this leaves room for a loaded machine. */
+const GONE_WITHIN_MS = 20_000;
+
+describe('npm start stops everything it started', () => {
+  let system: RunningSystem | undefined;
+
+  afterEach(async () => {
+    await system?.cleanUp();
+    system = undefined;
+  });
+
+  it.each(cases.map((c) => [describeCase(c), c] as const))('%s: nothing is left', async (_title, { via, target, signal, times }) => {
+    system = await startSystem({ via });
+    expect(system.processRunning('src/dbaas/worker/main.ts')).toBeDefined();
+    deliver(system, target, signal);
+    if (times === 2) {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      deliver(system, target, signal);
+    }
+    await system.waitUntilGone(GONE_WITHIN_MS);
+    await system.exited;
+    const output = system.output();
+    // The repeat was the same request: a graceful stop, not a forced one.
+    expect(output).toContain('"msg":"stopped"');
+    expect(output).not.toContain('stopping now');
+  });
+});
+
+describe('npm start when a stop does not go to plan', () => {
+  let system: RunningSystem | undefined;
+
+  afterEach(async () => {
+    await system?.cleanUp();
+    system = undefined;
+  });
+
+  /** A frozen orchestrator ignores SIGTERM: the graceful stop would wait for its whole grace. */
+  function freezeOrchestrator(running: RunningSystem): number {
+    const orchestrator = running.processRunning('src/dbaas/orchestrator/main.ts');
+    if (!orchestrator) throw new Error('no orchestrator');
+    process.kill(orchestrator.pid, 'SIGSTOP');
+    return orchestrator.pid;
+  }
+
+  it('a second Ctrl-C after the repeat window kills everything at once, workers included', async () => {
+    system = await startSystem({ via: 'npm' });
+    freezeOrchestrator(system);
+    process.kill(-system.pid, 'SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(system.processRunning('src/dbaas/worker/main.ts')).toBeDefined();
+    process.kill(-system.pid, 'SIGINT');
+    await system.waitUntilGone(10_000);
+    expect(system.output()).toContain('stop requested again; stopping now');
+  });
+
+  it('an orchestrator still running after its grace is killed, and then the workers it left', async () => {
+    system = await startSystem({ via: 'node', env: { ORCHESTRATOR_STOP_GRACE_MS: '1500' } });
+    const workers = system.processes().filter((proc) => proc.args.some((arg) => arg.startsWith('--rideshare-worker=')));
+    expect(workers).toHaveLength(2);
+    freezeOrchestrator(system);
+    process.kill(system.pid, 'SIGTERM');
+    await system.waitUntilGone(15_000);
+    const output = system.output();
+    expect(output).toContain('stopped workers the orchestrator left running');
+    expect(output).not.toContain('stopping now');
+  });
+
+  it('a private ZooKeeper it started is stopped with the rest', async (ctx) => {
+    if (await portAccepts(2181)) ctx.skip(); // npm start would use that one
+    system = await startSystem({ via: 'npm', env: { ZK_CONNECT: undefined } });
+    expect(system.processes().some((proc) => proc.args.some((arg) => arg.includes('zookeeper')))).toBe(true);
+    process.kill(-system.pid, 'SIGINT');
+    await system.waitUntilGone(GONE_WITHIN_MS);
+    expect(system.output()).toContain('stopped the private server');
+  });
+});
