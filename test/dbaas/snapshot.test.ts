@@ -120,6 +120,7 @@ describe('snapshot transfer', () => {
     const { folder, tempDir } = await fresh();
     const source = storeWithRides(path.join(folder, 'source.db'), 50_000);
     await serve(source, SNAPSHOT_PRIORITY.slave, { tempDir, chunkBytes: 256 * KIB });
+    const seqBefore = source.appliedSeq;
     let longestStallMs = 0;
     let last = performance.now();
     let writes = 0;
@@ -131,7 +132,7 @@ describe('snapshot transfer', () => {
     }, 5);
     try {
       const fetched = await fetchSnapshot({ connection, names, minSeq: 0, file: path.join(folder, 'received.db'), timeoutMs: 20_000 });
-      expect(fetched.appliedSeq).toBeGreaterThanOrEqual(101);
+      expect(fetched.appliedSeq).toBeGreaterThanOrEqual(seqBefore);
     } finally {
       clearInterval(ticker);
     }
@@ -223,6 +224,21 @@ describe('snapshot transfer', () => {
     expect(readReplica(file).checksum).toBe(readReplica(path.join(folder, 'source.db')).checksum);
   });
 
+  it('a server that accepts and then goes silent is given up after the chunk timeout, and another one sends', async () => {
+    const { folder, tempDir } = await fresh();
+    const source = storeWithRides(path.join(folder, 'source.db'), 1000);
+    await serve(source, SNAPSHOT_PRIORITY.master, { tempDir });
+    await muteServerOnce();
+    const file = path.join(folder, 'received.db');
+
+    const started = Date.now();
+    const fetched = await fetchSnapshot({ connection, names, minSeq: 0, file, timeoutMs: 10_000, chunkTimeoutMs: 300 });
+
+    expect(fetched.attempts).toBe(2);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(readReplica(file).checksum).toBe(readReplica(path.join(folder, 'source.db')).checksum);
+  });
+
   it('a requester that goes silent midway: the server gives up after the chunk timeout and removes its copy', async () => {
     const { folder, tempDir } = await fresh();
     const source = storeWithRides(path.join(folder, 'source.db'), 20_000);
@@ -259,6 +275,27 @@ describe('snapshot transfer', () => {
     await serve(storeWithRides(path.join(folder, 'source.db'), 10), SNAPSHOT_PRIORITY.master, { tempDir });
     expect(fs.readdirSync(tempDir)).toEqual([`${process.pid}-mine.db`]);
   });
+
+  /** A server at the highest priority that accepts one request, then says nothing more. */
+  async function muteServerOnce(): Promise<void> {
+    const channel = await openChannel();
+    await channel.prefetch(1);
+    await channel.consume(REPLY_TO, () => undefined, { noAck: true });
+    const { consumerTag } = await channel.consume(
+      names.snapshotQ,
+      (message) => {
+        if (!message) return;
+        void channel.cancel(consumerTag);
+        channel.sendToQueue(message.properties.replyTo as string, Buffer.alloc(0), {
+          correlationId: message.properties.correlationId as string,
+          replyTo: REPLY_TO,
+          headers: serverSignalHeaders({ type: 'accepted', redelivered: false }),
+        });
+        channel.ack(message);
+      },
+      { noAck: false, priority: 100 },
+    );
+  }
 
   /** A server at the highest priority that answers one request with a wrong checksum, then leaves. */
   async function corruptingServerOnce(): Promise<void> {
