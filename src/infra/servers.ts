@@ -9,7 +9,7 @@
  * owns the mechanics they share (probing, ports, spawning, stopping, the pid file, apt-get).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from '../shared/logger.ts';
 import { freePorts } from '../shared/ports.ts';
+import { identify, isSameProcess, sendSignal, signalGroup, terminate, type ProcessIdentity } from '../shared/processes.ts';
 import { rabbitMqKind } from './rabbitmq.ts';
 import { zooKeeperKind } from './zookeeper.ts';
 
@@ -240,7 +241,8 @@ async function reclaimDir(kind: ServerKind, dir: string, log: Logger): Promise<v
     );
   }
   log.warn({ serverPid: rec.pid, ports: rec.ports }, 'killing a private server orphaned by an earlier run');
-  await stopProcess(rec.pid, undefined, kind.stopGraceMs, log);
+  const orphan: ProcessIdentity = { pid: rec.pid, startTime: rec.pidStart };
+  await stopProcess(rec.pid, () => isSameProcess(orphan), kind.stopGraceMs, log);
 }
 
 async function startPrivate(kind: ServerKind, dir: string, log: Logger): Promise<ServerHandle> {
@@ -273,7 +275,7 @@ async function startPrivate(kind: ServerKind, dir: string, log: Logger): Promise
   try {
     await waitReady(kind, child, port, logFiles);
   } catch (err) {
-    await stopProcess(pid, child, 2000, log);
+    await stopProcess(pid, childAlive(child), 2000, log);
     untrack(pid);
     await rm(path.join(dir, 'pid.json'), { force: true });
     throw err;
@@ -283,13 +285,13 @@ async function startPrivate(kind: ServerKind, dir: string, log: Logger): Promise
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      await stopProcess(pid, child, kind.stopGraceMs, log);
+      await stopProcess(pid, childAlive(child), kind.stopGraceMs, log);
       untrack(pid);
       await rm(path.join(dir, 'pid.json'), { force: true });
       log.info({ serverPid: pid }, 'stopped the private server');
     })());
   const kill = () => {
-    signal(-pid, 'SIGKILL');
+    signalGroup(pid, 'SIGKILL');
     untrack(pid);
     rmSync(path.join(dir, 'pid.json'), { force: true });
   };
@@ -322,45 +324,29 @@ async function logTail(files: string[]): Promise<string> {
 
 // ---- processes ---------------------------------------------------------------------------------
 
-/** Field 22 of /proc/PID/stat; undefined when the process is gone. */
+/** /proc's start time of a live process (a zombie counts as gone); pid + start time never repeats. */
 function procStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[0] === 'Z' ? undefined : fields[19];
-  } catch {
-    return undefined;
-  }
+  return identify(pid)?.startTime;
 }
 
-function isAlive(pid: number, child: ChildProcess | undefined): boolean {
-  return child ? child.exitCode === null && child.signalCode === null : procStart(pid) !== undefined;
+/**
+ * SIGTERM to the server, SIGKILL to its whole group after the grace, and to the group once more
+ * at the end: helpers forked by the server (Erlang's port programs) may outlive the leader.
+ */
+async function stopProcess(pid: number, alive: () => boolean, graceMs: number, log: Logger): Promise<void> {
+  const stopped = await terminate({
+    signal: (sig) => (sig === 'SIGTERM' ? sendSignal(pid, sig) : signalGroup(pid, sig)),
+    alive,
+    graceMs,
+    onEscalate: () => log.warn({ serverPid: pid, graceMs }, 'server ignored SIGTERM; killing its process group'),
+  });
+  if (!stopped) throw new Error(`process ${pid} survived SIGKILL`);
+  signalGroup(pid, 'SIGKILL');
 }
 
-function signal(target: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(target, sig);
-  } catch {
-    // already gone
-  }
-}
-
-async function stopProcess(pid: number, child: ChildProcess | undefined, graceMs: number, log: Logger): Promise<void> {
-  const waitExit = async (ms: number) => {
-    const deadline = Date.now() + ms;
-    while (isAlive(pid, child) && Date.now() < deadline) await sleep(50);
-    return !isAlive(pid, child);
-  };
-  if (isAlive(pid, child)) {
-    signal(pid, 'SIGTERM');
-    if (!(await waitExit(graceMs))) {
-      log.warn({ serverPid: pid, graceMs }, 'server ignored SIGTERM; killing its process group');
-      signal(-pid, 'SIGKILL');
-      if (!(await waitExit(5000))) throw new Error(`process ${pid} survived SIGKILL`);
-    }
-  }
-  // Helpers forked by the server (Erlang's port programs) may outlive the leader.
-  signal(-pid, 'SIGKILL');
+/** Our child is alive until node has seen it exit (its pid cannot be reused before). */
+function childAlive(child: ChildProcess): () => boolean {
+  return () => child.exitCode === null && child.signalCode === null;
 }
 
 const running = new Set<number>();
@@ -372,7 +358,7 @@ function track(pid: number): void {
   if (exitHooked) return;
   exitHooked = true;
   process.on('exit', () => {
-    for (const p of running) signal(-p, 'SIGKILL');
+    for (const p of running) signalGroup(p, 'SIGKILL');
   });
 }
 

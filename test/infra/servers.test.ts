@@ -5,7 +5,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureRabbitMq, ensureZooKeeper, type ServerHandle } from '../../src/infra/servers.ts';
 import { createLogger } from '../../src/shared/logger.ts';
+import { isAlive } from '../../src/shared/processes.ts';
 import { testServers } from '../helpers/inject.ts';
+import { until } from '../helpers/replicas.ts';
 
 const logger = createLogger('servers-test', process.env.LOG_LEVEL ?? 'error');
 const slow = process.env.RIDESHARE_SLOW_TESTS === '1';
@@ -28,15 +30,6 @@ function ask(port: number, hello: string, ms = 2000): Promise<string> {
 
 function portOf(address: string): number {
   return Number(/:(\d+)$/.exec(address)?.[1]);
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function freePort(): Promise<number> {
@@ -76,8 +69,18 @@ describe('ensureZooKeeper', () => {
     const config = await readFile(path.join(dataDir, 'servers/zookeeper/zoo.cfg'), 'utf8');
     expect(config).toContain('minSessionTimeout=400');
     await zk.stop();
-    expect(isRunning(zk.pid!)).toBe(false);
+    expect(isAlive(zk.pid!)).toBe(false);
     expect(await ask(portOf(zk.address), 'srvr', 500)).toBe('');
+  });
+
+  it('kill() ends a private server at once (a forced stop), leaving no pid file', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rideshare-infra-kill-'));
+    const zk = await ensureZooKeeper({ dataDir: dir, logger, tickMs: 200, alwaysPrivate: true });
+    cleanup.push(zk);
+    zk.kill();
+    await until(() => (isAlive(zk.pid!) ? undefined : true), 5000, 'the server to die');
+    await expect(readFile(path.join(dir, 'servers/zookeeper/pid.json'), 'utf8')).rejects.toThrow(/ENOENT/);
+    await rm(dir, { recursive: true, force: true });
   });
 
   it('uses a configured server that answers and does not stop it', async () => {
@@ -117,7 +120,7 @@ describe('ensureZooKeeper', () => {
     await writeFile(pidFile, JSON.stringify({ ...record, ownerStart: 'gone' }));
     const second = await ensureZooKeeper({ dataDir: dir, logger, tickMs: 200, alwaysPrivate: true });
     cleanup.push(second);
-    expect(isRunning(first.pid!)).toBe(false);
+    expect(isAlive(first.pid!)).toBe(false);
     expect(second.pid).not.toBe(first.pid);
     expect(await ask(portOf(second.address), 'srvr')).toContain('Mode:');
     await second.stop();
@@ -149,7 +152,7 @@ describe('ensureRabbitMq', () => {
     expect(portOf(rabbit.address)).not.toBe(5672);
     expect(await ask(portOf(rabbit.address), 'AMQP\x00\x00\x09\x01')).not.toBe('');
     await rabbit.stop();
-    expect(isRunning(rabbit.pid!)).toBe(false);
+    expect(isAlive(rabbit.pid!)).toBe(false);
     expect(await ask(portOf(rabbit.address), 'AMQP\x00\x00\x09\x01', 500)).toBe('');
   });
 });
