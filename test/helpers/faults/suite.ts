@@ -5,7 +5,8 @@
  *
  * FAULTS_SEED replays a run; FAULTS_DURATION_MS is how long faults keep coming per kind (at
  * least one is injected); FAULTS_HEAL_TIMEOUT_MS bounds each heal; FAULTS_KINDS=a,b runs only
- * those kinds; FAULTS_KEEP=1 keeps the data directory even when everything passed.
+ * those kinds; FAULTS_SLOW=1 adds the kinds too slow for CI's few minutes (bench/soak.ts always
+ * runs them); FAULTS_KEEP=1 keeps the data directory even when everything passed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../chaos/client.ts';
@@ -28,8 +29,9 @@ export function roundSeed(seed: number, kind: FaultName): number {
 
 export type SuiteSetup = Pick<EnvironmentOptions, 'label' | 'orchestrators' | 'brokerProxy'>;
 
-export function faultSuite(title: string, setup: SuiteSetup, kinds: readonly FaultName[]): void {
-  const selected = kinds.filter((kind) => !only || only.includes(kind));
+export function faultSuite(title: string, setup: SuiteSetup, kinds: readonly FaultName[], options: { slow?: readonly FaultName[] } = {}): void {
+  const slowToo = process.env.FAULTS_SLOW === '1';
+  const selected = kinds.filter((kind) => (only ? only.includes(kind) : slowToo || !options.slow?.includes(kind)));
   describe(`${title} (FAULTS_SEED=${FAULTS_SEED})`, () => {
     let env: FaultEnvironment | undefined;
     const figures = new Figures();

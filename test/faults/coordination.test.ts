@@ -1,0 +1,17 @@
+/**
+ * Faults of what coordinates the workers, with two orchestrator processes on one cluster:
+ * ZooKeeper frozen for less and for more than the session timeout (SIGSTOP of its JVM) and
+ * restarted on the same data and port; the supervising orchestrator SIGKILLed while it launches
+ * a worker and while it runs a failover (the process manager then restarts it), and SIGKILLed
+ * with its restart held until the standby has taken over.
+ */
+import { faultSuite } from '../helpers/faults/suite.ts';
+
+faultSuite('coordination faults', { label: 'coordination', orchestrators: 2, brokerProxy: false }, [
+  'zookeeper-stop-short',
+  'zookeeper-stop-long',
+  'zookeeper-restart',
+  'orchestrator-kill-launch',
+  'orchestrator-kill-failover',
+  'standby-takeover',
+]);
