@@ -67,6 +67,7 @@ async function setUp(kind: RuntimeKind, servers: { amqpUrl: string; zkConnect: s
     amqpUrl: servers.amqpUrl,
     zkConnect: servers.zkConnect,
     rpcTimeoutMs: 5000,
+    sessionTimeoutMs: 4000,
     initialSlaves: slaves,
     workerSettings: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
     runtime,

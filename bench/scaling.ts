@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Orchestrator } from '../src/dbaas/orchestrator/Orchestrator.ts';
+import { ProcessRuntime } from '../src/dbaas/runtime/ProcessRuntime.ts';
 import { ensureRabbitMq, ensureZooKeeper } from '../src/infra/servers.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { JsonClient } from './lib/http.ts';
@@ -32,13 +33,17 @@ async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-bench-scaling-'));
   const rabbit = await ensureRabbitMq({ dataDir, logger });
   const zookeeper = await ensureZooKeeper({ dataDir, logger });
+  const cluster = `bench-scaling-${Date.now().toString(36)}`;
   const orchestrator = new Orchestrator({
     port: await freePort(),
-    cluster: `bench-scaling-${Date.now().toString(36)}`,
+    cluster,
     dataDir,
     amqpUrl: rabbit.address,
     zkConnect: zookeeper.address,
     rpcTimeoutMs: 10_000,
+    sessionTimeoutMs: 4000,
+    initialSlaves: 1,
+    runtime: new ProcessRuntime({ cluster, logDir: path.join(dataDir, 'logs'), logger }),
     workerSettings: { LOG_LEVEL: 'warn' },
     scaling: { windowMs: WINDOW_MS, readsPerSlave: 20, maxSlaves: 8 },
     logger,

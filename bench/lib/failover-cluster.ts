@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Orchestrator } from '../../src/dbaas/orchestrator/Orchestrator.ts';
+import { ProcessRuntime } from '../../src/dbaas/runtime/ProcessRuntime.ts';
 import { ensureRabbitMq, ensureZooKeeper, type ServerHandle } from '../../src/infra/servers.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 
@@ -36,14 +37,17 @@ export async function startFailoverCluster(options: FailoverClusterOptions): Pro
     servers.push(await ensureRabbitMq({ configuredUrl: process.env.AMQP_URL, dataDir, logger }));
     servers.push(await ensureZooKeeper({ dataDir, logger, tickMs: 200, alwaysPrivate: true }));
     const [rabbit, zookeeper] = servers as [ServerHandle, ServerHandle];
+    const cluster = `failover-${Date.now().toString(36)}`;
     orchestrator = new Orchestrator({
       port: 0,
-      cluster: `failover-${Date.now().toString(36)}`,
+      cluster,
       dataDir,
       amqpUrl: rabbit.address,
       zkConnect: zookeeper.address,
       rpcTimeoutMs: 5000,
+      sessionTimeoutMs: options.sessionTimeoutMs,
       initialSlaves: options.slaves,
+      runtime: new ProcessRuntime({ cluster, logDir: path.join(dataDir, 'logs'), logger }),
       workerSettings: { ZK_SESSION_TIMEOUT_MS: String(options.sessionTimeoutMs), READ_WAIT_MS: '2000', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
       logger,
     });

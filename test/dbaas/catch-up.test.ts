@@ -45,7 +45,7 @@ describe('a slave started late', () => {
     const extra = await background;
 
     // Only the late slave is left to answer reads.
-    await service.orchestrator.runtime.kill(original!.workerId);
+    await service.runtime.kill(original!.workerId);
     const count = await post<{ rows: { count: number }[]; seq: number }>(url('/api/v1/db/read'), { table: 'rides', count: true, fresh: true });
     expect(count.status).toBe(200);
     expect(count.body.rows[0]!.count).toBe(10_000 + extra);

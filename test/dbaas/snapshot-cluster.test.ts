@@ -62,7 +62,7 @@ describe('snapshots between worker processes', () => {
     async () => {
       const [slave] = (await workers()).filter((worker) => worker.role === 'slave');
       // With the only slave gone, the master is the only server its replacement can copy from.
-      await service.orchestrator.runtime.kill(slave!.workerId);
+      await service.runtime.kill(slave!.workerId);
       const all = await settledWorkers(service, 2, slave!.pid);
       const joined = all.find((worker) => worker.role === 'slave')!;
       pidsSeen.add(joined.pid);
@@ -84,7 +84,7 @@ describe('snapshots between worker processes', () => {
       await setDesiredSlaves(2);
 
       // Freeze the newcomer as soon as its first chunk is on disk: the transfer is then surely half done.
-      const joiner = await pollFast(() => service.orchestrator.runtime.list().find((handle) => !known.has(handle.workerId)), 30_000);
+      const joiner = await pollFast(() => service.runtime.list().find((handle) => !known.has(handle.workerId)), 30_000);
       pidsSeen.add(joiner.pid);
       const sizeAtFreeze = await pollFast(() => {
         const size = fs.existsSync(fileOf(joiner.workerId)) ? fs.statSync(fileOf(joiner.workerId)).size : 0;
@@ -94,7 +94,7 @@ describe('snapshots between worker processes', () => {
       try {
         const copies = fs.readdirSync(DEFAULT_SNAPSHOT_TEMP_DIR).filter((name) => name.startsWith(`${sender.pid}-`));
         expect(copies, 'the slave (highest snapshot priority) is the one sending').toHaveLength(1);
-        await service.orchestrator.runtime.kill(sender.workerId);
+        await service.runtime.kill(sender.workerId);
       } finally {
         process.kill(joiner.pid, 'SIGCONT');
       }

@@ -150,14 +150,14 @@ describe.skipIf(!engine.ok)(suiteTitle('failover with worker containers', engine
     const before = await settled(3);
     // An orchestrator that goes away without stopping its workers, as a crashed one would.
     const orphaned = service.orchestrator;
-    orphaned.runtime.close = async () => {};
+    service.runtime.close = async () => {};
     await orphaned.stop();
     expect((await containers()).filter((info) => info.State === 'running')).toHaveLength(3);
 
     service = await start();
     const after = await settled(3);
     expect(after.map((worker) => worker.workerId).sort()).toEqual(before.map((worker) => worker.workerId).sort());
-    expect(service.orchestrator.runtime.list().map((handle) => handle.pid).sort()).toEqual(before.map((worker) => worker.pid).sort());
+    expect(service.runtime.list().map((handle) => handle.pid).sort()).toEqual(before.map((worker) => worker.pid).sort());
     const read = await post<{ rows: unknown[] }>(url('/api/v1/db/read'), { table: 'users' });
     expect(read.status).toBe(200);
 

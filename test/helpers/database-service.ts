@@ -9,12 +9,15 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '../../src/shared/logger.ts';
 import { Orchestrator, type ScalingOptions } from '../../src/dbaas/orchestrator/Orchestrator.ts';
+import { ProcessRuntime } from '../../src/dbaas/runtime/ProcessRuntime.ts';
 import type { WorkerRuntime } from '../../src/dbaas/runtime/WorkerRuntime.ts';
 import { testServers } from './inject.ts';
 
 export interface DatabaseServiceHandle {
   orchestratorUrl: string;
   orchestrator: Orchestrator;
+  /** Where the workers run: tests kill and list workers through it. */
+  runtime: WorkerRuntime;
   cluster: string;
   dataDir: string;
   amqpUrl: string;
@@ -45,6 +48,8 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
   const cluster = options.cluster ?? uniqueClusterName();
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
   const env: Record<string, string> = { ZK_SESSION_TIMEOUT_MS: '1000', READ_WAIT_MS: '2000', LOG_LEVEL: 'warn', ...options.env };
+  const logger = createLogger('test-orchestrator', env.LOG_LEVEL);
+  const runtime = options.runtime ?? new ProcessRuntime({ cluster, logDir: path.join(dataDir, 'logs'), logger });
   const orchestrator = new Orchestrator({
     port: options.port ?? 0,
     cluster,
@@ -56,13 +61,14 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     initialSlaves: options.slaves ?? 1,
     workerSettings: env,
     ...(options.scaling ? { scaling: options.scaling } : {}),
-    runtime: options.runtime,
-    logger: createLogger('test-orchestrator', env.LOG_LEVEL),
+    runtime,
+    logger,
   });
   await orchestrator.start();
   return {
     orchestratorUrl: orchestrator.url,
     orchestrator,
+    runtime,
     cluster,
     dataDir,
     amqpUrl,

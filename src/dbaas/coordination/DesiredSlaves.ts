@@ -2,8 +2,8 @@
  * The desired number of slaves, kept in ZooKeeper so a restarted (or second) orchestrator knows
  * it. The supervisor reconciles toward it; the autoscaler sets it.
  */
-import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
 import { clusterPaths } from '../protocol/names.ts';
+import type { ZkClient } from './ZkClient.ts';
 
 export class DesiredSlaves {
   private readonly path: string;
@@ -16,13 +16,8 @@ export class DesiredSlaves {
   }
 
   async get(fallback: number): Promise<number> {
-    try {
-      const { data } = await this.zk.getData<number>(this.path);
-      return typeof data === 'number' && data >= 0 ? data : fallback;
-    } catch (error) {
-      if (isZkError(error, ZkErrorCode.NO_NODE)) return fallback;
-      throw error;
-    }
+    const node = await this.zk.getDataIfExists<number>(this.path);
+    return typeof node?.data === 'number' && node.data >= 0 ? node.data : fallback;
   }
 
   async set(count: number): Promise<void> {

@@ -57,10 +57,16 @@ export async function acquireMasterLease(
 }
 
 export async function readMaster(zk: ZkClient, cluster: string): Promise<MasterRecord | undefined> {
-  try {
-    return (await zk.getData<MasterRecord>(clusterPaths(cluster).master)).data;
-  } catch (error) {
-    if (isZkError(error, ZkErrorCode.NO_NODE)) return undefined;
-    throw error;
-  }
+  return (await zk.getDataIfExists<MasterRecord>(clusterPaths(cluster).master))?.data;
+}
+
+/**
+ * Removes the master lease when `workerId` holds it (a worker known dead), or whoever holds it
+ * when no worker is named (before a promotion: the old master is certainly dead by then).
+ */
+export async function clearMasterLease(zk: ZkClient, cluster: string, workerId?: string): Promise<void> {
+  const path = clusterPaths(cluster).master;
+  const node = await zk.getDataIfExists<MasterRecord>(path);
+  if (!node || (workerId !== undefined && node.data?.workerId !== workerId)) return;
+  await zk.removeIfExists(path, node.version);
 }

@@ -64,14 +64,9 @@ export class SupervisorLease {
 
   /** Gives the lease up (when supervising could not start), so another orchestrator may take it. */
   async release(): Promise<void> {
-    const { data, version } = await this.zk.getData<SupervisorRecord>(this.path).catch((error: unknown) => {
-      if (isZkError(error, ZkErrorCode.NO_NODE)) return { data: undefined, version: -1 };
-      throw error;
-    });
-    if (data?.orchestratorId !== this.me.orchestratorId) return;
-    await this.zk.remove(this.path, version).catch((error: unknown) => {
-      if (!isZkError(error, ZkErrorCode.NO_NODE) && !isZkError(error, ZkErrorCode.BAD_VERSION)) throw error;
-    });
+    const node = await this.zk.getDataIfExists<SupervisorRecord>(this.path);
+    if (!node || node.data?.orchestratorId !== this.me.orchestratorId) return;
+    await this.zk.removeIfExists(this.path, node.version);
   }
 
   private pause(ms: number): Promise<void> {
@@ -81,14 +76,8 @@ export class SupervisorLease {
     });
   }
 
-  holder(): Promise<SupervisorRecord | undefined> {
-    return this.zk.getData<SupervisorRecord>(this.path).then(
-      (node) => node.data,
-      (error: unknown) => {
-        if (isZkError(error, ZkErrorCode.NO_NODE)) return undefined;
-        throw error;
-      },
-    );
+  async holder(): Promise<SupervisorRecord | undefined> {
+    return (await this.zk.getDataIfExists<SupervisorRecord>(this.path))?.data;
   }
 
   cancel(): void {

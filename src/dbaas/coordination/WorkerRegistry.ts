@@ -4,7 +4,7 @@
  * which is how a dead worker leaves the list without anyone deleting it.
  */
 import { clusterPaths, type WorkerInfo } from '../protocol/names.ts';
-import { CreateMode, isZkError, ZkErrorCode, type ZkClient, type ZkWatcher } from './ZkClient.ts';
+import { CreateMode, type ZkClient, type ZkWatcher } from './ZkClient.ts';
 
 export class WorkerRegistration {
   private current: WorkerInfo;
@@ -40,22 +40,16 @@ export class WorkerRegistration {
 /** Every registered worker; a node that disappears while being read is simply not listed. */
 export async function listWorkers(zk: ZkClient, cluster: string, watcher?: ZkWatcher): Promise<WorkerInfo[]> {
   const paths = clusterPaths(cluster);
-  let ids: string[];
-  try {
-    ids = await zk.getChildren(paths.workers, watcher);
-  } catch (error) {
-    if (isZkError(error, ZkErrorCode.NO_NODE)) return [];
-    throw error;
-  }
-  const infos = await Promise.all(
-    ids.map(async (id) => {
-      try {
-        return (await zk.getData<WorkerInfo>(paths.workerNode(id))).data;
-      } catch (error) {
-        if (isZkError(error, ZkErrorCode.NO_NODE)) return undefined;
-        throw error;
-      }
-    }),
-  );
+  const ids = await zk.getChildrenIfExists(paths.workers, watcher);
+  const infos = await Promise.all(ids.map((id) => readWorker(zk, cluster, id)));
   return infos.filter((info): info is WorkerInfo => info !== undefined);
+}
+
+export async function readWorker(zk: ZkClient, cluster: string, workerId: string): Promise<WorkerInfo | undefined> {
+  return (await zk.getDataIfExists<WorkerInfo>(clusterPaths(cluster).workerNode(workerId)))?.data;
+}
+
+/** A worker known dead leaves the list at once, not when its session expires. */
+export async function forgetWorker(zk: ZkClient, cluster: string, workerId: string): Promise<void> {
+  await zk.removeIfExists(clusterPaths(cluster).workerNode(workerId));
 }

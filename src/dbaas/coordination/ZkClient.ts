@@ -120,6 +120,37 @@ export class ZkClient extends EventEmitter {
     return stat.version;
   }
 
+  /** The node's data and version, or undefined when there is no such node. */
+  async getDataIfExists<T>(path: string, watcher?: ZkWatcher): Promise<{ data: T | undefined; version: number } | undefined> {
+    try {
+      return await this.getData<T>(path, watcher);
+    } catch (error) {
+      if (isZkError(error, ZkErrorCode.NO_NODE)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Removes the node; true if it was there (and at `version`, unless -1). */
+  async removeIfExists(path: string, version = -1): Promise<boolean> {
+    try {
+      await this.remove(path, version);
+      return true;
+    } catch (error) {
+      if (isZkError(error, ZkErrorCode.NO_NODE) || isZkError(error, ZkErrorCode.BAD_VERSION)) return false;
+      throw error;
+    }
+  }
+
+  /** The node's children, none when there is no such node. */
+  async getChildrenIfExists(path: string, watcher?: ZkWatcher): Promise<string[]> {
+    try {
+      return await this.getChildren(path, watcher);
+    } catch (error) {
+      if (isZkError(error, ZkErrorCode.NO_NODE)) return [];
+      throw error;
+    }
+  }
+
   async getChildren(path: string, watcher?: ZkWatcher): Promise<string[]> {
     return this.call<string[]>((done) => {
       const callback = (error: unknown, children: string[]) => done(error, children);

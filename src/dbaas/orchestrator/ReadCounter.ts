@@ -4,8 +4,8 @@
  * reads of every orchestrator. Totals only grow; a window's reads are a difference of totals.
  */
 import type { Logger } from '../../shared/logger.ts';
+import { publishReadCount } from '../coordination/ReadCounts.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
-import { clusterPaths } from '../protocol/names.ts';
 
 const PUBLISH_INTERVAL_MS = 200;
 
@@ -13,16 +13,13 @@ export class ReadCounter {
   private total = 0;
   private published = 0;
   private timer: NodeJS.Timeout | undefined;
-  private readonly node: string;
 
   constructor(
     private readonly zk: ZkClient,
-    cluster: string,
+    private readonly cluster: string,
     readonly orchestratorId: string,
     private readonly logger: Logger,
-  ) {
-    this.node = `${clusterPaths(cluster).readCounts}/${orchestratorId}`;
-  }
+  ) {}
 
   start(): void {
     this.timer = setInterval(() => void this.publish(), PUBLISH_INTERVAL_MS);
@@ -42,8 +39,7 @@ export class ReadCounter {
     const total = this.total;
     if (total === this.published) return;
     try {
-      await this.zk.ensurePath(this.node);
-      await this.zk.setData(this.node, { total });
+      await publishReadCount(this.zk, this.cluster, this.orchestratorId, total);
       this.published = total;
     } catch (error) {
       this.logger.warn({ err: error }, 'could not publish the read count');

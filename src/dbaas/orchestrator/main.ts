@@ -41,7 +41,6 @@ const orchestrator = new Orchestrator({
   logger,
 });
 
-orchestrator.on('fatal', () => process.exit(1));
 // Before start: a signal during start-up must still stop the workers already started.
 closeOnSignals({ close: () => orchestrator.stop() }, logger);
 try {

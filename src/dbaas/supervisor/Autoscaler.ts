@@ -5,9 +5,8 @@
  * in a short history for operators (GET /api/v1/scaling).
  */
 import type { Logger } from '../../shared/logger.ts';
+import { totalReads } from '../coordination/ReadCounts.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
-import { isZkError, ZkErrorCode } from '../coordination/ZkClient.ts';
-import { clusterPaths } from '../protocol/names.ts';
 
 const HISTORY_LENGTH = 50;
 /** How often the clock looks for the first read of another orchestrator. */
@@ -34,10 +33,6 @@ export interface AutoscalerOptions {
   currentDesired(): Promise<number>;
   setDesired(count: number): Promise<void>;
   logger: Logger;
-}
-
-interface CountNode {
-  total: number;
 }
 
 export function slavesFor(reads: number, readsPerSlave: number, maxSlaves: number): number {
@@ -140,20 +135,7 @@ export class Autoscaler {
     this.scheduleWindowEnd();
   }
 
-  private async totalReads(): Promise<number> {
-    return (await this.readCounts()).reduce((sum, count) => sum + count.total, 0);
-  }
-
-  private async readCounts(): Promise<CountNode[]> {
-    const root = clusterPaths(this.options.cluster).readCounts;
-    let children: string[];
-    try {
-      children = await this.options.zk.getChildren(root);
-    } catch (error) {
-      if (isZkError(error, ZkErrorCode.NO_NODE)) return [];
-      throw error;
-    }
-    const nodes = await Promise.all(children.map((child) => this.options.zk.getData<CountNode>(`${root}/${child}`).then((node) => node.data)));
-    return nodes.filter((node): node is CountNode => typeof node?.total === 'number');
+  private totalReads(): Promise<number> {
+    return totalReads(this.options.zk, this.options.cluster);
   }
 }

@@ -77,16 +77,9 @@ async function purgeMessages(options: BootstrapOptions): Promise<void> {
 
 async function removeTree(zk: ZkClient, node: string, keep: ReadonlySet<string>): Promise<void> {
   if (keep.has(node)) return;
-  let children: string[];
-  try {
-    children = await zk.getChildren(node);
-  } catch (error) {
-    if (isZkError(error, ZkErrorCode.NO_NODE)) return;
-    throw error;
-  }
-  for (const child of children) await removeTree(zk, `${node}/${child}`, keep);
-  await zk.remove(node).catch((error: unknown) => {
+  for (const child of await zk.getChildrenIfExists(node)) await removeTree(zk, `${node}/${child}`, keep);
+  await zk.removeIfExists(node).catch((error: unknown) => {
     // A node that kept a child (the lease) is not empty: it stays too.
-    if (!isZkError(error, ZkErrorCode.NO_NODE) && !isZkError(error, ZkErrorCode.NOT_EMPTY)) throw error;
+    if (!isZkError(error, ZkErrorCode.NOT_EMPTY)) throw error;
   });
 }

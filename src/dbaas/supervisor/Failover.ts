@@ -6,9 +6,11 @@
  */
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
-import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
-import { listWorkers } from '../coordination/WorkerRegistry.ts';
-import { clusterPaths, type PromotionRequest, type WorkerInfo } from '../protocol/names.ts';
+import { clearMasterLease } from '../coordination/MasterLease.ts';
+import { requestPromotion } from '../coordination/Promotion.ts';
+import { readWorker } from '../coordination/WorkerRegistry.ts';
+import type { ZkClient } from '../coordination/ZkClient.ts';
+import type { WorkerInfo } from '../protocol/names.ts';
 import type { WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 
 const PROMOTION_TIMEOUT_MS = 20_000;
@@ -20,23 +22,14 @@ export interface FailoverDeps {
   logger: Logger;
 }
 
-export async function removeNode(zk: ZkClient, path: string): Promise<void> {
-  await zk.remove(path).catch((error: unknown) => {
-    if (!isZkError(error, ZkErrorCode.NO_NODE)) throw error;
-  });
-}
-
 /**
  * Promotes one of `candidates` (ready slaves, alive in the runtime). Returns the new master, or
  * undefined when none could be promoted.
  */
 export async function promoteSuccessor(deps: FailoverDeps, candidates: WorkerInfo[]): Promise<WorkerInfo | undefined> {
-  const paths = clusterPaths(deps.cluster);
   for (const candidate of [...candidates].sort((a, b) => a.pid - b.pid)) {
-    await removeNode(deps.zk, paths.master);
-    const request: PromotionRequest = { workerId: candidate.workerId, requestedAt: Date.now() };
-    await deps.zk.ensurePath(paths.promotion);
-    await deps.zk.setData(paths.promotion, request);
+    await clearMasterLease(deps.zk, deps.cluster);
+    await requestPromotion(deps.zk, deps.cluster, candidate.workerId);
     deps.logger.info({ workerId: candidate.workerId, pid: candidate.pid }, 'promoting the ready slave with the lowest pid');
     const promoted = await waitForMaster(deps, candidate.workerId);
     if (promoted) return promoted;
@@ -50,7 +43,7 @@ async function waitForMaster(deps: FailoverDeps, workerId: string): Promise<Work
   const deadline = Date.now() + PROMOTION_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (!deps.runtime.list().some((worker) => worker.workerId === workerId)) return undefined;
-    const me = (await listWorkers(deps.zk, deps.cluster)).find((worker) => worker.workerId === workerId);
+    const me = await readWorker(deps.zk, deps.cluster, workerId);
     // A vanished registration is a candidate whose session expired (frozen, or cut off): next one.
     if (!me) return undefined;
     if (me.role === 'master' && me.ready) return me;

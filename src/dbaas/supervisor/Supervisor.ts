@@ -10,13 +10,14 @@ import path from 'node:path';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
-import { listWorkers } from '../coordination/WorkerRegistry.ts';
-import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
-import { clusterPaths, type WorkerInfo } from '../protocol/names.ts';
+import { clearMasterLease } from '../coordination/MasterLease.ts';
+import { forgetWorker, listWorkers, readWorker } from '../coordination/WorkerRegistry.ts';
+import type { ZkClient } from '../coordination/ZkClient.ts';
+import type { WorkerInfo } from '../protocol/names.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { bootstrapCluster } from './ClusterBootstrap.ts';
-import { DesiredSlaves } from './DesiredSlaves.ts';
-import { promoteSuccessor, removeNode } from './Failover.ts';
+import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
+import { promoteSuccessor } from './Failover.ts';
 import { removeWorkerFiles, workerDbFile, workerFileOwners } from '../worker/files.ts';
 
 /** A safety net under the event-driven passes: a missed watch costs at most this long. */
@@ -39,7 +40,6 @@ export interface SupervisorOptions {
 export class Supervisor {
   private readonly workersDir: string;
   private readonly desired: DesiredSlaves;
-  private readonly paths;
   private stopping = false;
   private passQueued = false;
   private watchArmed = false;
@@ -55,7 +55,6 @@ export class Supervisor {
   constructor(private readonly options: SupervisorOptions) {
     this.workersDir = path.join(options.dataDir, 'workers');
     this.desired = new DesiredSlaves(options.zk, options.cluster);
-    this.paths = clusterPaths(options.cluster);
   }
 
   /** `takeover`: another orchestrator supervised until now; its workers are adopted. */
@@ -143,8 +142,8 @@ export class Supervisor {
 
   /** A worker known dead leaves the list at once, not when its session expires. */
   private async forgetDead(workerId: string): Promise<void> {
-    await removeNode(this.options.zk, this.paths.workerNode(workerId));
-    if ((await this.masterRecord())?.workerId === workerId) await removeNode(this.options.zk, this.paths.master);
+    await forgetWorker(this.options.zk, this.options.cluster, workerId);
+    await clearMasterLease(this.options.zk, this.options.cluster, workerId);
   }
 
   /** Starts a worker and resolves once it reports ready (a slave: caught up and serving). */
@@ -164,7 +163,7 @@ export class Supervisor {
     this.retiring.add(workerId);
     try {
       await this.options.runtime.stop(workerId);
-      await removeNode(this.options.zk, this.paths.workerNode(workerId));
+      await forgetWorker(this.options.zk, this.options.cluster, workerId);
       removeWorkerFiles(this.workersDir, workerId);
     } finally {
       this.retiring.delete(workerId);
@@ -217,7 +216,7 @@ export class Supervisor {
    * gone (a frozen worker whose session expired must not wake up and act).
    */
   private async liveWorkers(): Promise<WorkerInfo[]> {
-    const registered = await this.workers().then((workers) => this.watchWorkers(workers));
+    const registered = await this.registeredWorkers();
     const running = new Map(this.options.runtime.list().map((worker) => [worker.workerId, worker]));
     for (const worker of registered) {
       if (!running.has(worker.workerId)) await this.forgetDead(worker.workerId);
@@ -285,42 +284,31 @@ export class Supervisor {
 
   private async waitReady(handle: WorkerHandle): Promise<WorkerInfo> {
     const deadline = Date.now() + (this.options.readyTimeoutMs ?? 60_000);
-    const node = this.paths.workerNode(handle.workerId);
     while (Date.now() < deadline) {
       if (!this.options.runtime.list().some((running) => running.workerId === handle.workerId)) {
         throw new Error(`worker ${handle.workerId} (pid ${handle.pid}) exited before it was ready`);
       }
-      try {
-        const { data } = await this.options.zk.getData<WorkerInfo>(node);
-        if (data?.ready) return data;
-      } catch (error) {
-        if (!isZkError(error, ZkErrorCode.NO_NODE)) throw error;
-      }
+      const info = await readWorker(this.options.zk, this.options.cluster, handle.workerId);
+      if (info?.ready) return info;
       await sleep(25);
     }
     await this.options.runtime.kill(handle.workerId, 'SIGKILL');
     throw new Error(`worker ${handle.workerId} (pid ${handle.pid}) was not ready in time`);
   }
 
-  private async masterRecord(): Promise<{ workerId: string } | undefined> {
+  /** The registered workers; re-arms the one-shot children watch, so a vanishing znode (session expiry) triggers a pass. */
+  private async registeredWorkers(): Promise<WorkerInfo[]> {
+    if (this.watchArmed) return listWorkers(this.options.zk, this.options.cluster);
+    this.watchArmed = true;
     try {
-      return (await this.options.zk.getData<{ workerId: string }>(this.paths.master)).data;
+      return await listWorkers(this.options.zk, this.options.cluster, () => {
+        this.watchArmed = false;
+        this.schedule();
+      });
     } catch (error) {
-      if (isZkError(error, ZkErrorCode.NO_NODE)) return undefined;
+      this.watchArmed = false;
       throw error;
     }
-  }
-
-  /** Re-arms the one-shot children watch: a worker znode vanishing (session expiry) triggers a pass. */
-  private async watchWorkers(workers: WorkerInfo[]): Promise<WorkerInfo[]> {
-    if (this.watchArmed) return workers;
-    this.watchArmed = true;
-    const onChange = () => {
-      this.watchArmed = false;
-      this.schedule();
-    };
-    await this.options.zk.getChildren(this.paths.workers, onChange).catch(() => (this.watchArmed = false));
-    return workers;
   }
 
   /**

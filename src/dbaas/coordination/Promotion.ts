@@ -1,0 +1,21 @@
+/**
+ * The promotion node: the supervisor names the ready slave that must become master (only once
+ * the old master is certainly dead); every ready slave watches it and the one named acts.
+ */
+import { clusterPaths, type PromotionRequest } from '../protocol/names.ts';
+import type { ZkClient, ZkWatcher } from './ZkClient.ts';
+
+export async function requestPromotion(zk: ZkClient, cluster: string, workerId: string): Promise<void> {
+  const path = clusterPaths(cluster).promotion;
+  const request: PromotionRequest = { workerId, requestedAt: Date.now() };
+  await zk.ensurePath(path);
+  await zk.setData(path, request);
+}
+
+/** The current request, if any; `watcher` fires once when the node is created, changed or removed. */
+export async function readPromotion(zk: ZkClient, cluster: string, watcher: ZkWatcher): Promise<PromotionRequest | undefined> {
+  const path = clusterPaths(cluster).promotion;
+  const stat = await zk.exists(path, watcher);
+  if (!stat) return undefined;
+  return (await zk.getDataIfExists<PromotionRequest>(path))?.data;
+}

@@ -1,0 +1,25 @@
+/**
+ * Read counts in ZooKeeper: each orchestrator publishes the running total of db/read requests it
+ * has received, one persistent child per orchestrator; the autoscaler adds them up. Totals only
+ * grow, so a window's reads are a difference of sums.
+ */
+import { clusterPaths } from '../protocol/names.ts';
+import type { ZkClient } from './ZkClient.ts';
+
+interface CountNode {
+  total: number;
+}
+
+export async function publishReadCount(zk: ZkClient, cluster: string, orchestratorId: string, total: number): Promise<void> {
+  const node = `${clusterPaths(cluster).readCounts}/${orchestratorId}`;
+  await zk.ensurePath(node);
+  await zk.setData(node, { total } satisfies CountNode);
+}
+
+/** The reads every orchestrator has published so far, added up. */
+export async function totalReads(zk: ZkClient, cluster: string): Promise<number> {
+  const root = clusterPaths(cluster).readCounts;
+  const children = await zk.getChildrenIfExists(root);
+  const nodes = await Promise.all(children.map((child) => zk.getDataIfExists<CountNode>(`${root}/${child}`)));
+  return nodes.reduce((sum, node) => sum + (typeof node?.data?.total === 'number' ? node.data.total : 0), 0);
+}

@@ -1,0 +1,214 @@
+/**
+ * Supervision of one cluster by one of its orchestrators at a time. Whoever holds the ephemeral
+ * supervisor lease runs a term: a Supervisor (start, replace and scale workers) and an
+ * Autoscaler. The others stand by and take over when the lease frees. A term ends when this
+ * orchestrator stops or loses its ZooKeeper session; a renewed session rejoins as standby (and
+ * takes the lease again if it is free). A takeover that fails gives the lease back.
+ */
+import { UnavailableError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
+import { SupervisorLease } from '../coordination/SupervisorLease.ts';
+import type { ZkClient } from '../coordination/ZkClient.ts';
+import type { WorkerRuntime } from '../runtime/WorkerRuntime.ts';
+import { Autoscaler, type ScalingDecision } from './Autoscaler.ts';
+import { Supervisor } from './Supervisor.ts';
+
+/** After a failed takeover, how long before standing by for the lease again. */
+const TAKEOVER_RETRY_MS = 1000;
+
+export interface ScalingOptions {
+  windowMs: number;
+  readsPerSlave: number;
+  maxSlaves: number;
+}
+
+export interface LeadershipOptions {
+  orchestratorId: string;
+  zk: ZkClient;
+  runtime: WorkerRuntime;
+  cluster: string;
+  dataDir: string;
+  amqpUrl: string;
+  zkConnect: string;
+  initialSlaves: number;
+  /** Settings handed to every worker (timeouts, durability, log level). */
+  workerSettings: Record<string, string>;
+  /** Auto-scaling of slaves by read load; off when absent. */
+  scaling?: ScalingOptions;
+  /** Publishes this orchestrator's read count, so a window's end misses none of its reads. */
+  flushReadCount(): Promise<void>;
+  logger: Logger;
+}
+
+export interface ScalingReport {
+  enabled: boolean;
+  windowMs?: number;
+  readsPerSlave?: number;
+  maxSlaves?: number;
+  clockStartedAt: string | null;
+  desiredSlaves: number;
+  decisions: ScalingDecision[];
+}
+
+interface Term {
+  supervisor: Supervisor;
+  autoscaler: Autoscaler | undefined;
+  started: boolean;
+}
+
+export class Leadership {
+  private readonly lease: SupervisorLease;
+  private readonly desired: DesiredSlaves;
+  private term: Term | undefined;
+  private state: 'initial' | 'running' | 'closing' | 'closed' = 'initial';
+  private closed: Promise<void> | undefined;
+
+  constructor(private readonly options: LeadershipOptions) {
+    this.lease = new SupervisorLease(options.zk, options.cluster, { orchestratorId: options.orchestratorId, pid: process.pid });
+    this.desired = new DesiredSlaves(options.zk, options.cluster);
+  }
+
+  /** Supervises at once if the lease is free (resolving once the workers are up), else stands by. */
+  async start(): Promise<void> {
+    if (this.state !== 'initial') throw new Error(`cannot start leadership in state ${this.state}`);
+    this.state = 'running';
+    this.options.zk.on('expired', () => void this.onSessionLost());
+    this.options.zk.on('renewed', () => this.onSessionRenewed());
+    if (await this.lease.tryAcquire()) await this.lead(false);
+    else this.standBy();
+  }
+
+  /**
+   * Ends the term: the workers stop with it, or stay running for a standby (`leaveWorkers`).
+   * Idempotent: a second call waits for the first.
+   */
+  close(options: { leaveWorkers?: boolean } = {}): Promise<void> {
+    this.closed ??= this.shutdown(options.leaveWorkers ?? false);
+    return this.closed;
+  }
+
+  get isSupervising(): boolean {
+    return this.term?.started === true;
+  }
+
+  /** The supervisor of the current term (tests and benchmarks); undefined while standing by. */
+  get supervisor(): Supervisor | undefined {
+    return this.term?.supervisor;
+  }
+
+  /** Called by the read path so the scaling clock starts with no polling delay. */
+  noticeRead(): void {
+    this.term?.autoscaler?.noticeRead();
+  }
+
+  crashMaster(): Promise<number> {
+    return this.whenSupervising((supervisor) => supervisor.crashMaster());
+  }
+
+  crashSlave(): Promise<number> {
+    return this.whenSupervising((supervisor) => supervisor.crashSlave());
+  }
+
+  async scalingReport(): Promise<ScalingReport> {
+    const autoscaler = this.term?.autoscaler;
+    const started = autoscaler?.clockStartedAt;
+    return {
+      enabled: this.options.scaling !== undefined,
+      ...(this.options.scaling ?? {}),
+      clockStartedAt: started === undefined ? null : new Date(started).toISOString(),
+      desiredSlaves: await this.desired.get(this.options.initialSlaves),
+      decisions: autoscaler?.decisions() ?? [],
+    };
+  }
+
+  private async shutdown(leaveWorkers: boolean): Promise<void> {
+    this.state = 'closing';
+    this.lease.cancel();
+    const term = this.term;
+    this.term = undefined;
+    term?.autoscaler?.stop();
+    if (term) await (leaveWorkers ? term.supervisor.detach() : term.supervisor.stop());
+    else if (!leaveWorkers) await this.options.runtime.close();
+    this.state = 'closed';
+  }
+
+  private async lead(takeover: boolean): Promise<void> {
+    const { options } = this;
+    const supervisor = new Supervisor({
+      runtime: options.runtime,
+      zk: options.zk,
+      cluster: options.cluster,
+      dataDir: options.dataDir,
+      amqpUrl: options.amqpUrl,
+      zkConnect: options.zkConnect,
+      initialSlaves: options.initialSlaves,
+      workerSettings: options.workerSettings,
+      logger: options.logger.child({ component: 'supervisor' }),
+    });
+    const autoscaler = options.scaling
+      ? new Autoscaler({
+          zk: options.zk,
+          cluster: options.cluster,
+          ...options.scaling,
+          flushLocalCount: () => options.flushReadCount(),
+          currentDesired: () => supervisor.desiredSlaves(),
+          setDesired: (count) => supervisor.setDesiredSlaves(count),
+          logger: options.logger.child({ component: 'autoscaler' }),
+        })
+      : undefined;
+    const term: Term = { supervisor, autoscaler, started: false };
+    this.term = term;
+    options.logger.info({ orchestratorId: options.orchestratorId, takeover }, 'supervising the cluster');
+    await supervisor.start(takeover);
+    await autoscaler?.start();
+    term.started = true;
+  }
+
+  private standBy(): void {
+    void this.lease.holder().then(
+      (holder) => this.options.logger.info({ holder }, 'another orchestrator supervises; standing by'),
+      () => undefined,
+    );
+    void this.lease.acquire().then(async (acquired) => {
+      if (!acquired || this.state !== 'running') return;
+      try {
+        await this.lead(true);
+      } catch (error) {
+        this.options.logger.error({ err: error }, 'taking over supervision failed; giving the lease back and standing by');
+        await this.endTerm();
+        await this.lease.release().catch(() => undefined);
+        setTimeout(() => this.state === 'running' && this.standBy(), TAKEOVER_RETRY_MS);
+      }
+    });
+  }
+
+  /**
+   * Without its session this orchestrator may no longer be the supervisor: it stops deciding at
+   * once and leaves the workers running; once the session is renewed it rejoins.
+   */
+  private async onSessionLost(): Promise<void> {
+    this.options.logger.error({ supervising: this.isSupervising }, 'ZooKeeper session expired; stepping down until a new session is open');
+    await this.endTerm();
+  }
+
+  private onSessionRenewed(): void {
+    if (this.state !== 'running') return;
+    this.options.logger.info('new ZooKeeper session; rejoining as supervisor or standby');
+    this.standBy();
+  }
+
+  private async endTerm(): Promise<void> {
+    const term = this.term;
+    this.term = undefined;
+    term?.autoscaler?.stop();
+    await term?.supervisor.detach();
+  }
+
+  private async whenSupervising<T>(action: (supervisor: Supervisor) => Promise<T>): Promise<T> {
+    const term = this.term;
+    if (term?.started) return action(term.supervisor);
+    const holder = await this.lease.holder().catch(() => undefined);
+    throw new UnavailableError(`this orchestrator is standing by; the supervising one is pid ${holder?.pid ?? 'unknown'}: send crash calls there`);
+  }
+}
