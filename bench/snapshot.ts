@@ -16,6 +16,7 @@ import { Orchestrator } from '../src/dbaas/orchestrator/Orchestrator.ts';
 import { ProcessRuntime } from '../src/dbaas/runtime/ProcessRuntime.ts';
 import type { WorkerRuntime } from '../src/dbaas/runtime/WorkerRuntime.ts';
 import { copySnapshot, DEFAULT_SNAPSHOT_TEMP_DIR } from '../src/dbaas/replication/SnapshotCopy.ts';
+import { SNAPSHOT_DEFAULTS } from '../src/dbaas/replication/SnapshotProtocol.ts';
 import { ensureRabbitMq, ensureZooKeeper } from '../src/infra/servers.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { JsonClient } from './lib/http.ts';
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
     await fill(client, rides);
     say(`filled ${rides.toLocaleString('en')} rides in ${((Date.now() - filled) / 1000).toFixed(1)} s`);
 
-    say('\n## A new slave joins (1 MiB chunks, window 4)\n');
+    say(`\n## A new slave joins (${SNAPSHOT_DEFAULTS.chunkBytes / MIB} MiB chunks, window ${SNAPSHOT_DEFAULTS.window})\n`);
     const results: JoinResult[] = [];
     for (let run = 1; run <= runs; run += 1) {
       const result = await measureJoin(orchestrator, runtime, path.join(dataDir, 'workers'));

@@ -22,8 +22,11 @@ export const LISTENING = -1;
 export const SNAPSHOT_DEFAULTS = {
   /** 1 MiB: eight frames of amqplib's 128 KiB frame_max, far below any broker's max_message_size. */
   chunkBytes: 1024 * 1024,
-  /** Chunks in flight; four keep the link busy while the receiver's disk write is the limit. */
-  window: 4,
+  /**
+   * Chunks unacknowledged at most: 8 MiB in flight per transfer. With 1,000,000 rides (53 MiB) on
+   * two busy cores, 8 moved the copy in about the time of 16 x 256 KiB and faster than 4 x 1 MiB.
+   */
+  window: 8,
   /** Silence from the other side longer than this ends the transfer (a dead or stuck peer). */
   chunkTimeoutMs: 5000,
   /** How long a server behind the request's minSeq waits for the sync stream before saying so. */
