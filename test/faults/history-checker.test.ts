@@ -46,7 +46,7 @@ function refused503(writer: number, sequence: number, issuedAt: number, answered
 function ledgerOf(acks: AckedWrite[], unacks: UnackedWrite[] = []): Ledger {
   const issued = new Map<number, string>();
   for (const write of [...acks, ...unacks]) issued.set(write.marker, write.requestId);
-  return { writers: ['h-w0', 'h-w1'], acked: acks, unacked: unacks, issued, writeStatuses: {}, readStatuses: {}, staleReads: [], checkedReads: 0 };
+  return { writers: ['h-w0', 'h-w1'], acked: acks, unacked: unacks, issued, writeStatuses: {}, readStatuses: {}, staleReads: [], checkedReads: 0, samples: {} };
 }
 
 /** A replica holding `present` at the given seqs (`copies` rows each, default 1). */

@@ -5,7 +5,7 @@
  * retried with its own request id until acknowledged, refused, or out of time; the ledger keeps
  * what each client was told, which is the only thing the service promised.
  */
-import { call, isRetryable, sleep } from './client.ts';
+import { call, isRetryable, sleep, type Outcome } from './client.ts';
 import type { Random } from './prng.ts';
 
 export interface WorkloadOptions {
@@ -101,6 +101,8 @@ export interface Ledger {
   staleReads: StaleRead[];
   /** Reads with minSeq answered 200 and checked (by readers and by writers of their own writes). */
   checkedReads: number;
+  /** The first few answers of each failing status ("write 500", "read no answer"), as evidence. */
+  samples: Record<string, string[]>;
 }
 
 const MARKER_BASE = 2_000_000_000;
@@ -132,6 +134,7 @@ export class Workload {
       readStatuses: {},
       staleReads: [],
       checkedReads: 0,
+      samples: {},
     };
   }
 
@@ -211,10 +214,18 @@ export class Workload {
       const outcome = await call<WriteAnswer>('POST', `${this.url()}/api/v1/db/write`, body, attemptTimeoutMs);
       attemptLog.push({ sentAt, endedAt: Date.now(), status: outcome.status });
       count(this.ledger.writeStatuses, outcome.status);
+      this.sample('write', outcome);
       if (!isRetryable(outcome.status) || Date.now() > deadline || attempts >= (policy.maxAttempts ?? Infinity)) return { outcome, attempts, attemptLog };
       // Short backoff: long enough not to spin on a refused port, short enough to measure failover.
       await sleep(Math.min(50 * attempts, 250));
     }
+  }
+
+  private sample(what: 'read' | 'write', outcome: Outcome): void {
+    if (outcome.status === 200) return;
+    const key = `${what} ${outcome.status === 0 ? 'no answer' : outcome.status}`;
+    const list = (this.ledger.samples[key] ??= []);
+    if (list.length < 3) list.push(outcome.error ?? JSON.stringify(outcome.body));
   }
 
   /** Round-robin over the orchestrators that are up; consecutive attempts go to different ones. */
@@ -242,6 +253,7 @@ export class Workload {
       limit: 10,
     }, 8000);
     count(this.ledger.readStatuses, outcome.status);
+    this.sample('read', outcome);
   }
 
   /**
@@ -256,6 +268,7 @@ export class Workload {
       minSeq: write.seq,
     }, 8000);
     count(this.ledger.readStatuses, outcome.status);
+    this.sample('read', outcome);
     if (outcome.status !== 200 || !outcome.body) return;
     this.ledger.checkedReads += 1;
     const { rows, seq } = outcome.body;

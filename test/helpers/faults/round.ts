@@ -127,8 +127,13 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
   const title = `faults ${options.label} (seed ${options.seed}): ${faults.map((fault) => fault.kind).join(', ') || 'none'}`;
   const report = buildReport(title, settled, replicas, ledger);
   failures.push(...report.failures);
+  // docs/database-api.md promises a coded 4xx or a 503 for every failure; a 500 is an unhandled error.
+  const internal = (ledger.writeStatuses['500'] ?? 0) + (ledger.readStatuses['500'] ?? 0);
+  if (internal > 0) failures.push(`the orchestrator answered 500 (an unhandled error, not the 503 the API promises) ${internal} times`);
+  const samples = Object.entries(ledger.samples).map(([key, bodies]) => `  ${key}: ${bodies.join(' | ').slice(0, 500)}`);
   const lines = [
     report.text.replace(/\nFAILURES:[\s\S]*$/, ''),
+    ...(samples.length > 0 ? ['answers other than 200 (first few of each):', ...samples] : []),
     'faults:',
     ...faults.map((fault) => `  +${(fault.atMs / 1000).toFixed(1)}s ${fault.kind}: ${fault.detail} → ${fault.healMs !== undefined ? `healed in ${fault.healMs} ms` : `NOT healed (${fault.notHealed})`}`),
     ...(unwell ? [`harness reset before the round: ${unwell}`] : []),
