@@ -131,8 +131,10 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
   const internal = (ledger.writeStatuses['500'] ?? 0) + (ledger.readStatuses['500'] ?? 0);
   if (internal > 0) failures.push(`the orchestrator answered 500 (an unhandled error, not the 503 the API promises) ${internal} times`);
   const samples = Object.entries(ledger.samples).map(([key, bodies]) => `  ${key}: ${bodies.join(' | ').slice(0, 500)}`);
+  const verdict = failures.length === 0 ? 'PASS' : 'FAIL';
   const lines = [
-    report.text.replace(/\nFAILURES:[\s\S]*$/, ''),
+    // The checker's own verdict covers the replicas; the round's covers the heals and the answers too.
+    report.text.replace(/\nFAILURES:[\s\S]*$/, '').replace(/: (PASS|FAIL) ===/, `: ${verdict} ===`),
     ...(samples.length > 0 ? ['answers other than 200 (first few of each):', ...samples] : []),
     'faults:',
     ...faults.map((fault) => `  +${(fault.atMs / 1000).toFixed(1)}s ${fault.kind}: ${fault.detail} → ${fault.healMs !== undefined ? `healed in ${fault.healMs} ms` : `NOT healed (${fault.notHealed})`}`),
