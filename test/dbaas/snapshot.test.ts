@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Channel, ChannelModel } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connectAmqp } from '../../src/dbaas/protocol/amqp.ts';
+import { connectAmqp } from '../../src/dbaas/transport/amqp.ts';
 import { clusterNames, type ClusterNames } from '../../src/dbaas/protocol/names.ts';
-import { assertTopology } from '../../src/dbaas/protocol/topology.ts';
+import { assertTopology } from '../../src/dbaas/transport/topology.ts';
 import {
   decodeServerSignal,
   encodeRequest,

@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZkClient } from '../../src/dbaas/coordination/ZkClient.ts';
-import { connectAmqp } from '../../src/dbaas/protocol/amqp.ts';
+import { connectAmqp } from '../../src/dbaas/transport/amqp.ts';
 import { clusterNames, clusterPaths, type WorkerInfo } from '../../src/dbaas/protocol/names.ts';
 import { DockerRuntime, LABELS } from '../../src/dbaas/runtime/DockerRuntime.ts';
 import type { WorkerExit, WorkerHandle } from '../../src/dbaas/runtime/WorkerRuntime.ts';

@@ -11,8 +11,8 @@ import type { Logger } from '../../shared/logger.ts';
 import { sleep, withTimeout } from '../../shared/timeout.ts';
 import { decodeReply, encode, type DbCommand } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
-import { connectAmqp } from '../protocol/amqp.ts';
-import { assertTopology } from '../protocol/topology.ts';
+import { connectAmqp } from '../transport/amqp.ts';
+import { assertTopology } from '../transport/topology.ts';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 /** The clock difference between an orchestrator and a master that write deadlines tolerate. */

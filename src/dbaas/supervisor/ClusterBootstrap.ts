@@ -11,7 +11,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, clusterPaths, type WorkerInfo } from '../protocol/names.ts';
-import { connectAmqp } from '../protocol/amqp.ts';
+import { connectAmqp } from '../transport/amqp.ts';
 
 export type BootstrapOutcome = { kind: 'adopt'; workers: WorkerInfo[] } | { kind: 'cold-start'; recoverDir: string } | { kind: 'fresh' };
 

@@ -12,7 +12,7 @@ import { decodeCommand, type DbCommand, type Position } from '../protocol/messag
 import type { ClusterNames } from '../protocol/names.ts';
 import { serveSnapshots, SNAPSHOT_PRIORITY } from '../replication/SnapshotTransfer.ts';
 import { SyncPublisher } from '../replication/SyncPublisher.ts';
-import { failure, ok, reply } from './replies.ts';
+import { failure, ok, reply } from '../transport/replies.ts';
 import type { Store } from './Store.ts';
 
 /** Writes in flight between apply and confirm; confirms are pipelined, applying stays serial. */

@@ -10,7 +10,7 @@ import type { ClusterNames } from '../protocol/names.ts';
 import type { ReadQuery } from '../protocol/queries.ts';
 import { appliedSeqWaiter, serveSnapshots, SNAPSHOT_PRIORITY, type SnapshotServer } from '../replication/SnapshotTransfer.ts';
 import type { SyncFollower } from '../replication/SyncFollower.ts';
-import { failure, ok, reply } from './replies.ts';
+import { failure, ok, reply } from '../transport/replies.ts';
 import type { Store } from './Store.ts';
 
 const READ_PREFETCH = 32;

@@ -3,7 +3,7 @@
  * them (RabbitMQ refuses a second declaration with different arguments).
  */
 import type { Channel } from 'amqplib';
-import type { ClusterNames } from './names.ts';
+import type { ClusterNames } from '../protocol/names.ts';
 
 export async function assertTopology(channel: Channel, names: ClusterNames): Promise<void> {
   for (const queue of names.allQueues()) await channel.assertQueue(queue, { durable: true });
