@@ -15,8 +15,9 @@
 import { Random } from '../test/helpers/chaos/prng.ts';
 import { FaultEnvironment } from '../test/helpers/faults/environment.ts';
 import { Figures } from '../test/helpers/faults/figures.ts';
-import { FAULT_KINDS, shuffled, type FaultName } from '../test/helpers/faults/kinds.ts';
+import { FAULT_KINDS, type FaultName } from '../test/helpers/faults/kinds.ts';
 import { runRound } from '../test/helpers/faults/round.ts';
+import { shuffled } from '../test/helpers/faults/shuffle.ts';
 
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);

@@ -113,6 +113,11 @@ export class FaultEnvironment {
     return this.orchestrators.find((orchestrator) => orchestrator.pid === holder.pid);
   }
 
+  /** The supervising orchestrator, else any running one (its answer then says it stands by). */
+  async supervisingOrAny(): Promise<OrchestratorProcess> {
+    return (await this.supervising()) ?? this.orchestrators.find((orchestrator) => orchestrator.isRunning) ?? (this.orchestrators[0] as OrchestratorProcess);
+  }
+
   /** For settle(): the worker list from whichever orchestrator is up, ZooKeeper from the inspector. */
   view(): ClusterView {
     const env = this;

@@ -56,10 +56,22 @@ function allPids(): number[] {
 
 export interface ClusterProcess {
   pid: number;
-  /** 'worker' when WORKER_ROLE is set, else 'orchestrator'. */
-  kind: 'worker' | 'orchestrator';
+  /**
+   * What its command line runs: a worker, an orchestrator, or a helper one of them started and
+   * that inherited its environment (tsx's esbuild service).
+   */
+  kind: 'worker' | 'orchestrator' | 'helper';
+  /** The role the worker was started in (a promoted slave still says 'slave'). */
   role?: string;
   workerId?: string;
+}
+
+function commandOf(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
 }
 
 /**
@@ -75,7 +87,9 @@ export function clusterProcesses(cluster: string): ClusterProcess[] {
     if (!environ.includes(wanted) || !isAlive(pid)) continue;
     const role = environ.find((entry) => entry.startsWith('WORKER_ROLE='))?.slice('WORKER_ROLE='.length);
     const workerId = environ.find((entry) => entry.startsWith('WORKER_ID='))?.slice('WORKER_ID='.length);
-    found.push({ pid, kind: role ? 'worker' : 'orchestrator', ...(role ? { role } : {}), ...(workerId ? { workerId } : {}) });
+    const command = commandOf(pid);
+    const kind = command.includes('dbaas/worker/main.ts') ? 'worker' : command.includes('dbaas/orchestrator/main.ts') ? 'orchestrator' : 'helper';
+    found.push({ pid, kind, ...(role ? { role } : {}), ...(workerId ? { workerId } : {}) });
   }
   return found;
 }

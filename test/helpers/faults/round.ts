@@ -13,7 +13,8 @@ import { readReplicaFacts, replicaFile } from '../chaos/replica-facts.ts';
 import { settle } from '../chaos/settle.ts';
 import { Workload, type Ledger } from '../chaos/workload.ts';
 import type { FaultEnvironment } from './environment.ts';
-import { inject, shuffled, type FaultName } from './kinds.ts';
+import { inject, type FaultName } from './kinds.ts';
+import { shuffled } from './shuffle.ts';
 import { logExcerpt } from './logs.ts';
 
 export interface RoundOptions {
