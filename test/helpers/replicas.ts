@@ -2,6 +2,7 @@
  * Reads every worker's own SQLite file directly (read-only), so a test can compare replicas
  * without going through the service under test.
  */
+import { workerDbFile, workersDirOf } from '../../src/dbaas/worker/files.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -41,7 +42,7 @@ export function readReplica(file: string): ReplicaContent {
 /** The replicas of the workers still running, by worker id. */
 export function readLiveReplicas(dataDir: string, workerIds: string[]): ReplicaContent[] {
   return workerIds
-    .map((workerId) => path.join(dataDir, 'workers', `${workerId}.db`))
+    .map((workerId) => workerDbFile(workersDirOf(dataDir), workerId))
     .filter((file) => fs.existsSync(file))
     .map(readReplica);
 }

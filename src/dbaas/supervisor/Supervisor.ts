@@ -18,7 +18,7 @@ import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerR
 import { bootstrapCluster } from './ClusterBootstrap.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { promoteSuccessor } from './Failover.ts';
-import { removeWorkerFiles, workerDbFile, workerFileOwners } from '../worker/files.ts';
+import { removeWorkerFiles, workerDbFile, workerFileOwners, workersDirOf } from '../worker/files.ts';
 
 /** A safety net under the event-driven passes: a missed watch costs at most this long. */
 const RECONCILE_INTERVAL_MS = 1000;
@@ -53,7 +53,7 @@ export class Supervisor {
   private readonly retiring = new Set<string>();
 
   constructor(private readonly options: SupervisorOptions) {
-    this.workersDir = path.join(options.dataDir, 'workers');
+    this.workersDir = workersDirOf(options.dataDir);
     this.desired = new DesiredSlaves(options.zk, options.cluster);
   }
 

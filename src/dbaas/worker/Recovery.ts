@@ -6,26 +6,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { removeDatabaseFiles } from './files.ts';
+import { readFilePosition, removeDatabaseFiles, type FilePosition } from './files.ts';
 
-interface Candidate {
+interface Candidate extends FilePosition {
   file: string;
-  epoch: number;
-  seq: number;
 }
 
 function positionOf(file: string): Candidate | undefined {
-  try {
-    const db = new Database(file, { readonly: true, fileMustExist: true });
-    try {
-      const row = db.prepare('SELECT applied_seq AS seq, epoch FROM replication_state WHERE id = 1').get() as { seq: number; epoch: number } | undefined;
-      return row ? { file, ...row } : undefined;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return undefined;
-  }
+  const position = readFilePosition(file);
+  return position ? { file, ...position } : undefined;
 }
 
 /**
@@ -42,7 +31,7 @@ export async function recoverPreviousRun(dir: string, target: string): Promise<s
   const best = files
     .map(positionOf)
     .filter((candidate): candidate is Candidate => candidate !== undefined)
-    .sort((a, b) => b.epoch - a.epoch || b.seq - a.seq)[0];
+    .sort((a, b) => b.epoch - a.epoch || b.appliedSeq - a.appliedSeq)[0];
   if (best) {
     // Copied under another name and renamed: a copy cut short by a crash is never taken for data.
     const partial = `${target}.partial`;

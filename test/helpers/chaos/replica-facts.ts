@@ -3,7 +3,7 @@
  * under test: the checksum and log order from test/helpers/replicas.ts, plus the chaos rides by
  * marker, which is what tells a lost write from one applied twice.
  */
-import path from 'node:path';
+import { workerDbFile, workersDirOf } from '../../../src/dbaas/worker/files.ts';
 import Database from 'better-sqlite3';
 import { readReplica, type ReplicaContent } from '../replicas.ts';
 
@@ -19,7 +19,7 @@ export interface ReplicaFacts extends ReplicaContent {
 }
 
 export function replicaFile(dataDir: string, workerId: string): string {
-  return path.join(dataDir, 'workers', `${workerId}.db`);
+  return workerDbFile(workersDirOf(dataDir), workerId);
 }
 
 export function readReplicaFacts(file: string, writers: readonly string[]): ReplicaFacts {
