@@ -10,8 +10,7 @@ import { Pool } from 'undici';
 import { z } from 'zod';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import type { Row } from '../../dbaas/protocol/messages.ts';
-import type { ReadQuery, Write } from '../../dbaas/protocol/queries.ts';
+import type { ReadQuery, Row, Write } from './contract.ts';
 import { errorFromAnswer, errorFromTransport } from './db-errors.ts';
 
 export interface DbClientOptions {

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { BadRequestError } from '../../shared/errors.ts';
-import { MAX_TEXT_LENGTH } from '../../dbaas/protocol/tables.ts';
+import { MAX_TEXT_LENGTH } from '../dbclient/contract.ts';
 
 /** The database refuses longer texts, so a longer name can be neither stored nor found. */
 export const MAX_USERNAME_LENGTH = MAX_TEXT_LENGTH;
