@@ -63,6 +63,7 @@ export class Leadership {
   private term: Term | undefined;
   private state: 'initial' | 'running' | 'closing' | 'closed' = 'initial';
   private closed: Promise<void> | undefined;
+  private standingBy = false;
 
   constructor(private readonly options: LeadershipOptions) {
     this.lease = new SupervisorLease(options.zk, options.cluster, { orchestratorId: options.orchestratorId, pid: process.pid });
@@ -166,11 +167,15 @@ export class Leadership {
   }
 
   private standBy(): void {
+    // One wait for the lease at a time: after a renewed session the earlier wait may still run.
+    if (this.standingBy) return;
+    this.standingBy = true;
     void this.lease.holder().then(
       (holder) => this.options.logger.info({ holder }, 'another orchestrator supervises; standing by'),
       () => undefined,
     );
     void this.lease.acquire().then(async (acquired) => {
+      this.standingBy = false;
       if (!acquired || this.state !== 'running') return;
       try {
         await this.lead(true);
