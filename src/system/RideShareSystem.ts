@@ -9,6 +9,7 @@
 import path from 'node:path';
 import { ensureRabbitMq, ensureZooKeeper, type ServerHandle } from '../infra/servers.ts';
 import type { Config } from '../shared/config.ts';
+import { entryPoint } from '../shared/entry-points.ts';
 import type { Logger } from '../shared/logger.ts';
 import { killClusterWorkers } from '../dbaas/runtime/workerProcesses.ts';
 import { KeptService, type RestartPolicy } from './KeptService.ts';
@@ -48,14 +49,15 @@ export class RideShareSystem {
     const zookeeper = await ensureZooKeeper({ configuredConnect: config.ZK_CONNECT, dataDir: config.DATA_DIR, logger: this.logger });
     this.servers.push(zookeeper);
     const env = { AMQP_URL: rabbit.address, ZK_CONNECT: zookeeper.address, DATA_DIR: config.DATA_DIR };
-    const kept = (name: string, entry: string, port: number, stopGraceMs?: number) =>
-      new KeptService({ name, entry, port, env, stopGraceMs, logger: this.logger, restart: this.options.restart });
-    const orchestrator = kept('orchestrator', 'src/dbaas/orchestrator/main.ts', config.ORCHESTRATOR_PORT, config.ORCHESTRATOR_STOP_GRACE_MS);
+    // Each runs the way this process does: compiled from dist/, or from src/ through tsx.
+    const kept = (name: string, source: string, port: number, stopGraceMs?: number) =>
+      new KeptService({ name, entry: entryPoint(source), port, env, stopGraceMs, logger: this.logger, restart: this.options.restart });
+    const orchestrator = kept('orchestrator', 'dbaas/orchestrator/main.ts', config.ORCHESTRATOR_PORT, config.ORCHESTRATOR_STOP_GRACE_MS);
     // The services need the orchestrator only when a request comes, and not each other to start.
     const services = [
-      kept('users', 'src/services/users/main.ts', config.USERS_PORT),
-      kept('rides', 'src/services/rides/main.ts', config.RIDES_PORT),
-      kept('gateway', 'src/services/gateway/main.ts', config.GATEWAY_PORT),
+      kept('users', 'services/users/main.ts', config.USERS_PORT),
+      kept('rides', 'services/rides/main.ts', config.RIDES_PORT),
+      kept('gateway', 'services/gateway/main.ts', config.GATEWAY_PORT),
     ];
     await this.launch([orchestrator]);
     await this.launch(services);

@@ -5,15 +5,13 @@
  * group, escalating to SIGKILL after a grace period. Restarts are KeptService's business.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { nodeArgs, PROJECT_ROOT } from '../shared/entry-points.ts';
 import { signalGroup, waitForPort } from '../shared/processes.ts';
-
-const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DEFAULT_STOP_GRACE_MS = 10_000;
 
 export interface ServiceProcessOptions {
   name: string;
-  /** The entry point, relative to the project root. */
+  /** The entry point, absolute or relative to the project root; a .ts file runs through tsx. */
   entry: string;
   port: number;
   env: Record<string, string>;
@@ -41,7 +39,7 @@ export class ServiceProcess {
 
   /** Spawns it and resolves once its port accepts connections; rejects if it exits first. */
   async start(onExit: ServiceExitListener): Promise<void> {
-    const child = spawn(process.execPath, ['--import', 'tsx', this.options.entry], {
+    const child = spawn(process.execPath, nodeArgs(this.options.entry), {
       cwd: PROJECT_ROOT,
       env: { ...process.env, ...this.options.env },
       stdio: ['ignore', 'inherit', 'inherit'],

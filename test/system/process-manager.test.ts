@@ -50,6 +50,22 @@ describe('npm start keeps its services running', () => {
     await system?.cleanUp();
   });
 
+  it('runs compiled JavaScript from dist/: no process loads the tsx loader', () => {
+    const processes = system.processes().filter((proc) => proc.args.some((arg) => arg.endsWith('.js')));
+    const entries = processes.map((proc) => proc.args.find((arg) => arg.endsWith('.js'))?.replace(/^.*\/dist\//, 'dist/'));
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        'dist/main.js',
+        'dist/dbaas/orchestrator/main.js',
+        'dist/dbaas/worker/main.js',
+        'dist/services/users/main.js',
+        'dist/services/rides/main.js',
+        'dist/services/gateway/main.js',
+      ]),
+    );
+    expect(system.processes().filter((proc) => proc.args.includes('tsx'))).toEqual([]);
+  });
+
   it('a killed orchestrator is started again, adopts the running workers, and writes go through', async () => {
     const workers = await until(() => workerPids(system), 10_000, 'the worker list');
     expect(workers).toHaveLength(2);

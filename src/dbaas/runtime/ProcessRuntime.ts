@@ -1,6 +1,6 @@
 /**
  * Workers as local processes: each in its own process group (so a signal reaches the whole
- * worker, tsx loader included), its output in DATA_DIR/logs/<workerId>.log, its pid the OS pid.
+ * worker, the tsx loader's helper included when it runs from source), its output in DATA_DIR/logs/<workerId>.log, its pid the OS pid.
  * Each carries its cluster's tag (workerProcesses.ts), which is how a later orchestrator finds
  * and adopts it, and every signal is checked against the worker's recorded identity first.
  */
@@ -8,14 +8,13 @@ import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { entryPoint, nodeArgs, PROJECT_ROOT } from '../../shared/entry-points.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { findClusterWorkers, identifyWorker, isSameWorker, signalWorker, workerTag, type WorkerProcess } from './workerProcesses.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
 
-const WORKER_MAIN = fileURLToPath(new URL('../worker/main.ts', import.meta.url));
-/** The project root, so `--import tsx` resolves from the project's node_modules. */
-const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** Compiled when the orchestrator runs compiled, else the source through tsx (see entry-points.ts). */
+const WORKER_MAIN = entryPoint('dbaas/worker/main.ts');
 const DEFAULT_GRACE_MS = 5000;
 /**
  * A smaller young generation: V8's default lets it grow to ~48 MB under a write burst, which
@@ -53,7 +52,7 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
   async start(spec: WorkerSpec): Promise<WorkerHandle> {
     if (!this.claimed) this.killStrays();
     const log = fs.openSync(path.join(this.options.logDir, `${spec.workerId}.log`), 'a');
-    const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, '--import', 'tsx', WORKER_MAIN, workerTag(this.options.cluster, spec.workerId)], {
+    const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, ...nodeArgs(WORKER_MAIN), workerTag(this.options.cluster, spec.workerId)], {
       env: { ...process.env, ...spec.env },
       stdio: ['ignore', log, log],
       detached: true,

@@ -75,9 +75,14 @@ export class RunningSystem {
     return found;
   }
 
-  /** The process of the system whose argv names `entry` (e.g. 'src/main.ts', 'src/dbaas/orchestrator/main.ts'). */
+  /**
+   * The process of the system running `entry` (e.g. 'src/main.ts', 'src/dbaas/orchestrator/main.ts'),
+   * from the source or from its compiled twin in dist/ (what `npm start` runs).
+   */
   processRunning(entry: string): SystemProcess | undefined {
-    return this.processes().find((proc) => proc.args.some((arg) => arg.endsWith(entry)));
+    const twins = [entry, entry.replace(/^src\//, 'dist/').replace(/\.ts$/, '.js')];
+    const runs = (arg: string) => twins.some((twin) => arg === twin || arg.endsWith(`/${twin}`));
+    return this.processes().find((proc) => proc.args.some(runs));
   }
 
   mainProcess(): SystemProcess {
