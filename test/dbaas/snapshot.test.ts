@@ -227,7 +227,8 @@ describe('snapshot transfer', () => {
   it('a server that accepts and then goes silent is given up after the chunk timeout, and another one sends', async () => {
     const { folder, tempDir } = await fresh();
     const source = storeWithRides(path.join(folder, 'source.db'), 1000);
-    await serve(source, SNAPSHOT_PRIORITY.master, { tempDir });
+    // Heartbeats well inside the requester's short silence limit while this server copies.
+    await serve(source, SNAPSHOT_PRIORITY.master, { tempDir, heartbeatMs: 50 });
     await muteServerOnce();
     const file = path.join(folder, 'received.db');
 
