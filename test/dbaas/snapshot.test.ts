@@ -176,6 +176,31 @@ describe('snapshot transfer', () => {
     expect(readReplica(path.join(folder, 'received.db')).checksum).toBe(readReplica(path.join(folder, 'master.db')).checksum);
   });
 
+  it('the master sends a copy only once the broker has confirmed the writes it holds', async () => {
+    const { folder, tempDir } = await fresh();
+    const source = storeWithRides(path.join(folder, 'source.db'), 1000);
+    let confirmed = source.appliedSeq - 1;
+    const asked: number[] = [];
+    await serve(source, SNAPSHOT_PRIORITY.master, {
+      tempDir,
+      heartbeatMs: 100,
+      confirmedThrough: async (seq, timeoutMs) => {
+        asked.push(seq);
+        const deadline = Date.now() + timeoutMs;
+        while (confirmed < seq && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        return confirmed >= seq;
+      },
+    });
+    setTimeout(() => (confirmed = source.appliedSeq), 400);
+    const started = Date.now();
+
+    const fetched = await fetchSnapshot({ connection, names, minSeq: 0, file: path.join(folder, 'received.db'), timeoutMs: 10_000 });
+
+    expect(asked).toEqual([source.appliedSeq]);
+    expect(fetched.appliedSeq).toBe(source.appliedSeq);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+  });
+
   it('when the sending server dies midway, the broker hands the request on and the requester starts over with the new server', async () => {
     const { folder, tempDir } = await fresh();
     const source = storeWithRides(path.join(folder, 'source.db'), 50_000);

@@ -40,6 +40,12 @@ export interface SnapshotServerOptions extends Partial<TransferTuning> {
   priority: number;
   /** A slave waits on its sync stream; without it the store's current seq is the answer (the master). */
   waitForSeq?: WaitForSeq;
+  /**
+   * The master: resolves true once the broker has confirmed every write up to `seq`. A copy can
+   * hold writes the master committed but has not yet seen confirmed; if the master died then,
+   * those writes would exist on the new replica and nowhere else. Without it, a copy is sent as is.
+   */
+  confirmedThrough?: WaitForSeq;
   logger?: Logger;
   tempDir?: string;
 }
@@ -231,6 +237,7 @@ class OutgoingTransfer {
       await this.acknowledged(LISTENING);
       const started = Date.now();
       const position = await copySnapshot(store().file, file, this.abort.signal);
+      await this.confirmed(position.appliedSeq);
       clearInterval(heartbeat);
       const { size, chunks } = await this.stream(file, position);
       log?.info({ ...position, size, chunks, ms: Date.now() - started }, 'snapshot sent');
@@ -252,6 +259,14 @@ class OutgoingTransfer {
     if (store().appliedSeq >= this.request.minSeq) return true;
     if (!waitForSeq) return false;
     return this.abortable(waitForSeq(this.request.minSeq, this.tuning.minSeqWaitMs));
+  }
+
+  private async confirmed(seq: number): Promise<void> {
+    const { confirmedThrough } = this.options;
+    if (!confirmedThrough) return;
+    if (!(await this.abortable(confirmedThrough(seq, this.tuning.chunkTimeoutMs)))) {
+      throw new Error(`the writes up to seq ${seq} were not confirmed within ${this.tuning.chunkTimeoutMs} ms`);
+    }
   }
 
   /** Reads the copy in chunks, hashing as it goes, with at most `window` chunks unacknowledged. */

@@ -42,7 +42,7 @@ export interface FetchSnapshotOptions {
   file: string;
   /** For all attempts together. */
   timeoutMs: number;
-  /** Silence from the server longer than this ends an attempt. */
+  /** Silence from the server longer than this ends an attempt; keep it above the servers' heartbeatMs. */
   chunkTimeoutMs?: number;
   logger?: Logger;
 }
