@@ -137,6 +137,29 @@ describe('healing', () => {
   });
 });
 
+describe('a supervisor dying while it starts a worker', () => {
+  it('the standby adopts the worker that had not registered yet and lets it join, rather than killing it', async () => {
+    const cluster = uniqueClusterName('launch');
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
+    const leader = await startDatabaseService({ cluster, dataDir, slaves: 1 });
+    const standby = await startDatabaseService({ cluster, dataDir, slaves: 1 });
+    services.push(standby);
+    const before = new Set(leader.runtime.list().map((worker) => worker.workerId));
+    await leader.orchestrator.supervisor!.setDesiredSlaves(2);
+    const launched = await until(() => leader.runtime.list().find((worker) => !before.has(worker.workerId)), 10_000, 'the launch of a second slave');
+    // The supervisor goes away at once, its new worker still loading and unregistered.
+    await leader.orchestrator.stop({ leaveWorkers: true });
+    await until(() => (standby.orchestrator.isSupervising ? true : undefined), 15_000, 'the standby to take over');
+    const joined = await until(
+      async () => (await standby.orchestrator.workers()).find((worker) => worker.workerId === launched.workerId && worker.ready),
+      30_000,
+      'the launched worker to join',
+    );
+    expect(joined.pid).toBe(launched.pid);
+    expect(await standby.orchestrator.workerPids()).toHaveLength(3);
+  });
+});
+
 describe('joining under write load', () => {
   it('a new slave copies a snapshot at least as recent as its sync queue: it joins on the first try, never meets a gap', async () => {
     const service = await startDatabaseService({ slaves: 2 });

@@ -64,6 +64,8 @@ export class Supervisor {
     if (outcome.kind === 'adopt') {
       const adopted = await this.options.runtime.adopt();
       this.options.logger.info({ workers: adopted.map((worker) => worker.pid) }, 'adopted the running workers');
+      const registered = new Set(outcome.workers.map((worker) => worker.workerId));
+      for (const handle of adopted) if (!registered.has(handle.workerId)) this.awaitAdopted(handle);
     } else {
       if (outcome.kind === 'cold-start') await this.killStaleWorkers();
       await this.desired.initialise(this.options.initialSlaves);
@@ -155,6 +157,21 @@ export class Supervisor {
       this.starting.delete(handle.workerId);
     }
     return handle;
+  }
+
+  /**
+   * A worker the previous supervisor started a moment before it died may not have registered
+   * yet: it counts as starting (neither killed as session-less nor doubled by a new start) until
+   * it is ready, or is killed if it is not ready in time.
+   */
+  private awaitAdopted(handle: WorkerHandle): void {
+    this.starting.add(handle.workerId);
+    this.waitReady(handle)
+      .catch((error: unknown) => this.options.logger.warn({ err: error, workerId: handle.workerId }, 'an adopted worker never became ready'))
+      .finally(() => {
+        this.starting.delete(handle.workerId);
+        this.schedule();
+      });
   }
 
   /** Stops a worker on purpose (scale-in): recorded first, so its exit is never taken for a crash. */
