@@ -6,14 +6,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { readFilePosition, removeDatabaseFiles, type FilePosition } from './files.ts';
+import { removeDatabaseFiles } from './files.ts';
+import { Store, type ReplicationPosition } from './Store.ts';
 
-interface Candidate extends FilePosition {
+interface Candidate extends ReplicationPosition {
   file: string;
 }
 
 function positionOf(file: string): Candidate | undefined {
-  const position = readFilePosition(file);
+  const position = Store.readPosition(file);
   return position ? { file, ...position } : undefined;
 }
 

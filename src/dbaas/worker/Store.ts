@@ -31,6 +31,8 @@ const META_DDL = [
 /** What a commit survives: any process crash, or also a power loss (see docs/guarantees.md). */
 export type Durability = 'process' | 'power';
 
+const POSITION_SQL = 'SELECT applied_seq AS appliedSeq, epoch FROM replication_state WHERE id = 1';
+
 export interface ReplicationPosition {
   appliedSeq: number;
   epoch: number;
@@ -48,7 +50,7 @@ export class Store implements ReplicaStore {
     this.db.pragma('foreign_keys = ON');
     for (const table of Object.values(TABLES)) this.db.exec(table.ddl);
     for (const ddl of [...INDEXES, ...META_DDL]) this.db.exec(ddl);
-    const row = this.db.prepare('SELECT applied_seq AS appliedSeq, epoch FROM replication_state WHERE id = 1').get() as ReplicationPosition;
+    const row = this.db.prepare(POSITION_SQL).get() as ReplicationPosition;
     this.position = { appliedSeq: row.appliedSeq, epoch: row.epoch };
   }
 
@@ -71,6 +73,20 @@ export class Store implements ReplicaStore {
       throw new Error(`snapshot file holds seq ${store.appliedSeq}/epoch ${store.epoch}, expected ${expected.appliedSeq}/${expected.epoch}`);
     }
     return store;
+  }
+
+  /** The replication position a file holds, read without writing to it; undefined if unreadable. */
+  static readPosition(file: string): ReplicationPosition | undefined {
+    try {
+      const db = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        return db.prepare(POSITION_SQL).get() as ReplicationPosition | undefined;
+      } finally {
+        db.close();
+      }
+    } catch {
+      return undefined;
+    }
   }
 
   get appliedSeq(): number {

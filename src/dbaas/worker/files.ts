@@ -1,19 +1,14 @@
 /**
  * A worker's SQLite file layout: the workers' folder under DATA_DIR, `<workerId>.db` there plus
- * SQLite's `-wal` and `-shm` companions, and the replication position recorded inside. The one
- * place that knows it; the supervisor, recovery and the tests' replica checkers ask here.
+ * SQLite's `-wal` and `-shm` companions. The one place that knows it; the supervisor (which never
+ * opens a database), recovery and the tests' replica checkers ask here. The position recorded
+ * inside a file is the store's (Store.readPosition).
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 
 const SUFFIXES = ['', '-wal', '-shm'] as const;
 const FILE_NAME = /^(.+)\.db(?:-wal|-shm)?$/;
-
-export interface FilePosition {
-  appliedSeq: number;
-  epoch: number;
-}
 
 /** The folder of the workers' files in a data directory. */
 export function workersDirOf(dataDir: string): string {
@@ -42,18 +37,4 @@ export function removeDatabaseFiles(dbFile: string): void {
 
 export function removeWorkerFiles(dir: string, workerId: string): void {
   removeDatabaseFiles(workerDbFile(dir, workerId));
-}
-
-/** The replication position a worker file holds, read without writing to it; undefined if unreadable. */
-export function readFilePosition(dbFile: string): FilePosition | undefined {
-  try {
-    const db = new Database(dbFile, { readonly: true, fileMustExist: true });
-    try {
-      return db.prepare('SELECT applied_seq AS appliedSeq, epoch FROM replication_state WHERE id = 1').get() as FilePosition | undefined;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return undefined;
-  }
 }
