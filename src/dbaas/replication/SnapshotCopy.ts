@@ -5,12 +5,12 @@
  * in the same transaction as the data) is exactly the position of the copy. In WAL mode that read
  * transaction does not stop the worker's own connection from writing.
  *
- * Measured with 1,000,000 rides (bench/snapshot.ts; a 57 MiB worker file, two busy cores, a write
- * every 5 ms): better-sqlite3's `db.backup()` on the worker's connection took 0.2-0.6 s but stalled
- * the event loop for 70-265 ms (its last step commits and fsyncs the copy, which grows with the
- * file); VACUUM INTO on the main thread stalls it for all of its 0.8-1.4 s; in a thread it takes
- * 0.9-1.5 s and the event loop never waited more than 25-47 ms. Its copy is also compacted
- * (53 MiB), so there is less to send.
+ * Measured with 1,000,000 rides (bench/snapshot.ts; a 57 MiB worker file, two cores shared with
+ * other work, a write every 5 ms): better-sqlite3's `db.backup()` on the worker's connection took
+ * 0.2-0.6 s but stalled the event loop for 75-265 ms (its last step commits and fsyncs the copy,
+ * which grows with the file); VACUUM INTO on the main thread stalls it for all of its 0.4-1.4 s; in
+ * a thread it takes 0.4-1.5 s and the event loop never waited more than 5-47 ms. Its copy is also
+ * compacted (53 MiB), so there is less to send.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
