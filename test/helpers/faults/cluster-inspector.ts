@@ -2,7 +2,9 @@
  * The harness's own look at a cluster's znodes: registered workers, the desired slaves and the
  * supervisor lease. Its ZooKeeper session must outlive the faults it watches (a frozen or
  * restarted ZooKeeper), so it uses a long session and starts a fresh client whenever the old
- * one expired or could not connect, instead of failing for the rest of the test.
+ * one expired, could not connect, or stopped answering: node-zookeeper-client has no timeout
+ * between its TCP connect and the server's handshake reply, and a connection accepted while a
+ * restarted ZooKeeper boots is never answered, so the client would wait for ever.
  */
 import { listWorkers } from '../../../src/dbaas/coordination/WorkerRegistry.ts';
 import { isZkError, ZkClient, ZkErrorCode } from '../../../src/dbaas/coordination/ZkClient.ts';
@@ -15,11 +17,14 @@ export interface SupervisorHolder {
 
 const SESSION_TIMEOUT_MS = 15_000;
 const OPERATION_TIMEOUT_MS = 2000;
+/** Operations timing out in a row before the client is given up for a new one. */
+const TIMEOUTS_BEFORE_NEW_CLIENT = 2;
 
 export class ClusterInspector {
   private client: ZkClient | undefined;
   private connecting: Promise<ZkClient> | undefined;
   private closed = false;
+  private timeoutsInARow = 0;
 
   constructor(
     private readonly zkConnect: string,
@@ -32,7 +37,7 @@ export class ClusterInspector {
   }
 
   async workers(): Promise<WorkerInfo[]> {
-    return listWorkers(await this.zk(), this.cluster);
+    return this.op((zk) => listWorkers(zk, this.cluster));
   }
 
   async supervisor(): Promise<SupervisorHolder | undefined> {
@@ -48,10 +53,11 @@ export class ClusterInspector {
    * sets this node in production, and the tests set it in its place (their scaling window never ends).
    */
   async setDesiredSlaves(count: number): Promise<void> {
-    const zk = await this.zk();
     const path = clusterPaths(this.cluster).desiredSlaves;
-    await zk.ensurePath(path);
-    await zk.setData(path, count);
+    await this.op(async (zk) => {
+      await zk.ensurePath(path);
+      await zk.setData(path, count);
+    });
   }
 
   close(): void {
@@ -62,9 +68,25 @@ export class ClusterInspector {
 
   private async read<T>(path: string): Promise<T | undefined> {
     try {
-      return (await (await this.zk()).getData<T>(path)).data;
+      return await this.op(async (zk) => (await zk.getData<T>(path)).data);
     } catch (error) {
       if (isZkError(error, ZkErrorCode.NO_NODE)) return undefined;
+      throw error;
+    }
+  }
+
+  private async op<T>(action: (zk: ZkClient) => Promise<T>): Promise<T> {
+    const zk = await this.zk();
+    try {
+      const result = await action(zk);
+      this.timeoutsInARow = 0;
+      return result;
+    } catch (error) {
+      if (/timed out/.test(String(error)) && ++this.timeoutsInARow >= TIMEOUTS_BEFORE_NEW_CLIENT && this.client === zk) {
+        this.timeoutsInARow = 0;
+        this.client = undefined;
+        zk.close();
+      }
       throw error;
     }
   }

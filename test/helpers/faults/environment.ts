@@ -48,6 +48,10 @@ export class FaultEnvironment {
   /** Every cluster name this environment used: stop() must leave no process of any of them. */
   readonly clusters: string[] = [];
   private generation = 0;
+  /** Workers are not our children: if the test process dies without stop(), this still kills them. */
+  private readonly killOnExit = () => {
+    for (const cluster of this.clusters) killCluster(cluster);
+  };
 
   private constructor(
     readonly options: EnvironmentOptions,
@@ -60,6 +64,7 @@ export class FaultEnvironment {
   ) {
     this.inspector = new ClusterInspector(zk.address, cluster);
     this.clusters.push(cluster);
+    process.on('exit', this.killOnExit);
   }
 
   static async start(options: EnvironmentOptions): Promise<FaultEnvironment> {
@@ -197,6 +202,7 @@ export class FaultEnvironment {
     this.inspector.close();
     await this.proxy?.stop();
     await Promise.all([this.rabbit.stop(), this.zk.stop()]);
+    process.off('exit', this.killOnExit);
     if (!options.keep) fs.rmSync(this.root, { recursive: true, force: true });
   }
 
