@@ -6,6 +6,8 @@
  * Both clusters run side by side and the rounds alternate between them. The docker column needs
  * an engine and the image (built here when missing or stale).
  */
+import { loadConfig } from '../src/shared/config.ts';
+import { workerTuningFrom } from '../src/dbaas/orchestrator/settings.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -69,7 +71,7 @@ async function setUp(kind: RuntimeKind, servers: { amqpUrl: string; zkConnect: s
     rpcTimeoutMs: 5000,
     sessionTimeoutMs: 4000,
     initialSlaves: slaves,
-    workerSettings: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+    workerTuning: workerTuningFrom(loadConfig({ LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' })),
     runtime,
     logger,
   });

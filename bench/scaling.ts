@@ -3,6 +3,8 @@
  * for 1 → 3 slaves with 100,000 rides stored (medians of `--runs`, default 5).
  * `npx tsx bench/scaling.ts [--runs N]`
  */
+import { loadConfig } from '../src/shared/config.ts';
+import { workerTuningFrom } from '../src/dbaas/orchestrator/settings.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,7 +46,7 @@ async function main(): Promise<void> {
     sessionTimeoutMs: 4000,
     initialSlaves: 1,
     runtime: new ProcessRuntime({ cluster, logDir: path.join(dataDir, 'logs'), logger }),
-    workerSettings: { LOG_LEVEL: 'warn' },
+    workerTuning: workerTuningFrom(loadConfig({ LOG_LEVEL: 'warn' })),
     scaling: { windowMs: WINDOW_MS, readsPerSlave: 20, maxSlaves: 8 },
     logger,
   });

@@ -8,6 +8,8 @@
  *    VACUUM INTO in a thread: the last one is what servers use).
  * `npx tsx bench/snapshot.ts [--rides N] [--runs N]`
  */
+import { loadConfig } from '../src/shared/config.ts';
+import { workerTuningFrom } from '../src/dbaas/orchestrator/settings.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,7 +55,7 @@ async function main(): Promise<void> {
     sessionTimeoutMs: 4000,
     initialSlaves: 1,
     runtime,
-    workerSettings: { LOG_LEVEL: 'warn' },
+    workerTuning: workerTuningFrom(loadConfig({ LOG_LEVEL: 'warn' })),
     logger,
   });
   await orchestrator.start();

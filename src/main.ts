@@ -9,12 +9,14 @@ import { createLogger } from './shared/logger.ts';
 import { handleStopSignals } from './shared/process-lifecycle.ts';
 import { RideShareSystem } from './system/RideShareSystem.ts';
 
-const logger = createLogger('rideshare');
+// Info until the settings are read: a bad setting must still be reported.
+const logger = createLogger('rideshare', 'info');
 /** How often the parent is checked for. */
 const PARENT_POLL_MS = 500;
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  logger.level = config.LOG_LEVEL;
   logger.info({ config: describeConfig(config) }, 'starting RideShare');
   const system = new RideShareSystem({ config, logger });
 

@@ -3,6 +3,8 @@
  * supervisor's ZooKeeper view can be read directly), workers as real processes, and a private
  * ZooKeeper with a 200 ms tick so sessions as short as the tests' can be measured too.
  */
+import { loadConfig } from '../../src/shared/config.ts';
+import { workerTuningFrom } from '../../src/dbaas/orchestrator/settings.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,7 +50,7 @@ export async function startFailoverCluster(options: FailoverClusterOptions): Pro
       sessionTimeoutMs: options.sessionTimeoutMs,
       initialSlaves: options.slaves,
       runtime: new ProcessRuntime({ cluster, logDir: path.join(dataDir, 'logs'), logger }),
-      workerSettings: { ZK_SESSION_TIMEOUT_MS: String(options.sessionTimeoutMs), READ_WAIT_MS: '2000', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+      workerTuning: workerTuningFrom(loadConfig({ ZK_SESSION_TIMEOUT_MS: String(options.sessionTimeoutMs), LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' })),
       logger,
     });
     await orchestrator.start();

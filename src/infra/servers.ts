@@ -16,6 +16,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from '../shared/logger.ts';
+import { redactUrl } from '../shared/redact.ts';
 import { freePorts } from '../shared/ports.ts';
 import { identify, isSameProcess, sendSignal, signalGroup, terminate, type ProcessIdentity } from '../shared/processes.ts';
 import { rabbitMqKind } from './rabbitmq.ts';
@@ -93,7 +94,7 @@ async function ensureServer(kind: ServerKind, configured: string | undefined, op
   const address = configured?.trim();
   if (address) {
     await waitForConfigured(kind, address, opts.timeoutMs ?? 10_000);
-    log.info({ address: redact(address) }, 'using the configured server');
+    log.info({ address: redactUrl(address) }, 'using the configured server');
     return foundRunning(address);
   }
   if (!opts.alwaysPrivate && (await probe(kind, { host: '127.0.0.1', port: kind.defaultPort }, 1500)).answered) {
@@ -162,7 +163,7 @@ async function waitForConfigured(kind: ServerKind, address: string, timeoutMs: n
     }
     if (Date.now() >= deadline) {
       throw new Error(
-        `${kind.name} at the configured address ${redact(address)} did not answer within ${timeoutMs} ms ` +
+        `${kind.name} at the configured address ${redactUrl(address)} did not answer within ${timeoutMs} ms ` +
           `(last error: ${lastProblem}); check the address or start the server`,
       );
     }
@@ -170,9 +171,6 @@ async function waitForConfigured(kind: ServerKind, address: string, timeoutMs: n
   }
 }
 
-export function redact(address: string): string {
-  return address.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
-}
 
 // ---- installation ------------------------------------------------------------------------------
 

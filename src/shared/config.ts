@@ -4,6 +4,8 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { RideShareError } from './errors.ts';
+import { redactUrl } from './redact.ts';
 
 const port = z.coerce.number().int().min(1).max(65535);
 const positiveInt = z.coerce.number().int().min(1);
@@ -57,6 +59,8 @@ const schema = z.object({
    * host) or `power` (synchronous=FULL: an fsync per commit, so also a power loss).
    */
   DURABILITY: z.enum(['process', 'power']).default('process'),
+  /** How long a joining replica waits for the master's position and for a snapshot. */
+  SNAPSHOT_TIMEOUT_MS: positiveInt.default(30_000),
   ORCHESTRATOR_URL: optionalText,
   GATEWAY_URL: optionalText,
   /** How the rides service names itself in the `Origin` header of its calls to the users service. */
@@ -90,7 +94,11 @@ function urlList(value: string | undefined, fallback: string, name: string): str
   return urls;
 }
 
-export class ConfigError extends Error {}
+export class ConfigError extends RideShareError {
+  constructor(message: string) {
+    super('CONFIG_INVALID', message);
+  }
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);
@@ -113,6 +121,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /** The settings as one log line; URLs lose their passwords. */
 export function describeConfig(config: Config): Record<string, unknown> {
   const masked: Record<string, unknown> = { ...config };
-  if (config.AMQP_URL) masked.AMQP_URL = config.AMQP_URL.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+  if (config.AMQP_URL) masked.AMQP_URL = redactUrl(config.AMQP_URL);
   return masked;
 }

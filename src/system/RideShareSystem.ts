@@ -6,6 +6,7 @@
  * servers. Force: SIGKILL to every process group, every worker of the cluster, every private
  * server, at once.
  */
+import { redactUrl } from '../shared/redact.ts';
 import path from 'node:path';
 import { ensureRabbitMq, ensureZooKeeper, type ServerHandle } from '../infra/servers.ts';
 import type { Config } from '../shared/config.ts';
@@ -62,7 +63,7 @@ export class RideShareSystem {
     await this.launch([orchestrator]);
     await this.launch(services);
     this.logger.info(
-      { gateway: config.GATEWAY_URL, orchestrator: config.ORCHESTRATOR_URL, rabbitmq: rabbit.address.replace(/:[^:@/]*@/, ':***@'), zookeeper: zookeeper.address },
+      { gateway: config.GATEWAY_URL, orchestrator: config.ORCHESTRATOR_URL, rabbitmq: redactUrl(rabbit.address), zookeeper: zookeeper.address },
       'RideShare is up',
     );
   }

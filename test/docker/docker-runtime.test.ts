@@ -10,6 +10,7 @@ import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZkClient } from '../../src/dbaas/coordination/ZkClient.ts';
+import type { WorkerSettings } from '../../src/dbaas/worker/WorkerSettings.ts';
 import { connectAmqp } from '../../src/dbaas/transport/amqp.ts';
 import { clusterNames, clusterPaths, type WorkerInfo } from '../../src/dbaas/protocol/names.ts';
 import { DockerRuntime, LABELS } from '../../src/dbaas/runtime/DockerRuntime.ts';
@@ -37,8 +38,8 @@ describe.skipIf(!engine.ok)(suiteTitle('DockerRuntime: the worker-runtime contra
   const newRuntime = () => new DockerRuntime({ cluster, dataDir, logDir, logger });
   const containers = () => docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`] } });
 
-  /** A master worker of its own database cluster; `env` overrides its settings. */
-  async function startWorker(env: Record<string, string> = {}, on = runtime): Promise<WorkerHandle & { database: string; dbFile: string }> {
+  /** A master worker of its own database cluster; `overrides` change its settings. */
+  async function startWorker(overrides: Partial<WorkerSettings> = {}, on = runtime): Promise<WorkerHandle & { database: string; dbFile: string }> {
     const { amqpUrl, zkConnect } = testServers();
     serial += 1;
     const workerId = `m-${serial}-${Date.now().toString(36)}`;
@@ -48,16 +49,19 @@ describe.skipIf(!engine.ok)(suiteTitle('DockerRuntime: the worker-runtime contra
     const handle = await on.start({
       workerId,
       role: 'master',
-      env: {
-        WORKER_ID: workerId,
-        WORKER_ROLE: 'master',
-        WORKER_DB_FILE: dbFile,
-        RIDESHARE_CLUSTER: database,
-        AMQP_URL: amqpUrl,
-        ZK_CONNECT: zkConnect,
-        ZK_SESSION_TIMEOUT_MS: '1000',
-        LOG_LEVEL: 'info',
-        ...env,
+      settings: {
+        workerId,
+        role: 'master',
+        dbFile,
+        cluster: database,
+        amqpUrl,
+        zkConnect,
+        zkSessionTimeoutMs: 1000,
+        readWaitMs: 2000,
+        snapshotTimeoutMs: 30_000,
+        durability: 'process',
+        logLevel: 'info',
+        ...overrides,
       },
     });
     return { ...handle, database, dbFile };
@@ -180,10 +184,11 @@ describe.skipIf(!engine.ok)(suiteTitle('DockerRuntime: the worker-runtime contra
 
   it('reports a worker that exits on its own (a die event), and removes its container', async () => {
     const exit = nextExit();
-    const worker = await startWorker({ ZK_SESSION_TIMEOUT_MS: 'not-a-number' });
+    // Nothing answers on port 1: the worker gives up connecting to ZooKeeper and exits.
+    const worker = await startWorker({ zkConnect: '127.0.0.1:1' });
     expect(await exit).toMatchObject({ workerId: worker.workerId, code: 1, signal: null });
     await until(async () => (await containers()).every((info) => info.Labels[LABELS.worker] !== worker.workerId), 5000, 'the container removed');
-    expect(fs.readFileSync(path.join(logDir, `${worker.workerId}.log`), 'utf8')).toMatch(/invalid worker settings/);
+    expect(fs.readFileSync(path.join(logDir, `${worker.workerId}.log`), 'utf8')).toMatch(/worker failed to start/);
   });
 
   it('adopt: a new runtime (an orchestrator restarted after a crash) takes over the live containers and removes dead ones', async () => {

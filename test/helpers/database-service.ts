@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { loadConfig } from '../../src/shared/config.ts';
 import { createLogger } from '../../src/shared/logger.ts';
+import { workerTuningFrom } from '../../src/dbaas/orchestrator/settings.ts';
 import { Orchestrator, type ScalingOptions } from '../../src/dbaas/orchestrator/Orchestrator.ts';
 import { ProcessRuntime } from '../../src/dbaas/runtime/ProcessRuntime.ts';
 import type { WorkerRuntime } from '../../src/dbaas/runtime/WorkerRuntime.ts';
@@ -47,8 +49,9 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
   const { amqpUrl, zkConnect } = testServers();
   const cluster = options.cluster ?? uniqueClusterName();
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
-  const env: Record<string, string> = { ZK_SESSION_TIMEOUT_MS: '1000', READ_WAIT_MS: '2000', LOG_LEVEL: 'warn', ...options.env };
-  const logger = createLogger('test-orchestrator', env.LOG_LEVEL);
+  // The product's one settings parse, with the tests' short session and quiet logs unless overridden.
+  const config = loadConfig({ ZK_SESSION_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn', DATA_DIR: dataDir, ...options.env });
+  const logger = createLogger('test-orchestrator', config.LOG_LEVEL);
   const runtime = options.runtime ?? new ProcessRuntime({ cluster, logDir: path.join(dataDir, 'logs'), logger });
   const orchestrator = new Orchestrator({
     port: options.port ?? 0,
@@ -56,10 +59,10 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     dataDir,
     amqpUrl,
     zkConnect,
-    rpcTimeoutMs: Number(env.RPC_TIMEOUT_MS ?? 5000),
-    sessionTimeoutMs: Number(env.ZK_SESSION_TIMEOUT_MS),
+    rpcTimeoutMs: config.RPC_TIMEOUT_MS,
+    sessionTimeoutMs: config.ZK_SESSION_TIMEOUT_MS,
     initialSlaves: options.slaves ?? 1,
-    workerSettings: env,
+    workerTuning: workerTuningFrom(config),
     ...(options.scaling ? { scaling: options.scaling } : {}),
     runtime,
     logger,

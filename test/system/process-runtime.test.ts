@@ -63,14 +63,18 @@ function unregisteredWorker(cluster: string, workerId: string) {
   return {
     workerId,
     role: 'slave' as const,
-    env: {
-      WORKER_ID: workerId,
-      WORKER_ROLE: 'slave',
-      WORKER_DB_FILE: path.join(dataDir, `${workerId}.db`),
-      RIDESHARE_CLUSTER: cluster,
-      AMQP_URL: silentUrl,
-      ZK_CONNECT: '127.0.0.1:1',
-      LOG_LEVEL: 'warn',
+    settings: {
+      workerId,
+      role: 'slave' as const,
+      dbFile: path.join(dataDir, `${workerId}.db`),
+      cluster,
+      amqpUrl: silentUrl,
+      zkConnect: '127.0.0.1:1',
+      zkSessionTimeoutMs: 1000,
+      readWaitMs: 2000,
+      snapshotTimeoutMs: 30_000,
+      durability: 'process' as const,
+      logLevel: 'warn',
     },
   };
 }

@@ -11,6 +11,7 @@ import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, type WorkerInfo } from '../protocol/names.ts';
 import type { WorkerRuntime } from '../runtime/WorkerRuntime.ts';
+import type { WorkerTuning } from '../worker/WorkerSettings.ts';
 import { Leadership, type ScalingOptions } from '../supervisor/Leadership.ts';
 import type { Supervisor } from '../supervisor/Supervisor.ts';
 import { DatabaseFrontend } from './DatabaseFrontend.ts';
@@ -31,8 +32,8 @@ export interface OrchestratorOptions {
   /** ZooKeeper session of the orchestrator: how soon a standby takes over from a dead supervisor. */
   sessionTimeoutMs: number;
   initialSlaves: number;
-  /** Settings handed to every worker (timeouts, durability, log level). */
-  workerSettings: Record<string, string>;
+  /** Tuning every worker gets (timeouts, durability, log level). */
+  workerTuning: WorkerTuning;
   /** Where workers run; always given (src/dbaas/runtime/createRuntime.ts). */
   runtime: WorkerRuntime;
   /** Auto-scaling of slaves by read load; off when absent. */
@@ -66,7 +67,7 @@ export class Orchestrator {
       amqpUrl: options.amqpUrl,
       zkConnect: options.zkConnect,
       initialSlaves: options.initialSlaves,
-      workerSettings: options.workerSettings,
+      workerTuning: options.workerTuning,
       ...(options.scaling ? { scaling: options.scaling } : {}),
       flushReadCount: () => this.readCounter.publish(),
       logger: options.logger,

@@ -5,6 +5,7 @@ import { createLogger } from '../../shared/logger.ts';
 import { closeOnSignals } from '../../shared/process-lifecycle.ts';
 import { createRuntime } from '../runtime/createRuntime.ts';
 import { Orchestrator } from './Orchestrator.ts';
+import { workerTuningFrom } from './settings.ts';
 
 const config = loadConfig();
 const logger = createLogger('orchestrator', config.LOG_LEVEL);
@@ -25,12 +26,7 @@ const orchestrator = new Orchestrator({
   sessionTimeoutMs: config.ZK_SESSION_TIMEOUT_MS,
   initialSlaves: 1,
   scaling: { windowMs: config.SCALE_WINDOW_SECONDS * 1000, readsPerSlave: config.READS_PER_SLAVE, maxSlaves: config.MAX_SLAVES },
-  workerSettings: {
-    ZK_SESSION_TIMEOUT_MS: String(config.ZK_SESSION_TIMEOUT_MS),
-    READ_WAIT_MS: String(config.READ_WAIT_MS),
-    DURABILITY: config.DURABILITY,
-    LOG_LEVEL: config.LOG_LEVEL,
-  },
+  workerTuning: workerTuningFrom(config),
   runtime: createRuntime(config.WORKER_RUNTIME, {
     cluster: config.RIDESHARE_CLUSTER,
     dataDir: config.DATA_DIR,

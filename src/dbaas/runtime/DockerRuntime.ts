@@ -20,6 +20,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import { DieEvents } from './DieEvents.ts';
 import { containerState, demux, describeExit, retried, statusOf, type ContainerState } from './containers.ts';
+import { encodeWorkerSettings, WORKER_SETTINGS_VARIABLE, type WorkerSettings } from '../worker/WorkerSettings.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
 
 export const DEFAULT_WORKER_IMAGE = 'rideshare:latest';
@@ -106,10 +107,11 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
   }
 
   private async run(spec: WorkerSpec): Promise<WorkerHandle> {
-    const env = { ...spec.env };
     // The container sees the same paths as the supervisor, so they must not depend on a cwd.
-    for (const key of ['WORKER_DB_FILE', 'WORKER_RECOVER_DIR']) if (env[key]) env[key] = path.resolve(env[key]);
-    const dirs = new Set([env.WORKER_DB_FILE && path.dirname(env.WORKER_DB_FILE), env.WORKER_RECOVER_DIR].filter((dir): dir is string => !!dir));
+    const settings: WorkerSettings = { ...spec.settings, dbFile: path.resolve(spec.settings.dbFile) };
+    if (settings.recoverDir) settings.recoverDir = path.resolve(settings.recoverDir);
+    const env = { [WORKER_SETTINGS_VARIABLE]: encodeWorkerSettings(settings) };
+    const dirs = new Set([path.dirname(settings.dbFile), settings.recoverDir].filter((dir): dir is string => !!dir));
     for (const dir of dirs) fs.mkdirSync(dir, { recursive: true });
     const container = await this.docker
       .createContainer({

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { entryPoint, nodeArgs, PROJECT_ROOT } from '../../shared/entry-points.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { findClusterWorkers, identifyWorker, isSameWorker, signalWorker, workerTag, type WorkerProcess } from './workerProcesses.ts';
+import { encodeWorkerSettings, WORKER_SETTINGS_VARIABLE, type WorkerSettings } from '../worker/WorkerSettings.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
 
 /** Compiled when the orchestrator runs compiled, else the source through tsx (see entry-points.ts). */
@@ -53,7 +54,7 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
     if (!this.claimed) this.killStrays();
     const log = fs.openSync(path.join(this.options.logDir, `${spec.workerId}.log`), 'a');
     const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, ...nodeArgs(WORKER_MAIN), workerTag(this.options.cluster, spec.workerId)], {
-      env: { ...process.env, ...spec.env },
+      env: { ...process.env, [WORKER_SETTINGS_VARIABLE]: encodeWorkerSettings(spec.settings) },
       stdio: ['ignore', log, log],
       detached: true,
       cwd: PROJECT_ROOT,

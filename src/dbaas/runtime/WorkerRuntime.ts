@@ -3,12 +3,13 @@
  * (the supervisor does). One file per implementation: local processes, Docker containers.
  */
 import type { EventEmitter } from 'node:events';
+import type { WorkerSettings } from '../worker/WorkerSettings.ts';
 
 export interface WorkerSpec {
   workerId: string;
   role: 'master' | 'slave';
-  /** Settings for the worker process (see worker/WorkerSettings.ts). */
-  env: Record<string, string>;
+  /** Everything the worker process needs, typed; the runtime passes it on unchanged. */
+  settings: WorkerSettings;
 }
 
 export interface WorkerHandle {

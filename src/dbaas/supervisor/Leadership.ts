@@ -11,6 +11,7 @@ import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { SupervisorLease } from '../coordination/SupervisorLease.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerRuntime } from '../runtime/WorkerRuntime.ts';
+import type { WorkerTuning } from '../worker/WorkerSettings.ts';
 import { Autoscaler, type ScalingDecision } from './Autoscaler.ts';
 import { Supervisor } from './Supervisor.ts';
 
@@ -32,8 +33,8 @@ export interface LeadershipOptions {
   amqpUrl: string;
   zkConnect: string;
   initialSlaves: number;
-  /** Settings handed to every worker (timeouts, durability, log level). */
-  workerSettings: Record<string, string>;
+  /** Tuning every worker gets (timeouts, durability, log level). */
+  workerTuning: WorkerTuning;
   /** Auto-scaling of slaves by read load; off when absent. */
   scaling?: ScalingOptions;
   /** Publishes this orchestrator's read count, so a window's end misses none of its reads. */
@@ -144,7 +145,7 @@ export class Leadership {
       amqpUrl: options.amqpUrl,
       zkConnect: options.zkConnect,
       initialSlaves: options.initialSlaves,
-      workerSettings: options.workerSettings,
+      workerTuning: options.workerTuning,
       logger: options.logger.child({ component: 'supervisor' }),
     });
     const autoscaler = options.scaling

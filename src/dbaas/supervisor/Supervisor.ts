@@ -18,6 +18,7 @@ import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerR
 import { bootstrapCluster } from './ClusterBootstrap.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { promoteSuccessor } from './Failover.ts';
+import type { WorkerTuning } from '../worker/WorkerSettings.ts';
 import { removeWorkerFiles, workerDbFile, workerFileOwners, workersDirOf } from '../worker/files.ts';
 
 /** A safety net under the event-driven passes: a missed watch costs at most this long. */
@@ -32,7 +33,8 @@ export interface SupervisorOptions {
   zkConnect: string;
   initialSlaves: number;
   /** Passed through to workers (timeouts, log level). */
-  workerSettings: Record<string, string>;
+  /** Tuning every worker gets (timeouts, durability, log level). */
+  workerTuning: WorkerTuning;
   readyTimeoutMs?: number;
   logger: Logger;
 }
@@ -280,15 +282,15 @@ export class Supervisor {
       const handle = await this.options.runtime.start({
         workerId,
         role,
-        env: {
-          ...this.options.workerSettings,
-          WORKER_ID: workerId,
-          WORKER_ROLE: role,
-          WORKER_DB_FILE: workerDbFile(this.workersDir, workerId),
-          ...(recoverDir ? { WORKER_RECOVER_DIR: recoverDir } : {}),
-          RIDESHARE_CLUSTER: this.options.cluster,
-          AMQP_URL: this.options.amqpUrl,
-          ZK_CONNECT: this.options.zkConnect,
+        settings: {
+          ...this.options.workerTuning,
+          workerId,
+          role,
+          dbFile: workerDbFile(this.workersDir, workerId),
+          ...(recoverDir ? { recoverDir } : {}),
+          cluster: this.options.cluster,
+          amqpUrl: this.options.amqpUrl,
+          zkConnect: this.options.zkConnect,
         },
       });
       this.options.logger.info({ workerId, pid: handle.pid, role }, 'worker started');

@@ -37,6 +37,10 @@ export class MasterRole {
   private writeConsumer: string | undefined;
   private stopped = false;
   private positionAnnounced = false;
+  /** Every write up to this seq is confirmed by the broker; confirms may arrive out of order. */
+  private confirmedSeq = 0;
+  private readonly confirmedAhead = new Set<number>();
+  private confirmWaiters: { seq: number; resolve(reached: boolean): void }[] = [];
 
   constructor(private readonly options: MasterRoleOptions) {}
 
@@ -44,7 +48,16 @@ export class MasterRole {
     const { connection, names, store } = this.options;
     await this.takeWrites();
     const snapshotChannel: Channel = await connection.createChannel();
-    await serveSnapshots({ channel: snapshotChannel, names, store: () => store, priority: SNAPSHOT_PRIORITY.master, logger: this.options.logger });
+    this.confirmedSeq = store.appliedSeq;
+    await serveSnapshots({
+      channel: snapshotChannel,
+      names,
+      store: () => store,
+      priority: SNAPSHOT_PRIORITY.master,
+      // A copy may only hold writes every replica is sure to receive: none the broker may still refuse.
+      confirmedThrough: (seq, timeoutMs) => this.confirmedThrough(seq, timeoutMs),
+      logger: this.options.logger,
+    });
   }
 
   /**
@@ -149,9 +162,40 @@ export class MasterRole {
       return;
     }
     publisher.publish(sync).then(
-      () => this.answer(channel, message, ok(sync.result)),
+      () => {
+        this.noteConfirmed(sync.seq);
+        this.answer(channel, message, ok(sync.result));
+      },
       (error: unknown) => this.options.onFatal(`write seq ${sync.seq} not confirmed: ${String(error)}`),
     );
+  }
+
+  private noteConfirmed(seq: number): void {
+    this.confirmedAhead.add(seq);
+    while (this.confirmedAhead.delete(this.confirmedSeq + 1)) this.confirmedSeq += 1;
+    if (this.confirmWaiters.length === 0) return;
+    const reached = this.confirmWaiters.filter((waiter) => waiter.seq <= this.confirmedSeq);
+    this.confirmWaiters = this.confirmWaiters.filter((waiter) => waiter.seq > this.confirmedSeq);
+    for (const waiter of reached) waiter.resolve(true);
+  }
+
+  /** Resolves true once every write up to `seq` is confirmed, false after `timeoutMs`. */
+  private confirmedThrough(seq: number, timeoutMs: number): Promise<boolean> {
+    if (seq <= this.confirmedSeq) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = {
+        seq,
+        resolve: (reached: boolean) => {
+          clearTimeout(timer);
+          resolve(reached);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.confirmWaiters = this.confirmWaiters.filter((other) => other !== waiter);
+        resolve(false);
+      }, timeoutMs);
+      this.confirmWaiters.push(waiter);
+    });
   }
 
   private answer(channel: Channel, message: ConsumeMessage, body: Parameters<typeof reply>[2]): void {

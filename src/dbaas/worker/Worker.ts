@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
-import type { Channel, ChannelModel } from 'amqplib';
+import type { ChannelModel } from 'amqplib';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import { acquireMasterLease, type MasterRecord } from '../coordination/MasterLease.ts';
@@ -56,14 +56,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     private readonly pid = process.pid,
   ) {
     super();
-    this.names = clusterNames(settings.RIDESHARE_CLUSTER);
+    this.names = clusterNames(settings.cluster);
   }
 
   async start(): Promise<void> {
     if (this.state !== 'initial') throw new Error(`cannot start a worker in state ${this.state}`);
     this.state = 'joining';
     await this.connect();
-    if (this.settings.WORKER_ROLE === 'master') await this.startAsMaster();
+    if (this.settings.role === 'master') await this.startAsMaster();
     else await this.startAsSlave();
     this.positionTimer = setInterval(() => void this.publishPosition(), POSITION_PUBLISH_MS);
   }
@@ -96,7 +96,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const lease = await this.takeMasterLease();
     await openEpoch(this.connection, this.names, lease.epoch, Math.min(this.store.epoch, follower.epoch));
     const markChannel = await this.connection.createConfirmChannel();
-    const publisher = new SyncPublisher(markChannel, this.names, lease.epoch, this.settings.WORKER_ID);
+    const publisher = new SyncPublisher(markChannel, this.names, lease.epoch, this.settings.workerId);
     await follower.drainThrough(lease.epoch, () => publisher.mark(), DRAIN_TIMEOUT_MS);
     await markChannel.close().catch(() => undefined);
     this.follower = undefined;
@@ -104,7 +104,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private async connect(): Promise<void> {
-    this.zk = new ZkClient({ connect: this.settings.ZK_CONNECT, sessionTimeoutMs: this.settings.ZK_SESSION_TIMEOUT_MS });
+    this.zk = new ZkClient({ connect: this.settings.zkConnect, sessionTimeoutMs: this.settings.zkSessionTimeoutMs });
     this.zk.on('expired', () => this.fatal('ZooKeeper session expired'));
     this.zk.on('disconnected', () => {
       // Until the session is known to survive, a master must not take writes.
@@ -114,7 +114,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       if (this.master && this.state === 'master') void this.master.takeWrites().catch((error: unknown) => this.fatal(`cannot resume writes: ${String(error)}`));
     });
     await this.zk.connect();
-    this.connection = await connectAmqp(this.settings.AMQP_URL);
+    this.connection = await connectAmqp(this.settings.amqpUrl);
     this.connection.on('close', () => this.fatal('RabbitMQ connection closed'));
     this.connection.on('error', (error: unknown) => this.logger.error({ err: error }, 'RabbitMQ connection error'));
     const channel = await this.connection.createChannel();
@@ -123,11 +123,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private async startAsMaster(): Promise<void> {
-    if (this.settings.WORKER_RECOVER_DIR) {
-      const used = await recoverPreviousRun(this.settings.WORKER_RECOVER_DIR, this.settings.WORKER_DB_FILE);
+    if (this.settings.recoverDir) {
+      const used = await recoverPreviousRun(this.settings.recoverDir, this.settings.dbFile);
       if (used) this.logger.info({ from: path.basename(used) }, 'recovered the data of the previous run');
     }
-    this.store = new Store(this.settings.WORKER_DB_FILE);
+    this.store = new Store(this.settings.dbFile);
     this.registration = await this.register('master', false);
     const lease = await this.takeMasterLease();
     await openEpoch(this.connection, this.names, lease.epoch, this.store.epoch);
@@ -135,8 +135,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private takeMasterLease(): Promise<MasterRecord> {
-    return acquireMasterLease(this.zk, this.settings.RIDESHARE_CLUSTER, {
-      workerId: this.settings.WORKER_ID,
+    return acquireMasterLease(this.zk, this.settings.cluster, {
+      workerId: this.settings.workerId,
       pid: this.pid,
       localEpoch: this.store.epoch,
     });
@@ -144,14 +144,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /** The older epochs are fenced and this replica holds every acknowledged write: take writes. */
   private async becomeMaster(lease: MasterRecord): Promise<void> {
-    this.store.setDurability(this.settings.DURABILITY);
+    this.store.setDurability(this.settings.durability);
     this.store.setEpoch(lease.epoch);
     this.master = new MasterRole({
       connection: this.connection,
       names: this.names,
       store: this.store,
       epoch: lease.epoch,
-      workerId: this.settings.WORKER_ID,
+      workerId: this.settings.workerId,
       logger: this.logger,
       onFatal: (reason) => this.fatal(reason),
     });
@@ -164,19 +164,19 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** Bind the sync queue, copy a snapshot, apply what queued up meanwhile, then serve reads. */
   private async startAsSlave(): Promise<void> {
     const syncChannel = await this.connection.createChannel();
-    const follower = new SyncFollower(syncChannel, this.names.syncQueueOf(this.settings.WORKER_ID), this.names.syncExchange, this.logger);
+    const follower = new SyncFollower(syncChannel, this.names.syncQueueOf(this.settings.workerId), this.names.syncExchange, this.logger);
     await follower.bind();
     // Everything published before the bind must be in the copy; what follows waits in our queue.
-    const { seq: minSeq } = await askMasterPosition(this.connection, this.names, this.settings.SNAPSHOT_TIMEOUT_MS);
+    const { seq: minSeq } = await askMasterPosition(this.connection, this.names, this.settings.snapshotTimeoutMs);
     const snapshot = await fetchSnapshot({
       connection: this.connection,
       names: this.names,
       minSeq,
-      file: this.settings.WORKER_DB_FILE,
-      timeoutMs: this.settings.SNAPSHOT_TIMEOUT_MS,
+      file: this.settings.dbFile,
+      timeoutMs: this.settings.snapshotTimeoutMs,
       logger: this.logger,
     });
-    this.store = Store.fromSnapshot(this.settings.WORKER_DB_FILE, snapshot);
+    this.store = Store.fromSnapshot(this.settings.dbFile, snapshot);
     this.registration = await this.register('slave', false);
     follower.on('broken', (reason) => this.fatal(`${reason}; a fresh replica must re-copy`));
     await follower.start(this.store);
@@ -188,8 +188,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       names: this.names,
       store: this.store,
       follower,
-      workerId: this.settings.WORKER_ID,
-      readWaitMs: this.settings.READ_WAIT_MS,
+      workerId: this.settings.workerId,
+      readWaitMs: this.settings.readWaitMs,
     });
     await this.slave.startServing();
     this.state = 'serving';
@@ -203,11 +203,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (this.state !== 'serving' || this.promotionWatchArmed) return;
     try {
       this.promotionWatchArmed = true;
-      const data = await readPromotion(this.zk, this.settings.RIDESHARE_CLUSTER, () => {
+      const data = await readPromotion(this.zk, this.settings.cluster, () => {
         this.promotionWatchArmed = false;
         void this.watchPromotion();
       });
-      if (data?.workerId !== this.settings.WORKER_ID || this.state !== 'serving') return;
+      if (data?.workerId !== this.settings.workerId || this.state !== 'serving') return;
       this.logger.info({ request: data }, 'promotion requested');
       await this.promote();
     } catch (error) {
@@ -216,8 +216,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private register(role: 'master' | 'slave', ready: boolean): Promise<WorkerRegistration> {
-    return WorkerRegistration.register(this.zk, this.settings.RIDESHARE_CLUSTER, {
-      workerId: this.settings.WORKER_ID,
+    return WorkerRegistration.register(this.zk, this.settings.cluster, {
+      workerId: this.settings.workerId,
       pid: this.pid,
       role,
       ready,

@@ -1,30 +1,63 @@
-/** A worker's settings, given by its runtime through the environment and validated at start. */
+/**
+ * A worker's settings: what the supervisor decides for each worker (id, role, file, cluster,
+ * servers) plus the tuning every worker of a cluster shares, all typed. The runtime hands them to
+ * the worker process as one JSON document in one environment variable; the worker checks it with
+ * the same schema. There are no defaults here: they live in src/shared/config.ts only.
+ */
 import { z } from 'zod';
 
-const schema = z.object({
-  WORKER_ID: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/),
-  WORKER_ROLE: z.enum(['master', 'slave']),
-  WORKER_DB_FILE: z.string().min(1),
+/** The same for every worker of a cluster; comes from the orchestrator's configuration. */
+export interface WorkerTuning {
+  /** ZooKeeper session: how soon a frozen worker is declared dead. */
+  zkSessionTimeoutMs: number;
+  /** How long a lagging slave waits to serve a read that asks for a minimum seq. */
+  readWaitMs: number;
+  /** How long a joining replica waits for the master's position and a snapshot. */
+  snapshotTimeoutMs: number;
+  /** What a master's commit survives (docs/guarantees.md). */
+  durability: 'process' | 'power';
+  logLevel: string;
+}
+
+export interface WorkerSettings extends WorkerTuning {
+  workerId: string;
+  role: 'master' | 'slave';
+  dbFile: string;
   /** Cold start of a master: take over the most advanced worker file left in this folder. */
-  WORKER_RECOVER_DIR: z.string().optional(),
-  RIDESHARE_CLUSTER: z.string().min(1),
-  AMQP_URL: z.string().min(1),
-  ZK_CONNECT: z.string().min(1),
-  ZK_SESSION_TIMEOUT_MS: z.coerce.number().int().min(100).default(4000),
-  READ_WAIT_MS: z.coerce.number().int().min(1).default(2000),
-  /** See DURABILITY in src/shared/config.ts. */
-  DURABILITY: z.enum(['process', 'power']).default('process'),
-  /** How long a joining replica waits for someone to send it a snapshot. */
-  SNAPSHOT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30000),
-  LOG_LEVEL: z.string().default('info'),
+  recoverDir?: string;
+  cluster: string;
+  amqpUrl: string;
+  zkConnect: string;
+}
+
+/** The one environment variable a worker process reads. */
+export const WORKER_SETTINGS_VARIABLE = 'RIDESHARE_WORKER_SETTINGS';
+
+const schema = z.strictObject({
+  workerId: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/),
+  role: z.enum(['master', 'slave']),
+  dbFile: z.string().min(1),
+  recoverDir: z.string().min(1).optional(),
+  cluster: z.string().min(1),
+  amqpUrl: z.string().min(1),
+  zkConnect: z.string().min(1),
+  zkSessionTimeoutMs: z.number().int().min(100),
+  readWaitMs: z.number().int().min(1),
+  snapshotTimeoutMs: z.number().int().min(100),
+  durability: z.enum(['process', 'power']),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 
-export type WorkerSettings = z.infer<typeof schema>;
+export function encodeWorkerSettings(settings: WorkerSettings): string {
+  return JSON.stringify(schema.parse(settings));
+}
 
-export function loadWorkerSettings(env: NodeJS.ProcessEnv = process.env): WorkerSettings {
-  const parsed = schema.safeParse(env);
+export function decodeWorkerSettings(text: string | undefined): WorkerSettings {
+  if (!text) throw new Error(`${WORKER_SETTINGS_VARIABLE} is not set: a worker is started by a worker runtime`);
+  const parsed = schema.safeParse(JSON.parse(text));
   if (!parsed.success) {
     throw new Error(`invalid worker settings: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
   }
-  return parsed.data;
+  const { recoverDir, ...rest } = parsed.data;
+  return recoverDir === undefined ? rest : { ...rest, recoverDir };
 }

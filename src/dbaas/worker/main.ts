@@ -2,10 +2,10 @@
 import { createLogger } from '../../shared/logger.ts';
 import { closeOnSignals } from '../../shared/process-lifecycle.ts';
 import { Worker } from './Worker.ts';
-import { loadWorkerSettings } from './WorkerSettings.ts';
+import { decodeWorkerSettings, WORKER_SETTINGS_VARIABLE } from './WorkerSettings.ts';
 
-const settings = loadWorkerSettings();
-const logger = createLogger('worker', settings.LOG_LEVEL).child({ workerId: settings.WORKER_ID });
+const settings = decodeWorkerSettings(process.env[WORKER_SETTINGS_VARIABLE]);
+const logger = createLogger('worker', settings.logLevel).child({ workerId: settings.workerId });
 const worker = new Worker(settings, logger);
 
 closeOnSignals({ close: () => worker.stop() }, logger);

@@ -7,7 +7,7 @@
  */
 import httpProxy from '@fastify/http-proxy';
 import { createHttpApp, listen, type HttpHandle } from '../../shared/http/app.ts';
-import { createLogger, type Logger } from '../../shared/logger.ts';
+import type { Logger } from '../../shared/logger.ts';
 import { proxyWithFailover } from './failover-proxy.ts';
 import { UpstreamGroup } from './upstream-group.ts';
 
@@ -24,12 +24,12 @@ export interface GatewayOptions {
   timeoutMs?: number;
   /** How long a refused instance is tried last. Default 2000 ms. */
   coolDownMs?: number;
-  /** Default: a pino logger for component `gateway`. */
-  logger?: Logger;
+  /** Where the gateway logs (a pino logger, its level set by the caller). */
+  logger: Logger;
 }
 
 export async function startGateway(options: GatewayOptions): Promise<HttpHandle> {
-  const logger = options.logger ?? createLogger('gateway');
+  const { logger } = options;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const users = new UpstreamGroup({ name: 'users', upstreams: options.usersUpstreams, coolDownMs: options.coolDownMs });
   const rides = new UpstreamGroup({ name: 'rides', upstreams: options.ridesUpstreams, coolDownMs: options.coolDownMs });

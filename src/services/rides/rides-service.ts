@@ -1,5 +1,5 @@
 /** Starts one rides service instance (SPEC §3) on its own port. */
-import { createLogger, type Logger } from '../../shared/logger.ts';
+import type { Logger } from '../../shared/logger.ts';
 import { DbClient, type DbClientOptions } from '../dbclient/db-client.ts';
 import { createServiceApp, listen, type ServiceHandle } from '../http/service-app.ts';
 import { loadAreaNames, type AreaNames } from './area-names.ts';
@@ -25,11 +25,11 @@ export interface RidesServiceOptions {
   /** Upper bound for one users lookup (config HTTP_TIMEOUT_MS). Default 8000. */
   httpTimeoutMs?: number;
   /** Default: a pino logger for component `rides`. */
-  logger?: Logger;
+  logger: Logger;
 }
 
 export async function startRidesService(options: RidesServiceOptions): Promise<ServiceHandle> {
-  const logger = options.logger ?? createLogger('rides');
+  const { logger } = options;
   // Both fail fast, before anything is opened: a bad clock or areas file is a start-up error.
   const clock = clockFrom(options.now);
   const areaNames: AreaNames = options.areasFile === undefined ? new Map() : await loadAreaNames(options.areasFile);

@@ -1,5 +1,5 @@
 /** Starts one users service instance (SPEC §2) on its own port. */
-import { createLogger, type Logger } from '../../shared/logger.ts';
+import type { Logger } from '../../shared/logger.ts';
 import { DbClient, type DbClientOptions } from '../dbclient/db-client.ts';
 import { createServiceApp, listen, type ServiceHandle } from '../http/service-app.ts';
 import { registerUsersRoutes } from './users-routes.ts';
@@ -12,11 +12,11 @@ export interface UsersServiceOptions {
   host?: string;
   db: DbClientOptions;
   /** Default: a pino logger for component `users`. */
-  logger?: Logger;
+  logger: Logger;
 }
 
 export async function startUsersService(options: UsersServiceOptions): Promise<ServiceHandle> {
-  const logger = options.logger ?? createLogger('users');
+  const { logger } = options;
   const db = new DbClient({ logger, ...options.db });
   const { app } = createServiceApp({ logger, countedPrefix: '/api/v1/users' });
   registerUsersRoutes(app, new UsersStore(db));
