@@ -42,7 +42,9 @@ export interface SupervisorOptions {
 export class Supervisor {
   private readonly workersDir: string;
   private readonly desired: DesiredSlaves;
-  private stopping = false;
+  private state: 'initial' | 'supervising' | 'detaching' | 'detached' = 'initial';
+  private detached: Promise<void> | undefined;
+  private stopped: Promise<void> | undefined;
   private passQueued = false;
   private watchArmed = false;
   private passes: Promise<void> = Promise.resolve();
@@ -61,6 +63,8 @@ export class Supervisor {
 
   /** `takeover`: another orchestrator supervised until now; its workers are adopted. */
   async start(takeover = false): Promise<void> {
+    if (this.state !== 'initial') throw new Error(`cannot start a supervisor in state ${this.state}`);
+    this.state = 'supervising';
     fs.mkdirSync(this.workersDir, { recursive: true });
     const outcome = await bootstrapCluster({ ...this.options, workersDir: this.workersDir, takeover });
     if (outcome.kind === 'adopt') {
@@ -92,21 +96,36 @@ export class Supervisor {
     }
   }
 
-  async stop(): Promise<void> {
-    await this.detach();
-    await this.options.runtime.close();
+  /** Stops supervising and every worker. Idempotent: a second call waits for the first. */
+  stop(): Promise<void> {
+    this.stopped ??= this.detach().then(() => this.options.runtime.close());
+    return this.stopped;
   }
 
-  /** Stops supervising but leaves the workers running (another orchestrator will adopt them). */
-  async detach(): Promise<void> {
-    this.stopping = true;
+  /**
+   * Stops supervising but leaves the workers running (another orchestrator will adopt them); the
+   * pass in progress is finished first. Idempotent.
+   */
+  detach(): Promise<void> {
+    this.detached ??= this.finishPasses();
+    return this.detached;
+  }
+
+  private async finishPasses(): Promise<void> {
+    this.state = 'detaching';
     clearInterval(this.timer);
     this.options.runtime.off('exit', this.onExit);
     await this.passes;
+    this.state = 'detached';
+  }
+
+  /** Detaching or detached: no more decisions. */
+  private get leaving(): boolean {
+    return this.state === 'detaching' || this.state === 'detached';
   }
 
   private readonly onExit = (exit: WorkerExit): void => {
-    if (this.intendedStops.delete(exit.workerId) || this.stopping) return;
+    if (this.intendedStops.delete(exit.workerId) || this.leaving) return;
     this.options.logger.warn(exit, 'worker died');
     this.schedule();
   };
@@ -191,12 +210,12 @@ export class Supervisor {
 
   /** Queues a reconcile pass; passes never overlap, and a burst of events makes one pass. */
   schedule(): void {
-    if (this.stopping || this.passQueued) return;
+    if (this.leaving || this.passQueued) return;
     this.passQueued = true;
     this.passes = this.passes
       .then(async () => {
         this.passQueued = false;
-        if (!this.stopping) await this.reconcile();
+        if (!this.leaving) await this.reconcile();
       })
       .catch((error: unknown) => this.options.logger.error({ err: error }, 'reconcile pass failed'));
   }

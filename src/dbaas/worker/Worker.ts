@@ -49,6 +49,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private follower: SyncFollower | undefined;
   private positionTimer: NodeJS.Timeout | undefined;
   private promotionWatchArmed = false;
+  private stopped: Promise<void> | undefined;
 
   constructor(
     private readonly settings: WorkerSettings,
@@ -68,9 +69,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.positionTimer = setInterval(() => void this.publishPosition(), POSITION_PUBLISH_MS);
   }
 
-  /** Graceful stop: no new reads or writes, reads in flight answered, then everything closed. */
-  async stop(): Promise<void> {
-    if (this.state === 'stopping' || this.state === 'stopped') return;
+  /**
+   * Graceful stop: no new reads or writes, reads in flight answered, then everything closed.
+   * Idempotent: a second call waits for the first.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
     this.state = 'stopping';
     clearInterval(this.positionTimer);
     await this.master?.stopTakingWrites();
