@@ -67,6 +67,8 @@ export interface InjectionContext {
 
 export interface Injection {
   detail: string;
+  /** Something the fault itself showed to be broken, besides the heal (a standby that never took over). */
+  violation?: string;
 }
 
 export async function inject(kind: FaultName, ctx: InjectionContext): Promise<Injection> {

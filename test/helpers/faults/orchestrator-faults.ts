@@ -44,6 +44,9 @@ export async function orchestratorKillDuringFailover({ env, random, applied }: I
   return { detail: `crash/master ${crash.status} ${JSON.stringify(crash.body)}; SIGKILL orchestrator ${supervisor.name} (pid ${killed}) ${delayMs} ms later; workers then: ${roles}` };
 }
 
+/** A standby must hold the lease well within this (the dead one's session is ZK_SESSION_TIMEOUT_MS). */
+const TAKEOVER_BOUND_MS = 15_000;
+
 export async function standbyTakeover({ env, applied }: InjectionContext): Promise<Injection> {
   const supervisor = await env.supervising();
   const standby = env.orchestrators.find((orchestrator) => orchestrator !== supervisor && orchestrator.isRunning);
@@ -57,14 +60,18 @@ export async function standbyTakeover({ env, applied }: InjectionContext): Promi
   applied();
   const since = Date.now();
   let holder: OrchestratorProcess | undefined;
-  while (Date.now() - since < 30_000) {
+  while (Date.now() - since < TAKEOVER_BOUND_MS) {
     holder = await env.supervising();
     if (holder === standby) break;
     await sleep(50);
   }
   supervisor.releaseRestarts();
-  const outcome = holder === standby ? `standby ${standby.name} holds the lease after ${Date.now() - since} ms` : `standby ${standby.name} did NOT take the lease within 30 s`;
-  return { detail: `SIGKILL supervising orchestrator ${supervisor.name} (pid ${killed}); ${outcome}; ${supervisor.name} then restarted` };
+  const took = holder === standby;
+  const outcome = took ? `standby ${standby.name} holds the lease after ${Date.now() - since} ms` : `standby ${standby.name} (pid ${standby.pid}) did NOT take the lease within ${TAKEOVER_BOUND_MS} ms`;
+  return {
+    detail: `SIGKILL supervising orchestrator ${supervisor.name} (pid ${killed}); ${outcome}; ${supervisor.name} then restarted`,
+    ...(took ? {} : { violation: `the standby orchestrator ${standby.name} (pid ${standby.pid}) did not take the supervisor lease within ${TAKEOVER_BOUND_MS} ms of the supervisor's SIGKILL` }),
+  };
 }
 
 function describe(workers: WorkerInfo[]): string {

@@ -74,22 +74,47 @@ function commandOf(pid: number): string {
   }
 }
 
+interface WorkerIdentity {
+  cluster?: string;
+  role?: string;
+  workerId?: string;
+}
+
+/**
+ * A worker's identity from its environment: one JSON document (RIDESHARE_WORKER_SETTINGS) in
+ * this version of the runtime, separate variables (RIDESHARE_CLUSTER, WORKER_ROLE, WORKER_ID)
+ * in earlier ones. Either way the harness finds a cluster's workers without asking the service.
+ */
+function identityOf(environ: string[]): WorkerIdentity {
+  const value = (name: string) => environ.find((entry) => entry.startsWith(`${name}=`))?.slice(name.length + 1);
+  const settings = value('RIDESHARE_WORKER_SETTINGS');
+  if (settings) {
+    try {
+      const parsed = JSON.parse(settings) as { cluster?: unknown; role?: unknown; workerId?: unknown };
+      return { cluster: String(parsed.cluster), role: String(parsed.role), workerId: String(parsed.workerId) };
+    } catch {
+      // unreadable: fall back to the separate variables
+    }
+  }
+  const [cluster, role, workerId] = [value('RIDESHARE_CLUSTER'), value('WORKER_ROLE'), value('WORKER_ID')];
+  return { ...(cluster ? { cluster } : {}), ...(role ? { role } : {}), ...(workerId ? { workerId } : {}) };
+}
+
 /**
  * Every live process started for `cluster`: orchestrators get RIDESHARE_CLUSTER from the harness
- * and workers inherit it from their runtime, so the environment names them all, whoever
- * started them and whether or not ZooKeeper still lists them.
+ * and workers get the cluster from their runtime (and inherit the orchestrator's environment),
+ * so the environment names them all, whoever started them and whether or not ZooKeeper still
+ * lists them.
  */
 export function clusterProcesses(cluster: string): ClusterProcess[] {
-  const wanted = `RIDESHARE_CLUSTER=${cluster}`;
   const found: ClusterProcess[] = [];
   for (const pid of allPids()) {
     const environ = environOf(pid);
-    if (!environ.includes(wanted) || !isAlive(pid)) continue;
-    const role = environ.find((entry) => entry.startsWith('WORKER_ROLE='))?.slice('WORKER_ROLE='.length);
-    const workerId = environ.find((entry) => entry.startsWith('WORKER_ID='))?.slice('WORKER_ID='.length);
+    const identity = identityOf(environ);
+    if ((identity.cluster !== cluster && !environ.includes(`RIDESHARE_CLUSTER=${cluster}`)) || !isAlive(pid)) continue;
     const command = commandOf(pid);
-    const kind = command.includes('dbaas/worker/main.ts') ? 'worker' : command.includes('dbaas/orchestrator/main.ts') ? 'orchestrator' : 'helper';
-    found.push({ pid, kind, ...(role ? { role } : {}), ...(workerId ? { workerId } : {}) });
+    const kind = /--rideshare-worker=|worker\/main\.[jt]s/.test(command) ? 'worker' : /orchestrator\/main\.[jt]s/.test(command) ? 'orchestrator' : 'helper';
+    found.push({ pid, kind, ...(identity.role ? { role: identity.role } : {}), ...(identity.workerId ? { workerId: identity.workerId } : {}) });
   }
   return found;
 }

@@ -13,7 +13,7 @@ import { readReplicaFacts, replicaFile } from '../chaos/replica-facts.ts';
 import { settle } from '../chaos/settle.ts';
 import { Workload, type Ledger } from '../chaos/workload.ts';
 import type { FaultEnvironment } from './environment.ts';
-import { inject, type FaultName } from './kinds.ts';
+import { inject, type FaultName, type Injection } from './kinds.ts';
 import { shuffled } from './shuffle.ts';
 import { logExcerpt } from './logs.ts';
 
@@ -38,6 +38,7 @@ export interface FaultRecord {
   /** Since the round's start. */
   atMs: number;
   detail: string;
+  violation?: string;
   /** From injection to the first acknowledged probe write of a whole cluster. */
   healMs?: number;
   /** Why it did not heal in time: the last problem seen. */
@@ -106,6 +107,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     faults.push(record);
     const outcome = record.healMs !== undefined ? `healed in ${record.healMs} ms` : `NOT healed: ${record.notHealed}`;
     log(`[${options.label} +${(record.atMs / 1000).toFixed(1)}s] ${kind}: ${record.detail} → ${outcome}`);
+    if (record.violation) failures.push(`${kind} at +${(record.atMs / 1000).toFixed(1)}s: ${record.violation}`);
     if (record.notHealed !== undefined) {
       failures.push(`${kind} at +${(record.atMs / 1000).toFixed(1)}s did not heal within ${healTimeoutMs} ms: ${record.notHealed}`);
       break;
@@ -150,10 +152,10 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
 }
 
 /**
- * Injects one fault and measures its heal. The heal wait starts when the harm is done and runs
- * alongside faults that last (a frozen process, a slow link): a cluster that heals around a
- * frozen worker heals then. When the fault ends (thaw, restart) the cluster must still be whole;
- * if it is not at once, the heal time is when it is whole again.
+ * Injects one fault and measures its heal, from injection until the cluster is whole and
+ * acknowledges a probe write. Faults that last (a frozen process, a slow link) are watched while
+ * they last: a cluster that heals around a frozen worker heals then, provided it is still whole
+ * when the fault ends (thaw, restart, link back); if it is not, the heal is when it is whole again.
  */
 async function injectAndHeal(kind: FaultName, options: RoundOptions, random: Random, workload: Workload, healTimeoutMs: number): Promise<FaultRecord> {
   const { env } = options;
@@ -161,31 +163,63 @@ async function injectAndHeal(kind: FaultName, options: RoundOptions, random: Ran
   let markApplied: () => void = () => undefined;
   const applied = new Promise<void>((resolve) => (markApplied = resolve));
   let faultEnded = false;
-  let endedAt = Number.POSITIVE_INFINITY;
   const injection = inject(kind, { env, random, applied: markApplied })
-    .catch((error: unknown) => ({ detail: `injection failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}` }))
+    .catch((error: unknown): Injection => ({ detail: `injection failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}` }))
     .finally(() => {
       faultEnded = true;
-      endedAt = Date.now();
       markApplied();
     });
   await applied;
-  const during = await waitHealed(env, workload, () => (faultEnded ? endedAt + healTimeoutMs : Number.POSITIVE_INFINITY));
-  const { detail } = await injection;
-  // What the end of a fault sets off (a thawed process acting, a link's backlog delivered) comes at once.
-  await sleep(CONFIRM_MS);
+  const during = await watchWhileFaultLasts(env, workload, () => faultEnded);
+  const { detail, violation } = await injection;
   const until = Date.now() + healTimeoutMs;
   const after = await waitHealed(env, workload, () => until);
-  const record: FaultRecord = { kind, atMs: injectedAt, detail };
+  const record: FaultRecord = { kind, atMs: injectedAt, detail, ...(violation ? { violation } : {}) };
   if (after.healedAt === undefined) record.notHealed = after.lastProblem;
-  else record.healMs = (during.healedAt !== undefined && after.looks === 1 ? during.healedAt : after.healedAt) - injectedAt;
+  // Whole since some moment of the fault and still whole when it ended: healed at that moment.
+  else record.healMs = (during.wholeSince !== undefined && after.looks === 1 && after.pids === during.pids ? during.wholeSince : after.healedAt) - injectedAt;
   return record;
+}
+
+/** How often a whole cluster is asked for a probe write while a fault lasts. */
+const PROBE_EVERY_MS = 1000;
+
+/**
+ * While a fault lasts (a frozen process, a slow or silent link), the cluster may heal around it,
+ * and may break again before the fault ends (a heartbeat that finally closes a silent link).
+ * Returns since when it has been whole, with acknowledged probes and the same workers, up to
+ * the fault's end; undefined if it was not whole at the end.
+ */
+async function watchWhileFaultLasts(env: FaultEnvironment, workload: Workload, ended: () => boolean): Promise<{ wholeSince?: number; pids?: string }> {
+  let wholeSince: number | undefined;
+  let workersThen = '';
+  let probedAt = 0;
+  while (!ended()) {
+    const { problem, workers } = await env.wholeness();
+    const now = pidsOf(workers);
+    if (problem || (wholeSince !== undefined && now !== workersThen)) {
+      wholeSince = undefined;
+    } else if (wholeSince === undefined || Date.now() - probedAt >= PROBE_EVERY_MS) {
+      const probe = await workload.probe({ attemptTimeoutMs: env.options.rpcTimeoutMs + 2000, maxAttempts: 1 });
+      probedAt = Date.now();
+      if (!('seq' in probe)) wholeSince = undefined;
+      else if (wholeSince === undefined) [wholeSince, workersThen] = [probedAt, now];
+    }
+    await sleep(100);
+  }
+  return wholeSince === undefined ? {} : { wholeSince, pids: workersThen };
+}
+
+function pidsOf(workers: { pid: number }[]): string {
+  return workers.map((worker) => worker.pid).sort((a, b) => a - b).join(',');
 }
 
 interface HealWait {
   healedAt?: number;
   lastProblem: string;
   looks: number;
+  /** The workers of the healed cluster. */
+  pids?: string;
 }
 
 /** How long a healed cluster must stay as it was for the heal to count. */
@@ -198,7 +232,6 @@ const CONFIRM_MS = 600;
  */
 async function waitHealed(env: FaultEnvironment, workload: Workload, deadline: () => number): Promise<HealWait> {
   let lastProblem = 'not looked yet';
-  const pids = (workers: { pid: number }[]) => workers.map((worker) => worker.pid).sort((a, b) => a - b).join(',');
   for (let looks = 1; Date.now() < deadline(); looks += 1) {
     const { problem, workers } = await env.wholeness();
     if (!problem) {
@@ -208,7 +241,7 @@ async function waitHealed(env: FaultEnvironment, workload: Workload, deadline: (
         const healedAt = Date.now();
         await sleep(CONFIRM_MS);
         const again = await env.wholeness();
-        if (!again.problem && pids(again.workers) === pids(workers)) return { healedAt, lastProblem: '', looks };
+        if (!again.problem && pidsOf(again.workers) === pidsOf(workers)) return { healedAt, lastProblem: '', looks, pids: pidsOf(workers) };
         lastProblem = `whole and acknowledging, but not ${CONFIRM_MS} ms later: ${again.problem ?? 'other workers'}`;
       } else {
         lastProblem = `the cluster looks whole but the probe write got ${probe.lastStatus} ${probe.lastError}`;
