@@ -95,6 +95,8 @@ export class TcpProxy {
   private readonly links = new Map<number, Link>();
   private nextId = 1;
   private listening = 0;
+  /** Applied to links accepted from now on (a server that accepts connections and never answers). */
+  private forNewLinks: { directions: readonly Direction[]; mode: LinkMode } | undefined;
 
   constructor(private readonly options: TcpProxyOptions) {
     this.server = net.createServer({ allowHalfOpen: true }, (client) => this.accept(client));
@@ -133,6 +135,11 @@ export class TcpProxy {
     return chosen.length;
   }
 
+  /** Links accepted from now on start in `mode` (pass again with `{ mode: 'pass' }`); existing ones keep theirs. */
+  setNewLinks(directions: readonly Direction[], mode: LinkMode): void {
+    this.forNewLinks = mode.mode === 'pass' ? undefined : { directions, mode };
+  }
+
   /** Back to plain forwarding; paused bytes flow again, delayed ones arrive when due. */
   heal(clientPorts?: readonly number[]): number {
     const chosen = clientPorts ? this.matching(clientPorts) : [...this.links.values()];
@@ -163,6 +170,7 @@ export class TcpProxy {
       pipes: { 'to-server': new Pipe(client, server), 'to-client': new Pipe(server, client) },
     };
     this.links.set(id, link);
+    if (this.forNewLinks) for (const direction of this.forNewLinks.directions) link.pipes[direction].set(this.forNewLinks.mode);
     // A refused or reset upstream looks to the client like the server went away, which it did.
     for (const socket of [client, server]) {
       socket.on('error', () => this.close(link, false));
