@@ -62,7 +62,10 @@ export class RpcClient {
   /** Sends a command and resolves with the worker's result, or rejects with its coded error. */
   async call<T>(queue: string, command: DbCommand): Promise<T> {
     const deadline = this.options.timeoutMs;
-    const channel = await withTimeout(this.ensureChannel(), deadline, 'RabbitMQ is unreachable');
+    // A broker that is down or restarting is a 503, whatever amqplib throws.
+    const channel = await withTimeout(this.ensureChannel(), deadline, 'RabbitMQ is unreachable').catch((error: unknown) => {
+      throw asUnavailable(error, 'RabbitMQ is unreachable');
+    });
     const correlationId = randomUUID();
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -70,12 +73,19 @@ export class RpcClient {
         reject(new TimeoutError(`no worker answered on ${queue} within ${deadline} ms`));
       }, deadline);
       this.pending.set(correlationId, { resolve: resolve as (result: unknown) => void, reject, timer });
-      channel.sendToQueue(queue, encode(command), {
-        correlationId,
-        replyTo: REPLY_TO,
-        expiration: String(deadline),
-        contentType: 'application/json',
-      });
+      try {
+        channel.sendToQueue(queue, encode(command), {
+          correlationId,
+          replyTo: REPLY_TO,
+          expiration: String(deadline),
+          contentType: 'application/json',
+        });
+      } catch (error) {
+        // The channel closed under us: nothing was sent.
+        clearTimeout(timer);
+        this.pending.delete(correlationId);
+        reject(asUnavailable(error, 'the connection to RabbitMQ was lost'));
+      }
     });
   }
 
@@ -140,4 +150,9 @@ export class RpcClient {
       this.pending.delete(id);
     }
   }
+}
+
+function asUnavailable(error: unknown, what: string): RideShareError {
+  if (error instanceof RideShareError) return error;
+  return new UnavailableError(`${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }
