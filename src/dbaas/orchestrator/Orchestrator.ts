@@ -11,9 +11,8 @@ import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, type WorkerInfo } from '../protocol/names.ts';
 import type { WorkerRuntime } from '../runtime/WorkerRuntime.ts';
-import type { WorkerTuning } from '../worker/WorkerSettings.ts';
 import { Leadership, type ScalingOptions } from '../supervisor/Leadership.ts';
-import type { Supervisor } from '../supervisor/Supervisor.ts';
+import type { ClusterSetup, Supervisor } from '../supervisor/Supervisor.ts';
 import { DatabaseFrontend } from './DatabaseFrontend.ts';
 import { ReadCounter } from './ReadCounter.ts';
 import { registerRoutes } from './routes.ts';
@@ -21,21 +20,13 @@ import { RpcClient } from './RpcClient.ts';
 
 export type { ScalingOptions } from '../supervisor/Leadership.ts';
 
-export interface OrchestratorOptions {
+/** The cluster it fronts and supervises (the runtime is always given: src/dbaas/runtime/createRuntime.ts). */
+export interface OrchestratorOptions extends ClusterSetup {
   port: number;
   host?: string;
-  cluster: string;
-  dataDir: string;
-  amqpUrl: string;
-  zkConnect: string;
   rpcTimeoutMs: number;
   /** ZooKeeper session of the orchestrator: how soon a standby takes over from a dead supervisor. */
   sessionTimeoutMs: number;
-  initialSlaves: number;
-  /** Tuning every worker gets (timeouts, durability, log level). */
-  workerTuning: WorkerTuning;
-  /** Where workers run; always given (src/dbaas/runtime/createRuntime.ts). */
-  runtime: WorkerRuntime;
   /** Auto-scaling of slaves by read load; off when absent. */
   scaling?: ScalingOptions;
   logger: Logger;
@@ -59,16 +50,9 @@ export class Orchestrator {
     this.rpc = new RpcClient({ amqpUrl: options.amqpUrl, names, timeoutMs: options.rpcTimeoutMs, logger: options.logger });
     this.readCounter = new ReadCounter(this.zk, options.cluster, orchestratorId, options.logger);
     this.leadership = new Leadership({
+      ...options,
       orchestratorId,
       zk: this.zk,
-      runtime: options.runtime,
-      cluster: options.cluster,
-      dataDir: options.dataDir,
-      amqpUrl: options.amqpUrl,
-      zkConnect: options.zkConnect,
-      initialSlaves: options.initialSlaves,
-      workerTuning: options.workerTuning,
-      ...(options.scaling ? { scaling: options.scaling } : {}),
       flushReadCount: () => this.readCounter.publish(),
       logger: options.logger,
     });

@@ -11,9 +11,8 @@ import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { SupervisorLease } from '../coordination/SupervisorLease.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerRuntime } from '../runtime/WorkerRuntime.ts';
-import type { WorkerTuning } from '../worker/WorkerSettings.ts';
 import { Autoscaler, type ScalingDecision } from './Autoscaler.ts';
-import { Supervisor } from './Supervisor.ts';
+import { Supervisor, type ClusterSetup } from './Supervisor.ts';
 
 /** After a failed takeover, how long before standing by for the lease again. */
 const TAKEOVER_RETRY_MS = 1000;
@@ -24,17 +23,9 @@ export interface ScalingOptions {
   maxSlaves: number;
 }
 
-export interface LeadershipOptions {
+export interface LeadershipOptions extends ClusterSetup {
   orchestratorId: string;
   zk: ZkClient;
-  runtime: WorkerRuntime;
-  cluster: string;
-  dataDir: string;
-  amqpUrl: string;
-  zkConnect: string;
-  initialSlaves: number;
-  /** Tuning every worker gets (timeouts, durability, log level). */
-  workerTuning: WorkerTuning;
   /** Auto-scaling of slaves by read load; off when absent. */
   scaling?: ScalingOptions;
   /** Publishes this orchestrator's read count, so a window's end misses none of its reads. */
@@ -137,17 +128,7 @@ export class Leadership {
 
   private async lead(takeover: boolean): Promise<void> {
     const { options } = this;
-    const supervisor = new Supervisor({
-      runtime: options.runtime,
-      zk: options.zk,
-      cluster: options.cluster,
-      dataDir: options.dataDir,
-      amqpUrl: options.amqpUrl,
-      zkConnect: options.zkConnect,
-      initialSlaves: options.initialSlaves,
-      workerTuning: options.workerTuning,
-      logger: options.logger.child({ component: 'supervisor' }),
-    });
+    const supervisor = new Supervisor({ ...options, logger: options.logger.child({ component: 'supervisor' }) });
     const autoscaler = options.scaling
       ? new Autoscaler({
           zk: options.zk,

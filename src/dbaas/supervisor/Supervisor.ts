@@ -24,17 +24,20 @@ import { removeWorkerFiles, workerDbFile, workerFileOwners, workersDirOf } from 
 /** A safety net under the event-driven passes: a missed watch costs at most this long. */
 const RECONCILE_INTERVAL_MS = 1000;
 
-export interface SupervisorOptions {
+/** What supervising one cluster needs to know: where it lives, where its workers run, what they get. */
+export interface ClusterSetup {
   runtime: WorkerRuntime;
-  zk: ZkClient;
   cluster: string;
   dataDir: string;
   amqpUrl: string;
   zkConnect: string;
   initialSlaves: number;
-  /** Passed through to workers (timeouts, log level). */
   /** Tuning every worker gets (timeouts, durability, log level). */
   workerTuning: WorkerTuning;
+}
+
+export interface SupervisorOptions extends ClusterSetup {
+  zk: ZkClient;
   readyTimeoutMs?: number;
   logger: Logger;
 }
