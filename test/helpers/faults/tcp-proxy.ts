@@ -95,8 +95,9 @@ export class TcpProxy {
   private readonly links = new Map<number, Link>();
   private nextId = 1;
   private listening = 0;
-  /** Applied to links accepted from now on (a server that accepts connections and never answers). */
-  private forNewLinks: { directions: readonly Direction[]; mode: LinkMode } | undefined;
+  /** Connections accepted and left alone, never forwarded: a server that accepts and never answers. */
+  private silent = false;
+  private readonly held = new Set<net.Socket>();
 
   constructor(private readonly options: TcpProxyOptions) {
     this.server = net.createServer({ allowHalfOpen: true }, (client) => this.accept(client));
@@ -117,6 +118,7 @@ export class TcpProxy {
 
   async stop(): Promise<void> {
     for (const link of this.links.values()) this.close(link, true);
+    for (const socket of this.held) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
@@ -135,9 +137,18 @@ export class TcpProxy {
     return chosen.length;
   }
 
-  /** Links accepted from now on start in `mode` (pass again with `{ mode: 'pass' }`); existing ones keep theirs. */
-  setNewLinks(directions: readonly Direction[], mode: LinkMode): void {
-    this.forNewLinks = mode.mode === 'pass' ? undefined : { directions, mode };
+  /**
+   * While on, new connections are accepted and never forwarded nor answered (the server is never
+   * even contacted, so it cannot close them either); turning it off forwards new connections
+   * again but leaves the silent ones as they are, until stop().
+   */
+  acceptSilently(on: boolean): void {
+    this.silent = on;
+  }
+
+  /** How many connections are held without an answer. */
+  get silentCount(): number {
+    return this.held.size;
   }
 
   /** Back to plain forwarding; paused bytes flow again, delayed ones arrive when due. */
@@ -159,6 +170,13 @@ export class TcpProxy {
   }
 
   private accept(client: net.Socket): void {
+    if (this.silent) {
+      this.held.add(client);
+      client.pause();
+      client.on('error', () => undefined);
+      client.on('close', () => this.held.delete(client));
+      return;
+    }
     const id = this.nextId++;
     client.setNoDelay(true);
     const server = net.connect({ host: this.options.targetHost ?? '127.0.0.1', port: this.options.targetPort, allowHalfOpen: true });
@@ -170,7 +188,6 @@ export class TcpProxy {
       pipes: { 'to-server': new Pipe(client, server), 'to-client': new Pipe(server, client) },
     };
     this.links.set(id, link);
-    if (this.forNewLinks) for (const direction of this.forNewLinks.directions) link.pipes[direction].set(this.forNewLinks.mode);
     // A refused or reset upstream looks to the client like the server went away, which it did.
     for (const socket of [client, server]) {
       socket.on('error', () => this.close(link, false));
