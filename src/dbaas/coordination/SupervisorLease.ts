@@ -80,6 +80,14 @@ export class SupervisorLease {
     return (await this.zk.getDataIfExists<SupervisorRecord>(this.path))?.data;
   }
 
+  /**
+   * Ends the current wait and tries again at once: after a renewed session the watch set in the
+   * old one will never fire.
+   */
+  retryNow(): void {
+    this.wake?.();
+  }
+
   cancel(): void {
     this.cancelled = true;
     this.wake?.();

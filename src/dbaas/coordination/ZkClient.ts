@@ -25,6 +25,8 @@ export const CreateMode = zookeeper.CreateMode;
 
 type Callback<T> = (error: unknown, value: T) => void;
 
+/** Beyond the session timeout before a disconnected client counts its session as lost. */
+const LOSS_MARGIN_MS = 500;
 /** How long a renewal waits between attempts to open a new session, at most. */
 const RENEW_MAX_DELAY_MS = 2000;
 
@@ -33,6 +35,11 @@ export class ZkClient extends EventEmitter {
   private client: zookeeper.Client;
   private readonly operationTimeoutMs: number;
   private closed = false;
+  /** Running while disconnected: past the session timeout, the session is certainly gone. */
+  private lossTimer: NodeJS.Timeout | undefined;
+  /** Between an expiry and a renewed session: the old client's events mean nothing. */
+  private sessionLost = false;
+  private renewing = false;
 
   constructor(private readonly options: ZkClientOptions) {
     super();
@@ -47,16 +54,17 @@ export class ZkClient extends EventEmitter {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.lossTimer);
     this.client.close();
   }
 
   private createSession(): zookeeper.Client {
     const client = zookeeper.createClient(this.options.connect, { sessionTimeout: this.options.sessionTimeoutMs, spinDelay: 200, retries: 0 });
     client.on('state', (state) => {
-      if (client !== this.client || this.closed) return;
+      if (client !== this.client || this.closed || this.sessionLost) return;
       if (state === zookeeper.State.EXPIRED) this.onExpired();
-      else if (state === zookeeper.State.DISCONNECTED) this.emit('disconnected');
-      else if (state === zookeeper.State.SYNC_CONNECTED) this.emit('connected');
+      else if (state === zookeeper.State.DISCONNECTED) this.onDisconnected();
+      else if (state === zookeeper.State.SYNC_CONNECTED) this.onConnected();
     });
     return client;
   }
@@ -67,15 +75,50 @@ export class ZkClient extends EventEmitter {
     await withTimeout(connected, this.operationTimeoutMs, `ZooKeeper at ${this.options.connect} did not answer`);
   }
 
+  /**
+   * The library waits for ever on a reconnection whose handshake is never answered (a server
+   * that accepted while booting): no session, no expiry. A client disconnected for longer than
+   * its session timeout has lost its session whatever the server says later, so it is declared
+   * lost here.
+   */
+  private onDisconnected(): void {
+    this.emit('disconnected');
+    clearTimeout(this.lossTimer);
+    this.lossTimer = setTimeout(() => {
+      if (this.closed) return;
+      this.client.close();
+      this.onExpired();
+    }, this.options.sessionTimeoutMs + LOSS_MARGIN_MS);
+  }
+
+  private onConnected(): void {
+    clearTimeout(this.lossTimer);
+    this.lossTimer = undefined;
+    this.emit('connected');
+  }
+
   private onExpired(): void {
+    this.sessionLost = true;
+    clearTimeout(this.lossTimer);
+    this.lossTimer = undefined;
     this.emit('expired');
-    if (this.options.renew) void this.renew();
+    if (this.options.renew && !this.renewing) void this.renew();
   }
 
   private async renew(): Promise<void> {
+    this.renewing = true;
+    try {
+      await this.openNewSession();
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  private async openNewSession(): Promise<void> {
     for (let delay = 100; !this.closed; delay = Math.min(delay * 2, RENEW_MAX_DELAY_MS)) {
       this.client.close();
       this.client = this.createSession();
+      this.sessionLost = false;
       try {
         await this.open(this.client);
         if (this.closed) return;

@@ -182,7 +182,8 @@ export class Leadership {
   private onSessionRenewed(): void {
     if (this.state !== 'running') return;
     this.options.logger.info('new ZooKeeper session; rejoining as supervisor or standby');
-    this.standBy();
+    if (this.standingBy) this.lease.retryNow();
+    else this.standBy();
   }
 
   private async endTerm(): Promise<void> {
