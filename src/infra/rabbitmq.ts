@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Endpoint, PrivateLaunch, ServerKind } from './servers.ts';
+import type { Endpoint, PrivateLaunch, ServerKind } from './server-kind.ts';
 
 /**
  * The scripts under /usr/lib, not the /usr/sbin wrappers: as root those `su` to the rabbitmq

@@ -20,6 +20,7 @@ import { redactUrl } from '../shared/redact.ts';
 import { freePorts } from '../shared/ports.ts';
 import { identify, isSameProcess, sendSignal, signalGroup, terminate, type ProcessIdentity } from '../shared/processes.ts';
 import { rabbitMqKind } from './rabbitmq.ts';
+import type { Endpoint, ServerKind } from './server-kind.ts';
 import { zooKeeperKind } from './zookeeper.ts';
 
 export interface ServerHandle {
@@ -33,41 +34,6 @@ export interface ServerHandle {
   kill(): void;
 }
 
-export interface Endpoint {
-  host: string;
-  port: number;
-  /** TLS endpoints cannot take a plain-text greeting, so a TCP connect is all we check. */
-  connectOnly?: boolean;
-}
-
-export interface PrivateLaunch {
-  command: string;
-  args: string[];
-  env: NodeJS.ProcessEnv;
-  /** Logs the server writes itself, tailed into the error when it fails to start. */
-  extraLogs: string[];
-}
-
-export interface ServerKind {
-  name: string;
-  debPackage: string;
-  dirName: string;
-  defaultPort: number;
-  portsNeeded: number;
-  startTimeoutMs: number;
-  stopGraceMs: number;
-  hello: Buffer;
-  /** True once the reply is complete enough to judge; servers that close after replying can say false. */
-  enough(reply: Buffer): boolean;
-  /** Someone speaking this protocol is there (it may refuse the command). */
-  answers(reply: Buffer): boolean;
-  /** Our own instance is ready to serve clients. */
-  ready(reply: Buffer): boolean;
-  parseAddress(configured: string): Endpoint[];
-  formatAddress(port: number): string;
-  missingBinaries(): string[];
-  prepare(dir: string, ports: number[]): Promise<PrivateLaunch>;
-}
 
 interface EnsureOptions {
   dataDir: string;

@@ -5,7 +5,7 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Endpoint, PrivateLaunch, ServerKind } from './servers.ts';
+import type { Endpoint, PrivateLaunch, ServerKind } from './server-kind.ts';
 
 const JAR = '/usr/share/java/zookeeper.jar';
 const MAIN_CLASS = 'org.apache.zookeeper.server.quorum.QuorumPeerMain';

@@ -1,3 +1,4 @@
+import { AREAS_FILE } from './support/fixtures.ts';
 import { describe, expect, it } from 'vitest';
 import { requireArea, toArea } from '../../src/services/rides/area.ts';
 import { parseAreaNames, loadAreaNames } from '../../src/services/rides/area-names.ts';
@@ -22,7 +23,7 @@ describe('areas', () => {
 
 describe('area names file', () => {
   it('reads the course CSV: 198 names keyed by number', async () => {
-    const names = await loadAreaNames('/work/shared/data/AreaNameEnum.csv');
+    const names = await loadAreaNames(AREAS_FILE);
     expect(names.size).toBe(198);
     expect(names.get(1)).toBe('Kempegowda Ward');
     expect(names.get(198)).toBe('Hemmigepura');

@@ -4,6 +4,18 @@
  */
 import type { SyncWrite } from '../protocol/messages.ts';
 
+/** Where a replica is in the sync stream; a copy carries the position it contains. */
+export interface ReplicationPosition {
+  appliedSeq: number;
+  epoch: number;
+}
+
+/** What a snapshot server reads: the seq applied so far and the SQLite file to copy. */
+export interface SnapshotSource {
+  readonly appliedSeq: number;
+  readonly file: string;
+}
+
 export interface ReplicaStore {
   readonly appliedSeq: number;
   readonly epoch: number;

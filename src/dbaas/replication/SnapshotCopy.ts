@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker as Thread } from 'node:worker_threads';
-import type { ReplicationPosition } from '../worker/Store.ts';
+import type { ReplicationPosition } from './ReplicaStore.ts';
 
 /** Where servers put their copies while sending; not DATA_DIR/workers, whose files the supervisor prunes. */
 export const DEFAULT_SNAPSHOT_TEMP_DIR = path.join(os.tmpdir(), 'rideshare-snapshots');

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../../shared/logger.ts';
 import type { ClusterNames } from '../protocol/names.ts';
-import type { Store } from '../worker/Store.ts';
+import type { SnapshotSource } from './ReplicaStore.ts';
 import { copySnapshot, DEFAULT_SNAPSHOT_TEMP_DIR, snapshotTempFile, sweepStaleSnapshotFiles } from './SnapshotCopy.ts';
 import {
   decodeRequest,
@@ -36,7 +36,7 @@ export interface SnapshotServerOptions extends Partial<TransferTuning> {
   channel: Channel;
   names: ClusterNames;
   /** A function: a replica's store may be replaced. */
-  store: () => Store;
+  store: () => SnapshotSource;
   priority: number;
   /** A slave waits on its sync stream; without it the store's current seq is the answer (the master). */
   waitForSeq?: WaitForSeq;

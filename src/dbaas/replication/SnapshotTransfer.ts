@@ -13,7 +13,7 @@ import { UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import type { ClusterNames } from '../protocol/names.ts';
-import type { ReplicationPosition } from '../worker/Store.ts';
+import type { ReplicationPosition } from './ReplicaStore.ts';
 import {
   decodeServerSignal,
   encodeRequest,

@@ -8,7 +8,7 @@ import { RideShareError } from '../../shared/errors.ts';
 import { PROTOCOL_VERSION, type Row, type SyncWrite, type WriteResult } from '../protocol/messages.ts';
 import type { InsertWrite, ReadQuery, Write } from '../protocol/queries.ts';
 import { INDEXES, TABLES } from '../protocol/tables.ts';
-import type { ReplicaStore } from '../replication/ReplicaStore.ts';
+import type { ReplicaStore, ReplicationPosition } from '../replication/ReplicaStore.ts';
 import { compileRead, compileWrite, insertedRows, type CompiledStatement } from './SqlCompiler.ts';
 
 /** How many request ids to remember for idempotent retries; older ones are pruned. */
@@ -33,10 +33,7 @@ export type Durability = 'process' | 'power';
 
 const POSITION_SQL = 'SELECT applied_seq AS appliedSeq, epoch FROM replication_state WHERE id = 1';
 
-export interface ReplicationPosition {
-  appliedSeq: number;
-  epoch: number;
-}
+export type { ReplicationPosition } from '../replication/ReplicaStore.ts';
 
 export class Store implements ReplicaStore {
   private readonly db: Database.Database;

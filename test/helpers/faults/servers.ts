@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { rabbitMqKind } from '../../../src/infra/rabbitmq.ts';
-import type { ServerKind } from '../../../src/infra/servers.ts';
+import type { ServerKind } from '../../../src/infra/server-kind.ts';
 import { zooKeeperKind } from '../../../src/infra/zookeeper.ts';
 import { freePorts } from '../../../src/shared/ports.ts';
 import { sleep } from '../chaos/client.ts';
