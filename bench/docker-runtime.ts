@@ -16,7 +16,7 @@ import { createRuntime, type RuntimeKind } from '../src/dbaas/runtime/createRunt
 import type { WorkerRuntime } from '../src/dbaas/runtime/WorkerRuntime.ts';
 import { ensureRabbitMq, ensureZooKeeper, type ServerHandle } from '../src/infra/servers.ts';
 import { createLogger } from '../src/shared/logger.ts';
-import { dockerEngine } from '../test/docker/engine.ts';
+import { dockerEngine } from '../harness/docker-engine.ts';
 import { fillRides, replacementAfterCrashSlave, whole } from './lib/failover-probes.ts';
 import type { FailoverCluster } from './lib/failover-cluster.ts';
 import { median } from './lib/load.ts';

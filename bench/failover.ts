@@ -6,15 +6,15 @@
  * chaos checker over clients that wrote through every one of those faults.
  * Options: `--rounds N`, `--session-timeout MS` (default 4000, the product's default), `--rides N`.
  */
-import { buildReport } from '../test/helpers/chaos/checker.ts';
-import { Random } from '../test/helpers/chaos/prng.ts';
-import { readReplicaFacts, replicaFile } from '../test/helpers/chaos/replica-facts.ts';
-import { settle } from '../test/helpers/chaos/settle.ts';
-import { Workload } from '../test/helpers/chaos/workload.ts';
+import { buildReport } from '../harness/chaos/checker.ts';
+import { Random } from '../harness/chaos/prng.ts';
+import { readReplicaFacts, replicaFile } from '../harness/chaos/replica-facts.ts';
+import { settle } from '../harness/chaos/settle.ts';
+import { Workload } from '../harness/chaos/workload.ts';
 import { startFailoverCluster } from './lib/failover-cluster.ts';
 import { fillRides, firstWriteAfter, replacementAfterCrashSlave, viewOf, type FailoverTiming } from './lib/failover-probes.ts';
 import { median } from './lib/load.ts';
-import { call } from '../test/helpers/chaos/client.ts';
+import { call } from '../harness/chaos/client.ts';
 
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);

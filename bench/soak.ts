@@ -12,12 +12,12 @@
  * --round-seconds N (default 20), --heal-timeout-seconds N (default 45), --keep (keep the data
  * even when every round passed). Ctrl-C ends the run after the current round.
  */
-import { Random } from '../test/helpers/chaos/prng.ts';
-import { FaultEnvironment } from '../test/helpers/faults/environment.ts';
-import { Figures } from '../test/helpers/faults/figures.ts';
-import { FAULT_KINDS, type FaultName } from '../test/helpers/faults/kinds.ts';
-import { runRound } from '../test/helpers/faults/round.ts';
-import { shuffled } from '../test/helpers/faults/shuffle.ts';
+import { Random } from '../harness/chaos/prng.ts';
+import { FaultEnvironment } from '../harness/faults/environment.ts';
+import { Figures } from '../harness/faults/figures.ts';
+import { FAULT_KINDS, type FaultName } from '../harness/faults/kinds.ts';
+import { runRound } from '../harness/faults/round.ts';
+import { shuffled } from '../harness/faults/shuffle.ts';
 
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);

@@ -4,9 +4,9 @@
  */
 import Database from 'better-sqlite3';
 import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
-import { call, sleep } from '../../test/helpers/chaos/client.ts';
-import { settle, type ClusterView } from '../../test/helpers/chaos/settle.ts';
-import { replicaFile } from '../../test/helpers/chaos/replica-facts.ts';
+import { call, sleep } from '../../harness/chaos/client.ts';
+import { settle, type ClusterView } from '../../harness/chaos/settle.ts';
+import { replicaFile } from '../../harness/chaos/replica-facts.ts';
 import type { FailoverCluster } from './failover-cluster.ts';
 
 export function viewOf(cluster: FailoverCluster): ClusterView {

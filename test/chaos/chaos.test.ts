@@ -10,9 +10,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FaultKind } from '../helpers/chaos/faults.ts';
-import { runScenario } from '../helpers/chaos/scenario.ts';
-import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
+import type { FaultKind } from '../../harness/chaos/faults.ts';
+import { runScenario } from '../../harness/chaos/scenario.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 
 const seed = Number(process.env.CHAOS_SEED ?? 42);
 const durationMs = Number(process.env.CHAOS_DURATION_MS ?? 60_000);

@@ -7,10 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkReplicas } from '../helpers/chaos/checker.ts';
-import { readReplicaFacts, replicaFile } from '../helpers/chaos/replica-facts.ts';
-import { runScenario, type ScenarioResult } from '../helpers/chaos/scenario.ts';
-import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
+import { checkReplicas } from '../../harness/chaos/checker.ts';
+import { readReplicaFacts, replicaFile } from '../../harness/chaos/replica-facts.ts';
+import { runScenario, type ScenarioResult } from '../../harness/chaos/scenario.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 
 describe('the chaos checker', () => {
   let service: DatabaseServiceHandle;

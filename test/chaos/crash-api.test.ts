@@ -4,11 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
-import { writeUntilAnswered } from '../helpers/chaos/client.ts';
-import { readReplicaFacts, replicaFile } from '../helpers/chaos/replica-facts.ts';
-import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
-import { get, post } from '../helpers/http.ts';
-import { until } from '../helpers/replicas.ts';
+import { writeUntilAnswered } from '../../harness/chaos/client.ts';
+import { readReplicaFacts, replicaFile } from '../../harness/chaos/replica-facts.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { get, post } from '../../harness/http.ts';
+import { until } from '../../harness/replicas.ts';
 
 const password = 'c'.repeat(40);
 

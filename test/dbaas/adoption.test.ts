@@ -4,10 +4,10 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/shared/ports.ts';
 import { ServiceProcess } from '../../src/system/ServiceProcess.ts';
-import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../helpers/database-service.ts';
-import { get, post } from '../helpers/http.ts';
-import { testServers } from '../helpers/inject.ts';
-import { until } from '../helpers/replicas.ts';
+import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { get, post } from '../../harness/http.ts';
+import { testServers } from '../../harness/inject.ts';
+import { until } from '../../harness/replicas.ts';
 
 function alive(pid: number): boolean {
   try {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { connectAmqp, writesCoalesced } from '../../src/dbaas/transport/amqp.ts';
-import { testServers } from '../helpers/inject.ts';
+import { testServers } from '../../harness/inject.ts';
 
 describe('AMQP connections', () => {
   it('batch their frame writes: amqplib still exposes the socket the batching wraps', async () => {

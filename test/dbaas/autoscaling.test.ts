@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScalingDecision } from '../../src/dbaas/supervisor/Autoscaler.ts';
 import { slavesFor } from '../../src/dbaas/supervisor/Autoscaler.ts';
-import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
-import { get, inParallel, post } from '../helpers/http.ts';
-import { until } from '../helpers/replicas.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { get, inParallel, post } from '../../harness/http.ts';
+import { until } from '../../harness/replicas.ts';
 
 const WINDOW_MS = 3000;
 

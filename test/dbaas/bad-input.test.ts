@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
-import { post, request } from '../helpers/http.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { post, request } from '../../harness/http.ts';
 
 describe('bad requests to the orchestrator', () => {
   let service: DatabaseServiceHandle;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
-import { inParallel, post } from '../helpers/http.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { inParallel, post } from '../../harness/http.ts';
 
 describe('a slave started late', () => {
   let service: DatabaseServiceHandle;

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
-import { post } from '../helpers/http.ts';
-import { until } from '../helpers/replicas.ts';
-import { settledWorkers } from '../helpers/workers.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { post } from '../../harness/http.ts';
+import { until } from '../../harness/replicas.ts';
+import { settledWorkers } from '../../harness/workers.ts';
 
 // crash/master and crash/slave themselves: test/chaos/crash-api.test.ts. Here: faults from outside.
 describe('faults from outside the orchestrator', () => {

@@ -14,11 +14,11 @@ import { SyncFollower } from '../../src/dbaas/replication/SyncFollower.ts';
 import { SyncPublisher } from '../../src/dbaas/replication/SyncPublisher.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../helpers/database-service.ts';
-import { post } from '../helpers/http.ts';
-import { testServers } from '../helpers/inject.ts';
-import { until } from '../helpers/replicas.ts';
-import { settledWorkers } from '../helpers/workers.ts';
+import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { post } from '../../harness/http.ts';
+import { testServers } from '../../harness/inject.ts';
+import { until } from '../../harness/replicas.ts';
+import { settledWorkers } from '../../harness/workers.ts';
 
 const logger = createLogger('test', 'silent');
 const password = 'a'.repeat(40);

@@ -7,10 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ProcessRuntime } from '../../src/dbaas/runtime/ProcessRuntime.ts';
-import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../helpers/database-service.ts';
-import { post } from '../helpers/http.ts';
-import { until } from '../helpers/replicas.ts';
-import { settledWorkers } from '../helpers/workers.ts';
+import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { post } from '../../harness/http.ts';
+import { until } from '../../harness/replicas.ts';
+import { settledWorkers } from '../../harness/workers.ts';
 
 const password = 'b'.repeat(40);
 const services: DatabaseServiceHandle[] = [];

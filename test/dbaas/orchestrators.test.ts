@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScalingDecision } from '../../src/dbaas/supervisor/Autoscaler.ts';
-import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../helpers/database-service.ts';
-import { get, inParallel, post } from '../helpers/http.ts';
-import { until } from '../helpers/replicas.ts';
+import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { get, inParallel, post } from '../../harness/http.ts';
+import { until } from '../../harness/replicas.ts';
 
 describe('several orchestrators on one cluster', () => {
   const cluster = uniqueClusterName('multi');

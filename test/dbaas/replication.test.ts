@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
-import { get, inParallel, post } from '../helpers/http.ts';
-import { readLiveReplicas, until } from '../helpers/replicas.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { get, inParallel, post } from '../../harness/http.ts';
+import { readLiveReplicas, until } from '../../harness/replicas.ts';
 
 const password = 'ab'.repeat(20);
 

@@ -9,9 +9,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
 import { DEFAULT_SNAPSHOT_TEMP_DIR } from '../../src/dbaas/replication/SnapshotCopy.ts';
-import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
-import { inParallel, post } from '../helpers/http.ts';
-import { settledWorkers } from '../helpers/workers.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { inParallel, post } from '../../harness/http.ts';
+import { settledWorkers } from '../../harness/workers.ts';
 
 const RIDES = 300_000;
 const MIB = 1024 * 1024;

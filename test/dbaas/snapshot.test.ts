@@ -21,9 +21,9 @@ import {
 } from '../../src/dbaas/replication/SnapshotProtocol.ts';
 import { appliedSeqWaiter, fetchSnapshot, serveSnapshots, SNAPSHOT_PRIORITY, type SnapshotServer } from '../../src/dbaas/replication/SnapshotTransfer.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
-import { uniqueClusterName } from '../helpers/database-service.ts';
-import { testServers } from '../helpers/inject.ts';
-import { readReplica, until } from '../helpers/replicas.ts';
+import { uniqueClusterName } from '../../harness/database-service.ts';
+import { testServers } from '../../harness/inject.ts';
+import { readReplica, until } from '../../harness/replicas.ts';
 
 const KIB = 1024;
 

@@ -11,11 +11,11 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerRuntime, LABELS } from '../../src/dbaas/runtime/DockerRuntime.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../helpers/database-service.ts';
-import { get, post } from '../helpers/http.ts';
-import { until } from '../helpers/replicas.ts';
-import { settledWorkers } from '../helpers/workers.ts';
-import { dockerEngine, suiteTitle } from './engine.ts';
+import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { get, post } from '../../harness/http.ts';
+import { until } from '../../harness/replicas.ts';
+import { settledWorkers } from '../../harness/workers.ts';
+import { dockerEngine, suiteTitle } from '../../harness/docker-engine.ts';
 
 const engine = await dockerEngine();
 

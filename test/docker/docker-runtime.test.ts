@@ -16,10 +16,10 @@ import { clusterNames, clusterPaths, type WorkerInfo } from '../../src/dbaas/pro
 import { DockerRuntime, LABELS } from '../../src/dbaas/runtime/DockerRuntime.ts';
 import type { WorkerExit, WorkerHandle } from '../../src/dbaas/runtime/WorkerRuntime.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { uniqueClusterName } from '../helpers/database-service.ts';
-import { testServers } from '../helpers/inject.ts';
-import { until } from '../helpers/replicas.ts';
-import { dockerEngine, suiteTitle } from './engine.ts';
+import { uniqueClusterName } from '../../harness/database-service.ts';
+import { testServers } from '../../harness/inject.ts';
+import { until } from '../../harness/replicas.ts';
+import { dockerEngine, suiteTitle } from '../../harness/docker-engine.ts';
 
 const engine = await dockerEngine();
 

@@ -5,7 +5,7 @@
  * (transparent unless told otherwise); a link fault singles out one worker's connections by the
  * pid that owns them.
  */
-import { faultSuite } from '../helpers/faults/suite.ts';
+import { faultSuite } from '../../harness/faults/suite.ts';
 
 faultSuite('broker faults', { label: 'broker', orchestrators: 1, brokerProxy: true }, ['rabbitmq-kill', 'link-slow', 'link-cut', 'link-blackhole'], {
   slow: ['link-blackhole'],

@@ -5,7 +5,7 @@
  * a worker and while it runs a failover (the process manager then restarts it), and SIGKILLed
  * with its restart held until the standby has taken over.
  */
-import { faultSuite } from '../helpers/faults/suite.ts';
+import { faultSuite } from '../../harness/faults/suite.ts';
 
 faultSuite('coordination faults', { label: 'coordination', orchestrators: 2, brokerProxy: false }, [
   'zookeeper-stop-short',

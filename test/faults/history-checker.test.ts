@@ -5,10 +5,10 @@
  * what it was just told it wrote.
  */
 import { describe, expect, it } from 'vitest';
-import { buildReport, checkHistory } from '../helpers/chaos/checker.ts';
-import type { ReplicaFacts } from '../helpers/chaos/replica-facts.ts';
-import type { SettleResult } from '../helpers/chaos/settle.ts';
-import type { AckedWrite, Ledger, UnackedWrite } from '../helpers/chaos/workload.ts';
+import { buildReport, checkHistory } from '../../harness/chaos/checker.ts';
+import type { ReplicaFacts } from '../../harness/chaos/replica-facts.ts';
+import type { SettleResult } from '../../harness/chaos/settle.ts';
+import type { AckedWrite, Ledger, UnackedWrite } from '../../harness/chaos/workload.ts';
 
 const BASE = 2_000_000_000;
 

@@ -6,10 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from '../helpers/chaos/client.ts';
-import { connectionPorts, signal } from '../helpers/faults/proc.ts';
-import { TcpProxy } from '../helpers/faults/tcp-proxy.ts';
-import { until } from '../helpers/replicas.ts';
+import { sleep } from '../../harness/chaos/client.ts';
+import { connectionPorts, signal } from '../../harness/faults/proc.ts';
+import { TcpProxy } from '../../harness/faults/tcp-proxy.ts';
+import { until } from '../../harness/replicas.ts';
 
 /** Echoes every chunk back, prefixed with nothing: what comes back is what went through twice. */
 function echoServer(): Promise<net.Server> {

@@ -3,7 +3,7 @@
  * faults of test/chaos (crash APIs, an outside SIGKILL, a frozen master), every worker killed a
  * few milliseconds apart, and a promotion candidate frozen while the master dies.
  */
-import { faultSuite } from '../helpers/faults/suite.ts';
+import { faultSuite } from '../../harness/faults/suite.ts';
 
 faultSuite('worker faults', { label: 'workers', orchestrators: 1, brokerProxy: false }, [
   'crash-master',

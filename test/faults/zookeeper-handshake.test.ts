@@ -12,9 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZkClient } from '../../src/dbaas/coordination/ZkClient.ts';
-import { sleep } from '../helpers/chaos/client.ts';
-import { RestartableServer } from '../helpers/faults/servers.ts';
-import { TcpProxy } from '../helpers/faults/tcp-proxy.ts';
+import { sleep } from '../../harness/chaos/client.ts';
+import { RestartableServer } from '../../harness/faults/servers.ts';
+import { TcpProxy } from '../../harness/faults/tcp-proxy.ts';
 
 describe('a ZooKeeper client whose reconnection is accepted but not answered', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-zk-handshake-'));

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureRabbitMq, ensureZooKeeper, type ServerHandle } from '../../src/infra/servers.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { isAlive } from '../../src/shared/processes.ts';
-import { testServers } from '../helpers/inject.ts';
-import { until } from '../helpers/replicas.ts';
+import { testServers } from '../../harness/inject.ts';
+import { until } from '../../harness/replicas.ts';
 
 const logger = createLogger('servers-test', process.env.LOG_LEVEL ?? 'error');
 const slow = process.env.RIDESHARE_SLOW_TESTS === '1';

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe } from 'vitest';
 import { DbClient } from '../../src/services/dbclient/db-client.ts';
-import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { AREAS_FILE, MAY_2020, type ScenarioContext } from './support/fixtures.ts';
 import { consistencyScenarios } from './support/scenarios/consistency.ts';
 import { countRuleScenarios } from './support/scenarios/count-rule.ts';

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DbClient } from '../../src/services/dbclient/db-client.ts';
-import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { expectError, MAY_2020, PASSWORD, type ScenarioContext } from './support/fixtures.ts';
 import { replayScenarios } from './support/scenarios/replay.ts';
 import { startStack, type Stack } from './support/stack.ts';

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway } from '../../src/services/gateway/gateway.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { countOf, expectError, MAY_2020, PASSWORD, unique } from './support/fixtures.ts';
 import { client } from './support/http-client.ts';
 import { freePort, startStack, type Stack } from './support/stack.ts';

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DbClient } from '../../src/services/dbclient/db-client.ts';
-import { startDatabaseService, type DatabaseServiceHandle } from '../helpers/database-service.ts';
+import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { AnswerDroppingProxy } from './support/answer-dropping-proxy.ts';
 import { addUser, AUG_2021, expectError, MAY_2020, PASSWORD, unique } from './support/fixtures.ts';
 import { startStack, type Stack } from './support/stack.ts';

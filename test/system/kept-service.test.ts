@@ -3,7 +3,7 @@ import { createLogger } from '../../src/shared/logger.ts';
 import { freePort } from '../../src/shared/ports.ts';
 import { isAlive } from '../../src/shared/processes.ts';
 import { DEFAULT_RESTART_POLICY, KeptService, nextRestartDelay } from '../../src/system/KeptService.ts';
-import { until } from '../helpers/replicas.ts';
+import { until } from '../../harness/replicas.ts';
 
 describe('the restart back-off', () => {
   const policy = DEFAULT_RESTART_POLICY;

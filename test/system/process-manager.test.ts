@@ -3,8 +3,8 @@
  * adopting the workers that kept running), and the database serves throughout.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from '../helpers/http.ts';
-import { until } from '../helpers/replicas.ts';
+import { request } from '../../harness/http.ts';
+import { until } from '../../harness/replicas.ts';
 import { startSystem, type RunningSystem, type SystemProcess } from './support/npm-start.ts';
 
 const ORCHESTRATOR = 'src/dbaas/orchestrator/main.ts';

@@ -14,7 +14,7 @@ import { ProcessRuntime } from '../../src/dbaas/runtime/ProcessRuntime.ts';
 import { findClusterWorkers, killClusterWorkers, workerTag } from '../../src/dbaas/runtime/workerProcesses.ts';
 import type { WorkerExit } from '../../src/dbaas/runtime/WorkerRuntime.ts';
 import { commandLine, isAlive, sendSignal } from '../../src/shared/processes.ts';
-import { uniqueClusterName as uniqueCluster } from '../helpers/database-service.ts';
+import { uniqueClusterName as uniqueCluster } from '../../harness/database-service.ts';
 
 /** Pids whose recorded start time is forged: to the runtime they look like another process now. */
 const forged = new Set<number>();

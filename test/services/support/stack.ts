@@ -2,13 +2,15 @@
  * The services under test, in process on free ports: a gateway in front of users and rides
  * instances, all talking to the database service at `orchestratorUrl`.
  */
-import net from 'node:net';
 import { createLogger } from '../../../src/shared/logger.ts';
+import { freePort } from '../../../src/shared/ports.ts';
 import { startGateway } from '../../../src/services/gateway/gateway.ts';
 import type { ServiceHandle } from '../../../src/services/http/service-app.ts';
 import { startRidesService } from '../../../src/services/rides/rides-service.ts';
 import { startUsersService } from '../../../src/services/users/users-service.ts';
 import { client, type Client } from './http-client.ts';
+
+export { freePort };
 
 export interface StackOptions {
   orchestratorUrl: string;
@@ -30,15 +32,6 @@ export interface Stack {
   usersUrls: string[];
   ridesUrls: string[];
   close(): Promise<void>;
-}
-
-/** A port free right now; the rides instances must know the gateway's URL before it starts. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 export async function startStack(options: StackOptions): Promise<Stack> {

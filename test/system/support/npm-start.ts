@@ -13,10 +13,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '../../../src/shared/ports.ts';
 import { commandLine, identify, isSameProcess, listPids, sendSignal, type ProcessIdentity } from '../../../src/shared/processes.ts';
-import { testServers } from '../../helpers/inject.ts';
-import { until } from '../../helpers/replicas.ts';
+import { testServers } from '../../../harness/inject.ts';
+import { until } from '../../../harness/replicas.ts';
 
-const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const PROJECT_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 export type Launcher = 'npm' | 'node';
 

@@ -4,7 +4,7 @@
  * be fenced, not a dead one). Before each fault it waits for a master and a ready slave, so a
  * run tests failover rather than the loss of the last copy of the data, which no design survives.
  */
-import type { WorkerInfo } from '../../../src/dbaas/protocol/names.ts';
+import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
 import { call, sleep } from './client.ts';
 import type { Random } from './prng.ts';
 import type { ClusterView } from './settle.ts';

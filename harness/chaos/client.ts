@@ -1,7 +1,8 @@
 /**
- * The chaos clients' HTTP calls. Unlike test/helpers/http.ts a failure is a value, not a throw:
+ * The chaos clients' HTTP calls. Unlike harness/http.ts a failure is a value, not a throw:
  * during a failover refused connections and timeouts are expected outcomes to count and retry.
  */
+import { sleep } from '../../src/shared/timeout.ts';
 
 export interface Outcome<T = unknown> {
   /** The HTTP status, or 0 when no answer came (refused, reset, timed out). */
@@ -39,7 +40,7 @@ export function isRetryable(status: number): boolean {
   return status === 0 || status === 500 || status === 502 || status === 503 || status === 504;
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export { sleep };
 
 /** A db/write retried with the same body (and so the same request id) until it is answered for good. */
 export async function writeUntilAnswered<T = unknown>(orchestratorUrl: string, body: unknown, deadlineMs: number): Promise<Outcome<T>> {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { call, sleep } from '../chaos/client.ts';
 import { signal } from './proc.ts';
 
-const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = 'src/dbaas/orchestrator/main.ts';
 
 /** Settings of src/shared/config.ts the harness sets itself; inherited values must not leak in. */

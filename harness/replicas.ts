@@ -2,12 +2,12 @@
  * Reads every worker's own SQLite file directly (read-only), so a test can compare replicas
  * without going through the service under test.
  */
-import { workerDbFile, workersDirOf } from '../../src/dbaas/worker/files.ts';
+import { workerDbFile, workersDirOf } from '../src/dbaas/worker/files.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { TABLE_NAMES } from '../../src/dbaas/protocol/tables.ts';
+import { TABLE_NAMES } from '../src/dbaas/protocol/tables.ts';
 
 export interface ReplicaContent {
   workerId: string;

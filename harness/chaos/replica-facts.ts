@@ -1,9 +1,9 @@
 /**
  * What one worker's SQLite file holds, read directly (read-only) rather than through the service
- * under test: the checksum and log order from test/helpers/replicas.ts, plus the chaos rides by
+ * under test: the checksum and log order from harness/replicas.ts, plus the chaos rides by
  * marker, which is what tells a lost write from one applied twice.
  */
-import { workerDbFile, workersDirOf } from '../../../src/dbaas/worker/files.ts';
+import { workerDbFile, workersDirOf } from '../../src/dbaas/worker/files.ts';
 import Database from 'better-sqlite3';
 import { readReplica, type ReplicaContent } from '../replicas.ts';
 

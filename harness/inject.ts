@@ -7,7 +7,7 @@ declare module 'vitest' {
   }
 }
 
-/** Addresses of the servers test/helpers/global-setup.ts found or started for this run. */
+/** Addresses of the servers harness/global-setup.ts found or started for this run. */
 export function testServers(): { amqpUrl: string; zkConnect: string } {
   return { amqpUrl: inject('amqpUrl'), zkConnect: inject('zkConnect') };
 }

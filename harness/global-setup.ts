@@ -8,8 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { ensureRabbitMq, ensureZooKeeper } from '../../src/infra/servers.ts';
-import { createLogger } from '../../src/shared/logger.ts';
+import { ensureRabbitMq, ensureZooKeeper } from '../src/infra/servers.ts';
+import { createLogger } from '../src/shared/logger.ts';
 import type {} from './inject.ts';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {

@@ -3,7 +3,7 @@
  * few ms apart, a master frozen past its session, and a promotion candidate frozen while the
  * master dies.
  */
-import type { WorkerInfo } from '../../../src/dbaas/protocol/names.ts';
+import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
 import { call, sleep } from '../chaos/client.ts';
 import type { Injection, InjectionContext } from './kinds.ts';
 import { shuffled } from './shuffle.ts';

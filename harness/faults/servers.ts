@@ -9,10 +9,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { rabbitMqKind } from '../../../src/infra/rabbitmq.ts';
-import type { ServerKind } from '../../../src/infra/server-kind.ts';
-import { zooKeeperKind } from '../../../src/infra/zookeeper.ts';
-import { freePorts } from '../../../src/shared/ports.ts';
+import { rabbitMqKind } from '../../src/infra/rabbitmq.ts';
+import type { ServerKind } from '../../src/infra/server-kind.ts';
+import { zooKeeperKind } from '../../src/infra/zookeeper.ts';
+import { freePorts } from '../../src/shared/ports.ts';
 import { sleep } from '../chaos/client.ts';
 import { signal } from './proc.ts';
 

@@ -7,12 +7,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { loadConfig } from '../../src/shared/config.ts';
-import { createLogger } from '../../src/shared/logger.ts';
-import { workerTuningFrom } from '../../src/dbaas/orchestrator/settings.ts';
-import { Orchestrator, type ScalingOptions } from '../../src/dbaas/orchestrator/Orchestrator.ts';
-import { ProcessRuntime } from '../../src/dbaas/runtime/ProcessRuntime.ts';
-import type { WorkerRuntime } from '../../src/dbaas/runtime/WorkerRuntime.ts';
+import { loadConfig } from '../src/shared/config.ts';
+import { createLogger } from '../src/shared/logger.ts';
+import { workerTuningFrom } from '../src/dbaas/orchestrator/settings.ts';
+import { Orchestrator, type ScalingOptions } from '../src/dbaas/orchestrator/Orchestrator.ts';
+import { ProcessRuntime } from '../src/dbaas/runtime/ProcessRuntime.ts';
+import type { WorkerRuntime } from '../src/dbaas/runtime/WorkerRuntime.ts';
 import { testServers } from './inject.ts';
 
 export interface DatabaseServiceHandle {

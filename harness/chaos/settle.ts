@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
-import type { WorkerInfo } from '../../../src/dbaas/protocol/names.ts';
+import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
 import { call, sleep } from './client.ts';
 import { replicaFile } from './replica-facts.ts';
 
