@@ -1,5 +1,7 @@
 /** Shared values and small helpers of the service scenarios. */
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import type { DbClient } from '../../../src/services/dbclient/db-client.ts';
@@ -9,8 +11,16 @@ import type { Stack } from './stack.ts';
 /** The rides clock in the scenarios: 15 May 2020, 12:00:00 UTC. */
 export const MAY_2020 = '15-05-2020:00-00-12';
 export const AUG_2021 = '21-08-2021:00-00-00';
-/** The reference data beside the repository (../shared/data), wherever the repository is checked out. */
-export const AREAS_FILE = fileURLToPath(new URL('../../../../shared/data/AreaNameEnum.csv', import.meta.url));
+/**
+ * The reference data beside the repository (../shared/data), wherever the repository is checked
+ * out. A checkout elsewhere (a CI clone in a scratch folder) names it with SHARED_DATA_DIR, and
+ * otherwise falls back to the machine's shared folder.
+ */
+export const AREAS_FILE = [
+  fileURLToPath(new URL('../../../../shared/data/AreaNameEnum.csv', import.meta.url)),
+  ...(process.env.SHARED_DATA_DIR ? [path.join(process.env.SHARED_DATA_DIR, 'AreaNameEnum.csv')] : []),
+  '/work/shared/data/AreaNameEnum.csv',
+].find((file) => fs.existsSync(file)) as string;
 export const PASSWORD = '3d725109c7e7c0bfb9d709836735b56d943d263f';
 
 export interface ScenarioContext {
