@@ -39,7 +39,7 @@ describe('a slave started late', () => {
       return n;
     })();
     const supervisor = service.orchestrator.supervisor!;
-    const [original] = await supervisor.workers().then((workers) => workers.filter((worker) => worker.role === 'slave'));
+    const [original] = await service.orchestrator.workers().then((workers) => workers.filter((worker) => worker.role === 'slave'));
     const late = await supervisor.startWorker('slave');
     writing = false;
     const extra = await background;
@@ -51,6 +51,6 @@ describe('a slave started late', () => {
     expect(count.body.rows[0]!.count).toBe(10_000 + extra);
     const listed = await post<{ rows: unknown[] }>(url('/api/v1/db/read'), { table: 'rides', where: { source: 500, destination: 501 }, fresh: true });
     expect(listed.body.rows).toHaveLength(extra);
-    expect((await supervisor.workers()).map((worker) => worker.pid)).toContain(late.pid);
+    expect((await service.orchestrator.workers()).map((worker) => worker.pid)).toContain(late.pid);
   });
 });

@@ -103,7 +103,7 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
       return;
     }
     if (sync.epoch < this.followedEpoch) {
-      this.logger.warn({ seq: sync.kind === 'write' ? sync.seq : sync.seq, epoch: sync.epoch, followedEpoch: this.followedEpoch }, 'ignoring a late message of a fenced epoch');
+      this.logger.warn({ seq: sync.seq, epoch: sync.epoch, followedEpoch: this.followedEpoch }, 'ignoring a late message of a fenced epoch');
       this.channel.ack(message);
       return;
     }

@@ -133,11 +133,6 @@ export class Supervisor {
     this.schedule();
   };
 
-  /** The registered workers, as ZooKeeper knows them. */
-  workers(): Promise<WorkerInfo[]> {
-    return listWorkers(this.options.zk, this.options.cluster);
-  }
-
   desiredSlaves(): Promise<number> {
     return this.desired.get(this.options.initialSlaves);
   }
