@@ -6,13 +6,19 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { createHttpApp } from '../../shared/http/app.ts';
+import type { Readiness } from '../../shared/http/health.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { ClusterHistory } from '../coordination/ClusterHistory.ts';
+import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
+import { announceOrchestrator, withdrawOrchestrator } from '../coordination/OrchestratorRegistry.ts';
 import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, type WorkerInfo } from '../protocol/names.ts';
 import type { WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { Leadership, type ScalingOptions } from '../supervisor/Leadership.ts';
 import type { ClusterSetup, Supervisor } from '../supervisor/Supervisor.ts';
+import { SupervisionJournal } from '../supervisor/SupervisionJournal.ts';
+import { readClusterStatus, type ClusterStatus } from './ClusterStatus.ts';
 import { DatabaseFrontend } from './DatabaseFrontend.ts';
 import { ReadCounter } from './ReadCounter.ts';
 import { registerRoutes } from './routes.ts';
@@ -38,35 +44,46 @@ export class Orchestrator {
   private readonly app: FastifyInstance;
   private readonly readCounter: ReadCounter;
   private readonly leadership: Leadership;
+  private readonly orchestratorId = `o-${randomBytes(4).toString('hex')}`;
+  private readonly history: ClusterHistory;
+  /** Every supervision event this orchestrator records while it supervises (metrics listen here). */
+  readonly journal: SupervisionJournal;
   private state: 'initial' | 'running' | 'stopping' | 'stopped' = 'initial';
   private stopped: Promise<void> | undefined;
   private address = '';
 
   constructor(private readonly options: OrchestratorOptions) {
     const names = clusterNames(options.cluster);
-    const orchestratorId = `o-${randomBytes(4).toString('hex')}`;
+    const orchestratorId = this.orchestratorId;
     // A lost session is renewed, and the leadership unit rejoins as supervisor or standby.
     this.zk = new ZkClient({ connect: options.zkConnect, sessionTimeoutMs: options.sessionTimeoutMs, renew: true });
     this.rpc = new RpcClient({ amqpUrl: options.amqpUrl, names, timeoutMs: options.rpcTimeoutMs, logger: options.logger });
     this.readCounter = new ReadCounter(this.zk, options.cluster, orchestratorId, options.logger);
+    this.history = new ClusterHistory(this.zk, options.cluster);
+    this.journal = new SupervisionJournal(this.history, options.logger);
     this.leadership = new Leadership({
       ...options,
       orchestratorId,
       zk: this.zk,
       flushReadCount: () => this.readCounter.publish(),
+      journal: this.journal,
       logger: options.logger,
     });
     const database = new DatabaseFrontend(this.rpc, names, () => {
       this.readCounter.count();
       this.leadership.noticeRead();
     });
-    this.app = createHttpApp({ logger: options.logger.child({ component: 'orchestrator-http' }, { level: 'warn' }) });
+    this.app = createHttpApp({
+      logger: options.logger.child({ component: 'orchestrator-http' }, { level: 'warn' }),
+      readiness: () => this.readiness(),
+    });
     registerRoutes(this.app, {
       database,
       listWorkerPids: () => this.workerPids(),
       crashMaster: () => this.leadership.crashMaster(),
       crashSlave: () => this.leadership.crashSlave(),
       scaling: () => this.leadership.scalingReport(),
+      cluster: () => this.clusterStatus(),
     });
   }
 
@@ -98,6 +115,45 @@ export class Orchestrator {
     const address = this.app.server.address();
     const port = typeof address === 'object' && address ? address.port : this.options.port;
     this.address = `http://127.0.0.1:${port}`;
+    await this.announce();
+    // A new session lost the ephemeral announcement with the old one.
+    this.zk.on('renewed', () => void this.announce());
+  }
+
+  private async announce(): Promise<void> {
+    if (this.state !== 'running') return;
+    const record = { orchestratorId: this.orchestratorId, pid: process.pid, url: this.address, startedAt: Math.round(performance.timeOrigin) };
+    await announceOrchestrator(this.zk, this.options.cluster, record).catch((error: unknown) =>
+      this.options.logger.warn({ err: error }, 'could not announce this orchestrator in ZooKeeper; the cluster status will not list it'),
+    );
+  }
+
+  /** The cluster as GET /api/v1/cluster shows it. */
+  clusterStatus(): Promise<ClusterStatus> {
+    return readClusterStatus({
+      zk: this.zk,
+      cluster: this.options.cluster,
+      orchestratorId: this.orchestratorId,
+      runtime: this.options.runtime.kind,
+      initialSlaves: this.options.initialSlaves,
+      desired: new DesiredSlaves(this.zk, this.options.cluster),
+      history: this.history,
+      supervisor: () => this.leadership.supervisorRecord(),
+      scaling: () => this.leadership.scalingReport(),
+    });
+  }
+
+  /** Ready: the broker is reachable and the cluster has a ready master and at least one ready slave. */
+  private async readiness(): Promise<Readiness> {
+    if (this.state !== 'running') return { ready: false, reason: `the orchestrator is ${this.state}` };
+    if (!this.rpc.connected) return { ready: false, reason: 'RabbitMQ is unreachable' };
+    const workers = await this.workers();
+    const master = workers.find((worker) => worker.role === 'master' && worker.ready);
+    const slaves = workers.filter((worker) => worker.role === 'slave' && worker.ready);
+    const details = { master: master?.pid ?? null, readySlaves: slaves.map((worker) => worker.pid), supervising: this.isSupervising };
+    if (!master) return { ready: false, reason: 'no ready master (a failover may be in progress)', details };
+    if (slaves.length === 0) return { ready: false, reason: 'no ready slave to serve reads', details };
+    return { ready: true, reason: `master pid ${master.pid} and ${slaves.length} ready slave(s)`, details };
   }
 
   /**
@@ -113,6 +169,7 @@ export class Orchestrator {
   private async shutdown(leaveWorkers: boolean): Promise<void> {
     this.state = 'stopping';
     await this.app.close();
+    await withdrawOrchestrator(this.zk, this.options.cluster, this.orchestratorId).catch(() => undefined);
     await this.readCounter.stop();
     await this.leadership.close({ leaveWorkers });
     await this.rpc.close();

@@ -44,6 +44,16 @@ export class RpcClient {
     await this.ensureChannel();
   }
 
+  /** True while a channel to the broker is open (readiness). */
+  get connected(): boolean {
+    return this.channel !== undefined;
+  }
+
+  /** Calls waiting for a worker's answer right now. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.failAll(new UnavailableError('the orchestrator is stopping'));

@@ -9,6 +9,7 @@ export interface RouteDeps {
   crashMaster(): Promise<number>;
   crashSlave(): Promise<number>;
   scaling(): Promise<unknown>;
+  cluster(): Promise<unknown>;
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
@@ -24,4 +25,5 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   defineResource(app, '/api/v1/crash/master', { POST: async () => [await deps.crashMaster()] });
   defineResource(app, '/api/v1/crash/slave', { POST: async () => [await deps.crashSlave()] });
   defineResource(app, '/api/v1/scaling', { GET: async () => deps.scaling() });
+  defineResource(app, '/api/v1/cluster', { GET: async () => deps.cluster() });
 }

@@ -52,6 +52,11 @@ export interface ClusterPaths {
   supervisor: string;
   /** Persistent, one child per orchestrator: the db/read requests it has received in all. */
   readCounts: string;
+  /** One ephemeral child per running orchestrator: `{orchestratorId, pid, url, startedAt}`. */
+  orchestrators: string;
+  orchestratorNode(orchestratorId: string): string;
+  /** Persistent: the last supervision events (failovers, replacements, scaling), newest last. */
+  history: string;
 }
 
 export function clusterPaths(cluster: string): ClusterPaths {
@@ -66,6 +71,9 @@ export function clusterPaths(cluster: string): ClusterPaths {
     promotion: `${root}/promotion`,
     supervisor: `${root}/supervisor`,
     readCounts: `${root}/read-counts`,
+    orchestrators: `${root}/orchestrators`,
+    orchestratorNode: (orchestratorId) => `${root}/orchestrators/${orchestratorId}`,
+    history: `${root}/history`,
   };
 }
 
@@ -77,6 +85,8 @@ export interface WorkerInfo {
   ready: boolean;
   appliedSeq: number;
   epoch: number;
+  /** When the worker process started (ms since the epoch); absent in registrations of older workers. */
+  startedAt?: number;
 }
 
 /** Written by the supervisor to /promotion once the old master is certainly dead. */

@@ -7,6 +7,7 @@
 import type { Logger } from '../../shared/logger.ts';
 import { totalReads } from '../coordination/ReadCounts.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
+import type { SupervisionJournal } from './SupervisionJournal.ts';
 
 const HISTORY_LENGTH = 50;
 /** How often the clock looks for the first read of another orchestrator. */
@@ -32,6 +33,7 @@ export interface AutoscalerOptions {
   flushLocalCount(): Promise<void>;
   currentDesired(): Promise<number>;
   setDesired(count: number): Promise<void>;
+  journal: SupervisionJournal;
   logger: Logger;
 }
 
@@ -127,6 +129,7 @@ export class Autoscaler {
       this.history.push(decision);
       if (this.history.length > HISTORY_LENGTH) this.history.shift();
       this.options.logger.info(decision, 'scaling decision');
+      this.options.journal.record({ kind: 'scaling', reads, slavesBefore: before, slavesAfter: after, reason });
       if (after !== before) await this.options.setDesired(after);
     } catch (error) {
       this.options.logger.error({ err: error }, 'scaling window failed');

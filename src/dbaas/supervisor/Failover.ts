@@ -19,6 +19,8 @@ export interface FailoverDeps {
   zk: ZkClient;
   runtime: WorkerRuntime;
   cluster: string;
+  /** Kills a candidate that did not manage to promote itself. */
+  kill(workerId: string): Promise<void>;
   logger: Logger;
 }
 
@@ -34,7 +36,7 @@ export async function promoteSuccessor(deps: FailoverDeps, candidates: WorkerInf
     const promoted = await waitForMaster(deps, candidate.workerId);
     if (promoted) return promoted;
     deps.logger.error({ workerId: candidate.workerId }, 'promotion did not complete; killing the candidate and trying the next');
-    await deps.runtime.kill(candidate.workerId, 'SIGKILL');
+    await deps.kill(candidate.workerId);
   }
   return undefined;
 }

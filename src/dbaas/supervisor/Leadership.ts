@@ -8,11 +8,12 @@
 import { UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
-import { SupervisorLease } from '../coordination/SupervisorLease.ts';
+import { SupervisorLease, type SupervisorRecord } from '../coordination/SupervisorLease.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { Autoscaler, type ScalingDecision } from './Autoscaler.ts';
 import { Supervisor, type ClusterSetup } from './Supervisor.ts';
+import type { SupervisionJournal } from './SupervisionJournal.ts';
 
 /** After a failed takeover, how long before standing by for the lease again. */
 const TAKEOVER_RETRY_MS = 1000;
@@ -30,6 +31,7 @@ export interface LeadershipOptions extends ClusterSetup {
   scaling?: ScalingOptions;
   /** Publishes this orchestrator's read count, so a window's end misses none of its reads. */
   flushReadCount(): Promise<void>;
+  journal: SupervisionJournal;
   logger: Logger;
 }
 
@@ -90,6 +92,11 @@ export class Leadership {
     return this.term?.supervisor;
   }
 
+  /** The orchestrator holding the supervisor lease, as ZooKeeper says. */
+  supervisorRecord(): Promise<SupervisorRecord | undefined> {
+    return this.lease.holder();
+  }
+
   /** Called by the read path so the scaling clock starts with no polling delay. */
   noticeRead(): void {
     this.term?.autoscaler?.noticeRead();
@@ -137,12 +144,14 @@ export class Leadership {
           flushLocalCount: () => options.flushReadCount(),
           currentDesired: () => supervisor.desiredSlaves(),
           setDesired: (count) => supervisor.setDesiredSlaves(count),
+          journal: options.journal,
           logger: options.logger.child({ component: 'autoscaler' }),
         })
       : undefined;
     const term: Term = { supervisor, autoscaler, started: false };
     this.term = term;
     options.logger.info({ orchestratorId: options.orchestratorId, takeover }, 'supervising the cluster');
+    options.journal.record({ kind: 'supervision', orchestratorId: options.orchestratorId, takeover });
     await supervisor.start(takeover);
     await autoscaler?.start();
     term.started = true;

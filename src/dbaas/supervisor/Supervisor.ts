@@ -11,6 +11,7 @@ import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import { clearMasterLease } from '../coordination/MasterLease.ts';
+import type { ExitReason, StartReason } from '../coordination/ClusterHistory.ts';
 import { forgetWorker, listWorkers, readWorker } from '../coordination/WorkerRegistry.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerInfo } from '../protocol/names.ts';
@@ -18,6 +19,7 @@ import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerR
 import { bootstrapCluster } from './ClusterBootstrap.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { promoteSuccessor } from './Failover.ts';
+import type { SupervisionJournal } from './SupervisionJournal.ts';
 import type { WorkerTuning } from '../worker/WorkerSettings.ts';
 import { removeWorkerFiles, workerDbFile, workerFileOwners, workersDirOf } from '../worker/files.ts';
 
@@ -38,6 +40,8 @@ export interface ClusterSetup {
 
 export interface SupervisorOptions extends ClusterSetup {
   zk: ZkClient;
+  /** Where every start, exit and failover is told (history and metrics). */
+  journal: SupervisionJournal;
   readyTimeoutMs?: number;
   logger: Logger;
 }
@@ -58,6 +62,14 @@ export class Supervisor {
   private readonly intendedStops = new Set<string>();
   /** Workers being drained and stopped right now: no longer counted as slaves. */
   private readonly retiring = new Set<string>();
+  /** Why this supervisor killed a worker, for its exit event; an exit without one is a crash. */
+  private readonly killReasons = new Map<string, ExitReason>();
+  /** The workers as the last pass saw them, so an exit can be told as a master's or a slave's. */
+  private lastSeen = new Map<string, WorkerInfo>();
+  /** Dead slaves not replaced yet: the next slave started is their replacement, not a scale-out. */
+  private slavesToReplace = 0;
+  /** The death of the master being replaced: when it was noticed and why. */
+  private masterLoss: { at: number; pid: number; reason: ExitReason } | undefined;
 
   constructor(private readonly options: SupervisorOptions) {
     this.workersDir = workersDirOf(options.dataDir);
@@ -78,9 +90,10 @@ export class Supervisor {
     } else {
       if (outcome.kind === 'cold-start') await this.killStaleWorkers();
       await this.desired.initialise(this.options.initialSlaves);
-      await this.startWorker('master', outcome.kind === 'cold-start' ? outcome.recoverDir : undefined);
+      const coldStart = outcome.kind === 'cold-start';
+      await this.startWorker('master', coldStart ? 'restart-from-files' : 'initial', coldStart ? outcome.recoverDir : undefined);
       const slaves = await this.desired.get(this.options.initialSlaves);
-      await Promise.all(Array.from({ length: slaves }, () => this.startWorker('slave')));
+      await Promise.all(Array.from({ length: slaves }, () => this.startWorker('slave', 'initial')));
     }
     this.options.runtime.on('exit', this.onExit);
     this.timer = setInterval(() => this.schedule(), RECONCILE_INTERVAL_MS);
@@ -95,7 +108,7 @@ export class Supervisor {
     await this.options.runtime.adopt();
     for (const worker of this.options.runtime.list()) {
       this.options.logger.warn({ workerId: worker.workerId, pid: worker.pid }, 'killing an unregistered worker before the restart from files');
-      await this.options.runtime.kill(worker.workerId, 'SIGKILL');
+      await this.killWorker(worker.workerId, 'stale');
     }
   }
 
@@ -128,10 +141,25 @@ export class Supervisor {
   }
 
   private readonly onExit = (exit: WorkerExit): void => {
-    if (this.intendedStops.delete(exit.workerId) || this.leaving) return;
-    this.options.logger.warn(exit, 'worker died');
+    const killedFor = this.killReasons.get(exit.workerId);
+    this.killReasons.delete(exit.workerId);
+    if (this.leaving) return;
+    const retired = this.intendedStops.delete(exit.workerId);
+    const reason: ExitReason = retired ? 'retired' : (killedFor ?? 'crashed');
+    this.options.journal.record({ kind: 'worker-exited', workerId: exit.workerId, pid: exit.pid, reason, code: exit.code, signal: exit.signal });
+    if (retired) return;
+    const role = this.lastSeen.get(exit.workerId)?.role;
+    if (role === 'master') this.masterLoss ??= { at: Date.now(), pid: exit.pid, reason };
+    else if (role === 'slave' && reason !== 'restart-from-files') this.slavesToReplace += 1;
+    this.options.logger.warn({ ...exit, reason }, 'worker died');
     this.schedule();
   };
+
+  /** Kills a worker and remembers why, for its exit event. */
+  private async killWorker(workerId: string, reason: ExitReason): Promise<void> {
+    this.killReasons.set(workerId, reason);
+    await this.options.runtime.kill(workerId, 'SIGKILL');
+  }
 
   desiredSlaves(): Promise<number> {
     return this.desired.get(this.options.initialSlaves);
@@ -146,7 +174,7 @@ export class Supervisor {
   async crashMaster(): Promise<number> {
     const master = (await this.liveWorkers()).find((worker) => worker.role === 'master');
     if (!master) throw new RideShareError('CONFLICT', 'there is no master to crash (a failover is in progress)');
-    await this.options.runtime.kill(master.workerId, 'SIGKILL');
+    await this.killWorker(master.workerId, 'crash-api');
     await this.forgetDead(master.workerId);
     return master.pid;
   }
@@ -156,7 +184,7 @@ export class Supervisor {
     const slaves = (await this.liveWorkers()).filter((worker) => worker.role === 'slave').sort((a, b) => b.pid - a.pid);
     const victim = slaves[0];
     if (!victim) throw new RideShareError('CONFLICT', 'there is no slave to crash: only the master is running');
-    await this.options.runtime.kill(victim.workerId, 'SIGKILL');
+    await this.killWorker(victim.workerId, 'crash-api');
     await this.forgetDead(victim.workerId);
     return victim.pid;
   }
@@ -168,8 +196,8 @@ export class Supervisor {
   }
 
   /** Starts a worker and resolves once it reports ready (a slave: caught up and serving). */
-  async startWorker(role: 'master' | 'slave', recoverDir?: string): Promise<WorkerHandle> {
-    const handle = await this.launch(role, recoverDir);
+  async startWorker(role: 'master' | 'slave', reason: StartReason = 'scale-out', recoverDir?: string): Promise<WorkerHandle> {
+    const handle = await this.launch(role, reason, recoverDir);
     try {
       await this.waitReady(handle);
     } finally {
@@ -230,7 +258,12 @@ export class Supervisor {
     // A slave that just turned ready is registered and still `starting` for a moment: count it once.
     const slaves = new Set([...active.map((worker) => worker.workerId), ...this.starting]).size;
     const wanted = await this.desired.get(this.options.initialSlaves);
-    for (let i = slaves; i < wanted; i += 1) void this.startSlaveInBackground();
+    for (let i = slaves; i < wanted; i += 1) {
+      const replacing = this.slavesToReplace > 0;
+      if (replacing) this.slavesToReplace -= 1;
+      void this.startSlaveInBackground(replacing ? 'replacement' : 'scale-out');
+    }
+    if (slaves >= wanted) this.slavesToReplace = 0;
     if (slaves <= wanted) return;
     // Scale in: the ready slaves with the highest pids go, drained (reads in flight answered).
     const victims = active.filter((worker) => worker.ready && !this.starting.has(worker.workerId)).sort((a, b) => b.pid - a.pid).slice(0, slaves - wanted);
@@ -261,38 +294,62 @@ export class Supervisor {
     for (const worker of running.values()) {
       if (registeredIds.has(worker.workerId) || this.starting.has(worker.workerId) || this.intendedStops.has(worker.workerId)) continue;
       this.options.logger.warn({ workerId: worker.workerId, pid: worker.pid }, 'worker lost its ZooKeeper session; killing it');
-      await this.options.runtime.kill(worker.workerId, 'SIGKILL');
+      await this.killWorker(worker.workerId, 'session-lost');
       await this.forgetDead(worker.workerId);
     }
-    return registered.filter((worker) => running.has(worker.workerId));
+    const live = registered.filter((worker) => running.has(worker.workerId));
+    this.noteMasterLoss(live);
+    this.lastSeen = new Map(live.map((worker) => [worker.workerId, worker]));
+    return live;
+  }
+
+  /** A master that left the live set since the last pass (dead, or its session gone) is being lost now. */
+  private noteMasterLoss(live: WorkerInfo[]): void {
+    const previous = [...this.lastSeen.values()].find((worker) => worker.role === 'master');
+    if (!previous || live.some((worker) => worker.workerId === previous.workerId)) return;
+    this.masterLoss ??= { at: Date.now(), pid: previous.pid, reason: this.killReasons.get(previous.workerId) ?? 'crashed' };
   }
 
   private async replaceMaster(live: WorkerInfo[]): Promise<boolean> {
+    const loss = this.masterLoss ?? { at: Date.now(), pid: 0, reason: 'crashed' as const };
+    this.masterLoss = undefined;
     const candidates = live.filter((worker) => worker.role === 'slave' && worker.ready);
-    const deps = { zk: this.options.zk, runtime: this.options.runtime, cluster: this.options.cluster, logger: this.options.logger };
+    const deps = {
+      zk: this.options.zk,
+      runtime: this.options.runtime,
+      cluster: this.options.cluster,
+      kill: (workerId: string) => this.killWorker(workerId, 'failed-promotion'),
+      logger: this.options.logger,
+    };
     const promoted = candidates.length > 0 ? await promoteSuccessor(deps, candidates) : undefined;
+    const why = loss.pid ? `master pid ${loss.pid}: ${loss.reason}` : 'no live master';
     if (promoted) {
       this.options.logger.info({ workerId: promoted.workerId, pid: promoted.pid, epoch: promoted.epoch }, 'new master');
+      this.options.journal.record({ kind: 'failover', workerId: promoted.workerId, pid: promoted.pid, epoch: promoted.epoch, durationMs: Date.now() - loss.at, reason: why });
+      // The promoted slave leaves a slave's place to fill.
+      this.slavesToReplace += 1;
       return true;
     }
     // No replica can take over (a joining slave cannot copy without a source): every copy is a
     // file on disk, and the master's holds every acknowledged write; restart from the best one.
     this.options.logger.error('no slave can be promoted; restarting the master from the workers\u2019 files');
-    for (const worker of this.options.runtime.list()) await this.options.runtime.kill(worker.workerId, 'SIGKILL');
-    await this.startWorker('master', this.workersDir);
+    for (const worker of this.options.runtime.list()) await this.killWorker(worker.workerId, 'restart-from-files');
+    const master = await this.startWorker('master', 'restart-from-files', this.workersDir);
+    this.masterLoss = undefined;
+    this.options.journal.record({ kind: 'failover', workerId: master.workerId, pid: master.pid, epoch: 0, durationMs: Date.now() - loss.at, reason: `${why}; no slave could be promoted: restarted from files` });
     return true;
   }
 
-  private async startSlaveInBackground(): Promise<void> {
+  private async startSlaveInBackground(reason: StartReason): Promise<void> {
     try {
-      await this.startWorker('slave');
+      await this.startWorker('slave', reason);
     } catch (error) {
       this.options.logger.error({ err: error }, 'a new slave did not become ready');
       this.schedule();
     }
   }
 
-  private async launch(role: 'master' | 'slave', recoverDir?: string): Promise<WorkerHandle> {
+  private async launch(role: 'master' | 'slave', reason: StartReason, recoverDir?: string): Promise<WorkerHandle> {
     const workerId = `${role === 'master' ? 'm' : 's'}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     this.starting.add(workerId);
     try {
@@ -310,7 +367,8 @@ export class Supervisor {
           zkConnect: this.options.zkConnect,
         },
       });
-      this.options.logger.info({ workerId, pid: handle.pid, role }, 'worker started');
+      this.options.logger.info({ workerId, pid: handle.pid, role, reason }, 'worker started');
+      this.options.journal.record({ kind: 'worker-started', workerId, pid: handle.pid, role, reason });
       return handle;
     } catch (error) {
       this.starting.delete(workerId);
@@ -328,7 +386,7 @@ export class Supervisor {
       if (info?.ready) return info;
       await sleep(25);
     }
-    await this.options.runtime.kill(handle.workerId, 'SIGKILL');
+    await this.killWorker(handle.workerId, 'not-ready');
     throw new Error(`worker ${handle.workerId} (pid ${handle.pid}) was not ready in time`);
   }
 

@@ -231,6 +231,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       ready,
       appliedSeq: this.store.appliedSeq,
       epoch: this.store.epoch,
+      startedAt: Math.round(performance.timeOrigin),
     });
   }
 

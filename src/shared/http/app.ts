@@ -1,21 +1,23 @@
 /**
  * The fastify instance every HTTP server of the system starts from (orchestrator, users, rides,
- * gateway): one error format, one JSON-body rule, one 404/405 shape, the same size limits, and
- * `GET /health`. A server adds its routes and then calls `listen`.
+ * gateway): one error format, one JSON-body rule, one 404/405 shape, the same size limits,
+ * `GET /health` and `GET /ready`. A server adds its routes and then calls `listen`.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { BadRequestError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { abbreviate, installErrorHandling, sendError } from './errors.ts';
+import { installHealth, type ReadinessCheck } from './health.ts';
 import { installJsonBody, installRawBody } from './json-body.ts';
 import { BODY_LIMIT_BYTES, MAX_HEADER_BYTES } from './limits.ts';
 
-export const HEALTH_PATH = '/health';
 
 export interface HttpAppOptions {
   logger: Logger;
   /** `json` (default): bodies parsed as JSON whatever their Content-Type; `raw`: kept as bytes (the gateway forwards them). */
   body?: 'json' | 'raw';
+  /** What `GET /ready` asks (src/shared/http/health.ts); without one, a listening server is ready. */
+  readiness?: ReadinessCheck;
   /** Told of each request the router refuses before any hook runs (a malformed percent-encoding, say). */
   onFrameworkError?: (url: string) => void;
 }
@@ -39,7 +41,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   if (options.body === 'raw') installRawBody(app);
   else installJsonBody(app);
   installErrorHandling(app);
-  app.get(HEALTH_PATH, async () => ({ status: 'ok' }));
+  installHealth(app, options.readiness ?? (async () => ({ ready: true, reason: 'listening' })));
   return app;
 }
 
