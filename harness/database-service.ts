@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../src/shared/config.ts';
-import { createLogger } from '../src/shared/logger.ts';
+import { createLogger, type Logger } from '../src/shared/logger.ts';
 import { workerTuningFrom } from '../src/dbaas/orchestrator/settings.ts';
 import { Orchestrator, type ScalingOptions } from '../src/dbaas/orchestrator/Orchestrator.ts';
 import { ProcessRuntime } from '../src/dbaas/runtime/ProcessRuntime.ts';
@@ -39,6 +39,8 @@ export interface DatabaseServiceOptions {
   port?: number;
   /** Auto-scaling; off unless asked for, so that other tests keep the slaves they started with. */
   scaling?: ScalingOptions;
+  /** Where the orchestrator logs; stdout at LOG_LEVEL unless given (a test reading the logs gives its own). */
+  logger?: Logger;
 }
 
 export function uniqueClusterName(prefix = 'test'): string {
@@ -51,7 +53,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
   // The product's one settings parse, with the tests' short session and quiet logs unless overridden.
   const config = loadConfig({ ZK_SESSION_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn', DATA_DIR: dataDir, ...options.env });
-  const logger = createLogger('test-orchestrator', config.LOG_LEVEL);
+  const logger = options.logger ?? createLogger('test-orchestrator', config.LOG_LEVEL);
   const runtime = options.runtime ?? new ProcessRuntime({ cluster, logDir: path.join(dataDir, 'logs'), logger });
   const orchestrator = new Orchestrator({
     port: options.port ?? 0,

@@ -7,7 +7,14 @@ import { z } from 'zod';
 import { RideShareError } from './errors.ts';
 import { redactUrl } from './redact.ts';
 
-const port = z.coerce.number().int().min(1).max(65535);
+const portNumber = z.number().int().min(1).max(65535);
+const port = z.coerce.number().pipe(portNumber);
+/** One port, or several separated by commas: `npm start` runs one instance on each. */
+const ports = z
+  .string()
+  .regex(/^\s*\d+\s*(,\s*\d+\s*)*$/, 'a port or comma-separated ports')
+  .transform((text) => text.split(',').map((item) => Number(item.trim())))
+  .pipe(z.array(portNumber).min(1).max(8));
 const positiveInt = z.coerce.number().int().min(1);
 const optionalText = z
   .string()
@@ -16,9 +23,10 @@ const optionalText = z
 
 const schema = z.object({
   GATEWAY_PORT: port.default(8080),
-  ORCHESTRATOR_PORT: port.default(8000),
-  USERS_PORT: port.default(8081),
-  RIDES_PORT: port.default(8082),
+  /** Two orchestrators by default: one supervises, the other stands by, so either can be restarted. */
+  ORCHESTRATOR_PORT: ports.default([8000, 8001]),
+  USERS_PORT: ports.default([8081]),
+  RIDES_PORT: ports.default([8082]),
   /** Where workers keep their SQLite files and `npm start` keeps private servers' data. */
   DATA_DIR: z.string().default('.data'),
   /** RabbitMQ address; unset means "a local broker on 5672, else a private one". */
@@ -61,7 +69,13 @@ const schema = z.object({
   DURABILITY: z.enum(['process', 'power']).default('process'),
   /** How long a joining replica waits for the master's position and for a snapshot. */
   SNAPSHOT_TIMEOUT_MS: positiveInt.default(30_000),
+  /** Comma-separated base URLs of the orchestrators the services call, in order of preference (default: the one on ORCHESTRATOR_PORT). */
   ORCHESTRATOR_URL: optionalText,
+  /**
+   * How long a stopping HTTP server keeps answering while it tells callers to go elsewhere
+   * (closing each connection after its answer), so a restart loses no request.
+   */
+  SHUTDOWN_DRAIN_MS: z.coerce.number().int().min(0).max(60_000).default(2000),
   GATEWAY_URL: optionalText,
   /** How the rides service names itself in the `Origin` header of its calls to the users service. */
   RIDES_PUBLIC_HOST: optionalText,
@@ -76,9 +90,21 @@ const schema = z.object({
 
 export type RawConfig = z.infer<typeof schema>;
 
-export interface Config extends Omit<RawConfig, 'ORCHESTRATOR_URL' | 'GATEWAY_URL' | 'RIDES_PUBLIC_HOST' | 'USERS_UPSTREAMS' | 'RIDES_UPSTREAMS'> {
+type PortLists = 'ORCHESTRATOR_PORT' | 'USERS_PORT' | 'RIDES_PORT';
+
+export interface Config extends Omit<RawConfig, PortLists | 'ORCHESTRATOR_URL' | 'GATEWAY_URL' | 'RIDES_PUBLIC_HOST' | 'USERS_UPSTREAMS' | 'RIDES_UPSTREAMS'> {
+  /** The port this process listens on: the first of the list. */
+  ORCHESTRATOR_PORT: number;
+  USERS_PORT: number;
+  RIDES_PORT: number;
+  /** Every instance's port (`npm start` runs one on each). */
+  ORCHESTRATOR_PORTS: number[];
+  USERS_PORTS: number[];
+  RIDES_PORTS: number[];
   DATA_DIR: string;
+  /** The first of ORCHESTRATOR_URLS. */
   ORCHESTRATOR_URL: string;
+  ORCHESTRATOR_URLS: string[];
   GATEWAY_URL: string;
   RIDES_PUBLIC_HOST: string;
   USERS_UPSTREAMS: string[];
@@ -107,14 +133,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid settings: ${problems.join('; ')}`);
   }
   const raw = parsed.data;
+  const local = (list: number[]) => list.map((item) => `http://127.0.0.1:${item}`).join(',');
+  const orchestratorUrls = urlList(raw.ORCHESTRATOR_URL, local(raw.ORCHESTRATOR_PORT), 'ORCHESTRATOR_URL');
   return {
     ...raw,
+    ORCHESTRATOR_PORT: raw.ORCHESTRATOR_PORT[0] as number,
+    USERS_PORT: raw.USERS_PORT[0] as number,
+    RIDES_PORT: raw.RIDES_PORT[0] as number,
+    ORCHESTRATOR_PORTS: raw.ORCHESTRATOR_PORT,
+    USERS_PORTS: raw.USERS_PORT,
+    RIDES_PORTS: raw.RIDES_PORT,
     DATA_DIR: path.resolve(raw.DATA_DIR),
-    ORCHESTRATOR_URL: raw.ORCHESTRATOR_URL ?? `http://127.0.0.1:${raw.ORCHESTRATOR_PORT}`,
+    ORCHESTRATOR_URL: orchestratorUrls[0] as string,
+    ORCHESTRATOR_URLS: orchestratorUrls,
     GATEWAY_URL: raw.GATEWAY_URL ?? `http://127.0.0.1:${raw.GATEWAY_PORT}`,
-    RIDES_PUBLIC_HOST: raw.RIDES_PUBLIC_HOST ?? `http://127.0.0.1:${raw.RIDES_PORT}`,
-    USERS_UPSTREAMS: urlList(raw.USERS_UPSTREAMS, `http://127.0.0.1:${raw.USERS_PORT}`, 'USERS_UPSTREAMS'),
-    RIDES_UPSTREAMS: urlList(raw.RIDES_UPSTREAMS, `http://127.0.0.1:${raw.RIDES_PORT}`, 'RIDES_UPSTREAMS'),
+    RIDES_PUBLIC_HOST: raw.RIDES_PUBLIC_HOST ?? `http://127.0.0.1:${raw.RIDES_PORT[0]}`,
+    USERS_UPSTREAMS: urlList(raw.USERS_UPSTREAMS, local(raw.USERS_PORT), 'USERS_UPSTREAMS'),
+    RIDES_UPSTREAMS: urlList(raw.RIDES_UPSTREAMS, local(raw.RIDES_PORT), 'RIDES_UPSTREAMS'),
   };
 }
 

@@ -14,7 +14,17 @@ import type { Logger } from './logger.ts';
 export const REPEAT_WINDOW_MS = 1000;
 
 export interface Closable {
-  close(): Promise<void>;
+  /** `reason`: the signal (or other cause) that asked for the stop. */
+  close(reason: string): Promise<void>;
+}
+
+/**
+ * SIGTERM is how a process manager replaces one instance (a rolling restart): an HTTP server
+ * then drains first, so its callers move elsewhere. SIGINT (Ctrl-C, or `npm start` stopping the
+ * whole system) stops at once: with everything stopping there is nowhere to move to.
+ */
+export function drainsOn(reason: string): boolean {
+  return reason !== 'SIGINT';
 }
 
 export interface StopHandlers {
@@ -61,8 +71,8 @@ export function handleStopSignals(handlers: StopHandlers, logger: Logger, option
 export function closeOnSignals(service: Closable, logger: Logger): void {
   handleStopSignals(
     {
-      stop: () =>
-        service.close().then(
+      stop: (reason) =>
+        service.close(reason).then(
           () => {
             logger.info('closed');
             process.exit(0);

@@ -68,11 +68,11 @@ export class KeptService {
     if (this.state === 'starting') this.state = 'running';
   }
 
-  /** No more restarts; the current run gets SIGTERM, then SIGKILL after the grace. */
-  async stop(graceMs?: number): Promise<void> {
+  /** No more restarts; the current run gets `signal`, then SIGKILL after the grace. */
+  async stop(graceMs?: number, signal?: 'SIGTERM' | 'SIGINT'): Promise<void> {
     this.state = 'stopped';
     clearTimeout(this.restartTimer);
-    await this.current?.stop(graceMs);
+    await this.current?.stop(graceMs, signal);
   }
 
   /** No more restarts; the current run's whole process group gets SIGKILL. */

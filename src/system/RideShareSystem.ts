@@ -1,7 +1,7 @@
 /**
  * Everything `npm start` runs, and how it ends. Start: RabbitMQ and ZooKeeper (found or private),
- * then the orchestrator (which starts the workers), users, rides and the gateway, each kept
- * running (KeptService). Stop: the services in reverse order, then any worker of the cluster the
+ * then the first orchestrator (which starts the workers), the other orchestrators (standing by),
+ * the users and rides instances and the gateway, each kept running (KeptService). Stop: the services in reverse order, then any worker of the cluster the
  * orchestrator left behind (it may have had to be killed after its grace), then the private
  * servers. Force: SIGKILL to every process group, every worker of the cluster, every private
  * server, at once.
@@ -49,21 +49,33 @@ export class RideShareSystem {
     this.checkNotStopping();
     const zookeeper = await ensureZooKeeper({ configuredConnect: config.ZK_CONNECT, dataDir: config.DATA_DIR, logger: this.logger });
     this.servers.push(zookeeper);
-    const env = { AMQP_URL: rabbit.address, ZK_CONNECT: zookeeper.address, DATA_DIR: config.DATA_DIR };
+    const env = {
+      AMQP_URL: rabbit.address,
+      ZK_CONNECT: zookeeper.address,
+      DATA_DIR: config.DATA_DIR,
+      // Every instance learns every orchestrator and every upstream, whichever port it has itself.
+      ORCHESTRATOR_URL: config.ORCHESTRATOR_URLS.join(','),
+      USERS_UPSTREAMS: config.USERS_UPSTREAMS.join(','),
+      RIDES_UPSTREAMS: config.RIDES_UPSTREAMS.join(','),
+    };
     // Each runs the way this process does: compiled from dist/, or from src/ through tsx.
-    const kept = (name: string, source: string, port: number, stopGraceMs?: number) =>
-      new KeptService({ name, entry: entryPoint(source), port, env, stopGraceMs, logger: this.logger, restart: this.options.restart });
-    const orchestrator = kept('orchestrator', 'dbaas/orchestrator/main.ts', config.ORCHESTRATOR_PORT, config.ORCHESTRATOR_STOP_GRACE_MS);
+    const kept = (name: string, source: string, portVariable: string, port: number, stopGraceMs?: number) =>
+      new KeptService({ name, entry: entryPoint(source), port, env: { ...env, [portVariable]: String(port) }, stopGraceMs, logger: this.logger, restart: this.options.restart });
+    const instances = (name: string, source: string, portVariable: string, list: number[], stopGraceMs?: number) =>
+      list.map((port, index) => kept(list.length === 1 ? name : `${name}-${index + 1}`, source, portVariable, port, stopGraceMs));
+    const [supervising, ...standbys] = instances('orchestrator', 'dbaas/orchestrator/main.ts', 'ORCHESTRATOR_PORT', config.ORCHESTRATOR_PORTS, config.ORCHESTRATOR_STOP_GRACE_MS);
     // The services need the orchestrator only when a request comes, and not each other to start.
     const services = [
-      kept('users', 'services/users/main.ts', config.USERS_PORT),
-      kept('rides', 'services/rides/main.ts', config.RIDES_PORT),
-      kept('gateway', 'services/gateway/main.ts', config.GATEWAY_PORT),
+      ...standbys,
+      ...instances('users', 'services/users/main.ts', 'USERS_PORT', config.USERS_PORTS),
+      ...instances('rides', 'services/rides/main.ts', 'RIDES_PORT', config.RIDES_PORTS),
+      kept('gateway', 'services/gateway/main.ts', 'GATEWAY_PORT', config.GATEWAY_PORT),
     ];
-    await this.launch([orchestrator]);
+    // The first one starts alone: it takes the supervisor lease and starts the workers.
+    await this.launch([supervising as KeptService]);
     await this.launch(services);
     this.logger.info(
-      { gateway: config.GATEWAY_URL, orchestrator: config.ORCHESTRATOR_URL, rabbitmq: redactUrl(rabbit.address), zookeeper: zookeeper.address },
+      { gateway: config.GATEWAY_URL, orchestrators: config.ORCHESTRATOR_URLS, rabbitmq: redactUrl(rabbit.address), zookeeper: zookeeper.address },
       'RideShare is up',
     );
   }
@@ -97,7 +109,8 @@ export class RideShareSystem {
   }
 
   private async stopAll(): Promise<void> {
-    for (const service of [...this.services].reverse()) await service.stop();
+    // SIGINT: the whole system stops, so no instance drains for callers that are stopping too.
+    for (const service of [...this.services].reverse()) await service.stop(undefined, 'SIGINT');
     await this.sweepWorkers(LEFTOVER_WORKER_GRACE_MS);
     // A server still starting is stopped once it has started (its start has its own deadline).
     await this.starting.catch(() => undefined);

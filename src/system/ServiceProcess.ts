@@ -64,11 +64,14 @@ export class ServiceProcess {
     });
   }
 
-  /** SIGTERM to its group, SIGKILL after the grace; resolves once it has exited. */
-  async stop(graceMs = this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS): Promise<void> {
+  /**
+   * `signal` (SIGTERM: drain first, as for a restart; SIGINT: stop at once) to its group, SIGKILL
+   * after the grace; resolves once it has exited.
+   */
+  async stop(graceMs = this.options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS, signal: 'SIGTERM' | 'SIGINT' = 'SIGTERM'): Promise<void> {
     const pid = this.child?.pid;
     if (pid === undefined) return;
-    signalGroup(pid, 'SIGTERM');
+    signalGroup(pid, signal);
     const timer = setTimeout(() => signalGroup(pid, 'SIGKILL'), graceMs);
     await this.exited;
     clearTimeout(timer);

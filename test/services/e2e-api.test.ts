@@ -21,7 +21,7 @@ describe('services through the gateway, on the real database service', () => {
 
   beforeAll(async () => {
     database = await startDatabaseService();
-    db = new DbClient({ url: database.orchestratorUrl });
+    db = new DbClient({ urls: [database.orchestratorUrl] });
     stack = await startStack({ orchestratorUrl: database.orchestratorUrl, now: MAY_2020, areasFile: AREAS_FILE, usersInstances: 2, ridesInstances: 2 });
   });
 

@@ -17,7 +17,7 @@ describe('replay on the real database service', () => {
 
   beforeAll(async () => {
     database = await startDatabaseService();
-    db = new DbClient({ url: database.orchestratorUrl });
+    db = new DbClient({ urls: [database.orchestratorUrl] });
     stack = await startStack({ orchestratorUrl: database.orchestratorUrl, now: MAY_2020, httpTimeoutMs: 3000, usersInstances: 2, ridesInstances: 2 });
   });
 

@@ -62,7 +62,7 @@ describe('when the database service misbehaves', () => {
       proxy = new AnswerDroppingProxy(database.orchestratorUrl);
       // Long enough for two lost answers and a third attempt; short enough to see the services give up.
       stack = await startStack({ orchestratorUrl: await proxy.start(), now: MAY_2020, httpTimeoutMs: 1000, writeRetryWindowMs: 2500 });
-      db = new DbClient({ url: database.orchestratorUrl });
+      db = new DbClient({ urls: [database.orchestratorUrl] });
     });
 
     afterAll(async () => {

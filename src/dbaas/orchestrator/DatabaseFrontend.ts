@@ -4,8 +4,8 @@
  * first learns the master's position, which covers every write acknowledged by any
  * orchestrator, and asks the answering slave for at least that.
  */
-import { randomUUID } from 'node:crypto';
 import { BadRequestError } from '../../shared/errors.ts';
+import { currentRequestId, writeIdFor } from '../../shared/request-context.ts';
 import { PROTOCOL_VERSION, type Position, type ReadResult, type WriteResult } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { parseRead, parseWrite, type Write } from '../protocol/queries.ts';
@@ -38,21 +38,21 @@ export class DatabaseFrontend {
       query.minSeq = Math.max(query.minSeq ?? 0, await this.masterPosition());
       delete query.fresh;
     }
-    const result = await this.rpc.call<ReadResult>(this.names.readQ, { v: PROTOCOL_VERSION, kind: 'read', query });
+    const result = await this.rpc.call<ReadResult>(this.names.readQ, { v: PROTOCOL_VERSION, kind: 'read', query, ...traced() });
     return { rows: result.rows, seq: result.seq };
   }
 
   async write(body: unknown): Promise<WriteResult> {
     const { requestId, rest } = splitRequestId(body);
-    return this.send(parseWrite(rest), requestId ?? randomUUID());
+    return this.send(parseWrite(rest), requestId ?? writeIdFor(currentRequestId()));
   }
 
   async clear(): Promise<void> {
-    await this.send({ op: 'clear' }, randomUUID());
+    await this.send({ op: 'clear' }, writeIdFor(currentRequestId()));
   }
 
   private send(write: Write, requestId: string): Promise<WriteResult> {
-    return this.rpc.call<WriteResult>(this.names.writeQ, { v: PROTOCOL_VERSION, kind: 'write', requestId, write, deadline: this.rpc.writeDeadline() });
+    return this.rpc.call<WriteResult>(this.names.writeQ, { v: PROTOCOL_VERSION, kind: 'write', requestId, write, deadline: this.rpc.writeDeadline(), ...traced() });
   }
 
   /**
@@ -73,6 +73,12 @@ export class DatabaseFrontend {
     this.sentPosition = asked.catch(() => undefined);
     return asked;
   }
+}
+
+/** The HTTP request's id, for the workers' logs. */
+function traced(): { trace?: string } {
+  const trace = currentRequestId();
+  return trace === undefined ? {} : { trace };
 }
 
 function splitRequestId(body: unknown): { requestId?: string; rest: unknown } {

@@ -6,11 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { createHttpApp } from '../../shared/http/app.ts';
+import { drain } from '../../shared/http/drain.ts';
 import type { Readiness } from '../../shared/http/health.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { createRegistry } from '../../shared/metrics.ts';
 import { ClusterHistory } from '../coordination/ClusterHistory.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
-import { announceOrchestrator, withdrawOrchestrator } from '../coordination/OrchestratorRegistry.ts';
+import { announceOrchestrator, listOrchestrators, withdrawOrchestrator } from '../coordination/OrchestratorRegistry.ts';
 import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, type WorkerInfo } from '../protocol/names.ts';
@@ -20,6 +22,7 @@ import type { ClusterSetup, Supervisor } from '../supervisor/Supervisor.ts';
 import { SupervisionJournal } from '../supervisor/SupervisionJournal.ts';
 import { readClusterStatus, type ClusterStatus } from './ClusterStatus.ts';
 import { DatabaseFrontend } from './DatabaseFrontend.ts';
+import { OrchestratorMetrics } from './metrics.ts';
 import { ReadCounter } from './ReadCounter.ts';
 import { registerRoutes } from './routes.ts';
 import { RpcClient } from './RpcClient.ts';
@@ -35,6 +38,10 @@ export interface OrchestratorOptions extends ClusterSetup {
   sessionTimeoutMs: number;
   /** Auto-scaling of slaves by read load; off when absent. */
   scaling?: ScalingOptions;
+  /** One info line per HTTP request (default on); off only to measure what it costs. */
+  accessLog?: boolean;
+  /** How long stopping keeps answering while draining (config SHUTDOWN_DRAIN_MS). Default 0. */
+  drainMs?: number;
   logger: Logger;
 }
 
@@ -57,10 +64,23 @@ export class Orchestrator {
     const orchestratorId = this.orchestratorId;
     // A lost session is renewed, and the leadership unit rejoins as supervisor or standby.
     this.zk = new ZkClient({ connect: options.zkConnect, sessionTimeoutMs: options.sessionTimeoutMs, renew: true });
-    this.rpc = new RpcClient({ amqpUrl: options.amqpUrl, names, timeoutMs: options.rpcTimeoutMs, logger: options.logger });
+    const registry = createRegistry('orchestrator');
+    this.rpc = new RpcClient({
+      amqpUrl: options.amqpUrl,
+      names,
+      timeoutMs: options.rpcTimeoutMs,
+      observe: (kind, seconds, outcome) => metrics.observeRpc(kind, seconds, outcome),
+      logger: options.logger,
+    });
+    const metrics = new OrchestratorMetrics({
+      registry,
+      workers: () => this.workers(),
+      queueDepth: (queue) => this.rpc.queueDepth(names[queue]),
+    });
     this.readCounter = new ReadCounter(this.zk, options.cluster, orchestratorId, options.logger);
     this.history = new ClusterHistory(this.zk, options.cluster);
     this.journal = new SupervisionJournal(this.history, options.logger);
+    this.journal.on('event', (event) => metrics.count(event));
     this.leadership = new Leadership({
       ...options,
       orchestratorId,
@@ -74,7 +94,10 @@ export class Orchestrator {
       this.leadership.noticeRead();
     });
     this.app = createHttpApp({
-      logger: options.logger.child({ component: 'orchestrator-http' }, { level: 'warn' }),
+      name: 'orchestrator',
+      logger: options.logger.child({ component: 'orchestrator-http' }),
+      registry,
+      accessLog: options.accessLog ?? true,
       readiness: () => this.readiness(),
     });
     registerRoutes(this.app, {
@@ -161,13 +184,14 @@ export class Orchestrator {
    * the connections: the reverse order of start. `leaveWorkers` hands the running cluster over to
    * a standby orchestrator instead. Idempotent: a second call waits for the first.
    */
-  stop(options: { leaveWorkers?: boolean } = {}): Promise<void> {
-    this.stopped ??= this.shutdown(options.leaveWorkers ?? false);
+  stop(options: { leaveWorkers?: boolean; drain?: boolean } = {}): Promise<void> {
+    this.stopped ??= this.shutdown(options.leaveWorkers ?? false, options.drain ?? true);
     return this.stopped;
   }
 
-  private async shutdown(leaveWorkers: boolean): Promise<void> {
+  private async shutdown(leaveWorkers: boolean, draining: boolean): Promise<void> {
     this.state = 'stopping';
+    await drain(this.app, draining ? (this.options.drainMs ?? 0) : 0);
     await this.app.close();
     await withdrawOrchestrator(this.zk, this.options.cluster, this.orchestratorId).catch(() => undefined);
     await this.readCounter.stop();
@@ -175,6 +199,15 @@ export class Orchestrator {
     await this.rpc.close();
     this.zk.close();
     this.state = 'stopped';
+  }
+
+  /**
+   * Whether another orchestrator of the cluster is running: stopping this one then hands the
+   * workers over to it (a restart without an outage) instead of stopping them.
+   */
+  async hasPeers(): Promise<boolean> {
+    const running = await listOrchestrators(this.zk, this.options.cluster);
+    return running.some((record) => record.orchestratorId !== this.orchestratorId);
   }
 
   /** The registered workers, as ZooKeeper knows them. */

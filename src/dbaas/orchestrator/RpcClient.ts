@@ -24,10 +24,15 @@ interface PendingCall {
   timer: NodeJS.Timeout;
 }
 
+/** `refused`: the worker answered with an error (a constraint, a bad query); `error`: anything else. */
+export type RpcOutcome = 'ok' | 'refused' | 'timeout' | 'unavailable' | 'error';
+
 export interface RpcClientOptions {
   amqpUrl: string;
   names: ClusterNames;
   timeoutMs: number;
+  /** Told of every call's duration and outcome (the metrics). */
+  observe?: (kind: DbCommand['kind'], seconds: number, outcome: RpcOutcome) => void;
   logger: Logger;
 }
 
@@ -71,6 +76,29 @@ export class RpcClient {
 
   /** Sends a command and resolves with the worker's result, or rejects with its coded error. */
   async call<T>(queue: string, command: DbCommand): Promise<T> {
+    const observe = this.options.observe;
+    if (!observe) return this.send<T>(queue, command);
+    const started = performance.now();
+    try {
+      const result = await this.send<T>(queue, command);
+      observe(command.kind, (performance.now() - started) / 1000, 'ok');
+      return result;
+    } catch (error) {
+      observe(command.kind, (performance.now() - started) / 1000, outcomeOf(error));
+      throw error;
+    }
+  }
+
+  /** Messages waiting in a queue of the cluster (readQ, writeQ), as the broker counts them. */
+  async queueDepth(queue: string): Promise<number | undefined> {
+    const channel = this.channel;
+    if (!channel) return undefined;
+    // checkQueue on a missing queue would close the shared channel; these queues always exist.
+    const { messageCount } = await channel.checkQueue(queue);
+    return messageCount;
+  }
+
+  private async send<T>(queue: string, command: DbCommand): Promise<T> {
     const deadline = this.options.timeoutMs;
     // A broker that is down or restarting is a 503, whatever amqplib throws.
     const channel = await withTimeout(this.ensureChannel(), deadline, 'RabbitMQ is unreachable').catch((error: unknown) => {
@@ -160,6 +188,12 @@ export class RpcClient {
       this.pending.delete(id);
     }
   }
+}
+
+function outcomeOf(error: unknown): RpcOutcome {
+  if (error instanceof TimeoutError) return 'timeout';
+  if (error instanceof UnavailableError) return 'unavailable';
+  return error instanceof RideShareError ? 'refused' : 'error';
 }
 
 function asUnavailable(error: unknown, what: string): RideShareError {

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { describeConfig, loadConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { closeOnSignals } from '../../shared/process-lifecycle.ts';
+import { closeOnSignals, drainsOn } from '../../shared/process-lifecycle.ts';
 import { createRuntime } from '../runtime/createRuntime.ts';
 import { Orchestrator } from './Orchestrator.ts';
 import { workerTuningFrom } from './settings.ts';
@@ -27,6 +27,7 @@ const orchestrator = new Orchestrator({
   initialSlaves: 1,
   scaling: { windowMs: config.SCALE_WINDOW_SECONDS * 1000, readsPerSlave: config.READS_PER_SLAVE, maxSlaves: config.MAX_SLAVES },
   workerTuning: workerTuningFrom(config),
+  drainMs: config.SHUTDOWN_DRAIN_MS,
   runtime: createRuntime(config.WORKER_RUNTIME, {
     cluster: config.RIDESHARE_CLUSTER,
     dataDir: config.DATA_DIR,
@@ -37,8 +38,10 @@ const orchestrator = new Orchestrator({
   logger,
 });
 
-// Before start: a signal during start-up must still stop the workers already started.
-closeOnSignals({ close: () => orchestrator.stop() }, logger);
+// Before start: a signal during start-up must still stop the workers already started. With
+// another orchestrator running, the workers are left to it: this is a restart, not the end.
+const handOver = (): Promise<boolean> => orchestrator.hasPeers().catch(() => false);
+closeOnSignals({ close: async (reason) => orchestrator.stop({ leaveWorkers: await handOver(), drain: drainsOn(reason) }) }, logger);
 try {
   await orchestrator.start();
   logger.info({ url: orchestrator.url }, 'orchestrator listening');

@@ -17,8 +17,8 @@ export const PROTOCOL_VERSION = 2;
  * master for the seq it has applied, which covers every write acknowledged so far.
  */
 export type DbCommand =
-  | { v: 2; kind: 'read'; query: ReadQuery }
-  | { v: 2; kind: 'write'; requestId: string; write: Write; deadline: number }
+  | { v: 2; kind: 'read'; query: ReadQuery; trace?: string }
+  | { v: 2; kind: 'write'; requestId: string; write: Write; deadline: number; trace?: string }
   | { v: 2; kind: 'position' };
 
 export type Row = Record<string, Value | null>;
@@ -80,14 +80,18 @@ const replySchema = z.union([
 
 const seqSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
+/** The id of the HTTP request a command serves (X-Request-Id), for the workers' logs. */
+const traceSchema = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).optional();
+
 const commandSchema = z.discriminatedUnion('kind', [
-  z.object({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('read'), query: z.unknown() }),
+  z.object({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('read'), query: z.unknown(), trace: traceSchema }),
   z.object({
     v: z.literal(PROTOCOL_VERSION),
     kind: z.literal('write'),
     requestId: z.string().min(1).max(256),
     write: z.unknown(),
     deadline: z.number().int().positive(),
+    trace: traceSchema,
   }),
   z.object({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('position') }),
 ]);
@@ -135,12 +139,16 @@ export function decodeCommand(content: Buffer): DbCommand {
   const message = decodeJson(commandSchema, content, 'command');
   switch (message.kind) {
     case 'read':
-      return { v: PROTOCOL_VERSION, kind: 'read', query: parseRead(message.query) };
+      return { v: PROTOCOL_VERSION, kind: 'read', query: parseRead(message.query), ...traced(message.trace) };
     case 'write':
-      return { v: PROTOCOL_VERSION, kind: 'write', requestId: message.requestId, write: parseWrite(message.write), deadline: message.deadline };
+      return { v: PROTOCOL_VERSION, kind: 'write', requestId: message.requestId, write: parseWrite(message.write), deadline: message.deadline, ...traced(message.trace) };
     case 'position':
       return { v: PROTOCOL_VERSION, kind: 'position' };
   }
+}
+
+function traced(trace: string | undefined): { trace?: string } {
+  return trace === undefined ? {} : { trace };
 }
 
 export function decodeSync(content: Buffer): SyncMessage {

@@ -138,6 +138,7 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
     const applied = this.store.appliedSeq;
     if (sync.seq === applied + 1) {
       this.store.applyReplicated(sync);
+      this.logger.info({ seq: sync.seq, requestId: sync.requestId }, 'write replicated');
       this.followedEpoch = Math.max(this.followedEpoch, sync.epoch);
       this.emit('applied', sync.seq);
       return undefined;

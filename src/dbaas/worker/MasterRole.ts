@@ -164,6 +164,7 @@ export class MasterRole {
     publisher.publish(sync).then(
       () => {
         this.noteConfirmed(sync.seq);
+        logger.info({ seq: sync.seq, requestId: command.requestId, trace: command.trace }, 'write applied');
         this.answer(channel, message, ok(sync.result));
       },
       (error: unknown) => this.options.onFatal(`write seq ${sync.seq} not confirmed: ${String(error)}`),

@@ -5,6 +5,7 @@
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { RideShareError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
 import { decodeCommand, type ReadResult } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import type { ReadQuery } from '../protocol/queries.ts';
@@ -23,6 +24,7 @@ export interface SlaveRoleOptions {
   follower: SyncFollower;
   workerId: string;
   readWaitMs: number;
+  logger: Logger;
 }
 
 interface SeqWaiter {
@@ -66,6 +68,7 @@ export class SlaveRole {
       if (command.kind !== 'read') throw new RideShareError('BAD_REQUEST', 'readQ carries reads only');
       await this.waitFor(command.query);
       const result: ReadResult = { rows: this.options.store.read(command.query), seq: this.options.store.appliedSeq, worker: this.options.workerId };
+      this.options.logger.debug({ trace: command.trace, seq: result.seq, rows: result.rows.length }, 'read answered');
       reply(channel, message, ok(result));
     } catch (error) {
       reply(channel, message, failure(error));

@@ -198,6 +198,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       follower,
       workerId: this.settings.workerId,
       readWaitMs: this.settings.readWaitMs,
+      logger: this.logger,
     });
     await this.slave.startServing();
     this.state = 'serving';

@@ -1,21 +1,24 @@
 /**
  * The services' only way to the data: the database service's HTTP API (docs/database-api.md)
- * over one keep-alive pool. It gives reads read-your-writes by sending, as `minSeq`, the highest
- * `seq` any of its own writes was answered with, and makes a write retry safe by keeping its
- * requestId, so a write whose first answer was lost is applied once.
+ * on one or more orchestrators (Orchestrators.ts picks one and moves to the next when it fails).
+ * It gives reads read-your-writes by sending, as `minSeq`, the highest `seq` any of its own
+ * writes was answered with, and makes a write retry safe by keeping its requestId, so a write
+ * whose first answer was lost is applied once, whichever orchestrator the retry reaches.
  */
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Pool } from 'undici';
 import { z } from 'zod';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { currentRequestId, writeIdFor } from '../../shared/request-context.ts';
 import type { ReadQuery, Row, Write } from './contract.ts';
-import { errorFromAnswer, errorFromTransport } from './db-errors.ts';
+import { Orchestrators } from './Orchestrators.ts';
 
 export interface DbClientOptions {
-  /** The orchestrator's base URL, e.g. `http://127.0.0.1:8000`. */
-  url: string;
+  /**
+   * The orchestrators' base URLs, e.g. `["http://127.0.0.1:8000", "http://127.0.0.1:8001"]`
+   * (config ORCHESTRATOR_URL, comma-separated). One serves at a time; the next takes over.
+   */
+  urls: string[];
   /** Upper bound for one call, connection included (config HTTP_TIMEOUT_MS). Default 8000. */
   timeoutMs?: number;
   /**
@@ -60,9 +63,7 @@ const readAnswer = z.object({ rows: z.array(z.record(z.string(), z.union([z.stri
 const writeAnswer = z.object({ changes: z.number().int().min(0), insertId: z.number().int().optional(), seq: seqSchema });
 
 export class DbClient {
-  readonly #pool: Pool;
-  readonly #basePath: string;
-  readonly #timeoutMs: number;
+  readonly #orchestrators: Orchestrators;
   readonly #retryDelayMs: number;
   readonly #writeRetryWindowMs: number;
   readonly #logger: Logger | undefined;
@@ -70,19 +71,11 @@ export class DbClient {
   #highestSeq = 0;
 
   constructor(options: DbClientOptions) {
-    const url = new URL(options.url);
-    this.#basePath = url.pathname.replace(/\/+$/, '');
-    this.#timeoutMs = options.timeoutMs ?? 8000;
+    this.#orchestrators = new Orchestrators({ urls: options.urls, timeoutMs: options.timeoutMs ?? 8000, connections: options.connections ?? 64, logger: options.logger });
     this.#retryDelayMs = options.retryDelayMs ?? 200;
     this.#writeRetryWindowMs = options.writeRetryWindowMs ?? 10_000;
     this.#logger = options.logger;
     this.#freshReads = options.freshReads ?? true;
-    this.#pool = new Pool(url.origin, {
-      connections: options.connections ?? 64,
-      headersTimeout: this.#timeoutMs,
-      bodyTimeout: this.#timeoutMs,
-      connectTimeout: this.#timeoutMs,
-    });
   }
 
   /** The highest write sequence number this client has seen acknowledged. */
@@ -95,11 +88,11 @@ export class DbClient {
     const body: ReadQuery = { ...query };
     if (minSeq > 0) body.minSeq = minSeq;
     if (this.#freshReads) body.fresh = true;
-    return this.#parse(readAnswer, await this.#post('/api/v1/db/read', body), 'read');
+    return this.#parse(readAnswer, await this.#orchestrators.post('/api/v1/db/read', body), 'read');
   }
 
   async write(write: Write): Promise<DbWriteResult> {
-    const request = { ...write, requestId: randomUUID() };
+    const request = { ...write, requestId: writeIdFor(currentRequestId()) };
     const answer = await this.#writeWithRetries(request);
     const result = this.#parse(writeAnswer, answer, 'write');
     this.#highestSeq = Math.max(this.#highestSeq, result.seq);
@@ -114,7 +107,7 @@ export class DbClient {
     const giveUpAt = Date.now() + this.#writeRetryWindowMs;
     for (let attempt = 1, delay = this.#retryDelayMs; ; attempt += 1, delay = Math.min(delay * 2, 1000)) {
       try {
-        return await this.#post('/api/v1/db/write', request);
+        return await this.#orchestrators.post('/api/v1/db/write', request);
       } catch (error) {
         if (!(error instanceof RideShareError) || !error.retriable || Date.now() + delay >= giveUpAt) throw error;
         this.#logger?.warn({ requestId: request.requestId, code: error.code, attempt }, 'database write failed; retrying with the same requestId');
@@ -125,45 +118,21 @@ export class DbClient {
 
   /** Empties every table (the orchestrator's db/clear); the services themselves delete by table. */
   async clear(): Promise<void> {
-    await this.#post('/api/v1/db/clear', undefined);
+    await this.#orchestrators.post('/api/v1/db/clear', undefined);
+  }
+
+  /** Whether an orchestrator answers its health check now (the service's readiness). */
+  reachable(): Promise<string | undefined> {
+    return this.#orchestrators.firstHealthy();
   }
 
   async close(): Promise<void> {
-    await this.#pool.close();
+    await this.#orchestrators.close();
   }
 
   #parse<T>(schema: z.ZodType<T>, answer: unknown, what: string): T {
     const parsed = schema.safeParse(answer);
     if (!parsed.success) throw new RideShareError('INTERNAL', `the database service answered a ${what} in an unexpected shape`);
     return parsed.data;
-  }
-
-  async #post(path: string, body: unknown): Promise<unknown> {
-    let status: number;
-    let text: string;
-    try {
-      const response = await this.#pool.request({
-        method: 'POST',
-        path: `${this.#basePath}${path}`,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-      status = response.statusCode;
-      text = await response.body.text();
-    } catch (error) {
-      throw errorFromTransport(error);
-    }
-    const parsed = parseJsonOrText(text);
-    if (status !== 200) throw errorFromAnswer(status, parsed);
-    return parsed;
-  }
-}
-
-function parseJsonOrText(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return { error: text.slice(0, 200) };
   }
 }

@@ -7,7 +7,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type {} from '@fastify/http-proxy';
 import { TimeoutError, UnavailableError } from '../../shared/errors.ts';
+import { DRAINING_HEADER } from '../../shared/http/drain.ts';
 import { sendError } from '../../shared/http/errors.ts';
+import { REQUEST_ID_HEADER } from '../../shared/request-context.ts';
 import type { UpstreamGroup } from './upstream-group.ts';
 
 type ReplyFromOptions = NonNullable<Parameters<FastifyReply['from']>[1]>;
@@ -44,6 +46,8 @@ function rewriteRequestHeaders(request: FastifyRequest, headers: Record<string, 
     'x-forwarded-for': [request.headers['x-forwarded-for'], request.ip].filter(Boolean).join(', '),
     'x-forwarded-host': request.headers.host,
     'x-forwarded-proto': request.protocol,
+    // The request id made (or accepted) here travels on, so every hop logs the same id.
+    [REQUEST_ID_HEADER]: request.id,
   };
   // reply-from needs a content type to send raw bytes; a client that sent none still sends none.
   if (request.headers['content-type'] === undefined) delete rewritten['content-type'];
@@ -71,8 +75,17 @@ export function proxyWithFailover(request: FastifyRequest, reply: FastifyReply, 
       // reply-from would replay a GET answered with 503; a service's 503 is an answer to pass on.
       retryDelay: () => null,
       rewriteRequestHeaders: rewriteRequestHeaders as ReplyFromOptions['rewriteRequestHeaders'],
+      // An instance about to stop says so on its answers: new requests go to the others meanwhile.
+      rewriteHeaders: (headers) => {
+        if (headers[DRAINING_HEADER] === undefined) {
+          options.group.markUp(origin);
+          return headers;
+        }
+        options.group.markDown(origin);
+        const { [DRAINING_HEADER]: _draining, ...rest } = headers;
+        return rest;
+      },
       onResponse: (_request, replyToClient, response) => {
-        options.group.markUp(origin);
         void replyToClient.send(response.stream);
       },
       onError: (_reply, { error }) => {

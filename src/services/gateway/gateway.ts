@@ -9,6 +9,7 @@ import httpProxy from '@fastify/http-proxy';
 import { createHttpApp, listen, type HttpHandle } from '../../shared/http/app.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { proxyWithFailover } from './failover-proxy.ts';
+import { upstreamReadiness } from './upstream-readiness.ts';
 import { UpstreamGroup } from './upstream-group.ts';
 
 export interface GatewayOptions {
@@ -24,6 +25,8 @@ export interface GatewayOptions {
   timeoutMs?: number;
   /** How long a refused instance is tried last. Default 2000 ms. */
   coolDownMs?: number;
+  /** How long closing keeps answering while draining (config SHUTDOWN_DRAIN_MS). Default 0. */
+  drainMs?: number;
   /** Where the gateway logs (a pino logger, its level set by the caller). */
   logger: Logger;
 }
@@ -35,7 +38,7 @@ export async function startGateway(options: GatewayOptions): Promise<HttpHandle>
   const rides = new UpstreamGroup({ name: 'rides', upstreams: options.ridesUpstreams, coolDownMs: options.coolDownMs });
   // Bodies are held as bytes, not streamed: a request refused by one instance can then be sent
   // whole to the next. Bodies here are small JSON documents. GET /health is the gateway's own.
-  const app = createHttpApp({ logger, body: 'raw' });
+  const app = createHttpApp({ name: 'gateway', logger, body: 'raw', readiness: () => upstreamReadiness([users, rides]) });
 
   for (const [prefix, group] of [['/api/v1/users', users], ['/', rides]] as const) {
     await app.register(httpProxy, {
@@ -48,10 +51,11 @@ export async function startGateway(options: GatewayOptions): Promise<HttpHandle>
       disableRequestLogging: true,
       // Without it reply-from keeps its keep-alive sockets open after close.
       destroyAgent: true,
-      undici: { connections: 128, pipelining: 1, connectTimeout: 5000 },
+      // Idle connections expire before an instance's drain ends (src/shared/http/drain.ts).
+      undici: { connections: 128, pipelining: 1, connectTimeout: 5000, keepAliveMaxTimeout: 1000 },
       replyOptions: { getUpstream: () => group.origins[0] ?? '' },
       handler: (request, reply, dest) => proxyWithFailover(request, reply, dest, { group, timeoutMs }),
     });
   }
-  return listen(app, { port: options.port, host: options.host });
+  return listen(app, { port: options.port, host: options.host, drainMs: options.drainMs });
 }

@@ -1,7 +1,7 @@
 /** `tsx src/services/gateway/main.ts`: the public gateway configured from the environment. */
 import { describeConfig, loadConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { closeOnSignals } from '../../shared/process-lifecycle.ts';
+import { closeOnSignals, drainsOn } from '../../shared/process-lifecycle.ts';
 import { startGateway } from './gateway.ts';
 
 const config = loadConfig();
@@ -12,7 +12,8 @@ const gateway = await startGateway({
   host: config.BIND_HOST,
   usersUpstreams: config.USERS_UPSTREAMS,
   ridesUpstreams: config.RIDES_UPSTREAMS,
+  drainMs: config.SHUTDOWN_DRAIN_MS,
   logger,
 });
 logger.info({ url: gateway.url }, 'gateway listening');
-closeOnSignals(gateway, logger);
+closeOnSignals({ close: (reason) => gateway.close({ drain: drainsOn(reason) }) }, logger);

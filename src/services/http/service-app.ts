@@ -4,13 +4,18 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { createHttpApp } from '../../shared/http/app.ts';
+import type { ReadinessCheck } from '../../shared/http/health.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { installRequestCounting, RequestCounter } from './request-counter.ts';
 
 export { listen, type HttpHandle as ServiceHandle, type ListenOptions } from '../../shared/http/app.ts';
 
 export interface ServiceAppOptions {
+  /** `users` or `rides`: the `process` label of its metrics. */
+  name: string;
   logger: Logger;
+  /** What GET /ready asks: whether the service can reach what it needs. */
+  readiness: ReadinessCheck;
   /** The path whose requests `_count` counts, e.g. `/api/v1/users`. */
   countedPrefix: string;
 }
@@ -23,10 +28,7 @@ export interface ServiceApp {
 export function createServiceApp(options: ServiceAppOptions): ServiceApp {
   const counter = new RequestCounter(options.countedPrefix);
   // Errors the router raises before any hook runs still count.
-  const app = createHttpApp({ logger: options.logger, onFrameworkError: (url) => counter.observe(url) });
+  const app = createHttpApp({ name: options.name, logger: options.logger, readiness: options.readiness, onFrameworkError: (url) => counter.observe(url) });
   installRequestCounting(app, counter);
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'answered');
-  });
   return { app, counter };
 }

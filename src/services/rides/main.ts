@@ -1,7 +1,7 @@
 /** `tsx src/services/rides/main.ts`: one rides instance configured from the environment. */
 import { describeConfig, loadConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { closeOnSignals } from '../../shared/process-lifecycle.ts';
+import { closeOnSignals, drainsOn } from '../../shared/process-lifecycle.ts';
 import { startRidesService } from './rides-service.ts';
 
 const config = loadConfig();
@@ -10,7 +10,8 @@ logger.info({ config: describeConfig(config) }, 'starting');
 const service = await startRidesService({
   port: config.RIDES_PORT,
   host: config.BIND_HOST,
-  db: { url: config.ORCHESTRATOR_URL, timeoutMs: config.HTTP_TIMEOUT_MS },
+  drainMs: config.SHUTDOWN_DRAIN_MS,
+  db: { urls: config.ORCHESTRATOR_URLS, timeoutMs: config.HTTP_TIMEOUT_MS },
   gatewayUrl: config.GATEWAY_URL,
   publicHost: config.RIDES_PUBLIC_HOST,
   now: config.RIDESHARE_NOW,
@@ -19,4 +20,4 @@ const service = await startRidesService({
   logger,
 });
 logger.info({ url: service.url }, 'rides service listening');
-closeOnSignals(service, logger);
+closeOnSignals({ close: (reason) => service.close({ drain: drainsOn(reason) }) }, logger);

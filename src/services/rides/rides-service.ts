@@ -1,6 +1,7 @@
 /** Starts one rides service instance (SPEC §3) on its own port. */
 import type { Logger } from '../../shared/logger.ts';
 import { DbClient, type DbClientOptions } from '../dbclient/db-client.ts';
+import { databaseReadiness } from '../http/readiness.ts';
 import { createServiceApp, listen, type ServiceHandle } from '../http/service-app.ts';
 import { loadAreaNames, type AreaNames } from './area-names.ts';
 import { clockFrom } from './clock.ts';
@@ -13,6 +14,8 @@ export interface RidesServiceOptions {
   port: number;
   /** Default 127.0.0.1. */
   host?: string;
+  /** How long closing keeps answering while draining (config SHUTDOWN_DRAIN_MS). Default 0. */
+  drainMs?: number;
   db: DbClientOptions;
   /** Where users are checked: the gateway (config GATEWAY_URL). */
   gatewayUrl: string;
@@ -38,10 +41,10 @@ export async function startRidesService(options: RidesServiceOptions): Promise<S
   const closeClients = async (): Promise<void> => {
     await Promise.all([db.close(), users.close()]);
   };
-  const { app } = createServiceApp({ logger, countedPrefix: '/api/v1/rides' });
+  const { app } = createServiceApp({ name: 'rides', logger, countedPrefix: '/api/v1/rides', readiness: () => databaseReadiness(db) });
   registerRidesRoutes(app, { store: new RidesStore(db), users, clock, areaNames });
   try {
-    return await listen(app, { port: options.port, host: options.host }, closeClients);
+    return await listen(app, { port: options.port, host: options.host, drainMs: options.drainMs }, closeClients);
   } catch (error) {
     await closeClients();
     throw error;

@@ -5,6 +5,7 @@
  */
 import { Agent } from 'undici';
 import { RideShareError, TimeoutError, UnavailableError } from '../../shared/errors.ts';
+import { requestIdHeaders } from '../../shared/request-context.ts';
 
 export interface UsersDirectoryOptions {
   /** The gateway's base URL (config GATEWAY_URL). */
@@ -38,7 +39,7 @@ export class UsersDirectory {
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method: 'GET',
-        headers: { origin: this.#origin, accept: 'application/json' },
+        headers: { origin: this.#origin, accept: 'application/json', ...requestIdHeaders() },
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
       status = response.statusCode;

@@ -1,7 +1,7 @@
 /** `tsx src/services/users/main.ts`: one users instance configured from the environment. */
 import { describeConfig, loadConfig } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { closeOnSignals } from '../../shared/process-lifecycle.ts';
+import { closeOnSignals, drainsOn } from '../../shared/process-lifecycle.ts';
 import { startUsersService } from './users-service.ts';
 
 const config = loadConfig();
@@ -10,8 +10,9 @@ logger.info({ config: describeConfig(config) }, 'starting');
 const service = await startUsersService({
   port: config.USERS_PORT,
   host: config.BIND_HOST,
-  db: { url: config.ORCHESTRATOR_URL, timeoutMs: config.HTTP_TIMEOUT_MS },
+  drainMs: config.SHUTDOWN_DRAIN_MS,
+  db: { urls: config.ORCHESTRATOR_URLS, timeoutMs: config.HTTP_TIMEOUT_MS },
   logger,
 });
 logger.info({ url: service.url }, 'users service listening');
-closeOnSignals(service, logger);
+closeOnSignals({ close: (reason) => service.close({ drain: drainsOn(reason) }) }, logger);

@@ -6,14 +6,24 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { BadRequestError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { createRegistry, type Registry } from '../metrics.ts';
+import { REQUEST_ID_HEADER, requestIdFrom } from '../request-context.ts';
 import { abbreviate, installErrorHandling, sendError } from './errors.ts';
+import { drain, installDrain, isDraining } from './drain.ts';
 import { installHealth, type ReadinessCheck } from './health.ts';
 import { installJsonBody, installRawBody } from './json-body.ts';
 import { BODY_LIMIT_BYTES, MAX_HEADER_BYTES } from './limits.ts';
+import { installObservability } from './observability.ts';
 
 
 export interface HttpAppOptions {
   logger: Logger;
+  /** Names the process in the metrics (`process` label): orchestrator, users, rides, gateway. */
+  name: string;
+  /** Where `GET /metrics` reads from; a new registry with the process metrics unless given. */
+  registry?: Registry;
+  /** One info line per request (default on); off only to measure what it costs. */
+  accessLog?: boolean;
   /** `json` (default): bodies parsed as JSON whatever their Content-Type; `raw`: kept as bytes (the gateway forwards them). */
   body?: 'json' | 'raw';
   /** What `GET /ready` asks (src/shared/http/health.ts); without one, a listening server is ready. */
@@ -29,7 +39,8 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const app = Fastify({
     // A pino logger is a FastifyBaseLogger; the cast only keeps the instance's type parameters default.
     loggerInstance: options.logger as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
+    genReqId: (request) => requestIdFrom(request.headers[REQUEST_ID_HEADER]),
     bodyLimit: BODY_LIMIT_BYTES,
     http: { maxHeaderSize: MAX_HEADER_BYTES },
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
@@ -41,20 +52,26 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   if (options.body === 'raw') installRawBody(app);
   else installJsonBody(app);
   installErrorHandling(app);
-  installHealth(app, options.readiness ?? (async () => ({ ready: true, reason: 'listening' })));
+  installObservability(app, { registry: options.registry ?? createRegistry(options.name), accessLog: options.accessLog ?? true });
+  installDrain(app);
+  const readiness = options.readiness ?? (async () => ({ ready: true, reason: 'listening' }));
+  installHealth(app, async () => (isDraining(app) ? { ready: false, reason: 'draining before a stop' } : readiness()));
   return app;
 }
 
 export interface HttpHandle {
   /** `http://host:port` the server listens on (the real port when 0 was asked for). */
   url: string;
-  close(): Promise<void>;
+  /** Drains first (ListenOptions.drainMs) unless `drain` is false. */
+  close(options?: { drain?: boolean }): Promise<void>;
 }
 
 export interface ListenOptions {
   port: number;
   /** Defaults to loopback: on one machine everything talks over 127.0.0.1. */
   host?: string;
+  /** How long `close` keeps answering, draining (src/shared/http/drain.ts), before it stops listening. Default 0. */
+  drainMs?: number;
 }
 
 /** Listens; the handle's close is idempotent and runs `onClose` after the server has closed. */
@@ -72,8 +89,10 @@ export async function listen(app: FastifyInstance, options: ListenOptions, onClo
   let closing: Promise<void> | undefined;
   return {
     url: `http://${shownHost}:${address.port}`,
-    close: () => {
-      closing ??= app.close().then(() => onClose?.());
+    close: (closeOptions = {}) => {
+      closing ??= drain(app, closeOptions.drain === false ? 0 : (options.drainMs ?? 0))
+        .then(() => app.close())
+        .then(() => onClose?.());
       return closing;
     },
   };

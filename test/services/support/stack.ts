@@ -2,7 +2,7 @@
  * The services under test, in process on free ports: a gateway in front of users and rides
  * instances, all talking to the database service at `orchestratorUrl`.
  */
-import { createLogger } from '../../../src/shared/logger.ts';
+import { createLogger, type Logger } from '../../../src/shared/logger.ts';
 import { freePort } from '../../../src/shared/ports.ts';
 import { startGateway } from '../../../src/services/gateway/gateway.ts';
 import type { ServiceHandle } from '../../../src/services/http/service-app.ts';
@@ -22,6 +22,8 @@ export interface StackOptions {
   httpTimeoutMs?: number;
   /** How long the services retry a write after 503s (DbClient's writeRetryWindowMs). */
   writeRetryWindowMs?: number;
+  /** Where the services log; silent (or LOG_LEVEL) unless given. */
+  logger?: Logger;
 }
 
 export interface Stack {
@@ -35,9 +37,9 @@ export interface Stack {
 }
 
 export async function startStack(options: StackOptions): Promise<Stack> {
-  const logger = createLogger('test-services', process.env.LOG_LEVEL ?? 'silent');
+  const logger = options.logger ?? createLogger('test-services', process.env.LOG_LEVEL ?? 'silent');
   const db = {
-    url: options.orchestratorUrl,
+    urls: [options.orchestratorUrl],
     timeoutMs: options.httpTimeoutMs ?? 8000,
     retryDelayMs: 50,
     ...(options.writeRetryWindowMs === undefined ? {} : { writeRetryWindowMs: options.writeRetryWindowMs }),

@@ -1,0 +1,133 @@
+/**
+ * The orchestrators a service may call, one keep-alive pool each. Calls go to the one that
+ * answered last; when it cannot be reached, fails on the way, is draining for a restart, or
+ * answers that it lost the broker, the call moves to the next one at once. Moving on is always
+ * safe: reads change nothing, and a write carries its requestId, which the master applies once.
+ */
+import { Pool } from 'undici';
+import type { RideShareError } from '../../shared/errors.ts';
+import { DRAINING_HEADER } from '../../shared/http/drain.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { requestIdHeaders } from '../../shared/request-context.ts';
+import { errorFromAnswer, errorFromTransport } from './db-errors.ts';
+
+/** Shorter than an orchestrator's drain, so no idle connection outlives it (src/shared/http/drain.ts). */
+const KEEP_ALIVE_MAX_MS = 1000;
+const HEALTH_TIMEOUT_MS = 1000;
+
+export interface OrchestratorsOptions {
+  urls: string[];
+  /** Upper bound for one call, all orchestrators tried included. */
+  timeoutMs: number;
+  /** Keep-alive connections per orchestrator, so at most this many calls in flight to each. */
+  connections: number;
+  logger?: Logger;
+}
+
+interface Endpoint {
+  url: string;
+  basePath: string;
+  pool: Pool;
+}
+
+interface Answer {
+  status: number;
+  body: unknown;
+  draining: boolean;
+}
+
+export class Orchestrators {
+  readonly #endpoints: Endpoint[];
+  readonly #timeoutMs: number;
+  readonly #logger: Logger | undefined;
+  #preferred = 0;
+
+  constructor(options: OrchestratorsOptions) {
+    if (options.urls.length === 0) throw new Error('at least one orchestrator URL is needed');
+    this.#timeoutMs = options.timeoutMs;
+    this.#logger = options.logger;
+    this.#endpoints = options.urls.map((address) => {
+      const url = new URL(address);
+      const pool = new Pool(url.origin, {
+        connections: options.connections,
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+        connectTimeout: options.timeoutMs,
+        keepAliveMaxTimeout: KEEP_ALIVE_MAX_MS,
+      });
+      return { url: address, basePath: url.pathname.replace(/\/+$/, ''), pool };
+    });
+  }
+
+  /** POSTs to the preferred orchestrator, then to the others in turn; resolves with the 200 answer's body. */
+  async post(path: string, body: unknown): Promise<unknown> {
+    const deadline = Date.now() + this.#timeoutMs;
+    const count = this.#endpoints.length;
+    let failure: RideShareError | undefined;
+    for (let attempt = 0; attempt < count; attempt += 1) {
+      const index = (this.#preferred + attempt) % count;
+      const endpoint = this.#endpoints[index] as Endpoint;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      const last = attempt === count - 1;
+      let answer: Answer;
+      try {
+        answer = await this.#send(endpoint, path, body, remaining);
+      } catch (error) {
+        failure = errorFromTransport(error);
+        // A timeout has spent the budget; anything else (refused, reset) is worth the next one.
+        if (failure.code === 'TIMEOUT' || last) throw failure;
+        this.#logger?.warn({ orchestrator: endpoint.url, code: failure.code, reason: failure.message }, 'orchestrator failed; trying the next');
+        continue;
+      }
+      const refused = answer.status === 200 ? undefined : errorFromAnswer(answer.status, answer.body);
+      // UNAVAILABLE: this orchestrator cannot reach the broker or is stopping; TIMEOUT is the workers', the same everywhere.
+      if (refused?.code === 'UNAVAILABLE' && !last) {
+        failure = refused;
+        continue;
+      }
+      this.#preferred = answer.draining ? (index + 1) % count : index;
+      if (refused) throw refused;
+      return answer.body;
+    }
+    throw failure ?? errorFromTransport(new Error(`no orchestrator answered within ${this.#timeoutMs} ms`));
+  }
+
+  /** The first orchestrator whose /health answers now, or undefined. */
+  async firstHealthy(): Promise<string | undefined> {
+    for (const endpoint of this.#endpoints) {
+      try {
+        const response = await endpoint.pool.request({ method: 'GET', path: `${endpoint.basePath}/health`, signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
+        await response.body.dump();
+        if (response.statusCode === 200) return endpoint.url;
+      } catch {
+        // The next one, then.
+      }
+    }
+    return undefined;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#endpoints.map((endpoint) => endpoint.pool.close()));
+  }
+
+  async #send(endpoint: Endpoint, path: string, body: unknown, timeoutMs: number): Promise<Answer> {
+    const response = await endpoint.pool.request({
+      method: 'POST',
+      path: `${endpoint.basePath}${path}`,
+      headers: { ...requestIdHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await response.body.text();
+    return { status: response.statusCode, body: parseJsonOrText(text), draining: response.headers[DRAINING_HEADER] !== undefined };
+  }
+}
+
+function parseJsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return { error: text.slice(0, 200) };
+  }
+}

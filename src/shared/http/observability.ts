@@ -1,0 +1,54 @@
+/**
+ * What every HTTP server tells about the requests it answers: a request id (taken from a valid
+ * `X-Request-Id`, else made here) returned in the response's `X-Request-Id` and kept in the
+ * request context for the next hop; one access log line per request at info; and request counts
+ * and latencies by route and status at `GET /metrics`.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counter, Histogram, LATENCY_BUCKETS, type Registry } from '../metrics.ts';
+import { REQUEST_ID_HEADER, runInRequest } from '../request-context.ts';
+
+export const METRICS_PATH = '/metrics';
+
+export interface ObservabilityOptions {
+  registry: Registry;
+  /** One info line per request; off only to measure what it costs. */
+  accessLog: boolean;
+}
+
+/** Health checks and scrapes are not traffic: counted, never logged. */
+const QUIET_PATHS = new Set(['/health', '/ready', METRICS_PATH]);
+
+function routeOf(request: FastifyRequest): string {
+  return request.routeOptions.url ?? 'unmatched';
+}
+
+export function installObservability(app: FastifyInstance, options: ObservabilityOptions): void {
+  const labelNames = ['method', 'route', 'status'] as const;
+  const requests = new Counter({ name: 'rideshare_http_requests_total', help: 'HTTP requests answered, by route and status', labelNames, registers: [options.registry] });
+  const latency = new Histogram({
+    name: 'rideshare_http_request_duration_seconds',
+    help: 'Time from the request to its answer, by route and status',
+    labelNames,
+    buckets: LATENCY_BUCKETS,
+    registers: [options.registry],
+  });
+
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    void reply.header(REQUEST_ID_HEADER, request.id);
+    runInRequest(request.id, done);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = routeOf(request);
+    const labels = { method: request.method, route, status: String(reply.statusCode) };
+    requests.inc(labels);
+    latency.observe(labels, reply.elapsedTime / 1000);
+    if (options.accessLog && !QUIET_PATHS.has(route)) {
+      request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    }
+  });
+  app.get(METRICS_PATH, async (_request, reply) => {
+    const text = await options.registry.metrics();
+    return reply.type(options.registry.contentType).send(text);
+  });
+}
