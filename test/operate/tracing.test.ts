@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
-import { get, request } from '../../harness/http.ts';
+import { get, post, request } from '../../harness/http.ts';
 import { until } from '../../harness/replicas.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { startStack, type Stack } from '../services/support/stack.ts';
@@ -57,9 +57,9 @@ describe('one request id from the gateway to the master and the replicas; access
 
   it('follows a write by the id the client gave, on every hop, and keeps the password out of every log', async () => {
     const id = `trace-${Date.now()}`;
-    const created = await request('PUT', `${stack.gatewayUrl}/api/v1/users`, { username: 'traced', password }, { 'x-request-id': id });
+    const created = await request('PUT', `${stack.gatewayUrl}/api/v1/users`, { json: { username: 'traced', password }, headers: { 'x-request-id': id } });
     expect(created.status).toBe(201);
-    expect(created.headers.get('x-request-id')).toBe(id);
+    expect(created.headers['x-request-id']).toBe(id);
 
     const hop = (lines: Record<string, unknown>[], component: string) => lines.filter((line) => line.reqId === id && line.msg === 'request' && line.component === component);
     // The gateway and the users instance log the public request; the orchestrator its database call.
@@ -80,14 +80,14 @@ describe('one request id from the gateway to the master and the replicas; access
 
   it('makes an id when the client gives none or an unusable one, and returns it', async () => {
     const none = await get(`${stack.gatewayUrl}/api/v1/rides?source=1&destination=2`);
-    expect(none.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
-    const unusable = await request('GET', `${stack.gatewayUrl}/api/v1/rides?source=1&destination=2`, undefined, { 'x-request-id': 'has spaces and "quotes"' });
-    expect(unusable.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
-    expect(unusable.headers.get('x-request-id')).not.toBe(none.headers.get('x-request-id'));
+    expect(none.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    const unusable = await request('GET', `${stack.gatewayUrl}/api/v1/rides?source=1&destination=2`, { headers: { 'x-request-id': 'has spaces and "quotes"' } });
+    expect(unusable.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(unusable.headers['x-request-id']).not.toBe(none.headers['x-request-id']);
   });
 
   it('serves Prometheus metrics on every HTTP process', async () => {
-    await request('POST', `${database.orchestratorUrl}/api/v1/db/read`, { table: 'users', columns: ['username'], where: {} });
+    await post(`${database.orchestratorUrl}/api/v1/db/read`, { table: 'users', columns: ['username'], where: {} });
     const orchestrator = await until(async () => {
       const text = (await get<string>(`${database.orchestratorUrl}/metrics`)).body;
       // Workers publish their position every half second.
@@ -103,6 +103,18 @@ describe('one request id from the gateway to the master and the replicas; access
       const text = (await get<string>(`${url}/metrics`)).body;
       expect(sample(text, 'rideshare_http_request_duration_seconds_count', { route: '/api/v1/users' }) ?? sample(text, 'rideshare_http_request_duration_seconds_count', { route: '/api/v1/rides' })).toBeGreaterThan(0);
     }
+  });
+
+  it('ships a Grafana dashboard that asks only for metrics the processes serve', async () => {
+    const dashboard = fs.readFileSync(new URL('../../ops/grafana/rideshare.json', import.meta.url), 'utf8');
+    const asked = new Set([...dashboard.matchAll(/rideshare_[a-z0-9_]+/g)].map(([name]) => name.replace(/_(bucket|count|sum)$/, '')));
+    const served = new Set<string>();
+    for (const url of [database.orchestratorUrl, stack.gatewayUrl]) {
+      const text = (await get<string>(`${url}/metrics`)).body;
+      for (const [, name] of text.matchAll(/^# TYPE (\S+)/gm)) served.add(name as string);
+    }
+    expect(asked.size).toBeGreaterThan(10);
+    expect([...asked].filter((name) => !served.has(name))).toEqual([]);
   });
 
   it('says every process is ready once what it needs answers', async () => {
