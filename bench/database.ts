@@ -1,6 +1,6 @@
 /** Issue-level figures of the database service: db/read and db/write rates, and a worker's memory with 100,000 rides. */
-import { JsonClient } from './lib/http.ts';
-import { runLoad, type LoadResult } from './lib/load.ts';
+import type { HttpClient } from '../harness/http.ts';
+import { loadClient, runLoad, type LoadResult } from './lib/load.ts';
 import { residentMegabytes, type BenchSystem } from './lib/system.ts';
 
 export interface MemoryFigures {
@@ -9,24 +9,24 @@ export interface MemoryFigures {
 }
 
 export async function seedBenchUser(system: BenchSystem): Promise<void> {
-  const client = new JsonClient(system.orchestratorUrl);
+  const client = loadClient(system.orchestratorUrl);
   try {
-    const created = await client.send('POST', '/api/v1/db/write', { op: 'insert', table: 'users', values: { username: 'bench', password: 'a'.repeat(40) } });
-    if (created.status !== 200) throw new Error(`seeding failed: ${JSON.stringify(created.json)}`);
+    const created = await client.post('/api/v1/db/write', { op: 'insert', table: 'users', values: { username: 'bench', password: 'a'.repeat(40) } });
+    if (created.status !== 200) throw new Error(`seeding failed: ${JSON.stringify(created.body)}`);
   } finally {
     await client.close();
   }
 }
 
 export async function measureDatabaseRates(system: BenchSystem, requests: number): Promise<LoadResult[]> {
-  const client = new JsonClient(system.orchestratorUrl);
+  const client = loadClient(system.orchestratorUrl);
   try {
     const read = (i: number) =>
-      client.send('POST', '/api/v1/db/read', { table: 'rides', where: { source: 1 + (i % 198), destination: 2 }, limit: 10 }).then((r) => r.status === 200);
+      client.post('/api/v1/db/read', { table: 'rides', where: { source: 1 + (i % 198), destination: 2 }, limit: 10 }).then((r) => r.status === 200);
     let ts = 1_900_000_000;
     const write = () =>
       client
-        .send('POST', '/api/v1/db/write', { op: 'insert', table: 'rides', values: { created_by: 'bench', timestamp: ts++, source: 1, destination: 3 } })
+        .post('/api/v1/db/write', { op: 'insert', table: 'rides', values: { created_by: 'bench', timestamp: ts++, source: 1, destination: 3 } })
         .then((r) => r.status === 200);
     const loads = [
       await runLoad({ label: 'db/read', concurrency: 1, requests: Math.min(requests, 3000), task: read }),
@@ -41,10 +41,10 @@ export async function measureDatabaseRates(system: BenchSystem, requests: number
 }
 
 export async function measureWorkerMemory(system: BenchSystem, rides: number): Promise<MemoryFigures> {
-  const client = new JsonClient(system.orchestratorUrl);
+  const client = loadClient(system.orchestratorUrl);
   try {
     const stored = await fillRides(client, rides);
-    const pids = (await client.send('GET', '/api/v1/worker/list')).json as number[];
+    const pids = (await client.get('/api/v1/worker/list')).body as number[];
     return { rides: stored, workerRssMb: pids.map((pid) => ({ pid, mb: residentMegabytes(pid) })) };
   } finally {
     await client.close();
@@ -52,10 +52,10 @@ export async function measureWorkerMemory(system: BenchSystem, rides: number): P
 }
 
 /** Tops the rides table up to `target` rows with 1000-row inserts, then waits until a slave has them. */
-async function fillRides(client: JsonClient, target: number): Promise<number> {
+async function fillRides(client: HttpClient, target: number): Promise<number> {
   const count = async () => {
-    const answer = await client.send('POST', '/api/v1/db/read', { table: 'rides', count: true, fresh: true });
-    return (answer.json as { rows: { count: number }[] }).rows[0]?.count ?? 0;
+    const answer = await client.post('/api/v1/db/read', { table: 'rides', count: true, fresh: true });
+    return (answer.body as { rows: { count: number }[] }).rows[0]?.count ?? 0;
   };
   let stored = await count();
   let ts = 1_950_000_000;
@@ -67,8 +67,8 @@ async function fillRides(client: JsonClient, target: number): Promise<number> {
       destination: 1 + ((i + 7) % 198),
     }));
     ts += rows.length;
-    const answer = await client.send('POST', '/api/v1/db/write', { op: 'insert', table: 'rides', rows });
-    if (answer.status !== 200) throw new Error(`filling rides failed: ${JSON.stringify(answer.json)}`);
+    const answer = await client.post('/api/v1/db/write', { op: 'insert', table: 'rides', rows });
+    if (answer.status !== 200) throw new Error(`filling rides failed: ${JSON.stringify(answer.body)}`);
     stored += rows.length;
   }
   return count();

@@ -12,8 +12,7 @@ import { Orchestrator } from '../src/dbaas/orchestrator/Orchestrator.ts';
 import { ProcessRuntime } from '../src/dbaas/runtime/ProcessRuntime.ts';
 import { ensureRabbitMq, ensureZooKeeper } from '../src/infra/servers.ts';
 import { createLogger } from '../src/shared/logger.ts';
-import { JsonClient } from './lib/http.ts';
-import { median } from './lib/load.ts';
+import { loadClient, median } from './lib/load.ts';
 import { freePort } from './lib/system.ts';
 
 const WINDOW_MS = 6000;
@@ -50,21 +49,21 @@ async function main(): Promise<void> {
     scaling: { windowMs: WINDOW_MS, readsPerSlave: 20, maxSlaves: 8 },
     logger,
   });
-  const client = new JsonClient(`http://127.0.0.1:${(await orchestrator.start(), new URL(orchestrator.url).port)}`);
+  const client = loadClient(`http://127.0.0.1:${(await orchestrator.start(), new URL(orchestrator.url).port)}`);
   try {
-    await client.send('POST', '/api/v1/db/write', { op: 'insert', table: 'users', values: { username: 'bench', password: 'a'.repeat(40) } });
+    await client.post('/api/v1/db/write', { op: 'insert', table: 'users', values: { username: 'bench', password: 'a'.repeat(40) } });
     for (let stored = 0; stored < RIDES; stored += 1000) {
       const rows = Array.from({ length: 1000 }, (_, i) => ({ created_by: 'bench', timestamp: 2_000_000_000 + stored + i, source: 1 + (i % 198), destination: 2 }));
-      await client.send('POST', '/api/v1/db/write', { op: 'insert', table: 'rides', rows });
+      await client.post('/api/v1/db/write', { op: 'insert', table: 'rides', rows });
     }
     const snapshotBytes = fs.statSync(path.join(dataDir, 'workers', fs.readdirSync(path.join(dataDir, 'workers')).find((f) => f.endsWith('.db')) as string)).size;
     const seconds: number[] = [];
-    const decisions = async () => ((await client.send('GET', '/api/v1/scaling')).json as { decisions: Decision[] }).decisions;
+    const decisions = async () => ((await client.get('/api/v1/scaling')).body as { decisions: Decision[] }).decisions;
     const readySlaves = async () => (await orchestrator.workers()).filter((worker) => worker.role === 'slave' && worker.ready).length;
     for (let run = 0; run < runs; run += 1) {
       while ((await readySlaves()) !== 1 || (await orchestrator.workers()).length !== 2) await sleep(100);
       const seen = (await decisions()).length;
-      await Promise.all(Array.from({ length: 41 }, () => client.send('POST', '/api/v1/db/read', { table: 'users' })));
+      await Promise.all(Array.from({ length: 41 }, () => client.post('/api/v1/db/read', { table: 'users' })));
       let decision: Decision | undefined;
       while (!decision) {
         decision = (await decisions())[seen];

@@ -8,8 +8,8 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { formatTimestamp, parseTimestamp } from '../src/services/rides/timestamp.ts';
-import { JsonClient } from './lib/http.ts';
-import { formatTable, median, runLoad, type LoadResult } from './lib/load.ts';
+import type { HttpClient } from '../harness/http.ts';
+import { formatTable, loadClient, median, runLoad, type LoadResult } from './lib/load.ts';
 import { startBenchSystem, type BenchSystem } from './lib/system.ts';
 
 export const ORCHESTRATOR_READ = 'db/read (upcoming-rides query)';
@@ -184,27 +184,27 @@ async function measure(system: BenchSystem, row: Row): Promise<ServiceLoadResult
   return { ...result, cpuMsPerRequest, workers };
 }
 
-async function ensureUsers(gateway: JsonClient, tag: string): Promise<string[]> {
+async function ensureUsers(gateway: HttpClient, tag: string): Promise<string[]> {
   const names = Array.from({ length: USERS }, (_, i) => `bench-${tag}-${i}`);
   for (const username of names) {
-    const answer = await gateway.send('PUT', '/api/v1/users', { username, password: PASSWORD });
-    if (answer.status !== 201) throw new Error(`creating ${username} failed: ${answer.status} ${JSON.stringify(answer.json)}`);
+    const answer = await gateway.put('/api/v1/users', { username, password: PASSWORD });
+    if (answer.status !== 201) throw new Error(`creating ${username} failed: ${answer.status} ${JSON.stringify(answer.body)}`);
   }
   return names;
 }
 
 /** Stores the searched rides once per system (their count on the first route tells whether it was done). */
-async function ensureSearchRides(orchestrator: JsonClient, createdBy: string): Promise<void> {
-  const counted = await orchestrator.send('POST', '/api/v1/db/read', { table: 'rides', where: { source: 1, destination: SEARCH_DESTINATION }, count: true, fresh: true });
-  if (((counted.json as { rows: { count: number }[] }).rows[0]?.count ?? 0) > 0) return;
+async function ensureSearchRides(orchestrator: HttpClient, createdBy: string): Promise<void> {
+  const counted = await orchestrator.post('/api/v1/db/read', { table: 'rides', where: { source: 1, destination: SEARCH_DESTINATION }, count: true, fresh: true });
+  if (((counted.body as { rows: { count: number }[] }).rows[0]?.count ?? 0) > 0) return;
   const rows = Array.from({ length: SEARCH_ROUTES * RIDES_PER_ROUTE }, (_, i) => ({
     created_by: createdBy,
     timestamp: YEAR_2035 + 3600 * i,
     source: 1 + (i % SEARCH_ROUTES),
     destination: SEARCH_DESTINATION,
   }));
-  const answer = await orchestrator.send('POST', '/api/v1/db/write', { op: 'insert', table: 'rides', rows });
-  if (answer.status !== 200) throw new Error(`storing the searched rides failed: ${JSON.stringify(answer.json)}`);
+  const answer = await orchestrator.post('/api/v1/db/write', { op: 'insert', table: 'rides', rows });
+  if (answer.status !== 200) throw new Error(`storing the searched rides failed: ${JSON.stringify(answer.body)}`);
 }
 
 function searchAnswered(rows: unknown): boolean {
@@ -214,9 +214,9 @@ function searchAnswered(rows: unknown): boolean {
 export async function measureServices(system: BenchSystem, requests: number): Promise<ServiceLoadResult[]> {
   if (system.gatewayUrl === undefined) throw new Error('measureServices needs a system started withServices');
   const processes = findSystemProcesses(system);
-  const gateway = new JsonClient(system.gatewayUrl, IN_FLIGHT);
-  const rides = new JsonClient(`http://127.0.0.1:${processes.ridesPort}`, IN_FLIGHT);
-  const orchestrator = new JsonClient(system.orchestratorUrl, IN_FLIGHT);
+  const gateway = loadClient(system.gatewayUrl, IN_FLIGHT);
+  const rides = loadClient(`http://127.0.0.1:${processes.ridesPort}`, IN_FLIGHT);
+  const orchestrator = loadClient(system.orchestratorUrl, IN_FLIGHT);
   try {
     const users = await ensureUsers(gateway, Date.now().toString(36));
     await ensureSearchRides(orchestrator, users[0] as string);
@@ -238,11 +238,11 @@ export async function measureServices(system: BenchSystem, requests: number): Pr
       {
         label: ORCHESTRATOR_READ,
         requests,
-        task: (i) => orchestrator.send('POST', '/api/v1/db/read', upcomingQuery(i)).then((r) => r.status === 200 && searchAnswered((r.json as { rows: unknown }).rows)),
+        task: (i) => orchestrator.post('/api/v1/db/read', upcomingQuery(i)).then((r) => r.status === 200 && searchAnswered((r.body as { rows: unknown }).rows)),
       },
-      { label: SEARCH_VIA_GATEWAY, requests, task: (i) => gateway.send('GET', searchPath(i)).then((r) => r.status === 200 && searchAnswered(r.json)) },
-      { label: SEARCH_DIRECT, requests, task: (i) => rides.send('GET', searchPath(i)).then((r) => r.status === 200 && searchAnswered(r.json)) },
-      { label: CREATE_VIA_GATEWAY, requests, task: (i) => gateway.send('POST', '/api/v1/rides', newRide(i)).then((r) => r.status === 201) },
+      { label: SEARCH_VIA_GATEWAY, requests, task: (i) => gateway.get(searchPath(i)).then((r) => r.status === 200 && searchAnswered(r.body)) },
+      { label: SEARCH_DIRECT, requests, task: (i) => rides.get(searchPath(i)).then((r) => r.status === 200 && searchAnswered(r.body)) },
+      { label: CREATE_VIA_GATEWAY, requests, task: (i) => gateway.post('/api/v1/rides', newRide(i)).then((r) => r.status === 201) },
     ];
     const results: ServiceLoadResult[] = [];
     for (const row of rows) results.push(await measure(system, row));

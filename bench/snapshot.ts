@@ -21,8 +21,8 @@ import { copySnapshot, DEFAULT_SNAPSHOT_TEMP_DIR } from '../src/dbaas/replicatio
 import { SNAPSHOT_DEFAULTS } from '../src/dbaas/replication/SnapshotProtocol.ts';
 import { ensureRabbitMq, ensureZooKeeper } from '../src/infra/servers.ts';
 import { createLogger } from '../src/shared/logger.ts';
-import { JsonClient } from './lib/http.ts';
-import { median } from './lib/load.ts';
+import type { HttpClient } from '../harness/http.ts';
+import { loadClient, median } from './lib/load.ts';
 import { freePort, residentMegabytes } from './lib/system.ts';
 
 const MIB = 1024 * 1024;
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     logger,
   });
   await orchestrator.start();
-  const client = new JsonClient(orchestrator.url, 8);
+  const client = loadClient(orchestrator.url, 8);
   try {
     const filled = Date.now();
     await fill(client, rides);
@@ -97,8 +97,8 @@ async function main(): Promise<void> {
   }
 }
 
-async function fill(client: JsonClient, rides: number): Promise<void> {
-  await client.send('POST', '/api/v1/db/write', { op: 'insert', table: 'users', values: { username: 'bench', password: 'a'.repeat(40) } });
+async function fill(client: HttpClient, rides: number): Promise<void> {
+  await client.post('/api/v1/db/write', { op: 'insert', table: 'users', values: { username: 'bench', password: 'a'.repeat(40) } });
   let next = 0;
   const lane = async () => {
     while (next < rides) {
@@ -110,8 +110,8 @@ async function fill(client: JsonClient, rides: number): Promise<void> {
         source: 1 + ((start + i) % 198),
         destination: 1 + ((start + 7 * i) % 198),
       }));
-      const answer = await client.send('POST', '/api/v1/db/write', { op: 'insert', table: 'rides', rows });
-      if (answer.status !== 200) throw new Error(`write failed: ${answer.status} ${JSON.stringify(answer.json)}`);
+      const answer = await client.post('/api/v1/db/write', { op: 'insert', table: 'rides', rows });
+      if (answer.status !== 200) throw new Error(`write failed: ${answer.status} ${JSON.stringify(answer.body)}`);
     }
   };
   await Promise.all([lane(), lane(), lane(), lane()]);

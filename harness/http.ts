@@ -1,30 +1,93 @@
-/** Small JSON-over-HTTP helpers for tests (Node's fetch with a deadline on every call). */
+/**
+ * The one HTTP client of the tests, the fault harness and the benchmarks (undici). Every call has
+ * a deadline on the whole exchange; a body goes as JSON or as exact bytes, and nothing is added
+ * unasked (no user agent, no content type for raw bytes), so a test sends exactly what it means
+ * to. The answer comes back whole: status, headers, the text, and the text parsed as JSON.
+ * Calls share undici's global keep-alive agent, unless a client owns a pool of a fixed size
+ * (load generation).
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { Pool, request as send, type Dispatcher } from 'undici';
 
-export interface JsonResponse<T = unknown> {
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+export interface RequestOptions {
+  /** A value to send as JSON (with `content-type: application/json` unless the headers name one). */
+  json?: unknown;
+  /** Bytes to send exactly as they are, with only the headers given. */
+  raw?: string;
+  headers?: Record<string, string>;
+  /** The whole exchange (connection, answer and body) ends within this; default 30 s. */
+  timeoutMs?: number | undefined;
+  /** A pool to send through instead of the global agent. */
+  dispatcher?: Dispatcher | undefined;
+}
+
+export interface HttpResponse<T = unknown> {
   status: number;
+  headers: IncomingHttpHeaders;
+  /** The body as it came. */
+  text: string;
+  /** The body parsed as JSON: undefined when empty, the text itself when it is not JSON. */
   body: T;
-  headers: Headers;
 }
 
-export async function request<T = unknown>(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonResponse<T>> {
-  const init: RequestInit = { method, headers: { ...headers }, signal: AbortSignal.timeout(30_000) };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+export async function request<T = unknown>(method: string, url: string, options: RequestOptions = {}): Promise<HttpResponse<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  let body = options.raw;
+  if (options.json !== undefined) {
+    body = JSON.stringify(options.json);
+    headers['content-type'] ??= 'application/json';
   }
-  const response = await fetch(url, init);
-  const text = await response.text();
-  let parsed: unknown = text;
+  const response = await send(url, {
+    method,
+    headers,
+    body,
+    signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+    ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+  });
+  const text = await response.body.text();
+  return { status: response.statusCode, headers: response.headers, text, body: parseJson(text) as T };
+}
+
+function parseJson(text: string): unknown {
+  if (text === '') return undefined;
   try {
-    parsed = text === '' ? undefined : JSON.parse(text);
+    return JSON.parse(text);
   } catch {
-    // Not JSON: the raw text is the body.
+    return text;
   }
-  return { status: response.status, body: parsed as T, headers: response.headers };
 }
 
-export const post = <T = unknown>(url: string, body?: unknown) => request<T>('POST', url, body);
-export const get = <T = unknown>(url: string) => request<T>('GET', url);
+export const get = <T = unknown>(url: string, options?: RequestOptions) => request<T>('GET', url, options);
+export const post = <T = unknown>(url: string, json?: unknown, options?: RequestOptions) => request<T>('POST', url, { ...options, json });
+export const put = <T = unknown>(url: string, json?: unknown, options?: RequestOptions) => request<T>('PUT', url, { ...options, json });
+
+export interface ClientOptions {
+  /** A keep-alive pool of its own with this many connections (one request each at a time); close() ends it. */
+  connections?: number;
+  /** The deadline of each of its calls, unless a call gives its own. */
+  timeoutMs?: number;
+}
+
+/** Calls to one origin (`http://host:port`), by path. */
+export function httpClient(origin: string, options: ClientOptions = {}) {
+  const pool = options.connections === undefined ? undefined : new Pool(origin, { connections: options.connections, pipelining: 1 });
+  const call = <T = unknown>(method: string, path: string, callOptions: RequestOptions = {}) =>
+    request<T>(method, `${origin}${path}`, { timeoutMs: options.timeoutMs, dispatcher: pool, ...callOptions });
+  return {
+    origin,
+    call,
+    get: <T = unknown>(path: string) => call<T>('GET', path),
+    put: <T = unknown>(path: string, json?: unknown) => call<T>('PUT', path, { json }),
+    post: <T = unknown>(path: string, json?: unknown) => call<T>('POST', path, { json }),
+    delete: <T = unknown>(path: string) => call<T>('DELETE', path),
+    /** Ends its pool, if it has one. */
+    close: (): Promise<void> => pool?.close() ?? Promise.resolve(),
+  };
+}
+
+export type HttpClient = ReturnType<typeof httpClient>;
 
 /** Runs `tasks` with at most `limit` in flight. */
 export async function inParallel<T>(count: number, limit: number, task: (index: number) => Promise<T>): Promise<T[]> {

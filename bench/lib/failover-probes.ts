@@ -4,7 +4,8 @@
  */
 import Database from 'better-sqlite3';
 import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
-import { call, sleep } from '../../harness/chaos/client.ts';
+import { call } from '../../harness/chaos/client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import { settle, type ClusterView } from '../../harness/chaos/settle.ts';
 import { replicaFile } from '../../harness/chaos/replica-facts.ts';
 import type { FailoverCluster } from './failover-cluster.ts';

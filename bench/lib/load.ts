@@ -1,4 +1,5 @@
 /** A closed-loop load generator: `concurrency` lanes, each sending its next request when the last one ends. */
+import { httpClient, type HttpClient } from '../../harness/http.ts';
 
 export interface LoadResult {
   label: string;
@@ -79,4 +80,9 @@ export function formatTable(results: LoadResult[]): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] as string).length)));
   const line = (cells: string[]) => `| ${cells.map((cell, column) => cell.padEnd(widths[column] as number)).join(' | ')} |`;
   return [line(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+/** The load's HTTP client: a keep-alive pool of `connections`, each request given 10 s. */
+export function loadClient(origin: string, connections = 64): HttpClient {
+  return httpClient(origin, { connections, timeoutMs: 10_000 });
 }

@@ -1,32 +1,23 @@
 /**
- * The chaos clients' HTTP calls. Unlike harness/http.ts a failure is a value, not a throw:
- * during a failover refused connections and timeouts are expected outcomes to count and retry.
+ * The chaos clients' calls, on the harness's HTTP client. Unlike a test's call a failure is a
+ * value, not a throw: during a failover refused connections and timeouts are expected outcomes
+ * to count and retry.
  */
 import { sleep } from '../../src/shared/timeout.ts';
+import { request } from '../http.ts';
 
 export interface Outcome<T = unknown> {
   /** The HTTP status, or 0 when no answer came (refused, reset, timed out). */
   status: number;
+  /** The answer parsed as JSON; a body that is not JSON stays text, as evidence for the report. */
   body?: T;
   error?: string;
 }
 
 export async function call<T = unknown>(method: 'GET' | 'POST', url: string, body: unknown, timeoutMs: number): Promise<Outcome<T>> {
   try {
-    const response = await fetch(url, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await response.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      // Not JSON: keep the text, it is evidence for the report.
-    }
-    return { status: response.status, body: parsed as T };
+    const response = await request<T>(method, url, { json: body, timeoutMs });
+    return { status: response.status, body: response.body };
   } catch (error) {
     return { status: 0, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
   }
@@ -39,8 +30,6 @@ export async function call<T = unknown>(method: 'GET' | 'POST', url: string, bod
 export function isRetryable(status: number): boolean {
   return status === 0 || status === 500 || status === 502 || status === 503 || status === 504;
 }
-
-export { sleep };
 
 /** A db/write retried with the same body (and so the same request id) until it is answered for good. */
 export async function writeUntilAnswered<T = unknown>(orchestratorUrl: string, body: unknown, deadlineMs: number): Promise<Outcome<T>> {

@@ -5,7 +5,8 @@
  * run tests failover rather than the loss of the last copy of the data, which no design survives.
  */
 import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
-import { call, sleep } from './client.ts';
+import { call } from './client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import type { Random } from './prng.ts';
 import type { ClusterView } from './settle.ts';
 

@@ -9,7 +9,7 @@ import { Random } from './prng.ts';
 import { readReplicaFacts, replicaFile } from './replica-facts.ts';
 import { settle, type ClusterView } from './settle.ts';
 import { Workload, type Ledger } from './workload.ts';
-import { sleep } from './client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 
 export interface ScenarioOptions {
   view: ClusterView;

@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
-import { call, sleep } from './client.ts';
+import { call } from './client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import { replicaFile } from './replica-facts.ts';
 
 export interface ClusterView {

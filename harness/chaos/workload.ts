@@ -5,7 +5,8 @@
  * retried with its own request id until acknowledged, refused, or out of time; the ledger keeps
  * what each client was told, which is the only thing the service promised.
  */
-import { call, isRetryable, sleep, type Outcome } from './client.ts';
+import { call, isRetryable, type Outcome } from './client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import type { Random } from './prng.ts';
 
 export interface WorkloadOptions {

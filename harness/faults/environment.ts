@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
 import { freePorts } from '../../src/shared/ports.ts';
-import { sleep } from '../chaos/client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import type { ClusterView } from '../chaos/settle.ts';
 import { ClusterInspector } from './cluster-inspector.ts';
 import { OrchestratorProcess } from './orchestrator-process.ts';

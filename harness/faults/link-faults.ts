@@ -2,7 +2,7 @@
  * Faults of one worker's link to the broker, through the proxy every process connects to: the
  * worker's connections are found by its pid (proc.ts) and delayed, reset or black-holed.
  */
-import { sleep } from '../chaos/client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import type { Injection, InjectionContext } from './kinds.ts';
 import { connectionPorts } from './proc.ts';
 import type { Direction } from './tcp-proxy.ts';

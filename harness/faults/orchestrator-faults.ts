@@ -3,7 +3,8 @@
  * failover (the process manager restarts it), or with its restart held so the standby must take over.
  */
 import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
-import { call, sleep } from '../chaos/client.ts';
+import { call } from '../chaos/client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import type { Injection, InjectionContext } from './kinds.ts';
 import type { OrchestratorProcess } from './orchestrator-process.ts';
 import { clusterProcesses } from './proc.ts';

@@ -7,7 +7,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { call, sleep } from '../chaos/client.ts';
+import { call } from '../chaos/client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import { signal } from './proc.ts';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -7,7 +7,7 @@
  * Free of vitest, so bench/soak.ts runs the same rounds for as long as it is asked to.
  */
 import { buildReport, type CheckReport } from '../chaos/checker.ts';
-import { sleep } from '../chaos/client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import { Random } from '../chaos/prng.ts';
 import { readReplicaFacts, replicaFile } from '../chaos/replica-facts.ts';
 import { settle } from '../chaos/settle.ts';

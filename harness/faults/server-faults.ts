@@ -2,7 +2,7 @@
  * Faults of the servers the cluster depends on: RabbitMQ SIGKILLed and restarted on the same port
  * and data; ZooKeeper frozen (SIGSTOP) for less or more than the session timeout, or restarted.
  */
-import { sleep } from '../chaos/client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import type { Injection, InjectionContext } from './kinds.ts';
 
 export async function rabbitMqKill({ env, random, applied }: InjectionContext): Promise<Injection> {

@@ -13,7 +13,7 @@ import { rabbitMqKind } from '../../src/infra/rabbitmq.ts';
 import type { ServerKind } from '../../src/infra/server-kind.ts';
 import { zooKeeperKind } from '../../src/infra/zookeeper.ts';
 import { freePorts } from '../../src/shared/ports.ts';
-import { sleep } from '../chaos/client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import { signal } from './proc.ts';
 
 export interface ServerExit {

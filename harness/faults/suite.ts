@@ -9,7 +9,7 @@
  * runs them); FAULTS_KEEP=1 keeps the data directory even when everything passed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from '../chaos/client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import { Random } from '../chaos/prng.ts';
 import { FaultEnvironment, type EnvironmentOptions } from './environment.ts';
 import { Figures } from './figures.ts';

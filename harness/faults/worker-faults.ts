@@ -4,7 +4,8 @@
  * master dies.
  */
 import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
-import { call, sleep } from '../chaos/client.ts';
+import { call } from '../chaos/client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import type { Injection, InjectionContext } from './kinds.ts';
 import { shuffled } from './shuffle.ts';
 import { clusterProcesses, signal } from './proc.ts';

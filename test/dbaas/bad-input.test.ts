@@ -34,7 +34,8 @@ describe('bad requests to the orchestrator', () => {
   ];
 
   it.each(cases)('%s is a 400 that says what is wrong', async (_name, path, body, message) => {
-    const response = await request<{ error: string; code: string }>('POST', url(path), body, body === undefined ? {} : { 'content-type': 'application/json' });
+    const sent = typeof body === 'string' ? { raw: body, headers: { 'content-type': 'application/json' } } : { json: body };
+    const response = await request<{ error: string; code: string }>('POST', url(path), sent);
     expect(response.status).toBe(400);
     expect(response.body.code).toBe('BAD_REQUEST');
     expect(response.body.error).toMatch(message);
@@ -162,7 +163,7 @@ describe('methods and paths of the orchestrator', () => {
     const response = await request<{ code: string }>(method, `${service.orchestratorUrl}${path}`);
     expect(response.status).toBe(405);
     expect(response.body.code).toBe('METHOD_NOT_ALLOWED');
-    expect(response.headers.get('allow')).toMatch(/GET|POST/);
+    expect(response.headers.allow).toMatch(/GET|POST/);
   });
 
   it('an unknown path is a JSON 404', async () => {

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from '../../harness/chaos/client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import { connectionPorts, signal } from '../../harness/faults/proc.ts';
 import { TcpProxy } from '../../harness/faults/tcp-proxy.ts';
 import { until } from '../../harness/replicas.ts';

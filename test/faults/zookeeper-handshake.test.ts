@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZkClient } from '../../src/dbaas/coordination/ZkClient.ts';
-import { sleep } from '../../harness/chaos/client.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import { RestartableServer } from '../../harness/faults/servers.ts';
 import { TcpProxy } from '../../harness/faults/tcp-proxy.ts';
 

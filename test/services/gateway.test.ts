@@ -7,7 +7,7 @@ import { startGateway } from '../../src/services/gateway/gateway.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { countOf, expectError, MAY_2020, PASSWORD, unique } from './support/fixtures.ts';
-import { client } from './support/http-client.ts';
+import { httpClient } from '../../harness/http.ts';
 import { freePort, startStack, type Stack } from './support/stack.ts';
 
 describe('gateway', () => {
@@ -74,7 +74,7 @@ describe('gateway', () => {
     const deadB = `http://127.0.0.1:${await freePort()}`;
     const gateway = await startGateway({ port: 0, usersUpstreams: [deadA, stack.usersUrls[0]!, deadB], ridesUpstreams: [deadA, deadB], logger });
     try {
-      const via = client(gateway.url);
+      const via = httpClient(gateway.url);
       for (let i = 0; i < 6; i += 1) expect((await via.get('/api/v1/users?username=nobody')).status).toBe(204);
       const result = await via.get('/api/v1/rides/count');
       expectError(result, 503, 'UNAVAILABLE');
@@ -90,7 +90,7 @@ describe('gateway', () => {
     const gateway = await startGateway({ port: 0, usersUpstreams: [...stack.usersUrls, spare.usersUrls[0]!], ridesUpstreams: stack.ridesUrls, logger });
     try {
       await spare.close();
-      const via = client(gateway.url);
+      const via = httpClient(gateway.url);
       for (let i = 0; i < 9; i += 1) expect((await via.get('/api/v1/users?username=nobody')).status).toBe(204);
     } finally {
       await gateway.close();

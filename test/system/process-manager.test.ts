@@ -3,7 +3,7 @@
  * adopting the workers that kept running), and the database serves throughout.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from '../../harness/http.ts';
+import { get, put } from '../../harness/http.ts';
 import { until } from '../../harness/replicas.ts';
 import { startSystem, type RunningSystem, type SystemProcess } from './support/npm-start.ts';
 
@@ -24,7 +24,7 @@ function replacement(system: RunningSystem, entry: string, previous: SystemProce
 
 async function workerPids(system: RunningSystem): Promise<number[] | undefined> {
   try {
-    const response = await request<number[]>('GET', `${system.orchestratorUrl}/api/v1/worker/list`);
+    const response = await get<number[]>(`${system.orchestratorUrl}/api/v1/worker/list`);
     return response.status === 200 ? response.body : undefined;
   } catch {
     return undefined; // not listening (yet)
@@ -79,7 +79,7 @@ describe('npm start keeps its services running', () => {
 
     // Once the dead one's ZooKeeper session is gone, the new one supervises the same workers.
     await until(() => (system.output().includes('adopted running worker processes') ? true : undefined), 20_000, 'the workers to be adopted');
-    const write = await request('PUT', `${system.gatewayUrl}/api/v1/users`, { username: 'x', password: 'a1'.repeat(20) });
+    const write = await put(`${system.gatewayUrl}/api/v1/users`, { username: 'x', password: 'a1'.repeat(20) });
     expect(write.status).toBe(201);
     expect(await workerPids(system)).toEqual(workers);
   });
@@ -90,7 +90,7 @@ describe('npm start keeps its services running', () => {
     await replacement(system, USERS, first);
     const read = await until(
       async () => {
-        const response = await request('PUT', `${system.gatewayUrl}/api/v1/users`, { username: 'y', password: 'b2'.repeat(20) }).catch(() => undefined);
+        const response = await put(`${system.gatewayUrl}/api/v1/users`, { username: 'y', password: 'b2'.repeat(20) }).catch(() => undefined);
         return response?.status === 201 ? response : undefined;
       },
       20_000,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import type { DbClient } from '../../../src/services/dbclient/db-client.ts';
-import type { CallResult } from './http-client.ts';
+import type { HttpResponse } from '../../../harness/http.ts';
 import type { Stack } from './stack.ts';
 
 /** The rides clock in the scenarios: 15 May 2020, 12:00:00 UTC. */
@@ -34,13 +34,13 @@ export function unique(prefix: string): string {
 }
 
 /** Asserts the common error shape `{error, code}` and the status. */
-export function expectError(result: CallResult, status: number, code: string): void {
+export function expectError(result: HttpResponse, status: number, code: string): void {
   expect({ status: result.status, code: (result.body as { code?: unknown } | undefined)?.code }).toEqual({ status, code });
   expect(typeof (result.body as { error?: unknown }).error).toBe('string');
   expect(result.headers['content-type']).toMatch(/^application\/json/);
 }
 
-export function expectEmpty(result: CallResult, status = 204): void {
+export function expectEmpty(result: HttpResponse, status = 204): void {
   expect(result.status).toBe(status);
   expect(result.text).toBe('');
 }

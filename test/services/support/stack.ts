@@ -8,7 +8,7 @@ import { startGateway } from '../../../src/services/gateway/gateway.ts';
 import type { ServiceHandle } from '../../../src/services/http/service-app.ts';
 import { startRidesService } from '../../../src/services/rides/rides-service.ts';
 import { startUsersService } from '../../../src/services/users/users-service.ts';
-import { client, type Client } from './http-client.ts';
+import { httpClient, type HttpClient } from '../../../harness/http.ts';
 
 export { freePort };
 
@@ -27,9 +27,9 @@ export interface StackOptions {
 }
 
 export interface Stack {
-  gateway: Client;
-  users: Client[];
-  rides: Client[];
+  gateway: HttpClient;
+  users: HttpClient[];
+  rides: HttpClient[];
   gatewayUrl: string;
   usersUrls: string[];
   ridesUrls: string[];
@@ -62,9 +62,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const gateway = await startGateway({ port: Number(new URL(gatewayUrl).port), usersUpstreams: usersUrls, ridesUpstreams: ridesUrls, logger });
     started.push(gateway);
     return {
-      gateway: client(gatewayUrl),
-      users: usersUrls.map(client),
-      rides: ridesUrls.map(client),
+      gateway: httpClient(gatewayUrl),
+      users: usersUrls.map((url) => httpClient(url)),
+      rides: ridesUrls.map((url) => httpClient(url)),
       gatewayUrl,
       usersUrls,
       ridesUrls,
