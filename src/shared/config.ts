@@ -16,6 +16,7 @@ const ports = z
   .transform((text) => text.split(',').map((item) => Number(item.trim())))
   .pipe(z.array(portNumber).min(1).max(8));
 const positiveInt = z.coerce.number().int().min(1);
+const onOff = z.enum(['on', 'off']).transform((value) => value === 'on');
 const optionalText = z
   .string()
   .optional()
@@ -86,6 +87,10 @@ const schema = z.object({
   /** The address every HTTP server binds: loopback by default; 0.0.0.0 inside containers. */
   BIND_HOST: z.string().default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** One info line per HTTP request on every server (with its X-Request-Id). */
+  ACCESS_LOG: onOff.default(true),
+  /** Prometheus metrics at GET /metrics on every HTTP server. */
+  METRICS: onOff.default(true),
 });
 
 export type RawConfig = z.infer<typeof schema>;

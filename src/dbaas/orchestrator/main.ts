@@ -28,6 +28,7 @@ const orchestrator = new Orchestrator({
   scaling: { windowMs: config.SCALE_WINDOW_SECONDS * 1000, readsPerSlave: config.READS_PER_SLAVE, maxSlaves: config.MAX_SLAVES },
   workerTuning: workerTuningFrom(config),
   drainMs: config.SHUTDOWN_DRAIN_MS,
+  observability: { accessLog: config.ACCESS_LOG, metrics: config.METRICS },
   runtime: createRuntime(config.WORKER_RUNTIME, {
     cluster: config.RIDESHARE_CLUSTER,
     dataDir: config.DATA_DIR,

@@ -7,6 +7,7 @@
  */
 import httpProxy from '@fastify/http-proxy';
 import { createHttpApp, listen, type HttpHandle } from '../../shared/http/app.ts';
+import type { ObservabilitySettings } from '../../shared/http/observability.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { proxyWithFailover } from './failover-proxy.ts';
 import { upstreamReadiness } from './upstream-readiness.ts';
@@ -27,6 +28,8 @@ export interface GatewayOptions {
   coolDownMs?: number;
   /** How long closing keeps answering while draining (config SHUTDOWN_DRAIN_MS). Default 0. */
   drainMs?: number;
+  /** Access log and metrics (config ACCESS_LOG, METRICS); both on unless given. */
+  observability?: ObservabilitySettings;
   /** Where the gateway logs (a pino logger, its level set by the caller). */
   logger: Logger;
 }
@@ -38,7 +41,7 @@ export async function startGateway(options: GatewayOptions): Promise<HttpHandle>
   const rides = new UpstreamGroup({ name: 'rides', upstreams: options.ridesUpstreams, coolDownMs: options.coolDownMs });
   // Bodies are held as bytes, not streamed: a request refused by one instance can then be sent
   // whole to the next. Bodies here are small JSON documents. GET /health is the gateway's own.
-  const app = createHttpApp({ name: 'gateway', logger, body: 'raw', readiness: () => upstreamReadiness([users, rides]) });
+  const app = createHttpApp({ name: 'gateway', ...(options.observability ? { observability: options.observability } : {}), logger, body: 'raw', readiness: () => upstreamReadiness([users, rides]) });
 
   for (const [prefix, group] of [['/api/v1/users', users], ['/', rides]] as const) {
     await app.register(httpProxy, {

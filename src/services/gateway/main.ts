@@ -13,6 +13,7 @@ const gateway = await startGateway({
   usersUpstreams: config.USERS_UPSTREAMS,
   ridesUpstreams: config.RIDES_UPSTREAMS,
   drainMs: config.SHUTDOWN_DRAIN_MS,
+  observability: { accessLog: config.ACCESS_LOG, metrics: config.METRICS },
   logger,
 });
 logger.info({ url: gateway.url }, 'gateway listening');

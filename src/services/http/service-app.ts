@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { createHttpApp } from '../../shared/http/app.ts';
 import type { ReadinessCheck } from '../../shared/http/health.ts';
+import type { ObservabilitySettings } from '../../shared/http/observability.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { installRequestCounting, RequestCounter } from './request-counter.ts';
 
@@ -13,6 +14,7 @@ export { listen, type HttpHandle as ServiceHandle, type ListenOptions } from '..
 export interface ServiceAppOptions {
   /** `users` or `rides`: the `process` label of its metrics. */
   name: string;
+  observability?: ObservabilitySettings | undefined;
   logger: Logger;
   /** What GET /ready asks: whether the service can reach what it needs. */
   readiness: ReadinessCheck;
@@ -28,7 +30,7 @@ export interface ServiceApp {
 export function createServiceApp(options: ServiceAppOptions): ServiceApp {
   const counter = new RequestCounter(options.countedPrefix);
   // Errors the router raises before any hook runs still count.
-  const app = createHttpApp({ name: options.name, logger: options.logger, readiness: options.readiness, onFrameworkError: (url) => counter.observe(url) });
+  const app = createHttpApp({ name: options.name, ...(options.observability ? { observability: options.observability } : {}), logger: options.logger, readiness: options.readiness, onFrameworkError: (url) => counter.observe(url) });
   installRequestCounting(app, counter);
   return { app, counter };
 }

@@ -11,6 +11,7 @@ const service = await startRidesService({
   port: config.RIDES_PORT,
   host: config.BIND_HOST,
   drainMs: config.SHUTDOWN_DRAIN_MS,
+  observability: { accessLog: config.ACCESS_LOG, metrics: config.METRICS },
   db: { urls: config.ORCHESTRATOR_URLS, timeoutMs: config.HTTP_TIMEOUT_MS },
   gatewayUrl: config.GATEWAY_URL,
   publicHost: config.RIDES_PUBLIC_HOST,

@@ -1,4 +1,5 @@
 /** Starts one rides service instance (SPEC §3) on its own port. */
+import type { ObservabilitySettings } from '../../shared/http/observability.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { DbClient, type DbClientOptions } from '../dbclient/db-client.ts';
 import { databaseReadiness } from '../http/readiness.ts';
@@ -16,6 +17,8 @@ export interface RidesServiceOptions {
   host?: string;
   /** How long closing keeps answering while draining (config SHUTDOWN_DRAIN_MS). Default 0. */
   drainMs?: number;
+  /** Access log and metrics (config ACCESS_LOG, METRICS); both on unless given. */
+  observability?: ObservabilitySettings;
   db: DbClientOptions;
   /** Where users are checked: the gateway (config GATEWAY_URL). */
   gatewayUrl: string;
@@ -41,7 +44,7 @@ export async function startRidesService(options: RidesServiceOptions): Promise<S
   const closeClients = async (): Promise<void> => {
     await Promise.all([db.close(), users.close()]);
   };
-  const { app } = createServiceApp({ name: 'rides', logger, countedPrefix: '/api/v1/rides', readiness: () => databaseReadiness(db) });
+  const { app } = createServiceApp({ name: 'rides', observability: options.observability, logger, countedPrefix: '/api/v1/rides', readiness: () => databaseReadiness(db) });
   registerRidesRoutes(app, { store: new RidesStore(db), users, clock, areaNames });
   try {
     return await listen(app, { port: options.port, host: options.host, drainMs: options.drainMs }, closeClients);

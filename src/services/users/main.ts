@@ -11,6 +11,7 @@ const service = await startUsersService({
   port: config.USERS_PORT,
   host: config.BIND_HOST,
   drainMs: config.SHUTDOWN_DRAIN_MS,
+  observability: { accessLog: config.ACCESS_LOG, metrics: config.METRICS },
   db: { urls: config.ORCHESTRATOR_URLS, timeoutMs: config.HTTP_TIMEOUT_MS },
   logger,
 });

@@ -13,7 +13,7 @@ import { drain, installDrain, isDraining } from './drain.ts';
 import { installHealth, type ReadinessCheck } from './health.ts';
 import { installJsonBody, installRawBody } from './json-body.ts';
 import { BODY_LIMIT_BYTES, MAX_HEADER_BYTES } from './limits.ts';
-import { installObservability } from './observability.ts';
+import { FULL_OBSERVABILITY, installObservability, type ObservabilitySettings } from './observability.ts';
 
 
 export interface HttpAppOptions {
@@ -22,8 +22,8 @@ export interface HttpAppOptions {
   name: string;
   /** Where `GET /metrics` reads from; a new registry with the process metrics unless given. */
   registry?: Registry;
-  /** One info line per request (default on); off only to measure what it costs. */
-  accessLog?: boolean;
+  /** Access log and metrics (config ACCESS_LOG, METRICS); both on unless given. */
+  observability?: ObservabilitySettings;
   /** `json` (default): bodies parsed as JSON whatever their Content-Type; `raw`: kept as bytes (the gateway forwards them). */
   body?: 'json' | 'raw';
   /** What `GET /ready` asks (src/shared/http/health.ts); without one, a listening server is ready. */
@@ -52,7 +52,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   if (options.body === 'raw') installRawBody(app);
   else installJsonBody(app);
   installErrorHandling(app);
-  installObservability(app, { registry: options.registry ?? createRegistry(options.name), accessLog: options.accessLog ?? true });
+  installObservability(app, { registry: options.registry ?? createRegistry(options.name), ...(options.observability ?? FULL_OBSERVABILITY) });
   installDrain(app);
   const readiness = options.readiness ?? (async () => ({ ready: true, reason: 'listening' }));
   installHealth(app, async () => (isDraining(app) ? { ready: false, reason: 'draining before a stop' } : readiness()));

@@ -10,10 +10,18 @@ import { REQUEST_ID_HEADER, runInRequest } from '../request-context.ts';
 
 export const METRICS_PATH = '/metrics';
 
-export interface ObservabilityOptions {
-  registry: Registry;
-  /** One info line per request; off only to measure what it costs. */
+/** What a server tells about its requests beyond the request id (config ACCESS_LOG, METRICS). */
+export interface ObservabilitySettings {
+  /** One info line per request. */
   accessLog: boolean;
+  /** Request counts and latencies, and `GET /metrics`. */
+  metrics: boolean;
+}
+
+export const FULL_OBSERVABILITY: ObservabilitySettings = { accessLog: true, metrics: true };
+
+export interface ObservabilityOptions extends ObservabilitySettings {
+  registry: Registry;
 }
 
 /** Health checks and scrapes are not traffic: counted, never logged. */
@@ -24,31 +32,36 @@ function routeOf(request: FastifyRequest): string {
 }
 
 export function installObservability(app: FastifyInstance, options: ObservabilityOptions): void {
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    void reply.header(REQUEST_ID_HEADER, request.id);
+    runInRequest(request.id, done);
+  });
+  if (options.accessLog) {
+    app.addHook('onResponse', async (request, reply) => {
+      if (QUIET_PATHS.has(routeOf(request))) return;
+      request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    });
+  }
+  if (options.metrics) installMetrics(app, options.registry);
+}
+
+function installMetrics(app: FastifyInstance, registry: Registry): void {
   const labelNames = ['method', 'route', 'status'] as const;
-  const requests = new Counter({ name: 'rideshare_http_requests_total', help: 'HTTP requests answered, by route and status', labelNames, registers: [options.registry] });
+  const requests = new Counter({ name: 'rideshare_http_requests_total', help: 'HTTP requests answered, by route and status', labelNames, registers: [registry] });
   const latency = new Histogram({
     name: 'rideshare_http_request_duration_seconds',
     help: 'Time from the request to its answer, by route and status',
     labelNames,
     buckets: LATENCY_BUCKETS,
-    registers: [options.registry],
-  });
-
-  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    void reply.header(REQUEST_ID_HEADER, request.id);
-    runInRequest(request.id, done);
+    registers: [registry],
   });
   app.addHook('onResponse', async (request, reply) => {
-    const route = routeOf(request);
-    const labels = { method: request.method, route, status: String(reply.statusCode) };
+    const labels = { method: request.method, route: routeOf(request), status: String(reply.statusCode) };
     requests.inc(labels);
     latency.observe(labels, reply.elapsedTime / 1000);
-    if (options.accessLog && !QUIET_PATHS.has(route)) {
-      request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
-    }
   });
   app.get(METRICS_PATH, async (_request, reply) => {
-    const text = await options.registry.metrics();
-    return reply.type(options.registry.contentType).send(text);
+    const text = await registry.metrics();
+    return reply.type(registry.contentType).send(text);
   });
 }
