@@ -1,8 +1,9 @@
 /**
  * The last supervision events of a cluster (failovers, worker starts and exits, scaling
- * decisions), kept in one persistent znode so that every orchestrator, a standby or the next
- * supervisor, shows the same history. Only the supervising orchestrator appends, one append at a
- * time; the list is capped, so the node stays far below ZooKeeper's 1 MB limit.
+ * decisions, slave counts set by an operator), kept in one persistent znode so that every
+ * orchestrator, a standby or the next supervisor, shows the same history. Only the supervising
+ * orchestrator appends, one append at a time; the list is capped, so the node stays far below
+ * ZooKeeper's 1 MB limit.
  */
 import { clusterPaths } from '../protocol/names.ts';
 import type { ZkClient } from './ZkClient.ts';
@@ -18,6 +19,8 @@ export type ClusterEvent = { at: string } & (
   | { kind: 'worker-exited'; workerId: string; pid: number; reason: ExitReason; code: number | null; signal: string | null }
   | { kind: 'failover'; workerId: string; pid: number; epoch: number; durationMs: number; reason: string }
   | { kind: 'scaling'; reads: number; slavesBefore: number; slavesAfter: number; reason: string }
+  /** An operator set the desired slaves (PUT /api/v1/scaling/slaves). */
+  | { kind: 'slaves-set'; slavesBefore: number; slavesAfter: number; orchestratorId: string }
 );
 
 export type ClusterEventKind = ClusterEvent['kind'];

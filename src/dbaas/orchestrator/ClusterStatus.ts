@@ -7,6 +7,7 @@
 import type { ClusterEvent, ClusterHistory } from '../coordination/ClusterHistory.ts';
 import type { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { listOrchestrators } from '../coordination/OrchestratorRegistry.ts';
+import { totalReads } from '../coordination/ReadCounts.ts';
 import type { SupervisorRecord } from '../coordination/SupervisorLease.ts';
 import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
@@ -49,6 +50,11 @@ export interface ClusterStatus {
   orchestrators: OrchestratorStatus[];
   slaves: { desired: number; ready: number; joining: number };
   scaling: ScalingReport;
+  /**
+   * db/read requests counted by every orchestrator since the cluster was made (each publishes its
+   * total every 200 ms): two statuses give the read rate between them.
+   */
+  reads: { total: number };
   events: ClusterEvent[];
 }
 
@@ -65,12 +71,13 @@ export interface ClusterStatusSources {
 }
 
 export async function readClusterStatus(sources: ClusterStatusSources): Promise<ClusterStatus> {
-  const [registered, supervisor, orchestrators, desired, scaling, events] = await Promise.all([
+  const [registered, supervisor, orchestrators, desired, scaling, readsSoFar, events] = await Promise.all([
     listWorkers(sources.zk, sources.cluster),
     sources.supervisor(),
     listOrchestrators(sources.zk, sources.cluster),
     sources.desired.get(sources.initialSlaves),
     sources.scaling(),
+    totalReads(sources.zk, sources.cluster),
     sources.history.read(),
   ]);
   const master = registered.find((worker) => worker.role === 'master' && worker.ready);
@@ -105,6 +112,7 @@ export async function readClusterStatus(sources: ClusterStatusSources): Promise<
       .sort((a, b) => a.startedAt.localeCompare(b.startedAt)),
     slaves: { desired, ready: slaves.filter((worker) => worker.ready).length, joining: slaves.filter((worker) => !worker.ready).length },
     scaling,
+    reads: { total: readsSoFar },
     events: events.slice(-EVENTS_SHOWN),
   };
 }

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { createHttpApp } from '../../shared/http/app.ts';
 import { drain } from '../../shared/http/drain.ts';
 import type { Readiness } from '../../shared/http/health.ts';
+import type { ObservabilitySettings } from '../../shared/http/observability.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { createRegistry } from '../../shared/metrics.ts';
 import { ClusterHistory } from '../coordination/ClusterHistory.ts';
@@ -38,8 +39,8 @@ export interface OrchestratorOptions extends ClusterSetup {
   sessionTimeoutMs: number;
   /** Auto-scaling of slaves by read load; off when absent. */
   scaling?: ScalingOptions;
-  /** One info line per HTTP request (default on); off only to measure what it costs. */
-  accessLog?: boolean;
+  /** Access log and metrics (config ACCESS_LOG, METRICS); both on unless given. */
+  observability?: ObservabilitySettings;
   /** How long stopping keeps answering while draining (config SHUTDOWN_DRAIN_MS). Default 0. */
   drainMs?: number;
   logger: Logger;
@@ -69,7 +70,7 @@ export class Orchestrator {
       amqpUrl: options.amqpUrl,
       names,
       timeoutMs: options.rpcTimeoutMs,
-      observe: (kind, seconds, outcome) => metrics.observeRpc(kind, seconds, outcome),
+      ...(options.observability?.metrics === false ? {} : { observe: (kind, seconds, outcome) => metrics.observeRpc(kind, seconds, outcome) }),
       logger: options.logger,
     });
     const metrics = new OrchestratorMetrics({
@@ -97,7 +98,7 @@ export class Orchestrator {
       name: 'orchestrator',
       logger: options.logger.child({ component: 'orchestrator-http' }),
       registry,
-      accessLog: options.accessLog ?? true,
+      ...(options.observability ? { observability: options.observability } : {}),
       readiness: () => this.readiness(),
     });
     registerRoutes(this.app, {
@@ -107,6 +108,9 @@ export class Orchestrator {
       crashSlave: () => this.leadership.crashSlave(),
       scaling: () => this.leadership.scalingReport(),
       cluster: () => this.clusterStatus(),
+      clusterChanges: this.journal,
+      setDesiredSlaves: (count) => this.leadership.setDesiredSlaves(count),
+      maxSlaves: this.leadership.maxSlaves,
     });
   }
 

@@ -1,7 +1,11 @@
-/** The orchestrator's HTTP API (docs/database-api.md); other methods on these paths are a 405. */
+/** The orchestrator's HTTP API (docs/database-api.md) and its console; other methods on these paths are a 405. */
 import type { FastifyInstance } from 'fastify';
 import { defineResource } from '../../shared/http/resource.ts';
+import type { ChangeSource } from './console/ClusterFeed.ts';
+import { registerConsolePages } from './console/pages.ts';
+import { registerClusterStream } from './console/stream.ts';
 import type { DatabaseFrontend } from './DatabaseFrontend.ts';
+import { parseSlaveCount } from './slaveCount.ts';
 
 export interface RouteDeps {
   database: DatabaseFrontend;
@@ -9,7 +13,12 @@ export interface RouteDeps {
   crashMaster(): Promise<number>;
   crashSlave(): Promise<number>;
   scaling(): Promise<unknown>;
-  cluster(): Promise<unknown>;
+  cluster(): Promise<object>;
+  /** Supervision events (only the supervising orchestrator has them): the cluster stream reads at once. */
+  clusterChanges: ChangeSource;
+  setDesiredSlaves(count: number): Promise<unknown>;
+  /** MAX_SLAVES: the most slaves PUT /api/v1/scaling/slaves accepts. */
+  maxSlaves: number;
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
@@ -25,5 +34,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   defineResource(app, '/api/v1/crash/master', { POST: async () => [await deps.crashMaster()] });
   defineResource(app, '/api/v1/crash/slave', { POST: async () => [await deps.crashSlave()] });
   defineResource(app, '/api/v1/scaling', { GET: async () => deps.scaling() });
+  defineResource(app, '/api/v1/scaling/slaves', { PUT: async (request) => deps.setDesiredSlaves(parseSlaveCount(request.body, deps.maxSlaves)) });
   defineResource(app, '/api/v1/cluster', { GET: async () => deps.cluster() });
+  registerClusterStream(app, { status: () => deps.cluster(), changes: deps.clusterChanges });
+  registerConsolePages(app);
 }

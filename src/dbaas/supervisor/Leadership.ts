@@ -17,6 +17,8 @@ import type { SupervisionJournal } from './SupervisionJournal.ts';
 
 /** After a failed takeover, how long before standing by for the lease again. */
 const TAKEOVER_RETRY_MS = 1000;
+/** The bound on slaves without auto-scaling (MAX_SLAVES's default); with it, MAX_SLAVES arrives as scaling.maxSlaves. */
+const DEFAULT_MAX_SLAVES = 8;
 
 export interface ScalingOptions {
   windowMs: number;
@@ -39,7 +41,8 @@ export interface ScalingReport {
   enabled: boolean;
   windowMs?: number;
   readsPerSlave?: number;
-  maxSlaves?: number;
+  /** The most slaves the autoscaler or an operator may ask for (MAX_SLAVES). */
+  maxSlaves: number;
   clockStartedAt: string | null;
   desiredSlaves: number;
   decisions: ScalingDecision[];
@@ -103,11 +106,28 @@ export class Leadership {
   }
 
   crashMaster(): Promise<number> {
-    return this.whenSupervising((supervisor) => supervisor.crashMaster());
+    return this.whenSupervising('crash calls', (supervisor) => supervisor.crashMaster());
   }
 
   crashSlave(): Promise<number> {
-    return this.whenSupervising((supervisor) => supervisor.crashSlave());
+    return this.whenSupervising('crash calls', (supervisor) => supervisor.crashSlave());
+  }
+
+  get maxSlaves(): number {
+    return this.options.scaling?.maxSlaves ?? DEFAULT_MAX_SLAVES;
+  }
+
+  /**
+   * Sets the desired slaves by hand (0..maxSlaves, checked by the caller); the supervisor starts
+   * or retires slaves toward it. The autoscaler, when on, decides again at its next window's end.
+   */
+  setDesiredSlaves(count: number): Promise<{ desiredSlaves: number; previous: number }> {
+    return this.whenSupervising('scaling calls', async (supervisor) => {
+      const previous = await supervisor.desiredSlaves();
+      await supervisor.setDesiredSlaves(count);
+      this.options.journal.record({ kind: 'slaves-set', slavesBefore: previous, slavesAfter: count, orchestratorId: this.options.orchestratorId });
+      return { desiredSlaves: count, previous };
+    });
   }
 
   async scalingReport(): Promise<ScalingReport> {
@@ -116,6 +136,7 @@ export class Leadership {
     return {
       enabled: this.options.scaling !== undefined,
       ...(this.options.scaling ?? {}),
+      maxSlaves: this.maxSlaves,
       clockStartedAt: started === undefined ? null : new Date(started).toISOString(),
       desiredSlaves: await this.desired.get(this.options.initialSlaves),
       decisions: autoscaler?.decisions() ?? [],
@@ -202,10 +223,11 @@ export class Leadership {
     await term?.supervisor.detach();
   }
 
-  private async whenSupervising<T>(action: (supervisor: Supervisor) => Promise<T>): Promise<T> {
+  /** Runs `action` if this orchestrator supervises; a standby answers 503 naming the one that does. */
+  private async whenSupervising<T>(calls: string, action: (supervisor: Supervisor) => Promise<T>): Promise<T> {
     const term = this.term;
     if (term?.started) return action(term.supervisor);
     const holder = await this.lease.holder().catch(() => undefined);
-    throw new UnavailableError(`this orchestrator is standing by; the supervising one is pid ${holder?.pid ?? 'unknown'}: send crash calls there`);
+    throw new UnavailableError(`this orchestrator is standing by; the supervising one is pid ${holder?.pid ?? 'unknown'}: send ${calls} there`);
   }
 }
