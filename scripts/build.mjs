@@ -8,11 +8,12 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { copyAssets } from './copy-assets.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = path.join(root, 'dist');
 const stamp = path.join(dist, '.built');
-const inputs = ['src', 'package.json', 'tsconfig.json', 'tsconfig.build.json'].map((name) => path.join(root, name));
+const inputs = ['src', 'package.json', 'tsconfig.json', 'tsconfig.build.json', 'scripts/build.mjs', 'scripts/copy-assets.mjs'].map((name) => path.join(root, name));
 
 function newestChange(file) {
   const stat = fs.statSync(file);
@@ -43,6 +44,8 @@ if (result.status !== 0 && result.status !== 2) {
   process.exit(1);
 }
 if (result.status === 2) process.stderr.write('build: tsc reported type errors (above); the emitted JavaScript is used\n');
+// Files tsc does not emit (the operator console's page) go beside the compiled modules.
+copyAssets(path.join(root, 'src'), out);
 fs.writeFileSync(path.join(out, '.built'), `${new Date(started).toISOString()}\n`);
 // The stamp carries the start time: a source saved during the build makes the next start rebuild.
 fs.utimesSync(path.join(out, '.built'), started / 1000, started / 1000);
