@@ -8,6 +8,7 @@ import { measureDatabaseRates, measureWorkerMemory, seedBenchUser } from './data
 import { formatTable, median, type LoadResult } from './lib/load.ts';
 import { measureRpcEcho } from './lib/rpc-echo.ts';
 import { startBenchSystem } from './lib/system.ts';
+import { observabilitySection } from './observability.ts';
 import { servicesSection } from './services.ts';
 
 function option(name: string, fallback: number): number {
@@ -55,6 +56,7 @@ async function main(): Promise<void> {
       `worker resident memory with ${memory.rides} rides: ${memory.workerRssMb.map((worker) => `pid ${worker.pid} ${worker.mb.toFixed(0)} MB`).join(', ')} (target < 150 MB; max ${maxRss.toFixed(0)} MB)`,
     ];
     process.stdout.write(`\n${lines.join('\n')}\n`);
+    process.stdout.write(`\n${await observabilitySection(system, requests, roundCount)}\n`);
   } finally {
     await system.stop();
   }

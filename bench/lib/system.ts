@@ -12,6 +12,8 @@ import { ServiceProcess } from '../../src/system/ServiceProcess.ts';
 
 export interface BenchSystem {
   amqpUrl: string;
+  /** The settings its processes were started with (servers, cluster, DATA_DIR), for more processes of the same cluster. */
+  env: Record<string, string>;
   orchestratorUrl: string;
   gatewayUrl?: string;
   dataDir: string;
@@ -60,6 +62,7 @@ export async function startBenchSystem(options: { withServices: boolean }): Prom
     }
     return {
       amqpUrl: rabbit.address,
+      env,
       orchestratorUrl: `http://127.0.0.1:${ports.ORCHESTRATOR_PORT}`,
       ...(options.withServices ? { gatewayUrl: `http://127.0.0.1:${ports.GATEWAY_PORT}` } : {}),
       dataDir,

@@ -5,6 +5,7 @@
  * group, escalating to SIGKILL after a grace period. Restarts are KeptService's business.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import { nodeArgs, PROJECT_ROOT } from '../shared/entry-points.ts';
 import { signalGroup, waitForPort } from '../shared/processes.ts';
 const DEFAULT_STOP_GRACE_MS = 10_000;
@@ -18,6 +19,8 @@ export interface ServiceProcessOptions {
   readyTimeoutMs?: number;
   /** SIGTERM → SIGKILL; the orchestrator needs time to stop its workers. */
   stopGraceMs?: number;
+  /** Where its output goes: appended to this file; passed through to ours unless given. */
+  logFile?: string;
 }
 
 export type ServiceExitListener = (name: string, code: number | null, signal: NodeJS.Signals | null) => void;
@@ -39,12 +42,14 @@ export class ServiceProcess {
 
   /** Spawns it and resolves once its port accepts connections; rejects if it exits first. */
   async start(onExit: ServiceExitListener): Promise<void> {
+    const output = this.options.logFile === undefined ? 'inherit' : fs.openSync(this.options.logFile, 'a');
     const child = spawn(process.execPath, nodeArgs(this.options.entry), {
       cwd: PROJECT_ROOT,
       env: { ...process.env, ...this.options.env },
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['ignore', output, output],
       detached: true,
     });
+    if (typeof output === 'number') fs.closeSync(output);
     this.child = child;
     this.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
