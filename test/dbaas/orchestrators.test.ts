@@ -7,6 +7,8 @@ import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } f
 import { get, inParallel, post } from '../../harness/http.ts';
 import { until } from '../../harness/replicas.ts';
 
+const fromSlaves = (workers: { role: string; pid: number }[]) => workers.filter((worker) => worker.role === 'slave').map((worker) => worker.pid);
+
 describe('several orchestrators on one cluster', () => {
   const cluster = uniqueClusterName('multi');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
@@ -33,9 +35,25 @@ describe('several orchestrators on one cluster', () => {
     expect(fromFirst.body).toHaveLength(2);
     const write = await post<{ seq: number }>(`${second.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'via-second', password: 'd'.repeat(40) } });
     expect(write.status).toBe(200);
-    const crash = await post<{ error: string }>(`${second.orchestratorUrl}/api/v1/crash/slave`);
-    expect(crash.status).toBe(503);
-    expect(crash.body.error).toMatch(/standing by/);
+    // A call passed on once is never passed on again: the receiver answers it itself.
+    const passedOn = await post<{ error: string }>(`${second.orchestratorUrl}/api/v1/crash/slave`, undefined, { headers: { 'x-rideshare-forwarded-by': 'o-test' } });
+    expect(passedOn.status).toBe(503);
+    expect(passedOn.body.error).toMatch(/standing by/);
+  });
+
+  it('a standby passes crash calls to the supervising orchestrator', async () => {
+    const slaves = fromSlaves(await first.orchestrator.workers());
+    const crash = await post<number[]>(`${second.orchestratorUrl}/api/v1/crash/slave`);
+    expect(crash.status).toBe(200);
+    expect(slaves).toContain(crash.body[0]);
+    await until(
+      async () => {
+        const workers = await first.orchestrator.workers();
+        return workers.length === 2 && workers.every((worker) => worker.ready) && !workers.some((worker) => worker.pid === crash.body[0]) ? true : undefined;
+      },
+      20_000,
+      'the crashed slave replaced',
+    );
   });
 
   it('reads counted by every orchestrator count for scaling', async () => {

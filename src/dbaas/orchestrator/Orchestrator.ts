@@ -24,6 +24,7 @@ import { SupervisionJournal } from '../supervisor/SupervisionJournal.ts';
 import { readClusterStatus, type ClusterStatus } from './ClusterStatus.ts';
 import { DatabaseFrontend } from './DatabaseFrontend.ts';
 import { OrchestratorMetrics } from './metrics.ts';
+import { SupervisorForwarder } from './SupervisorForwarder.ts';
 import { ReadCounter } from './ReadCounter.ts';
 import { registerRoutes } from './routes.ts';
 import { RpcClient } from './RpcClient.ts';
@@ -111,6 +112,13 @@ export class Orchestrator {
       clusterChanges: this.journal,
       setDesiredSlaves: (count) => this.leadership.setDesiredSlaves(count),
       maxSlaves: this.leadership.maxSlaves,
+      supervisorOnly: new SupervisorForwarder({
+        isSupervising: () => this.isSupervising,
+        supervisorUrl: () => this.supervisorUrl(),
+        orchestratorId,
+        // A crash waits for the worker to be gone; a bounded wait on top of the RPC timeout.
+        timeoutMs: options.rpcTimeoutMs + 10_000,
+      }),
     });
   }
 
@@ -153,6 +161,14 @@ export class Orchestrator {
     await announceOrchestrator(this.zk, this.options.cluster, record).catch((error: unknown) =>
       this.options.logger.warn({ err: error }, 'could not announce this orchestrator in ZooKeeper; the cluster status will not list it'),
     );
+  }
+
+  /** The supervising orchestrator's base URL, from its lease and its announcement. */
+  private async supervisorUrl(): Promise<string | undefined> {
+    const holder = await this.leadership.supervisorRecord();
+    if (!holder || holder.orchestratorId === this.orchestratorId) return undefined;
+    const running = await listOrchestrators(this.zk, this.options.cluster);
+    return running.find((record) => record.orchestratorId === holder.orchestratorId)?.url;
   }
 
   /** The cluster as GET /api/v1/cluster shows it. */

@@ -6,6 +6,7 @@ import { registerConsolePages } from './console/pages.ts';
 import { registerClusterStream } from './console/stream.ts';
 import type { DatabaseFrontend } from './DatabaseFrontend.ts';
 import { parseSlaveCount } from './slaveCount.ts';
+import type { SupervisorForwarder } from './SupervisorForwarder.ts';
 
 export interface RouteDeps {
   database: DatabaseFrontend;
@@ -19,6 +20,8 @@ export interface RouteDeps {
   setDesiredSlaves(count: number): Promise<unknown>;
   /** MAX_SLAVES: the most slaves PUT /api/v1/scaling/slaves accepts. */
   maxSlaves: number;
+  /** Crash and scaling calls on a standby go to the supervising orchestrator. */
+  supervisorOnly: SupervisorForwarder;
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
@@ -31,10 +34,13 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
   });
   defineResource(app, '/api/v1/worker/list', { GET: async () => deps.listWorkerPids() });
-  defineResource(app, '/api/v1/crash/master', { POST: async () => [await deps.crashMaster()] });
-  defineResource(app, '/api/v1/crash/slave', { POST: async () => [await deps.crashSlave()] });
+  const { supervisorOnly } = deps;
+  defineResource(app, '/api/v1/crash/master', { POST: (request, reply) => supervisorOnly.handle(request, reply, async () => [await deps.crashMaster()]) });
+  defineResource(app, '/api/v1/crash/slave', { POST: (request, reply) => supervisorOnly.handle(request, reply, async () => [await deps.crashSlave()]) });
   defineResource(app, '/api/v1/scaling', { GET: async () => deps.scaling() });
-  defineResource(app, '/api/v1/scaling/slaves', { PUT: async (request) => deps.setDesiredSlaves(parseSlaveCount(request.body, deps.maxSlaves)) });
+  defineResource(app, '/api/v1/scaling/slaves', {
+    PUT: (request, reply) => supervisorOnly.handle(request, reply, () => deps.setDesiredSlaves(parseSlaveCount(request.body, deps.maxSlaves))),
+  });
   defineResource(app, '/api/v1/cluster', { GET: async () => deps.cluster() });
   registerClusterStream(app, { status: () => deps.cluster(), changes: deps.clusterChanges });
   registerConsolePages(app);
