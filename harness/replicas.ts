@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { TABLE_NAMES } from '../src/dbaas/protocol/tables.ts';
+import { sleep } from '../src/shared/timeout.ts';
 
 export interface ReplicaContent {
   workerId: string;
@@ -47,12 +48,28 @@ export function readLiveReplicas(dataDir: string, workerIds: string[]): ReplicaC
     .map(readReplica);
 }
 
+const POLL_MS = 50;
+
+/** Polls `probe` until it gives a value (not undefined or false); throws after `timeoutMs`. */
 export async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined && value !== false) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(POLL_MS);
+  }
+}
+
+/**
+ * The other side of `until`: that nothing happens within a window. Polls `holds` for `windowMs`
+ * and throws, naming `what`, as soon as it does not hold.
+ */
+export async function staysTrue(holds: () => Promise<boolean> | boolean, windowMs: number, what: string): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    if (!(await holds())) throw new Error(`${what}: broken after ${Date.now() - start} ms of a ${windowMs} ms window`);
+    if (Date.now() - start > windowMs) return;
+    await sleep(POLL_MS);
   }
 }

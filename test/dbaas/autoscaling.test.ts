@@ -3,9 +3,12 @@ import type { ScalingDecision } from '../../src/dbaas/supervisor/Autoscaler.ts';
 import { slavesFor } from '../../src/dbaas/supervisor/Autoscaler.ts';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { get, inParallel, post } from '../../harness/http.ts';
-import { until } from '../../harness/replicas.ts';
+import { staysTrue, until } from '../../harness/replicas.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 
 const WINDOW_MS = 3000;
+/** A reader's pace during the scale-in: about 15 reads a window, which keeps the decision at one slave. */
+const READ_EVERY_MS = WINDOW_MS / 15;
 
 describe('the scaling rule', () => {
   it('gives max(1, ceil(reads / readsPerSlave)) slaves, capped at the maximum', () => {
@@ -38,10 +41,14 @@ describe('auto-scaling slaves by read load', () => {
     for (let i = 0; i < 10; i += 1) await get(url('/api/v1/worker/list'));
     await post(url('/api/v1/crash/slave'));
     await slavesServing(1);
-    await new Promise((resolve) => setTimeout(resolve, WINDOW_MS + 500));
-    const report = await scaling();
-    expect(report.body.clockStartedAt).toBeNull();
-    expect(report.body.decisions).toEqual([]);
+    await staysTrue(
+      async () => {
+        const report = (await scaling()).body;
+        return report.clockStartedAt === null && report.decisions.length === 0;
+      },
+      WINDOW_MS + 500,
+      'no scaling clock and no decision for longer than a window without a db/read',
+    );
   });
 
   it('counts db/read only: the first window sees exactly the reads sent in it', async () => {
@@ -77,19 +84,18 @@ describe('auto-scaling slaves by read load', () => {
     expect(fourth.reads).toBe(41);
     expect(fourth.slavesAfter).toBe(3);
     await slavesServing(3);
-    // About 15 reads per window keeps the next decision at one slave while reads keep flowing.
     const statuses: number[] = [];
     let reading = true;
     const reader = (async () => {
       while (reading) {
         statuses.push((await read()).status);
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        await sleep(READ_EVERY_MS);
       }
     })();
     const fifth = await decision(5);
     expect(fifth.slavesAfter).toBe(1);
     await slavesServing(1);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await staysTrue(() => statuses.every((status) => status === 200), 1000, 'every read answered 200 after the scale-in');
     reading = false;
     await reader;
     expect(statuses.length).toBeGreaterThan(5);
