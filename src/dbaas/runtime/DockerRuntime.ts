@@ -19,6 +19,7 @@ import Docker from 'dockerode';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import { DieEvents } from './DieEvents.ts';
+import { RuntimeLifecycle } from './RuntimeLifecycle.ts';
 import { containerState, demux, describeExit, retried, statusOf, type ContainerState } from './containers.ts';
 import { encodeWorkerSettings, WORKER_SETTINGS_VARIABLE, type WorkerSettings } from '../worker/WorkerSettings.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
@@ -74,7 +75,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
   private swept: Promise<unknown> | undefined;
   /** Starts in progress: a sweep leaves their containers alone, and close() waits for them. */
   private readonly starting = new Map<string, Promise<unknown>>();
-  private closing = false;
+  private readonly lifecycle = new RuntimeLifecycle();
 
   constructor(private readonly options: DockerRuntimeOptions) {
     super();
@@ -94,7 +95,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
   }
 
   async start(spec: WorkerSpec): Promise<WorkerHandle> {
-    if (this.closing) throw new Error(`cannot start worker ${spec.workerId}: the runtime is closing`);
+    this.lifecycle.assertOpen(`start worker ${spec.workerId}`);
     await this.events.watch();
     await (this.swept ??= this.sweep(true));
     const started = this.run(spec);
@@ -145,7 +146,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
     const tracked = this.track(spec.workerId, container.id);
     try {
       await container.start();
-      if (this.closing) throw new Error(`worker ${spec.workerId} started while the runtime was closing`);
+      if (this.lifecycle.state !== 'open') throw new Error(`worker ${spec.workerId} started while the runtime was ${this.lifecycle.state}`);
       const { State } = await container.inspect();
       tracked.handle.pid = State.Pid;
       if (!State.Running) void this.finish(tracked, State.ExitCode);
@@ -182,6 +183,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
 
   /** Takes over the cluster's live containers, found by label (left by an orchestrator that died), and removes its dead ones. */
   async adopt(): Promise<WorkerHandle[]> {
+    this.lifecycle.assertOpen('adopt workers');
     await this.events.watch();
     const sweep = this.sweep(false);
     this.swept ??= sweep;
@@ -190,18 +192,19 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
     return adopted;
   }
 
-  /** Stops and removes every container of the cluster, tracked or not, then stops watching. */
-  async close(): Promise<void> {
-    this.closing = true;
-    try {
+  /**
+   * Lets the starts in progress finish, then stops and removes every container of the cluster,
+   * tracked or not, and stops watching. Final: a closed runtime starts and adopts nothing.
+   * Idempotent: a second call returns the first one's promise.
+   */
+  close(): Promise<void> {
+    return this.lifecycle.close(async () => {
       await Promise.allSettled(this.starting.values());
       await Promise.all([...this.workers.keys()].map((workerId) => this.stop(workerId)));
       const leftovers = await this.clusterContainers().catch(() => []);
       await Promise.all(leftovers.map((info) => this.discard(info.Id, info.Labels[LABELS.worker], info.State === 'running' ? DEFAULT_GRACE_MS : undefined)));
       this.events.close();
-    } finally {
-      this.closing = false;
-    }
+    });
   }
 
   private track(workerId: string, containerId: string): Tracked {

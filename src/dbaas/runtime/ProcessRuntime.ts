@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { entryPoint, nodeArgs, PROJECT_ROOT } from '../../shared/entry-points.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { RuntimeLifecycle } from './RuntimeLifecycle.ts';
 import { findClusterWorkers, identifyWorker, isSameWorker, signalWorker, workerTag, type WorkerProcess } from './workerProcesses.ts';
 import { encodeWorkerSettings, WORKER_SETTINGS_VARIABLE, type WorkerSettings } from '../worker/WorkerSettings.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
@@ -44,6 +45,9 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
   private readonly workers = new Map<string, RunningWorker>();
   /** Whether earlier runs' workers were dealt with: adopted, or (before a first start) killed. */
   private claimed = false;
+  /** Starts between the spawn and the worker's registration here: close() waits for them. */
+  private readonly starting = new Set<Promise<unknown>>();
+  private readonly lifecycle = new RuntimeLifecycle();
 
   constructor(private readonly options: ProcessRuntimeOptions) {
     super();
@@ -51,6 +55,17 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
   }
 
   async start(spec: WorkerSpec): Promise<WorkerHandle> {
+    this.lifecycle.assertOpen(`start worker ${spec.workerId}`);
+    const started = this.launch(spec);
+    this.starting.add(started);
+    try {
+      return await started;
+    } finally {
+      this.starting.delete(started);
+    }
+  }
+
+  private async launch(spec: WorkerSpec): Promise<WorkerHandle> {
     if (!this.claimed) this.killStrays();
     const log = fs.openSync(path.join(this.options.logDir, `${spec.workerId}.log`), 'a');
     const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, ...nodeArgs(WORKER_MAIN), workerTag(this.options.cluster, spec.workerId)], {
@@ -75,6 +90,7 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
 
   /** Every running worker process of the cluster not yet ours (registered anywhere or not) is taken over. */
   async adopt(): Promise<WorkerHandle[]> {
+    this.lifecycle.assertOpen('adopt workers');
     this.claimed = true;
     const adopted: WorkerHandle[] = [];
     for (const found of findClusterWorkers(this.options.cluster)) {
@@ -137,8 +153,15 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
     clearTimeout(timer);
   }
 
-  async close(): Promise<void> {
-    await Promise.all([...this.workers.keys()].map((workerId) => this.stop(workerId)));
+  /**
+   * Lets the starts in progress finish, then stops every worker. Final: a closed runtime starts
+   * and adopts nothing. Idempotent: a second call returns the first one's promise.
+   */
+  close(): Promise<void> {
+    return this.lifecycle.close(async () => {
+      await Promise.allSettled(this.starting);
+      await Promise.all([...this.workers.keys()].map((workerId) => this.stop(workerId)));
+    });
   }
 
   private signal(worker: RunningWorker, signal: NodeJS.Signals): void {

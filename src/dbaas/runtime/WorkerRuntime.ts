@@ -44,6 +44,9 @@ export interface WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
    * they are listed, watched and killed as its own.
    */
   adopt(): Promise<WorkerHandle[]>;
-  /** Stops every worker this runtime started or adopted. */
+  /**
+   * Stops every worker this runtime started or adopted, once the starts in progress have finished;
+   * from then on it starts and adopts nothing. Idempotent: a second call waits for the first.
+   */
   close(): Promise<void>;
 }
