@@ -94,12 +94,19 @@ describe('the console against a real cluster: the stream, the slave count, the p
     expect(wrongMethod.headers.allow).toBe('PUT');
   });
 
-  it('a standby orchestrator refuses to set the slaves and names the supervising one', async () => {
+  it('a standby orchestrator passes the slave count to the supervising one', async () => {
     standby = await startDatabaseService({ cluster: service.cluster, dataDir: service.dataDir, slaves: 1 });
     expect(standby.orchestrator.isSupervising).toBe(false);
-    const answer = await put<{ error: string; code: string }>(`${standby.orchestratorUrl}/api/v1/scaling/slaves`, { slaves: 1 });
-    expect(answer.status).toBe(503);
-    expect(answer.body.error).toMatch(new RegExp(`supervising one is pid ${process.pid}: send scaling calls there`));
+    const passed = await put<{ desiredSlaves: number; previous: number }>(`${standby.orchestratorUrl}/api/v1/scaling/slaves`, { slaves: 1 });
+    expect(passed.status).toBe(200);
+    expect(passed.body).toEqual({ desiredSlaves: 1, previous: 2 });
+    // A call already passed on once is answered where it lands: the standby names the supervisor.
+    const refused = await request<{ error: string }>('PUT', `${standby.orchestratorUrl}/api/v1/scaling/slaves`, {
+      json: { slaves: 1 },
+      headers: { 'x-rideshare-forwarded-by': 'elsewhere' },
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.body.error).toMatch(new RegExp(`supervising one is pid ${process.pid}: send scaling calls there`));
   });
 
   it('serves the page and its files with their content types; any other name is a 404', async () => {

@@ -102,7 +102,7 @@ export function renderActions(status) {
   const supervisor = status.orchestrators.find((orchestrator) => orchestrator.supervising);
   byId('actions-hint').textContent =
     self && !self.supervising
-      ? `This orchestrator stands by; actions are refused here. The supervising one is pid ${supervisor?.pid ?? 'unknown'}${supervisor ? ` at ${supervisor.url}/console` : ''}.`
+      ? `This orchestrator stands by: it passes the actions to the supervising one (pid ${supervisor?.pid ?? 'unknown'}).`
       : status.scaling.enabled
         ? 'Auto-scaling is on: a count set by hand holds until the end of the current window.'
         : 'Auto-scaling is off: a count set by hand holds.';

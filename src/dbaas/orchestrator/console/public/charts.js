@@ -1,6 +1,6 @@
 // The two charts (uPlot, served from the installed npm package): the autoscaler's decisions
 // (reads counted in each window, and the slaves it asked for) and the live read rate.
-import { byId, elapsed, formatNumber } from './dom.js';
+import { byId, clockTime, elapsed, formatNumber } from './dom.js';
 
 const COLORS = {
   reads: '#58a6ff',
@@ -26,6 +26,9 @@ function axis(extra = {}) {
     ...extra,
   };
 }
+
+/** The time axis in the browser's 24-hour clock, like the timeline. */
+const timeAxis = () => axis({ space: 76, values: (_plot, splits) => splits.map((seconds) => clockTime(seconds * 1000)) });
 
 /** Whole numbers only on a count axis. */
 const integerTicks = (_plot, splits) => splits.map((value) => (Number.isInteger(value) ? formatNumber(value) : ''));
@@ -81,14 +84,14 @@ export class DecisionsChart {
 function decisionOptions() {
   return {
     cursor: { drag: { x: false, y: false }, points: { size: 7 } },
-    legend: { live: true },
+    legend: { live: false },
     scales: {
       x: { time: true },
       reads: { range: (_plot, _min, max) => [0, Math.max(10, Math.ceil((max ?? 0) * 1.15))] },
       slaves: { range: (_plot, _min, max) => [0, Math.max(3, (max ?? 0) + 1)] },
     },
     axes: [
-      axis(),
+      timeAxis(),
       axis({ scale: 'reads', label: 'reads per window', labelSize: 20, size: 52, values: integerTicks }),
       axis({ scale: 'slaves', side: 1, label: 'slaves', labelSize: 20, size: 40, grid: { show: false }, values: integerTicks }),
     ],
@@ -184,14 +187,14 @@ export class LiveChart {
 function liveOptions() {
   return {
     cursor: { drag: { x: false, y: false }, points: { size: 6 } },
-    legend: { live: true },
+    legend: { live: false },
     scales: {
       x: { time: true },
       rate: { range: (_plot, _min, max) => [0, Math.max(5, Math.ceil((max ?? 0) * 1.2))] },
       slaves: { range: (_plot, _min, max) => [0, Math.max(3, (max ?? 0) + 1)] },
     },
     axes: [
-      axis(),
+      timeAxis(),
       axis({ scale: 'rate', label: 'reads / s', labelSize: 20, size: 52 }),
       axis({ scale: 'slaves', side: 1, label: 'slaves', labelSize: 20, size: 40, grid: { show: false }, values: integerTicks }),
     ],

@@ -21,9 +21,9 @@ export const byId = (id) => document.getElementById(id);
 const number = new Intl.NumberFormat('en');
 export const formatNumber = (value) => (value === null || value === undefined ? '–' : number.format(value));
 
-/** 14:03:07 in the browser's time zone. */
-export function clockTime(iso) {
-  const date = new Date(iso);
+/** 14:03:07 in the browser's time zone, from an ISO text or milliseconds. */
+export function clockTime(time) {
+  const date = new Date(time);
   return Number.isNaN(date.getTime()) ? '–' : date.toLocaleTimeString('en-GB', { hour12: false });
 }
 

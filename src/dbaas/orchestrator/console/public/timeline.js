@@ -31,8 +31,8 @@ function describe(event) {
     case 'worker-started':
       return { tone: 'good', label: 'start', title: `${event.role} pid ${event.pid} started`, detail: START_REASONS[event.reason] ?? event.reason };
     case 'scaling': {
-      const change = event.slavesAfter === event.slavesBefore ? `stays at ${event.slavesAfter}` : `${event.slavesBefore} → ${event.slavesAfter}`;
-      return { tone: 'info', label: 'scaling', title: `autoscaler: ${formatNumber(event.reads)} reads, slaves ${change}`, detail: event.reason };
+      const change = event.slavesAfter === event.slavesBefore ? `stay at ${event.slavesAfter}` : `${event.slavesBefore} → ${event.slavesAfter}`;
+      return { tone: 'info', label: 'scaling', title: `slaves ${change}`, detail: `autoscaler: ${event.reason}` };
     }
     case 'slaves-set':
       return { tone: 'info', label: 'operator', title: `desired slaves set ${event.slavesBefore} → ${event.slavesAfter}`, detail: `by an operator at orchestrator ${event.orchestratorId}` };
