@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { loadConfig } from '../src/shared/config.ts';
+import type { Tokens } from '../src/shared/auth/tokens.ts';
+import { loadConfig, tokensFor } from '../src/shared/config.ts';
 import { createLogger, type Logger } from '../src/shared/logger.ts';
 import { workerTuningFrom } from '../src/dbaas/orchestrator/settings.ts';
 import { Orchestrator, type ScalingOptions } from '../src/dbaas/orchestrator/Orchestrator.ts';
@@ -18,6 +19,8 @@ import { testServers } from './inject.ts';
 export interface DatabaseServiceHandle {
   orchestratorUrl: string;
   orchestrator: Orchestrator;
+  /** The bearer tokens, when the test turned authorization on. */
+  tokens?: Tokens;
   /** Where the workers run: tests kill and list workers through it. */
   runtime: WorkerRuntime;
   cluster: string;
@@ -52,7 +55,9 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
   const cluster = options.cluster ?? uniqueClusterName();
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
   // The product's one settings parse, with the tests' short session and quiet logs unless overridden.
-  const config = loadConfig({ ZK_SESSION_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn', DATA_DIR: dataDir, ...options.env });
+  // Authorization is off unless a test turns it on (RIDESHARE_AUTH: 'on'): most tests are about other things.
+  const config = loadConfig({ ZK_SESSION_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn', RIDESHARE_AUTH: 'off', DATA_DIR: dataDir, ...options.env });
+  const tokens = config.RIDESHARE_AUTH ? tokensFor(config) : undefined;
   const logger = options.logger ?? createLogger('test-orchestrator', config.LOG_LEVEL);
   const runtime = options.runtime ?? new ProcessRuntime({ cluster, logDir: path.join(dataDir, 'logs'), logger });
   const orchestrator = new Orchestrator({
@@ -65,6 +70,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     sessionTimeoutMs: config.ZK_SESSION_TIMEOUT_MS,
     initialSlaves: options.slaves ?? 1,
     workerTuning: workerTuningFrom(config),
+    auth: tokens ? { enabled: true, tokens } : { enabled: false },
     ...(options.scaling ? { scaling: options.scaling } : {}),
     runtime,
     logger,
@@ -73,6 +79,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
   return {
     orchestratorUrl: orchestrator.url,
     orchestrator,
+    ...(tokens ? { tokens } : {}),
     runtime,
     cluster,
     dataDir,

@@ -4,7 +4,8 @@
  * everything gracefully; one that comes after the repeat window (not the echo of the same Ctrl-C)
  * kills everything at once. Either way nothing it started outlives it.
  */
-import { ConfigError, describeConfig, loadConfig } from './shared/config.ts';
+import { announceAuth } from './shared/auth/announce.ts';
+import { ConfigError, describeConfig, loadConfig, tokensFor } from './shared/config.ts';
 import { createLogger } from './shared/logger.ts';
 import { handleStopSignals } from './shared/process-lifecycle.ts';
 import { RideShareSystem } from './system/RideShareSystem.ts';
@@ -18,6 +19,9 @@ async function main(): Promise<void> {
   const config = loadConfig();
   logger.level = config.LOG_LEVEL;
   logger.info({ config: describeConfig(config) }, 'starting RideShare');
+  // The tokens are made here, before any process that needs them starts.
+  if (config.RIDESHARE_AUTH) tokensFor(config);
+  announceAuth(config, logger);
   const system = new RideShareSystem({ config, logger });
 
   let exitCode = 0;

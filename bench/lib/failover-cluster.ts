@@ -46,6 +46,8 @@ export async function startFailoverCluster(options: FailoverClusterOptions): Pro
       dataDir,
       amqpUrl: rabbit.address,
       zkConnect: zookeeper.address,
+      // The benchmarks measure the database service itself: no tokens between them and it.
+      auth: { enabled: false },
       rpcTimeoutMs: 5000,
       sessionTimeoutMs: options.sessionTimeoutMs,
       initialSlaves: options.slaves,

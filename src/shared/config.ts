@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { resolveToken, resolveTokens, type Role, type Tokens } from './auth/tokens.ts';
 import { RideShareError } from './errors.ts';
 import { redactUrl } from './redact.ts';
 
@@ -17,6 +18,11 @@ const ports = z
   .pipe(z.array(portNumber).min(1).max(8));
 const positiveInt = z.coerce.number().int().min(1);
 const onOff = z.enum(['on', 'off']).transform((value) => value === 'on');
+const token = z
+  .string()
+  .regex(/^[\x21-\x7e]{16,256}$/, '16 to 256 printable characters, no spaces')
+  .optional()
+  .or(z.literal('').transform(() => undefined));
 const optionalText = z
   .string()
   .optional()
@@ -70,6 +76,11 @@ const schema = z.object({
   DURABILITY: z.enum(['process', 'power']).default('process'),
   /** How long a joining replica waits for the master's position and for a snapshot. */
   SNAPSHOT_TIMEOUT_MS: positiveInt.default(30_000),
+  /**
+   * A backup (`npm run backup`) that `npm start` installs before the first start of a cluster whose
+   * DATA_DIR holds none yet, as `npm run restore` would; ignored once the DATA_DIR holds the cluster.
+   */
+  RESTORE_FROM: optionalText,
   /** Comma-separated base URLs of the orchestrators the services call, in order of preference (default: the one on ORCHESTRATOR_PORT). */
   ORCHESTRATOR_URL: optionalText,
   /**
@@ -91,6 +102,15 @@ const schema = z.object({
   ACCESS_LOG: onOff.default(true),
   /** Prometheus metrics at GET /metrics on every HTTP server. */
   METRICS: onOff.default(true),
+  /**
+   * Bearer tokens between the services and the database service (docs/security.md). `off` only
+   * to replay the original 2020 graders, which send none.
+   */
+  RIDESHARE_AUTH: onOff.default(true),
+  /** The `service` role's token (db/read, db/write); default: DATA_DIR/secrets/service.token, made at the first start. */
+  SERVICE_TOKEN: token,
+  /** The `admin` role's token (everything); default: DATA_DIR/secrets/admin.token, made at the first start. */
+  ADMIN_TOKEN: token,
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -162,5 +182,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export function describeConfig(config: Config): Record<string, unknown> {
   const masked: Record<string, unknown> = { ...config };
   if (config.AMQP_URL) masked.AMQP_URL = redactUrl(config.AMQP_URL);
+  for (const key of ['SERVICE_TOKEN', 'ADMIN_TOKEN'] as const) if (config[key] !== undefined) masked[key] = '[redacted]';
   return masked;
+}
+
+function tokenSources(config: Config) {
+  return { dataDir: config.DATA_DIR, fromEnvironment: { service: config.SERVICE_TOKEN, admin: config.ADMIN_TOKEN } };
+}
+
+/** The tokens every process of this DATA_DIR uses (src/shared/auth/tokens.ts). */
+export function tokensFor(config: Config): Tokens {
+  return resolveTokens(tokenSources(config));
+}
+
+/** One role's token, for a process that needs no other (the services: `service`). */
+export function tokenFor(config: Config, role: Role): string {
+  return resolveToken(tokenSources(config), role);
 }

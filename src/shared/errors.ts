@@ -13,6 +13,10 @@ export interface ErrorSpec {
 
 export const ERROR_CODES = {
   BAD_REQUEST: { status: 400, retriable: false },
+  /** No credentials, or credentials nobody issued. */
+  UNAUTHENTICATED: { status: 401, retriable: false },
+  /** Valid credentials of a role not allowed to do this. */
+  FORBIDDEN: { status: 403, retriable: false },
   NOT_FOUND: { status: 404, retriable: false },
   METHOD_NOT_ALLOWED: { status: 405, retriable: false },
   CONFLICT: { status: 409, retriable: false },

@@ -4,11 +4,13 @@
  * first learns the master's position, which covers every write acknowledged by any
  * orchestrator, and asks the answering slave for at least that.
  */
-import { BadRequestError } from '../../shared/errors.ts';
+import type { Role } from '../../shared/auth/tokens.ts';
+import { BadRequestError, RideShareError } from '../../shared/errors.ts';
 import { currentRequestId, writeIdFor } from '../../shared/request-context.ts';
 import { PROTOCOL_VERSION, type Position, type ReadResult, type WriteResult } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
-import { parseRead, parseWrite, type Write } from '../protocol/queries.ts';
+import { parseRead, parseWrite, secretColumnsNamed, type ReadQuery, type Write } from '../protocol/queries.ts';
+import { publicColumnsOf } from '../protocol/tables.ts';
 import type { RpcClient } from './RpcClient.ts';
 
 const MAX_REQUEST_ID_LENGTH = 128;
@@ -23,28 +25,56 @@ export class DatabaseFrontend {
   private nextPosition: Promise<number> | undefined;
   /** The position request already sent: too early for a read that arrives after it left. */
   private sentPosition: Promise<unknown> = Promise.resolve();
+  /** The highest seq this orchestrator has seen acknowledged or applied: a minSeq up to it is surely real. */
+  private highestSeen = 0;
 
   constructor(
     private readonly rpc: RpcClient,
     private readonly names: ClusterNames,
-    /** Told of every db/read request received, valid or not: the autoscaler's load measure. */
+    /**
+     * Told of every valid db/read from a caller allowed to read: the autoscaler's load measure.
+     * Junk and strangers are refused before they count, so they cannot make the cluster grow.
+     */
     private readonly onRead: () => void = () => undefined,
   ) {}
 
-  async read(body: unknown): Promise<ReadAnswer> {
-    this.onRead();
+  /** `role`: the caller's (src/shared/http/auth.ts); only admin may name a secret column. */
+  async read(body: unknown, role: Role | undefined): Promise<ReadAnswer> {
     const query = parseRead(body);
+    guardSecrets(query, role);
+    this.onRead();
     if (query.fresh) {
       query.minSeq = Math.max(query.minSeq ?? 0, await this.masterPosition());
       delete query.fresh;
+    } else if (query.minSeq !== undefined && query.minSeq > this.highestSeen) {
+      await this.checkAcknowledged(query.minSeq);
     }
+    if (role !== 'admin' && query.columns === undefined && query.count !== true) query.columns = publicColumnsOf(query.table);
     const result = await this.rpc.call<ReadResult>(this.names.readQ, { v: PROTOCOL_VERSION, kind: 'read', query, ...traced() });
+    this.see(result.seq);
     return { rows: result.rows, seq: result.seq };
   }
 
-  async write(body: unknown): Promise<WriteResult> {
+  async write(body: unknown, role: Role | undefined): Promise<WriteResult> {
     const { requestId, rest } = splitRequestId(body);
-    return this.send(parseWrite(rest), requestId ?? writeIdFor(currentRequestId()));
+    const write = parseWrite(rest);
+    guardSecrets(write, role);
+    const result = await this.send(write, requestId ?? writeIdFor(currentRequestId()));
+    this.see(result.seq);
+    return result;
+  }
+
+  /**
+   * A minSeq no write was ever acknowledged with would hold a slave's slot until READ_WAIT_MS
+   * for nothing: it is refused at once. The master's position covers every acknowledged write.
+   */
+  private async checkAcknowledged(minSeq: number): Promise<void> {
+    const position = await this.masterPosition();
+    if (minSeq > position) throw new BadRequestError(`minSeq ${minSeq} is beyond the last acknowledged write (seq ${position})`);
+  }
+
+  private see(seq: number): void {
+    if (seq > this.highestSeen) this.highestSeen = seq;
   }
 
   async clear(): Promise<void> {
@@ -69,7 +99,10 @@ export class DatabaseFrontend {
 
   private askPosition(): Promise<number> {
     this.nextPosition = undefined;
-    const asked = this.rpc.call<Position>(this.names.writeQ, { v: PROTOCOL_VERSION, kind: 'position' }).then((position) => position.seq);
+    const asked = this.rpc.call<Position>(this.names.writeQ, { v: PROTOCOL_VERSION, kind: 'position' }).then((position) => {
+      this.see(position.seq);
+      return position.seq;
+    });
     this.sentPosition = asked.catch(() => undefined);
     return asked;
   }
@@ -79,6 +112,13 @@ export class DatabaseFrontend {
 function traced(): { trace?: string } {
   const trace = currentRequestId();
   return trace === undefined ? {} : { trace };
+}
+
+/** Only the admin role may read, match or sort on a secret column (password hashes). */
+function guardSecrets(request: ReadQuery | Write, role: Role | undefined): void {
+  if (role === 'admin') return;
+  const named = secretColumnsNamed(request);
+  if (named.length > 0) throw new RideShareError('FORBIDDEN', `only the admin role may use the column${named.length > 1 ? 's' : ''} ${named.join(', ')}`);
 }
 
 function splitRequestId(body: unknown): { requestId?: string; rest: unknown } {

@@ -7,10 +7,12 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { createHttpApp } from '../../shared/http/app.ts';
 import { drain } from '../../shared/http/drain.ts';
+import type { AuthSetting } from '../../shared/http/auth.ts';
 import type { Readiness } from '../../shared/http/health.ts';
 import type { ObservabilitySettings } from '../../shared/http/observability.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { createRegistry } from '../../shared/metrics.ts';
+import { BackupEndpoint, backupTempDirOf } from '../backup/BackupEndpoint.ts';
 import { ClusterHistory } from '../coordination/ClusterHistory.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { announceOrchestrator, listOrchestrators, withdrawOrchestrator } from '../coordination/OrchestratorRegistry.ts';
@@ -23,6 +25,7 @@ import type { ClusterSetup, Supervisor } from '../supervisor/Supervisor.ts';
 import { SupervisionJournal } from '../supervisor/SupervisionJournal.ts';
 import { readClusterStatus, type ClusterStatus } from './ClusterStatus.ts';
 import { DatabaseFrontend } from './DatabaseFrontend.ts';
+import { orchestratorAccess } from './access.ts';
 import { OrchestratorMetrics } from './metrics.ts';
 import { SupervisorForwarder } from './SupervisorForwarder.ts';
 import { ReadCounter } from './ReadCounter.ts';
@@ -42,6 +45,8 @@ export interface OrchestratorOptions extends ClusterSetup {
   scaling?: ScalingOptions;
   /** Access log and metrics (config ACCESS_LOG, METRICS); both on unless given. */
   observability?: ObservabilitySettings;
+  /** Bearer tokens (config RIDESHARE_AUTH, SERVICE_TOKEN, ADMIN_TOKEN; docs/security.md). */
+  auth: AuthSetting;
   /** How long stopping keeps answering while draining (config SHUTDOWN_DRAIN_MS). Default 0. */
   drainMs?: number;
   logger: Logger;
@@ -101,6 +106,7 @@ export class Orchestrator {
       registry,
       ...(options.observability ? { observability: options.observability } : {}),
       readiness: () => this.readiness(),
+      auth: { ...options.auth, accessOf: orchestratorAccess },
     });
     registerRoutes(this.app, {
       database,
@@ -118,6 +124,14 @@ export class Orchestrator {
         orchestratorId,
         // A crash waits for the worker to be gone; a bounded wait on top of the RPC timeout.
         timeoutMs: options.rpcTimeoutMs + 10_000,
+      }),
+      backup: new BackupEndpoint({
+        amqpUrl: options.amqpUrl,
+        cluster: options.cluster,
+        names,
+        tempDir: backupTempDirOf(options.dataDir),
+        timeoutMs: options.workerTuning.snapshotTimeoutMs,
+        logger: options.logger.child({ component: 'backup' }),
       }),
     });
   }

@@ -36,6 +36,7 @@ export class SupervisorForwarder {
         headers: {
           [FORWARDED_HEADER]: this.options.orchestratorId,
           [REQUEST_ID_HEADER]: request.id,
+          ...(request.headers.authorization === undefined ? {} : { authorization: request.headers.authorization }),
           ...(request.body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: request.body === undefined ? undefined : JSON.stringify(request.body),

@@ -1,6 +1,7 @@
 /** `tsx src/dbaas/orchestrator/main.ts`: the orchestrator (and its supervisor) from the environment. */
 import path from 'node:path';
-import { describeConfig, loadConfig } from '../../shared/config.ts';
+import { announceAuth } from '../../shared/auth/announce.ts';
+import { describeConfig, loadConfig, tokensFor } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { closeOnSignals, drainsOn } from '../../shared/process-lifecycle.ts';
 import { createRuntime } from '../runtime/createRuntime.ts';
@@ -14,6 +15,7 @@ if (!config.AMQP_URL || !config.ZK_CONNECT) {
   process.exit(2);
 }
 logger.info({ config: describeConfig(config) }, 'starting');
+announceAuth(config, logger);
 
 const orchestrator = new Orchestrator({
   port: config.ORCHESTRATOR_PORT,
@@ -29,6 +31,7 @@ const orchestrator = new Orchestrator({
   workerTuning: workerTuningFrom(config),
   drainMs: config.SHUTDOWN_DRAIN_MS,
   observability: { accessLog: config.ACCESS_LOG, metrics: config.METRICS },
+  auth: config.RIDESHARE_AUTH ? { enabled: true, tokens: tokensFor(config) } : { enabled: false },
   runtime: createRuntime(config.WORKER_RUNTIME, {
     cluster: config.RIDESHARE_CLUSTER,
     dataDir: config.DATA_DIR,

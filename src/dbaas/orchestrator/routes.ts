@@ -1,6 +1,8 @@
 /** The orchestrator's HTTP API (docs/database-api.md) and its console; other methods on these paths are a 405. */
 import type { FastifyInstance } from 'fastify';
+import { roleOf } from '../../shared/http/auth.ts';
 import { defineResource } from '../../shared/http/resource.ts';
+import type { BackupEndpoint } from '../backup/BackupEndpoint.ts';
 import type { ChangeSource } from './console/ClusterFeed.ts';
 import { registerConsolePages } from './console/pages.ts';
 import { registerClusterStream } from './console/stream.ts';
@@ -22,17 +24,20 @@ export interface RouteDeps {
   maxSlaves: number;
   /** Crash and scaling calls on a standby go to the supervising orchestrator. */
   supervisorOnly: SupervisorForwarder;
+  /** POST /api/v1/db/backup: a consistent copy of the database, streamed. */
+  backup: BackupEndpoint;
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  defineResource(app, '/api/v1/db/read', { POST: async (request) => deps.database.read(request.body) });
-  defineResource(app, '/api/v1/db/write', { POST: async (request) => deps.database.write(request.body) });
+  defineResource(app, '/api/v1/db/read', { POST: async (request) => deps.database.read(request.body, roleOf(request)) });
+  defineResource(app, '/api/v1/db/write', { POST: async (request) => deps.database.write(request.body, roleOf(request)) });
   defineResource(app, '/api/v1/db/clear', {
     POST: async () => {
       await deps.database.clear();
       return {};
     },
   });
+  defineResource(app, '/api/v1/db/backup', { POST: (_request, reply) => deps.backup.reply(reply) });
   defineResource(app, '/api/v1/worker/list', { GET: async () => deps.listWorkerPids() });
   const { supervisorOnly } = deps;
   defineResource(app, '/api/v1/crash/master', { POST: (request, reply) => supervisorOnly.handle(request, reply, async () => [await deps.crashMaster()]) });

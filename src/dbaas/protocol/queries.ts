@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { InvalidRequestError } from './wire-errors.ts';
-import { columnsOf, isTableName, TABLES, type ColumnSpec, type TableName } from './tables.ts';
+import { columnsOf, isSecretColumn, isTableName, TABLES, type ColumnSpec, type TableName } from './tables.ts';
 
 export type Value = string | number;
 export type Comparison = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in';
@@ -176,6 +176,16 @@ function checkWhere(table: TableName, where: Where): void {
 
 function checkValues(table: TableName, values: Record<string, Value>): void {
   for (const [column, value] of Object.entries(values)) checkValue(table, column, value);
+}
+
+/** The secret columns (tables.ts) a read or write names in its columns, conditions or order. */
+export function secretColumnsNamed(request: ReadQuery | Write): string[] {
+  if (!('table' in request)) return [];
+  const { table } = request;
+  const named = 'where' in request ? Object.keys(request.where ?? {}) : [];
+  if ('columns' in request) named.push(...(request.columns ?? []));
+  if ('orderBy' in request) named.push(...(request.orderBy ?? []).map((order) => order.column));
+  return [...new Set(named)].filter((column) => isSecretColumn(table, column));
 }
 
 export function parseRead(body: unknown): ReadQuery {

@@ -11,6 +11,8 @@ export interface ColumnSpec {
   /** Longest accepted text, in characters; longer values are a 400, not a truncation. */
   readonly maxLength?: number;
   readonly nullable?: boolean;
+  /** Never read back, matched or sorted on except by the admin role (password hashes). */
+  readonly secret?: boolean;
 }
 
 export interface TableSpec {
@@ -27,7 +29,7 @@ export const TABLES = {
   users: {
     columns: {
       username: { type: 'text', maxLength: MAX_TEXT_LENGTH },
-      password: { type: 'text', maxLength: MAX_TEXT_LENGTH },
+      password: { type: 'text', maxLength: MAX_TEXT_LENGTH, secret: true },
     },
     ddl: `CREATE TABLE IF NOT EXISTS users (
       username TEXT PRIMARY KEY,
@@ -83,4 +85,14 @@ export function isTableName(name: string): name is TableName {
 
 export function columnsOf(table: TableName): Readonly<Record<string, ColumnSpec>> {
   return TABLES[table].columns;
+}
+
+export function isSecretColumn(table: TableName, column: string): boolean {
+  const spec: ColumnSpec | undefined = columnsOf(table)[column];
+  return spec?.secret === true;
+}
+
+/** The columns anyone may read, in declaration order. */
+export function publicColumnsOf(table: TableName): string[] {
+  return Object.keys(columnsOf(table)).filter((column) => !isSecretColumn(table, column));
 }

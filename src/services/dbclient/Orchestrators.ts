@@ -17,6 +17,8 @@ const HEALTH_TIMEOUT_MS = 1000;
 
 export interface OrchestratorsOptions {
   urls: string[];
+  /** Sent as `Authorization: Bearer …` with every call. */
+  token?: string | undefined;
   /** Upper bound for one call, all orchestrators tried included. */
   timeoutMs: number;
   /** Keep-alive connections per orchestrator, so at most this many calls in flight to each. */
@@ -40,12 +42,14 @@ export class Orchestrators {
   readonly #endpoints: Endpoint[];
   readonly #timeoutMs: number;
   readonly #logger: Logger | undefined;
+  readonly #authorization: Record<string, string>;
   #preferred = 0;
 
   constructor(options: OrchestratorsOptions) {
     if (options.urls.length === 0) throw new Error('at least one orchestrator URL is needed');
     this.#timeoutMs = options.timeoutMs;
     this.#logger = options.logger;
+    this.#authorization = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
     this.#endpoints = options.urls.map((address) => {
       const url = new URL(address);
       const pool = new Pool(url.origin, {
@@ -115,7 +119,7 @@ export class Orchestrators {
     const response = await endpoint.pool.request({
       method: 'POST',
       path: `${endpoint.basePath}${path}`,
-      headers: { ...requestIdHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: { ...this.#authorization, ...requestIdHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
     });

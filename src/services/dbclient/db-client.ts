@@ -19,6 +19,8 @@ export interface DbClientOptions {
    * (config ORCHESTRATOR_URL, comma-separated). One serves at a time; the next takes over.
    */
   urls: string[];
+  /** The `service` role's bearer token; none when the database service runs without authorization. */
+  token?: string | undefined;
   /** Upper bound for one call, connection included (config HTTP_TIMEOUT_MS). Default 8000. */
   timeoutMs?: number;
   /**
@@ -71,7 +73,7 @@ export class DbClient {
   #highestSeq = 0;
 
   constructor(options: DbClientOptions) {
-    this.#orchestrators = new Orchestrators({ urls: options.urls, timeoutMs: options.timeoutMs ?? 8000, connections: options.connections ?? 64, logger: options.logger });
+    this.#orchestrators = new Orchestrators({ urls: options.urls, token: options.token, timeoutMs: options.timeoutMs ?? 8000, connections: options.connections ?? 64, logger: options.logger });
     this.#retryDelayMs = options.retryDelayMs ?? 200;
     this.#writeRetryWindowMs = options.writeRetryWindowMs ?? 10_000;
     this.#logger = options.logger;

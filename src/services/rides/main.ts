@@ -1,5 +1,5 @@
 /** `tsx src/services/rides/main.ts`: one rides instance configured from the environment. */
-import { describeConfig, loadConfig } from '../../shared/config.ts';
+import { describeConfig, loadConfig, tokenFor } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { closeOnSignals, drainsOn } from '../../shared/process-lifecycle.ts';
 import { startRidesService } from './rides-service.ts';
@@ -12,7 +12,7 @@ const service = await startRidesService({
   host: config.BIND_HOST,
   drainMs: config.SHUTDOWN_DRAIN_MS,
   observability: { accessLog: config.ACCESS_LOG, metrics: config.METRICS },
-  db: { urls: config.ORCHESTRATOR_URLS, timeoutMs: config.HTTP_TIMEOUT_MS },
+  db: { urls: config.ORCHESTRATOR_URLS, timeoutMs: config.HTTP_TIMEOUT_MS, token: config.RIDESHARE_AUTH ? tokenFor(config, 'service') : undefined },
   gatewayUrl: config.GATEWAY_URL,
   publicHost: config.RIDES_PUBLIC_HOST,
   now: config.RIDESHARE_NOW,

@@ -1,5 +1,5 @@
 /** `tsx src/services/users/main.ts`: one users instance configured from the environment. */
-import { describeConfig, loadConfig } from '../../shared/config.ts';
+import { describeConfig, loadConfig, tokenFor } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { closeOnSignals, drainsOn } from '../../shared/process-lifecycle.ts';
 import { startUsersService } from './users-service.ts';
@@ -12,7 +12,7 @@ const service = await startUsersService({
   host: config.BIND_HOST,
   drainMs: config.SHUTDOWN_DRAIN_MS,
   observability: { accessLog: config.ACCESS_LOG, metrics: config.METRICS },
-  db: { urls: config.ORCHESTRATOR_URLS, timeoutMs: config.HTTP_TIMEOUT_MS },
+  db: { urls: config.ORCHESTRATOR_URLS, timeoutMs: config.HTTP_TIMEOUT_MS, token: config.RIDESHARE_AUTH ? tokenFor(config, 'service') : undefined },
   logger,
 });
 logger.info({ url: service.url }, 'users service listening');

@@ -9,6 +9,7 @@ import type { Logger } from '../logger.ts';
 import { createRegistry, type Registry } from '../metrics.ts';
 import { REQUEST_ID_HEADER, requestIdFrom } from '../request-context.ts';
 import { abbreviate, installErrorHandling, sendError } from './errors.ts';
+import { installAuth, type AuthOptions } from './auth.ts';
 import { drain, installDrain, isDraining } from './drain.ts';
 import { installHealth, type ReadinessCheck } from './health.ts';
 import { installJsonBody, installRawBody } from './json-body.ts';
@@ -26,6 +27,8 @@ export interface HttpAppOptions {
   observability?: ObservabilitySettings;
   /** `json` (default): bodies parsed as JSON whatever their Content-Type; `raw`: kept as bytes (the gateway forwards them). */
   body?: 'json' | 'raw';
+  /** Bearer-token authorization (src/shared/http/auth.ts); none: every route is open. */
+  auth?: AuthOptions;
   /** What `GET /ready` asks (src/shared/http/health.ts); without one, a listening server is ready. */
   readiness?: ReadinessCheck;
   /** Told of each request the router refuses before any hook runs (a malformed percent-encoding, say). */
@@ -52,6 +55,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   if (options.body === 'raw') installRawBody(app);
   else installJsonBody(app);
   installErrorHandling(app);
+  if (options.auth) installAuth(app, options.auth);
   installObservability(app, { registry: options.registry ?? createRegistry(options.name), ...(options.observability ?? FULL_OBSERVABILITY) });
   installDrain(app);
   const readiness = options.readiness ?? (async () => ({ ready: true, reason: 'listening' }));
