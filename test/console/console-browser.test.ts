@@ -30,10 +30,12 @@ describe.skipIf(!available)('the operator console in headless Chromium', () => {
   const problems: string[] = [];
 
   beforeAll(async () => {
-    // Short scaling windows, so the chart has decisions to draw within seconds.
-    service = await startDatabaseService({ slaves: 1, scaling: { windowMs: 4000, readsPerSlave: 10, maxSlaves: 3 } });
+    // The browser first: its start loads both cores, which could stall a running cluster's
+    // ZooKeeper sessions (1 s in tests).
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    // Short scaling windows, so the chart has decisions to draw within seconds.
+    service = await startDatabaseService({ slaves: 1, scaling: { windowMs: 4000, readsPerSlave: 10, maxSlaves: 3 } });
     page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     page.on('dialog', (dialog) => void dialog.accept());
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
@@ -55,6 +57,10 @@ describe.skipIf(!available)('the operator console in headless Chromium', () => {
     expect(await page.locator('.worker.master').count()).toBe(1);
     expect(await page.locator('.worker.slave.serving').count()).toBe(1);
     expect(await page.locator('#cluster').textContent()).toBe(service.cluster);
+    // Before the first read the autoscaler has nothing to draw and says why.
+    expect(await page.locator('#decisions-empty').textContent()).toMatch(/clock starts at the first db\/read/);
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'console-start.png'), fullPage: true });
   });
 
   it('crash master: the failover appears in the timeline within seconds, with a new master card', async () => {
@@ -109,10 +115,12 @@ describe.skipIf(!available)('the operator console in headless Chromium', () => {
       loading = false;
       await steady;
     }
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
     const file = path.join(ARTIFACTS, 'console.png');
     await page.screenshot({ path: file, fullPage: true });
     expect(fs.statSync(file).size).toBeGreaterThan(20_000);
+    // The same page on a narrow screen: one column.
+    await page.setViewportSize({ width: 760, height: 1000 });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'console-narrow.png'), fullPage: true });
     expect(problems).toEqual([]);
   });
 });

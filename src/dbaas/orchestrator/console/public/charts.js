@@ -14,6 +14,8 @@ const FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue
 const HEIGHT = 210;
 /** The live chart keeps this much history, and computes the rate over this much of it. */
 const LIVE_SPAN_MS = 5 * 60_000;
+/** The live chart's time axis spans at least this much, so a new page shows a calm empty minute. */
+const LIVE_MIN_SPAN_MS = 60_000;
 const RATE_WINDOW_MS = 3000;
 
 function axis(extra = {}) {
@@ -75,7 +77,8 @@ export class DecisionsChart {
       points.push({ x: row.end, reads: null, slaves: row.after });
     }
     points.push({ x: Math.max(now, rows[rows.length - 1].end), reads: null, slaves: status.slaves.desired });
-    const data = [points.map((p) => p.x / 1000), points.map((p) => p.reads), points.map((p) => p.slaves)];
+    // undefined, not null: no point there (bars are as wide as the windows, the step line joins).
+    const data = [points.map((p) => p.x / 1000), points.map((p) => p.reads ?? undefined), points.map((p) => p.slaves ?? undefined)];
     if (this.plot) this.plot.setData(data);
     else this.plot = makePlot(this.container, decisionOptions(), data);
   }
@@ -105,17 +108,16 @@ function decisionOptions() {
         width: 1,
         paths: window.uPlot.paths.bars({ size: [0.62, 64] }),
         points: { show: false },
-        value: (_plot, value) => (value === null ? '–' : formatNumber(value)),
+        value: (_plot, value) => (value == null ? '–' : formatNumber(value)),
       },
       {
         label: 'slaves asked for',
         scale: 'slaves',
         stroke: COLORS.slaves,
         width: 2.5,
-        spanGaps: true,
         paths: window.uPlot.paths.stepped({ align: 1 }),
         points: { show: true, size: 7, fill: COLORS.slaves, stroke: COLORS.slaves },
-        value: (_plot, value) => (value === null ? '–' : String(value)),
+        value: (_plot, value) => (value == null ? '–' : String(value)),
       },
     ],
   };
@@ -146,6 +148,7 @@ export class LiveChart {
     this.container = byId('live-chart');
     this.samples = [];
     this.plot = undefined;
+    this.now = Date.now();
   }
 
   /** A status arrived: its read total, and the slaves ready and desired at that moment. */
@@ -162,6 +165,7 @@ export class LiveChart {
   }
 
   draw(now) {
+    this.now = now;
     while (this.samples.length > 2 && this.samples[0].t < now - LIVE_SPAN_MS) this.samples.shift();
     const rates = this.samples.map((sample, index) => this.rateAt(index));
     const current = rates[rates.length - 1] ?? null;
@@ -169,7 +173,13 @@ export class LiveChart {
     byId('live-summary').textContent = `${current === null ? '–' : formatRate(current)} reads/s now · ${formatNumber(total)} counted so far`;
     const data = [this.samples.map((s) => s.t / 1000), rates, this.samples.map((s) => s.ready), this.samples.map((s) => s.desired)];
     if (this.plot) this.plot.setData(data);
-    else this.plot = makePlot(this.container, liveOptions(), data);
+    else this.plot = makePlot(this.container, liveOptions(() => this.span()), data);
+  }
+
+  /** From the oldest sample (or a minute ago, if later) to now, in seconds. */
+  span() {
+    const oldest = this.samples[0]?.t ?? this.now;
+    return [Math.min(oldest, this.now - LIVE_MIN_SPAN_MS) / 1000, this.now / 1000];
   }
 
   /** Reads per second over the last few seconds before sample `index`. */
@@ -184,12 +194,12 @@ export class LiveChart {
   }
 }
 
-function liveOptions() {
+function liveOptions(span) {
   return {
     cursor: { drag: { x: false, y: false }, points: { size: 6 } },
     legend: { live: false },
     scales: {
-      x: { time: true },
+      x: { time: true, range: () => span() },
       rate: { range: (_plot, _min, max) => [0, Math.max(5, Math.ceil((max ?? 0) * 1.2))] },
       slaves: { range: (_plot, _min, max) => [0, Math.max(3, (max ?? 0) + 1)] },
     },

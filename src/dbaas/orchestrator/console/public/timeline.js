@@ -32,10 +32,10 @@ function describe(event) {
       return { tone: 'good', label: 'start', title: `${event.role} pid ${event.pid} started`, detail: START_REASONS[event.reason] ?? event.reason };
     case 'scaling': {
       const change = event.slavesAfter === event.slavesBefore ? `stay at ${event.slavesAfter}` : `${event.slavesBefore} → ${event.slavesAfter}`;
-      return { tone: 'info', label: 'scaling', title: `slaves ${change}`, detail: `autoscaler: ${event.reason}` };
+      return { tone: 'info', label: 'autoscaler', title: `slaves ${change}`, detail: event.reason };
     }
     case 'slaves-set':
-      return { tone: 'info', label: 'operator', title: `desired slaves set ${event.slavesBefore} → ${event.slavesAfter}`, detail: `by an operator at orchestrator ${event.orchestratorId}` };
+      return { tone: 'info', label: 'operator', title: `desired slaves set ${event.slavesBefore} → ${event.slavesAfter}`, detail: `by an operator (orchestrator ${event.orchestratorId})` };
     case 'supervision':
       return { tone: 'meta', label: 'supervisor', title: `orchestrator ${event.orchestratorId} supervises`, detail: event.takeover ? 'took over from the previous supervisor' : 'started the cluster' };
     default:
@@ -43,15 +43,32 @@ function describe(event) {
   }
 }
 
+const holds = (event) => event.kind === 'scaling' && event.slavesAfter === event.slavesBefore;
+
+/**
+ * Newest first; windows in a row in which the autoscaler kept the same count are one entry, so a
+ * steady cluster's timeline still shows its failovers and replacements.
+ */
+function entries(events) {
+  const list = [];
+  for (const event of [...events].reverse()) {
+    const last = list[list.length - 1];
+    if (last && holds(event) && holds(last.event) && last.event.slavesAfter === event.slavesAfter) last.repeats += 1;
+    else list.push({ event, repeats: 1 });
+  }
+  return list;
+}
+
 export function renderTimeline(events, now = Date.now()) {
-  const items = [...events].reverse().map((event) => {
+  const items = entries(events).map(({ event, repeats }) => {
     const { tone, label, title, detail } = describe(event);
+    const times = repeats > 1 ? ` · ${repeats} windows in a row` : '';
     return el(
       'li',
       { class: `event tone-${tone}`, dataset: { kind: event.kind } },
       el('time', { datetime: event.at, title: event.at }, clockTime(event.at), el('small', {}, ago(event.at, now))),
       el('span', { class: 'badge' }, label),
-      el('div', { class: 'what' }, el('div', { class: 'title' }, title), detail ? el('div', { class: 'detail' }, detail) : null),
+      el('div', { class: 'what' }, el('div', { class: 'title' }, title + times), detail ? el('div', { class: 'detail' }, detail) : null),
     );
   });
   byId('timeline').replaceChildren(...(items.length ? items : [el('li', { class: 'empty' }, 'Nothing has happened yet.')]));
