@@ -4,15 +4,11 @@
  * started again on the same port, as an operator's systemd unit or `npm start` would. The
  * service must heal around it; the harness only plays the part of the machine's init.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { call } from '../chaos/client.ts';
-import { sleep } from '../../src/shared/timeout.ts';
-import { signal } from './proc.ts';
+import type { ChildProcess } from 'node:child_process';
+import { entryPoint, nodeArgs, PROJECT_ROOT } from '../../src/shared/entry-points.ts';
+import { killGroupAtExit, sendSignal, signalGroup, spawnGroupLeader, waitFor, waitForPort } from '../../src/shared/processes.ts';
 
-const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MAIN = 'src/dbaas/orchestrator/main.ts';
+const MAIN = entryPoint('dbaas/orchestrator/main.ts');
 
 /** Settings of src/shared/config.ts the harness sets itself; inherited values must not leak in. */
 const OWN_SETTINGS = [
@@ -37,18 +33,6 @@ export interface OrchestratorProcessOptions {
   logFile: string;
   /** Pause before a restart, as a process manager's RestartSec. */
   restartDelayMs?: number;
-}
-
-const running = new Set<number>();
-let exitHooked = false;
-
-function track(pid: number): void {
-  running.add(pid);
-  if (exitHooked) return;
-  exitHooked = true;
-  process.on('exit', () => {
-    for (const pid of running) signal(-pid, 'SIGKILL');
-  });
 }
 
 export class OrchestratorProcess {
@@ -81,7 +65,7 @@ export class OrchestratorProcess {
     return this.alive;
   }
 
-  /** Running and answered GET /health since its last start: clients can be sent to it. */
+  /** Running and listening on its port since its last start: clients can be sent to it. */
   get isServing(): boolean {
     return this.alive && this.listening;
   }
@@ -101,19 +85,9 @@ export class OrchestratorProcess {
     this.spawnOnce();
   }
 
-  /** True once GET /health answers 200 (a supervising orchestrator listens only once its workers are up). */
-  async healthy(timeoutMs = 1000): Promise<boolean> {
-    if (!this.alive) return false;
-    return (await call('GET', `${this.url}/health`, undefined, timeoutMs)).status === 200;
-  }
-
-  async waitHealthy(withinMs: number): Promise<boolean> {
-    const deadline = Date.now() + withinMs;
-    while (Date.now() < deadline) {
-      if (await this.healthy()) return true;
-      await sleep(100);
-    }
-    return false;
+  /** True once it serves (a supervising orchestrator listens only once its workers are up), within `withinMs`. */
+  waitHealthy(withinMs: number): Promise<boolean> {
+    return waitFor(() => this.isServing, withinMs, 100);
   }
 
   /** SIGKILL (the fault): the process manager brings it back unless restarts are held. */
@@ -121,8 +95,8 @@ export class OrchestratorProcess {
     const pid = this.pid;
     if (pid === undefined) return undefined;
     this.killedByHarness = true;
-    signal(-pid, 'SIGKILL');
-    signal(pid, 'SIGKILL');
+    signalGroup(pid, 'SIGKILL');
+    sendSignal(pid, 'SIGKILL');
     await this.gone;
     return pid;
   }
@@ -148,14 +122,8 @@ export class OrchestratorProcess {
     if (this.alive || this.stopped) return;
     const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !OWN_SETTINGS.includes(key)));
     Object.assign(env, this.options.env, { ORCHESTRATOR_PORT: String(this.options.port) });
-    const log = fs.openSync(this.options.logFile, 'a');
-    let child: ChildProcess;
-    try {
-      // Its own process group: a SIGKILL of the group cannot reach the workers, which have theirs.
-      child = spawn(process.execPath, ['--import', 'tsx', MAIN], { cwd: PROJECT_ROOT, env, detached: true, stdio: ['ignore', log, log] });
-    } finally {
-      fs.closeSync(log);
-    }
+    // Its own process group: a SIGKILL of the group cannot reach the workers, which have theirs.
+    const child = spawnGroupLeader(process.execPath, nodeArgs(MAIN), { cwd: PROJECT_ROOT, env, logFile: this.options.logFile });
     const pid = child.pid;
     if (pid === undefined) {
       child.once('error', () => undefined);
@@ -163,7 +131,7 @@ export class OrchestratorProcess {
       return;
     }
     child.unref();
-    track(pid);
+    const spare = killGroupAtExit(pid);
     this.child = child;
     this.alive = true;
     this.listening = false;
@@ -174,7 +142,7 @@ export class OrchestratorProcess {
       child.once('exit', (code, sig) => {
         this.alive = false;
         this.listening = false;
-        running.delete(pid);
+        spare();
         this.exits.push({ at: Date.now(), pid, how: sig ?? `code ${code}`, killed: this.killedByHarness });
         resolve();
         if (!this.stopped && !this.held) this.scheduleRestart();
@@ -182,12 +150,17 @@ export class OrchestratorProcess {
     );
   }
 
-  /** Clients are sent only to orchestrators that listen, as a load balancer's health check would. */
+  /**
+   * Clients are sent only to orchestrators that listen, as a load balancer's health check would.
+   * However long its start takes: the watch ends only when it listens or exits.
+   */
   private async watchListening(child: ChildProcess): Promise<void> {
-    while (this.child === child && this.alive && !this.listening) {
-      if ((await call('GET', `${this.url}/health`, undefined, 1000)).status === 200 && this.child === child) this.listening = true;
-      else await sleep(100);
-    }
+    const exited = () => (this.child === child && this.alive ? undefined : 'exited');
+    const listens = await waitForPort(this.options.port, { timeoutMs: Number.POSITIVE_INFINITY, abandon: exited }).then(
+      () => true,
+      () => false,
+    );
+    if (listens && !exited()) this.listening = true;
   }
 
   private scheduleRestart(): void {

@@ -5,7 +5,7 @@
  * itself (configuration files, node name, command line) is src/infra's, so the servers under
  * test are configured exactly as `npm start` configures its private ones.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { rabbitMqKind } from '../../src/infra/rabbitmq.ts';
 import type { ServerKind } from '../../src/infra/server-kind.ts';
 import { zooKeeperKind } from '../../src/infra/zookeeper.ts';
 import { freePorts } from '../../src/shared/ports.ts';
+import { killGroupAtExit, spawnGroupLeader } from '../../src/shared/processes.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import { signal } from './proc.ts';
 
@@ -22,19 +23,6 @@ export interface ServerExit {
   how: string;
   /** False when the harness killed or stopped it on purpose. */
   unexpected: boolean;
-}
-
-const leaders = new Set<number>();
-let exitHooked = false;
-
-/** A server must not outlive a test process that dies without calling stop(). */
-function track(pid: number): void {
-  leaders.add(pid);
-  if (exitHooked) return;
-  exitHooked = true;
-  process.on('exit', () => {
-    for (const leader of leaders) signal(-leader, 'SIGKILL');
-  });
 }
 
 export class RestartableServer {
@@ -86,27 +74,22 @@ export class RestartableServer {
     if (this.running) throw new Error(`${this.name} is already running (pid ${this.pid})`);
     fs.mkdirSync(this.dir, { recursive: true });
     const launch = await this.kind.prepare(this.dir, this.ports);
-    const log = fs.openSync(path.join(this.dir, 'stdout.log'), 'a');
-    let child: ChildProcess;
-    try {
-      // Its own process group, so a SIGKILL reaches the helpers RabbitMQ forks as well.
-      child = spawn(launch.command, launch.args, { cwd: this.dir, env: launch.env, detached: true, stdio: ['ignore', log, log] });
-    } finally {
-      fs.closeSync(log);
-    }
+    // Its own process group, so a SIGKILL reaches the helpers RabbitMQ forks as well.
+    const child = spawnGroupLeader(launch.command, launch.args, { cwd: this.dir, env: launch.env, logFile: path.join(this.dir, 'stdout.log') });
     const pid = await new Promise<number>((resolve, reject) => {
       child.once('spawn', () => resolve(child.pid as number));
       child.once('error', reject);
     });
     child.unref();
-    track(pid);
+    // A server must not outlive a test process that dies without calling stop().
+    const spare = killGroupAtExit(pid);
     this.child = child;
     this.alive = true;
     this.intended = false;
     this.gone = new Promise((resolve) =>
       child.once('exit', (code, sig) => {
         this.alive = false;
-        leaders.delete(pid);
+        spare();
         this.exits.push({ at: Date.now(), pid, how: sig ?? `code ${code}`, unexpected: !this.intended });
         resolve();
       }),

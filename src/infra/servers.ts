@@ -8,8 +8,8 @@
  * What is specific to one server lives in rabbitmq.ts / zookeeper.ts as a `ServerKind`; this file
  * owns the mechanics they share (probing, ports, spawning, stopping, the pid file, apt-get).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import type { Logger } from '../shared/logger.ts';
 import { redactUrl } from '../shared/redact.ts';
 import { freePorts } from '../shared/ports.ts';
-import { identify, isSameProcess, sendSignal, signalGroup, terminate, type ProcessIdentity } from '../shared/processes.ts';
+import { identify, isSameProcess, killGroupAtExit, sendSignal, signalGroup, spawnGroupLeader, terminate, type ProcessIdentity } from '../shared/processes.ts';
 import { rabbitMqKind } from './rabbitmq.ts';
 import type { Endpoint, ServerKind } from './server-kind.ts';
 import { zooKeeperKind } from './zookeeper.ts';
@@ -216,14 +216,8 @@ async function startPrivate(kind: ServerKind, dir: string, log: Logger): Promise
   const port = ports[0]!;
   const launch = await kind.prepare(dir, ports);
   const logFiles = [path.join(dir, 'stdout.log'), ...launch.extraLogs];
-  const out = openSync(logFiles[0]!, 'w');
-  let child: ChildProcess;
-  try {
-    // Own process group, so stop() can reach helpers the server forks (kill -PGID).
-    child = spawn(launch.command, launch.args, { cwd: dir, env: launch.env, detached: true, stdio: ['ignore', out, out] });
-  } finally {
-    closeSync(out);
-  }
+  // Own process group, so stop() can reach helpers the server forks (kill -PGID).
+  const child = spawnGroupLeader(launch.command, launch.args, { cwd: dir, env: launch.env, logFile: logFiles[0]!, freshLog: true });
   let spawnError: Error | undefined;
   child.on('error', (err) => (spawnError = err));
   const pid = child.pid;
@@ -232,7 +226,8 @@ async function startPrivate(kind: ServerKind, dir: string, log: Logger): Promise
     throw new Error(`could not run ${launch.command} for ${kind.name}: ${spawnError?.message ?? 'spawn failed'}`);
   }
   child.unref();
-  track(pid);
+  // A private server must not outlive a process that exits without calling stop().
+  const spare = killGroupAtExit(pid);
   const record: PidRecord = { pid, pidStart: procStart(pid) ?? '', ownerPid: process.pid, ownerStart: procStart(process.pid) ?? '', ports };
   await writeFile(path.join(dir, 'pid.json'), JSON.stringify(record));
   const began = Date.now();
@@ -240,7 +235,7 @@ async function startPrivate(kind: ServerKind, dir: string, log: Logger): Promise
     await waitReady(kind, child, port, logFiles);
   } catch (err) {
     await stopProcess(pid, childAlive(child), 2000, log);
-    untrack(pid);
+    spare();
     await rm(path.join(dir, 'pid.json'), { force: true });
     throw err;
   }
@@ -250,13 +245,13 @@ async function startPrivate(kind: ServerKind, dir: string, log: Logger): Promise
   const stop = () =>
     (stopping ??= (async () => {
       await stopProcess(pid, childAlive(child), kind.stopGraceMs, log);
-      untrack(pid);
+      spare();
       await rm(path.join(dir, 'pid.json'), { force: true });
       log.info({ serverPid: pid }, 'stopped the private server');
     })());
   const kill = () => {
     signalGroup(pid, 'SIGKILL');
-    untrack(pid);
+    spare();
     rmSync(path.join(dir, 'pid.json'), { force: true });
   };
   return { address, startedHere: true, pid, stop, kill };
@@ -311,21 +306,4 @@ async function stopProcess(pid: number, alive: () => boolean, graceMs: number, l
 /** Our child is alive until node has seen it exit (its pid cannot be reused before). */
 function childAlive(child: ChildProcess): () => boolean {
   return () => child.exitCode === null && child.signalCode === null;
-}
-
-const running = new Set<number>();
-let exitHooked = false;
-
-/** A private server must not outlive a process that exits without calling stop(). */
-function track(pid: number): void {
-  running.add(pid);
-  if (exitHooked) return;
-  exitHooked = true;
-  process.on('exit', () => {
-    for (const p of running) signalGroup(p, 'SIGKILL');
-  });
-}
-
-function untrack(pid: number): void {
-  running.delete(pid);
 }

@@ -1,8 +1,10 @@
 /**
  * The one home of what this project does to OS processes: liveness (a zombie counts as dead),
- * identities that survive pid reuse, signals to a process or its group, TERM → KILL escalation,
- * scanning /proc, and waiting for a port. Linux only, like the rest of the system.
+ * identities that survive pid reuse, starting a process group, signals to a process or its group,
+ * TERM → KILL escalation, groups that must not outlive this process, scanning /proc, and waiting
+ * for a port. Linux only, like the rest of the system.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { sleep } from './timeout.ts';
@@ -104,6 +106,46 @@ export function signalIdentified(identity: ProcessIdentity, signal: NodeJS.Signa
   if (options.check && !options.check()) return false;
   if (options.group && processGroupOf(identity.pid) === identity.pid) return signalGroup(identity.pid, signal);
   return sendSignal(identity.pid, signal);
+}
+
+export interface GroupLeaderOptions {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** Where its stdout and stderr go: appended, unless `freshLog`. */
+  logFile: string;
+  freshLog?: boolean;
+}
+
+/**
+ * Starts `command` at the head of a process group of its own, so that a signal to the group
+ * reaches the helpers it forks, and a terminal's signals to our group do not reach it: stdin
+ * closed, stdout and stderr into the log file. A spawn failure comes as the child's 'error' event.
+ */
+export function spawnGroupLeader(command: string, args: string[], options: GroupLeaderOptions): ChildProcess {
+  const log = fs.openSync(options.logFile, options.freshLog ? 'w' : 'a');
+  try {
+    return spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', log, log] });
+  } finally {
+    fs.closeSync(log);
+  }
+}
+
+const killedAtExit = new Set<number>();
+let exitHooked = false;
+
+/**
+ * SIGKILLs the group led by `pgid` when this process exits, unless the function returned is
+ * called first: for a server or a child that must not outlive a process exiting without stopping it.
+ */
+export function killGroupAtExit(pgid: number): () => void {
+  killedAtExit.add(pgid);
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on('exit', () => {
+      for (const leader of killedAtExit) signalGroup(leader, 'SIGKILL');
+    });
+  }
+  return () => killedAtExit.delete(pgid);
 }
 
 /** Polls until `done()` holds or `timeoutMs` passes; says whether it held. */

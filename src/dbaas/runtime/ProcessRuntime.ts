@@ -4,12 +4,12 @@
  * Each carries its cluster's tag (workerProcesses.ts), which is how a later orchestrator finds
  * and adopts it, and every signal is checked against the worker's recorded identity first.
  */
-import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { entryPoint, nodeArgs, PROJECT_ROOT } from '../../shared/entry-points.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { spawnGroupLeader } from '../../shared/processes.ts';
 import { RuntimeLifecycle } from './RuntimeLifecycle.ts';
 import { findClusterWorkers, identifyWorker, isSameWorker, signalWorker, workerTag, type WorkerProcess } from './workerProcesses.ts';
 import { encodeWorkerSettings, WORKER_SETTINGS_VARIABLE, type WorkerSettings } from '../worker/WorkerSettings.ts';
@@ -67,14 +67,11 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
 
   private async launch(spec: WorkerSpec): Promise<WorkerHandle> {
     if (!this.claimed) this.killStrays();
-    const log = fs.openSync(path.join(this.options.logDir, `${spec.workerId}.log`), 'a');
-    const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, ...nodeArgs(WORKER_MAIN), workerTag(this.options.cluster, spec.workerId)], {
-      env: { ...process.env, [WORKER_SETTINGS_VARIABLE]: encodeWorkerSettings(spec.settings) },
-      stdio: ['ignore', log, log],
-      detached: true,
+    const child = spawnGroupLeader(process.execPath, [...WORKER_NODE_FLAGS, ...nodeArgs(WORKER_MAIN), workerTag(this.options.cluster, spec.workerId)], {
       cwd: PROJECT_ROOT,
+      env: { ...process.env, [WORKER_SETTINGS_VARIABLE]: encodeWorkerSettings(spec.settings) },
+      logFile: path.join(this.options.logDir, `${spec.workerId}.log`),
     });
-    fs.closeSync(log);
     const pid = await new Promise<number>((resolve, reject) => {
       child.once('spawn', () => resolve(child.pid as number));
       child.once('error', reject);
