@@ -1,6 +1,8 @@
 /**
  * End to end, SPEC §8: the original grading sequence replayed through the gateway on a fresh real
- * database service, with the rides clock fixed in May 2020 so a ride dated 21-08-2021 is upcoming.
+ * database service, with the rides clock fixed in May 2020 so a ride dated 21-08-2021 is upcoming,
+ * and the gateway of the 2020 compatibility mode (RIDESHARE_AUTH=off), through which the graders
+ * cleared the rides.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DbClient } from '../../src/services/dbclient/db-client.ts';
@@ -18,7 +20,7 @@ describe('replay on the real database service', () => {
   beforeAll(async () => {
     database = await startDatabaseService();
     db = new DbClient({ urls: [database.orchestratorUrl] });
-    stack = await startStack({ orchestratorUrl: database.orchestratorUrl, now: MAY_2020, httpTimeoutMs: 3000, usersInstances: 2, ridesInstances: 2 });
+    stack = await startStack({ orchestratorUrl: database.orchestratorUrl, now: MAY_2020, httpTimeoutMs: 3000, usersInstances: 2, ridesInstances: 2, compatibility2020: true });
   });
 
   afterAll(async () => {

@@ -28,18 +28,28 @@ describe('gateway', () => {
     for (const instance of [...stack.users, ...stack.rides]) await instance.delete('/api/v1/_count');
   };
 
-  it('sends /api/v1/users and /api/v1/users/... to users instances, everything else to rides instances', async () => {
+  it('sends /api/v1/users… to users instances, /api/v1/rides… to rides instances, and nothing else anywhere', async () => {
     await resetCounts();
     await stack.gateway.get('/api/v1/users');
     await stack.gateway.delete('/api/v1/users/nobody');
     await stack.gateway.get('/api/v1/rides/count');
-    await stack.gateway.get('/api/v1/usersX');
+    await stack.gateway.get('/api/v1/rides/7/seats');
+    expectError(await stack.gateway.get('/api/v1/usersX'), 404, 'NOT_FOUND');
+    expectError(await stack.gateway.get('/api/v1/something'), 404, 'NOT_FOUND');
     const users = await Promise.all(stack.users.map(countOf));
     const rides = await Promise.all(stack.rides.map(countOf));
     expect(users.reduce((a, b) => a + b)).toBe(2);
-    // /api/v1/usersX went to a rides instance, which answered 404 without counting it (off its prefix).
-    expect(rides.reduce((a, b) => a + b)).toBe(1);
-    expectError(await stack.gateway.get('/api/v1/usersX'), 404, 'NOT_FOUND');
+    expect(rides.reduce((a, b) => a + b)).toBe(2);
+  });
+
+  it('refuses the instances\u2019 own endpoints: db/clear and _count answer on each instance\u2019s address only', async () => {
+    const name = unique('kept');
+    expect((await stack.gateway.put('/api/v1/users', { username: name, password: PASSWORD })).status).toBe(201);
+    for (const [method, path] of [['POST', '/api/v1/db/clear'], ['GET', '/api/v1/_count'], ['DELETE', '/api/v1/_count']] as const) {
+      expectError(await stack.gateway.call(method, path), 404, 'NOT_FOUND');
+    }
+    expect((await stack.gateway.get(`/api/v1/users?username=${name}`)).body).toEqual([name]);
+    expect((await stack.users[0]!.get('/api/v1/_count')).status).toBe(200);
   });
 
   it('balances requests round-robin over the instances of a service', async () => {
@@ -59,13 +69,6 @@ describe('gateway', () => {
     const notAllowed = await stack.gateway.call('PATCH', '/api/v1/rides');
     expect(notAllowed.status).toBe(405);
     expect(notAllowed.headers.allow).toBeTypeOf('string');
-  });
-
-  it('has no _count of its own: /api/v1/_count is a rides instance’s', async () => {
-    await resetCounts();
-    await stack.gateway.get('/api/v1/rides/count');
-    const counts = await Promise.all([0, 1].map(() => countOf(stack.gateway)));
-    expect(counts.sort()).toEqual([0, 1]);
   });
 
   it('skips an instance that refuses connections, and answers 503 JSON when none is left', async () => {

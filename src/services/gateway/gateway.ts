@@ -1,9 +1,11 @@
 /**
  * The public entry (SPEC §1): one port, `/api/v1/users` and `/api/v1/users/...` to the users
- * instances, everything else to the rides instances. Proxying is @fastify/http-proxy (on
- * @fastify/reply-from and undici keep-alive pools); choosing an instance is ours (UpstreamGroup),
- * because undici's BalancedPool fails the request that meets a dead instance instead of moving on.
- * The gateway's only route of its own is `/health`, so it adds nothing to any service's `_count`.
+ * instances, `/api/v1/rides` and `/api/v1/rides/...` to the rides instances, and nothing else: an
+ * instance's own endpoints (`db/clear`, `_count`) are reached on its own address only, and any
+ * other path is the gateway's own 404. Proxying is @fastify/http-proxy (on @fastify/reply-from and
+ * undici keep-alive pools); choosing an instance is ours (UpstreamGroup), because undici's
+ * BalancedPool fails the request that meets a dead instance instead of moving on. The gateway's
+ * own routes (`/health`, `/ready`, `/metrics`) add nothing to any service's `_count`.
  */
 import httpProxy from '@fastify/http-proxy';
 import { createHttpApp, listen, type HttpHandle } from '../../shared/http/app.ts';
@@ -26,6 +28,12 @@ export interface GatewayOptions {
   timeoutMs?: number;
   /** How long a refused instance is tried last. Default 2000 ms. */
   coolDownMs?: number;
+  /**
+   * Default true: only /api/v1/users… and /api/v1/rides… are forwarded. False is the 2020
+   * compatibility mode (RIDESHARE_AUTH=off), in which every other path goes to the rides
+   * instances, as the original load balancer did, so the original graders can clear through it.
+   */
+  publicApiOnly?: boolean;
   /** How long closing keeps answering while draining (config SHUTDOWN_DRAIN_MS). Default 0. */
   drainMs?: number;
   /** Access log and metrics (config ACCESS_LOG, METRICS); both on unless given. */
@@ -43,7 +51,10 @@ export async function startGateway(options: GatewayOptions): Promise<HttpHandle>
   // whole to the next. Bodies here are small JSON documents. GET /health is the gateway's own.
   const app = createHttpApp({ name: 'gateway', ...(options.observability ? { observability: options.observability } : {}), logger, body: 'raw', readiness: () => upstreamReadiness([users, rides]) });
 
-  for (const [prefix, group] of [['/api/v1/users', users], ['/', rides]] as const) {
+  // The public API only: /api/v1/users… and /api/v1/rides…. Each instance's own endpoints
+  // (db/clear, _count) answer on its own address, never through the public edge (docs/security.md).
+  const routes = options.publicApiOnly === false ? ([['/api/v1/users', users], ['/', rides]] as const) : ([['/api/v1/users', users], ['/api/v1/rides', rides]] as const);
+  for (const [prefix, group] of routes) {
     await app.register(httpProxy, {
       // The instance is chosen per attempt in proxyWithFailover; http-proxy only checks the path
       // against this getUpstream, and insists on one when upstream is ''.

@@ -24,6 +24,8 @@ export interface StackOptions {
   writeRetryWindowMs?: number;
   /** Where the services log; silent (or LOG_LEVEL) unless given. */
   logger?: Logger;
+  /** The gateway of the 2020 compatibility mode (RIDESHARE_AUTH=off): every other path to rides. */
+  compatibility2020?: boolean;
 }
 
 export interface Stack {
@@ -59,7 +61,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       );
     }
     const ridesUrls = started.slice(usersUrls.length).map((handle) => handle.url);
-    const gateway = await startGateway({ port: Number(new URL(gatewayUrl).port), usersUpstreams: usersUrls, ridesUpstreams: ridesUrls, logger });
+    const gateway = await startGateway({ port: Number(new URL(gatewayUrl).port), usersUpstreams: usersUrls, ridesUpstreams: ridesUrls, publicApiOnly: !options.compatibility2020, logger });
     started.push(gateway);
     return {
       gateway: httpClient(gatewayUrl),
