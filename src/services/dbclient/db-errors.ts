@@ -25,6 +25,8 @@ export function errorFromAnswer(status: number, body: unknown): RideShareError {
     return new RideShareError(code, message);
   }
   if (status === 400) return new RideShareError('BAD_REQUEST', `the database refused the request: ${message}`);
+  // The service's own credentials are wrong (SERVICE_TOKEN): its callers can only wait for a fix.
+  if (status === 401 || status === 403) return new UnavailableError(`the database service refused this service's credentials (${status}): ${message}`);
   if (status >= 500) {
     if (code === 'TIMEOUT') return new TimeoutError(`the database service timed out: ${message}`);
     return new UnavailableError(`the database service is unavailable (${status}): ${message}`);
