@@ -13,7 +13,7 @@ import { installAuth, type AuthOptions } from './auth.ts';
 import { drain, installDrain, isDraining } from './drain.ts';
 import { installHealth, type ReadinessCheck } from './health.ts';
 import { installJsonBody, installRawBody } from './json-body.ts';
-import { BODY_LIMIT_BYTES, MAX_HEADER_BYTES } from './limits.ts';
+import { BODY_LIMIT_BYTES, HEADERS_TIMEOUT_MS, IDLE_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_HEADER_BYTES, REQUEST_TIMEOUT_MS } from './limits.ts';
 import { FULL_OBSERVABILITY, installObservability, type ObservabilitySettings } from './observability.ts';
 
 
@@ -45,7 +45,11 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     genReqId: (request) => requestIdFrom(request.headers[REQUEST_ID_HEADER]),
     bodyLimit: BODY_LIMIT_BYTES,
-    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    // Node checks the head and request deadlines every 30 s by default: a slow client would get 30 s more.
+    http: { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    connectionTimeout: IDLE_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: (error, request, reply) => {
       options.onFrameworkError?.(request.url);

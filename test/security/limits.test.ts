@@ -1,0 +1,82 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { get, request } from '../../harness/http.ts';
+import { HEADERS_TIMEOUT_MS } from '../../src/shared/http/limits.ts';
+import { sleep } from '../../src/shared/timeout.ts';
+import { startStack, type Stack } from '../services/support/stack.ts';
+
+/** A client that opens a connection and sends a request head one byte at a time, never finishing. */
+function slowClient(url: string): { closedAfterMs: Promise<number>; stop(): void } {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect(Number(port), hostname);
+  const started = Date.now();
+  const head = 'GET /api/v1/users HTTP/1.1\r\nHost: x\r\nX-Slow: ';
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (!socket.writable) return;
+    socket.write(sent < head.length ? head[sent] as string : 'a');
+    sent += 1;
+  }, 500);
+  const closedAfterMs = new Promise<number>((resolve) => {
+    socket.on('close', () => resolve(Date.now() - started));
+    socket.on('error', () => undefined);
+  });
+  return {
+    closedAfterMs,
+    stop: () => {
+      clearInterval(timer);
+      socket.destroy();
+    },
+  };
+}
+
+describe('limits on every edge', () => {
+  let database: DatabaseServiceHandle;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    database = await startDatabaseService({ slaves: 1 });
+    stack = await startStack({ orchestratorUrl: database.orchestratorUrl });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await database?.stop();
+  });
+
+  it('cuts off slow-loris clients on the gateway, a service and the orchestrator, and keeps serving meanwhile', async () => {
+    const targets = [stack.gatewayUrl, stack.usersUrls[0]!, database.orchestratorUrl];
+    const slow = targets.flatMap((url) => Array.from({ length: 20 }, () => slowClient(url)));
+    try {
+      await sleep(1000);
+      // Sixty sockets trickling bytes take nothing from anyone else.
+      expect((await get(`${stack.gatewayUrl}/api/v1/users`)).status).toBeLessThan(300);
+      expect((await get(`${database.orchestratorUrl}/api/v1/worker/list`)).status).toBe(200);
+      const closed = await Promise.all(slow.map((client) => client.closedAfterMs));
+      // Cut at the head deadline, give or take the server's once-a-second check: never left open.
+      for (const ms of closed) expect(ms).toBeLessThan(HEADERS_TIMEOUT_MS + 5000);
+    } finally {
+      for (const client of slow) client.stop();
+    }
+  }, 30_000);
+
+  it('refuses oversized bodies and heads with a clean error, never a crash', async () => {
+    const big = 'x'.repeat(2 * 1024 * 1024);
+    const body = await request('PUT', `${stack.gatewayUrl}/api/v1/users`, { raw: `{"username":"${big}","password":"${'a'.repeat(40)}"}`, headers: { 'content-type': 'application/json' } });
+    expect(body.status).toBe(400);
+    const orchestratorBody = await request('POST', `${database.orchestratorUrl}/api/v1/db/read`, { raw: `{"table":"users","where":{"username":"${big}"}}`, headers: { 'content-type': 'application/json' } });
+    expect(orchestratorBody.status).toBe(400);
+    const head = await request('GET', `${stack.gatewayUrl}/api/v1/users`, { headers: { 'x-padding': 'y'.repeat(300 * 1024) } }).catch((error: unknown) => error);
+    // Node answers a head over the limit with 431 and closes; either way the server lives on.
+    if (!(head instanceof Error)) expect((head as { status: number }).status).toBe(431);
+    expect((await get(`${stack.gatewayUrl}/health`)).status).toBe(200);
+  });
+
+  it('bounds the items of one query', async () => {
+    const many = Array.from({ length: 1001 }, (_, i) => `u${i}`);
+    const answer = await request('POST', `${database.orchestratorUrl}/api/v1/db/read`, { json: { table: 'users', where: { username: { in: many } } } });
+    expect(answer.status).toBe(400);
+    const rows = Array.from({ length: 1001 }, (_, i) => ({ username: `bulk${i}`, password: 'a'.repeat(40) }));
+    expect((await request('POST', `${database.orchestratorUrl}/api/v1/db/write`, { json: { op: 'insert', table: 'users', rows } })).status).toBe(400);
+  });
+});
