@@ -1,7 +1,7 @@
 /**
  * The operator console end to end in headless Chromium (Debian's chromium, driven by
- * playwright-core): the page shows the two workers, crash master is pressed (the confirmation
- * accepted), the failover appears in the timeline within seconds with a new master card; the
+ * playwright-core), with bearer tokens on: the page shows the two workers, the actions are
+ * refused without the admin token, crash master is pressed with it (the confirmation accepted), the failover appears in the timeline within seconds with a new master card; the
  * desired slaves are set from the page; then a little read load gives the autoscaler decisions to
  * draw, and a screenshot is saved in .artifacts/console.png. Skips, saying why, only when Chromium is not installed.
  */
@@ -34,12 +34,15 @@ describe.skipIf(!available)('the operator console in headless Chromium', () => {
     // ZooKeeper sessions (1 s in tests).
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-    // Short scaling windows, so the chart has decisions to draw within seconds.
-    service = await startDatabaseService({ slaves: 1, scaling: { windowMs: 4000, readsPerSlave: 10, maxSlaves: 3 } });
+    // Short scaling windows, so the chart has decisions to draw within seconds; bearer tokens on,
+    // as in production, so the actions need the admin token.
+    service = await startDatabaseService({ slaves: 1, scaling: { windowMs: 4000, readsPerSlave: 10, maxSlaves: 3 }, env: { RIDESHARE_AUTH: 'on' } });
     page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     page.on('dialog', (dialog) => void dialog.accept());
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
+    // The refusals the test provokes on purpose (no or a wrong admin token) are logged by the browser too.
+    const provoked = /Failed to load resource: the server responded with a status of 401/;
+    page.on('console', (message) => message.type() === 'error' && !provoked.test(message.text()) && problems.push(`console: ${message.text()}`));
   });
 
   afterAll(async () => {
@@ -61,6 +64,16 @@ describe.skipIf(!available)('the operator console in headless Chromium', () => {
     expect(await page.locator('#decisions-empty').textContent()).toMatch(/clock starts at the first db\/read/);
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'console-start.png'), fullPage: true });
+  });
+
+  it('the actions need the admin token', async () => {
+    await page.locator('#crash-master').click();
+    await page.locator('#feedback li.error', { hasText: 'enter the admin token first' }).waitFor({ timeout: 5000 });
+    await page.locator('#admin-token').fill('not-the-token');
+    await page.locator('#crash-slave').click();
+    await page.locator('#feedback li.error', { hasText: 'the admin token is not valid' }).waitFor({ timeout: 5000 });
+    expect(await page.locator('.worker[data-role]').count()).toBe(2);
+    await page.locator('#admin-token').fill(service.tokens!.admin);
   });
 
   it('crash master: the failover appears in the timeline within seconds, with a new master card', async () => {
@@ -91,11 +104,14 @@ describe.skipIf(!available)('the operator console in headless Chromium', () => {
     // Reads at a rate that changes every window (the autoscaler asks for 3 slaves, then 1, then
     // 2), and a few writes; the last rate goes on until the picture is taken.
     const api = (suffix: string) => `${service.orchestratorUrl}/api/v1/db/${suffix}`;
+    const asService = { headers: { authorization: `Bearer ${service.tokens!.service}` } };
     let user = 0;
     const second = async (reads: number) => {
       const started = Date.now();
-      const writes = Array.from({ length: 2 }, () => post(api('write'), { op: 'insert', table: 'users', values: { username: `rider-${(user += 1)}`, password: 'a'.repeat(40) } }));
-      const answers = await Promise.all([...writes, ...Array.from({ length: reads }, () => post(api('read'), { table: 'users' }))]);
+      const writes = Array.from({ length: 2 }, () =>
+        post(api('write'), { op: 'insert', table: 'users', values: { username: `rider-${(user += 1)}`, password: 'a'.repeat(40) } }, asService),
+      );
+      const answers = await Promise.all([...writes, ...Array.from({ length: reads }, () => post(api('read'), { table: 'users', columns: ['username'] }, asService))]);
       for (const answer of answers) expect(answer.status).toBe(200);
       await sleep(Math.max(0, 1000 - (Date.now() - started)));
     };

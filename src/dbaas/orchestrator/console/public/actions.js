@@ -1,12 +1,21 @@
 // The action buttons: crash master, crash slave, set the desired slaves. Each asks for
-// confirmation, then calls the orchestrator's API and tells what it answered.
+// confirmation, then calls the orchestrator's API with the admin token the operator entered
+// (the calls need the admin role when RIDESHARE_AUTH is on) and tells what it answered.
 import { byId, clockTime, el } from './dom.js';
 
-const FEEDBACK_KEPT = 6;
+const FEEDBACK_KEPT = 3;
+/** The token stays in this tab only (sessionStorage): never in a URL, gone when the tab closes. */
+const TOKEN_KEY = 'rideshare.console.adminToken';
+
+function adminToken() {
+  return byId('admin-token').value.trim();
+}
 
 /** Calls the API; resolves to { ok, status, body } whatever the answer. */
 async function call(method, path, body) {
   const init = { method, headers: { accept: 'application/json' } };
+  const token = adminToken();
+  if (token) init.headers.authorization = `Bearer ${token}`;
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers['content-type'] = 'application/json';
@@ -27,7 +36,8 @@ async function call(method, path, body) {
 }
 
 function problem(answer) {
-  if (answer.status === 401 || answer.status === 403) return `${answer.status}: this action needs the admin credentials`;
+  if (answer.status === 401) return adminToken() ? '401: the admin token is not valid' : '401: enter the admin token first (ADMIN_TOKEN, or DATA_DIR/secrets/admin.token)';
+  if (answer.status === 403) return '403: this needs the admin token, not the service token';
   const reason = typeof answer.body === 'object' && answer.body?.error ? answer.body.error : String(answer.body ?? '');
   return answer.status ? `${answer.status}: ${reason}` : reason;
 }
@@ -53,6 +63,12 @@ export function setUpActions(currentStatus) {
   const crashSlave = byId('crash-slave');
   const form = byId('slaves-form');
   const input = byId('slave-count');
+  const token = byId('admin-token');
+  token.value = sessionStorage.getItem(TOKEN_KEY) ?? '';
+  token.addEventListener('input', () => {
+    if (adminToken()) sessionStorage.setItem(TOKEN_KEY, adminToken());
+    else sessionStorage.removeItem(TOKEN_KEY);
+  });
 
   crashMaster.addEventListener('click', () => {
     const master = currentStatus()?.master;
