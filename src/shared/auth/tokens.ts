@@ -26,20 +26,29 @@ export function secretsDirOf(dataDir: string): string {
 }
 
 export function tokenFile(dataDir: string, role: Role): string {
-  return path.join(secretsDirOf(dataDir), `${role}.token`);
+  return secretFile(dataDir, `${role}.token`);
+}
+
+/** A secret's file: DATA_DIR/secrets/<name>. */
+export function secretFile(dataDir: string, name: string): string {
+  return path.join(secretsDirOf(dataDir), name);
 }
 
 /** One role's token: from the environment, else its file, made now if there is none. */
 export function resolveToken(sources: TokenSources, role: Role): string {
-  return sources.fromEnvironment[role] ?? tokenFromFile(sources.dataDir, role);
+  return sources.fromEnvironment[role] ?? secretFromFile(sources.dataDir, `${role}.token`);
 }
 
 export function resolveTokens(sources: TokenSources): Tokens {
   return { service: resolveToken(sources, 'service'), admin: resolveToken(sources, 'admin') };
 }
 
-function tokenFromFile(dataDir: string, role: Role): string {
-  const file = tokenFile(dataDir, role);
+/**
+ * The secret kept in DATA_DIR/secrets/<name> (32 random bytes, base64url, alone on its line),
+ * made now if there is none. Any process of the DATA_DIR may be the first to need it.
+ */
+export function secretFromFile(dataDir: string, name: string): string {
+  const file = secretFile(dataDir, name);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   try {
     // `wx`: of several processes starting at once, one writes and the others read what it wrote.
@@ -53,7 +62,7 @@ function tokenFromFile(dataDir: string, role: Role): string {
     const token = fs.readFileSync(file, 'utf8').trim();
     if (token !== '') return token;
     // Created a moment ago by another process that has not written it yet.
-    if (attempt >= 50) throw new Error(`${file} is empty: delete it to have a new token made, or set ${role.toUpperCase()}_TOKEN`);
+    if (attempt >= 50) throw new Error(`${file} is empty: delete it to have a new secret made`);
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
   }
 }
