@@ -44,6 +44,11 @@ export class RideShareSystem {
 
   private async startAll(): Promise<void> {
     const { config } = this.options;
+    if (config.RESTORE_FROM) {
+      // Before anything starts: a backup that does not check out stops the start at once.
+      const { restoreOnFirstStart } = await import('../dbaas/backup/Restore.ts');
+      await restoreOnFirstStart({ backupFile: config.RESTORE_FROM, dataDir: config.DATA_DIR, logger: this.logger });
+    }
     const rabbit = await ensureRabbitMq({ configuredUrl: config.AMQP_URL, dataDir: config.DATA_DIR, logger: this.logger });
     this.servers.push(rabbit);
     this.checkNotStopping();

@@ -44,11 +44,15 @@ export interface FetchSnapshotOptions {
   timeoutMs: number;
   /** Silence from the server longer than this ends an attempt; keep it above the servers' heartbeatMs. */
   chunkTimeoutMs?: number;
+  /** Ends the fetch before its next attempt (the caller is stopping, or its connection is gone). */
+  signal?: AbortSignal;
   logger?: Logger;
 }
 
 export interface FetchedSnapshot extends ReplicationPosition {
   size: number;
+  /** SHA-256 of the whole file, as sent and as written. */
+  sha256: string;
   attempts: number;
 }
 
@@ -61,6 +65,10 @@ export async function fetchSnapshot(options: FetchSnapshotOptions): Promise<Fetc
   let lastError: unknown;
   for (let attempt = 1; ; attempt += 1) {
     const remaining = deadline - Date.now();
+    if (options.signal?.aborted) {
+      removeDatabaseFiles(options.file);
+      throw new UnavailableError(`snapshot fetch abandoned after ${attempt - 1} attempts: ${String(options.signal.reason)}`);
+    }
     if (remaining <= 0) {
       removeDatabaseFiles(options.file);
       throw new UnavailableError(`no snapshot within ${options.timeoutMs} ms after ${attempt - 1} attempts: ${String(lastError)}`);
@@ -227,7 +235,7 @@ class IncomingTransfer {
     }
     this.signal(this.server as string, { type: 'ack', index: begun.chunks });
     this.finished = true;
-    this.settle.resolve({ ...position, size, attempts: 1 });
+    this.settle.resolve({ ...position, size, sha256: received, attempts: 1 });
   }
 
   private async restart(): Promise<void> {

@@ -2,12 +2,15 @@
  * Decides what a starting supervisor finds: a running cluster to adopt, the data of a stopped one
  * to recover, or nothing. A DATA_DIR without the cluster marker is a new cluster: whatever an
  * older cluster of the same name left in RabbitMQ or ZooKeeper is removed first, so a fresh
- * DATA_DIR never sees an old cluster's messages.
+ * DATA_DIR never sees an old cluster's messages. A new cluster with a restore pending (a backup
+ * installed by `npm run restore`, src/dbaas/backup/Restore.ts) then starts from that file, as a
+ * cold start does from the files of a previous run.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { clearPendingRestore, readPendingRestore } from '../backup/RestoreRecord.ts';
 import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, clusterPaths, type WorkerInfo } from '../protocol/names.ts';
@@ -32,9 +35,14 @@ export class ClusterNameInUseError extends RideShareError {
   }
 }
 
+/** The file that says a DATA_DIR holds a cluster (and, after a restore, which backup it began from). */
+export function clusterMarkerOf(dataDir: string): string {
+  return path.join(dataDir, 'cluster.json');
+}
+
 export async function bootstrapCluster(options: BootstrapOptions): Promise<BootstrapOutcome> {
   const { zk, cluster, dataDir, logger } = options;
-  const marker = path.join(dataDir, 'cluster.json');
+  const marker = clusterMarkerOf(dataDir);
   const live = await listWorkers(zk, cluster);
   if (fs.existsSync(marker)) {
     if (live.length > 0) return { kind: 'adopt', workers: live };
@@ -51,11 +59,21 @@ export async function bootstrapCluster(options: BootstrapOptions): Promise<Boots
       `cluster '${cluster}' is running elsewhere (${live.length} live workers) but ${dataDir} is new; choose another RIDESHARE_CLUSTER`,
     );
   }
+  const restore = readPendingRestore(dataDir);
+  if (restore && !fs.existsSync(path.join(options.workersDir, restore.file))) {
+    throw new RideShareError('CONFLICT', `the restore recorded in ${dataDir}/restore.json has no file ${restore.file} in ${options.workersDir}; run npm run restore again`);
+  }
   // The supervisor lease, just taken by this orchestrator, is what keeps the others out: it stays.
   await removeTree(zk, clusterPaths(cluster).root, new Set([clusterPaths(cluster).supervisor]));
   await purgeMessages(options);
   fs.mkdirSync(dataDir, { recursive: true });
-  fs.writeFileSync(marker, JSON.stringify({ cluster, createdAt: new Date().toISOString() }, null, 2));
+  fs.writeFileSync(marker, JSON.stringify({ cluster, createdAt: new Date().toISOString(), ...(restore ? { restoredFrom: restore } : {}) }, null, 2));
+  if (restore) {
+    // From here on the marker holds the record, and a restart is an ordinary cold start.
+    clearPendingRestore(dataDir);
+    logger.info({ cluster, dataDir, from: restore.from, seq: restore.seq, epoch: restore.epoch }, 'new cluster, restored from a backup');
+    return { kind: 'cold-start', recoverDir: options.workersDir };
+  }
   logger.info({ cluster, dataDir }, 'new cluster');
   return { kind: 'fresh' };
 }
