@@ -2,11 +2,14 @@
  * `npm run backup -- <file> [--force] [--url URL]`: a consistent backup of the running database
  * service, taken through an orchestrator (ORCHESTRATOR_URL, or --url) while writes go on, written
  * to <file> atomically with its manifest <file>.json (seq, epoch, sha256, size, takenAt, cluster).
+ * It presents the admin token (ADMIN_TOKEN, or DATA_DIR/secrets/admin.token).
  * Exit 0 when both are written and verified, 1 when no backup could be taken, 2 on bad usage.
  */
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { downloadBackup } from '../dbaas/backup/BackupDownload.ts';
-import { loadConfig } from '../shared/config.ts';
+import { tokenFile } from '../shared/auth/tokens.ts';
+import { loadConfig, type Config } from '../shared/config.ts';
 
 const USAGE = 'usage: npm run backup -- <file> [--force] [--url http://host:port]';
 const MIB = 1024 * 1024;
@@ -36,6 +39,7 @@ async function main(): Promise<number> {
     force: values.force ?? false,
     // The orchestrator gives up after SNAPSHOT_TIMEOUT_MS; its 503 must reach us before we give up.
     readyTimeoutMs: config.SNAPSHOT_TIMEOUT_MS + 15_000,
+    ...adminToken(config),
   });
   const { manifest, inspected } = taken;
   const rows = Object.entries(inspected.rows).map(([table, count]) => `${table} ${count}`).join(', ');
@@ -45,6 +49,17 @@ async function main(): Promise<number> {
       `  manifest ${taken.manifestFile}; taken through ${taken.from} in ${(taken.ms / 1000).toFixed(1)} s\n`,
   );
   return 0;
+}
+
+/** ADMIN_TOKEN, else the cluster's token file if DATA_DIR has one; never a new one made here. */
+function adminToken(config: Config): { token?: string } {
+  if (config.ADMIN_TOKEN) return { token: config.ADMIN_TOKEN };
+  try {
+    const token = fs.readFileSync(tokenFile(config.DATA_DIR, 'admin'), 'utf8').trim();
+    return token === '' ? {} : { token };
+  } catch {
+    return {};
+  }
 }
 
 main().then(

@@ -334,5 +334,25 @@ describe('backup and restore', () => {
       expect(busy.body).toMatchObject({ code: 'UNAVAILABLE' });
       await service.stop();
     });
+
+    it('needs the admin token when authorization is on; npm run backup finds it in DATA_DIR/secrets', async () => {
+      const service = await startDatabaseService({ slaves: 1, env: { RIDESHARE_AUTH: 'on' } });
+      services.push(service);
+      const tokens = service.tokens as { admin: string; service: string };
+      const file = path.join(work, 'with-auth.db');
+      const env = { ORCHESTRATOR_URL: service.orchestratorUrl };
+      const anonymous = await npmRun('backup', [file], { ...env, DATA_DIR: path.join(work, 'no-secrets-here') });
+      expect(anonymous.code).toBe(1);
+      expect(anonymous.stderr).toContain('401');
+      expect(anonymous.stderr).toContain('admin token');
+      const asService = await npmRun('backup', [file], { ...env, ADMIN_TOKEN: tokens.service });
+      expect(asService.code).toBe(1);
+      expect(asService.stderr).toContain('403');
+      expect(fs.existsSync(file)).toBe(false);
+      const asAdmin = await npmRun('backup', [file], { ...env, DATA_DIR: service.dataDir });
+      expect(asAdmin.code, asAdmin.stderr).toBe(0);
+      expect(readManifest(file).sha256).toBe(sha256(file));
+      await service.stop();
+    });
   });
 });

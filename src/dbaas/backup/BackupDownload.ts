@@ -26,6 +26,8 @@ export interface DownloadOptions {
   force?: boolean;
   /** How long the orchestrator may take to have the copy ready (its SNAPSHOT_TIMEOUT_MS and some). */
   readyTimeoutMs?: number;
+  /** The admin role's bearer token (a backup holds every row, password hashes included). */
+  token?: string;
 }
 
 export interface Downloaded {
@@ -57,7 +59,7 @@ export async function downloadBackup(options: DownloadOptions): Promise<Download
   for (const url of options.orchestratorUrls) {
     const partial = `${target}.partial-${process.pid}`;
     try {
-      const answer = await fetchInto(url, partial, options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
+      const answer = await fetchInto(url, partial, options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, options.token);
       if (answer.kind === 'refused') {
         failures.push(`${url}: ${answer.reason}`);
         if (answer.retriable) continue;
@@ -80,8 +82,13 @@ export async function downloadBackup(options: DownloadOptions): Promise<Download
 
 type Answer = { kind: 'file'; manifest: BackupManifest } | { kind: 'refused'; reason: string; retriable: boolean };
 
-async function fetchInto(url: string, partial: string, readyTimeoutMs: number): Promise<Answer> {
-  const response = await request(`${url}${BACKUP_PATH}`, { method: 'POST', headersTimeout: readyTimeoutMs, bodyTimeout: BODY_IDLE_TIMEOUT_MS });
+async function fetchInto(url: string, partial: string, readyTimeoutMs: number, token: string | undefined): Promise<Answer> {
+  const response = await request(`${url}${BACKUP_PATH}`, {
+    method: 'POST',
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+    headersTimeout: readyTimeoutMs,
+    bodyTimeout: BODY_IDLE_TIMEOUT_MS,
+  });
   if (response.statusCode !== 200) {
     const text = await response.body.text();
     let reason = `${response.statusCode} ${text.slice(0, 300)}`;
@@ -91,6 +98,7 @@ async function fetchInto(url: string, partial: string, readyTimeoutMs: number): 
     } catch {
       // Not one of our JSON errors: the status and the start of the text say enough.
     }
+    if (response.statusCode === 401 || response.statusCode === 403) reason += ' (a backup needs the admin token: ADMIN_TOKEN, or DATA_DIR/secrets/admin.token of the cluster)';
     return { kind: 'refused', reason, retriable: response.statusCode >= 500 };
   }
   const hash = createHash('sha256');
