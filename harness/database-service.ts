@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../src/shared/logger.ts';
 import { workerTuningFrom } from '../src/dbaas/orchestrator/settings.ts';
 import { Orchestrator, type ScalingOptions } from '../src/dbaas/orchestrator/Orchestrator.ts';
 import { ProcessRuntime } from '../src/dbaas/runtime/ProcessRuntime.ts';
+import { MessageSigner } from '../src/dbaas/transport/signing.ts';
 import type { WorkerRuntime } from '../src/dbaas/runtime/WorkerRuntime.ts';
 import { testServers } from './inject.ts';
 
@@ -21,6 +22,8 @@ export interface DatabaseServiceHandle {
   orchestrator: Orchestrator;
   /** The bearer tokens, when the test turned authorization on. */
   tokens?: Tokens;
+  /** Signs messages as the cluster's own processes do (for tests that publish to its queues). */
+  signer: MessageSigner;
   /** Where the workers run: tests kill and list workers through it. */
   runtime: WorkerRuntime;
   cluster: string;
@@ -58,6 +61,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
   // Authorization is off unless a test turns it on (RIDESHARE_AUTH: 'on'): most tests are about other things.
   const config = loadConfig({ ZK_SESSION_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn', RIDESHARE_AUTH: 'off', DATA_DIR: dataDir, ...options.env });
   const tokens = config.RIDESHARE_AUTH ? tokensFor(config) : undefined;
+  const workerTuning = workerTuningFrom(config);
   const logger = options.logger ?? createLogger('test-orchestrator', config.LOG_LEVEL);
   const runtime = options.runtime ?? new ProcessRuntime({ cluster, logDir: path.join(dataDir, 'logs'), logger });
   const orchestrator = new Orchestrator({
@@ -69,7 +73,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     rpcTimeoutMs: config.RPC_TIMEOUT_MS,
     sessionTimeoutMs: config.ZK_SESSION_TIMEOUT_MS,
     initialSlaves: options.slaves ?? 1,
-    workerTuning: workerTuningFrom(config),
+    workerTuning,
     auth: tokens ? { enabled: true, tokens } : { enabled: false },
     ...(options.scaling ? { scaling: options.scaling } : {}),
     runtime,
@@ -80,6 +84,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     orchestratorUrl: orchestrator.url,
     orchestrator,
     ...(tokens ? { tokens } : {}),
+    signer: new MessageSigner(workerTuning.clusterKey),
     runtime,
     cluster,
     dataDir,

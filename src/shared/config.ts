@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { resolveToken, resolveTokens, type Role, type Tokens } from './auth/tokens.ts';
+import { resolveToken, resolveTokens, secretFromFile, type Role, type Tokens } from './auth/tokens.ts';
 import { RideShareError } from './errors.ts';
 import { redactUrl } from './redact.ts';
 
@@ -111,6 +111,8 @@ const schema = z.object({
   SERVICE_TOKEN: token,
   /** The `admin` role's token (everything); default: DATA_DIR/secrets/admin.token, made at the first start. */
   ADMIN_TOKEN: token,
+  /** The key the cluster's messages on RabbitMQ are signed with; default: DATA_DIR/secrets/cluster.key. */
+  CLUSTER_KEY: token,
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -182,7 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export function describeConfig(config: Config): Record<string, unknown> {
   const masked: Record<string, unknown> = { ...config };
   if (config.AMQP_URL) masked.AMQP_URL = redactUrl(config.AMQP_URL);
-  for (const key of ['SERVICE_TOKEN', 'ADMIN_TOKEN'] as const) if (config[key] !== undefined) masked[key] = '[redacted]';
+  for (const key of ['SERVICE_TOKEN', 'ADMIN_TOKEN', 'CLUSTER_KEY'] as const) if (config[key] !== undefined) masked[key] = '[redacted]';
   return masked;
 }
 
@@ -193,6 +195,11 @@ function tokenSources(config: Config) {
 /** The tokens every process of this DATA_DIR uses (src/shared/auth/tokens.ts). */
 export function tokensFor(config: Config): Tokens {
   return resolveTokens(tokenSources(config));
+}
+
+/** The key every orchestrator and worker of the cluster signs and checks its messages with. */
+export function clusterKeyFor(config: Config): string {
+  return config.CLUSTER_KEY ?? secretFromFile(config.DATA_DIR, 'cluster.key');
 }
 
 /** One role's token, for a process that needs no other (the services: `service`). */

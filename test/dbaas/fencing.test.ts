@@ -18,6 +18,7 @@ import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } f
 import { post } from '../../harness/http.ts';
 import { testServers } from '../../harness/inject.ts';
 import { until } from '../../harness/replicas.ts';
+import { testSigner } from '../../harness/signing.ts';
 import { settledWorkers } from '../../harness/workers.ts';
 
 const logger = createLogger('test', 'silent');
@@ -49,7 +50,7 @@ describe('a replica following the sync stream', () => {
     await setup.assertExchange(names.syncExchange, 'fanout', { durable: false, autoDelete: false });
     await setup.close();
     store = new Store(path.join(dir, 'replica.db'));
-    follower = new SyncFollower(await connection.createChannel(), names.syncQueueOf('r1'), names.syncExchange, logger);
+    follower = new SyncFollower(await connection.createChannel(), names.syncQueueOf('r1'), names.syncExchange, testSigner, logger);
     follower.on('broken', (reason) => broken.push(reason));
     await follower.bind();
     await follower.start(store);
@@ -68,8 +69,11 @@ describe('a replica following the sync stream', () => {
     await channel.assertExchange(names.syncEpochExchange(epoch), 'fanout', { durable: true });
     await channel.bindExchange(names.syncExchange, names.syncEpochExchange(epoch), '');
     const send = (message: unknown) =>
-      new Promise<void>((resolve, reject) => channel.publish(names.syncEpochExchange(epoch), '', encode(message), {}, (error) => (error ? reject(error) : resolve())));
-    return { publisher: new SyncPublisher(channel, names, epoch, `master-${epoch}`), send };
+      new Promise<void>((resolve, reject) => {
+        const content = encode(message);
+        channel.publish(names.syncEpochExchange(epoch), '', content, { headers: testSigner.headers(content) }, (error) => (error ? reject(error) : resolve()));
+      });
+    return { publisher: new SyncPublisher(channel, names, epoch, `master-${epoch}`, testSigner), send };
   }
 
   it('applies in order, ignores a late frame of a fenced epoch, refuses malformed messages, and stops on a seq held with another request id', async () => {
@@ -141,7 +145,9 @@ describe('fencing and deadlines on a running cluster', () => {
       channel.on('error', () => undefined);
       const late = userWrite(1_000_000, oldEpoch, 'from-a-fenced-master');
       const confirmed = await new Promise<boolean>((resolve) => {
-        channel.publish(clusterNames(service.cluster).syncEpochExchange(oldEpoch), '', encode(late), {}, (error) => resolve(!error));
+        // Signed, as the fenced master (which has the cluster key) would: the broker refuses it anyway.
+        const content = encode(late);
+        channel.publish(clusterNames(service.cluster).syncEpochExchange(oldEpoch), '', content, { headers: service.signer.headers(content) }, (error) => resolve(!error));
       });
       expect(confirmed).toBe(false);
     } finally {
@@ -164,7 +170,8 @@ describe('fencing and deadlines on a running cluster', () => {
         write: { op: 'insert', table: 'users', values: { username: 'too-late', password } },
         deadline: Date.now() - 1,
       };
-      channel.sendToQueue(clusterNames(service.cluster).writeQ, encode(command), { replyTo: 'amq.rabbitmq.reply-to', correlationId: 'c1' });
+      const content = encode(command);
+      channel.sendToQueue(clusterNames(service.cluster).writeQ, content, { replyTo: 'amq.rabbitmq.reply-to', correlationId: 'c1', headers: service.signer.headers(content) });
       expect(await answer).toMatchObject({ ok: false, code: 'TIMEOUT' });
     } finally {
       await connection.close().catch(() => undefined);

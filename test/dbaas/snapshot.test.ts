@@ -24,6 +24,7 @@ import { Store } from '../../src/dbaas/worker/Store.ts';
 import { uniqueClusterName } from '../../harness/database-service.ts';
 import { testServers } from '../../harness/inject.ts';
 import { readReplica, until } from '../../harness/replicas.ts';
+import { testSigner } from '../../harness/signing.ts';
 
 const KIB = 1024;
 
@@ -86,7 +87,7 @@ describe('snapshot transfer', () => {
   }
 
   async function serve(store: Store, priority: number, options: Partial<Parameters<typeof serveSnapshots>[0]> = {}): Promise<SnapshotServer> {
-    const server = await serveSnapshots({ channel: await openChannel(), names, store: () => store, priority, ...options });
+    const server = await serveSnapshots({ channel: await openChannel(), names, store: () => store, priority, signer: testSigner, ...options });
     servers.push(server);
     return server;
   }
@@ -103,7 +104,7 @@ describe('snapshot transfer', () => {
     await serve(source, SNAPSHOT_PRIORITY.master, { tempDir, chunkBytes: 64 * KIB, window: 2 });
     const file = path.join(folder, 'received.db');
 
-    const fetched = await fetchSnapshot({ connection, names, minSeq: 0, file, timeoutMs: 20_000 });
+    const fetched = await fetchSnapshot({ connection, names, signer: testSigner, minSeq: 0, file, timeoutMs: 20_000 });
 
     expect(fetched.size).toBeGreaterThan(10 * 64 * KIB);
     expect(fetched).toMatchObject({ appliedSeq: source.appliedSeq, epoch: 1, attempts: 1 });
@@ -131,7 +132,7 @@ describe('snapshot transfer', () => {
       addRide(source, writes++);
     }, 5);
     try {
-      const fetched = await fetchSnapshot({ connection, names, minSeq: 0, file: path.join(folder, 'received.db'), timeoutMs: 20_000 });
+      const fetched = await fetchSnapshot({ connection, names, signer: testSigner, minSeq: 0, file: path.join(folder, 'received.db'), timeoutMs: 20_000 });
       expect(fetched.appliedSeq).toBeGreaterThanOrEqual(seqBefore);
     } finally {
       clearInterval(ticker);
@@ -154,7 +155,7 @@ describe('snapshot transfer', () => {
       }
     }, 300);
 
-    const fetched = await fetchSnapshot({ connection, names, minSeq: wanted, file: path.join(folder, 'received.db'), timeoutMs: 10_000 });
+    const fetched = await fetchSnapshot({ connection, names, signer: testSigner, minSeq: wanted, file: path.join(folder, 'received.db'), timeoutMs: 10_000 });
 
     expect(fetched.appliedSeq).toBe(wanted);
     expect(fetched.attempts).toBe(1);
@@ -169,7 +170,7 @@ describe('snapshot transfer', () => {
     await serve(lagging, SNAPSHOT_PRIORITY.slave, { tempDir, minSeqWaitMs: 200, waitForSeq: appliedSeqWaiter(never, () => lagging.appliedSeq) });
     await serve(master, SNAPSHOT_PRIORITY.master, { tempDir });
 
-    const fetched = await fetchSnapshot({ connection, names, minSeq: master.appliedSeq, file: path.join(folder, 'received.db'), timeoutMs: 10_000 });
+    const fetched = await fetchSnapshot({ connection, names, signer: testSigner, minSeq: master.appliedSeq, file: path.join(folder, 'received.db'), timeoutMs: 10_000 });
 
     expect(fetched.appliedSeq).toBe(master.appliedSeq);
     expect(fetched.attempts).toBe(2);
@@ -194,7 +195,7 @@ describe('snapshot transfer', () => {
     setTimeout(() => (confirmed = source.appliedSeq), 400);
     const started = Date.now();
 
-    const fetched = await fetchSnapshot({ connection, names, minSeq: 0, file: path.join(folder, 'received.db'), timeoutMs: 10_000 });
+    const fetched = await fetchSnapshot({ connection, names, signer: testSigner, minSeq: 0, file: path.join(folder, 'received.db'), timeoutMs: 10_000 });
 
     expect(asked).toEqual([source.appliedSeq]);
     expect(fetched.appliedSeq).toBe(source.appliedSeq);
@@ -208,6 +209,7 @@ describe('snapshot transfer', () => {
     const dying = await serveSnapshots({
       channel: dyingChannel,
       names,
+      signer: testSigner,
       store: () => source,
       priority: SNAPSHOT_PRIORITY.slave,
       tempDir,
@@ -219,7 +221,7 @@ describe('snapshot transfer', () => {
     await serve(source, SNAPSHOT_PRIORITY.master, { tempDir, chunkBytes: 256 * KIB });
     const file = path.join(folder, 'received.db');
 
-    const fetching = fetchSnapshot({ connection, names, minSeq: 0, file, timeoutMs: 20_000, chunkTimeoutMs: 10_000 });
+    const fetching = fetchSnapshot({ connection, names, signer: testSigner, minSeq: 0, file, timeoutMs: 20_000, chunkTimeoutMs: 10_000 });
     await untilFast(() => fs.existsSync(file) && fs.statSync(file).size > 0, 10_000);
     const partial = fs.readFileSync(file);
     // Until it is verified, the file does not even look like a database.
@@ -243,7 +245,7 @@ describe('snapshot transfer', () => {
     await corruptingServerOnce();
     const file = path.join(folder, 'received.db');
 
-    const fetched = await fetchSnapshot({ connection, names, minSeq: 0, file, timeoutMs: 10_000 });
+    const fetched = await fetchSnapshot({ connection, names, signer: testSigner, minSeq: 0, file, timeoutMs: 10_000 });
 
     expect(fetched.attempts).toBe(2);
     expect(readReplica(file).checksum).toBe(readReplica(path.join(folder, 'source.db')).checksum);
@@ -258,7 +260,7 @@ describe('snapshot transfer', () => {
     const file = path.join(folder, 'received.db');
 
     const started = Date.now();
-    const fetched = await fetchSnapshot({ connection, names, minSeq: 0, file, timeoutMs: 10_000, chunkTimeoutMs: 300 });
+    const fetched = await fetchSnapshot({ connection, names, signer: testSigner, minSeq: 0, file, timeoutMs: 10_000, chunkTimeoutMs: 300 });
 
     expect(fetched.attempts).toBe(2);
     expect(Date.now() - started).toBeLessThan(3000);
@@ -283,7 +285,8 @@ describe('snapshot transfer', () => {
       },
       { noAck: true },
     );
-    requester.sendToQueue(names.snapshotQ, encodeRequest(transferId, 0), { replyTo: REPLY_TO, correlationId: transferId });
+    const request = encodeRequest(transferId, 0);
+    requester.sendToQueue(names.snapshotQ, request, { replyTo: REPLY_TO, correlationId: transferId, headers: testSigner.headers(request) });
 
     await until(() => chunks >= 3, 10_000, 'the window to fill');
     await until(() => server.activeTransfers === 0, 5000, 'the server to give up');

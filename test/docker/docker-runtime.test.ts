@@ -20,6 +20,7 @@ import { uniqueClusterName } from '../../harness/database-service.ts';
 import { testServers } from '../../harness/inject.ts';
 import { until } from '../../harness/replicas.ts';
 import { dockerEngine, suiteTitle } from '../../harness/docker-engine.ts';
+import { TEST_CLUSTER_KEY } from '../../harness/signing.ts';
 
 const engine = await dockerEngine();
 
@@ -61,6 +62,7 @@ describe.skipIf(!engine.ok)(suiteTitle('DockerRuntime: the worker-runtime contra
         snapshotTimeoutMs: 30_000,
         durability: 'process',
         logLevel: 'info',
+        clusterKey: TEST_CLUSTER_KEY,
         ...overrides,
       },
     });

@@ -15,6 +15,7 @@ import { findClusterWorkers, killClusterWorkers, workerTag } from '../../src/dba
 import type { WorkerExit } from '../../src/dbaas/runtime/WorkerRuntime.ts';
 import { commandLine, isAlive, sendSignal } from '../../src/shared/processes.ts';
 import { uniqueClusterName as uniqueCluster } from '../../harness/database-service.ts';
+import { TEST_CLUSTER_KEY } from '../../harness/signing.ts';
 
 /** Pids whose recorded start time is forged: to the runtime they look like another process now. */
 const forged = new Set<number>();
@@ -75,6 +76,7 @@ function unregisteredWorker(cluster: string, workerId: string) {
       snapshotTimeoutMs: 30_000,
       durability: 'process' as const,
       logLevel: 'warn',
+      clusterKey: TEST_CLUSTER_KEY,
     },
   };
 }

@@ -17,6 +17,7 @@ import { UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { askMasterPosition } from '../replication/MasterPosition.ts';
+import type { MessageSigner } from '../transport/signing.ts';
 import { snapshotTempFile, sweepStaleSnapshotFiles } from '../replication/SnapshotCopy.ts';
 import { fetchSnapshot, type FetchedSnapshot } from '../replication/SnapshotTransfer.ts';
 import { connectAmqp } from '../transport/amqp.ts';
@@ -26,6 +27,8 @@ export interface BackupEndpointOptions {
   amqpUrl: string;
   cluster: string;
   names: ClusterNames;
+  /** Signs the position question and the snapshot request, as the cluster's processes do. */
+  signer: MessageSigner;
   /** Where copies are fetched before they are sent (DATA_DIR/tmp); each is unlinked once opened. */
   tempDir: string;
   /** For the position and the snapshot together (SNAPSHOT_TIMEOUT_MS). */
@@ -95,9 +98,9 @@ export class BackupEndpoint {
     connection.on('error', () => undefined); // the 'close' that follows is what matters
     const file = snapshotTempFile(tempDir, 'backup');
     try {
-      const { seq: minSeq } = await askMasterPosition(connection, names, timeoutMs);
+      const { seq: minSeq } = await askMasterPosition(connection, names, this.options.signer, timeoutMs);
       const remaining = Math.max(1, timeoutMs - (Date.now() - started));
-      const fetched = await fetchSnapshot({ connection, names, minSeq, file, timeoutMs: remaining, signal: abandon.signal, logger });
+      const fetched = await fetchSnapshot({ connection, names, signer: this.options.signer, minSeq, file, timeoutMs: remaining, signal: abandon.signal, logger });
       const handle = await fs.promises.open(file, 'r');
       logger.info({ seq: fetched.appliedSeq, epoch: fetched.epoch, minSeq, bytes: fetched.size, ms: Date.now() - started }, 'backup taken; sending it');
       return { ...fetched, handle, takenAt: new Date().toISOString() };

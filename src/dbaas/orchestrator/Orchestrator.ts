@@ -27,6 +27,7 @@ import { readClusterStatus, type ClusterStatus } from './ClusterStatus.ts';
 import { DatabaseFrontend } from './DatabaseFrontend.ts';
 import { orchestratorAccess } from './access.ts';
 import { OrchestratorMetrics } from './metrics.ts';
+import { MessageSigner } from '../transport/signing.ts';
 import { SupervisorForwarder } from './SupervisorForwarder.ts';
 import { ReadCounter } from './ReadCounter.ts';
 import { registerRoutes } from './routes.ts';
@@ -72,10 +73,12 @@ export class Orchestrator {
     // A lost session is renewed, and the leadership unit rejoins as supervisor or standby.
     this.zk = new ZkClient({ connect: options.zkConnect, sessionTimeoutMs: options.sessionTimeoutMs, renew: true });
     const registry = createRegistry('orchestrator');
+    const signer = new MessageSigner(options.workerTuning.clusterKey);
     this.rpc = new RpcClient({
       amqpUrl: options.amqpUrl,
       names,
       timeoutMs: options.rpcTimeoutMs,
+      signer,
       ...(options.observability?.metrics === false ? {} : { observe: (kind, seconds, outcome) => metrics.observeRpc(kind, seconds, outcome) }),
       logger: options.logger,
     });
@@ -129,6 +132,7 @@ export class Orchestrator {
         amqpUrl: options.amqpUrl,
         cluster: options.cluster,
         names,
+        signer,
         tempDir: backupTempDirOf(options.dataDir),
         timeoutMs: options.workerTuning.snapshotTimeoutMs,
         logger: options.logger.child({ component: 'backup' }),

@@ -12,6 +12,7 @@ import { sleep, withTimeout } from '../../shared/timeout.ts';
 import { decodeReply, encode, type DbCommand } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
+import type { MessageSigner } from '../transport/signing.ts';
 import { assertTopology } from '../transport/topology.ts';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
@@ -31,6 +32,8 @@ export interface RpcClientOptions {
   amqpUrl: string;
   names: ClusterNames;
   timeoutMs: number;
+  /** Signs every command: workers act on signed commands only. */
+  signer: MessageSigner;
   /** Told of every call's duration and outcome (the metrics). */
   observe?: (kind: DbCommand['kind'], seconds: number, outcome: RpcOutcome) => void;
   logger: Logger;
@@ -112,7 +115,9 @@ export class RpcClient {
       }, deadline);
       this.pending.set(correlationId, { resolve: resolve as (result: unknown) => void, reject, timer });
       try {
-        channel.sendToQueue(queue, encode(command), {
+        const content = encode(command);
+        channel.sendToQueue(queue, content, {
+          headers: this.options.signer.headers(content),
           correlationId,
           replyTo: REPLY_TO,
           expiration: String(deadline),

@@ -1,5 +1,5 @@
 /** The orchestrator's share of the one configuration (src/shared/config.ts), typed for its parts. */
-import type { Config } from '../../shared/config.ts';
+import { clusterKeyFor, type Config } from '../../shared/config.ts';
 import type { WorkerTuning } from '../worker/WorkerSettings.ts';
 
 /** What every worker of the cluster gets from this orchestrator's configuration. */
@@ -10,5 +10,6 @@ export function workerTuningFrom(config: Config): WorkerTuning {
     snapshotTimeoutMs: config.SNAPSHOT_TIMEOUT_MS,
     durability: config.DURABILITY,
     logLevel: config.LOG_LEVEL,
+    clusterKey: clusterKeyFor(config),
   };
 }

@@ -9,22 +9,23 @@ import type { ChannelModel } from 'amqplib';
 import { TimeoutError } from '../../shared/errors.ts';
 import { decodeReply, encode, PROTOCOL_VERSION, type DbCommand, type Position } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
+import type { MessageSigner } from '../transport/signing.ts';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 /** One attempt's wait; a failover in progress simply means asking again. */
 const ATTEMPT_MS = 2000;
 
-export async function askMasterPosition(connection: ChannelModel, names: ClusterNames, timeoutMs: number): Promise<Position> {
+export async function askMasterPosition(connection: ChannelModel, names: ClusterNames, signer: MessageSigner, timeoutMs: number): Promise<Position> {
   const giveUpAt = Date.now() + timeoutMs;
   for (;;) {
     const attemptMs = Math.max(100, Math.min(ATTEMPT_MS, giveUpAt - Date.now()));
-    const position = await askOnce(connection, names, attemptMs);
+    const position = await askOnce(connection, names, signer, attemptMs);
     if (position) return position;
     if (Date.now() >= giveUpAt) throw new TimeoutError(`no master answered its position within ${timeoutMs} ms`);
   }
 }
 
-async function askOnce(connection: ChannelModel, names: ClusterNames, timeoutMs: number): Promise<Position | undefined> {
+async function askOnce(connection: ChannelModel, names: ClusterNames, signer: MessageSigner, timeoutMs: number): Promise<Position | undefined> {
   const channel = await connection.createChannel();
   try {
     const correlationId = randomUUID();
@@ -43,7 +44,8 @@ async function askOnce(connection: ChannelModel, names: ClusterNames, timeoutMs:
       { noAck: true },
     );
     const command: DbCommand = { v: PROTOCOL_VERSION, kind: 'position' };
-    channel.sendToQueue(names.writeQ, encode(command), { replyTo: REPLY_TO, correlationId, expiration: String(timeoutMs) });
+    const content = encode(command);
+    channel.sendToQueue(names.writeQ, content, { replyTo: REPLY_TO, correlationId, expiration: String(timeoutMs), headers: signer.headers(content) });
     return await answer;
   } finally {
     await channel.close().catch(() => undefined);

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../../shared/logger.ts';
 import type { ClusterNames } from '../protocol/names.ts';
+import type { MessageSigner } from '../transport/signing.ts';
 import type { SnapshotSource } from './ReplicaStore.ts';
 import { copySnapshot, DEFAULT_SNAPSHOT_TEMP_DIR, snapshotTempFile, sweepStaleSnapshotFiles } from './SnapshotCopy.ts';
 import {
@@ -38,6 +39,8 @@ export interface SnapshotServerOptions extends Partial<TransferTuning> {
   /** A function: a replica's store may be replaced. */
   store: () => SnapshotSource;
   priority: number;
+  /** Checks requests: a copy of the database goes to the cluster's own processes only. */
+  signer: MessageSigner;
   /** A slave waits on its sync stream; without it the store's current seq is the answer (the master). */
   waitForSeq?: WaitForSeq;
   /**
@@ -128,6 +131,11 @@ export class SnapshotServer {
   }
 
   private async onRequest(message: ConsumeMessage): Promise<void> {
+    if (!this.options.signer.verify(message)) {
+      this.options.logger?.warn({ bytes: message.content.length }, 'refusing an unsigned snapshot request');
+      this.settle(message);
+      return;
+    }
     let request: SnapshotRequest;
     try {
       request = decodeRequest(message.content);

@@ -13,6 +13,7 @@ import { UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import type { ClusterNames } from '../protocol/names.ts';
+import type { MessageSigner } from '../transport/signing.ts';
 import type { ReplicationPosition } from './ReplicaStore.ts';
 import {
   decodeServerSignal,
@@ -36,6 +37,8 @@ const RETRY_AFTER_BEHIND_MS = 100;
 export interface FetchSnapshotOptions {
   connection: ChannelModel;
   names: ClusterNames;
+  /** Signs the request: servers send copies only to the cluster's own processes. */
+  signer: MessageSigner;
   /** The snapshot must contain at least this seq; servers behind it wait a little or say so. */
   minSeq: number;
   /** The database file to write; anything there (and its -wal, -shm, -journal) is replaced. */
@@ -129,7 +132,9 @@ class IncomingTransfer {
       channel.on('close', () => this.fail(new SnapshotAttemptError('closed', 'the snapshot channel closed')));
       await channel.consume(REPLY_TO, (message) => message && this.enqueue(message), { noAck: true });
       // The request expires with the attempt: a server must not start on a requester that gave up.
-      channel.sendToQueue(names.snapshotQ, encodeRequest(this.transferId, minSeq), {
+      const request = encodeRequest(this.transferId, minSeq);
+      channel.sendToQueue(names.snapshotQ, request, {
+        headers: this.options.signer.headers(request),
         replyTo: REPLY_TO,
         correlationId: this.transferId,
         expiration: String(Math.max(1, Math.floor(this.remainingMs))),

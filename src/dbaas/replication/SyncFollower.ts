@@ -13,6 +13,7 @@
 import { EventEmitter } from 'node:events';
 import type { Channel, ConsumeMessage, GetMessage } from 'amqplib';
 import type { Logger } from '../../shared/logger.ts';
+import type { MessageSigner } from '../transport/signing.ts';
 import { decodeSync, type SyncEpoch, type SyncMessage, type SyncWrite } from '../protocol/messages.ts';
 import type { ReplicaStore } from './ReplicaStore.ts';
 
@@ -39,6 +40,7 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
     private readonly channel: Channel,
     private readonly queue: string,
     private readonly exchange: string,
+    private readonly signer: MessageSigner,
     private readonly logger: Logger,
   ) {
     super();
@@ -93,6 +95,12 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
 
   private onMessage(message: ConsumeMessage | GetMessage): void {
     if (this.broken) return;
+    if (!this.signer.verify(message)) {
+      // Not the cluster's master: never applied, and no reason to stop following the real stream.
+      this.logger.warn({ bytes: message.content.length }, 'refusing an unsigned sync message');
+      this.channel.ack(message);
+      return;
+    }
     let sync: SyncMessage;
     try {
       sync = decodeSync(message.content);

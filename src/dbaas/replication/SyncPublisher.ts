@@ -7,6 +7,7 @@
 import type { ConfirmChannel } from 'amqplib';
 import { encode, PROTOCOL_VERSION, type SyncEpoch, type SyncWrite } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
+import type { MessageSigner } from '../transport/signing.ts';
 
 export class SyncPublisher {
   private readonly exchange: string;
@@ -16,6 +17,7 @@ export class SyncPublisher {
     names: ClusterNames,
     private readonly epoch: number,
     private readonly masterId: string,
+    private readonly signer: MessageSigner,
   ) {
     this.exchange = names.syncEpochExchange(epoch);
   }
@@ -32,7 +34,8 @@ export class SyncPublisher {
 
   private send(message: unknown, what: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.channel.publish(this.exchange, '', encode(message), { contentType: 'application/json' }, (error) =>
+      const content = encode(message);
+      this.channel.publish(this.exchange, '', content, { contentType: 'application/json', headers: this.signer.headers(content) }, (error) =>
         error ? reject(new Error(`${what} was not confirmed`)) : resolve(),
       );
     });

@@ -13,6 +13,7 @@ import type { ClusterNames } from '../protocol/names.ts';
 import { serveSnapshots, SNAPSHOT_PRIORITY } from '../replication/SnapshotTransfer.ts';
 import { SyncPublisher } from '../replication/SyncPublisher.ts';
 import { failure, ok, reply } from '../transport/replies.ts';
+import type { MessageSigner } from '../transport/signing.ts';
 import type { Store } from './Store.ts';
 
 /** Writes in flight between apply and confirm; confirms are pipelined, applying stays serial. */
@@ -26,6 +27,8 @@ export interface MasterRoleOptions {
   store: Store;
   epoch: number;
   workerId: string;
+  /** Checks commands and signs what the master publishes (src/dbaas/transport/signing.ts). */
+  signer: MessageSigner;
   logger: Logger;
   /** Called when the master must stop (fail-stop): an unconfirmed write, a lost channel. */
   onFatal(reason: string): void;
@@ -54,6 +57,7 @@ export class MasterRole {
       names,
       store: () => store,
       priority: SNAPSHOT_PRIORITY.master,
+      signer: this.options.signer,
       // A copy may only hold writes every replica is sure to receive: none the broker may still refuse.
       confirmedThrough: (seq, timeoutMs) => this.confirmedThrough(seq, timeoutMs),
       logger: this.options.logger,
@@ -107,7 +111,7 @@ export class MasterRole {
     });
     await channel.prefetch(WRITE_PREFETCH);
     this.writeChannel = channel;
-    this.publisher = new SyncPublisher(channel, this.options.names, this.options.epoch, this.options.workerId);
+    this.publisher = new SyncPublisher(channel, this.options.names, this.options.epoch, this.options.workerId, this.options.signer);
     if (!this.positionAnnounced) {
       // Before the first write of the epoch: every follower must be exactly where this master is.
       await this.publisher.mark(this.options.store.appliedSeq);
@@ -123,6 +127,12 @@ export class MasterRole {
     if (this.stopped) {
       // Delivered before the cancel took effect: back to the queue for whoever takes writes next.
       channel.nack(message, false, true);
+      return;
+    }
+    if (!this.options.signer.verify(message)) {
+      // Not from the cluster: no answer (its reply-to is nobody we serve), not executed.
+      this.options.logger.warn({ bytes: message.content.length }, 'refusing an unsigned command on writeQ');
+      channel.ack(message);
       return;
     }
     let command: DbCommand;

@@ -12,6 +12,7 @@ import type { ReadQuery } from '../protocol/queries.ts';
 import { appliedSeqWaiter, serveSnapshots, SNAPSHOT_PRIORITY, type SnapshotServer } from '../replication/SnapshotTransfer.ts';
 import type { SyncFollower } from '../replication/SyncFollower.ts';
 import { failure, ok, reply } from '../transport/replies.ts';
+import type { MessageSigner } from '../transport/signing.ts';
 import type { Store } from './Store.ts';
 
 const READ_PREFETCH = 32;
@@ -24,6 +25,8 @@ export interface SlaveRoleOptions {
   follower: SyncFollower;
   workerId: string;
   readWaitMs: number;
+  /** Checks every command (src/dbaas/transport/signing.ts). */
+  signer: MessageSigner;
   logger: Logger;
 }
 
@@ -48,7 +51,7 @@ export class SlaveRole {
     await readChannel.prefetch(READ_PREFETCH);
     this.readConsumer = (await readChannel.consume(names.readQ, (message) => message && void this.onRead(message), { noAck: false })).consumerTag;
     const waitForSeq = appliedSeqWaiter(this.options.follower, () => store.appliedSeq);
-    this.snapshotServer = await serveSnapshots({ channel: snapshotChannel, names, store: () => store, priority: SNAPSHOT_PRIORITY.slave, waitForSeq });
+    this.snapshotServer = await serveSnapshots({ channel: snapshotChannel, names, store: () => store, priority: SNAPSHOT_PRIORITY.slave, waitForSeq, signer: this.options.signer, logger: this.options.logger });
   }
 
   /** Stops taking reads and snapshot requests, and resolves once the reads in flight are answered. */
@@ -62,6 +65,12 @@ export class SlaveRole {
 
   private async onRead(message: ConsumeMessage): Promise<void> {
     const { readChannel: channel } = this.options;
+    if (!this.options.signer.verify(message)) {
+      // Not from the cluster: no answer (its reply-to is nobody we serve), not executed.
+      this.options.logger.warn({ bytes: message.content.length }, 'refusing an unsigned command on readQ');
+      channel.ack(message);
+      return;
+    }
     this.inFlight += 1;
     try {
       const command = decodeCommand(message.content);

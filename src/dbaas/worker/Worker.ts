@@ -18,6 +18,7 @@ import { connectAmqp } from '../transport/amqp.ts';
 import { assertTopology } from '../transport/topology.ts';
 import { openEpoch } from '../replication/EpochFence.ts';
 import { askMasterPosition } from '../replication/MasterPosition.ts';
+import { MessageSigner } from '../transport/signing.ts';
 import { fetchSnapshot } from '../replication/SnapshotTransfer.ts';
 import { SyncFollower } from '../replication/SyncFollower.ts';
 import { SyncPublisher } from '../replication/SyncPublisher.ts';
@@ -40,6 +41,7 @@ export interface WorkerEvents {
 export class Worker extends EventEmitter<WorkerEvents> {
   private state: WorkerState = 'initial';
   private readonly names: ClusterNames;
+  private readonly signer: MessageSigner;
   private zk!: ZkClient;
   private connection!: ChannelModel;
   private store!: Store;
@@ -58,6 +60,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   ) {
     super();
     this.names = clusterNames(settings.cluster);
+    this.signer = new MessageSigner(settings.clusterKey);
   }
 
   async start(): Promise<void> {
@@ -104,7 +107,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const lease = await this.takeMasterLease();
     await openEpoch(this.connection, this.names, lease.epoch, Math.min(this.store.epoch, follower.epoch));
     const markChannel = await this.connection.createConfirmChannel();
-    const publisher = new SyncPublisher(markChannel, this.names, lease.epoch, this.settings.workerId);
+    const publisher = new SyncPublisher(markChannel, this.names, lease.epoch, this.settings.workerId, this.signer);
     await follower.drainThrough(lease.epoch, () => publisher.mark(), DRAIN_TIMEOUT_MS);
     await markChannel.close().catch(() => undefined);
     this.follower = undefined;
@@ -160,6 +163,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       store: this.store,
       epoch: lease.epoch,
       workerId: this.settings.workerId,
+      signer: this.signer,
       logger: this.logger,
       onFatal: (reason) => this.fatal(reason),
     });
@@ -172,13 +176,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** Bind the sync queue, copy a snapshot, apply what queued up meanwhile, then serve reads. */
   private async startAsSlave(): Promise<void> {
     const syncChannel = await this.connection.createChannel();
-    const follower = new SyncFollower(syncChannel, this.names.syncQueueOf(this.settings.workerId), this.names.syncExchange, this.logger);
+    const follower = new SyncFollower(syncChannel, this.names.syncQueueOf(this.settings.workerId), this.names.syncExchange, this.signer, this.logger);
     await follower.bind();
     // Everything published before the bind must be in the copy; what follows waits in our queue.
-    const { seq: minSeq } = await askMasterPosition(this.connection, this.names, this.settings.snapshotTimeoutMs);
+    const { seq: minSeq } = await askMasterPosition(this.connection, this.names, this.signer, this.settings.snapshotTimeoutMs);
     const snapshot = await fetchSnapshot({
       connection: this.connection,
       names: this.names,
+      signer: this.signer,
       minSeq,
       file: this.settings.dbFile,
       timeoutMs: this.settings.snapshotTimeoutMs,
@@ -198,6 +203,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       follower,
       workerId: this.settings.workerId,
       readWaitMs: this.settings.readWaitMs,
+      signer: this.signer,
       logger: this.logger,
     });
     await this.slave.startServing();

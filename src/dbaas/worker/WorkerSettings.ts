@@ -17,6 +17,8 @@ export interface WorkerTuning {
   /** What a master's commit survives (docs/guarantees.md). */
   durability: 'process' | 'power';
   logLevel: string;
+  /** Signs and checks every message on RabbitMQ (src/dbaas/transport/signing.ts). */
+  clusterKey: string;
 }
 
 export interface WorkerSettings extends WorkerTuning {
@@ -46,6 +48,7 @@ const schema = z.strictObject({
   snapshotTimeoutMs: z.number().int().min(100),
   durability: z.enum(['process', 'power']),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  clusterKey: z.string().min(16),
 });
 
 export function encodeWorkerSettings(settings: WorkerSettings): string {

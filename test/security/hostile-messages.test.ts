@@ -1,0 +1,91 @@
+/**
+ * Whoever can publish to the broker but has not got the cluster key (a leaked broker password, a
+ * neighbour on a shared broker) changes nothing and crashes nobody: commands, sync messages and
+ * snapshot requests that are not signed with the key are refused by every worker.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import amqp from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { post } from '../../harness/http.ts';
+import { until } from '../../harness/replicas.ts';
+import { settledWorkers } from '../../harness/workers.ts';
+import { encode, PROTOCOL_VERSION } from '../../src/dbaas/protocol/messages.ts';
+import { clusterNames } from '../../src/dbaas/protocol/names.ts';
+import { encodeRequest } from '../../src/dbaas/replication/SnapshotProtocol.ts';
+import { MessageSigner } from '../../src/dbaas/transport/signing.ts';
+import { sleep } from '../../src/shared/timeout.ts';
+
+describe('messages not signed with the cluster key', () => {
+  let service: DatabaseServiceHandle;
+  const password = 'e'.repeat(40);
+
+  beforeAll(async () => {
+    service = await startDatabaseService({ slaves: 1, env: { LOG_LEVEL: 'info' } });
+  });
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  const usernames = async (): Promise<string[]> => {
+    const answer = await post<{ rows: { username: string }[] }>(`${service.orchestratorUrl}/api/v1/db/read`, { table: 'users', columns: ['username'], fresh: true });
+    return answer.body.rows.map((row) => row.username).sort();
+  };
+
+  it('are refused by the master, the slaves and the replication stream, and crash no worker', async () => {
+    expect((await post(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'before', password } })).status).toBe(200);
+    const before = await settledWorkers(service, 2);
+    const names = clusterNames(service.cluster);
+    const forged = new MessageSigner('a-key-that-is-not-the-cluster-key');
+    const write = (username: string) => ({
+      v: PROTOCOL_VERSION,
+      kind: 'write',
+      requestId: randomUUID(),
+      write: { op: 'insert', table: 'users', values: { username, password } },
+      deadline: Date.now() + 60_000,
+    });
+    const connection = await amqp.connect(service.amqpUrl);
+    const replies: unknown[] = [];
+    try {
+      const channel = await connection.createChannel();
+      await channel.consume('amq.rabbitmq.reply-to', (message) => message && replies.push(message.content.toString()), { noAck: true });
+      const send = (queue: string, body: unknown, headers: Record<string, string> = {}) => {
+        const content = Buffer.isBuffer(body) ? body : encode(body);
+        channel.sendToQueue(queue, content, { replyTo: 'amq.rabbitmq.reply-to', correlationId: randomUUID(), headers });
+      };
+      // Commands: unsigned, signed with another key, a signature copied from another message, junk.
+      send(names.writeQ, write('unsigned'));
+      const forgedWrite = encode(write('forged'));
+      send(names.writeQ, forgedWrite, forged.headers(forgedWrite));
+      send(names.writeQ, write('replayed-signature'), service.signer.headers(encode(write('something-else'))));
+      send(names.writeQ, { op: 'clear' });
+      send(names.writeQ, Buffer.from('DROP TABLE users; --'));
+      send(names.readQ, { v: PROTOCOL_VERSION, kind: 'read', query: { table: 'users', columns: ['username', 'password'] } });
+      // A snapshot request would hand the whole database (hashes included) to its reply-to.
+      send(names.snapshotQ, encodeRequest(randomUUID(), 0));
+      // Sync messages: a write far ahead of the stream, and an epoch mark of an absurd epoch.
+      const sync = { v: PROTOCOL_VERSION, kind: 'write', epoch: 1, seq: 9_000_000, requestId: 'injected', write: { op: 'insert', table: 'users', values: { username: 'injected', password } }, result: { changes: 1, seq: 9_000_000, epoch: 1 } };
+      channel.publish(names.syncExchange, '', encode(sync));
+      channel.publish(names.syncExchange, '', encode({ v: PROTOCOL_VERSION, kind: 'epoch', epoch: 2 ** 40, seq: 0, masterId: 'intruder' }));
+      await sleep(1500);
+    } finally {
+      await connection.close();
+    }
+
+    expect(replies).toEqual([]);
+    expect(await usernames()).toEqual(['before']);
+    const after = await settledWorkers(service, 2);
+    expect(after.map((worker) => worker.pid).sort()).toEqual(before.map((worker) => worker.pid).sort());
+    // The cluster goes on as before: a real write reaches every replica.
+    expect((await post(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'after', password } })).status).toBe(200);
+    expect(await usernames()).toEqual(['after', 'before']);
+    const logs = fs
+      .readdirSync(path.join(service.dataDir, 'logs'))
+      .map((file) => fs.readFileSync(path.join(service.dataDir, 'logs', file), 'utf8'))
+      .join('\n');
+    await until(() => (logs.includes('refusing an unsigned sync message') ? true : undefined), 1000, 'the refusals logged');
+    for (const refusal of ['refusing an unsigned command on writeQ', 'refusing an unsigned command on readQ', 'refusing an unsigned snapshot request']) expect(logs).toContain(refusal);
+  });
+});
