@@ -50,7 +50,7 @@ export class OrchestratorMetrics {
     this.workerExits = new Counter({ name: 'rideshare_worker_exits_total', help: 'Worker exits, by reason', labelNames: ['reason'], registers });
     this.scalingDecisions = new Counter({
       name: 'rideshare_scaling_decisions_total',
-      help: 'Autoscaler decisions at the end of each window: out, in or hold',
+      help: 'Autoscaler decisions that changed the number of slaves: out or in',
       labelNames: ['direction'],
       registers,
     });
@@ -124,7 +124,7 @@ export class OrchestratorMetrics {
         this.workerExits.inc({ reason: event.reason });
         break;
       case 'scaling':
-        this.scalingDecisions.inc({ direction: event.slavesAfter > event.slavesBefore ? 'out' : event.slavesAfter < event.slavesBefore ? 'in' : 'hold' });
+        this.scalingDecisions.inc({ direction: event.slavesAfter > event.slavesBefore ? 'out' : 'in' });
         break;
       case 'supervision':
         break;

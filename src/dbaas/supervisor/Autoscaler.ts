@@ -129,7 +129,9 @@ export class Autoscaler {
       this.history.push(decision);
       if (this.history.length > HISTORY_LENGTH) this.history.shift();
       this.options.logger.info(decision, 'scaling decision');
-      this.options.journal.record({ kind: 'scaling', reads, slavesBefore: before, slavesAfter: after, reason });
+      // Every window stays in this autoscaler's own history (GET /api/v1/scaling); the cluster's
+      // history keeps the changes only, so a steady cluster does not push its failovers out of it.
+      if (after !== before) this.options.journal.record({ kind: 'scaling', reads, slavesBefore: before, slavesAfter: after, reason });
       if (after !== before) await this.options.setDesired(after);
     } catch (error) {
       this.options.logger.error({ err: error }, 'scaling window failed');
