@@ -15,6 +15,7 @@ import { Orchestrator, type ScalingOptions } from '../src/dbaas/orchestrator/Orc
 import { ProcessRuntime } from '../src/dbaas/runtime/ProcessRuntime.ts';
 import { MessageSigner } from '../src/dbaas/transport/signing.ts';
 import type { WorkerRuntime } from '../src/dbaas/runtime/WorkerRuntime.ts';
+import type { ZkCredentials } from '../src/dbaas/coordination/ZkClient.ts';
 import { testServers } from './inject.ts';
 
 export interface DatabaseServiceHandle {
@@ -30,6 +31,8 @@ export interface DatabaseServiceHandle {
   dataDir: string;
   amqpUrl: string;
   zkConnect: string;
+  /** The cluster's ZooKeeper credentials (tests that change its znodes themselves sign in with them). */
+  zkAuth: ZkCredentials;
   stop(): Promise<void>;
 }
 
@@ -90,6 +93,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     dataDir,
     amqpUrl,
     zkConnect,
+    zkAuth: workerTuning.zkAuth,
     async stop() {
       await orchestrator.stop();
       if (!options.dataDir && !process.env.KEEP_TEST_DATA) fs.rmSync(dataDir, { recursive: true, force: true });

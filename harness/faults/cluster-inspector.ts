@@ -7,7 +7,7 @@
  * restarted ZooKeeper boots is never answered, so the client would wait for ever.
  */
 import { listWorkers } from '../../src/dbaas/coordination/WorkerRegistry.ts';
-import { isZkError, ZkClient, ZkErrorCode } from '../../src/dbaas/coordination/ZkClient.ts';
+import { isZkError, ZkClient, ZkErrorCode, type ZkCredentials } from '../../src/dbaas/coordination/ZkClient.ts';
 import { clusterPaths, type WorkerInfo } from '../../src/dbaas/protocol/names.ts';
 
 export interface SupervisorHolder {
@@ -29,6 +29,8 @@ export class ClusterInspector {
   constructor(
     private readonly zkConnect: string,
     private cluster: string,
+    /** The clusters' ZooKeeper credentials: setDesiredSlaves changes one of their znodes. */
+    private readonly credentials: ZkCredentials,
   ) {}
 
   /** A new cluster after a harness reset: same ZooKeeper, other znodes. */
@@ -99,7 +101,7 @@ export class ClusterInspector {
   }
 
   private async connect(): Promise<ZkClient> {
-    const client = new ZkClient({ connect: this.zkConnect, sessionTimeoutMs: SESSION_TIMEOUT_MS, operationTimeoutMs: OPERATION_TIMEOUT_MS });
+    const client = new ZkClient({ connect: this.zkConnect, sessionTimeoutMs: SESSION_TIMEOUT_MS, operationTimeoutMs: OPERATION_TIMEOUT_MS, credentials: this.credentials });
     client.on('expired', () => {
       if (this.client === client) this.client = undefined;
       client.close();

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { ZkCredentials } from '../../src/dbaas/coordination/ZkClient.ts';
 import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
 import { freePorts } from '../../src/shared/ports.ts';
 import { sleep } from '../../src/shared/timeout.ts';
@@ -48,6 +49,8 @@ export class FaultEnvironment {
   /** Every cluster name this environment used: stop() must leave no process of any of them. */
   readonly clusters: string[] = [];
   private generation = 0;
+  /** Every cluster of the environment signs in to ZooKeeper with these (ZK_AUTH), the inspector too. */
+  readonly zkAuth: ZkCredentials = { user: 'rideshare', password: randomBytes(18).toString('base64url') };
   /** Workers are not our children: if the test process dies without stop(), this still kills them. */
   private readonly killOnExit = () => {
     for (const cluster of this.clusters) killCluster(cluster);
@@ -62,7 +65,7 @@ export class FaultEnvironment {
     public cluster: string,
     public dataDir: string,
   ) {
-    this.inspector = new ClusterInspector(zk.address, cluster);
+    this.inspector = new ClusterInspector(zk.address, cluster, this.zkAuth);
     this.clusters.push(cluster);
     process.on('exit', this.killOnExit);
   }
@@ -90,9 +93,12 @@ export class FaultEnvironment {
     return env;
   }
 
-  /** What workers and orchestrators connect to: the proxy when there is one. */
+  /** What workers and orchestrators connect to: the proxy when there is one (same user, password and vhost). */
   get amqpUrl(): string {
-    return this.proxy ? `amqp://guest:guest@127.0.0.1:${this.proxy.port}` : this.rabbit.address;
+    if (!this.proxy) return this.rabbit.address;
+    const viaProxy = new URL(this.rabbit.address);
+    viaProxy.port = String(this.proxy.port);
+    return viaProxy.toString();
   }
 
   get desiredSlaves(): number {
@@ -210,6 +216,7 @@ export class FaultEnvironment {
     return {
       AMQP_URL: this.amqpUrl,
       ZK_CONNECT: this.zk.address,
+      ZK_AUTH: `${this.zkAuth.user}:${this.zkAuth.password}`,
       DATA_DIR: this.dataDir,
       RIDESHARE_CLUSTER: this.cluster,
       ZK_SESSION_TIMEOUT_MS: String(this.options.sessionTimeoutMs),

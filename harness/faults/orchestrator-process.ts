@@ -12,7 +12,7 @@ const MAIN = entryPoint('dbaas/orchestrator/main.ts');
 
 /** Settings of src/shared/config.ts the harness sets itself; inherited values must not leak in. */
 const OWN_SETTINGS = [
-  'AMQP_URL', 'ZK_CONNECT', 'DATA_DIR', 'RIDESHARE_CLUSTER', 'ORCHESTRATOR_PORT', 'ZK_SESSION_TIMEOUT_MS', 'RPC_TIMEOUT_MS',
+  'AMQP_URL', 'ZK_CONNECT', 'ZK_AUTH', 'DATA_DIR', 'RIDESHARE_CLUSTER', 'ORCHESTRATOR_PORT', 'ZK_SESSION_TIMEOUT_MS', 'RPC_TIMEOUT_MS',
   'READ_WAIT_MS', 'LOG_LEVEL', 'WORKER_RUNTIME', 'WORKER_IMAGE', 'SCALE_WINDOW_SECONDS', 'READS_PER_SLAVE', 'MAX_SLAVES',
   'BIND_HOST', 'ORCHESTRATOR_URL', 'HTTP_TIMEOUT_MS',
 ];

@@ -40,6 +40,15 @@ const schema = z.object({
   AMQP_URL: optionalText,
   /** ZooKeeper address; unset means "a local server on 2181, else a private one". */
   ZK_CONNECT: optionalText,
+  /**
+   * The cluster's ZooKeeper digest credentials, `user:password`: only they may change the
+   * cluster's znodes. Default: user `rideshare` and DATA_DIR/secrets/zookeeper.digest, made at the first start.
+   */
+  ZK_AUTH: z
+    .string()
+    .regex(/^[^:\s]+:\S{8,}$/, 'user:password (a user without ":", a password of at least 8 characters, no spaces)')
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
   RIDESHARE_CLUSTER: z
     .string()
     .regex(/^[a-zA-Z0-9_-]{1,64}$/, 'letters, digits, _ and - only (it prefixes queue names and znodes)')
@@ -184,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export function describeConfig(config: Config): Record<string, unknown> {
   const masked: Record<string, unknown> = { ...config };
   if (config.AMQP_URL) masked.AMQP_URL = redactUrl(config.AMQP_URL);
+  if (config.ZK_AUTH) masked.ZK_AUTH = `${zkCredentialsFor(config).user}:[redacted]`;
   for (const key of ['SERVICE_TOKEN', 'ADMIN_TOKEN', 'CLUSTER_KEY'] as const) if (config[key] !== undefined) masked[key] = '[redacted]';
   return masked;
 }
@@ -200,6 +210,18 @@ export function tokensFor(config: Config): Tokens {
 /** The key every orchestrator and worker of the cluster signs and checks its messages with. */
 export function clusterKeyFor(config: Config): string {
   return config.CLUSTER_KEY ?? secretFromFile(config.DATA_DIR, 'cluster.key');
+}
+
+/** The user of the generated ZooKeeper credentials (ZK_AUTH unset). */
+export const DEFAULT_ZK_USER = 'rideshare';
+
+/** The digest credentials every orchestrator and worker of the cluster signs in to ZooKeeper with. */
+export function zkCredentialsFor(config: Config): { user: string; password: string } {
+  if (config.ZK_AUTH) {
+    const colon = config.ZK_AUTH.indexOf(':');
+    return { user: config.ZK_AUTH.slice(0, colon), password: config.ZK_AUTH.slice(colon + 1) };
+  }
+  return { user: DEFAULT_ZK_USER, password: secretFromFile(config.DATA_DIR, 'zookeeper.digest') };
 }
 
 /** One role's token, for a process that needs no other (the services: `service`). */

@@ -172,7 +172,7 @@ describe('backup and restore', () => {
       // The old cluster stops; its znodes stay in ZooKeeper, one of them made stale on purpose.
       await source.stop();
       const { zkConnect } = testServers();
-      const zk = new ZkClient({ connect: zkConnect, sessionTimeoutMs: 4000 });
+      const zk = new ZkClient({ connect: zkConnect, sessionTimeoutMs: 4000, credentials: source.zkAuth });
       await zk.connect();
       await new DesiredSlaves(zk, source.cluster).set(3);
       zk.close();
@@ -185,7 +185,9 @@ describe('backup and restore', () => {
       expect(fs.existsSync(file)).toBe(true);
       expect(readPendingRestore(dataDir)?.seq).toBe(manifest.seq);
 
-      const restored = await startDatabaseService({ cluster: source.cluster, dataDir, slaves: 1 });
+      // The cluster's znodes are the old cluster's: the new DATA_DIR signs in with its ZooKeeper credentials.
+      const zkAuth = `${source.zkAuth.user}:${source.zkAuth.password}`;
+      const restored = await startDatabaseService({ cluster: source.cluster, dataDir, slaves: 1, env: { ZK_AUTH: zkAuth } });
       services.push(restored);
       const workers = await settledWorkers(restored, 2);
       const expected = contentOf(file);

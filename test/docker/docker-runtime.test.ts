@@ -21,6 +21,7 @@ import { testServers } from '../../harness/inject.ts';
 import { until } from '../../harness/replicas.ts';
 import { dockerEngine, suiteTitle } from '../../harness/docker-engine.ts';
 import { TEST_CLUSTER_KEY } from '../../harness/signing.ts';
+import { TEST_ZK_AUTH } from '../../harness/zk-auth.ts';
 
 const engine = await dockerEngine();
 
@@ -63,6 +64,7 @@ describe.skipIf(!engine.ok)(suiteTitle('DockerRuntime: the worker-runtime contra
         durability: 'process',
         logLevel: 'info',
         clusterKey: TEST_CLUSTER_KEY,
+        zkAuth: TEST_ZK_AUTH,
         ...overrides,
       },
     });

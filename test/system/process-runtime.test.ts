@@ -16,6 +16,7 @@ import type { WorkerExit } from '../../src/dbaas/runtime/WorkerRuntime.ts';
 import { commandLine, isAlive, sendSignal } from '../../src/shared/processes.ts';
 import { uniqueClusterName as uniqueCluster } from '../../harness/database-service.ts';
 import { TEST_CLUSTER_KEY } from '../../harness/signing.ts';
+import { TEST_ZK_AUTH } from '../../harness/zk-auth.ts';
 
 /** Pids whose recorded start time is forged: to the runtime they look like another process now. */
 const forged = new Set<number>();
@@ -77,6 +78,7 @@ function unregisteredWorker(cluster: string, workerId: string) {
       durability: 'process' as const,
       logLevel: 'warn',
       clusterKey: TEST_CLUSTER_KEY,
+      zkAuth: TEST_ZK_AUTH,
     },
   };
 }

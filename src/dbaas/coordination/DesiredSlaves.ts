@@ -15,9 +15,13 @@ export class DesiredSlaves {
     this.path = clusterPaths(cluster).desiredSlaves;
   }
 
+  /**
+   * The stored count, or `fallback` when there is none or it is not a count. Nothing here bounds
+   * it from above: the supervisor clamps it to MAX_SLAVES (Supervisor.wantedSlaves).
+   */
   async get(fallback: number): Promise<number> {
     const node = await this.zk.getDataIfExists<number>(this.path);
-    return typeof node?.data === 'number' && node.data >= 0 ? node.data : fallback;
+    return Number.isSafeInteger(node?.data) && (node?.data as number) >= 0 ? (node?.data as number) : fallback;
   }
 
   async set(count: number): Promise<void> {

@@ -3,10 +3,25 @@
  * and scales workers). The lease is the ephemeral /supervisor znode: whoever creates it holds it
  * for as long as its ZooKeeper session lives; the others wait for it to vanish.
  */
+import { RideShareError } from '../../shared/errors.ts';
 import { clusterPaths } from '../protocol/names.ts';
 import { CreateMode, isZkError, ZkErrorCode, type ZkClient } from './ZkClient.ts';
 
 const RETRY_MS = 500;
+
+/** The cluster's znodes belong to other ZooKeeper credentials than this orchestrator's. */
+export class ForeignCredentialsError extends RideShareError {
+  constructor(root: string, cause: unknown) {
+    super(
+      'CONFLICT',
+      `ZooKeeper refuses this orchestrator's credentials on ${root} (NO_AUTH): the cluster's znodes were made with other ` +
+        'credentials (another ZK_AUTH, or the DATA_DIR/secrets/zookeeper.digest of another DATA_DIR). Start with those ' +
+        '(ZK_AUTH=user:password), choose another RIDESHARE_CLUSTER, or have ZooKeeper\u2019s superuser delete ' +
+        `${root} (docs/operations.md)`,
+      { cause },
+    );
+  }
+}
 
 export interface SupervisorRecord {
   orchestratorId: string;
@@ -38,6 +53,7 @@ export class SupervisorLease {
       return true;
     } catch (error) {
       if (isZkError(error, ZkErrorCode.NODE_EXISTS)) return false;
+      if (isZkError(error, ZkErrorCode.NO_AUTH)) throw new ForeignCredentialsError(this.root, error);
       throw error;
     }
   }

@@ -4,11 +4,20 @@
  * registration) must act on it at once. With `renew`, the client then opens a new session by
  * itself (retrying until it succeeds or is closed) and emits `renewed`: an orchestrator rejoins
  * that way, while a worker, whose lease died with the session, stops instead.
+ *
+ * With credentials, every session signs in with them (digest scheme) and every node it creates
+ * carries the cluster's ACL (ZkAcl.ts): only holders of the same credentials may change it.
+ * ZooKeeper authenticates a connection, not a session, and node-zookeeper-client sends the
+ * credentials again after a reconnection but behind whatever was queued meanwhile; so operations
+ * wait for the link to be up before they are handed to the library, never running unsigned.
  */
 import { EventEmitter } from 'node:events';
 import zookeeper from 'node-zookeeper-client';
 import { RideShareError } from '../../shared/errors.ts';
 import { withTimeout } from '../../shared/timeout.ts';
+import { aclFor, digestAuth, OPEN_ACL, type ZkCredentials } from './ZkAcl.ts';
+
+export type { ZkCredentials } from './ZkAcl.ts';
 
 export interface ZkClientOptions {
   connect: string;
@@ -17,6 +26,8 @@ export interface ZkClientOptions {
   operationTimeoutMs?: number;
   /** Open a new session after an expiry (default false: expiry is final). */
   renew?: boolean;
+  /** The cluster's digest credentials; without them the client is anonymous and creates open nodes. */
+  credentials?: ZkCredentials;
 }
 
 export type ZkWatcher = (event: zookeeper.Event) => void;
@@ -40,15 +51,19 @@ export class ZkClient extends EventEmitter {
   /** Between an expiry and a renewed session: the old client's events mean nothing. */
   private sessionLost = false;
   private renewing = false;
+  /** Set while the link is down (before the first connect, disconnected, renewing): operations wait for it. */
+  private linkDown: { up: Promise<void>; resolve: () => void } | undefined;
 
   constructor(private readonly options: ZkClientOptions) {
     super();
     this.operationTimeoutMs = options.operationTimeoutMs ?? Math.max(5000, options.sessionTimeoutMs);
+    this.markLinkDown();
     this.client = this.createSession();
   }
 
   async connect(): Promise<void> {
     await this.open(this.client);
+    this.markLinkUp();
   }
 
   close(): void {
@@ -56,10 +71,25 @@ export class ZkClient extends EventEmitter {
     this.closed = true;
     clearTimeout(this.lossTimer);
     this.client.close();
+    this.markLinkUp();
+  }
+
+  private markLinkDown(): void {
+    if (this.linkDown) return;
+    let resolve!: () => void;
+    const up = new Promise<void>((done) => (resolve = done));
+    this.linkDown = { up, resolve };
+  }
+
+  private markLinkUp(): void {
+    this.linkDown?.resolve();
+    this.linkDown = undefined;
   }
 
   private createSession(): zookeeper.Client {
     const client = zookeeper.createClient(this.options.connect, { sessionTimeout: this.options.sessionTimeoutMs, spinDelay: 200, retries: 0 });
+    // Sent right after the handshake of every connection of this session, before any operation.
+    if (this.options.credentials) client.addAuthInfo('digest', digestAuth(this.options.credentials));
     client.on('state', (state) => {
       if (client !== this.client || this.closed || this.sessionLost) return;
       if (state === zookeeper.State.EXPIRED) this.onExpired();
@@ -82,6 +112,7 @@ export class ZkClient extends EventEmitter {
    * lost here.
    */
   private onDisconnected(): void {
+    this.markLinkDown();
     this.emit('disconnected');
     clearTimeout(this.lossTimer);
     this.lossTimer = setTimeout(() => {
@@ -94,6 +125,7 @@ export class ZkClient extends EventEmitter {
   private onConnected(): void {
     clearTimeout(this.lossTimer);
     this.lossTimer = undefined;
+    this.markLinkUp();
     this.emit('connected');
   }
 
@@ -101,6 +133,9 @@ export class ZkClient extends EventEmitter {
     this.sessionLost = true;
     clearTimeout(this.lossTimer);
     this.lossTimer = undefined;
+    // Renewing: operations wait for the new session. Otherwise they fail at once (SESSION_EXPIRED).
+    if (this.options.renew) this.markLinkDown();
+    else this.markLinkUp();
     this.emit('expired');
     if (this.options.renew && !this.renewing) void this.renew();
   }
@@ -122,6 +157,7 @@ export class ZkClient extends EventEmitter {
       try {
         await this.open(this.client);
         if (this.closed) return;
+        this.markLinkUp();
         this.emit('renewed');
         return;
       } catch {
@@ -131,12 +167,41 @@ export class ZkClient extends EventEmitter {
   }
 
   create(path: string, data: unknown, mode: number): Promise<string> {
-    return this.call<string>((done) => this.client.create(path, encodeData(data), mode, done));
+    return this.call<string>((done) => this.client.create(path, encodeData(data), this.aclFor(path), mode, done));
   }
 
-  /** Creates the node and its parents if missing; an existing node is left as it is. */
+  /** Creates the node and its parents if missing (empty, persistent); an existing node is left as it is. */
   async ensurePath(path: string): Promise<void> {
-    await this.call<string>((done) => this.client.mkdirp(path, done));
+    if (await this.exists(path)) return;
+    const parts = path.split('/').filter((part) => part !== '');
+    for (let depth = 1; depth <= parts.length; depth += 1) {
+      const node = `/${parts.slice(0, depth).join('/')}`;
+      try {
+        await this.call<string>((done) => this.client.create(node, this.aclFor(node), CreateMode.PERSISTENT, done));
+      } catch (error) {
+        if (!isZkError(error, ZkErrorCode.NODE_EXISTS)) throw error;
+      }
+    }
+  }
+
+  /** The node's ACL, whether it is ephemeral, and its ACL version; undefined when there is no such node. */
+  async getAclIfExists(path: string): Promise<{ acls: zookeeper.ACL[]; ephemeral: boolean; aversion: number } | undefined> {
+    try {
+      const [acls, stat] = await this.call<[zookeeper.ACL[], zookeeper.Stat]>((done) => this.client.getACL(path, (error, acls, stat) => done(error, [acls, stat])));
+      return { acls, ephemeral: stat.ephemeralOwner.some((byte) => byte !== 0), aversion: stat.aversion };
+    } catch (error) {
+      if (isZkError(error, ZkErrorCode.NO_NODE)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Gives the node the ACL this client gives the nodes it creates (at ACL version `aversion`, unless -1). */
+  async setAcl(path: string, aversion = -1): Promise<void> {
+    await this.call<zookeeper.Stat>((done) => this.client.setACL(path, this.aclFor(path), aversion, done));
+  }
+
+  private aclFor(path: string): zookeeper.ACL[] {
+    return this.options.credentials ? aclFor(path, this.options.credentials) : OPEN_ACL;
   }
 
   async remove(path: string, version = -1): Promise<void> {
@@ -203,9 +268,11 @@ export class ZkClient extends EventEmitter {
   }
 
   private call<T>(start: (done: Callback<T>) => void): Promise<T> {
-    const operation = new Promise<T>((resolve, reject) => {
-      start((error, value) => (error ? reject(asError(error)) : resolve(value)));
-    });
+    const send = () =>
+      new Promise<T>((resolve, reject) => {
+        start((error, value) => (error ? reject(asError(error)) : resolve(value)));
+      });
+    const operation = this.linkDown ? this.linkDown.up.then(send) : send();
     return withTimeout(operation, this.operationTimeoutMs, 'ZooKeeper operation timed out');
   }
 }
@@ -220,6 +287,8 @@ export const ZkErrorCode = {
   NODE_EXISTS: zookeeper.Exception.NODE_EXISTS,
   BAD_VERSION: zookeeper.Exception.BAD_VERSION,
   NOT_EMPTY: zookeeper.Exception.NOT_EMPTY,
+  /** The node's ACL does not let this client's credentials (or an anonymous client) do that. */
+  NO_AUTH: zookeeper.Exception.NO_AUTH,
 };
 
 /** A failed ZooKeeper operation; `zkCode` is ZooKeeper's own code, for callers that branch on it. */

@@ -1,5 +1,5 @@
 /** The orchestrator's share of the one configuration (src/shared/config.ts), typed for its parts. */
-import { clusterKeyFor, type Config } from '../../shared/config.ts';
+import { clusterKeyFor, zkCredentialsFor, type Config } from '../../shared/config.ts';
 import type { WorkerTuning } from '../worker/WorkerSettings.ts';
 
 /** What every worker of the cluster gets from this orchestrator's configuration. */
@@ -11,5 +11,6 @@ export function workerTuningFrom(config: Config): WorkerTuning {
     durability: config.DURABILITY,
     logLevel: config.LOG_LEVEL,
     clusterKey: clusterKeyFor(config),
+    zkAuth: zkCredentialsFor(config),
   };
 }

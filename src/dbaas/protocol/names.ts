@@ -36,6 +36,9 @@ export function clusterNames(cluster: string): ClusterNames {
   };
 }
 
+/** The parent of every cluster's znodes on a ZooKeeper server (clusters may share a server). */
+export const ZK_BASE = '/rideshare';
+
 export interface ClusterPaths {
   root: string;
   workers: string;
@@ -60,7 +63,7 @@ export interface ClusterPaths {
 }
 
 export function clusterPaths(cluster: string): ClusterPaths {
-  const root = `/rideshare/${cluster}`;
+  const root = `${ZK_BASE}/${cluster}`;
   return {
     root,
     workers: `${root}/workers`,

@@ -93,11 +93,22 @@ async function purgeMessages(options: BootstrapOptions): Promise<void> {
   }
 }
 
-async function removeTree(zk: ZkClient, node: string, keep: ReadonlySet<string>): Promise<void> {
-  if (keep.has(node)) return;
-  for (const child of await zk.getChildrenIfExists(node)) await removeTree(zk, `${node}/${child}`, keep);
-  await zk.removeIfExists(node).catch((error: unknown) => {
-    // A node that kept a child (the lease) is not empty: it stays too.
+/**
+ * Removes `node` and everything under it but the nodes in `keep` and their ancestors (the cluster's
+ * root holds the lease, so it stays: removing it would also need rights on /rideshare, which may
+ * belong to another cluster's credentials). True when something was kept.
+ */
+async function removeTree(zk: ZkClient, node: string, keep: ReadonlySet<string>): Promise<boolean> {
+  if (keep.has(node)) return true;
+  let kept = false;
+  for (const child of await zk.getChildrenIfExists(node)) kept = (await removeTree(zk, `${node}/${child}`, keep)) || kept;
+  if (kept) return true;
+  try {
+    await zk.removeIfExists(node);
+    return false;
+  } catch (error) {
+    // A child appeared meanwhile (an ephemeral node of a process starting): the node stays.
     if (!isZkError(error, ZkErrorCode.NOT_EMPTY)) throw error;
-  });
+    return true;
+  }
 }

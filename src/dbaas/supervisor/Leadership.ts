@@ -156,7 +156,7 @@ export class Leadership {
 
   private async lead(takeover: boolean): Promise<void> {
     const { options } = this;
-    const supervisor = new Supervisor({ ...options, logger: options.logger.child({ component: 'supervisor' }) });
+    const supervisor = new Supervisor({ ...options, maxSlaves: this.maxSlaves, logger: options.logger.child({ component: 'supervisor' }) });
     const autoscaler = options.scaling
       ? new Autoscaler({
           zk: options.zk,

@@ -13,6 +13,7 @@ import { sleep } from '../../shared/timeout.ts';
 import { clearMasterLease } from '../coordination/MasterLease.ts';
 import type { ExitReason, StartReason } from '../coordination/ClusterHistory.ts';
 import { forgetWorker, listWorkers, readWorker } from '../coordination/WorkerRegistry.ts';
+import { secureOpenNodes } from '../coordination/ZkAcl.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerInfo } from '../protocol/names.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
@@ -40,6 +41,11 @@ export interface ClusterSetup {
 
 export interface SupervisorOptions extends ClusterSetup {
   zk: ZkClient;
+  /**
+   * MAX_SLAVES: the desired slaves read from ZooKeeper are clamped to 0..maxSlaves, whoever wrote
+   * them (the autoscaler and the API never ask for more; a stray writer must not start hundreds).
+   */
+  maxSlaves: number;
   /** Where every start, exit and failover is told (history and metrics). */
   journal: SupervisionJournal;
   readyTimeoutMs?: number;
@@ -70,6 +76,8 @@ export class Supervisor {
   private slavesToReplace = 0;
   /** The death of the master being replaced: when it was noticed and why. */
   private masterLoss: { at: number; pid: number; reason: ExitReason } | undefined;
+  /** The last out-of-bounds desired count logged, so a pass a second does not repeat it. */
+  private clampedFrom: number | undefined;
 
   constructor(private readonly options: SupervisorOptions) {
     this.workersDir = workersDirOf(options.dataDir);
@@ -81,6 +89,7 @@ export class Supervisor {
     if (this.state !== 'initial') throw new Error(`cannot start a supervisor in state ${this.state}`);
     this.state = 'supervising';
     fs.mkdirSync(this.workersDir, { recursive: true });
+    await this.secureZnodes();
     const outcome = await bootstrapCluster({ ...this.options, workersDir: this.workersDir, takeover });
     if (outcome.kind === 'adopt') {
       const adopted = await this.options.runtime.adopt();
@@ -92,7 +101,7 @@ export class Supervisor {
       await this.desired.initialise(this.options.initialSlaves);
       const coldStart = outcome.kind === 'cold-start';
       await this.startWorker('master', coldStart ? 'restart-from-files' : 'initial', coldStart ? outcome.recoverDir : undefined);
-      const slaves = await this.desired.get(this.options.initialSlaves);
+      const slaves = await this.wantedSlaves();
       await Promise.all(Array.from({ length: slaves }, () => this.startWorker('slave', 'initial')));
     }
     this.options.runtime.on('exit', this.onExit);
@@ -162,7 +171,27 @@ export class Supervisor {
   }
 
   desiredSlaves(): Promise<number> {
-    return this.desired.get(this.options.initialSlaves);
+    return this.wantedSlaves();
+  }
+
+  /** The desired slaves from ZooKeeper, clamped to 0..MAX_SLAVES (and said so, once per value). */
+  private async wantedSlaves(): Promise<number> {
+    const stored = await this.desired.get(this.options.initialSlaves);
+    const wanted = Math.min(Math.max(stored, 0), this.options.maxSlaves);
+    if (wanted !== stored && this.clampedFrom !== stored) {
+      this.options.logger.warn({ stored, maxSlaves: this.options.maxSlaves, wanted }, 'desired slaves in ZooKeeper beyond MAX_SLAVES; keeping MAX_SLAVES');
+    }
+    this.clampedFrom = wanted === stored ? undefined : stored;
+    return wanted;
+  }
+
+  /**
+   * Znodes of this cluster made before it had ZooKeeper credentials let anyone change them: they
+   * get the cluster's ACL now (ZkAcl.ts). Nodes of other credentials are left alone.
+   */
+  private async secureZnodes(): Promise<void> {
+    const secured = await secureOpenNodes(this.options.zk, this.options.cluster);
+    if (secured.length > 0) this.options.logger.warn({ nodes: secured }, 'znodes open to anyone now carry the cluster\u2019s ACL');
   }
 
   async setDesiredSlaves(count: number): Promise<void> {
@@ -257,7 +286,7 @@ export class Supervisor {
     const active = current.filter((worker) => worker.role === 'slave' && !this.retiring.has(worker.workerId));
     // A slave that just turned ready is registered and still `starting` for a moment: count it once.
     const slaves = new Set([...active.map((worker) => worker.workerId), ...this.starting]).size;
-    const wanted = await this.desired.get(this.options.initialSlaves);
+    const wanted = await this.wantedSlaves();
     for (let i = slaves; i < wanted; i += 1) {
       const replacing = this.slavesToReplace > 0;
       if (replacing) this.slavesToReplace -= 1;

@@ -115,7 +115,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private async connect(): Promise<void> {
-    this.zk = new ZkClient({ connect: this.settings.zkConnect, sessionTimeoutMs: this.settings.zkSessionTimeoutMs });
+    this.zk = new ZkClient({ connect: this.settings.zkConnect, sessionTimeoutMs: this.settings.zkSessionTimeoutMs, credentials: this.settings.zkAuth });
     this.zk.on('expired', () => this.fatal('ZooKeeper session expired'));
     this.zk.on('disconnected', () => {
       // Until the session is known to survive, a master must not take writes.

@@ -5,6 +5,7 @@
  * the same schema. There are no defaults here: they live in src/shared/config.ts only.
  */
 import { z } from 'zod';
+import type { ZkCredentials } from '../coordination/ZkAcl.ts';
 
 /** The same for every worker of a cluster; comes from the orchestrator's configuration. */
 export interface WorkerTuning {
@@ -19,6 +20,8 @@ export interface WorkerTuning {
   logLevel: string;
   /** Signs and checks every message on RabbitMQ (src/dbaas/transport/signing.ts). */
   clusterKey: string;
+  /** The cluster's ZooKeeper credentials: its orchestrators and workers sign in with them, and only they may change its znodes. */
+  zkAuth: ZkCredentials;
 }
 
 export interface WorkerSettings extends WorkerTuning {
@@ -49,6 +52,7 @@ const schema = z.strictObject({
   durability: z.enum(['process', 'power']),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   clusterKey: z.string().min(16),
+  zkAuth: z.strictObject({ user: z.string().min(1), password: z.string().min(1) }),
 });
 
 export function encodeWorkerSettings(settings: WorkerSettings): string {

@@ -1,0 +1,77 @@
+/**
+ * Who may change the cluster's znodes: ZooKeeper digest ACLs. Every node the cluster creates
+ * grants ALL to the cluster's digest identity and READ to anyone: monitoring may look, nobody
+ * else may change, create or delete anything (the supervisor lease, the promotion node and the
+ * desired slaves included). The one exception is /rideshare, the parent that every cluster on a
+ * server shares: anyone may also CREATE a child there, so clusters with credentials of their own
+ * can share one ZooKeeper; that never lets anyone change or delete another cluster's nodes.
+ */
+import { createHash } from 'node:crypto';
+import zookeeper from 'node-zookeeper-client';
+import { clusterPaths, ZK_BASE } from '../protocol/names.ts';
+import type { ZkClient } from './ZkClient.ts';
+
+/** A digest identity: `ZK_AUTH=user:password`, or `rideshare` and DATA_DIR/secrets/zookeeper.digest. */
+export interface ZkCredentials {
+  user: string;
+  password: string;
+}
+
+const { ACL, Id, Permission } = zookeeper;
+const ANYONE = new Id('world', 'anyone');
+
+/** What an anonymous client's nodes get: anyone may do anything (ZooKeeper's OPEN_ACL_UNSAFE). */
+export const OPEN_ACL: zookeeper.ACL[] = [new ACL(Permission.ALL, ANYONE)];
+
+/** The `auth` bytes a client sends for the digest scheme. */
+export function digestAuth(credentials: ZkCredentials): Buffer {
+  return Buffer.from(`${credentials.user}:${credentials.password}`);
+}
+
+/** The identity ACLs name: `user:base64(sha1("user:password"))`, as ZooKeeper's DigestAuthenticationProvider computes it. */
+export function digestId(credentials: ZkCredentials): string {
+  const hash = createHash('sha1').update(`${credentials.user}:${credentials.password}`).digest('base64');
+  return `${credentials.user}:${hash}`;
+}
+
+/** The ACL of a node created at `path` by a client with these credentials. */
+export function aclFor(path: string, credentials: ZkCredentials): zookeeper.ACL[] {
+  const owner = new ACL(Permission.ALL, new Id('digest', digestId(credentials)));
+  const others = path === ZK_BASE ? Permission.READ | Permission.CREATE : Permission.READ;
+  return [owner, new ACL(others, ANYONE)];
+}
+
+/** Anyone may do more on this node than its ACL would grant them if the cluster had made it. */
+export function isOpen(path: string, acls: readonly zookeeper.ACL[]): boolean {
+  const allowed = path === ZK_BASE ? Permission.READ | Permission.CREATE : Permission.READ;
+  return acls.some((acl) => acl.id.scheme === 'world' && acl.id.id === 'anyone' && (permissionsOf(acl) & ~allowed) !== 0);
+}
+
+/** The library's ACL objects hold `permission`; its type declarations say `perms`. */
+function permissionsOf(acl: zookeeper.ACL): number {
+  const runtime = acl as unknown as { permission?: number; perms?: number };
+  return runtime.permission ?? runtime.perms ?? 0;
+}
+
+/**
+ * Znodes made before the cluster had credentials grant ALL to anyone: those get the cluster's ACL
+ * (anyone could change them, so the cluster may). /rideshare and every persistent node of the
+ * cluster are looked at; ephemeral nodes end with their sessions and are left alone, as are
+ * nodes that already belong to some credentials. Returns the paths it secured.
+ */
+export async function secureOpenNodes(zk: ZkClient, cluster: string): Promise<string[]> {
+  const secured: string[] = [];
+  const visit = async (path: string, recurse: boolean): Promise<void> => {
+    const node = await zk.getAclIfExists(path);
+    if (!node) return;
+    if (!node.ephemeral && isOpen(path, node.acls)) {
+      await zk.setAcl(path, node.aversion);
+      secured.push(path);
+    }
+    if (!recurse) return;
+    for (const child of await zk.getChildrenIfExists(path)) await visit(`${path}/${child}`, true);
+  };
+  await visit(ZK_BASE, false);
+  await visit(clusterPaths(cluster).root, true);
+  return secured;
+}

@@ -1,0 +1,167 @@
+/**
+ * The cluster's znodes carry digest ACLs: an anonymous ZooKeeper client (anyone who reaches the
+ * server) may read them but not change the desired slaves, the promotion node, the supervisor
+ * lease or a worker's registration, while the cluster goes on working. And the supervisor keeps
+ * at most MAX_SLAVES slaves whatever the desired count in ZooKeeper says.
+ */
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { testServers } from '../../harness/inject.ts';
+import { post } from '../../harness/http.ts';
+import { staysTrue, until } from '../../harness/replicas.ts';
+import { digestId, isOpen } from '../../src/dbaas/coordination/ZkAcl.ts';
+import { CreateMode, isZkError, ZkClient, ZkErrorCode } from '../../src/dbaas/coordination/ZkClient.ts';
+import { listWorkers } from '../../src/dbaas/coordination/WorkerRegistry.ts';
+import { clusterPaths, ZK_BASE } from '../../src/dbaas/protocol/names.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+
+const MAX_SLAVES = 2;
+
+/** Fails unless `action` is refused by ZooKeeper with NO_AUTH. */
+async function refused(action: Promise<unknown>): Promise<void> {
+  const outcome = await action.then(
+    () => 'done',
+    (error: unknown) => (isZkError(error, ZkErrorCode.NO_AUTH) ? 'NO_AUTH' : String(error)),
+  );
+  expect(outcome).toBe('NO_AUTH');
+}
+
+describe('ZooKeeper digest ACLs on the cluster\u2019s znodes', () => {
+  let service: DatabaseServiceHandle | undefined;
+  let anonymous: ZkClient;
+  let authorised: ZkClient;
+  const logLines: string[] = [];
+  const logger = createLogger(
+    'test-orchestrator',
+    'info',
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        logLines.push(chunk.toString('utf8'));
+        done();
+      },
+    }),
+  );
+  const paths = () => clusterPaths(running().cluster);
+  const running = (): DatabaseServiceHandle => {
+    if (!service) throw new Error('the database service is not running');
+    return service;
+  };
+
+  beforeAll(async () => {
+    // Scaling on, so MAX_SLAVES reaches the supervisor as it does in production; its window never ends here.
+    service = await startDatabaseService({ slaves: 1, scaling: { windowMs: 86_400_000, readsPerSlave: 1_000_000, maxSlaves: MAX_SLAVES }, logger });
+    anonymous = new ZkClient({ connect: service.zkConnect, sessionTimeoutMs: 4000 });
+    authorised = new ZkClient({ connect: service.zkConnect, sessionTimeoutMs: 4000, credentials: service.zkAuth });
+    await Promise.all([anonymous.connect(), authorised.connect()]);
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    anonymous?.close();
+    authorised?.close();
+  });
+
+  it('gives every znode of the cluster ALL for its digest identity and READ for anyone; anyone may add a cluster under /rideshare', async () => {
+    const owner = `digest ${digestId(running().zkAuth)} 31`;
+    // ZooKeeper shows a digest's hash only to those with ADMIN on the node (anyone else sees `rideshare:x`).
+    const describe = async (path: string) =>
+      ((await authorised.getAclIfExists(path))?.acls ?? []).map((acl) => {
+        const perms = (acl as unknown as { permission: number }).permission;
+        return `${acl.id.scheme} ${acl.id.id} ${perms}`;
+      });
+    for (const path of [paths().root, paths().workers, paths().desiredSlaves, paths().epoch, paths().supervisor, paths().master]) {
+      expect(await describe(path), path).toEqual([owner, 'world anyone 1']);
+    }
+    // READ | CREATE: clusters with credentials of their own share one server.
+    expect(await describe(ZK_BASE)).toContain('world anyone 5');
+    // Monitoring may read.
+    expect((await anonymous.getData<number>(paths().desiredSlaves)).data).toBe(1);
+    expect(running().zkAuth.password).not.toBe('');
+  });
+
+  it('refuses an anonymous client the desired slaves, the promotion node and the supervisor lease', async () => {
+    await refused(anonymous.setData(paths().desiredSlaves, 40));
+    expect((await anonymous.getData<number>(paths().desiredSlaves)).data).toBe(1);
+
+    // No failover yet: there is no promotion node, and nobody else may make one.
+    expect(await anonymous.exists(paths().promotion)).toBeNull();
+    await refused(anonymous.create(paths().promotion, { workerId: 'intruder', requestedAt: Date.now() }, CreateMode.PERSISTENT));
+    // One made by the cluster (naming no worker, so nobody acts on it) cannot be changed or removed either.
+    await authorised.create(paths().promotion, { workerId: 'nobody', requestedAt: Date.now() }, CreateMode.PERSISTENT);
+    await refused(anonymous.setData(paths().promotion, { workerId: 'intruder', requestedAt: Date.now() }));
+    await refused(anonymous.remove(paths().promotion));
+    expect((await anonymous.getData<{ workerId: string }>(paths().promotion)).data?.workerId).toBe('nobody');
+    await authorised.remove(paths().promotion);
+
+    // The lease is held: it can be neither taken over nor removed.
+    await refused(anonymous.remove(paths().supervisor));
+    await refused(anonymous.setData(paths().supervisor, { orchestratorId: 'intruder', pid: 1 }));
+  });
+
+  it('refuses an anonymous client the removal of a worker\u2019s registration and of the master lease', async () => {
+    const workers = await listWorkers(anonymous, running().cluster);
+    expect(workers.map((worker) => worker.role).sort()).toEqual(['master', 'slave']);
+    for (const worker of workers) {
+      await refused(anonymous.remove(paths().workerNode(worker.workerId)));
+      await refused(anonymous.setData(paths().workerNode(worker.workerId), { ...worker, ready: false }));
+    }
+    await refused(anonymous.remove(paths().master));
+    expect((await listWorkers(anonymous, running().cluster)).length).toBe(2);
+  });
+
+  it('keeps working meanwhile: a write and a read through the orchestrator', async () => {
+    const url = running().orchestratorUrl;
+    const password = 'd'.repeat(40);
+    const write = await post<{ seq: number; changes: number }>(`${url}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'acl-alice', password } });
+    expect(write.status).toBe(200);
+    expect(write.body.changes).toBe(1);
+    const read = await post<{ rows: unknown[] }>(`${url}/api/v1/db/read`, { table: 'users', where: { username: 'acl-alice' }, minSeq: write.body.seq });
+    expect(read.status).toBe(200);
+    expect(read.body.rows).toEqual([{ username: 'acl-alice', password }]);
+  });
+
+  it('clamps desired slaves above MAX_SLAVES, even from an authorised writer, and says so', async () => {
+    await authorised.setData(paths().desiredSlaves, 50);
+    const readySlaves = async () => (await listWorkers(anonymous, running().cluster)).filter((worker) => worker.role === 'slave' && worker.ready).length;
+    await until(async () => (await readySlaves()) === MAX_SLAVES, 60_000, `${MAX_SLAVES} ready slaves`);
+    // The master and MAX_SLAVES slaves, no more started, for several reconcile passes.
+    await staysTrue(() => running().runtime.list().length === 1 + MAX_SLAVES, 3000, 'at most MAX_SLAVES slaves running');
+    const clamped = logLines.filter((line) => line.includes('beyond MAX_SLAVES'));
+    expect(clamped.length).toBe(1);
+    expect(JSON.parse(clamped[0] as string)).toMatchObject({ stored: 50, maxSlaves: MAX_SLAVES, wanted: MAX_SLAVES });
+  });
+
+  it('refuses an anonymous client the supervisor lease once it is free', async () => {
+    const { cluster } = running();
+    await running().stop();
+    service = undefined;
+    const lease = clusterPaths(cluster).supervisor;
+    expect(await anonymous.exists(lease)).toBeNull();
+    await refused(anonymous.create(lease, { orchestratorId: 'intruder', pid: 1 }, CreateMode.EPHEMERAL));
+    await refused(anonymous.create(clusterPaths(cluster).master, { workerId: 'intruder', pid: 1, epoch: 99 }, CreateMode.EPHEMERAL));
+    expect(await anonymous.exists(lease)).toBeNull();
+  });
+});
+
+describe('znodes made before the cluster had credentials', () => {
+  it('are given the cluster\u2019s ACL when its supervisor starts', async () => {
+    const cluster = uniqueClusterName('open');
+    const paths = clusterPaths(cluster);
+    const anonymous = new ZkClient({ connect: testServers().zkConnect, sessionTimeoutMs: 4000 });
+    await anonymous.connect();
+    let service: DatabaseServiceHandle | undefined;
+    try {
+      // As an earlier version left them: anyone may do anything.
+      await anonymous.ensurePath(paths.root);
+      expect(isOpen(paths.root, (await anonymous.getAclIfExists(paths.root))?.acls ?? [])).toBe(true);
+      service = await startDatabaseService({ cluster, slaves: 0 });
+      const node = await anonymous.getAclIfExists(paths.root);
+      expect(isOpen(paths.root, node?.acls ?? [])).toBe(false);
+      await refused(anonymous.create(paths.promotion, { workerId: 'intruder', requestedAt: Date.now() }, CreateMode.PERSISTENT));
+    } finally {
+      await service?.stop();
+      anonymous.close();
+    }
+  });
+});
