@@ -14,8 +14,11 @@ import type { ServerKind } from '../../src/infra/server-kind.ts';
 import { zooKeeperKind } from '../../src/infra/zookeeper.ts';
 import { freePorts } from '../../src/shared/ports.ts';
 import { killGroupAtExit, spawnGroupLeader } from '../../src/shared/processes.ts';
+import { createLogger } from '../../src/shared/logger.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import { signal } from './proc.ts';
+
+const logger = createLogger('fault-servers', process.env.LOG_LEVEL ?? 'warn');
 
 export interface ServerExit {
   at: number;
@@ -31,6 +34,8 @@ export class RestartableServer {
   private gone: Promise<void> = Promise.resolve();
   private alive = false;
   private intended = false;
+  /** What the launch said clients use (a private RabbitMQ's credentials included); the same for every start in one directory. */
+  private launchAddress: string | undefined;
   readonly exits: ServerExit[] = [];
 
   private constructor(
@@ -56,9 +61,10 @@ export class RestartableServer {
     return this.ports[0] as number;
   }
 
-  /** `amqp://guest:guest@127.0.0.1:PORT` or `127.0.0.1:PORT`. */
+  /** `amqp://rideshare:<password>@127.0.0.1:PORT/rideshare` or `127.0.0.1:PORT`, once started. */
   get address(): string {
-    return this.kind.formatAddress(this.port);
+    if (!this.launchAddress) throw new Error(`${this.name} has not been started yet: its address is not known`);
+    return this.launchAddress;
   }
 
   /** The process group leader: the shell for RabbitMQ, the JVM itself for ZooKeeper. */
@@ -73,7 +79,8 @@ export class RestartableServer {
   async start(): Promise<number> {
     if (this.running) throw new Error(`${this.name} is already running (pid ${this.pid})`);
     fs.mkdirSync(this.dir, { recursive: true });
-    const launch = await this.kind.prepare(this.dir, this.ports);
+    const launch = await this.kind.prepare(this.dir, this.ports, logger);
+    this.launchAddress = launch.address;
     // Its own process group, so a SIGKILL reaches the helpers RabbitMQ forks as well.
     const child = spawnGroupLeader(launch.command, launch.args, { cwd: this.dir, env: launch.env, logFile: path.join(this.dir, 'stdout.log') });
     const pid = await new Promise<number>((resolve, reject) => {

@@ -1,11 +1,21 @@
 /**
  * RabbitMQ: how to recognise a broker on a port, and how to run a private node from Debian's
  * rabbitmq-server package next to (never instead of) the system broker.
+ *
+ * A private node has a user, a password and a vhost of its own and no guest: rabbitmq.conf's
+ * `default_user`, `default_pass`, `default_vhost` and `default_permissions`, with the password
+ * made once and kept in <dir>/secrets/rabbitmq.password (0600). RabbitMQ applies those defaults
+ * only when it creates its database, so a database made with other credentials (guest, by an
+ * earlier version) is wiped first: the node is private to this directory, and its queues only
+ * ever held the cluster's requests in flight. A broker found on the machine (5672) or configured
+ * (AMQP_URL) is used as it is.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { secretFromFile } from '../shared/auth/tokens.ts';
+import type { Logger } from '../shared/logger.ts';
 import type { Endpoint, PrivateLaunch, ServerKind } from './server-kind.ts';
 
 /**
@@ -14,6 +24,11 @@ import type { Endpoint, PrivateLaunch, ServerKind } from './server-kind.ts';
  */
 const BIN = '/usr/lib/rabbitmq/bin';
 const PROTOCOL_HEADER = Buffer.from('AMQP\x00\x00\x09\x01', 'latin1');
+/** The private node's user and vhost; the password is the directory's own. */
+export const PRIVATE_USER = 'rideshare';
+export const PRIVATE_VHOST = 'rideshare';
+/** Which credentials the node's database was made with (a hash, never the password). */
+const CREDENTIALS_MARKER = 'database-credentials';
 
 /** A broker replies with a Connection.Start method frame, or with its own header if it dislikes ours. */
 function isAmqpReply(reply: Buffer): boolean {
@@ -45,26 +60,61 @@ function nodeName(dir: string): string {
   return `rideshare-${digest}@localhost`;
 }
 
-async function prepare(dir: string, ports: number[]): Promise<PrivateLaunch> {
+/** The private node's password, made once (0600, in <dir>/secrets/). */
+export function privatePassword(dir: string): string {
+  return secretFromFile(dir, 'rabbitmq.password');
+}
+
+/**
+ * The node's database takes the default user only when it is created: one made with other
+ * credentials (no marker: guest, by an earlier version; another marker: the password file was
+ * replaced) is removed, so that the node creates it again with ours.
+ */
+async function ensureDatabaseCredentials(dir: string, password: string, logger: Logger): Promise<void> {
+  const fingerprint = createHash('sha256').update(`${PRIVATE_USER}\0${PRIVATE_VHOST}\0${password}`).digest('hex');
+  const marker = path.join(dir, CREDENTIALS_MARKER);
+  if ((await readFile(marker, 'utf8').catch(() => '')).trim() === fingerprint) return;
+  const mnesia = path.join(dir, 'mnesia');
+  const entries = await readdir(mnesia).catch(() => []);
+  if (entries.length > 0) {
+    logger.warn({ dir: mnesia }, 'the private RabbitMQ database was made with other credentials (guest, by an earlier version); removing it so the broker makes it again with its own user and vhost');
+    for (const entry of entries) await rm(path.join(mnesia, entry), { recursive: true, force: true });
+  }
+  await writeFile(marker, `${fingerprint}\n`);
+}
+
+async function prepare(dir: string, ports: number[], logger: Logger): Promise<PrivateLaunch> {
   const [amqpPort, distPort] = ports;
   if (amqpPort === undefined || distPort === undefined) throw new Error('a private RabbitMQ needs two ports');
   const node = nodeName(dir);
   const home = path.join(dir, 'home');
   for (const sub of ['mnesia', 'log', 'home']) await mkdir(path.join(dir, sub), { recursive: true });
+  const password = privatePassword(dir);
+  await ensureDatabaseCredentials(dir, password, logger);
   await writeFile(path.join(dir, 'enabled_plugins'), '[].\n');
   await writeFile(path.join(dir, 'rabbitmq-env.conf'), '');
+  const config = path.join(dir, 'rabbitmq.conf');
   await writeFile(
-    path.join(dir, 'rabbitmq.conf'),
+    config,
     [
       `listeners.tcp.1 = 127.0.0.1:${amqpPort}`,
-      'loopback_users = none',
+      // Made with the database, instead of guest; the node never has a guest user.
+      `default_vhost = ${PRIVATE_VHOST}`,
+      `default_user = ${PRIVATE_USER}`,
+      `default_pass = ${password}`,
+      'default_permissions.configure = .*',
+      'default_permissions.read = .*',
+      'default_permissions.write = .*',
       'log.console = false',
       'log.file.level = warning',
       // CI disks are small; the default (50% of RAM here) would block publishers at once.
       'disk_free_limit.absolute = 50MB',
       '',
     ].join('\n'),
+    { mode: 0o600 },
   );
+  // It holds the password; a file written by an earlier version may have been readable by all.
+  await chmod(config, 0o600);
   // Settings inherited from a parent that talks to another node must not leak into this one.
   const env: NodeJS.ProcessEnv = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !key.startsWith('RABBITMQ_')),
@@ -91,7 +141,13 @@ async function prepare(dir: string, ports: number[]): Promise<PrivateLaunch> {
     args: [],
     env,
     extraLogs: [path.join(dir, 'log', `${node}.log`)],
+    address: privateAddress(amqpPort, password),
   };
+}
+
+/** `amqp://rideshare:<password>@127.0.0.1:<port>/rideshare`: the password URL-encoded. */
+function privateAddress(port: number, password: string): string {
+  return `amqp://${PRIVATE_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${PRIVATE_VHOST}`;
 }
 
 export const rabbitMqKind: ServerKind = {
@@ -108,7 +164,7 @@ export const rabbitMqKind: ServerKind = {
   answers: isAmqpReply,
   ready: isAmqpReply,
   parseAddress,
-  formatAddress: (port) => `amqp://guest:guest@127.0.0.1:${port}`,
+  foundAddress: (port) => `amqp://guest:guest@127.0.0.1:${port}`,
   missingBinaries: () => (existsSync(path.join(BIN, 'rabbitmq-server')) ? [] : [path.join(BIN, 'rabbitmq-server')]),
   prepare,
 };

@@ -1,8 +1,9 @@
 /**
  * What one kind of server (RabbitMQ, ZooKeeper) tells the shared mechanics in servers.ts: how to
- * probe it, where it listens, how to start a private instance. A file of its own, so the kinds
- * and the mechanics import it and not each other.
+ * probe it, where it listens, how to start a private instance and how clients reach it. A file of
+ * its own, so the kinds and the mechanics import it and not each other.
  */
+import type { Logger } from '../shared/logger.ts';
 
 export interface Endpoint {
   host: string;
@@ -17,6 +18,11 @@ export interface PrivateLaunch {
   env: NodeJS.ProcessEnv;
   /** Logs the server writes itself, tailed into the error when it fails to start. */
   extraLogs: string[];
+  /**
+   * How clients reach this instance, credentials included: a private RabbitMQ has a user, a
+   * password and a vhost of its own (never guest). A secret: log it through redactUrl only.
+   */
+  address: string;
 }
 
 export interface ServerKind {
@@ -35,7 +41,9 @@ export interface ServerKind {
   /** Our own instance is ready to serve clients. */
   ready(reply: Buffer): boolean;
   parseAddress(configured: string): Endpoint[];
-  formatAddress(port: number): string;
+  /** The address of a server found answering on this machine's `port`, used as it is (the machine's RabbitMQ: guest/guest). */
+  foundAddress(port: number): string;
   missingBinaries(): string[];
-  prepare(dir: string, ports: number[]): Promise<PrivateLaunch>;
+  /** Writes a private instance's configuration (and credentials) into `dir`; says how to run and reach it. */
+  prepare(dir: string, ports: number[], logger: Logger): Promise<PrivateLaunch>;
 }

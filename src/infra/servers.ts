@@ -24,7 +24,11 @@ import type { Endpoint, ServerKind } from './server-kind.ts';
 import { zooKeeperKind } from './zookeeper.ts';
 
 export interface ServerHandle {
-  /** `amqp://guest:guest@127.0.0.1:PORT` for RabbitMQ, `127.0.0.1:PORT` for ZooKeeper. */
+  /**
+   * RabbitMQ: a private broker's `amqp://rideshare:<password>@127.0.0.1:PORT/rideshare`, the
+   * machine's own `amqp://guest:guest@127.0.0.1:5672`, or the configured URL. ZooKeeper:
+   * `127.0.0.1:PORT`. Log it through redactUrl only.
+   */
   address: string;
   startedHere: boolean;
   pid?: number;
@@ -65,7 +69,7 @@ async function ensureServer(kind: ServerKind, configured: string | undefined, op
   }
   if (!opts.alwaysPrivate && (await probe(kind, { host: '127.0.0.1', port: kind.defaultPort }, 1500)).answered) {
     log.info({ port: kind.defaultPort }, 'using the local server on the default port');
-    return foundRunning(kind.formatAddress(kind.defaultPort));
+    return foundRunning(kind.foundAddress(kind.defaultPort));
   }
   await ensureInstalled(kind, log);
   return startPrivate(kind, path.join(opts.dataDir, 'servers', kind.dirName), log);
@@ -214,7 +218,7 @@ async function startPrivate(kind: ServerKind, dir: string, log: Logger): Promise
   await reclaimDir(kind, dir, log);
   const ports = await freePorts(kind.portsNeeded);
   const port = ports[0]!;
-  const launch = await kind.prepare(dir, ports);
+  const launch = await kind.prepare(dir, ports, log);
   const logFiles = [path.join(dir, 'stdout.log'), ...launch.extraLogs];
   // Own process group, so stop() can reach helpers the server forks (kill -PGID).
   const child = spawnGroupLeader(launch.command, launch.args, { cwd: dir, env: launch.env, logFile: logFiles[0]!, freshLog: true });
@@ -239,8 +243,8 @@ async function startPrivate(kind: ServerKind, dir: string, log: Logger): Promise
     await rm(path.join(dir, 'pid.json'), { force: true });
     throw err;
   }
-  const address = kind.formatAddress(port);
-  log.info({ address, serverPid: pid, ms: Date.now() - began, dir }, 'started a private server');
+  const address = launch.address;
+  log.info({ address: redactUrl(address), serverPid: pid, ms: Date.now() - began, dir }, 'started a private server');
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {

@@ -82,6 +82,8 @@ function prepareFor(tickMs: number) {
       env: process.env,
       // Debian ships no slf4j binding, so the server logs nothing beyond JVM errors on stdout.
       extraLogs: [],
+      // Who may change what is the cluster's znodes' ACLs' business (src/dbaas/coordination/ZkAcl.ts).
+      address: `127.0.0.1:${port}`,
     };
   };
 }
@@ -104,7 +106,7 @@ export function zooKeeperKind(tickMs: number): ServerKind {
     answers: (reply) => !reply.toString('latin1').includes('not currently serving'),
     ready: (reply) => reply.toString('latin1').includes('Mode:'),
     parseAddress,
-    formatAddress: (port) => `127.0.0.1:${port}`,
+    foundAddress: (port) => `127.0.0.1:${port}`,
     missingBinaries,
     prepare: prepareFor(tickMs),
   };

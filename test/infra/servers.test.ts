@@ -29,7 +29,7 @@ function ask(port: number, hello: string, ms = 2000): Promise<string> {
 }
 
 function portOf(address: string): number {
-  return Number(/:(\d+)$/.exec(address)?.[1]);
+  return Number(/:(\d+)(\/[^/]*)?$/.exec(address)?.[1]);
 }
 
 async function freePort(): Promise<number> {
@@ -148,7 +148,8 @@ describe('ensureRabbitMq', () => {
     const rabbit = await ensureRabbitMq({ dataDir, logger, alwaysPrivate: true });
     cleanup.push(rabbit);
     expect(rabbit.startedHere).toBe(true);
-    expect(rabbit.address).toMatch(/^amqp:\/\/guest:guest@127\.0\.0\.1:\d+$/);
+    // Its own user and vhost, never guest (test/security/private-servers.test.ts checks the broker itself).
+    expect(rabbit.address).toMatch(/^amqp:\/\/rideshare:[^@]+@127\.0\.0\.1:\d+\/rideshare$/);
     expect(portOf(rabbit.address)).not.toBe(5672);
     expect(await ask(portOf(rabbit.address), 'AMQP\x00\x00\x09\x01')).not.toBe('');
     await rabbit.stop();
