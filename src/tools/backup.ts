@@ -45,10 +45,14 @@ async function main(): Promise<number> {
   const rows = Object.entries(inspected.rows).map(([table, count]) => `${table} ${count}`).join(', ');
   process.stdout.write(
     `backup of cluster '${manifest.cluster}' at seq ${manifest.seq} (epoch ${manifest.epoch}): ${taken.file}\n` +
-      `  ${(manifest.size / MIB).toFixed(1)} MiB, sha256 ${manifest.sha256}, rows: ${rows}\n` +
+      `  ${sizeText(manifest.size)}, sha256 ${manifest.sha256}, rows: ${rows}\n` +
       `  manifest ${taken.manifestFile}; taken through ${taken.from} in ${(taken.ms / 1000).toFixed(1)} s\n`,
   );
   return 0;
+}
+
+function sizeText(bytes: number): string {
+  return bytes < MIB ? `${(bytes / 1024).toFixed(0)} KiB` : `${(bytes / MIB).toFixed(1)} MiB`;
 }
 
 /** ADMIN_TOKEN, else the cluster's token file if DATA_DIR has one; never a new one made here. */
