@@ -1,12 +1,13 @@
 /**
  * The whole system as `npm start` runs it, tokens given in the environment and made in files:
  * after real traffic, no log of any process (the services' and orchestrators' output, every
- * worker's file) holds a token, the cluster key or a user's password.
+ * worker's file) holds a token, the cluster key, the ZooKeeper password or a user's password.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../../harness/http.ts';
+import { until } from '../../harness/replicas.ts';
 import { sendSignal } from '../../src/shared/processes.ts';
 import { startSystem, type RunningSystem } from '../system/support/npm-start.ts';
 
@@ -27,10 +28,12 @@ describe('secrets stay out of the logs', () => {
 
   it('after users were created, read and refused, no log holds a token, the cluster key or a password', async () => {
     const gateway = system.gatewayUrl;
+    await until(async () => ((await request('GET', `${system.orchestratorUrl}/ready`)).status === 200 ? true : undefined), 60_000, 'the database ready');
     expect((await request('PUT', `${gateway}/api/v1/users`, { json: { username: 'keeper', password } })).status).toBe(201);
     expect((await request('GET', `${gateway}/api/v1/users`)).status).toBe(200);
     const admin = fs.readFileSync(path.join(system.dataDir, 'secrets', 'admin.token'), 'utf8').trim();
     const clusterKey = fs.readFileSync(path.join(system.dataDir, 'secrets', 'cluster.key'), 'utf8').trim();
+    const zkDigest = fs.readFileSync(path.join(system.dataDir, 'secrets', 'zookeeper.digest'), 'utf8').trim();
     expect(fs.existsSync(path.join(system.dataDir, 'secrets', 'service.token'))).toBe(false);
     // A refused call with a token in its header, and one that brings the admin token.
     expect((await request('POST', `${system.orchestratorUrl}/api/v1/db/clear`, { headers: { authorization: `Bearer ${serviceToken}` } })).status).toBe(403);
@@ -41,7 +44,7 @@ describe('secrets stay out of the logs', () => {
     const workerLogs = fs.existsSync(logDir) ? fs.readdirSync(logDir).map((file) => fs.readFileSync(path.join(logDir, file), 'utf8')) : [];
     const everything = [system.output(), ...workerLogs].join('\n');
     expect(everything).toContain('"msg":"request"');
-    for (const [name, secret] of Object.entries({ serviceToken, admin, clusterKey, password })) {
+    for (const [name, secret] of Object.entries({ serviceToken, admin, clusterKey, zkDigest, password })) {
       expect(everything.includes(secret), `${name} in a log`).toBe(false);
     }
   });
