@@ -37,7 +37,7 @@ describe('an orchestrator that restarts after a crash', () => {
       name: 'orchestrator',
       entry: 'src/dbaas/orchestrator/main.ts',
       port,
-      env: { AMQP_URL: amqpUrl, ZK_CONNECT: zkConnect, DATA_DIR: dataDir, RIDESHARE_CLUSTER: cluster, ORCHESTRATOR_PORT: String(port), ZK_SESSION_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn' },
+      env: { AMQP_URL: amqpUrl, ZK_CONNECT: zkConnect, DATA_DIR: dataDir, RIDESHARE_CLUSTER: cluster, ORCHESTRATOR_PORT: String(port), ZK_SESSION_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn', RIDESHARE_AUTH: 'off' },
     });
     await first.start(() => undefined);
     const base = `http://127.0.0.1:${port}`;

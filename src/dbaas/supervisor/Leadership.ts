@@ -172,8 +172,9 @@ export class Leadership {
     const term: Term = { supervisor, autoscaler, started: false };
     this.term = term;
     options.logger.info({ orchestratorId: options.orchestratorId, takeover }, 'supervising the cluster');
-    options.journal.record({ kind: 'supervision', orchestratorId: options.orchestratorId, takeover });
     await supervisor.start(takeover);
+    // After the start: a new cluster's start clears its old znodes, the history among them.
+    options.journal.record({ kind: 'supervision', orchestratorId: options.orchestratorId, takeover });
     await autoscaler?.start();
     term.started = true;
   }
