@@ -68,13 +68,15 @@ export interface ClientOptions {
   connections?: number;
   /** The deadline of each of its calls, unless a call gives its own. */
   timeoutMs?: number;
+  /** Sent with each of its calls (a call's own headers win), e.g. a bearer token. */
+  headers?: Record<string, string>;
 }
 
 /** Calls to one origin (`http://host:port`), by path. */
 export function httpClient(origin: string, options: ClientOptions = {}) {
   const pool = options.connections === undefined ? undefined : new Pool(origin, { connections: options.connections, pipelining: 1 });
   const call = <T = unknown>(method: string, path: string, callOptions: RequestOptions = {}) =>
-    request<T>(method, `${origin}${path}`, { timeoutMs: options.timeoutMs, dispatcher: pool, ...callOptions });
+    request<T>(method, `${origin}${path}`, { timeoutMs: options.timeoutMs, dispatcher: pool, ...callOptions, headers: { ...options.headers, ...callOptions.headers } });
   return {
     origin,
     call,

@@ -1,5 +1,6 @@
 /** A closed-loop load generator: `concurrency` lanes, each sending its next request when the last one ends. */
 import { httpClient, type HttpClient } from '../../harness/http.ts';
+import { BENCH_TOKENS } from './tokens.ts';
 
 export interface LoadResult {
   label: string;
@@ -82,7 +83,10 @@ export function formatTable(results: LoadResult[]): string {
   return [line(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-/** The load's HTTP client: a keep-alive pool of `connections`, each request given 10 s. */
+/**
+ * The load's HTTP client: a keep-alive pool of `connections`, each request given 10 s, with the
+ * service role's bearer token the benchmark systems are started with (harmless where none is needed).
+ */
 export function loadClient(origin: string, connections = 64): HttpClient {
-  return httpClient(origin, { connections, timeoutMs: 10_000 });
+  return httpClient(origin, { connections, timeoutMs: 10_000, headers: { authorization: `Bearer ${BENCH_TOKENS.service}` } });
 }

@@ -9,6 +9,7 @@ import { ensureRabbitMq, ensureZooKeeper, type ServerHandle } from '../../src/in
 import { createLogger } from '../../src/shared/logger.ts';
 import { freePort } from '../../src/shared/ports.ts';
 import { ServiceProcess } from '../../src/system/ServiceProcess.ts';
+import { BENCH_TOKENS } from './tokens.ts';
 
 export interface BenchSystem {
   amqpUrl: string;
@@ -43,6 +44,9 @@ export async function startBenchSystem(options: { withServices: boolean }): Prom
       ZK_CONNECT: zookeeper.address,
       DATA_DIR: dataDir,
       RIDESHARE_CLUSTER: `bench-${Date.now().toString(36)}`,
+      // Measured as shipped: the database service checks the tokens the load clients send.
+      SERVICE_TOKEN: BENCH_TOKENS.service,
+      ADMIN_TOKEN: BENCH_TOKENS.admin,
       LOG_LEVEL: 'warn',
       // One master and one slave throughout: a scaling window ending mid-measurement would change the system measured.
       SCALE_WINDOW_SECONDS: '86400',
