@@ -8,6 +8,7 @@ import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } f
 import { get, post } from '../../harness/http.ts';
 import { testServers } from '../../harness/inject.ts';
 import { until } from '../../harness/replicas.ts';
+import { killClusterWorkers } from '../../src/dbaas/runtime/workerProcesses.ts';
 
 function alive(pid: number): boolean {
   try {
@@ -21,19 +22,23 @@ function alive(pid: number): boolean {
 describe('an orchestrator that restarts after a crash', () => {
   const cluster = uniqueClusterName('adopt');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
+  let first: ServiceProcess | undefined;
   let successor: DatabaseServiceHandle | undefined;
   let firstWorkers: number[] = [];
 
   afterAll(async () => {
+    // Whatever way the test ended: the first orchestrator, the successor, then any worker of the cluster.
+    await first?.kill();
     await successor?.stop();
     for (const pid of firstWorkers) if (alive(pid)) process.kill(-pid, 'SIGKILL');
+    await killClusterWorkers(cluster, { graceMs: 0 });
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('adopts the running workers: no duplicates, no orphans, and it can still crash and replace them', async () => {
     const { amqpUrl, zkConnect } = testServers();
     const port = await freePort();
-    const first = new ServiceProcess({
+    first = new ServiceProcess({
       name: 'orchestrator',
       entry: 'src/dbaas/orchestrator/main.ts',
       port,
@@ -46,8 +51,9 @@ describe('an orchestrator that restarts after a crash', () => {
     firstWorkers = (await get<number[]>(`${base}/api/v1/worker/list`)).body;
     expect(firstWorkers).toHaveLength(2);
 
-    process.kill(first.pid as number, 'SIGKILL');
-    await until(() => (first.pid === undefined ? true : undefined), 5000, 'the first orchestrator to die');
+    const dying = first;
+    process.kill(dying.pid as number, 'SIGKILL');
+    await until(() => (dying.pid === undefined ? true : undefined), 5000, 'the first orchestrator to die');
     expect(firstWorkers.every(alive)).toBe(true);
 
     successor = await startDatabaseService({ cluster, dataDir });
