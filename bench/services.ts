@@ -5,10 +5,10 @@
  * each process of the system spent per request (from /proc): on a machine this small the rates
  * are set by CPU, so that is where a missed target is explained.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { formatTimestamp, parseTimestamp } from '../src/services/rides/timestamp.ts';
 import type { HttpClient } from '../harness/http.ts';
+import { listenerPid, machineBusyMs, processCpuMs } from './lib/cpu.ts';
 import { formatTable, loadClient, median, runLoad, type LoadResult } from './lib/load.ts';
 import { startBenchSystem, type BenchSystem } from './lib/system.ts';
 
@@ -85,63 +85,6 @@ function brokerPid(port: string): number | undefined {
   return brokers.get(port);
 }
 
-function listenerPid(port: string): number | undefined {
-  const hexPort = Number(port).toString(16).toUpperCase().padStart(4, '0');
-  const inodes = new Set<string>();
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    const lines = fs.existsSync(table) ? fs.readFileSync(table, 'utf8').split('\n').slice(1) : [];
-    for (const line of lines) {
-      const fields = line.trim().split(/\s+/);
-      if (fields[1]?.endsWith(`:${hexPort}`) && fields[3] === '0A' && fields[9]) inodes.add(`socket:[${fields[9]}]`);
-    }
-  }
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let fds: string[];
-    try {
-      fds = fs.readdirSync(`/proc/${entry}/fd`);
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      try {
-        if (inodes.has(fs.readlinkSync(`/proc/${entry}/fd/${fd}`))) return Number(entry);
-      } catch {
-        // The descriptor closed while we looked.
-      }
-    }
-  }
-  return undefined;
-}
-
-const TICKS_PER_SECOND = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** utime + stime of a process, in ms; 0 once it is gone. */
-function processCpuMs(pid: number): number {
-  try {
-    // The command name may hold spaces; the fields after its closing parenthesis do not.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
-  } catch {
-    return 0;
-  }
-}
-
-/** Busy CPU of the whole machine, in ms (everything but idle and iowait). */
-function machineBusyMs(): number {
-  const [, ...values] = (fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
-  const ticks = values.slice(0, 8).map(Number);
-  const busy = ticks.reduce((sum, value) => sum + value, 0) - (ticks[3] ?? 0) - (ticks[4] ?? 0);
-  return (busy * 1000) / TICKS_PER_SECOND;
-}
-
 interface CpuSnapshot {
   byPid: Map<number, { role: string; ms: number }>;
   benchClientMs: number;
@@ -150,7 +93,7 @@ interface CpuSnapshot {
 
 function cpuSnapshot(system: BenchSystem): CpuSnapshot {
   const byPid = new Map<number, { role: string; ms: number }>();
-  for (const [role, pids] of findSystemProcesses(system).byRole) for (const pid of pids) byPid.set(pid, { role, ms: processCpuMs(pid) });
+  for (const [role, pids] of findSystemProcesses(system).byRole) for (const pid of pids) byPid.set(pid, { role, ms: processCpuMs(pid) ?? 0 });
   const own = process.cpuUsage();
   return { byPid, benchClientMs: (own.user + own.system) / 1000, machineMs: machineBusyMs() };
 }
