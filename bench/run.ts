@@ -4,11 +4,12 @@
  * taken within a round so that the machine's noise affects both sides alike.
  * Options: `-- --requests N` (per measurement, default 20000), `-- --rounds N`.
  */
-import { measureDatabaseRates, measureWorkerMemory, seedBenchUser } from './database.ts';
+import { BENCH_USER, benchRides, ECHO, findBroker, measureDatabaseRound, measureWorkerMemory, OURS, POSTGRES, seedBenchData, type RoundResult } from './database.ts';
 import { formatTable, median, type LoadResult } from './lib/load.ts';
-import { measureRpcEcho } from './lib/rpc-echo.ts';
 import { startBenchSystem } from './lib/system.ts';
 import { observabilitySection } from './observability.ts';
+import { anchorSection, openPostgresAnchor } from './postgres-anchor.ts';
+import type { PostgresAnchor } from './postgres.ts';
 import { servicesSection } from './services.ts';
 
 function option(name: string, fallback: number): number {
@@ -34,30 +35,40 @@ async function main(): Promise<void> {
   const requests = option('requests', 20_000);
   const roundCount = option('rounds', 3);
   const system = await startBenchSystem({ withServices: false });
+  let anchor: PostgresAnchor | undefined;
   try {
-    await seedBenchUser(system);
-    const rounds: LoadResult[][] = [];
+    // PostgreSQL, when a server answers, is measured in the same rounds as ours (bench/postgres-anchor.ts).
+    const postgres = await openPostgresAnchor();
+    if ('skipped' in postgres) process.stdout.write(`${postgres.skipped}\n`);
+    else anchor = postgres;
+    await seedBenchData(system);
+    await anchor?.seed(BENCH_USER, benchRides());
+    const broker = findBroker(system.amqpUrl);
+    const rounds: RoundResult[][] = [];
     for (let round = 0; round < roundCount; round += 1) {
-      rounds.push([...(await measureRpcEcho(system.amqpUrl, requests)), ...(await measureDatabaseRates(system, requests))]);
+      rounds.push(await measureDatabaseRound(system, { requests, round, broker, postgres: anchor }));
     }
+    await anchor?.close();
     const memory = await measureWorkerMemory(system, 100_000);
-    const readRatio = median(rounds.map((round) => rateOf(round, 'db/read', 64) / rateOf(round, 'bare RabbitMQ RPC echo', 64)));
-    const write64 = median(rounds.map((round) => rateOf(round, 'db/write', 64)));
+    const readRatio = median(rounds.map((round) => rateOf(round, OURS.route, 64) / rateOf(round, ECHO, 64)));
+    const write64 = median(rounds.map((round) => rateOf(round, OURS.insert, 64)));
     const maxRss = Math.max(...memory.workerRssMb.map((worker) => worker.mb));
     const lines = [
       `## Database service (${new Date().toISOString()}; ${requests} requests per row; median of ${roundCount} rounds)`,
       '',
-      formatTable(medianRows(rounds)),
+      formatTable(medianRows(rounds).filter((row) => !(Object.values(POSTGRES) as string[]).includes(row.label))),
       '',
-      `db/read at 64 in flight / bare RPC at 64 in flight, per round: ${rounds
-        .map((round) => `${((rateOf(round, 'db/read', 64) / rateOf(round, 'bare RabbitMQ RPC echo', 64)) * 100).toFixed(0)}%`)
+      `db/read route search at 64 in flight / bare RPC at 64 in flight, per round: ${rounds
+        .map((round) => `${((rateOf(round, OURS.route, 64) / rateOf(round, ECHO, 64)) * 100).toFixed(0)}%`)
         .join(', ')}; median ${(readRatio * 100).toFixed(0)}% (target >= 50%)`,
       `db/write at 64 in flight: median ${write64.toFixed(0)}/s (target >= 2000/s)`,
       `worker resident memory with ${memory.rides} rides: ${memory.workerRssMb.map((worker) => `pid ${worker.pid} ${worker.mb.toFixed(0)} MB`).join(', ')} (target < 150 MB; max ${maxRss.toFixed(0)} MB)`,
     ];
     process.stdout.write(`\n${lines.join('\n')}\n`);
+    process.stdout.write(`\n${anchorSection(rounds, { requests, broker, postgres })}\n`);
     process.stdout.write(`\n${await observabilitySection(system, requests, roundCount)}\n`);
   } finally {
+    await anchor?.close();
     await system.stop();
   }
   // After the first system is gone, so the two sections never share the machine.

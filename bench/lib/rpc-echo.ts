@@ -9,6 +9,7 @@ import amqp from 'amqplib';
 import { runLoad, type LoadResult } from './load.ts';
 
 const REPLIER = fileURLToPath(new URL('./echo-replier.ts', import.meta.url));
+export const ECHO_LABEL = 'bare RabbitMQ RPC echo';
 
 export async function measureRpcEcho(amqpUrl: string, requests: number): Promise<LoadResult[]> {
   const queue = `bench-echo-${randomUUID()}`;
@@ -38,8 +39,8 @@ export async function measureRpcEcho(amqpUrl: string, requests: number): Promise
         channel.sendToQueue(queue, body, { correlationId: id, replyTo: 'amq.rabbitmq.reply-to' });
       });
     return [
-      await runLoad({ label: 'bare RabbitMQ RPC echo', concurrency: 1, requests: Math.min(requests, 3000), task: call }),
-      await runLoad({ label: 'bare RabbitMQ RPC echo', concurrency: 64, requests, task: call }),
+      await runLoad({ label: ECHO_LABEL, concurrency: 1, requests: Math.min(requests, 3000), task: call }),
+      await runLoad({ label: ECHO_LABEL, concurrency: 64, requests, task: call }),
     ];
   } finally {
     await connection.close();
