@@ -6,36 +6,23 @@
  * Exit 0 when both are written and verified, 1 when no backup could be taken, 2 on bad usage.
  */
 import fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { downloadBackup } from '../dbaas/backup/BackupDownload.ts';
 import { tokenFile } from '../shared/auth/tokens.ts';
 import { loadConfig, type Config } from '../shared/config.ts';
+import { readCommandLine } from './command-line.ts';
 
 const USAGE = 'usage: npm run backup -- <file> [--force] [--url http://host:port]';
 const MIB = 1024 * 1024;
 
 async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ allowPositionals: true, options: { force: { type: 'boolean' }, url: { type: 'string', multiple: true }, help: { type: 'boolean' } } });
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  const { positionals, values } = parsed;
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  if (positionals.length !== 1) {
-    process.stderr.write(`${USAGE}\n`);
-    return 2;
-  }
+  const commandLine = readCommandLine(USAGE, { force: { type: 'boolean' }, url: { type: 'string', multiple: true } } as const);
+  if (typeof commandLine === 'number') return commandLine;
+  const { file, values } = commandLine;
   const config = loadConfig();
   const urls = values.url && values.url.length > 0 ? values.url : config.ORCHESTRATOR_URLS;
   const taken = await downloadBackup({
     orchestratorUrls: urls,
-    file: positionals[0] as string,
+    file,
     force: values.force ?? false,
     // The orchestrator gives up after SNAPSHOT_TIMEOUT_MS; its 503 must reach us before we give up.
     readyTimeoutMs: config.SNAPSHOT_TIMEOUT_MS + 15_000,

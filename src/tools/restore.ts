@@ -6,37 +6,24 @@
  * aside (DATA_DIR/replaced-<time>/) and deletes nothing. The backup file itself is only read.
  * Exit 0 when installed, 1 when refused or invalid, 2 on bad usage.
  */
-import { parseArgs } from 'node:util';
 import { ensureClusterStopped, installBackup } from '../dbaas/backup/Restore.ts';
 import { loadConfig } from '../shared/config.ts';
 import { portAccepts } from '../shared/processes.ts';
+import { readCommandLine } from './command-line.ts';
 
 const USAGE = 'usage: npm run restore -- <file> [--force]';
 /** Where `npm start` finds ZooKeeper when ZK_CONNECT is not set (src/infra/servers.ts). */
 const LOCAL_ZOOKEEPER_PORT = 2181;
 
 async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ allowPositionals: true, options: { force: { type: 'boolean' }, help: { type: 'boolean' } } });
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  const { positionals, values } = parsed;
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  if (positionals.length !== 1) {
-    process.stderr.write(`${USAGE}\n`);
-    return 2;
-  }
+  const commandLine = readCommandLine(USAGE, { force: { type: 'boolean' } } as const);
+  if (typeof commandLine === 'number') return commandLine;
+  const { file, values } = commandLine;
   const config = loadConfig();
   const cluster = config.RIDESHARE_CLUSTER;
   const zkConnect = config.ZK_CONNECT ?? ((await portAccepts(LOCAL_ZOOKEEPER_PORT)) ? `127.0.0.1:${LOCAL_ZOOKEEPER_PORT}` : undefined);
   await ensureClusterStopped({ cluster, ...(zkConnect ? { zkConnect } : {}), orchestratorUrls: config.ORCHESTRATOR_URLS });
-  const installed = await installBackup({ backupFile: positionals[0] as string, dataDir: config.DATA_DIR, force: values.force ?? false });
+  const installed = await installBackup({ backupFile: file, dataDir: config.DATA_DIR, force: values.force ?? false });
   const rows = Object.entries(installed.rows).map(([table, count]) => `${table} ${count}`).join(', ');
   const lines = [
     `restored ${installed.manifest ? '' : '(no manifest found: checked by its content only) '}seq ${installed.seq} (epoch ${installed.epoch}), rows: ${rows}`,

@@ -64,10 +64,7 @@ describe('a rolling restart of every orchestrator and service instance', () => {
   }, 120_000);
 
   afterAll(async () => {
-    if (!system) return;
-    sendSignal(system.pid, 'SIGINT');
-    await system.waitUntilGone(30_000).catch(() => undefined);
-    await system.cleanUp();
+    await system?.stop();
   });
 
   it('loses no request while each instance is replaced in turn', async () => {

@@ -8,7 +8,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../../harness/http.ts';
 import { until } from '../../harness/replicas.ts';
-import { sendSignal } from '../../src/shared/processes.ts';
 import { startSystem, type RunningSystem } from '../system/support/npm-start.ts';
 
 describe('secrets stay out of the logs', () => {
@@ -20,10 +19,7 @@ describe('secrets stay out of the logs', () => {
     system = await startSystem({ via: 'node', env: { SERVICE_TOKEN: serviceToken, LOG_LEVEL: 'debug' } });
   }, 120_000);
   afterAll(async () => {
-    if (!system) return;
-    sendSignal(system.pid, 'SIGINT');
-    await system.waitUntilGone(30_000).catch(() => undefined);
-    await system.cleanUp();
+    await system?.stop();
   });
 
   it('after users were created, read and refused, no log holds a token, the cluster key or a password', async () => {

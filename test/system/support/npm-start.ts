@@ -108,6 +108,13 @@ export class RunningSystem {
     return fs.readFileSync(this.logFile, 'utf8');
   }
 
+  /** The way a user stops it (SIGINT to the group leader), then whatever is left killed and the data removed. */
+  async stop(): Promise<void> {
+    sendSignal(this.pid, 'SIGINT');
+    await this.waitUntilGone(30_000).catch(() => undefined);
+    await this.cleanUp();
+  }
+
   /** Whatever is left is killed, by pid (identity-checked), and the data removed. */
   async cleanUp(): Promise<void> {
     for (let round = 0; round < 3; round++) {
