@@ -24,9 +24,12 @@ export function identifyWorker(pid: number, cluster: string, workerId: string): 
   return identity && { ...identity, workerId, tag: workerTag(cluster, workerId) };
 }
 
-/** The same process as recorded (pid and start time), still carrying its tag. */
+/**
+ * The recorded process still exists (pid and start time). Not the tag: a process on its way out
+ * has already lost its argv in /proc while it still holds its files and sockets.
+ */
 export function isSameWorker(worker: WorkerProcess): boolean {
-  return isSameProcess(worker) && (commandLine(worker.pid)?.includes(worker.tag) ?? false);
+  return isSameProcess(worker);
 }
 
 /** Signals the worker's process group, only if the process is still that worker; false if nothing was sent. */
