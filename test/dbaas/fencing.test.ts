@@ -78,23 +78,23 @@ describe('a replica following the sync stream', () => {
 
   it('applies in order, ignores a late frame of a fenced epoch, refuses malformed messages, and stops on a seq held with another request id', async () => {
     const one = await publisherOf(1);
-    await one.publisher.publish(userWrite(1, 1, 'first'));
+    await one.publisher.publish([userWrite(1, 1, 'first')]);
     await until(() => (store.appliedSeq === 1 ? true : undefined), 5000, 'seq 1 applied');
 
     // Epoch 2 begins at seq 1; a frame of epoch 1 that arrives afterwards must not be applied.
     const two = await publisherOf(2);
     await two.publisher.mark(1);
-    await one.publisher.publish(userWrite(2, 1, 'late-frame'));
+    await one.publisher.publish([userWrite(2, 1, 'late-frame')]);
     await two.send({ v: PROTOCOL_VERSION, kind: 'write', epoch: 2, seq: 2, requestId: 'x', write: { op: 'drop-everything' }, result: { changes: 0, seq: 2, epoch: 2 } });
     const accepted = userWrite(2, 2, 'second');
-    await two.publisher.publish(accepted);
+    await two.publisher.publish([accepted]);
     await until(() => (store.appliedSeq === 2 ? true : undefined), 5000, 'seq 2 applied');
     expect(store.read({ table: 'users', columns: ['username'], orderBy: [{ column: 'username', direction: 'asc' }] })).toEqual([{ username: 'first' }, { username: 'second' }]);
     expect(store.epoch).toBe(2);
 
     // The same seq again with its own request id is a duplicate; with another one, a divergence.
-    await two.publisher.publish(accepted);
-    await two.publisher.publish(userWrite(2, 2, 'impostor'));
+    await two.publisher.publish([accepted]);
+    await two.publisher.publish([userWrite(2, 2, 'impostor')]);
     await until(() => (broken.length > 0 ? true : undefined), 5000, 'the follower to stop');
     expect(broken[0]).toMatch(/diverged at seq 2/);
     expect(store.appliedSeq).toBe(2);

@@ -1,15 +1,17 @@
 /**
  * Request/response over RabbitMQ with direct reply-to: publish on readQ or writeQ, match the
- * answer by correlation id. Every call has a deadline (a 503, never a hang); messages expire in
- * the queue at the same deadline, so a worker never spends time on a request nobody awaits.
- * A lost connection fails the calls in flight and is re-opened in the background.
+ * answer by correlation id. The calls made during one turn of the event loop for the same queue
+ * leave together as one batch message (a lone call leaves alone, without waiting), so a busy
+ * orchestrator pays the broker and the worker once per batch, not once per call. Every call has
+ * a deadline (a 503, never a hang); messages expire in the queue at the same deadline, so a
+ * worker never spends time on a request nobody awaits. A lost connection fails the calls in
+ * flight and is re-opened in the background.
  */
-import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { RideShareError, TimeoutError, UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep, withTimeout } from '../../shared/timeout.ts';
-import { decodeReply, encode, type DbCommand } from '../protocol/messages.ts';
+import { decodeBatchReply, decodeReply, encode, MAX_BATCH, PROTOCOL_VERSION, type DbCommand, type Reply, type SingleCommand } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
 import type { MessageSigner } from '../transport/signing.ts';
@@ -19,9 +21,16 @@ const REPLY_TO = 'amq.rabbitmq.reply-to';
 /** The clock difference between an orchestrator and a master that write deadlines tolerate. */
 const CLOCK_MARGIN_MS = 250;
 
-interface PendingCall {
+interface Call {
+  command: SingleCommand;
   resolve(result: unknown): void;
   reject(error: Error): void;
+}
+
+/** A message sent and not yet answered: one call, or a batch's calls in order. */
+interface InFlight {
+  calls: Call[];
+  batched: boolean;
   timer: NodeJS.Timeout;
 }
 
@@ -43,7 +52,11 @@ export class RpcClient {
   private connection: ChannelModel | undefined;
   private channel: Channel | undefined;
   private connecting: Promise<Channel> | undefined;
-  private readonly pending = new Map<string, PendingCall>();
+  private readonly pending = new Map<string, InFlight>();
+  /** Calls made during this turn of the event loop, by queue, leaving together when it ends. */
+  private readonly outbox = new Map<string, Call[]>();
+  private flushScheduled = false;
+  private messagesSent = 0;
   private closed = false;
 
   constructor(private readonly options: RpcClientOptions) {}
@@ -59,7 +72,10 @@ export class RpcClient {
 
   /** Calls waiting for a worker's answer right now. */
   get inFlight(): number {
-    return this.pending.size;
+    let calls = 0;
+    for (const message of this.pending.values()) calls += message.calls.length;
+    for (const queued of this.outbox.values()) calls += queued.length;
+    return calls;
   }
 
   async close(): Promise<void> {
@@ -78,7 +94,7 @@ export class RpcClient {
   }
 
   /** Sends a command and resolves with the worker's result, or rejects with its coded error. */
-  async call<T>(queue: string, command: DbCommand): Promise<T> {
+  async call<T>(queue: string, command: SingleCommand): Promise<T> {
     const observe = this.options.observe;
     if (!observe) return this.send<T>(queue, command);
     const started = performance.now();
@@ -101,50 +117,81 @@ export class RpcClient {
     return messageCount;
   }
 
-  private async send<T>(queue: string, command: DbCommand): Promise<T> {
-    const deadline = this.options.timeoutMs;
-    // A broker that is down or restarting is a 503, whatever amqplib throws.
-    const channel = await withTimeout(this.ensureChannel(), deadline, 'RabbitMQ is unreachable').catch((error: unknown) => {
-      throw asUnavailable(error, 'RabbitMQ is unreachable');
-    });
-    const correlationId = randomUUID();
+  private send<T>(queue: string, command: SingleCommand): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(correlationId);
-        reject(new TimeoutError(`no worker answered on ${queue} within ${deadline} ms`));
-      }, deadline);
-      this.pending.set(correlationId, { resolve: resolve as (result: unknown) => void, reject, timer });
-      try {
-        const content = encode(command);
-        channel.sendToQueue(queue, content, {
-          headers: this.options.signer.headers(content),
-          correlationId,
-          replyTo: REPLY_TO,
-          expiration: String(deadline),
-          contentType: 'application/json',
-        });
-      } catch (error) {
-        // The channel closed under us: nothing was sent.
-        clearTimeout(timer);
-        this.pending.delete(correlationId);
-        reject(asUnavailable(error, 'the connection to RabbitMQ was lost'));
-      }
+      const queued = this.outbox.get(queue);
+      const call: Call = { command, resolve: resolve as (result: unknown) => void, reject };
+      if (queued) queued.push(call);
+      else this.outbox.set(queue, [call]);
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
     });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const [queue, calls] of this.outbox) {
+      for (let start = 0; start < calls.length; start += MAX_BATCH) void this.publish(queue, calls.slice(start, start + MAX_BATCH));
+    }
+    this.outbox.clear();
+  }
+
+  private async publish(queue: string, calls: Call[]): Promise<void> {
+    const deadline = this.options.timeoutMs;
+    let channel: Channel;
+    try {
+      // A broker that is down or restarting is a 503, whatever amqplib throws.
+      channel = this.channel ?? (await withTimeout(this.ensureChannel(), deadline, 'RabbitMQ is unreachable'));
+    } catch (error) {
+      for (const call of calls) call.reject(asUnavailable(error, 'RabbitMQ is unreachable'));
+      return;
+    }
+    this.messagesSent += 1;
+    const correlationId = String(this.messagesSent);
+    const batched = calls.length > 1;
+    const timer = setTimeout(() => {
+      this.pending.delete(correlationId);
+      for (const call of calls) call.reject(new TimeoutError(`no worker answered on ${queue} within ${deadline} ms`));
+    }, deadline);
+    this.pending.set(correlationId, { calls, batched, timer });
+    try {
+      const command: DbCommand = batched ? { v: PROTOCOL_VERSION, kind: 'batch', commands: calls.map((call) => call.command) } : (calls[0] as Call).command;
+      const content = encode(command);
+      channel.sendToQueue(queue, content, {
+        headers: this.options.signer.headers(content),
+        correlationId,
+        replyTo: REPLY_TO,
+        expiration: String(deadline),
+        contentType: 'application/json',
+      });
+    } catch (error) {
+      // The channel closed under us: nothing was sent.
+      clearTimeout(timer);
+      this.pending.delete(correlationId);
+      for (const call of calls) call.reject(asUnavailable(error, 'the connection to RabbitMQ was lost'));
+    }
   }
 
   private onReply(message: ConsumeMessage | null): void {
     if (!message) return;
-    const call = this.pending.get(message.properties.correlationId as string);
-    if (!call) return; // answered after its deadline
-    this.pending.delete(message.properties.correlationId as string);
-    clearTimeout(call.timer);
+    const correlationId = message.properties.correlationId as string;
+    const sent = this.pending.get(correlationId);
+    if (!sent) return; // answered after its deadline
+    this.pending.delete(correlationId);
+    clearTimeout(sent.timer);
+    let replies: Reply<unknown>[];
     try {
-      const reply = decodeReply(message.content);
+      replies = sent.batched ? decodeBatchReply(message.content, sent.calls.length) : [decodeReply(message.content)];
+    } catch (error) {
+      for (const call of sent.calls) call.reject(new RideShareError('INTERNAL', `unreadable worker reply: ${String(error)}`));
+      return;
+    }
+    sent.calls.forEach((call, index) => {
+      const reply = replies[index] as Reply<unknown>;
       if (reply.ok) call.resolve(reply.result);
       else call.reject(new RideShareError(reply.code, reply.message));
-    } catch (error) {
-      call.reject(new RideShareError('INTERNAL', `unreadable worker reply: ${String(error)}`));
-    }
+    });
   }
 
   private ensureChannel(): Promise<Channel> {
@@ -187,9 +234,9 @@ export class RpcClient {
   }
 
   private failAll(error: Error): void {
-    for (const [id, call] of this.pending) {
-      clearTimeout(call.timer);
-      call.reject(error);
+    for (const [id, sent] of this.pending) {
+      clearTimeout(sent.timer);
+      for (const call of sent.calls) call.reject(error);
       this.pending.delete(id);
     }
   }

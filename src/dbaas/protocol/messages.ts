@@ -8,7 +8,12 @@ import { z } from 'zod';
 import { describeZodError, parseRead, parseWrite, type ReadQuery, type Value, type Write } from './queries.ts';
 import { InvalidRequestError, isWireErrorCode, type WireErrorCode } from './wire-errors.ts';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
+
+/** The most commands one batch message carries; a sender splits larger batches. */
+export const MAX_BATCH = 64;
+/** The most writes one sync group carries. */
+export const MAX_GROUP = 512;
 
 /**
  * A request published by an orchestrator on readQ or writeQ. A write carries an absolute
@@ -16,10 +21,19 @@ export const PROTOCOL_VERSION = 2;
  * the deadline knows the write can no longer be applied behind its back. `position` asks the
  * master for the seq it has applied, which covers every write acknowledged so far.
  */
-export type DbCommand =
-  | { v: 2; kind: 'read'; query: ReadQuery; trace?: string }
-  | { v: 2; kind: 'write'; requestId: string; write: Write; deadline: number; trace?: string }
-  | { v: 2; kind: 'position' };
+export type SingleCommand =
+  | { v: 3; kind: 'read'; query: ReadQuery; trace?: string }
+  | { v: 3; kind: 'write'; requestId: string; write: Write; deadline: number; trace?: string }
+  | { v: 3; kind: 'position' };
+
+/**
+ * Several commands in one message (what an orchestrator gathered in one turn of its event loop),
+ * answered by one reply whose result holds each command's own reply, in order. Each command
+ * succeeds or fails alone.
+ */
+export type BatchCommand = { v: 3; kind: 'batch'; commands: SingleCommand[] };
+
+export type DbCommand = SingleCommand | BatchCommand;
 
 export type Row = Record<string, Value | null>;
 
@@ -43,11 +57,11 @@ export interface Position {
   epoch: number;
 }
 
-export type Reply<T> = { v: 2; ok: true; result: T } | { v: 2; ok: false; code: WireErrorCode; message: string };
+export type Reply<T> = { v: 3; ok: true; result: T } | { v: 3; ok: false; code: WireErrorCode; message: string };
 
 /** One applied write as the master broadcasts it on the sync fanout. */
 export interface SyncWrite {
-  v: 2;
+  v: 3;
   kind: 'write';
   epoch: number;
   seq: number;
@@ -64,14 +78,25 @@ export interface SyncWrite {
  * position: every replica following the stream must then be exactly there.
  */
 export interface SyncEpoch {
-  v: 2;
+  v: 3;
   kind: 'epoch';
   epoch: number;
   seq?: number;
   masterId: string;
 }
 
-export type SyncMessage = SyncWrite | SyncEpoch;
+/**
+ * The writes a master applied in one transaction (group commit), published as one message with
+ * consecutive seqs; a replica applies them in one transaction too.
+ */
+export interface SyncGroup {
+  v: 3;
+  kind: 'group';
+  epoch: number;
+  writes: SyncWrite[];
+}
+
+export type SyncMessage = SyncWrite | SyncGroup | SyncEpoch;
 
 const replySchema = z.union([
   z.object({ v: z.literal(PROTOCOL_VERSION), ok: z.literal(true), result: z.unknown() }),
@@ -83,7 +108,7 @@ const seqSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** The id of the HTTP request a command serves (X-Request-Id), for the workers' logs. */
 const traceSchema = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).optional();
 
-const commandSchema = z.discriminatedUnion('kind', [
+const singleCommandSchema = z.discriminatedUnion('kind', [
   z.object({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('read'), query: z.unknown(), trace: traceSchema }),
   z.object({
     v: z.literal(PROTOCOL_VERSION),
@@ -96,18 +121,23 @@ const commandSchema = z.discriminatedUnion('kind', [
   z.object({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('position') }),
 ]);
 
+const batchSchema = z.object({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('batch'), commands: z.array(z.unknown()).min(1).max(MAX_BATCH) });
+
 const writeResultSchema = z.object({ changes: z.number().int().min(0), insertId: z.number().int().optional(), seq: seqSchema, epoch: seqSchema });
 
+const syncWriteSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  kind: z.literal('write'),
+  epoch: seqSchema,
+  seq: seqSchema.min(1),
+  requestId: z.string().min(1).max(256),
+  write: z.unknown(),
+  result: writeResultSchema,
+});
+
 const syncSchema = z.discriminatedUnion('kind', [
-  z.object({
-    v: z.literal(PROTOCOL_VERSION),
-    kind: z.literal('write'),
-    epoch: seqSchema,
-    seq: seqSchema.min(1),
-    requestId: z.string().min(1).max(256),
-    write: z.unknown(),
-    result: writeResultSchema,
-  }),
+  syncWriteSchema,
+  z.object({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('group'), epoch: seqSchema, writes: z.array(syncWriteSchema).min(1).max(MAX_GROUP) }),
   z.object({ v: z.literal(PROTOCOL_VERSION), kind: z.literal('epoch'), epoch: seqSchema.min(1), seq: seqSchema.optional(), masterId: z.string() }),
 ]);
 
@@ -116,27 +146,69 @@ export function encode(message: unknown): Buffer {
 }
 
 export function decodeReply(content: Buffer): Reply<unknown> {
-  const parsed = replySchema.parse(JSON.parse(content.toString('utf8')));
+  return checkReply(JSON.parse(content.toString('utf8')));
+}
+
+/**
+ * The replies to a batch of `count` commands, in order. A batch refused as a whole (a malformed
+ * message) gives its error to every command.
+ */
+export function decodeBatchReply(content: Buffer, count: number): Reply<unknown>[] {
+  const reply = decodeReply(content);
+  if (!reply.ok) return new Array<Reply<unknown>>(count).fill(reply);
+  if (!Array.isArray(reply.result) || reply.result.length !== count) throw new Error(`a batch of ${count} commands was answered with something else`);
+  return reply.result.map(checkReply);
+}
+
+function checkReply(json: unknown): Reply<unknown> {
+  const parsed = replySchema.parse(json);
   if (parsed.ok) return { v: PROTOCOL_VERSION, ok: true, result: parsed.result };
   return { v: PROTOCOL_VERSION, ok: false, code: isWireErrorCode(parsed.code) ? parsed.code : 'INTERNAL', message: parsed.message };
 }
 
 /** JSON checked against a schema; any failure is an InvalidRequestError saying what is wrong. */
 function decodeJson<T>(schema: z.ZodType<T>, content: Buffer, what: string): T {
-  let json: unknown;
+  return checked(schema, parseJson(content, what), what);
+}
+
+function parseJson(content: Buffer, what: string): unknown {
   try {
-    json = JSON.parse(content.toString('utf8'));
+    return JSON.parse(content.toString('utf8'));
   } catch {
     throw new InvalidRequestError(`${what} is not JSON`);
   }
+}
+
+function checked<T>(schema: z.ZodType<T>, json: unknown, what: string): T {
   const parsed = schema.safeParse(json);
   if (!parsed.success) throw new InvalidRequestError(`${what}: ${describeZodError(parsed.error)}`);
   return parsed.data;
 }
 
-/** Decodes a command; the query or write inside is checked against the table registry too. */
-export function decodeCommand(content: Buffer): DbCommand {
-  const message = decodeJson(commandSchema, content, 'command');
+/** Decodes a command that is not a batch; the query or write inside is checked against the table registry too. */
+export function decodeCommand(content: Buffer): SingleCommand {
+  return checkCommand(decodeJson(singleCommandSchema, content, 'command'));
+}
+
+/**
+ * The commands a request message carries: one, or a batch's. A malformed command of a batch is an
+ * error in its place (it fails alone); a malformed message throws.
+ */
+export function decodeCommands(content: Buffer): { batched: boolean; commands: (SingleCommand | InvalidRequestError)[] } {
+  const json = parseJson(content, 'command');
+  if ((json as { kind?: unknown } | null)?.kind !== 'batch') return { batched: false, commands: [checkCommand(checked(singleCommandSchema, json, 'command'))] };
+  const batch = checked(batchSchema, json, 'batch');
+  const commands = batch.commands.map((command, index) => {
+    try {
+      return checkCommand(checked(singleCommandSchema, command, `batch command ${index}`));
+    } catch (error) {
+      return error instanceof InvalidRequestError ? error : new InvalidRequestError(String(error));
+    }
+  });
+  return { batched: true, commands };
+}
+
+function checkCommand(message: z.infer<typeof singleCommandSchema>): SingleCommand {
   switch (message.kind) {
     case 'read':
       return { v: PROTOCOL_VERSION, kind: 'read', query: parseRead(message.query), ...traced(message.trace) };
@@ -153,9 +225,22 @@ function traced(trace: string | undefined): { trace?: string } {
 
 export function decodeSync(content: Buffer): SyncMessage {
   const message = decodeJson(syncSchema, content, 'sync message');
-  if (message.kind === 'epoch') {
-    return { v: PROTOCOL_VERSION, kind: 'epoch', epoch: message.epoch, masterId: message.masterId, ...(message.seq === undefined ? {} : { seq: message.seq }) };
+  switch (message.kind) {
+    case 'epoch':
+      return { v: PROTOCOL_VERSION, kind: 'epoch', epoch: message.epoch, masterId: message.masterId, ...(message.seq === undefined ? {} : { seq: message.seq }) };
+    case 'write':
+      return syncWrite(message);
+    case 'group': {
+      const writes = message.writes.map(syncWrite);
+      // One transaction on the master: consecutive seqs of the group's own epoch, or it was not a master's.
+      const broken = writes.findIndex((write, index) => write.epoch !== message.epoch || (index > 0 && write.seq !== (writes[index - 1] as SyncWrite).seq + 1));
+      if (broken >= 0) throw new InvalidRequestError(`sync message: write ${broken} of the group does not follow its predecessor in epoch ${message.epoch}`);
+      return { v: PROTOCOL_VERSION, kind: 'group', epoch: message.epoch, writes };
+    }
   }
+}
+
+function syncWrite(message: z.infer<typeof syncWriteSchema>): SyncWrite {
   const result: WriteResult = { changes: message.result.changes, seq: message.result.seq, epoch: message.result.epoch };
   if (message.result.insertId !== undefined) result.insertId = message.result.insertId;
   return { ...message, v: PROTOCOL_VERSION, write: parseWrite(message.write), result };

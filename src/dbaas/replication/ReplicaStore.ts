@@ -21,6 +21,8 @@ export interface ReplicaStore {
   readonly epoch: number;
   /** Applies a write broadcast by the master; the caller has checked `seq === appliedSeq + 1`. */
   applyReplicated(message: SyncWrite): void;
+  /** Runs `work` in one transaction: the writes of a sync group are committed together. */
+  inTransaction<T>(work: () => T): T;
   /** Records that the replica now follows `epoch` (an epoch mark), without a write. */
   setEpoch(epoch: number): void;
   /** The request id applied at `seq`, while it is remembered. */

@@ -53,7 +53,7 @@ export interface SnapshotServerOptions extends Partial<TransferTuning> {
   tempDir?: string;
 }
 
-/** A WaitForSeq over anything that emits 'applied' with each seq it applies (a SyncFollower). */
+/** A WaitForSeq over anything that emits 'applied' with the highest seq it has applied (a SyncFollower). */
 export function appliedSeqWaiter(
   events: { on(event: 'applied', listener: (seq: number) => void): unknown; off(event: 'applied', listener: (seq: number) => void): unknown },
   appliedSeq: () => number,

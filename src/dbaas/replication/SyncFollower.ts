@@ -21,6 +21,7 @@ import type { ReplicaStore } from './ReplicaStore.ts';
 const SYNC_PREFETCH = 512;
 
 export interface SyncFollowerEvents {
+  /** After each sync message: the highest seq now applied (a group's last). */
   applied: [seq: number];
   /** The replica cannot follow this stream any more (a gap or a divergence): it must re-copy. */
   broken: [reason: string];
@@ -111,11 +112,11 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
       return;
     }
     if (sync.epoch < this.followedEpoch) {
-      this.logger.warn({ seq: sync.seq, epoch: sync.epoch, followedEpoch: this.followedEpoch }, 'ignoring a late message of a fenced epoch');
+      this.logger.warn({ kind: sync.kind, epoch: sync.epoch, followedEpoch: this.followedEpoch }, 'ignoring a late message of a fenced epoch');
       this.channel.ack(message);
       return;
     }
-    const problem = sync.kind === 'epoch' ? this.onEpochMark(sync) : this.onWrite(sync);
+    const problem = sync.kind === 'epoch' ? this.onEpochMark(sync) : this.onWrites(sync.kind === 'group' ? sync.writes : [sync]);
     if (problem) {
       this.broken = true;
       this.logger.error({ problem, seq: this.store.appliedSeq, epoch: this.followedEpoch }, 'the replica cannot follow the sync stream');
@@ -142,13 +143,30 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
     return undefined;
   }
 
+  /**
+   * A group commit's writes, applied in one transaction as the master did. A problem part-way
+   * keeps what went before: each of those writes was whole and in order.
+   */
+  private onWrites(writes: SyncWrite[]): string | undefined {
+    const before = this.store.appliedSeq;
+    let problem: string | undefined;
+    this.store.inTransaction(() => {
+      for (const write of writes) {
+        problem = this.onWrite(write);
+        if (problem) return;
+      }
+    });
+    // Told after the commit: whoever waits for a seq may read it at once.
+    if (this.store.appliedSeq > before) this.emit('applied', this.store.appliedSeq);
+    return problem;
+  }
+
   private onWrite(sync: SyncWrite): string | undefined {
     const applied = this.store.appliedSeq;
     if (sync.seq === applied + 1) {
       this.store.applyReplicated(sync);
       this.logger.info({ seq: sync.seq, requestId: sync.requestId }, 'write replicated');
       this.followedEpoch = Math.max(this.followedEpoch, sync.epoch);
-      this.emit('applied', sync.seq);
       return undefined;
     }
     if (sync.seq > applied + 1) return `gap: expected seq ${applied + 1}, received ${sync.seq}`;

@@ -1,11 +1,11 @@
 /**
- * The master's side of replication: each applied write goes to this epoch's sync exchange on a
+ * The master's side of replication: each group of applied writes goes to this epoch's sync exchange on a
  * confirm channel. A confirm means the broker has put the message on every replica's sync queue,
  * so a write is answered only once every replica is sure to receive it. A confirm can no longer
  * come once a newer master has fenced this epoch (see EpochFence.ts).
  */
 import type { ConfirmChannel } from 'amqplib';
-import { encode, PROTOCOL_VERSION, type SyncEpoch, type SyncWrite } from '../protocol/messages.ts';
+import { encode, PROTOCOL_VERSION, type SyncEpoch, type SyncGroup, type SyncWrite } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 
@@ -22,8 +22,10 @@ export class SyncPublisher {
     this.exchange = names.syncEpochExchange(epoch);
   }
 
-  publish(message: SyncWrite): Promise<void> {
-    return this.send(message, `sync publish of seq ${message.seq}`);
+  /** The writes of one group commit, in seq order, as one message. */
+  publish(writes: SyncWrite[]): Promise<void> {
+    const message: SyncGroup = { v: PROTOCOL_VERSION, kind: 'group', epoch: this.epoch, writes };
+    return this.send(message, `sync publish of seqs ${writes[0]?.seq}..${writes.at(-1)?.seq}`);
   }
 
   /** This epoch's mark; with `seq`, the master's position, which every follower must then be at. */

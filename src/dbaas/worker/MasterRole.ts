@@ -1,23 +1,27 @@
 /**
- * The master: the single consumer of writeQ. For each write: apply it locally in one
- * transaction (with its seq and epoch), publish it to this epoch's sync exchange, and answer and
- * ack only once the broker confirmed it. A retried write (same request id) gets its first answer
+ * The master: the single consumer of writeQ. The writes that arrived together are applied locally
+ * in one transaction (each with its own seq, in a savepoint of its own, so one that fails fails
+ * alone), published to this epoch's sync exchange as one message, and answered and acked only
+ * once the broker confirmed it. A retried write (same request id) gets its first answer
  * back; a write whose deadline has passed is never applied (its caller has already been told 503).
  */
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { RideShareError, TimeoutError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
-import { decodeCommand, type DbCommand, type Position } from '../protocol/messages.ts';
+import { decodeCommands, MAX_GROUP, type Position, type SingleCommand, type SyncWrite } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { serveSnapshots, SNAPSHOT_PRIORITY } from '../replication/SnapshotTransfer.ts';
 import { SyncPublisher } from '../replication/SyncPublisher.ts';
 import { failure, ok, reply } from '../transport/replies.ts';
+import { RequestReply } from '../transport/RequestReply.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { Store } from './Store.ts';
 
-/** Writes in flight between apply and confirm; confirms are pipelined, applying stays serial. */
+/** Messages in flight between delivery and confirm; confirms are pipelined, applying stays serial. */
 const WRITE_PREFETCH = 256;
+/** How long a retried write waits for its first application to be confirmed before a 503. */
+const DUPLICATE_CONFIRM_WAIT_MS = 10_000;
 /** How long a new master waits for the broker to drop the dead master's exclusive consumer. */
 const TAKE_WRITES_TIMEOUT_MS = 15_000;
 
@@ -34,6 +38,14 @@ export interface MasterRoleOptions {
   onFatal(reason: string): void;
 }
 
+/** A write taken from writeQ, waiting for the next group commit. */
+interface QueuedWrite {
+  command: Extract<SingleCommand, { kind: 'write' }>;
+  answer: RequestReply;
+  index: number;
+  message: ConsumeMessage;
+}
+
 export class MasterRole {
   private writeChannel: ConfirmChannel | undefined;
   private publisher: SyncPublisher | undefined;
@@ -44,6 +56,8 @@ export class MasterRole {
   private confirmedSeq = 0;
   private readonly confirmedAhead = new Set<number>();
   private confirmWaiters: { seq: number; resolve(reached: boolean): void }[] = [];
+  private queued: QueuedWrite[] = [];
+  private groupScheduled = false;
 
   constructor(private readonly options: MasterRoleOptions) {}
 
@@ -122,8 +136,7 @@ export class MasterRole {
 
   private onWrite(message: ConsumeMessage): void {
     const channel = this.writeChannel;
-    const publisher = this.publisher;
-    if (!channel || !publisher) return;
+    if (!channel || !this.publisher) return;
     if (this.stopped) {
       // Delivered before the cancel took effect: back to the queue for whoever takes writes next.
       channel.nack(message, false, true);
@@ -135,50 +148,117 @@ export class MasterRole {
       channel.ack(message);
       return;
     }
-    let command: DbCommand;
+    let decoded: ReturnType<typeof decodeCommands>;
     try {
-      command = decodeCommand(message.content);
-      if (command.kind === 'read') throw new RideShareError('BAD_REQUEST', 'writeQ carries writes only');
+      decoded = decodeCommands(message.content);
     } catch (error) {
       this.options.logger.warn({ err: error }, 'refusing a malformed command on writeQ');
-      this.answer(channel, message, failure(error));
+      reply(channel, message, failure(error));
+      channel.ack(message);
       return;
     }
-    if (command.kind === 'position') {
-      const position: Position = { seq: this.options.store.appliedSeq, epoch: this.options.epoch };
-      this.answer(channel, message, ok(position));
-      return;
-    }
-    this.applyWrite(channel, publisher, message, command);
+    const answer = new RequestReply(channel, message, decoded.batched, decoded.commands.length);
+    decoded.commands.forEach((command, index) => {
+      if (command instanceof Error) {
+        this.options.logger.warn({ err: command }, 'refusing a malformed command on writeQ');
+        answer.set(index, failure(command));
+      } else if (command.kind === 'read') {
+        answer.set(index, failure(new RideShareError('BAD_REQUEST', 'writeQ carries writes only')));
+      } else if (command.kind === 'position') {
+        const position: Position = { seq: this.options.store.appliedSeq, epoch: this.options.epoch };
+        answer.set(index, ok(position));
+      } else {
+        this.queued.push({ command, answer, index, message });
+      }
+    });
+    this.scheduleGroup();
   }
 
-  private applyWrite(channel: ConfirmChannel, publisher: SyncPublisher, message: ConsumeMessage, command: Extract<DbCommand, { kind: 'write' }>): void {
+  /**
+   * Group commit: the writes that arrived while the event loop was busy are applied together once
+   * it turns (a lone write waits for nobody), in one transaction, one sync message, one confirm.
+   */
+  private scheduleGroup(): void {
+    if (this.groupScheduled || this.queued.length === 0) return;
+    this.groupScheduled = true;
+    setImmediate(() => {
+      this.groupScheduled = false;
+      this.applyGroup();
+      this.scheduleGroup();
+    });
+  }
+
+  private applyGroup(): void {
+    const channel = this.writeChannel;
+    const publisher = this.publisher;
+    if (!channel || !publisher || this.stopped) {
+      this.requeueQueued(channel);
+      return;
+    }
+    const group = this.queued.splice(0, MAX_GROUP);
+    const applied: { write: QueuedWrite; sync: SyncWrite }[] = [];
+    try {
+      this.options.store.inTransaction(() => {
+        for (const write of group) {
+          const sync = this.applyOne(write);
+          if (sync) applied.push({ write, sync });
+        }
+      });
+    } catch (error) {
+      // The commit itself failed: none of the group's writes is stored.
+      this.options.logger.error({ err: error, writes: applied.length }, 'a group commit failed');
+      for (const { write } of applied) write.answer.set(write.index, failure(error));
+      return;
+    }
+    if (applied.length === 0) return;
+    const syncs = applied.map(({ sync }) => sync);
+    publisher.publish(syncs).then(
+      () => {
+        for (const { sync } of applied) this.noteConfirmed(sync.seq);
+        for (const { write, sync } of applied) {
+          this.options.logger.info({ seq: sync.seq, requestId: write.command.requestId, trace: write.command.trace }, 'write applied');
+          write.answer.set(write.index, ok(sync.result));
+        }
+      },
+      (error: unknown) => this.options.onFatal(`writes seq ${syncs[0]?.seq}..${syncs.at(-1)?.seq} not confirmed: ${String(error)}`),
+    );
+  }
+
+  /** One write of a group, in a savepoint of its own; the message to broadcast, or undefined when it is answered already. */
+  private applyOne({ command, answer, index }: QueuedWrite): SyncWrite | undefined {
     const { store, epoch, logger } = this.options;
     const earlier = store.answered(command.requestId);
     if (earlier) {
-      this.answer(channel, message, ok(earlier));
-      return;
+      // A retry: its first answer, once that is as safe as it was when first given.
+      void this.confirmedThrough(earlier.seq, DUPLICATE_CONFIRM_WAIT_MS).then((confirmed) =>
+        answer.set(index, confirmed ? ok(earlier) : failure(new TimeoutError(`write ${command.requestId} was applied but not yet confirmed`))),
+      );
+      return undefined;
     }
     if (Date.now() > command.deadline) {
-      this.answer(channel, message, failure(new TimeoutError(`write ${command.requestId} reached the master after its deadline; not applied`)));
-      return;
+      answer.set(index, failure(new TimeoutError(`write ${command.requestId} reached the master after its deadline; not applied`)));
+      return undefined;
     }
-    let sync;
     try {
-      sync = store.applyAsMaster(command.requestId, command.write, epoch);
+      return store.applyAsMaster(command.requestId, command.write, epoch);
     } catch (error) {
       if (!(error instanceof RideShareError)) logger.error({ err: error }, 'write failed');
-      this.answer(channel, message, failure(error));
-      return;
+      answer.set(index, failure(error));
+      return undefined;
     }
-    publisher.publish(sync).then(
-      () => {
-        this.noteConfirmed(sync.seq);
-        logger.info({ seq: sync.seq, requestId: command.requestId, trace: command.trace }, 'write applied');
-        this.answer(channel, message, ok(sync.result));
-      },
-      (error: unknown) => this.options.onFatal(`write seq ${sync.seq} not confirmed: ${String(error)}`),
-    );
+  }
+
+  /** Writes taken but not applied when the master stopped: back to writeQ, each message once. */
+  private requeueQueued(channel: ConfirmChannel | undefined): void {
+    const messages = new Set(this.queued.splice(0).map((write) => write.message));
+    if (!channel) return; // a closed channel has given them back already
+    for (const message of messages) {
+      try {
+        channel.nack(message, false, true);
+      } catch {
+        // The channel closed meanwhile: the broker requeues what it had not seen acked.
+      }
+    }
   }
 
   private noteConfirmed(seq: number): void {
@@ -209,8 +289,4 @@ export class MasterRole {
     });
   }
 
-  private answer(channel: Channel, message: ConsumeMessage, body: Parameters<typeof reply>[2]): void {
-    reply(channel, message, body);
-    channel.ack(message);
-  }
 }

@@ -6,12 +6,13 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { decodeCommand, type ReadResult } from '../protocol/messages.ts';
+import { decodeCommands, type ReadResult, type Reply, type SingleCommand } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import type { ReadQuery } from '../protocol/queries.ts';
 import { appliedSeqWaiter, serveSnapshots, SNAPSHOT_PRIORITY, type SnapshotServer } from '../replication/SnapshotTransfer.ts';
 import type { SyncFollower } from '../replication/SyncFollower.ts';
 import { failure, ok, reply } from '../transport/replies.ts';
+import { RequestReply } from '../transport/RequestReply.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { Store } from './Store.ts';
 
@@ -63,7 +64,7 @@ export class SlaveRole {
     if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
   }
 
-  private async onRead(message: ConsumeMessage): Promise<void> {
+  private onRead(message: ConsumeMessage): void {
     const { readChannel: channel } = this.options;
     if (!this.options.signer.verify(message)) {
       // Not from the cluster: no answer (its reply-to is nobody we serve), not executed.
@@ -71,20 +72,45 @@ export class SlaveRole {
       channel.ack(message);
       return;
     }
-    this.inFlight += 1;
+    let decoded: ReturnType<typeof decodeCommands>;
     try {
-      const command = decodeCommand(message.content);
-      if (command.kind !== 'read') throw new RideShareError('BAD_REQUEST', 'readQ carries reads only');
-      await this.waitFor(command.query);
-      const result: ReadResult = { rows: this.options.store.read(command.query), seq: this.options.store.appliedSeq, worker: this.options.workerId };
-      this.options.logger.debug({ trace: command.trace, seq: result.seq, rows: result.rows.length }, 'read answered');
-      reply(channel, message, ok(result));
+      decoded = decodeCommands(message.content);
     } catch (error) {
       reply(channel, message, failure(error));
-    } finally {
       channel.ack(message);
+      return;
+    }
+    const { commands } = decoded;
+    const answer = new RequestReply(channel, message, decoded.batched, commands.length);
+    this.inFlight += 1;
+    let unanswered = commands.length;
+    const answered = (index: number, body: Reply<unknown>) => {
+      answer.set(index, body);
+      unanswered -= 1;
+      if (unanswered > 0) return;
       this.inFlight -= 1;
       if (this.inFlight === 0) this.idle?.();
+    };
+    commands.forEach((command, index) => {
+      if (command instanceof Error) return answered(index, failure(command));
+      if (command.kind !== 'read') return answered(index, failure(new RideShareError('BAD_REQUEST', 'readQ carries reads only')));
+      // A read that needs a later seq waits alone; the others of its batch are answered meanwhile.
+      const waiting = this.waitFor(command.query);
+      if (!waiting) return answered(index, this.execute(command));
+      waiting.then(
+        () => answered(index, this.execute(command)),
+        (error: unknown) => answered(index, failure(error)),
+      );
+    });
+  }
+
+  private execute(command: Extract<SingleCommand, { kind: 'read' }>): Reply<ReadResult> {
+    try {
+      const result: ReadResult = { rows: this.options.store.read(command.query), seq: this.options.store.appliedSeq, worker: this.options.workerId };
+      this.options.logger.debug({ trace: command.trace, seq: result.seq, rows: result.rows.length }, 'read answered');
+      return ok(result);
+    } catch (error) {
+      return failure(error);
     }
   }
 

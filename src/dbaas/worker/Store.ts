@@ -120,6 +120,20 @@ export class Store implements ReplicaStore {
     })();
   }
 
+  /**
+   * Runs `work` in one transaction (a group commit): a write applied inside is a savepoint of its
+   * own, so one that fails is undone alone. If the commit itself fails, nothing of it stays.
+   */
+  inTransaction<T>(work: () => T): T {
+    const before = this.position;
+    try {
+      return this.db.transaction(work)();
+    } catch (error) {
+      this.position = before;
+      throw error;
+    }
+  }
+
   /** Applies a write broadcast by the master; the caller has checked `seq === appliedSeq + 1`. */
   applyReplicated(message: SyncWrite): void {
     this.db.transaction(() => {

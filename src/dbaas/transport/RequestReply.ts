@@ -1,0 +1,41 @@
+/**
+ * The answer to one request message on readQ or writeQ: a single command's reply, or a batch's
+ * replies in order, sent once every command of the message has its own. The message is acked
+ * only then, so one the worker dies holding is delivered again (writes are idempotent).
+ */
+import type { Channel, ConsumeMessage } from 'amqplib';
+import type { Reply } from '../protocol/messages.ts';
+import { ok, reply } from './replies.ts';
+
+export class RequestReply {
+  private readonly replies: (Reply<unknown> | undefined)[];
+  private missing: number;
+
+  constructor(
+    private readonly channel: Channel,
+    private readonly message: ConsumeMessage,
+    private readonly batched: boolean,
+    count: number,
+  ) {
+    this.replies = new Array<Reply<unknown> | undefined>(count).fill(undefined);
+    this.missing = count;
+  }
+
+  /** The reply of command `index`; the first one given counts. */
+  set(index: number, answer: Reply<unknown>): void {
+    if (this.replies[index] !== undefined || this.missing === 0) return;
+    this.replies[index] = answer;
+    this.missing -= 1;
+    if (this.missing === 0) this.send();
+  }
+
+  private send(): void {
+    const replies = this.replies as Reply<unknown>[];
+    try {
+      reply(this.channel, this.message, this.batched ? ok(replies) : (replies[0] as Reply<unknown>));
+      this.channel.ack(this.message);
+    } catch {
+      // The channel closed under us: the broker delivers the unacked message again, to whoever serves next.
+    }
+  }
+}
