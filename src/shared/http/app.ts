@@ -13,6 +13,7 @@ import { installAuth, type AuthOptions } from './auth.ts';
 import { drain, installDrain, isDraining } from './drain.ts';
 import { installHealth, type ReadinessCheck } from './health.ts';
 import { installJsonBody, installRawBody } from './json-body.ts';
+import { lazyRequestLogger } from './request-logger.ts';
 import { BODY_LIMIT_BYTES, HEADERS_TIMEOUT_MS, IDLE_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_HEADER_BYTES, REQUEST_TIMEOUT_MS } from './limits.ts';
 import { FULL_OBSERVABILITY, installObservability, type ObservabilitySettings } from './observability.ts';
 
@@ -44,6 +45,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     loggerInstance: options.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     genReqId: (request) => requestIdFrom(request.headers[REQUEST_ID_HEADER]),
+    childLoggerFactory: lazyRequestLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     // Node checks the head and request deadlines every 30 s by default: a slow client would get 30 s more.
     http: { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
@@ -60,7 +62,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   else installJsonBody(app);
   installErrorHandling(app);
   if (options.auth) installAuth(app, options.auth);
-  installObservability(app, { registry: options.registry ?? createRegistry(options.name), ...(options.observability ?? FULL_OBSERVABILITY) });
+  installObservability(app, { logger: options.logger, registry: options.registry ?? createRegistry(options.name), ...(options.observability ?? FULL_OBSERVABILITY) });
   installDrain(app);
   const readiness = options.readiness ?? (async () => ({ ready: true, reason: 'listening' }));
   installHealth(app, async () => (isDraining(app) ? { ready: false, reason: 'draining before a stop' } : readiness()));
