@@ -31,13 +31,33 @@ class LazyRequestLogger {
     this.real.level = level;
   }
 
-  readonly fatal: LogMethod = (...args: Parameters<LogMethod>) => this.real.fatal(...args);
-  readonly error: LogMethod = (...args: Parameters<LogMethod>) => this.real.error(...args);
-  readonly warn: LogMethod = (...args: Parameters<LogMethod>) => this.real.warn(...args);
-  readonly info: LogMethod = (...args: Parameters<LogMethod>) => this.real.info(...args);
-  readonly debug: LogMethod = (...args: Parameters<LogMethod>) => this.real.debug(...args);
-  readonly trace: LogMethod = (...args: Parameters<LogMethod>) => this.real.trace(...args);
-  readonly silent: LogMethod = (...args: Parameters<LogMethod>) => this.real.silent(...args);
+  fatal(...args: Parameters<LogMethod>): void {
+    this.real.fatal(...args);
+  }
+
+  error(...args: Parameters<LogMethod>): void {
+    this.real.error(...args);
+  }
+
+  warn(...args: Parameters<LogMethod>): void {
+    this.real.warn(...args);
+  }
+
+  info(...args: Parameters<LogMethod>): void {
+    this.real.info(...args);
+  }
+
+  debug(...args: Parameters<LogMethod>): void {
+    this.real.debug(...args);
+  }
+
+  trace(...args: Parameters<LogMethod>): void {
+    this.real.trace(...args);
+  }
+
+  silent(...args: Parameters<LogMethod>): void {
+    this.real.silent(...args);
+  }
 
   child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
     return this.real.child(bindings, options);
