@@ -94,7 +94,7 @@ export class SlaveRole {
     commands.forEach((command, index) => {
       if (command instanceof Error) return answered(index, failure(command));
       if (command.kind !== 'read') return answered(index, failure(new RideShareError('BAD_REQUEST', 'readQ carries reads only')));
-      // A read that needs a later seq waits alone; the others of its batch are answered meanwhile.
+      // A read that needs a later seq waits (and the batch's one reply with it); the others run now.
       const waiting = this.waitFor(command.query);
       if (!waiting) return answered(index, this.execute(command));
       waiting.then(
