@@ -38,6 +38,8 @@ export interface ProcessRuntimeOptions {
   cluster: string;
   logDir: string;
   logger?: Logger;
+  /** The worker's entry file; by default the one matching how this process runs (benchmarks compare both). */
+  workerMain?: string;
 }
 
 export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements WorkerRuntime {
@@ -67,7 +69,7 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
 
   private async launch(spec: WorkerSpec): Promise<WorkerHandle> {
     if (!this.claimed) this.killStrays();
-    const child = spawnGroupLeader(process.execPath, [...WORKER_NODE_FLAGS, ...nodeArgs(WORKER_MAIN), workerTag(this.options.cluster, spec.workerId)], {
+    const child = spawnGroupLeader(process.execPath, [...WORKER_NODE_FLAGS, ...nodeArgs(this.options.workerMain ?? WORKER_MAIN), workerTag(this.options.cluster, spec.workerId)], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, [WORKER_SETTINGS_VARIABLE]: encodeWorkerSettings(spec.settings) },
       logFile: path.join(this.options.logDir, `${spec.workerId}.log`),

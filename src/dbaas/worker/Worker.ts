@@ -52,6 +52,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private positionTimer: NodeJS.Timeout | undefined;
   private promotionWatchArmed = false;
   private stopped: Promise<void> | undefined;
+  /** When each step of the start ended, in ms since the process started (logged once serving). */
+  private readonly startup: Record<string, number> = {};
 
   constructor(
     private readonly settings: WorkerSettings,
@@ -66,7 +68,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
   async start(): Promise<void> {
     if (this.state !== 'initial') throw new Error(`cannot start a worker in state ${this.state}`);
     this.state = 'joining';
+    this.startupStep('loaded');
     await this.connect();
+    this.startupStep('connected');
     if (this.settings.role === 'master') await this.startAsMaster();
     else await this.startAsSlave();
     this.positionTimer = setInterval(() => void this.publishPosition(), POSITION_PUBLISH_MS);
@@ -114,6 +118,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.becomeMaster(lease);
   }
 
+  private startupStep(step: string): void {
+    // performance.now() counts from the start of the process: module loading is included.
+    if (this.startup[step] === undefined) this.startup[step] = Math.round(performance.now());
+  }
+
+  /** ZooKeeper and RabbitMQ at the same time: neither needs the other. */
   private async connect(): Promise<void> {
     this.zk = new ZkClient({ connect: this.settings.zkConnect, sessionTimeoutMs: this.settings.zkSessionTimeoutMs, credentials: this.settings.zkAuth });
     this.zk.on('expired', () => this.fatal('ZooKeeper session expired'));
@@ -124,8 +134,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.zk.on('connected', () => {
       if (this.master && this.state === 'master') void this.master.takeWrites().catch((error: unknown) => this.fatal(`cannot resume writes: ${String(error)}`));
     });
-    await this.zk.connect();
-    this.connection = await connectAmqp(this.settings.amqpUrl);
+    const [, connection] = await Promise.all([this.zk.connect(), connectAmqp(this.settings.amqpUrl)]);
+    this.connection = connection;
     this.connection.on('close', () => this.fatal('RabbitMQ connection closed'));
     this.connection.on('error', (error: unknown) => this.logger.error({ err: error }, 'RabbitMQ connection error'));
     const channel = await this.connection.createChannel();
@@ -170,7 +180,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.master.start();
     this.state = 'master';
     await this.registration.update({ role: 'master', ready: true, epoch: lease.epoch, appliedSeq: this.store.appliedSeq });
-    this.logger.info({ epoch: lease.epoch, seq: this.store.appliedSeq }, 'serving as master');
+    this.startupStep('serving');
+    this.logger.info({ epoch: lease.epoch, seq: this.store.appliedSeq, startupMs: this.startup }, 'serving as master');
   }
 
   /** Bind the sync queue, copy a snapshot, apply what queued up meanwhile, then serve reads. */
@@ -190,6 +201,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       logger: this.logger,
     });
     this.store = Store.fromSnapshot(this.settings.dbFile, snapshot);
+    this.startupStep('copied');
     this.registration = await this.register('slave', false);
     follower.on('broken', (reason) => this.fatal(`${reason}; a fresh replica must re-copy`));
     await follower.start(this.store);
@@ -209,7 +221,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.slave.startServing();
     this.state = 'serving';
     await this.registration.update({ ready: true, appliedSeq: this.store.appliedSeq, epoch: this.store.epoch });
-    this.logger.info({ seq: this.store.appliedSeq, snapshotSeq: snapshot.appliedSeq }, 'caught up; serving reads');
+    this.startupStep('serving');
+    this.logger.info({ seq: this.store.appliedSeq, snapshotSeq: snapshot.appliedSeq, startupMs: this.startup }, 'caught up; serving reads');
     void this.watchPromotion();
   }
 
