@@ -1,7 +1,7 @@
 /**
  * `npx tsx bench/worker-start.ts [--rounds N] [--rides N]`: how fast a worker starts when it runs
- * from compiled JavaScript (as `npm start` runs it) against through the tsx loader (as every
- * worker ran before, and as tests still run them). Two clusters side by side, 1 master + 2 slaves
+ * from the compiled one-file bundle (as `npm start` runs it), compiled module by module, and
+ * through the tsx loader (as every worker ran before, and as tests still run them). Clusters side by side, 1 master + 2 slaves
  * and `--rides` rides each (default 10,000), rounds alternating: a slave's start to serving, and
  * crash/slave to its replacement serving, with the ratio of each round.
  */
@@ -19,9 +19,11 @@ const rideCount = benchOption('rides', 10_000);
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const logger = createLogger('bench-worker-start', process.env.LOG_LEVEL ?? 'warn');
 
+/** How a worker can run: as before (tsx), compiled module by module, and as shipped (one bundle). */
 const ENTRIES = {
   tsx: path.join(PROJECT_ROOT, 'src/dbaas/worker/main.ts'),
-  compiled: path.join(PROJECT_ROOT, 'dist/dbaas/worker/main.js'),
+  modules: path.join(PROJECT_ROOT, 'dist/dbaas/worker/main.js'),
+  compiled: path.join(PROJECT_ROOT, 'dist/dbaas/worker/main.bundle.js'),
 };
 
 async function main(): Promise<void> {
@@ -38,17 +40,21 @@ async function main(): Promise<void> {
     } finally {
       for (const one of subjects) await one.bench.stop();
     }
-    const tsx = subjects.find((one) => one.name === 'tsx')!.figures;
-    const compiled = subjects.find((one) => one.name === 'compiled')!.figures;
+    const figuresOf = (name: string) => subjects.find((one) => one.name === name)!.figures;
+    const [tsx, modules, compiled] = [figuresOf('tsx'), figuresOf('modules'), figuresOf('compiled')];
     const ratios = (pick: (figures: StartFigures) => number[]) => pick(tsx).map((value, round) => value / (pick(compiled)[round] as number));
     const ratioCell = (pick: (figures: StartFigures) => number[]) => `**${median(ratios(pick)).toFixed(2)}×** [${ratios(pick).map((ratio) => `${ratio.toFixed(2)}×`).join(', ')}]`;
     log('');
     log(`## Worker start (${new Date().toISOString()}; ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)}; 1 master + ${SLAVES} slaves; ${rideCount} rides stored; medians of ${rounds})`);
     log('');
-    log('| measure | through tsx | compiled | tsx ÷ compiled, per round |');
-    log('|---|---|---|---|');
-    log(`| slave start → serving (ready in ZooKeeper) | ${cell(tsx, (f) => f.toServing)} | ${cell(compiled, (f) => f.toServing)} | ${ratioCell((f) => f.toServing)} |`);
-    log(`| crash/slave → replacement serving | ${cell(tsx, (f) => f.replacement)} | ${cell(compiled, (f) => f.replacement)} | ${ratioCell((f) => f.replacement)} |`);
+    log('| measure | through tsx | compiled, module by module | compiled, one bundle (as shipped) | tsx ÷ bundle, per round |');
+    log('|---|---|---|---|---|');
+    for (const [label, pick] of [
+      ['slave start → serving (ready in ZooKeeper)', (f: StartFigures) => f.toServing],
+      ['crash/slave → replacement serving', (f: StartFigures) => f.replacement],
+    ] as const) {
+      log(`| ${label} | ${cell(tsx, pick)} | ${cell(modules, pick)} | ${cell(compiled, pick)} | ${ratioCell(pick)} |`);
+    }
   } finally {
     await stop();
   }

@@ -50,14 +50,14 @@ describe('npm start keeps its services running', () => {
     await system?.cleanUp();
   });
 
-  it('runs compiled JavaScript from dist/: no process loads the tsx loader', () => {
+  it('runs compiled JavaScript from dist/ (the worker as one bundle): no process loads the tsx loader', () => {
     const processes = system.processes().filter((proc) => proc.args.some((arg) => arg.endsWith('.js')));
     const entries = processes.map((proc) => proc.args.find((arg) => arg.endsWith('.js'))?.replace(/^.*\/dist\//, 'dist/'));
     expect(entries).toEqual(
       expect.arrayContaining([
         'dist/main.js',
         'dist/dbaas/orchestrator/main.js',
-        'dist/dbaas/worker/main.js',
+        'dist/dbaas/worker/main.bundle.js',
         'dist/services/users/main.js',
         'dist/services/rides/main.js',
         'dist/services/gateway/main.js',

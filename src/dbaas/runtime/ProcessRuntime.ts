@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import { entryPoint, nodeArgs, PROJECT_ROOT } from '../../shared/entry-points.ts';
+import { entryPoint, nodeArgs, PROJECT_ROOT, runsCompiled } from '../../shared/entry-points.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { spawnGroupLeader } from '../../shared/processes.ts';
 import { RuntimeLifecycle } from './RuntimeLifecycle.ts';
@@ -15,8 +15,11 @@ import { findClusterWorkers, identifyWorker, isSameWorker, signalWorker, workerT
 import { encodeWorkerSettings, WORKER_SETTINGS_VARIABLE, type WorkerSettings } from '../worker/WorkerSettings.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
 
-/** Compiled when the orchestrator runs compiled, else the source through tsx (see entry-points.ts). */
-const WORKER_MAIN = entryPoint('dbaas/worker/main.ts');
+/**
+ * Compiled when the orchestrator runs compiled, as the one-file bundle `npm run build` makes
+ * (scripts/build.mjs), else the source through tsx (see entry-points.ts).
+ */
+const WORKER_MAIN = entryPoint(runsCompiled ? 'dbaas/worker/main.bundle.js' : 'dbaas/worker/main.ts');
 const DEFAULT_GRACE_MS = 5000;
 /**
  * A smaller young generation: V8's default lets it grow to ~48 MB under a write burst, which

@@ -80,7 +80,9 @@ export class RunningSystem {
    * from the source or from its compiled twin in dist/ (what `npm start` runs).
    */
   processRunning(entry: string): SystemProcess | undefined {
-    const twins = [entry, entry.replace(/^src\//, 'dist/').replace(/\.ts$/, '.js')];
+    // Compiled, a module is its .js twin in dist/; the worker runs as one bundle (scripts/build.mjs).
+    const compiled = entry.replace(/^src\//, 'dist/');
+    const twins = [entry, compiled.replace(/\.ts$/, '.js'), compiled.replace(/\.ts$/, '.bundle.js')];
     const runs = (arg: string) => twins.some((twin) => arg === twin || arg.endsWith(`/${twin}`));
     return this.processes().find((proc) => proc.args.some(runs));
   }
