@@ -32,13 +32,16 @@ export interface HttpResponse<T = unknown> {
   body: T;
 }
 
-export async function request<T = unknown>(method: string, url: string, options: RequestOptions = {}): Promise<HttpResponse<T>> {
+/** The headers and body to send: JSON (typed as such unless the headers say otherwise) or exact bytes. */
+function outgoing(options: RequestOptions): { headers: Record<string, string>; body: string | undefined } {
   const headers: Record<string, string> = { ...options.headers };
-  let body = options.raw;
-  if (options.json !== undefined) {
-    body = JSON.stringify(options.json);
-    headers['content-type'] ??= 'application/json';
-  }
+  if (options.json === undefined) return { headers, body: options.raw };
+  headers['content-type'] ??= 'application/json';
+  return { headers, body: JSON.stringify(options.json) };
+}
+
+export async function request<T = unknown>(method: string, url: string, options: RequestOptions = {}): Promise<HttpResponse<T>> {
+  const { headers, body } = outgoing(options);
   const response = await send(url, {
     method,
     headers,
@@ -59,12 +62,24 @@ function parseJson(text: string): unknown {
   }
 }
 
+async function pooledRequest<T>(pool: Pool, method: string, path: string, options: RequestOptions): Promise<HttpResponse<T>> {
+  const { headers, body } = outgoing(options);
+  const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const response = await pool.request({ method: method as Dispatcher.HttpMethod, path, headers, body, headersTimeout: timeout, bodyTimeout: timeout });
+  const text = await response.body.text();
+  return { status: response.statusCode, headers: response.headers, text, body: parseJson(text) as T };
+}
+
 export const get = <T = unknown>(url: string, options?: RequestOptions) => request<T>('GET', url, options);
 export const post = <T = unknown>(url: string, json?: unknown, options?: RequestOptions) => request<T>('POST', url, { ...options, json });
 export const put = <T = unknown>(url: string, json?: unknown, options?: RequestOptions) => request<T>('PUT', url, { ...options, json });
 
 export interface ClientOptions {
-  /** A keep-alive pool of its own with this many connections (one request each at a time); close() ends it. */
+  /**
+   * A keep-alive pool of its own with this many connections (one request each at a time); close()
+   * ends it. Made for load generation, so its calls are lean: no URL to parse, no abort signal
+   * (undici's own timers bound the wait for the head and for each part of the body instead).
+   */
   connections?: number;
   /** The deadline of each of its calls, unless a call gives its own. */
   timeoutMs?: number;
@@ -75,8 +90,10 @@ export interface ClientOptions {
 /** Calls to one origin (`http://host:port`), by path. */
 export function httpClient(origin: string, options: ClientOptions = {}) {
   const pool = options.connections === undefined ? undefined : new Pool(origin, { connections: options.connections, pipelining: 1 });
-  const call = <T = unknown>(method: string, path: string, callOptions: RequestOptions = {}) =>
-    request<T>(method, `${origin}${path}`, { timeoutMs: options.timeoutMs, dispatcher: pool, ...callOptions, headers: { ...options.headers, ...callOptions.headers } });
+  const call = <T = unknown>(method: string, path: string, callOptions: RequestOptions = {}) => {
+    const merged = { timeoutMs: options.timeoutMs, ...callOptions, headers: { ...options.headers, ...callOptions.headers } };
+    return pool ? pooledRequest<T>(pool, method, path, merged) : request<T>(method, `${origin}${path}`, merged);
+  };
   return {
     origin,
     call,

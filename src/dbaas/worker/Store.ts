@@ -39,6 +39,15 @@ export class Store implements ReplicaStore {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
   private position: ReplicationPosition;
+  /** The position moved in the open transaction and is stored once, when its work is done. */
+  private positionMoved = false;
+  /** 1 inside a transaction, more inside its savepoints. */
+  private depth = 0;
+  /**
+   * Made once: better-sqlite3 builds a wrapper per db.transaction() call. Called inside an open
+   * transaction, the same function runs as a savepoint.
+   */
+  private readonly transact: (work: () => unknown) => unknown;
 
   constructor(readonly file: string) {
     this.db = new Database(file);
@@ -49,6 +58,12 @@ export class Store implements ReplicaStore {
     for (const ddl of [...INDEXES, ...META_DDL]) this.db.exec(ddl);
     const row = this.db.prepare(POSITION_SQL).get() as ReplicationPosition;
     this.position = { appliedSeq: row.appliedSeq, epoch: row.epoch };
+    this.transact = this.db.transaction((work: () => unknown) => {
+      const result = work();
+      // Once per transaction, not per write or savepoint: a group commit stores its last position.
+      if (this.depth === 1 && this.positionMoved) this.storePosition();
+      return result;
+    });
   }
 
   /**
@@ -111,13 +126,13 @@ export class Store implements ReplicaStore {
    * nothing) when the write breaks a constraint.
    */
   applyAsMaster(requestId: string, write: Write, epoch: number): SyncWrite {
-    return this.db.transaction((): SyncWrite => {
+    return this.inTransaction((): SyncWrite => {
       const seq = this.position.appliedSeq + 1;
       const { changes, insertId, applied } = this.execute(write);
       const result: WriteResult = { changes, seq, epoch, ...(insertId === undefined ? {} : { insertId }) };
       this.record(requestId, seq, epoch, result);
       return { v: PROTOCOL_VERSION, kind: 'write', epoch, seq, requestId, write: applied, result };
-    })();
+    });
   }
 
   /**
@@ -126,20 +141,26 @@ export class Store implements ReplicaStore {
    */
   inTransaction<T>(work: () => T): T {
     const before = this.position;
+    const moved = this.positionMoved;
+    this.depth += 1;
     try {
-      return this.db.transaction(work)();
+      return this.transact(work) as T;
     } catch (error) {
+      // Undone in SQLite (the transaction, or only this savepoint): undone here too.
       this.position = before;
+      this.positionMoved = moved;
       throw error;
+    } finally {
+      this.depth -= 1;
     }
   }
 
   /** Applies a write broadcast by the master; the caller has checked `seq === appliedSeq + 1`. */
   applyReplicated(message: SyncWrite): void {
-    this.db.transaction(() => {
+    this.inTransaction(() => {
       this.execute(message.write);
       this.record(message.requestId, message.seq, message.epoch, message.result);
-    })();
+    });
   }
 
   requestAt(seq: number): string | undefined {
@@ -187,9 +208,14 @@ export class Store implements ReplicaStore {
 
   private record(requestId: string, seq: number, epoch: number, result: WriteResult): void {
     this.statement('INSERT OR REPLACE INTO applied_requests (request_id, seq, result) VALUES (?, ?, ?)').run(requestId, seq, JSON.stringify(result));
-    this.statement('UPDATE replication_state SET applied_seq = ?, epoch = MAX(epoch, ?) WHERE id = 1').run(seq, epoch);
     if (seq % 1000 === 0) this.statement('DELETE FROM applied_requests WHERE seq <= ?').run(seq - REMEMBERED_REQUESTS);
     this.position = { appliedSeq: seq, epoch: Math.max(this.position.epoch, epoch) };
+    this.positionMoved = true;
+  }
+
+  private storePosition(): void {
+    this.statement('UPDATE replication_state SET applied_seq = ?, epoch = MAX(epoch, ?) WHERE id = 1').run(this.position.appliedSeq, this.position.epoch);
+    this.positionMoved = false;
   }
 
   private run(compiled: CompiledStatement): Database.RunResult {
