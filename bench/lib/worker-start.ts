@@ -102,8 +102,23 @@ export async function slaveStart(subject: StartSubject, round: number, log: (lin
   const handle = await orchestrator.supervisor!.startWorker('slave');
   subject.figures.toServing.push(performance.now() - begun);
   subject.figures.startCall.push(subject.startCalls.at(-1) ?? Number.NaN);
-  log(`  ${subject.name}: slave ${round + 1} serving after ${ms(subject.figures.toServing.at(-1)!)} (start call ${ms(subject.figures.startCall.at(-1)!)})`);
+  const steps = startupSteps(subject.bench.dataDir, handle.workerId);
+  log(`  ${subject.name}: slave ${round + 1} serving after ${ms(subject.figures.toServing.at(-1)!)} (start call ${ms(subject.figures.startCall.at(-1)!)})${steps ? `; its own steps: ${steps}` : ''}`);
   await orchestrator.supervisor!.retire(handle.workerId);
+}
+
+/** The steps a worker logged for its start (`startupMs`, at LOG_LEVEL=info), if its log file is at hand. */
+function startupSteps(dataDir: string, workerId: string): string | undefined {
+  try {
+    const line = fs
+      .readFileSync(path.join(dataDir, 'logs', `${workerId}.log`), 'utf8')
+      .split('\n')
+      .find((text) => text.includes('"startupMs"'));
+    const steps = line ? (JSON.parse(line) as { startupMs?: Record<string, number> }).startupMs : undefined;
+    return steps && Object.entries(steps).map(([step, at]) => `${step} ${at} ms`).join(', ');
+  } catch {
+    return undefined;
+  }
 }
 
 export async function crashSlave(subject: StartSubject, round: number, log: (line: string) => void): Promise<void> {
