@@ -13,13 +13,11 @@ export const MAY_2020 = '15-05-2020:00-00-12';
 export const AUG_2021 = '21-08-2021:00-00-00';
 /**
  * The reference data beside the repository (../shared/data), wherever the repository is checked
- * out. A checkout elsewhere (a CI clone in a scratch folder) names it with SHARED_DATA_DIR, and
- * otherwise falls back to the machine's shared folder.
+ * out; a checkout elsewhere names the folder with SHARED_DATA_DIR (.ci/run does for a CI clone).
  */
 export const AREAS_FILE = [
   fileURLToPath(new URL('../../../../shared/data/AreaNameEnum.csv', import.meta.url)),
   ...(process.env.SHARED_DATA_DIR ? [path.join(process.env.SHARED_DATA_DIR, 'AreaNameEnum.csv')] : []),
-  '/work/shared/data/AreaNameEnum.csv',
 ].find((file) => fs.existsSync(file)) as string;
 export const PASSWORD = '3d725109c7e7c0bfb9d709836735b56d943d263f';
 
