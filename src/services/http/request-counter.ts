@@ -31,8 +31,9 @@ export class RequestCounter {
 }
 
 export function installRequestCounting(app: FastifyInstance, counter: RequestCounter): void {
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     counter.observe(request.url);
+    done();
   });
   defineResource(app, '/api/v1/_count', {
     GET: async () => [counter.value],
