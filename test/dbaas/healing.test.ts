@@ -15,12 +15,21 @@ import { settledWorkers } from '../../harness/workers.ts';
 const password = 'b'.repeat(40);
 const services: DatabaseServiceHandle[] = [];
 const frozen: number[] = [];
+/** Data folders two orchestrators share: made here, so removed here (the harness removes only its own). */
+const sharedDataDirs: string[] = [];
+
+function sharedDataDir(cluster: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
+  sharedDataDirs.push(dir);
+  return dir;
+}
 
 afterEach(() => {
   for (const pid of frozen.splice(0)) signal(pid, 'SIGCONT');
 });
 afterAll(async () => {
   for (const service of services.reverse()) await service.stop();
+  for (const dir of sharedDataDirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 function signal(pid: number, name: NodeJS.Signals): void {
@@ -98,7 +107,7 @@ describe('healing', () => {
 
   it('a fresh read sees every acknowledged write, whichever orchestrator acknowledged it', async () => {
     const cluster = uniqueClusterName('fresh');
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
+    const dataDir = sharedDataDir(cluster);
     const first = await startDatabaseService({ cluster, dataDir, slaves: 2 });
     const second = await startDatabaseService({ cluster, dataDir, slaves: 2 });
     services.push(first, second);
@@ -113,7 +122,7 @@ describe('healing', () => {
 
   it('a standby whose takeover fails gives the lease back and takes over on a later try', async () => {
     const cluster = uniqueClusterName('takeover');
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
+    const dataDir = sharedDataDir(cluster);
     const leader = await startDatabaseService({ cluster, dataDir, slaves: 1 });
     let failures = 1;
     class FailingOnceRuntime extends ProcessRuntime {
@@ -140,7 +149,7 @@ describe('healing', () => {
 describe('a supervisor dying while it starts a worker', () => {
   it('the standby adopts the worker that had not registered yet and lets it join, rather than killing it', async () => {
     const cluster = uniqueClusterName('launch');
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
+    const dataDir = sharedDataDir(cluster);
     const leader = await startDatabaseService({ cluster, dataDir, slaves: 1 });
     const standby = await startDatabaseService({ cluster, dataDir, slaves: 1 });
     services.push(standby);
