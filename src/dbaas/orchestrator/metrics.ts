@@ -29,7 +29,6 @@ export interface OrchestratorMetricSources {
 
 export class OrchestratorMetrics {
   private readonly rpcDuration: Histogram<'kind' | 'outcome'>;
-  private readonly rpcSeries = new Map<string, { observe(seconds: number): void }>();
   private readonly rpcTimeouts: Counter<'kind'>;
   private readonly failovers: Counter;
   private readonly workerStarts: Counter<'role' | 'reason'>;
@@ -108,15 +107,8 @@ export class OrchestratorMetrics {
     });
   }
 
-  /** Called for every call to a worker: each kind and outcome's series is looked up once. */
   observeRpc(kind: string, seconds: number, outcome: RpcOutcome): void {
-    const key = `${kind} ${outcome}`;
-    let series = this.rpcSeries.get(key);
-    if (!series) {
-      series = this.rpcDuration.labels({ kind, outcome });
-      this.rpcSeries.set(key, series);
-    }
-    series.observe(seconds);
+    this.rpcDuration.observe({ kind, outcome }, seconds);
     if (outcome === 'timeout') this.rpcTimeouts.inc({ kind });
   }
 

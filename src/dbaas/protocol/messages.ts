@@ -185,14 +185,10 @@ function checked<T>(schema: z.ZodType<T>, json: unknown, what: string): T {
   return parsed.data;
 }
 
-/** Decodes a command that is not a batch; the query or write inside is checked against the table registry too. */
-export function decodeCommand(content: Buffer): SingleCommand {
-  return checkCommand(decodeJson(singleCommandSchema, content, 'command'));
-}
-
 /**
- * The commands a request message carries: one, or a batch's. A malformed command of a batch is an
- * error in its place (it fails alone); a malformed message throws.
+ * The commands a request message carries: one, or a batch's; the query or write inside each is
+ * checked against the table registry too. A malformed command of a batch is an error in its
+ * place (it fails alone); a malformed message throws.
  */
 export function decodeCommands(content: Buffer): { batched: boolean; commands: (SingleCommand | InvalidRequestError)[] } {
   const json = parseJson(content, 'command');

@@ -9,9 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { entryPoint, nodeArgs, PROJECT_ROOT, runsCompiled } from '../../shared/entry-points.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { spawnGroupLeader } from '../../shared/processes.ts';
+import { isSameProcess, spawnGroupLeader } from '../../shared/processes.ts';
 import { RuntimeLifecycle } from './RuntimeLifecycle.ts';
-import { findClusterWorkers, identifyWorker, isSameWorker, signalWorker, workerTag, type WorkerProcess } from './workerProcesses.ts';
+import { findClusterWorkers, identifyWorker, signalWorker, workerTag, type WorkerProcess } from './workerProcesses.ts';
 import { encodeWorkerSettings, WORKER_SETTINGS_VARIABLE, type WorkerSettings } from '../worker/WorkerSettings.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
 
@@ -109,7 +109,8 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
   private watchAdopted(worker: WorkerProcess): Promise<WorkerExit> {
     return new Promise<WorkerExit>((resolve) => {
       const timer = setInterval(() => {
-        if (isSameWorker(worker)) return;
+        // The process, not its tag: an exiting worker loses its argv before its files and sockets.
+        if (isSameProcess(worker)) return;
         clearInterval(timer);
         resolve(this.forget({ workerId: worker.workerId, pid: worker.pid, code: null, signal: null }));
       }, ADOPTED_POLL_MS);

@@ -24,14 +24,6 @@ export function identifyWorker(pid: number, cluster: string, workerId: string): 
   return identity && { ...identity, workerId, tag: workerTag(cluster, workerId) };
 }
 
-/**
- * The recorded process still exists (pid and start time). Not the tag: a process on its way out
- * has already lost its argv in /proc while it still holds its files and sockets.
- */
-export function isSameWorker(worker: WorkerProcess): boolean {
-  return isSameProcess(worker);
-}
-
 /** Signals the worker's process group, only if the process is still that worker; false if nothing was sent. */
 export function signalWorker(worker: WorkerProcess, signal: NodeJS.Signals): boolean {
   return signalIdentified(worker, signal, { group: true, check: () => commandLine(worker.pid)?.includes(worker.tag) ?? false });
@@ -65,7 +57,9 @@ export async function killClusterWorkers(cluster: string, options: KillClusterWo
   const workers = findClusterWorkers(cluster);
   await Promise.all(
     workers.map((worker) => {
-      const alive = () => isSameWorker(worker);
+      // Alive while the process is (pid and start time), not while its tag shows: a process on its
+      // way out has lost its argv in /proc but still holds its files and sockets.
+      const alive = () => isSameProcess(worker);
       if (options.graceMs > 0) return terminate({ signal: (signal) => signalWorker(worker, signal), alive, graceMs: options.graceMs });
       signalWorker(worker, 'SIGKILL');
       return waitFor(() => !alive(), 5000);

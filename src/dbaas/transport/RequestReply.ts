@@ -16,6 +16,8 @@ export class RequestReply {
     private readonly message: ConsumeMessage,
     private readonly batched: boolean,
     count: number,
+    /** Told once every command has its reply (and the message is answered). */
+    private readonly onComplete: () => void = () => undefined,
   ) {
     this.replies = new Array<Reply<unknown> | undefined>(count).fill(undefined);
     this.missing = count;
@@ -26,7 +28,9 @@ export class RequestReply {
     if (this.replies[index] !== undefined || this.missing === 0) return;
     this.replies[index] = answer;
     this.missing -= 1;
-    if (this.missing === 0) this.send();
+    if (this.missing > 0) return;
+    this.send();
+    this.onComplete();
   }
 
   private send(): void {

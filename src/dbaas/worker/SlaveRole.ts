@@ -81,25 +81,20 @@ export class SlaveRole {
       return;
     }
     const { commands } = decoded;
-    const answer = new RequestReply(channel, message, decoded.batched, commands.length);
     this.inFlight += 1;
-    let unanswered = commands.length;
-    const answered = (index: number, body: Reply<unknown>) => {
-      answer.set(index, body);
-      unanswered -= 1;
-      if (unanswered > 0) return;
+    const answer = new RequestReply(channel, message, decoded.batched, commands.length, () => {
       this.inFlight -= 1;
       if (this.inFlight === 0) this.idle?.();
-    };
+    });
     commands.forEach((command, index) => {
-      if (command instanceof Error) return answered(index, failure(command));
-      if (command.kind !== 'read') return answered(index, failure(new RideShareError('BAD_REQUEST', 'readQ carries reads only')));
+      if (command instanceof Error) return answer.set(index, failure(command));
+      if (command.kind !== 'read') return answer.set(index, failure(new RideShareError('BAD_REQUEST', 'readQ carries reads only')));
       // A read that needs a later seq waits (and the batch's one reply with it); the others run now.
       const waiting = this.waitFor(command.query);
-      if (!waiting) return answered(index, this.execute(command));
+      if (!waiting) return answer.set(index, this.execute(command));
       waiting.then(
-        () => answered(index, this.execute(command)),
-        (error: unknown) => answered(index, failure(error)),
+        () => answer.set(index, this.execute(command)),
+        (error: unknown) => answer.set(index, failure(error)),
       );
     });
   }

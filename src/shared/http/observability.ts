@@ -69,17 +69,9 @@ function requestMetrics(app: FastifyInstance, registry: Registry): CountRequest 
     const text = await registry.metrics();
     return reply.type(registry.contentType).send(text);
   });
-  // The series of each route and status, looked up once: prom-client hashes a labels object on every call.
-  const series = new Map<string, { requests: { inc(): void }; latency: { observe(value: number): void } }>();
   return (method, route, status, elapsedMs) => {
-    const key = `${method} ${status} ${route}`;
-    let found = series.get(key);
-    if (!found) {
-      const labels = { method, route, status: String(status) };
-      found = { requests: requests.labels(labels), latency: latency.labels(labels) };
-      series.set(key, found);
-    }
-    found.requests.inc();
-    found.latency.observe(elapsedMs / 1000);
+    const labels = { method, route, status: String(status) };
+    requests.inc(labels);
+    latency.observe(labels, elapsedMs / 1000);
   };
 }
