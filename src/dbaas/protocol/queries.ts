@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { InvalidRequestError } from './wire-errors.ts';
-import { columnsOf, isSecretColumn, isTableName, TABLES, type ColumnSpec, type TableName } from './tables.ts';
+import { columnSpec, columnsOf, isSecretColumn, isTableName, TABLES, type ColumnSpec, type TableName } from './tables.ts';
 
 export type Value = string | number;
 export type Comparison = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in';
@@ -137,7 +137,7 @@ function tableOf(name: string): TableName {
 }
 
 function columnOf(table: TableName, column: string): ColumnSpec {
-  const spec = columnsOf(table)[column];
+  const spec = columnSpec(table, column);
   if (!spec) throw new InvalidRequestError(`unknown column '${column}' in table '${table}'`);
   return spec;
 }

@@ -87,9 +87,14 @@ export function columnsOf(table: TableName): Readonly<Record<string, ColumnSpec>
   return TABLES[table].columns;
 }
 
+/** A column of the registry, or undefined: an own property only, so `constructor` is no column. */
+export function columnSpec(table: TableName, column: string): ColumnSpec | undefined {
+  const columns = columnsOf(table);
+  return Object.hasOwn(columns, column) ? columns[column] : undefined;
+}
+
 export function isSecretColumn(table: TableName, column: string): boolean {
-  const spec: ColumnSpec | undefined = columnsOf(table)[column];
-  return spec?.secret === true;
+  return columnSpec(table, column)?.secret === true;
 }
 
 /** The columns anyone may read, in declaration order. */
