@@ -37,9 +37,9 @@ export class SseClient {
   }
 
   /** Opens the stream; a refusal (not 200) is answered as such, with no client. */
-  static open(url: string): Promise<SseClient | Refusal> {
+  static open(url: string, headers: Record<string, string> = {}): Promise<SseClient | Refusal> {
     return new Promise((resolve, reject) => {
-      const request = http.get(url, { headers: { accept: 'text/event-stream' }, agent: false }, (response) => {
+      const request = http.get(url, { headers: { accept: 'text/event-stream', ...headers }, agent: false }, (response) => {
         if (response.statusCode === 200) return resolve(new SseClient(response, request));
         let body = '';
         response.setEncoding('utf8');

@@ -7,6 +7,7 @@ import { staysTrue, until } from '../../harness/replicas.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import type { Tokens } from '../../src/shared/auth/tokens.ts';
 import type { ClusterStatus } from '../../src/dbaas/orchestrator/ClusterStatus.ts';
+import { SseClient } from '../console/sse-client.ts';
 
 type Caller = 'nobody' | 'stranger' | 'service' | 'admin';
 
@@ -59,6 +60,14 @@ describe('the database service refuses strangers, and the service role what is t
     ['GET', '/health', 200, 200, 200, 200],
     ['GET', '/ready', 200, 200, 200, 200],
     ['GET', '/metrics', 200, 200, 200, 200],
+    ['GET', '/console', 200, 200, 200, 200],
+    ['GET', '/console/', 302, 302, 302, 302],
+    ['GET', '/console/assets/app.js', 200, 200, 200, 200],
+    ['GET', '/api/v1/cluster/stream', -1, -1, -1, -1],
+    // A method a path does not define is a 405 for anyone, and a path nobody defined a 404.
+    ['GET', '/api/v1/db/clear', 405, 405, 405, 405],
+    ['DELETE', '/api/v1/crash/master', 405, 405, 405, 405],
+    ['POST', '/api/v1/no/such/route', 404, 404, 404, 404],
   ];
 
   it.each(matrix)('%s %s: %i without a token, %i with a wrong one, %i as service, %i as admin', async (method, route, ...rest) => {
@@ -79,10 +88,30 @@ describe('the database service refuses strangers, and the service role what is t
     }
   });
 
-  it('lets the admin crash a slave (the last row of the matrix, apart because it kills)', async () => {
-    const crashed = await call('admin', 'POST', '/api/v1/crash/slave');
-    expect(crashed.status).toBe(200);
-    await until(async () => ((await get(url('/ready'))).status === 200 ? true : undefined), 30_000, 'a replacement slave');
+  it('lets the admin crash a slave and the master (rows of the matrix apart because they kill)', async () => {
+    for (const route of ['/api/v1/crash/slave', '/api/v1/crash/master']) {
+      const crashed = await call('admin', 'POST', route);
+      expect(crashed.status, route).toBe(200);
+      await until(async () => ((await get(url('/ready'))).status === 200 ? true : undefined), 30_000, `ready again after ${route}`);
+    }
+  });
+
+  it('lets the admin take a backup (a row of the matrix apart because it streams a file)', async () => {
+    const backup = await call('admin', 'POST', '/api/v1/db/backup');
+    expect(backup.status, backup.text.slice(0, 200)).toBe(200);
+    // A SQLite file: its header, whatever the metadata headers say.
+    expect(backup.text.startsWith('SQLite format 3')).toBe(true);
+  });
+
+  it('opens the cluster stream to anyone, as GET /api/v1/cluster (a row apart because it streams)', async () => {
+    for (const caller of ['nobody', 'stranger'] as const) {
+      const stream = await SseClient.open(url('/api/v1/cluster/stream'), headersOf(caller));
+      expect('status' in stream ? stream.status : stream.response.statusCode, caller).toBe(200);
+      if (!('status' in stream)) {
+        await stream.next((event) => event.event === 'status', 10_000);
+        stream.close();
+      }
+    }
   });
 
   it('returns password hashes to the admin only, and lets no one else match or sort on them', async () => {
@@ -129,6 +158,7 @@ describe('the database service refuses strangers, and the service role what is t
       await call('stranger', 'POST', '/api/v1/db/read', read);
       await call('service', 'POST', '/api/v1/db/read', { table: 'no_such_table' });
       await call('service', 'POST', '/api/v1/db/read', { table: 'users', columns: ['password'] });
+      await call('service', 'POST', '/api/v1/db/read', { table: 'users', minSeq: Number.MAX_SAFE_INTEGER });
     }
     await staysTrue(async () => (await total()) === before, 1000, 'junk not counted');
     for (let i = 0; i < 3; i += 1) expect((await call('service', 'POST', '/api/v1/db/read', read)).status).toBe(200);

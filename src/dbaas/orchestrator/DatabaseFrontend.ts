@@ -33,7 +33,7 @@ export class DatabaseFrontend {
     private readonly names: ClusterNames,
     /**
      * Told of every valid db/read from a caller allowed to read: the autoscaler's load measure.
-     * Junk and strangers are refused before they count, so they cannot make the cluster grow.
+     * Junk, strangers and a minSeq beyond every acknowledged write are refused before they count, so they cannot make the cluster grow.
      */
     private readonly onRead: () => void = () => undefined,
   ) {}
@@ -42,13 +42,13 @@ export class DatabaseFrontend {
   async read(body: unknown, role: Role | undefined): Promise<ReadAnswer> {
     const query = parseRead(body);
     guardSecrets(query, role);
-    this.onRead();
     if (query.fresh) {
       query.minSeq = Math.max(query.minSeq ?? 0, await this.masterPosition());
       delete query.fresh;
     } else if (query.minSeq !== undefined && query.minSeq > this.highestSeen) {
       await this.checkAcknowledged(query.minSeq);
     }
+    this.onRead();
     if (role !== 'admin' && query.columns === undefined && query.count !== true) query.columns = publicColumnsOf(query.table);
     const result = await this.rpc.call<ReadResult>(this.names.readQ, { v: PROTOCOL_VERSION, kind: 'read', query, ...traced() });
     this.see(result.seq);
