@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Writes the secrets docker-compose.yml needs into .env next to it (mode 0600), once: RabbitMQ's
 # password (RABBITMQ_PASSWORD; user and vhost default to rideshare) and the cluster's ZooKeeper
-# digest credentials (ZK_AUTH=rideshare:<password>). Values already in .env are kept, so running
+# digest credentials (ZK_AUTH=rideshare:<password>), and the bearer tokens of the two roles
+# (SERVICE_TOKEN for the users and rides services, ADMIN_TOKEN for operators). Values already in .env are kept, so running
 # it again changes nothing; a RabbitMQ database made before keeps the user it was made with
 # (docs/docker.md says how to start it afresh).
 #
@@ -21,4 +22,7 @@ has() { grep -q "^$1=" "$file"; }
 added=()
 if ! has RABBITMQ_PASSWORD; then echo "RABBITMQ_PASSWORD=$(secret)" >> "$file"; added+=(RABBITMQ_PASSWORD); fi
 if ! has ZK_AUTH; then echo "ZK_AUTH=rideshare:$(secret)" >> "$file"; added+=(ZK_AUTH); fi
+for token in SERVICE_TOKEN ADMIN_TOKEN; do
+  if ! has "$token"; then echo "$token=$(secret)" >> "$file"; added+=("$token"); fi
+done
 if ((${#added[@]})); then echo "added ${added[*]} to $file"; else echo "$file already holds the secrets; nothing changed"; fi
