@@ -37,7 +37,7 @@ describe('the database service refuses strangers, and the service role what is t
     for (const role of ['service', 'admin'] as const) {
       const file = path.join(service.dataDir, 'secrets', `${role}.token`);
       expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-      expect(fs.readFileSync(file, 'utf8')).toBe(`${tokens[role]}\n`);
+      expect(fs.readFileSync(file, 'utf8')).toBe(tokens[role]);
     }
     expect(tokens.service).not.toBe(tokens.admin);
     expect(tokens.service).toMatch(/^[A-Za-z0-9_-]{43}$/);

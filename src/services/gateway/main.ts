@@ -1,5 +1,6 @@
 /** `tsx src/services/gateway/main.ts`: the public gateway configured from the environment. */
 import { describeConfig, loadConfig } from '../../shared/config.ts';
+import { announceAuth } from '../../shared/auth/announce.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { closeOnSignals, drainsOn } from '../../shared/process-lifecycle.ts';
 import { startGateway } from './gateway.ts';
@@ -7,6 +8,7 @@ import { startGateway } from './gateway.ts';
 const config = loadConfig();
 const logger = createLogger('gateway', config.LOG_LEVEL);
 logger.info({ config: describeConfig(config) }, 'starting');
+announceAuth(config, logger);
 const gateway = await startGateway({
   port: config.GATEWAY_PORT,
   host: config.BIND_HOST,

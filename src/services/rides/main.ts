@@ -1,5 +1,6 @@
 /** `tsx src/services/rides/main.ts`: one rides instance configured from the environment. */
 import { describeConfig, loadConfig, tokenFor } from '../../shared/config.ts';
+import { announceAuth } from '../../shared/auth/announce.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { closeOnSignals, drainsOn } from '../../shared/process-lifecycle.ts';
 import { startRidesService } from './rides-service.ts';
@@ -7,6 +8,7 @@ import { startRidesService } from './rides-service.ts';
 const config = loadConfig();
 const logger = createLogger('rides', config.LOG_LEVEL);
 logger.info({ config: describeConfig(config) }, 'starting');
+announceAuth(config, logger);
 const service = await startRidesService({
   port: config.RIDES_PORT,
   host: config.BIND_HOST,

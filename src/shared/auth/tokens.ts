@@ -44,7 +44,7 @@ export function resolveTokens(sources: TokenSources): Tokens {
 }
 
 /**
- * The secret kept in DATA_DIR/secrets/<name> (32 random bytes, base64url, alone on its line),
+ * The secret kept in DATA_DIR/secrets/<name> (32 random bytes, base64url, and nothing else: no newline either),
  * made now if there is none. Any process of the DATA_DIR may be the first to need it.
  */
 export function secretFromFile(dataDir: string, name: string): string {
@@ -53,7 +53,7 @@ export function secretFromFile(dataDir: string, name: string): string {
   try {
     // `wx`: of several processes starting at once, one writes and the others read what it wrote.
     const token = randomBytes(32).toString('base64url');
-    fs.writeFileSync(file, `${token}\n`, { flag: 'wx', mode: 0o600 });
+    fs.writeFileSync(file, token, { flag: 'wx', mode: 0o600 });
     return token;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
