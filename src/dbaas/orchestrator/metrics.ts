@@ -24,7 +24,7 @@ function sharedFor<T>(ms: number, fetch: () => Promise<T>): () => Promise<T> {
 export interface OrchestratorMetricSources {
   registry: Registry;
   workers(): Promise<WorkerInfo[]>;
-  queueDepth(queue: 'readQ' | 'writeQ'): Promise<number | undefined>;
+  queueDepth(queue: 'readQ' | 'writeQ' | 'refusedQ'): Promise<number | undefined>;
 }
 
 export class OrchestratorMetrics {
@@ -95,11 +95,11 @@ export class OrchestratorMetrics {
     });
     new Gauge({
       name: 'rideshare_queue_messages',
-      help: 'Messages waiting in readQ and writeQ',
+      help: 'Messages waiting in readQ and writeQ, and refused messages kept (refusedQ)',
       labelNames: ['queue'],
       registers,
       async collect() {
-        for (const queue of ['readQ', 'writeQ'] as const) {
+        for (const queue of ['readQ', 'writeQ', 'refusedQ'] as const) {
           const depth = await sources.queueDepth(queue).catch(() => undefined);
           if (depth !== undefined) this.set({ queue }, depth);
         }

@@ -16,6 +16,8 @@ export interface ClusterNames {
   syncEpochExchange(epoch: number): string;
   /** Snapshot requests from new replicas; caught-up slaves take them before the master does. */
   snapshotQ: string;
+  /** Messages the workers refused to execute, kept for an operator (src/dbaas/transport/RefusedMessages.ts). */
+  refusedQ: string;
   /** The sync queue of one worker (exclusive: it disappears with the worker's connection). */
   syncQueueOf(workerId: string): string;
   allQueues(): string[];
@@ -27,12 +29,13 @@ export function clusterNames(cluster: string): ClusterNames {
     writeQ: `${cluster}.writeQ`,
     syncExchange: `${cluster}.syncQ`,
     snapshotQ: `${cluster}.snapshotQ`,
+    refusedQ: `${cluster}.refused`,
   };
   return {
     ...names,
     syncQueueOf: (workerId) => `${cluster}.syncQ.${workerId}`,
     syncEpochExchange: (epoch) => `${cluster}.syncQ.epoch-${epoch}`,
-    allQueues: () => [names.readQ, names.writeQ, names.snapshotQ],
+    allQueues: () => [names.readQ, names.writeQ, names.snapshotQ, names.refusedQ],
   };
 }
 

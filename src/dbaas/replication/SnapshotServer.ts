@@ -13,6 +13,7 @@ import type { ClusterNames } from '../protocol/names.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { SnapshotSource } from './ReplicaStore.ts';
 import { copySnapshot, DEFAULT_SNAPSHOT_TEMP_DIR, snapshotTempFile, sweepStaleSnapshotFiles } from './SnapshotCopy.ts';
+import type { RefusedMessages } from '../transport/RefusedMessages.ts';
 import {
   decodeRequest,
   decodeRequesterSignal,
@@ -41,6 +42,8 @@ export interface SnapshotServerOptions extends Partial<TransferTuning> {
   priority: number;
   /** Checks requests: a copy of the database goes to the cluster's own processes only. */
   signer: MessageSigner;
+  /** Where requests refused unexecuted are kept (none: only logged). */
+  refused?: RefusedMessages;
   /** A slave waits on its sync stream; without it the store's current seq is the answer (the master). */
   waitForSeq?: WaitForSeq;
   /**
@@ -130,9 +133,14 @@ export class SnapshotServer {
     await this.options.channel.cancel(this.consumerTag).catch(() => undefined);
   }
 
+  private refuse(message: ConsumeMessage, reason: string, error?: unknown): void {
+    if (this.options.refused) this.options.refused.keep(message, 'snapshotQ', reason, error);
+    else this.options.logger?.warn({ bytes: message.content.length, err: error }, reason);
+  }
+
   private async onRequest(message: ConsumeMessage): Promise<void> {
     if (!this.options.signer.verify(message)) {
-      this.options.logger?.warn({ bytes: message.content.length }, 'refusing an unsigned snapshot request');
+      this.refuse(message, 'refusing an unsigned snapshot request');
       this.settle(message);
       return;
     }
@@ -140,7 +148,7 @@ export class SnapshotServer {
     try {
       request = decodeRequest(message.content);
     } catch (error) {
-      this.options.logger?.warn({ err: error }, 'ignoring a malformed snapshot request');
+      this.refuse(message, 'refusing a malformed snapshot request', error);
       this.settle(message);
       return;
     }

@@ -17,6 +17,7 @@ import { failure, ok, reply } from '../transport/replies.ts';
 import { RequestReply } from '../transport/RequestReply.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { Store } from './Store.ts';
+import type { RefusedMessages } from '../transport/RefusedMessages.ts';
 
 /** Messages in flight between delivery and confirm; confirms are pipelined, applying stays serial. */
 const WRITE_PREFETCH = 256;
@@ -33,6 +34,8 @@ export interface MasterRoleOptions {
   workerId: string;
   /** Checks commands and signs what the master publishes (src/dbaas/transport/signing.ts). */
   signer: MessageSigner;
+  /** Where commands refused unexecuted are kept (none: only logged). */
+  refused?: RefusedMessages;
   logger: Logger;
   /** Called when the master must stop (fail-stop): an unconfirmed write, a lost channel. */
   onFatal(reason: string): void;
@@ -72,6 +75,7 @@ export class MasterRole {
       store: () => store,
       priority: SNAPSHOT_PRIORITY.master,
       signer: this.options.signer,
+      refused: this.options.refused,
       // A copy may only hold writes every replica is sure to receive: none the broker may still refuse.
       confirmedThrough: (seq, timeoutMs) => this.confirmedThrough(seq, timeoutMs),
       logger: this.options.logger,
@@ -144,7 +148,7 @@ export class MasterRole {
     }
     if (!this.options.signer.verify(message)) {
       // Not from the cluster: no answer (its reply-to is nobody we serve), not executed.
-      this.options.logger.warn({ bytes: message.content.length }, 'refusing an unsigned command on writeQ');
+      this.refuse(message, 'refusing an unsigned command on writeQ');
       channel.ack(message);
       return;
     }
@@ -152,7 +156,7 @@ export class MasterRole {
     try {
       decoded = decodeCommands(message.content);
     } catch (error) {
-      this.options.logger.warn({ err: error }, 'refusing a malformed command on writeQ');
+      this.refuse(message, 'refusing a malformed command on writeQ', error);
       reply(channel, message, failure(error));
       channel.ack(message);
       return;
@@ -289,4 +293,8 @@ export class MasterRole {
     });
   }
 
+  private refuse(message: ConsumeMessage, reason: string, error?: unknown): void {
+    if (this.options.refused) this.options.refused.keep(message, 'writeQ', reason, error);
+    else this.options.logger.warn({ bytes: message.content.length, err: error }, reason);
+  }
 }

@@ -15,6 +15,7 @@ import { failure, ok, reply } from '../transport/replies.ts';
 import { RequestReply } from '../transport/RequestReply.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { Store } from './Store.ts';
+import type { RefusedMessages } from '../transport/RefusedMessages.ts';
 
 const READ_PREFETCH = 32;
 
@@ -28,6 +29,8 @@ export interface SlaveRoleOptions {
   readWaitMs: number;
   /** Checks every command (src/dbaas/transport/signing.ts). */
   signer: MessageSigner;
+  /** Where reads refused unexecuted are kept (none: only logged). */
+  refused?: RefusedMessages;
   logger: Logger;
 }
 
@@ -52,7 +55,7 @@ export class SlaveRole {
     await readChannel.prefetch(READ_PREFETCH);
     this.readConsumer = (await readChannel.consume(names.readQ, (message) => message && void this.onRead(message), { noAck: false })).consumerTag;
     const waitForSeq = appliedSeqWaiter(this.options.follower, () => store.appliedSeq);
-    this.snapshotServer = await serveSnapshots({ channel: snapshotChannel, names, store: () => store, priority: SNAPSHOT_PRIORITY.slave, waitForSeq, signer: this.options.signer, logger: this.options.logger });
+    this.snapshotServer = await serveSnapshots({ channel: snapshotChannel, names, store: () => store, priority: SNAPSHOT_PRIORITY.slave, waitForSeq, signer: this.options.signer, refused: this.options.refused, logger: this.options.logger });
   }
 
   /** Stops taking reads and snapshot requests, and resolves once the reads in flight are answered. */
@@ -68,7 +71,7 @@ export class SlaveRole {
     const { readChannel: channel } = this.options;
     if (!this.options.signer.verify(message)) {
       // Not from the cluster: no answer (its reply-to is nobody we serve), not executed.
-      this.options.logger.warn({ bytes: message.content.length }, 'refusing an unsigned command on readQ');
+      this.refuse(message, 'refusing an unsigned command on readQ');
       channel.ack(message);
       return;
     }
@@ -76,6 +79,7 @@ export class SlaveRole {
     try {
       decoded = decodeCommands(message.content);
     } catch (error) {
+      this.refuse(message, 'refusing a malformed command on readQ', error);
       reply(channel, message, failure(error));
       channel.ack(message);
       return;
@@ -87,7 +91,10 @@ export class SlaveRole {
       if (this.inFlight === 0) this.idle?.();
     });
     commands.forEach((command, index) => {
-      if (command instanceof Error) return answer.set(index, failure(command));
+      if (command instanceof Error) {
+        this.options.logger.warn({ err: command }, 'refusing a malformed command on readQ');
+        return answer.set(index, failure(command));
+      }
       if (command.kind !== 'read') return answer.set(index, failure(new RideShareError('BAD_REQUEST', 'readQ carries reads only')));
       // A read that needs a later seq waits (and the batch's one reply with it); the others run now.
       const waiting = this.waitFor(command.query);
@@ -133,5 +140,10 @@ export class SlaveRole {
     const ready = this.waiters.filter((waiter) => waiter.seq <= applied);
     this.waiters = this.waiters.filter((waiter) => waiter.seq > applied);
     for (const waiter of ready) waiter.resolve();
+  }
+
+  private refuse(message: ConsumeMessage, reason: string, error?: unknown): void {
+    if (this.options.refused) this.options.refused.keep(message, 'readQ', reason, error);
+    else this.options.logger.warn({ bytes: message.content.length, err: error }, reason);
   }
 }

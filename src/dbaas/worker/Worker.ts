@@ -16,6 +16,7 @@ import { ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, type ClusterNames } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
 import { assertTopology } from '../transport/topology.ts';
+import { RefusedMessages } from '../transport/RefusedMessages.ts';
 import { openEpoch } from '../replication/EpochFence.ts';
 import { askMasterPosition } from '../replication/MasterPosition.ts';
 import { MessageSigner } from '../transport/signing.ts';
@@ -42,6 +43,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private state: WorkerState = 'initial';
   private readonly names: ClusterNames;
   private readonly signer: MessageSigner;
+  private refused: RefusedMessages | undefined;
   private zk!: ZkClient;
   private connection!: ChannelModel;
   private store!: Store;
@@ -140,7 +142,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.connection.on('error', (error: unknown) => this.logger.error({ err: error }, 'RabbitMQ connection error'));
     const channel = await this.connection.createChannel();
     await assertTopology(channel, this.names);
-    await channel.close();
+    // Kept open: it carries the copies of refused messages (src/dbaas/transport/RefusedMessages.ts).
+    this.refused = new RefusedMessages(channel, this.names.refusedQ, this.settings.workerId, this.logger);
   }
 
   private async startAsMaster(): Promise<void> {
@@ -174,6 +177,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       epoch: lease.epoch,
       workerId: this.settings.workerId,
       signer: this.signer,
+      refused: this.refused,
       logger: this.logger,
       onFatal: (reason) => this.fatal(reason),
     });
@@ -187,7 +191,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** Bind the sync queue, copy a snapshot, apply what queued up meanwhile, then serve reads. */
   private async startAsSlave(): Promise<void> {
     const syncChannel = await this.connection.createChannel();
-    const follower = new SyncFollower(syncChannel, this.names.syncQueueOf(this.settings.workerId), this.names.syncExchange, this.signer, this.logger);
+    const follower = new SyncFollower(syncChannel, this.names.syncQueueOf(this.settings.workerId), this.names.syncExchange, this.signer, this.logger, this.refused);
     await follower.bind();
     // Everything published before the bind must be in the copy; what follows waits in our queue.
     const { seq: minSeq } = await askMasterPosition(this.connection, this.names, this.signer, this.settings.snapshotTimeoutMs);
@@ -216,6 +220,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       workerId: this.settings.workerId,
       readWaitMs: this.settings.readWaitMs,
       signer: this.signer,
+      refused: this.refused,
       logger: this.logger,
     });
     await this.slave.startServing();

@@ -1,0 +1,52 @@
+/**
+ * The cluster's dead letters: every message a worker refuses without executing it (not signed
+ * with the cluster key, or not a message of this protocol) is kept on `<cluster>.refused` for an
+ * operator to look at, with why, where it came from and who refused it. The queue holds the
+ * newest REFUSED_QUEUE_LIMIT only, so a flood of junk cannot fill the broker.
+ *
+ *   rabbitmqadmin get queue=<cluster>.refused count=10      # or the management UI
+ */
+import type { Channel, ConsumeMessage, GetMessage, Options } from 'amqplib';
+import type { Logger } from '../../shared/logger.ts';
+import { SIGNATURE_HEADER } from './signing.ts';
+
+export const REFUSED_QUEUE_LIMIT = 1000;
+
+/** Declared identically by every process (RabbitMQ refuses other arguments for an existing queue). */
+export const REFUSED_QUEUE_OPTIONS: Options.AssertQueue = {
+  durable: true,
+  arguments: { 'x-max-length': REFUSED_QUEUE_LIMIT, 'x-overflow': 'drop-head' },
+};
+
+export class RefusedMessages {
+  constructor(
+    private readonly channel: Channel,
+    private readonly queue: string,
+    private readonly workerId: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Logs the refusal and keeps a copy of the message; the caller still acks the original on its
+   * own channel. Never throws: a lost copy must not stop the worker from refusing.
+   */
+  keep(message: ConsumeMessage | GetMessage, from: string, reason: string, error?: unknown): void {
+    this.logger.warn({ from, keptOn: this.queue, bytes: message.content.length, ...(error === undefined ? {} : { err: error }) }, reason);
+    const { [SIGNATURE_HEADER]: signature, ...headers } = (message.properties.headers ?? {}) as Record<string, unknown>;
+    try {
+      this.channel.sendToQueue(this.queue, message.content, {
+        persistent: false,
+        headers: {
+          ...headers,
+          'x-refused-from': from,
+          'x-refused-reason': error === undefined ? reason : `${reason}: ${String(error)}`.slice(0, 500),
+          'x-refused-by': this.workerId,
+          'x-refused-at': new Date().toISOString(),
+          'x-was-signed': signature !== undefined,
+        },
+      });
+    } catch (copyError) {
+      this.logger.warn({ err: copyError }, 'a refused message could not be kept on the refused queue');
+    }
+  }
+}
