@@ -1,7 +1,8 @@
 /**
  * Whoever can publish to the broker but has not got the cluster key (a leaked broker password, a
  * neighbour on a shared broker) changes nothing and crashes nobody: commands, sync messages and
- * snapshot requests that are not signed with the key are refused by every worker.
+ * snapshot requests that are not signed with the key are refused by every worker, and kept on the
+ * cluster's refused queue for an operator.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -48,6 +49,7 @@ describe('messages not signed with the cluster key', () => {
     });
     const connection = await amqp.connect(service.amqpUrl);
     const replies: unknown[] = [];
+    const refused: { from: string; reason: string; content: string }[] = [];
     try {
       const channel = await connection.createChannel();
       await channel.consume('amq.rabbitmq.reply-to', (message) => message && replies.push(message.content.toString()), { noAck: true });
@@ -70,6 +72,22 @@ describe('messages not signed with the cluster key', () => {
       channel.publish(names.syncExchange, '', encode(sync));
       channel.publish(names.syncExchange, '', encode({ v: PROTOCOL_VERSION, kind: 'epoch', epoch: 2 ** 40, seq: 0, masterId: 'intruder' }));
       await sleep(1500);
+      // Each refusal is kept, unexecuted, on the cluster's refused queue, saying where and why.
+      const kept = await until(async () => {
+        const found: { from: string; reason: string; content: string }[] = [];
+        for (;;) {
+          const message = await channel.get(names.refusedQ, { noAck: true });
+          if (!message) break;
+          const headers = message.properties.headers as Record<string, string>;
+          found.push({ from: headers['x-refused-from']!, reason: headers['x-refused-reason']!, content: message.content.toString() });
+        }
+        refused.push(...found);
+        return refused.length >= 9 ? refused : (await sleep(200), undefined);
+      }, 10_000, 'the refused messages kept');
+      const from = (queue: string) => kept.filter((entry) => entry.from === queue).length;
+      expect({ writeQ: from('writeQ'), readQ: from('readQ'), snapshotQ: from('snapshotQ'), sync: from('sync') }).toEqual({ writeQ: 5, readQ: 1, snapshotQ: 1, sync: 2 });
+      expect(kept.map((entry) => entry.content)).toContain('DROP TABLE users; --');
+      expect(kept.every((entry) => /unsigned/.test(entry.reason))).toBe(true);
     } finally {
       await connection.close();
     }
@@ -87,5 +105,27 @@ describe('messages not signed with the cluster key', () => {
       .join('\n');
     await until(() => (logs.includes('refusing an unsigned sync message') ? true : undefined), 1000, 'the refusals logged');
     for (const refusal of ['refusing an unsigned command on writeQ', 'refusing an unsigned command on readQ', 'refusing an unsigned snapshot request']) expect(logs).toContain(refusal);
+  });
+
+  it('a replayed epoch mark, signed with the cluster key, does not make a healthy replica look diverged', async () => {
+    for (let i = 0; i < 3; i += 1) {
+      expect((await post(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: `replay-${i}`, password } })).status).toBe(200);
+    }
+    const before = await settledWorkers(service, 2);
+    const master = before.find((worker) => worker.role === 'master')!;
+    // What a copy of the master's mark from the start of its epoch looks like, seen again now.
+    const mark = encode({ v: PROTOCOL_VERSION, kind: 'epoch', epoch: master.epoch, seq: 0, masterId: master.workerId });
+    const connection = await amqp.connect(service.amqpUrl);
+    try {
+      const channel = await connection.createChannel();
+      channel.publish(clusterNames(service.cluster).syncExchange, '', mark, { headers: service.signer.headers(mark) });
+      await sleep(1500);
+    } finally {
+      await connection.close();
+    }
+    const after = await settledWorkers(service, 2);
+    expect(after.map((worker) => worker.pid).sort()).toEqual(before.map((worker) => worker.pid).sort());
+    expect((await post(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'after-replay', password } })).status).toBe(200);
+    expect(await usernames()).toContain('after-replay');
   });
 });

@@ -6,7 +6,7 @@
  * - a seq already held is a duplicate only if it carries the request id stored at that seq;
  *   another request id there means the replicas diverged;
  * - an epoch mark with a position says where the master is: a replica elsewhere has diverged
- *   (ahead) or missed writes (behind);
+ *   (ahead) or missed writes (behind); a mark of the epoch already followed is a repeat;
  * - a seq beyond applied + 1 is a gap.
  * Divergence and gaps are reported, never repaired in place: the replica must stop and re-copy.
  */
@@ -16,6 +16,7 @@ import type { Logger } from '../../shared/logger.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import { decodeSync, type SyncEpoch, type SyncMessage, type SyncWrite } from '../protocol/messages.ts';
 import type { ReplicaStore } from './ReplicaStore.ts';
+import type { RefusedMessages } from '../transport/RefusedMessages.ts';
 
 /** Enough in flight to keep the replica busy; applying is synchronous, so order is kept. */
 const SYNC_PREFETCH = 512;
@@ -43,6 +44,8 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
     private readonly exchange: string,
     private readonly signer: MessageSigner,
     private readonly logger: Logger,
+    /** Where sync messages refused unapplied are kept (none: only logged). */
+    private readonly refused?: RefusedMessages,
   ) {
     super();
   }
@@ -98,7 +101,7 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
     if (this.broken) return;
     if (!this.signer.verify(message)) {
       // Not the cluster's master: never applied, and no reason to stop following the real stream.
-      this.logger.warn({ bytes: message.content.length }, 'refusing an unsigned sync message');
+      this.refuse(message, 'refusing an unsigned sync message');
       this.channel.ack(message);
       return;
     }
@@ -107,7 +110,7 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
       sync = decodeSync(message.content);
     } catch (error) {
       // Not executed, and not fatal: if it was a real write, the next one reveals the gap.
-      this.logger.error({ err: error, bytes: message.content.length }, 'refusing a malformed sync message');
+      this.refuse(message, 'refusing a malformed sync message', error);
       this.channel.ack(message);
       return;
     }
@@ -126,8 +129,21 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
     this.channel.ack(message);
   }
 
+  private refuse(message: ConsumeMessage | GetMessage, reason: string, error?: unknown): void {
+    if (this.refused) this.refused.keep(message, 'sync', reason, error);
+    else this.logger.warn({ bytes: message.content.length, err: error }, reason);
+  }
+
   private onEpochMark(mark: SyncEpoch): string | undefined {
     const applied = this.store.appliedSeq;
+    // A mark of the epoch already followed repeats one this replica has passed (or one older
+    // than its copy): a new master's mark always comes before its writes. Only a replay sends
+    // it again, and a replay must not make a healthy replica look diverged.
+    if (mark.epoch === this.followedEpoch && mark.seq !== undefined && mark.seq < applied) {
+      this.logger.warn({ epoch: mark.epoch, seq: mark.seq, applied }, 'ignoring a repeated epoch mark');
+      this.emit('epoch', mark.epoch);
+      return undefined;
+    }
     if (mark.seq !== undefined) {
       if (mark.seq > applied) return `gap: master ${mark.masterId} of epoch ${mark.epoch} is at seq ${mark.seq}, this replica at ${applied}`;
       // Below the snapshot's seq the mark is merely older than the copy; above it, our extra writes came from elsewhere.
