@@ -8,6 +8,16 @@ describe('what an operator sees: /health, /ready and /api/v1/cluster', () => {
   let service: DatabaseServiceHandle;
   const url = (path: string) => `${service.orchestratorUrl}${path}`;
   const status = async () => (await get<ClusterStatus>(url('/api/v1/cluster'))).body;
+  /** One sample of the orchestrator's /metrics, summed over the series whose labels include `labels` (0 when none). */
+  const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
+    const text = (await get(url('/metrics'))).text;
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+      if (Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return sum;
+  };
 
   beforeAll(async () => {
     service = await startDatabaseService({ slaves: 1 });
@@ -56,6 +66,11 @@ describe('what an operator sees: /health, /ready and /api/v1/cluster', () => {
 
   it('records a crash of the master as an exit, a failover and a replacement, with reasons', async () => {
     const before = await status();
+    const counted = {
+      failovers: await metric('rideshare_failovers_total'),
+      exits: await metric('rideshare_worker_exits_total', { reason: 'crash-api' }),
+      replacements: await metric('rideshare_worker_starts_total', { reason: 'replacement' }),
+    };
     const [killed] = (await post<number[]>(url('/api/v1/crash/master'))).body;
     const after = await until(async () => {
       const current = await status();
@@ -69,11 +84,16 @@ describe('what an operator sees: /health, /ready and /api/v1/cluster', () => {
     expect(failover).toMatchObject({ pid: after.master?.pid, reason: `master pid ${killed}: crash-api` });
     expect(after.master?.epoch).toBeGreaterThan(before.master?.epoch ?? Infinity);
     expect(after.workers.map((worker) => worker.pid)).not.toContain(killed);
+    // The same events as counters, for Prometheus.
+    expect(await metric('rideshare_failovers_total')).toBe(counted.failovers + 1);
+    expect(await metric('rideshare_worker_exits_total', { reason: 'crash-api' })).toBe(counted.exits + 1);
+    expect(await metric('rideshare_worker_starts_total', { reason: 'replacement' })).toBeGreaterThanOrEqual(counted.replacements + 1);
   });
 
   it('is not ready while the cluster has no ready slave', async () => {
     await until(async () => ((await get(url('/ready'))).status === 200 ? true : undefined), 20_000, 'ready again');
     const slave = (await status()).workers.find((worker) => worker.role === 'slave')!;
+    const retiredBefore = await metric('rideshare_worker_exits_total', { reason: 'retired' });
     await service.orchestrator.supervisor!.setDesiredSlaves(0);
     const notReady = await until(async () => {
       const answer = await get<{ status: string; reason: string }>(url('/ready'));
@@ -83,6 +103,7 @@ describe('what an operator sees: /health, /ready and /api/v1/cluster', () => {
     // The slave leaves the registry as it starts to drain; its exit is recorded once it is gone.
     const exit = await until(async () => (await status()).events.find((event) => event.kind === 'worker-exited' && event.pid === slave.pid), 20_000, 'the exit recorded');
     expect(exit).toMatchObject({ reason: 'retired' });
+    expect(await metric('rideshare_worker_exits_total', { reason: 'retired' })).toBe(retiredBefore + 1);
     expect((await status()).workers.map((worker) => worker.pid)).not.toContain(slave.pid);
     await service.orchestrator.supervisor!.setDesiredSlaves(1);
   });
