@@ -2,20 +2,28 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { get, request } from '../../harness/http.ts';
-import { HEADERS_TIMEOUT_MS } from '../../src/shared/http/limits.ts';
+import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '../../src/shared/http/limits.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import { startStack, type Stack } from '../services/support/stack.ts';
 
-/** A client that opens a connection and sends a request head one byte at a time, never finishing. */
-function slowClient(url: string): { closedAfterMs: Promise<number>; stop(): void } {
+/**
+ * A client that holds a connection the slow way:
+ * - `head`: sends a request head one byte at a time, never finishing it;
+ * - `body`: sends a whole head announcing 1,000 bytes of body, then the body a byte at a time;
+ * - `idle`: sends a whole request, reads the answer, then keeps the connection open, silent.
+ */
+function slowClient(url: string, mode: 'head' | 'body' | 'idle' = 'head'): { closedAfterMs: Promise<number>; stop(): void } {
   const { hostname, port } = new URL(url);
   const socket = net.connect(Number(port), hostname);
   const started = Date.now();
   const head = 'GET /api/v1/users HTTP/1.1\r\nHost: x\r\nX-Slow: ';
   let sent = 0;
+  if (mode === 'body') socket.write('POST /api/v1/no-such-path HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n');
+  if (mode === 'idle') socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+  socket.resume();
   const timer = setInterval(() => {
-    if (!socket.writable) return;
-    socket.write(sent < head.length ? head[sent] as string : 'a');
+    if (!socket.writable || mode === 'idle') return;
+    socket.write(mode === 'head' && sent < head.length ? head[sent] as string : 'a');
     sent += 1;
   }, 500);
   const closedAfterMs = new Promise<number>((resolve) => {
@@ -44,12 +52,12 @@ describe('limits on every edge', () => {
     await database?.stop();
   });
 
-  it('cuts off slow-loris clients on the gateway, a service and the orchestrator, and keeps serving meanwhile', async () => {
-    const targets = [stack.gatewayUrl, stack.usersUrls[0]!, database.orchestratorUrl];
+  it('cuts off slow-loris clients on the gateway, both services and the orchestrator, and keeps serving meanwhile', async () => {
+    const targets = [stack.gatewayUrl, stack.usersUrls[0]!, stack.ridesUrls[0]!, database.orchestratorUrl];
     const slow = targets.flatMap((url) => Array.from({ length: 20 }, () => slowClient(url)));
     try {
       await sleep(1000);
-      // Sixty sockets trickling bytes take nothing from anyone else.
+      // Eighty sockets trickling bytes take nothing from anyone else.
       expect((await get(`${stack.gatewayUrl}/api/v1/users`)).status).toBeLessThan(300);
       expect((await get(`${database.orchestratorUrl}/api/v1/worker/list`)).status).toBe(200);
       const closed = await Promise.all(slow.map((client) => client.closedAfterMs));
@@ -59,6 +67,20 @@ describe('limits on every edge', () => {
       for (const client of slow) client.stop();
     }
   }, 30_000);
+
+  it('cuts off a body that trickles in, and a keep-alive connection left idle, on every server', async () => {
+    const targets = [stack.gatewayUrl, stack.usersUrls[0]!, stack.ridesUrls[0]!, database.orchestratorUrl];
+    const bodies = targets.flatMap((url) => Array.from({ length: 5 }, () => slowClient(url, 'body')));
+    const idle = targets.flatMap((url) => Array.from({ length: 2 }, () => slowClient(url, 'idle')));
+    try {
+      // A whole request's time limit counts from its first byte; the server checks about once a second.
+      for (const ms of await Promise.all(bodies.map((client) => client.closedAfterMs))) expect(ms).toBeLessThan(REQUEST_TIMEOUT_MS + 5000);
+      for (const ms of await Promise.all(idle.map((client) => client.closedAfterMs))) expect(ms).toBeLessThan(KEEP_ALIVE_TIMEOUT_MS + 5000);
+      expect((await get(`${stack.gatewayUrl}/health`)).status).toBe(200);
+    } finally {
+      for (const client of [...bodies, ...idle]) client.stop();
+    }
+  }, 40_000);
 
   it('refuses oversized bodies and heads with a clean error, never a crash', async () => {
     const big = 'x'.repeat(2 * 1024 * 1024);
