@@ -128,9 +128,18 @@ export async function crashSlave(subject: StartSubject, round: number, log: (lin
 }
 
 /** Every subject's rounds, alternating, so a change in the machine's load hits all alike. */
+/**
+ * Both measures in every round, their order and the subjects' order turning from round to round,
+ * so that no measure or subject always meets the machine just after the same work (the clusters'
+ * set-up settling, say, would otherwise fall on the first measure's rounds only).
+ */
 export async function runStartRounds(subjects: StartSubject[], rounds: number, log: (line: string) => void): Promise<void> {
-  for (let round = 0; round < rounds; round += 1) for (const subject of subjects) await slaveStart(subject, round, log);
-  for (let round = 0; round < rounds; round += 1) for (const subject of subjects) await crashSlave(subject, round, log);
+  for (let round = 0; round < rounds; round += 1) {
+    const order = subjects.map((_, index) => subjects[(index + round) % subjects.length] as StartSubject);
+    const measures = [slaveStart, crashSlave];
+    if (round % 2 === 1) measures.reverse();
+    for (const measure of measures) for (const subject of order) await measure(subject, round, log);
+  }
 }
 
 /** `median [each run]` of one figure. */
