@@ -7,10 +7,12 @@
  * an engine and the image (built here when missing or stale).
  */
 import os from 'node:os';
-import { createRuntime, type RuntimeKind } from '../src/dbaas/runtime/createRuntime.ts';
+import { DockerRuntime } from '../src/dbaas/runtime/DockerRuntime.ts';
+import { ProcessRuntime } from '../src/dbaas/runtime/ProcessRuntime.ts';
+import type { RuntimeKind } from '../src/dbaas/runtime/createRuntime.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { dockerEngine } from '../harness/docker-engine.ts';
-import { benchOption, cell, runStartRounds, setUpSubject, SLAVES, startServers, type StartSubject } from './lib/worker-start.ts';
+import { benchOption, buildCompiled, BUNDLED_WORKER_MAIN, cell, runStartRounds, setUpSubject, SLAVES, startServers, type StartSubject } from './lib/worker-start.ts';
 
 const rounds = benchOption('rounds', 5);
 const rideCount = benchOption('rides', 10_000);
@@ -20,7 +22,12 @@ const logger = createLogger('bench-docker-runtime', process.env.LOG_LEVEL ?? 'wa
 async function main(): Promise<void> {
   const { servers, stop } = await startServers(logger);
   try {
-    const subject = (kind: RuntimeKind) => setUpSubject(kind, servers, rideCount, logger, (where) => createRuntime(kind, { ...where, logger }));
+    // Both run the shipped worker, the one-file bundle: as npm start's processes and in the image.
+    buildCompiled();
+    const subject = (kind: RuntimeKind) =>
+      setUpSubject(kind, servers, rideCount, logger, (where) =>
+        kind === 'process' ? new ProcessRuntime({ ...where, logger, workerMain: BUNDLED_WORKER_MAIN }) : new DockerRuntime({ ...where, logger }),
+      );
     const subjects: StartSubject[] = [await subject('process')];
     try {
       const engine = await dockerEngine();

@@ -5,13 +5,12 @@
  * and `--rides` rides each (default 10,000), rounds alternating: a slave's start to serving, and
  * crash/slave to its replacement serving, with the ratio of each round.
  */
-import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { ProcessRuntime } from '../src/dbaas/runtime/ProcessRuntime.ts';
 import { PROJECT_ROOT } from '../src/shared/entry-points.ts';
 import { createLogger } from '../src/shared/logger.ts';
-import { benchOption, cell, runStartRounds, setUpSubject, SLAVES, startServers, type StartFigures, type StartSubject } from './lib/worker-start.ts';
+import { benchOption, buildCompiled, BUNDLED_WORKER_MAIN, cell, runStartRounds, setUpSubject, SLAVES, startServers, type StartFigures, type StartSubject } from './lib/worker-start.ts';
 import { median } from './lib/load.ts';
 
 const rounds = benchOption('rounds', 5);
@@ -23,12 +22,11 @@ const logger = createLogger('bench-worker-start', process.env.LOG_LEVEL ?? 'warn
 const ENTRIES = {
   tsx: path.join(PROJECT_ROOT, 'src/dbaas/worker/main.ts'),
   modules: path.join(PROJECT_ROOT, 'dist/dbaas/worker/main.js'),
-  compiled: path.join(PROJECT_ROOT, 'dist/dbaas/worker/main.bundle.js'),
+  compiled: BUNDLED_WORKER_MAIN,
 };
 
 async function main(): Promise<void> {
-  const build = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
-  if (build.status !== 0) throw new Error('npm run build failed');
+  buildCompiled();
   const { servers, stop } = await startServers(logger);
   try {
     const subjects: StartSubject[] = [];

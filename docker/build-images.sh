@@ -12,8 +12,9 @@
 #
 # An image whose sources (src, package files, lock, Dockerfile, base) are unchanged is kept as it
 # is, so running this before every test run costs a fraction of a second; --force rebuilds.
-# Both give the same layout (/app, `node --import tsx <entry>`), so compose files, the docker
-# worker runtime and the docs do not care which one built the image. Run from anywhere; needs
+# Both give the same layout (/app, `node --import tsx <entry>`, and dist/ compiled here, whose
+# one-file worker bundle the docker worker runtime runs with plain node), so compose files, the
+# docker worker runtime and the docs do not care which one built the image. Run from anywhere; needs
 # a Docker engine, and for --base host a prior `npm ci` and an x86_64/arm64 Linux host.
 set -euo pipefail
 
@@ -55,6 +56,9 @@ trap 'rm -rf "$work"' EXIT
 context=$work/context
 mkdir -p "$context/docker"
 cp -a "$root/package.json" "$root/package-lock.json" "$root/tsconfig.json" "$root/src" "$context/"
+# The compiled tree (npm run build), for the worker containers' one-file bundle.
+quietly node "$root/scripts/build.mjs"
+cp -a "$root/dist" "$context/"
 cp -a "$root/docker/standin-server.mjs" "$context/docker/"
 
 build_base_image() {
@@ -96,7 +100,7 @@ build_base_image() {
 previous=$(docker image inspect -f '{{.Id}}' "$name:$tag" 2>/dev/null || true)
 # What the image is made of; the installed tree is summed up by npm's own node_modules/.package-lock.json.
 sources() {
-  (cd "$root" && find src package.json package-lock.json tsconfig.json docker node_modules/.package-lock.json -type f -print0 2>/dev/null |
+  (cd "$root" && find src package.json package-lock.json tsconfig.json tsconfig.build.json scripts/build.mjs scripts/copy-assets.mjs docker node_modules/.package-lock.json -type f -print0 2>/dev/null |
     sort -z | xargs -0 sha256sum)
   echo "base=$base ${1:-}"
 }
@@ -127,8 +131,9 @@ if [[ -n $previous && $previous != "$(docker image inspect -f '{{.Id}}' "$name:$
   docker image rm "$previous" >/dev/null 2>&1 || true
 fi
 
-# The image must load the native SQLite addon and the TypeScript loader, or nothing will run.
+# The image must load the native SQLite addon and the TypeScript loader, and hold the workers'
+# bundle, or nothing will run.
 docker run --rm --network none --entrypoint node "$name:$tag" --import tsx --input-type=module -e \
-  "import D from 'better-sqlite3'; new D(':memory:').prepare('select 1').get();" \
-  || { echo "image $name:$tag cannot load better-sqlite3 or tsx" >&2; exit 1; }
+  "import D from 'better-sqlite3'; new D(':memory:').prepare('select 1').get(); (await import('node:fs')).accessSync('dist/dbaas/worker/main.bundle.js');" \
+  || { echo "image $name:$tag cannot load better-sqlite3 or tsx, or lacks dist/dbaas/worker/main.bundle.js" >&2; exit 1; }
 echo "built image $name:$tag ($(docker image inspect -f '{{.Size}}' "$name:$tag" | awk '{printf "%.0f MB", $1/1e6}'))"

@@ -4,6 +4,7 @@
  * Per round: a slave's start to serving (the runtime's start call shown apart), then crash/slave
  * to its replacement serving. Used by bench/docker-runtime.ts and bench/worker-start.ts.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import { Orchestrator } from '../../src/dbaas/orchestrator/Orchestrator.ts';
 import type { WorkerRuntime } from '../../src/dbaas/runtime/WorkerRuntime.ts';
 import { ensureRabbitMq, ensureZooKeeper, type ServerHandle } from '../../src/infra/servers.ts';
 import { loadConfig } from '../../src/shared/config.ts';
+import { PROJECT_ROOT } from '../../src/shared/entry-points.ts';
 import type { Logger } from '../../src/shared/logger.ts';
 import type { FailoverCluster } from './failover-cluster.ts';
 import { fillRides, replacementAfterCrashSlave, whole } from './failover-probes.ts';
@@ -165,6 +167,15 @@ export async function startServers(logger: Logger): Promise<{ servers: Servers; 
     await stop();
     throw error;
   }
+}
+
+/** The shipped worker: the one-file bundle of `npm run build`. */
+export const BUNDLED_WORKER_MAIN = path.join(PROJECT_ROOT, 'dist/dbaas/worker/main.bundle.js');
+
+/** `npm run build`, so that dist/ (the bundle included) matches the sources. */
+export function buildCompiled(): void {
+  const build = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('npm run build failed');
 }
 
 export function benchOption(name: string, fallback: number): number {

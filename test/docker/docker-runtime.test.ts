@@ -13,7 +13,7 @@ import { ZkClient } from '../../src/dbaas/coordination/ZkClient.ts';
 import type { WorkerSettings } from '../../src/dbaas/worker/WorkerSettings.ts';
 import { connectAmqp } from '../../src/dbaas/transport/amqp.ts';
 import { clusterNames, clusterPaths, type WorkerInfo } from '../../src/dbaas/protocol/names.ts';
-import { DockerRuntime, LABELS } from '../../src/dbaas/runtime/DockerRuntime.ts';
+import { DockerRuntime, LABELS, WORKER_MAIN_IN_IMAGE } from '../../src/dbaas/runtime/DockerRuntime.ts';
 import type { WorkerExit, WorkerHandle } from '../../src/dbaas/runtime/WorkerRuntime.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { uniqueClusterName } from '../../harness/database-service.ts';
@@ -147,7 +147,7 @@ describe.skipIf(!engine.ok)(suiteTitle('DockerRuntime: the worker-runtime contra
     expect(statePid).toBeGreaterThan(1);
     expect(worker.pid).toBe(statePid);
     expect(registered.pid).toBe(statePid);
-    expect(fs.readFileSync(`/proc/${statePid}/cmdline`, 'utf8').split('\0')).toContain('src/dbaas/worker/main.ts');
+    expect(fs.readFileSync(`/proc/${statePid}/cmdline`, 'utf8').split('\0')).toContain(WORKER_MAIN_IN_IMAGE);
     await runtime.kill(worker.workerId);
   });
 

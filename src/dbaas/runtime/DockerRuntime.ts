@@ -27,9 +27,12 @@ import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, Work
 export const DEFAULT_WORKER_IMAGE = 'rideshare:latest';
 export const LABELS = { cluster: 'rideshare.cluster', worker: 'rideshare.worker', role: 'rideshare.role', data: 'rideshare.data' } as const;
 const DEFAULT_GRACE_MS = 5000;
-/** Same flags as ProcessRuntime's workers, so both runtimes measure the same program. */
-const WORKER_ENTRYPOINT = ['node', '--max-semi-space-size=4', '--import', 'tsx'];
-const WORKER_MAIN = 'src/dbaas/worker/main.ts';
+/**
+ * Same flags and program as ProcessRuntime's compiled workers: the one-file bundle that
+ * docker/build-images.sh builds into the image (no TypeScript loader, ~200 modules fewer to load).
+ */
+const WORKER_ENTRYPOINT = ['node', '--max-semi-space-size=4'];
+export const WORKER_MAIN_IN_IMAGE = 'dist/dbaas/worker/main.bundle.js';
 /** The first pause before asking the engine again about an exit it has not confirmed; it grows with each failure. */
 const CONFIRM_BACKOFF_MS = 1000;
 /** Every ordinary Engine API call ends within this (a graceful stop's grace included). */
@@ -119,7 +122,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
         name: `rideshare-${this.options.cluster}-${spec.workerId}`,
         Image: this.image,
         Entrypoint: WORKER_ENTRYPOINT,
-        Cmd: [WORKER_MAIN],
+        Cmd: [WORKER_MAIN_IN_IMAGE],
         WorkingDir: '/app',
         Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
         Labels: {
