@@ -132,6 +132,17 @@ describe('ZooKeeper digest ACLs on the cluster\u2019s znodes', () => {
     expect(JSON.parse(clamped[0] as string)).toMatchObject({ stored: 50, maxSlaves: MAX_SLAVES, wanted: MAX_SLAVES });
   });
 
+  it('takes a desired-slaves node that holds no count as holding none (the initial count), and says so once', async () => {
+    await authorised.setData(paths().desiredSlaves, 'lots');
+    const readySlaves = async () => (await listWorkers(anonymous, running().cluster)).filter((worker) => worker.role === 'slave' && worker.ready).length;
+    await until(async () => ((await readySlaves()) === 1 ? true : undefined), 60_000, 'back to the initial slave');
+    await staysTrue(() => running().runtime.list().length === 2, 2000, 'one master and one slave');
+    const ignored = logLines.filter((line) => line.includes('ignoring a znode whose data has not the expected shape'));
+    expect(ignored.length).toBe(1);
+    expect(JSON.parse(ignored[0] as string)).toMatchObject({ path: paths().desiredSlaves });
+    await authorised.setData(paths().desiredSlaves, 1);
+  });
+
   it('refuses an anonymous client the supervisor lease once it is free', async () => {
     const { cluster } = running();
     await running().stop();

@@ -6,6 +6,7 @@
  * ZooKeeper's 1 MB limit.
  */
 import { clusterPaths } from '../protocol/names.ts';
+import { historyRecord } from './records.ts';
 import type { ZkClient } from './ZkClient.ts';
 
 export const HISTORY_LIMIT = 200;
@@ -40,7 +41,7 @@ export class ClusterHistory {
   }
 
   async read(): Promise<ClusterEvent[]> {
-    const node = await this.zk.getDataIfExists<ClusterEvent[]>(this.path);
+    const node = await this.zk.readNodeIfExists(this.path, historyRecord);
     return Array.isArray(node?.data) ? node.data : [];
   }
 

@@ -3,6 +3,7 @@
  * it. The supervisor reconciles toward it; the autoscaler sets it.
  */
 import { clusterPaths } from '../protocol/names.ts';
+import { countRecord } from './records.ts';
 import type { ZkClient } from './ZkClient.ts';
 
 export class DesiredSlaves {
@@ -20,8 +21,7 @@ export class DesiredSlaves {
    * it from above: the supervisor clamps it to MAX_SLAVES (Supervisor.wantedSlaves).
    */
   async get(fallback: number): Promise<number> {
-    const node = await this.zk.getDataIfExists<number>(this.path);
-    return Number.isSafeInteger(node?.data) && (node?.data as number) >= 0 ? (node?.data as number) : fallback;
+    return (await this.zk.readNodeIfExists(this.path, countRecord))?.data ?? fallback;
   }
 
   async set(count: number): Promise<void> {

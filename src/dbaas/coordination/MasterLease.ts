@@ -5,6 +5,7 @@
  */
 import { RideShareError } from '../../shared/errors.ts';
 import { clusterPaths } from '../protocol/names.ts';
+import { countRecord, masterRecord } from './records.ts';
 import { CreateMode, isZkError, ZkErrorCode, type ZkClient } from './ZkClient.ts';
 
 export interface MasterRecord {
@@ -24,7 +25,7 @@ export class MasterTakenError extends RideShareError {
 async function nextEpoch(zk: ZkClient, path: string, atLeast: number): Promise<number> {
   await zk.ensurePath(path);
   for (;;) {
-    const { data, version } = await zk.getData<number>(path);
+    const { data, version } = await zk.readNode(path, countRecord);
     const epoch = Math.max(typeof data === 'number' ? data : 0, atLeast) + 1;
     try {
       await zk.setData(path, epoch, version);
@@ -57,7 +58,7 @@ export async function acquireMasterLease(
 }
 
 export async function readMaster(zk: ZkClient, cluster: string): Promise<MasterRecord | undefined> {
-  return (await zk.getDataIfExists<MasterRecord>(clusterPaths(cluster).master))?.data;
+  return (await zk.readNodeIfExists(clusterPaths(cluster).master, masterRecord))?.data;
 }
 
 /**
@@ -66,7 +67,7 @@ export async function readMaster(zk: ZkClient, cluster: string): Promise<MasterR
  */
 export async function clearMasterLease(zk: ZkClient, cluster: string, workerId?: string): Promise<void> {
   const path = clusterPaths(cluster).master;
-  const node = await zk.getDataIfExists<MasterRecord>(path);
+  const node = await zk.readNodeIfExists(path, masterRecord);
   if (!node || (workerId !== undefined && node.data?.workerId !== workerId)) return;
   await zk.removeIfExists(path, node.version);
 }

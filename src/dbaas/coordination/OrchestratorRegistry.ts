@@ -4,6 +4,7 @@
  * with the orchestrator's session and is written again when a new session opens.
  */
 import { clusterPaths } from '../protocol/names.ts';
+import { orchestratorRecord } from './records.ts';
 import { CreateMode, type ZkClient } from './ZkClient.ts';
 
 export interface OrchestratorRecord {
@@ -29,6 +30,6 @@ export async function withdrawOrchestrator(zk: ZkClient, cluster: string, orches
 export async function listOrchestrators(zk: ZkClient, cluster: string): Promise<OrchestratorRecord[]> {
   const paths = clusterPaths(cluster);
   const ids = await zk.getChildrenIfExists(paths.orchestrators);
-  const records = await Promise.all(ids.map(async (id) => (await zk.getDataIfExists<OrchestratorRecord>(paths.orchestratorNode(id)))?.data));
+  const records = await Promise.all(ids.map(async (id) => (await zk.readNodeIfExists(paths.orchestratorNode(id), orchestratorRecord))?.data));
   return records.filter((record): record is OrchestratorRecord => record !== undefined);
 }

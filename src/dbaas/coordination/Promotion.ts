@@ -3,6 +3,7 @@
  * the old master is certainly dead); every ready slave watches it and the one named acts.
  */
 import { clusterPaths, type PromotionRequest } from '../protocol/names.ts';
+import { promotionRecord } from './records.ts';
 import type { ZkClient, ZkWatcher } from './ZkClient.ts';
 
 export async function requestPromotion(zk: ZkClient, cluster: string, workerId: string): Promise<void> {
@@ -17,5 +18,5 @@ export async function readPromotion(zk: ZkClient, cluster: string, watcher: ZkWa
   const path = clusterPaths(cluster).promotion;
   const stat = await zk.exists(path, watcher);
   if (!stat) return undefined;
-  return (await zk.getDataIfExists<PromotionRequest>(path))?.data;
+  return (await zk.readNodeIfExists(path, promotionRecord))?.data;
 }

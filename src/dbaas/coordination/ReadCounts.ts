@@ -4,6 +4,7 @@
  * grow, so a window's reads are a difference of sums.
  */
 import { clusterPaths } from '../protocol/names.ts';
+import { readCountRecord } from './records.ts';
 import type { ZkClient } from './ZkClient.ts';
 
 interface CountNode {
@@ -20,6 +21,6 @@ export async function publishReadCount(zk: ZkClient, cluster: string, orchestrat
 export async function totalReads(zk: ZkClient, cluster: string): Promise<number> {
   const root = clusterPaths(cluster).readCounts;
   const children = await zk.getChildrenIfExists(root);
-  const nodes = await Promise.all(children.map((child) => zk.getDataIfExists<CountNode>(`${root}/${child}`)));
+  const nodes = await Promise.all(children.map((child) => zk.readNodeIfExists(`${root}/${child}`, readCountRecord)));
   return nodes.reduce((sum, node) => sum + (typeof node?.data?.total === 'number' ? node.data.total : 0), 0);
 }

@@ -5,6 +5,7 @@
  */
 import { RideShareError } from '../../shared/errors.ts';
 import { clusterPaths } from '../protocol/names.ts';
+import { supervisorRecord } from './records.ts';
 import { CreateMode, isZkError, ZkErrorCode, type ZkClient } from './ZkClient.ts';
 
 const RETRY_MS = 500;
@@ -80,7 +81,7 @@ export class SupervisorLease {
 
   /** Gives the lease up (when supervising could not start), so another orchestrator may take it. */
   async release(): Promise<void> {
-    const node = await this.zk.getDataIfExists<SupervisorRecord>(this.path);
+    const node = await this.zk.readNodeIfExists(this.path, supervisorRecord);
     if (!node || node.data?.orchestratorId !== this.me.orchestratorId) return;
     await this.zk.removeIfExists(this.path, node.version);
   }
@@ -93,7 +94,7 @@ export class SupervisorLease {
   }
 
   async holder(): Promise<SupervisorRecord | undefined> {
-    return (await this.zk.getDataIfExists<SupervisorRecord>(this.path))?.data;
+    return (await this.zk.readNodeIfExists(this.path, supervisorRecord))?.data;
   }
 
   /**

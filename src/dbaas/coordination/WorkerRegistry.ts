@@ -4,6 +4,7 @@
  * which is how a dead worker leaves the list without anyone deleting it.
  */
 import { clusterPaths, type WorkerInfo } from '../protocol/names.ts';
+import { workerInfoRecord } from './records.ts';
 import { CreateMode, type ZkClient, type ZkWatcher } from './ZkClient.ts';
 
 export class WorkerRegistration {
@@ -46,7 +47,7 @@ export async function listWorkers(zk: ZkClient, cluster: string, watcher?: ZkWat
 }
 
 export async function readWorker(zk: ZkClient, cluster: string, workerId: string): Promise<WorkerInfo | undefined> {
-  return (await zk.getDataIfExists<WorkerInfo>(clusterPaths(cluster).workerNode(workerId)))?.data;
+  return (await zk.readNodeIfExists(clusterPaths(cluster).workerNode(workerId), workerInfoRecord))?.data;
 }
 
 /** A worker known dead leaves the list at once, not when its session expires. */

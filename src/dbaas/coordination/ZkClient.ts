@@ -13,7 +13,9 @@
  */
 import { EventEmitter } from 'node:events';
 import zookeeper from 'node-zookeeper-client';
+import type { z } from 'zod';
 import { RideShareError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
 import { withTimeout } from '../../shared/timeout.ts';
 import { aclFor, digestAuth, OPEN_ACL, type ZkCredentials } from './ZkAcl.ts';
 
@@ -28,6 +30,8 @@ export interface ZkClientOptions {
   renew?: boolean;
   /** The cluster's digest credentials; without them the client is anonymous and creates open nodes. */
   credentials?: ZkCredentials;
+  /** Told of nodes whose data does not have the shape their reader expects (readNode). */
+  logger?: Logger;
 }
 
 export type ZkWatcher = (event: zookeeper.Event) => void;
@@ -46,6 +50,8 @@ export class ZkClient extends EventEmitter {
   private client: zookeeper.Client;
   private readonly operationTimeoutMs: number;
   private closed = false;
+  /** Malformed node versions already logged: a node polled every pass is told once. */
+  private readonly malformedSeen = new Set<string>();
   /** Running while disconnected: past the session timeout, the session is certainly gone. */
   private lossTimer: NodeJS.Timeout | undefined;
   /** Between an expiry and a renewed session: the old client's events mean nothing. */
@@ -226,6 +232,34 @@ export class ZkClient extends EventEmitter {
   async setData(path: string, data: unknown, version = -1): Promise<number> {
     const stat = await this.call<zookeeper.Stat>((done) => this.client.setData(path, encodeData(data), version, done));
     return stat.version;
+  }
+
+  /**
+   * The node's data if it has the shape `schema` describes, else undefined (logged once per
+   * version of the node); the version either way.
+   */
+  async readNode<T>(path: string, schema: z.ZodType<T>, watcher?: ZkWatcher): Promise<{ data: T | undefined; version: number }> {
+    const { data, version } = await this.getData<unknown>(path, watcher);
+    if (data === undefined) return { data: undefined, version };
+    const parsed = schema.safeParse(data);
+    if (parsed.success) return { data: parsed.data, version };
+    const seen = `${path}@${version}`;
+    if (!this.malformedSeen.has(seen)) {
+      if (this.malformedSeen.size > 1000) this.malformedSeen.clear();
+      this.malformedSeen.add(seen);
+      this.options.logger?.warn({ path, version, problem: parsed.error.issues[0]?.message, at: parsed.error.issues[0]?.path.join('.') }, 'ignoring a znode whose data has not the expected shape');
+    }
+    return { data: undefined, version };
+  }
+
+  /** readNode, or undefined when there is no such node. */
+  async readNodeIfExists<T>(path: string, schema: z.ZodType<T>, watcher?: ZkWatcher): Promise<{ data: T | undefined; version: number } | undefined> {
+    try {
+      return await this.readNode(path, schema, watcher);
+    } catch (error) {
+      if (isZkError(error, ZkErrorCode.NO_NODE)) return undefined;
+      throw error;
+    }
   }
 
   /** The node's data and version, or undefined when there is no such node. */

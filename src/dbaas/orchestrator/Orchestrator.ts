@@ -71,7 +71,7 @@ export class Orchestrator {
     const names = clusterNames(options.cluster);
     const orchestratorId = this.orchestratorId;
     // A lost session is renewed, and the leadership unit rejoins as supervisor or standby.
-    this.zk = new ZkClient({ connect: options.zkConnect, sessionTimeoutMs: options.sessionTimeoutMs, renew: true, credentials: options.workerTuning.zkAuth });
+    this.zk = new ZkClient({ connect: options.zkConnect, sessionTimeoutMs: options.sessionTimeoutMs, renew: true, credentials: options.workerTuning.zkAuth, logger: options.logger });
     const registry = createRegistry('orchestrator');
     const signer = new MessageSigner(options.workerTuning.clusterKey);
     this.rpc = new RpcClient({

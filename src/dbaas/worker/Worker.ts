@@ -127,7 +127,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /** ZooKeeper and RabbitMQ at the same time: neither needs the other. */
   private async connect(): Promise<void> {
-    this.zk = new ZkClient({ connect: this.settings.zkConnect, sessionTimeoutMs: this.settings.zkSessionTimeoutMs, credentials: this.settings.zkAuth });
+    this.zk = new ZkClient({ connect: this.settings.zkConnect, sessionTimeoutMs: this.settings.zkSessionTimeoutMs, credentials: this.settings.zkAuth, logger: this.logger });
     this.zk.on('expired', () => this.fatal('ZooKeeper session expired'));
     this.zk.on('disconnected', () => {
       // Until the session is known to survive, a master must not take writes.
