@@ -24,7 +24,10 @@ export class RefusedMessages {
     private readonly queue: string,
     private readonly workerId: string,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    // Keeping copies is a courtesy: a channel the broker closes must not take the worker with it.
+    channel.on('error', (error: unknown) => this.logger.warn({ err: error }, 'the refused-messages channel failed; refusals are only logged from now on'));
+  }
 
   /**
    * Logs the refusal and keeps a copy of the message; the caller still acks the original on its
