@@ -41,8 +41,7 @@ export class ClusterHistory {
   }
 
   async read(): Promise<ClusterEvent[]> {
-    const node = await this.zk.readNodeIfExists(this.path, historyRecord);
-    return Array.isArray(node?.data) ? node.data : [];
+    return (await this.zk.readNodeIfExists(this.path, historyRecord))?.data ?? [];
   }
 
   /** Appends after the previous append; resolves once written (or failed: history is best effort). */

@@ -26,7 +26,7 @@ async function nextEpoch(zk: ZkClient, path: string, atLeast: number): Promise<n
   await zk.ensurePath(path);
   for (;;) {
     const { data, version } = await zk.readNode(path, countRecord);
-    const epoch = Math.max(typeof data === 'number' ? data : 0, atLeast) + 1;
+    const epoch = Math.max(data ?? 0, atLeast) + 1;
     try {
       await zk.setData(path, epoch, version);
       return epoch;

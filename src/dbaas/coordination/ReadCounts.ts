@@ -22,5 +22,5 @@ export async function totalReads(zk: ZkClient, cluster: string): Promise<number>
   const root = clusterPaths(cluster).readCounts;
   const children = await zk.getChildrenIfExists(root);
   const nodes = await Promise.all(children.map((child) => zk.readNodeIfExists(`${root}/${child}`, readCountRecord)));
-  return nodes.reduce((sum, node) => sum + (typeof node?.data?.total === 'number' ? node.data.total : 0), 0);
+  return nodes.reduce((sum, node) => sum + (node?.data?.total ?? 0), 0);
 }

@@ -13,7 +13,7 @@ import type { ClusterNames } from '../protocol/names.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { SnapshotSource } from './ReplicaStore.ts';
 import { copySnapshot, DEFAULT_SNAPSHOT_TEMP_DIR, snapshotTempFile, sweepStaleSnapshotFiles } from './SnapshotCopy.ts';
-import type { RefusedMessages } from '../transport/RefusedMessages.ts';
+import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 import {
   decodeRequest,
   decodeRequesterSignal,
@@ -43,7 +43,7 @@ export interface SnapshotServerOptions extends Partial<TransferTuning> {
   /** Checks requests: a copy of the database goes to the cluster's own processes only. */
   signer: MessageSigner;
   /** Where requests refused unexecuted are kept (none: only logged). */
-  refused?: RefusedMessages;
+  refused?: Refusals;
   /** A slave waits on its sync stream; without it the store's current seq is the answer (the master). */
   waitForSeq?: WaitForSeq;
   /**
@@ -84,6 +84,7 @@ export async function serveSnapshots(options: SnapshotServerOptions): Promise<Sn
 export class SnapshotServer {
   private readonly tuning: TransferTuning;
   private readonly tempDir: string;
+  private readonly refused: Refusals;
   private readonly transfers = new Map<string, OutgoingTransfer>();
   private consumerTag: string | undefined;
   private consuming = false;
@@ -93,6 +94,7 @@ export class SnapshotServer {
   constructor(private readonly options: SnapshotServerOptions) {
     this.tuning = { ...SNAPSHOT_DEFAULTS, ...definedOnly(options) };
     this.tempDir = options.tempDir ?? DEFAULT_SNAPSHOT_TEMP_DIR;
+    this.refused = options.refused ?? logRefusals(options.logger);
   }
 
   async start(): Promise<void> {
@@ -133,14 +135,9 @@ export class SnapshotServer {
     await this.options.channel.cancel(this.consumerTag).catch(() => undefined);
   }
 
-  private refuse(message: ConsumeMessage, reason: string, error?: unknown): void {
-    if (this.options.refused) this.options.refused.keep(message, 'snapshotQ', reason, error);
-    else this.options.logger?.warn({ bytes: message.content.length, err: error }, reason);
-  }
-
   private async onRequest(message: ConsumeMessage): Promise<void> {
     if (!this.options.signer.verify(message)) {
-      this.refuse(message, 'refusing an unsigned snapshot request');
+      this.refused.keep(message, 'snapshotQ', 'refusing an unsigned snapshot request');
       this.settle(message);
       return;
     }
@@ -148,7 +145,7 @@ export class SnapshotServer {
     try {
       request = decodeRequest(message.content);
     } catch (error) {
-      this.refuse(message, 'refusing a malformed snapshot request', error);
+      this.refused.keep(message, 'snapshotQ', 'refusing a malformed snapshot request', error);
       this.settle(message);
       return;
     }

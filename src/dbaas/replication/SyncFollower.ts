@@ -16,7 +16,7 @@ import type { Logger } from '../../shared/logger.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import { decodeSync, type SyncEpoch, type SyncMessage, type SyncWrite } from '../protocol/messages.ts';
 import type { ReplicaStore } from './ReplicaStore.ts';
-import type { RefusedMessages } from '../transport/RefusedMessages.ts';
+import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 
 /** Enough in flight to keep the replica busy; applying is synchronous, so order is kept. */
 const SYNC_PREFETCH = 512;
@@ -45,7 +45,7 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
     private readonly signer: MessageSigner,
     private readonly logger: Logger,
     /** Where sync messages refused unapplied are kept (none: only logged). */
-    private readonly refused?: RefusedMessages,
+    private readonly refused: Refusals = logRefusals(logger),
   ) {
     super();
   }
@@ -101,7 +101,7 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
     if (this.broken) return;
     if (!this.signer.verify(message)) {
       // Not the cluster's master: never applied, and no reason to stop following the real stream.
-      this.refuse(message, 'refusing an unsigned sync message');
+      this.refused.keep(message, 'sync', 'refusing an unsigned sync message');
       this.channel.ack(message);
       return;
     }
@@ -110,7 +110,7 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
       sync = decodeSync(message.content);
     } catch (error) {
       // Not executed, and not fatal: if it was a real write, the next one reveals the gap.
-      this.refuse(message, 'refusing a malformed sync message', error);
+      this.refused.keep(message, 'sync', 'refusing a malformed sync message', error);
       this.channel.ack(message);
       return;
     }
@@ -127,11 +127,6 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
       return;
     }
     this.channel.ack(message);
-  }
-
-  private refuse(message: ConsumeMessage | GetMessage, reason: string, error?: unknown): void {
-    if (this.refused) this.refused.keep(message, 'sync', reason, error);
-    else this.logger.warn({ bytes: message.content.length, err: error }, reason);
   }
 
   private onEpochMark(mark: SyncEpoch): string | undefined {

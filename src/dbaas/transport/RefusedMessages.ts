@@ -18,7 +18,17 @@ export const REFUSED_QUEUE_OPTIONS: Options.AssertQueue = {
   arguments: { 'x-max-length': REFUSED_QUEUE_LIMIT, 'x-overflow': 'drop-head' },
 };
 
-export class RefusedMessages {
+/** What a worker does with a message it will not execute. */
+export interface Refusals {
+  keep(message: ConsumeMessage | GetMessage, from: string, reason: string, error?: unknown): void;
+}
+
+/** For a part started without a refused queue (a test's own snapshot server, say): the refusal is only logged. */
+export function logRefusals(logger: Logger | undefined): Refusals {
+  return { keep: (message, from, reason, error) => logger?.warn({ from, bytes: message.content.length, ...(error === undefined ? {} : { err: error }) }, reason) };
+}
+
+export class RefusedMessages implements Refusals {
   constructor(
     private readonly channel: Channel,
     private readonly queue: string,

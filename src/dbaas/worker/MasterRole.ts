@@ -17,7 +17,7 @@ import { failure, ok, reply } from '../transport/replies.ts';
 import { RequestReply } from '../transport/RequestReply.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { Store } from './Store.ts';
-import type { RefusedMessages } from '../transport/RefusedMessages.ts';
+import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 
 /** Messages in flight between delivery and confirm; confirms are pipelined, applying stays serial. */
 const WRITE_PREFETCH = 256;
@@ -35,7 +35,7 @@ export interface MasterRoleOptions {
   /** Checks commands and signs what the master publishes (src/dbaas/transport/signing.ts). */
   signer: MessageSigner;
   /** Where commands refused unexecuted are kept (none: only logged). */
-  refused?: RefusedMessages;
+  refused?: Refusals;
   logger: Logger;
   /** Called when the master must stop (fail-stop): an unconfirmed write, a lost channel. */
   onFatal(reason: string): void;
@@ -62,7 +62,11 @@ export class MasterRole {
   private queued: QueuedWrite[] = [];
   private groupScheduled = false;
 
-  constructor(private readonly options: MasterRoleOptions) {}
+  private readonly refused: Refusals;
+
+  constructor(private readonly options: MasterRoleOptions) {
+    this.refused = options.refused ?? logRefusals(options.logger);
+  }
 
   async start(): Promise<void> {
     const { connection, names, store } = this.options;
@@ -75,7 +79,7 @@ export class MasterRole {
       store: () => store,
       priority: SNAPSHOT_PRIORITY.master,
       signer: this.options.signer,
-      refused: this.options.refused,
+      refused: this.refused,
       // A copy may only hold writes every replica is sure to receive: none the broker may still refuse.
       confirmedThrough: (seq, timeoutMs) => this.confirmedThrough(seq, timeoutMs),
       logger: this.options.logger,
@@ -148,7 +152,7 @@ export class MasterRole {
     }
     if (!this.options.signer.verify(message)) {
       // Not from the cluster: no answer (its reply-to is nobody we serve), not executed.
-      this.refuse(message, 'refusing an unsigned command on writeQ');
+      this.refused.keep(message, 'writeQ', 'refusing an unsigned command on writeQ');
       channel.ack(message);
       return;
     }
@@ -156,7 +160,7 @@ export class MasterRole {
     try {
       decoded = decodeCommands(message.content);
     } catch (error) {
-      this.refuse(message, 'refusing a malformed command on writeQ', error);
+      this.refused.keep(message, 'writeQ', 'refusing a malformed command on writeQ', error);
       reply(channel, message, failure(error));
       channel.ack(message);
       return;
@@ -291,10 +295,5 @@ export class MasterRole {
       }, timeoutMs);
       this.confirmWaiters.push(waiter);
     });
-  }
-
-  private refuse(message: ConsumeMessage, reason: string, error?: unknown): void {
-    if (this.options.refused) this.options.refused.keep(message, 'writeQ', reason, error);
-    else this.options.logger.warn({ bytes: message.content.length, err: error }, reason);
   }
 }

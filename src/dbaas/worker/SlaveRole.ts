@@ -15,7 +15,7 @@ import { failure, ok, reply } from '../transport/replies.ts';
 import { RequestReply } from '../transport/RequestReply.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { Store } from './Store.ts';
-import type { RefusedMessages } from '../transport/RefusedMessages.ts';
+import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 
 const READ_PREFETCH = 32;
 
@@ -30,7 +30,7 @@ export interface SlaveRoleOptions {
   /** Checks every command (src/dbaas/transport/signing.ts). */
   signer: MessageSigner;
   /** Where reads refused unexecuted are kept (none: only logged). */
-  refused?: RefusedMessages;
+  refused?: Refusals;
   logger: Logger;
 }
 
@@ -46,7 +46,10 @@ export class SlaveRole {
   private inFlight = 0;
   private idle: (() => void) | undefined;
 
+  private readonly refused: Refusals;
+
   constructor(private readonly options: SlaveRoleOptions) {
+    this.refused = options.refused ?? logRefusals(options.logger);
     options.follower.on('applied', (seq) => this.release(seq));
   }
 
@@ -55,7 +58,7 @@ export class SlaveRole {
     await readChannel.prefetch(READ_PREFETCH);
     this.readConsumer = (await readChannel.consume(names.readQ, (message) => message && void this.onRead(message), { noAck: false })).consumerTag;
     const waitForSeq = appliedSeqWaiter(this.options.follower, () => store.appliedSeq);
-    this.snapshotServer = await serveSnapshots({ channel: snapshotChannel, names, store: () => store, priority: SNAPSHOT_PRIORITY.slave, waitForSeq, signer: this.options.signer, refused: this.options.refused, logger: this.options.logger });
+    this.snapshotServer = await serveSnapshots({ channel: snapshotChannel, names, store: () => store, priority: SNAPSHOT_PRIORITY.slave, waitForSeq, signer: this.options.signer, refused: this.refused, logger: this.options.logger });
   }
 
   /** Stops taking reads and snapshot requests, and resolves once the reads in flight are answered. */
@@ -71,7 +74,7 @@ export class SlaveRole {
     const { readChannel: channel } = this.options;
     if (!this.options.signer.verify(message)) {
       // Not from the cluster: no answer (its reply-to is nobody we serve), not executed.
-      this.refuse(message, 'refusing an unsigned command on readQ');
+      this.refused.keep(message, 'readQ', 'refusing an unsigned command on readQ');
       channel.ack(message);
       return;
     }
@@ -79,7 +82,7 @@ export class SlaveRole {
     try {
       decoded = decodeCommands(message.content);
     } catch (error) {
-      this.refuse(message, 'refusing a malformed command on readQ', error);
+      this.refused.keep(message, 'readQ', 'refusing a malformed command on readQ', error);
       reply(channel, message, failure(error));
       channel.ack(message);
       return;
@@ -140,10 +143,5 @@ export class SlaveRole {
     const ready = this.waiters.filter((waiter) => waiter.seq <= applied);
     this.waiters = this.waiters.filter((waiter) => waiter.seq > applied);
     for (const waiter of ready) waiter.resolve();
-  }
-
-  private refuse(message: ConsumeMessage, reason: string, error?: unknown): void {
-    if (this.options.refused) this.options.refused.keep(message, 'readQ', reason, error);
-    else this.options.logger.warn({ bytes: message.content.length, err: error }, reason);
   }
 }
