@@ -26,6 +26,11 @@ export const ERROR_CODES = {
   TAKEN: { status: 409, retriable: false },
   UNAVAILABLE: { status: 503, retriable: true },
   TIMEOUT: { status: 503, retriable: true },
+  /**
+   * SQLite ended a group's whole transaction (disk full, I/O error, out of memory): none of the
+   * group is applied, and the master that saw it stops (docs/guarantees.md).
+   */
+  TRANSACTION_ABORTED: { status: 503, retriable: true },
   /** ZooKeeper refused or failed an operation (its own code is kept on the error). */
   ZOOKEEPER: { status: 503, retriable: true },
   /** A setting is missing or invalid: the process cannot start. */

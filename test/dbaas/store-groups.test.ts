@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SyncWrite } from '../../src/dbaas/protocol/messages.ts';
 import type { Write } from '../../src/dbaas/protocol/queries.ts';
@@ -74,5 +75,73 @@ describe('group commit in the store', () => {
     replica.close();
     expect(Store.readPosition(path.join(dir, 'replica.db'))).toEqual({ appliedSeq: 3, epoch: 2 });
     expect(Store.readPosition(file)).toEqual({ appliedSeq: 3, epoch: 2 });
+  });
+});
+
+/**
+ * SQLite ends the whole transaction on some errors (SQLITE_FULL, IOERR, NOMEM; a trigger's
+ * RAISE(ROLLBACK) stands in for them here). A group hit by one must be undone entirely, and the
+ * writes after it must not slip into the file outside the group.
+ */
+describe('a group whose transaction SQLite ended', () => {
+  let dir: string;
+  let file: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-groups-'));
+    file = path.join(dir, 'worker.db');
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function storeWithRollbackTrigger(): Store {
+    const store = new Store(file);
+    const raw = new Database(file);
+    raw.exec(`CREATE TRIGGER ends_transaction BEFORE INSERT ON users WHEN NEW.username = 'boom'
+              BEGIN SELECT RAISE(ROLLBACK, 'injected transaction end'); END`);
+    raw.close();
+    return store;
+  }
+
+  it('fails the whole group with TRANSACTION_ABORTED, even when each write catches its own error', () => {
+    const store = storeWithRollbackTrigger();
+    store.applyAsMaster('before', user('before'), 1);
+    const seen: unknown[] = [];
+    expect(() =>
+      store.inTransaction(() => {
+        for (const name of ['a', 'boom', 'b']) {
+          try {
+            seen.push(store.applyAsMaster(`w-${name}`, user(name), 1).seq);
+          } catch (error) {
+            // What the master's group loop does with a write's own failure: note it, go on.
+            seen.push((error as { code?: string }).code);
+            if ((error as { code?: string }).code === 'TRANSACTION_ABORTED') throw error;
+          }
+        }
+      }),
+    ).toThrow(expect.objectContaining({ code: 'TRANSACTION_ABORTED' }));
+    expect(seen).toEqual([2, 'TRANSACTION_ABORTED']);
+    expect(store.appliedSeq).toBe(1);
+    expect(store.answered('w-a')).toBeUndefined();
+    store.close();
+    const names = new Database(file, { readonly: true }).prepare('SELECT username FROM users ORDER BY username').pluck().all();
+    expect(names).toEqual(['before']);
+    expect(Store.readPosition(file)).toEqual({ appliedSeq: 1, epoch: 1 });
+  });
+
+  it('refuses a write of a group whose transaction is gone instead of autocommitting it', () => {
+    const store = storeWithRollbackTrigger();
+    expect(() =>
+      store.inTransaction(() => {
+        try {
+          store.applyAsMaster('w-boom', user('boom'), 1);
+        } catch {
+          // A careless caller that swallows every error of a write.
+        }
+        store.applyAsMaster('w-after', user('after'), 1);
+      }),
+    ).toThrow(expect.objectContaining({ code: 'TRANSACTION_ABORTED' }));
+    store.close();
+    const names = new Database(file, { readonly: true }).prepare('SELECT username FROM users').pluck().all();
+    expect(names).toEqual([]);
+    expect(Store.readPosition(file)).toEqual({ appliedSeq: 0, epoch: 0 });
   });
 });

@@ -2,14 +2,18 @@
  * The master: the single consumer of writeQ. The writes that arrived together are applied locally
  * in one transaction (each with its own seq, in a savepoint of its own, so one that fails fails
  * alone), published to this epoch's sync exchange as one message, and answered and acked only
- * once the broker confirmed it. A retried write (same request id) gets its first answer
- * back; a write whose deadline has passed is never applied (its caller has already been told 503).
+ * once the broker confirmed it and every write before it. Nothing of a group is answered before
+ * that, refusals included: a 409 may rest on an earlier write that is not yet sure to survive.
+ * When SQLite ends a group's transaction (disk full, I/O error) or its commit fails, none of the
+ * group is applied or answered and the master stops, so its messages go to the next master.
+ * A retried write (same request id) gets its first answer back; a write whose deadline has
+ * passed is never applied (its caller has already been told 503).
  */
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { RideShareError, TimeoutError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { sleep } from '../../shared/timeout.ts';
-import { decodeCommands, MAX_GROUP, type Position, type SingleCommand, type SyncWrite } from '../protocol/messages.ts';
+import { sleep, withTimeout } from '../../shared/timeout.ts';
+import { decodeCommands, MAX_GROUP, type Position, type Reply, type SingleCommand, type SyncWrite } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { serveSnapshots, SNAPSHOT_PRIORITY } from '../replication/SnapshotTransfer.ts';
 import { SyncPublisher } from '../replication/SyncPublisher.ts';
@@ -21,8 +25,8 @@ import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 
 /** Messages in flight between delivery and confirm; confirms are pipelined, applying stays serial. */
 const WRITE_PREFETCH = 256;
-/** How long a retried write waits for its first application to be confirmed before a 503. */
-const DUPLICATE_CONFIRM_WAIT_MS = 10_000;
+/** How long the broker may take to confirm a group's sync message before the master fails. */
+const PUBLISH_CONFIRM_TIMEOUT_MS = 10_000;
 /** How long a new master waits for the broker to drop the dead master's exclusive consumer. */
 const TAKE_WRITES_TIMEOUT_MS = 15_000;
 
@@ -70,9 +74,11 @@ export class MasterRole {
 
   async start(): Promise<void> {
     const { connection, names, store } = this.options;
+    // Everything this replica holds came through the broker already: confirmed. Set before the
+    // first delivery, so a retry of such a write is answered at once, not after a wait on nothing.
+    this.confirmedSeq = store.appliedSeq;
     await this.takeWrites();
     const snapshotChannel: Channel = await connection.createChannel();
-    this.confirmedSeq = store.appliedSeq;
     await serveSnapshots({
       channel: snapshotChannel,
       names,
@@ -204,55 +210,71 @@ export class MasterRole {
       return;
     }
     const group = this.queued.splice(0, MAX_GROUP);
-    const applied: { write: QueuedWrite; sync: SyncWrite }[] = [];
+    const answers: { write: QueuedWrite; answer: Reply<unknown>; sync?: SyncWrite }[] = [];
+    const syncs: SyncWrite[] = [];
     try {
       this.options.store.inTransaction(() => {
         for (const write of group) {
-          const sync = this.applyOne(write);
-          if (sync) applied.push({ write, sync });
+          const outcome = this.applyOne(write);
+          if (outcome.sync) syncs.push(outcome.sync);
+          answers.push({ write, ...outcome });
         }
       });
     } catch (error) {
-      // The commit itself failed: none of the group's writes is stored.
-      this.options.logger.error({ err: error, writes: applied.length }, 'a group commit failed');
-      for (const { write } of applied) write.answer.set(write.index, failure(error));
+      // SQLite ended the group's transaction, or its commit failed: none of the group is stored.
+      // Nothing of it was answered; its messages stay unacked and go to the next master. A master
+      // that cannot commit must not go on (its next write could land where no replica follows).
+      this.stopped = true;
+      this.options.logger.error({ err: error, writes: group.length }, 'a group commit failed; this master stops');
+      this.options.onFatal(`a group commit failed: ${String(error)}`);
       return;
     }
-    if (applied.length === 0) return;
-    const syncs = applied.map(({ sync }) => sync);
-    publisher.publish(syncs).then(
-      () => {
-        for (const { sync } of applied) this.noteConfirmed(sync.seq);
-        for (const { write, sync } of applied) {
-          this.options.logger.info({ seq: sync.seq, requestId: write.command.requestId, trace: write.command.trace }, 'write applied');
-          write.answer.set(write.index, ok(sync.result));
+    // Answered only once every write up to here is confirmed, those of earlier groups included:
+    // a 409 or a retry's first answer may rest on a write that is not yet sure to survive.
+    const through = this.options.store.appliedSeq;
+    const published = syncs.length === 0 ? Promise.resolve() : this.publishConfirmed(publisher, syncs);
+    published.then(
+      async () => {
+        for (const sync of syncs) this.noteConfirmed(sync.seq);
+        if (through > this.confirmedSeq) await this.confirmedThrough(through);
+        for (const { write, answer, sync } of answers) {
+          if (sync) this.options.logger.info({ seq: sync.seq, requestId: write.command.requestId, trace: write.command.trace }, 'write applied');
+          write.answer.set(write.index, answer);
         }
       },
-      (error: unknown) => this.options.onFatal(`writes seq ${syncs[0]?.seq}..${syncs.at(-1)?.seq} not confirmed: ${String(error)}`),
+      (error: unknown) => {
+        this.stopped = true;
+        this.options.onFatal(`writes seq ${syncs[0]?.seq}..${syncs.at(-1)?.seq} not confirmed: ${String(error)}`);
+      },
     );
   }
 
-  /** One write of a group, in a savepoint of its own; the message to broadcast, or undefined when it is answered already. */
-  private applyOne({ command, answer, index }: QueuedWrite): SyncWrite | undefined {
+  /**
+   * The group's sync message, confirmed by the broker within PUBLISH_CONFIRM_TIMEOUT_MS. A
+   * confirm that never comes (a broker alarm that outlasts it, a link that silently died) fails
+   * the master rather than leaving its writes unanswered forever.
+   */
+  private publishConfirmed(publisher: SyncPublisher, syncs: SyncWrite[]): Promise<void> {
+    return withTimeout(publisher.publish(syncs), PUBLISH_CONFIRM_TIMEOUT_MS, `the broker did not confirm seqs ${syncs[0]?.seq}..${syncs.at(-1)?.seq}`);
+  }
+
+  /** One write of a group, in a savepoint of its own: its answer, and the message to broadcast when it was applied. */
+  private applyOne({ command }: QueuedWrite): { answer: Reply<unknown>; sync?: SyncWrite } {
     const { store, epoch, logger } = this.options;
     const earlier = store.answered(command.requestId);
-    if (earlier) {
-      // A retry: its first answer, once that is as safe as it was when first given.
-      void this.confirmedThrough(earlier.seq, DUPLICATE_CONFIRM_WAIT_MS).then((confirmed) =>
-        answer.set(index, confirmed ? ok(earlier) : failure(new TimeoutError(`write ${command.requestId} was applied but not yet confirmed`))),
-      );
-      return undefined;
-    }
+    // A retry: its first answer, given once that is confirmed (the group waits for it).
+    if (earlier) return { answer: ok(earlier) };
     if (Date.now() > command.deadline) {
-      answer.set(index, failure(new TimeoutError(`write ${command.requestId} reached the master after its deadline; not applied`)));
-      return undefined;
+      return { answer: failure(new TimeoutError(`write ${command.requestId} reached the master after its deadline; not applied`)) };
     }
     try {
-      return store.applyAsMaster(command.requestId, command.write, epoch);
+      const sync = store.applyAsMaster(command.requestId, command.write, epoch);
+      return { answer: ok(sync.result), sync };
     } catch (error) {
+      // The group's transaction is gone: the whole group fails (applyGroup), not this write alone.
+      if (error instanceof RideShareError && error.code === 'TRANSACTION_ABORTED') throw error;
       if (!(error instanceof RideShareError)) logger.error({ err: error }, 'write failed');
-      answer.set(index, failure(error));
-      return undefined;
+      return { answer: failure(error) };
     }
   }
 
@@ -278,8 +300,11 @@ export class MasterRole {
     for (const waiter of reached) waiter.resolve(true);
   }
 
-  /** Resolves true once every write up to `seq` is confirmed, false after `timeoutMs`. */
-  private confirmedThrough(seq: number, timeoutMs: number): Promise<boolean> {
+  /**
+   * Resolves true once every write up to `seq` is confirmed, false after `timeoutMs` (without
+   * one, it waits: a confirm that never comes fails the master, see publishConfirmed).
+   */
+  private confirmedThrough(seq: number, timeoutMs?: number): Promise<boolean> {
     if (seq <= this.confirmedSeq) return Promise.resolve(true);
     return new Promise((resolve) => {
       const waiter = {
@@ -289,10 +314,13 @@ export class MasterRole {
           resolve(reached);
         },
       };
-      const timer = setTimeout(() => {
-        this.confirmWaiters = this.confirmWaiters.filter((other) => other !== waiter);
-        resolve(false);
-      }, timeoutMs);
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              this.confirmWaiters = this.confirmWaiters.filter((other) => other !== waiter);
+              resolve(false);
+            }, timeoutMs);
       this.confirmWaiters.push(waiter);
     });
   }

@@ -44,6 +44,11 @@ export class Store implements ReplicaStore {
   /** 1 inside a transaction, more inside its savepoints. */
   private depth = 0;
   /**
+   * SQLite ended the open transaction under a savepoint (see inTransaction): whatever the caller
+   * does with that write's error, nothing more of this transaction may run or commit.
+   */
+  private transactionLost: unknown = undefined;
+  /**
    * Made once: better-sqlite3 builds a wrapper per db.transaction() call. Called inside an open
    * transaction, the same function runs as a savepoint.
    */
@@ -60,6 +65,7 @@ export class Store implements ReplicaStore {
     this.position = { appliedSeq: row.appliedSeq, epoch: row.epoch };
     this.transact = this.db.transaction((work: () => unknown) => {
       const result = work();
+      if (this.depth === 1 && this.transactionLost !== undefined) throw transactionAborted(this.transactionLost);
       // Once per transaction, not per write or savepoint: a group commit stores its last position.
       if (this.depth === 1 && this.positionMoved) this.storePosition();
       return result;
@@ -142,6 +148,10 @@ export class Store implements ReplicaStore {
   inTransaction<T>(work: () => T): T {
     const before = this.position;
     const moved = this.positionMoved;
+    if (this.depth === 0) this.transactionLost = undefined;
+    // better-sqlite3 picks SAVEPOINT or BEGIN from db.inTransaction: a nested call after SQLite
+    // ended the transaction would BEGIN (and autocommit) a transaction of its own.
+    else if (this.transactionLost !== undefined || !this.db.inTransaction) throw transactionAborted(this.transactionLost);
     this.depth += 1;
     try {
       return this.transact(work) as T;
@@ -149,6 +159,12 @@ export class Store implements ReplicaStore {
       // Undone in SQLite (the transaction, or only this savepoint): undone here too.
       this.position = before;
       this.positionMoved = moved;
+      if (this.depth > 1 && !this.db.inTransaction) {
+        // Not only this savepoint: SQLite rolled back the whole transaction (SQLITE_FULL, IOERR,
+        // NOMEM, a trigger's RAISE(ROLLBACK)).
+        this.transactionLost ??= error;
+        throw transactionAborted(error);
+      }
       throw error;
     } finally {
       this.depth -= 1;
@@ -231,6 +247,12 @@ export class Store implements ReplicaStore {
     }
     return statement;
   }
+}
+
+function transactionAborted(cause: unknown): RideShareError {
+  if (cause instanceof RideShareError && cause.code === 'TRANSACTION_ABORTED') return cause;
+  const reason = cause instanceof Error ? cause.message : 'an earlier write ended it';
+  return new RideShareError('TRANSACTION_ABORTED', `SQLite ended the group's transaction (${reason}); none of the group is applied`, { cause });
 }
 
 function translateSqliteError(error: unknown): unknown {
