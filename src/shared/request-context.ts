@@ -45,11 +45,13 @@ export function requestIdHeaders(): Record<string, string> {
 }
 
 /**
- * An idempotency key for one write made while serving `requestId`: the request id and a random
- * part, so a grep for the request id finds the write on the master and every replica, while two
- * requests that came with the same id (a careless client) never share a key.
+ * An idempotency key for one write made while serving `requestId`: the request id and a whole
+ * random UUID (122 random bits), so a grep for the request id finds the write on the master and
+ * every replica, while writes made under the same request id never share a key, however many
+ * there are (clients, proxies and SDKs that send one X-Request-Id on every request exist). A key
+ * the caller means as such is db/write's `requestId` (docs/database-api.md).
  */
 export function writeIdFor(requestId: string | undefined): string {
   const unique = randomUUID();
-  return requestId === undefined ? unique : `${requestId}/${unique.slice(0, 8)}`;
+  return requestId === undefined ? unique : `${requestId}/${unique}`;
 }
