@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ProcessRuntime } from '../../src/dbaas/runtime/ProcessRuntime.ts';
 import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { post } from '../../harness/http.ts';
-import { until } from '../../harness/replicas.ts';
+import { staysTrue, until } from '../../harness/replicas.ts';
 import { settledWorkers } from '../../harness/workers.ts';
 
 const password = 'b'.repeat(40);
@@ -143,6 +143,49 @@ describe('healing', () => {
     await until(() => (standby.orchestrator.isSupervising ? true : undefined), 15_000, 'a second, successful takeover');
     expect(await standby.orchestrator.workerPids()).toEqual(before);
     expect((await post(`${standby.orchestratorUrl}/api/v1/crash/slave`)).status).toBe(200);
+  });
+});
+
+describe('a standby that took over with a DATA_DIR of its own', () => {
+  async function takeOverIntoOwnDir(prefix: string) {
+    const cluster = uniqueClusterName(prefix);
+    const leaderDir = sharedDataDir(cluster);
+    const leader = await startDatabaseService({ cluster, dataDir: leaderDir, slaves: 1 });
+    // The cluster's secrets are the cluster's, not the folder's: the standby is given them, as an operator would.
+    const secrets = { ZK_AUTH: `${leader.zkAuth.user}:${leader.zkAuth.password}`, CLUSTER_KEY: fs.readFileSync(path.join(leaderDir, 'secrets', 'cluster.key'), 'utf8') };
+    const standby = await startDatabaseService({ cluster, dataDir: sharedDataDir(cluster), slaves: 1, env: secrets });
+    services.push(standby, leader);
+    const lastSeq = await writeUsers(leader, prefix, 60);
+    await leader.orchestrator.stop({ leaveWorkers: true });
+    await until(() => (standby.orchestrator.isSupervising ? true : undefined), 15_000, 'the standby to take over');
+    const workers = await settledWorkers(standby, 2);
+    return { standby, leaderDir, workers, lastSeq };
+  }
+
+  function killAll(workers: { pid: number }[]): void {
+    for (const worker of workers) signal(worker.pid, 'SIGKILL');
+  }
+
+  it('restarts from the most advanced file, kept in the old supervisor\u2019s folder, when every worker dies', async () => {
+    const { standby, workers, lastSeq } = await takeOverIntoOwnDir('own-dir');
+    killAll(workers);
+    await settledWorkers(standby, 2, workers[0]!.pid);
+    expect(await countUsers(standby, 'own-dir')).toBe(60);
+    const next = await post<{ seq: number }>(`${standby.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'own-dir-after', password } });
+    expect(next.status).toBe(200);
+    expect(next.body.seq).toBeGreaterThan(lastSeq);
+  });
+
+  it('refuses to restart while a folder that may hold newer writes cannot be read, and restarts once the operator gives it up', async () => {
+    const { standby, leaderDir, workers } = await takeOverIntoOwnDir('lost-dir');
+    killAll(workers);
+    fs.rmSync(leaderDir, { recursive: true, force: true });
+    const killed = new Set(workers.map((worker) => worker.pid));
+    await until(async () => (await standby.orchestrator.workers()).every((worker) => !killed.has(worker.pid)), 10_000, 'the killed workers\u2019 sessions to end');
+    await staysTrue(async () => (await standby.orchestrator.workers()).every((worker) => worker.role !== 'master'), 3_000, 'no master from a file that may lag');
+    // Given up on purpose: the folder exists again, empty.
+    fs.mkdirSync(path.join(leaderDir, 'workers'), { recursive: true });
+    await settledWorkers(standby, 2, workers[0]!.pid);
   });
 });
 

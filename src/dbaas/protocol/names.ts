@@ -63,6 +63,8 @@ export interface ClusterPaths {
   orchestratorNode(orchestratorId: string): string;
   /** Persistent: the last supervision events (failovers, replacements, scaling), newest last. */
   history: string;
+  /** Persistent: every folder, by host, where a supervisor of this cluster keeps workers' files. */
+  workerDirs: string;
 }
 
 export function clusterPaths(cluster: string): ClusterPaths {
@@ -80,6 +82,7 @@ export function clusterPaths(cluster: string): ClusterPaths {
     orchestrators: `${root}/orchestrators`,
     orchestratorNode: (orchestratorId) => `${root}/orchestrators/${orchestratorId}`,
     history: `${root}/history`,
+    workerDirs: `${root}/worker-dirs`,
   };
 }
 

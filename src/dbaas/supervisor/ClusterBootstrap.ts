@@ -16,7 +16,7 @@ import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.
 import { clusterNames, clusterPaths, type WorkerInfo } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
 
-export type BootstrapOutcome = { kind: 'adopt'; workers: WorkerInfo[] } | { kind: 'cold-start'; recoverDir: string } | { kind: 'fresh' };
+export type BootstrapOutcome = { kind: 'adopt'; workers: WorkerInfo[] } | { kind: 'cold-start' } | { kind: 'fresh' };
 
 export interface BootstrapOptions {
   zk: ZkClient;
@@ -47,7 +47,7 @@ export async function bootstrapCluster(options: BootstrapOptions): Promise<Boots
   if (fs.existsSync(marker)) {
     if (live.length > 0) return { kind: 'adopt', workers: live };
     await purgeMessages(options);
-    return { kind: 'cold-start', recoverDir: options.workersDir };
+    return { kind: 'cold-start' };
   }
   if (live.length > 0 && options.takeover) {
     fs.mkdirSync(dataDir, { recursive: true });
@@ -72,7 +72,7 @@ export async function bootstrapCluster(options: BootstrapOptions): Promise<Boots
     // From here on the marker holds the record, and a restart is an ordinary cold start.
     clearPendingRestore(dataDir);
     logger.info({ cluster, dataDir, from: restore.from, seq: restore.seq, epoch: restore.epoch }, 'new cluster, restored from a backup');
-    return { kind: 'cold-start', recoverDir: options.workersDir };
+    return { kind: 'cold-start' };
   }
   logger.info({ cluster, dataDir }, 'new cluster');
   return { kind: 'fresh' };

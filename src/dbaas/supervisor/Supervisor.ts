@@ -22,6 +22,8 @@ import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { promoteSuccessor } from './Failover.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 import type { WorkerTuning } from '../worker/WorkerSettings.ts';
+import { recordWorkerDir, localWorkerDir } from '../coordination/WorkerDirs.ts';
+import { gatherRestartSources, restartSourcesUsed } from './RestartSources.ts';
 import { removeWorkerFiles, workerDbFile, workerFileOwners, workersDirOf } from '../worker/files.ts';
 
 /** A safety net under the event-driven passes: a missed watch costs at most this long. */
@@ -91,6 +93,8 @@ export class Supervisor {
     fs.mkdirSync(this.workersDir, { recursive: true });
     await this.secureZnodes();
     const outcome = await bootstrapCluster({ ...this.options, workersDir: this.workersDir, takeover });
+    // Before any worker keeps a file here: a later restart from files must look here too.
+    await recordWorkerDir(this.options.zk, this.options.cluster, localWorkerDir(this.workersDir));
     if (outcome.kind === 'adopt') {
       const adopted = await this.options.runtime.adopt();
       this.options.logger.info({ workers: adopted.map((worker) => worker.pid) }, 'adopted the running workers');
@@ -99,8 +103,8 @@ export class Supervisor {
     } else {
       if (outcome.kind === 'cold-start') await this.killStaleWorkers();
       await this.desired.initialise(this.options.initialSlaves);
-      const coldStart = outcome.kind === 'cold-start';
-      await this.startWorker('master', coldStart ? 'restart-from-files' : 'initial', coldStart ? outcome.recoverDir : undefined);
+      if (outcome.kind === 'cold-start') await this.startMasterFromFiles();
+      else await this.startWorker('master', 'initial');
       const slaves = await this.wantedSlaves();
       await Promise.all(Array.from({ length: slaves }, () => this.startWorker('slave', 'initial')));
     }
@@ -363,10 +367,19 @@ export class Supervisor {
     // file on disk, and the master's holds every acknowledged write; restart from the best one.
     this.options.logger.error('no slave can be promoted; restarting the master from the workers\u2019 files');
     for (const worker of this.options.runtime.list()) await this.killWorker(worker.workerId, 'restart-from-files');
-    const master = await this.startWorker('master', 'restart-from-files', this.workersDir);
+    const master = await this.startMasterFromFiles();
     this.masterLoss = undefined;
     this.options.journal.record({ kind: 'failover', workerId: master.workerId, pid: master.pid, epoch: 0, durationMs: Date.now() - loss.at, reason: `${why}; no slave could be promoted: restarted from files` });
     return true;
+  }
+
+  /** A master from the most advanced file of the cluster, wherever a supervisor kept it (RestartSources.ts). */
+  private async startMasterFromFiles(): Promise<WorkerHandle> {
+    const sources = { zk: this.options.zk, cluster: this.options.cluster, workersDir: this.workersDir, logger: this.options.logger };
+    await gatherRestartSources(sources);
+    const master = await this.startWorker('master', 'restart-from-files', this.workersDir);
+    await restartSourcesUsed(sources);
+    return master;
   }
 
   private async startSlaveInBackground(reason: StartReason): Promise<void> {

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { removeDatabaseFiles } from './files.ts';
 import { Store, type ReplicationPosition } from './Store.ts';
 
-interface Candidate extends ReplicationPosition {
+export interface Candidate extends ReplicationPosition {
   file: string;
 }
 
@@ -33,19 +33,35 @@ export async function recoverPreviousRun(dir: string, target: string): Promise<s
     .map(positionOf)
     .filter((candidate): candidate is Candidate => candidate !== undefined)
     .sort((a, b) => b.epoch - a.epoch || b.appliedSeq - a.appliedSeq)[0];
-  if (best) {
-    // Copied under another name and renamed: a copy cut short by a crash is never taken for data.
-    const partial = `${target}.partial`;
-    removeDatabaseFiles(partial);
-    const source = new Database(best.file, { readonly: true });
-    try {
-      await source.backup(partial);
-    } finally {
-      source.close();
-    }
-    removeDatabaseFiles(target);
-    fs.renameSync(partial, target);
-  }
+  if (best) await copyDatabaseFile(best.file, target);
   for (const file of files) removeDatabaseFiles(file);
   return best?.file;
+}
+
+/** The most advanced worker file in `dir` (highest epoch, then seq), if any can be read. */
+export function mostAdvancedFile(dir: string): Candidate | undefined {
+  if (!fs.existsSync(dir)) return undefined;
+  return fs
+    .readdirSync(dir)
+    .filter((name) => name.endsWith('.db'))
+    .map((name) => positionOf(path.join(dir, name)))
+    .filter((candidate): candidate is Candidate => candidate !== undefined)
+    .sort((a, b) => b.epoch - a.epoch || b.appliedSeq - a.appliedSeq)[0];
+}
+
+/**
+ * Copies a worker file through SQLite's online backup (a WAL is folded in), under another name
+ * first and then renamed: a copy cut short by a crash is never taken for data.
+ */
+export async function copyDatabaseFile(from: string, target: string): Promise<void> {
+  const partial = `${target}.partial`;
+  removeDatabaseFiles(partial);
+  const source = new Database(from, { readonly: true });
+  try {
+    await source.backup(partial);
+  } finally {
+    source.close();
+  }
+  removeDatabaseFiles(target);
+  fs.renameSync(partial, target);
 }
