@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   FOREIGN_KEY_VIOLATION: { status: 409, retriable: false },
   /** A lease (master, supervisor) or a cluster name is held by someone else. */
   TAKEN: { status: 409, retriable: false },
+  /** One client holds as much of a shared resource as one client may (e.g. cluster stream slots). */
+  TOO_MANY_REQUESTS: { status: 429, retriable: true },
   UNAVAILABLE: { status: 503, retriable: true },
   TIMEOUT: { status: 503, retriable: true },
   /** ZooKeeper refused or failed an operation (its own code is kept on the error). */
