@@ -22,8 +22,12 @@ export const ERROR_CODES = {
   CONFLICT: { status: 409, retriable: false },
   UNIQUE_VIOLATION: { status: 409, retriable: false },
   FOREIGN_KEY_VIOLATION: { status: 409, retriable: false },
+  /** A read's answer would exceed the bound on one reply (src/dbaas/protocol/replyBound.ts): ask for fewer rows or columns. */
+  RESULT_TOO_LARGE: { status: 413, retriable: false },
   /** A lease (master, supervisor) or a cluster name is held by someone else. */
   TAKEN: { status: 409, retriable: false },
+  /** One client holds as much of a shared resource as one client may (e.g. cluster stream slots). */
+  TOO_MANY_REQUESTS: { status: 429, retriable: true },
   UNAVAILABLE: { status: 503, retriable: true },
   TIMEOUT: { status: 503, retriable: true },
   /**

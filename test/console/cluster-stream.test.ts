@@ -2,7 +2,9 @@ import { EventEmitter } from 'node:events';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registerClusterStream } from '../../src/dbaas/orchestrator/console/stream.ts';
+import type { StreamSlotLimits } from '../../src/dbaas/orchestrator/console/StreamSlots.ts';
 import { createHttpApp, listen, type HttpHandle } from '../../src/shared/http/app.ts';
+import { installAuth } from '../../src/shared/http/auth.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { SseClient, type Refusal } from './sse-client.ts';
 
@@ -26,15 +28,19 @@ describe('GET /api/v1/cluster/stream (server-sent events)', () => {
   let server: HttpHandle | undefined;
   const clients: SseClient[] = [];
 
-  async function serve(cluster: FakeCluster, options: { pollMs?: number; heartbeatMs?: number; maxStreams?: number } = {}): Promise<string> {
+  const tokens = { service: 'service-token-for-the-stream-test', admin: 'admin-token-for-the-stream-test' };
+
+  async function serve(cluster: FakeCluster, options: { pollMs?: number; heartbeatMs?: number; slots?: Partial<StreamSlotLimits>; auth?: boolean } = {}): Promise<string> {
+    const { auth, ...streamOptions } = options;
     app = createHttpApp({ name: 'stream-test', logger: createLogger('stream-test', 'warn') });
-    registerClusterStream(app, { status: cluster.read, changes: cluster, ...options });
+    if (auth) installAuth(app, { enabled: true, tokens, accessOf: () => 'open' });
+    registerClusterStream(app, { status: cluster.read, changes: cluster, ...streamOptions });
     server = await listen(app, { port: 0 });
     return `${server.url}/api/v1/cluster/stream`;
   }
 
-  async function connect(url: string): Promise<SseClient> {
-    const client = await SseClient.open(url);
+  async function connect(url: string, from?: { address?: string; token?: string }): Promise<SseClient> {
+    const client = await SseClient.open(url, from?.token ? { authorization: `Bearer ${from.token}` } : {}, from?.address);
     if (!(client instanceof SseClient)) throw new Error(`stream refused: ${client.status} ${client.body}`);
     clients.push(client);
     return client;
@@ -116,7 +122,7 @@ describe('GET /api/v1/cluster/stream (server-sent events)', () => {
 
   it('bounds the number of open streams', async () => {
     const cluster = new FakeCluster();
-    const url = await serve(cluster, { maxStreams: 2 });
+    const url = await serve(cluster, { slots: { total: 2, reservedForAdmin: 0 } });
     await connect(url);
     await connect(url);
     const refused = await SseClient.open(url);
@@ -128,6 +134,40 @@ describe('GET /api/v1/cluster/stream (server-sent events)', () => {
     clients[0]?.close();
     await sleep(100);
     await connect(url);
+  });
+
+  it('lets one client address hold no more than its share of the slots', async () => {
+    const url = await serve(new FakeCluster());
+    // The defaults: 32 in all, 8 of them for the admin role, 4 per address.
+    for (let index = 0; index < 4; index += 1) await connect(url, { address: '127.0.0.2' });
+    const refused = (await SseClient.open(url, {}, '127.0.0.2')) as Refusal;
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.body)).toMatchObject({ code: 'TOO_MANY_REQUESTS', error: expect.stringMatching(/4 cluster streams are open from 127\.0\.0\.2/) });
+    // Another address still gets in, and a stream that ends gives its address its place back.
+    await connect(url, { address: '127.0.0.3' });
+    clients[0]?.close();
+    await sleep(100);
+    await connect(url, { address: '127.0.0.2' });
+  });
+
+  it('keeps slots for the admin role when everyone else has filled theirs', async () => {
+    const url = await serve(new FakeCluster(), { auth: true });
+    // 24 shared slots, 4 per address: six hosts take them all, with or without the service token.
+    for (let host = 2; host < 8; host += 1) {
+      for (let index = 0; index < 4; index += 1) await connect(url, { address: `127.0.0.${host}`, ...(host % 2 === 0 ? { token: tokens.service } : {}) });
+    }
+    const stranger = (await SseClient.open(url, {}, '127.0.0.9')) as Refusal;
+    expect(stranger.status).toBe(503);
+    expect(JSON.parse(stranger.body)).toMatchObject({ code: 'UNAVAILABLE', error: expect.stringMatching(/not kept for the admin role/) });
+
+    // The admin gets in, from an address that already holds its share as well.
+    const admin = await connect(url, { address: '127.0.0.2', token: tokens.admin });
+    await admin.next((event) => event.event === 'status', 2000);
+    for (let index = 1; index < 8; index += 1) await connect(url, { address: '127.0.0.10', token: tokens.admin });
+    // 32 in all: even an admin waits now.
+    const full = (await SseClient.open(url, { authorization: `Bearer ${tokens.admin}` }, '127.0.0.11')) as Refusal;
+    expect(full.status).toBe(503);
+    expect(JSON.parse(full.body)).toMatchObject({ code: 'UNAVAILABLE', error: expect.stringMatching(/32 cluster streams are open/) });
   });
 
   it('ends every stream when the server closes, so closing does not wait for clients', async () => {

@@ -37,9 +37,10 @@ export class SseClient {
   }
 
   /** Opens the stream; a refusal (not 200) is answered as such, with no client. */
-  static open(url: string, headers: Record<string, string> = {}): Promise<SseClient | Refusal> {
+  /** `localAddress`: connect from this address (any 127.x.y.z on loopback), to stand for another client host. */
+  static open(url: string, headers: Record<string, string> = {}, localAddress?: string): Promise<SseClient | Refusal> {
     return new Promise((resolve, reject) => {
-      const request = http.get(url, { headers: { accept: 'text/event-stream', ...headers }, agent: false }, (response) => {
+      const request = http.get(url, { headers: { accept: 'text/event-stream', ...headers }, agent: false, ...(localAddress ? { localAddress } : {}) }, (response) => {
         if (response.statusCode === 200) return resolve(new SseClient(response, request));
         let body = '';
         response.setEncoding('utf8');

@@ -11,14 +11,13 @@ import { PROTOCOL_VERSION, type Position, type ReadResult, type WriteResult } fr
 import type { ClusterNames } from '../protocol/names.ts';
 import { parseRead, parseWrite, secretColumnsNamed, type ReadQuery, type Write } from '../protocol/queries.ts';
 import { publicColumnsOf } from '../protocol/tables.ts';
+import { capByDefault, cutAtCap, type CutAnswer } from './ReadCap.ts';
 import type { RpcClient } from './RpcClient.ts';
 
 const MAX_REQUEST_ID_LENGTH = 128;
 
-export interface ReadAnswer {
-  rows: ReadResult['rows'];
-  seq: number;
-}
+/** A read's rows; `truncated` and `nextOffset` when a read without a limit had more than the default cap. */
+export type ReadAnswer = { rows: ReadResult['rows']; seq: number } & Partial<CutAnswer>;
 
 export class DatabaseFrontend {
   /** The position request that fresh reads arriving now will share (not yet sent). */
@@ -50,9 +49,12 @@ export class DatabaseFrontend {
     }
     this.onRead();
     if (role !== 'admin' && query.columns === undefined && query.count !== true) query.columns = publicColumnsOf(query.table);
+    const capped = capByDefault(query);
     const result = await this.rpc.call<ReadResult>(this.names.readQ, { v: PROTOCOL_VERSION, kind: 'read', query, ...traced() });
     this.see(result.seq);
-    return { rows: result.rows, seq: result.seq };
+    if (!capped) return { rows: result.rows, seq: result.seq };
+    const { rows, cut } = cutAtCap(result.rows, query);
+    return { rows, seq: result.seq, ...cut };
   }
 
   async write(body: unknown, role: Role | undefined): Promise<WriteResult> {

@@ -61,7 +61,10 @@ export interface ClearWrite {
 export type Write = InsertWrite | UpdateWrite | DeleteWrite | ClearWrite;
 
 export const MAX_IN_LIST = 1000;
-export const MAX_LIMIT = 100_000;
+/** The most rows one read may ask for; more is a 400 that says how to page. */
+export const MAX_READ_LIMIT = 10_000;
+/** The rows a read that names no limit gets at most; the answer then says it was cut (DatabaseFrontend). */
+export const DEFAULT_READ_LIMIT = 1000;
 export const MAX_INSERT_ROWS = 1000;
 
 const valueSchema = z.union([z.string(), z.number()]);
@@ -88,7 +91,7 @@ const readSchema = z.strictObject({
     .array(z.strictObject({ column: z.string(), direction: z.enum(['asc', 'desc']).default('asc') }))
     .max(8)
     .optional(),
-  limit: z.number().int().min(1).max(MAX_LIMIT).optional(),
+  limit: z.number().int().min(1).max(MAX_READ_LIMIT, `at most ${MAX_READ_LIMIT} rows per read: ask for the next ones with offset, or with a where on the column you order by`).optional(),
   offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   count: z.boolean().optional(),
   minSeq: seqSchema.optional(),

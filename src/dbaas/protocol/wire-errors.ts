@@ -4,7 +4,7 @@
  * of these; anything else a peer sends is read as INTERNAL.
  */
 
-export const WIRE_ERROR_CODES = ['BAD_REQUEST', 'CONFLICT', 'UNIQUE_VIOLATION', 'FOREIGN_KEY_VIOLATION', 'UNAVAILABLE', 'TIMEOUT', 'INTERNAL'] as const;
+export const WIRE_ERROR_CODES = ['BAD_REQUEST', 'CONFLICT', 'UNIQUE_VIOLATION', 'FOREIGN_KEY_VIOLATION', 'RESULT_TOO_LARGE', 'UNAVAILABLE', 'TIMEOUT', 'INTERNAL'] as const;
 
 export type WireErrorCode = (typeof WIRE_ERROR_CODES)[number];
 

@@ -5,7 +5,8 @@
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Reply } from '../protocol/messages.ts';
-import { ok, reply } from './replies.ts';
+import { encodeWithinBound } from '../protocol/replyBound.ts';
+import { sendReply } from './replies.ts';
 
 export class RequestReply {
   private readonly replies: (Reply<unknown> | undefined)[];
@@ -36,7 +37,8 @@ export class RequestReply {
   private send(): void {
     const replies = this.replies as Reply<unknown>[];
     try {
-      reply(this.channel, this.message, this.batched ? ok(replies) : (replies[0] as Reply<unknown>));
+      // The one encoding of the answer, bounded in size (a read too large is answered RESULT_TOO_LARGE).
+      sendReply(this.channel, this.message, encodeWithinBound(replies, this.batched));
       this.channel.ack(this.message);
     } catch {
       // The channel closed under us: the broker delivers the unacked message again, to whoever serves next.

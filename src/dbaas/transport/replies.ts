@@ -4,9 +4,14 @@ import { isWireErrorCode } from '../protocol/wire-errors.ts';
 
 /** Answers an RPC request on its reply-to address (the orchestrator's direct reply-to). */
 export function reply<T>(channel: Channel, request: ConsumeMessage, body: Reply<T>): void {
+  sendReply(channel, request, encode(body));
+}
+
+/** Sends an answer already encoded. */
+export function sendReply(channel: Channel, request: ConsumeMessage, content: Buffer): void {
   const replyTo = request.properties.replyTo as string | undefined;
   if (!replyTo) return;
-  channel.sendToQueue(replyTo, encode(body), { correlationId: request.properties.correlationId as string, contentType: 'application/json' });
+  channel.sendToQueue(replyTo, content, { correlationId: request.properties.correlationId as string, contentType: 'application/json' });
 }
 
 export function ok<T>(result: T): Reply<T> {

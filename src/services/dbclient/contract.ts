@@ -4,5 +4,6 @@
  * these from here, through their database client, never from the database service's own code.
  */
 export type { Row } from '../../dbaas/protocol/messages.ts';
-export type { ReadQuery, Write } from '../../dbaas/protocol/queries.ts';
+export type { ReadQuery, Where, Write } from '../../dbaas/protocol/queries.ts';
+export { MAX_READ_LIMIT } from '../../dbaas/protocol/queries.ts';
 export { MAX_TEXT_LENGTH } from '../../dbaas/protocol/tables.ts';

@@ -25,6 +25,7 @@ export function errorFromAnswer(status: number, body: unknown): RideShareError {
     return new RideShareError(code, message);
   }
   if (status === 400) return new RideShareError('BAD_REQUEST', `the database refused the request: ${message}`);
+  if (status === 413) return new RideShareError('RESULT_TOO_LARGE', `the database's answer would be too large: ${message}`);
   // The service's own credentials are wrong (SERVICE_TOKEN): its callers can only wait for a fix.
   if (status === 401 || status === 403) return new UnavailableError(`the database service refused this service's credentials (${status}): ${message}`);
   if (status >= 500) {

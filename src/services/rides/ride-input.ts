@@ -22,6 +22,12 @@ export interface Route {
   destination: number;
 }
 
+/** Where a page of a route's rides starts: after this ride, in (timestamp, id) order. */
+export interface RideCursor {
+  timestamp: number;
+  rideId: number;
+}
+
 const areaField = z.union([z.number(), z.string()], 'expected an area number or a numeric string');
 
 const newRideSchema = z.strictObject({
@@ -66,4 +72,21 @@ export function parseRoute(query: unknown): Route {
   const { source, destination } = (query ?? {}) as Record<string, unknown>;
   if (source === undefined || destination === undefined) throw new BadRequestError('give both ?source= and ?destination=');
   return requireDistinct({ source: requireArea(source, 'source'), destination: requireArea(destination, 'destination') });
+}
+
+const CURSOR = /^([0-9]{1,16})\.([0-9]{1,16})$/;
+
+/** `?after=<timestamp>.<rideId>`, as the previous page's X-Next-After gave it. */
+export function parseRideCursor(text: string | undefined): RideCursor | undefined {
+  if (text === undefined) return undefined;
+  const match = CURSOR.exec(text);
+  const cursor = match ? { timestamp: Number(match[1]), rideId: Number(match[2]) } : undefined;
+  if (!cursor || !Number.isSafeInteger(cursor.timestamp) || !Number.isSafeInteger(cursor.rideId)) {
+    throw new BadRequestError("after: the X-Next-After of the previous page (<timestamp>.<rideId>)");
+  }
+  return cursor;
+}
+
+export function rideCursorOf(ride: { timestamp: number; rideId: number }): string {
+  return `${ride.timestamp}.${ride.rideId}`;
 }

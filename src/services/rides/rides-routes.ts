@@ -4,7 +4,8 @@ import { BadRequestError } from '../../shared/errors.ts';
 import { defineResource } from '../../shared/http/resource.ts';
 import type { AreaNames } from './area-names.ts';
 import type { Clock } from './clock.ts';
-import { parseJoin, parseNewRide, parseRideId, parseRoute } from './ride-input.ts';
+import { announceNextPage, pageSize, queryValue } from '../http/paging.ts';
+import { parseJoin, parseNewRide, parseRideCursor, parseRideId, parseRoute, rideCursorOf } from './ride-input.ts';
 import { listEntry, rideDetails } from './ride-views.ts';
 import type { RidesStore } from './rides-store.ts';
 import type { UsersDirectory } from './users-directory.ts';
@@ -50,7 +51,11 @@ export function registerRidesRoutes(app: FastifyInstance, deps: RidesRoutesDeps)
       return reply.code(201).header('location', `/api/v1/rides/${rideId}`).send({});
     },
     GET: async (request, reply) => {
-      const rides = await store.upcoming(parseRoute(request.query), clock());
+      const route = parseRoute(request.query);
+      const size = pageSize(request);
+      const { rides, more } = await store.upcoming(route, clock(), size, parseRideCursor(queryValue(request, 'after')));
+      const last = rides.at(-1);
+      if (more && last !== undefined) announceNextPage(request, reply, rideCursorOf(last), size);
       if (rides.length === 0) return noContent(reply);
       return rides.map(listEntry);
     },

@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import { BadRequestError, RideShareError } from '../../shared/errors.ts';
 import type { DbClient } from '../dbclient/db-client.ts';
-import type { NewRide, Route } from './ride-input.ts';
+import { MAX_READ_LIMIT, type Where } from '../dbclient/contract.ts';
+import type { NewRide, RideCursor, Route } from './ride-input.ts';
 
 export interface Ride {
   rideId: number;
@@ -57,14 +58,34 @@ export class RidesStore {
     }
   }
 
-  async upcoming(route: Route, after: number): Promise<Ride[]> {
+  /**
+   * Up to `size` rides of the route after `now`, earliest first (ties by id), starting after the
+   * ride `from` names when given; `more` when others follow. The query language ANDs its
+   * conditions, so "after (timestamp, id)" is two reads: the rest of that timestamp, then later ones.
+   */
+  async upcoming(route: Route, now: number, size: number, from?: RideCursor): Promise<{ rides: Ride[]; more: boolean }> {
+    // One more than the page, only to learn whether another page follows.
+    const wanted = size + 1;
+    const rides: Ride[] = [];
+    if (from !== undefined && from.timestamp > now) {
+      rides.push(...(await this.onRoute(route, { timestamp: from.timestamp, ride_id: { gt: from.rideId } }, wanted)));
+    }
+    if (rides.length < wanted) {
+      const later = Math.max(now, from?.timestamp ?? now);
+      rides.push(...(await this.onRoute(route, { timestamp: { gt: later } }, wanted - rides.length)));
+    }
+    return { rides: rides.slice(0, size), more: rides.length > size };
+  }
+
+  private async onRoute(route: Route, where: Where, limit: number): Promise<Ride[]> {
     const { rows } = await this.db.read({
       table: 'rides',
-      where: { source: route.source, destination: route.destination, timestamp: { gt: after } },
+      where: { source: route.source, destination: route.destination, ...where },
       orderBy: [
         { column: 'timestamp', direction: 'asc' },
         { column: 'ride_id', direction: 'asc' },
       ],
+      limit,
     });
     return rows.map(toRide);
   }
@@ -81,6 +102,8 @@ export class RidesStore {
       columns: ['username'],
       where: { ride_id: rideId },
       orderBy: [{ column: 'username', direction: 'asc' }],
+      // The details list every member: more than the default cap of a read, if need be.
+      limit: MAX_READ_LIMIT,
     });
     return rows.map((row) => memberRow.parse(row).username);
   }

@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError } from '../../shared/errors.ts';
 import { defineResource } from '../../shared/http/resource.ts';
+import { announceNextPage, pageSize, queryValue } from '../http/paging.ts';
 import { MAX_USERNAME_LENGTH } from '../http/validation.ts';
 import { parseNewUser } from './user-body.ts';
 import type { UsersStore } from './users-store.ts';
@@ -10,11 +11,19 @@ function couldExist(username: string): boolean {
   return username.length > 0 && username.length <= MAX_USERNAME_LENGTH;
 }
 
-/** `?username=NAME` lets the rides service check one user without listing everyone. */
-function usernameFilter(request: FastifyRequest): string | undefined {
-  const value = (request.query as Record<string, unknown>).username;
-  if (value === undefined || typeof value === 'string') return value;
-  throw new BadRequestError('username: give the filter at most once');
+/** `?after=NAME`: the page after that name (src/services/http/paging.ts). */
+function afterName(request: FastifyRequest): string | undefined {
+  const after = queryValue(request, 'after');
+  if (after !== undefined && !couldExist(after)) throw new BadRequestError(`after: a username of 1 to ${MAX_USERNAME_LENGTH} characters`);
+  return after;
+}
+
+async function listPage(request: FastifyRequest, reply: FastifyReply, store: UsersStore): Promise<unknown> {
+  const size = pageSize(request);
+  const { names, more } = await store.list(size, afterName(request));
+  const last = names.at(-1);
+  if (more && last !== undefined) announceNextPage(request, reply, last, size);
+  return sendNames(reply, names);
 }
 
 async function sendNames(reply: FastifyReply, names: string[]): Promise<unknown> {
@@ -30,8 +39,9 @@ export function registerUsersRoutes(app: FastifyInstance, store: UsersStore): vo
       return reply.code(201).send({});
     },
     GET: async (request, reply) => {
-      const filter = usernameFilter(request);
-      if (filter === undefined) return sendNames(reply, await store.list());
+      // `?username=NAME` lets the rides service check one user without listing everyone.
+      const filter = queryValue(request, 'username');
+      if (filter === undefined) return listPage(request, reply, store);
       const found = couldExist(filter) && (await store.exists(filter));
       return sendNames(reply, found ? [filter] : []);
     },

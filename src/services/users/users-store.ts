@@ -33,9 +33,18 @@ export class UsersStore {
     await this.db.write({ op: 'delete', table: 'users', where: {} });
   }
 
-  async list(): Promise<string[]> {
-    const { rows } = await this.db.read({ table: 'users', columns: ['username'], orderBy: [{ column: 'username', direction: 'asc' }] });
-    return rows.map((row) => usernameRow.parse(row).username);
+  /** Up to `size` names in order, after `after` when given; `more` when others follow. */
+  async list(size: number, after?: string): Promise<{ names: string[]; more: boolean }> {
+    const { rows } = await this.db.read({
+      table: 'users',
+      columns: ['username'],
+      ...(after === undefined ? {} : { where: { username: { gt: after } } }),
+      orderBy: [{ column: 'username', direction: 'asc' }],
+      // One more than the page, only to learn whether another page follows.
+      limit: size + 1,
+    });
+    const names = rows.map((row) => usernameRow.parse(row).username);
+    return { names: names.slice(0, size), more: names.length > size };
   }
 
   /**

@@ -2,14 +2,16 @@
  * `GET /api/v1/cluster/stream`: the cluster status pushed as server-sent events. The whole status
  * is sent at once and again whenever it changes (`event: status`); a status that cannot be read
  * is told as `event: problem` with the reason. A comment line every `heartbeatMs` keeps proxies
- * and the browser from taking a quiet stream for a dead one. The number of open streams is
- * bounded; a client that disconnects stops its share of the work, and the server's close ends
- * every stream (EventSource then reconnects by itself).
+ * and the browser from taking a quiet stream for a dead one. Open streams hold slots
+ * (StreamSlots.ts: bounded in all and per client address, some kept for the admin role); a client
+ * that disconnects stops its share of the work, and the server's close ends every stream
+ * (EventSource then reconnects by itself).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { RideShareError } from '../../../shared/errors.ts';
+import { roleOf } from '../../../shared/http/auth.ts';
 import { defineResource } from '../../../shared/http/resource.ts';
 import { ClusterFeed, type ChangeSource, type FeedMessage } from './ClusterFeed.ts';
+import { DEFAULT_STREAM_SLOTS, StreamSlots, type StreamSlotLimits } from './StreamSlots.ts';
 
 export const CLUSTER_STREAM_PATH = '/api/v1/cluster/stream';
 
@@ -19,7 +21,8 @@ export interface ClusterStreamOptions<T extends object> {
   changes?: ChangeSource;
   pollMs?: number;
   heartbeatMs?: number;
-  maxStreams?: number;
+  /** Default DEFAULT_STREAM_SLOTS: 32 in all, 8 of them for the admin role, 4 per client address. */
+  slots?: Partial<StreamSlotLimits>;
 }
 
 /** How soon EventSource reconnects after the stream ends. */
@@ -29,14 +32,13 @@ const MAX_BUFFERED_BYTES = 1 << 20;
 
 export function registerClusterStream<T extends object>(app: FastifyInstance, options: ClusterStreamOptions<T>): void {
   const heartbeatMs = options.heartbeatMs ?? 15_000;
-  const maxStreams = options.maxStreams ?? 32;
+  const slots = new StreamSlots({ ...DEFAULT_STREAM_SLOTS, ...options.slots });
   const feed = new ClusterFeed<T>({ read: options.status, pollMs: options.pollMs ?? 500, ...(options.changes ? { changes: options.changes } : {}) });
   const open = new Set<() => void>();
 
   const serve = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    if (open.size >= maxStreams) {
-      throw new RideShareError('UNAVAILABLE', `${open.size} cluster streams are open, the most this orchestrator serves; close one or poll GET /api/v1/cluster`);
-    }
+    // The socket's own address, never X-Forwarded-For: a header would let one host pass for many.
+    const slot = slots.take(request.raw.socket.remoteAddress ?? 'unknown', roleOf(request) === 'admin');
     reply.hijack();
     const response = reply.raw;
     // Headers hooks set so far (the request id) go out with the stream's own.
@@ -48,6 +50,7 @@ export function registerClusterStream<T extends object>(app: FastifyInstance, op
       'x-accel-buffering': 'no',
     });
     if (request.method === 'HEAD') {
+      slot.release();
       response.end();
       return reply;
     }
@@ -61,6 +64,7 @@ export function registerClusterStream<T extends object>(app: FastifyInstance, op
     let unsubscribe = (): void => undefined;
     const end = (): void => {
       if (!open.delete(end)) return;
+      slot.release();
       clearInterval(heartbeat);
       unsubscribe();
       if (!response.writableEnded) response.end();
