@@ -42,7 +42,9 @@ export function restrictDatabaseFiles(dbFile: string): void {
     try {
       fs.chmodSync(dbFile + suffix, PRIVATE_FILE_MODE);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // Missing, or another owner's (a volume shared with a container of another uid): the files stay usable as they are.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EPERM') throw error;
     }
   }
 }
