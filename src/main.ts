@@ -7,6 +7,7 @@
 import { announceAuth } from './shared/auth/announce.ts';
 import { ConfigError, describeConfig, loadConfig, tokensFor } from './shared/config.ts';
 import { createLogger } from './shared/logger.ts';
+import { keepFilesPrivate, secureDataDir } from './shared/private-files.ts';
 import { handleStopSignals } from './shared/process-lifecycle.ts';
 import { RideShareSystem } from './system/RideShareSystem.ts';
 
@@ -16,8 +17,11 @@ const logger = createLogger('rideshare', 'info');
 const PARENT_POLL_MS = 500;
 
 async function main(): Promise<void> {
+  // Before anything is written; every process started from here inherits it.
+  keepFilesPrivate();
   const config = loadConfig();
   logger.level = config.LOG_LEVEL;
+  secureDataDir(config.DATA_DIR, logger);
   logger.info({ config: describeConfig(config) }, 'starting RideShare');
   // The tokens are made here, before any process that needs them starts.
   if (config.RIDESHARE_AUTH) tokensFor(config);

@@ -122,7 +122,8 @@ export interface GroupLeaderOptions {
  * closed, stdout and stderr into the log file. A spawn failure comes as the child's 'error' event.
  */
 export function spawnGroupLeader(command: string, args: string[], options: GroupLeaderOptions): ChildProcess {
-  const log = fs.openSync(options.logFile, options.freshLog ? 'w' : 'a');
+  // Logs name workers, queues and errors: for the system's user alone, whatever the umask.
+  const log = fs.openSync(options.logFile, options.freshLog ? 'w' : 'a', 0o600);
   try {
     return spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', log, log] });
   } finally {

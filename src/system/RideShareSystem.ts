@@ -14,6 +14,13 @@ import { entryPoint } from '../shared/entry-points.ts';
 import type { Logger } from '../shared/logger.ts';
 import { killClusterWorkers } from '../dbaas/runtime/workerProcesses.ts';
 import { KeptService, type RestartPolicy } from './KeptService.ts';
+import { GATEWAY_SETTINGS, ORCHESTRATOR_SETTINGS, RIDES_SETTINGS, USERS_SETTINGS } from './settingsOfProcesses.ts';
+
+/** What one kind of process gets: variables of ours by name, and values decided here. */
+interface ChildSettings {
+  inherit: readonly string[];
+  env: Record<string, string>;
+}
 
 /** Workers the orchestrator left behind: SIGTERM (they close cleanly), SIGKILL after this. */
 const LEFTOVER_WORKER_GRACE_MS = 3000;
@@ -64,17 +71,20 @@ export class RideShareSystem {
       RIDES_UPSTREAMS: config.RIDES_UPSTREAMS.join(','),
     };
     // Each runs the way this process does: compiled from dist/, or from src/ through tsx.
-    const kept = (name: string, source: string, portVariable: string, port: number, stopGraceMs?: number) =>
-      new KeptService({ name, entry: entryPoint(source), port, env: { ...env, [portVariable]: String(port) }, stopGraceMs, logger: this.logger, restart: this.options.restart });
-    const instances = (name: string, source: string, portVariable: string, list: number[], stopGraceMs?: number) =>
-      list.map((port, index) => kept(list.length === 1 ? name : `${name}-${index + 1}`, source, portVariable, port, stopGraceMs));
-    const [supervising, ...standbys] = instances('orchestrator', 'dbaas/orchestrator/main.ts', 'ORCHESTRATOR_PORT', config.ORCHESTRATOR_PORTS, config.ORCHESTRATOR_STOP_GRACE_MS);
+    // Each gets the addresses it needs and the settings it reads, nothing more (settingsOfProcesses.ts).
+    const kept = (name: string, source: string, portVariable: string, port: number, own: ChildSettings, stopGraceMs?: number) =>
+      new KeptService({ name, entry: entryPoint(source), port, env: { ...own.env, [portVariable]: String(port) }, inherit: own.inherit, stopGraceMs, logger: this.logger, restart: this.options.restart });
+    const instances = (name: string, source: string, portVariable: string, list: number[], own: ChildSettings, stopGraceMs?: number) =>
+      list.map((port, index) => kept(list.length === 1 ? name : `${name}-${index + 1}`, source, portVariable, port, own, stopGraceMs));
+    const orchestratorSettings = { inherit: ORCHESTRATOR_SETTINGS, env: { AMQP_URL: env.AMQP_URL, ZK_CONNECT: env.ZK_CONNECT, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL } };
+    const databaseClient = { DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL };
+    const [supervising, ...standbys] = instances('orchestrator', 'dbaas/orchestrator/main.ts', 'ORCHESTRATOR_PORT', config.ORCHESTRATOR_PORTS, orchestratorSettings, config.ORCHESTRATOR_STOP_GRACE_MS);
     // The services need the orchestrator only when a request comes, and not each other to start.
     const services = [
       ...standbys,
-      ...instances('users', 'services/users/main.ts', 'USERS_PORT', config.USERS_PORTS),
-      ...instances('rides', 'services/rides/main.ts', 'RIDES_PORT', config.RIDES_PORTS),
-      kept('gateway', 'services/gateway/main.ts', 'GATEWAY_PORT', config.GATEWAY_PORT),
+      ...instances('users', 'services/users/main.ts', 'USERS_PORT', config.USERS_PORTS, { inherit: USERS_SETTINGS, env: databaseClient }),
+      ...instances('rides', 'services/rides/main.ts', 'RIDES_PORT', config.RIDES_PORTS, { inherit: RIDES_SETTINGS, env: databaseClient }),
+      kept('gateway', 'services/gateway/main.ts', 'GATEWAY_PORT', config.GATEWAY_PORT, { inherit: GATEWAY_SETTINGS, env: { USERS_UPSTREAMS: env.USERS_UPSTREAMS, RIDES_UPSTREAMS: env.RIDES_UPSTREAMS } }),
     ];
     // The first one starts alone: it takes the supervisor lease and starts the workers.
     await this.launch([supervising as KeptService]);

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { childEnvironment } from '../shared/child-environment.ts';
 import { nodeArgs, PROJECT_ROOT } from '../shared/entry-points.ts';
 import { signalGroup, waitForPort } from '../shared/processes.ts';
 const DEFAULT_STOP_GRACE_MS = 10_000;
@@ -15,7 +16,13 @@ export interface ServiceProcessOptions {
   /** The entry point, absolute or relative to the project root; a .ts file runs through tsx. */
   entry: string;
   port: number;
+  /** Its own settings, on top of those it inherits. */
   env: Record<string, string>;
+  /**
+   * The names of this process's variables it also gets, besides PATH, HOME, NODE_* and the other
+   * common ones (src/shared/child-environment.ts); nothing else of our environment reaches it.
+   */
+  inherit?: readonly string[];
   readyTimeoutMs?: number;
   /** SIGTERM → SIGKILL; the orchestrator needs time to stop its workers. */
   stopGraceMs?: number;
@@ -45,7 +52,7 @@ export class ServiceProcess {
     const output = this.options.logFile === undefined ? 'inherit' : fs.openSync(this.options.logFile, 'a');
     const child = spawn(process.execPath, nodeArgs(this.options.entry), {
       cwd: PROJECT_ROOT,
-      env: { ...process.env, ...this.options.env },
+      env: childEnvironment(this.options.inherit ?? [], this.options.env),
       stdio: ['ignore', output, output],
       detached: true,
     });

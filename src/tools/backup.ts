@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import { downloadBackup } from '../dbaas/backup/BackupDownload.ts';
 import { tokenFile } from '../shared/auth/tokens.ts';
 import { loadConfig, type Config } from '../shared/config.ts';
-import { readCommandLine } from './command-line.ts';
+import { keepFilesPrivate, secureDataDir } from '../shared/private-files.ts';
+import { readCommandLine, toStderr } from './command-line.ts';
 
 const USAGE = 'usage: npm run backup -- <file> [--force] [--url http://host:port]';
 const MIB = 1024 * 1024;
@@ -18,7 +19,10 @@ async function main(): Promise<number> {
   const commandLine = readCommandLine(USAGE, { force: { type: 'boolean' }, url: { type: 'string', multiple: true } } as const);
   if (typeof commandLine === 'number') return commandLine;
   const { file, values } = commandLine;
+  keepFilesPrivate();
   const config = loadConfig();
+  // Only read here (the admin token): tightened when it is there, never made.
+  secureDataDir(config.DATA_DIR, toStderr, { create: false });
   const urls = values.url && values.url.length > 0 ? values.url : config.ORCHESTRATOR_URLS;
   const taken = await downloadBackup({
     orchestratorUrls: urls,

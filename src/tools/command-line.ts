@@ -8,6 +8,12 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 export type CommandLine<O extends Options> = { file: string; values: ReturnType<typeof parseArgs<{ allowPositionals: true; options: O }>>['values'] };
 
+/** Where a tool tells what it did to DATA_DIR (src/shared/private-files.ts): its stderr, its stdout being its answer. */
+export const toStderr = {
+  info: (message: string) => void process.stderr.write(`${message}\n`),
+  warn: (message: string) => void process.stderr.write(`${message}\n`),
+};
+
 /** The file and the options, or the exit code when there is nothing to run. */
 export function readCommandLine<O extends Options>(usage: string, options: O): CommandLine<O> | number {
   let parsed;

@@ -9,7 +9,8 @@
 import { ensureClusterStopped, installBackup } from '../dbaas/backup/Restore.ts';
 import { loadConfig } from '../shared/config.ts';
 import { portAccepts } from '../shared/processes.ts';
-import { readCommandLine } from './command-line.ts';
+import { keepFilesPrivate, secureDataDir } from '../shared/private-files.ts';
+import { readCommandLine, toStderr } from './command-line.ts';
 
 const USAGE = 'usage: npm run restore -- <file> [--force]';
 /** Where `npm start` finds ZooKeeper when ZK_CONNECT is not set (src/infra/servers.ts). */
@@ -19,7 +20,9 @@ async function main(): Promise<number> {
   const commandLine = readCommandLine(USAGE, { force: { type: 'boolean' } } as const);
   if (typeof commandLine === 'number') return commandLine;
   const { file, values } = commandLine;
+  keepFilesPrivate();
   const config = loadConfig();
+  secureDataDir(config.DATA_DIR, toStderr);
   const cluster = config.RIDESHARE_CLUSTER;
   const zkConnect = config.ZK_CONNECT ?? ((await portAccepts(LOCAL_ZOOKEEPER_PORT)) ? `127.0.0.1:${LOCAL_ZOOKEEPER_PORT}` : undefined);
   await ensureClusterStopped({ cluster, ...(zkConnect ? { zkConnect } : {}), orchestratorUrls: config.ORCHESTRATOR_URLS });

@@ -4,13 +4,15 @@
  * lease or a worker's registration, while the cluster goes on working. And the supervisor keeps
  * at most MAX_SLAVES slaves whatever the desired count in ZooKeeper says.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { testServers } from '../../harness/inject.ts';
-import { post } from '../../harness/http.ts';
+import { post, put } from '../../harness/http.ts';
 import { staysTrue, until } from '../../harness/replicas.ts';
-import { digestId, isOpen } from '../../src/dbaas/coordination/ZkAcl.ts';
+import { digestId } from '../../src/dbaas/coordination/ZkAcl.ts';
 import { CreateMode, isZkError, ZkClient, ZkErrorCode } from '../../src/dbaas/coordination/ZkClient.ts';
 import { listWorkers } from '../../src/dbaas/coordination/WorkerRegistry.ts';
 import { clusterPaths, ZK_BASE } from '../../src/dbaas/protocol/names.ts';
@@ -155,24 +157,99 @@ describe('ZooKeeper digest ACLs on the cluster\u2019s znodes', () => {
   });
 });
 
-describe('znodes made before the cluster had credentials', () => {
-  it('are given the cluster\u2019s ACL when its supervisor starts', async () => {
-    const cluster = uniqueClusterName('open');
-    const paths = clusterPaths(cluster);
-    const anonymous = new ZkClient({ connect: testServers().zkConnect, sessionTimeoutMs: 4000 });
+/** A stand-in for whoever would receive the admin calls: it answers 200 and keeps what it was sent. */
+async function startIntruder(): Promise<{ url: string; received: Array<{ url: string; authorization: string | undefined }>; close: () => Promise<void> }> {
+  const received: Array<{ url: string; authorization: string | undefined }> = [];
+  const server = http.createServer((request, response) => {
+    received.push({ url: request.url ?? '', authorization: request.headers.authorization });
+    request.resume();
+    response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, received, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/** What someone who reaches ZooKeeper before the cluster's first start can leave: a root open to all, naming them supervisor. */
+async function poseAsSupervisor(anonymous: ZkClient, cluster: string, url: string): Promise<void> {
+  const paths = clusterPaths(cluster);
+  await anonymous.ensurePath(paths.orchestrators);
+  await anonymous.create(paths.supervisor, { orchestratorId: 'intruder', pid: 1, url }, CreateMode.EPHEMERAL);
+  await anonymous.create(paths.orchestratorNode('intruder'), { orchestratorId: 'intruder', pid: 1, url, startedAt: Date.now() }, CreateMode.EPHEMERAL);
+}
+
+/** Fails unless the start is refused; a service that started anyway is stopped. */
+async function refusedToStart(start: Promise<DatabaseServiceHandle>): Promise<Error> {
+  const outcome = await start.then(
+    async (service) => {
+      await service.stop();
+      return undefined;
+    },
+    (error: unknown) => error as Error,
+  );
+  if (!outcome) throw new Error('the orchestrator started');
+  return outcome;
+}
+
+describe('a cluster root the cluster did not make', () => {
+  const ZK_AUTH = `rideshare-root-test:${'r'.repeat(24)}`;
+  let anonymous: ZkClient;
+  let intruder: Awaited<ReturnType<typeof startIntruder>>;
+
+  beforeAll(async () => {
+    anonymous = new ZkClient({ connect: testServers().zkConnect, sessionTimeoutMs: 4000 });
     await anonymous.connect();
+    intruder = await startIntruder();
+  });
+
+  afterAll(async () => {
+    anonymous?.close();
+    await intruder?.close();
+  });
+
+  it('an open root holding an intruder\u2019s supervisor record: the orchestrator refuses to start, says what is wrong and how to fix it, and sends the intruder nothing', async () => {
+    const cluster = uniqueClusterName('open-root');
+    const { root } = clusterPaths(cluster);
+    await poseAsSupervisor(anonymous, cluster, intruder.url);
+    const error = await refusedToStart(startDatabaseService({ cluster, slaves: 0, env: { ZK_AUTH } }));
+    expect(error.message).toContain(`${root} in ZooKeeper was not made by this cluster`);
+    expect(error.message).toContain('world:anyone=31');
+    expect(error.message).toContain(`deleteall ${root}`);
+    expect((error as { code?: string }).code).toBe('CONFLICT');
+    expect(intruder.received).toEqual([]);
+  });
+
+  it('a root that other credentials made is refused the same way', async () => {
+    const cluster = uniqueClusterName('other-root');
+    const other = new ZkClient({ connect: testServers().zkConnect, sessionTimeoutMs: 4000, credentials: { user: 'someone-else', password: 'another-password' } });
+    await other.connect();
+    try {
+      await other.ensurePath(clusterPaths(cluster).root);
+      const error = await refusedToStart(startDatabaseService({ cluster, slaves: 0, env: { ZK_AUTH } }));
+      expect(error.message).toContain(`${clusterPaths(cluster).root} in ZooKeeper was not made by this cluster`);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('a standby passes no admin call, nor its Authorization header, to a supervisor record the cluster\u2019s credentials did not write', async () => {
+    const cluster = uniqueClusterName('posed');
+    const paths = clusterPaths(cluster);
+    await poseAsSupervisor(anonymous, cluster, intruder.url);
+    // As an earlier version's supervisor did to the open nodes it found: the root is now the cluster's, the intruder's ephemeral records remain.
+    const colon = ZK_AUTH.indexOf(':');
+    const owner = new ZkClient({ connect: testServers().zkConnect, sessionTimeoutMs: 4000, credentials: { user: ZK_AUTH.slice(0, colon), password: ZK_AUTH.slice(colon + 1) } });
+    await owner.connect();
     let service: DatabaseServiceHandle | undefined;
     try {
-      // As an earlier version left them: anyone may do anything.
-      await anonymous.ensurePath(paths.root);
-      expect(isOpen(paths.root, (await anonymous.getAclIfExists(paths.root))?.acls ?? [])).toBe(true);
-      service = await startDatabaseService({ cluster, slaves: 0 });
-      const node = await anonymous.getAclIfExists(paths.root);
-      expect(isOpen(paths.root, node?.acls ?? [])).toBe(false);
-      await refused(anonymous.create(paths.promotion, { workerId: 'intruder', requestedAt: Date.now() }, CreateMode.PERSISTENT));
+      await owner.setAcl(paths.root);
+      service = await startDatabaseService({ cluster, slaves: 0, env: { ZK_AUTH, RIDESHARE_AUTH: 'on' } });
+      expect(service.orchestrator.isSupervising).toBe(false);
+      await put(`${service.orchestratorUrl}/api/v1/scaling/slaves`, { slaves: 1 }, { headers: { authorization: `Bearer ${service.tokens?.admin}` } });
+      expect(intruder.received).toEqual([]);
     } finally {
       await service?.stop();
-      anonymous.close();
+      owner.close();
     }
   });
 });

@@ -12,6 +12,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { request } from 'undici';
 import { RideShareError } from '../../shared/errors.ts';
+import { PRIVATE_FILE_MODE } from '../../shared/private-files.ts';
 import { manifestFromHeaders, manifestPathOf, type BackupManifest } from './BackupFormat.ts';
 import { inspectBackup, type InspectedBackup } from './BackupFile.ts';
 import { writeFileAtomically } from './RestoreRecord.ts';
@@ -110,7 +111,8 @@ async function fetchInto(url: string, partial: string, readyTimeoutMs: number, t
       done(null, chunk);
     },
   });
-  const out = fs.createWriteStream(partial, { flags: 'w' });
+  // A backup holds every row, password hashes included: for the user that took it alone.
+  const out = fs.createWriteStream(partial, { flags: 'w', mode: PRIVATE_FILE_MODE });
   await pipeline(response.body, tap, out);
   const handle = await fs.promises.open(partial, 'r+');
   try {

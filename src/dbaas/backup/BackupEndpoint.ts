@@ -15,6 +15,7 @@ import type { ChannelModel } from 'amqplib';
 import type { FastifyReply } from 'fastify';
 import { UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { PRIVATE_DIR_MODE } from '../../shared/private-files.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { askMasterPosition } from '../replication/MasterPosition.ts';
 import type { MessageSigner } from '../transport/signing.ts';
@@ -83,7 +84,7 @@ export class BackupEndpoint {
     const { names, timeoutMs, logger } = this.options;
     const started = Date.now();
     const tempDir = this.options.tempDir;
-    fs.mkdirSync(tempDir, { recursive: true });
+    fs.mkdirSync(tempDir, { recursive: true, mode: PRIVATE_DIR_MODE });
     sweepStaleSnapshotFiles(tempDir);
     const connection = await this.connect();
     const abandon = new AbortController();

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../../shared/private-files.ts';
 import { withTimeout } from '../../shared/timeout.ts';
 import { listOrchestrators } from '../coordination/OrchestratorRegistry.ts';
 import { listWorkers } from '../coordination/WorkerRegistry.ts';
@@ -67,7 +68,7 @@ export async function installBackup(options: InstallOptions): Promise<Installed>
     options.logger?.warn({ movedAside, moved: found }, 'moved the data found in DATA_DIR aside');
   }
   const workersDir = workersDirOf(dataDir);
-  fs.mkdirSync(workersDir, { recursive: true });
+  fs.mkdirSync(workersDir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const name = `restored-${randomBytes(4).toString('hex')}.db`;
   const target = path.join(workersDir, name);
   await copyVerified(source, target, inspected.sha256);
@@ -187,11 +188,11 @@ function readManifest(source: string): BackupManifest | undefined {
 /** Renames (never deletes) what was found into DATA_DIR/replaced-<time>/. */
 function moveAside(dataDir: string, found: string[]): string {
   const aside = path.join(dataDir, `replaced-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  fs.mkdirSync(aside, { recursive: true });
+  fs.mkdirSync(aside, { recursive: true, mode: PRIVATE_DIR_MODE });
   for (const entry of [clusterMarkerOf(dataDir), restoreRecordPath(dataDir), workersDirOf(dataDir)]) {
     if (fs.existsSync(entry)) fs.renameSync(entry, path.join(aside, path.basename(entry)));
   }
-  if (found.length > 0) fs.writeFileSync(path.join(aside, 'README'), `Moved aside by a restore on ${new Date().toISOString()}: ${found.join(', ')}.\n`);
+  if (found.length > 0) fs.writeFileSync(path.join(aside, 'README'), `Moved aside by a restore on ${new Date().toISOString()}: ${found.join(', ')}.\n`, { mode: PRIVATE_FILE_MODE });
   return aside;
 }
 
@@ -200,6 +201,8 @@ async function copyVerified(source: string, target: string, sha256: string): Pro
   const partial = `${target}.partial`;
   try {
     await fs.promises.copyFile(source, partial);
+    // copyFile copies the backup's mode too: the installed copy is the cluster's, 0600 whatever the backup's is.
+    await fs.promises.chmod(partial, PRIVATE_FILE_MODE);
     const handle = await fs.promises.open(partial, 'r+');
     try {
       await handle.sync();

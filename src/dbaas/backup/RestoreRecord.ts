@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { PRIVATE_FILE_MODE } from '../../shared/private-files.ts';
 
 const recordSchema = z.object({
   /** The installed copy's name in DATA_DIR/workers. */
@@ -53,9 +54,11 @@ export function clearPendingRestore(dataDir: string): void {
   fs.rmSync(restoreRecordPath(dataDir), { force: true });
 }
 
+/** Written under another name, synced and renamed; 0600, as everything of a cluster's data. */
 export function writeFileAtomically(file: string, content: string): void {
   const partial = `${file}.partial-${process.pid}`;
-  const fd = fs.openSync(partial, 'w');
+  fs.rmSync(partial, { force: true });
+  const fd = fs.openSync(partial, 'w', PRIVATE_FILE_MODE);
   try {
     fs.writeSync(fd, content);
     fs.fsyncSync(fd);

@@ -47,6 +47,27 @@ export function isOpen(path: string, acls: readonly zookeeper.ACL[]): boolean {
   return acls.some((acl) => acl.id.scheme === 'world' && acl.id.id === 'anyone' && (permissionsOf(acl) & ~allowed) !== 0);
 }
 
+/**
+ * The node's ACL is the one the cluster gives its nodes: ALL for the cluster's digest identity,
+ * at most what aclFor grants to anyone, and no one else. A node anyone could write, or one naming
+ * other credentials, was not made (or was since changed) by someone holding the cluster's.
+ */
+export function isClusterAcl(path: string, acls: readonly zookeeper.ACL[], credentials: ZkCredentials): boolean {
+  const owner = digestId(credentials);
+  const othersMay = path === ZK_BASE ? Permission.READ | Permission.CREATE : Permission.READ;
+  const owned = acls.some((acl) => acl.id.scheme === 'digest' && acl.id.id === owner && permissionsOf(acl) === Permission.ALL);
+  const nobodyElse = acls.every((acl) => {
+    if (acl.id.scheme === 'digest' && acl.id.id === owner) return true;
+    return acl.id.scheme === 'world' && acl.id.id === 'anyone' && (permissionsOf(acl) & ~othersMay) === 0;
+  });
+  return owned && nobodyElse;
+}
+
+/** An ACL as zkCli.sh's getAcl would show it, for error messages: `world:anyone=31, digest:u:h=1`. */
+export function describeAcl(acls: readonly zookeeper.ACL[]): string {
+  return acls.map((acl) => `${acl.id.scheme}:${acl.id.id}=${permissionsOf(acl)}`).join(', ') || 'none';
+}
+
 /** The library's ACL objects hold `permission`; its type declarations say `perms`. */
 function permissionsOf(acl: zookeeper.ACL): number {
   const runtime = acl as unknown as { permission?: number; perms?: number };

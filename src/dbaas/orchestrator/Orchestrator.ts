@@ -14,11 +14,12 @@ import type { Logger } from '../../shared/logger.ts';
 import { createRegistry } from '../../shared/metrics.ts';
 import { BackupEndpoint, backupTempDirOf } from '../backup/BackupEndpoint.ts';
 import { ClusterHistory } from '../coordination/ClusterHistory.ts';
+import { ensureOwnClusterRoot, madeByCluster } from '../coordination/ClusterRoot.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { announceOrchestrator, listOrchestrators, withdrawOrchestrator } from '../coordination/OrchestratorRegistry.ts';
 import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
-import { clusterNames, type WorkerInfo } from '../protocol/names.ts';
+import { clusterNames, clusterPaths, type WorkerInfo } from '../protocol/names.ts';
 import type { WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { Leadership, type ScalingOptions } from '../supervisor/Leadership.ts';
 import type { ClusterSetup, Supervisor } from '../supervisor/Supervisor.ts';
@@ -161,6 +162,8 @@ export class Orchestrator {
     if (this.state !== 'initial') throw new Error(`cannot start an orchestrator in state ${this.state}`);
     this.state = 'running';
     await this.zk.connect();
+    // Before it reads anything of the cluster there: a root someone else made could name anyone as supervisor.
+    await ensureOwnClusterRoot(this.zk, this.options.cluster, this.options.workerTuning.zkAuth);
     await this.rpc.start();
     this.readCounter.start();
     await this.leadership.start();
@@ -186,7 +189,15 @@ export class Orchestrator {
     const holder = await this.leadership.supervisorRecord();
     if (!holder || holder.orchestratorId === this.orchestratorId) return undefined;
     const running = await listOrchestrators(this.zk, this.options.cluster);
-    return running.find((record) => record.orchestratorId === holder.orchestratorId)?.url;
+    const url = running.find((record) => record.orchestratorId === holder.orchestratorId)?.url;
+    if (url === undefined) return undefined;
+    // The caller's Authorization header goes with the call: only to an address the cluster's own credentials wrote.
+    const paths = clusterPaths(this.options.cluster);
+    if (!(await madeByCluster(this.zk, [paths.root, paths.supervisor, paths.orchestratorNode(holder.orchestratorId)], this.options.workerTuning.zkAuth))) {
+      this.options.logger.error({ supervisor: holder.orchestratorId, url }, 'not passing an admin call on: the supervisor lease or its announcement was not written with the cluster\u2019s ZooKeeper credentials');
+      return undefined;
+    }
+    return url;
   }
 
   /** The cluster as GET /api/v1/cluster shows it. */

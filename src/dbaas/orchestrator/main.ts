@@ -3,13 +3,17 @@ import path from 'node:path';
 import { announceAuth } from '../../shared/auth/announce.ts';
 import { describeConfig, loadConfig, tokensFor } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { keepFilesPrivate, secureDataDir } from '../../shared/private-files.ts';
 import { closeOnSignals, drainsOn } from '../../shared/process-lifecycle.ts';
 import { createRuntime } from '../runtime/createRuntime.ts';
 import { Orchestrator } from './Orchestrator.ts';
 import { workerTuningFrom } from './settings.ts';
 
+// Backup copies, worker logs and the workers it starts (who inherit it) make private files only.
+keepFilesPrivate();
 const config = loadConfig();
 const logger = createLogger('orchestrator', config.LOG_LEVEL);
+secureDataDir(config.DATA_DIR, logger);
 if (!config.AMQP_URL || !config.ZK_CONNECT) {
   logger.fatal('AMQP_URL and ZK_CONNECT must be set (npm start finds or starts the servers and sets them)');
   process.exit(2);

@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
+import { childEnvironment } from '../../shared/child-environment.ts';
 import { entryPoint, nodeArgs, PROJECT_ROOT, runsCompiled } from '../../shared/entry-points.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { isSameProcess, spawnGroupLeader } from '../../shared/processes.ts';
@@ -74,7 +75,8 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
     if (!this.claimed) this.killStrays();
     const child = spawnGroupLeader(process.execPath, [...WORKER_NODE_FLAGS, ...nodeArgs(this.options.workerMain ?? WORKER_MAIN), workerTag(this.options.cluster, spec.workerId)], {
       cwd: PROJECT_ROOT,
-      env: { ...process.env, [WORKER_SETTINGS_VARIABLE]: encodeWorkerSettings(spec.settings) },
+      // Everything a worker needs is in its settings: none of the orchestrator's tokens or other variables.
+      env: childEnvironment([], { [WORKER_SETTINGS_VARIABLE]: encodeWorkerSettings(spec.settings) }),
       logFile: path.join(this.options.logDir, `${spec.workerId}.log`),
     });
     const pid = await new Promise<number>((resolve, reject) => {

@@ -9,6 +9,7 @@ import { PROTOCOL_VERSION, type Row, type SyncWrite, type WriteResult } from '..
 import type { InsertWrite, ReadQuery, Write } from '../protocol/queries.ts';
 import { INDEXES, TABLES } from '../protocol/tables.ts';
 import type { ReplicaStore, ReplicationPosition } from '../replication/ReplicaStore.ts';
+import { restrictDatabaseFiles } from './files.ts';
 import { compileRead, compileWrite, insertedRows, type CompiledStatement } from './SqlCompiler.ts';
 
 /** How many request ids to remember for idempotent retries; older ones are pruned. */
@@ -56,6 +57,7 @@ export class Store implements ReplicaStore {
 
   constructor(readonly file: string) {
     this.db = new Database(file);
+    restrictDatabaseFiles(file);
     this.db.pragma('journal_mode = WAL');
     this.setDurability('process');
     this.db.pragma('foreign_keys = ON');

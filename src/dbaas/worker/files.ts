@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { PRIVATE_FILE_MODE } from '../../shared/private-files.ts';
 
 const SUFFIXES = ['', '-wal', '-shm'] as const;
 const FILE_NAME = /^(.+)\.db(?:-wal|-shm)?$/;
@@ -28,6 +29,24 @@ export function workerFileOwners(dir: string): string[] {
     if (match?.[1]) owners.add(match[1]);
   }
   return [...owners];
+}
+
+/**
+ * Makes a database file and whichever of its companions exist 0600. SQLite gives a new -wal or
+ * -shm the permissions of the database file, so a file made private before journal_mode=WAL keeps
+ * its companions private even without the worker's umask (a file an earlier version made 0644, a
+ * store opened in another process).
+ */
+export function restrictDatabaseFiles(dbFile: string): void {
+  for (const suffix of SUFFIXES) {
+    try {
+      fs.chmodSync(dbFile + suffix, PRIVATE_FILE_MODE);
+    } catch (error) {
+      // Missing, or another owner's (a volume shared with a container of another uid): the files stay usable as they are.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EPERM') throw error;
+    }
+  }
 }
 
 /** Removes a database file together with its WAL and shared-memory companions. */
