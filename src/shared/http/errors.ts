@@ -6,6 +6,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorBody, isErrorCode, RideShareError } from '../errors.ts';
+import { loggedUrl } from './logged-url.ts';
 import { drainOversizedBody, isOversizedBody, oversizedBodyError } from './oversized-body.ts';
 
 /** Echoed input is cut short: a 100 kB path must not come back as a 100 kB error message. */
@@ -48,8 +49,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     const coded = toRideShareError(error);
     // A 503 is an expected, passing state of the database service; a 500 is our bug.
-    if (coded.code === 'INTERNAL') request.log.error({ err: error, url: request.url }, 'request failed');
-    else if (coded.status >= 500) request.log.warn({ code: coded.code, reason: coded.message, url: request.url }, 'request failed');
+    if (coded.code === 'INTERNAL') request.log.error({ err: error, url: loggedUrl(request.url) }, 'request failed');
+    else if (coded.status >= 500) request.log.warn({ code: coded.code, reason: coded.message, url: loggedUrl(request.url) }, 'request failed');
     sendError(reply, coded);
     return reply;
   });
