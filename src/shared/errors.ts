@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   FORBIDDEN: { status: 403, retriable: false },
   NOT_FOUND: { status: 404, retriable: false },
   METHOD_NOT_ALLOWED: { status: 405, retriable: false },
+  /** A request body over the limit (src/shared/http/limits.ts). */
+  PAYLOAD_TOO_LARGE: { status: 413, retriable: false },
   CONFLICT: { status: 409, retriable: false },
   UNIQUE_VIOLATION: { status: 409, retriable: false },
   FOREIGN_KEY_VIOLATION: { status: 409, retriable: false },

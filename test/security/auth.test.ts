@@ -8,6 +8,8 @@ import { sleep } from '../../src/shared/timeout.ts';
 import type { Tokens } from '../../src/shared/auth/tokens.ts';
 import type { ClusterStatus } from '../../src/dbaas/orchestrator/ClusterStatus.ts';
 import { SseClient } from '../console/sse-client.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import { startUsersService } from '../../src/services/users/users-service.ts';
 
 type Caller = 'nobody' | 'stranger' | 'service' | 'admin';
 
@@ -85,6 +87,54 @@ describe('the database service refuses strangers, and the service role what is t
         expect(answer.headers['www-authenticate']).toBe('Bearer');
       }
       if (status === 403) expect(answer.body.code).toBe('FORBIDDEN');
+    }
+  });
+
+  // Every operation db/write accepts: [what, status as service, status as admin, body].
+  const operations: [string, number, number, () => unknown][] = [
+    ['insert one row', 200, 200, write],
+    ['insert several rows', 200, 200, () => ({ op: 'insert', table: 'users', rows: [(write() as { values: unknown }).values, (write() as { values: unknown }).values] })],
+    ['update with a condition', 200, 200, () => ({ op: 'update', table: 'rides', values: { source: 2 }, where: { ride_id: 0 } })],
+    ['update without a condition', 403, 200, () => ({ op: 'update', table: 'rides', values: { source: 2 }, where: {} })],
+    ['delete with a condition', 200, 200, () => ({ op: 'delete', table: 'users', where: { username: 'nobody-at-all' } })],
+    ['delete without a condition', 403, 200, () => ({ op: 'delete', table: 'rides', where: {} })],
+    ['clear', 403, 200, () => ({ op: 'clear' })],
+    ['clear with a requestId', 403, 200, () => ({ op: 'clear', requestId: `clear-${Date.now()}` })],
+  ];
+
+  it.each(operations)('db/write %s: %i as service, %i as admin', async (_what, asService, asAdmin, body) => {
+    const username = `kept-${Math.random().toString(36).slice(2)}`;
+    expect((await call('admin', 'POST', '/api/v1/db/write', { op: 'insert', table: 'users', values: { username, password } })).status).toBe(200);
+    const serviceAnswer = await call('service', 'POST', '/api/v1/db/write', body());
+    expect(serviceAnswer.status, serviceAnswer.text.slice(0, 200)).toBe(asService);
+    if (asService === 403) {
+      expect(serviceAnswer.body.code).toBe('FORBIDDEN');
+      // Refused before it reached the master: the row is still there.
+      const rows = await call('admin', 'POST', '/api/v1/db/read', { table: 'users', where: { username }, fresh: true });
+      expect((rows.body as unknown as { rows: unknown[] }).rows).toHaveLength(1);
+    }
+    const adminAnswer = await call('admin', 'POST', '/api/v1/db/write', body());
+    expect(adminAnswer.status, adminAnswer.text.slice(0, 200)).toBe(asAdmin);
+  });
+
+  it('clears a users instance only with the admin token its caller presents: the instance\u2019s service token cannot', async () => {
+    const logger = createLogger('test-users', 'silent');
+    const users = await startUsersService({ port: 0, db: { urls: [service.orchestratorUrl], token: tokens.service }, logger });
+    try {
+      expect((await request('PUT', `${users.url}/api/v1/users`, { json: { username: `clear-${Date.now()}`, password } })).status).toBe(201);
+      const unauthenticated = await request<{ code?: string }>('POST', `${users.url}/api/v1/db/clear`);
+      expect(unauthenticated.status).toBe(401);
+      expect(unauthenticated.body.code).toBe('UNAUTHENTICATED');
+      const asService = await request<{ code?: string }>('POST', `${users.url}/api/v1/db/clear`, { headers: headersOf('service') });
+      expect(asService.status).toBe(403);
+      expect(asService.body.code).toBe('FORBIDDEN');
+      expect((await request('GET', `${users.url}/api/v1/users`)).status).toBe(200);
+      const asAdmin = await request('POST', `${users.url}/api/v1/db/clear`, { headers: headersOf('admin') });
+      expect(asAdmin.status).toBe(200);
+      expect(asAdmin.body).toEqual({});
+      expect((await request('GET', `${users.url}/api/v1/users`)).status).toBe(204);
+    } finally {
+      await users.close();
     }
   });
 

@@ -39,6 +39,33 @@ function slowClient(url: string, mode: 'head' | 'body' | 'idle' = 'head'): { clo
   };
 }
 
+/**
+ * A client that writes a whole request with a `size`-byte body (announced, or chunked) before it
+ * reads anything, then reads the answer: what a plain upload does. Resolves with the answer's
+ * text, or with the error that lost it (a reset while writing or reading).
+ */
+function uploadThenRead(url: string, size: number, framing: 'length' | 'chunked'): Promise<{ answer: string; error?: string }> {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect(Number(port), hostname);
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const framingHeader = framing === 'length' ? `Content-Length: ${size}` : 'Transfer-Encoding: chunked';
+  return new Promise((resolve) => {
+    socket.on('error', (error: NodeJS.ErrnoException) => resolve({ answer: Buffer.concat(chunks).toString(), error: error.code ?? error.message }));
+    socket.on('close', () => resolve({ answer: Buffer.concat(chunks).toString() }));
+    socket.on('connect', async () => {
+      socket.write(`PUT /api/v1/users HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\n${framingHeader}\r\n\r\n`);
+      const piece = Buffer.alloc(64 * 1024, 'x');
+      for (let sent = 0; sent < size && socket.writable; sent += piece.length) {
+        const part = piece.subarray(0, Math.min(piece.length, size - sent));
+        const framed = framing === 'length' ? part : Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')]);
+        if (!socket.write(framed)) await new Promise((drained) => socket.once('drain', drained));
+      }
+      if (framing === 'chunked' && socket.writable) socket.write('0\r\n\r\n');
+    });
+  });
+}
+
 describe('limits on every edge', () => {
   let database: DatabaseServiceHandle;
   let stack: Stack;
@@ -85,12 +112,24 @@ describe('limits on every edge', () => {
   it('refuses oversized bodies and heads with a clean error, never a crash', async () => {
     const big = 'x'.repeat(2 * 1024 * 1024);
     const body = await request('PUT', `${stack.gatewayUrl}/api/v1/users`, { raw: `{"username":"${big}","password":"${'a'.repeat(40)}"}`, headers: { 'content-type': 'application/json' } });
-    expect(body.status).toBe(400);
+    expect(body.status).toBe(413);
+    expect(body.body).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
     const orchestratorBody = await request('POST', `${database.orchestratorUrl}/api/v1/db/read`, { raw: `{"table":"users","where":{"username":"${big}"}}`, headers: { 'content-type': 'application/json' } });
-    expect(orchestratorBody.status).toBe(400);
+    expect(orchestratorBody.status).toBe(413);
     const head = await request('GET', `${stack.gatewayUrl}/api/v1/users`, { headers: { 'x-padding': 'y'.repeat(300 * 1024) } }).catch((error: unknown) => error);
     // Node answers a head over the limit with 431 and closes; either way the server lives on.
     if (!(head instanceof Error)) expect((head as { status: number }).status).toBe(431);
+    expect((await get(`${stack.gatewayUrl}/health`)).status).toBe(200);
+  });
+
+  it.each(['length', 'chunked'] as const)('answers a 5 MB body (%s) with a 413 its sender reads after writing it all, on every server', async (framing) => {
+    const targets = [stack.gatewayUrl, stack.usersUrls[0]!, stack.ridesUrls[0]!, database.orchestratorUrl];
+    for (const url of targets) {
+      const { answer, error } = await uploadThenRead(url, 5 * 1000 * 1000, framing);
+      expect(error, `${url}: ${answer.slice(0, 100)}`).toBeUndefined();
+      expect(answer, url).toMatch(/^HTTP\/1\.1 413 /);
+      expect(answer).toContain('"code":"PAYLOAD_TOO_LARGE"');
+    }
     expect((await get(`${stack.gatewayUrl}/health`)).status).toBe(200);
   });
 

@@ -12,6 +12,7 @@ import type { ClusterNames } from '../protocol/names.ts';
 import { parseRead, parseWrite, secretColumnsNamed, type ReadQuery, type Write } from '../protocol/queries.ts';
 import { publicColumnsOf } from '../protocol/tables.ts';
 import { capByDefault, cutAtCap, type CutAnswer } from './ReadCap.ts';
+import { writeAccess } from './access.ts';
 import type { RpcClient } from './RpcClient.ts';
 
 const MAX_REQUEST_ID_LENGTH = 128;
@@ -60,6 +61,7 @@ export class DatabaseFrontend {
   async write(body: unknown, role: Role | undefined): Promise<WriteResult> {
     const { requestId, rest } = splitRequestId(body);
     const write = parseWrite(rest);
+    guardOperation(write, role);
     guardSecrets(write, role);
     const result = await this.send(write, requestId ?? writeIdFor(currentRequestId()));
     this.see(result.seq);
@@ -114,6 +116,13 @@ export class DatabaseFrontend {
 function traced(): { trace?: string } {
   const trace = currentRequestId();
   return trace === undefined ? {} : { trace };
+}
+
+/** `db/write {"op":"clear"}` with the service token must not do what `db/clear` refuses it. */
+function guardOperation(write: Write, role: Role | undefined): void {
+  if (role === 'admin' || writeAccess(write) !== 'admin') return;
+  const what = write.op === 'clear' ? 'a clear' : `a ${write.op} without a condition (every row of '${write.table}')`;
+  throw new RideShareError('FORBIDDEN', `${what} needs the admin role`);
 }
 
 /** Only the admin role may read, match or sort on a secret column (password hashes). */

@@ -1,9 +1,12 @@
 /**
  * Who may call what on the orchestrator (docs/security.md): the database calls need the service
  * role, destructive and operational calls the admin role; what only describes the cluster stays
- * open, as `worker/list` and the health checks must for the specification's clients.
+ * open, as `worker/list` and the health checks must for the specification's clients. A route's
+ * role is not the end of it: `db/write` carries an operation, and one that empties a table is as
+ * destructive as `db/clear`, so it needs what `db/clear` needs (writeAccess).
  */
 import type { Access } from '../../shared/http/auth.ts';
+import { touchesEveryRow, type Write } from '../protocol/queries.ts';
 import { HEALTH_PATH, READY_PATH } from '../../shared/http/health.ts';
 import { METRICS_PATH } from '../../shared/http/observability.ts';
 import { CONSOLE_ASSETS_PATH, CONSOLE_PATH } from './console/pages.ts';
@@ -42,4 +45,13 @@ export function orchestratorAccess(method: string, route: string | undefined): A
   const methods = Object.hasOwn(ROUTES, route) ? ROUTES[route] : undefined;
   if (!methods) return 'admin';
   return methods[method === 'HEAD' ? 'GET' : method] ?? 'open';
+}
+
+/**
+ * The role a db/write needs beyond the route's: a clear, or a delete or update without a
+ * condition, changes every row and is the admin's, as db/clear is; the service role may change
+ * only the rows it names.
+ */
+export function writeAccess(write: Write): Access {
+  return touchesEveryRow(write) ? 'admin' : 'service';
 }

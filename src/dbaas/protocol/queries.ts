@@ -181,6 +181,16 @@ function checkValues(table: TableName, values: Record<string, Value>): void {
   for (const [column, value] of Object.entries(values)) checkValue(table, column, value);
 }
 
+/**
+ * Whether a write may change every row of a table, or of all of them: a clear, or a delete or
+ * update without a condition. What it may match is not judged here, only what it names.
+ */
+export function touchesEveryRow(write: Write): boolean {
+  if (write.op === 'clear') return true;
+  if (write.op === 'insert') return false;
+  return Object.keys(write.where).length === 0;
+}
+
 /** The secret columns (tables.ts) a read or write names in its columns, conditions or order. */
 export function secretColumnsNamed(request: ReadQuery | Write): string[] {
   if (!('table' in request)) return [];

@@ -32,6 +32,12 @@ interface Endpoint {
   pool: Pool;
 }
 
+/** Whose credentials a call carries: the service's own token, or those its caller presented (an operator's). */
+export interface CallCredentials {
+  /** The caller's `Authorization` header as it came, or none: then the call carries no credentials at all. */
+  callerAuthorization: string | undefined;
+}
+
 interface Answer {
   status: number;
   body: unknown;
@@ -64,7 +70,7 @@ export class Orchestrators {
   }
 
   /** POSTs to the preferred orchestrator, then to the others in turn; resolves with the 200 answer's body. */
-  async post(path: string, body: unknown): Promise<unknown> {
+  async post(path: string, body: unknown, credentials?: CallCredentials): Promise<unknown> {
     const deadline = Date.now() + this.#timeoutMs;
     const count = this.#endpoints.length;
     let failure: RideShareError | undefined;
@@ -76,7 +82,7 @@ export class Orchestrators {
       const last = attempt === count - 1;
       let answer: Answer;
       try {
-        answer = await this.#send(endpoint, path, body, remaining);
+        answer = await this.#send(endpoint, path, body, remaining, credentials);
       } catch (error) {
         failure = errorFromTransport(error);
         // A timeout has spent the budget; anything else (refused, reset) is worth the next one.
@@ -84,7 +90,7 @@ export class Orchestrators {
         this.#logger?.warn({ orchestrator: endpoint.url, code: failure.code, reason: failure.message }, 'orchestrator failed; trying the next');
         continue;
       }
-      const refused = answer.status === 200 ? undefined : errorFromAnswer(answer.status, answer.body);
+      const refused = answer.status === 200 ? undefined : errorFromAnswer(answer.status, answer.body, credentials ? 'caller' : 'service');
       // UNAVAILABLE: this orchestrator cannot reach the broker or is stopping; TIMEOUT is the workers', the same everywhere.
       if (refused?.code === 'UNAVAILABLE' && !last) {
         failure = refused;
@@ -115,17 +121,22 @@ export class Orchestrators {
     await Promise.all(this.#endpoints.map((endpoint) => endpoint.pool.close()));
   }
 
-  async #send(endpoint: Endpoint, path: string, body: unknown, timeoutMs: number): Promise<Answer> {
+  async #send(endpoint: Endpoint, path: string, body: unknown, timeoutMs: number, credentials: CallCredentials | undefined): Promise<Answer> {
+    const authorization = credentials ? callerHeaders(credentials) : this.#authorization;
     const response = await endpoint.pool.request({
       method: 'POST',
       path: `${endpoint.basePath}${path}`,
-      headers: { ...this.#authorization, ...requestIdHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: { ...authorization, ...requestIdHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await response.body.text();
     return { status: response.statusCode, body: parseJsonOrText(text), draining: response.headers[DRAINING_HEADER] !== undefined };
   }
+}
+
+function callerHeaders(credentials: CallCredentials): Record<string, string> {
+  return credentials.callerAuthorization === undefined ? {} : { authorization: credentials.callerAuthorization };
 }
 
 function parseJsonOrText(text: string): unknown {

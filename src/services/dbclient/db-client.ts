@@ -11,7 +11,8 @@ import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { currentRequestId, writeIdFor } from '../../shared/request-context.ts';
 import type { ReadQuery, Row, Write } from './contract.ts';
-import { Orchestrators } from './Orchestrators.ts';
+export type { CallCredentials } from './Orchestrators.ts';
+import { Orchestrators, type CallCredentials } from './Orchestrators.ts';
 
 export interface DbClientOptions {
   /**
@@ -93,9 +94,13 @@ export class DbClient {
     return this.#parse(readAnswer, await this.#orchestrators.post('/api/v1/db/read', body), 'read');
   }
 
-  async write(write: Write): Promise<DbWriteResult> {
+  /**
+   * `credentials`: the caller's instead of the service's own token, for what only an operator may
+   * do (a delete of every row, which the database service keeps for the admin role).
+   */
+  async write(write: Write, credentials?: CallCredentials): Promise<DbWriteResult> {
     const request = { ...write, requestId: writeIdFor(currentRequestId()) };
-    const answer = await this.#writeWithRetries(request);
+    const answer = await this.#writeWithRetries(request, credentials);
     const result = this.#parse(writeAnswer, answer, 'write');
     this.#highestSeq = Math.max(this.#highestSeq, result.seq);
     return result;
@@ -105,11 +110,11 @@ export class DbClient {
    * A 503 leaves a write's outcome unknown (applied before its deadline, or not at all); the same
    * requestId sent again settles it, so the caller sees the write applied exactly once.
    */
-  async #writeWithRetries(request: Write & { requestId: string }): Promise<unknown> {
+  async #writeWithRetries(request: Write & { requestId: string }, credentials: CallCredentials | undefined): Promise<unknown> {
     const giveUpAt = Date.now() + this.#writeRetryWindowMs;
     for (let attempt = 1, delay = this.#retryDelayMs; ; attempt += 1, delay = Math.min(delay * 2, 1000)) {
       try {
-        return await this.#orchestrators.post('/api/v1/db/write', request);
+        return await this.#orchestrators.post('/api/v1/db/write', request, credentials);
       } catch (error) {
         if (!(error instanceof RideShareError) || !error.retriable || Date.now() + delay >= giveUpAt) throw error;
         this.#logger?.warn({ requestId: request.requestId, code: error.code, attempt }, 'database write failed; retrying with the same requestId');

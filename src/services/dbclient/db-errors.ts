@@ -3,7 +3,7 @@
  * orchestrator's code (UNIQUE_VIOLATION, FOREIGN_KEY_VIOLATION) so each service decides what they
  * mean for its own callers; everything that says "try again later" becomes a 503.
  */
-import { isErrorCode, RideShareError, TimeoutError, UnavailableError } from '../../shared/errors.ts';
+import { ERROR_CODES, isErrorCode, RideShareError, TimeoutError, UnavailableError } from '../../shared/errors.ts';
 
 interface OrchestratorErrorBody {
   error?: unknown;
@@ -19,8 +19,14 @@ function describe(body: unknown): { message: string; code: string | undefined } 
   };
 }
 
-export function errorFromAnswer(status: number, body: unknown): RideShareError {
+/**
+ * `credentials`: whose the call carried. A refusal of the service's own token is the service's
+ * misconfiguration (its callers can only wait); a refusal of its caller's token is the caller's
+ * answer, passed on as it is.
+ */
+export function errorFromAnswer(status: number, body: unknown, credentials: 'service' | 'caller' = 'service'): RideShareError {
   const { message, code } = describe(body);
+  if (credentials === 'caller' && (code === 'UNAUTHENTICATED' || code === 'FORBIDDEN') && status === ERROR_CODES[code].status) return new RideShareError(code, message);
   if (status === 409 && (code === 'UNIQUE_VIOLATION' || code === 'FOREIGN_KEY_VIOLATION')) {
     return new RideShareError(code, message);
   }

@@ -9,6 +9,7 @@ import type {} from '@fastify/http-proxy';
 import { TimeoutError, UnavailableError } from '../../shared/errors.ts';
 import { DRAINING_HEADER } from '../../shared/http/drain.ts';
 import { sendError } from '../../shared/http/errors.ts';
+import { BROWSER_ORIGIN_HEADERS, changesState } from '../../shared/http/same-origin.ts';
 import { REQUEST_ID_HEADER } from '../../shared/request-context.ts';
 import type { UpstreamGroup } from './upstream-group.ts';
 
@@ -51,6 +52,9 @@ function rewriteRequestHeaders(request: FastifyRequest, headers: Record<string, 
   };
   // reply-from needs a content type to send raw bytes; a client that sent none still sends none.
   if (request.headers['content-type'] === undefined) delete rewritten['content-type'];
+  // This gateway has found a write same-origin (src/shared/http/same-origin.ts); the instance,
+  // reached under its own Host, would take the gateway's origin for another site's.
+  if (changesState(request.method)) for (const name of BROWSER_ORIGIN_HEADERS) delete rewritten[name];
   return rewritten;
 }
 

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { BadRequestError, RideShareError } from '../../shared/errors.ts';
-import type { DbClient } from '../dbclient/db-client.ts';
+import type { CallCredentials, DbClient } from '../dbclient/db-client.ts';
 import { MAX_READ_LIMIT, type Where } from '../dbclient/contract.ts';
 import type { NewRide, RideCursor, Route } from './ride-input.ts';
 
@@ -125,8 +125,9 @@ export class RidesStore {
     return result.changes > 0;
   }
 
-  async removeAll(): Promise<void> {
-    await this.db.write({ op: 'delete', table: 'rides', where: {} });
+  /** An operator's action: the database service takes a delete of every row from the admin role only. */
+  async removeAll(credentials: CallCredentials): Promise<void> {
+    await this.db.write({ op: 'delete', table: 'rides', where: {} }, credentials);
   }
 
   async count(): Promise<number> {

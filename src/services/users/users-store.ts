@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { BadRequestError, RideShareError } from '../../shared/errors.ts';
-import type { DbClient } from '../dbclient/db-client.ts';
+import type { CallCredentials, DbClient } from '../dbclient/db-client.ts';
 import type { NewUser } from './user-body.ts';
 
 const usernameRow = z.object({ username: z.string() });
@@ -29,8 +29,9 @@ export class UsersStore {
     return result.changes > 0;
   }
 
-  async removeAll(): Promise<void> {
-    await this.db.write({ op: 'delete', table: 'users', where: {} });
+  /** An operator's action: the database service takes a delete of every row from the admin role only. */
+  async removeAll(credentials: CallCredentials): Promise<void> {
+    await this.db.write({ op: 'delete', table: 'users', where: {} }, credentials);
   }
 
   /** Up to `size` names in order, after `after` when given; `more` when others follow. */

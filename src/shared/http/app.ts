@@ -1,7 +1,7 @@
 /**
  * The fastify instance every HTTP server of the system starts from (orchestrator, users, rides,
- * gateway): one error format, one JSON-body rule, one 404/405 shape, the same size limits,
- * `GET /health` and `GET /ready`. A server adds its routes and then calls `listen`.
+ * gateway): one error format, one JSON-body rule, one 404/405 shape, the same size limits, no
+ * cross-site writes (same-origin.ts), `GET /health` and `GET /ready`. A server adds its routes and then calls `listen`.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { BadRequestError } from '../errors.ts';
@@ -14,6 +14,7 @@ import { drain, installDrain, isDraining } from './drain.ts';
 import { installHealth, type ReadinessCheck } from './health.ts';
 import { installJsonBody, installRawBody } from './json-body.ts';
 import { lazyRequestLogger } from './request-logger.ts';
+import { installSameOriginWrites } from './same-origin.ts';
 import { BODY_LIMIT_BYTES, HEADERS_TIMEOUT_MS, IDLE_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_HEADER_BYTES, REQUEST_TIMEOUT_MS } from './limits.ts';
 import { FULL_OBSERVABILITY, installObservability, type ObservabilitySettings } from './observability.ts';
 
@@ -61,6 +62,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   if (options.body === 'raw') installRawBody(app);
   else installJsonBody(app);
   installErrorHandling(app);
+  installSameOriginWrites(app);
   if (options.auth) installAuth(app, options.auth);
   installObservability(app, { logger: options.logger, registry: options.registry ?? createRegistry(options.name), ...(options.observability ?? FULL_OBSERVABILITY) });
   installDrain(app);

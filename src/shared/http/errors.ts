@@ -6,6 +6,8 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorBody, isErrorCode, RideShareError } from '../errors.ts';
+import { loggedUrl } from './logged-url.ts';
+import { drainOversizedBody, isOversizedBody, oversizedBodyError } from './oversized-body.ts';
 
 /** Echoed input is cut short: a 100 kB path must not come back as a 100 kB error message. */
 export function abbreviate(text: string, max: number): string {
@@ -24,7 +26,7 @@ export function toRideShareError(error: unknown): RideShareError {
   if (error instanceof Error && isErrorCode(code)) return new RideShareError(code, error.message, { cause: error });
   const status = statusOf(error);
   if (error instanceof Error && status !== undefined && status >= 400 && status < 500) {
-    // fastify's and the proxy's own refusals (413 body too large, 415 unparsable Content-Type,
+    // fastify's and the proxy's own refusals (415 unparsable Content-Type,
     // a path that escapes its prefix) are client mistakes the spec wants as 400s.
     return new RideShareError('BAD_REQUEST', abbreviate(error.message, 200), { cause: error });
   }
@@ -36,12 +38,21 @@ export function sendError(reply: FastifyReply, error: RideShareError): void {
 }
 
 export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler(async (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    if (isOversizedBody(error)) {
+      const drained = await drainOversizedBody(request);
+      if (!drained) request.log.warn('an oversized body went on past the drain limit; the connection is cut');
+      // fastify asked for the connection to close: the rest of a body must not be read as the next request.
+      void reply.header('connection', 'close');
+      sendError(reply, oversizedBodyError());
+      return reply;
+    }
     const coded = toRideShareError(error);
     // A 503 is an expected, passing state of the database service; a 500 is our bug.
-    if (coded.code === 'INTERNAL') request.log.error({ err: error, url: request.url }, 'request failed');
-    else if (coded.status >= 500) request.log.warn({ code: coded.code, reason: coded.message, url: request.url }, 'request failed');
+    if (coded.code === 'INTERNAL') request.log.error({ err: error, url: loggedUrl(request.url) }, 'request failed');
+    else if (coded.status >= 500) request.log.warn({ code: coded.code, reason: coded.message, url: loggedUrl(request.url) }, 'request failed');
     sendError(reply, coded);
+    return reply;
   });
   app.setNotFoundHandler((request, reply) => {
     const path = abbreviate(request.url.split('?')[0] ?? '', 200);

@@ -4,6 +4,13 @@
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 /**
+ * How much of a body over BODY_LIMIT_BYTES is read and thrown away so that its sender can read the
+ * 413 (oversized-body.ts): a few times the limit, so a 5 MB upload gets its answer; beyond it the
+ * connection is cut, and the sender may see only that.
+ */
+export const DRAIN_LIMIT_BYTES = 8 * BODY_LIMIT_BYTES;
+
+/**
  * Node refuses request heads above 16 KiB with its own 431 body; a 100 kB name in a path must
  * instead reach a handler and get the common 400.
  */

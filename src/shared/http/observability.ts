@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Histogram, LATENCY_BUCKETS, type Registry } from '../metrics.ts';
 import type { Logger } from '../logger.ts';
+import { loggedUrl } from './logged-url.ts';
 import { REQUEST_ID_HEADER, runInRequest } from '../request-context.ts';
 
 export const METRICS_PATH = '/metrics';
@@ -47,7 +48,7 @@ export function installObservability(app: FastifyInstance, options: Observabilit
     const route = routeOf(request);
     count?.(request.method, route, reply.statusCode, reply.elapsedTime);
     if (accessLog && !QUIET_PATHS.has(route)) {
-      logger.info({ reqId: request.id, method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+      logger.info({ reqId: request.id, method: request.method, url: loggedUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
     }
     done();
   });
