@@ -12,7 +12,7 @@
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { RideShareError, TimeoutError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { sleep, withTimeout } from '../../shared/timeout.ts';
+import { sleep } from '../../shared/timeout.ts';
 import { decodeCommands, MAX_GROUP, type Position, type Reply, type SingleCommand, type SyncWrite } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { serveSnapshots, SNAPSHOT_PRIORITY } from '../replication/SnapshotTransfer.ts';
@@ -65,6 +65,8 @@ export class MasterRole {
   private confirmWaiters: { seq: number; resolve(reached: boolean): void }[] = [];
   private queued: QueuedWrite[] = [];
   private groupScheduled = false;
+  /** The broker blocks this connection's publishes (a memory or disk alarm): confirms wait for it. */
+  private blocked = false;
 
   private readonly refused: Refusals;
 
@@ -251,11 +253,43 @@ export class MasterRole {
 
   /**
    * The group's sync message, confirmed by the broker within PUBLISH_CONFIRM_TIMEOUT_MS. A
-   * confirm that never comes (a broker alarm that outlasts it, a link that silently died) fails
-   * the master rather than leaving its writes unanswered forever.
+   * confirm that never comes (a link that silently died) fails the master rather than leaving
+   * its writes unanswered forever; while the broker blocks publishers, the wait goes on.
    */
   private publishConfirmed(publisher: SyncPublisher, syncs: SyncWrite[]): Promise<void> {
-    return withTimeout(publisher.publish(syncs), PUBLISH_CONFIRM_TIMEOUT_MS, `the broker did not confirm seqs ${syncs[0]?.seq}..${syncs.at(-1)?.seq}`);
+    const what = `the broker did not confirm seqs ${syncs[0]?.seq}..${syncs.at(-1)?.seq} within ${PUBLISH_CONFIRM_TIMEOUT_MS} ms`;
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => {
+        timer = setTimeout(() => {
+          // A broker alarm blocks every publisher alike: a successor could not do better, so wait it out.
+          if (this.blocked) arm();
+          else reject(new TimeoutError(what));
+        }, PUBLISH_CONFIRM_TIMEOUT_MS);
+      };
+      arm();
+      publisher.publish(syncs).then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+
+  /**
+   * The broker blocked (or unblocked) this worker's connection: a memory or disk alarm. Blocked,
+   * the master takes no more writes (the worker resumes them once nothing else holds them back),
+   * so they wait in writeQ, and expire there at their deadline, instead of being applied here and
+   * answered only when the alarm ends.
+   */
+  setBlocked(blocked: boolean): void {
+    this.blocked = blocked;
+    if (blocked) void this.stopTakingWrites();
   }
 
   /** One write of a group, in a savepoint of its own: its answer, and the message to broadcast when it was applied. */

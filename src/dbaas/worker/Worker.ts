@@ -49,6 +49,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private store!: Store;
   private registration!: WorkerRegistration;
   private master: MasterRole | undefined;
+  /** The broker blocks this connection's publishes (a resource alarm) until it says otherwise. */
+  private brokerBlocked = false;
+  private zkDisconnected = false;
   private slave: SlaveRole | undefined;
   private follower: SyncFollower | undefined;
   private positionTimer: NodeJS.Timeout | undefined;
@@ -131,19 +134,39 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.zk.on('expired', () => this.fatal('ZooKeeper session expired'));
     this.zk.on('disconnected', () => {
       // Until the session is known to survive, a master must not take writes.
+      this.zkDisconnected = true;
       if (this.master) void this.master.stopTakingWrites();
     });
     this.zk.on('connected', () => {
-      if (this.master && this.state === 'master') void this.master.takeWrites().catch((error: unknown) => this.fatal(`cannot resume writes: ${String(error)}`));
+      this.zkDisconnected = false;
+      this.resumeWrites();
     });
     const [, connection] = await Promise.all([this.zk.connect(), connectAmqp(this.settings.amqpUrl)]);
     this.connection = connection;
     this.connection.on('close', () => this.fatal('RabbitMQ connection closed'));
     this.connection.on('error', (error: unknown) => this.logger.error({ err: error }, 'RabbitMQ connection error'));
+    // A broker memory or disk alarm: publishes stall until it ends (src/dbaas/worker/MasterRole.ts).
+    this.connection.on('blocked', (reason: unknown) => {
+      this.logger.warn({ reason }, 'the broker blocks publishing (a resource alarm)');
+      this.brokerBlocked = true;
+      this.master?.setBlocked(true);
+    });
+    this.connection.on('unblocked', () => {
+      this.logger.info('the broker publishes again');
+      this.brokerBlocked = false;
+      this.master?.setBlocked(false);
+      this.resumeWrites();
+    });
     const channel = await this.connection.createChannel();
     await assertTopology(channel, this.names);
     // Kept open: it carries the copies of refused messages (src/dbaas/transport/RefusedMessages.ts).
     this.refused = new RefusedMessages(channel, this.names.refusedQ, this.settings.workerId, this.logger);
+  }
+
+  /** A master paused by a ZooKeeper disconnection or a broker alarm takes writes again once neither holds. */
+  private resumeWrites(): void {
+    if (!this.master || this.state !== 'master' || this.zkDisconnected || this.brokerBlocked) return;
+    void this.master.takeWrites().catch((error: unknown) => this.fatal(`cannot resume writes: ${String(error)}`));
   }
 
   private async startAsMaster(): Promise<void> {
@@ -182,6 +205,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       onFatal: (reason) => this.fatal(reason),
     });
     await this.master.start();
+    if (this.brokerBlocked) this.master.setBlocked(true);
     this.state = 'master';
     await this.registration.update({ role: 'master', ready: true, epoch: lease.epoch, appliedSeq: this.store.appliedSeq });
     this.startupStep('serving');
