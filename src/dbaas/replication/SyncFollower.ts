@@ -6,7 +6,8 @@
  * - a seq already held is a duplicate only if it carries the request id stored at that seq;
  *   another request id there means the replicas diverged;
  * - an epoch mark with a position says where the master is: a replica elsewhere has diverged
- *   (ahead) or missed writes (behind); a mark of the epoch already followed is a repeat;
+ *   (ahead) or missed writes (behind); the same mark seen again is a repeat, another position
+ *   for the same epoch a divergence;
  * - a seq beyond applied + 1 is a gap.
  * Divergence and gaps are reported, never repaired in place: the replica must stop and re-copy.
  */
@@ -35,6 +36,10 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
   private followedEpoch = 0;
   /** The seq the snapshot held: stream messages at or below it may be older than the copy. */
   private snapshotSeq = 0;
+  /** The epoch the snapshot held: that epoch's position mark was behind the copy. */
+  private snapshotEpoch = 0;
+  /** The last position mark checked: a later one of the same epoch must repeat it exactly. */
+  private checkedPosition: { epoch: number; seq: number; masterId: string } | undefined;
   private store!: ReplicaStore;
   private broken = false;
 
@@ -61,6 +66,7 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
     this.store = store;
     this.followedEpoch = store.epoch;
     this.snapshotSeq = store.appliedSeq;
+    this.snapshotEpoch = store.epoch;
     await this.channel.prefetch(SYNC_PREFETCH);
     const { consumerTag } = await this.channel.consume(this.queue, (message) => message && this.onMessage(message), { noAck: false });
     this.consumerTag = consumerTag;
@@ -130,27 +136,38 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
   }
 
   private onEpochMark(mark: SyncEpoch): string | undefined {
-    const applied = this.store.appliedSeq;
-    // A mark of the epoch already followed repeats one this replica has passed (or one older
-    // than its copy): a new master's mark always comes before its writes. Only a replay sends
-    // it again, and a replay must not make a healthy replica look diverged.
-    if (mark.epoch === this.followedEpoch && mark.seq !== undefined && mark.seq < applied) {
-      this.logger.warn({ epoch: mark.epoch, seq: mark.seq, applied }, 'ignoring a repeated epoch mark');
-      this.emit('epoch', mark.epoch);
-      return undefined;
-    }
-    if (mark.seq !== undefined) {
-      if (mark.seq > applied) return `gap: master ${mark.masterId} of epoch ${mark.epoch} is at seq ${mark.seq}, this replica at ${applied}`;
-      // Below the snapshot's seq the mark is merely older than the copy; above it, our extra writes came from elsewhere.
-      if (mark.seq < applied && mark.seq >= this.snapshotSeq) {
-        return `diverged: master ${mark.masterId} of epoch ${mark.epoch} is at seq ${mark.seq}, this replica applied up to ${applied}`;
-      }
-    }
+    const problem = mark.seq === undefined ? undefined : this.checkPosition(mark.epoch, mark.seq, mark.masterId);
+    if (problem) return problem;
     if (mark.epoch > this.followedEpoch) {
       this.followedEpoch = mark.epoch;
       this.store.setEpoch(Math.max(this.store.epoch, mark.epoch));
     }
     this.emit('epoch', mark.epoch);
+    return undefined;
+  }
+
+  /**
+   * A master announces its position once, before its first write: every replica must be exactly
+   * there. The same mark seen again (a replay) is a repeat; another position for an epoch already
+   * checked is a problem. A mark that is not a repeat is checked, whatever epoch this replica
+   * follows already (a promotion's fence mark of the same epoch comes first), unless the copy
+   * this replica began from was taken in that epoch, after that mark.
+   */
+  private checkPosition(epoch: number, seq: number, masterId: string): string | undefined {
+    const applied = this.store.appliedSeq;
+    const checked = this.checkedPosition;
+    if (checked?.epoch === epoch) {
+      if (checked.seq === seq && checked.masterId === masterId) {
+        this.logger.warn({ epoch, seq, applied }, 'ignoring a repeated epoch mark');
+        return undefined;
+      }
+      return `diverged: epoch ${epoch} announced seq ${checked.seq} by ${checked.masterId}, now seq ${seq} by ${masterId}`;
+    }
+    this.checkedPosition = { epoch, seq, masterId };
+    if (epoch === this.snapshotEpoch && seq <= this.snapshotSeq) return undefined;
+    if (seq > applied) return `gap: master ${masterId} of epoch ${epoch} is at seq ${seq}, this replica at ${applied}`;
+    // Below the snapshot's seq the mark is merely older than the copy; above it, our extra writes came from elsewhere.
+    if (seq < applied && seq >= this.snapshotSeq) return `diverged: master ${masterId} of epoch ${epoch} is at seq ${seq}, this replica applied up to ${applied}`;
     return undefined;
   }
 
