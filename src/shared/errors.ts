@@ -37,6 +37,8 @@ export const ERROR_CODES = {
    * group is applied, and the master that saw it stops (docs/guarantees.md).
    */
   TRANSACTION_ABORTED: { status: 503, retriable: true },
+  /** A supervisor's lease is lost or in doubt (its ZooKeeper session): it acts no more. */
+  LEASE_LOST: { status: 503, retriable: true },
   /** ZooKeeper refused or failed an operation (its own code is kept on the error). */
   ZOOKEEPER: { status: 503, retriable: true },
   /** A setting is missing or invalid: the process cannot start. */

@@ -57,6 +57,10 @@ export class ZkClient extends EventEmitter {
   /** Between an expiry and a renewed session: the old client's events mean nothing. */
   private sessionLost = false;
   private renewing = false;
+  /** Counts the sessions this client has had: a renewal starts a new one. */
+  private session = 0;
+  /** Set on a view made by pinnedToSession(): the one session its operations may run on. */
+  private readonly pinnedSession: number | undefined;
   /** Set while the link is down (before the first connect, disconnected, renewing): operations wait for it. */
   private linkDown: { up: Promise<void>; resolve: () => void } | undefined;
 
@@ -159,6 +163,7 @@ export class ZkClient extends EventEmitter {
     for (let delay = 100; !this.closed; delay = Math.min(delay * 2, RENEW_MAX_DELAY_MS)) {
       this.client.close();
       this.client = this.createSession();
+      this.session += 1;
       this.sessionLost = false;
       try {
         await this.open(this.client);
@@ -170,6 +175,27 @@ export class ZkClient extends EventEmitter {
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
+  }
+
+  /**
+   * A view of this client whose operations run only on the session open now: after that session
+   * is lost they fail with SESSION_EXPIRED, even once the client has renewed its session. A
+   * supervisor acts through such a view, so nothing it started under its lease can run after the
+   * lease died with the session (an ephemeral lease belongs to one session). The view shares
+   * everything else with this client (it is a prototype child: reads see the client's current
+   * state; it never assigns).
+   */
+  pinnedToSession(): ZkClient {
+    return Object.create(this, { pinnedSession: { value: this.session } }) as ZkClient;
+  }
+
+  /**
+   * True while the session of a pinned view is the client's current one and connected. A
+   * disconnected session may already have expired on the server (another orchestrator may hold
+   * the lease), so a pinned holder must not act until it is connected again.
+   */
+  holdsSession(): boolean {
+    return !this.closed && !this.sessionLost && this.linkDown === undefined && (this.pinnedSession === undefined || this.pinnedSession === this.session);
   }
 
   create(path: string, data: unknown, mode: number): Promise<string> {
@@ -304,6 +330,10 @@ export class ZkClient extends EventEmitter {
   private call<T>(start: (done: Callback<T>) => void): Promise<T> {
     const send = () =>
       new Promise<T>((resolve, reject) => {
+        if (this.pinnedSession !== undefined && (this.pinnedSession !== this.session || this.sessionLost)) {
+          reject(new ZooKeeperError('the session this operation was pinned to is lost', ZkErrorCode.SESSION_EXPIRED));
+          return;
+        }
         start((error, value) => (error ? reject(asError(error)) : resolve(value)));
       });
     const operation = this.linkDown ? this.linkDown.up.then(send) : send();
@@ -323,6 +353,7 @@ export const ZkErrorCode = {
   NOT_EMPTY: zookeeper.Exception.NOT_EMPTY,
   /** The node's ACL does not let this client's credentials (or an anonymous client) do that. */
   NO_AUTH: zookeeper.Exception.NO_AUTH,
+  SESSION_EXPIRED: zookeeper.Exception.SESSION_EXPIRED,
 };
 
 /** A failed ZooKeeper operation; `zkCode` is ZooKeeper's own code, for callers that branch on it. */

@@ -156,10 +156,12 @@ export class Leadership {
 
   private async lead(takeover: boolean): Promise<void> {
     const { options } = this;
-    const supervisor = new Supervisor({ ...options, maxSlaves: this.maxSlaves, logger: options.logger.child({ component: 'supervisor' }) });
+    // Everything the term does in ZooKeeper runs on the session that holds the lease, or fails.
+    const zk = options.zk.pinnedToSession();
+    const supervisor = new Supervisor({ ...options, zk, maxSlaves: this.maxSlaves, logger: options.logger.child({ component: 'supervisor' }) });
     const autoscaler = options.scaling
       ? new Autoscaler({
-          zk: options.zk,
+          zk,
           cluster: options.cluster,
           ...options.scaling,
           flushLocalCount: () => options.flushReadCount(),

@@ -170,6 +170,7 @@ export class Supervisor {
 
   /** Kills a worker and remembers why, for its exit event. */
   private async killWorker(workerId: string, reason: ExitReason): Promise<void> {
+    this.assertLeaseHeld(`kill ${workerId}`);
     this.killReasons.set(workerId, reason);
     await this.options.runtime.kill(workerId, 'SIGKILL');
   }
@@ -254,8 +255,20 @@ export class Supervisor {
       });
   }
 
+  /**
+   * Every action of a supervisor is taken under the lease it holds at that moment. The lease is
+   * an ephemeral znode of the session this supervisor was started in (its ZooKeeper client is
+   * pinned to it, src/dbaas/coordination/ZkClient.ts): once that session is lost, or while it is
+   * disconnected and may be expiring, another orchestrator may supervise, so nothing is killed,
+   * started or deleted; the pass stops here and the term ends (Leadership.ts).
+   */
+  private assertLeaseHeld(action: string): void {
+    if (!this.options.zk.holdsSession()) throw new RideShareError('LEASE_LOST', `not supervising under a live lease: will not ${action}`);
+  }
+
   /** Stops a worker on purpose (scale-in): recorded first, so its exit is never taken for a crash. */
   async retire(workerId: string): Promise<void> {
+    this.assertLeaseHeld(`retire ${workerId}`);
     this.intendedStops.add(workerId);
     this.retiring.add(workerId);
     try {
@@ -393,6 +406,7 @@ export class Supervisor {
 
   private async launch(role: 'master' | 'slave', reason: StartReason, recoverDir?: string): Promise<WorkerHandle> {
     const workerId = `${role === 'master' ? 'm' : 's'}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    this.assertLeaseHeld(`start a ${role}`);
     this.starting.add(workerId);
     try {
       const handle = await this.options.runtime.start({
@@ -457,7 +471,7 @@ export class Supervisor {
   private pruneFiles(registered: WorkerInfo[]): void {
     const running = new Set(this.options.runtime.list().map((worker) => worker.workerId));
     const master = registered.find((worker) => worker.role === 'master' && worker.ready && running.has(worker.workerId));
-    if (!master) return;
+    if (!master || !this.options.zk.holdsSession()) return;
     for (const workerId of workerFileOwners(this.workersDir)) {
       if (workerId === master.workerId || running.has(workerId) || this.starting.has(workerId)) continue;
       removeWorkerFiles(this.workersDir, workerId);
