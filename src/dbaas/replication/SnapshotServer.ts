@@ -13,6 +13,7 @@ import type { ClusterNames } from '../protocol/names.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { SnapshotSource } from './ReplicaStore.ts';
 import { copySnapshot, DEFAULT_SNAPSHOT_TEMP_DIR, snapshotTempFile, sweepStaleSnapshotFiles } from './SnapshotCopy.ts';
+import { Inbox } from '../transport/Inbox.ts';
 import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 import {
   decodeRequest,
@@ -84,7 +85,8 @@ export async function serveSnapshots(options: SnapshotServerOptions): Promise<Sn
 export class SnapshotServer {
   private readonly tuning: TransferTuning;
   private readonly tempDir: string;
-  private readonly refused: Refusals;
+  /** snapshotQ's door (src/dbaas/transport/Inbox.ts): a copy of the database goes to the cluster only. */
+  private readonly requests: Inbox<SnapshotRequest>;
   private readonly transfers = new Map<string, OutgoingTransfer>();
   private consumerTag: string | undefined;
   private consuming = false;
@@ -94,7 +96,14 @@ export class SnapshotServer {
   constructor(private readonly options: SnapshotServerOptions) {
     this.tuning = { ...SNAPSHOT_DEFAULTS, ...definedOnly(options) };
     this.tempDir = options.tempDir ?? DEFAULT_SNAPSHOT_TEMP_DIR;
-    this.refused = options.refused ?? logRefusals(options.logger);
+    this.requests = new Inbox<SnapshotRequest>({
+      from: 'snapshotQ',
+      what: 'snapshot request',
+      signer: options.signer,
+      refused: options.refused ?? logRefusals(options.logger),
+      decode: (message) => decodeRequest(message.content),
+      settle: (message) => this.settle(message),
+    });
   }
 
   async start(): Promise<void> {
@@ -136,19 +145,8 @@ export class SnapshotServer {
   }
 
   private async onRequest(message: ConsumeMessage): Promise<void> {
-    if (!this.options.signer.verify(message)) {
-      this.refused.keep(message, 'snapshotQ', 'refusing an unsigned snapshot request');
-      this.settle(message);
-      return;
-    }
-    let request: SnapshotRequest;
-    try {
-      request = decodeRequest(message.content);
-    } catch (error) {
-      this.refused.keep(message, 'snapshotQ', 'refusing a malformed snapshot request', error);
-      this.settle(message);
-      return;
-    }
+    const request = this.requests.take(message);
+    if (!request) return;
     const replyTo = message.properties.replyTo as unknown;
     if (typeof replyTo !== 'string' || this.transfers.has(request.transferId)) {
       this.settle(message);

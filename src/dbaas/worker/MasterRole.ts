@@ -9,11 +9,13 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqp
 import { RideShareError, TimeoutError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
-import { decodeCommands, MAX_GROUP, type Position, type SingleCommand, type SyncWrite } from '../protocol/messages.ts';
+import { MAX_GROUP, type Position, type SingleCommand, type SyncWrite } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { serveSnapshots, SNAPSHOT_PRIORITY } from '../replication/SnapshotTransfer.ts';
 import { SyncPublisher } from '../replication/SyncPublisher.ts';
-import { failure, ok, reply } from '../transport/replies.ts';
+import { failure, ok } from '../transport/replies.ts';
+import { commandInbox, type Commands } from '../transport/commandInbox.ts';
+import type { Inbox } from '../transport/Inbox.ts';
 import { RequestReply } from '../transport/RequestReply.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { Store } from './Store.ts';
@@ -63,9 +65,12 @@ export class MasterRole {
   private groupScheduled = false;
 
   private readonly refused: Refusals;
+  /** writeQ's door (src/dbaas/transport/Inbox.ts): what comes out is signed and decoded. */
+  private readonly writes: Inbox<Commands>;
 
   constructor(private readonly options: MasterRoleOptions) {
     this.refused = options.refused ?? logRefusals(options.logger);
+    this.writes = commandInbox({ from: 'writeQ', signer: options.signer, refused: this.refused, channel: () => this.writeChannel });
   }
 
   async start(): Promise<void> {
@@ -150,21 +155,8 @@ export class MasterRole {
       channel.nack(message, false, true);
       return;
     }
-    if (!this.options.signer.verify(message)) {
-      // Not from the cluster: no answer (its reply-to is nobody we serve), not executed.
-      this.refused.keep(message, 'writeQ', 'refusing an unsigned command on writeQ');
-      channel.ack(message);
-      return;
-    }
-    let decoded: ReturnType<typeof decodeCommands>;
-    try {
-      decoded = decodeCommands(message.content);
-    } catch (error) {
-      this.refused.keep(message, 'writeQ', 'refusing a malformed command on writeQ', error);
-      reply(channel, message, failure(error));
-      channel.ack(message);
-      return;
-    }
+    const decoded = this.writes.take(message);
+    if (!decoded) return;
     const answer = new RequestReply(channel, message, decoded.batched, decoded.commands.length);
     decoded.commands.forEach((command, index) => {
       if (command instanceof Error) {
