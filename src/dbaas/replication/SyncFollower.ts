@@ -54,6 +54,9 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
       from: 'sync',
       what: 'sync message',
       signer,
+      // Only a master publishes the stream; its messages never expire (a lagging replica must
+      // not lose writes, and seqs and epochs already make a replayed one harmless).
+      senders: ['master'],
       refused,
       decode: (message) => decodeSync(message.content),
       settle: (message) => this.channel.ack(message),
@@ -111,7 +114,7 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
     if (this.broken) return;
     // A refusal is never fatal: a forgery is not the master's, and if a malformed message was a
     // real write, the next one reveals the gap.
-    const sync = this.inbox.take(message);
+    const sync = this.inbox.take(message)?.value;
     if (!sync) return;
     if (sync.epoch < this.followedEpoch) {
       this.logger.warn({ kind: sync.kind, epoch: sync.epoch, followedEpoch: this.followedEpoch }, 'ignoring a late message of a fenced epoch');

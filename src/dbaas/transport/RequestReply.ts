@@ -6,6 +6,7 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Reply } from '../protocol/messages.ts';
 import { ok, reply } from './replies.ts';
+import type { MessageSigner } from './signing.ts';
 
 export class RequestReply {
   private readonly replies: (Reply<unknown> | undefined)[];
@@ -13,6 +14,8 @@ export class RequestReply {
 
   constructor(
     private readonly channel: Channel,
+    /** Signs the reply as the worker's role (src/dbaas/transport/signing.ts). */
+    private readonly signer: MessageSigner,
     private readonly message: ConsumeMessage,
     private readonly batched: boolean,
     count: number,
@@ -36,7 +39,7 @@ export class RequestReply {
   private send(): void {
     const replies = this.replies as Reply<unknown>[];
     try {
-      reply(this.channel, this.message, this.batched ? ok(replies) : (replies[0] as Reply<unknown>));
+      reply(this.channel, this.signer, this.message, this.batched ? ok(replies) : (replies[0] as Reply<unknown>));
       this.channel.ack(this.message);
     } catch {
       // The channel closed under us: the broker delivers the unacked message again, to whoever serves next.

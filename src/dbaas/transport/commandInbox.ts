@@ -1,5 +1,6 @@
 /**
- * The door of readQ and writeQ: signed commands, decoded (one, or a batch's). A signed message
+ * The door of readQ and writeQ: commands signed by an orchestrator (or, on writeQ, a joining
+ * replica asking the master's position), decoded (one, or a batch's). A signed message
  * that does not decode is answered with its error (a 400 to its caller); every refused message is
  * acked on the channel it came on.
  */
@@ -25,12 +26,14 @@ export function commandInbox({ from, signer, refused, channel }: CommandInboxOpt
     from,
     what: `command on ${from}`,
     signer,
+    // Commands come from orchestrators; a joining replica asks the master's position on writeQ.
+    senders: from === 'readQ' ? ['orchestrator'] : ['orchestrator', 'replica'],
     refused,
     decode: (message) => decodeCommands(message.content),
     settle: (message) => channel()?.ack(message),
-    answerMalformed: (message, error) => {
+    answerMalformed: (message, _envelope, error) => {
       const open = channel();
-      if (open) reply(open, message, failure(error));
+      if (open) reply(open, signer, message, failure(error));
     },
   });
 }

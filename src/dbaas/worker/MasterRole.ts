@@ -34,7 +34,7 @@ export interface MasterRoleOptions {
   store: Store;
   epoch: number;
   workerId: string;
-  /** Checks commands and signs what the master publishes (src/dbaas/transport/signing.ts). */
+  /** Checks commands and signs, as the master, what it publishes and answers (src/dbaas/transport/signing.ts). */
   signer: MessageSigner;
   /** Where commands refused unexecuted are kept (none: only logged). */
   refused?: Refusals;
@@ -155,9 +155,9 @@ export class MasterRole {
       channel.nack(message, false, true);
       return;
     }
-    const decoded = this.writes.take(message);
+    const decoded = this.writes.take(message)?.value;
     if (!decoded) return;
-    const answer = new RequestReply(channel, message, decoded.batched, decoded.commands.length);
+    const answer = new RequestReply(channel, this.options.signer, message, decoded.batched, decoded.commands.length);
     decoded.commands.forEach((command, index) => {
       if (command instanceof Error) {
         this.options.logger.warn({ err: command }, 'refusing a malformed command on writeQ');

@@ -29,7 +29,7 @@ export interface SlaveRoleOptions {
   follower: SyncFollower;
   workerId: string;
   readWaitMs: number;
-  /** Checks every command (src/dbaas/transport/signing.ts). */
+  /** Checks every command and signs, as a slave, every answer (src/dbaas/transport/signing.ts). */
   signer: MessageSigner;
   /** Where reads refused unexecuted are kept (none: only logged). */
   refused?: Refusals;
@@ -77,11 +77,11 @@ export class SlaveRole {
 
   private onRead(message: ConsumeMessage): void {
     const { readChannel: channel } = this.options;
-    const decoded = this.reads.take(message);
+    const decoded = this.reads.take(message)?.value;
     if (!decoded) return;
     const { commands } = decoded;
     this.inFlight += 1;
-    const answer = new RequestReply(channel, message, decoded.batched, commands.length, () => {
+    const answer = new RequestReply(channel, this.options.signer, message, decoded.batched, commands.length, () => {
       this.inFlight -= 1;
       if (this.inFlight === 0) this.idle?.();
     });
