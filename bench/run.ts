@@ -10,6 +10,7 @@ import { startBenchSystem } from './lib/system.ts';
 import { observabilitySection } from './observability.ts';
 import { anchorSection, openPostgresAnchor } from './postgres-anchor.ts';
 import type { PostgresAnchor } from './postgres.ts';
+import { measureReplySigning, replySigningLine } from './reply-signing.ts';
 import { servicesSection } from './services.ts';
 
 function option(name: string, fallback: number): number {
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
         .map((round) => `${((rateOf(round, OURS.route, 64) / rateOf(round, ECHO, 64)) * 100).toFixed(0)}%`)
         .join(', ')}; median ${(readRatio * 100).toFixed(0)}% (target >= 50%)`,
       `db/write at 64 in flight: median ${write64.toFixed(0)}/s (target >= 2000/s)`,
+      replySigningLine(measureReplySigning(), median(rounds.map((round) => rateOf(round, OURS.route, 64)))),
       `worker resident memory with ${memory.rides} rides: ${memory.workerRssMb.map((worker) => `pid ${worker.pid} ${worker.mb.toFixed(0)} MB`).join(', ')} (target < 150 MB; max ${maxRss.toFixed(0)} MB)`,
     ];
     process.stdout.write(`\n${lines.join('\n')}\n`);

@@ -12,12 +12,12 @@ import { decodeBatchReply, decodeSync, encode, PROTOCOL_VERSION, type DbCommand,
 import { clusterNames } from '../../src/dbaas/protocol/names.ts';
 
 const password = 'cd'.repeat(20);
-const REPLY_TO = 'amq.rabbitmq.reply-to';
 
 describe('batching and group commit', () => {
   let service: DatabaseServiceHandle;
   let connection: ChannelModel;
   let channel: Channel;
+  let replyQueue: string;
   const url = (path: string) => `${service.orchestratorUrl}${path}`;
   const groups: SyncGroup[] = [];
   const replies = new Map<string, (content: Buffer) => void>();
@@ -38,7 +38,9 @@ describe('batching and group commit', () => {
       },
       { noAck: true },
     );
-    await channel.consume(REPLY_TO, (message) => message && replies.get(message.properties.correlationId as string)?.(message.content), { noAck: true });
+    // A queue of our own: its name is signed into each command as the reply-to.
+    replyQueue = (await channel.assertQueue('', { exclusive: true })).queue;
+    await channel.consume(replyQueue, (message) => message && replies.get(message.properties.correlationId as string)?.(message.content), { noAck: true });
   });
   afterAll(async () => {
     await connection?.close().catch(() => undefined);
@@ -50,7 +52,7 @@ describe('batching and group commit', () => {
     const correlationId = `batch-${replies.size}`;
     const answered = new Promise<Buffer>((resolve) => replies.set(correlationId, resolve));
     const content = encode({ v: PROTOCOL_VERSION, kind: 'batch', commands });
-    channel.sendToQueue(queue, content, { correlationId, replyTo: REPLY_TO, headers: service.signer.headers(content), expiration: '10000' });
+    channel.sendToQueue(queue, content, { ...service.signer.seal({ to: queue, replyTo: replyQueue, correlationId, expiresAt: Date.now() + 10_000 }, content), expiration: '10000' });
     const answer = await Promise.race([answered, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no reply within 10 s')), 10_000))]);
     return decodeBatchReply(answer, commands.length);
   }

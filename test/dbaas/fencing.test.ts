@@ -71,9 +71,9 @@ describe('a replica following the sync stream', () => {
     const send = (message: unknown) =>
       new Promise<void>((resolve, reject) => {
         const content = encode(message);
-        channel.publish(names.syncEpochExchange(epoch), '', content, { headers: testSigner.headers(content) }, (error) => (error ? reject(error) : resolve()));
+        channel.publish(names.syncEpochExchange(epoch), '', content, testSigner.as('master').seal({ to: names.syncEpochExchange(epoch), expiresAt: 0 }, content), (error) => (error ? reject(error) : resolve()));
       });
-    return { publisher: new SyncPublisher(channel, names, epoch, `master-${epoch}`, testSigner), send };
+    return { publisher: new SyncPublisher(channel, names, epoch, `master-${epoch}`, testSigner.as('master')), send };
   }
 
   it('applies in order, ignores a late frame of a fenced epoch, refuses malformed messages, and stops on a seq held with another request id', async () => {
@@ -147,7 +147,8 @@ describe('fencing and deadlines on a running cluster', () => {
       const confirmed = await new Promise<boolean>((resolve) => {
         // Signed, as the fenced master (which has the cluster key) would: the broker refuses it anyway.
         const content = encode(late);
-        channel.publish(clusterNames(service.cluster).syncEpochExchange(oldEpoch), '', content, { headers: service.signer.headers(content) }, (error) => resolve(!error));
+        const exchange = clusterNames(service.cluster).syncEpochExchange(oldEpoch);
+        channel.publish(exchange, '', content, service.signer.as('master').seal({ to: exchange, expiresAt: 0 }, content), (error) => resolve(!error));
       });
       expect(confirmed).toBe(false);
     } finally {
@@ -159,8 +160,9 @@ describe('fencing and deadlines on a running cluster', () => {
     const connection = await amqp.connect(service.amqpUrl);
     try {
       const channel = await connection.createChannel();
+      const { queue: replyQueue } = await channel.assertQueue('', { exclusive: true });
       const answer = new Promise<{ ok: boolean; code?: string }>((resolve) => {
-        void channel.consume('amq.rabbitmq.reply-to', (message) => message && resolve(JSON.parse(message.content.toString())), { noAck: true });
+        void channel.consume(replyQueue, (message) => message && resolve(JSON.parse(message.content.toString())), { noAck: true });
       });
       await new Promise((resolve) => setImmediate(resolve));
       const command = {
@@ -171,7 +173,8 @@ describe('fencing and deadlines on a running cluster', () => {
         deadline: Date.now() - 1,
       };
       const content = encode(command);
-      channel.sendToQueue(clusterNames(service.cluster).writeQ, content, { replyTo: 'amq.rabbitmq.reply-to', correlationId: 'c1', headers: service.signer.headers(content) });
+      const writeQ = clusterNames(service.cluster).writeQ;
+      channel.sendToQueue(writeQ, content, service.signer.seal({ to: writeQ, replyTo: replyQueue, correlationId: 'c1', expiresAt: Date.now() + 10_000 }, content));
       expect(await answer).toMatchObject({ ok: false, code: 'TIMEOUT' });
     } finally {
       await connection.close().catch(() => undefined);

@@ -16,19 +16,21 @@ import { clusterNames } from '../../src/dbaas/protocol/names.ts';
 import { workerDbFile, workersDirOf } from '../../src/dbaas/worker/files.ts';
 
 const password = 'ab'.repeat(20);
-const REPLY_TO = 'amq.rabbitmq.reply-to';
 
 describe('a group commit that SQLite aborts', () => {
   let service: DatabaseServiceHandle;
   let connection: ChannelModel;
   let channel: Channel;
+  let replyQueue: string;
   const replies = new Map<string, (content: Buffer) => void>();
 
   beforeAll(async () => {
     service = await startDatabaseService({ slaves: 2 });
     connection = await amqp.connect(service.amqpUrl);
     channel = await connection.createChannel();
-    await channel.consume(REPLY_TO, (message) => message && replies.get(message.properties.correlationId as string)?.(message.content), { noAck: true });
+    // A queue of our own: its name is signed into the command as the reply-to.
+    replyQueue = (await channel.assertQueue('', { exclusive: true })).queue;
+    await channel.consume(replyQueue, (message) => message && replies.get(message.properties.correlationId as string)?.(message.content), { noAck: true });
   });
   afterAll(async () => {
     await connection?.close().catch(() => undefined);
@@ -55,10 +57,9 @@ describe('a group commit that SQLite aborts', () => {
     const commands = [write('before-the-abort'), write('aborts-the-group'), write('after-the-abort')];
     const answered = new Promise<Buffer>((resolve) => replies.set('abort-batch', resolve));
     const content = encode({ v: PROTOCOL_VERSION, kind: 'batch', commands });
-    channel.sendToQueue(clusterNames(service.cluster).writeQ, content, {
-      correlationId: 'abort-batch',
-      replyTo: REPLY_TO,
-      headers: service.signer.headers(content),
+    const writeQ = clusterNames(service.cluster).writeQ;
+    channel.sendToQueue(writeQ, content, {
+      ...service.signer.seal({ to: writeQ, replyTo: replyQueue, correlationId: 'abort-batch', expiresAt: deadline }, content),
       expiration: '30000',
     });
     const answers: Reply<unknown>[] = decodeBatchReply(

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Channel, ChannelModel } from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAmqp } from '../../src/dbaas/transport/amqp.ts';
 import { clusterNames, type ClusterNames } from '../../src/dbaas/protocol/names.ts';
@@ -16,8 +16,8 @@ import {
   encodeRequest,
   encodeRequesterSignal,
   LISTENING,
-  REPLY_TO,
-  serverSignalHeaders,
+  encodeServerSignal,
+  type ServerSignal,
 } from '../../src/dbaas/replication/SnapshotProtocol.ts';
 import { appliedSeqWaiter, fetchSnapshot, serveSnapshots, SNAPSHOT_PRIORITY, type SnapshotServer } from '../../src/dbaas/replication/SnapshotTransfer.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
@@ -87,7 +87,7 @@ describe('snapshot transfer', () => {
   }
 
   async function serve(store: Store, priority: number, options: Partial<Parameters<typeof serveSnapshots>[0]> = {}): Promise<SnapshotServer> {
-    const server = await serveSnapshots({ channel: await openChannel(), names, store: () => store, priority, signer: testSigner, ...options });
+    const server = await serveSnapshots({ channel: await openChannel(), names, store: () => store, priority, signer: testSigner.as('slave'), ...options });
     servers.push(server);
     return server;
   }
@@ -209,7 +209,7 @@ describe('snapshot transfer', () => {
     const dying = await serveSnapshots({
       channel: dyingChannel,
       names,
-      signer: testSigner,
+      signer: testSigner.as('slave'),
       store: () => source,
       priority: SNAPSHOT_PRIORITY.slave,
       tempDir,
@@ -274,19 +274,25 @@ describe('snapshot transfer', () => {
     const requester = await openChannel();
     const transferId = 'silent-requester';
     let chunks = 0;
+    const { queue: own } = await requester.assertQueue('', { exclusive: true });
+    const replica = testSigner.as('replica');
+    const ack = (to: string, index: number) => {
+      const body = encodeRequesterSignal(transferId, { type: 'ack', index });
+      requester.sendToQueue(to, body, replica.seal({ to, replyTo: own, correlationId: transferId, expiresAt: Date.now() + 10_000 }, body));
+    };
     await requester.consume(
-      REPLY_TO,
+      own,
       (message) => {
         if (!message) return;
-        const signal = decodeServerSignal(message.properties.headers as Record<string, unknown>);
+        const signal = decodeServerSignal(message.properties.headers?.['x-rideshare-meta'] as string);
         const to = message.properties.replyTo as string;
-        if (signal.type === 'accepted') requester.sendToQueue(to, encodeRequesterSignal(transferId, { type: 'ack', index: LISTENING }));
-        if (signal.type === 'chunk' && chunks++ === 0) requester.sendToQueue(to, encodeRequesterSignal(transferId, { type: 'ack', index: 0 }));
+        if (signal.type === 'accepted') ack(to, LISTENING);
+        if (signal.type === 'chunk' && chunks++ === 0) ack(to, 0);
       },
       { noAck: true },
     );
     const request = encodeRequest(transferId, 0);
-    requester.sendToQueue(names.snapshotQ, request, { replyTo: REPLY_TO, correlationId: transferId, headers: testSigner.headers(request) });
+    requester.sendToQueue(names.snapshotQ, request, replica.seal({ to: names.snapshotQ, replyTo: own, correlationId: transferId, expiresAt: Date.now() + 10_000 }, request));
 
     await until(() => chunks >= 3, 10_000, 'the window to fill');
     await until(() => server.activeTransfers === 0, 5000, 'the server to give up');
@@ -309,17 +315,13 @@ describe('snapshot transfer', () => {
   async function muteServerOnce(): Promise<void> {
     const channel = await openChannel();
     await channel.prefetch(1);
-    await channel.consume(REPLY_TO, () => undefined, { noAck: true });
+    const { queue: own } = await channel.assertQueue('', { exclusive: true });
     const { consumerTag } = await channel.consume(
       names.snapshotQ,
       (message) => {
         if (!message) return;
         void channel.cancel(consumerTag);
-        channel.sendToQueue(message.properties.replyTo as string, Buffer.alloc(0), {
-          correlationId: message.properties.correlationId as string,
-          replyTo: REPLY_TO,
-          headers: serverSignalHeaders({ type: 'accepted', redelivered: false }),
-        });
+        signalAsServer(channel, message, own, { type: 'accepted', redelivered: false });
         channel.ack(message);
       },
       { noAck: false, priority: 100 },
@@ -330,15 +332,13 @@ describe('snapshot transfer', () => {
   async function corruptingServerOnce(): Promise<void> {
     const channel = await openChannel();
     await channel.prefetch(1);
-    await channel.consume(REPLY_TO, () => undefined, { noAck: true });
+    const { queue: own } = await channel.assertQueue('', { exclusive: true });
     const { consumerTag } = await channel.consume(
       names.snapshotQ,
       (message) => {
         if (!message) return;
         void channel.cancel(consumerTag);
-        const to = message.properties.replyTo as string;
-        const send = (signal: Parameters<typeof serverSignalHeaders>[0], body = Buffer.alloc(0)) =>
-          channel.sendToQueue(to, body, { correlationId: message.properties.correlationId as string, replyTo: REPLY_TO, headers: serverSignalHeaders(signal) });
+        const send = (signal: ServerSignal, body = Buffer.alloc(0)) => signalAsServer(channel, message, own, signal, body);
         const bytes = Buffer.alloc(4096, 7);
         send({ type: 'accepted', redelivered: false });
         send({ type: 'begin', appliedSeq: 1, epoch: 1, size: bytes.length, chunkBytes: bytes.length, chunks: 1 });
@@ -358,4 +358,11 @@ async function untilFast(probe: () => boolean, timeoutMs: number): Promise<void>
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
+}
+
+/** Sends a server's signal to the requester of `request`, signed as a slave would sign it. */
+function signalAsServer(channel: Channel, request: ConsumeMessage, own: string, signal: ServerSignal, body = Buffer.alloc(0)): void {
+  const to = request.properties.replyTo as string;
+  const correlationId = request.properties.correlationId as string;
+  channel.sendToQueue(to, body, testSigner.as('slave').seal({ to, replyTo: own, correlationId, expiresAt: Date.now() + 10_000, meta: encodeServerSignal(signal) }, body));
 }

@@ -19,6 +19,8 @@ import { assertTopology } from '../../src/dbaas/transport/topology.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 
+const master = testSigner.as('master', 'new-master');
+
 describe('epoch marks on a replica', () => {
   let connection: ChannelModel;
   let channel: Channel;
@@ -61,7 +63,8 @@ describe('epoch marks on a replica', () => {
 
   function publish(message: unknown): void {
     const content = encode(message);
-    channel.publish(names.syncExchange, '', content, { headers: testSigner.headers(content) });
+    // As the master publishes: to its epoch's exchange, bound to the fanout.
+    channel.publish(names.syncExchange, '', content, master.seal({ to: names.syncExchange, expiresAt: 0 }, content));
   }
 
   const mark = (epoch: number, seq?: number): SyncEpoch => ({ v: PROTOCOL_VERSION, kind: 'epoch', epoch, masterId: 'new-master', ...(seq === undefined ? {} : { seq }) });

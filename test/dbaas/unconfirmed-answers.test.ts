@@ -21,7 +21,6 @@ import { MasterRole } from '../../src/dbaas/worker/MasterRole.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 
-const REPLY_TO = 'amq.rabbitmq.reply-to';
 const password = 'fe'.repeat(20);
 
 describe('answers of a group wait for its confirm', () => {
@@ -30,6 +29,7 @@ describe('answers of a group wait for its confirm', () => {
   let names: ClusterNames;
   let dir: string;
   let store: Store;
+  let replyQueue: string;
   const answers = new Map<string, Reply<unknown>>();
 
   beforeEach(async () => {
@@ -38,7 +38,8 @@ describe('answers of a group wait for its confirm', () => {
     client = await connection.createChannel();
     await assertTopology(client, names);
     await openEpoch(connection, names, 1, 0);
-    await client.consume(REPLY_TO, (message) => message && answers.set(message.properties.correlationId as string, decodeReply(message.content)), { noAck: true });
+    replyQueue = (await client.assertQueue('', { exclusive: true })).queue;
+    await client.consume(replyQueue, (message) => message && answers.set(message.properties.correlationId as string, decodeReply(message.content)), { noAck: true });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-unconfirmed-'));
     store = new Store(path.join(dir, 'master.db'));
   });
@@ -53,7 +54,7 @@ describe('answers of a group wait for its confirm', () => {
   function send(requestId: string, username: string): void {
     const command: DbCommand = { v: PROTOCOL_VERSION, kind: 'write', requestId, write: { op: 'insert', table: 'users', values: { username, password } }, deadline: Date.now() + 30_000 };
     const content = encode(command);
-    client.sendToQueue(names.writeQ, content, { correlationId: requestId, replyTo: REPLY_TO, headers: testSigner.headers(content), expiration: '30000' });
+    client.sendToQueue(names.writeQ, content, { ...testSigner.seal({ to: names.writeQ, replyTo: replyQueue, correlationId: requestId, expiresAt: Date.now() + 30_000 }, content), expiration: '30000' });
   }
 
   it('a 409 that rests on an unconfirmed write of the same group is never sent', async () => {

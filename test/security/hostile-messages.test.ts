@@ -60,8 +60,9 @@ describe('messages not signed with the cluster key', () => {
       // Commands: unsigned, signed with another key, a signature copied from another message, junk.
       send(names.writeQ, write('unsigned'));
       const forgedWrite = encode(write('forged'));
-      send(names.writeQ, forgedWrite, forged.headers(forgedWrite));
-      send(names.writeQ, write('replayed-signature'), service.signer.headers(encode(write('something-else'))));
+      const envelope = { to: names.writeQ, expiresAt: Date.now() + 60_000 };
+      send(names.writeQ, forgedWrite, forged.seal(envelope, forgedWrite).headers as Record<string, string>);
+      send(names.writeQ, write('replayed-signature'), service.signer.seal(envelope, encode(write('something-else'))).headers as Record<string, string>);
       send(names.writeQ, { op: 'clear' });
       send(names.writeQ, Buffer.from('DROP TABLE users; --'));
       send(names.readQ, { v: PROTOCOL_VERSION, kind: 'read', query: { table: 'users', columns: ['username', 'password'] } });
@@ -118,7 +119,8 @@ describe('messages not signed with the cluster key', () => {
     const connection = await amqp.connect(service.amqpUrl);
     try {
       const channel = await connection.createChannel();
-      channel.publish(clusterNames(service.cluster).syncExchange, '', mark, { headers: service.signer.headers(mark) });
+      const exchange = clusterNames(service.cluster).syncExchange;
+      channel.publish(exchange, '', mark, service.signer.as('master').seal({ to: exchange, expiresAt: 0 }, mark));
       await sleep(1500);
     } finally {
       await connection.close();

@@ -74,7 +74,7 @@ export class Orchestrator {
     // A lost session is renewed, and the leadership unit rejoins as supervisor or standby.
     this.zk = new ZkClient({ connect: options.zkConnect, sessionTimeoutMs: options.sessionTimeoutMs, renew: true, credentials: options.workerTuning.zkAuth, logger: options.logger });
     const registry = createRegistry('orchestrator');
-    const signer = new MessageSigner(options.workerTuning.clusterKey);
+    const signer = new MessageSigner(options.workerTuning.clusterKey, { role: 'orchestrator', id: orchestratorId });
     this.rpc = new RpcClient({
       amqpUrl: options.amqpUrl,
       names,

@@ -3,8 +3,10 @@
  * answer by correlation id. The calls made during one turn of the event loop for the same queue
  * leave together as one batch message (a lone call leaves alone, without waiting), so a busy
  * orchestrator pays the broker and the worker once per batch, not once per call. Every call has
- * a deadline (a 503, never a hang); messages expire in the queue at the same deadline, so a
- * worker never spends time on a request nobody awaits. A lost connection fails the calls in
+ * a deadline (a 503, never a hang); messages expire in the queue at the same deadline, and the
+ * signed deadline makes a worker refuse one taken later, so no worker spends time on a request
+ * nobody awaits. A reply is taken only when a worker of the cluster signed it, in a role that may
+ * answer that queue, to this connection's own reply queue and a question still in flight. A lost connection fails the calls in
  * flight and is re-opened in the background.
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
@@ -14,10 +16,11 @@ import { sleep, withTimeout } from '../../shared/timeout.ts';
 import { decodeBatchReply, decodeReply, encode, MAX_BATCH, PROTOCOL_VERSION, type DbCommand, type Reply, type SingleCommand } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
-import type { MessageSigner } from '../transport/signing.ts';
+import { Inbox } from '../transport/Inbox.ts';
+import { logRefusals, RefusedMessages, type Refusals } from '../transport/RefusedMessages.ts';
+import type { MessageSigner, SenderRole } from '../transport/signing.ts';
 import { assertTopology } from '../transport/topology.ts';
 
-const REPLY_TO = 'amq.rabbitmq.reply-to';
 /** The clock difference between an orchestrator and a master that write deadlines tolerate. */
 const CLOCK_MARGIN_MS = 250;
 
@@ -32,6 +35,8 @@ interface InFlight {
   calls: Call[];
   batched: boolean;
   timer: NodeJS.Timeout;
+  /** Who may answer: a slave or the master on readQ, the master only on writeQ. */
+  answerers: readonly SenderRole[];
 }
 
 /** `refused`: the worker answered with an error (a constraint, a bad query); `error`: anything else. */
@@ -41,7 +46,7 @@ export interface RpcClientOptions {
   amqpUrl: string;
   names: ClusterNames;
   timeoutMs: number;
-  /** Signs every command: workers act on signed commands only. */
+  /** Signs every command (workers act on signed commands only) and checks every reply. */
   signer: MessageSigner;
   /** Told of every call's duration and outcome (the metrics). */
   observe?: (kind: DbCommand['kind'], seconds: number, outcome: RpcOutcome) => void;
@@ -51,6 +56,8 @@ export interface RpcClientOptions {
 export class RpcClient {
   private connection: ChannelModel | undefined;
   private channel: Channel | undefined;
+  /** This connection's own exclusive reply queue: its name is signed into every command. */
+  private replyQueue = '';
   private connecting: Promise<Channel> | undefined;
   private readonly pending = new Map<string, InFlight>();
   /** Calls made during this turn of the event loop, by queue, leaving together when it ends. */
@@ -59,7 +66,37 @@ export class RpcClient {
   private messagesSent = 0;
   private closed = false;
 
-  constructor(private readonly options: RpcClientOptions) {}
+  /** The replies' door (src/dbaas/transport/Inbox.ts): a worker's answer to a question in flight. */
+  private readonly replies: Inbox<Reply<unknown>[]>;
+  private refused: Refusals;
+
+  constructor(private readonly options: RpcClientOptions) {
+    this.refused = logRefusals(options.logger);
+    this.replies = new Inbox<Reply<unknown>[]>({
+      from: 'reply',
+      what: 'worker reply',
+      signer: options.signer,
+      senders: ['master', 'slave'],
+      refused: { keep: (...args) => this.refused.keep(...args) },
+      check: (envelope) => {
+        const sent = this.pending.get(envelope.correlationId ?? '');
+        if (envelope.to !== this.replyQueue) return `addressed to ${envelope.to}, not to this orchestrator's ${this.replyQueue}`;
+        if (sent && !sent.answerers.includes(envelope.sender.role)) return `a ${envelope.sender.role} may not answer that queue`;
+        return undefined;
+      },
+      decode: (message, envelope) => {
+        const sent = this.pending.get(envelope.correlationId ?? '') as InFlight;
+        return sent.batched ? decodeBatchReply(message.content, sent.calls.length) : [decodeReply(message.content)];
+      },
+      answerMalformed: (_message, envelope, error) => {
+        const sent = this.pending.get(envelope.correlationId ?? '');
+        if (!sent) return;
+        this.pending.delete(envelope.correlationId ?? '');
+        clearTimeout(sent.timer);
+        for (const call of sent.calls) call.reject(new RideShareError('INTERNAL', `unreadable worker reply: ${String(error)}`));
+      },
+    });
+  }
 
   async start(): Promise<void> {
     await this.ensureChannel();
@@ -154,17 +191,12 @@ export class RpcClient {
       this.pending.delete(correlationId);
       for (const call of calls) call.reject(new TimeoutError(`no worker answered on ${queue} within ${deadline} ms`));
     }, deadline);
-    this.pending.set(correlationId, { calls, batched, timer });
+    this.pending.set(correlationId, { calls, batched, timer, answerers: queue === this.options.names.writeQ ? ['master'] : ['slave', 'master'] });
     try {
       const command: DbCommand = batched ? { v: PROTOCOL_VERSION, kind: 'batch', commands: calls.map((call) => call.command) } : (calls[0] as Call).command;
       const content = encode(command);
-      channel.sendToQueue(queue, content, {
-        headers: this.options.signer.headers(content),
-        correlationId,
-        replyTo: REPLY_TO,
-        expiration: String(deadline),
-        contentType: 'application/json',
-      });
+      const signed = this.options.signer.seal({ to: queue, replyTo: this.replyQueue, correlationId, expiresAt: Date.now() + deadline }, content);
+      channel.sendToQueue(queue, content, { ...signed, expiration: String(deadline), contentType: 'application/json' });
     } catch (error) {
       // The channel closed under us: nothing was sent.
       clearTimeout(timer);
@@ -177,16 +209,12 @@ export class RpcClient {
     if (!message) return;
     const correlationId = message.properties.correlationId as string;
     const sent = this.pending.get(correlationId);
-    if (!sent) return; // answered after its deadline
+    if (!sent) return; // answered after its deadline, or a question of nobody's
+    const replies = this.replies.take(message)?.value;
+    // A refused reply leaves the question waiting: the real one may still come, or its deadline.
+    if (!replies) return;
     this.pending.delete(correlationId);
     clearTimeout(sent.timer);
-    let replies: Reply<unknown>[];
-    try {
-      replies = sent.batched ? decodeBatchReply(message.content, sent.calls.length) : [decodeReply(message.content)];
-    } catch (error) {
-      for (const call of sent.calls) call.reject(new RideShareError('INTERNAL', `unreadable worker reply: ${String(error)}`));
-      return;
-    }
     sent.calls.forEach((call, index) => {
       const reply = replies[index] as Reply<unknown>;
       if (reply.ok) call.resolve(reply.result);
@@ -207,7 +235,11 @@ export class RpcClient {
     connection.on('close', () => this.onConnectionLost());
     const channel = await connection.createChannel();
     await assertTopology(channel, this.options.names);
-    await channel.consume(REPLY_TO, (message) => this.onReply(message), { noAck: true });
+    // A named queue, not direct reply-to: its name is known before sending, so it is signed.
+    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    this.replyQueue = queue;
+    await channel.consume(queue, (message) => this.onReply(message), { noAck: true });
+    this.refused = new RefusedMessages(await connection.createChannel(), this.options.names.refusedQ, this.options.signer.sender.id, this.options.logger);
     this.connection = connection;
     this.channel = channel;
     return channel;

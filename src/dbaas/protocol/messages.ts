@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { describeZodError, parseRead, parseWrite, type ReadQuery, type Value, type Write } from './queries.ts';
 import { InvalidRequestError, isWireErrorCode, type WireErrorCode } from './wire-errors.ts';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** The most commands one batch message carries; a sender splits larger batches. */
 export const MAX_BATCH = 64;
@@ -22,16 +22,16 @@ export const MAX_GROUP = 512;
  * master for the seq it has applied, which covers every write acknowledged so far.
  */
 export type SingleCommand =
-  | { v: 3; kind: 'read'; query: ReadQuery; trace?: string }
-  | { v: 3; kind: 'write'; requestId: string; write: Write; deadline: number; trace?: string }
-  | { v: 3; kind: 'position' };
+  | { v: 4; kind: 'read'; query: ReadQuery; trace?: string }
+  | { v: 4; kind: 'write'; requestId: string; write: Write; deadline: number; trace?: string }
+  | { v: 4; kind: 'position' };
 
 /**
  * Several commands in one message (what an orchestrator gathered in one turn of its event loop),
  * answered by one reply whose result holds each command's own reply, in order. Each command
  * succeeds or fails alone.
  */
-export type BatchCommand = { v: 3; kind: 'batch'; commands: SingleCommand[] };
+export type BatchCommand = { v: 4; kind: 'batch'; commands: SingleCommand[] };
 
 export type DbCommand = SingleCommand | BatchCommand;
 
@@ -57,11 +57,11 @@ export interface Position {
   epoch: number;
 }
 
-export type Reply<T> = { v: 3; ok: true; result: T } | { v: 3; ok: false; code: WireErrorCode; message: string };
+export type Reply<T> = { v: 4; ok: true; result: T } | { v: 4; ok: false; code: WireErrorCode; message: string };
 
 /** One applied write as the master broadcasts it on the sync fanout. */
 export interface SyncWrite {
-  v: 3;
+  v: 4;
   kind: 'write';
   epoch: number;
   seq: number;
@@ -78,7 +78,7 @@ export interface SyncWrite {
  * position: every replica following the stream must then be exactly there.
  */
 export interface SyncEpoch {
-  v: 3;
+  v: 4;
   kind: 'epoch';
   epoch: number;
   seq?: number;
@@ -90,7 +90,7 @@ export interface SyncEpoch {
  * consecutive seqs; a replica applies them in one transaction too.
  */
 export interface SyncGroup {
-  v: 3;
+  v: 4;
   kind: 'group';
   epoch: number;
   writes: SyncWrite[];

@@ -7,45 +7,59 @@
 import { randomUUID } from 'node:crypto';
 import type { ChannelModel } from 'amqplib';
 import { TimeoutError } from '../../shared/errors.ts';
-import { decodeReply, encode, PROTOCOL_VERSION, type DbCommand, type Position } from '../protocol/messages.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { decodeReply, encode, PROTOCOL_VERSION, type DbCommand, type Position, type Reply } from '../protocol/messages.ts';
+import { Inbox } from '../transport/Inbox.ts';
+import { logRefusals } from '../transport/RefusedMessages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 
-const REPLY_TO = 'amq.rabbitmq.reply-to';
 /** One attempt's wait; a failover in progress simply means asking again. */
 const ATTEMPT_MS = 2000;
 
-export async function askMasterPosition(connection: ChannelModel, names: ClusterNames, signer: MessageSigner, timeoutMs: number): Promise<Position> {
+export async function askMasterPosition(connection: ChannelModel, names: ClusterNames, signer: MessageSigner, timeoutMs: number, logger?: Logger): Promise<Position> {
   const giveUpAt = Date.now() + timeoutMs;
   for (;;) {
     const attemptMs = Math.max(100, Math.min(ATTEMPT_MS, giveUpAt - Date.now()));
-    const position = await askOnce(connection, names, signer, attemptMs);
+    const position = await askOnce(connection, names, signer, attemptMs, logger);
     if (position) return position;
     if (Date.now() >= giveUpAt) throw new TimeoutError(`no master answered its position within ${timeoutMs} ms`);
   }
 }
 
-async function askOnce(connection: ChannelModel, names: ClusterNames, signer: MessageSigner, timeoutMs: number): Promise<Position | undefined> {
+async function askOnce(connection: ChannelModel, names: ClusterNames, signer: MessageSigner, timeoutMs: number, logger: Logger | undefined): Promise<Position | undefined> {
   const channel = await connection.createChannel();
   try {
     const correlationId = randomUUID();
     let settle: (position: Position | undefined) => void = () => undefined;
     const answer = new Promise<Position | undefined>((resolve) => (settle = resolve));
     const timer = setTimeout(() => settle(undefined), timeoutMs);
-    // Direct reply-to needs the consumer in place before the question is sent.
+    // A queue of our own, named before the question is sent, so the master's answer is signed to it.
+    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    const answers = new Inbox<Reply<unknown>>({
+      from: 'reply',
+      what: 'position reply',
+      signer,
+      senders: ['master'],
+      refused: logRefusals(logger),
+      check: (envelope) => (envelope.to === queue && envelope.correlationId === correlationId ? undefined : 'not the answer to this question'),
+      decode: (message) => decodeReply(message.content),
+    });
     await channel.consume(
-      REPLY_TO,
+      queue,
       (message) => {
         if (!message || message.properties.correlationId !== correlationId) return;
+        const reply = answers.take(message)?.value;
+        if (!reply) return;
         clearTimeout(timer);
-        const reply = decodeReply(message.content);
         settle(reply.ok ? (reply.result as Position) : undefined);
       },
       { noAck: true },
     );
     const command: DbCommand = { v: PROTOCOL_VERSION, kind: 'position' };
     const content = encode(command);
-    channel.sendToQueue(names.writeQ, content, { replyTo: REPLY_TO, correlationId, expiration: String(timeoutMs), headers: signer.headers(content) });
+    const signed = signer.seal({ to: names.writeQ, replyTo: queue, correlationId, expiresAt: Date.now() + timeoutMs }, content);
+    channel.sendToQueue(names.writeQ, content, { ...signed, expiration: String(timeoutMs) });
     return await answer;
   } finally {
     await channel.close().catch(() => undefined);

@@ -1,9 +1,12 @@
 /**
- * What a snapshot transfer says over RabbitMQ, declared once for both sides.
+ * What a snapshot transfer says over RabbitMQ, declared once for both sides. Every message is
+ * signed (src/dbaas/transport/signing.ts), reply-to and transfer id included: a server sends a
+ * copy only to the reply-to its request signed, and a requester installs only what a worker of
+ * the cluster signed, to its own queue, for its own transfer.
  *
- * A joining replica publishes a request on snapshotQ (reply-to: its own direct reply-to address).
- * The server that takes it answers on that address: `accepted` at once (its own reply-to tells
- * the requester where to send acknowledgements), `preparing` heartbeats while it waits for
+ * A joining replica publishes a request on snapshotQ (reply-to: an exclusive queue of its own).
+ * The server that takes it answers on that queue: `accepted` at once (its reply-to, its own
+ * exclusive queue, tells the requester where to send acknowledgements), `preparing` heartbeats while it waits for
  * `minSeq` and copies its database, then either `behind` or `begin`, the chunks and `end` (the
  * SHA-256 of the whole file). The requester acknowledges `accepted` (index -1), every chunk once
  * it is written, and the verified `end` (index = chunks); the server keeps at most `window`
@@ -11,10 +14,10 @@
  */
 import { z } from 'zod';
 
-export const SNAPSHOT_PROTOCOL_VERSION = 1;
+export const SNAPSHOT_PROTOCOL_VERSION = 2;
 
-/** Direct reply-to: no queue to declare, and whatever was sent to a closed channel is dropped. */
-export const REPLY_TO = 'amq.rabbitmq.reply-to';
+/** How long a signal or an acknowledgement stays good: each is consumed at once. */
+export const SIGNAL_LIFETIME_MS = 30_000;
 
 /** The requester's acknowledgement of `accepted`: "I am listening to you". */
 export const LISTENING = -1;
@@ -66,9 +69,6 @@ export type SnapshotRequest = z.infer<typeof requestSchema>;
 export type RequesterSignal = z.infer<typeof requesterSignalSchema>;
 export type ServerSignal = z.infer<typeof serverSignalSchema>;
 
-/** The header that carries a server signal; a chunk's bytes are the message body, never JSON. */
-const SIGNAL_HEADER = 'x-snapshot';
-
 export function encodeRequest(transferId: string, minSeq: number): Buffer {
   const request: SnapshotRequest = { v: SNAPSHOT_PROTOCOL_VERSION, type: 'request', transferId, minSeq };
   return Buffer.from(JSON.stringify(request));
@@ -90,13 +90,13 @@ export function decodeRequesterSignal(body: Buffer): RequesterSignal {
   return requesterSignalSchema.parse(JSON.parse(body.toString('utf8')));
 }
 
-export function serverSignalHeaders(signal: ServerSignal): Record<string, string> {
-  return { [SIGNAL_HEADER]: JSON.stringify({ v: SNAPSHOT_PROTOCOL_VERSION, ...signal }) };
+/** A server signal travels in the signed envelope's meta: a chunk's bytes are the message body, never JSON. */
+export function encodeServerSignal(signal: ServerSignal): string {
+  return JSON.stringify({ v: SNAPSHOT_PROTOCOL_VERSION, ...signal });
 }
 
-export function decodeServerSignal(headers: Record<string, unknown> | undefined): ServerSignal {
-  const raw = headers?.[SIGNAL_HEADER];
-  if (typeof raw !== 'string') throw new Error('not a snapshot message');
+export function decodeServerSignal(raw: string | undefined): ServerSignal {
+  if (raw === undefined) throw new Error('not a snapshot message');
   const parsed = JSON.parse(raw) as { v?: unknown };
   if (parsed.v !== SNAPSHOT_PROTOCOL_VERSION) throw new Error(`snapshot protocol version ${String(parsed.v)} is not ${SNAPSHOT_PROTOCOL_VERSION}`);
   return serverSignalSchema.parse(parsed);

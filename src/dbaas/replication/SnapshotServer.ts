@@ -13,14 +13,16 @@ import type { ClusterNames } from '../protocol/names.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { SnapshotSource } from './ReplicaStore.ts';
 import { copySnapshot, DEFAULT_SNAPSHOT_TEMP_DIR, snapshotTempFile, sweepStaleSnapshotFiles } from './SnapshotCopy.ts';
+import { Inbox } from '../transport/Inbox.ts';
 import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 import {
   decodeRequest,
   decodeRequesterSignal,
+  encodeServerSignal,
   LISTENING,
-  REPLY_TO,
-  serverSignalHeaders,
+  SIGNAL_LIFETIME_MS,
   SNAPSHOT_DEFAULTS,
+  type RequesterSignal,
   type ServerSignal,
   type SnapshotRequest,
   type TransferTuning,
@@ -40,7 +42,7 @@ export interface SnapshotServerOptions extends Partial<TransferTuning> {
   /** A function: a replica's store may be replaced. */
   store: () => SnapshotSource;
   priority: number;
-  /** Checks requests: a copy of the database goes to the cluster's own processes only. */
+  /** Checks requests and acknowledgements, and signs, as this worker's role, every signal and chunk. */
   signer: MessageSigner;
   /** Where requests refused unexecuted are kept (none: only logged). */
   refused?: Refusals;
@@ -84,7 +86,12 @@ export async function serveSnapshots(options: SnapshotServerOptions): Promise<Sn
 export class SnapshotServer {
   private readonly tuning: TransferTuning;
   private readonly tempDir: string;
-  private readonly refused: Refusals;
+  /** snapshotQ's door (src/dbaas/transport/Inbox.ts): a copy of the database goes to the cluster only. */
+  private readonly requests: Inbox<SnapshotRequest>;
+  /** The acknowledgements' door: a requester's, for its own transfer, to this server's queue. */
+  private readonly signals: Inbox<RequesterSignal>;
+  /** This server's own exclusive queue, where requesters send acknowledgements; signed into every signal. */
+  private ackQueue = '';
   private readonly transfers = new Map<string, OutgoingTransfer>();
   private consumerTag: string | undefined;
   private consuming = false;
@@ -94,7 +101,40 @@ export class SnapshotServer {
   constructor(private readonly options: SnapshotServerOptions) {
     this.tuning = { ...SNAPSHOT_DEFAULTS, ...definedOnly(options) };
     this.tempDir = options.tempDir ?? DEFAULT_SNAPSHOT_TEMP_DIR;
-    this.refused = options.refused ?? logRefusals(options.logger);
+    const refused = options.refused ?? logRefusals(options.logger);
+    this.requests = new Inbox<SnapshotRequest>({
+      from: 'snapshotQ',
+      what: 'snapshot request',
+      signer: options.signer,
+      // A joining replica, or an orchestrator taking a backup; the copy goes only to the signed reply-to.
+      senders: ['replica', 'orchestrator'],
+      refused,
+      check: (envelope) => (envelope.replyTo === undefined ? 'no reply-to' : undefined),
+      decode: (message, envelope) => {
+        const request = decodeRequest(message.content);
+        if (request.transferId !== envelope.correlationId) throw new Error('the transfer id is not the signed correlation id');
+        return request;
+      },
+      settle: (message) => this.settle(message),
+    });
+    this.signals = new Inbox<RequesterSignal>({
+      from: 'snapshot-ack',
+      what: 'snapshot acknowledgement',
+      signer: options.signer,
+      senders: ['replica', 'orchestrator'],
+      refused,
+      check: (envelope) => {
+        const transfer = this.transfers.get(envelope.correlationId ?? '');
+        if (envelope.to !== this.ackQueue) return `addressed to ${envelope.to}`;
+        if (transfer && transfer.requester !== envelope.replyTo) return 'not from the requester of that transfer';
+        return undefined;
+      },
+      decode: (message, envelope) => {
+        const signal = decodeRequesterSignal(message.content);
+        if (signal.transferId !== envelope.correlationId) throw new Error('the transfer id is not the signed correlation id');
+        return signal;
+      },
+    });
   }
 
   async start(): Promise<void> {
@@ -103,7 +143,9 @@ export class SnapshotServer {
     const swept = sweepStaleSnapshotFiles(this.tempDir);
     if (swept > 0) this.options.logger?.info({ swept }, 'removed snapshot copies left by dead servers');
     await channel.prefetch(1);
-    await channel.consume(REPLY_TO, (message) => message && this.onSignal(message), { noAck: true });
+    // A named queue rather than direct reply-to: its name is signed into every signal we send.
+    this.ackQueue = (await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false })).queue;
+    await channel.consume(this.ackQueue, (message) => message && this.onSignal(message), { noAck: true });
     await this.consume();
   }
 
@@ -136,25 +178,15 @@ export class SnapshotServer {
   }
 
   private async onRequest(message: ConsumeMessage): Promise<void> {
-    if (!this.options.signer.verify(message)) {
-      this.refused.keep(message, 'snapshotQ', 'refusing an unsigned snapshot request');
+    const taken = this.requests.take(message);
+    if (!taken) return;
+    const request = taken.value;
+    const replyTo = taken.envelope.replyTo as string;
+    if (this.transfers.has(request.transferId)) {
       this.settle(message);
       return;
     }
-    let request: SnapshotRequest;
-    try {
-      request = decodeRequest(message.content);
-    } catch (error) {
-      this.refused.keep(message, 'snapshotQ', 'refusing a malformed snapshot request', error);
-      this.settle(message);
-      return;
-    }
-    const replyTo = message.properties.replyTo as unknown;
-    if (typeof replyTo !== 'string' || this.transfers.has(request.transferId)) {
-      this.settle(message);
-      return;
-    }
-    const transfer = new OutgoingTransfer(this.options, this.tuning, this.tempDir, request, replyTo, message.fields.redelivered);
+    const transfer = new OutgoingTransfer(this.options, this.tuning, this.tempDir, request, replyTo, this.ackQueue, message.fields.redelivered);
     this.transfers.set(request.transferId, transfer);
     try {
       const outcome = await transfer.run();
@@ -166,12 +198,9 @@ export class SnapshotServer {
   }
 
   private onSignal(message: ConsumeMessage): void {
-    try {
-      const signal = decodeRequesterSignal(message.content);
-      this.transfers.get(signal.transferId)?.onSignal(signal.type === 'ack' ? { ack: signal.index } : { abort: signal.reason });
-    } catch (error) {
-      this.options.logger?.warn({ err: error }, 'ignoring a malformed snapshot acknowledgement');
-    }
+    const signal = this.signals.take(message)?.value;
+    if (!signal) return;
+    this.transfers.get(signal.transferId)?.onSignal(signal.type === 'ack' ? { ack: signal.index } : { abort: signal.reason });
   }
 
   /**
@@ -221,7 +250,9 @@ class OutgoingTransfer {
     private readonly tuning: TransferTuning,
     private readonly tempDir: string,
     private readonly request: SnapshotRequest,
-    private readonly replyTo: string,
+    /** The requester's queue, as its signed request named it: the only place a copy goes. */
+    readonly requester: string,
+    private readonly ackQueue: string,
     private readonly redelivered: boolean,
   ) {}
 
@@ -327,12 +358,12 @@ class OutgoingTransfer {
 
   private async send(signal: ServerSignal, body: Buffer = EMPTY): Promise<void> {
     if (this.abort.signal.aborted) throw this.abort.signal.reason as Error;
-    const { channel } = this.options;
-    const written = channel.sendToQueue(this.replyTo, body, {
-      correlationId: this.request.transferId,
-      replyTo: REPLY_TO,
-      headers: serverSignalHeaders(signal),
-    });
+    const { channel, signer } = this.options;
+    const signed = signer.seal(
+      { to: this.requester, replyTo: this.ackQueue, correlationId: this.request.transferId, expiresAt: Date.now() + SIGNAL_LIFETIME_MS, meta: encodeServerSignal(signal) },
+      body,
+    );
+    const written = channel.sendToQueue(this.requester, body, signed);
     // The channel's buffer is full: wait for the socket rather than pile chunks up in memory.
     if (!written) await this.abortable(drained(channel, this.tuning.chunkTimeoutMs));
   }

@@ -13,6 +13,8 @@ import { UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import type { ClusterNames } from '../protocol/names.ts';
+import { Inbox } from '../transport/Inbox.ts';
+import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { ReplicationPosition } from './ReplicaStore.ts';
 import {
@@ -20,7 +22,7 @@ import {
   encodeRequest,
   encodeRequesterSignal,
   LISTENING,
-  REPLY_TO,
+  SIGNAL_LIFETIME_MS,
   SNAPSHOT_DEFAULTS,
   SnapshotAttemptError,
   type RequesterMessage,
@@ -37,7 +39,7 @@ const RETRY_AFTER_BEHIND_MS = 100;
 export interface FetchSnapshotOptions {
   connection: ChannelModel;
   names: ClusterNames;
-  /** Signs the request: servers send copies only to the cluster's own processes. */
+  /** Signs the request and the acknowledgements, and checks every signal: only a worker of the cluster's copy is installed. */
   signer: MessageSigner;
   /** The snapshot must contain at least this seq; servers behind it wait a little or say so. */
   minSeq: number;
@@ -47,6 +49,8 @@ export interface FetchSnapshotOptions {
   timeoutMs: number;
   /** Silence from the server longer than this ends an attempt; keep it above the servers' heartbeatMs. */
   chunkTimeoutMs?: number;
+  /** Where forged or stray signals are kept (none: only logged). */
+  refused?: Refusals;
   /** Ends the fetch before its next attempt (the caller is stopping, or its connection is gone). */
   signal?: AbortSignal;
   logger?: Logger;
@@ -100,6 +104,10 @@ class IncomingTransfer {
   private readonly transferId = randomUUID();
   private readonly chunkTimeoutMs: number;
   private channel: Channel | undefined;
+  /** This attempt's own exclusive queue, signed into the request as its reply-to. */
+  private queue = '';
+  /** The signals' door: a worker's, to this queue, for this transfer. */
+  private readonly signals: Inbox<ServerSignal>;
   private handle: fs.promises.FileHandle | undefined;
   private server: string | undefined;
   private begun: Begun | undefined;
@@ -116,6 +124,15 @@ class IncomingTransfer {
     private readonly remainingMs: number,
   ) {
     this.chunkTimeoutMs = options.chunkTimeoutMs ?? SNAPSHOT_DEFAULTS.chunkTimeoutMs;
+    this.signals = new Inbox<ServerSignal>({
+      from: 'snapshot-signal',
+      what: 'snapshot signal',
+      signer: options.signer,
+      senders: ['master', 'slave'],
+      refused: options.refused ?? logRefusals(options.logger),
+      check: (envelope) => (envelope.to === this.queue && envelope.correlationId === this.transferId ? undefined : 'not for this transfer'),
+      decode: (_message, envelope) => decodeServerSignal(envelope.meta),
+    });
   }
 
   async run(): Promise<FetchedSnapshot> {
@@ -130,15 +147,13 @@ class IncomingTransfer {
       this.channel = channel;
       channel.on('error', () => undefined); // the 'close' that follows is what matters
       channel.on('close', () => this.fail(new SnapshotAttemptError('closed', 'the snapshot channel closed')));
-      await channel.consume(REPLY_TO, (message) => message && this.enqueue(message), { noAck: true });
+      this.queue = (await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false })).queue;
+      await channel.consume(this.queue, (message) => message && this.enqueue(message), { noAck: true });
       // The request expires with the attempt: a server must not start on a requester that gave up.
       const request = encodeRequest(this.transferId, minSeq);
-      channel.sendToQueue(names.snapshotQ, request, {
-        headers: this.options.signer.headers(request),
-        replyTo: REPLY_TO,
-        correlationId: this.transferId,
-        expiration: String(Math.max(1, Math.floor(this.remainingMs))),
-      });
+      const lifetime = Math.max(1, Math.floor(this.remainingMs));
+      const signed = this.options.signer.seal({ to: names.snapshotQ, replyTo: this.queue, correlationId: this.transferId, expiresAt: Date.now() + lifetime }, request);
+      channel.sendToQueue(names.snapshotQ, request, { ...signed, expiration: String(lifetime) });
       const fetched = await outcome;
       succeeded = true;
       return fetched;
@@ -161,9 +176,12 @@ class IncomingTransfer {
 
   private async onMessage(message: ConsumeMessage): Promise<void> {
     if (this.finished) return;
-    const signal = decodeServerSignal(message.properties.headers as Record<string, unknown> | undefined);
-    const from = message.properties.replyTo as unknown;
-    if (typeof from !== 'string') throw new SnapshotAttemptError('protocol', 'a snapshot message without a reply address');
+    const taken = this.signals.take(message);
+    // A forgery is kept and ignored: the real server, if any, goes on; silence ends the attempt.
+    if (!taken) return;
+    const signal = taken.value;
+    const from = taken.envelope.replyTo;
+    if (from === undefined) throw new SnapshotAttemptError('protocol', 'a snapshot message without a reply address');
     if (signal.type === 'accepted') return this.onAccepted(from, signal.redelivered);
     if (from !== this.server) return;
     this.touch();
@@ -262,7 +280,8 @@ class IncomingTransfer {
 
   private signal(to: string, message: RequesterMessage): void {
     try {
-      this.channel?.sendToQueue(to, encodeRequesterSignal(this.transferId, message), { correlationId: this.transferId });
+      const body = encodeRequesterSignal(this.transferId, message);
+      this.channel?.sendToQueue(to, body, this.options.signer.seal({ to, replyTo: this.queue, correlationId: this.transferId, expiresAt: Date.now() + SIGNAL_LIFETIME_MS }, body));
     } catch {
       // A closed channel: the attempt is over anyway.
     }

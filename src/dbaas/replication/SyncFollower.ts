@@ -12,7 +12,8 @@
  * Divergence and gaps are reported, never repaired in place: the replica must stop and re-copy.
  */
 import { EventEmitter } from 'node:events';
-import type { Channel, ConsumeMessage, GetMessage } from 'amqplib';
+import type { Channel, ConsumeMessage } from 'amqplib';
+import { Inbox } from '../transport/Inbox.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import { decodeSync, type SyncEpoch, type SyncMessage, type SyncWrite } from '../protocol/messages.ts';
@@ -42,17 +43,29 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
   private checkedPosition: { epoch: number; seq: number; masterId: string } | undefined;
   private store!: ReplicaStore;
   private broken = false;
+  private readonly inbox: Inbox<SyncMessage>;
 
   constructor(
     private readonly channel: Channel,
     private readonly queue: string,
     private readonly exchange: string,
-    private readonly signer: MessageSigner,
+    signer: MessageSigner,
     private readonly logger: Logger,
     /** Where sync messages refused unapplied are kept (none: only logged). */
-    private readonly refused: Refusals = logRefusals(logger),
+    refused: Refusals = logRefusals(logger),
   ) {
     super();
+    this.inbox = new Inbox<SyncMessage>({
+      from: 'sync',
+      what: 'sync message',
+      signer,
+      // Only a master publishes the stream; its messages never expire (a lagging replica must
+      // not lose writes, and seqs and epochs already make a replayed one harmless).
+      senders: ['master'],
+      refused,
+      decode: (message) => decodeSync(message.content),
+      settle: (message) => this.channel.ack(message),
+    });
   }
 
   /** Step 1 of joining: from here on every applied write waits in our queue. */
@@ -103,23 +116,12 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
     await this.channel.deleteQueue(this.queue);
   }
 
-  private onMessage(message: ConsumeMessage | GetMessage): void {
+  private onMessage(message: ConsumeMessage): void {
     if (this.broken) return;
-    if (!this.signer.verify(message)) {
-      // Not the cluster's master: never applied, and no reason to stop following the real stream.
-      this.refused.keep(message, 'sync', 'refusing an unsigned sync message');
-      this.channel.ack(message);
-      return;
-    }
-    let sync: SyncMessage;
-    try {
-      sync = decodeSync(message.content);
-    } catch (error) {
-      // Not executed, and not fatal: if it was a real write, the next one reveals the gap.
-      this.refused.keep(message, 'sync', 'refusing a malformed sync message', error);
-      this.channel.ack(message);
-      return;
-    }
+    // A refusal is never fatal: a forgery is not the master's, and if a malformed message was a
+    // real write, the next one reveals the gap.
+    const sync = this.inbox.take(message)?.value;
+    if (!sync) return;
     if (sync.epoch < this.followedEpoch) {
       this.logger.warn({ kind: sync.kind, epoch: sync.epoch, followedEpoch: this.followedEpoch }, 'ignoring a late message of a fenced epoch');
       this.channel.ack(message);

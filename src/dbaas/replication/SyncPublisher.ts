@@ -37,7 +37,8 @@ export class SyncPublisher {
   private send(message: unknown, what: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const content = encode(message);
-      this.channel.publish(this.exchange, '', content, { contentType: 'application/json', headers: this.signer.headers(content) }, (error) =>
+      const signed = this.signer.seal({ to: this.exchange, expiresAt: 0 }, content);
+      this.channel.publish(this.exchange, '', content, { ...signed, contentType: 'application/json' }, (error) =>
         error ? reject(new Error(`${what} was not confirmed`)) : resolve(),
       );
     });

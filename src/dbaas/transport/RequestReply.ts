@@ -7,6 +7,7 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Reply } from '../protocol/messages.ts';
 import { encodeWithinBound } from '../protocol/replyBound.ts';
 import { sendReply } from './replies.ts';
+import type { MessageSigner } from './signing.ts';
 
 export class RequestReply {
   private readonly replies: (Reply<unknown> | undefined)[];
@@ -14,6 +15,8 @@ export class RequestReply {
 
   constructor(
     private readonly channel: Channel,
+    /** Signs the reply as the worker's role (src/dbaas/transport/signing.ts). */
+    private readonly signer: MessageSigner,
     private readonly message: ConsumeMessage,
     private readonly batched: boolean,
     count: number,
@@ -38,7 +41,7 @@ export class RequestReply {
     const replies = this.replies as Reply<unknown>[];
     try {
       // The one encoding of the answer, bounded in size (a read too large is answered RESULT_TOO_LARGE).
-      sendReply(this.channel, this.message, encodeWithinBound(replies, this.batched));
+      sendReply(this.channel, this.signer, this.message, encodeWithinBound(replies, this.batched));
       this.channel.ack(this.message);
     } catch {
       // The channel closed under us: the broker delivers the unacked message again, to whoever serves next.

@@ -1,17 +1,26 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { encode, PROTOCOL_VERSION, type Reply } from '../protocol/messages.ts';
 import { isWireErrorCode } from '../protocol/wire-errors.ts';
+import type { MessageSigner } from './signing.ts';
 
-/** Answers an RPC request on its reply-to address (the orchestrator's direct reply-to). */
-export function reply<T>(channel: Channel, request: ConsumeMessage, body: Reply<T>): void {
-  sendReply(channel, request, encode(body));
+/** How long a reply stays good: it is consumed at once; a late one no longer matches a question anyway. */
+export const REPLY_LIFETIME_MS = 30_000;
+
+/**
+ * Answers an RPC request on its reply-to address (the asker's own exclusive queue), signed: the
+ * asker takes a reply only from a worker of the cluster, to its own question.
+ */
+export function reply<T>(channel: Channel, signer: MessageSigner, request: ConsumeMessage, body: Reply<T>): void {
+  sendReply(channel, signer, request, encode(body));
 }
 
-/** Sends an answer already encoded. */
-export function sendReply(channel: Channel, request: ConsumeMessage, content: Buffer): void {
+/** Sends an answer already encoded, signed for its asker. */
+export function sendReply(channel: Channel, signer: MessageSigner, request: ConsumeMessage, content: Buffer): void {
   const replyTo = request.properties.replyTo as string | undefined;
   if (!replyTo) return;
-  channel.sendToQueue(replyTo, content, { correlationId: request.properties.correlationId as string, contentType: 'application/json' });
+  const correlationId = request.properties.correlationId as string | undefined;
+  const properties = signer.seal({ to: replyTo, ...(correlationId === undefined ? {} : { correlationId }), expiresAt: Date.now() + REPLY_LIFETIME_MS }, content);
+  channel.sendToQueue(replyTo, content, { ...properties, contentType: 'application/json' });
 }
 
 export function ok<T>(result: T): Reply<T> {

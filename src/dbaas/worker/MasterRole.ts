@@ -13,11 +13,13 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqp
 import { RideShareError, TimeoutError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
-import { decodeCommands, MAX_GROUP, type Position, type Reply, type SingleCommand, type SyncWrite } from '../protocol/messages.ts';
+import { MAX_GROUP, type Position, type Reply, type SingleCommand, type SyncWrite } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { serveSnapshots, SNAPSHOT_PRIORITY } from '../replication/SnapshotTransfer.ts';
 import { SyncPublisher } from '../replication/SyncPublisher.ts';
-import { failure, ok, reply } from '../transport/replies.ts';
+import { failure, ok } from '../transport/replies.ts';
+import { commandInbox, type Commands } from '../transport/commandInbox.ts';
+import type { Inbox } from '../transport/Inbox.ts';
 import { RequestReply } from '../transport/RequestReply.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { Store } from './Store.ts';
@@ -36,7 +38,7 @@ export interface MasterRoleOptions {
   store: Store;
   epoch: number;
   workerId: string;
-  /** Checks commands and signs what the master publishes (src/dbaas/transport/signing.ts). */
+  /** Checks commands and signs, as the master, what it publishes and answers (src/dbaas/transport/signing.ts). */
   signer: MessageSigner;
   /** Where commands refused unexecuted are kept (none: only logged). */
   refused?: Refusals;
@@ -69,9 +71,12 @@ export class MasterRole {
   private blocked = false;
 
   private readonly refused: Refusals;
+  /** writeQ's door (src/dbaas/transport/Inbox.ts): what comes out is signed and decoded. */
+  private readonly writes: Inbox<Commands>;
 
   constructor(private readonly options: MasterRoleOptions) {
     this.refused = options.refused ?? logRefusals(options.logger);
+    this.writes = commandInbox({ from: 'writeQ', signer: options.signer, refused: this.refused, channel: () => this.writeChannel });
   }
 
   async start(): Promise<void> {
@@ -158,22 +163,9 @@ export class MasterRole {
       channel.nack(message, false, true);
       return;
     }
-    if (!this.options.signer.verify(message)) {
-      // Not from the cluster: no answer (its reply-to is nobody we serve), not executed.
-      this.refused.keep(message, 'writeQ', 'refusing an unsigned command on writeQ');
-      channel.ack(message);
-      return;
-    }
-    let decoded: ReturnType<typeof decodeCommands>;
-    try {
-      decoded = decodeCommands(message.content);
-    } catch (error) {
-      this.refused.keep(message, 'writeQ', 'refusing a malformed command on writeQ', error);
-      reply(channel, message, failure(error));
-      channel.ack(message);
-      return;
-    }
-    const answer = new RequestReply(channel, message, decoded.batched, decoded.commands.length);
+    const decoded = this.writes.take(message)?.value;
+    if (!decoded) return;
+    const answer = new RequestReply(channel, this.options.signer, message, decoded.batched, decoded.commands.length);
     decoded.commands.forEach((command, index) => {
       if (command instanceof Error) {
         this.options.logger.warn({ err: command }, 'refusing a malformed command on writeQ');

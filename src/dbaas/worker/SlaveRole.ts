@@ -6,12 +6,14 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { decodeCommands, type ReadResult, type Reply, type SingleCommand } from '../protocol/messages.ts';
+import { type ReadResult, type Reply, type SingleCommand } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import type { ReadQuery } from '../protocol/queries.ts';
 import { appliedSeqWaiter, serveSnapshots, SNAPSHOT_PRIORITY, type SnapshotServer } from '../replication/SnapshotTransfer.ts';
 import type { SyncFollower } from '../replication/SyncFollower.ts';
-import { failure, ok, reply } from '../transport/replies.ts';
+import { failure, ok } from '../transport/replies.ts';
+import { commandInbox, type Commands } from '../transport/commandInbox.ts';
+import type { Inbox } from '../transport/Inbox.ts';
 import { RequestReply } from '../transport/RequestReply.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { Store } from './Store.ts';
@@ -27,7 +29,7 @@ export interface SlaveRoleOptions {
   follower: SyncFollower;
   workerId: string;
   readWaitMs: number;
-  /** Checks every command (src/dbaas/transport/signing.ts). */
+  /** Checks every command and signs, as a slave, every answer (src/dbaas/transport/signing.ts). */
   signer: MessageSigner;
   /** Where reads refused unexecuted are kept (none: only logged). */
   refused?: Refusals;
@@ -47,9 +49,12 @@ export class SlaveRole {
   private idle: (() => void) | undefined;
 
   private readonly refused: Refusals;
+  /** readQ's door (src/dbaas/transport/Inbox.ts): what comes out is signed and decoded. */
+  private readonly reads: Inbox<Commands>;
 
   constructor(private readonly options: SlaveRoleOptions) {
     this.refused = options.refused ?? logRefusals(options.logger);
+    this.reads = commandInbox({ from: 'readQ', signer: options.signer, refused: this.refused, channel: () => options.readChannel });
     options.follower.on('applied', (seq) => this.release(seq));
   }
 
@@ -72,24 +77,11 @@ export class SlaveRole {
 
   private onRead(message: ConsumeMessage): void {
     const { readChannel: channel } = this.options;
-    if (!this.options.signer.verify(message)) {
-      // Not from the cluster: no answer (its reply-to is nobody we serve), not executed.
-      this.refused.keep(message, 'readQ', 'refusing an unsigned command on readQ');
-      channel.ack(message);
-      return;
-    }
-    let decoded: ReturnType<typeof decodeCommands>;
-    try {
-      decoded = decodeCommands(message.content);
-    } catch (error) {
-      this.refused.keep(message, 'readQ', 'refusing a malformed command on readQ', error);
-      reply(channel, message, failure(error));
-      channel.ack(message);
-      return;
-    }
+    const decoded = this.reads.take(message)?.value;
+    if (!decoded) return;
     const { commands } = decoded;
     this.inFlight += 1;
-    const answer = new RequestReply(channel, message, decoded.batched, commands.length, () => {
+    const answer = new RequestReply(channel, this.options.signer, message, decoded.batched, commands.length, () => {
       this.inFlight -= 1;
       if (this.inFlight === 0) this.idle?.();
     });

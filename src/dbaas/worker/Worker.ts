@@ -67,7 +67,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   ) {
     super();
     this.names = clusterNames(settings.cluster);
-    this.signer = new MessageSigner(settings.clusterKey);
+    // A joining replica until it serves: each role signs as itself (src/dbaas/transport/signing.ts).
+    this.signer = new MessageSigner(settings.clusterKey, { role: 'replica', id: settings.workerId });
   }
 
   async start(): Promise<void> {
@@ -116,7 +117,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const lease = await this.takeMasterLease();
     await openEpoch(this.connection, this.names, lease.epoch, Math.min(this.store.epoch, follower.epoch));
     const markChannel = await this.connection.createConfirmChannel();
-    const publisher = new SyncPublisher(markChannel, this.names, lease.epoch, this.settings.workerId, this.signer);
+    const publisher = new SyncPublisher(markChannel, this.names, lease.epoch, this.settings.workerId, this.signer.as('master'));
     await follower.drainThrough(lease.epoch, () => publisher.mark(), DRAIN_TIMEOUT_MS);
     await markChannel.close().catch(() => undefined);
     this.follower = undefined;
@@ -199,7 +200,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       store: this.store,
       epoch: lease.epoch,
       workerId: this.settings.workerId,
-      signer: this.signer,
+      signer: this.signer.as('master'),
       refused: this.refused,
       logger: this.logger,
       onFatal: (reason) => this.fatal(reason),
@@ -218,7 +219,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const follower = new SyncFollower(syncChannel, this.names.syncQueueOf(this.settings.workerId), this.names.syncExchange, this.signer, this.logger, this.refused);
     await follower.bind();
     // Everything published before the bind must be in the copy; what follows waits in our queue.
-    const { seq: minSeq } = await askMasterPosition(this.connection, this.names, this.signer, this.settings.snapshotTimeoutMs);
+    const { seq: minSeq } = await askMasterPosition(this.connection, this.names, this.signer, this.settings.snapshotTimeoutMs, this.logger);
     const snapshot = await fetchSnapshot({
       connection: this.connection,
       names: this.names,
@@ -243,7 +244,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       follower,
       workerId: this.settings.workerId,
       readWaitMs: this.settings.readWaitMs,
-      signer: this.signer,
+      signer: this.signer.as('slave'),
       refused: this.refused,
       logger: this.logger,
     });
