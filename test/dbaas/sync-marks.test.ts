@@ -86,4 +86,19 @@ describe('epoch marks on a replica', () => {
     await until(() => broken.length > 0, 5000, 'a second position for epoch 2 refused');
     expect(broken[0]).toMatch(/diverged/);
   });
+
+  it('a signed sync message of another protocol version stops the replica loudly instead of being skipped', async () => {
+    publish({ v: PROTOCOL_VERSION + 1, kind: 'group', epoch: 1, writes: [] });
+    await until(() => broken.length > 0, 5000, 'the replica to stop');
+    expect(broken[0]).toMatch(/cannot read/);
+    expect(store.appliedSeq).toBe(5);
+  });
+
+  it('an unsigned one is refused and the replica follows on', async () => {
+    const content = encode({ v: PROTOCOL_VERSION + 1, kind: 'group', epoch: 1, writes: [] });
+    channel.publish(names.syncExchange, '', content);
+    publish(mark(1, 5));
+    await until(() => (epochs.includes(1) ? true : undefined), 5000, 'the next message processed');
+    expect(broken).toEqual([]);
+  });
 });

@@ -16,7 +16,7 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import { Inbox } from '../transport/Inbox.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { MessageSigner } from '../transport/signing.ts';
-import { decodeSync, type SyncEpoch, type SyncMessage, type SyncWrite } from '../protocol/messages.ts';
+import { decodeSync, PROTOCOL_VERSION, type SyncEpoch, type SyncMessage, type SyncWrite } from '../protocol/messages.ts';
 import type { ReplicaStore } from './ReplicaStore.ts';
 import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 
@@ -64,6 +64,9 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
       senders: ['master'],
       refused,
       decode: (message) => decodeSync(message.content),
+      // Signed by a master of this cluster, yet not a message this version reads: a master of
+      // another protocol version. Skipping it could skip a write; a mixed-version stream fails loudly.
+      answerMalformed: (_message, envelope, error) => this.fail(`a sync message from master ${envelope.sender.id} that this version (protocol ${PROTOCOL_VERSION}) cannot read: ${String(error)}`),
       settle: (message) => this.channel.ack(message),
     });
   }
@@ -118,8 +121,8 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
 
   private onMessage(message: ConsumeMessage): void {
     if (this.broken) return;
-    // A refusal is never fatal: a forgery is not the master's, and if a malformed message was a
-    // real write, the next one reveals the gap.
+    // A forgery is refused and kept, never fatal: it is not the master's. A signed message that does
+    // not decode is fatal (see the inbox's answerMalformed above).
     const sync = this.inbox.take(message)?.value;
     if (!sync) return;
     if (sync.epoch < this.followedEpoch) {
@@ -129,12 +132,17 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
     }
     const problem = sync.kind === 'epoch' ? this.onEpochMark(sync) : this.onWrites(sync.kind === 'group' ? sync.writes : [sync]);
     if (problem) {
-      this.broken = true;
-      this.logger.error({ problem, seq: this.store.appliedSeq, epoch: this.followedEpoch }, 'the replica cannot follow the sync stream');
-      this.emit('broken', problem);
+      this.fail(problem);
       return;
     }
     this.channel.ack(message);
+  }
+
+  private fail(problem: string): void {
+    if (this.broken) return;
+    this.broken = true;
+    this.logger.error({ problem, seq: this.store.appliedSeq, epoch: this.followedEpoch }, 'the replica cannot follow the sync stream');
+    this.emit('broken', problem);
   }
 
   private onEpochMark(mark: SyncEpoch): string | undefined {
