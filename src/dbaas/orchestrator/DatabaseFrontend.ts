@@ -58,12 +58,13 @@ export class DatabaseFrontend {
     return { rows, seq: result.seq, ...cut };
   }
 
-  async write(body: unknown, role: Role | undefined): Promise<WriteResult> {
+  /** `budgetMs`: how long the caller waits at most (src/shared/http/time-budget.ts); the write's deadline falls within it. */
+  async write(body: unknown, role: Role | undefined, budgetMs?: number): Promise<WriteResult> {
     const { requestId, rest } = splitRequestId(body);
     const write = parseWrite(rest);
     guardOperation(write, role);
     guardSecrets(write, role);
-    const result = await this.send(write, requestId ?? writeIdFor(currentRequestId()));
+    const result = await this.send(write, requestId ?? writeIdFor(currentRequestId()), budgetMs);
     this.see(result.seq);
     return result;
   }
@@ -85,8 +86,8 @@ export class DatabaseFrontend {
     await this.send({ op: 'clear' }, writeIdFor(currentRequestId()));
   }
 
-  private send(write: Write, requestId: string): Promise<WriteResult> {
-    return this.rpc.call<WriteResult>(this.names.writeQ, { v: PROTOCOL_VERSION, kind: 'write', requestId, write, deadline: this.rpc.writeDeadline(), ...traced() });
+  private send(write: Write, requestId: string, budgetMs?: number): Promise<WriteResult> {
+    return this.rpc.call<WriteResult>(this.names.writeQ, { v: PROTOCOL_VERSION, kind: 'write', requestId, write, deadline: this.rpc.writeDeadline(budgetMs), ...traced() });
   }
 
   /**

@@ -23,6 +23,8 @@ import { assertTopology } from '../transport/topology.ts';
 
 /** The clock difference between an orchestrator and a master that write deadlines tolerate. */
 const CLOCK_MARGIN_MS = 250;
+/** How often a write waiting to be failed looks at the clock again (it may have been stepped). */
+const MAX_RECHECK_MS = 1000;
 
 interface Call {
   command: SingleCommand;
@@ -126,8 +128,9 @@ export class RpcClient {
    * master whose clock is up to CLOCK_MARGIN_MS behind ours still never applies a write after its
    * caller was answered 503.
    */
-  writeDeadline(): number {
-    return Date.now() + this.options.timeoutMs - Math.min(CLOCK_MARGIN_MS, Math.floor(this.options.timeoutMs / 4));
+  writeDeadline(budgetMs = Number.POSITIVE_INFINITY): number {
+    const waited = Math.min(this.options.timeoutMs, budgetMs);
+    return Date.now() + waited - Math.min(CLOCK_MARGIN_MS, Math.floor(waited / 4));
   }
 
   /** Sends a command and resolves with the worker's result, or rejects with its coded error. */
@@ -189,7 +192,7 @@ export class RpcClient {
     const batched = calls.length > 1;
     const timer = setTimeout(() => {
       this.pending.delete(correlationId);
-      for (const call of calls) call.reject(new TimeoutError(`no worker answered on ${queue} within ${deadline} ms`));
+      for (const call of calls) rejectOnceInapplicable(call, new TimeoutError(`no worker answered on ${queue} within ${deadline} ms`));
     }, deadline);
     this.pending.set(correlationId, { calls, batched, timer, answerers: queue === this.options.names.writeQ ? ['master'] : ['slave', 'master'] });
     try {
@@ -265,13 +268,27 @@ export class RpcClient {
     }
   }
 
+  /** Everything in flight is lost with the connection; a write is answered once it can no longer be applied. */
   private failAll(error: Error): void {
     for (const [id, sent] of this.pending) {
       clearTimeout(sent.timer);
-      for (const call of sent.calls) call.reject(error);
+      for (const call of sent.calls) rejectOnceInapplicable(call, error);
       this.pending.delete(id);
     }
   }
+}
+
+/**
+ * A 503 for a write promises that it can no longer be applied (docs/guarantees.md): its message
+ * may still sit in writeQ after a lost connection, and the master applies it until its deadline
+ * by the master's clock. So a write is failed only once this clock is past its deadline by the
+ * margin a master's clock may lag; checked again when the timer fires, since a clock stepped
+ * back meanwhile moves that moment later. A read is failed at once: it changes nothing.
+ */
+function rejectOnceInapplicable(call: Call, error: Error): void {
+  const wait = call.command.kind === 'write' ? call.command.deadline + CLOCK_MARGIN_MS - Date.now() : 0;
+  if (wait <= 0) call.reject(error);
+  else setTimeout(() => rejectOnceInapplicable(call, error), Math.min(wait, MAX_RECHECK_MS));
 }
 
 function outcomeOf(error: unknown): RpcOutcome {

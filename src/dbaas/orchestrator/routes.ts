@@ -1,4 +1,5 @@
 /** The orchestrator's HTTP API (docs/database-api.md) and its console; other methods on these paths are a 405. */
+import { TIME_BUDGET_HEADER, timeBudgetOf } from '../../shared/http/time-budget.ts';
 import type { FastifyInstance } from 'fastify';
 import { roleOf } from '../../shared/http/auth.ts';
 import { defineResource } from '../../shared/http/resource.ts';
@@ -30,7 +31,7 @@ export interface RouteDeps {
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   defineResource(app, '/api/v1/db/read', { POST: async (request) => deps.database.read(request.body, roleOf(request)) });
-  defineResource(app, '/api/v1/db/write', { POST: async (request) => deps.database.write(request.body, roleOf(request)) });
+  defineResource(app, '/api/v1/db/write', { POST: async (request) => deps.database.write(request.body, roleOf(request), timeBudgetOf(request.headers[TIME_BUDGET_HEADER])) });
   defineResource(app, '/api/v1/db/clear', {
     POST: async () => {
       await deps.database.clear();

@@ -4,6 +4,7 @@
  * answers that it lost the broker, the call moves to the next one at once. Moving on is always
  * safe: reads change nothing, and a write carries its requestId, which the master applies once.
  */
+import { TIME_BUDGET_HEADER } from '../../shared/http/time-budget.ts';
 import { Pool } from 'undici';
 import type { RideShareError } from '../../shared/errors.ts';
 import { DRAINING_HEADER } from '../../shared/http/drain.ts';
@@ -126,7 +127,13 @@ export class Orchestrators {
     const response = await endpoint.pool.request({
       method: 'POST',
       path: `${endpoint.basePath}${path}`,
-      headers: { ...authorization, ...requestIdHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        ...authorization,
+        ...requestIdHeaders(),
+        // A write's deadline falls within what this call waits: once it gives up, the write cannot land.
+        [TIME_BUDGET_HEADER]: String(Math.max(1, Math.floor(timeoutMs))),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
     });
