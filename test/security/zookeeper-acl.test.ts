@@ -137,7 +137,8 @@ describe('ZooKeeper digest ACLs on the cluster\u2019s znodes', () => {
   it('takes a desired-slaves node that holds no count as holding none (the initial count), and says so once', async () => {
     await authorised.setData(paths().desiredSlaves, 'lots');
     const readySlaves = async () => (await listWorkers(anonymous, running().cluster)).filter((worker) => worker.role === 'slave' && worker.ready).length;
-    await until(async () => ((await readySlaves()) === 1 ? true : undefined), 60_000, 'back to the initial slave');
+    // Settled: one ready slave registered, and the retired one's process gone too.
+    await until(async () => ((await readySlaves()) === 1 && running().runtime.list().length === 2 ? true : undefined), 60_000, 'back to the initial slave');
     await staysTrue(() => running().runtime.list().length === 2, 2000, 'one master and one slave');
     const ignored = logLines.filter((line) => line.includes('ignoring a znode whose data has not the expected shape'));
     expect(ignored.length).toBe(1);
