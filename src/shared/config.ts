@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { resolveToken, resolveTokens, secretFromFile, type Role, type Tokens } from './auth/tokens.ts';
 import { RideShareError } from './errors.ts';
 import { redactUrl } from './redact.ts';
+import { withSecretFiles } from './secret-settings.ts';
 
 const portNumber = z.number().int().min(1).max(65535);
 const port = z.coerce.number().pipe(portNumber);
@@ -163,7 +164,10 @@ export class ConfigError extends RideShareError {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = schema.safeParse(env);
+  // SERVICE_TOKEN_FILE, AMQP_URL_FILE…: a secret as a mounted file rather than in the environment.
+  const secrets = withSecretFiles(env);
+  if (secrets.problems.length > 0) throw new ConfigError(`invalid settings: ${secrets.problems.join('; ')}`);
+  const parsed = schema.safeParse(secrets.env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`invalid settings: ${problems.join('; ')}`);

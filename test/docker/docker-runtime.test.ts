@@ -133,9 +133,27 @@ describe.skipIf(!engine.ok)(suiteTitle('DockerRuntime: the worker-runtime contra
     expect(info.HostConfig.PidMode).toBe('host');
     expect(info.HostConfig.AutoRemove).toBe(false);
     const workersDir = path.dirname(worker.dbFile);
-    expect(info.HostConfig.Binds).toEqual([`${workersDir}:${workersDir}`]);
+    const settingsFile = path.join(dataDir, 'secrets', 'workers', `${worker.workerId}.json`);
+    expect(info.HostConfig.Binds).toEqual([`${workersDir}:${workersDir}`, `${settingsFile}:/run/rideshare/worker-settings.json:ro`]);
     // The worker wrote its SQLite file through the mount, where the supervisor looks for it.
     expect(fs.existsSync(worker.dbFile)).toBe(true);
+    await runtime.kill(worker.workerId);
+    expect(fs.existsSync(settingsFile)).toBe(false);
+  });
+
+  it("keeps the worker's secrets out of the container's configuration and runs it as the runtime's user", async () => {
+    const worker = await startWorker();
+    await registration(worker.database, worker.workerId);
+    const [listed] = await docker.listContainers({ filters: { label: [`${LABELS.worker}=${worker.workerId}`] } });
+    const info = await docker.getContainer(listed!.Id).inspect();
+    const { password } = new URL(testServers().amqpUrl);
+    const inspected = JSON.stringify(info);
+    for (const secret of [TEST_CLUSTER_KEY, TEST_ZK_AUTH.password, password].filter((value) => value.length > 0)) expect(inspected).not.toContain(secret);
+    expect(info.Config.Env).toContain('RIDESHARE_WORKER_SETTINGS_FILE=/run/rideshare/worker-settings.json');
+    expect(info.Config.User).toBe(`${process.getuid!()}:${process.getgid!()}`);
+    expect(info.Config.Healthcheck?.Test).toEqual(['NONE']);
+    const settingsFile = path.join(dataDir, 'secrets', 'workers', `${worker.workerId}.json`);
+    expect(fs.statSync(settingsFile).mode & 0o777).toBe(0o600);
     await runtime.kill(worker.workerId);
   });
 

@@ -21,7 +21,7 @@ import { sleep } from '../../shared/timeout.ts';
 import { DieEvents } from './DieEvents.ts';
 import { RuntimeLifecycle } from './RuntimeLifecycle.ts';
 import { containerState, demux, describeExit, retried, statusOf, type ContainerState } from './containers.ts';
-import { encodeWorkerSettings, WORKER_SETTINGS_VARIABLE, type WorkerSettings } from '../worker/WorkerSettings.ts';
+import { encodeWorkerSettings, WORKER_SETTINGS_FILE_VARIABLE, type WorkerSettings } from '../worker/WorkerSettings.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
 
 export const DEFAULT_WORKER_IMAGE = 'rideshare:latest';
@@ -33,6 +33,8 @@ const DEFAULT_GRACE_MS = 5000;
  */
 const WORKER_ENTRYPOINT = ['node', '--max-semi-space-size=4'];
 export const WORKER_MAIN_IN_IMAGE = 'dist/dbaas/worker/main.bundle.js';
+/** Where a worker container finds its settings: a read-only mount of its file in settingsDir. */
+const SETTINGS_IN_CONTAINER = '/run/rideshare/worker-settings.json';
 /** The first pause before asking the engine again about an exit it has not confirmed; it grows with each failure. */
 const CONFIRM_BACKOFF_MS = 1000;
 /** Every ordinary Engine API call ends within this (a graceful stop's grace included). */
@@ -114,7 +116,12 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
     // The container sees the same paths as the supervisor, so they must not depend on a cwd.
     const settings: WorkerSettings = { ...spec.settings, dbFile: path.resolve(spec.settings.dbFile) };
     if (settings.recoverDir) settings.recoverDir = path.resolve(settings.recoverDir);
-    const env = { [WORKER_SETTINGS_VARIABLE]: encodeWorkerSettings(settings) };
+    // The settings hold the cluster key and the servers' credentials: a file only the worker's
+    // user reads, mounted read-only, not an environment variable that docker inspect shows.
+    const settingsFile = this.settingsFile(spec.workerId);
+    fs.mkdirSync(path.dirname(settingsFile), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(settingsFile, encodeWorkerSettings(settings), { mode: 0o600 });
+    const env = { [WORKER_SETTINGS_FILE_VARIABLE]: SETTINGS_IN_CONTAINER };
     const dirs = new Set([path.dirname(settings.dbFile), settings.recoverDir].filter((dir): dir is string => !!dir));
     for (const dir of dirs) fs.mkdirSync(dir, { recursive: true });
     const container = await this.docker
@@ -131,10 +138,15 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
           [LABELS.role]: spec.role,
           [LABELS.data]: path.resolve(this.options.dataDir),
         },
+        // The orchestrator's own user, never root unless it is: the worker's files are the
+        // supervisor's to read, and compose runs the orchestrator unprivileged.
+        User: `${process.getuid?.() ?? 1000}:${process.getgid?.() ?? 1000}`,
+        // The image's check is the HTTP servers'; a worker's health is its ZooKeeper session.
+        Healthcheck: { Test: ['NONE'] },
         HostConfig: {
           NetworkMode: 'host',
           PidMode: 'host',
-          Binds: [...dirs].map((dir) => `${dir}:${dir}`),
+          Binds: [...[...dirs].map((dir) => `${dir}:${dir}`), `${settingsFile}:${SETTINGS_IN_CONTAINER}:ro`],
           AutoRemove: false,
           RestartPolicy: { Name: 'no' },
           // Bounded, since the whole log is copied to logDir when the worker exits.
@@ -157,6 +169,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
     } catch (error) {
       this.workers.delete(spec.workerId);
       await container.remove({ force: true }).catch(() => undefined);
+      fs.rmSync(settingsFile, { force: true });
       throw error;
     }
   }
@@ -268,6 +281,11 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
   }
 
   /** Saves a container's output to logDir, then removes it (stopping it first, with that grace, if given). */
+  /** The worker's settings file: DATA_DIR/secrets/workers/<workerId>.json, a path the engine resolves on the host as the orchestrator does. */
+  private settingsFile(workerId: string): string {
+    return path.join(path.resolve(this.options.dataDir), 'secrets', 'workers', `${workerId}.json`);
+  }
+
   private async discard(containerId: string, workerId: string | undefined, stopGraceMs?: number): Promise<void> {
     const container = this.docker.getContainer(containerId);
     try {
@@ -282,6 +300,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
       if (statusOf(error) === 409) await container.wait({ condition: 'removed' }).catch(() => undefined);
       else if (statusOf(error) !== 404) this.logger.warn({ err: error, workerId }, 'could not remove a worker container');
     });
+    if (workerId) fs.rmSync(this.settingsFile(workerId), { force: true });
   }
 
   /**

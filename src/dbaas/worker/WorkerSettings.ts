@@ -4,6 +4,7 @@
  * the worker process as one JSON document in one environment variable; the worker checks it with
  * the same schema. There are no defaults here: they live in src/shared/config.ts only.
  */
+import fs from 'node:fs';
 import { z } from 'zod';
 import type { ZkCredentials } from '../coordination/ZkAcl.ts';
 
@@ -35,8 +36,13 @@ export interface WorkerSettings extends WorkerTuning {
   zkConnect: string;
 }
 
-/** The one environment variable a worker process reads. */
+/** The one environment variable a worker process reads (the process runtime's way). */
 export const WORKER_SETTINGS_VARIABLE = 'RIDESHARE_WORKER_SETTINGS';
+/**
+ * Or the path of a file holding the same document (the docker runtime's way: a read-only mount,
+ * so the settings' secrets are not in the container's environment, which docker inspect shows).
+ */
+export const WORKER_SETTINGS_FILE_VARIABLE = 'RIDESHARE_WORKER_SETTINGS_FILE';
 
 const schema = z.strictObject({
   workerId: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/),
@@ -67,4 +73,10 @@ export function decodeWorkerSettings(text: string | undefined): WorkerSettings {
   }
   const { recoverDir, ...rest } = parsed.data;
   return recoverDir === undefined ? rest : { ...rest, recoverDir };
+}
+
+/** The settings from the environment a runtime gave the worker: the file it names, else the variable. */
+export function readWorkerSettings(env: NodeJS.ProcessEnv): WorkerSettings {
+  const file = env[WORKER_SETTINGS_FILE_VARIABLE];
+  return decodeWorkerSettings(file ? fs.readFileSync(file, 'utf8') : env[WORKER_SETTINGS_VARIABLE]);
 }

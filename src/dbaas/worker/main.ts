@@ -4,12 +4,12 @@ import { createLogger } from '../../shared/logger.ts';
 import { keepFilesPrivate, secureDataDir } from '../../shared/private-files.ts';
 import { closeOnSignals } from '../../shared/process-lifecycle.ts';
 import { Worker } from './Worker.ts';
-import { decodeWorkerSettings, WORKER_SETTINGS_VARIABLE } from './WorkerSettings.ts';
+import { readWorkerSettings } from './WorkerSettings.ts';
 
 // SQLite makes the -wal and -shm files itself: only a umask keeps them 0600 from their first byte.
 // Set here too, not only inherited: a container does not inherit the orchestrator's.
 keepFilesPrivate();
-const settings = decodeWorkerSettings(process.env[WORKER_SETTINGS_VARIABLE]);
+const settings = readWorkerSettings(process.env);
 const logger = createLogger('worker', settings.logLevel).child({ workerId: settings.workerId });
 // The folder of its files (DATA_DIR/workers, or a container's mount of it).
 secureDataDir(path.dirname(settings.dbFile), logger);
