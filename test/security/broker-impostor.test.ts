@@ -1,8 +1,9 @@
 /**
  * An impostor with the broker's credentials but not the cluster key, consuming the cluster's
  * queues beside the real workers and answering everything it takes with well-formed messages:
- * no forged reply reaches a client, no forged snapshot is installed, and a signed snapshot
- * request replayed with the impostor's reply-to gets no copy of the database.
+ * no forged reply reaches a client (on readQ, nor on writeQ taken while the master changes), no
+ * forged snapshot is installed, and a signed snapshot request replayed with the impostor's
+ * reply-to gets no copy of the database.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,6 +14,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { post } from '../../harness/http.ts';
+import { until } from '../../harness/replicas.ts';
 import { settledWorkers } from '../../harness/workers.ts';
 import { encode, PROTOCOL_VERSION } from '../../src/dbaas/protocol/messages.ts';
 import { clusterNames } from '../../src/dbaas/protocol/names.ts';
@@ -182,6 +184,56 @@ describe('an impostor with the broker credentials and without the cluster key', 
     await thief.close();
     expect(signals.filter((signal) => signal.includes('"chunk"'))).toEqual([]);
     expect(bytes).toBe(0);
+  });
+
+  it('holding writeQ while the master changes, gets none of its forged write answers to a client', async () => {
+    const names = clusterNames(service.cluster);
+    const workers = await settledWorkers(service, 2);
+    const master = workers.find((worker) => worker.role === 'master')!;
+    let answered = 0;
+    let taker: Channel | undefined;
+    const answer = (message: ConsumeMessage | null) => {
+      if (!message || !taker) return;
+      answered += 1;
+      taker.sendToQueue(message.properties.replyTo as string, forgedReply(message), { correlationId: message.properties.correlationId as string });
+      taker.ack(message);
+    };
+    // The old master's exclusive consumer goes with its process: the impostor asks for writeQ
+    // again and again, as the next master does, and takes it first.
+    process.kill(master.pid, 'SIGKILL');
+    let holding: string | undefined;
+    let tries = 0;
+    for (const giveUpAt = Date.now() + 5000; holding === undefined && Date.now() < giveUpAt; tries += 1) {
+      taker = await impostor.createChannel();
+      taker.on('error', () => undefined);
+      try {
+        holding = (await taker.consume(names.writeQ, answer, { exclusive: true })).consumerTag;
+      } catch {
+        // Refused while the old consumer lingers; that closed the channel: a fresh one next time.
+        await sleep(2);
+      }
+    }
+    expect(holding, `writeQ taken after ${tries} tries`).toBeDefined();
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, (_, index) => post<{ seq?: number }>(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: `while-held-${index}`, password } })),
+      );
+      expect(answered).toBeGreaterThan(0);
+      // Not one forged acknowledgement: the writes the impostor took are lost to it, and answered 503.
+      for (const reply of answers) expect(reply.status).toBe(503);
+    } finally {
+      await taker?.close().catch(() => undefined);
+    }
+    // With the impostor gone the cluster takes writes again, and no forged seq was ever handed out.
+    const healed = await until(
+      async () => {
+        const reply = await post<{ seq: number }>(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'after-the-impostor', password } });
+        return reply.status === 200 ? reply.body : undefined;
+      },
+      40_000,
+      'a write after the impostor let writeQ go',
+    );
+    expect(healed.seq).toBeLessThan(1_000_000);
   });
 });
 
