@@ -24,6 +24,7 @@ import type { SupervisionJournal } from './SupervisionJournal.ts';
 import type { WorkerTuning } from '../worker/WorkerSettings.ts';
 import { recordWorkerDir, localWorkerDir } from '../coordination/WorkerDirs.ts';
 import { gatherRestartSources, restartSourcesUsed } from './RestartSources.ts';
+import { scaleInVictims } from './scaleIn.ts';
 import { removeWorkerFiles, workerDbFile, workerFileOwners, workersDirOf } from '../worker/files.ts';
 
 /** A safety net under the event-driven passes: a missed watch costs at most this long. */
@@ -311,8 +312,8 @@ export class Supervisor {
     }
     if (slaves >= wanted) this.slavesToReplace = 0;
     if (slaves <= wanted) return;
-    // Scale in: the ready slaves with the highest pids go, drained (reads in flight answered).
-    const victims = active.filter((worker) => worker.ready && !this.starting.has(worker.workerId)).sort((a, b) => b.pid - a.pid).slice(0, slaves - wanted);
+    // Scale in: the newest ready slaves go, drained (reads in flight answered).
+    const victims = scaleInVictims(active.filter((worker) => worker.ready && !this.starting.has(worker.workerId)), slaves - wanted);
     for (const victim of victims) void this.retireInBackground(victim);
   }
 
