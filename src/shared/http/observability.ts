@@ -1,8 +1,9 @@
 /**
  * What every HTTP server tells about the requests it answers: a request id (taken from a valid
  * `X-Request-Id`, else made here) returned in the response's `X-Request-Id` and kept in the
- * request context for the next hop; one access log line per request at info; and request counts
- * and latencies by route and status at `GET /metrics`.
+ * request context for the next hop; one access log line per request at info (a slow one at warn,
+ * always); and request counts and latencies by route and status at `GET /metrics`. Failed
+ * requests are logged by the error handler (src/shared/http/errors.ts).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Histogram, LATENCY_BUCKETS, type Registry } from '../metrics.ts';
@@ -28,6 +29,9 @@ export interface ObservabilityOptions extends ObservabilitySettings {
   registry: Registry;
 }
 
+/** A request answered after this long is logged at warn whatever the access log setting. */
+export const SLOW_REQUEST_MS = 1000;
+
 /** Health checks and scrapes are not traffic: counted, never logged. */
 const QUIET_PATHS = new Set(['/health', '/ready', METRICS_PATH]);
 
@@ -41,14 +45,22 @@ export function installObservability(app: FastifyInstance, options: Observabilit
     runInRequest(request.id, done);
   });
   const count = options.metrics ? requestMetrics(app, options.registry) : undefined;
-  const { logger, accessLog } = options;
-  if (!count && !accessLog) return;
-  // One callback hook for both: the hot path of every request.
+  const { accessLog } = options;
+  // The access line's fields are fixed and hold no secret (no headers, no body, the URL cut short),
+  // so it skips the redaction every other line goes through: that cost most of the line's price.
+  const logger = options.logger.child({}, { redact: [] });
+  // One callback hook for all of it: the hot path of every request.
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const route = routeOf(request);
     count?.(request.method, route, reply.statusCode, reply.elapsedTime);
-    if (accessLog && !QUIET_PATHS.has(route)) {
-      logger.info({ reqId: request.id, method: request.method, url: loggedUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    if (!QUIET_PATHS.has(route)) {
+      const slow = reply.elapsedTime >= SLOW_REQUEST_MS;
+      // A slow request is told at warn, so it shows with the access log off or a quieter level.
+      if (slow || accessLog) {
+        const line = { reqId: request.id, method: request.method, url: loggedUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
+        if (slow) logger.warn(line, 'slow request');
+        else logger.info(line, 'request');
+      }
     }
     done();
   });
