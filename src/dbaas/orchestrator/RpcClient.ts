@@ -1,13 +1,15 @@
 /**
- * Request/response over RabbitMQ with direct reply-to: publish on readQ or writeQ, match the
- * answer by correlation id. The calls made during one turn of the event loop for the same queue
- * leave together as one batch message (a lone call leaves alone, without waiting), so a busy
- * orchestrator pays the broker and the worker once per batch, not once per call. Every call has
- * a deadline (a 503, never a hang); messages expire in the queue at the same deadline, and the
- * signed deadline makes a worker refuse one taken later, so no worker spends time on a request
- * nobody awaits. A reply is taken only when a worker of the cluster signed it, in a role that may
- * answer that queue, to this connection's own reply queue and a question still in flight. A lost connection fails the calls in
- * flight and is re-opened in the background.
+ * Request/response over RabbitMQ: publish on readQ or writeQ with this connection's own exclusive
+ * reply queue as the reply-to, match the answer by correlation id. The calls made during one turn
+ * of the event loop for the same queue leave together as one batch message (a lone call leaves
+ * alone, without waiting), so a busy orchestrator pays the broker and the worker once per batch,
+ * not once per call. Every call has a deadline (a 503, never a hang); messages expire in the queue
+ * at the same deadline, and the signed deadline makes a worker refuse one taken later, so no
+ * worker spends time on a request nobody awaits. A write is answered 503 only once its deadline
+ * has passed, whatever ended the wait (see rejectOnceInapplicable). A reply is taken only when a
+ * worker of the cluster signed it, in a role that may answer that queue, to this connection's own
+ * reply queue and a question still in flight. A lost connection fails the calls in flight and is
+ * re-opened in the background.
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { RideShareError, TimeoutError, UnavailableError } from '../../shared/errors.ts';
