@@ -36,6 +36,8 @@ interface Rules {
 }
 
 let nextId = 1;
+/** The faults in force, by namespace: a host's heal ends them all, and their own heal is then a no-op. */
+const inForce = new Map<string, Set<number>>();
 
 export async function injectNetworkFault(plan: BedPlan, host: HostPlan, spec: NetworkFaultSpec): Promise<NetworkFault> {
   const id = nextId++;
@@ -43,15 +45,15 @@ export async function injectNetworkFault(plan: BedPlan, host: HostPlan, spec: Ne
   const began = performance.now();
   await nftIn(host.namespace, scriptOf(plan.table, id, rules));
   const injectMs = performance.now() - began;
-  let healed = false;
+  const faults = inForce.get(host.namespace) ?? new Set<number>();
+  inForce.set(host.namespace, faults.add(id));
   return {
     id,
     host: host.name,
     spec,
     injectMs,
     heal: async () => {
-      if (healed) return 0;
-      healed = true;
+      if (!faults.delete(id)) return 0;
       const start = performance.now();
       await nftIn(host.namespace, chainNames(id).map((chain) => `delete chain inet ${plan.table} ${chain}`).join('\n') + '\n');
       return performance.now() - start;
@@ -61,6 +63,7 @@ export async function injectNetworkFault(plan: BedPlan, host: HostPlan, spec: Ne
 
 /** Every fault of the host at once: its table goes; a host without one is left as it is. */
 export async function healHost(plan: BedPlan, host: HostPlan): Promise<void> {
+  inForce.get(host.namespace)?.clear();
   // Declaring the table first makes the delete succeed whether or not it existed.
   await nftIn(host.namespace, `table inet ${plan.table} {}\ndelete table inet ${plan.table}\n`);
 }
@@ -96,7 +99,8 @@ function rulesOf(plan: BedPlan, host: HostPlan, spec: NetworkFaultSpec): Rules {
     }
     case 'loss': {
       if (!Number.isInteger(spec.percent) || spec.percent < 0 || spec.percent > 100) throw new BadRequestError(`loss of ${spec.percent}%: give a whole percentage from 0 to 100`);
-      const rule = `numgen random mod 100 < ${spec.percent} drop`;
+      // numgen's values are 0-99, so nft refuses `< 100`: all of them is a plain drop.
+      const rule = spec.percent === 100 ? 'drop' : `numgen random mod 100 < ${spec.percent} drop`;
       return directed(spec.direction ?? 'both', [rule], [rule]);
     }
     case 'isolate':
