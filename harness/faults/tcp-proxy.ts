@@ -27,6 +27,10 @@ export interface TcpProxyOptions {
   targetPort: number;
   /** 0 (default) picks a free port; a fixed one lets clients reconnect after a restart. */
   listenPort?: number;
+  /** Default 127.0.0.1; a host of the test bed listens on its own address for its peers. */
+  listenHost?: string;
+  /** The mode every new link starts in, both directions (default pass): a path that is slow from the first byte. */
+  initialMode?: LinkMode;
 }
 
 class Pipe {
@@ -110,7 +114,7 @@ export class TcpProxy {
   async start(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.options.listenPort ?? 0, '127.0.0.1', () => resolve());
+      this.server.listen(this.options.listenPort ?? 0, this.options.listenHost ?? '127.0.0.1', () => resolve());
     });
     this.listening = (this.server.address() as net.AddressInfo).port;
     return this.listening;
@@ -188,6 +192,7 @@ export class TcpProxy {
       pipes: { 'to-server': new Pipe(client, server), 'to-client': new Pipe(server, client) },
     };
     this.links.set(id, link);
+    if (this.options.initialMode) for (const pipe of Object.values(link.pipes)) pipe.set(this.options.initialMode);
     // A refused or reset upstream looks to the client like the server went away, which it did.
     for (const socket of [client, server]) {
       socket.on('error', () => this.close(link, false));
