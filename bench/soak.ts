@@ -21,6 +21,15 @@ import { runRound } from '../harness/faults/round.ts';
 import { shuffled } from '../harness/faults/shuffle.ts';
 import { WORKERS_DISK_BYTES } from '../harness/faults/small-disk.ts';
 
+/**
+ * The replicas grow with the soak (about 2.5 MiB a minute at the soak's write rate, and a new
+ * slave copies the master's file beside them): a disk the suite's size fills by itself within
+ * a quarter of an hour, and then no slave can be replaced. 16 MiB a minute, 256 MiB at least.
+ */
+function soakDiskBytes(minutes: number): number {
+  return Math.max(WORKERS_DISK_BYTES * 4, Math.ceil(minutes) * 16 * 1024 * 1024);
+}
+
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
   const value = index >= 0 ? Number(process.argv[index + 1]) : fallback;
@@ -53,7 +62,7 @@ process.on('SIGINT', () => {
 });
 
 log(`soak: ${minutes} min, seed ${seed}, rounds of ${roundMs / 1000} s, kinds: ${kinds.join(', ')}`);
-const env = await FaultEnvironment.start({ label: `soak-${seed}`, orchestrators: 2, brokerProxy: true, zkProxy: true, workersDiskBytes: WORKERS_DISK_BYTES, slaves: 2, sessionTimeoutMs: 1000, rpcTimeoutMs: 2500, log });
+const env = await FaultEnvironment.start({ label: `soak-${seed}`, orchestrators: 2, brokerProxy: true, zkProxy: true, workersDiskBytes: soakDiskBytes(minutes), slaves: 2, sessionTimeoutMs: 1000, rpcTimeoutMs: 2500, log });
 const figures = new Figures();
 const random = new Random(seed);
 const endAt = Date.now() + minutes * 60_000;
