@@ -1,7 +1,8 @@
 /**
  * `npx tsx bench/soak.ts --minutes 30 --seed 7`: the fault-injection suite for as long as asked.
  * One environment that every fault kind can run in (private RabbitMQ behind the link-fault
- * proxy, private ZooKeeper, two orchestrator processes under a process manager); then rounds,
+ * proxy, private ZooKeeper behind one too, the workers' folder on a small tmpfs, two orchestrator
+ * processes under a process manager); then rounds,
  * one fault kind each in a seeded shuffled order, each round injecting its kind repeatedly for
  * `--round-seconds` while clients write and read, then checking the history. Prints every
  * round's verdict as it ends, the full report of each failed round, and at the end the figures:
@@ -18,6 +19,16 @@ import { Figures } from '../harness/faults/figures.ts';
 import { FAULT_KINDS, type FaultName } from '../harness/faults/kinds.ts';
 import { runRound } from '../harness/faults/round.ts';
 import { shuffled } from '../harness/faults/shuffle.ts';
+import { WORKERS_DISK_BYTES } from '../harness/faults/small-disk.ts';
+
+/**
+ * The replicas grow with the soak (about 2.5 MiB a minute at the soak's write rate, and a new
+ * slave copies the master's file beside them): a disk the suite's size fills by itself within
+ * a quarter of an hour, and then no slave can be replaced. 16 MiB a minute, 256 MiB at least.
+ */
+function soakDiskBytes(minutes: number): number {
+  return Math.max(WORKERS_DISK_BYTES * 4, Math.ceil(minutes) * 16 * 1024 * 1024);
+}
 
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
@@ -51,7 +62,7 @@ process.on('SIGINT', () => {
 });
 
 log(`soak: ${minutes} min, seed ${seed}, rounds of ${roundMs / 1000} s, kinds: ${kinds.join(', ')}`);
-const env = await FaultEnvironment.start({ label: `soak-${seed}`, orchestrators: 2, brokerProxy: true, slaves: 2, sessionTimeoutMs: 1000, rpcTimeoutMs: 2500, log });
+const env = await FaultEnvironment.start({ label: `soak-${seed}`, orchestrators: 2, brokerProxy: true, zkProxy: true, workersDiskBytes: soakDiskBytes(minutes), slaves: 2, sessionTimeoutMs: 1000, rpcTimeoutMs: 2500, log });
 const figures = new Figures();
 const random = new Random(seed);
 const endAt = Date.now() + minutes * 60_000;

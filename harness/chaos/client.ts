@@ -14,9 +14,9 @@ export interface Outcome<T = unknown> {
   error?: string;
 }
 
-export async function call<T = unknown>(method: 'GET' | 'POST', url: string, body: unknown, timeoutMs: number): Promise<Outcome<T>> {
+export async function call<T = unknown>(method: 'GET' | 'POST', url: string, body: unknown, timeoutMs: number, headers?: Record<string, string>): Promise<Outcome<T>> {
   try {
-    const response = await request<T>(method, url, { json: body, timeoutMs });
+    const response = await request<T>(method, url, { json: body, timeoutMs, ...(headers ? { headers } : {}) });
     return { status: response.status, body: response.body };
   } catch (error) {
     return { status: 0, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };

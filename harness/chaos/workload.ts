@@ -42,6 +42,12 @@ export interface WorkloadOptions {
   ownReads?: number;
   /** A writer of its own for probe(), so probes never interleave with a writer's sequential writes. */
   probeWriter?: boolean;
+  /**
+   * Every write carries this one X-Request-Id (as some clients, proxies and SDKs send), and the
+   * give-up writers, which never retry, send no requestId of their own: the service must still
+   * apply each of their writes once, never take one for another.
+   */
+  sharedRequestId?: string;
 }
 
 /** One HTTP attempt of a write, on the test process's clock. */
@@ -188,7 +194,10 @@ export class Workload {
     const values = { created_by: writer, timestamp: marker, source: random.int(1, 198), destination: random.int(1, 198) };
     const started = Date.now();
     const impatient = index % 2 === 1 ? this.options.impatientAttemptMs : undefined;
-    const { outcome, attempts, attemptLog } = await this.writeWithRetries({ op: 'insert', table: 'rides', values, requestId }, { attemptTimeoutMs: impatient, ...policy });
+    // Without a requestId of its own a write is keyed by the service alone: only a write never retried may go so.
+    const keyless = this.options.sharedRequestId !== undefined && policy.maxAttempts === 1 && index < this.options.writers;
+    const body = keyless ? { op: 'insert', table: 'rides', values } : { op: 'insert', table: 'rides', values, requestId };
+    const { outcome, attempts, attemptLog } = await this.writeWithRetries(body, { attemptTimeoutMs: impatient, ...policy });
     const history = { sequence: n, issuedAt: started, attemptLog };
     if (outcome.status === 200) {
       const answer = outcome.body as WriteAnswer;
@@ -212,7 +221,8 @@ export class Workload {
     const attemptLog: AttemptRecord[] = [];
     for (let attempts = 1; ; attempts += 1) {
       const sentAt = Date.now();
-      const outcome = await call<WriteAnswer>('POST', `${this.url()}/api/v1/db/write`, body, attemptTimeoutMs);
+      const headers = this.options.sharedRequestId !== undefined ? { 'x-request-id': this.options.sharedRequestId } : undefined;
+      const outcome = await call<WriteAnswer>('POST', `${this.url()}/api/v1/db/write`, body, attemptTimeoutMs, headers);
       attemptLog.push({ sentAt, endedAt: Date.now(), status: outcome.status });
       count(this.ledger.writeStatuses, outcome.status);
       this.sample('write', outcome);

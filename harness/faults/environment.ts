@@ -14,7 +14,10 @@ import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
 import { freePorts } from '../../src/shared/ports.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import type { ClusterView } from '../chaos/settle.ts';
+import { workersDirOf } from '../../src/dbaas/worker/files.ts';
 import { ClusterInspector } from './cluster-inspector.ts';
+import { clockFileOf, CLOCK_FILE_VARIABLE, CLOCK_MODULE } from './clock-offset.ts';
+import { SmallDisk } from './small-disk.ts';
 import { OrchestratorProcess } from './orchestrator-process.ts';
 import { clusterProcesses, isRunning, killCluster } from './proc.ts';
 import { RestartableServer } from './servers.ts';
@@ -26,6 +29,13 @@ export interface EnvironmentOptions {
   orchestrators: 1 | 2;
   /** Every process reaches RabbitMQ through the link-fault proxy (needed by the link faults). */
   brokerProxy: boolean;
+  /** Every process reaches ZooKeeper through a proxy of its own (needed by orchestrator-zk-cut). */
+  zkProxy?: boolean;
+  /**
+   * The workers' folder (DATA_DIR/workers) on a tmpfs of this many bytes, so the disk-full fault
+   * can fill it (needs root to mount). Unmounted when the environment stops.
+   */
+  workersDiskBytes?: number;
   /** Slaves the cluster keeps besides the master. */
   slaves: number;
   /** ZooKeeper session of workers and orchestrators (ZK_SESSION_TIMEOUT_MS). */
@@ -51,9 +61,12 @@ export class FaultEnvironment {
   private generation = 0;
   /** Every cluster of the environment signs in to ZooKeeper with these (ZK_AUTH), the inspector too. */
   readonly zkAuth: ZkCredentials = { user: 'rideshare', password: randomBytes(18).toString('base64url') };
-  /** Workers are not our children: if the test process dies without stop(), this still kills them. */
+  /** The workers' folder of each cluster on its own small tmpfs, when asked for (workersDiskBytes). */
+  readonly disks: SmallDisk[] = [];
+  /** Workers are not our children: if the test process dies without stop(), this still kills them, and unmounts what it mounted. */
   private readonly killOnExit = () => {
     for (const cluster of this.clusters) killCluster(cluster);
+    for (const disk of this.disks) disk.unmountNow();
   };
 
   private constructor(
@@ -62,6 +75,7 @@ export class FaultEnvironment {
     readonly rabbit: RestartableServer,
     readonly zk: RestartableServer,
     readonly proxy: TcpProxy | undefined,
+    readonly zkProxy: TcpProxy | undefined,
     public cluster: string,
     public dataDir: string,
   ) {
@@ -82,8 +96,10 @@ export class FaultEnvironment {
     }
     const proxy = options.brokerProxy ? new TcpProxy({ targetPort: rabbit.port }) : undefined;
     await proxy?.start();
+    const zkProxy = options.zkProxy ? new TcpProxy({ targetPort: zk.port }) : undefined;
+    await zkProxy?.start();
     const cluster = faultClusterName();
-    const env = new FaultEnvironment(options, root, rabbit, zk, proxy, cluster, path.join(root, 'cluster-0'));
+    const env = new FaultEnvironment(options, root, rabbit, zk, proxy, zkProxy, cluster, path.join(root, 'cluster-0'));
     try {
       await env.bootCluster();
     } catch (error) {
@@ -99,6 +115,16 @@ export class FaultEnvironment {
     const viaProxy = new URL(this.rabbit.address);
     viaProxy.port = String(this.proxy.port);
     return viaProxy.toString();
+  }
+
+  /** What orchestrators and workers connect to for ZooKeeper: the proxy when there is one. */
+  get zkConnect(): string {
+    return this.zkProxy ? `127.0.0.1:${this.zkProxy.port}` : this.zk.address;
+  }
+
+  /** The small disk under the current cluster's workers, when the environment has one. */
+  get workersDisk(): SmallDisk | undefined {
+    return this.disks.find((disk) => disk.dir === workersDirOf(this.dataDir) && disk.mounted);
   }
 
   get desiredSlaves(): number {
@@ -187,6 +213,10 @@ export class FaultEnvironment {
     await Promise.all(this.orchestrators.map((orchestrator) => orchestrator.stop()));
     killCluster(this.cluster);
     this.proxy?.heal();
+    this.proxy?.pauseNewLinks(undefined);
+    this.zkProxy?.heal();
+    this.zkProxy?.pauseNewLinks(undefined);
+    this.workersDisk?.free();
     this.zk.resume();
     this.rabbit.resume();
     if (!this.zk.running) await this.zk.start();
@@ -207,7 +237,10 @@ export class FaultEnvironment {
     if (leftovers.length > 0) this.options.log?.(`[harness] killed ${leftovers.length} leftover processes of ${this.cluster}: ${leftovers.map((p) => `${p.kind} ${p.pid}`).join(', ')}`);
     this.inspector.close();
     await this.proxy?.stop();
+    await this.zkProxy?.stop();
     await Promise.all([this.rabbit.stop(), this.zk.stop()]);
+    // Every process that had a file open there is dead by now: the mounts come off cleanly.
+    for (const disk of this.disks) disk.unmount({ keepCopy: options.keep === true });
     process.off('exit', this.killOnExit);
     if (!options.keep) fs.rmSync(this.root, { recursive: true, force: true });
   }
@@ -215,7 +248,7 @@ export class FaultEnvironment {
   orchestratorEnv(): Record<string, string> {
     return {
       AMQP_URL: this.amqpUrl,
-      ZK_CONNECT: this.zk.address,
+      ZK_CONNECT: this.zkConnect,
       ZK_AUTH: `${this.zkAuth.user}:${this.zkAuth.password}`,
       DATA_DIR: this.dataDir,
       RIDESHARE_CLUSTER: this.cluster,
@@ -234,12 +267,20 @@ export class FaultEnvironment {
 
   private async bootCluster(): Promise<void> {
     fs.mkdirSync(path.join(this.dataDir, 'logs'), { recursive: true });
+    if (this.options.workersDiskBytes !== undefined) {
+      const disk = new SmallDisk(workersDirOf(this.dataDir), this.options.workersDiskBytes);
+      // Recorded before the mount, so that an exit in between still unmounts it.
+      this.disks.push(disk);
+      disk.mount();
+    }
     const ports = await freePorts(this.options.orchestrators);
     const names = ['a', 'b'];
     for (const [index, port] of ports.entries()) {
       const name = names[index] as string;
+      // Each orchestrator reads its own clock offset (clock-step); workers never get the variable.
+      const env = { ...this.orchestratorEnv(), [CLOCK_FILE_VARIABLE]: clockFileOf(this.dataDir, name) };
       this.orchestrators.push(
-        new OrchestratorProcess({ name, port, env: this.orchestratorEnv(), logFile: path.join(this.dataDir, 'logs', `orchestrator-${name}.log`) }),
+        new OrchestratorProcess({ name, port, env, preload: [CLOCK_MODULE], logFile: path.join(this.dataDir, 'logs', `orchestrator-${name}.log`) }),
       );
     }
     const [first, ...others] = this.orchestrators;

@@ -7,7 +7,11 @@
  */
 import type { Random } from '../chaos/prng.ts';
 import type { FaultEnvironment } from './environment.ts';
+import { sameRequestId } from './client-faults.ts';
+import { clockStep } from './clock-faults.ts';
 import { linkFault } from './link-faults.ts';
+import { orchestratorLinkFault, orchestratorPartition } from './partition-faults.ts';
+import { brokerAlarm, diskFull } from './resource-faults.ts';
 import { orchestratorKillDuringFailover, orchestratorKillDuringLaunch, standbyTakeover } from './orchestrator-faults.ts';
 import { rabbitMqKill, zooKeeperRestart, zooKeeperStop } from './server-faults.ts';
 import { crashCall, frozenCandidate, killAllWorkers, killWorker, stopMaster } from './worker-faults.ts';
@@ -34,6 +38,17 @@ export const FAULT_KINDS = [
   'link-slow',
   'link-cut',
   'link-blackhole',
+  // What lies under the workers and the broker.
+  'disk-full',
+  'broker-alarm',
+  // The orchestrators' own links and clock.
+  'orchestrator-link-cut',
+  'orchestrator-link-slow',
+  'orchestrator-zk-cut',
+  'orchestrator-amqp-only-cut',
+  'clock-step',
+  // A client's behaviour.
+  'same-request-id',
 ] as const;
 
 export type FaultName = (typeof FAULT_KINDS)[number];
@@ -56,7 +71,20 @@ export const DESCRIPTIONS: Record<FaultName, string> = {
   'link-slow': "one worker's broker link delayed for seconds",
   'link-cut': "one worker's broker link reset",
   'link-blackhole': "one worker's broker link silent past two AMQP heartbeats",
+  'disk-full': "the workers' disk filled until SQLite's writes fail, held, then freed",
+  'broker-alarm': 'a RabbitMQ memory or disk alarm held past the RPC deadline, then lifted',
+  'orchestrator-link-cut': "one orchestrator's broker link reset",
+  'orchestrator-link-slow': "one orchestrator's broker link delayed for seconds",
+  'orchestrator-zk-cut': 'the supervising orchestrator cut off ZooKeeper (not RabbitMQ) past its session',
+  'orchestrator-amqp-only-cut': 'the supervising orchestrator cut off RabbitMQ (not ZooKeeper) past the RPC deadline',
+  'clock-step': "one orchestrator's clock stepped by +30 s or -30 s for seconds",
+  'same-request-id': 'every write of the round under one X-Request-Id',
 };
+
+/** Kinds that are a way for clients to behave for a whole round rather than a harm done to a server. */
+export function sharesOneRequestId(kinds: readonly FaultName[]): boolean {
+  return kinds.includes('same-request-id');
+}
 
 export interface InjectionContext {
   env: FaultEnvironment;
@@ -101,5 +129,19 @@ export async function inject(kind: FaultName, ctx: InjectionContext): Promise<In
     case 'link-cut':
     case 'link-blackhole':
       return linkFault(ctx, kind);
+    case 'disk-full':
+      return diskFull(ctx);
+    case 'broker-alarm':
+      return brokerAlarm(ctx);
+    case 'orchestrator-link-cut':
+    case 'orchestrator-link-slow':
+      return orchestratorLinkFault(ctx, kind);
+    case 'orchestrator-zk-cut':
+    case 'orchestrator-amqp-only-cut':
+      return orchestratorPartition(ctx, kind);
+    case 'clock-step':
+      return clockStep(ctx);
+    case 'same-request-id':
+      return sameRequestId(ctx);
   }
 }

@@ -58,3 +58,18 @@ function errorText(value: unknown): string {
   const error = value as { message?: unknown; type?: unknown } | null;
   return JSON.stringify(`${String(error?.type ?? 'Error')}: ${String(error?.message ?? value)}`);
 }
+
+/** How many lines of the orchestrators' and workers' logs between `from` and `to` match `pattern`: evidence that a fault bit. */
+export function countLogLines(dataDir: string, from: number, to: number, pattern: RegExp): number {
+  const dir = path.join(dataDir, 'logs');
+  if (!fs.existsSync(dir)) return 0;
+  let count = 0;
+  for (const name of fs.readdirSync(dir).filter((file) => file.endsWith('.log'))) {
+    for (const raw of fs.readFileSync(path.join(dir, name), 'utf8').split('\n')) {
+      if (!pattern.test(raw)) continue;
+      const time = /"time":(\d+)/.exec(raw)?.[1];
+      if (time !== undefined && Number(time) >= from && Number(time) <= to) count += 1;
+    }
+  }
+  return count;
+}

@@ -33,6 +33,8 @@ export interface OrchestratorProcessOptions {
   logFile: string;
   /** Pause before a restart, as a process manager's RestartSec. */
   restartDelayMs?: number;
+  /** Harness modules node loads before the orchestrator (`--import`), e.g. the fake clock. */
+  preload?: string[];
 }
 
 export class OrchestratorProcess {
@@ -123,7 +125,11 @@ export class OrchestratorProcess {
     const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !OWN_SETTINGS.includes(key)));
     Object.assign(env, this.options.env, { ORCHESTRATOR_PORT: String(this.options.port) });
     // Its own process group: a SIGKILL of the group cannot reach the workers, which have theirs.
-    const child = spawnGroupLeader(process.execPath, nodeArgs(MAIN), { cwd: PROJECT_ROOT, env, logFile: this.options.logFile });
+    const args = nodeArgs(MAIN);
+    const preloads = (this.options.preload ?? []).flatMap((module) => ['--import', module]);
+    // After tsx's own --import (a preload may be TypeScript), before the entry point.
+    args.splice(args.length - 1, 0, ...preloads);
+    const child = spawnGroupLeader(process.execPath, args, { cwd: PROJECT_ROOT, env, logFile: this.options.logFile });
     const pid = child.pid;
     if (pid === undefined) {
       child.once('error', () => undefined);

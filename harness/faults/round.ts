@@ -13,7 +13,7 @@ import { readReplicaFacts, replicaFile } from '../chaos/replica-facts.ts';
 import { settle } from '../chaos/settle.ts';
 import { Workload, type Ledger } from '../chaos/workload.ts';
 import type { FaultEnvironment } from './environment.ts';
-import { inject, type FaultName, type Injection } from './kinds.ts';
+import { inject, sharesOneRequestId, type FaultName, type Injection } from './kinds.ts';
 import { shuffled } from './shuffle.ts';
 import { logExcerpt } from './logs.ts';
 
@@ -85,6 +85,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     impatientAttemptMs: 1000,
     // Above the RPC deadline, so the orchestrator's 503 arrives before the client gives up.
     attemptTimeoutMs: rpc + 3000,
+    ...(sharesOneRequestId(options.kinds) ? { sharedRequestId: `${options.label}-shared` } : {}),
   });
   await workload.start();
   await sleep(500);

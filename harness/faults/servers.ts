@@ -5,7 +5,7 @@
  * itself (configuration files, node name, command line) is src/infra's, so the servers under
  * test are configured exactly as `npm start` configures its private ones.
  */
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -36,6 +36,8 @@ export class RestartableServer {
   private intended = false;
   /** What the launch said clients use (a private RabbitMQ's credentials included); the same for every start in one directory. */
   private launchAddress: string | undefined;
+  /** The environment the server was launched with: its control tools need the same (node name, cookie). */
+  private launchEnv: NodeJS.ProcessEnv | undefined;
   readonly exits: ServerExit[] = [];
 
   private constructor(
@@ -81,6 +83,7 @@ export class RestartableServer {
     fs.mkdirSync(this.dir, { recursive: true });
     const launch = await this.kind.prepare(this.dir, this.ports, logger);
     this.launchAddress = launch.address;
+    this.launchEnv = launch.env;
     // Its own process group, so a SIGKILL reaches the helpers RabbitMQ forks as well.
     const child = spawnGroupLeader(launch.command, launch.args, { cwd: this.dir, env: launch.env, logFile: path.join(this.dir, 'stdout.log') });
     const pid = await new Promise<number>((resolve, reject) => {
@@ -137,6 +140,23 @@ export class RestartableServer {
 
   resume(): string {
     return this.child?.pid ? signal(-this.child.pid, 'SIGCONT') : 'not running';
+  }
+
+  /**
+   * Runs one of the server's control tools (RabbitMQ's rabbitmqctl) against this instance: same
+   * environment as its launch, so the tool finds the private node by name with its own cookie.
+   * Resolves with what it printed; rejects with that too when it fails.
+   */
+  control(tool: string, args: string[], timeoutMs = 60_000): Promise<string> {
+    const env = this.launchEnv;
+    if (!env) return Promise.reject(new Error(`${this.name} has not been started yet`));
+    return new Promise((resolve, reject) => {
+      execFile(tool, args, { env, cwd: this.dir, timeout: timeoutMs }, (error, stdout, stderr) => {
+        const said = `${stdout}${stderr}`.trim();
+        if (error) reject(new Error(`${path.basename(tool)} ${args.join(' ')} failed: ${error.message} ${said}`));
+        else resolve(said);
+      });
+    });
   }
 
   /** The server's own log lines around a failure (ZooKeeper has no logger binding: JVM errors only). */

@@ -27,7 +27,7 @@ export function roundSeed(seed: number, kind: FaultName): number {
   return new Random(seed).fork(kind).int(1, 2 ** 31 - 1);
 }
 
-export type SuiteSetup = Pick<EnvironmentOptions, 'label' | 'orchestrators' | 'brokerProxy'>;
+export type SuiteSetup = Pick<EnvironmentOptions, 'label' | 'orchestrators' | 'brokerProxy' | 'zkProxy' | 'workersDiskBytes'>;
 
 export function faultSuite(title: string, setup: SuiteSetup, kinds: readonly FaultName[], options: { slow?: readonly FaultName[] } = {}): void {
   const slowToo = process.env.FAULTS_SLOW === '1';

@@ -102,6 +102,8 @@ export class TcpProxy {
   /** Connections accepted and left alone, never forwarded: a server that accepts and never answers. */
   private silent = false;
   private readonly held = new Set<net.Socket>();
+  /** New links this says yes to are paused both ways from their first byte (one process cut off, reconnections too). */
+  private pauseNew: ((clientPort: number) => boolean) | undefined;
 
   constructor(private readonly options: TcpProxyOptions) {
     this.server = net.createServer({ allowHalfOpen: true }, (client) => this.accept(client));
@@ -150,6 +152,15 @@ export class TcpProxy {
     this.silent = on;
   }
 
+  /**
+   * While set, a new link whose client port the predicate accepts is paused both ways from the
+   * start: a process cut off from the server stays cut off when it reconnects. Links already
+   * paused stay so until heal(); undefined stops pausing new ones.
+   */
+  pauseNewLinks(predicate: ((clientPort: number) => boolean) | undefined): void {
+    this.pauseNew = predicate;
+  }
+
   /** How many connections are held without an answer. */
   get silentCount(): number {
     return this.held.size;
@@ -193,6 +204,7 @@ export class TcpProxy {
     };
     this.links.set(id, link);
     if (this.options.initialMode) for (const pipe of Object.values(link.pipes)) pipe.set(this.options.initialMode);
+    if (this.pauseNew?.(link.info.clientPort)) for (const pipe of Object.values(link.pipes)) pipe.set({ mode: 'pause' });
     // A refused or reset upstream looks to the client like the server went away, which it did.
     for (const socket of [client, server]) {
       socket.on('error', () => this.close(link, false));

@@ -126,4 +126,28 @@ describe('the link-fault TCP proxy', () => {
     await until(() => bystander.text() === 'still here' || undefined, 2000, 'the other link');
     bystander.socket.destroy();
   });
+
+  it('pauses both ways a link the predicate picks as it is accepted, until healed, and leaves open links alone', async () => {
+    const bystander = new Client(proxy.port);
+    await bystander.connected();
+    const held: number[] = [];
+    proxy.pauseNewLinks((clientPort) => {
+      held.push(clientPort);
+      return true;
+    });
+    const client = new Client(proxy.port);
+    await client.connected();
+    await until(() => (held.includes(client.socket.localPort as number) ? true : undefined), 2000, 'the link to be accepted');
+    proxy.pauseNewLinks(undefined);
+    expect(proxy.list().find((info) => info.clientPort === client.socket.localPort)?.modes).toEqual({ 'to-server': 'pause', 'to-client': 'pause' });
+    client.socket.write('held');
+    await sleep(400);
+    expect(client.text()).toBe('');
+    bystander.socket.write('free');
+    await until(() => bystander.text() === 'free' || undefined, 2000, 'the link opened before');
+    proxy.heal([client.socket.localPort as number]);
+    await until(() => client.text() === 'held' || undefined, 2000, 'the held bytes');
+    client.socket.destroy();
+    bystander.socket.destroy();
+  });
 });
