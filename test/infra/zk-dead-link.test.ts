@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZkClient } from '../../src/dbaas/coordination/ZkClient.ts';
+import { sleep } from '../../src/shared/timeout.ts';
 import { RestartableServer } from '../../harness/faults/servers.ts';
 import { describeRuns, measureDeadLink, type DeadLinkRun, type WatchedSession } from '../../harness/faults/dead-link.ts';
 
@@ -61,4 +62,24 @@ describe('a ZooKeeper client whose link goes silent', () => {
       expect(run.reconnectedMs, 'heal to a session again').toBeDefined();
     }
   }, 180_000);
+
+  it('does not take a stall of its own process for a dead link', async () => {
+    const client = new ZkClient({ connect: `127.0.0.1:${zk.port}`, sessionTimeoutMs: SESSION_TIMEOUT_MS });
+    let disconnected = false;
+    client.on('disconnected', () => (disconnected = true));
+    try {
+      await client.connect();
+      await sleep(SESSION_TIMEOUT_MS / 5);
+      // Longer than the silence the client allows: the server's answers wait in the socket meanwhile.
+      const until = Date.now() + SESSION_TIMEOUT_MS / 2;
+      while (Date.now() < until) {
+        // busy: the event loop is blocked, as by a long synchronous task or a GC pause
+      }
+      await sleep(SESSION_TIMEOUT_MS / 2);
+      expect(disconnected, 'reported disconnected after its own stall, with the server answering all along').toBe(false);
+      expect(await client.exists('/')).not.toBeNull();
+    } finally {
+      client.close();
+    }
+  });
 });

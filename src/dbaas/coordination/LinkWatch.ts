@@ -4,7 +4,9 @@
  * across a partition it stays connected for ever and never learns that the server expired its
  * session. The watch asks the server a cheap question every `silenceLimitMs / 3` (one at a time:
  * questions never pile up behind a dead link) and counts any answer as a sign of life; once
- * nothing has been heard for `silenceLimitMs` it calls `onSilent`, once.
+ * nothing has been heard for `silenceLimitMs`, and the question in flight has had the rest of
+ * that time to be answered, it calls `onSilent`, once. The second condition keeps a stall of this
+ * process (during which it asked nothing) from passing for a silent server.
  */
 export interface LinkWatchOptions {
   /** Sends a question to the server; `done` is told whether the server answered it. */
@@ -16,12 +18,15 @@ export interface LinkWatchOptions {
 export class LinkWatch {
   private lastHeardAt = Date.now();
   private probeInFlight = false;
+  private probeSentAt = 0;
   private stopped = false;
+  private readonly probePeriodMs: number;
   private readonly probeTimer: NodeJS.Timeout;
   private silenceTimer: NodeJS.Timeout;
 
   constructor(private readonly options: LinkWatchOptions) {
-    this.probeTimer = setInterval(() => this.probe(), Math.max(1, Math.floor(options.silenceLimitMs / 3)));
+    this.probePeriodMs = Math.max(1, Math.floor(options.silenceLimitMs / 3));
+    this.probeTimer = setInterval(() => this.probe(), this.probePeriodMs);
     this.silenceTimer = setTimeout(() => this.check(), options.silenceLimitMs);
     // A watch never keeps a process alive by itself.
     this.probeTimer.unref();
@@ -42,6 +47,7 @@ export class LinkWatch {
   private probe(): void {
     if (this.probeInFlight || this.stopped) return;
     this.probeInFlight = true;
+    this.probeSentAt = Date.now();
     this.options.probe((answered) => {
       this.probeInFlight = false;
       if (answered) this.heard();
@@ -53,11 +59,36 @@ export class LinkWatch {
     if (this.stopped) return;
     const silentFor = Date.now() - this.lastHeardAt;
     if (silentFor < this.options.silenceLimitMs) {
-      this.silenceTimer = setTimeout(() => this.check(), this.options.silenceLimitMs - silentFor);
-      this.silenceTimer.unref();
+      this.recheckIn(this.options.silenceLimitMs - silentFor);
       return;
     }
-    this.stop();
-    this.options.onSilent();
+    // What a question asked on time gets to be answered: the limit less the period it waits to be asked.
+    const answerTimeMs = this.options.silenceLimitMs - this.probePeriodMs;
+    if (!this.probeInFlight) {
+      this.probe();
+      this.recheckIn(answerTimeMs);
+      return;
+    }
+    const askedFor = Date.now() - this.probeSentAt;
+    if (askedFor < answerTimeMs) {
+      this.recheckIn(answerTimeMs - askedFor);
+      return;
+    }
+    // After a stall of this process, timers run before the socket is read: an answer may be
+    // waiting there. setImmediate runs once pending input has been handled.
+    setImmediate(() => {
+      if (this.stopped) return;
+      if (Date.now() - this.lastHeardAt < this.options.silenceLimitMs) {
+        this.check();
+        return;
+      }
+      this.stop();
+      this.options.onSilent();
+    });
+  }
+
+  private recheckIn(ms: number): void {
+    this.silenceTimer = setTimeout(() => this.check(), ms);
+    this.silenceTimer.unref();
   }
 }
