@@ -38,6 +38,9 @@ class Pipe {
   /** When the previous delayed chunk is due: later chunks never overtake it. */
   private lastDueAt = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** The sender half-closed; passed on unless this direction is paused. */
+  private ended = false;
+  private endPassed = false;
   bytes = 0;
 
   constructor(
@@ -45,8 +48,19 @@ class Pipe {
     private readonly to: net.Socket,
   ) {
     from.on('data', (chunk: Buffer) => this.forward(chunk));
-    // Half-close travels like data: after the chunks still delayed, never ahead of them.
-    from.on('end', () => this.schedule(() => this.to.end()));
+    // Half-close travels like data: after the chunks still delayed, never ahead of them, and not
+    // through a paused direction (a paused socket still reads its peer's FIN when nothing is
+    // buffered): it passes when the direction does.
+    from.on('end', () => {
+      this.ended = true;
+      if (this.mode.mode !== 'pause') this.passEnd();
+    });
+  }
+
+  private passEnd(): void {
+    if (this.endPassed) return;
+    this.endPassed = true;
+    this.schedule(() => this.to.end());
   }
 
   get modeName(): LinkMode['mode'] {
@@ -56,7 +70,10 @@ class Pipe {
   set(mode: LinkMode): void {
     this.mode = mode;
     if (mode.mode === 'pause') this.from.pause();
-    else this.from.resume();
+    else {
+      this.from.resume();
+      if (this.ended) this.passEnd();
+    }
   }
 
   clear(): void {
@@ -92,6 +109,10 @@ interface Link {
   client: net.Socket;
   server: net.Socket;
   pipes: Record<Direction, Pipe>;
+  /** Partitioned: neither side hears of the other's hang-up until the heal. */
+  partitioned: boolean;
+  /** One side hung up while partitioned: the other learns it (a reset) at the heal. */
+  hungUpInPartition: boolean;
 }
 
 export class TcpProxy {
@@ -166,10 +187,33 @@ export class TcpProxy {
     return this.held.size;
   }
 
-  /** Back to plain forwarding; paused bytes flow again, delayed ones arrive when due. */
+  /**
+   * A partition of these links: both directions paused, and a side that hangs up meanwhile (a
+   * server closing the connection of a session it expired) is not heard of by the other side,
+   * which keeps an open, silent connection, as across a network that drops every packet. A
+   * pause alone passes such a hang-up on at once. Returns how many links.
+   */
+  partition(clientPorts: readonly number[]): number {
+    const chosen = this.matching(clientPorts);
+    for (const link of chosen) {
+      link.partitioned = true;
+      for (const pipe of Object.values(link.pipes)) pipe.set({ mode: 'pause' });
+    }
+    return chosen.length;
+  }
+
+  /**
+   * Back to plain forwarding; paused bytes flow again, delayed ones arrive when due. A link one
+   * side of which hung up during a partition is reset: the survivor's next packet would meet a
+   * peer that no longer knows the connection.
+   */
   heal(clientPorts?: readonly number[]): number {
     const chosen = clientPorts ? this.matching(clientPorts) : [...this.links.values()];
-    for (const link of chosen) for (const pipe of Object.values(link.pipes)) pipe.set({ mode: 'pass' });
+    for (const link of chosen) {
+      link.partitioned = false;
+      if (link.hungUpInPartition) this.close(link, true);
+      else for (const pipe of Object.values(link.pipes)) pipe.set({ mode: 'pass' });
+    }
     return chosen.length;
   }
 
@@ -201,17 +245,28 @@ export class TcpProxy {
       client,
       server,
       pipes: { 'to-server': new Pipe(client, server), 'to-client': new Pipe(server, client) },
+      partitioned: false,
+      hungUpInPartition: false,
     };
     this.links.set(id, link);
     if (this.options.initialMode) for (const pipe of Object.values(link.pipes)) pipe.set(this.options.initialMode);
     if (this.pauseNew?.(link.info.clientPort)) for (const pipe of Object.values(link.pipes)) pipe.set({ mode: 'pause' });
     // A refused or reset upstream looks to the client like the server went away, which it did.
     for (const socket of [client, server]) {
-      socket.on('error', () => this.close(link, false));
+      socket.on('error', () => this.hangUp(link, socket));
       socket.on('close', () => {
         if (link.client.destroyed && link.server.destroyed) this.close(link, false);
       });
     }
+  }
+
+  private hangUp(link: Link, socket: net.Socket): void {
+    if (!link.partitioned) {
+      this.close(link, false);
+      return;
+    }
+    link.hungUpInPartition = true;
+    socket.destroy();
   }
 
   private close(link: Link, reset: boolean): void {

@@ -2,8 +2,8 @@
  * A supervisor acts only under the lease it holds at that moment: its ZooKeeper client is pinned
  * to the session the lease belongs to. Once that session is lost, nothing issued through the pin
  * runs, not even after the client has opened a new session (the lease died with the old one);
- * and while the link is down the pin says the lease is in doubt. The link is cut through the
- * link-fault proxy in front of the test run's ZooKeeper.
+ * and while the link is down the pin says the lease is in doubt. The link is partitioned through
+ * the link-fault proxy in front of the test run's ZooKeeper.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testServers } from '../../harness/inject.ts';
@@ -36,7 +36,10 @@ describe('a ZooKeeper client pinned to one session', () => {
     let expired = false;
     client.on('renewed', () => (renewed = true));
     client.on('expired', () => (expired = true));
-    proxy.set(proxy.list().map((link) => link.clientPort), ['to-server', 'to-client'], { mode: 'pause' });
+    // A partition: the link goes silent and a reconnection is never answered either (a client
+    // that reconnected in time would rightly keep its session).
+    proxy.acceptSilently(true);
+    proxy.partition(proxy.list().map((link) => link.clientPort));
     await until(() => !pinned.holdsSession(), 5000, 'the pin to see its session in doubt');
     // Issued while the link is down: it waits for the link, and must not run on a new session.
     const queued = pinned.exists('/').then(
@@ -44,6 +47,7 @@ describe('a ZooKeeper client pinned to one session', () => {
       (error: unknown) => (isZkError(error, ZkErrorCode.SESSION_EXPIRED) ? 'refused' : `failed: ${String(error)}`),
     );
     await until(() => expired, 10_000, 'the client to declare its session lost');
+    proxy.acceptSilently(false);
     proxy.heal();
     await until(() => renewed, 15_000, 'a new session');
     expect(await client.exists('/')).not.toBeNull();

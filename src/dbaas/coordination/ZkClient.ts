@@ -10,6 +10,13 @@
  * ZooKeeper authenticates a connection, not a session, and node-zookeeper-client sends the
  * credentials again after a reconnection but behind whatever was queued meanwhile; so operations
  * wait for the link to be up before they are handed to the library, never running unsigned.
+ *
+ * The library alone never notices a link that went silent (a partition that drops packets): it
+ * pings only an idle socket, and a ping written counts as activity, so it stays connected while
+ * the ensemble expires its session. A LinkWatch asks the server a question several times per
+ * session timeout; after 30 % of the session timeout without an answer the client reports itself
+ * disconnected and drops the connection, so the library reconnects (keeping the session if a
+ * server answers in time) and the session is declared lost a session timeout later.
  */
 import { EventEmitter } from 'node:events';
 import zookeeper from 'node-zookeeper-client';
@@ -17,6 +24,7 @@ import type { z } from 'zod';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { withTimeout } from '../../shared/timeout.ts';
+import { LinkWatch } from './LinkWatch.ts';
 import { aclFor, digestAuth, OPEN_ACL, type ZkCredentials } from './ZkAcl.ts';
 
 export type { ZkCredentials } from './ZkAcl.ts';
@@ -44,6 +52,19 @@ type Callback<T> = (error: unknown, value: T) => void;
 const LOSS_MARGIN_MS = 500;
 /** How long a renewal waits between attempts to open a new session, at most. */
 const RENEW_MAX_DELAY_MS = 2000;
+/**
+ * The share of the session timeout a connected client may hear nothing from the server before
+ * it counts its link as dead: under a third, so that a holder of something ephemeral stops
+ * acting (holdsSession() false) with two thirds of the session timeout still to go before the
+ * ensemble may give it to someone else. The watch asks every tenth of the session timeout, so
+ * an answer may take up to a fifth of it before the link is wrongly counted as dead.
+ */
+const SILENCE_SHARE = 0.3;
+
+/** node-zookeeper-client's connection, which its typings do not show: dropping its socket makes the library reconnect, keeping the session. */
+interface WithConnection {
+  connectionManager?: { socket?: { destroy(): void } };
+}
 
 /** Events: `expired` (the session is gone), `renewed` (a new session is open), `disconnected`, `connected`. */
 export class ZkClient extends EventEmitter {
@@ -61,6 +82,10 @@ export class ZkClient extends EventEmitter {
   private session = 0;
   /** Set on a view made by pinnedToSession(): the one session its operations may run on. */
   private readonly pinnedSession: number | undefined;
+  /** Fired when the current session is lost: a pinned operation waiting for the link can then never run, and fails at once. */
+  private sessionEnd = newSignal();
+  /** Watches the current connection for silence while it is up. */
+  private linkWatch: LinkWatch | undefined;
   /** Set while the link is down (before the first connect, disconnected, renewing): operations wait for it. */
   private linkDown: { up: Promise<void>; resolve: () => void } | undefined;
 
@@ -80,6 +105,7 @@ export class ZkClient extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.lossTimer);
+    this.stopWatchingLink();
     this.client.close();
     this.markLinkUp();
   }
@@ -122,6 +148,9 @@ export class ZkClient extends EventEmitter {
    * lost here.
    */
   private onDisconnected(): void {
+    this.stopWatchingLink();
+    // Already disconnected (the watch said so before the library did): the loss is already timed.
+    if (this.lossTimer) return;
     this.markLinkDown();
     this.emit('disconnected');
     clearTimeout(this.lossTimer);
@@ -135,12 +164,44 @@ export class ZkClient extends EventEmitter {
   private onConnected(): void {
     clearTimeout(this.lossTimer);
     this.lossTimer = undefined;
+    this.watchLink();
     this.markLinkUp();
     this.emit('connected');
   }
 
+  private watchLink(): void {
+    this.stopWatchingLink();
+    const client = this.client;
+    this.linkWatch = new LinkWatch({
+      silenceLimitMs: Math.floor(this.options.sessionTimeoutMs * SILENCE_SHARE),
+      // Any node answers; the root always exists and everyone may ask about it.
+      probe: (done) => client.exists('/', (error) => done(!error)),
+      onSilent: () => this.onSilentLink(client),
+    });
+  }
+
+  private stopWatchingLink(): void {
+    this.linkWatch?.stop();
+    this.linkWatch = undefined;
+  }
+
+  /**
+   * Reported at once; the connection is dropped so that the library connects again (to this
+   * server or another one of the ensemble) and the session goes on if a server answers before
+   * the session timeout. Were the library's connection out of reach, the loss timer still ends
+   * the session.
+   */
+  private onSilentLink(client: zookeeper.Client): void {
+    if (client !== this.client || this.closed || this.sessionLost) return;
+    this.options.logger?.warn({ connect: this.options.connect, silentForMs: Math.floor(this.options.sessionTimeoutMs * SILENCE_SHARE) }, 'ZooKeeper has not answered for too long: the link counts as dead, reconnecting');
+    this.onDisconnected();
+    (client as unknown as WithConnection).connectionManager?.socket?.destroy();
+  }
+
   private onExpired(): void {
+    this.stopWatchingLink();
     this.sessionLost = true;
+    this.sessionEnd.fire();
     clearTimeout(this.lossTimer);
     this.lossTimer = undefined;
     // Renewing: operations wait for the new session. Otherwise they fail at once (SESSION_EXPIRED).
@@ -163,6 +224,8 @@ export class ZkClient extends EventEmitter {
     for (let delay = 100; !this.closed; delay = Math.min(delay * 2, RENEW_MAX_DELAY_MS)) {
       this.client.close();
       this.client = this.createSession();
+      this.sessionEnd.fire();
+      this.sessionEnd = newSignal();
       this.session += 1;
       this.sessionLost = false;
       try {
@@ -334,9 +397,17 @@ export class ZkClient extends EventEmitter {
           reject(new ZooKeeperError('the session this operation was pinned to is lost', ZkErrorCode.SESSION_EXPIRED));
           return;
         }
-        start((error, value) => (error ? reject(asError(error)) : resolve(value)));
+        start((error, value) => {
+          if (error) reject(asError(error));
+          else {
+            // An answer is as good a sign of life as a probe: a busy client's probe waits behind its requests.
+            this.linkWatch?.heard();
+            resolve(value);
+          }
+        });
       });
-    const operation = this.linkDown ? this.linkDown.up.then(send) : send();
+    const ready = this.linkDown && (this.pinnedSession === undefined ? this.linkDown.up : Promise.race([this.linkDown.up, this.sessionEnd.done]));
+    const operation = ready ? ready.then(send) : send();
     return withTimeout(operation, this.operationTimeoutMs, 'ZooKeeper operation timed out');
   }
 }
@@ -372,6 +443,12 @@ function asError(error: unknown): Error {
   // The library's Exception is not an Error; keep its code so callers can branch on it.
   const exception = error as { code?: number; toString(): string };
   return new ZooKeeperError(exception.toString(), exception.code, { cause: error });
+}
+
+function newSignal(): { done: Promise<void>; fire: () => void } {
+  let fire!: () => void;
+  const done = new Promise<void>((resolve) => (fire = resolve));
+  return { done, fire };
 }
 
 function encodeData(data: unknown): Buffer {
