@@ -60,6 +60,17 @@ const RENEW_MAX_DELAY_MS = 2000;
  * an answer may take up to a fifth of it before the link is wrongly counted as dead.
  */
 const SILENCE_SHARE = 0.3;
+/**
+ * With short sessions (the tests' 1 s) a third is a few hundred ms, which a loaded machine's
+ * ZooKeeper can take to answer: the limit is then raised toward this floor, never past half the
+ * session timeout, which still leaves half of it to go.
+ */
+const SILENCE_FLOOR_MS = 600;
+
+/** How long a connected client may hear nothing from the server before its link counts as dead. */
+export function silenceLimitFor(sessionTimeoutMs: number): number {
+  return Math.floor(Math.max(sessionTimeoutMs * SILENCE_SHARE, Math.min(sessionTimeoutMs / 2, SILENCE_FLOOR_MS)));
+}
 
 /** node-zookeeper-client's connection, which its typings do not show: dropping its socket makes the library reconnect, keeping the session. */
 interface WithConnection {
@@ -173,7 +184,7 @@ export class ZkClient extends EventEmitter {
     this.stopWatchingLink();
     const client = this.client;
     this.linkWatch = new LinkWatch({
-      silenceLimitMs: Math.floor(this.options.sessionTimeoutMs * SILENCE_SHARE),
+      silenceLimitMs: silenceLimitFor(this.options.sessionTimeoutMs),
       // Any node answers; the root always exists and everyone may ask about it.
       probe: (done) => client.exists('/', (error) => done(!error)),
       onSilent: () => this.onSilentLink(client),
@@ -193,7 +204,7 @@ export class ZkClient extends EventEmitter {
    */
   private onSilentLink(client: zookeeper.Client): void {
     if (client !== this.client || this.closed || this.sessionLost) return;
-    this.options.logger?.warn({ connect: this.options.connect, silentForMs: Math.floor(this.options.sessionTimeoutMs * SILENCE_SHARE) }, 'ZooKeeper has not answered for too long: the link counts as dead, reconnecting');
+    this.options.logger?.warn({ connect: this.options.connect, silentForMs: silenceLimitFor(this.options.sessionTimeoutMs) }, 'ZooKeeper has not answered for too long: the link counts as dead, reconnecting');
     this.onDisconnected();
     (client as unknown as WithConnection).connectionManager?.socket?.destroy();
   }

@@ -25,6 +25,7 @@ import type { WorkerTuning } from '../worker/WorkerSettings.ts';
 import { recordWorkerDir, localWorkerDir } from '../coordination/WorkerDirs.ts';
 import { gatherRestartSources, restartSourcesUsed } from './RestartSources.ts';
 import { scaleInVictims } from './scaleIn.ts';
+import { RepeatedErrorLog } from '../../shared/repeated-errors.ts';
 import { removeWorkerFiles, workerDbFile, workerFileOwners, workersDirOf } from '../worker/files.ts';
 
 /** A safety net under the event-driven passes: a missed watch costs at most this long. */
@@ -79,11 +80,14 @@ export class Supervisor {
   private slavesToReplace = 0;
   /** The death of the master being replaced: when it was noticed and why. */
   private masterLoss: { at: number; pid: number; reason: ExitReason } | undefined;
+  /** A pass failing the same way each second is logged once, then every 30 s. */
+  private readonly passFailures: RepeatedErrorLog;
   /** The last out-of-bounds desired count logged, so a pass a second does not repeat it. */
   private clampedFrom: number | undefined;
 
   constructor(private readonly options: SupervisorOptions) {
     this.workersDir = workersDirOf(options.dataDir);
+    this.passFailures = new RepeatedErrorLog(options.logger, 'reconcile pass failed');
     this.desired = new DesiredSlaves(options.zk, options.cluster);
   }
 
@@ -290,7 +294,7 @@ export class Supervisor {
         this.passQueued = false;
         if (!this.leaving) await this.reconcile();
       })
-      .catch((error: unknown) => this.options.logger.error({ err: error }, 'reconcile pass failed'));
+      .catch((error: unknown) => this.passFailures.report(error));
   }
 
   private async reconcile(): Promise<void> {
