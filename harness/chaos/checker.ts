@@ -5,8 +5,8 @@
  * a client's writes applied out of the order it issued them, a write applied after the 503 that
  * ended it, and a cluster that did not return to one master plus the desired slaves.
  */
-import type { Ledger } from './workload.ts';
-import type { ReplicaFacts } from './replica-facts.ts';
+import type { AckedWrite, Ledger, UnackedWrite } from './workload.ts';
+import type { ChaosRide, ReplicaFacts } from './replica-facts.ts';
 import type { SettleResult } from './settle.ts';
 
 export interface CheckReport {
@@ -67,16 +67,21 @@ export function checkReplicas(replicas: ReplicaFacts[], ledger: Ledger): { failu
       if (rows.length === 0) findings.add('acknowledged write missing', `${where} lacks ${write.requestId} (seq ${write.seq}, epoch ${write.epoch})`);
       else if (rows.length > 1) findings.add('write applied twice', `${where} has ${rows.length} rows of ${write.requestId}`);
       else if (rows[0]?.rideId !== write.insertId) findings.add('answer differs from stored row', `${where}: ${write.requestId} answered ride ${write.insertId}, stored ${rows[0]?.rideId}`);
+      const stored = rows[0];
+      if (stored && !holdsWhatWasSent(stored, write)) findings.add('stored row differs from what the client sent', `${where}: ${write.requestId} sent ${describeSent(write)}, stored ${describeStored(stored)}`);
       const appliedAt = replica.order.get(write.requestId);
       if (appliedAt !== undefined && appliedAt !== write.seq) findings.add('answered seq differs from the log', `${where}: ${write.requestId} answered seq ${write.seq}, logged at ${appliedAt}`);
     }
     for (const write of ledger.unacked) {
       const rows = replica.rides.get(write.marker) ?? [];
       if (rows.length > 1) findings.add('write applied twice', `${where} has ${rows.length} rows of unacknowledged ${write.requestId}`);
+      const stored = rows[0];
+      if (stored && !holdsWhatWasSent(stored, write)) findings.add('stored row differs from what the client sent', `${where}: unacknowledged ${write.requestId} sent ${describeSent(write)}, stored ${describeStored(stored)}`);
     }
     for (const marker of replica.rides.keys()) {
       if (!ledger.issued.has(marker)) findings.add('row no client wrote', `${where} has marker ${marker}`);
     }
+    for (const stranger of replica.strangers) findings.add('row no client wrote', `${where} has ${stranger}`);
     summary.push(
       `  ${where}: applied seq ${replica.appliedSeq}, rows ${JSON.stringify(replica.counts)}, chaos rides ${replica.rides.size}, checksum ${replica.checksum.slice(0, 16)}`,
     );
@@ -92,6 +97,18 @@ export function checkReplicas(replicas: ReplicaFacts[], ledger: Ledger): { failu
     }
   }
   return { failures: findings.lines(), summary };
+}
+
+function holdsWhatWasSent(stored: ChaosRide, write: AckedWrite | UnackedWrite): boolean {
+  return stored.createdBy === write.writer && stored.source === write.sent.source && stored.destination === write.sent.destination;
+}
+
+function describeSent(write: AckedWrite | UnackedWrite): string {
+  return `${write.writer} ${write.sent.source}→${write.sent.destination}`;
+}
+
+function describeStored(stored: ChaosRide): string {
+  return `${stored.createdBy} ${stored.source}→${stored.destination}`;
 }
 
 /** Which counts differ, so "replicas differ" says where to look. */
@@ -119,8 +136,10 @@ export function checkLedger(ledger: Ledger): { failures: string[]; warnings: str
 }
 
 /**
- * The history checks: per-client order and deadlines. A seq comes from the replicas' logs
- * (request id → seq), so unacknowledged writes that were applied have one too.
+ * The history checks: per-client order and deadlines. A write's place in the log is its ride's id:
+ * rides take ids in the order they are applied (AUTOINCREMENT, the same on every replica), so
+ * this needs nothing of the product's own request-id table, which forgets old ids; unacknowledged
+ * writes that were applied have a place too.
  *
  * Deadlines: a write whose last attempt got a 503 was told "not done"; the service may still
  * have applied it before sending the 503, never after. "After" is proven, without trusting any
@@ -129,10 +148,10 @@ export function checkLedger(ledger: Ledger): { failures: string[]; warnings: str
  */
 export function checkHistory(replicas: ReplicaFacts[], ledger: Ledger): { failures: string[]; figures: HistoryFigures } {
   const findings = new Findings();
-  const seqOf = (requestId: string): number | undefined => {
+  const seqOf = (write: { marker: number }): number | undefined => {
     for (const replica of replicas) {
-      const seq = replica.order.get(requestId);
-      if (seq !== undefined) return seq;
+      const ride = replica.rides.get(write.marker)?.[0];
+      if (ride) return ride.rideId;
     }
     return undefined;
   };
@@ -147,16 +166,16 @@ export function checkHistory(replicas: ReplicaFacts[], ledger: Ledger): { failur
     for (let i = 1; i < ordered.length; i += 1) {
       const [before, after] = [ordered[i - 1], ordered[i]];
       if (!before || !after) continue;
-      const [logBefore, logAfter] = [seqOf(before.requestId) ?? before.seq, seqOf(after.requestId) ?? after.seq];
+      const [logBefore, logAfter] = [seqOf(before) ?? before.insertId, seqOf(after) ?? after.insertId];
       if (after.seq > before.seq && logAfter > logBefore) continue;
       clientOrderViolations += 1;
-      findings.add('client order broken', `${writer}: ${after.requestId} issued after ${before.requestId} was acknowledged, yet answered seq ${after.seq} (log ${logAfter}) vs ${before.seq} (log ${logBefore})`);
+      findings.add('client order broken', `${writer}: ${after.requestId} issued after ${before.requestId} was acknowledged, yet answered seq ${after.seq} (ride ${logAfter}) vs ${before.seq} (ride ${logBefore})`);
     }
   }
 
   const final503 = ledger.unacked.filter((write) => write.attemptLog?.at(-1)?.status === 503);
   const issued = [...ledger.acked, ...ledger.unacked]
-    .map((write) => ({ write, seq: seqOf(write.requestId) }))
+    .map((write) => ({ write, seq: seqOf(write) }))
     .filter((entry): entry is { write: (typeof entry)['write']; seq: number } => entry.seq !== undefined && entry.write.issuedAt !== undefined)
     .sort((a, b) => a.write.issuedAt - b.write.issuedAt);
   // Lowest log position among the writes issued at or after each index: one pass, then binary search.
@@ -169,7 +188,7 @@ export function checkHistory(replicas: ReplicaFacts[], ledger: Ledger): { failur
   let presentAfter503 = 0;
   let appliedAfter503 = 0;
   for (const write of final503) {
-    const seq = seqOf(write.requestId);
+    const seq = seqOf(write);
     if (seq === undefined) continue;
     presentAfter503 += 1;
     const answeredAt = write.attemptLog.at(-1)?.endedAt ?? 0;
@@ -177,11 +196,11 @@ export function checkHistory(replicas: ReplicaFacts[], ledger: Ledger): { failur
     const witness = first === undefined ? undefined : lowestFrom[first];
     if (witness && witness.seq < seq) {
       appliedAfter503 += 1;
-      findings.add('write applied after its 503 (never retried)', `${write.requestId} got 503 at ${answeredAt}, is at seq ${seq}, after ${witness.requestId} (seq ${witness.seq}) issued later`);
+      findings.add('write applied after its 503 (never retried)', `${write.requestId} got 503 at ${answeredAt}, is ride ${seq}, after ${witness.requestId} (ride ${witness.seq}) issued later`);
     }
     const sameClientLater = issued.find((entry) => entry.write.writer === write.writer && entry.write.sequence > write.sequence && entry.seq < seq);
     if (sameClientLater) {
-      findings.add("a client's later write ordered before its 503'd write", `${write.writer}: ${sameClientLater.write.requestId} (seq ${sameClientLater.seq}) before ${write.requestId} (seq ${seq})`);
+      findings.add("a client's later write ordered before its 503'd write", `${write.writer}: ${sameClientLater.write.requestId} (ride ${sameClientLater.seq}) before ${write.requestId} (ride ${seq})`);
     }
   }
   const figures: HistoryFigures = {
@@ -212,7 +231,9 @@ export function buildReport(title: string, settle: SettleResult, replicas: Repli
   const fromReplicas = checkReplicas(replicas, ledger);
   const fromLedger = checkLedger(ledger);
   const fromHistory = checkHistory(replicas, ledger);
-  const failures = [...settle.failures, ...fromReplicas.failures, ...fromLedger.failures, ...fromHistory.failures];
+  // A run that acknowledged nothing has shown nothing kept: it cannot pass.
+  const nothingAcked = ledger.acked.length === 0 ? ['no write was acknowledged in the whole run'] : [];
+  const failures = [...settle.failures, ...nothingAcked, ...fromReplicas.failures, ...fromLedger.failures, ...fromHistory.failures];
   const figures = fromHistory.figures;
   const attempts = ledger.acked.reduce((sum, write) => sum + write.attempts, 0);
   const retried = ledger.acked.filter((write) => write.attempts > 1).length;

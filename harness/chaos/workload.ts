@@ -58,10 +58,17 @@ export interface AttemptRecord {
   status: number;
 }
 
+/** What a write asked to store besides its writer and marker: the checker compares it with every replica's row. */
+export interface SentRoute {
+  source: number;
+  destination: number;
+}
+
 export interface AckedWrite {
   requestId: string;
   writer: string;
   marker: number;
+  sent: SentRoute;
   seq: number;
   insertId: number;
   epoch: number;
@@ -77,6 +84,7 @@ export interface UnackedWrite {
   requestId: string;
   writer: string;
   marker: number;
+  sent: SentRoute;
   attempts: number;
   /** Last status seen (0: no answer); a 4xx means the service refused a valid write. */
   lastStatus: number;
@@ -201,12 +209,12 @@ export class Workload {
     const history = { sequence: n, issuedAt: started, attemptLog };
     if (outcome.status === 200) {
       const answer = outcome.body as WriteAnswer;
-      const acked: AckedWrite = { requestId, writer, marker, seq: answer.seq, insertId: answer.insertId, epoch: answer.epoch, attempts, latencyMs: Date.now() - started, ...history };
+      const acked: AckedWrite = { requestId, writer, marker, sent: { source: values.source, destination: values.destination }, seq: answer.seq, insertId: answer.insertId, epoch: answer.epoch, attempts, latencyMs: Date.now() - started, ...history };
       this.ledger.acked.push(acked);
       return acked;
     }
     const gaveUp = policy.maxAttempts === 1;
-    const unacked: UnackedWrite = { requestId, writer, marker, attempts, lastStatus: outcome.status, lastError: outcome.error ?? JSON.stringify(outcome.body), ...history, gaveUp };
+    const unacked: UnackedWrite = { requestId, writer, marker, sent: { source: values.source, destination: values.destination }, attempts, lastStatus: outcome.status, lastError: outcome.error ?? JSON.stringify(outcome.body), ...history, gaveUp };
     this.ledger.unacked.push(unacked);
     return unacked;
   }

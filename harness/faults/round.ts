@@ -6,10 +6,13 @@
  * must settle, and the history checker compares what clients were told with every replica.
  * Free of vitest, so bench/soak.ts runs the same rounds for as long as it is asked to.
  */
+import fs from 'node:fs';
 import { buildReport, type CheckReport } from '../chaos/checker.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import { Random } from '../chaos/prng.ts';
-import { readReplicaFacts, replicaFile } from '../chaos/replica-facts.ts';
+import { readReplicaFacts, replicaFile, type ReplicaFacts } from '../chaos/replica-facts.ts';
+import { Store } from '../../src/dbaas/worker/Store.ts';
+import { clusterProcesses } from './proc.ts';
 import { settle } from '../chaos/settle.ts';
 import { Workload, type Ledger } from '../chaos/workload.ts';
 import type { FaultEnvironment } from './environment.ts';
@@ -128,6 +131,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
       return [];
     }
   });
+  replicas.push(...unlistedReplicas(env, new Set(settled.workers.map((worker) => worker.workerId)), minSeq, ledger.writers));
   const title = `faults ${options.label} (seed ${options.seed}): ${faults.map((fault) => fault.kind).join(', ') || 'none'}`;
   const report = buildReport(title, settled, replicas, ledger);
   failures.push(...report.failures);
@@ -271,4 +275,23 @@ function unexpectedExits(env: FaultEnvironment, since: number): string[] {
 /** What the processes said while the round ran. */
 function diagnosis(env: FaultEnvironment, since: number): string[] {
   return [`log lines of the round (times from its start; data in ${env.dataDir}):`, logExcerpt(env.dataDir, since, Date.now())];
+}
+
+/**
+ * Replicas ZooKeeper does not list, found from the other side: a live worker process of the
+ * cluster whose file in the data folder claims every acknowledged write (a copy still being made
+ * does not) must hold them like any listed replica.
+ */
+function unlistedReplicas(env: FaultEnvironment, listed: ReadonlySet<string>, minSeq: number, writers: readonly string[]): ReplicaFacts[] {
+  return clusterProcesses(env.cluster).flatMap((proc) => {
+    if (proc.kind !== 'worker' || proc.workerId === undefined || listed.has(proc.workerId)) return [];
+    const file = replicaFile(env.dataDir, proc.workerId);
+    const position = fs.existsSync(file) ? Store.readPosition(file) : undefined;
+    if (!position || position.appliedSeq < minSeq) return [];
+    try {
+      return [readReplicaFacts(file, writers)];
+    } catch {
+      return [];
+    }
+  });
 }

@@ -5,8 +5,8 @@
  * what it was just told it wrote.
  */
 import { describe, expect, it } from 'vitest';
-import { buildReport, checkHistory } from '../../harness/chaos/checker.ts';
-import type { ReplicaFacts } from '../../harness/chaos/replica-facts.ts';
+import { buildReport, checkHistory, checkReplicas } from '../../harness/chaos/checker.ts';
+import type { ChaosRide, ReplicaFacts } from '../../harness/chaos/replica-facts.ts';
 import type { SettleResult } from '../../harness/chaos/settle.ts';
 import type { AckedWrite, Ledger, UnackedWrite } from '../../harness/chaos/workload.ts';
 
@@ -17,6 +17,7 @@ function acked(writer: number, sequence: number, seq: number, issuedAt: number):
     requestId: `h-w${writer}-${sequence}`,
     writer: `h-w${writer}`,
     marker: BASE + writer * 1_000_000 + sequence,
+    sent: { source: 3, destination: 7 },
     seq,
     insertId: seq,
     epoch: 1,
@@ -33,6 +34,7 @@ function refused503(writer: number, sequence: number, issuedAt: number, answered
     requestId: `h-w${writer}-${sequence}`,
     writer: `h-w${writer}`,
     marker: BASE + writer * 1_000_000 + sequence,
+    sent: { source: 3, destination: 7 },
     attempts: 1,
     lastStatus: 503,
     lastError: 'TIMEOUT',
@@ -49,15 +51,20 @@ function ledgerOf(acks: AckedWrite[], unacks: UnackedWrite[] = []): Ledger {
   return { writers: ['h-w0', 'h-w1'], acked: acks, unacked: unacks, issued, writeStatuses: {}, readStatuses: {}, staleReads: [], checkedReads: 0, samples: {} };
 }
 
-/** A replica holding `present` at the given seqs (`copies` rows each, default 1). */
-function replica(present: { write: AckedWrite | UnackedWrite; seq: number; copies?: number }[]): ReplicaFacts {
-  const rides = new Map<number, { rideId: number; createdBy: string }[]>();
+/** A replica holding `present` at the given seqs (`copies` rows each, default 1), its rows as the client sent them unless `stored` says otherwise. */
+function replica(
+  present: { write: AckedWrite | UnackedWrite; seq: number; copies?: number; stored?: Partial<ChaosRide> }[],
+  options: { strangers?: string[]; withRequestIds?: boolean } = {},
+): ReplicaFacts {
+  const rides = new Map<number, ChaosRide[]>();
   const order = new Map<string, number>();
-  for (const { write, seq, copies } of present) {
-    order.set(write.requestId, seq);
-    rides.set(write.marker, Array.from({ length: copies ?? 1 }, () => ({ rideId: seq, createdBy: write.writer })));
+  for (const { write, seq, copies, stored } of present) {
+    if (options.withRequestIds !== false) order.set(write.requestId, seq);
+    const row: ChaosRide = { rideId: seq, createdBy: write.writer, ...write.sent, ...stored };
+    rides.set(write.marker, Array.from({ length: copies ?? 1 }, () => row));
   }
-  return { workerId: 'r1', file: 'r1.db', appliedSeq: Math.max(0, ...order.values()), order, counts: {}, checksum: 'x', rides };
+  const appliedSeq = Math.max(0, ...present.map((entry) => entry.seq));
+  return { workerId: 'r1', file: 'r1.db', appliedSeq, order, counts: {}, checksum: 'x', rides, strangers: options.strangers ?? [] };
 }
 
 const settled: SettleResult = { settled: true, waitedMs: 0, workers: [], failures: [], description: 'settled' };
@@ -107,5 +114,38 @@ describe('the history checks', () => {
     const report = buildReport('stale', settled, [replica([{ write, seq: 1 }])], ledger);
     expect(report.failures.join('\n')).toContain('stale reads');
     expect(report.figures.staleReads).toBe(1);
+  });
+
+  it('catch a stored row whose creator, source or destination is not what the client sent', () => {
+    const write = acked(0, 0, 1, 100);
+    const { failures } = checkReplicas([replica([{ write, seq: 1, stored: { destination: 8 } }])], ledgerOf([write]));
+    expect(failures.join('\n')).toContain('stored row differs from what the client sent: 1');
+    const other = acked(0, 1, 2, 200);
+    const swapped = checkReplicas([replica([{ write: other, seq: 2, stored: { createdBy: 'h-w1' } }])], ledgerOf([other]));
+    expect(swapped.failures.join('\n')).toContain('stored row differs from what the client sent: 1');
+  });
+
+  it('catch users and seats of the run that no client wrote', () => {
+    const write = acked(0, 0, 1, 100);
+    const { failures } = checkReplicas([replica([{ write, seq: 1 }], { strangers: ['user h-w9', 'seat of h-w0 on ride 1'] })], ledgerOf([write]));
+    expect(failures.join('\n')).toContain('row no client wrote: 2');
+  });
+
+  it('place writes in the log without the product\u2019s request-id table (it forgets old ids)', () => {
+    const one = acked(0, 0, 5, 100);
+    const two = acked(0, 1, 4, 200);
+    const { figures } = checkHistory([replica([{ write: two, seq: 4 }, { write: one, seq: 5 }], { withRequestIds: false })], ledgerOf([one, two]));
+    expect(figures.clientOrderViolations).toBe(1);
+    const timedOut = refused503(1, 0, 100, 2600);
+    const later = acked(0, 2, 6, 2700);
+    const after = checkHistory([replica([{ write: later, seq: 6 }, { write: timedOut, seq: 7 }], { withRequestIds: false })], ledgerOf([later], [timedOut]));
+    expect(after.figures.appliedAfter503).toBe(1);
+  });
+
+  it('fail a run in which no write was acknowledged', () => {
+    const timedOut = refused503(1, 0, 100, 2600);
+    const report = buildReport('nothing acknowledged', settled, [replica([])], ledgerOf([], [timedOut]));
+    expect(report.ok).toBe(false);
+    expect(report.failures).toContain('no write was acknowledged in the whole run');
   });
 });
