@@ -22,19 +22,23 @@ export interface ReplicaContent {
 export function readReplica(file: string): ReplicaContent {
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
-    const hash = createHash('sha256');
-    const counts: Record<string, number> = {};
-    for (const table of TABLE_NAMES) {
-      const rows = db.prepare(`SELECT * FROM "${table}" ORDER BY 1, 2`).all();
-      counts[table] = rows.length;
-      hash.update(table).update(JSON.stringify(rows));
-    }
-    const order = new Map<string, number>();
-    for (const row of db.prepare('SELECT request_id, seq FROM applied_requests').all() as { request_id: string; seq: number }[]) {
-      order.set(row.request_id, row.seq);
-    }
-    const { applied_seq: appliedSeq } = db.prepare('SELECT applied_seq FROM replication_state').get() as { applied_seq: number };
-    return { workerId: path.basename(file, '.db'), appliedSeq, order, counts, checksum: hash.digest('hex') };
+    // One read transaction: the counts, the log and the position from the same moment, though the
+    // worker goes on applying writes meanwhile (each statement alone would see its own moment).
+    return db.transaction((): ReplicaContent => {
+      const hash = createHash('sha256');
+      const counts: Record<string, number> = {};
+      for (const table of TABLE_NAMES) {
+        const rows = db.prepare(`SELECT * FROM "${table}" ORDER BY 1, 2`).all();
+        counts[table] = rows.length;
+        hash.update(table).update(JSON.stringify(rows));
+      }
+      const order = new Map<string, number>();
+      for (const row of db.prepare('SELECT request_id, seq FROM applied_requests').all() as { request_id: string; seq: number }[]) {
+        order.set(row.request_id, row.seq);
+      }
+      const { applied_seq: appliedSeq } = db.prepare('SELECT applied_seq FROM replication_state').get() as { applied_seq: number };
+      return { workerId: path.basename(file, '.db'), appliedSeq, order, counts, checksum: hash.digest('hex') };
+    })();
   } finally {
     db.close();
   }

@@ -107,12 +107,12 @@ describe('crash/slave with only the master left', () => {
     await service?.stop();
   });
 
-  it('answers a clear 4xx and kills nothing', async () => {
+  it('answers 409 CONFLICT, as documented, and kills nothing', async () => {
     const before = await get<number[]>(`${service.orchestratorUrl}/api/v1/worker/list`);
     expect(before.body).toHaveLength(1);
     const crashed = await post<{ error: string; code: string }>(`${service.orchestratorUrl}/api/v1/crash/slave`);
-    expect(crashed.status).toBeGreaterThanOrEqual(400);
-    expect(crashed.status).toBeLessThan(500);
+    expect(crashed.status).toBe(409);
+    expect(crashed.body.code).toBe('CONFLICT');
     expect(crashed.body.error).toMatch(/slave/i);
     const after = await get<number[]>(`${service.orchestratorUrl}/api/v1/worker/list`);
     expect(after.body).toEqual(before.body);

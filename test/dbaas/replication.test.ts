@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { get, inParallel, post } from '../../harness/http.ts';
+import Database from 'better-sqlite3';
 import { readLiveReplicas, until } from '../../harness/replicas.ts';
+import { workerDbFile, workersDirOf } from '../../src/dbaas/worker/files.ts';
 
 const password = 'ab'.repeat(20);
 
@@ -109,18 +111,29 @@ describe('replication between master and slaves', () => {
   });
 
   it('deleting a user removes their rides and seats on every replica', async () => {
-    await post(url('/api/v1/db/write'), { op: 'insert', table: 'users', values: { username: 'carol', password } });
-    const ride = await post<{ insertId: number }>(url('/api/v1/db/write'), {
-      op: 'insert',
-      table: 'rides',
-      values: { created_by: 'bob', timestamp: 1_900_000_000, source: 5, destination: 6 },
-    });
-    await post(url('/api/v1/db/write'), { op: 'insert', table: 'ride_members', values: { ride_id: ride.body.insertId, username: 'carol' } });
-    const removed = await post<{ seq: number }>(url('/api/v1/db/write'), { op: 'delete', table: 'users', where: { username: 'bob' } });
-    const rides = await post<{ rows: unknown[] }>(url('/api/v1/db/read'), { table: 'rides', minSeq: removed.body.seq });
-    const seats = await post<{ rows: unknown[] }>(url('/api/v1/db/read'), { table: 'ride_members', minSeq: removed.body.seq });
-    expect(rides.body.rows).toEqual([]);
-    expect(seats.body.rows).toEqual([]);
+    const write = async (body: object) => {
+      const answer = await post<{ insertId?: number; seq: number }>(url('/api/v1/db/write'), body);
+      expect(answer.status, JSON.stringify(body)).toBe(200);
+      return answer.body;
+    };
+    await write({ op: 'insert', table: 'users', values: { username: 'carol', password } });
+    await write({ op: 'insert', table: 'users', values: { username: 'dave', password } });
+    const ride = await write({ op: 'insert', table: 'rides', values: { created_by: 'bob', timestamp: 1_900_000_000, source: 5, destination: 6 } });
+    const kept = await write({ op: 'insert', table: 'rides', values: { created_by: 'dave', timestamp: 1_900_000_000, source: 5, destination: 6 } });
+    await write({ op: 'insert', table: 'ride_members', values: { ride_id: ride.insertId, username: 'carol' } });
+    const seatOfBob = await write({ op: 'insert', table: 'ride_members', values: { ride_id: kept.insertId, username: 'bob' } });
+    // Before the delete, every replica has bob's ride and both seats: the cascade has something to remove.
+    const fileOf = (workerId: string) => workerDbFile(workersDirOf(service.dataDir), workerId);
+    const before = await replicasAt(seatOfBob.seq);
+    for (const replica of before) {
+      const held = ridesAndSeatsOf(fileOf(replica.workerId), ride.insertId as number);
+      expect(held.bobRides, replica.workerId).toBeGreaterThanOrEqual(1);
+      expect(held, replica.workerId).toMatchObject({ bobSeats: 1, seatsOnBobRide: 1, keptRides: 1 });
+    }
+    const removed = await write({ op: 'delete', table: 'users', where: { username: 'bob' } });
+    const after = await replicasAt(removed.seq);
+    expect(after).toHaveLength(3);
+    for (const replica of after) expect(ridesAndSeatsOf(fileOf(replica.workerId), ride.insertId as number), replica.workerId).toEqual({ bobRides: 0, bobSeats: 0, seatsOnBobRide: 0, keptRides: 1 });
   });
 
   it('lists workers from ZooKeeper with pid, role, ready flag and applied seq', async () => {
@@ -134,3 +147,19 @@ describe('replication between master and slaves', () => {
     }
   });
 });
+
+/** Bob's rides and seats, the seats on his ride, and dave's rides, as one replica's file holds them. */
+function ridesAndSeatsOf(file: string, bobRide: number): { bobRides: number; bobSeats: number; seatsOnBobRide: number; keptRides: number } {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const count = (sql: string, ...params: unknown[]) => (db.prepare(sql).get(...params) as { n: number }).n;
+    return {
+      bobRides: count("SELECT COUNT(*) AS n FROM rides WHERE created_by = 'bob'"),
+      bobSeats: count("SELECT COUNT(*) AS n FROM ride_members WHERE username = 'bob'"),
+      seatsOnBobRide: count('SELECT COUNT(*) AS n FROM ride_members WHERE ride_id = ?', bobRide),
+      keptRides: count("SELECT COUNT(*) AS n FROM rides WHERE created_by = 'dave'"),
+    };
+  } finally {
+    db.close();
+  }
+}
