@@ -57,16 +57,23 @@ export async function brokerAlarm({ env, random, applied }: InjectionContext): P
   const heldMs = random.int(env.options.rpcTimeoutMs + 500, 12_000);
   const [raise, lift] = memory
     ? [['set_vm_memory_high_watermark', 'absolute', '1MB'], ['set_vm_memory_high_watermark', MEMORY_WATERMARK]]
-    : [['set_disk_free_limit', '100TB'], ['set_disk_free_limit', DISK_FREE_LIMIT]];
+    : // In bytes: 3.10's rabbitmqctl takes no TB unit. 1 PB is more than any disk here has free.
+      [['set_disk_free_limit', '1000000000000000'], ['set_disk_free_limit', DISK_FREE_LIMIT]];
   const what = memory ? 'memory' : 'disk';
   try {
     await env.rabbit.control(RABBITMQCTL, raise);
   } catch (error) {
     applied();
-    return { detail: `could not raise a ${what} alarm: ${error instanceof Error ? error.message : String(error)}` };
+    const reason = error instanceof Error ? error.message : String(error);
+    // A fault that did not happen must not pass for one the cluster survived.
+    return { detail: `could not raise a ${what} alarm: ${reason}`, violation: `the harness could not raise the ${what} alarm: ${reason.slice(0, 200)}` };
   }
   applied();
   const alarms = await env.rabbit.control(RABBITMQCTL, ['eval', 'rabbit_alarm:get_alarms().']).catch((error: unknown) => `unknown (${String(error)})`);
+  if (!alarms.includes(memory ? 'memory' : 'disk')) {
+    await env.rabbit.control(RABBITMQCTL, lift).catch(() => undefined);
+    return { detail: `RabbitMQ ${what} alarm asked for, but the node reports ${alarms.replace(/\s+/g, ' ')}`, violation: `the ${what} alarm was not raised` };
+  }
   await sleep(heldMs);
   let lifted = 'lifted';
   try {
