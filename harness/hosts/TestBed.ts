@@ -46,6 +46,7 @@ export class TestBed {
   private state: BedState | undefined;
   private lifecycle: Lifecycle = 'new';
   private releaseOwner: (() => void) | undefined;
+  private readonly downHooks: (() => Promise<void>)[] = [];
 
   constructor(private readonly options: TestBedOptions = {}) {
     this.plan = planBed(options);
@@ -91,10 +92,18 @@ export class TestBed {
 
   /** Removes everything the bed made, its processes first; safe to call twice. */
   async down(): Promise<TeardownReport> {
+    // Servers stop gracefully first (SIGTERM); a hook that fails still leaves the SIGKILLs below.
+    const hooks = this.downHooks.splice(0);
+    await Promise.allSettled(hooks.map((hook) => hook()));
     this.lifecycle = 'down';
     this.releaseOwner?.();
     this.releaseOwner = undefined;
     return tearDown(this.plan.name, this.stateDir);
+  }
+
+  /** Runs before `down()` kills what is left: how servers started in the bed get their SIGTERM. */
+  beforeDown(hook: () => Promise<void>): void {
+    this.downHooks.push(hook);
   }
 
   /**

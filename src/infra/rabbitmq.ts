@@ -22,7 +22,7 @@ import type { Endpoint, PrivateLaunch, ServerKind } from './server-kind.ts';
  * The scripts under /usr/lib, not the /usr/sbin wrappers: as root those `su` to the rabbitmq
  * user, whose Erlang cookie does not match a private node.
  */
-const BIN = '/usr/lib/rabbitmq/bin';
+export const BIN = '/usr/lib/rabbitmq/bin';
 const PROTOCOL_HEADER = Buffer.from('AMQP\x00\x00\x09\x01', 'latin1');
 /** The private node's user and vhost; the password is the directory's own. */
 export const PRIVATE_USER = 'rideshare';
