@@ -35,7 +35,12 @@ function isAmqpReply(reply: Buffer): boolean {
   return reply[0] === 1 || reply.subarray(0, 4).toString('latin1') === 'AMQP';
 }
 
-function parseAddress(url: string): Endpoint[] {
+/** One URL, or the nodes of a cluster separated by commas: any one of them answering is enough. */
+function parseAddress(address: string): Endpoint[] {
+  return address.split(',').map((part) => part.trim()).filter((part) => part !== '').map(parseOne);
+}
+
+function parseOne(url: string): Endpoint {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -48,7 +53,7 @@ function parseAddress(url: string): Endpoint[] {
   }
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
   const port = parsed.port ? Number(parsed.port) : tls ? 5671 : 5672;
-  return [{ host, port, connectOnly: tls }];
+  return { host, port, connectOnly: tls };
 }
 
 /**
