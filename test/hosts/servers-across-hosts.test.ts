@@ -1,0 +1,151 @@
+/**
+ * Servers across hosts: a RabbitMQ cluster of three nodes and a ZooKeeper ensemble of three
+ * servers, one of each per host of a bed (harness/hosts/bed-servers.ts), with the product's own
+ * clients running inside a host: an AMQP client given every node keeps working when its node is
+ * killed, a ZooKeeper client keeps its session when its server's host is cut off, and nothing
+ * the servers started outlives the bed. One cluster for the whole file: forming it takes 20-60 s.
+ */
+import { type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAlive, waitFor } from '../../src/shared/processes.ts';
+import { rabbitNodeName } from '../../src/infra/rabbitmq-cluster-node.ts';
+import { startBedServers, type BedServers } from '../../harness/hosts/bed-servers.ts';
+import { listNamespaces, pidsIn } from '../../harness/hosts/namespace-pids.ts';
+import { TestBed } from '../../harness/hosts/TestBed.ts';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '../..');
+const AMQP_CLIENT = path.join(HERE, 'fixtures/amqp-echo-client.ts');
+const ZK_CLIENT = path.join(HERE, 'fixtures/zk-session-client.ts');
+
+interface ClientEvent {
+  event: string;
+  at: number;
+  peer?: string;
+  owner?: string;
+  message?: string;
+}
+
+/** A client in a host of the bed whose JSON lines the test reads as they come. */
+class Client {
+  readonly events: ClientEvent[] = [];
+  stderr = '';
+  constructor(readonly child: ChildProcess) {
+    let partial = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      const parts = (partial + chunk.toString()).split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts) if (line.startsWith('{')) this.events.push(JSON.parse(line) as ClientEvent);
+    });
+    child.stderr?.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4000)));
+  }
+
+  after(at: number, event: string): ClientEvent | undefined {
+    return this.events.find((item) => item.at >= at && item.event === event);
+  }
+
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
+}
+
+const bed = new TestBed({ name: `c${process.pid}`, subnet: '10.79.0.0/24' });
+let servers: BedServers;
+
+function startClient(host: string, script: string, env: Record<string, string>): Client {
+  return new Client(bed.exec(host, ['node', '--import', 'tsx', script], { cwd: REPO, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, hostname: false }));
+}
+
+function hostOf(address: string | undefined): string | undefined {
+  return bed.hosts.find((host) => address?.endsWith(host.address))?.name;
+}
+
+describe('servers across hosts', () => {
+  beforeAll(async () => {
+    await bed.up();
+    servers = await startBedServers(bed);
+    console.log('formed (ms)', servers.formedMs, 'memory (KiB)', servers.memory());
+  }, 200_000);
+
+  afterAll(async () => {
+    await bed.down();
+  }, 60_000);
+
+  it('form one RabbitMQ cluster of every node and a ZooKeeper quorum of one leader and two followers', async () => {
+    const status = JSON.parse(await servers.rabbitCli('db', 'rabbitmqctl', ['cluster_status', '--formatter', 'json'])) as { running_nodes: string[]; partitions: unknown };
+    expect([...status.running_nodes].sort()).toEqual(['db', 'rides', 'users'].map(rabbitNodeName).sort());
+    const modes = await Promise.all(servers.hosts.map((host) => servers.zkMode(host)));
+    expect([...modes].sort()).toEqual(['follower', 'follower', 'leader']);
+    for (const usage of servers.memory()) {
+      expect(usage.rabbitmqKiB, usage.host).toBeGreaterThan(30_000);
+      expect(usage.zookeeperKiB, usage.host).toBeGreaterThan(20_000);
+    }
+  });
+
+  it('keep a ZooKeeper session when its server host is cut off and the other two keep a quorum', async () => {
+    // From users, only the servers of the other hosts: cutting one off leaves the client the other.
+    const client = startClient('users', ZK_CLIENT, { ZK_CONNECT: servers.zkConnect().split(',').filter((part) => !part.startsWith('users:')).join(',') });
+    try {
+      expect(await waitFor(() => client.events.some((item) => item.event === 'read'), 20_000, 50), client.stderr).toBe(true);
+      const owner = client.events.find((item) => item.event === 'read')?.owner;
+      const connections = await bed.run('users', ['ss', '-Htn', 'state', 'established', 'dport', '=', ':2181'], { hostname: false });
+      const serverHost = hostOf(/\s(\d+\.\d+\.\d+\.\d+):2181\b/.exec(connections)?.[1]);
+      expect(serverHost, connections).toMatch(/^(rides|db)$/);
+      const cut = await bed.partition(serverHost!);
+      const cutAt = Date.now();
+      try {
+        // Noticed as a silent link, then the session resumes on the other server within its 4 s.
+        expect(await waitFor(() => client.after(cutAt, 'disconnected') !== undefined, 10_000, 50), JSON.stringify(client.events.slice(-5))).toBe(true);
+        expect(await waitFor(() => client.after(client.after(cutAt, 'disconnected')!.at, 'read') !== undefined, 15_000, 50)).toBe(true);
+        const resumed = client.after(client.after(cutAt, 'disconnected')!.at, 'read')!;
+        console.log(`ZooKeeper client: session kept, reads again ${resumed.at - cutAt} ms after its server's host was cut off`);
+        expect(resumed.owner).toBe(owner);
+        expect(client.events.some((item) => item.event === 'expired')).toBe(false);
+      } finally {
+        await cut.heal();
+      }
+    } finally {
+      client.stop();
+    }
+  }, 60_000);
+
+  it('keep an AMQP client working when its node is killed: it reconnects to another node within seconds', async () => {
+    const client = startClient('users', AMQP_CLIENT, { AMQP_URL: servers.amqpUrls('rides') });
+    try {
+      expect(await waitFor(() => client.events.some((item) => item.event === 'echo'), 30_000, 50), client.stderr).toBe(true);
+      expect(hostOf(client.events.find((item) => item.event === 'connected')?.peer)).toBe('rides');
+      const killedAt = Date.now();
+      await servers.killRabbit('rides');
+      expect(await waitFor(() => client.after(killedAt, 'lost') !== undefined, 15_000, 20), JSON.stringify(client.events.slice(-5))).toBe(true);
+      expect(await waitFor(() => client.after(killedAt, 'echo') !== undefined, 20_000, 20), JSON.stringify(client.events.slice(-5))).toBe(true);
+      const echo = client.after(killedAt, 'echo')!;
+      console.log(`AMQP client: working again ${echo.at - killedAt} ms after its node was killed, through ${hostOf(echo.peer)}`);
+      expect(['users', 'db']).toContain(hostOf(echo.peer));
+      expect(echo.at - killedAt).toBeLessThan(10_000);
+      expect(client.events.filter((item) => item.event === 'failed')).toEqual([]);
+    } finally {
+      client.stop();
+    }
+  }, 60_000);
+
+  it('leave nothing when the bed goes down: every server had its SIGTERM, no process and no namespace remain', async () => {
+    const started = servers.hosts.flatMap((host) => pidsIn(bed.host(host).namespace));
+    expect(started.length).toBeGreaterThan(0);
+    const report = await bed.down();
+    // Everything was gone after the SIGTERMs: the teardown found nothing to kill.
+    expect(report.killed).toEqual([]);
+    expect(started.filter((pid) => isAlive(pid))).toEqual([]);
+    expect(listNamespaces().filter((name) => name.startsWith(`rs-${bed.plan.name}-`))).toEqual([]);
+    const leftovers = fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`rs-${bed.plan.name}-servers-`);
+      } catch {
+        return false;
+      }
+    });
+    expect(leftovers).toEqual([]);
+  }, 90_000);
+});
