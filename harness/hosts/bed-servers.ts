@@ -8,13 +8,13 @@
  * Stopping is SIGTERM (rabbitmq-server's trap stops its node; `rabbitmqctl stop` can hang on a
  * node back from a pause), then SIGKILL after a grace. It runs on `stop()`, before the bed's
  * `down()` (a hook of the bed), and, should the process exit or be signalled first, the bed's
- * own teardown SIGKILLs whatever is left in its namespaces; the servers' folder goes with them.
+ * own teardown SIGKILLs whatever is left in its namespaces and removes the servers' folder (a
+ * folder of the bed's).
  */
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RideShareError } from '../../src/shared/errors.ts';
@@ -73,9 +73,8 @@ const RABBIT_PROCESSES = ['beam.smp', 'erl_child_setup', 'inet_gethost', 'rabbit
 
 export async function startBedServers(bed: TestBed, options: BedServersOptions = {}): Promise<BedServers> {
   const hosts = bed.hosts.map((host) => host.name);
-  const dir = await mkdtemp(path.join(os.tmpdir(), `rs-${bed.plan.name}-servers-`));
-  const removeDir = () => rmSync(dir, { recursive: true, force: true });
-  process.once('exit', removeDir);
+  // Removed by the bed's teardown, which also runs when the owner exits or is signalled.
+  const dir = bed.folder('servers');
   const password = randomBytes(18).toString('base64url');
   const cookie = randomBytes(24).toString('hex');
   const children: { host: string; kind: 'rabbitmq' | 'zookeeper'; child: ChildProcess; logFile: string }[] = [];
@@ -94,8 +93,7 @@ export async function startBedServers(bed: TestBed, options: BedServersOptions =
       );
       // Each node's rabbitmq-server started its host's epmd, which daemonized; it goes with them.
       for (const host of hosts) for (const pid of pidsIn(bed.host(host).namespace)) if (commOf(pid) === 'epmd') process.kill(pid, 'SIGTERM');
-      process.removeListener('exit', removeDir);
-      removeDir();
+      rmSync(dir, { recursive: true, force: true });
     })());
   bed.beforeDown(stop);
 
@@ -176,7 +174,9 @@ export async function startBedServers(bed: TestBed, options: BedServersOptions =
       await failIfExited();
       if (performance.now() > deadline()) throw new RideShareError('TIMEOUT', `the ZooKeeper ensemble of ${hosts.join(', ')} had no quorum within ${options.formTimeoutMs ?? 150_000} ms`);
       const modes = await Promise.all(hosts.map((host) => zkMode(host)));
-      if (modes.every((mode) => mode === 'leader' || mode === 'follower')) return;
+      // One server alone runs standalone: ZooKeeper ignores an ensemble of one.
+      const serving = hosts.length === 1 ? ['standalone', 'leader'] : ['leader', 'follower'];
+      if (modes.every((mode) => mode !== undefined && serving.includes(mode))) return;
       await sleep(250);
     }
   }

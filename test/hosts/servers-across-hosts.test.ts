@@ -5,7 +5,8 @@
  * killed, a ZooKeeper client keeps its session when its server's host is cut off, and nothing
  * the servers started outlives the bed. One cluster for the whole file: forming it takes 20-60 s.
  */
-import { type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,12 +15,29 @@ import { isAlive, waitFor } from '../../src/shared/processes.ts';
 import { rabbitNodeName } from '../../src/infra/rabbitmq-cluster-node.ts';
 import { startBedServers, type BedServers } from '../../harness/hosts/bed-servers.ts';
 import { listNamespaces, pidsIn } from '../../harness/hosts/namespace-pids.ts';
+import { tearDown } from '../../harness/hosts/teardown.ts';
 import { TestBed } from '../../harness/hosts/TestBed.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '../..');
 const AMQP_CLIENT = path.join(HERE, 'fixtures/amqp-echo-client.ts');
 const ZK_CLIENT = path.join(HERE, 'fixtures/zk-session-client.ts');
+const SERVERS_OWNER = path.join(HERE, 'fixtures/servers-owner.ts');
+
+/** Live processes whose command line contains `text`. */
+function processesNaming(text: string): string[] {
+  return fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text);
+    } catch {
+      return false;
+    }
+  });
+}
+
+function bedFolders(bedName: string): string[] {
+  return fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith(`rs-${bedName}-`));
+}
 
 interface ClientEvent {
   event: string;
@@ -139,13 +157,32 @@ describe('servers across hosts', () => {
     expect(report.killed).toEqual([]);
     expect(started.filter((pid) => isAlive(pid))).toEqual([]);
     expect(listNamespaces().filter((name) => name.startsWith(`rs-${bed.plan.name}-`))).toEqual([]);
-    const leftovers = fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
-      try {
-        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`rs-${bed.plan.name}-servers-`);
-      } catch {
-        return false;
-      }
-    });
+    const leftovers = processesNaming(`rs-${bed.plan.name}-servers-`);
     expect(leftovers).toEqual([]);
+    expect(bedFolders(bed.plan.name)).toEqual([]);
   }, 90_000);
+
+  it('leave nothing when the owner of a bed running servers is stopped by SIGTERM', async () => {
+    const name = `o${process.pid}`;
+    const owner = spawn('node', ['--import', 'tsx', SERVERS_OWNER, name], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    owner.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    owner.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      expect(await waitFor(() => output.includes('up '), 120_000, 100), output).toBe(true);
+      const inside = pidsIn(`rs-${name}-solo`);
+      const commands = inside.map((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+      expect(commands).toEqual(expect.arrayContaining(['beam.smp', 'epmd', 'java']));
+      expect(bedFolders(name)).toHaveLength(1);
+      owner.kill('SIGTERM');
+      expect(await waitFor(() => owner.exitCode !== null || owner.signalCode !== null, 20_000, 50)).toBe(true);
+      expect(inside.filter((pid) => isAlive(pid))).toEqual([]);
+      expect(listNamespaces().filter((ns) => ns.startsWith(`rs-${name}-`))).toEqual([]);
+      expect(processesNaming(`rs-${name}-servers-`)).toEqual([]);
+      expect(bedFolders(name)).toEqual([]);
+    } finally {
+      owner.kill('SIGKILL');
+      tearDown(name);
+    }
+  }, 150_000);
 });
