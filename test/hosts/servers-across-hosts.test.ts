@@ -15,6 +15,7 @@ import { isAlive, waitFor } from '../../src/shared/processes.ts';
 import { rabbitNodeName } from '../../src/infra/rabbitmq-cluster-node.ts';
 import { startBedServers, type BedServers } from '../../harness/hosts/bed-servers.ts';
 import { listNamespaces, pidsIn } from '../../harness/hosts/namespace-pids.ts';
+import { until } from '../../harness/replicas.ts';
 import { tearDown } from '../../harness/hosts/teardown.ts';
 import { TestBed } from '../../harness/hosts/TestBed.ts';
 
@@ -129,6 +130,35 @@ describe('servers across hosts', () => {
       client.stop();
     }
   }, 60_000);
+
+  it('keep an AMQP client working when the host of its node is cut off: it notices the silence and moves to the majority', async () => {
+    const client = startClient('users', AMQP_CLIENT, { AMQP_URL: servers.amqpUrls('db') });
+    try {
+      expect(await waitFor(() => client.events.some((item) => item.event === 'echo'), 30_000, 50), client.stderr).toBe(true);
+      expect(hostOf(client.events.find((item) => item.event === 'connected')?.peer)).toBe('db');
+      const cut = await bed.partition('db');
+      const cutAt = Date.now();
+      try {
+        // A silent link is noticed by the heartbeat (5 s, two missed), then declaring the client's
+        // queue on the majority waits for the lost node to be declared down (net_ticktime 10).
+        expect(await waitFor(() => client.after(cutAt, 'echo') !== undefined, 40_000, 50), JSON.stringify(client.events.slice(-5))).toBe(true);
+        const lost = client.after(cutAt, 'lost')!;
+        const echo = client.after(cutAt, 'echo')!;
+        console.log(`AMQP client: its node's host cut off, connection counted lost after ${lost.at - cutAt} ms, working again after ${echo.at - cutAt} ms through ${hostOf(echo.peer)}`);
+        expect(['users', 'rides']).toContain(hostOf(echo.peer));
+        expect(echo.at - cutAt).toBeLessThan(30_000);
+      } finally {
+        await cut.heal();
+      }
+      // The cut node paused itself (pause_minority); it must be back before the next test kills another.
+      await until(async () => {
+        const status = JSON.parse(await servers.rabbitCli('users', 'rabbitmqctl', ['cluster_status', '--formatter', 'json']).catch(() => '{}')) as { running_nodes?: string[] };
+        return servers.hosts.every((host) => status.running_nodes?.includes(rabbitNodeName(host))) || undefined;
+      }, 60_000, 'every node running again after the heal');
+    } finally {
+      client.stop();
+    }
+  }, 120_000);
 
   it('keep an AMQP client working when its node is killed: it reconnects to another node within seconds', async () => {
     const client = startClient('users', AMQP_CLIENT, { AMQP_URL: servers.amqpUrls('rides') });
