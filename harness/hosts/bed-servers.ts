@@ -18,7 +18,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RideShareError } from '../../src/shared/errors.ts';
-import { isAlive, terminate } from '../../src/shared/processes.ts';
+import { isAlive, sendSignal, terminate } from '../../src/shared/processes.ts';
 import { clusterNodeUrl, prepareRabbitClusterNode, rabbitNodeName, type ClusterNodeLaunch } from '../../src/infra/rabbitmq-cluster-node.ts';
 import { ensembleConnectString, prepareZooKeeperEnsembleServer } from '../../src/infra/zookeeper-ensemble-server.ts';
 import type { TestBed } from './TestBed.ts';
@@ -77,7 +77,8 @@ export async function startBedServers(bed: TestBed, options: BedServersOptions =
   const dir = bed.folder('servers');
   const password = randomBytes(18).toString('base64url');
   const cookie = randomBytes(24).toString('hex');
-  const children: { host: string; kind: 'rabbitmq' | 'zookeeper'; child: ChildProcess; logFile: string }[] = [];
+  /** Each server's process, with the last of what it printed (for the error when it dies early). */
+  const children: { host: string; kind: 'rabbitmq' | 'zookeeper'; child: ChildProcess; logFile: string; output: string }[] = [];
   const launches = new Map<string, ClusterNodeLaunch>();
   const grace = options.stopGraceMs ?? 15_000;
 
@@ -92,20 +93,17 @@ export async function startBedServers(bed: TestBed, options: BedServersOptions =
         }),
       );
       // Each node's rabbitmq-server started its host's epmd, which daemonized; it goes with them.
-      for (const host of hosts) for (const pid of pidsIn(bed.host(host).namespace)) if (commOf(pid) === 'epmd') process.kill(pid, 'SIGTERM');
+      for (const host of hosts) for (const pid of pidsIn(bed.host(host).namespace)) if (commOf(pid) === 'epmd') sendSignal(pid, 'SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     })());
   bed.beforeDown(stop);
 
   const spawnLogged = (host: string, kind: 'rabbitmq' | 'zookeeper', argv: string[], logFile: string) => {
-    const child = bed.exec(host, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    children.push({ host, kind, child, logFile });
-    Object.defineProperty(child, 'recentOutput', { get: () => output });
-    return child;
+    const entry = { host, kind, child: bed.exec(host, argv, { stdio: ['ignore', 'pipe', 'pipe'] }), logFile, output: '' };
+    const keep = (chunk: Buffer) => (entry.output = (entry.output + chunk.toString()).slice(-4000));
+    entry.child.stdout?.on('data', keep);
+    entry.child.stderr?.on('data', keep);
+    children.push(entry);
   };
 
   const began = performance.now();
@@ -138,11 +136,10 @@ export async function startBedServers(bed: TestBed, options: BedServersOptions =
   }
 
   async function failIfExited(): Promise<void> {
-    for (const { host, kind, child, logFile } of children) {
+    for (const { host, kind, child, logFile, output } of children) {
       if (child.exitCode === null && child.signalCode === null) continue;
-      const recent = (child as ChildProcess & { recentOutput?: string }).recentOutput ?? '';
       const log = (await readFile(logFile, 'utf8').catch(() => '')).slice(-2000);
-      throw new RideShareError('INTERNAL', `${kind} on ${host} exited (${child.signalCode ?? `code ${child.exitCode}`}) before it joined\n${recent}\n${log}`);
+      throw new RideShareError('INTERNAL', `${kind} on ${host} exited (${child.signalCode ?? `code ${child.exitCode}`}) before it joined\n${output}\n${log}`);
     }
   }
 
@@ -200,7 +197,7 @@ export async function startBedServers(bed: TestBed, options: BedServersOptions =
     killRabbit: async (host) => {
       const entry = children.find((candidate) => candidate.host === host && candidate.kind === 'rabbitmq');
       if (!entry) throw new RideShareError('NOT_FOUND', `no RabbitMQ node on ${host}`);
-      for (const pid of rabbitPids(bed.host(host).namespace)) process.kill(pid, 'SIGKILL');
+      for (const pid of rabbitPids(bed.host(host).namespace)) sendSignal(pid, 'SIGKILL');
       entry.child.kill('SIGKILL');
       while (rabbitPids(bed.host(host).namespace).length > 0) await sleep(20);
     },
