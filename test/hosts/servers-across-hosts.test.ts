@@ -104,6 +104,17 @@ describe('servers across hosts', () => {
     }
   });
 
+  it('let in the cluster\'s own user on every node and never guest', async () => {
+    const amqplib = path.join(REPO, 'node_modules/amqplib/channel_api.js');
+    // A one-off connection from inside the bed: this process cannot reach the bed's addresses.
+    const tryLogin = (url: string) =>
+      bed.run('users', ['node', '-e', `require(${JSON.stringify(amqplib)}).connect(process.argv[1]).then((c) => (console.log('accepted'), c.close()), (e) => console.log('refused ' + e.message))`, url], { hostname: false });
+    for (const host of servers.hosts) {
+      expect(await tryLogin(servers.amqpUrl(host)), host).toContain('accepted');
+      expect(await tryLogin(`amqp://guest:guest@${host}:5672`), host).toMatch(/refused .*ACCESS_REFUSED/);
+    }
+  });
+
   it('keep a ZooKeeper session when its server host is cut off and the other two keep a quorum', async () => {
     // From users, only the servers of the other hosts: cutting one off leaves the client the other.
     const client = startClient('users', ZK_CLIENT, { ZK_CONNECT: servers.zkConnect().split(',').filter((part) => !part.startsWith('users:')).join(',') });
