@@ -10,6 +10,9 @@
  * short of SIGKILL; after a SIGKILL, `down` (or the next `up` of the bed) removes the rest.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { BadRequestError, RideShareError } from '../../src/shared/errors.ts';
 import { identify } from '../../src/shared/processes.ts';
 import { DEFAULT_STATE_DIR, planBed, type BedOptions, type BedPlan, type HostPlan } from './bed-plan.ts';
@@ -46,6 +49,7 @@ export class TestBed {
   private state: BedState | undefined;
   private lifecycle: Lifecycle = 'new';
   private releaseOwner: (() => void) | undefined;
+  private readonly downHooks: (() => Promise<void>)[] = [];
 
   constructor(private readonly options: TestBedOptions = {}) {
     this.plan = planBed(options);
@@ -91,10 +95,18 @@ export class TestBed {
 
   /** Removes everything the bed made, its processes first; safe to call twice. */
   async down(): Promise<TeardownReport> {
+    // Servers stop gracefully first (SIGTERM); a hook that fails still leaves the SIGKILLs below.
+    const hooks = this.downHooks.splice(0);
+    await Promise.allSettled(hooks.map((hook) => hook()));
     this.lifecycle = 'down';
     this.releaseOwner?.();
     this.releaseOwner = undefined;
     return tearDown(this.plan.name, this.stateDir);
+  }
+
+  /** Runs before `down()` kills what is left: how servers started in the bed get their SIGTERM. */
+  beforeDown(hook: () => Promise<void>): void {
+    this.downHooks.push(hook);
   }
 
   /**
@@ -110,6 +122,16 @@ export class TestBed {
   /** Runs argv inside the host to the end and returns its stdout; a failure names the command. */
   run(host: string, argv: readonly string[], options: { hostname?: boolean; timeoutMs?: number } = {}): Promise<string> {
     return run(['ip', ...this.wrap(host, argv, options.hostname ?? true)], { timeoutMs: options.timeoutMs ?? 30_000 });
+  }
+
+  /** A new folder (0700) for the bed's processes, `<tmp>/rs-<bed>-<label>-*`, removed with the bed however it goes down. */
+  folder(label: string): string {
+    if (!this.state || this.lifecycle !== 'up') throw new RideShareError('CONFLICT', `bed ${this.plan.name} is ${this.lifecycle}: no folder for it`);
+    if (!/^[a-z0-9-]{1,32}$/.test(label)) throw new BadRequestError(`a folder label is lower-case letters, digits and -, not '${label}'`);
+    const folder = mkdtempSync(path.join(os.tmpdir(), `rs-${this.plan.name}-${label}-`));
+    (this.state.folders ??= []).push(folder);
+    writeState(this.state);
+    return folder;
   }
 
   pids(host: string): number[] {

@@ -16,6 +16,8 @@ export interface BedState {
   owner?: ProcessIdentity;
   /** Processes started in a host through the bed (they are also found by namespace). */
   started: { host: string; identity: ProcessIdentity }[];
+  /** Folders made for the bed's processes (servers' data), removed with the bed; named `rs-<bed>-*`. */
+  folders?: string[];
 }
 
 export function newState(plan: BedPlan, owned: boolean): BedState {

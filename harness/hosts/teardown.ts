@@ -6,6 +6,7 @@
  * synchronous, so that an 'exit' handler can run it, and idempotent: a second run finds nothing.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { isSameProcess, sendSignal } from '../../src/shared/processes.ts';
 import { bedPrefix, checkBedName, DEFAULT_STATE_DIR, stateFileOf } from './bed-plan.ts';
@@ -52,6 +53,11 @@ export function tearDown(bed: string, stateDir = DEFAULT_STATE_DIR): TeardownRep
   const etcFolders = etcFoldersOf(prefix);
   for (const folder of etcFolders) fs.rmSync(folder, { recursive: true, force: true });
   removeEtcNetnsIfEmpty();
+  // Only folders the bed named after itself (a damaged state file cannot point the removal
+  // elsewhere); without a state file, found by that name in the temporary folder.
+  for (const folder of new Set([...(state?.folders ?? []), ...tmpFoldersOf(prefix)])) {
+    if (path.basename(folder).startsWith(prefix)) fs.rmSync(folder, { recursive: true, force: true });
+  }
   removeState(stateFileOf(bed, stateDir));
 
   const left = [...listNamespaces().filter((name) => name.startsWith(prefix)), ...etcFoldersOf(prefix)];
@@ -63,6 +69,17 @@ export function bedsOnMachine(): string[] {
   return listNamespaces()
     .map((name) => /^rs-([a-z0-9]{1,16})-bridge$/.exec(name)?.[1])
     .filter((bed): bed is string => bed !== undefined);
+}
+
+function tmpFoldersOf(prefix: string): string[] {
+  try {
+    return fs
+      .readdirSync(os.tmpdir())
+      .filter((name) => name.startsWith(prefix))
+      .map((name) => path.join(os.tmpdir(), name));
+  } catch {
+    return [];
+  }
 }
 
 function etcFoldersOf(prefix: string): string[] {

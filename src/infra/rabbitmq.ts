@@ -22,7 +22,7 @@ import type { Endpoint, PrivateLaunch, ServerKind } from './server-kind.ts';
  * The scripts under /usr/lib, not the /usr/sbin wrappers: as root those `su` to the rabbitmq
  * user, whose Erlang cookie does not match a private node.
  */
-const BIN = '/usr/lib/rabbitmq/bin';
+export const BIN = '/usr/lib/rabbitmq/bin';
 const PROTOCOL_HEADER = Buffer.from('AMQP\x00\x00\x09\x01', 'latin1');
 /** The private node's user and vhost; the password is the directory's own. */
 export const PRIVATE_USER = 'rideshare';
@@ -35,7 +35,12 @@ function isAmqpReply(reply: Buffer): boolean {
   return reply[0] === 1 || reply.subarray(0, 4).toString('latin1') === 'AMQP';
 }
 
-function parseAddress(url: string): Endpoint[] {
+/** One URL, or the nodes of a cluster separated by commas: any one of them answering is enough. */
+function parseAddress(address: string): Endpoint[] {
+  return address.split(',').map((part) => part.trim()).filter((part) => part !== '').map(parseOne);
+}
+
+function parseOne(url: string): Endpoint {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -48,7 +53,7 @@ function parseAddress(url: string): Endpoint[] {
   }
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
   const port = parsed.port ? Number(parsed.port) : tls ? 5671 : 5672;
-  return [{ host, port, connectOnly: tls }];
+  return { host, port, connectOnly: tls };
 }
 
 /**

@@ -7,8 +7,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Endpoint, PrivateLaunch, ServerKind } from './server-kind.ts';
 
-const JAR = '/usr/share/java/zookeeper.jar';
-const MAIN_CLASS = 'org.apache.zookeeper.server.quorum.QuorumPeerMain';
+export const JAR = '/usr/share/java/zookeeper.jar';
+export const MAIN_CLASS = 'org.apache.zookeeper.server.quorum.QuorumPeerMain';
 
 /** Reads `host:port,host:port/chroot`; any one member answering is enough. */
 function parseAddress(connect: string): Endpoint[] {
@@ -31,7 +31,7 @@ function parseAddress(connect: string): Endpoint[] {
   return endpoints;
 }
 
-function findOnPath(command: string): string | undefined {
+export function findOnPath(command: string): string | undefined {
   for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
     const candidate = path.join(dir || '.', command);
     try {

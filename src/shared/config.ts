@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { resolveToken, resolveTokens, secretFromFile, type Role, type Tokens } from './auth/tokens.ts';
 import { RideShareError } from './errors.ts';
+import { amqpUrlList } from './amqp-urls.ts';
 import { redactUrl } from './redact.ts';
 import { withSecretFiles } from './secret-settings.ts';
 
@@ -37,7 +38,7 @@ const schema = z.object({
   RIDES_PORT: ports.default([8082]),
   /** Where workers keep their SQLite files and `npm start` keeps private servers' data. */
   DATA_DIR: z.string().default('.data'),
-  /** RabbitMQ address; unset means "a local broker on 5672, else a private one". */
+  /** RabbitMQ address, or several nodes of one cluster separated by commas; unset means "a local broker on 5672, else a private one". */
   AMQP_URL: optionalText,
   /** ZooKeeper address; unset means "a local server on 2181, else a private one". */
   ZK_CONNECT: optionalText,
@@ -157,6 +158,15 @@ function urlList(value: string | undefined, fallback: string, name: string): str
   return urls;
 }
 
+/** One AMQP URL or several (the nodes of one cluster), comma-separated; the connect helper tries them in turn. */
+function checkAmqpAddress(value: string): void {
+  try {
+    amqpUrlList(value);
+  } catch (error) {
+    throw new ConfigError(`invalid settings: AMQP_URL: ${(error as Error).message}`);
+  }
+}
+
 export class ConfigError extends RideShareError {
   constructor(message: string) {
     super('CONFIG_INVALID', message);
@@ -174,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const raw = parsed.data;
   const local = (list: number[]) => list.map((item) => `http://127.0.0.1:${item}`).join(',');
+  if (raw.AMQP_URL !== undefined) checkAmqpAddress(raw.AMQP_URL);
   const orchestratorUrls = urlList(raw.ORCHESTRATOR_URL, local(raw.ORCHESTRATOR_PORT), 'ORCHESTRATOR_URL');
   return {
     ...raw,

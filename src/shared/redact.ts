@@ -1,4 +1,4 @@
-/** The one way the system hides a secret it logs: the password of a URL (`amqp://user:***@host`). */
+/** The one way the system hides a secret it logs: the password of a URL (`amqp://user:***@host`), of every URL in a comma-separated list. */
 export function redactUrl(address: string): string {
-  return address.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+  return address.replace(/\/\/([^:/@,]*):[^@/]*@/g, '//$1:***@');
 }

@@ -144,6 +144,18 @@ describe('ensureRabbitMq', () => {
     ).rejects.toThrow(new RegExp(`RabbitMQ at the configured address amqp://bob:\\*\\*\\*@127\\.0\\.0\\.1:${port} did not answer`));
   });
 
+  it('uses a configured list of cluster nodes when any one answers, and names every node when none does (passwords hidden)', async () => {
+    const dead = await freePort();
+    const live = testServers().amqpUrl;
+    const rabbit = await ensureRabbitMq({ configuredUrl: `amqp://bob:s3cret@127.0.0.1:${dead}/v,${live}`, dataDir, logger, timeoutMs: 5000 });
+    expect(rabbit.startedHere).toBe(false);
+    expect(rabbit.address).toBe(`amqp://bob:s3cret@127.0.0.1:${dead}/v,${live}`);
+    const other = await freePort();
+    const failure = await ensureRabbitMq({ configuredUrl: `amqp://bob:s3cret@127.0.0.1:${dead}/v,amqp://eve:t0ps3cret@127.0.0.1:${other}/v`, dataDir, logger, timeoutMs: 1000 }).catch((error: Error) => error);
+    expect(String(failure)).toContain(`amqp://bob:***@127.0.0.1:${dead}/v,amqp://eve:***@127.0.0.1:${other}/v did not answer`);
+    expect(String(failure)).not.toMatch(/s3cret|t0ps3cret/);
+  });
+
   it.skipIf(!slow)('starts and stops a private RabbitMQ node (slow, ~10 s: runs only with RIDESHARE_SLOW_TESTS=1)', async () => {
     const rabbit = await ensureRabbitMq({ dataDir, logger, alwaysPrivate: true });
     cleanup.push(rabbit);

@@ -7,14 +7,59 @@
  * a socket in or wrap its writes. So amqplib is pinned to one version (package.json), a test
  * (test/dbaas/amqp-transport.test.ts) fails when the socket can no longer be found, and a process
  * that connects without it gets one warning and works on, unbatched.
+ *
+ * The address may name several nodes of one RabbitMQ cluster, comma-separated (AMQP_URL): a
+ * connection goes to the first that accepts it, and a node whose connection was lost, or that
+ * could not be reached, is tried last for a while, so the caller's reconnect (RpcClient, a
+ * worker's restart) lands on another node instead of waiting for the lost one to time out.
  */
 import { Socket } from 'node:net';
 import amqp, { type ChannelModel } from 'amqplib';
+import { UnavailableError } from '../../shared/errors.ts';
+import { redactUrl } from '../../shared/redact.ts';
+import { amqpUrlList } from '../../shared/amqp-urls.ts';
 
 const HEARTBEAT_SECONDS = 5;
 const CONNECT_TIMEOUT_MS = 5000;
+/** How long a node that failed stays at the back of the list. */
+const SUSPECT_MS = 30_000;
 
-export async function connectAmqp(url: string): Promise<ChannelModel> {
+/** When each node (by URL) last failed us: lost its connection or refused a new one. */
+const lastFailure = new Map<string, number>();
+
+/** `address`: one AMQP URL, or several nodes of a cluster separated by commas. */
+export async function connectAmqp(address: string): Promise<ChannelModel> {
+  const urls = amqpUrlList(address);
+  const failures: string[] = [];
+  for (const url of byPreference(urls)) {
+    try {
+      const model = await connectOne(url);
+      lastFailure.delete(url);
+      // A close with an error is a lost node (a close we asked for carries none).
+      model.on('close', (error?: unknown) => {
+        if (error) lastFailure.set(url, Date.now());
+      });
+      return model;
+    } catch (error) {
+      // One node alone: its own error, as before lists existed.
+      if (urls.length === 1) throw error;
+      lastFailure.set(url, Date.now());
+      failures.push(`${redactUrl(url)}: ${(error as Error).message}`);
+    }
+  }
+  throw new UnavailableError(`no RabbitMQ node accepted a connection (${failures.join('; ')})`);
+}
+
+/** The list's order, except that nodes that failed in the last SUSPECT_MS go last, the longest-ago first. */
+function byPreference(urls: string[]): string[] {
+  const now = Date.now();
+  const suspect = (url: string) => now - (lastFailure.get(url) ?? -Infinity) < SUSPECT_MS;
+  const fresh = urls.filter((url) => !suspect(url));
+  const failed = urls.filter(suspect).sort((a, b) => (lastFailure.get(a) ?? 0) - (lastFailure.get(b) ?? 0));
+  return [...fresh, ...failed];
+}
+
+async function connectOne(url: string): Promise<ChannelModel> {
   const parsed = new URL(url);
   if (!parsed.searchParams.has('heartbeat')) parsed.searchParams.set('heartbeat', String(HEARTBEAT_SECONDS));
   const model = await amqp.connect(parsed.toString(), { noDelay: true, timeout: CONNECT_TIMEOUT_MS });

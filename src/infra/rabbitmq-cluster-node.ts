@@ -1,0 +1,139 @@
+/**
+ * One RabbitMQ node of a cluster spread over hosts, from Debian's rabbitmq-server package: node
+ * `rabbit@<host>`, the standard ports (5672, 25672, epmd's 4369: one host, one node), and a
+ * folder of its own for everything the node reads or writes.
+ *
+ * What differs from the private single node (rabbitmq.ts), and why:
+ * - a clean environment (`env -i`): Debian's /etc/rabbitmq/rabbitmq-env.conf pins
+ *   rabbit@localhost and 127.0.0.1, and anything RABBITMQ_* or ERL_* a parent carries would
+ *   leak in, so the node gets its own, empty RABBITMQ_CONF_ENV_FILE and only the variables
+ *   listed here;
+ * - a HOME of its own holding the cluster's shared `.erlang.cookie` (0400: Erlang refuses a
+ *   cookie others may read), which is what lets the nodes (and rabbitmqctl) talk;
+ * - classic_config peer discovery naming every node, so the nodes cluster on their first start;
+ * - `cluster_partition_handling = pause_minority`: a node cut off from the majority stops
+ *   serving instead of going on alone (two sides would otherwise each accept writes);
+ * - a short `net_ticktime` (10 s; Erlang's 60 s means a minute before a lost peer is noticed);
+ * - `raft.wal_max_size_bytes` 16 MiB (the 512 MiB default is held in memory before a roll-over);
+ * - `+S 1:1` and no scheduler busy-waiting: one scheduler is enough, and three nodes on a small
+ *   machine must not spin its cores.
+ * As for the private node: a user, a password and a vhost of the cluster's own, never guest.
+ */
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { BadRequestError } from '../shared/errors.ts';
+import { BIN, PRIVATE_USER, PRIVATE_VHOST } from './rabbitmq.ts';
+
+export const CLUSTER_AMQP_PORT = 5672;
+export const DEFAULT_NET_TICKTIME_SECONDS = 10;
+const WAL_MAX_SIZE_BYTES = 16 * 1024 * 1024;
+/** The tools the node and its scripts call (erl, epmd, sed…); nothing else from the parent. */
+const CLEAN_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+const HOST_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export interface RabbitClusterNodeOptions {
+  /** This node's folder: configuration, HOME (the cookie), database, logs. */
+  dir: string;
+  /** The host this node runs on; it is named rabbit@<host>. */
+  host: string;
+  /** Every host of the cluster, this one included. */
+  hosts: readonly string[];
+  /** The cluster's shared Erlang cookie. */
+  cookie: string;
+  /** The password of the cluster's user (`rideshare`). */
+  password: string;
+  /** Erlang's net_ticktime: a peer silent for about this long is taken for gone. Default 10. */
+  netTicktimeSeconds?: number;
+}
+
+export interface ClusterNodeLaunch {
+  /** argv to run on the node's host (it starts with `env -i`). */
+  argv: string[];
+  /** The node's Erlang name. */
+  node: string;
+  /** The node's own log, for an error that says why it did not start. */
+  logFile: string;
+  /** argv prefix for a CLI tool (rabbitmqctl, rabbitmq-diagnostics) against this node, run on its host. */
+  cli(tool: string): string[];
+}
+
+export function rabbitNodeName(host: string): string {
+  return `rabbit@${host}`;
+}
+
+/** `amqp://rideshare:<password>@<host>:5672/rideshare`, the password URL-encoded. A secret: log it through redactUrl. */
+export function clusterNodeUrl(host: string, password: string): string {
+  return `amqp://${PRIVATE_USER}:${encodeURIComponent(password)}@${host}:${CLUSTER_AMQP_PORT}/${PRIVATE_VHOST}`;
+}
+
+function checkOptions(options: RabbitClusterNodeOptions): number {
+  for (const host of options.hosts) {
+    if (!HOST_NAME.test(host)) throw new BadRequestError(`'${host}' is not a host name a RabbitMQ node can carry (lower-case letters, digits, -)`);
+  }
+  if (!options.hosts.includes(options.host)) throw new BadRequestError(`host '${options.host}' is not one of the cluster's hosts (${options.hosts.join(', ')})`);
+  if (!/^[A-Za-z0-9]{16,255}$/.test(options.cookie)) throw new BadRequestError('the Erlang cookie must be 16 to 255 letters and digits');
+  const ticktime = options.netTicktimeSeconds ?? DEFAULT_NET_TICKTIME_SECONDS;
+  if (!Number.isInteger(ticktime) || ticktime < 1 || ticktime > 600) throw new BadRequestError(`net_ticktime must be a whole number of seconds from 1 to 600, not ${ticktime}`);
+  return ticktime;
+}
+
+/** Writes the node's files into its folder and says how to run it; the folder's database is kept, so a restarted node rejoins. */
+export async function prepareRabbitClusterNode(options: RabbitClusterNodeOptions): Promise<ClusterNodeLaunch> {
+  const ticktime = checkOptions(options);
+  const dir = path.resolve(options.dir);
+  const home = path.join(dir, 'home');
+  for (const sub of ['home', 'mnesia', 'log']) await mkdir(path.join(dir, sub), { recursive: true, mode: 0o700 });
+  const cookie = path.join(home, '.erlang.cookie');
+  // Written afresh each time: a 0400 file cannot be overwritten in place.
+  await chmod(cookie, 0o600).catch(() => undefined);
+  await writeFile(cookie, options.cookie, { mode: 0o400 });
+  await chmod(cookie, 0o400);
+  await writeFile(path.join(dir, 'rabbitmq-env.conf'), '');
+  await writeFile(path.join(dir, 'enabled_plugins'), '[].\n');
+  await writeFile(path.join(dir, 'advanced.config'), `[{kernel, [{net_ticktime, ${ticktime}}]}].\n`);
+  const config = path.join(dir, 'rabbitmq.conf');
+  await writeFile(
+    config,
+    [
+      `listeners.tcp.default = ${CLUSTER_AMQP_PORT}`,
+      'cluster_formation.peer_discovery_backend = classic_config',
+      ...options.hosts.map((host, index) => `cluster_formation.classic_config.nodes.${index + 1} = ${rabbitNodeName(host)}`),
+      'cluster_partition_handling = pause_minority',
+      `raft.wal_max_size_bytes = ${WAL_MAX_SIZE_BYTES}`,
+      // Made with the database by whichever node starts it, instead of guest.
+      `default_vhost = ${PRIVATE_VHOST}`,
+      `default_user = ${PRIVATE_USER}`,
+      `default_pass = ${options.password}`,
+      'default_permissions.configure = .*',
+      'default_permissions.read = .*',
+      'default_permissions.write = .*',
+      'log.console = false',
+      'log.file.level = warning',
+      // Small disks; the default would block publishers at once.
+      'disk_free_limit.absolute = 50MB',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  await chmod(config, 0o600);
+  const node = rabbitNodeName(options.host);
+  const base = [`PATH=${CLEAN_PATH}`, `HOME=${home}`, 'LANG=C.UTF-8', `RABBITMQ_CONF_ENV_FILE=${path.join(dir, 'rabbitmq-env.conf')}`];
+  const env = [
+    ...base,
+    `RABBITMQ_NODENAME=${node}`,
+    `RABBITMQ_MNESIA_BASE=${path.join(dir, 'mnesia')}`,
+    `RABBITMQ_LOG_BASE=${path.join(dir, 'log')}`,
+    `RABBITMQ_PID_FILE=${path.join(dir, 'rabbit.pid')}`,
+    `RABBITMQ_ENABLED_PLUGINS_FILE=${path.join(dir, 'enabled_plugins')}`,
+    `RABBITMQ_CONFIG_FILE=${config}`,
+    `RABBITMQ_ADVANCED_CONFIG_FILE=${path.join(dir, 'advanced.config')}`,
+    'RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=+S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none',
+  ];
+  return {
+    // rabbitmq-server stays a shell whose SIGTERM trap stops the node (rabbitmqctl stop can hang).
+    argv: ['env', '-i', ...env, path.join(BIN, 'rabbitmq-server')],
+    node,
+    logFile: path.join(dir, 'log', `${node}.log`),
+    cli: (tool) => ['env', '-i', ...base, path.join(BIN, tool), '-n', node],
+  };
+}
