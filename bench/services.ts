@@ -42,12 +42,13 @@ interface SystemProcesses {
   ridesPort: number;
 }
 
+/** By the entry point in a process's command line, compiled (dist/…/main.js, the worker's main.bundle.js) or not. */
 const ROLES: [string, string][] = [
-  ['src/services/gateway/main.ts', 'gateway'],
-  ['src/services/rides/main.ts', 'rides'],
-  ['src/services/users/main.ts', 'users'],
-  ['src/dbaas/orchestrator/main.ts', 'orchestrator'],
-  ['src/dbaas/worker/main.ts', 'workers'],
+  ['services/gateway/main.', 'gateway'],
+  ['services/rides/main.', 'rides'],
+  ['services/users/main.', 'users'],
+  ['dbaas/orchestrator/main.', 'orchestrator'],
+  ['dbaas/worker/main.', 'workers'],
 ];
 
 export const CPU_COLUMNS = ['gateway', 'rides', 'users', 'orchestrator', 'workers', 'rabbitmq', 'bench client', 'rest of machine'];
@@ -242,9 +243,12 @@ export async function servicesSection(requests: number, rounds: number): Promise
     '',
     formatCpuTable(medians),
     '',
-    ratioLine(measured, 'ride search via gateway / orchestrator db/read', SEARCH_VIA_GATEWAY, ORCHESTRATOR_READ, 40),
+    'Every round, rate/s (p50 ms):',
+    ...medians.map((row) => `- ${row.label}: ${measured.map((round) => round.find((result) => result.label === row.label)).map((result) => (result === undefined ? '–' : `${result.rate.toFixed(0)} (${result.p50Ms.toFixed(2)})`)).join(', ')}`),
+    '',
+    ratioLine(measured, 'ride search via gateway / orchestrator db/read', SEARCH_VIA_GATEWAY, ORCHESTRATOR_READ, 70),
     ratioLine(measured, 'ride search direct to rides / orchestrator db/read', SEARCH_DIRECT, ORCHESTRATOR_READ),
     ratioLine(measured, 'ride search via gateway / direct to rides', SEARCH_VIA_GATEWAY, SEARCH_DIRECT),
-    ratioLine(measured, 'ride creation via gateway / orchestrator db/read', CREATE_VIA_GATEWAY, ORCHESTRATOR_READ),
+    ratioLine(measured, 'ride creation via gateway / orchestrator db/read', CREATE_VIA_GATEWAY, ORCHESTRATOR_READ, 35),
   ].join('\n');
 }
