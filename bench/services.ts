@@ -66,7 +66,8 @@ function findSystemProcesses(system: BenchSystem): SystemProcesses {
     } catch {
       continue;
     }
-    if (!environ.includes(`DATA_DIR=${system.dataDir}`)) continue;
+    // A worker is known by the cluster in its argv tag (src/dbaas/runtime/workerProcesses.ts): its environment is its own.
+    if (!environ.includes(`DATA_DIR=${system.dataDir}`) && !cmdline.includes(`--rideshare-worker=${system.env.RIDESHARE_CLUSTER}/`)) continue;
     const role = ROLES.find(([script]) => cmdline.includes(script))?.[1];
     if (role === undefined) continue;
     byRole.set(role, [...(byRole.get(role) ?? []), Number(entry)]);
