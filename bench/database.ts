@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type { HttpClient } from '../harness/http.ts';
 import { commandLine, listenerPid, pidsNamed, runLoadWithCpu, type CpuLoadResult, type ProcessGroups } from './lib/cpu.ts';
 import { loadClient, type LoadResult } from './lib/load.ts';
-import { ECHO_LABEL, measureRpcEcho } from './lib/rpc-echo.ts';
+import { ECHO_EXCLUSIVE_LABEL, ECHO_LABEL, measureRpcEcho } from './lib/rpc-echo.ts';
 import { residentMegabytes, type BenchSystem } from './lib/system.ts';
 import type { BenchRide, PostgresAnchor } from './postgres.ts';
 
@@ -18,6 +18,7 @@ export interface MemoryFigures {
 }
 
 export const ECHO = ECHO_LABEL;
+export const ECHO_EXCLUSIVE = ECHO_EXCLUSIVE_LABEL;
 export const OURS = {
   point: 'db/read point (user by name)',
   route: 'db/read route search',

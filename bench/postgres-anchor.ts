@@ -11,6 +11,7 @@ import { median } from './lib/load.ts';
 import { startBenchSystem } from './lib/system.ts';
 import {
   ECHO,
+  ECHO_EXCLUSIVE,
   OURS,
   POSTGRES,
   benchRides,
@@ -72,7 +73,15 @@ interface Ratio {
 const rate = (label: string, concurrency: number) => (round: RoundResult[]) => find(round, label, concurrency)?.rate ?? Number.NaN;
 const p50 = (label: string, concurrency: number) => (round: RoundResult[]) => find(round, label, concurrency)?.p50Ms ?? Number.NaN;
 
+const cpuUs = (label: string, concurrency: number, group: string) => (round: RoundResult[]) => (find(round, label, concurrency)?.cpuMsPerRequest[group] ?? Number.NaN) * 1000;
+
 const RATIOS: Ratio[] = [
+  { name: 'db/read route search @64 ÷ bare RPC echo @64 (rate)', target: '≥ 0.75×', of: (r) => rate(OURS.route, 64)(r) / rate(ECHO, 64)(r) },
+  { name: 'db/read point @64 ÷ bare RPC echo @64 (rate)', target: '≥ 0.75×', of: (r) => rate(OURS.point, 64)(r) / rate(ECHO, 64)(r) },
+  { name: 'bare RPC echo, exclusive reply queue @64 ÷ direct reply-to @64 (rate)', target: '(reported)', of: (r) => rate(ECHO_EXCLUSIVE, 64)(r) / rate(ECHO, 64)(r) },
+  { name: 'orchestrator CPU µs per db/read route search @64 (not a ratio)', target: '≤ 40', of: cpuUs(OURS.route, 64, 'orchestrator') },
+  { name: 'orchestrator CPU µs per db/read point @64 (not a ratio)', target: '≤ 40', of: cpuUs(OURS.point, 64, 'orchestrator') },
+  { name: 'orchestrator CPU µs per db/write @64 (not a ratio)', target: '(reported)', of: cpuUs(OURS.insert, 64, 'orchestrator') },
   { name: 'db/read point @64 ÷ PostgreSQL point read @64 (rate)', target: '≥ 1.0×', of: (r) => rate(OURS.point, 64)(r) / rate(POSTGRES.point, 64)(r) },
   { name: 'db/read route search @64 ÷ PostgreSQL route search @64 (rate)', target: '', of: (r) => rate(OURS.route, 64)(r) / rate(POSTGRES.route, 64)(r) },
   { name: 'db/write @64 ÷ PostgreSQL insert @64, synchronous_commit on (rate)', target: '≥ 1.0×', of: (r) => rate(OURS.insert, 64)(r) / rate(POSTGRES.insertSyncOn, 64)(r) },
@@ -87,7 +96,8 @@ function ratiosTable(rounds: RoundResult[][], withPostgres: boolean): string {
   const ratios = withPostgres ? RATIOS : RATIOS.filter((ratio) => !ratio.name.includes('PostgreSQL'));
   const rows = ratios.map((ratio) => {
     const values = rounds.map((round) => ratio.of(round));
-    return [ratio.name, ...values.map((value) => `${fixed(value, 2)}×`), `**${fixed(median(values), 2)}×**`, ratio.target];
+    const unit = ratio.name.includes('not a ratio') ? '' : '×';
+    return [ratio.name, ...values.map((value) => `${fixed(value, 2)}${unit}`), `**${fixed(median(values), 2)}${unit}**`, ratio.target];
   });
   return table(['ratio', ...rounds.map((_, i) => `round ${i + 1}`), 'median', 'target'], rows);
 }

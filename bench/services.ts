@@ -42,12 +42,13 @@ interface SystemProcesses {
   ridesPort: number;
 }
 
+/** By the entry point in a process's command line, compiled (dist/…/main.js, the worker's main.bundle.js) or not. */
 const ROLES: [string, string][] = [
-  ['src/services/gateway/main.ts', 'gateway'],
-  ['src/services/rides/main.ts', 'rides'],
-  ['src/services/users/main.ts', 'users'],
-  ['src/dbaas/orchestrator/main.ts', 'orchestrator'],
-  ['src/dbaas/worker/main.ts', 'workers'],
+  ['services/gateway/main.', 'gateway'],
+  ['services/rides/main.', 'rides'],
+  ['services/users/main.', 'users'],
+  ['dbaas/orchestrator/main.', 'orchestrator'],
+  ['dbaas/worker/main.', 'workers'],
 ];
 
 export const CPU_COLUMNS = ['gateway', 'rides', 'users', 'orchestrator', 'workers', 'rabbitmq', 'bench client', 'rest of machine'];
@@ -65,7 +66,8 @@ function findSystemProcesses(system: BenchSystem): SystemProcesses {
     } catch {
       continue;
     }
-    if (!environ.includes(`DATA_DIR=${system.dataDir}`)) continue;
+    // A worker is known by the cluster in its argv tag (src/dbaas/runtime/workerProcesses.ts): its environment is its own.
+    if (!environ.includes(`DATA_DIR=${system.dataDir}`) && !cmdline.includes(`--rideshare-worker=${system.env.RIDESHARE_CLUSTER}/`)) continue;
     const role = ROLES.find(([script]) => cmdline.includes(script))?.[1];
     if (role === undefined) continue;
     byRole.set(role, [...(byRole.get(role) ?? []), Number(entry)]);
@@ -242,9 +244,12 @@ export async function servicesSection(requests: number, rounds: number): Promise
     '',
     formatCpuTable(medians),
     '',
-    ratioLine(measured, 'ride search via gateway / orchestrator db/read', SEARCH_VIA_GATEWAY, ORCHESTRATOR_READ, 40),
+    'Every round, rate/s (p50 ms):',
+    ...medians.map((row) => `- ${row.label}: ${measured.map((round) => round.find((result) => result.label === row.label)).map((result) => (result === undefined ? '–' : `${result.rate.toFixed(0)} (${result.p50Ms.toFixed(2)})`)).join(', ')}`),
+    '',
+    ratioLine(measured, 'ride search via gateway / orchestrator db/read', SEARCH_VIA_GATEWAY, ORCHESTRATOR_READ, 70),
     ratioLine(measured, 'ride search direct to rides / orchestrator db/read', SEARCH_DIRECT, ORCHESTRATOR_READ),
     ratioLine(measured, 'ride search via gateway / direct to rides', SEARCH_VIA_GATEWAY, SEARCH_DIRECT),
-    ratioLine(measured, 'ride creation via gateway / orchestrator db/read', CREATE_VIA_GATEWAY, ORCHESTRATOR_READ),
+    ratioLine(measured, 'ride creation via gateway / orchestrator db/read', CREATE_VIA_GATEWAY, ORCHESTRATOR_READ, 35),
   ].join('\n');
 }

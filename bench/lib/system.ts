@@ -1,12 +1,17 @@
 /**
- * The system under measurement, started the way `npm start` starts it (each service its own
- * process) but in a cluster of its own, on free ports, in a temporary DATA_DIR.
+ * The system under measurement, started the way `npm start` starts it: compiled JavaScript from
+ * dist/ (built first, as `npm start` does), each service its own process, the shipped settings
+ * (LOG_LEVEL info with an access line per request, metrics on, tokens checked), but in a cluster
+ * of its own, on free ports, in a temporary DATA_DIR. Each process's output goes to a file there
+ * (the access log is written, as it would be to a terminal or a collector, but not read).
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureRabbitMq, ensureZooKeeper, type ServerHandle } from '../../src/infra/servers.ts';
 import { createLogger } from '../../src/shared/logger.ts';
+import { PROJECT_ROOT } from '../../src/shared/entry-points.ts';
 import { freePort } from '../../src/shared/ports.ts';
 import { ServiceProcess } from '../../src/system/ServiceProcess.ts';
 import { BENCH_TOKENS } from './tokens.ts';
@@ -23,7 +28,38 @@ export interface BenchSystem {
 
 export { freePort };
 
-export async function startBenchSystem(options: { withServices: boolean }): Promise<BenchSystem> {
+/** How the figures name the shipped configuration. */
+export const SHIPPED_DESCRIPTION = 'compiled dist/, LOG_LEVEL info with access lines, metrics on, tokens checked';
+
+/** A measured configuration: as shipped, or quiet (LOG_LEVEL=warn: no access lines), named as such in the figures. */
+export type BenchProfile = 'shipped' | 'quiet';
+
+/** The settings a profile adds to the shipped ones. */
+export function profileSettings(profile: BenchProfile): Record<string, string> {
+  return profile === 'quiet' ? { LOG_LEVEL: 'warn' } : {};
+}
+
+/** `npm run build` once per bench run (it does nothing when dist/ is newer than every source). */
+let built = false;
+function buildOnce(): void {
+  if (built) return;
+  const result = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+  if (result.status !== 0) throw new Error(`npm run build failed (exit ${result.status ?? result.signal})`);
+  built = true;
+}
+
+/** The compiled entry of a service, by its source path under src/ (e.g. 'dbaas/orchestrator/main.ts'), built if need be. */
+export function compiledEntry(source: string): string {
+  buildOnce();
+  return path.join(PROJECT_ROOT, 'dist', source.replace(/\.ts$/, '.js'));
+}
+
+/** Where a bench process's output goes: a file of its own in the system's DATA_DIR. */
+export function logFileOf(dataDir: string, name: string): string {
+  return path.join(dataDir, `${name}.log`);
+}
+
+export async function startBenchSystem(options: { withServices: boolean; profile?: BenchProfile }): Promise<BenchSystem> {
   const logger = createLogger('bench', 'warn');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-bench-'));
   const servers: ServerHandle[] = [];
@@ -47,17 +83,18 @@ export async function startBenchSystem(options: { withServices: boolean }): Prom
       // Measured as shipped: the database service checks the tokens the load clients send.
       SERVICE_TOKEN: BENCH_TOKENS.service,
       ADMIN_TOKEN: BENCH_TOKENS.admin,
-      LOG_LEVEL: 'warn',
+      ...profileSettings(options.profile ?? 'shipped'),
       // One master and one slave throughout: a scaling window ending mid-measurement would change the system measured.
       SCALE_WINDOW_SECONDS: '86400',
       ...Object.fromEntries(Object.entries(ports).map(([key, value]) => [key, String(value)])),
     };
-    const plan = [new ServiceProcess({ name: 'orchestrator', entry: 'src/dbaas/orchestrator/main.ts', port: ports.ORCHESTRATOR_PORT, env })];
+    const service = (name: string, source: string, port: number) => new ServiceProcess({ name, entry: compiledEntry(source), port, env, logFile: logFileOf(dataDir, name) });
+    const plan = [service('orchestrator', 'dbaas/orchestrator/main.ts', ports.ORCHESTRATOR_PORT)];
     if (options.withServices) {
       plan.push(
-        new ServiceProcess({ name: 'users', entry: 'src/services/users/main.ts', port: ports.USERS_PORT, env }),
-        new ServiceProcess({ name: 'rides', entry: 'src/services/rides/main.ts', port: ports.RIDES_PORT, env }),
-        new ServiceProcess({ name: 'gateway', entry: 'src/services/gateway/main.ts', port: ports.GATEWAY_PORT, env }),
+        service('users', 'services/users/main.ts', ports.USERS_PORT),
+        service('rides', 'services/rides/main.ts', ports.RIDES_PORT),
+        service('gateway', 'services/gateway/main.ts', ports.GATEWAY_PORT),
       );
     }
     for (const service of plan) {

@@ -107,8 +107,17 @@ export class OrchestratorMetrics {
     });
   }
 
+  /** rpcDuration's child per kind and outcome, looked up once: every command passes here. */
+  private readonly rpcDurationChildren = new Map<string, { observe(seconds: number): void }>();
+
   observeRpc(kind: string, seconds: number, outcome: RpcOutcome): void {
-    this.rpcDuration.observe({ kind, outcome }, seconds);
+    const key = `${kind} ${outcome}`;
+    let child = this.rpcDurationChildren.get(key);
+    if (child === undefined) {
+      child = this.rpcDuration.labels({ kind, outcome });
+      this.rpcDurationChildren.set(key, child);
+    }
+    child.observe(seconds);
     if (outcome === 'timeout') this.rpcTimeouts.inc({ kind });
   }
 

@@ -98,7 +98,8 @@ export interface SyncGroup {
 
 export type SyncMessage = SyncWrite | SyncGroup | SyncEpoch;
 
-const replySchema = z.union([
+/** What a reply is (checked by hand in checkReply, this being the hot path). */
+export const replySchema = z.union([
   z.object({ v: z.literal(PROTOCOL_VERSION), ok: z.literal(true), result: z.unknown() }),
   z.object({ v: z.literal(PROTOCOL_VERSION), ok: z.literal(false), code: z.string(), message: z.string() }),
 ]);
@@ -160,10 +161,23 @@ export function decodeBatchReply(content: Buffer, count: number): Reply<unknown>
   return reply.result.map(checkReply);
 }
 
+/**
+ * A reply checked field by field: every reply of every read passes here, and zod's general
+ * machinery (a union tried member by member, objects rebuilt) cost more than the rest of the
+ * decoding. The rules are replySchema's, which tells them.
+ */
 function checkReply(json: unknown): Reply<unknown> {
-  const parsed = replySchema.parse(json);
-  if (parsed.ok) return { v: PROTOCOL_VERSION, ok: true, result: parsed.result };
-  return { v: PROTOCOL_VERSION, ok: false, code: isWireErrorCode(parsed.code) ? parsed.code : 'INTERNAL', message: parsed.message };
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('a reply must be an object');
+  const reply = json as Record<string, unknown>;
+  if (reply.v !== PROTOCOL_VERSION) throw new Error(`a reply must be of protocol version ${PROTOCOL_VERSION}`);
+  if (reply.ok === true) {
+    if (!('result' in reply)) throw new Error('a successful reply must have a result');
+    return { v: PROTOCOL_VERSION, ok: true, result: reply.result };
+  }
+  if (reply.ok !== false) throw new Error('a reply must say whether it is ok');
+  const { code, message } = reply;
+  if (typeof code !== 'string' || typeof message !== 'string') throw new Error('a refusal must have a code and a message');
+  return { v: PROTOCOL_VERSION, ok: false, code: isWireErrorCode(code) ? code : 'INTERNAL', message };
 }
 
 /** JSON checked against a schema; any failure is an InvalidRequestError saying what is wrong. */

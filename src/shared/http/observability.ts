@@ -8,6 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Histogram, LATENCY_BUCKETS, type Registry } from '../metrics.ts';
 import type { Logger } from '../logger.ts';
+import { accessLogOf } from '../access-log.ts';
 import { loggedUrl } from './logged-url.ts';
 import { REQUEST_ID_HEADER, runInRequest } from '../request-context.ts';
 
@@ -45,10 +46,10 @@ export function installObservability(app: FastifyInstance, options: Observabilit
     runInRequest(request.id, done);
   });
   const count = options.metrics ? requestMetrics(app, options.registry) : undefined;
-  const { accessLog } = options;
-  // The access line's fields are fixed and hold no secret (no headers, no body, the URL cut short),
-  // so it skips the redaction every other line goes through: that cost most of the line's price.
-  const logger = options.logger.child({}, { redact: [] });
+  const { accessLog, logger } = options;
+  // Without redaction, and batched when it goes to standard output (src/shared/access-log.ts);
+  // a slow request's line goes through the server's own logger, at once.
+  const writeAccessLine = accessLogOf(logger);
   // One callback hook for all of it: the hot path of every request.
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const route = routeOf(request);
@@ -56,10 +57,10 @@ export function installObservability(app: FastifyInstance, options: Observabilit
     if (!QUIET_PATHS.has(route)) {
       const slow = reply.elapsedTime >= SLOW_REQUEST_MS;
       // A slow request is told at warn, so it shows with the access log off or a quieter level.
-      if (slow || accessLog) {
+      if (slow || (accessLog && logger.isLevelEnabled('info'))) {
         const line = { reqId: request.id, method: request.method, url: loggedUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
         if (slow) logger.warn(line, 'slow request');
-        else logger.info(line, 'request');
+        else writeAccessLine(line);
       }
     }
     done();
@@ -82,9 +83,17 @@ function requestMetrics(app: FastifyInstance, registry: Registry): CountRequest 
     const text = await registry.metrics();
     return reply.type(registry.contentType).send(text);
   });
+  // Each (method, route, status) is looked up in prom-client's label maps once, then kept.
+  const children = new Map<string, { requests: { inc(): void }; latency: { observe(seconds: number): void } }>();
   return (method, route, status, elapsedMs) => {
-    const labels = { method, route, status: String(status) };
-    requests.inc(labels);
-    latency.observe(labels, elapsedMs / 1000);
+    const key = `${method} ${status} ${route}`;
+    let child = children.get(key);
+    if (child === undefined) {
+      const labels = { method, route, status: String(status) };
+      child = { requests: requests.labels(labels), latency: latency.labels(labels) };
+      children.set(key, child);
+    }
+    child.requests.inc();
+    child.latency.observe(elapsedMs / 1000);
   };
 }
