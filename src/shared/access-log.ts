@@ -1,19 +1,26 @@
 /**
  * Where a server's access lines go. Written one by one, every request cost a write() system call
  * of its own, the largest part of what the access line still cost once it skipped redaction. So
- * the access lines of a logger that writes to standard output are built here, in pino's shape,
- * and leave together once per turn of the event loop (src/shared/line-output.ts), and at exit.
- * Errors, warnings and slow requests go through the server's logger, at once, so an access line
- * may show a moment after a line logged later, and a process killed outright (SIGKILL) loses
- * the access lines of its last turn. A logger given a destination of its own (tests, tools)
- * keeps it for its access lines too.
+ * the access lines of a logger that writes to standard output go through a buffer of their own,
+ * written out once it holds ACCESS_BUFFER_BYTES, every ACCESS_FLUSH_MS, and at exit (pino flushes
+ * its destinations then). Only access lines wait: errors, warnings and slow requests go through
+ * the server's logger at once, so an access line may show up to ACCESS_FLUSH_MS after a line
+ * logged later, and a process killed outright (SIGKILL) loses at most that much of them.
+ * A logger given a destination of its own (tests, tools) keeps it for its access lines too.
  */
-import { pino } from 'pino';
-import { LineOutput } from './line-output.ts';
+import { pino, type DestinationStream } from 'pino';
 import { writesToStandardOutput, type Logger } from './logger.ts';
 
-/** One per process, shared by its servers. */
-let standardOutput: LineOutput | undefined;
+export const ACCESS_BUFFER_BYTES = 8 * 1024;
+export const ACCESS_FLUSH_MS = 100;
+
+/** One buffer per process, shared by its servers. */
+let standardOutput: DestinationStream | undefined;
+
+function bufferedStandardOutput(): DestinationStream {
+  standardOutput ??= pino.destination({ dest: 1, sync: false, minLength: ACCESS_BUFFER_BYTES, periodicFlush: ACCESS_FLUSH_MS });
+  return standardOutput;
+}
 
 /** What an access line tells (docs/observing.md): fixed fields, none of them a secret. */
 export interface AccessLine {
@@ -39,13 +46,12 @@ export function accessLogOf(logger: Logger): AccessLog {
     const child = logger.child({}, { level: 'info', redact: [] });
     return (line) => child.info(line, 'request');
   }
-  standardOutput ??= new LineOutput(1);
-  const output = standardOutput;
+  const stream = bufferedStandardOutput();
   // The logger's fields as pino serializes them for its own lines (`,"component":…,"pid":…`);
   // bindings() would leave out the pid.
   const fields = String((logger as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym] ?? '');
   return (line) =>
-    output.write(
+    stream.write(
       `{"level":30,"time":${Date.now()}${fields},"reqId":${JSON.stringify(line.reqId)},"method":${JSON.stringify(line.method)},"url":${JSON.stringify(line.url)},"status":${line.status},"ms":${line.ms},"msg":"request"}\n`,
     );
 }

@@ -1,5 +1,5 @@
 /**
- * Access lines to standard output leave together once per event-loop turn (src/shared/line-output.ts), yet none is lost
+ * Access lines to standard output leave in batches (src/shared/access-log.ts), yet none is lost
  * when the process exits right after writing them, and a lone line still shows within a moment.
  */
 import { spawn } from 'node:child_process';
