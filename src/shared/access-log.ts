@@ -22,36 +22,12 @@ function bufferedStandardOutput(): DestinationStream {
   return standardOutput;
 }
 
-/** What an access line tells (docs/observing.md): fixed fields, none of them a secret. */
-export interface AccessLine {
-  reqId: string;
-  method: string;
-  /** Already abbreviated (logged-url.ts). */
-  url: string;
-  status: number;
-  ms: number;
-}
-
-/** Writes one access line, at info. */
-export type AccessLog = (line: AccessLine) => void;
-
 /**
- * The access log of a server logging through `logger`, without redaction (the line's fields are
- * fixed and hold no secret: no headers, no body, the URL cut short). To standard output the line
- * is built here, as pino would build it (level, time, the logger's fields, the line's, msg):
- * pino's general formatting was most of what the line still cost once batched.
+ * The logger of access lines for a server logging through `logger`: its fields (component, pid,
+ * and any of a child), at info, without redaction, since the access line's fields are fixed and
+ * hold no secret (no headers, no body, the URL cut short).
  */
-export function accessLogOf(logger: Logger): AccessLog {
-  if (!writesToStandardOutput(logger)) {
-    const child = logger.child({}, { level: 'info', redact: [] });
-    return (line) => child.info(line, 'request');
-  }
-  const stream = bufferedStandardOutput();
-  // The logger's fields as pino serializes them for its own lines (`,"component":…,"pid":…`);
-  // bindings() would leave out the pid.
-  const fields = String((logger as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym] ?? '');
-  return (line) =>
-    stream.write(
-      `{"level":30,"time":${Date.now()}${fields},"reqId":${JSON.stringify(line.reqId)},"method":${JSON.stringify(line.method)},"url":${JSON.stringify(line.url)},"status":${line.status},"ms":${line.ms},"msg":"request"}\n`,
-    );
+export function accessLoggerOf(logger: Logger): Logger {
+  if (!writesToStandardOutput(logger)) return logger.child({}, { level: 'info', redact: [] });
+  return pino({ level: 'info', base: logger.bindings() }, bufferedStandardOutput());
 }

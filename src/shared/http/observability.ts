@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Histogram, LATENCY_BUCKETS, type Registry } from '../metrics.ts';
 import type { Logger } from '../logger.ts';
-import { accessLogOf } from '../access-log.ts';
+import { accessLoggerOf } from '../access-log.ts';
 import { loggedUrl } from './logged-url.ts';
 import { REQUEST_ID_HEADER, runInRequest } from '../request-context.ts';
 
@@ -49,7 +49,7 @@ export function installObservability(app: FastifyInstance, options: Observabilit
   const { accessLog, logger } = options;
   // Without redaction, and batched when it goes to standard output (src/shared/access-log.ts);
   // a slow request's line goes through the server's own logger, at once.
-  const writeAccessLine = accessLogOf(logger);
+  const access = accessLoggerOf(logger);
   // One callback hook for all of it: the hot path of every request.
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const route = routeOf(request);
@@ -60,7 +60,7 @@ export function installObservability(app: FastifyInstance, options: Observabilit
       if (slow || (accessLog && logger.isLevelEnabled('info'))) {
         const line = { reqId: request.id, method: request.method, url: loggedUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
         if (slow) logger.warn(line, 'slow request');
-        else writeAccessLine(line);
+        else access.info(line, 'request');
       }
     }
     done();
