@@ -29,5 +29,6 @@ function bufferedStandardOutput(): DestinationStream {
  */
 export function accessLoggerOf(logger: Logger): Logger {
   if (!writesToStandardOutput(logger)) return logger.child({}, { level: 'info', redact: [] });
-  return pino({ level: 'info', base: logger.bindings() }, bufferedStandardOutput());
+  // bindings() leaves out the base fields pino adds itself: the pid goes back in by hand.
+  return pino({ level: 'info', base: { pid: process.pid, ...logger.bindings() } }, bufferedStandardOutput());
 }

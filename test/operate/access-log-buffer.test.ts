@@ -27,7 +27,7 @@ describe('buffered access lines', () => {
     expect(await exited).toBe(0);
     await new Promise((resolve) => setImmediate(resolve));
     expect(lines.filter((line) => line.msg === 'request')).toHaveLength(500);
-    expect(lines[499]).toMatchObject({ reqId: 'r-499', component: 'access-fixture', status: 200, level: 30 });
+    expect(lines[499]).toMatchObject({ reqId: 'r-499', component: 'access-fixture', status: 200, level: 30, pid: expect.any(Number) });
   });
 
   it('a lone line shows within a second while the process stays up', async () => {
