@@ -31,6 +31,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
     throw failed.length === 1 ? failed[0] : new AggregateError(failed, failed.map((e) => e.message).join('\n'));
   }
+  // A run stopped by a signal must take its private servers with it: exiting runs the exit hooks
+  // that kill their process groups (src/shared/processes.ts), which a signal's default death skips.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => process.exit(128 + (os.constants.signals[signal] ?? 0)));
+  }
   project.provide('zkConnect', zk.value.address);
   project.provide('amqpUrl', rabbit.value.address);
   return teardown;
