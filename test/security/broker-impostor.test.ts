@@ -189,7 +189,6 @@ describe('an impostor with the broker credentials and without the cluster key', 
   it('holding writeQ while the master changes, gets none of its forged write answers to a client', async () => {
     const names = clusterNames(service.cluster);
     const workers = await settledWorkers(service, 2);
-    const master = workers.find((worker) => worker.role === 'master')!;
     let answered = 0;
     let taker: Channel | undefined;
     const answer = (message: ConsumeMessage | null) => {
@@ -198,9 +197,10 @@ describe('an impostor with the broker credentials and without the cluster key', 
       taker.sendToQueue(message.properties.replyTo as string, forgedReply(message), { correlationId: message.properties.correlationId as string });
       taker.ack(message);
     };
-    // The old master's exclusive consumer goes with its process: the impostor asks for writeQ
-    // again and again, as the next master does, and takes it first.
-    process.kill(master.pid, 'SIGKILL');
+    // Every worker killed: the old master's exclusive consumer goes with its process, and the next
+    // master is a new process restarted from the files, which takes a while to boot. The impostor
+    // asks for writeQ again and again meanwhile, as a master does, and takes it first.
+    for (const worker of workers) process.kill(worker.pid, 'SIGKILL');
     let holding: string | undefined;
     let tries = 0;
     for (const giveUpAt = Date.now() + 5000; holding === undefined && Date.now() < giveUpAt; tries += 1) {
