@@ -82,7 +82,14 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     runtime,
     logger,
   });
-  await orchestrator.start();
+  try {
+    await orchestrator.start();
+  } catch (error) {
+    // A start that is refused (a test of exactly that) leaves no folder behind either.
+    await orchestrator.stop().catch(() => undefined);
+    if (!options.dataDir && !process.env.KEEP_TEST_DATA) fs.rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     orchestratorUrl: orchestrator.url,
     orchestrator,
