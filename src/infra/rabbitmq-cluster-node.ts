@@ -22,7 +22,7 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BadRequestError } from '../shared/errors.ts';
-import { BIN, PRIVATE_USER, PRIVATE_VHOST } from './rabbitmq.ts';
+import { BIN, PRIVATE_USER, PRIVATE_VHOST, privateNodeSettings } from './rabbitmq.ts';
 
 export const CLUSTER_AMQP_PORT = 5672;
 export const DEFAULT_NET_TICKTIME_SECONDS = 10;
@@ -100,17 +100,8 @@ export async function prepareRabbitClusterNode(options: RabbitClusterNodeOptions
       ...options.hosts.map((host, index) => `cluster_formation.classic_config.nodes.${index + 1} = ${rabbitNodeName(host)}`),
       'cluster_partition_handling = pause_minority',
       `raft.wal_max_size_bytes = ${WAL_MAX_SIZE_BYTES}`,
-      // Made with the database by whichever node starts it, instead of guest.
-      `default_vhost = ${PRIVATE_VHOST}`,
-      `default_user = ${PRIVATE_USER}`,
-      `default_pass = ${options.password}`,
-      'default_permissions.configure = .*',
-      'default_permissions.read = .*',
-      'default_permissions.write = .*',
-      'log.console = false',
-      'log.file.level = warning',
-      // Small disks; the default would block publishers at once.
-      'disk_free_limit.absolute = 50MB',
+      // The user and vhost are made with the database by whichever node starts it.
+      ...privateNodeSettings(options.password),
       '',
     ].join('\n'),
     { mode: 0o600 },

@@ -103,17 +103,7 @@ async function prepare(dir: string, ports: number[], logger: Logger): Promise<Pr
     config,
     [
       `listeners.tcp.1 = 127.0.0.1:${amqpPort}`,
-      // Made with the database, instead of guest; the node never has a guest user.
-      `default_vhost = ${PRIVATE_VHOST}`,
-      `default_user = ${PRIVATE_USER}`,
-      `default_pass = ${password}`,
-      'default_permissions.configure = .*',
-      'default_permissions.read = .*',
-      'default_permissions.write = .*',
-      'log.console = false',
-      'log.file.level = warning',
-      // CI disks are small; the default (50% of RAM here) would block publishers at once.
-      'disk_free_limit.absolute = 50MB',
+      ...privateNodeSettings(password),
       '',
     ].join('\n'),
     { mode: 0o600 },
@@ -173,3 +163,23 @@ export const rabbitMqKind: ServerKind = {
   missingBinaries: () => (existsSync(path.join(BIN, 'rabbitmq-server')) ? [] : [path.join(BIN, 'rabbitmq-server')]),
   prepare,
 };
+
+/**
+ * The rabbitmq.conf lines every node the project starts shares, alone or in a cluster: the
+ * cluster's own user and vhost, made with the database instead of guest (the node never has a
+ * guest user), quiet logs, and a disk limit small disks can meet (the default, 50% of RAM here,
+ * would block publishers at once).
+ */
+export function privateNodeSettings(password: string): string[] {
+  return [
+    `default_vhost = ${PRIVATE_VHOST}`,
+    `default_user = ${PRIVATE_USER}`,
+    `default_pass = ${password}`,
+    'default_permissions.configure = .*',
+    'default_permissions.read = .*',
+    'default_permissions.write = .*',
+    'log.console = false',
+    'log.file.level = warning',
+    'disk_free_limit.absolute = 50MB',
+  ];
+}
