@@ -24,7 +24,6 @@ import { containerState, demux, describeExit, retried, statusOf, type ContainerS
 import { encodeWorkerSettings, WORKER_SETTINGS_FILE_VARIABLE, type WorkerSettings } from '../worker/WorkerSettings.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
 
-export const DEFAULT_WORKER_IMAGE = 'rideshare:latest';
 export const LABELS = { cluster: 'rideshare.cluster', worker: 'rideshare.worker', role: 'rideshare.role', data: 'rideshare.data' } as const;
 const DEFAULT_GRACE_MS = 5000;
 /**
@@ -50,7 +49,8 @@ export interface DockerRuntimeOptions {
   dataDir: string;
   /** Where a container's output is saved when it exits (the container itself is removed). */
   logDir: string;
-  image?: string;
+  /** The workers' image (config WORKER_IMAGE). */
+  image: string;
   logger: Logger;
   /** Defaults to DOCKER_HOST, else /var/run/docker.sock. */
   docker?: Docker;
@@ -84,7 +84,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
 
   constructor(private readonly options: DockerRuntimeOptions) {
     super();
-    this.image = options.image ?? DEFAULT_WORKER_IMAGE;
+    this.image = options.image;
     this.docker = options.docker ?? new Docker({ timeout: CALL_TIMEOUT_MS });
     this.streams = options.docker ?? new Docker();
     this.logger = options.logger.child({ component: 'docker-runtime' });

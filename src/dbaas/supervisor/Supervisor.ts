@@ -21,7 +21,8 @@ import { bootstrapCluster } from './ClusterBootstrap.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { promoteSuccessor } from './Failover.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
-import type { WorkerTuning } from '../worker/WorkerSettings.ts';
+import type { ClusterSettings } from '../settings/ClusterSettings.ts';
+import type { WorkerTuning } from '../settings/WorkerTuning.ts';
 import { recordWorkerDir, localWorkerDir } from '../coordination/WorkerDirs.ts';
 import { gatherRestartSources, restartSourcesUsed } from './RestartSources.ts';
 import { scaleInVictims } from './scaleIn.ts';
@@ -32,12 +33,9 @@ import { removeWorkerFiles, workerDbFile, workerFileOwners, workersDirOf } from 
 const RECONCILE_INTERVAL_MS = 1000;
 
 /** What supervising one cluster needs to know: where it lives, where its workers run, what they get. */
-export interface ClusterSetup {
+export interface ClusterSetup extends ClusterSettings {
   runtime: WorkerRuntime;
-  cluster: string;
   dataDir: string;
-  amqpUrl: string;
-  zkConnect: string;
   initialSlaves: number;
   /** Tuning every worker gets (timeouts, durability, log level). */
   workerTuning: WorkerTuning;
@@ -426,6 +424,8 @@ export class Supervisor {
           cluster: this.options.cluster,
           amqpUrl: this.options.amqpUrl,
           zkConnect: this.options.zkConnect,
+          clusterKey: this.options.clusterKey,
+          zkAuth: this.options.zkAuth,
         },
       });
       this.options.logger.info({ workerId, pid: handle.pid, role, reason }, 'worker started');

@@ -1,0 +1,98 @@
+/**
+ * One parse of the environment, and each process's typed view of it: every value a process gets
+ * is the configuration's (defaults included), the cluster's secrets reach the orchestrator and
+ * its workers from the cluster's settings alone, and a process that cannot run without a
+ * setting is refused at start-up with a message that names it.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { orchestratorSettingsFrom } from '../../src/dbaas/orchestrator/settings.ts';
+import { clusterSettingsFrom } from '../../src/dbaas/settings/ClusterSettings.ts';
+import { decodeWorkerSettings, encodeWorkerSettings } from '../../src/dbaas/worker/WorkerSettings.ts';
+import { gatewaySettingsFrom, GATEWAY_UPSTREAM_TIMEOUT_MS } from '../../src/services/gateway/settings.ts';
+import { ridesSettingsFrom } from '../../src/services/rides/settings.ts';
+import { usersSettingsFrom } from '../../src/services/users/settings.ts';
+import { ConfigError, DEFAULT_WORKER_IMAGE, loadConfig } from '../../src/shared/config.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const SERVERS = { AMQP_URL: 'amqp://u:p@127.0.0.1:5672/v', ZK_CONNECT: '127.0.0.1:2181' };
+const SECRETS = { CLUSTER_KEY: 'k'.repeat(32), ZK_AUTH: 'operator:zk-password-1', SERVICE_TOKEN: 's'.repeat(32), ADMIN_TOKEN: 'a'.repeat(32) };
+
+describe('settings: one parse, a typed view per process', () => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-settings-'));
+  afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+  const env = (more: Record<string, string> = {}) => ({ DATA_DIR: work, ...SERVERS, ...SECRETS, ...more });
+
+  it('gives the orchestrator its cluster, its timeouts and its runtime from the configuration, defaults included', () => {
+    const settings = orchestratorSettingsFrom(loadConfig(env({ RIDESHARE_CLUSTER: 'blue', RPC_TIMEOUT_MS: '1234', WORKER_RUNTIME: 'docker' })));
+    expect(settings.orchestrator).toMatchObject({
+      cluster: 'blue',
+      amqpUrl: SERVERS.AMQP_URL,
+      zkConnect: SERVERS.ZK_CONNECT,
+      clusterKey: SECRETS.CLUSTER_KEY,
+      zkAuth: { user: 'operator', password: 'zk-password-1' },
+      port: 8000,
+      rpcTimeoutMs: 1234,
+      sessionTimeoutMs: 4000,
+      scaling: { windowMs: 120_000, readsPerSlave: 20, maxSlaves: 8 },
+      workerTuning: { zkSessionTimeoutMs: 4000, readWaitMs: 2000, snapshotTimeoutMs: 30_000, durability: 'process', logLevel: 'info' },
+      auth: { enabled: true, tokens: { service: SECRETS.SERVICE_TOKEN, admin: SECRETS.ADMIN_TOKEN } },
+    });
+    expect(settings.runtime).toEqual({ kind: 'docker', options: { cluster: 'blue', dataDir: work, logDir: path.join(work, 'logs'), image: DEFAULT_WORKER_IMAGE } });
+  });
+
+  it('keeps the cluster key and the ZooKeeper credentials out of the workers\u2019 tuning', () => {
+    const { orchestrator } = orchestratorSettingsFrom(loadConfig(env()));
+    expect(Object.keys(orchestrator.workerTuning).sort()).toEqual(['durability', 'logLevel', 'readWaitMs', 'snapshotTimeoutMs', 'zkSessionTimeoutMs']);
+  });
+
+  it('hands a worker its cluster\u2019s settings and tuning in one document that reads back the same', () => {
+    const { orchestrator } = orchestratorSettingsFrom(loadConfig(env()));
+    const settings = { ...clusterSettingsFrom(loadConfig(env())), ...orchestrator.workerTuning, workerId: 'm-1', role: 'master' as const, dbFile: path.join(work, 'm-1.db') };
+    expect(decodeWorkerSettings(encodeWorkerSettings(settings))).toEqual(settings);
+  });
+
+  it('refuses a database service process without its servers, naming the settings', () => {
+    for (const missing of ['AMQP_URL', 'ZK_CONNECT']) {
+      const config = loadConfig({ ...env(), [missing]: '' });
+      expect(() => orchestratorSettingsFrom(config)).toThrow(ConfigError);
+      expect(() => clusterSettingsFrom(config)).toThrow(/AMQP_URL and ZK_CONNECT must be set/);
+    }
+  });
+
+  it('gives the services HTTP_TIMEOUT_MS and the service token, and the gateway no token at all', () => {
+    const config = loadConfig(env({ HTTP_TIMEOUT_MS: '4321', ORCHESTRATOR_URL: 'http://a:1,http://b:2' }));
+    const users = usersSettingsFrom(config);
+    const rides = ridesSettingsFrom(config);
+    expect(users.db).toEqual({ urls: ['http://a:1', 'http://b:2'], timeoutMs: 4321, token: SECRETS.SERVICE_TOKEN });
+    expect(rides.db).toEqual(users.db);
+    expect(rides.httpTimeoutMs).toBe(4321);
+    expect(rides).toMatchObject({ port: 8082, gatewayUrl: 'http://127.0.0.1:8080', publicHost: 'http://127.0.0.1:8082' });
+    const gateway = gatewaySettingsFrom(config);
+    expect(gateway).toMatchObject({ port: 8080, usersUpstreams: ['http://127.0.0.1:8081'], ridesUpstreams: ['http://127.0.0.1:8082'], timeoutMs: GATEWAY_UPSTREAM_TIMEOUT_MS, publicApiOnly: true });
+    expect(JSON.stringify(gateway)).not.toContain(SECRETS.SERVICE_TOKEN);
+  });
+
+  it('without authorization, the services send no token and the gateway forwards as in 2020', () => {
+    const config = loadConfig(env({ RIDESHARE_AUTH: 'off' }));
+    expect(usersSettingsFrom(config).db.token).toBeUndefined();
+    expect(gatewaySettingsFrom(config).publicApiOnly).toBe(false);
+  });
+
+  it('an orchestrator process started without its servers exits with code 2 and says which settings are missing', async () => {
+    const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
+      const entry = path.join(ROOT, 'src/dbaas/orchestrator/main.ts');
+      const childEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: path.join(work, 'orchestrator') };
+      execFile(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, env: childEnv, timeout: 60_000 }, (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, output: `${stdout}${stderr}` });
+      });
+    });
+    expect(code).toBe(2);
+    expect(output).toContain('AMQP_URL and ZK_CONNECT must be set');
+    // Refused before it made any secret of the cluster.
+    expect(fs.existsSync(path.join(work, 'orchestrator', 'secrets', 'cluster.key'))).toBe(false);
+  });
+});
