@@ -33,6 +33,7 @@ import { SupervisorForwarder } from './SupervisorForwarder.ts';
 import { ReadCounter } from './ReadCounter.ts';
 import { registerRoutes } from './routes.ts';
 import { RpcClient } from './RpcClient.ts';
+import { RideShareError } from '../../shared/errors.ts';
 
 export type { ScalingOptions } from '../supervisor/Leadership.ts';
 
@@ -159,7 +160,7 @@ export class Orchestrator {
    * or stands by: it serves the API at once and takes over when the supervising one goes away.
    */
   async start(): Promise<void> {
-    if (this.state !== 'initial') throw new Error(`cannot start an orchestrator in state ${this.state}`);
+    if (this.state !== 'initial') throw new RideShareError('INVALID_STATE', `cannot start an orchestrator in state ${this.state}`);
     this.state = 'running';
     await this.zk.connect();
     // Before it reads anything of the cluster there: a root someone else made could name anyone as supervisor.

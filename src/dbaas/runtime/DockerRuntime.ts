@@ -23,6 +23,7 @@ import { RuntimeLifecycle } from './RuntimeLifecycle.ts';
 import { containerState, demux, describeExit, retried, statusOf, type ContainerState } from './containers.ts';
 import { encodeWorkerSettings, WORKER_SETTINGS_FILE_VARIABLE, type WorkerSettings } from '../worker/WorkerSettings.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
+import { RideShareError } from '../../shared/errors.ts';
 
 export const LABELS = { cluster: 'rideshare.cluster', worker: 'rideshare.worker', role: 'rideshare.role', data: 'rideshare.data' } as const;
 const DEFAULT_GRACE_MS = 5000;
@@ -154,14 +155,14 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
         },
       })
       .catch((error: unknown) => {
-        if (statusOf(error) === 404) throw new Error(`worker image ${this.image} is missing; build it with \`npm run images\` (docker/build-images.sh)`);
+        if (statusOf(error) === 404) throw new RideShareError('CONFIG_INVALID', `worker image ${this.image} is missing; build it with \`npm run images\` (docker/build-images.sh)`);
         throw error;
       });
     // Tracked before it runs, so no exit can go unclaimed; the pid is known once it runs.
     const tracked = this.track(spec.workerId, container.id);
     try {
       await container.start();
-      if (this.lifecycle.state !== 'open') throw new Error(`worker ${spec.workerId} started while the runtime was ${this.lifecycle.state}`);
+      if (this.lifecycle.state !== 'open') throw new RideShareError('INVALID_STATE', `worker ${spec.workerId} started while the runtime was ${this.lifecycle.state}`);
       const { State } = await container.inspect();
       tracked.handle.pid = State.Pid;
       if (!State.Running) void this.finish(tracked, State.ExitCode);

@@ -91,7 +91,7 @@ export class Supervisor {
 
   /** `takeover`: another orchestrator supervised until now; its workers are adopted. */
   async start(takeover = false): Promise<void> {
-    if (this.state !== 'initial') throw new Error(`cannot start a supervisor in state ${this.state}`);
+    if (this.state !== 'initial') throw new RideShareError('INVALID_STATE', `cannot start a supervisor in state ${this.state}`);
     this.state = 'supervising';
     fs.mkdirSync(this.workersDir, { recursive: true });
     await this.secureZnodes();
@@ -441,14 +441,14 @@ export class Supervisor {
     const deadline = Date.now() + (this.options.readyTimeoutMs ?? 60_000);
     while (Date.now() < deadline) {
       if (!this.options.runtime.list().some((running) => running.workerId === handle.workerId)) {
-        throw new Error(`worker ${handle.workerId} (pid ${handle.pid}) exited before it was ready`);
+        throw new RideShareError('START_FAILED', `worker ${handle.workerId} (pid ${handle.pid}) exited before it was ready`);
       }
       const info = await readWorker(this.options.zk, this.options.cluster, handle.workerId);
       if (info?.ready) return info;
       await sleep(25);
     }
     await this.killWorker(handle.workerId, 'not-ready');
-    throw new Error(`worker ${handle.workerId} (pid ${handle.pid}) was not ready in time`);
+    throw new RideShareError('START_FAILED', `worker ${handle.workerId} (pid ${handle.pid}) was not ready in time`);
   }
 
   /** The registered workers; re-arms the one-shot children watch, so a vanishing znode (session expiry) triggers a pass. */

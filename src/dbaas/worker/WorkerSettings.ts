@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import type { ClusterSettings } from '../settings/ClusterSettings.ts';
 import type { WorkerTuning } from '../settings/WorkerTuning.ts';
+import { RideShareError } from '../../shared/errors.ts';
 
 /** One flat document: this worker's own part, its cluster's and the cluster's worker tuning. */
 export interface WorkerSettings extends ClusterSettings, WorkerTuning {
@@ -48,10 +49,10 @@ export function encodeWorkerSettings(settings: WorkerSettings): string {
 }
 
 export function decodeWorkerSettings(text: string | undefined): WorkerSettings {
-  if (!text) throw new Error(`${WORKER_SETTINGS_VARIABLE} is not set: a worker is started by a worker runtime`);
+  if (!text) throw new RideShareError('CONFIG_INVALID', `${WORKER_SETTINGS_VARIABLE} is not set: a worker is started by a worker runtime`);
   const parsed = schema.safeParse(JSON.parse(text));
   if (!parsed.success) {
-    throw new Error(`invalid worker settings: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+    throw new RideShareError('CONFIG_INVALID', `invalid worker settings: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
   }
   const { recoverDir, ...rest } = parsed.data;
   return recoverDir === undefined ? rest : { ...rest, recoverDir };
