@@ -131,6 +131,9 @@ const schema = z.object({
 
 export type RawConfig = z.infer<typeof schema>;
 
+/** Every setting's name, as the environment spells it (README's table lists each one). */
+export const SETTING_NAMES = Object.keys(schema.shape) as ReadonlyArray<keyof RawConfig>;
+
 type PortLists = 'ORCHESTRATOR_PORT' | 'USERS_PORT' | 'RIDES_PORT';
 
 export interface Config extends Omit<RawConfig, PortLists | 'ORCHESTRATOR_URL' | 'GATEWAY_URL' | 'RIDES_PUBLIC_HOST' | 'USERS_UPSTREAMS' | 'RIDES_UPSTREAMS'> {

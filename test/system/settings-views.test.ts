@@ -15,7 +15,8 @@ import { decodeWorkerSettings, encodeWorkerSettings } from '../../src/dbaas/work
 import { gatewaySettingsFrom, GATEWAY_UPSTREAM_TIMEOUT_MS } from '../../src/services/gateway/settings.ts';
 import { ridesSettingsFrom } from '../../src/services/rides/settings.ts';
 import { usersSettingsFrom } from '../../src/services/users/settings.ts';
-import { ConfigError, DEFAULT_WORKER_IMAGE, loadConfig } from '../../src/shared/config.ts';
+import { ConfigError, DEFAULT_WORKER_IMAGE, loadConfig, SETTING_NAMES } from '../../src/shared/config.ts';
+import { SECRET_SETTINGS } from '../../src/shared/secret-settings.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SERVERS = { AMQP_URL: 'amqp://u:p@127.0.0.1:5672/v', ZK_CONNECT: '127.0.0.1:2181' };
@@ -94,5 +95,36 @@ describe('settings: one parse, a typed view per process', () => {
     expect(output).toContain('AMQP_URL and ZK_CONNECT must be set');
     // Refused before it made any secret of the cluster.
     expect(fs.existsSync(path.join(work, 'orchestrator', 'secrets', 'cluster.key'))).toBe(false);
+  });
+});
+
+describe('the README\u2019s settings table', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Settings'), readme.indexOf('\n## ', readme.indexOf('## Settings') + 1));
+  /** Each row: the settings it names, and its default column. */
+  const rows = section
+    .split('\n')
+    .filter((line) => line.startsWith('| `'))
+    .map((line) => {
+      const [names = '', byDefault = ''] = line.split(' | ');
+      return { names: [...names.matchAll(/`([A-Z0-9_]+)`/g)].map((match) => match[1] as string), byDefault: byDefault.trim() };
+    });
+
+  it('names every setting the configuration reads, and nothing else', () => {
+    const named = rows.flatMap((row) => row.names);
+    // The secret settings' `<NAME>_FILE` forms, read in place of the variable (secret-settings.ts).
+    const secretFiles = SECRET_SETTINGS.map((name) => `${name}_FILE`);
+    expect(named.filter((name) => !secretFiles.includes(name)).sort()).toEqual([...SETTING_NAMES].sort());
+    expect(named.filter((name) => secretFiles.includes(name)).sort()).toEqual([...secretFiles].sort());
+  });
+
+  it('gives each number\u2019s default as the configuration has it', () => {
+    const defaults = loadConfig({}) as unknown as Record<string, unknown>;
+    const numbers = rows.filter((row) => row.names.length === 1 && /^\d+$/.test(row.byDefault));
+    expect(numbers.length).toBeGreaterThan(10);
+    for (const row of numbers) {
+      const name = row.names[0] as string;
+      expect(`${name}=${String(defaults[name])}`).toBe(`${name}=${row.byDefault}`);
+    }
   });
 });
