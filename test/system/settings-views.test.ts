@@ -15,8 +15,10 @@ import { decodeWorkerSettings, encodeWorkerSettings } from '../../src/dbaas/work
 import { gatewaySettingsFrom, GATEWAY_UPSTREAM_TIMEOUT_MS } from '../../src/services/gateway/settings.ts';
 import { ridesSettingsFrom } from '../../src/services/rides/settings.ts';
 import { usersSettingsFrom } from '../../src/services/users/settings.ts';
-import { ConfigError, DEFAULT_WORKER_IMAGE, loadConfig, SETTING_NAMES } from '../../src/shared/config.ts';
+import { childEnvironment } from '../../src/shared/child-environment.ts';
+import { ConfigError, DEFAULT_WORKER_IMAGE, loadConfig, SETTING_NAMES, type Config } from '../../src/shared/config.ts';
 import { SECRET_SETTINGS } from '../../src/shared/secret-settings.ts';
+import { GATEWAY_SETTINGS, ORCHESTRATOR_SETTINGS, RIDES_SETTINGS, USERS_SETTINGS } from '../../src/system/settingsOfProcesses.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SERVERS = { AMQP_URL: 'amqp://u:p@127.0.0.1:5672/v', ZK_CONNECT: '127.0.0.1:2181' };
@@ -127,4 +129,64 @@ describe('the README\u2019s settings table', () => {
       expect(`${name}=${String(defaults[name])}`).toBe(`${name}=${row.byDefault}`);
     }
   });
+});
+
+describe('what npm start passes each process covers what its view reads', () => {
+  /** Every setting at a value of its own, none at its default: a view that read one it is not passed would see the default. */
+  const everySetting: Record<string, string> = {
+    GATEWAY_PORT: '9080',
+    ORCHESTRATOR_PORT: '9000,9001',
+    USERS_PORT: '9081',
+    RIDES_PORT: '9082',
+    DATA_DIR: path.join(os.tmpdir(), 'rideshare-settings-never-made'),
+    AMQP_URL: 'amqp://u:p@10.0.0.1:5672/v',
+    ZK_CONNECT: '10.0.0.2:2181',
+    RIDESHARE_CLUSTER: 'green',
+    WORKER_RUNTIME: 'docker',
+    WORKER_IMAGE: 'rideshare:other',
+    SCALE_WINDOW_SECONDS: '60',
+    READS_PER_SLAVE: '7',
+    MAX_SLAVES: '3',
+    RIDESHARE_NOW: '01-01-2030:00-00-12',
+    AREAS_FILE: '/nowhere/areas.csv',
+    ORCHESTRATOR_STOP_GRACE_MS: '999',
+    RPC_TIMEOUT_MS: '1111',
+    HTTP_TIMEOUT_MS: '2222',
+    ZK_SESSION_TIMEOUT_MS: '3333',
+    READ_WAIT_MS: '444',
+    DURABILITY: 'power',
+    SNAPSHOT_TIMEOUT_MS: '5555',
+    RESTORE_FROM: '/nowhere/backup',
+    ORCHESTRATOR_URL: 'http://o1:1,http://o2:2',
+    SHUTDOWN_DRAIN_MS: '666',
+    GATEWAY_URL: 'http://gateway.example:1',
+    RIDES_PUBLIC_HOST: 'http://rides.example',
+    USERS_UPSTREAMS: 'http://u1:1,http://u2:2',
+    RIDES_UPSTREAMS: 'http://r1:1',
+    BIND_HOST: '0.0.0.0',
+    LOG_LEVEL: 'debug',
+    ACCESS_LOG: 'off',
+    METRICS: 'off',
+    RIDESHARE_AUTH: 'on',
+    ...SECRETS,
+  };
+  /** What RideShareSystem gives each kind of process itself (addresses it decided, its port). */
+  const given = (...names: string[]) => Object.fromEntries(names.map((name) => [name, everySetting[name] as string]));
+  const processes = [
+    { name: 'orchestrator', allowed: ORCHESTRATOR_SETTINGS, given: given('AMQP_URL', 'ZK_CONNECT', 'DATA_DIR', 'ORCHESTRATOR_URL', 'ORCHESTRATOR_PORT'), view: (config: Config) => orchestratorSettingsFrom(config) },
+    { name: 'users service', allowed: USERS_SETTINGS, given: given('DATA_DIR', 'ORCHESTRATOR_URL', 'USERS_PORT'), view: usersSettingsFrom },
+    { name: 'rides service', allowed: RIDES_SETTINGS, given: given('DATA_DIR', 'ORCHESTRATOR_URL', 'RIDES_PORT'), view: ridesSettingsFrom },
+    { name: 'gateway', allowed: GATEWAY_SETTINGS, given: given('USERS_UPSTREAMS', 'RIDES_UPSTREAMS', 'GATEWAY_PORT'), view: gatewaySettingsFrom },
+  ];
+
+  it('sets every setting in this test (a new one must be added here too)', () => {
+    expect(Object.keys(everySetting).sort()).toEqual([...SETTING_NAMES].sort());
+  });
+
+  for (const one of processes) {
+    it(`the ${one.name} sees in its environment every setting its view reads`, () => {
+      const fromItsEnvironment = one.view(loadConfig(childEnvironment(one.allowed, one.given, everySetting)));
+      expect(fromItsEnvironment).toEqual(one.view(loadConfig(everySetting)));
+    });
+  }
 });
