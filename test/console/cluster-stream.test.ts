@@ -8,20 +8,55 @@ import { installAuth } from '../../src/shared/http/auth.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { SseClient, type Refusal } from './sse-client.ts';
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** A status source the test changes by hand, counting how often it is read. */
 class FakeCluster extends EventEmitter<{ event: [] }> {
   reads = 0;
+  /** The most reads ever in progress at once. */
+  mostAtOnce = 0;
   failing: string | undefined;
   state = { workers: 2, failovers: 0 };
+  private inProgress = 0;
+
+  /** Each read takes `readMs`, as a status read from ZooKeeper takes a while. */
+  constructor(private readonly readMs = 0) {
+    super();
+  }
 
   read = async () => {
     this.reads += 1;
-    if (this.failing) throw new Error(this.failing);
-    return { at: new Date().toISOString(), ...this.state };
+    this.inProgress += 1;
+    this.mostAtOnce = Math.max(this.mostAtOnce, this.inProgress);
+    try {
+      if (this.readMs > 0) await sleep(this.readMs);
+      if (this.failing) throw new Error(this.failing);
+      return { at: new Date().toISOString(), ...this.state };
+    } finally {
+      this.inProgress -= 1;
+    }
   };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves once `probe` holds, polling every 10 ms; throws after `timeoutMs` saying what it waited for. */
+async function until(probe: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Resolves once `count()` has held still for `windowMs`. */
+async function settles(count: () => number, windowMs: number, timeoutMs: number, what: string): Promise<void> {
+  let last = count();
+  let since = Date.now();
+  await until(() => {
+    if (count() !== last) [last, since] = [count(), Date.now()];
+    return Date.now() - since >= windowMs;
+  }, timeoutMs, what);
+}
+
 
 describe('GET /api/v1/cluster/stream (server-sent events)', () => {
   let app: FastifyInstance | undefined;
@@ -46,6 +81,20 @@ describe('GET /api/v1/cluster/stream (server-sent events)', () => {
     return client;
   }
 
+  /** A closed stream frees its place once the server has seen the close: asks until it has. */
+  async function connectOnceFreed(url: string, from?: { address?: string }): Promise<SseClient> {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const client = await SseClient.open(url, {}, from?.address);
+      if (client instanceof SseClient) {
+        clients.push(client);
+        return client;
+      }
+      if (Date.now() > deadline) throw new Error(`the stream's place was not freed within 5 s: ${client.status} ${client.body}`);
+      await sleep(20);
+    }
+  }
+
   afterEach(async () => {
     for (const client of clients.splice(0)) client.close();
     await server?.close();
@@ -62,9 +111,9 @@ describe('GET /api/v1/cluster/stream (server-sent events)', () => {
     const first = await client.next((event) => event.event === 'status', 2000);
     expect(JSON.parse(first.data)).toMatchObject({ workers: 2, failovers: 0 });
 
-    // Polled about ten times meanwhile, but nothing changed (the timestamp aside): nothing sent.
-    await sleep(400);
-    expect(cluster.reads).toBeGreaterThan(5);
+    // Polled five more times, but nothing changed (the timestamp aside): nothing sent.
+    const polled = cluster.reads;
+    await until(() => cluster.reads >= polled + 5, 10_000, 'five more polls');
     expect(client.events).toHaveLength(1);
 
     cluster.state = { workers: 2, failovers: 1 };
@@ -85,22 +134,20 @@ describe('GET /api/v1/cluster/stream (server-sent events)', () => {
   });
 
   it('shares one poller between clients and stops reading when the last one leaves', async () => {
-    const cluster = new FakeCluster();
-    const url = await serve(cluster, { pollMs: 30 });
+    // Reads slower than the poll interval: one poller reads one at a time, two would overlap.
+    const cluster = new FakeCluster(40);
+    const url = await serve(cluster, { pollMs: 10 });
     const one = await connect(url);
     const two = await connect(url);
     await one.next((event) => event.event === 'status', 2000);
     await two.next((event) => event.event === 'status', 2000);
     const before = cluster.reads;
-    await sleep(300);
-    // One poller for both: about ten reads in 300 ms, not twenty.
-    expect(cluster.reads - before).toBeLessThan(16);
+    await until(() => cluster.reads >= before + 5, 10_000, 'five more polls');
+    expect(cluster.mostAtOnce).toBe(1);
     one.close();
     two.close();
-    await sleep(150);
-    const after = cluster.reads;
-    await sleep(300);
-    expect(cluster.reads).toBe(after);
+    // Polling stops: the reads hold still for many poll intervals (a poller left running fails this).
+    await settles(() => cluster.reads, 400, 10_000, 'the reads to stop');
   });
 
   it('tells a status that cannot be read as a problem, and the recovery as a status', async () => {
@@ -116,8 +163,7 @@ describe('GET /api/v1/cluster/stream (server-sent events)', () => {
   it('sends a heartbeat comment on a quiet stream', async () => {
     const cluster = new FakeCluster();
     const client = await connect(await serve(cluster, { pollMs: 60_000, heartbeatMs: 50 }));
-    await sleep(300);
-    expect(client.comments.filter((comment) => comment.startsWith('heartbeat')).length).toBeGreaterThanOrEqual(2);
+    await until(() => client.comments.filter((comment) => comment.startsWith('heartbeat')).length >= 2, 5000, 'two heartbeats');
   });
 
   it('bounds the number of open streams', async () => {
@@ -132,8 +178,7 @@ describe('GET /api/v1/cluster/stream (server-sent events)', () => {
     expect(JSON.parse(body)).toMatchObject({ code: 'UNAVAILABLE', error: expect.stringMatching(/2 cluster streams are open/) });
     // A stream that ends frees its place.
     clients[0]?.close();
-    await sleep(100);
-    await connect(url);
+    await connectOnceFreed(url);
   });
 
   it('lets one client address hold no more than its share of the slots', async () => {
@@ -146,8 +191,7 @@ describe('GET /api/v1/cluster/stream (server-sent events)', () => {
     // Another address still gets in, and a stream that ends gives its address its place back.
     await connect(url, { address: '127.0.0.3' });
     clients[0]?.close();
-    await sleep(100);
-    await connect(url, { address: '127.0.0.2' });
+    await connectOnceFreed(url, { address: '127.0.0.2' });
   });
 
   it('keeps slots for the admin role when everyone else has filled theirs', async () => {

@@ -337,6 +337,31 @@ describe('backup and restore', () => {
       await service.stop();
     });
 
+    it('with no slave, the master serves the copy, and it holds every write acknowledged before the request', async () => {
+      const service = await startDatabaseService({ slaves: 0 });
+      services.push(service);
+      const names = ['solo-a', 'solo-b', 'solo-c'];
+      let lastSeq = 0;
+      for (const username of names) {
+        const written = await post<{ seq: number }>(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username, password: PASSWORD } });
+        expect(written.status).toBe(200);
+        lastSeq = written.body.seq;
+      }
+      const answer = await fetch(`${service.orchestratorUrl}/api/v1/db/backup`, { method: 'POST', signal: AbortSignal.timeout(30_000) });
+      expect(answer.status).toBe(200);
+      expect(Number(answer.headers.get('x-rideshare-seq'))).toBeGreaterThanOrEqual(lastSeq);
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-backup-solo-')), 'copy.db');
+      try {
+        fs.writeFileSync(file, Buffer.from(await answer.arrayBuffer()));
+        expect(createHash('sha256').update(fs.readFileSync(file)).digest('hex')).toBe(answer.headers.get('x-rideshare-sha256'));
+        const stored = contentOf(file).users!.map((row) => (JSON.parse(String(row)) as { username: string }).username).sort();
+        expect(stored).toEqual(names);
+      } finally {
+        fs.rmSync(path.dirname(file), { recursive: true, force: true });
+      }
+      await service.stop();
+    });
+
     it('needs the admin token when authorization is on; npm run backup finds it in DATA_DIR/secrets', async () => {
       const service = await startDatabaseService({ slaves: 1, env: { RIDESHARE_AUTH: 'on' } });
       services.push(service);

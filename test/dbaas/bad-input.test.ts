@@ -159,15 +159,20 @@ describe('methods and paths of the orchestrator', () => {
   });
 
   it.each([
-    ['GET', '/api/v1/db/read'],
-    ['PUT', '/api/v1/db/write'],
-    ['DELETE', '/api/v1/worker/list'],
-    ['GET', '/api/v1/crash/master'],
-  ])('%s %s is a 405 naming the allowed method', async (method, path) => {
+    ['GET', '/api/v1/db/read', 'POST'],
+    ['PUT', '/api/v1/db/write', 'POST'],
+    ['DELETE', '/api/v1/worker/list', 'GET'],
+    ['GET', '/api/v1/crash/master', 'POST'],
+    ['POST', '/api/v1/scaling', 'GET'],
+    ['GET', '/api/v1/scaling/slaves', 'PUT'],
+    ['POST', '/health', 'GET'],
+    ['PUT', '/ready', 'GET'],
+    ['DELETE', '/metrics', 'GET'],
+  ])('%s %s is a 405 naming the allowed method', async (method, path, allowed) => {
     const response = await request<{ code: string }>(method, `${service.orchestratorUrl}${path}`);
     expect(response.status).toBe(405);
     expect(response.body.code).toBe('METHOD_NOT_ALLOWED');
-    expect(response.headers.allow).toMatch(/GET|POST/);
+    expect(response.headers.allow?.split(/,\s*/)).toContain(allowed);
   });
 
   it('an unknown path is a JSON 404', async () => {

@@ -5,10 +5,12 @@
  * write is not failed before its deadline has passed; a read is failed at once.
  */
 import { URL } from 'node:url';
+import amqp from 'amqplib';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { uniqueClusterName } from '../../harness/database-service.ts';
 import { TcpProxy } from '../../harness/faults/tcp-proxy.ts';
 import { testServers } from '../../harness/inject.ts';
+import { until } from '../../harness/replicas.ts';
 import { testSigner } from '../../harness/signing.ts';
 import { PROTOCOL_VERSION } from '../../src/dbaas/protocol/messages.ts';
 import { clusterNames, type ClusterNames } from '../../src/dbaas/protocol/names.ts';
@@ -37,6 +39,16 @@ describe('when a write is answered 503', () => {
     await proxy.stop();
   });
 
+  async function messagesIn(queue: string): Promise<number> {
+    const connection = await amqp.connect(testServers().amqpUrl, { timeout: 5000 });
+    try {
+      const channel = await connection.createChannel();
+      return (await channel.checkQueue(queue)).messageCount;
+    } finally {
+      await connection.close();
+    }
+  }
+
   function write() {
     const deadline = rpc.writeDeadline();
     const answered = rpc
@@ -54,7 +66,8 @@ describe('when a write is answered 503', () => {
       () => ({ at: Date.now(), code: 'ok' }),
       (error: { code?: string }) => ({ at: Date.now(), code: error.code }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 100)); // both published
+    // Both are in their queues (asked of the broker directly, not through the proxy) before the cut.
+    await until(async () => ((await messagesIn(names.writeQ)) === 1 && (await messagesIn(names.readQ)) === 1 ? true : undefined), 10_000, 'both calls queued');
     const cutAt = Date.now();
     proxy.cut(proxy.list().map((link) => link.clientPort));
     const readOutcome = await read;

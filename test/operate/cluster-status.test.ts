@@ -110,6 +110,6 @@ describe('what an operator sees: /health, /ready and /api/v1/cluster', () => {
 
   it('answers other methods on its paths with 405', async () => {
     expect((await post(url('/api/v1/cluster'))).status).toBe(405);
-    expect((await post(url('/ready'))).status).toBe(404);
+    expect((await post(url('/ready'))).status).toBe(405);
   });
 });

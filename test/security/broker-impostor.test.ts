@@ -180,7 +180,15 @@ describe('an impostor with the broker credentials and without the cluster key', 
       }
     }, { noAck: true });
     thief.sendToQueue(names.snapshotQ, request.content, { ...request.properties, replyTo: 'amq.rabbitmq.reply-to', expiration: undefined });
-    await sleep(3000);
+    // A worker took the replayed request and refused it: it is kept on the refused queue. Nothing
+    // it would have sent can come after that decision.
+    await until(async () => {
+      for (let kept = await thief.get(names.refusedQ, { noAck: true }); kept; kept = await thief.get(names.refusedQ, { noAck: true })) {
+        const from = (kept.properties.headers as Record<string, unknown> | undefined)?.['x-refused-from'];
+        if (from === 'snapshotQ' && kept.content.equals(request.content)) return true;
+      }
+      return undefined;
+    }, 15_000, 'the replayed request refused');
     await thief.close();
     expect(signals.filter((signal) => signal.includes('"chunk"'))).toEqual([]);
     expect(bytes).toBe(0);

@@ -46,7 +46,9 @@ describe('KeptService', () => {
     await service.stop(1000);
     const count = service.restartCount;
     const last = service.pid;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // A restart would be a timer of this process due within the policy's longest delay (200 ms);
+    // timers fire in the order they fall due, so one set for later proves none was pending.
+    await new Promise((resolve) => setTimeout(resolve, 201));
     expect(service.restartCount).toBe(count);
     expect(last === undefined || !isAlive(last)).toBe(true);
   });
@@ -62,7 +64,8 @@ describe('KeptService', () => {
       restart: { initialDelayMs: 50 },
     });
     await expect(service.start()).rejects.toThrow(/exited during start-up/);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // As above: a restart would be this process's timer, due after the first delay (50 ms).
+    await new Promise((resolve) => setTimeout(resolve, 51));
     expect(service.restartCount).toBe(0);
   });
 });

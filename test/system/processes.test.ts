@@ -23,10 +23,24 @@ afterEach(() => {
 
 /** A node process that sleeps; `ignoreTerm` makes it shrug off SIGTERM. */
 function sleeper(options: { ignoreTerm?: boolean; detached?: boolean } = {}): number {
-  const script = `${options.ignoreTerm ? "process.on('SIGTERM', () => {});" : ''} setInterval(() => {}, 60_000);`;
-  const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore', detached: options.detached ?? false });
+  return startSleeper(options).pid;
+}
+
+interface Sleeper {
+  pid: number;
+  /** Resolves once its signal handler (if any) is installed: it says so on stdout. */
+  ready: Promise<void>;
+  /** The signal that ended it. */
+  endedBy: Promise<NodeJS.Signals | null>;
+}
+
+function startSleeper(options: { ignoreTerm?: boolean; detached?: boolean } = {}): Sleeper {
+  const script = `${options.ignoreTerm ? "process.on('SIGTERM', () => {});" : ''} process.stdout.write('ready\\n'); setInterval(() => {}, 60_000);`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'], detached: options.detached ?? false });
   started.push(child.pid as number);
-  return child.pid as number;
+  const ready = new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  const endedBy = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+  return { pid: child.pid as number, ready, endedBy };
 }
 
 describe('processes', () => {
@@ -39,29 +53,33 @@ describe('processes', () => {
   });
 
   it('never signals a process whose start time is not the recorded one', async () => {
-    const pid = sleeper();
-    const real = identify(pid)!;
+    const target = startSleeper();
+    await target.ready;
+    const real = identify(target.pid)!;
     expect(signalIdentified({ ...real, startTime: `${real.startTime}0` }, 'SIGKILL')).toBe(false);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(isAlive(pid)).toBe(true);
-    expect(signalIdentified(real, 'SIGKILL')).toBe(true);
-    expect(await waitFor(() => !isAlive(pid), 5000)).toBe(true);
+    // Had that SIGKILL been sent, it would be pending now and would end the process before this
+    // SIGTERM could: the signal that ends it tells which one it got, with no waiting on a clock.
+    expect(signalIdentified(real, 'SIGTERM')).toBe(true);
+    expect(await target.endedBy).toBe('SIGTERM');
   });
 
   it('takes a zombie for dead', async () => {
     // A child that exits while we do not reap it: `sh` leaves its child unreaped while it sleeps.
     const parent = spawn('sh', ['-c', 'sleep 0.1 & exec sleep 30'], { stdio: 'ignore' });
     started.push(parent.pid as number);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const children = fs.readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    const childrenOf = (pid: number): number[] => fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    // Its one child, once that child has exited (a zombie: listed, no longer running).
+    expect(await waitFor(() => childrenOf(parent.pid as number).length === 1 && fs.readFileSync(`/proc/${childrenOf(parent.pid as number)[0]}/stat`, 'utf8').includes(') Z '), 5000)).toBe(true);
+    const children = childrenOf(parent.pid as number);
     expect(children).toHaveLength(1);
     expect(isAlive(children[0]!)).toBe(false);
     expect(identify(children[0]!)).toBeUndefined();
   });
 
   it('terminate escalates to SIGKILL when SIGTERM is ignored', async () => {
-    const pid = sleeper({ ignoreTerm: true, detached: true });
-    await new Promise((resolve) => setTimeout(resolve, 300)); // its handler installed
+    const stubborn = startSleeper({ ignoreTerm: true, detached: true });
+    await stubborn.ready;
+    const pid = stubborn.pid;
     expect(processGroupOf(pid)).toBe(pid);
     let escalated = false;
     const gone = await terminate({ signal: (signal) => sendSignal(-pid, signal), alive: () => isAlive(pid), graceMs: 300, onEscalate: () => (escalated = true) });

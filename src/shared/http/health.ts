@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { withTimeout } from '../timeout.ts';
+import { defineResource } from './resource.ts';
 
 export const HEALTH_PATH = '/health';
 export const READY_PATH = '/ready';
@@ -24,10 +25,13 @@ export type ReadinessCheck = () => Promise<Readiness>;
 const READY_CHECK_TIMEOUT_MS = 2000;
 
 export function installHealth(app: FastifyInstance, readiness: ReadinessCheck): void {
-  app.get(HEALTH_PATH, async () => ({ status: 'ok' }));
-  app.get(READY_PATH, async (_request, reply) => {
-    const outcome = await withDeadline(readiness());
-    return reply.code(outcome.ready ? 200 : 503).send({ status: outcome.ready ? 'ready' : 'not ready', reason: outcome.reason, ...outcome.details });
+  // Resources, not bare routes: another method on them is a 405 naming GET, as on every other path.
+  defineResource(app, HEALTH_PATH, { GET: async () => ({ status: 'ok' }) });
+  defineResource(app, READY_PATH, {
+    GET: async (_request, reply) => {
+      const outcome = await withDeadline(readiness());
+      return reply.code(outcome.ready ? 200 : 503).send({ status: outcome.ready ? 'ready' : 'not ready', reason: outcome.reason, ...outcome.details });
+    },
   });
 }
 

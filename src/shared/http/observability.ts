@@ -10,6 +10,7 @@ import { Counter, Histogram, LATENCY_BUCKETS, type Registry } from '../metrics.t
 import type { Logger } from '../logger.ts';
 import { accessLoggerOf } from '../access-log.ts';
 import { loggedUrl } from './logged-url.ts';
+import { defineResource } from './resource.ts';
 import { REQUEST_ID_HEADER, runInRequest } from '../request-context.ts';
 
 export const METRICS_PATH = '/metrics';
@@ -79,9 +80,11 @@ function requestMetrics(app: FastifyInstance, registry: Registry): CountRequest 
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
-  app.get(METRICS_PATH, async (_request, reply) => {
-    const text = await registry.metrics();
-    return reply.type(registry.contentType).send(text);
+  defineResource(app, METRICS_PATH, {
+    GET: async (_request, reply) => {
+      const text = await registry.metrics();
+      return reply.type(registry.contentType).send(text);
+    },
   });
   // Each (method, route, status) is looked up in prom-client's label maps once, then kept.
   const children = new Map<string, { requests: { inc(): void }; latency: { observe(seconds: number): void } }>();
