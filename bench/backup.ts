@@ -16,7 +16,8 @@ import { downloadBackup } from '../src/dbaas/backup/BackupDownload.ts';
 import { inspectBackup } from '../src/dbaas/backup/BackupFile.ts';
 import { installBackup } from '../src/dbaas/backup/Restore.ts';
 import { Orchestrator } from '../src/dbaas/orchestrator/Orchestrator.ts';
-import { workerTuningFrom } from '../src/dbaas/orchestrator/settings.ts';
+import { clusterSettingsFrom } from '../src/dbaas/settings/ClusterSettings.ts';
+import { workerTuningFrom } from '../src/dbaas/settings/WorkerTuning.ts';
 import { ProcessRuntime } from '../src/dbaas/runtime/ProcessRuntime.ts';
 import { ensureRabbitMq, ensureZooKeeper, type ServerHandle } from '../src/infra/servers.ts';
 import { loadConfig } from '../src/shared/config.ts';
@@ -41,13 +42,11 @@ interface Servers {
 }
 
 async function startCluster(servers: Servers, cluster: string, dataDir: string, logger: Logger): Promise<Orchestrator> {
-  const config = loadConfig({ LOG_LEVEL: 'warn', DATA_DIR: dataDir, SNAPSHOT_TIMEOUT_MS: '120000' });
+  const config = loadConfig({ LOG_LEVEL: 'warn', DATA_DIR: dataDir, SNAPSHOT_TIMEOUT_MS: '120000', RIDESHARE_CLUSTER: cluster, AMQP_URL: servers.rabbit.address, ZK_CONNECT: servers.zookeeper.address });
   return new Orchestrator({
     port: await freePort(),
-    cluster,
+    ...clusterSettingsFrom(config),
     dataDir,
-    amqpUrl: servers.rabbit.address,
-    zkConnect: servers.zookeeper.address,
     // The benchmarks measure the database service itself: no tokens between them and it.
     auth: { enabled: false },
     rpcTimeoutMs: 30_000,

@@ -10,6 +10,7 @@ import os from 'node:os';
 import { DockerRuntime } from '../src/dbaas/runtime/DockerRuntime.ts';
 import { ProcessRuntime } from '../src/dbaas/runtime/ProcessRuntime.ts';
 import type { RuntimeKind } from '../src/dbaas/runtime/createRuntime.ts';
+import { DEFAULT_WORKER_IMAGE } from '../src/shared/config.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { dockerEngine } from '../harness/docker-engine.ts';
 import { benchOption, buildCompiled, BUNDLED_WORKER_MAIN, cell, runStartRounds, setUpSubject, SLAVES, startServers, type StartSubject } from './lib/worker-start.ts';
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
     buildCompiled();
     const subject = (kind: RuntimeKind) =>
       setUpSubject(kind, servers, rideCount, logger, (where) =>
-        kind === 'process' ? new ProcessRuntime({ ...where, logger, workerMain: BUNDLED_WORKER_MAIN }) : new DockerRuntime({ ...where, logger }),
+        kind === 'process' ? new ProcessRuntime({ ...where, logger, workerMain: BUNDLED_WORKER_MAIN }) : new DockerRuntime({ ...where, image: DEFAULT_WORKER_IMAGE, logger }),
       );
     const subjects: StartSubject[] = [await subject('process')];
     try {

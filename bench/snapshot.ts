@@ -9,7 +9,8 @@
  * `npx tsx bench/snapshot.ts [--rides N] [--runs N]`
  */
 import { loadConfig } from '../src/shared/config.ts';
-import { workerTuningFrom } from '../src/dbaas/orchestrator/settings.ts';
+import { clusterSettingsFrom } from '../src/dbaas/settings/ClusterSettings.ts';
+import { workerTuningFrom } from '../src/dbaas/settings/WorkerTuning.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,19 +46,18 @@ async function main(): Promise<void> {
   const zookeeper = await ensureZooKeeper({ dataDir, logger });
   const cluster = `bench-snapshot-${Date.now().toString(36)}`;
   const runtime = new ProcessRuntime({ cluster, logDir: path.join(dataDir, 'logs'), logger });
+  const config = loadConfig({ LOG_LEVEL: 'warn', RIDESHARE_CLUSTER: cluster, AMQP_URL: rabbit.address, ZK_CONNECT: zookeeper.address });
   const orchestrator = new Orchestrator({
     port: await freePort(),
-    cluster,
+    ...clusterSettingsFrom(config),
     dataDir,
-    amqpUrl: rabbit.address,
-    zkConnect: zookeeper.address,
     // The benchmarks measure the database service itself: no tokens between them and it.
     auth: { enabled: false },
     rpcTimeoutMs: 30_000,
     sessionTimeoutMs: 4000,
     initialSlaves: 1,
     runtime,
-    workerTuning: workerTuningFrom(loadConfig({ LOG_LEVEL: 'warn' })),
+    workerTuning: workerTuningFrom(config),
     logger,
   });
   await orchestrator.start();

@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import type { Tokens } from '../src/shared/auth/tokens.ts';
 import { loadConfig, tokensFor } from '../src/shared/config.ts';
 import { createLogger, type Logger } from '../src/shared/logger.ts';
-import { workerTuningFrom } from '../src/dbaas/orchestrator/settings.ts';
+import { clusterSettingsFrom } from '../src/dbaas/settings/ClusterSettings.ts';
+import { workerTuningFrom } from '../src/dbaas/settings/WorkerTuning.ts';
 import { Orchestrator, type ScalingOptions } from '../src/dbaas/orchestrator/Orchestrator.ts';
 import { ProcessRuntime } from '../src/dbaas/runtime/ProcessRuntime.ts';
 import { MessageSigner } from '../src/dbaas/transport/signing.ts';
@@ -62,21 +63,19 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
   // The product's one settings parse, with the tests' short session and quiet logs unless overridden.
   // Authorization is off unless a test turns it on (RIDESHARE_AUTH: 'on'): most tests are about other things.
-  const config = loadConfig({ ZK_SESSION_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn', RIDESHARE_AUTH: 'off', DATA_DIR: dataDir, ...options.env });
+  const config = loadConfig({ ZK_SESSION_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn', RIDESHARE_AUTH: 'off', DATA_DIR: dataDir, ...options.env, RIDESHARE_CLUSTER: cluster, AMQP_URL: amqpUrl, ZK_CONNECT: zkConnect });
   const tokens = config.RIDESHARE_AUTH ? tokensFor(config) : undefined;
-  const workerTuning = workerTuningFrom(config);
+  const clusterSettings = clusterSettingsFrom(config);
   const logger = options.logger ?? createLogger('test-orchestrator', config.LOG_LEVEL);
   const runtime = options.runtime ?? new ProcessRuntime({ cluster, logDir: path.join(dataDir, 'logs'), logger });
   const orchestrator = new Orchestrator({
     port: options.port ?? 0,
-    cluster,
+    ...clusterSettings,
     dataDir,
-    amqpUrl,
-    zkConnect,
     rpcTimeoutMs: config.RPC_TIMEOUT_MS,
     sessionTimeoutMs: config.ZK_SESSION_TIMEOUT_MS,
     initialSlaves: options.slaves ?? 1,
-    workerTuning,
+    workerTuning: workerTuningFrom(config),
     auth: tokens ? { enabled: true, tokens } : { enabled: false },
     ...(options.scaling ? { scaling: options.scaling } : {}),
     runtime,
@@ -94,13 +93,13 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     orchestratorUrl: orchestrator.url,
     orchestrator,
     ...(tokens ? { tokens } : {}),
-    signer: new MessageSigner(workerTuning.clusterKey),
+    signer: new MessageSigner(clusterSettings.clusterKey),
     runtime,
     cluster,
     dataDir,
     amqpUrl,
     zkConnect,
-    zkAuth: workerTuning.zkAuth,
+    zkAuth: clusterSettings.zkAuth,
     async stop() {
       await orchestrator.stop();
       if (!options.dataDir && !process.env.KEEP_TEST_DATA) fs.rmSync(dataDir, { recursive: true, force: true });

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
-import { DEFAULT_WORKER_IMAGE } from '../src/dbaas/runtime/DockerRuntime.ts';
+import { DEFAULT_WORKER_IMAGE } from '../src/shared/config.ts';
 
 const BUILD_SCRIPT = fileURLToPath(new URL('../docker/build-images.sh', import.meta.url));
 

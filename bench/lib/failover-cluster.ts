@@ -4,7 +4,8 @@
  * ZooKeeper with a 200 ms tick so sessions as short as the tests' can be measured too.
  */
 import { loadConfig } from '../../src/shared/config.ts';
-import { workerTuningFrom } from '../../src/dbaas/orchestrator/settings.ts';
+import { clusterSettingsFrom } from '../../src/dbaas/settings/ClusterSettings.ts';
+import { workerTuningFrom } from '../../src/dbaas/settings/WorkerTuning.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,19 +41,18 @@ export async function startFailoverCluster(options: FailoverClusterOptions): Pro
     servers.push(await ensureZooKeeper({ dataDir, logger, tickMs: 200, alwaysPrivate: true }));
     const [rabbit, zookeeper] = servers as [ServerHandle, ServerHandle];
     const cluster = `failover-${Date.now().toString(36)}`;
+    const config = loadConfig({ ZK_SESSION_TIMEOUT_MS: String(options.sessionTimeoutMs), LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', RIDESHARE_CLUSTER: cluster, AMQP_URL: rabbit.address, ZK_CONNECT: zookeeper.address });
     orchestrator = new Orchestrator({
       port: 0,
-      cluster,
+      ...clusterSettingsFrom(config),
       dataDir,
-      amqpUrl: rabbit.address,
-      zkConnect: zookeeper.address,
       // The benchmarks measure the database service itself: no tokens between them and it.
       auth: { enabled: false },
       rpcTimeoutMs: 5000,
       sessionTimeoutMs: options.sessionTimeoutMs,
       initialSlaves: options.slaves,
       runtime: new ProcessRuntime({ cluster, logDir: path.join(dataDir, 'logs'), logger }),
-      workerTuning: workerTuningFrom(loadConfig({ ZK_SESSION_TIMEOUT_MS: String(options.sessionTimeoutMs), LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' })),
+      workerTuning: workerTuningFrom(config),
       logger,
     });
     await orchestrator.start();

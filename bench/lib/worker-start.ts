@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { workerTuningFrom } from '../../src/dbaas/orchestrator/settings.ts';
+import { clusterSettingsFrom } from '../../src/dbaas/settings/ClusterSettings.ts';
+import { workerTuningFrom } from '../../src/dbaas/settings/WorkerTuning.ts';
 import { Orchestrator } from '../../src/dbaas/orchestrator/Orchestrator.ts';
 import type { WorkerRuntime } from '../../src/dbaas/runtime/WorkerRuntime.ts';
 import { ensureRabbitMq, ensureZooKeeper, type ServerHandle } from '../../src/infra/servers.ts';
@@ -64,18 +65,17 @@ export async function setUpSubject(
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-bench-${name}-`));
   const cluster = `bench-${name}-${Date.now().toString(36)}`;
   const runtime = makeRuntime({ cluster, dataDir, logDir: path.join(dataDir, 'logs') });
+  const config = loadConfig({ LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', RIDESHARE_CLUSTER: cluster, AMQP_URL: servers.amqpUrl, ZK_CONNECT: servers.zkConnect });
   const orchestrator = new Orchestrator({
     port: 0,
-    cluster,
+    ...clusterSettingsFrom(config),
     dataDir,
-    amqpUrl: servers.amqpUrl,
-    zkConnect: servers.zkConnect,
     // The benchmarks measure the database service itself: no tokens between them and it.
     auth: { enabled: false },
     rpcTimeoutMs: 5000,
     sessionTimeoutMs: 4000,
     initialSlaves: SLAVES,
-    workerTuning: workerTuningFrom(loadConfig({ LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' })),
+    workerTuning: workerTuningFrom(config),
     runtime,
     logger,
   });

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { secretFromFile } from '../shared/auth/tokens.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Endpoint, PrivateLaunch, ServerKind } from './server-kind.ts';
+import { RideShareError } from '../shared/errors.ts';
 
 /**
  * The scripts under /usr/lib, not the /usr/sbin wrappers: as root those `su` to the rabbitmq
@@ -45,11 +46,11 @@ function parseOne(url: string): Endpoint {
   try {
     parsed = new URL(url);
   } catch {
-    throw new Error(`the RabbitMQ address is not a URL (expected amqp://user:pass@host:port/vhost)`);
+    throw new RideShareError('CONFIG_INVALID', `the RabbitMQ address is not a URL (expected amqp://user:pass@host:port/vhost)`);
   }
   const tls = parsed.protocol === 'amqps:';
   if (!tls && parsed.protocol !== 'amqp:') {
-    throw new Error(`the RabbitMQ address must start with amqp:// or amqps://, not ${parsed.protocol}//`);
+    throw new RideShareError('CONFIG_INVALID', `the RabbitMQ address must start with amqp:// or amqps://, not ${parsed.protocol}//`);
   }
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
   const port = parsed.port ? Number(parsed.port) : tls ? 5671 : 5672;
@@ -90,7 +91,7 @@ async function ensureDatabaseCredentials(dir: string, password: string, logger: 
 
 async function prepare(dir: string, ports: number[], logger: Logger): Promise<PrivateLaunch> {
   const [amqpPort, distPort] = ports;
-  if (amqpPort === undefined || distPort === undefined) throw new Error('a private RabbitMQ needs two ports');
+  if (amqpPort === undefined || distPort === undefined) throw new RideShareError('INVARIANT', 'a private RabbitMQ needs two ports');
   const node = nodeName(dir);
   const home = path.join(dir, 'home');
   for (const sub of ['mnesia', 'log', 'home']) await mkdir(path.join(dir, sub), { recursive: true });

@@ -22,6 +22,7 @@ import { identify, isSameProcess, killGroupAtExit, sendSignal, signalGroup, spaw
 import { rabbitMqKind } from './rabbitmq.ts';
 import type { Endpoint, ServerKind } from './server-kind.ts';
 import { zooKeeperKind } from './zookeeper.ts';
+import { RideShareError, UnavailableError } from '../shared/errors.ts';
 
 export interface ServerHandle {
   /**
@@ -132,7 +133,7 @@ async function waitForConfigured(kind: ServerKind, address: string, timeoutMs: n
       lastProblem = `${ep.host}:${ep.port}: ${result.problem ?? 'no answer'}`;
     }
     if (Date.now() >= deadline) {
-      throw new Error(
+      throw new UnavailableError(
         `${kind.name} at the configured address ${redactUrl(address)} did not answer within ${timeoutMs} ms ` +
           `(last error: ${lastProblem}); check the address or start the server`,
       );
@@ -152,7 +153,7 @@ async function ensureInstalled(kind: ServerKind, log: Logger): Promise<void> {
   const missing = kind.missingBinaries();
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
-    throw new Error(
+    throw new RideShareError('CONFIG_INVALID',
       `${kind.name} is not answering on port ${kind.defaultPort} and cannot be started here: ` +
         `${missing.join(', ')} not found. Install the Debian package "${kind.debPackage}" ` +
         `(sudo apt-get install ${kind.debPackage}) or configure the address of a running server`,
@@ -162,7 +163,7 @@ async function ensureInstalled(kind: ServerKind, log: Logger): Promise<void> {
   aptQueue = run;
   await run;
   const still = kind.missingBinaries();
-  if (still.length > 0) throw new Error(`installed ${kind.debPackage} but ${still.join(', ')} is still missing`);
+  if (still.length > 0) throw new RideShareError('START_FAILED', `installed ${kind.debPackage} but ${still.join(', ')} is still missing`);
 }
 
 async function aptInstall(pkg: string, log: Logger): Promise<void> {
@@ -174,7 +175,7 @@ async function aptInstall(pkg: string, log: Logger): Promise<void> {
     await execFileP('apt-get', ['install', '-y', pkg], { ...options, timeout: 900_000 });
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr ?? '';
-    throw new Error(`apt-get install ${pkg} failed: ${(err as Error).message}\n${stderr.slice(-2000)}`);
+    throw new RideShareError('START_FAILED', `apt-get install ${pkg} failed: ${(err as Error).message}\n${stderr.slice(-2000)}`);
   }
 }
 
@@ -203,7 +204,7 @@ async function reclaimDir(kind: ServerKind, dir: string, log: Logger): Promise<v
   }
   if (procStart(rec.pid) !== rec.pidStart) return;
   if (procStart(rec.ownerPid) === rec.ownerStart) {
-    throw new Error(
+    throw new RideShareError('TAKEN',
       `the private ${kind.name} in ${dir} (pid ${rec.pid}) belongs to running process ${rec.ownerPid}; ` +
         'stop that process or use another data directory',
     );
@@ -227,7 +228,7 @@ async function startPrivate(kind: ServerKind, dir: string, log: Logger): Promise
   const pid = child.pid;
   if (pid === undefined) {
     await sleep(0);
-    throw new Error(`could not run ${launch.command} for ${kind.name}: ${spawnError?.message ?? 'spawn failed'}`);
+    throw new RideShareError('START_FAILED', `could not run ${launch.command} for ${kind.name}: ${spawnError?.message ?? 'spawn failed'}`);
   }
   child.unref();
   // A private server must not outlive a process that exits without calling stop().
@@ -266,11 +267,11 @@ async function waitReady(kind: ServerKind, child: ChildProcess, port: number, lo
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       const how = child.signalCode ?? `code ${child.exitCode}`;
-      throw new Error(`private ${kind.name} exited (${how}) before it was ready on port ${port}\n${await logTail(logFiles)}`);
+      throw new RideShareError('START_FAILED', `private ${kind.name} exited (${how}) before it was ready on port ${port}\n${await logTail(logFiles)}`);
     }
     if ((await probe(kind, { host: '127.0.0.1', port }, 1000)).ready) return;
     if (Date.now() >= deadline) {
-      throw new Error(`private ${kind.name} was not ready on port ${port} within ${kind.startTimeoutMs} ms\n${await logTail(logFiles)}`);
+      throw new RideShareError('START_FAILED', `private ${kind.name} was not ready on port ${port} within ${kind.startTimeoutMs} ms\n${await logTail(logFiles)}`);
     }
     await sleep(100);
   }
@@ -303,7 +304,7 @@ async function stopProcess(pid: number, alive: () => boolean, graceMs: number, l
     graceMs,
     onEscalate: () => log.warn({ serverPid: pid, graceMs }, 'server ignored SIGTERM; killing its process group'),
   });
-  if (!stopped) throw new Error(`process ${pid} survived SIGKILL`);
+  if (!stopped) throw new RideShareError('INTERNAL', `process ${pid} survived SIGKILL`);
   signalGroup(pid, 'SIGKILL');
 }
 

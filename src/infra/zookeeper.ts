@@ -6,6 +6,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Endpoint, PrivateLaunch, ServerKind } from './server-kind.ts';
+import { RideShareError } from '../shared/errors.ts';
 
 export const JAR = '/usr/share/java/zookeeper.jar';
 export const MAIN_CLASS = 'org.apache.zookeeper.server.quorum.QuorumPeerMain';
@@ -23,11 +24,11 @@ function parseAddress(connect: string): Endpoint[] {
       const host = colon > 0 && !bracketed ? part.slice(0, colon) : part;
       const port = colon > 0 && !bracketed ? Number(part.slice(colon + 1)) : 2181;
       if (!Number.isInteger(port) || port < 1 || port > 65535) {
-        throw new Error(`the ZooKeeper address ${connect} has an invalid port in "${part}"`);
+        throw new RideShareError('CONFIG_INVALID', `the ZooKeeper address ${connect} has an invalid port in "${part}"`);
       }
       return { host: host.replace(/^\[(.*)\]$/, '$1'), port };
     });
-  if (endpoints.length === 0) throw new Error(`the ZooKeeper address "${connect}" names no host`);
+  if (endpoints.length === 0) throw new RideShareError('CONFIG_INVALID', `the ZooKeeper address "${connect}" names no host`);
   return endpoints;
 }
 
@@ -54,7 +55,7 @@ function missingBinaries(): string[] {
 function prepareFor(tickMs: number) {
   return async (dir: string, ports: number[]): Promise<PrivateLaunch> => {
     const port = ports[0];
-    if (port === undefined) throw new Error('a private ZooKeeper needs a port');
+    if (port === undefined) throw new RideShareError('INVARIANT', 'a private ZooKeeper needs a port');
     const dataDir = path.join(dir, 'data');
     await mkdir(dataDir, { recursive: true });
     const config = path.join(dir, 'zoo.cfg');
@@ -90,7 +91,7 @@ function prepareFor(tickMs: number) {
 
 /** `srvr` is the one command the Debian system server's whitelist allows. */
 export function zooKeeperKind(tickMs: number): ServerKind {
-  if (!Number.isInteger(tickMs) || tickMs < 10) throw new Error(`tickMs must be an integer ≥ 10, not ${tickMs}`);
+  if (!Number.isInteger(tickMs) || tickMs < 10) throw new RideShareError('INVARIANT', `tickMs must be an integer ≥ 10, not ${tickMs}`);
   return {
     name: 'ZooKeeper',
     debPackage: 'zookeeper',

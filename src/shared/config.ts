@@ -10,6 +10,9 @@ import { amqpUrlList } from './amqp-urls.ts';
 import { redactUrl } from './redact.ts';
 import { withSecretFiles } from './secret-settings.ts';
 
+/** WORKER_IMAGE unset: the image `npm run images` builds (docker/build-images.sh). */
+export const DEFAULT_WORKER_IMAGE = 'rideshare:latest';
+
 const portNumber = z.number().int().min(1).max(65535);
 const port = z.coerce.number().pipe(portNumber);
 /** One port, or several separated by commas: `npm start` runs one instance on each. */
@@ -57,7 +60,7 @@ const schema = z.object({
     .default('rideshare'),
   WORKER_RUNTIME: z.enum(['process', 'docker']).default('process'),
   /** The image workers run from when WORKER_RUNTIME=docker (built by `npm run images`). */
-  WORKER_IMAGE: z.string().min(1).default('rideshare:latest'),
+  WORKER_IMAGE: z.string().min(1).default(DEFAULT_WORKER_IMAGE),
   SCALE_WINDOW_SECONDS: positiveInt.default(120),
   READS_PER_SLAVE: positiveInt.default(20),
   MAX_SLAVES: positiveInt.max(64).default(8),
@@ -127,6 +130,9 @@ const schema = z.object({
 });
 
 export type RawConfig = z.infer<typeof schema>;
+
+/** Every setting's name, as the environment spells it (README's table lists each one). */
+export const SETTING_NAMES = Object.keys(schema.shape) as ReadonlyArray<keyof RawConfig>;
 
 type PortLists = 'ORCHESTRATOR_PORT' | 'USERS_PORT' | 'RIDES_PORT';
 

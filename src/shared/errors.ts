@@ -41,8 +41,21 @@ export const ERROR_CODES = {
   LEASE_LOST: { status: 503, retriable: true },
   /** ZooKeeper refused or failed an operation (its own code is kept on the error). */
   ZOOKEEPER: { status: 503, retriable: true },
+  /**
+   * A peer's message or answer breaks the protocol (its shape, version or headers): another peer,
+   * or the same one after an upgrade, may answer properly.
+   */
+  MALFORMED_MESSAGE: { status: 503, retriable: true },
+  /** A copy differs from what its source declared (size, checksum, position): taken again, it may be whole. */
+  INTEGRITY: { status: 503, retriable: true },
+  /** A process or server did not become ready (it exited first, or not in time); a later start may. */
+  START_FAILED: { status: 503, retriable: true },
   /** A setting is missing or invalid: the process cannot start. */
   CONFIG_INVALID: { status: 500, retriable: false },
+  /** A call made in a state that forbids it (a second start, a promotion of a worker that is no slave, a closed runtime). */
+  INVALID_STATE: { status: 500, retriable: false },
+  /** Our own assumption broke (a bug): what a caller sees as an internal error. */
+  INVARIANT: { status: 500, retriable: false },
   INTERNAL: { status: 500, retriable: false },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { sleep } from './timeout.ts';
+import { RideShareError } from './errors.ts';
 
 /**
  * A process as it was when first seen: a pid alone may since have been handed to someone else,
@@ -209,9 +210,9 @@ export async function waitForPort(port: number, options: WaitForPortOptions): Pr
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     const reason = options.abandon?.();
-    if (reason) throw new Error(reason);
+    if (reason) throw new RideShareError('START_FAILED', reason);
     if (await portAccepts(port, options.host)) return;
-    if (Date.now() >= deadline) throw new Error(`nothing listened on port ${port} within ${options.timeoutMs} ms`);
+    if (Date.now() >= deadline) throw new RideShareError('START_FAILED', `nothing listened on port ${port} within ${options.timeoutMs} ms`);
     await sleep(options.intervalMs ?? 100);
   }
 }

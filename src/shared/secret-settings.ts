@@ -27,14 +27,20 @@ export function withSecretFiles(env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEn
       problems.push(`${name} and ${name}_FILE are both set: keep one`);
       continue;
     }
-    try {
-      const size = fs.statSync(file).size;
-      if (size > MAX_SECRET_BYTES) throw new Error(`${size} bytes; a secret file holds the value alone`);
-      resolved[name] = fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-    } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      problems.push(`${name}_FILE: cannot read ${file} (${reason})`);
-    }
+    const read = readSecretFile(file);
+    if ('value' in read) resolved[name] = read.value;
+    else problems.push(`${name}_FILE: cannot read ${file} (${read.problem})`);
   }
   return { env: resolved, problems };
+}
+
+/** The file's content without its trailing newline, or why it cannot be the value (an errno code, or its size). */
+function readSecretFile(file: string): { value: string } | { problem: string } {
+  try {
+    const size = fs.statSync(file).size;
+    if (size > MAX_SECRET_BYTES) return { problem: `${size} bytes; a secret file holds the value alone` };
+    return { value: fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '') };
+  } catch (error) {
+    return { problem: (error as NodeJS.ErrnoException).code ?? (error as Error).message };
+  }
 }

@@ -6,6 +6,7 @@
  */
 import type { Logger } from '../shared/logger.ts';
 import { ServiceProcess, type ServiceProcessOptions } from './ServiceProcess.ts';
+import { RideShareError } from '../shared/errors.ts';
 
 export interface RestartPolicy {
   /** The first delay after a crash. */
@@ -62,7 +63,7 @@ export class KeptService {
    * (a port in use, a bad setting), reported, not retried.
    */
   async start(): Promise<void> {
-    if (this.state !== 'idle') throw new Error(`${this.name} was already started`);
+    if (this.state !== 'idle') throw new RideShareError('INVALID_STATE', `${this.name} was already started`);
     this.state = 'starting';
     await this.launch();
     if (this.state === 'starting') this.state = 'running';

@@ -15,6 +15,7 @@ import type { Logger } from '../shared/logger.ts';
 import { killClusterWorkers } from '../dbaas/runtime/workerProcesses.ts';
 import { KeptService, type RestartPolicy } from './KeptService.ts';
 import { GATEWAY_SETTINGS, ORCHESTRATOR_SETTINGS, RIDES_SETTINGS, USERS_SETTINGS } from './settingsOfProcesses.ts';
+import { RideShareError } from '../shared/errors.ts';
 
 /** What one kind of process gets: variables of ours by name, and values decided here. */
 interface ChildSettings {
@@ -105,7 +106,7 @@ export class RideShareSystem {
   }
 
   private checkNotStopping(): void {
-    if (this.stopping || this.forcing) throw new Error('stopped during start-up');
+    if (this.stopping || this.forcing) throw new RideShareError('INVALID_STATE', 'stopped during start-up');
   }
 
   /** The services by name, while they run (tests and diagnostics). */

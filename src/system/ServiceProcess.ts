@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { childEnvironment } from '../shared/child-environment.ts';
 import { nodeArgs, PROJECT_ROOT } from '../shared/entry-points.ts';
 import { signalGroup, waitForPort } from '../shared/processes.ts';
+import { RideShareError } from '../shared/errors.ts';
 const DEFAULT_STOP_GRACE_MS = 10_000;
 
 export interface ServiceProcessOptions {
@@ -72,7 +73,7 @@ export class ServiceProcess {
       timeoutMs: this.options.readyTimeoutMs ?? 90_000,
       abandon: () => (this.child === child ? undefined : `${this.options.name} exited during start-up`),
     }).catch((error: unknown) => {
-      throw new Error(`${this.options.name} did not start: ${(error as Error).message}`);
+      throw new RideShareError('START_FAILED', `${this.options.name} did not start: ${(error as Error).message}`);
     });
   }
 

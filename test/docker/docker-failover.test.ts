@@ -29,7 +29,7 @@ describe.skipIf(!engine.ok)(suiteTitle('failover with worker containers', engine
   let service: DatabaseServiceHandle;
   const url = (route: string) => `${service.orchestratorUrl}${route}`;
 
-  const newRuntime = () => new DockerRuntime({ cluster, dataDir, logDir: path.join(dataDir, 'logs'), logger: createLogger('test-docker-runtime', logLevel) });
+  const newRuntime = () => new DockerRuntime({ cluster, dataDir, logDir: path.join(dataDir, 'logs'), image: engine.ok ? engine.image : '', logger: createLogger('test-docker-runtime', logLevel) });
   const start = () => startDatabaseService({ cluster, dataDir, slaves: 2, env: { LOG_LEVEL: logLevel }, runtime: newRuntime() });
   const containers = () => docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`] } });
   const workers = () => service.orchestrator.workers();

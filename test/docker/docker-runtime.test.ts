@@ -37,7 +37,8 @@ describe.skipIf(!engine.ok)(suiteTitle('DockerRuntime: the worker-runtime contra
   let zk: ZkClient;
   let serial = 0;
 
-  const newRuntime = () => new DockerRuntime({ cluster, dataDir, logDir, logger });
+  const image = engine.ok ? engine.image : '';
+  const newRuntime = () => new DockerRuntime({ cluster, dataDir, logDir, image, logger });
   const containers = () => docker.listContainers({ all: true, filters: { label: [`${LABELS.cluster}=${cluster}`] } });
 
   /** A master worker of its own database cluster; `overrides` change its settings. */
@@ -251,7 +252,7 @@ describe.skipIf(!engine.ok)(suiteTitle('DockerRuntime: the worker-runtime contra
   it('an engine that fails to answer an inspect is asked again: a live worker is adopted, never taken for dead', async () => {
     const worker = await startWorker();
     await registration(worker.database, worker.workerId);
-    const successor = new DockerRuntime({ cluster, dataDir, logDir, logger, docker: flakyEngine(docker, { inspect: 3 }) });
+    const successor = new DockerRuntime({ cluster, dataDir, logDir, image, logger, docker: flakyEngine(docker, { inspect: 3 }) });
     const exits: WorkerExit[] = [];
     successor.on('exit', (exit) => exits.push(exit));
     try {
@@ -268,7 +269,7 @@ describe.skipIf(!engine.ok)(suiteTitle('DockerRuntime: the worker-runtime contra
   it('kill resolves only when the engine confirms the exit, and the exit is reported once the container is removed', async () => {
     // No events reach this runtime and its first waits and inspects fail: only a confirmed answer may end the kill.
     const faults = { inspect: 0, wait: 2, events: true };
-    const flaky = new DockerRuntime({ cluster, dataDir, logDir, logger, docker: flakyEngine(docker, faults) });
+    const flaky = new DockerRuntime({ cluster, dataDir, logDir, image, logger, docker: flakyEngine(docker, faults) });
     const worker = await startWorker({}, flaky);
     await registration(worker.database, worker.workerId);
     const [listed] = await docker.listContainers({ filters: { label: [`${LABELS.worker}=${worker.workerId}`] } });

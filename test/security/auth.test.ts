@@ -10,6 +10,7 @@ import type { ClusterStatus } from '../../src/dbaas/orchestrator/ClusterStatus.t
 import { SseClient } from '../console/sse-client.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { startUsersService } from '../../src/services/users/users-service.ts';
+import { HTTP_TIMEOUT_MS } from '../services/support/stack.ts';
 
 type Caller = 'nobody' | 'stranger' | 'service' | 'admin';
 
@@ -119,7 +120,7 @@ describe('the database service refuses strangers, and the service role what is t
 
   it('clears a users instance only with the admin token its caller presents: the instance\u2019s service token cannot', async () => {
     const logger = createLogger('test-users', 'silent');
-    const users = await startUsersService({ port: 0, db: { urls: [service.orchestratorUrl], token: tokens.service }, logger });
+    const users = await startUsersService({ port: 0, db: { urls: [service.orchestratorUrl], token: tokens.service, timeoutMs: HTTP_TIMEOUT_MS }, logger });
     try {
       expect((await request('PUT', `${users.url}/api/v1/users`, { json: { username: `clear-${Date.now()}`, password } })).status).toBe(201);
       const unauthenticated = await request<{ code?: string }>('POST', `${users.url}/api/v1/db/clear`);

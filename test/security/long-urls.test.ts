@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../../harness/http.ts';
 import { startGateway } from '../../src/services/gateway/gateway.ts';
+import { GATEWAY_UPSTREAM_TIMEOUT_MS } from '../../src/services/gateway/settings.ts';
 import type { ServiceHandle } from '../../src/services/http/service-app.ts';
 import { startUsersService } from '../../src/services/users/users-service.ts';
 import type { HttpHandle } from '../../src/shared/http/app.ts';
@@ -23,7 +24,7 @@ describe('logged URLs are abbreviated', () => {
     // No database answers there: a call that reaches it fails with a 503, which is logged with its URL.
     const nowhere = `http://127.0.0.1:${await freePort()}`;
     users = await startUsersService({ port: 0, db: { urls: [nowhere], timeoutMs: 2000 }, logger });
-    gateway = await startGateway({ port: 0, usersUpstreams: [users.url], ridesUpstreams: [users.url], logger });
+    gateway = await startGateway({ port: 0, usersUpstreams: [users.url], ridesUpstreams: [users.url], timeoutMs: GATEWAY_UPSTREAM_TIMEOUT_MS, logger });
   });
   afterAll(async () => {
     await gateway?.close();

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { httpClient, type HttpClient } from '../../harness/http.ts';
 import { startGateway } from '../../src/services/gateway/gateway.ts';
+import { GATEWAY_UPSTREAM_TIMEOUT_MS } from '../../src/services/gateway/settings.ts';
 import type { ServiceHandle } from '../../src/services/http/service-app.ts';
 import { startRidesService } from '../../src/services/rides/rides-service.ts';
 import { createLogger } from '../../src/shared/logger.ts';
@@ -49,7 +50,7 @@ async function ridesWithUsersAt(database: DatabaseServiceHandle, usersUrl: strin
   try {
     const rides = await startRidesService({ port: 0, db, gatewayUrl, publicHost: 'http://rides-0.test', now: MAY_2020, httpTimeoutMs: 2000, logger });
     handles.push(rides);
-    handles.push(await startGateway({ port: Number(new URL(gatewayUrl).port), usersUpstreams: [usersUrl], ridesUpstreams: [rides.url], coolDownMs: 100, logger }));
+    handles.push(await startGateway({ port: Number(new URL(gatewayUrl).port), usersUpstreams: [usersUrl], ridesUpstreams: [rides.url], coolDownMs: 100, timeoutMs: GATEWAY_UPSTREAM_TIMEOUT_MS, logger }));
     return { rides: httpClient(rides.url), close };
   } catch (error) {
     await close();

@@ -11,7 +11,7 @@ import { consistencyScenarios } from './support/scenarios/consistency.ts';
 import { countRuleScenarios } from './support/scenarios/count-rule.ts';
 import { ridesApiScenarios } from './support/scenarios/rides-api.ts';
 import { usersApiScenarios } from './support/scenarios/users-api.ts';
-import { startStack, type Stack } from './support/stack.ts';
+import { HTTP_TIMEOUT_MS, startStack, type Stack } from './support/stack.ts';
 
 describe('services through the gateway, on the real database service', () => {
   let database: DatabaseServiceHandle;
@@ -21,7 +21,7 @@ describe('services through the gateway, on the real database service', () => {
 
   beforeAll(async () => {
     database = await startDatabaseService();
-    db = new DbClient({ urls: [database.orchestratorUrl] });
+    db = new DbClient({ urls: [database.orchestratorUrl], timeoutMs: HTTP_TIMEOUT_MS });
     stack = await startStack({ orchestratorUrl: database.orchestratorUrl, now: MAY_2020, areasFile: AREAS_FILE, usersInstances: 2, ridesInstances: 2 });
   });
 

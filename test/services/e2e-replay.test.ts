@@ -9,7 +9,7 @@ import { DbClient } from '../../src/services/dbclient/db-client.ts';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { expectError, MAY_2020, PASSWORD, type ScenarioContext } from './support/fixtures.ts';
 import { replayScenarios } from './support/scenarios/replay.ts';
-import { startStack, type Stack } from './support/stack.ts';
+import { HTTP_TIMEOUT_MS, startStack, type Stack } from './support/stack.ts';
 
 describe('replay on the real database service', () => {
   let database: DatabaseServiceHandle | undefined;
@@ -19,7 +19,7 @@ describe('replay on the real database service', () => {
 
   beforeAll(async () => {
     database = await startDatabaseService();
-    db = new DbClient({ urls: [database.orchestratorUrl] });
+    db = new DbClient({ urls: [database.orchestratorUrl], timeoutMs: HTTP_TIMEOUT_MS });
     stack = await startStack({ orchestratorUrl: database.orchestratorUrl, now: MAY_2020, httpTimeoutMs: 3000, usersInstances: 2, ridesInstances: 2, compatibility2020: true });
   });
 

@@ -8,7 +8,7 @@ import { createLogger } from '../../src/shared/logger.ts';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { countOf, expectError, MAY_2020, PASSWORD, unique } from './support/fixtures.ts';
 import { httpClient } from '../../harness/http.ts';
-import { freePort, startStack, type Stack } from './support/stack.ts';
+import { freePort, GATEWAY_UPSTREAM_TIMEOUT_MS, startStack, type Stack } from './support/stack.ts';
 
 describe('gateway', () => {
   let database: DatabaseServiceHandle;
@@ -75,7 +75,7 @@ describe('gateway', () => {
     const logger = createLogger('test-gateway', 'silent');
     const deadA = `http://127.0.0.1:${await freePort()}`;
     const deadB = `http://127.0.0.1:${await freePort()}`;
-    const gateway = await startGateway({ port: 0, usersUpstreams: [deadA, stack.usersUrls[0]!, deadB], ridesUpstreams: [deadA, deadB], logger });
+    const gateway = await startGateway({ port: 0, usersUpstreams: [deadA, stack.usersUrls[0]!, deadB], ridesUpstreams: [deadA, deadB], timeoutMs: GATEWAY_UPSTREAM_TIMEOUT_MS, logger });
     try {
       const via = httpClient(gateway.url);
       for (let i = 0; i < 6; i += 1) expect((await via.get('/api/v1/users?username=nobody')).status).toBe(204);
@@ -90,7 +90,7 @@ describe('gateway', () => {
   it('keeps serving while one of two instances is stopped', async () => {
     const logger = createLogger('test-gateway', 'silent');
     const spare = await startStack({ orchestratorUrl: database.orchestratorUrl });
-    const gateway = await startGateway({ port: 0, usersUpstreams: [...stack.usersUrls, spare.usersUrls[0]!], ridesUpstreams: stack.ridesUrls, logger });
+    const gateway = await startGateway({ port: 0, usersUpstreams: [...stack.usersUrls, spare.usersUrls[0]!], ridesUpstreams: stack.ridesUrls, timeoutMs: GATEWAY_UPSTREAM_TIMEOUT_MS, logger });
     try {
       await spare.close();
       const via = httpClient(gateway.url);

@@ -8,7 +8,7 @@ import type { HttpResponse } from '../../harness/http.ts';
 import { DbClient } from '../../src/services/dbclient/db-client.ts';
 import { requireTimestamp } from '../../src/services/rides/timestamp.ts';
 import { expectError, MAY_2020, PASSWORD } from './support/fixtures.ts';
-import { startStack, type Stack } from './support/stack.ts';
+import { HTTP_TIMEOUT_MS, startStack, type Stack } from './support/stack.ts';
 
 const USERS = 250;
 const NOW = requireTimestamp(MAY_2020);
@@ -35,7 +35,7 @@ describe('paging of the public lists', () => {
 
   beforeAll(async () => {
     database = await startDatabaseService();
-    db = new DbClient({ urls: [database.orchestratorUrl] });
+    db = new DbClient({ urls: [database.orchestratorUrl], timeoutMs: HTTP_TIMEOUT_MS });
     stack = await startStack({ orchestratorUrl: database.orchestratorUrl, now: MAY_2020 });
     await db.write({ op: 'insert', table: 'users', rows: names.map((username) => ({ username, password: PASSWORD })) });
   });

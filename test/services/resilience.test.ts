@@ -9,7 +9,7 @@ import { DbClient } from '../../src/services/dbclient/db-client.ts';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { AnswerDroppingProxy } from './support/answer-dropping-proxy.ts';
 import { addUser, AUG_2021, expectError, MAY_2020, PASSWORD, unique } from './support/fixtures.ts';
-import { startStack, type Stack } from './support/stack.ts';
+import { HTTP_TIMEOUT_MS, startStack, type Stack } from './support/stack.ts';
 
 describe('when the database service misbehaves', () => {
   let database: DatabaseServiceHandle | undefined;
@@ -62,7 +62,7 @@ describe('when the database service misbehaves', () => {
       proxy = new AnswerDroppingProxy(database.orchestratorUrl);
       // Long enough for two lost answers and a third attempt; short enough to see the services give up.
       stack = await startStack({ orchestratorUrl: await proxy.start(), now: MAY_2020, httpTimeoutMs: 1000, writeRetryWindowMs: 2500 });
-      db = new DbClient({ urls: [database.orchestratorUrl] });
+      db = new DbClient({ urls: [database.orchestratorUrl], timeoutMs: HTTP_TIMEOUT_MS });
     });
 
     afterAll(async () => {

@@ -121,9 +121,9 @@ async function fetchInto(url: string, partial: string, readyTimeoutMs: number, t
     await handle.close();
   }
   const expectedSize = Number(response.headers['content-length']);
-  if (Number.isFinite(expectedSize) && expectedSize !== size) throw new Error(`the answer was cut short: ${size} of ${expectedSize} bytes`);
+  if (Number.isFinite(expectedSize) && expectedSize !== size) throw new RideShareError('INTEGRITY', `the answer was cut short: ${size} of ${expectedSize} bytes`);
   const manifest = manifestFromHeaders(response.headers, size);
   const received = hash.digest('hex');
-  if (received !== manifest.sha256) throw new Error(`SHA-256 of the received file ${received} does not match the orchestrator's ${manifest.sha256}`);
+  if (received !== manifest.sha256) throw new RideShareError('INTEGRITY', `SHA-256 of the received file ${received} does not match the orchestrator's ${manifest.sha256}`);
   return { kind: 'file', manifest };
 }

@@ -90,10 +90,10 @@ export class BackupEndpoint {
     const abandon = new AbortController();
     const onGone = () => {
       if (reply.raw.writableFinished) return;
-      abandon.abort(new Error('the caller went away'));
+      abandon.abort(new UnavailableError('the caller went away'));
       void connection.close().catch(() => undefined);
     };
-    const onDropped = () => abandon.abort(new Error('the RabbitMQ connection closed'));
+    const onDropped = () => abandon.abort(new UnavailableError('the RabbitMQ connection closed'));
     reply.raw.once('close', onGone);
     connection.on('close', onDropped);
     connection.on('error', () => undefined); // the 'close' that follows is what matters

@@ -5,6 +5,7 @@
  * (`<file>.json`) with that seq, the epoch, the size and the SHA-256 of the file. Opens no database.
  */
 import { z } from 'zod';
+import { RideShareError } from '../../shared/errors.ts';
 
 export const BACKUP_FORMAT = 'rideshare-backup';
 export const BACKUP_FORMAT_VERSION = 1;
@@ -59,7 +60,7 @@ export function manifestFromHeaders(headers: Record<string, string | string[] | 
   });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
-    throw new Error(`the orchestrator's backup answer lacks valid headers (${problems})`);
+    throw new RideShareError('MALFORMED_MESSAGE', `the orchestrator's backup answer lacks valid headers (${problems})`);
   }
   return parsed.data;
 }

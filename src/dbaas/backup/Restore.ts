@@ -153,7 +153,7 @@ async function registeredInZooKeeper(cluster: string, connect: string): Promise<
 
 async function servesCluster(url: string, cluster: string): Promise<boolean> {
   try {
-    const response = await withTimeout(fetch(`${url}/api/v1/cluster`, { signal: AbortSignal.timeout(1500) }), 2000, `${url} did not answer`);
+    const response = await withTimeout(fetch(`${url}/api/v1/cluster`, { signal: AbortSignal.timeout(1500) }), 2000, 'TIMEOUT', `${url} did not answer`);
     if (!response.ok) return false;
     const body = (await response.json()) as { cluster?: unknown };
     return body.cluster === cluster;
@@ -210,7 +210,7 @@ async function copyVerified(source: string, target: string, sha256: string): Pro
       await handle.close();
     }
     const copied = await sha256OfFile(partial);
-    if (copied !== sha256) throw new Error(`the copy of ${source} has SHA-256 ${copied}, not ${sha256}: the disk or the file changed while copying`);
+    if (copied !== sha256) throw new RideShareError('INTEGRITY', `the copy of ${source} has SHA-256 ${copied}, not ${sha256}: the disk or the file changed while copying`);
     fs.renameSync(partial, target);
     syncDirectory(path.dirname(target));
   } catch (error) {

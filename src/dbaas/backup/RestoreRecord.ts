@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { PRIVATE_FILE_MODE } from '../../shared/private-files.ts';
+import { RideShareError } from '../../shared/errors.ts';
 
 const recordSchema = z.object({
   /** The installed copy's name in DATA_DIR/workers. */
@@ -40,7 +41,7 @@ export function readPendingRestore(dataDir: string): PendingRestore | undefined 
     throw error;
   }
   const parsed = recordSchema.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new Error(`${file} is not a restore record: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+  if (!parsed.success) throw new RideShareError('INTEGRITY', `${file} is not a restore record: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
   return parsed.data;
 }
 

@@ -149,7 +149,7 @@ export class ZkClient extends EventEmitter {
   private async open(client: zookeeper.Client): Promise<void> {
     const connected = new Promise<void>((resolve) => client.once('connected', () => resolve()));
     client.connect();
-    await withTimeout(connected, this.operationTimeoutMs, `ZooKeeper at ${this.options.connect} did not answer`);
+    await withTimeout(connected, this.operationTimeoutMs, 'TIMEOUT', `ZooKeeper at ${this.options.connect} did not answer`);
   }
 
   /**
@@ -419,7 +419,7 @@ export class ZkClient extends EventEmitter {
       });
     const ready = this.linkDown && (this.pinnedSession === undefined ? this.linkDown.up : Promise.race([this.linkDown.up, this.sessionEnd.done]));
     const operation = ready ? ready.then(send) : send();
-    return withTimeout(operation, this.operationTimeoutMs, 'ZooKeeper operation timed out');
+    return withTimeout(operation, this.operationTimeoutMs, 'TIMEOUT', 'ZooKeeper operation timed out');
   }
 }
 

@@ -33,6 +33,7 @@ import { SupervisorForwarder } from './SupervisorForwarder.ts';
 import { ReadCounter } from './ReadCounter.ts';
 import { registerRoutes } from './routes.ts';
 import { RpcClient } from './RpcClient.ts';
+import { RideShareError } from '../../shared/errors.ts';
 
 export type { ScalingOptions } from '../supervisor/Leadership.ts';
 
@@ -72,9 +73,9 @@ export class Orchestrator {
     const names = clusterNames(options.cluster);
     const orchestratorId = this.orchestratorId;
     // A lost session is renewed, and the leadership unit rejoins as supervisor or standby.
-    this.zk = new ZkClient({ connect: options.zkConnect, sessionTimeoutMs: options.sessionTimeoutMs, renew: true, credentials: options.workerTuning.zkAuth, logger: options.logger });
+    this.zk = new ZkClient({ connect: options.zkConnect, sessionTimeoutMs: options.sessionTimeoutMs, renew: true, credentials: options.zkAuth, logger: options.logger });
     const registry = createRegistry('orchestrator');
-    const signer = new MessageSigner(options.workerTuning.clusterKey, { role: 'orchestrator', id: orchestratorId });
+    const signer = new MessageSigner(options.clusterKey, { role: 'orchestrator', id: orchestratorId });
     this.rpc = new RpcClient({
       amqpUrl: options.amqpUrl,
       names,
@@ -159,11 +160,11 @@ export class Orchestrator {
    * or stands by: it serves the API at once and takes over when the supervising one goes away.
    */
   async start(): Promise<void> {
-    if (this.state !== 'initial') throw new Error(`cannot start an orchestrator in state ${this.state}`);
+    if (this.state !== 'initial') throw new RideShareError('INVALID_STATE', `cannot start an orchestrator in state ${this.state}`);
     this.state = 'running';
     await this.zk.connect();
     // Before it reads anything of the cluster there: a root someone else made could name anyone as supervisor.
-    await ensureOwnClusterRoot(this.zk, this.options.cluster, this.options.workerTuning.zkAuth);
+    await ensureOwnClusterRoot(this.zk, this.options.cluster, this.options.zkAuth);
     await this.rpc.start();
     this.readCounter.start();
     await this.leadership.start();
@@ -193,7 +194,7 @@ export class Orchestrator {
     if (url === undefined) return undefined;
     // The caller's Authorization header goes with the call: only to an address the cluster's own credentials wrote.
     const paths = clusterPaths(this.options.cluster);
-    if (!(await madeByCluster(this.zk, [paths.root, paths.supervisor, paths.orchestratorNode(holder.orchestratorId)], this.options.workerTuning.zkAuth))) {
+    if (!(await madeByCluster(this.zk, [paths.root, paths.supervisor, paths.orchestratorNode(holder.orchestratorId)], this.options.zkAuth))) {
       this.options.logger.error({ supervisor: holder.orchestratorId, url }, 'not passing an admin call on: the supervisor lease or its announcement was not written with the cluster\u2019s ZooKeeper credentials');
       return undefined;
     }

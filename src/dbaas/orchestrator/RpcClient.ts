@@ -183,8 +183,9 @@ export class RpcClient {
     const deadline = this.options.timeoutMs;
     let channel: Channel;
     try {
-      // A broker that is down or restarting is a 503, whatever amqplib throws.
-      channel = this.channel ?? (await withTimeout(this.ensureChannel(), deadline, 'RabbitMQ is unreachable'));
+      // A broker that is down or restarting is a 503, whatever amqplib throws; UNAVAILABLE, not
+      // TIMEOUT: nothing was sent, so a client may go to another orchestrator at once.
+      channel = this.channel ?? (await withTimeout(this.ensureChannel(), deadline, 'UNAVAILABLE', 'RabbitMQ is unreachable'));
     } catch (error) {
       for (const call of calls) call.reject(asUnavailable(error, 'RabbitMQ is unreachable'));
       return;

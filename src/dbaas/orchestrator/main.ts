@@ -1,48 +1,25 @@
 /** `tsx src/dbaas/orchestrator/main.ts`: the orchestrator (and its supervisor) from the environment. */
-import path from 'node:path';
 import { announceAuth } from '../../shared/auth/announce.ts';
-import { describeConfig, loadConfig, tokensFor } from '../../shared/config.ts';
+import { ConfigError, describeConfig, loadConfig, type Config } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { keepFilesPrivate, secureDataDir } from '../../shared/private-files.ts';
 import { closeOnSignals, drainsOn } from '../../shared/process-lifecycle.ts';
 import { createRuntime } from '../runtime/createRuntime.ts';
 import { Orchestrator } from './Orchestrator.ts';
-import { workerTuningFrom } from './settings.ts';
+import { orchestratorSettingsFrom, type OrchestratorSettings } from './settings.ts';
 
 // Backup copies, worker logs and the workers it starts (who inherit it) make private files only.
 keepFilesPrivate();
 const config = loadConfig();
 const logger = createLogger('orchestrator', config.LOG_LEVEL);
 secureDataDir(config.DATA_DIR, logger);
-if (!config.AMQP_URL || !config.ZK_CONNECT) {
-  logger.fatal('AMQP_URL and ZK_CONNECT must be set (npm start finds or starts the servers and sets them)');
-  process.exit(2);
-}
+const settings = settingsOrExit(config);
 logger.info({ config: describeConfig(config) }, 'starting');
 announceAuth(config, logger);
 
 const orchestrator = new Orchestrator({
-  port: config.ORCHESTRATOR_PORT,
-  host: config.BIND_HOST,
-  cluster: config.RIDESHARE_CLUSTER,
-  dataDir: config.DATA_DIR,
-  amqpUrl: config.AMQP_URL,
-  zkConnect: config.ZK_CONNECT,
-  rpcTimeoutMs: config.RPC_TIMEOUT_MS,
-  sessionTimeoutMs: config.ZK_SESSION_TIMEOUT_MS,
-  initialSlaves: 1,
-  scaling: { windowMs: config.SCALE_WINDOW_SECONDS * 1000, readsPerSlave: config.READS_PER_SLAVE, maxSlaves: config.MAX_SLAVES },
-  workerTuning: workerTuningFrom(config),
-  drainMs: config.SHUTDOWN_DRAIN_MS,
-  observability: { accessLog: config.ACCESS_LOG, metrics: config.METRICS },
-  auth: config.RIDESHARE_AUTH ? { enabled: true, tokens: tokensFor(config) } : { enabled: false },
-  runtime: createRuntime(config.WORKER_RUNTIME, {
-    cluster: config.RIDESHARE_CLUSTER,
-    dataDir: config.DATA_DIR,
-    logDir: path.join(config.DATA_DIR, 'logs'),
-    image: config.WORKER_IMAGE,
-    logger: logger.child({ component: 'runtime' }),
-  }),
+  ...settings.orchestrator,
+  runtime: createRuntime(settings.runtime.kind, { ...settings.runtime.options, logger: logger.child({ component: 'runtime' }) }),
   logger,
 });
 
@@ -57,4 +34,15 @@ try {
   logger.fatal({ err: error }, 'orchestrator failed to start');
   await orchestrator.stop().catch(() => undefined);
   process.exit(1);
+}
+
+/** A setting this process cannot run without (the servers npm start sets) stops it with exit code 2. */
+function settingsOrExit(config: Config): OrchestratorSettings {
+  try {
+    return orchestratorSettingsFrom(config);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    logger.fatal(error.message);
+    process.exit(2);
+  }
 }

@@ -1,16 +1,42 @@
-/** The orchestrator's share of the one configuration (src/shared/config.ts), typed for its parts. */
-import { clusterKeyFor, zkCredentialsFor, type Config } from '../../shared/config.ts';
-import type { WorkerTuning } from '../worker/WorkerSettings.ts';
+/**
+ * The orchestrator's view of the one configuration (src/shared/config.ts): what its process
+ * needs, typed for its parts. Its cluster's settings (refused without the servers) and the
+ * workers' tuning come from their own modules in src/dbaas/settings.
+ */
+import path from 'node:path';
+import { tokensFor, type Config } from '../../shared/config.ts';
+import type { CreateRuntimeOptions, RuntimeKind } from '../runtime/createRuntime.ts';
+import { clusterSettingsFrom } from '../settings/ClusterSettings.ts';
+import { workerTuningFrom } from '../settings/WorkerTuning.ts';
+import type { OrchestratorOptions } from './Orchestrator.ts';
 
-/** What every worker of the cluster gets from this orchestrator's configuration. */
-export function workerTuningFrom(config: Config): WorkerTuning {
+export interface OrchestratorSettings {
+  /** Everything but the runtime and the logger, which the process makes. */
+  orchestrator: Omit<OrchestratorOptions, 'runtime' | 'logger'>;
+  runtime: { kind: RuntimeKind; options: Omit<CreateRuntimeOptions, 'logger'> };
+}
+
+/** Throws a ConfigError when the cluster's servers are not set. */
+export function orchestratorSettingsFrom(config: Config): OrchestratorSettings {
+  const cluster = clusterSettingsFrom(config);
   return {
-    zkSessionTimeoutMs: config.ZK_SESSION_TIMEOUT_MS,
-    readWaitMs: config.READ_WAIT_MS,
-    snapshotTimeoutMs: config.SNAPSHOT_TIMEOUT_MS,
-    durability: config.DURABILITY,
-    logLevel: config.LOG_LEVEL,
-    clusterKey: clusterKeyFor(config),
-    zkAuth: zkCredentialsFor(config),
+    orchestrator: {
+      ...cluster,
+      port: config.ORCHESTRATOR_PORT,
+      host: config.BIND_HOST,
+      dataDir: config.DATA_DIR,
+      rpcTimeoutMs: config.RPC_TIMEOUT_MS,
+      sessionTimeoutMs: config.ZK_SESSION_TIMEOUT_MS,
+      initialSlaves: 1,
+      scaling: { windowMs: config.SCALE_WINDOW_SECONDS * 1000, readsPerSlave: config.READS_PER_SLAVE, maxSlaves: config.MAX_SLAVES },
+      workerTuning: workerTuningFrom(config),
+      drainMs: config.SHUTDOWN_DRAIN_MS,
+      observability: { accessLog: config.ACCESS_LOG, metrics: config.METRICS },
+      auth: config.RIDESHARE_AUTH ? { enabled: true, tokens: tokensFor(config) } : { enabled: false },
+    },
+    runtime: {
+      kind: config.WORKER_RUNTIME,
+      options: { cluster: cluster.cluster, dataDir: config.DATA_DIR, logDir: path.join(config.DATA_DIR, 'logs'), image: config.WORKER_IMAGE },
+    },
   };
 }

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { describeZodError, parseRead, parseWrite, type ReadQuery, type Value, type Write } from './queries.ts';
-import { InvalidRequestError, isWireErrorCode, type WireErrorCode } from './wire-errors.ts';
+import { InvalidRequestError, isWireErrorCode, MalformedMessageError, type WireErrorCode } from './wire-errors.ts';
 
 export const PROTOCOL_VERSION = 4;
 
@@ -157,7 +157,7 @@ export function decodeReply(content: Buffer): Reply<unknown> {
 export function decodeBatchReply(content: Buffer, count: number): Reply<unknown>[] {
   const reply = decodeReply(content);
   if (!reply.ok) return new Array<Reply<unknown>>(count).fill(reply);
-  if (!Array.isArray(reply.result) || reply.result.length !== count) throw new Error(`a batch of ${count} commands was answered with something else`);
+  if (!Array.isArray(reply.result) || reply.result.length !== count) throw new MalformedMessageError(`a batch of ${count} commands was answered with something else`);
   return reply.result.map(checkReply);
 }
 
@@ -167,16 +167,16 @@ export function decodeBatchReply(content: Buffer, count: number): Reply<unknown>
  * decoding. The rules are replySchema's, which tells them.
  */
 function checkReply(json: unknown): Reply<unknown> {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('a reply must be an object');
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new MalformedMessageError('a reply must be an object');
   const reply = json as Record<string, unknown>;
-  if (reply.v !== PROTOCOL_VERSION) throw new Error(`a reply must be of protocol version ${PROTOCOL_VERSION}`);
+  if (reply.v !== PROTOCOL_VERSION) throw new MalformedMessageError(`a reply must be of protocol version ${PROTOCOL_VERSION}`);
   if (reply.ok === true) {
-    if (!('result' in reply)) throw new Error('a successful reply must have a result');
+    if (!('result' in reply)) throw new MalformedMessageError('a successful reply must have a result');
     return { v: PROTOCOL_VERSION, ok: true, result: reply.result };
   }
-  if (reply.ok !== false) throw new Error('a reply must say whether it is ok');
+  if (reply.ok !== false) throw new MalformedMessageError('a reply must say whether it is ok');
   const { code, message } = reply;
-  if (typeof code !== 'string' || typeof message !== 'string') throw new Error('a refusal must have a code and a message');
+  if (typeof code !== 'string' || typeof message !== 'string') throw new MalformedMessageError('a refusal must have a code and a message');
   return { v: PROTOCOL_VERSION, ok: false, code: isWireErrorCode(code) ? code : 'INTERNAL', message };
 }
 

@@ -12,6 +12,19 @@ export function isWireErrorCode(value: unknown): value is WireErrorCode {
   return typeof value === 'string' && (WIRE_ERROR_CODES as readonly string[]).includes(value);
 }
 
+/**
+ * A message from a peer that cannot be read as the protocol says (shape, version): the registry's
+ * MALFORMED_MESSAGE (src/shared/errors.ts), named here as a string since protocol imports nothing.
+ */
+export class MalformedMessageError extends Error {
+  readonly code = 'MALFORMED_MESSAGE' as const;
+
+  constructor(message: string) {
+    super(message);
+    this.name = 'MalformedMessageError';
+  }
+}
+
 /** A request that breaks the protocol's rules (shape, table, column, value): BAD_REQUEST. */
 export class InvalidRequestError extends Error {
   readonly code = 'BAD_REQUEST' as const;

@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker as Thread } from 'node:worker_threads';
 import type { ReplicationPosition } from './ReplicaStore.ts';
+import { RideShareError } from '../../shared/errors.ts';
 
 /** Where servers put their copies while sending; not DATA_DIR/workers, whose files the supervisor prunes. */
 export const DEFAULT_SNAPSHOT_TEMP_DIR = path.join(os.tmpdir(), 'rideshare-snapshots');
@@ -125,5 +126,5 @@ function isAlive(pid: number): boolean {
 function asError(failure: unknown): Error {
   if (failure instanceof Error) return failure;
   const message = (failure as { message?: unknown } | undefined)?.message;
-  return new Error(`snapshot copy failed: ${typeof message === 'string' ? message : String(failure ?? 'no position reported')}`);
+  return new RideShareError('INTERNAL', `snapshot copy failed: ${typeof message === 'string' ? message : String(failure ?? 'no position reported')}`);
 }

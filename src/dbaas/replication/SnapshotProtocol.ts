@@ -13,6 +13,7 @@
  * chunks unacknowledged, so neither the reply queue nor anyone's memory holds the database.
  */
 import { z } from 'zod';
+import { RideShareError } from '../../shared/errors.ts';
 
 export const SNAPSHOT_PROTOCOL_VERSION = 2;
 
@@ -96,9 +97,9 @@ export function encodeServerSignal(signal: ServerSignal): string {
 }
 
 export function decodeServerSignal(raw: string | undefined): ServerSignal {
-  if (raw === undefined) throw new Error('not a snapshot message');
+  if (raw === undefined) throw new RideShareError('MALFORMED_MESSAGE', 'not a snapshot message');
   const parsed = JSON.parse(raw) as { v?: unknown };
-  if (parsed.v !== SNAPSHOT_PROTOCOL_VERSION) throw new Error(`snapshot protocol version ${String(parsed.v)} is not ${SNAPSHOT_PROTOCOL_VERSION}`);
+  if (parsed.v !== SNAPSHOT_PROTOCOL_VERSION) throw new RideShareError('MALFORMED_MESSAGE', `snapshot protocol version ${String(parsed.v)} is not ${SNAPSHOT_PROTOCOL_VERSION}`);
   return serverSignalSchema.parse(parsed);
 }
 

@@ -27,6 +27,7 @@ import {
   type SnapshotRequest,
   type TransferTuning,
 } from './SnapshotProtocol.ts';
+import { RideShareError, TimeoutError, UnavailableError } from '../../shared/errors.ts';
 
 export const SNAPSHOT_PRIORITY = { slave: 10, master: 0 } as const;
 
@@ -112,7 +113,7 @@ export class SnapshotServer {
       check: (envelope) => (envelope.replyTo === undefined ? 'no reply-to' : undefined),
       decode: (message, envelope) => {
         const request = decodeRequest(message.content);
-        if (request.transferId !== envelope.correlationId) throw new Error('the transfer id is not the signed correlation id');
+        if (request.transferId !== envelope.correlationId) throw new RideShareError('MALFORMED_MESSAGE', 'the transfer id is not the signed correlation id');
         return request;
       },
       settle: (message) => this.settle(message),
@@ -131,7 +132,7 @@ export class SnapshotServer {
       },
       decode: (message, envelope) => {
         const signal = decodeRequesterSignal(message.content);
-        if (signal.transferId !== envelope.correlationId) throw new Error('the transfer id is not the signed correlation id');
+        if (signal.transferId !== envelope.correlationId) throw new RideShareError('MALFORMED_MESSAGE', 'the transfer id is not the signed correlation id');
         return signal;
       },
     });
@@ -258,7 +259,7 @@ class OutgoingTransfer {
 
   onSignal(signal: { ack: number } | { abort: string }): void {
     if ('abort' in signal) {
-      this.abort.abort(new Error(`the requester aborted: ${signal.abort}`));
+      this.abort.abort(new UnavailableError(`the requester aborted: ${signal.abort}`));
     } else {
       this.acked = Math.max(this.acked, signal.ack);
     }
@@ -292,7 +293,7 @@ class OutgoingTransfer {
       return 'failed';
     } finally {
       clearInterval(heartbeat);
-      this.abort.abort(new Error('transfer over'));
+      this.abort.abort(new UnavailableError('transfer over'));
       fs.rmSync(file, { force: true });
       fs.rmSync(`${file}-journal`, { force: true });
     }
@@ -309,7 +310,7 @@ class OutgoingTransfer {
     const { confirmedThrough } = this.options;
     if (!confirmedThrough) return;
     if (!(await this.abortable(confirmedThrough(seq, this.tuning.chunkTimeoutMs)))) {
-      throw new Error(`the writes up to seq ${seq} were not confirmed within ${this.tuning.chunkTimeoutMs} ms`);
+      throw new TimeoutError(`the writes up to seq ${seq} were not confirmed within ${this.tuning.chunkTimeoutMs} ms`);
     }
   }
 
@@ -344,7 +345,7 @@ class OutgoingTransfer {
         new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => {
             this.ackWaiter = undefined;
-            reject(new Error(`no acknowledgement of chunk ${index} within ${this.tuning.chunkTimeoutMs} ms`));
+            reject(new TimeoutError(`no acknowledgement of chunk ${index} within ${this.tuning.chunkTimeoutMs} ms`));
           }, this.tuning.chunkTimeoutMs);
           this.ackWaiter = () => {
             this.ackWaiter = undefined;
@@ -381,7 +382,7 @@ class OutgoingTransfer {
         },
         (error: unknown) => {
           signal.removeEventListener('abort', onAbort);
-          reject(error instanceof Error ? error : new Error(String(error)));
+          reject(error instanceof Error ? error : new RideShareError('INTERNAL', String(error)));
         },
       );
     });
@@ -400,8 +401,8 @@ function drained(channel: Channel, timeoutMs: number): Promise<void> {
       else resolve();
     };
     const onDrain = () => finish();
-    const onClose = () => finish(new Error('the snapshot channel closed'));
-    const timer = setTimeout(() => finish(new Error(`the snapshot channel did not drain within ${timeoutMs} ms`)), timeoutMs);
+    const onClose = () => finish(new UnavailableError('the snapshot channel closed'));
+    const timer = setTimeout(() => finish(new TimeoutError(`the snapshot channel did not drain within ${timeoutMs} ms`)), timeoutMs);
     channel.on('drain', onDrain);
     channel.on('close', onClose);
   });
@@ -412,7 +413,7 @@ async function readFully(handle: fs.promises.FileHandle, offset: number, length:
   let filled = 0;
   while (filled < length) {
     const { bytesRead } = await handle.read(bytes, filled, length - filled, offset + filled);
-    if (bytesRead === 0) throw new Error(`the snapshot copy ended at ${offset + filled} bytes, expected ${offset + length}`);
+    if (bytesRead === 0) throw new RideShareError('INTEGRITY', `the snapshot copy ended at ${offset + filled} bytes, expected ${offset + length}`);
     filled += bytesRead;
   }
   return bytes;

@@ -9,7 +9,7 @@ import { createHash, randomUUID, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import Database from 'better-sqlite3';
-import { UnavailableError } from '../../shared/errors.ts';
+import { RideShareError, UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import type { ClusterNames } from '../protocol/names.ts';
@@ -321,5 +321,5 @@ function removeDatabaseFiles(file: string): void {
 }
 
 function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
+  return error instanceof Error ? error : new RideShareError('INTERNAL', String(error));
 }

@@ -19,6 +19,7 @@ import type { MessageSigner } from '../transport/signing.ts';
 import { decodeSync, PROTOCOL_VERSION, type SyncEpoch, type SyncMessage, type SyncWrite } from '../protocol/messages.ts';
 import type { ReplicaStore } from './ReplicaStore.ts';
 import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
+import { TimeoutError } from '../../shared/errors.ts';
 
 /** Enough in flight to keep the replica busy; applying is synchronous, so order is kept. */
 const SYNC_PREFETCH = 512;
@@ -103,7 +104,7 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
    */
   async drainThrough(epoch: number, sendMark: () => Promise<void>, timeoutMs: number): Promise<void> {
     const reached = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the epoch ${epoch} mark did not come back within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => reject(new TimeoutError(`the epoch ${epoch} mark did not come back within ${timeoutMs} ms`)), timeoutMs);
       const onEpoch = (seen: number) => {
         if (seen < epoch) return;
         clearTimeout(timer);

@@ -8,6 +8,7 @@ import type { ConfirmChannel } from 'amqplib';
 import { encode, PROTOCOL_VERSION, type SyncEpoch, type SyncGroup, type SyncWrite } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import type { MessageSigner } from '../transport/signing.ts';
+import { UnavailableError } from '../../shared/errors.ts';
 
 export class SyncPublisher {
   private readonly exchange: string;
@@ -39,7 +40,7 @@ export class SyncPublisher {
       const content = encode(message);
       const signed = this.signer.seal({ to: this.exchange, expiresAt: 0 }, content);
       this.channel.publish(this.exchange, '', content, { ...signed, contentType: 'application/json' }, (error) =>
-        error ? reject(new Error(`${what} was not confirmed`)) : resolve(),
+        error ? reject(new UnavailableError(`${what} was not confirmed`)) : resolve(),
       );
     });
   }

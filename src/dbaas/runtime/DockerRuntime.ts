@@ -23,8 +23,8 @@ import { RuntimeLifecycle } from './RuntimeLifecycle.ts';
 import { containerState, demux, describeExit, retried, statusOf, type ContainerState } from './containers.ts';
 import { encodeWorkerSettings, WORKER_SETTINGS_FILE_VARIABLE, type WorkerSettings } from '../worker/WorkerSettings.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
+import { RideShareError } from '../../shared/errors.ts';
 
-export const DEFAULT_WORKER_IMAGE = 'rideshare:latest';
 export const LABELS = { cluster: 'rideshare.cluster', worker: 'rideshare.worker', role: 'rideshare.role', data: 'rideshare.data' } as const;
 const DEFAULT_GRACE_MS = 5000;
 /**
@@ -50,7 +50,8 @@ export interface DockerRuntimeOptions {
   dataDir: string;
   /** Where a container's output is saved when it exits (the container itself is removed). */
   logDir: string;
-  image?: string;
+  /** The workers' image (config WORKER_IMAGE). */
+  image: string;
   logger: Logger;
   /** Defaults to DOCKER_HOST, else /var/run/docker.sock. */
   docker?: Docker;
@@ -84,7 +85,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
 
   constructor(private readonly options: DockerRuntimeOptions) {
     super();
-    this.image = options.image ?? DEFAULT_WORKER_IMAGE;
+    this.image = options.image;
     this.docker = options.docker ?? new Docker({ timeout: CALL_TIMEOUT_MS });
     this.streams = options.docker ?? new Docker();
     this.logger = options.logger.child({ component: 'docker-runtime' });
@@ -154,14 +155,14 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
         },
       })
       .catch((error: unknown) => {
-        if (statusOf(error) === 404) throw new Error(`worker image ${this.image} is missing; build it with \`npm run images\` (docker/build-images.sh)`);
+        if (statusOf(error) === 404) throw new RideShareError('CONFIG_INVALID', `worker image ${this.image} is missing; build it with \`npm run images\` (docker/build-images.sh)`);
         throw error;
       });
     // Tracked before it runs, so no exit can go unclaimed; the pid is known once it runs.
     const tracked = this.track(spec.workerId, container.id);
     try {
       await container.start();
-      if (this.lifecycle.state !== 'open') throw new Error(`worker ${spec.workerId} started while the runtime was ${this.lifecycle.state}`);
+      if (this.lifecycle.state !== 'open') throw new RideShareError('INVALID_STATE', `worker ${spec.workerId} started while the runtime was ${this.lifecycle.state}`);
       const { State } = await container.inspect();
       tracked.handle.pid = State.Pid;
       if (!State.Running) void this.finish(tracked, State.ExitCode);

@@ -11,8 +11,8 @@ export interface CreateRuntimeOptions {
   dataDir: string;
   /** Workers' output: live in a file per worker (process), or saved there when a container exits (docker). */
   logDir: string;
-  /** The worker image (docker only); default rideshare:latest, built by `npm run images`. */
-  image?: string;
+  /** The worker image (docker only; config WORKER_IMAGE), built by `npm run images`. */
+  image: string;
   logger: Logger;
 }
 

@@ -5,7 +5,7 @@
  * orchestrator stops or loses its ZooKeeper session; a renewed session rejoins as standby (and
  * takes the lease again if it is free). A takeover that fails gives the lease back.
  */
-import { UnavailableError } from '../../shared/errors.ts';
+import { RideShareError, UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { SupervisorLease, type SupervisorRecord } from '../coordination/SupervisorLease.ts';
@@ -69,7 +69,7 @@ export class Leadership {
 
   /** Supervises at once if the lease is free (resolving once the workers are up), else stands by. */
   async start(): Promise<void> {
-    if (this.state !== 'initial') throw new Error(`cannot start leadership in state ${this.state}`);
+    if (this.state !== 'initial') throw new RideShareError('INVALID_STATE', `cannot start leadership in state ${this.state}`);
     this.state = 'running';
     this.options.zk.on('expired', () => void this.onSessionLost());
     this.options.zk.on('renewed', () => this.onSessionRenewed());

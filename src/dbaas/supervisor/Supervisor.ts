@@ -21,7 +21,8 @@ import { bootstrapCluster } from './ClusterBootstrap.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { promoteSuccessor } from './Failover.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
-import type { WorkerTuning } from '../worker/WorkerSettings.ts';
+import type { ClusterSettings } from '../settings/ClusterSettings.ts';
+import type { WorkerTuning } from '../settings/WorkerTuning.ts';
 import { recordWorkerDir, localWorkerDir } from '../coordination/WorkerDirs.ts';
 import { gatherRestartSources, restartSourcesUsed } from './RestartSources.ts';
 import { scaleInVictims } from './scaleIn.ts';
@@ -32,12 +33,9 @@ import { removeWorkerFiles, workerDbFile, workerFileOwners, workersDirOf } from 
 const RECONCILE_INTERVAL_MS = 1000;
 
 /** What supervising one cluster needs to know: where it lives, where its workers run, what they get. */
-export interface ClusterSetup {
+export interface ClusterSetup extends ClusterSettings {
   runtime: WorkerRuntime;
-  cluster: string;
   dataDir: string;
-  amqpUrl: string;
-  zkConnect: string;
   initialSlaves: number;
   /** Tuning every worker gets (timeouts, durability, log level). */
   workerTuning: WorkerTuning;
@@ -93,7 +91,7 @@ export class Supervisor {
 
   /** `takeover`: another orchestrator supervised until now; its workers are adopted. */
   async start(takeover = false): Promise<void> {
-    if (this.state !== 'initial') throw new Error(`cannot start a supervisor in state ${this.state}`);
+    if (this.state !== 'initial') throw new RideShareError('INVALID_STATE', `cannot start a supervisor in state ${this.state}`);
     this.state = 'supervising';
     fs.mkdirSync(this.workersDir, { recursive: true });
     await this.secureZnodes();
@@ -426,6 +424,8 @@ export class Supervisor {
           cluster: this.options.cluster,
           amqpUrl: this.options.amqpUrl,
           zkConnect: this.options.zkConnect,
+          clusterKey: this.options.clusterKey,
+          zkAuth: this.options.zkAuth,
         },
       });
       this.options.logger.info({ workerId, pid: handle.pid, role, reason }, 'worker started');
@@ -441,14 +441,14 @@ export class Supervisor {
     const deadline = Date.now() + (this.options.readyTimeoutMs ?? 60_000);
     while (Date.now() < deadline) {
       if (!this.options.runtime.list().some((running) => running.workerId === handle.workerId)) {
-        throw new Error(`worker ${handle.workerId} (pid ${handle.pid}) exited before it was ready`);
+        throw new RideShareError('START_FAILED', `worker ${handle.workerId} (pid ${handle.pid}) exited before it was ready`);
       }
       const info = await readWorker(this.options.zk, this.options.cluster, handle.workerId);
       if (info?.ready) return info;
       await sleep(25);
     }
     await this.killWorker(handle.workerId, 'not-ready');
-    throw new Error(`worker ${handle.workerId} (pid ${handle.pid}) was not ready in time`);
+    throw new RideShareError('START_FAILED', `worker ${handle.workerId} (pid ${handle.pid}) was not ready in time`);
   }
 
   /** The registered workers; re-arms the one-shot children watch, so a vanishing znode (session expiry) triggers a pass. */

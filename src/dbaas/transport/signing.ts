@@ -13,6 +13,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ConsumeMessage, Options } from 'amqplib';
+import { RideShareError } from '../../shared/errors.ts';
 
 export const SIGNATURE_HEADER = 'x-rideshare-signature';
 const ROLE_HEADER = 'x-rideshare-role';
@@ -69,7 +70,7 @@ export class MessageSigner {
     /** Who this signer signs as. */
     readonly sender: Sender = { role: 'orchestrator', id: `pid-${process.pid}` },
   ) {
-    if (key.length < 16) throw new Error('the cluster key must be at least 16 characters');
+    if (key.length < 16) throw new RideShareError('CONFIG_INVALID', 'the cluster key must be at least 16 characters');
     this.key = Buffer.isBuffer(key) ? key : Buffer.from(key, 'utf8');
   }
 

@@ -267,7 +267,7 @@ export class MasterRole {
         },
         (error: unknown) => {
           clearTimeout(timer);
-          reject(error instanceof Error ? error : new Error(String(error)));
+          reject(error instanceof Error ? error : new RideShareError('INTERNAL', String(error)));
         },
       );
     });

@@ -90,7 +90,7 @@ export class Store implements ReplicaStore {
     const store = new Store(file);
     if (store.appliedSeq !== expected.appliedSeq || store.epoch !== expected.epoch) {
       store.close();
-      throw new Error(`snapshot file holds seq ${store.appliedSeq}/epoch ${store.epoch}, expected ${expected.appliedSeq}/${expected.epoch}`);
+      throw new RideShareError('INTEGRITY', `snapshot file holds seq ${store.appliedSeq}/epoch ${store.epoch}, expected ${expected.appliedSeq}/${expected.epoch}`);
     }
     return store;
   }

@@ -28,6 +28,7 @@ import { recoverPreviousRun } from './Recovery.ts';
 import { SlaveRole } from './SlaveRole.ts';
 import { Store } from './Store.ts';
 import type { WorkerSettings } from './WorkerSettings.ts';
+import { RideShareError } from '../../shared/errors.ts';
 
 export type WorkerState = 'initial' | 'joining' | 'serving' | 'promoting' | 'master' | 'stopping' | 'stopped';
 
@@ -72,7 +73,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   async start(): Promise<void> {
-    if (this.state !== 'initial') throw new Error(`cannot start a worker in state ${this.state}`);
+    if (this.state !== 'initial') throw new RideShareError('INVALID_STATE', `cannot start a worker in state ${this.state}`);
     this.state = 'joining';
     this.startupStep('loaded');
     await this.connect();
@@ -110,7 +111,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
    */
   async promote(): Promise<void> {
     const follower = this.follower;
-    if (this.state !== 'serving' || !this.slave || !follower) throw new Error(`cannot promote a worker in state ${this.state}`);
+    if (this.state !== 'serving' || !this.slave || !follower) throw new RideShareError('INVALID_STATE', `cannot promote a worker in state ${this.state}`);
     this.state = 'promoting';
     await this.slave.stopServing();
     this.slave = undefined;

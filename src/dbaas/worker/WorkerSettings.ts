@@ -1,39 +1,22 @@
 /**
- * A worker's settings: what the supervisor decides for each worker (id, role, file, cluster,
- * servers) plus the tuning every worker of a cluster shares, all typed. The runtime hands them to
- * the worker process as one JSON document in one environment variable; the worker checks it with
- * the same schema. There are no defaults here: they live in src/shared/config.ts only.
+ * A worker's settings: what the supervisor decides for each worker (id, role, file) plus its
+ * cluster's settings and the tuning every worker of a cluster shares, all typed. The runtime hands
+ * them to the worker process as one JSON document in one environment variable; the worker checks
+ * it with the same schema. There are no defaults here: they live in src/shared/config.ts only.
  */
 import fs from 'node:fs';
 import { z } from 'zod';
-import type { ZkCredentials } from '../coordination/ZkAcl.ts';
+import type { ClusterSettings } from '../settings/ClusterSettings.ts';
+import type { WorkerTuning } from '../settings/WorkerTuning.ts';
+import { RideShareError } from '../../shared/errors.ts';
 
-/** The same for every worker of a cluster; comes from the orchestrator's configuration. */
-export interface WorkerTuning {
-  /** ZooKeeper session: how soon a frozen worker is declared dead. */
-  zkSessionTimeoutMs: number;
-  /** How long a lagging slave waits to serve a read that asks for a minimum seq. */
-  readWaitMs: number;
-  /** How long a joining replica waits for the master's position and a snapshot. */
-  snapshotTimeoutMs: number;
-  /** What a master's commit survives (docs/guarantees.md). */
-  durability: 'process' | 'power';
-  logLevel: string;
-  /** Signs and checks every message on RabbitMQ (src/dbaas/transport/signing.ts). */
-  clusterKey: string;
-  /** The cluster's ZooKeeper credentials: its orchestrators and workers sign in with them, and only they may change its znodes. */
-  zkAuth: ZkCredentials;
-}
-
-export interface WorkerSettings extends WorkerTuning {
+/** One flat document: this worker's own part, its cluster's and the cluster's worker tuning. */
+export interface WorkerSettings extends ClusterSettings, WorkerTuning {
   workerId: string;
   role: 'master' | 'slave';
   dbFile: string;
   /** Cold start of a master: take over the most advanced worker file left in this folder. */
   recoverDir?: string;
-  cluster: string;
-  amqpUrl: string;
-  zkConnect: string;
 }
 
 /** The one environment variable a worker process reads (the process runtime's way). */
@@ -66,10 +49,10 @@ export function encodeWorkerSettings(settings: WorkerSettings): string {
 }
 
 export function decodeWorkerSettings(text: string | undefined): WorkerSettings {
-  if (!text) throw new Error(`${WORKER_SETTINGS_VARIABLE} is not set: a worker is started by a worker runtime`);
+  if (!text) throw new RideShareError('CONFIG_INVALID', `${WORKER_SETTINGS_VARIABLE} is not set: a worker is started by a worker runtime`);
   const parsed = schema.safeParse(JSON.parse(text));
   if (!parsed.success) {
-    throw new Error(`invalid worker settings: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+    throw new RideShareError('CONFIG_INVALID', `invalid worker settings: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
   }
   const { recoverDir, ...rest } = parsed.data;
   return recoverDir === undefined ? rest : { ...rest, recoverDir };

@@ -6,7 +6,7 @@
  */
 import { TIME_BUDGET_HEADER } from '../../shared/http/time-budget.ts';
 import { Pool } from 'undici';
-import type { RideShareError } from '../../shared/errors.ts';
+import { RideShareError, UnavailableError } from '../../shared/errors.ts';
 import { DRAINING_HEADER } from '../../shared/http/drain.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { requestIdHeaders } from '../../shared/request-context.ts';
@@ -53,7 +53,7 @@ export class Orchestrators {
   #preferred = 0;
 
   constructor(options: OrchestratorsOptions) {
-    if (options.urls.length === 0) throw new Error('at least one orchestrator URL is needed');
+    if (options.urls.length === 0) throw new RideShareError('INVARIANT', 'at least one orchestrator URL is needed');
     this.#timeoutMs = options.timeoutMs;
     this.#logger = options.logger;
     this.#authorization = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
@@ -101,7 +101,7 @@ export class Orchestrators {
       if (refused) throw refused;
       return answer.body;
     }
-    throw failure ?? errorFromTransport(new Error(`no orchestrator answered within ${this.#timeoutMs} ms`));
+    throw failure ?? new UnavailableError(`the database service call failed: no orchestrator answered within ${this.#timeoutMs} ms`);
   }
 
   /** The first orchestrator whose /health answers now, or undefined. */

@@ -22,8 +22,8 @@ export interface DbClientOptions {
   urls: string[];
   /** The `service` role's bearer token; none when the database service runs without authorization. */
   token?: string | undefined;
-  /** Upper bound for one call, connection included (config HTTP_TIMEOUT_MS). Default 8000. */
-  timeoutMs?: number;
+  /** Upper bound for one call, connection included (config HTTP_TIMEOUT_MS). */
+  timeoutMs: number;
   /**
    * Keep-alive connections kept to the orchestrator, so at most this many calls in flight.
    * Default 64: the orchestrator and RabbitMQ spend less CPU per call when more calls overlap
@@ -74,7 +74,7 @@ export class DbClient {
   #highestSeq = 0;
 
   constructor(options: DbClientOptions) {
-    this.#orchestrators = new Orchestrators({ urls: options.urls, token: options.token, timeoutMs: options.timeoutMs ?? 8000, connections: options.connections ?? 64, logger: options.logger });
+    this.#orchestrators = new Orchestrators({ urls: options.urls, token: options.token, timeoutMs: options.timeoutMs, connections: options.connections ?? 64, logger: options.logger });
     this.#retryDelayMs = options.retryDelayMs ?? 200;
     this.#writeRetryWindowMs = options.writeRetryWindowMs ?? 10_000;
     this.#logger = options.logger;

@@ -24,8 +24,8 @@ export interface GatewayOptions {
   usersUpstreams: string[];
   /** Base URLs of the rides instances. */
   ridesUpstreams: string[];
-  /** Upper bound for an instance's answer. Default 30000 ms (a service may itself wait on the database). */
-  timeoutMs?: number;
+  /** Upper bound for an instance's answer (settings.ts: GATEWAY_UPSTREAM_TIMEOUT_MS). */
+  timeoutMs: number;
   /** How long a refused instance is tried last. Default 2000 ms. */
   coolDownMs?: number;
   /**
@@ -44,7 +44,6 @@ export interface GatewayOptions {
 
 export async function startGateway(options: GatewayOptions): Promise<HttpHandle> {
   const { logger } = options;
-  const timeoutMs = options.timeoutMs ?? 30_000;
   const users = new UpstreamGroup({ name: 'users', upstreams: options.usersUpstreams, coolDownMs: options.coolDownMs });
   const rides = new UpstreamGroup({ name: 'rides', upstreams: options.ridesUpstreams, coolDownMs: options.coolDownMs });
   // Bodies are held as bytes, not streamed: a request refused by one instance can then be sent
@@ -68,7 +67,7 @@ export async function startGateway(options: GatewayOptions): Promise<HttpHandle>
       // Idle connections expire before an instance's drain ends (src/shared/http/drain.ts).
       undici: { connections: 128, pipelining: 1, connectTimeout: 5000, keepAliveMaxTimeout: 1000 },
       replyOptions: { getUpstream: () => group.origins[0] ?? '' },
-      handler: (request, reply, dest) => proxyWithFailover(request, reply, dest, { group, timeoutMs }),
+      handler: (request, reply, dest) => proxyWithFailover(request, reply, dest, { group, timeoutMs: options.timeoutMs }),
     });
   }
   return listen(app, { port: options.port, host: options.host, drainMs: options.drainMs });

@@ -5,6 +5,7 @@
  * restarted instance is back in rotation after its first success, with no health probes (which
  * would cost nothing here but add requests the services do not expect).
  */
+import { RideShareError } from '../../shared/errors.ts';
 
 export interface UpstreamGroupOptions {
   name: string;
@@ -24,7 +25,7 @@ export class UpstreamGroup {
   #next = 0;
 
   constructor(options: UpstreamGroupOptions) {
-    if (options.upstreams.length === 0) throw new Error(`${options.name}: at least one upstream is needed`);
+    if (options.upstreams.length === 0) throw new RideShareError('INVARIANT', `${options.name}: at least one upstream is needed`);
     this.name = options.name;
     this.#origins = options.upstreams.map((upstream) => new URL(upstream).origin);
     this.#coolDownMs = options.coolDownMs ?? 2000;

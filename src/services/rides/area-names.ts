@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { toArea } from './area.ts';
+import { RideShareError } from '../../shared/errors.ts';
 
 export type AreaNames = ReadonlyMap<number, string>;
 
@@ -19,7 +20,7 @@ export function parseAreaNames(text: string, source = 'areas file'): AreaNames {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const header = lines[0]?.split(',').map((field) => unquote(field).toLowerCase());
   if (header?.[0] !== 'area no' || header[1] !== 'area name') {
-    throw new Error(`${source}: the first line must be the header 'Area No,Area Name'`);
+    throw new RideShareError('CONFIG_INVALID', `${source}: the first line must be the header 'Area No,Area Name'`);
   }
   const names = new Map<number, string>();
   lines.slice(1).forEach((line, index) => {
@@ -27,7 +28,7 @@ export function parseAreaNames(text: string, source = 'areas file'): AreaNames {
     const comma = line.indexOf(',');
     const area = comma < 0 ? undefined : toArea(unquote(line.slice(0, comma)));
     const name = comma < 0 ? '' : unquote(line.slice(comma + 1));
-    if (area === undefined || name === '') throw new Error(`${source}:${index + 2}: expected 'number 1..198,name'`);
+    if (area === undefined || name === '') throw new RideShareError('CONFIG_INVALID', `${source}:${index + 2}: expected 'number 1..198,name'`);
     names.set(area, name);
   });
   return names;

@@ -3,6 +3,7 @@
  * tests and for replays of the original grading, whose rides were dated 2021.
  */
 import { parseTimestamp } from './timestamp.ts';
+import { RideShareError } from '../../shared/errors.ts';
 
 /** Current Unix seconds. */
 export type Clock = () => number;
@@ -13,6 +14,6 @@ export const systemClock: Clock = () => Math.floor(Date.now() / 1000);
 export function clockFrom(fixedAt: string | undefined): Clock {
   if (fixedAt === undefined) return systemClock;
   const seconds = parseTimestamp(fixedAt);
-  if (seconds === undefined) throw new Error(`RIDESHARE_NOW '${fixedAt}' is not a DD-MM-YYYY:SS-MM-HH timestamp`);
+  if (seconds === undefined) throw new RideShareError('CONFIG_INVALID', `RIDESHARE_NOW '${fixedAt}' is not a DD-MM-YYYY:SS-MM-HH timestamp`);
   return () => seconds;
 }

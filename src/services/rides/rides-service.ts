@@ -28,8 +28,8 @@ export interface RidesServiceOptions {
   now?: string;
   /** CSV of area names (config AREAS_FILE); without it rides show numbers only. */
   areasFile?: string;
-  /** Upper bound for one users lookup (config HTTP_TIMEOUT_MS). Default 8000. */
-  httpTimeoutMs?: number;
+  /** Upper bound for one users lookup (config HTTP_TIMEOUT_MS). */
+  httpTimeoutMs: number;
   /** Default: a pino logger for component `rides`. */
   logger: Logger;
 }

@@ -12,8 +12,8 @@ export interface UsersDirectoryOptions {
   gatewayUrl: string;
   /** This instance's public host, sent as `Origin` (config RIDES_PUBLIC_HOST). */
   origin: string;
-  /** Upper bound for one lookup (config HTTP_TIMEOUT_MS). Default 8000. */
-  timeoutMs?: number;
+  /** Upper bound for one lookup (config HTTP_TIMEOUT_MS). */
+  timeoutMs: number;
 }
 
 export class UsersDirectory {
@@ -25,7 +25,7 @@ export class UsersDirectory {
   constructor(options: UsersDirectoryOptions) {
     this.#gatewayUrl = new URL(options.gatewayUrl);
     this.#origin = options.origin;
-    this.#timeoutMs = options.timeoutMs ?? 8000;
+    this.#timeoutMs = options.timeoutMs;
     // Keep-alive, but no automatic retries: each lookup must reach the users service exactly once.
     this.#agent = new Agent({ headersTimeout: this.#timeoutMs, bodyTimeout: this.#timeoutMs, connectTimeout: this.#timeoutMs });
   }

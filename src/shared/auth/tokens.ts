@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { RideShareError } from '../errors.ts';
 
 export type Role = 'service' | 'admin';
 
@@ -62,7 +63,7 @@ export function secretFromFile(dataDir: string, name: string): string {
     const token = fs.readFileSync(file, 'utf8').trim();
     if (token !== '') return token;
     // Created a moment ago by another process that has not written it yet.
-    if (attempt >= 50) throw new Error(`${file} is empty: delete it to have a new secret made`);
+    if (attempt >= 50) throw new RideShareError('CONFIG_INVALID', `${file} is empty: delete it to have a new secret made`);
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
   }
 }

@@ -4,7 +4,7 @@
  * cross-site writes (same-origin.ts), `GET /health` and `GET /ready`. A server adds its routes and then calls `listen`.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { BadRequestError } from '../errors.ts';
+import { BadRequestError, RideShareError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { createRegistry, type Registry } from '../metrics.ts';
 import { REQUEST_ID_HEADER, requestIdFrom } from '../request-context.ts';
@@ -96,7 +96,7 @@ export async function listen(app: FastifyInstance, options: ListenOptions, onClo
     throw error;
   }
   const address = app.server.address();
-  if (address === null || typeof address === 'string') throw new Error('the server has no TCP address');
+  if (address === null || typeof address === 'string') throw new RideShareError('INVARIANT', 'the server has no TCP address');
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   let closing: Promise<void> | undefined;
   return {

@@ -48,8 +48,9 @@ export function installErrorHandling(app: FastifyInstance): void {
       return reply;
     }
     const coded = toRideShareError(error);
-    // A 503 is an expected, passing state of the database service; a 500 is our bug.
-    if (coded.code === 'INTERNAL') request.log.error({ err: error, url: loggedUrl(request.url) }, 'request failed');
+    // A 503 is an expected, passing state of the database service; a 500 (INTERNAL, INVARIANT,
+    // INVALID_STATE…) is our bug.
+    if (coded.status === 500) request.log.error({ err: error, url: loggedUrl(request.url) }, 'request failed');
     else if (coded.status >= 500) request.log.warn({ code: coded.code, reason: coded.message, url: loggedUrl(request.url) }, 'request failed');
     sendError(reply, coded);
     return reply;

@@ -36,7 +36,7 @@ export function installHealth(app: FastifyInstance, readiness: ReadinessCheck): 
 }
 
 function withDeadline(check: Promise<Readiness>): Promise<Readiness> {
-  return withTimeout(check, READY_CHECK_TIMEOUT_MS, 'the readiness check did not finish').catch((error: unknown) => ({
+  return withTimeout(check, READY_CHECK_TIMEOUT_MS, 'TIMEOUT', 'the readiness check did not finish').catch((error: unknown) => ({
     ready: false,
     reason: error instanceof Error ? error.message : String(error),
   }));

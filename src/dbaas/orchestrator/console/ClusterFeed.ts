@@ -4,6 +4,7 @@
  * only when it changed (the read's own timestamp aside), and reads again at once when supervision
  * records an event, so a failover shows without waiting for the next poll.
  */
+import { RideShareError } from '../../../shared/errors.ts';
 
 export type FeedMessage<T> = { kind: 'status'; status: T } | { kind: 'error'; message: string };
 export type FeedListener<T> = (message: FeedMessage<T>) => void;
@@ -49,7 +50,7 @@ export class ClusterFeed<T extends object> {
 
   /** Tells `listener` the latest status at once (or as soon as the first read ends), then every change. */
   subscribe(listener: FeedListener<T>): () => void {
-    if (this.closed) throw new Error('the cluster feed is closed');
+    if (this.closed) throw new RideShareError('INVALID_STATE', 'the cluster feed is closed');
     this.listeners.add(listener);
     if (this.last) listener(this.last.message);
     if (this.listeners.size === 1) this.startPolling();
