@@ -1,5 +1,6 @@
 /**
- * Calls only the supervising orchestrator can act on (crash, setting the slave count) may reach
+ * Calls only the supervising orchestrator can act on (crash, setting the slave count; db calls
+ * while the workers speak another protocol version, src/dbaas/orchestrator/ProtocolGate.ts) may reach
  * any orchestrator: a standby passes them to the supervising one (found in ZooKeeper) and answers
  * with its answer, so clients, graders and the console need not know which one supervises, even
  * after a rolling restart moved supervision. A passed-on call is never passed on again: if
@@ -7,6 +8,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { request as send } from 'undici';
+import { TIME_BUDGET_HEADER } from '../../shared/http/time-budget.ts';
 import { REQUEST_ID_HEADER } from '../../shared/request-context.ts';
 
 const FORWARDED_HEADER = 'x-rideshare-forwarded-by';
@@ -37,6 +39,8 @@ export class SupervisorForwarder {
           [FORWARDED_HEADER]: this.options.orchestratorId,
           [REQUEST_ID_HEADER]: request.id,
           ...(request.headers.authorization === undefined ? {} : { authorization: request.headers.authorization }),
+          // A db write passed on during a rolling upgrade keeps its caller's time budget.
+          ...(typeof request.headers[TIME_BUDGET_HEADER] === 'string' ? { [TIME_BUDGET_HEADER]: request.headers[TIME_BUDGET_HEADER] } : {}),
           ...(request.body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: request.body === undefined ? undefined : JSON.stringify(request.body),

@@ -1,0 +1,113 @@
+/**
+ * During a rolling upgrade the workers may still be of the previous protocol version while this
+ * orchestrator is of the new one: they would refuse its commands unanswered (and it their
+ * replies), and every db call would fail at its deadline. So db calls are sent to the workers
+ * only while every registered worker speaks this orchestrator's protocol. Otherwise a standby
+ * passes the call to the supervising orchestrator over HTTP (the public db API is the same in
+ * every version, and the supervisor of the previous release still talks to its workers), and
+ * the supervisor itself, or a standby with no supervisor to pass to, holds the call until
+ * workers of its protocol serve (the supervisor replaces the older ones:
+ * src/dbaas/supervisor/ProtocolUpgrade.ts), within the call's deadline; past it, a 503, which
+ * the retry contract covers (nothing was sent, so nothing was applied).
+ *
+ * What the workers speak is read from ZooKeeper in the background (their registrations), so
+ * the hot path checks one boolean.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { UnavailableError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { sleep } from '../../shared/timeout.ts';
+import { PROTOCOL_VERSION } from '../protocol/messages.ts';
+import type { WorkerInfo } from '../protocol/names.ts';
+import { protocolOf, speaksOurProtocol } from '../protocol/workerProtocol.ts';
+import type { SupervisorForwarder } from './SupervisorForwarder.ts';
+
+/** While the workers speak our protocol: a change (only a downgrade) is noticed within this. */
+const SETTLED_POLL_MS = 1000;
+/** While they do not: how soon a call held here learns that workers of our protocol serve. */
+const WAITING_POLL_MS = 100;
+
+export interface ProtocolGateOptions {
+  /** The registered workers (ZooKeeper). */
+  workers(): Promise<WorkerInfo[]>;
+  /** Passes a call to the supervising orchestrator, or runs the given local handling if this one supervises. */
+  forwarder: SupervisorForwarder;
+  /** How long a held call waits at most when its caller gave no time budget. */
+  maxWaitMs: number;
+  logger: Logger;
+}
+
+export class ProtocolGate {
+  /** Every registered worker speaks our protocol (or none is registered: a failover, handled as always). */
+  private compatible = true;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private polling: Promise<void> = Promise.resolve();
+  private lastReported = '';
+
+  constructor(private readonly options: ProtocolGateOptions) {}
+
+  /** Reads the workers once before the first call is served, then keeps watching. */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.arm();
+  }
+
+  stop(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    return this.polling;
+  }
+
+  /** `local` sends the call to the workers; `deadline`: when the caller stops waiting (ms, performance.now()). */
+  handle(request: FastifyRequest, reply: FastifyReply, deadline: number | undefined, local: () => Promise<unknown>): Promise<unknown> {
+    if (this.compatible) return local();
+    const held = async () => {
+      await this.waitCompatible(deadline ?? performance.now() + this.options.maxWaitMs);
+      return local();
+    };
+    return this.options.forwarder.handle(request, reply, held);
+  }
+
+  private async waitCompatible(deadline: number): Promise<void> {
+    while (!this.compatible) {
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new UnavailableError(`the database workers still speak an older protocol than this orchestrator's (${PROTOCOL_VERSION}): they are being replaced; retry`);
+      }
+      await sleep(Math.min(WAITING_POLL_MS, left));
+    }
+  }
+
+  private arm(): void {
+    if (this.closed) return;
+    this.timer = setTimeout(
+      () => {
+        this.polling = this.refresh().finally(() => this.arm());
+      },
+      this.compatible ? SETTLED_POLL_MS : WAITING_POLL_MS,
+    );
+  }
+
+  private async refresh(): Promise<void> {
+    let workers: WorkerInfo[];
+    try {
+      workers = await this.options.workers();
+    } catch {
+      return; // ZooKeeper unreachable for a moment: the last known state stands.
+    }
+    const others = workers.filter((worker) => !speaksOurProtocol(worker));
+    this.compatible = others.length === 0;
+    const report = others.map((worker) => `${worker.workerId}:${protocolOf(worker)}`).join(',');
+    if (report === this.lastReported) return;
+    this.lastReported = report;
+    if (others.length > 0) {
+      this.options.logger.warn(
+        { ourProtocol: PROTOCOL_VERSION, workers: others.map((worker) => ({ workerId: worker.workerId, pid: worker.pid, role: worker.role, protocol: protocolOf(worker) })) },
+        'workers of another protocol version serve: db calls go to the supervising orchestrator, or wait here for workers of ours',
+      );
+    } else {
+      this.options.logger.info({ ourProtocol: PROTOCOL_VERSION }, 'every worker speaks this orchestrator\u2019s protocol: db calls go to the workers');
+    }
+  }
+}
