@@ -66,7 +66,9 @@ export class ProtocolGate {
       await this.waitCompatible(deadline ?? performance.now() + this.options.maxWaitMs);
       return local();
     };
-    return this.options.forwarder.handle(request, reply, held);
+    // A supervisor of the previous release that is stopping answers 503: the call is held here instead
+    // (a write keeps its requestId, so it is applied once whichever orchestrator sends it).
+    return this.options.forwarder.handle(request, reply, held, { localWhenUnavailable: true });
   }
 
   private async waitCompatible(deadline: number): Promise<void> {

@@ -26,8 +26,11 @@ export interface SupervisorForwarderOptions {
 export class SupervisorForwarder {
   constructor(private readonly options: SupervisorForwarderOptions) {}
 
-  /** Runs `local` here if this orchestrator supervises (or the call was passed on already), else passes the call on. */
-  async handle(request: FastifyRequest, reply: FastifyReply, local: () => Promise<unknown>): Promise<unknown> {
+  /**
+   * Runs `local` here if this orchestrator supervises (or the call was passed on already), else passes the call on.
+   * `localWhenUnavailable`: a 503 of the supervisor (stopping, or without its broker) is not passed back; the call runs here instead.
+   */
+  async handle(request: FastifyRequest, reply: FastifyReply, local: () => Promise<unknown>, { localWhenUnavailable = false } = {}): Promise<unknown> {
     if (this.options.isSupervising() || request.headers[FORWARDED_HEADER] !== undefined) return local();
     const target = await this.options.supervisorUrl().catch(() => undefined);
     if (target === undefined) return local();
@@ -51,6 +54,7 @@ export class SupervisorForwarder {
       // The supervisor just went away: answer here, which says who supervises now (or that nobody does).
       return local();
     }
+    if (localWhenUnavailable && answer.status === 503) return local();
     return reply.code(answer.status).type(answer.type).send(answer.text);
   }
 }

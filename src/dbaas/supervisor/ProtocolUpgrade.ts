@@ -36,17 +36,20 @@ export class ProtocolUpgrade {
 
   constructor(private readonly deps: ProtocolUpgradeDeps) {}
 
-  /** Whether the pass must end here: workers of an older protocol were replaced, or a newer one runs. */
-  async handle(live: WorkerInfo[]): Promise<boolean> {
+  /**
+   * `replaced`: workers of an older protocol were replaced by a master of this one; `refused`: a
+   * worker of a newer protocol runs; either way the pass ends here. `none`: all speak ours.
+   */
+  async handle(live: WorkerInfo[]): Promise<'none' | 'replaced' | 'refused'> {
     const newer = live.filter((worker) => protocolOf(worker) > PROTOCOL_VERSION);
     if (newer.length > 0) {
       this.reportNewer(newer);
-      return true;
+      return 'refused';
     }
     const older = live.filter((worker) => protocolOf(worker) < PROTOCOL_VERSION);
-    if (older.length === 0) return false;
+    if (older.length === 0) return 'none';
     await this.replace(live, older);
-    return true;
+    return 'replaced';
   }
 
   private reportNewer(newer: WorkerInfo[]): void {

@@ -321,10 +321,13 @@ export class Supervisor {
 
   private async reconcile(): Promise<void> {
     const live = await this.liveWorkers();
-    if (await this.protocolUpgrade.handle(live)) {
-      // The workers it stopped were not lost: the next pass starts from what runs then.
+    const upgrade = await this.protocolUpgrade.handle(live);
+    if (upgrade === 'refused') return;
+    if (upgrade === 'replaced') {
+      // The workers it stopped were not lost: the next pass, at once, starts the slaves from what runs then.
       this.lastSeen = new Map();
       this.masterLoss = undefined;
+      this.schedule();
       return;
     }
     if (!live.some((worker) => worker.role === 'master')) {
