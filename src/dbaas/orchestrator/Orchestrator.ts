@@ -205,6 +205,9 @@ export class Orchestrator {
     // The caller's Authorization header goes with the call: only to an address the cluster's own credentials wrote.
     const paths = clusterPaths(this.options.cluster);
     if (!(await madeByCluster(this.zk, [paths.root, paths.supervisor, paths.orchestratorNode(holder.orchestratorId)], this.options.workerTuning.zkAuth))) {
+      // A supervisor that was leaving as it was looked up (a rolling restart) took its nodes with it: gone, not forged.
+      const leaving = (await this.leadership.supervisorRecord())?.orchestratorId !== holder.orchestratorId || !(await listOrchestrators(this.zk, this.options.cluster)).some((record) => record.orchestratorId === holder.orchestratorId);
+      if (leaving) return undefined;
       this.options.logger.error({ supervisor: holder.orchestratorId, url }, 'not passing an admin call on: the supervisor lease or its announcement was not written with the cluster\u2019s ZooKeeper credentials');
       return undefined;
     }

@@ -2,7 +2,9 @@
  * During a rolling upgrade the workers may still be of the previous protocol version while this
  * orchestrator is of the new one: they would refuse its commands unanswered (and it their
  * replies), and every db call would fail at its deadline. So db calls are sent to the workers
- * only while every registered worker speaks this orchestrator's protocol. Otherwise a standby
+ * only while every registered worker speaks this orchestrator's protocol. Once workers of another
+ * protocol were seen, calls go to the workers again only when none is left and a master of this
+ * protocol serves. Until then a standby
  * passes the call to the supervising orchestrator over HTTP (the public db API is the same in
  * every version, and the supervisor of the previous release still talks to its workers), and
  * the supervisor itself, or a standby with no supervisor to pass to, holds the call until
@@ -38,8 +40,12 @@ export interface ProtocolGateOptions {
 }
 
 export class ProtocolGate {
-  /** Every registered worker speaks our protocol (or none is registered: a failover, handled as always). */
-  private compatible = true;
+  /**
+   * Workers of another protocol were seen and the cluster does not yet run a ready master of
+   * ours with no other left: calls are passed on or held. Otherwise (every registered worker
+   * speaks ours, or none was ever of another protocol: an ordinary failover) they go to the workers.
+   */
+  private upgrading = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private polling: Promise<void> = Promise.resolve();
@@ -61,7 +67,7 @@ export class ProtocolGate {
 
   /** `local` sends the call to the workers; `deadline`: when the caller stops waiting (ms, performance.now()). */
   handle(request: FastifyRequest, reply: FastifyReply, deadline: number | undefined, local: () => Promise<unknown>): Promise<unknown> {
-    if (this.compatible) return local();
+    if (!this.upgrading) return local();
     const held = async () => {
       await this.waitCompatible(deadline ?? performance.now() + this.options.maxWaitMs);
       return local();
@@ -72,10 +78,10 @@ export class ProtocolGate {
   }
 
   private async waitCompatible(deadline: number): Promise<void> {
-    while (!this.compatible) {
+    while (this.upgrading) {
       const left = deadline - performance.now();
       if (left <= 0) {
-        throw new UnavailableError(`the database workers still speak an older protocol than this orchestrator's (${PROTOCOL_VERSION}): they are being replaced; retry`);
+        throw new UnavailableError(`the database workers are being replaced by workers of this orchestrator's protocol (${PROTOCOL_VERSION}); retry`);
       }
       await sleep(Math.min(WAITING_POLL_MS, left));
     }
@@ -87,7 +93,7 @@ export class ProtocolGate {
       () => {
         this.polling = this.refresh().finally(() => this.arm());
       },
-      this.compatible ? SETTLED_POLL_MS : WAITING_POLL_MS,
+      this.upgrading ? WAITING_POLL_MS : SETTLED_POLL_MS,
     );
   }
 
@@ -99,17 +105,21 @@ export class ProtocolGate {
       return; // ZooKeeper unreachable for a moment: the last known state stands.
     }
     const others = workers.filter((worker) => !speaksOurProtocol(worker));
-    this.compatible = others.length === 0;
-    const report = others.map((worker) => `${worker.workerId}:${protocolOf(worker)}`).join(',');
+    // Not before a master of ours serves: the older workers' registrations vanish a moment before it does.
+    const oursServes = workers.some((worker) => worker.role === 'master' && worker.ready && speaksOurProtocol(worker));
+    if (others.length > 0) this.upgrading = true;
+    else if (oursServes) this.upgrading = false;
+    const report = this.upgrading ? others.map((worker) => `${worker.workerId}:${protocolOf(worker)}`).join(',') || 'waiting' : '';
     if (report === this.lastReported) return;
     this.lastReported = report;
-    if (others.length > 0) {
+    if (others.length === 0) {
+      if (this.upgrading) this.options.logger.info({ ourProtocol: PROTOCOL_VERSION }, 'the workers of another protocol are gone: db calls wait here for a master of ours');
+      else this.options.logger.info({ ourProtocol: PROTOCOL_VERSION }, 'a master of this orchestrator\u2019s protocol serves: db calls go to the workers');
+    } else {
       this.options.logger.warn(
         { ourProtocol: PROTOCOL_VERSION, workers: others.map((worker) => ({ workerId: worker.workerId, pid: worker.pid, role: worker.role, protocol: protocolOf(worker) })) },
         'workers of another protocol version serve: db calls go to the supervising orchestrator, or wait here for workers of ours',
       );
-    } else {
-      this.options.logger.info({ ourProtocol: PROTOCOL_VERSION }, 'every worker speaks this orchestrator\u2019s protocol: db calls go to the workers');
     }
   }
 }
