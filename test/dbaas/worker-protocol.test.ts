@@ -71,17 +71,20 @@ describe('workers of another protocol version', () => {
         actions.push('master from files');
         return { workerId: 'm-next', pid: 5000 };
       },
+      startSlaves: async () => {
+        actions.push('slaves');
+      },
       journal,
       logger,
     });
     return { upgrade, actions, events, lines };
   }
 
-  it('replaces every worker when any is of an older protocol: slaves first, the master last, then a master of ours from the files', async () => {
+  it('replaces every worker when any is of an older protocol: slaves first, the master last, then a master of ours from the files and slaves beside it', async () => {
     const { upgrade, actions, events } = upgradeUnderTest();
     const live = [worker('m-1', 'master', undefined), worker('s-1', 'slave', undefined), worker('s-2', 'slave', PROTOCOL_VERSION)];
     expect(await upgrade.handle(live)).toBe('replaced');
-    expect(actions).toEqual(['stop s-1', 'stop s-2', 'stop m-1', 'master from files']);
+    expect(actions).toEqual(['stop s-1', 'stop s-2', 'stop m-1', 'master from files', 'slaves']);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatch(/^protocol upgrade: 3 worker\(s\) of protocol 3 stopped/);
   });

@@ -34,7 +34,7 @@ export interface RouteDeps {
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const gate = deps.protocolGate;
-  defineResource(app, '/api/v1/db/read', { POST: (request, reply) => gate.handle(request, reply, undefined, () => deps.database.read(request.body, roleOf(request))) });
+  defineResource(app, '/api/v1/db/read', { POST: (request, reply) => gate.handle(request, reply, 'read', undefined, () => deps.database.read(request.body, roleOf(request))) });
   defineResource(app, '/api/v1/db/write', {
     POST: (request, reply) => {
       const budgetMs = timeBudgetOf(request.headers[TIME_BUDGET_HEADER]);
@@ -42,12 +42,12 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const deadline = budgetMs === undefined ? undefined : arrived + budgetMs;
       // A write held by the gate gets what is left of its budget.
       const left = () => (deadline === undefined ? undefined : Math.max(1, Math.round(deadline - performance.now())));
-      return gate.handle(request, reply, deadline, () => deps.database.write(request.body, roleOf(request), left()));
+      return gate.handle(request, reply, 'write', deadline, () => deps.database.write(request.body, roleOf(request), left()));
     },
   });
   defineResource(app, '/api/v1/db/clear', {
     POST: (request, reply) =>
-      gate.handle(request, reply, undefined, async () => {
+      gate.handle(request, reply, 'write', undefined, async () => {
         await deps.database.clear();
         return {};
       }),

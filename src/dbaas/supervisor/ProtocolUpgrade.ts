@@ -4,8 +4,7 @@
  * them: they refuse its messages and it refuses theirs. Workers of an OLDER protocol are
  * replaced: every worker is stopped gracefully (a bounded wait for its exit, SIGKILL after), and
  * the cluster restarts from the most advanced file with a master of this version
- * (RestartSources.ts); the ordinary reconcile then starts the slaves, which copy from that
- * master. A worker of a NEWER protocol (a downgrade) is never mixed with workers of this one
+ * (RestartSources.ts), the slaves starting beside it and copying from it once it serves. A worker of a NEWER protocol (a downgrade) is never mixed with workers of this one
  * nor killed: it is reported loudly and this supervisor starts and stops nothing while it runs.
  *
  * Called once per reconcile pass, before anything else (Supervisor.ts): when it acted or
@@ -26,6 +25,8 @@ export interface ProtocolUpgradeDeps {
   stopWorker(workerId: string, graceMs: number): Promise<void>;
   /** A master of this version from the most advanced file of the cluster. */
   startMasterFromFiles(): Promise<WorkerHandle>;
+  /** Starts the desired slaves in the background; each copies from the master once it serves. */
+  startSlaves(): Promise<void>;
   journal: SupervisionJournal;
   logger: Logger;
 }
@@ -76,7 +77,10 @@ export class ProtocolUpgrade {
     );
     const ordered = [...live].sort((a, b) => (a.role === b.role ? 0 : a.role === 'master' ? 1 : -1));
     for (const worker of ordered) await this.deps.stopWorker(worker.workerId, UPGRADE_STOP_GRACE_MS);
-    const master = await this.deps.startMasterFromFiles();
+    // The slaves boot while the master does (a joining slave asks for the master's position until
+    // one answers): reads come back a slave's start-up sooner. Nothing of theirs is on disk before
+    // the master serves, so its restart from the files cannot take their files for old ones.
+    const [master] = await Promise.all([this.deps.startMasterFromFiles(), this.deps.startSlaves()]);
     const durationMs = Date.now() - started;
     this.deps.logger.info({ workerId: master.workerId, pid: master.pid, durationMs }, `a master of protocol ${PROTOCOL_VERSION} serves; the slaves follow`);
     this.deps.journal.record({

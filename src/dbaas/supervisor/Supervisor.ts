@@ -95,6 +95,10 @@ export class Supervisor {
     this.protocolUpgrade = new ProtocolUpgrade({
       stopWorker: (workerId, graceMs) => this.stopKeepingFiles(workerId, graceMs),
       startMasterFromFiles: () => this.startMasterFromFiles(),
+      startSlaves: async () => {
+        const wanted = await this.wantedSlaves();
+        for (let i = 0; i < wanted; i += 1) void this.startSlaveInBackground('replacement');
+      },
       journal: options.journal,
       logger: options.logger,
     });
