@@ -14,6 +14,7 @@ import { orchestratorLinkFault, orchestratorPartition } from './partition-faults
 import { brokerAlarm, diskFull } from './resource-faults.ts';
 import { orchestratorKillDuringFailover, orchestratorKillDuringLaunch, standbyTakeover } from './orchestrator-faults.ts';
 import { rabbitMqKill, zooKeeperRestart, zooKeeperStop } from './server-faults.ts';
+import { rollingUpgrade } from './upgrade-faults.ts';
 import { crashCall, frozenCandidate, killAllWorkers, killWorker, stopMaster } from './worker-faults.ts';
 
 export const FAULT_KINDS = [
@@ -49,6 +50,8 @@ export const FAULT_KINDS = [
   'clock-step',
   // A client's behaviour.
   'same-request-id',
+  // A new version rolled out.
+  'rolling-upgrade',
 ] as const;
 
 export type FaultName = (typeof FAULT_KINDS)[number];
@@ -79,6 +82,7 @@ export const DESCRIPTIONS: Record<FaultName, string> = {
   'orchestrator-amqp-only-cut': 'the supervising orchestrator cut off RabbitMQ (not ZooKeeper) past the RPC deadline',
   'clock-step': "one orchestrator's clock stepped by +30 s or -30 s for seconds",
   'same-request-id': 'every write of the round under one X-Request-Id',
+  'rolling-upgrade': 'the cluster taken back to the previous protocol version, then each orchestrator restarted in turn on this one',
 };
 
 /** Kinds that are a way for clients to behave for a whole round rather than a harm done to a server. */
@@ -143,5 +147,7 @@ export async function inject(kind: FaultName, ctx: InjectionContext): Promise<In
       return clockStep(ctx);
     case 'same-request-id':
       return sameRequestId(ctx);
+    case 'rolling-upgrade':
+      return rollingUpgrade(ctx);
   }
 }

@@ -5,6 +5,7 @@
  * service must heal around it; the harness only plays the part of the machine's init.
  */
 import type { ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import { entryPoint, nodeArgs, PROJECT_ROOT } from '../../src/shared/entry-points.ts';
 import { killGroupAtExit, sendSignal, signalGroup, spawnGroupLeader, waitFor, waitForPort } from '../../src/shared/processes.ts';
 
@@ -35,6 +36,11 @@ export interface OrchestratorProcessOptions {
   restartDelayMs?: number;
   /** Harness modules node loads before the orchestrator (`--import`), e.g. the fake clock. */
   preload?: string[];
+  /**
+   * Another build to run instead of this checkout (a previous release, harness/previous-release.ts):
+   * its compiled orchestrator, from its own folder (the workers it starts are then of that build too).
+   */
+  root?: string;
 }
 
 export class OrchestratorProcess {
@@ -103,6 +109,22 @@ export class OrchestratorProcess {
     return pid;
   }
 
+  /**
+   * SIGTERM, as an operator restarting it: it drains, hands the workers to a running peer (or
+   * stops them when it is the last one) and exits; the process manager brings it back unless
+   * restarts are held. Escalates to SIGKILL after `graceMs`.
+   */
+  async terminate(graceMs = 30_000): Promise<number | undefined> {
+    const pid = this.pid;
+    if (pid === undefined) return undefined;
+    this.killedByHarness = true;
+    sendSignal(pid, 'SIGTERM');
+    const timer = setTimeout(() => signalGroup(pid, 'SIGKILL'), graceMs);
+    await this.gone;
+    clearTimeout(timer);
+    return pid;
+  }
+
   /** No restart until release(): a standby must be seen taking over on its own. */
   holdRestarts(): void {
     this.held = true;
@@ -125,11 +147,14 @@ export class OrchestratorProcess {
     const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !OWN_SETTINGS.includes(key)));
     Object.assign(env, this.options.env, { ORCHESTRATOR_PORT: String(this.options.port) });
     // Its own process group: a SIGKILL of the group cannot reach the workers, which have theirs.
-    const args = nodeArgs(MAIN);
+    const root = this.options.root ?? PROJECT_ROOT;
+    const args = nodeArgs(this.options.root === undefined ? MAIN : path.join(this.options.root, 'dist', 'dbaas', 'orchestrator', 'main.js'));
+    // A compiled entry gets tsx's loader anyway when something TypeScript is preloaded (the fake clock).
+    if (args.length === 1 && this.options.preload?.some((module) => module.endsWith('.ts'))) args.unshift('--import', 'tsx');
     const preloads = (this.options.preload ?? []).flatMap((module) => ['--import', module]);
     // After tsx's own --import (a preload may be TypeScript), before the entry point.
     args.splice(args.length - 1, 0, ...preloads);
-    const child = spawnGroupLeader(process.execPath, args, { cwd: PROJECT_ROOT, env, logFile: this.options.logFile });
+    const child = spawnGroupLeader(process.execPath, args, { cwd: root, env, logFile: this.options.logFile });
     const pid = child.pid;
     if (pid === undefined) {
       child.once('error', () => undefined);

@@ -6,7 +6,9 @@
  * with its restart held until the standby has taken over. Every process reaches ZooKeeper and
  * RabbitMQ through proxies, so the supervising orchestrator can be cut off one of them but not the
  * other; and one orchestrator's wall clock is stepped 30 s either way (a fake clock it is started
- * with, harness/faults/clock-offset.ts).
+ * with, harness/faults/clock-offset.ts). And a rolling upgrade from the previous protocol version:
+ * the orchestrators taken back to the previous release, then restarted in turn on this build
+ * (harness/faults/upgrade-faults.ts).
  */
 import { faultSuite } from '../../harness/faults/suite.ts';
 
@@ -20,4 +22,5 @@ faultSuite('coordination faults', { label: 'coordination', orchestrators: 2, bro
   'orchestrator-zk-cut',
   'orchestrator-amqp-only-cut',
   'clock-step',
+  'rolling-upgrade',
 ]);

@@ -24,6 +24,8 @@ export const workerInfoRecord: z.ZodType<WorkerInfo> = z.looseObject({
   appliedSeq: count,
   epoch: count,
   startedAt: count.optional(),
+  // Absent in the records of workers of protocol 3 and older, which must still read.
+  protocol: z.number().int().min(1).max(1_000_000).optional(),
 });
 
 export const promotionRecord: z.ZodType<PromotionRequest> = z.looseObject({ workerId: id, requestedAt: count });

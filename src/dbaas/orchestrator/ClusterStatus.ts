@@ -9,6 +9,7 @@ import type { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { listOrchestrators } from '../coordination/OrchestratorRegistry.ts';
 import { totalReads } from '../coordination/ReadCounts.ts';
 import type { SupervisorRecord } from '../coordination/SupervisorLease.ts';
+import { protocolOf } from '../protocol/workerProtocol.ts';
 import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { ScalingReport } from '../supervisor/Leadership.ts';
@@ -29,6 +30,8 @@ export interface WorkerStatus {
   lag: number | null;
   runtime: 'process' | 'docker';
   startedAt: string | null;
+  /** The protocol version it speaks (3 for workers that did not record it): a rolling upgrade's progress. */
+  protocol: number;
 }
 
 export interface OrchestratorStatus {
@@ -93,6 +96,7 @@ export async function readClusterStatus(sources: ClusterStatusSources): Promise<
       lag: master ? Math.max(0, master.appliedSeq - worker.appliedSeq) : null,
       runtime: sources.runtime,
       startedAt: worker.startedAt === undefined ? null : new Date(worker.startedAt).toISOString(),
+      protocol: protocolOf(worker),
     }))
     .sort((a, b) => (a.role === b.role ? a.pid - b.pid : a.role === 'master' ? -1 : 1));
   const slaves = workers.filter((worker) => worker.role === 'slave');

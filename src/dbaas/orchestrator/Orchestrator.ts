@@ -30,6 +30,7 @@ import { orchestratorAccess } from './access.ts';
 import { OrchestratorMetrics } from './metrics.ts';
 import { MessageSigner } from '../transport/signing.ts';
 import { SupervisorForwarder } from './SupervisorForwarder.ts';
+import { ProtocolGate } from './ProtocolGate.ts';
 import { ReadCounter } from './ReadCounter.ts';
 import { registerRoutes } from './routes.ts';
 import { RpcClient } from './RpcClient.ts';
@@ -63,6 +64,7 @@ export class Orchestrator {
   private readonly leadership: Leadership;
   private readonly orchestratorId = `o-${randomBytes(4).toString('hex')}`;
   private readonly history: ClusterHistory;
+  private readonly protocolGate: ProtocolGate;
   /** Every supervision event this orchestrator records while it supervises (metrics listen here). */
   readonly journal: SupervisionJournal;
   private state: 'initial' | 'running' | 'stopping' | 'stopped' = 'initial';
@@ -113,6 +115,19 @@ export class Orchestrator {
       readiness: () => this.readiness(),
       auth: { ...options.auth, accessOf: orchestratorAccess },
     });
+    const supervisorOnly = new SupervisorForwarder({
+      isSupervising: () => this.isSupervising,
+      supervisorUrl: () => this.supervisorUrl(),
+      orchestratorId,
+      // A crash waits for the worker to be gone; a bounded wait on top of the RPC timeout.
+      timeoutMs: options.rpcTimeoutMs + 10_000,
+    });
+    this.protocolGate = new ProtocolGate({
+      workers: () => this.workers(),
+      forwarder: supervisorOnly,
+      maxWaitMs: options.rpcTimeoutMs,
+      logger: options.logger.child({ component: 'protocol-gate' }),
+    });
     registerRoutes(this.app, {
       database,
       listWorkerPids: () => this.workerPids(),
@@ -123,13 +138,8 @@ export class Orchestrator {
       clusterChanges: this.journal,
       setDesiredSlaves: (count) => this.leadership.setDesiredSlaves(count),
       maxSlaves: this.leadership.maxSlaves,
-      supervisorOnly: new SupervisorForwarder({
-        isSupervising: () => this.isSupervising,
-        supervisorUrl: () => this.supervisorUrl(),
-        orchestratorId,
-        // A crash waits for the worker to be gone; a bounded wait on top of the RPC timeout.
-        timeoutMs: options.rpcTimeoutMs + 10_000,
-      }),
+      supervisorOnly,
+      protocolGate: this.protocolGate,
       backup: new BackupEndpoint({
         amqpUrl: options.amqpUrl,
         cluster: options.cluster,
@@ -168,6 +178,7 @@ export class Orchestrator {
     await this.rpc.start();
     this.readCounter.start();
     await this.leadership.start();
+    await this.protocolGate.start();
     await this.app.listen({ port: this.options.port, host: this.options.host ?? '127.0.0.1' });
     const address = this.app.server.address();
     const port = typeof address === 'object' && address ? address.port : this.options.port;
@@ -195,6 +206,9 @@ export class Orchestrator {
     // The caller's Authorization header goes with the call: only to an address the cluster's own credentials wrote.
     const paths = clusterPaths(this.options.cluster);
     if (!(await madeByCluster(this.zk, [paths.root, paths.supervisor, paths.orchestratorNode(holder.orchestratorId)], this.options.zkAuth))) {
+      // A supervisor that was leaving as it was looked up (a rolling restart) took its nodes with it: gone, not forged.
+      const leaving = (await this.leadership.supervisorRecord())?.orchestratorId !== holder.orchestratorId || !(await listOrchestrators(this.zk, this.options.cluster)).some((record) => record.orchestratorId === holder.orchestratorId);
+      if (leaving) return undefined;
       this.options.logger.error({ supervisor: holder.orchestratorId, url }, 'not passing an admin call on: the supervisor lease or its announcement was not written with the cluster\u2019s ZooKeeper credentials');
       return undefined;
     }
@@ -245,6 +259,7 @@ export class Orchestrator {
     await this.app.close();
     await withdrawOrchestrator(this.zk, this.options.cluster, this.orchestratorId).catch(() => undefined);
     await this.readCounter.stop();
+    await this.protocolGate.stop();
     await this.leadership.close({ leaveWorkers });
     await this.rpc.close();
     this.zk.close();

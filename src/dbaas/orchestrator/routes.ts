@@ -9,6 +9,7 @@ import { registerConsolePages } from './console/pages.ts';
 import { registerClusterStream } from './console/stream.ts';
 import type { DatabaseFrontend } from './DatabaseFrontend.ts';
 import { parseSlaveCount } from './slaveCount.ts';
+import type { ProtocolGate } from './ProtocolGate.ts';
 import type { SupervisorForwarder } from './SupervisorForwarder.ts';
 
 export interface RouteDeps {
@@ -27,16 +28,29 @@ export interface RouteDeps {
   supervisorOnly: SupervisorForwarder;
   /** POST /api/v1/db/backup: a consistent copy of the database, streamed. */
   backup: BackupEndpoint;
+  /** db calls reach only workers of this orchestrator's protocol (a rolling upgrade). */
+  protocolGate: ProtocolGate;
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  defineResource(app, '/api/v1/db/read', { POST: async (request) => deps.database.read(request.body, roleOf(request)) });
-  defineResource(app, '/api/v1/db/write', { POST: async (request) => deps.database.write(request.body, roleOf(request), timeBudgetOf(request.headers[TIME_BUDGET_HEADER])) });
-  defineResource(app, '/api/v1/db/clear', {
-    POST: async () => {
-      await deps.database.clear();
-      return {};
+  const gate = deps.protocolGate;
+  defineResource(app, '/api/v1/db/read', { POST: (request, reply) => gate.handle(request, reply, 'read', undefined, () => deps.database.read(request.body, roleOf(request))) });
+  defineResource(app, '/api/v1/db/write', {
+    POST: (request, reply) => {
+      const budgetMs = timeBudgetOf(request.headers[TIME_BUDGET_HEADER]);
+      const arrived = performance.now();
+      const deadline = budgetMs === undefined ? undefined : arrived + budgetMs;
+      // A write held by the gate gets what is left of its budget.
+      const left = () => (deadline === undefined ? undefined : Math.max(1, Math.round(deadline - performance.now())));
+      return gate.handle(request, reply, 'write', deadline, () => deps.database.write(request.body, roleOf(request), left()));
     },
+  });
+  defineResource(app, '/api/v1/db/clear', {
+    POST: (request, reply) =>
+      gate.handle(request, reply, 'write', undefined, async () => {
+        await deps.database.clear();
+        return {};
+      }),
   });
   defineResource(app, '/api/v1/db/backup', { POST: (_request, reply) => deps.backup.reply(reply) });
   defineResource(app, '/api/v1/worker/list', { GET: async () => deps.listWorkerPids() });

@@ -96,6 +96,11 @@ export interface WorkerInfo {
   epoch: number;
   /** When the worker process started (ms since the epoch); absent in registrations of older workers. */
   startedAt?: number;
+  /**
+   * The protocol version the worker speaks (src/dbaas/protocol/messages.ts); absent in the
+   * registrations of workers of protocol 3 and older (src/dbaas/protocol/workerProtocol.ts).
+   */
+  protocol?: number;
 }
 
 /** Written by the supervisor to /promotion once the old master is certainly dead. */

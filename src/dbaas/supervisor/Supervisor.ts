@@ -20,6 +20,7 @@ import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerR
 import { bootstrapCluster } from './ClusterBootstrap.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { promoteSuccessor } from './Failover.ts';
+import { ProtocolUpgrade } from './ProtocolUpgrade.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 import type { ClusterSettings } from '../settings/ClusterSettings.ts';
 import type { WorkerTuning } from '../settings/WorkerTuning.ts';
@@ -82,11 +83,23 @@ export class Supervisor {
   private readonly passFailures: RepeatedErrorLog;
   /** The last out-of-bounds desired count logged, so a pass a second does not repeat it. */
   private clampedFrom: number | undefined;
+  /** Workers of another protocol version (adopted during a rolling upgrade): replaced or refused. */
+  private readonly protocolUpgrade: ProtocolUpgrade;
 
   constructor(private readonly options: SupervisorOptions) {
     this.workersDir = workersDirOf(options.dataDir);
     this.passFailures = new RepeatedErrorLog(options.logger, 'reconcile pass failed');
     this.desired = new DesiredSlaves(options.zk, options.cluster);
+    this.protocolUpgrade = new ProtocolUpgrade({
+      stopWorker: (workerId, graceMs) => this.stopKeepingFiles(workerId, graceMs),
+      startMasterFromFiles: () => this.startMasterFromFiles(),
+      startSlaves: async () => {
+        const wanted = await this.wantedSlaves();
+        for (let i = 0; i < wanted; i += 1) void this.startSlaveInBackground('replacement');
+      },
+      journal: options.journal,
+      logger: options.logger,
+    });
   }
 
   /** `takeover`: another orchestrator supervised until now; its workers are adopted. */
@@ -283,6 +296,19 @@ export class Supervisor {
     }
   }
 
+  /** Stops a worker on purpose and gracefully, keeping its files (a restart from files follows). */
+  private async stopKeepingFiles(workerId: string, graceMs: number): Promise<void> {
+    this.assertLeaseHeld(`stop ${workerId}`);
+    this.intendedStops.add(workerId);
+    this.retiring.add(workerId);
+    try {
+      await this.options.runtime.stop(workerId, graceMs);
+      await this.forgetDead(workerId);
+    } finally {
+      this.retiring.delete(workerId);
+    }
+  }
+
   /** Queues a reconcile pass; passes never overlap, and a burst of events makes one pass. */
   schedule(): void {
     if (this.leaving || this.passQueued) return;
@@ -297,6 +323,15 @@ export class Supervisor {
 
   private async reconcile(): Promise<void> {
     const live = await this.liveWorkers();
+    const upgrade = await this.protocolUpgrade.handle(live);
+    if (upgrade === 'refused') return;
+    if (upgrade === 'replaced') {
+      // The workers it stopped were not lost: the next pass, at once, starts the slaves from what runs then.
+      this.lastSeen = new Map();
+      this.masterLoss = undefined;
+      this.schedule();
+      return;
+    }
     if (!live.some((worker) => worker.role === 'master')) {
       const promoted = await this.replaceMaster(live);
       if (!promoted) return;

@@ -13,6 +13,7 @@ import { acquireMasterLease, type MasterRecord } from '../coordination/MasterLea
 import { readPromotion } from '../coordination/Promotion.ts';
 import { WorkerRegistration } from '../coordination/WorkerRegistry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
+import { PROTOCOL_VERSION } from '../protocol/messages.ts';
 import { clusterNames, type ClusterNames } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
 import { assertTopology } from '../transport/topology.ts';
@@ -283,6 +284,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       appliedSeq: this.store.appliedSeq,
       epoch: this.store.epoch,
       startedAt: Math.round(performance.timeOrigin),
+      protocol: PROTOCOL_VERSION,
     });
   }
 

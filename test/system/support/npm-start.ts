@@ -18,7 +18,8 @@ import { until } from '../../../harness/replicas.ts';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
-export type Launcher = 'npm' | 'node';
+/** `dist`: `node dist/main.js` of an already built tree (a previous release, harness/previous-release.ts). */
+export type Launcher = 'npm' | 'node' | 'dist';
 
 export interface StartOptions {
   via: Launcher;
@@ -26,6 +27,8 @@ export interface StartOptions {
   env?: Record<string, string | undefined>;
   /** How long until the gateway must answer. */
   upTimeoutMs?: number;
+  /** The tree it runs from (default: this project). */
+  root?: string;
 }
 
 export interface SystemProcess extends ProcessIdentity {
@@ -167,8 +170,8 @@ export async function startSystem(options: StartOptions): Promise<RunningSystem>
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
   const logFile = path.join(dataDir, 'npm-start.log');
   const logFd = fs.openSync(logFile, 'a');
-  const [command, args] = options.via === 'npm' ? ['npm', ['start']] : [process.execPath, ['--import', 'tsx', 'src/main.ts']];
-  const child = spawn(command as string, args as string[], { cwd: PROJECT_ROOT, env, detached: true, stdio: ['ignore', logFd, logFd] });
+  const [command, args] = options.via === 'npm' ? ['npm', ['start']] : options.via === 'dist' ? [process.execPath, ['dist/main.js']] : [process.execPath, ['--import', 'tsx', 'src/main.ts']];
+  const child = spawn(command as string, args as string[], { cwd: options.root ?? PROJECT_ROOT, env, detached: true, stdio: ['ignore', logFd, logFd] });
   const system = new RunningSystem(child, dataDir, cluster, { gateway, orchestrator, users, rides }, logFile, logFd);
   try {
     await until(
