@@ -50,6 +50,12 @@ export interface DatabaseServiceOptions {
   scaling?: ScalingOptions;
   /** Where the orchestrator logs; stdout at LOG_LEVEL unless given (a test reading the logs gives its own). */
   logger?: Logger;
+  /**
+   * The host this orchestrator is the agent of (workers placed through ZooKeeper). Its workers'
+   * processes are tagged with the host too, so several such hosts share one machine without
+   * adopting or killing each other's workers.
+   */
+  agentHost?: string;
 }
 
 export function uniqueClusterName(prefix = 'test'): string {
@@ -66,7 +72,8 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
   const tokens = config.RIDESHARE_AUTH ? tokensFor(config) : undefined;
   const workerTuning = workerTuningFrom(config);
   const logger = options.logger ?? createLogger('test-orchestrator', config.LOG_LEVEL);
-  const runtime = options.runtime ?? new ProcessRuntime({ cluster, logDir: path.join(dataDir, 'logs'), logger });
+  const tagScope = options.agentHost === undefined ? cluster : `${cluster}@${options.agentHost}`;
+  const runtime = options.runtime ?? new ProcessRuntime({ cluster: tagScope, logDir: path.join(dataDir, 'logs'), logger });
   const orchestrator = new Orchestrator({
     port: options.port ?? 0,
     cluster,
@@ -79,6 +86,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     workerTuning,
     auth: tokens ? { enabled: true, tokens } : { enabled: false },
     ...(options.scaling ? { scaling: options.scaling } : {}),
+    ...(options.agentHost === undefined ? {} : { agentHost: options.agentHost }),
     runtime,
     logger,
   });

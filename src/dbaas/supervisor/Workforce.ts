@@ -14,8 +14,8 @@ import { forgetWorker, readWorker } from '../coordination/WorkerRegistry.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerInfo } from '../protocol/names.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
-import type { WorkerTuning } from '../worker/WorkerSettings.ts';
-import { removeWorkerFiles, workerDbFile } from '../worker/files.ts';
+import type { WorkerSettings, WorkerTuning } from '../worker/WorkerSettings.ts';
+import { removeWorkerFiles, workerDbFile, workersDirOf } from '../worker/files.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 
 const DEFAULT_READY_TIMEOUT_MS = 60_000;
@@ -39,6 +39,32 @@ export interface WorkforceOptions {
 export interface ToldExit {
   reason: ExitReason;
   retired: boolean;
+}
+
+/** What a worker's settings are made of on the host that starts it. */
+export type WorkerSettingsSource = Pick<WorkforceOptions, 'workerTuning' | 'workersDir' | 'cluster' | 'amqpUrl' | 'zkConnect'>;
+
+/** Everything a new worker is told: the cluster's tuning, its file in `workersDir`, where the servers are. */
+export function workerSettingsFor(source: WorkerSettingsSource, workerId: string, role: 'master' | 'slave', recoverDir?: string): WorkerSettings {
+  return {
+    ...source.workerTuning,
+    workerId,
+    role,
+    dbFile: workerDbFile(source.workersDir, workerId),
+    ...(recoverDir ? { recoverDir } : {}),
+    cluster: source.cluster,
+    amqpUrl: source.amqpUrl,
+    zkConnect: source.zkConnect,
+  };
+}
+
+/**
+ * How a host's agent tells the workers it starts for the supervisor: from its own setup (its own
+ * folder, addresses and credentials), a master from files recovering from its own folder.
+ */
+export function hostWorkerSettings(setup: Omit<WorkerSettingsSource, 'workersDir'> & { dataDir: string }): (workerId: string, role: 'master' | 'slave', fromFiles: boolean) => WorkerSettings {
+  const source = { ...setup, workersDir: workersDirOf(setup.dataDir) };
+  return (workerId, role, fromFiles) => workerSettingsFor(source, workerId, role, fromFiles ? source.workersDir : undefined);
 }
 
 export class Workforce {
@@ -189,16 +215,8 @@ export class Workforce {
       const handle = await this.options.runtime.start({
         workerId,
         role,
-        settings: {
-          ...this.options.workerTuning,
-          workerId,
-          role,
-          dbFile: workerDbFile(this.options.workersDir, workerId),
-          ...(recoverDir ? { recoverDir } : {}),
-          cluster: this.options.cluster,
-          amqpUrl: this.options.amqpUrl,
-          zkConnect: this.options.zkConnect,
-        },
+        reason,
+        settings: workerSettingsFor(this.options, workerId, role, recoverDir),
       });
       this.options.logger.info({ workerId, pid: handle.pid, role, reason }, 'worker started');
       this.options.journal.record({ kind: 'worker-started', workerId, pid: handle.pid, role, reason });
