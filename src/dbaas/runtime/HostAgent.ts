@@ -178,7 +178,10 @@ export class HostAgent {
     stopping.catch((error: unknown) => logger.warn({ err: error, workerId: id }, 'could not stop a worker of this host'));
   }
 
-  private readonly onExit = (exit: WorkerExit): void => this.recordExit(exit);
+  private readonly onExit = (exit: WorkerExit): void => {
+    this.options.logger.info({ ...exit }, 'a worker of this host exited');
+    this.recordExit(exit);
+  };
 
   private recordExit(exit: WorkerExit): void {
     this.exits.push(exit);
