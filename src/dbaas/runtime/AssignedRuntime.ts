@@ -95,6 +95,7 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
   /** Starts watching the agents, once (at the first start or adoption: a standby watches nothing). */
   private open(): Promise<void> {
     this.opened ??= (async () => {
+      this.options.zk.on('renewed', this.onRenewed);
       await this.watchHosts();
       await this.updates;
       await this.findUnreachable();
@@ -186,6 +187,7 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
         await Promise.allSettled(this.list().map((worker) => this.stop(worker.workerId)));
       }
       clearInterval(this.poll);
+      this.options.zk.off('renewed', this.onRenewed);
     });
   }
 
@@ -196,9 +198,18 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
   release(): Promise<void> {
     return this.lifecycle.close(async () => {
       clearInterval(this.poll);
+      this.options.zk.off('renewed', this.onRenewed);
       await this.updates;
     });
   }
+
+  /** Watches die with the session that set them: a new session reads every host again, re-arming them. */
+  private readonly onRenewed = (): void => {
+    this.enqueue(async () => {
+      await this.watchHosts();
+      for (const host of [...this.reports.keys()]) await this.readHost(host);
+    });
+  };
 
   private enqueue(step: () => Promise<void>): void {
     this.updates = this.updates.then(step).catch((error: unknown) => this.options.logger.warn({ err: error }, 'reading the host agents failed'));

@@ -100,6 +100,8 @@ export class HostAgent {
       return;
     }
     this.state = 'acting';
+    // Every assignment is read again, its watch re-armed: watches die with the session that set them.
+    this.known.clear();
     this.options.logger.info({ host: this.options.host }, 'acting as this host\u2019s agent');
     await this.runtimeAdopt();
     this.enqueue(() => this.refresh(true));
