@@ -72,7 +72,10 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
   const tokens = config.RIDESHARE_AUTH ? tokensFor(config) : undefined;
   const workerTuning = workerTuningFrom(config);
   const logger = options.logger ?? createLogger('test-orchestrator', config.LOG_LEVEL);
-  const tagScope = options.agentHost === undefined ? cluster : `${cluster}@${options.agentHost}`;
+  // TEST_AGENT_HOST=<name> runs every test's orchestrators as agents of that one host: the single-host
+  // suites then exercise the placement path with one host.
+  const agentHost = options.agentHost ?? (process.env.TEST_AGENT_HOST || undefined);
+  const tagScope = agentHost === undefined ? cluster : `${cluster}@${agentHost}`;
   const runtime = options.runtime ?? new ProcessRuntime({ cluster: tagScope, logDir: path.join(dataDir, 'logs'), logger });
   const orchestrator = new Orchestrator({
     port: options.port ?? 0,
@@ -86,7 +89,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     workerTuning,
     auth: tokens ? { enabled: true, tokens } : { enabled: false },
     ...(options.scaling ? { scaling: options.scaling } : {}),
-    ...(options.agentHost === undefined ? {} : { agentHost: options.agentHost }),
+    ...(agentHost === undefined ? {} : { agentHost }),
     runtime,
     logger,
   });

@@ -41,6 +41,11 @@ export const agentReportRecord = z.looseObject({
   host: hostName,
   orchestratorId: z.string().min(1).max(200),
   pid,
+  /**
+   * False while the agent is taking over (adopting the host's workers): its list is not yet the
+   * host's, so nothing is concluded from it; the host counts as unreachable meanwhile.
+   */
+  settled: z.boolean(),
   running: z.array(z.looseObject({ workerId, pid })).max(10_000),
   /** The last exits the agent saw, newest last: how the supervisor learns a worker's exit code. */
   exits: z.array(workerExitRecord).max(1000),

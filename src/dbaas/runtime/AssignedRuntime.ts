@@ -80,6 +80,8 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
   /** Hosts whose agent runs (their last report), and hosts whose agent is gone. */
   private readonly reports = new Map<string, AgentReport>();
   private readonly unreachable = new Set<string>();
+  /** Workers of unreachable hosts seen registered: their registration vanishing means their end. */
+  private readonly seenRegistered = new Set<string>();
   /** Handles already given out by start() or adopt(). */
   private readonly claimed = new Set<string>();
   private readonly lifecycle = new RuntimeLifecycle();
@@ -235,15 +237,16 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
   private async readHost(host: string): Promise<void> {
     if (!this.watching) return;
     const report = await readAgentReport(this.options.zk, this.options.cluster, host, () => this.enqueue(() => this.readHost(host)));
-    if (!report) return this.hostGone(host);
+    // An agent still taking over says nothing yet about which workers run: unreachable meanwhile.
+    if (!report?.settled) return this.hostGone(host);
     this.reports.set(host, report);
     this.unreachable.delete(host);
     await this.applyReport(host, report);
   }
 
   private hostGone(host: string): void {
-    if (!this.reports.delete(host)) return;
     this.unreachable.add(host);
+    if (!this.reports.delete(host)) return;
     this.options.logger.warn({ host, workers: this.listOn(host) }, 'a host\u2019s agent is gone: its workers count as unreachable until their sessions expire');
   }
 
@@ -283,24 +286,33 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
       const registered = await readWorker(zk, cluster, workerId);
       if (!registered) continue;
       this.workers.set(workerId, { handle: { workerId, pid: registered.pid }, host: assignment.host, role: registered.role });
+      this.seenRegistered.add(workerId);
       this.unreachable.add(assignment.host);
       this.options.logger.warn({ host: assignment.host, workerId }, 'a worker of a host without an agent: unreachable until its session expires');
     }
   }
 
-  /** An unreachable host's worker is gone once its registration is (its session expired). */
+  /**
+   * An unreachable host's worker is gone once its registration is (its session expired). One not
+   * registered yet (a worker still starting registers a moment after its process starts) stays:
+   * the supervisor gives it its time to be ready, as to any starting worker.
+   */
   private async checkUnreachable(): Promise<void> {
     if (this.unreachable.size === 0 || !this.watching) return;
     for (const [workerId, worker] of this.workers) {
       if (!this.unreachable.has(worker.host)) continue;
-      if (await readWorker(this.options.zk, this.options.cluster, workerId)) continue;
-      this.exited({ workerId, pid: worker.handle.pid, code: null, signal: null });
+      if (await readWorker(this.options.zk, this.options.cluster, workerId)) {
+        this.seenRegistered.add(workerId);
+        continue;
+      }
+      if (this.seenRegistered.has(workerId)) this.exited({ workerId, pid: worker.handle.pid, code: null, signal: null });
     }
   }
 
   private exited(exit: WorkerExit): void {
     this.workers.delete(exit.workerId);
     this.claimed.delete(exit.workerId);
+    this.seenRegistered.delete(exit.workerId);
     for (const resolve of this.gone.get(exit.workerId) ?? []) resolve();
     this.gone.delete(exit.workerId);
     void removeAssignment(this.options.zk, this.options.cluster, exit.workerId).catch(() => undefined);

@@ -41,6 +41,8 @@ export class HostAgent {
   /** One change at a time: reading assignments, starting, reporting. */
   private work: Promise<void> = Promise.resolve();
   private reportQueued = false;
+  /** The workers of the host are adopted and the assignments read: the report tells the host as it is. */
+  private settled = false;
 
   constructor(private readonly options: HostAgentOptions) {}
 
@@ -100,6 +102,7 @@ export class HostAgent {
       return;
     }
     this.state = 'acting';
+    this.settled = false;
     // Every assignment is read again, its watch re-armed: watches die with the session that set them.
     this.known.clear();
     this.options.logger.info({ host: this.options.host }, 'acting as this host\u2019s agent');
@@ -145,6 +148,7 @@ export class HostAgent {
       if (host === this.options.host && running.has(id)) this.carryOutStop(id, { signal: 'SIGKILL' });
     }
     if (first) this.killUnassigned(present);
+    this.settled = true;
     this.queueReport();
   }
 
@@ -212,6 +216,7 @@ export class HostAgent {
       host: this.options.host,
       orchestratorId: this.options.orchestratorId,
       pid: process.pid,
+      settled: this.settled,
       running: this.options.runtime.list().map((worker) => ({ workerId: worker.workerId, pid: worker.pid })),
       exits: this.exits.map((exit) => ({ ...exit })),
     };
