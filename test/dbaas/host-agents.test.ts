@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAgentReport, readAssignment } from '../../src/dbaas/coordination/Assignments.ts';
-import { ZkClient } from '../../src/dbaas/coordination/ZkClient.ts';
+import { clusterPaths } from '../../src/dbaas/protocol/names.ts';
+import { CreateMode, isZkError, ZkClient, ZkErrorCode } from '../../src/dbaas/coordination/ZkClient.ts';
 import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { get, post } from '../../harness/http.ts';
 import { until } from '../../harness/replicas.ts';
@@ -83,6 +84,18 @@ describe('orchestrators as host agents', () => {
     expect(list.body).toEqual(workers.map((worker) => worker.pid).sort((x, y) => x - y));
     const write = await post(`${hosts.c!.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'placed', password } });
     expect(write.status).toBe(200);
+  });
+
+  it('lets a client without the cluster\u2019s credentials read the assignments and reports but neither write nor remove them', async () => {
+    const [worker] = await settled(hosts.a!, 3);
+    const paths = clusterPaths(cluster);
+    expect((await readAssignment(zk, cluster, worker!.workerId))?.host).toBeDefined();
+    const outcome = (action: Promise<unknown>) => action.then(() => 'done', (error: unknown) => (isZkError(error, ZkErrorCode.NO_AUTH) ? 'NO_AUTH' : String(error)));
+    expect(await outcome(zk.setData(paths.assignmentNode(worker!.workerId), { host: 'intruder', role: 'master', reason: 'x' }))).toBe('NO_AUTH');
+    expect(await outcome(zk.create(paths.assignmentNode('s-intruder'), { host: 'a', role: 'slave', reason: 'x' }, CreateMode.PERSISTENT))).toBe('NO_AUTH');
+    expect(await outcome(zk.remove(paths.assignmentNode(worker!.workerId)))).toBe('NO_AUTH');
+    expect(await outcome(zk.setData(paths.agentNode('b'), { host: 'b', orchestratorId: 'o-x', pid: 1, settled: true, running: [], exits: [] }))).toBe('NO_AUTH');
+    expect(await outcome(zk.create(paths.agentNode('intruder'), {}, CreateMode.EPHEMERAL))).toBe('NO_AUTH');
   });
 
   it('crash/slave kills the highest-pid slave through its own host\u2019s agent, and a slave starts again away from the master', async () => {
