@@ -51,6 +51,12 @@ export interface DatabaseServiceOptions {
   scaling?: ScalingOptions;
   /** Where the orchestrator logs; stdout at LOG_LEVEL unless given (a test reading the logs gives its own). */
   logger?: Logger;
+  /**
+   * The host this orchestrator is the agent of (workers placed through ZooKeeper). Its workers'
+   * processes are tagged with the host too, so several such hosts share one machine without
+   * adopting or killing each other's workers.
+   */
+  agentHost?: string;
 }
 
 export function uniqueClusterName(prefix = 'test'): string {
@@ -67,7 +73,11 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
   const tokens = config.RIDESHARE_AUTH ? tokensFor(config) : undefined;
   const clusterSettings = clusterSettingsFrom(config);
   const logger = options.logger ?? createLogger('test-orchestrator', config.LOG_LEVEL);
-  const runtime = options.runtime ?? new ProcessRuntime({ cluster, logDir: path.join(dataDir, 'logs'), logger });
+  // TEST_AGENT_HOST=<name> runs every test's orchestrators as agents of that one host: the single-host
+  // suites then exercise the placement path with one host.
+  const agentHost = options.agentHost ?? (process.env.TEST_AGENT_HOST || undefined);
+  const tagScope = agentHost === undefined ? cluster : `${cluster}@${agentHost}`;
+  const runtime = options.runtime ?? new ProcessRuntime({ cluster: tagScope, logDir: path.join(dataDir, 'logs'), logger });
   const orchestrator = new Orchestrator({
     port: options.port ?? 0,
     ...clusterSettings,
@@ -78,6 +88,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     workerTuning: workerTuningFrom(config),
     auth: tokens ? { enabled: true, tokens } : { enabled: false },
     ...(options.scaling ? { scaling: options.scaling } : {}),
+    ...(agentHost === undefined ? {} : { agentHost }),
     runtime,
     logger,
   });

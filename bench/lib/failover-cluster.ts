@@ -52,6 +52,8 @@ export async function startFailoverCluster(options: FailoverClusterOptions): Pro
       sessionTimeoutMs: options.sessionTimeoutMs,
       initialSlaves: options.slaves,
       runtime: new ProcessRuntime({ cluster, logDir: path.join(dataDir, 'logs'), logger }),
+      // AGENT_HOST=<name>: the same cluster with its workers placed through that host's agent.
+      ...(process.env.AGENT_HOST ? { agentHost: process.env.AGENT_HOST } : {}),
       workerTuning: workerTuningFrom(config),
       logger,
     });

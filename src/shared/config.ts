@@ -59,6 +59,15 @@ const schema = z.object({
     .regex(/^[a-zA-Z0-9_-]{1,64}$/, 'letters, digits, _ and - only (it prefixes queue names and znodes)')
     .default('rideshare'),
   WORKER_RUNTIME: z.enum(['process', 'docker']).default('process'),
+  /**
+   * The host this orchestrator is the agent of, when workers are placed on several hosts through
+   * ZooKeeper (docs/hosts.md). Unset: the supervising orchestrator runs every worker itself.
+   */
+  AGENT_HOST: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, '1-63 letters, digits, dots, dashes or underscores (a znode name)')
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
   /** The image workers run from when WORKER_RUNTIME=docker (built by `npm run images`). */
   WORKER_IMAGE: z.string().min(1).default(DEFAULT_WORKER_IMAGE),
   SCALE_WINDOW_SECONDS: positiveInt.default(120),

@@ -21,7 +21,11 @@ import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, clusterPaths, type WorkerInfo } from '../protocol/names.ts';
 import type { WorkerRuntime } from '../runtime/WorkerRuntime.ts';
+import { AssignedRuntime } from '../runtime/AssignedRuntime.ts';
+import { HostAgent } from '../runtime/HostAgent.ts';
 import { Leadership, type ScalingOptions } from '../supervisor/Leadership.ts';
+import { chooseHost } from '../supervisor/placement.ts';
+import { hostWorkerSettings } from '../supervisor/Workforce.ts';
 import type { ClusterSetup, Supervisor } from '../supervisor/Supervisor.ts';
 import { SupervisionJournal } from '../supervisor/SupervisionJournal.ts';
 import { readClusterStatus, type ClusterStatus } from './ClusterStatus.ts';
@@ -40,6 +44,12 @@ export type { ScalingOptions } from '../supervisor/Leadership.ts';
 
 /** The cluster it fronts and supervises (the runtime is always given: src/dbaas/runtime/createRuntime.ts). */
 export interface OrchestratorOptions extends ClusterSetup {
+  /**
+   * The host this orchestrator is the agent of (config AGENT_HOST). When set, workers are placed on
+   * hosts through ZooKeeper: the supervisor assigns, each host's agent starts and stops its own
+   * workers with `runtime` (docs/hosts.md). Unset: the supervisor runs every worker with `runtime`.
+   */
+  agentHost?: string;
   port: number;
   host?: string;
   rpcTimeoutMs: number;
@@ -62,6 +72,10 @@ export class Orchestrator {
   private readonly app: FastifyInstance;
   private readonly readCounter: ReadCounter;
   private readonly leadership: Leadership;
+  /** This host's agent, when workers are placed on hosts (options.agentHost). */
+  private readonly agent: HostAgent | undefined;
+  /** The supervisor's runtime when workers are placed on hosts: it watches the agents until this orchestrator stops. */
+  private readonly assigned: AssignedRuntime | undefined;
   private readonly orchestratorId = `o-${randomBytes(4).toString('hex')}`;
   private readonly history: ClusterHistory;
   private readonly protocolGate: ProtocolGate;
@@ -95,8 +109,11 @@ export class Orchestrator {
     this.history = new ClusterHistory(this.zk, options.cluster);
     this.journal = new SupervisionJournal(this.history, options.logger);
     this.journal.on('event', (event) => metrics.count(event));
+    this.agent = options.agentHost === undefined ? undefined : this.hostAgent(options.agentHost);
+    this.assigned = options.agentHost === undefined ? undefined : this.assignedRuntime(options.agentHost);
     this.leadership = new Leadership({
       ...options,
+      ...(this.assigned ? { runtime: this.assigned } : {}),
       orchestratorId,
       zk: this.zk,
       flushReadCount: () => this.readCounter.publish(),
@@ -152,6 +169,32 @@ export class Orchestrator {
     });
   }
 
+  /** Starts, adopts and stops the workers the supervisor assigns to this host, with the local runtime. */
+  private hostAgent(host: string): HostAgent {
+    const settingsFor = hostWorkerSettings(this.options);
+    return new HostAgent({
+      zk: this.zk,
+      cluster: this.options.cluster,
+      host,
+      orchestratorId: this.orchestratorId,
+      runtime: this.options.runtime,
+      settingsFor: (workerId, assignment) => settingsFor(workerId, assignment.role, assignment.fromFiles === true),
+      logger: this.options.logger.child({ component: 'host-agent', host }),
+    });
+  }
+
+  /** The supervisor's runtime when workers are placed on hosts: assignments in ZooKeeper. */
+  private assignedRuntime(host: string): AssignedRuntime {
+    return new AssignedRuntime({
+      zk: this.zk,
+      cluster: this.options.cluster,
+      ownHost: host,
+      kind: this.options.runtime.kind,
+      place: chooseHost,
+      logger: this.options.logger.child({ component: 'placement' }),
+    });
+  }
+
   get url(): string {
     return this.address;
   }
@@ -177,6 +220,8 @@ export class Orchestrator {
     await ensureOwnClusterRoot(this.zk, this.options.cluster, this.options.zkAuth);
     await this.rpc.start();
     this.readCounter.start();
+    // Before supervision: the supervisor's first workers are started by the hosts' agents.
+    await this.agent?.start();
     await this.leadership.start();
     await this.protocolGate.start();
     await this.app.listen({ port: this.options.port, host: this.options.host ?? '127.0.0.1' });
@@ -261,6 +306,8 @@ export class Orchestrator {
     await this.readCounter.stop();
     await this.protocolGate.stop();
     await this.leadership.close({ leaveWorkers });
+    await this.assigned?.release();
+    await this.agent?.close({ leaveWorkers });
     await this.rpc.close();
     this.zk.close();
     this.state = 'stopped';

@@ -30,6 +30,7 @@ export function orchestratorSettingsFrom(config: Config): OrchestratorSettings {
       initialSlaves: 1,
       scaling: { windowMs: config.SCALE_WINDOW_SECONDS * 1000, readsPerSlave: config.READS_PER_SLAVE, maxSlaves: config.MAX_SLAVES },
       workerTuning: workerTuningFrom(config),
+      ...(config.AGENT_HOST ? { agentHost: config.AGENT_HOST } : {}),
       drainMs: config.SHUTDOWN_DRAIN_MS,
       observability: { accessLog: config.ACCESS_LOG, metrics: config.METRICS },
       auth: config.RIDESHARE_AUTH ? { enabled: true, tokens: tokensFor(config) } : { enabled: false },

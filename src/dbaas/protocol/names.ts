@@ -65,6 +65,12 @@ export interface ClusterPaths {
   history: string;
   /** Persistent: every folder, by host, where a supervisor of this cluster keeps workers' files. */
   workerDirs: string;
+  /** Persistent, one child per worker, written by the supervisor: the host that runs it (coordination/Assignments.ts). */
+  assignments: string;
+  assignmentNode(workerId: string): string;
+  /** One ephemeral child per host, written by that host's agent: the workers running there. */
+  agents: string;
+  agentNode(host: string): string;
 }
 
 export function clusterPaths(cluster: string): ClusterPaths {
@@ -83,6 +89,10 @@ export function clusterPaths(cluster: string): ClusterPaths {
     orchestratorNode: (orchestratorId) => `${root}/orchestrators/${orchestratorId}`,
     history: `${root}/history`,
     workerDirs: `${root}/worker-dirs`,
+    assignments: `${root}/assignments`,
+    assignmentNode: (workerId) => `${root}/assignments/${workerId}`,
+    agents: `${root}/agents`,
+    agentNode: (host) => `${root}/agents/${host}`,
   };
 }
 

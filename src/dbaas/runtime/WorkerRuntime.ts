@@ -8,6 +8,8 @@ import type { WorkerSettings } from '../worker/WorkerSettings.ts';
 export interface WorkerSpec {
   workerId: string;
   role: 'master' | 'slave';
+  /** Why it starts (a runtime that places workers on hosts records it with the placement). */
+  reason?: string;
   /** Everything the worker process needs, typed; the runtime passes it on unchanged. */
   settings: WorkerSettings;
 }

@@ -63,8 +63,9 @@ export async function bootstrapCluster(options: BootstrapOptions): Promise<Boots
   if (restore && !fs.existsSync(path.join(options.workersDir, restore.file))) {
     throw new RideShareError('CONFLICT', `the restore recorded in ${dataDir}/restore.json has no file ${restore.file} in ${options.workersDir}; run npm run restore again`);
   }
-  // The supervisor lease, just taken by this orchestrator, is what keeps the others out: it stays.
-  await removeTree(zk, clusterPaths(cluster).root, new Set([clusterPaths(cluster).supervisor]));
+  // The supervisor lease, just taken by this orchestrator, is what keeps the others out: it stays;
+  // so do the host agents, running already (their nodes are ephemeral: none outlives its agent).
+  await removeTree(zk, clusterPaths(cluster).root, new Set([clusterPaths(cluster).supervisor, clusterPaths(cluster).agents]));
   await purgeMessages(options);
   fs.mkdirSync(dataDir, { recursive: true });
   fs.writeFileSync(marker, JSON.stringify({ cluster, createdAt: new Date().toISOString(), ...(restore ? { restoredFrom: restore } : {}) }, null, 2));

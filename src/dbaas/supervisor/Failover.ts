@@ -1,55 +1,120 @@
 /**
- * Replacing a dead master. Kill before promote: the old master is made certainly dead through
- * the runtime first (SIGKILL works on a stopped process), so nothing of its epoch can arrive
- * after the successor drained its sync queue. Then its lease is removed and the ready slave
- * with the lowest pid is asked to promote itself; if it does not manage, the next one is.
+ * Replacing a dead master, all of it: noticing the loss (an exit, or the master leaving the live
+ * set when its session expires), promoting a successor, and restarting from the files when no
+ * slave can take over. Kill before promote: the old master is made certainly dead through the
+ * runtime first (SIGKILL works on a stopped process), so nothing of its epoch can arrive after
+ * the successor drained its sync queue. Then its lease is removed and the ready slave with the
+ * lowest pid is asked to promote itself; if it does not manage, the next one is.
  */
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
+import type { ExitReason } from '../coordination/ClusterHistory.ts';
 import { clearMasterLease } from '../coordination/MasterLease.ts';
 import { requestPromotion } from '../coordination/Promotion.ts';
 import { readWorker } from '../coordination/WorkerRegistry.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerInfo } from '../protocol/names.ts';
-import type { WorkerRuntime } from '../runtime/WorkerRuntime.ts';
+import type { WorkerHandle } from '../runtime/WorkerRuntime.ts';
+import { gatherRestartSources, restartSourcesUsed } from './RestartSources.ts';
+import type { SupervisionJournal } from './SupervisionJournal.ts';
+import type { Workforce } from './Workforce.ts';
 
 const PROMOTION_TIMEOUT_MS = 20_000;
 
-export interface FailoverDeps {
+export interface FailoverOptions {
+  /** Pinned to the session that holds the supervisor lease (Leadership.ts). */
   zk: ZkClient;
-  runtime: WorkerRuntime;
   cluster: string;
-  /** Kills a candidate that did not manage to promote itself. */
-  kill(workerId: string): Promise<void>;
+  /** Where this supervisor's workers keep their files: a master restarted from files looks here. */
+  workersDir: string;
+  workforce: Workforce;
+  journal: SupervisionJournal;
   logger: Logger;
 }
 
-/**
- * Promotes one of `candidates` (ready slaves, alive in the runtime). Returns the new master, or
- * undefined when none could be promoted.
- */
-export async function promoteSuccessor(deps: FailoverDeps, candidates: WorkerInfo[]): Promise<WorkerInfo | undefined> {
-  for (const candidate of [...candidates].sort((a, b) => a.pid - b.pid)) {
-    await clearMasterLease(deps.zk, deps.cluster);
-    await requestPromotion(deps.zk, deps.cluster, candidate.workerId);
-    deps.logger.info({ workerId: candidate.workerId, pid: candidate.pid }, 'promoting the ready slave with the lowest pid');
-    const promoted = await waitForMaster(deps, candidate.workerId);
-    if (promoted) return promoted;
-    deps.logger.error({ workerId: candidate.workerId }, 'promotion did not complete; killing the candidate and trying the next');
-    await deps.kill(candidate.workerId);
-  }
-  return undefined;
-}
+/** How a master was replaced: a slave promoted (its slave's place is to fill) or a restart from files. */
+export type Replacement = 'promoted' | 'restarted-from-files';
 
-async function waitForMaster(deps: FailoverDeps, workerId: string): Promise<WorkerInfo | undefined> {
-  const deadline = Date.now() + PROMOTION_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (!deps.runtime.list().some((worker) => worker.workerId === workerId)) return undefined;
-    const me = await readWorker(deps.zk, deps.cluster, workerId);
-    // A vanished registration is a candidate whose session expired (frozen, or cut off): next one.
-    if (!me) return undefined;
-    if (me.role === 'master' && me.ready) return me;
-    await sleep(10);
+export class Failover {
+  /** The death of the master being replaced: when it was noticed and why. */
+  private loss: { at: number; pid: number; reason: ExitReason } | undefined;
+
+  constructor(private readonly options: FailoverOptions) {}
+
+  /** The master exited (the runtime said so): the failover's clock starts now. */
+  masterExited(pid: number, reason: ExitReason): void {
+    this.loss ??= { at: Date.now(), pid, reason };
   }
-  return undefined;
+
+  /** Workers stopped on purpose (a protocol upgrade) were not lost: no failover clock runs for them. */
+  forgetLoss(): void {
+    this.loss = undefined;
+  }
+
+  /** A master that left the live set since the last pass (dead, or its session gone) is being lost now. */
+  noteLiveSet(lastSeen: Iterable<WorkerInfo>, live: readonly WorkerInfo[]): void {
+    const previous = [...lastSeen].find((worker) => worker.role === 'master');
+    if (!previous || live.some((worker) => worker.workerId === previous.workerId)) return;
+    this.loss ??= { at: Date.now(), pid: previous.pid, reason: this.options.workforce.killReasonOf(previous.workerId) ?? 'crashed' };
+  }
+
+  /** There is no live master: a ready slave of `live` is promoted, or the master restarts from the files. */
+  async replaceMaster(live: readonly WorkerInfo[]): Promise<Replacement> {
+    const loss = this.loss ?? { at: Date.now(), pid: 0, reason: 'crashed' as const };
+    this.loss = undefined;
+    const candidates = live.filter((worker) => worker.role === 'slave' && worker.ready);
+    const promoted = candidates.length > 0 ? await this.promoteSuccessor(candidates) : undefined;
+    const why = loss.pid ? `master pid ${loss.pid}: ${loss.reason}` : 'no live master';
+    if (promoted) {
+      this.options.logger.info({ workerId: promoted.workerId, pid: promoted.pid, epoch: promoted.epoch }, 'new master');
+      this.options.journal.record({ kind: 'failover', workerId: promoted.workerId, pid: promoted.pid, epoch: promoted.epoch, durationMs: Date.now() - loss.at, reason: why });
+      return 'promoted';
+    }
+    // No replica can take over (a joining slave cannot copy without a source): every copy is a
+    // file on disk, and the master's holds every acknowledged write; restart from the best one.
+    this.options.logger.error('no slave can be promoted; restarting the master from the workers\u2019 files');
+    const { workforce } = this.options;
+    for (const worker of workforce.running()) await workforce.kill(worker.workerId, 'restart-from-files');
+    const master = await this.startMasterFromFiles();
+    this.loss = undefined;
+    this.options.journal.record({ kind: 'failover', workerId: master.workerId, pid: master.pid, epoch: 0, durationMs: Date.now() - loss.at, reason: `${why}; no slave could be promoted: restarted from files` });
+    return 'restarted-from-files';
+  }
+
+  /** A master from the most advanced file of the cluster, wherever a supervisor kept it (RestartSources.ts). */
+  async startMasterFromFiles(): Promise<WorkerHandle> {
+    const sources = { zk: this.options.zk, cluster: this.options.cluster, workersDir: this.options.workersDir, logger: this.options.logger };
+    await gatherRestartSources(sources);
+    const master = await this.options.workforce.start('master', 'restart-from-files', this.options.workersDir);
+    await restartSourcesUsed(sources);
+    return master;
+  }
+
+  /** Promotes one of `candidates` (ready slaves, alive in the runtime): the new master, or undefined when none could be. */
+  private async promoteSuccessor(candidates: WorkerInfo[]): Promise<WorkerInfo | undefined> {
+    const { zk, cluster, logger, workforce } = this.options;
+    for (const candidate of [...candidates].sort((a, b) => a.pid - b.pid)) {
+      await clearMasterLease(zk, cluster);
+      await requestPromotion(zk, cluster, candidate.workerId);
+      logger.info({ workerId: candidate.workerId, pid: candidate.pid }, 'promoting the ready slave with the lowest pid');
+      const promoted = await this.waitForMaster(candidate.workerId);
+      if (promoted) return promoted;
+      logger.error({ workerId: candidate.workerId }, 'promotion did not complete; killing the candidate and trying the next');
+      await workforce.kill(candidate.workerId, 'failed-promotion');
+    }
+    return undefined;
+  }
+
+  private async waitForMaster(workerId: string): Promise<WorkerInfo | undefined> {
+    const deadline = Date.now() + PROMOTION_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (!this.options.workforce.isRunning(workerId)) return undefined;
+      const me = await readWorker(this.options.zk, this.options.cluster, workerId);
+      // A vanished registration is a candidate whose session expired (frozen, or cut off): next one.
+      if (!me) return undefined;
+      if (me.role === 'master' && me.ready) return me;
+      await sleep(10);
+    }
+    return undefined;
+  }
 }

@@ -1,34 +1,32 @@
 /**
- * Keeps the cluster's workers running through a worker runtime. It learns of deaths from the
- * runtime at once (exit events) and from ZooKeeper as the backstop (a frozen worker's session
- * expires), and reconciles, one pass at a time: forget the dead, replace a dead master (see
- * Failover.ts), keep the desired number of slaves. The runtime starts and kills; this decides.
+ * The reconcile loop of one cluster. It learns of deaths from the runtime at once (exit events)
+ * and from ZooKeeper as the backstop (a frozen worker's session expires), and reconciles, one
+ * pass at a time: forget the dead, replace a dead master (Failover.ts), keep the desired number
+ * of slaves. Launching, adopting and stopping workers is the workforce's (Workforce.ts); the
+ * runtime starts and kills; this decides.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { sleep } from '../../shared/timeout.ts';
 import { clearMasterLease } from '../coordination/MasterLease.ts';
-import type { ExitReason, StartReason } from '../coordination/ClusterHistory.ts';
-import { forgetWorker, listWorkers, readWorker } from '../coordination/WorkerRegistry.ts';
+import type { StartReason } from '../coordination/ClusterHistory.ts';
+import { forgetWorker, listWorkers } from '../coordination/WorkerRegistry.ts';
 import { secureOpenNodes } from '../coordination/ZkAcl.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerInfo } from '../protocol/names.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { bootstrapCluster } from './ClusterBootstrap.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
-import { promoteSuccessor } from './Failover.ts';
+import { Failover } from './Failover.ts';
 import { ProtocolUpgrade } from './ProtocolUpgrade.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 import type { ClusterSettings } from '../settings/ClusterSettings.ts';
 import type { WorkerTuning } from '../settings/WorkerTuning.ts';
 import { recordWorkerDir, localWorkerDir } from '../coordination/WorkerDirs.ts';
-import { gatherRestartSources, restartSourcesUsed } from './RestartSources.ts';
 import { scaleInVictims } from './scaleIn.ts';
 import { RepeatedErrorLog } from '../../shared/repeated-errors.ts';
-import { removeWorkerFiles, workerDbFile, workerFileOwners, workersDirOf } from '../worker/files.ts';
+import { removeWorkerFiles, workerFileOwners, workersDirOf } from '../worker/files.ts';
+import { Workforce } from './Workforce.ts';
 
 /** A safety net under the event-driven passes: a missed watch costs at most this long. */
 const RECONCILE_INTERVAL_MS = 1000;
@@ -58,6 +56,9 @@ export interface SupervisorOptions extends ClusterSetup {
 export class Supervisor {
   private readonly workersDir: string;
   private readonly desired: DesiredSlaves;
+  private readonly workforce: Workforce;
+  private readonly failover: Failover;
+  private readonly protocolUpgrade: ProtocolUpgrade;
   private state: 'initial' | 'supervising' | 'detaching' | 'detached' = 'initial';
   private detached: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
@@ -65,34 +66,24 @@ export class Supervisor {
   private watchArmed = false;
   private passes: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
-  /** Workers started but not yet ready: they count toward the desired slaves. */
-  private readonly starting = new Set<string>();
-  /** Workers being stopped on purpose: their exit is not a crash. */
-  private readonly intendedStops = new Set<string>();
-  /** Workers being drained and stopped right now: no longer counted as slaves. */
-  private readonly retiring = new Set<string>();
-  /** Why this supervisor killed a worker, for its exit event; an exit without one is a crash. */
-  private readonly killReasons = new Map<string, ExitReason>();
   /** The workers as the last pass saw them, so an exit can be told as a master's or a slave's. */
   private lastSeen = new Map<string, WorkerInfo>();
   /** Dead slaves not replaced yet: the next slave started is their replacement, not a scale-out. */
   private slavesToReplace = 0;
-  /** The death of the master being replaced: when it was noticed and why. */
-  private masterLoss: { at: number; pid: number; reason: ExitReason } | undefined;
   /** A pass failing the same way each second is logged once, then every 30 s. */
   private readonly passFailures: RepeatedErrorLog;
   /** The last out-of-bounds desired count logged, so a pass a second does not repeat it. */
   private clampedFrom: number | undefined;
-  /** Workers of another protocol version (adopted during a rolling upgrade): replaced or refused. */
-  private readonly protocolUpgrade: ProtocolUpgrade;
 
   constructor(private readonly options: SupervisorOptions) {
     this.workersDir = workersDirOf(options.dataDir);
     this.passFailures = new RepeatedErrorLog(options.logger, 'reconcile pass failed');
     this.desired = new DesiredSlaves(options.zk, options.cluster);
+    this.workforce = new Workforce({ ...options, workersDir: this.workersDir });
+    this.failover = new Failover({ ...options, workersDir: this.workersDir, workforce: this.workforce });
     this.protocolUpgrade = new ProtocolUpgrade({
-      stopWorker: (workerId, graceMs) => this.stopKeepingFiles(workerId, graceMs),
-      startMasterFromFiles: () => this.startMasterFromFiles(),
+      stopWorker: (workerId, graceMs) => this.workforce.stopKeepingFiles(workerId, graceMs),
+      startMasterFromFiles: () => this.failover.startMasterFromFiles(),
       startSlaves: async () => {
         const wanted = await this.wantedSlaves();
         for (let i = 0; i < wanted; i += 1) void this.startSlaveInBackground('replacement');
@@ -104,7 +95,7 @@ export class Supervisor {
 
   /** `takeover`: another orchestrator supervised until now; its workers are adopted. */
   async start(takeover = false): Promise<void> {
-    if (this.state !== 'initial') throw new RideShareError('INVALID_STATE', `cannot start a supervisor in state ${this.state}`);
+    if (this.state !== 'initial') throw new Error(`cannot start a supervisor in state ${this.state}`);
     this.state = 'supervising';
     fs.mkdirSync(this.workersDir, { recursive: true });
     await this.secureZnodes();
@@ -112,14 +103,12 @@ export class Supervisor {
     // Before any worker keeps a file here: a later restart from files must look here too.
     await recordWorkerDir(this.options.zk, this.options.cluster, localWorkerDir(this.workersDir));
     if (outcome.kind === 'adopt') {
-      const adopted = await this.options.runtime.adopt();
-      this.options.logger.info({ workers: adopted.map((worker) => worker.pid) }, 'adopted the running workers');
       const registered = new Set(outcome.workers.map((worker) => worker.workerId));
-      for (const handle of adopted) if (!registered.has(handle.workerId)) this.awaitAdopted(handle);
+      await this.workforce.adopt(registered, () => this.schedule());
     } else {
-      if (outcome.kind === 'cold-start') await this.killStaleWorkers();
+      if (outcome.kind === 'cold-start') await this.workforce.killStale();
       await this.desired.initialise(this.options.initialSlaves);
-      if (outcome.kind === 'cold-start') await this.startMasterFromFiles();
+      if (outcome.kind === 'cold-start') await this.failover.startMasterFromFiles();
       else await this.startWorker('master', 'initial');
       const slaves = await this.wantedSlaves();
       await Promise.all(Array.from({ length: slaves }, () => this.startWorker('slave', 'initial')));
@@ -127,18 +116,6 @@ export class Supervisor {
     this.options.runtime.on('exit', this.onExit);
     this.timer = setInterval(() => this.schedule(), RECONCILE_INTERVAL_MS);
     this.schedule();
-  }
-
-  /**
-   * A cold start restarts from the files: a worker of the cluster still running unregistered (its
-   * session expired, it is on its way out) must not write to its file or hold writeQ meanwhile.
-   */
-  private async killStaleWorkers(): Promise<void> {
-    await this.options.runtime.adopt();
-    for (const worker of this.options.runtime.list()) {
-      this.options.logger.warn({ workerId: worker.workerId, pid: worker.pid }, 'killing an unregistered worker before the restart from files');
-      await this.killWorker(worker.workerId, 'stale');
-    }
   }
 
   /** Stops supervising and every worker. Idempotent: a second call waits for the first. */
@@ -170,26 +147,15 @@ export class Supervisor {
   }
 
   private readonly onExit = (exit: WorkerExit): void => {
-    const killedFor = this.killReasons.get(exit.workerId);
-    this.killReasons.delete(exit.workerId);
-    if (this.leaving) return;
-    const retired = this.intendedStops.delete(exit.workerId);
-    const reason: ExitReason = retired ? 'retired' : (killedFor ?? 'crashed');
-    this.options.journal.record({ kind: 'worker-exited', workerId: exit.workerId, pid: exit.pid, reason, code: exit.code, signal: exit.signal });
+    if (this.leaving) return this.workforce.forgetExit(exit.workerId);
+    const { reason, retired } = this.workforce.tellExit(exit);
     if (retired) return;
     const role = this.lastSeen.get(exit.workerId)?.role;
-    if (role === 'master') this.masterLoss ??= { at: Date.now(), pid: exit.pid, reason };
+    if (role === 'master') this.failover.masterExited(exit.pid, reason);
     else if (role === 'slave' && reason !== 'restart-from-files') this.slavesToReplace += 1;
     this.options.logger.warn({ ...exit, reason }, 'worker died');
     this.schedule();
   };
-
-  /** Kills a worker and remembers why, for its exit event. */
-  private async killWorker(workerId: string, reason: ExitReason): Promise<void> {
-    this.assertLeaseHeld(`kill ${workerId}`);
-    this.killReasons.set(workerId, reason);
-    await this.options.runtime.kill(workerId, 'SIGKILL');
-  }
 
   desiredSlaves(): Promise<number> {
     return this.wantedSlaves();
@@ -224,7 +190,7 @@ export class Supervisor {
   async crashMaster(): Promise<number> {
     const master = (await this.liveWorkers()).find((worker) => worker.role === 'master');
     if (!master) throw new RideShareError('CONFLICT', 'there is no master to crash (a failover is in progress)');
-    await this.killWorker(master.workerId, 'crash-api');
+    await this.workforce.kill(master.workerId, 'crash-api');
     await this.forgetDead(master.workerId);
     return master.pid;
   }
@@ -234,7 +200,7 @@ export class Supervisor {
     const slaves = (await this.liveWorkers()).filter((worker) => worker.role === 'slave').sort((a, b) => b.pid - a.pid);
     const victim = slaves[0];
     if (!victim) throw new RideShareError('CONFLICT', 'there is no slave to crash: only the master is running');
-    await this.killWorker(victim.workerId, 'crash-api');
+    await this.workforce.kill(victim.workerId, 'crash-api');
     await this.forgetDead(victim.workerId);
     return victim.pid;
   }
@@ -246,67 +212,13 @@ export class Supervisor {
   }
 
   /** Starts a worker and resolves once it reports ready (a slave: caught up and serving). */
-  async startWorker(role: 'master' | 'slave', reason: StartReason = 'scale-out', recoverDir?: string): Promise<WorkerHandle> {
-    const handle = await this.launch(role, reason, recoverDir);
-    try {
-      await this.waitReady(handle);
-    } finally {
-      this.starting.delete(handle.workerId);
-    }
-    return handle;
-  }
-
-  /**
-   * A worker the previous supervisor started a moment before it died may not have registered
-   * yet: it counts as starting (neither killed as session-less nor doubled by a new start) until
-   * it is ready, or is killed if it is not ready in time.
-   */
-  private awaitAdopted(handle: WorkerHandle): void {
-    this.starting.add(handle.workerId);
-    this.waitReady(handle)
-      .catch((error: unknown) => this.options.logger.warn({ err: error, workerId: handle.workerId }, 'an adopted worker never became ready'))
-      .finally(() => {
-        this.starting.delete(handle.workerId);
-        this.schedule();
-      });
-  }
-
-  /**
-   * Every action of a supervisor is taken under the lease it holds at that moment. The lease is
-   * an ephemeral znode of the session this supervisor was started in (its ZooKeeper client is
-   * pinned to it, src/dbaas/coordination/ZkClient.ts): once that session is lost, or while it is
-   * disconnected and may be expiring, another orchestrator may supervise, so nothing is killed,
-   * started or deleted; the pass stops here and the term ends (Leadership.ts).
-   */
-  private assertLeaseHeld(action: string): void {
-    if (!this.options.zk.holdsSession()) throw new RideShareError('LEASE_LOST', `not supervising under a live lease: will not ${action}`);
+  startWorker(role: 'master' | 'slave', reason: StartReason = 'scale-out', recoverDir?: string): Promise<WorkerHandle> {
+    return this.workforce.start(role, reason, recoverDir);
   }
 
   /** Stops a worker on purpose (scale-in): recorded first, so its exit is never taken for a crash. */
-  async retire(workerId: string): Promise<void> {
-    this.assertLeaseHeld(`retire ${workerId}`);
-    this.intendedStops.add(workerId);
-    this.retiring.add(workerId);
-    try {
-      await this.options.runtime.stop(workerId);
-      await forgetWorker(this.options.zk, this.options.cluster, workerId);
-      removeWorkerFiles(this.workersDir, workerId);
-    } finally {
-      this.retiring.delete(workerId);
-    }
-  }
-
-  /** Stops a worker on purpose and gracefully, keeping its files (a restart from files follows). */
-  private async stopKeepingFiles(workerId: string, graceMs: number): Promise<void> {
-    this.assertLeaseHeld(`stop ${workerId}`);
-    this.intendedStops.add(workerId);
-    this.retiring.add(workerId);
-    try {
-      await this.options.runtime.stop(workerId, graceMs);
-      await this.forgetDead(workerId);
-    } finally {
-      this.retiring.delete(workerId);
-    }
+  retire(workerId: string): Promise<void> {
+    return this.workforce.retire(workerId);
   }
 
   /** Queues a reconcile pass; passes never overlap, and a burst of events makes one pass. */
@@ -328,19 +240,19 @@ export class Supervisor {
     if (upgrade === 'replaced') {
       // The workers it stopped were not lost: the next pass, at once, starts the slaves from what runs then.
       this.lastSeen = new Map();
-      this.masterLoss = undefined;
+      this.failover.forgetLoss();
       this.schedule();
       return;
     }
     if (!live.some((worker) => worker.role === 'master')) {
-      const promoted = await this.replaceMaster(live);
-      if (!promoted) return;
+      // The promoted slave leaves a slave's place to fill.
+      if ((await this.failover.replaceMaster(live)) === 'promoted') this.slavesToReplace += 1;
     }
     const current = await this.liveWorkers();
     this.pruneFiles(current);
-    const active = current.filter((worker) => worker.role === 'slave' && !this.retiring.has(worker.workerId));
-    // A slave that just turned ready is registered and still `starting` for a moment: count it once.
-    const slaves = new Set([...active.map((worker) => worker.workerId), ...this.starting]).size;
+    const active = current.filter((worker) => worker.role === 'slave' && !this.workforce.isRetiring(worker.workerId));
+    // A slave that just turned ready is registered and still starting for a moment: count it once.
+    const slaves = new Set([...active.map((worker) => worker.workerId), ...this.workforce.startingIds()]).size;
     const wanted = await this.wantedSlaves();
     for (let i = slaves; i < wanted; i += 1) {
       const replacing = this.slavesToReplace > 0;
@@ -350,7 +262,7 @@ export class Supervisor {
     if (slaves >= wanted) this.slavesToReplace = 0;
     if (slaves <= wanted) return;
     // Scale in: the newest ready slaves go, drained (reads in flight answered).
-    const victims = scaleInVictims(active.filter((worker) => worker.ready && !this.starting.has(worker.workerId)), slaves - wanted);
+    const victims = scaleInVictims(active.filter((worker) => worker.ready && !this.workforce.isStarting(worker.workerId)), slaves - wanted);
     for (const victim of victims) void this.retireInBackground(victim);
   }
 
@@ -370,67 +282,21 @@ export class Supervisor {
    */
   private async liveWorkers(): Promise<WorkerInfo[]> {
     const registered = await this.registeredWorkers();
-    const running = new Map(this.options.runtime.list().map((worker) => [worker.workerId, worker]));
+    const running = new Map(this.workforce.running().map((worker) => [worker.workerId, worker]));
     for (const worker of registered) {
       if (!running.has(worker.workerId)) await this.forgetDead(worker.workerId);
     }
     const registeredIds = new Set(registered.map((worker) => worker.workerId));
     for (const worker of running.values()) {
-      if (registeredIds.has(worker.workerId) || this.starting.has(worker.workerId) || this.intendedStops.has(worker.workerId)) continue;
+      if (registeredIds.has(worker.workerId) || this.workforce.isStarting(worker.workerId) || this.workforce.isStopping(worker.workerId)) continue;
       this.options.logger.warn({ workerId: worker.workerId, pid: worker.pid }, 'worker lost its ZooKeeper session; killing it');
-      await this.killWorker(worker.workerId, 'session-lost');
+      await this.workforce.kill(worker.workerId, 'session-lost');
       await this.forgetDead(worker.workerId);
     }
     const live = registered.filter((worker) => running.has(worker.workerId));
-    this.noteMasterLoss(live);
+    this.failover.noteLiveSet(this.lastSeen.values(), live);
     this.lastSeen = new Map(live.map((worker) => [worker.workerId, worker]));
     return live;
-  }
-
-  /** A master that left the live set since the last pass (dead, or its session gone) is being lost now. */
-  private noteMasterLoss(live: WorkerInfo[]): void {
-    const previous = [...this.lastSeen.values()].find((worker) => worker.role === 'master');
-    if (!previous || live.some((worker) => worker.workerId === previous.workerId)) return;
-    this.masterLoss ??= { at: Date.now(), pid: previous.pid, reason: this.killReasons.get(previous.workerId) ?? 'crashed' };
-  }
-
-  private async replaceMaster(live: WorkerInfo[]): Promise<boolean> {
-    const loss = this.masterLoss ?? { at: Date.now(), pid: 0, reason: 'crashed' as const };
-    this.masterLoss = undefined;
-    const candidates = live.filter((worker) => worker.role === 'slave' && worker.ready);
-    const deps = {
-      zk: this.options.zk,
-      runtime: this.options.runtime,
-      cluster: this.options.cluster,
-      kill: (workerId: string) => this.killWorker(workerId, 'failed-promotion'),
-      logger: this.options.logger,
-    };
-    const promoted = candidates.length > 0 ? await promoteSuccessor(deps, candidates) : undefined;
-    const why = loss.pid ? `master pid ${loss.pid}: ${loss.reason}` : 'no live master';
-    if (promoted) {
-      this.options.logger.info({ workerId: promoted.workerId, pid: promoted.pid, epoch: promoted.epoch }, 'new master');
-      this.options.journal.record({ kind: 'failover', workerId: promoted.workerId, pid: promoted.pid, epoch: promoted.epoch, durationMs: Date.now() - loss.at, reason: why });
-      // The promoted slave leaves a slave's place to fill.
-      this.slavesToReplace += 1;
-      return true;
-    }
-    // No replica can take over (a joining slave cannot copy without a source): every copy is a
-    // file on disk, and the master's holds every acknowledged write; restart from the best one.
-    this.options.logger.error('no slave can be promoted; restarting the master from the workers\u2019 files');
-    for (const worker of this.options.runtime.list()) await this.killWorker(worker.workerId, 'restart-from-files');
-    const master = await this.startMasterFromFiles();
-    this.masterLoss = undefined;
-    this.options.journal.record({ kind: 'failover', workerId: master.workerId, pid: master.pid, epoch: 0, durationMs: Date.now() - loss.at, reason: `${why}; no slave could be promoted: restarted from files` });
-    return true;
-  }
-
-  /** A master from the most advanced file of the cluster, wherever a supervisor kept it (RestartSources.ts). */
-  private async startMasterFromFiles(): Promise<WorkerHandle> {
-    const sources = { zk: this.options.zk, cluster: this.options.cluster, workersDir: this.workersDir, logger: this.options.logger };
-    await gatherRestartSources(sources);
-    const master = await this.startWorker('master', 'restart-from-files', this.workersDir);
-    await restartSourcesUsed(sources);
-    return master;
   }
 
   private async startSlaveInBackground(reason: StartReason): Promise<void> {
@@ -440,50 +306,6 @@ export class Supervisor {
       this.options.logger.error({ err: error }, 'a new slave did not become ready');
       this.schedule();
     }
-  }
-
-  private async launch(role: 'master' | 'slave', reason: StartReason, recoverDir?: string): Promise<WorkerHandle> {
-    const workerId = `${role === 'master' ? 'm' : 's'}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-    this.assertLeaseHeld(`start a ${role}`);
-    this.starting.add(workerId);
-    try {
-      const handle = await this.options.runtime.start({
-        workerId,
-        role,
-        settings: {
-          ...this.options.workerTuning,
-          workerId,
-          role,
-          dbFile: workerDbFile(this.workersDir, workerId),
-          ...(recoverDir ? { recoverDir } : {}),
-          cluster: this.options.cluster,
-          amqpUrl: this.options.amqpUrl,
-          zkConnect: this.options.zkConnect,
-          clusterKey: this.options.clusterKey,
-          zkAuth: this.options.zkAuth,
-        },
-      });
-      this.options.logger.info({ workerId, pid: handle.pid, role, reason }, 'worker started');
-      this.options.journal.record({ kind: 'worker-started', workerId, pid: handle.pid, role, reason });
-      return handle;
-    } catch (error) {
-      this.starting.delete(workerId);
-      throw error;
-    }
-  }
-
-  private async waitReady(handle: WorkerHandle): Promise<WorkerInfo> {
-    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 60_000);
-    while (Date.now() < deadline) {
-      if (!this.options.runtime.list().some((running) => running.workerId === handle.workerId)) {
-        throw new RideShareError('START_FAILED', `worker ${handle.workerId} (pid ${handle.pid}) exited before it was ready`);
-      }
-      const info = await readWorker(this.options.zk, this.options.cluster, handle.workerId);
-      if (info?.ready) return info;
-      await sleep(25);
-    }
-    await this.killWorker(handle.workerId, 'not-ready');
-    throw new RideShareError('START_FAILED', `worker ${handle.workerId} (pid ${handle.pid}) was not ready in time`);
   }
 
   /** The registered workers; re-arms the one-shot children watch, so a vanishing znode (session expiry) triggers a pass. */
@@ -509,13 +331,12 @@ export class Supervisor {
    * file taken for redundant: the most advanced copy always survives for a restart from files.
    */
   private pruneFiles(registered: WorkerInfo[]): void {
-    const running = new Set(this.options.runtime.list().map((worker) => worker.workerId));
+    const running = new Set(this.workforce.running().map((worker) => worker.workerId));
     const master = registered.find((worker) => worker.role === 'master' && worker.ready && running.has(worker.workerId));
     if (!master || !this.options.zk.holdsSession()) return;
     for (const workerId of workerFileOwners(this.workersDir)) {
-      if (workerId === master.workerId || running.has(workerId) || this.starting.has(workerId)) continue;
+      if (workerId === master.workerId || running.has(workerId) || this.workforce.isStarting(workerId)) continue;
       removeWorkerFiles(this.workersDir, workerId);
     }
   }
-
 }
