@@ -12,7 +12,7 @@ import { createHttpApp, listen, type HttpHandle } from '../../shared/http/app.ts
 import type { ObservabilitySettings } from '../../shared/http/observability.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { proxyWithFailover } from './failover-proxy.ts';
-import { upstreamReadiness } from './upstream-readiness.ts';
+import { answers, upstreamReadiness } from './upstream-readiness.ts';
 import { UpstreamGroup } from './upstream-group.ts';
 
 export interface GatewayOptions {
@@ -36,6 +36,11 @@ export interface GatewayOptions {
   publicApiOnly?: boolean;
   /** How long closing keeps answering while draining (config SHUTDOWN_DRAIN_MS). Default 0. */
   drainMs?: number;
+  /**
+   * How often every instance's /health is checked; one that does not answer within it is left out
+   * until it does (config UPSTREAM_CHECK_MS; across hosts a host may fall silent). 0 or unset: off.
+   */
+  healthCheckMs?: number;
   /** Access log and metrics (config ACCESS_LOG, METRICS); both on unless given. */
   observability?: ObservabilitySettings;
   /** Where the gateway logs (a pino logger, its level set by the caller). */
@@ -45,8 +50,10 @@ export interface GatewayOptions {
 export async function startGateway(options: GatewayOptions): Promise<HttpHandle> {
   const { logger } = options;
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const users = new UpstreamGroup({ name: 'users', upstreams: options.usersUpstreams, coolDownMs: options.coolDownMs });
-  const rides = new UpstreamGroup({ name: 'rides', upstreams: options.ridesUpstreams, coolDownMs: options.coolDownMs });
+  const intervalMs = options.healthCheckMs ?? 0;
+  const healthCheck = intervalMs > 0 ? { healthCheck: { intervalMs, probe: (origin: string) => answers(origin, intervalMs) } } : {};
+  const users = new UpstreamGroup({ name: 'users', upstreams: options.usersUpstreams, coolDownMs: options.coolDownMs, ...healthCheck });
+  const rides = new UpstreamGroup({ name: 'rides', upstreams: options.ridesUpstreams, coolDownMs: options.coolDownMs, ...healthCheck });
   // Bodies are held as bytes, not streamed: a request refused by one instance can then be sent
   // whole to the next. Bodies here are small JSON documents. GET /health is the gateway's own.
   const app = createHttpApp({ name: 'gateway', ...(options.observability ? { observability: options.observability } : {}), logger, body: 'raw', readiness: () => upstreamReadiness([users, rides]) });
@@ -71,5 +78,8 @@ export async function startGateway(options: GatewayOptions): Promise<HttpHandle>
       handler: (request, reply, dest) => proxyWithFailover(request, reply, dest, { group, timeoutMs }),
     });
   }
-  return listen(app, { port: options.port, host: options.host, drainMs: options.drainMs });
+  return listen(app, { port: options.port, host: options.host, drainMs: options.drainMs }, async () => {
+    users.close();
+    rides.close();
+  });
 }

@@ -15,6 +15,7 @@ const gateway = await startGateway({
   usersUpstreams: config.USERS_UPSTREAMS,
   ridesUpstreams: config.RIDES_UPSTREAMS,
   drainMs: config.SHUTDOWN_DRAIN_MS,
+  healthCheckMs: config.UPSTREAM_CHECK_MS,
   // Without authorization the system runs as the 2020 deployment did, for its graders.
   publicApiOnly: config.RIDESHARE_AUTH,
   observability: { accessLog: config.ACCESS_LOG, metrics: config.METRICS },
