@@ -72,8 +72,10 @@ export async function startGateway(options: GatewayOptions): Promise<HttpHandle>
       disableRequestLogging: true,
       // Without it reply-from keeps its keep-alive sockets open after close.
       destroyAgent: true,
-      // Idle connections expire before an instance's drain ends (src/shared/http/drain.ts).
-      undici: { connections: 128, pipelining: 1, connectTimeout: 5000, keepAliveMaxTimeout: 1000 },
+      // Idle connections expire before an instance's drain ends (src/shared/http/drain.ts). A
+      // connection is made in well under a millisecond to an instance that is there; one that
+      // takes a second is to a silent host (crashed, cut off), and the next instance is tried.
+      undici: { connections: 128, pipelining: 1, connectTimeout: 1000, keepAliveMaxTimeout: 1000 },
       replyOptions: { getUpstream: () => group.origins[0] ?? '' },
       handler: (request, reply, dest) => proxyWithFailover(request, reply, dest, { group, timeoutMs }),
     });
