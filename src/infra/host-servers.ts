@@ -2,7 +2,8 @@
  * This host's share of the servers of a deployment across hosts: its RabbitMQ cluster node
  * (rabbitmq-cluster-node.ts) and its ZooKeeper ensemble server (zookeeper-ensemble-server.ts),
  * each a process group of its own under DATA_DIR/servers/, started together and ready once the
- * node has booted into the cluster and the server serves as leader or follower. Both need their
+ * node runs beside a majority of the cluster's nodes and takes clients, and the server serves as
+ * leader or follower. Both need their
  * peers (a RabbitMQ node joins the others on its first boot; ZooKeeper serves only with a
  * majority), so the hosts must be started within FORM_TIMEOUT_MS of one another.
  *
@@ -112,7 +113,7 @@ async function until(what: string, deadline: number, failed: () => string | unde
     const reason = failed();
     if (reason) throw new Error(`${what} ${reason}`);
     if (await ready()) return;
-    if (Date.now() > deadline) throw new Error(`${what} was not ready within ${Math.round((deadline - Date.now()) / -1000)} s past its deadline: are the other hosts started and reachable?`);
+    if (Date.now() > deadline) throw new Error(`${what} was not ready within ${FORM_TIMEOUT_MS / 1000} s: are the other hosts started and reachable?`);
     await sleep(500);
   }
 }
@@ -148,7 +149,11 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
       until(`RabbitMQ node ${rabbitLaunch.node}`, deadline, rabbitProcess.exited, async () => {
         try {
           await execFileP(cli, [...cliArgs, 'await_startup', '--timeout', '20'], { timeout: 30_000 });
-          return true;
+          // A node that booted alone resets and restarts when it joins the others (its port closes
+          // meanwhile): ready is running beside a majority, and accepting clients.
+          const { stdout } = await execFileP(cli, [...cliArgs, 'cluster_status', '--formatter', 'json'], { timeout: 30_000 });
+          const running = (JSON.parse(stdout) as { running_nodes?: string[] }).running_nodes ?? [];
+          return running.includes(rabbitLaunch.node) && running.length > hosts.length / 2 && (await portAccepts(CLUSTER_AMQP_PORT));
         } catch {
           return false;
         }
