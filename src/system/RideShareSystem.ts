@@ -91,7 +91,9 @@ export class RideShareSystem {
       new KeptService({ name, entry: entryPoint(source), port, env: { ...own.env, [portVariable]: String(port) }, inherit: own.inherit, stopGraceMs, logger: this.logger, restart: this.options.restart });
     const instances = (name: string, source: string, portVariable: string, list: number[], own: ChildSettings, stopGraceMs?: number) =>
       list.map((port, index) => kept(list.length === 1 ? name : `${name}-${index + 1}`, source, portVariable, port, own, stopGraceMs));
-    const orchestratorSettings = { inherit: ORCHESTRATOR_SETTINGS, env: { ...bind, AMQP_URL: env.AMQP_URL, ZK_CONNECT: env.ZK_CONNECT, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL } };
+    // Across hosts only the database host's orchestrator supervises: the workers' data stays on the host they run on.
+    const supervises: Record<string, string> = host ? { ORCHESTRATOR_SUPERVISES: host.isDatabaseHost ? 'on' : 'off' } : {};
+    const orchestratorSettings = { inherit: ORCHESTRATOR_SETTINGS, env: { ...bind, ...supervises, AMQP_URL: env.AMQP_URL, ZK_CONNECT: env.ZK_CONNECT, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL } };
     const databaseClient = { ...bind, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL };
     const [supervising, ...standbys] = instances('orchestrator', 'dbaas/orchestrator/main.ts', 'ORCHESTRATOR_PORT', orchestratorPorts, orchestratorSettings, config.ORCHESTRATOR_STOP_GRACE_MS);
     // The services need the orchestrator only when a request comes, and not each other to start.

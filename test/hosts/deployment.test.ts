@@ -143,6 +143,9 @@ describe('three hosts, the seed placement', () => {
       rideLocations.push(ride?.location as string);
     }
     await expectAllThere('db', HOSTS, usernames, rideLocations);
+    // The database host's orchestrator supervises (its workers, its data); the others never take over.
+    expect(deployment.output('db')).toContain('"msg":"supervising the cluster"');
+    for (const host of ['users', 'rides']) expect(deployment.output(host)).toContain('without supervising');
     // The listing by route is a rides route too: each ride under its own source, through every gateway.
     for (const host of HOSTS) {
       const listed = await send('db', HOSTS.map((_, index) => ({ url: `${gateway(host)}/api/v1/rides?source=${10 + index}&destination=7` })));

@@ -31,6 +31,7 @@ const orchestrator = new Orchestrator({
   rpcTimeoutMs: config.RPC_TIMEOUT_MS,
   sessionTimeoutMs: config.ZK_SESSION_TIMEOUT_MS,
   initialSlaves: 1,
+  supervises: config.ORCHESTRATOR_SUPERVISES,
   scaling: { windowMs: config.SCALE_WINDOW_SECONDS * 1000, readsPerSlave: config.READS_PER_SLAVE, maxSlaves: config.MAX_SLAVES },
   workerTuning: workerTuningFrom(config),
   drainMs: config.SHUTDOWN_DRAIN_MS,
