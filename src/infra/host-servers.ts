@@ -40,6 +40,8 @@ export interface HostServersOptions {
   cookie: string;
   logger: Logger;
   formTimeoutMs?: number;
+  /** Checked while waiting for the peers: a stop requested meanwhile ends the wait (and stops both servers). */
+  stopping?: () => boolean;
 }
 
 export interface HostServers {
@@ -143,10 +145,11 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
   const rabbit = handleOf(rabbitProcess, selfFirst.map((host) => clusterNodeUrl(host.address, options.password)).join(','), RABBIT_STOP_GRACE_MS, stopEpmd);
   const zookeeper = handleOf(zookeeperProcess, ensembleConnectString(selfFirst.map((host) => host.address)), ZOOKEEPER_STOP_GRACE_MS);
   const began = Date.now();
+  const failed = (spawned: Spawned) => () => (options.stopping?.() ? 'was abandoned: a stop was requested' : spawned.exited());
   try {
     const [cli, ...cliArgs] = rabbitLaunch.cli('rabbitmqctl') as [string, ...string[]];
     await Promise.all([
-      until(`RabbitMQ node ${rabbitLaunch.node}`, deadline, rabbitProcess.exited, async () => {
+      until(`RabbitMQ node ${rabbitLaunch.node}`, deadline, failed(rabbitProcess), async () => {
         try {
           await execFileP(cli, [...cliArgs, 'await_startup', '--timeout', '20'], { timeout: 30_000 });
           // A node that booted alone resets and restarts when it joins the others (its port closes
@@ -158,7 +161,7 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
           return false;
         }
       }).then(() => logger.info({ node: rabbitLaunch.node, ms: Date.now() - began }, 'this host\u2019s RabbitMQ node runs in the cluster')),
-      until(`ZooKeeper server ${zookeeperLaunch.id}`, deadline, zookeeperProcess.exited, async () => ['leader', 'follower'].includes((await zooKeeperMode()) ?? '')).then(() =>
+      until(`ZooKeeper server ${zookeeperLaunch.id}`, deadline, failed(zookeeperProcess), async () => ['leader', 'follower'].includes((await zooKeeperMode()) ?? '')).then(() =>
         logger.info({ server: zookeeperLaunch.id, ms: Date.now() - began }, 'this host\u2019s ZooKeeper server serves in the ensemble'),
       ),
     ]);

@@ -1,7 +1,8 @@
 /**
  * Everything `npm start` runs, and how it ends. Across hosts (a HostPlan, docs/hosts.md) it is
  * this host's share instead: its RabbitMQ cluster node and ZooKeeper ensemble server, one
- * orchestrator, the services the placement puts here and a gateway to every host's instances.
+ * orchestrator (supervising on the database host only), the services the placement puts here and
+ * a gateway to every host's instances.
  * Start: RabbitMQ and ZooKeeper (found or private),
  * then the first orchestrator (which starts the workers), the other orchestrators (standing by),
  * the users and rides instances and the gateway, each kept running (KeptService). Stop: the services in reverse order, then any worker of the cluster the
@@ -81,7 +82,7 @@ export class RideShareSystem {
     const bind: Record<string, string> = host ? { BIND_HOST: config.BIND_HOST } : {};
     // …and the gateway checks the instances' health, which a silent host needs (upstream-group.ts).
     const gatewayChecks: Record<string, string> = host ? { UPSTREAM_CHECK_MS: String(config.UPSTREAM_CHECK_MS) } : {};
-    // Across hosts: one orchestrator here (the other hosts' are its standbys), and the placement's services.
+    // Across hosts: one orchestrator here (every host has its own), and the placement's services.
     const orchestratorPorts = host ? [config.ORCHESTRATOR_PORT] : config.ORCHESTRATOR_PORTS;
     const usersPorts = host && !host.runsUsers ? [] : config.USERS_PORTS;
     const ridesPorts = host && !host.runsRides ? [] : config.RIDES_PORTS;
@@ -103,7 +104,7 @@ export class RideShareSystem {
       ...instances('rides', 'services/rides/main.ts', 'RIDES_PORT', ridesPorts, { inherit: RIDES_SETTINGS, env: databaseClient }),
       kept('gateway', 'services/gateway/main.ts', 'GATEWAY_PORT', config.GATEWAY_PORT, { inherit: GATEWAY_SETTINGS, env: { ...bind, ...gatewayChecks, USERS_UPSTREAMS: env.USERS_UPSTREAMS, RIDES_UPSTREAMS: env.RIDES_UPSTREAMS } }),
     ];
-    // Across hosts, the database host's orchestrator is the one meant to take the lease first.
+    // Across hosts, the database host's processes declare the queues first (database-host-ready.ts).
     if (host && !host.isDatabaseHost) await waitForDatabaseHost(host.databaseOrchestratorUrl, this.logger, () => this.isStopping);
     // The first one starts alone: it takes the supervisor lease and starts the workers.
     await this.launch([supervising as KeptService]);
@@ -135,7 +136,15 @@ export class RideShareSystem {
   private async startHostServers(host: HostPlan): Promise<{ rabbit: ServerHandle; zookeeper: ServerHandle }> {
     const { config } = this.options;
     await ensureServerPackages(this.logger);
-    const servers = await startHostServers({ self: host.self, hosts: host.hosts, dataDir: config.DATA_DIR, password: rabbitPasswordOf(config), cookie: erlangCookieOf(config), logger: this.logger });
+    const servers = await startHostServers({
+      self: host.self,
+      hosts: host.hosts,
+      dataDir: config.DATA_DIR,
+      password: rabbitPasswordOf(config),
+      cookie: erlangCookieOf(config),
+      logger: this.logger,
+      stopping: () => this.isStopping,
+    });
     this.servers.push(servers.rabbit, servers.zookeeper);
     this.checkNotStopping();
     return servers;

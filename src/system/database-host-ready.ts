@@ -1,9 +1,9 @@
 /**
- * Across hosts, the database host's orchestrator is meant to supervise first: its workers start on
- * its host, and the queues they declare live on its RabbitMQ node (classic queues stay on the node
- * that declared them). So the other hosts start their orchestrators once it answers ready, or
- * after DATABASE_HOST_WAIT_MS without it (the database host may be the one that is lost: then
- * supervision goes to whoever takes the lease).
+ * Across hosts, the database host's orchestrator supervises: its workers start on its host, and
+ * the queues they declare live on its RabbitMQ node (classic queues stay on the node that declared
+ * them). So the other hosts start their orchestrators, whose RPC clients declare the same queues
+ * on their own nodes, once it answers ready, or after DATABASE_HOST_WAIT_MS without it (the
+ * database host may be down: this host's services and gateway still come up).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
