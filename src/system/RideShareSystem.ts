@@ -84,8 +84,10 @@ export class RideShareSystem {
     const gatewayChecks: Record<string, string> = host ? { UPSTREAM_CHECK_MS: String(config.UPSTREAM_CHECK_MS) } : {};
     // Across hosts: one orchestrator here (every host has its own), and the placement's services.
     const orchestratorPorts = host ? [config.ORCHESTRATOR_PORT] : config.ORCHESTRATOR_PORTS;
-    const usersPorts = host && !host.runsUsers ? [] : config.USERS_PORTS;
-    const ridesPorts = host && !host.runsRides ? [] : config.RIDES_PORTS;
+    // One instance of a placed service per host, on the port every host's gateway routes to.
+    const placed = (runs: boolean, port: number) => (runs ? [port] : []);
+    const usersPorts = host ? placed(host.runsUsers, config.USERS_PORT) : config.USERS_PORTS;
+    const ridesPorts = host ? placed(host.runsRides, config.RIDES_PORT) : config.RIDES_PORTS;
     // Each runs the way this process does: compiled from dist/, or from src/ through tsx.
     // Each gets the addresses it needs and the settings it reads, nothing more (settingsOfProcesses.ts).
     const kept = (name: string, source: string, portVariable: string, port: number, own: ChildSettings, stopGraceMs?: number) =>
