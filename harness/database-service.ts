@@ -39,7 +39,7 @@ export interface DatabaseServiceHandle {
 
 export interface DatabaseServiceOptions {
   cluster?: string;
-  /** Worker and orchestrator settings: RPC_TIMEOUT_MS, READ_WAIT_MS, ZK_SESSION_TIMEOUT_MS, LOG_LEVEL. */
+  /** Worker and orchestrator settings: RPC_TIMEOUT_MS, READ_WAIT_MS, ZK_SESSION_TIMEOUT_MS, LOG_LEVEL, ORCHESTRATOR_SUPERVISES. */
   env?: Record<string, string>;
   slaves?: number;
   dataDir?: string;
@@ -85,6 +85,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     rpcTimeoutMs: config.RPC_TIMEOUT_MS,
     sessionTimeoutMs: config.ZK_SESSION_TIMEOUT_MS,
     initialSlaves: options.slaves ?? 1,
+    supervises: config.ORCHESTRATOR_SUPERVISES,
     workerTuning: workerTuningFrom(config),
     auth: tokens ? { enabled: true, tokens } : { enabled: false },
     ...(options.scaling ? { scaling: options.scaling } : {}),

@@ -1,5 +1,7 @@
 /**
- * `npm start`: the whole system on this machine (see system/RideShareSystem.ts), kept running
+ * `npm start`: the whole system on this machine (see system/RideShareSystem.ts), or with
+ * `--host <name>` (RIDESHARE_HOST) this host's share of a deployment across hosts
+ * (system/host-plan.ts, docs/hosts.md), kept running
  * until SIGINT, SIGTERM or SIGHUP, or until our parent goes away. The first request stops
  * everything gracefully; one that comes after the repeat window (not the echo of the same Ctrl-C)
  * kills everything at once. Either way nothing it started outlives it.
@@ -9,6 +11,9 @@ import { ConfigError, describeConfig, loadConfig, tokensFor } from './shared/con
 import { createLogger } from './shared/logger.ts';
 import { keepFilesPrivate, secureDataDir } from './shared/private-files.ts';
 import { handleStopSignals } from './shared/process-lifecycle.ts';
+import { parseArgs } from 'node:util';
+import { hostPlanFrom } from './system/host-plan.ts';
+import { checkHostSecrets } from './system/host-secrets.ts';
 import { RideShareSystem } from './system/RideShareSystem.ts';
 
 // Info until the settings are read: a bad setting must still be reported.
@@ -19,14 +24,17 @@ const PARENT_POLL_MS = 500;
 async function main(): Promise<void> {
   // Before anything is written; every process started from here inherits it.
   keepFilesPrivate();
-  const config = loadConfig();
+  const config = loadConfig(environmentWithArguments());
+  const host = hostPlanFrom(config);
   logger.level = config.LOG_LEVEL;
   secureDataDir(config.DATA_DIR, logger);
-  logger.info({ config: describeConfig(config) }, 'starting RideShare');
+  // Across hosts a secret made here would differ from the other hosts': they must all be there.
+  if (host) checkHostSecrets(config);
+  logger.info({ config: describeConfig(config) }, host ? `starting RideShare host ${host.self.name}` : 'starting RideShare');
   // The tokens are made here, before any process that needs them starts.
   if (config.RIDESHARE_AUTH) tokensFor(config);
   announceAuth(config, logger);
-  const system = new RideShareSystem({ config, logger });
+  const system = new RideShareSystem({ config, logger, host });
 
   let exitCode = 0;
   const finish = (how: Promise<void>, forced: boolean) =>
@@ -59,6 +67,20 @@ async function main(): Promise<void> {
     exitCode = 1;
     request('start-up failed');
   }
+}
+
+/** `--host <name>` is RIDESHARE_HOST given on the command line; both, naming different hosts, is a mistake. */
+function environmentWithArguments(): NodeJS.ProcessEnv {
+  let values: { host?: string };
+  try {
+    ({ values } = parseArgs({ args: process.argv.slice(2), options: { host: { type: 'string' } }, strict: true }));
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message} (npm start [-- --host <name>])`);
+  }
+  if (values.host === undefined) return process.env;
+  const fromEnvironment = process.env.RIDESHARE_HOST?.trim();
+  if (fromEnvironment && fromEnvironment !== values.host) throw new ConfigError(`invalid settings: --host ${values.host} and RIDESHARE_HOST=${fromEnvironment} name different hosts`);
+  return { ...process.env, RIDESHARE_HOST: values.host };
 }
 
 /**

@@ -145,6 +145,13 @@ async function waitForConfigured(kind: ServerKind, address: string, timeoutMs: n
 
 // ---- installation ------------------------------------------------------------------------------
 
+/** Installs rabbitmq-server and zookeeper from Debian when their binaries are missing (as for a private server). */
+export async function ensureServerPackages(logger: Logger): Promise<void> {
+  await ensureInstalled(rabbitMqKind, logger.child({ server: rabbitMqKind.name }));
+  const zookeeper = zooKeeperKind(500);
+  await ensureInstalled(zookeeper, logger.child({ server: zookeeper.name }));
+}
+
 const execFileP = promisify(execFile);
 /** dpkg takes a lock, so installs requested in parallel must run one after another. */
 let aptQueue: Promise<unknown> = Promise.resolve();

@@ -118,8 +118,14 @@ const schema = z.object({
   USERS_UPSTREAMS: optionalText,
   /** Comma-separated base URLs of the rides instances behind the gateway (default: the one on RIDES_PORT). */
   RIDES_UPSTREAMS: optionalText,
+  /**
+   * How often the gateway checks every instance's /health, leaving out one that does not answer
+   * within it until it does; 0: off. Default 0 on one machine, 1000 across hosts (RIDESHARE_HOST set).
+   */
+  UPSTREAM_CHECK_MS: z.coerce.number().int().min(0).max(60_000).optional(),
   /** The address every HTTP server binds: loopback by default; 0.0.0.0 inside containers. */
-  BIND_HOST: z.string().default('127.0.0.1'),
+  /** Default 127.0.0.1; across hosts (RIDESHARE_HOST set) 0.0.0.0, so the other hosts reach this one. */
+  BIND_HOST: optionalText,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** One info line per HTTP request on every server (with its X-Request-Id). */
   ACCESS_LOG: onOff.default(true),
@@ -136,6 +142,28 @@ const schema = z.object({
   ADMIN_TOKEN: token,
   /** The key the cluster's messages on RabbitMQ are signed with; default: DATA_DIR/secrets/cluster.key. */
   CLUSTER_KEY: token,
+  /**
+   * Across hosts (docs/hosts.md): this host's name (also `npm start -- --host <name>`). Unset:
+   * the whole system on this one machine, as always.
+   */
+  RIDESHARE_HOST: optionalText,
+  /** Every host, in the order the placement reads them: `name` or `name=address`, comma-separated. */
+  RIDESHARE_HOSTS: optionalText,
+  /** Which hosts run the users and rides services (src/system/host-plan.ts): `seed` or `ha`. */
+  RIDESHARE_PLACEMENT: z.enum(['seed', 'ha']).default('seed'),
+  /**
+   * `off`: the orchestrator never supervises (never starts workers), it only serves the database's
+   * API. Across hosts `npm start` sets it off on every host but the database host (docs/hosts.md).
+   */
+  ORCHESTRATOR_SUPERVISES: onOff.default(true),
+  /** Across hosts: the cluster's RabbitMQ password; default DATA_DIR/secrets/rabbitmq.password (`npm run secrets`). */
+  RABBITMQ_PASSWORD: token,
+  /** Across hosts: the RabbitMQ nodes' shared Erlang cookie; default DATA_DIR/secrets/erlang.cookie. */
+  ERLANG_COOKIE: z
+    .string()
+    .regex(/^[A-Za-z0-9]{16,255}$/, '16 to 255 letters and digits')
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
 });
 
 export type RawConfig = z.infer<typeof schema>;
@@ -145,7 +173,7 @@ export const SETTING_NAMES = Object.keys(schema.shape) as ReadonlyArray<keyof Ra
 
 type PortLists = 'ORCHESTRATOR_PORT' | 'USERS_PORT' | 'RIDES_PORT';
 
-export interface Config extends Omit<RawConfig, PortLists | 'ORCHESTRATOR_URL' | 'GATEWAY_URL' | 'RIDES_PUBLIC_HOST' | 'USERS_UPSTREAMS' | 'RIDES_UPSTREAMS'> {
+export interface Config extends Omit<RawConfig, PortLists | 'BIND_HOST' | 'UPSTREAM_CHECK_MS' | 'ORCHESTRATOR_URL' | 'GATEWAY_URL' | 'RIDES_PUBLIC_HOST' | 'USERS_UPSTREAMS' | 'RIDES_UPSTREAMS'> {
   /** The port this process listens on: the first of the list. */
   ORCHESTRATOR_PORT: number;
   USERS_PORT: number;
@@ -155,6 +183,8 @@ export interface Config extends Omit<RawConfig, PortLists | 'ORCHESTRATOR_URL' |
   USERS_PORTS: number[];
   RIDES_PORTS: number[];
   DATA_DIR: string;
+  BIND_HOST: string;
+  UPSTREAM_CHECK_MS: number;
   /** The first of ORCHESTRATOR_URLS. */
   ORCHESTRATOR_URL: string;
   ORCHESTRATOR_URLS: string[];
@@ -210,6 +240,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     USERS_PORTS: raw.USERS_PORT,
     RIDES_PORTS: raw.RIDES_PORT,
     DATA_DIR: path.resolve(raw.DATA_DIR),
+    BIND_HOST: raw.BIND_HOST ?? (raw.RIDESHARE_HOST === undefined ? '127.0.0.1' : '0.0.0.0'),
+    UPSTREAM_CHECK_MS: raw.UPSTREAM_CHECK_MS ?? (raw.RIDESHARE_HOST === undefined ? 0 : 1000),
     ORCHESTRATOR_URL: orchestratorUrls[0] as string,
     ORCHESTRATOR_URLS: orchestratorUrls,
     GATEWAY_URL: raw.GATEWAY_URL ?? `http://127.0.0.1:${raw.GATEWAY_PORT}`,
@@ -224,7 +256,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
   const masked: Record<string, unknown> = { ...config };
   if (config.AMQP_URL) masked.AMQP_URL = redactUrl(config.AMQP_URL);
   if (config.ZK_AUTH) masked.ZK_AUTH = `${zkCredentialsFor(config).user}:[redacted]`;
-  for (const key of ['SERVICE_TOKEN', 'ADMIN_TOKEN', 'CLUSTER_KEY'] as const) if (config[key] !== undefined) masked[key] = '[redacted]';
+  for (const key of ['SERVICE_TOKEN', 'ADMIN_TOKEN', 'CLUSTER_KEY', 'RABBITMQ_PASSWORD', 'ERLANG_COOKIE'] as const) if (config[key] !== undefined) masked[key] = '[redacted]';
   return masked;
 }
 

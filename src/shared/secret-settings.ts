@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs';
 
-/** The settings that may come from a file: the tokens, the cluster key and the servers' credentials. */
-export const SECRET_SETTINGS = ['SERVICE_TOKEN', 'ADMIN_TOKEN', 'CLUSTER_KEY', 'ZK_AUTH', 'AMQP_URL'] as const;
+/** The settings that may come from a file: the tokens, the cluster key and the servers' credentials (across hosts also the RabbitMQ password and the Erlang cookie). */
+export const SECRET_SETTINGS = ['SERVICE_TOKEN', 'ADMIN_TOKEN', 'CLUSTER_KEY', 'ZK_AUTH', 'AMQP_URL', 'RABBITMQ_PASSWORD', 'ERLANG_COOKIE'] as const;
 
 /** At most this much is read from a secret file: every secret setting is far shorter. */
 const MAX_SECRET_BYTES = 4096;

@@ -1,5 +1,9 @@
 /**
- * Everything `npm start` runs, and how it ends. Start: RabbitMQ and ZooKeeper (found or private),
+ * Everything `npm start` runs, and how it ends. Across hosts (a HostPlan, docs/hosts.md) it is
+ * this host's share instead: its RabbitMQ cluster node and ZooKeeper ensemble server, one
+ * orchestrator (supervising on the database host only), the services the placement puts here and
+ * a gateway to every host's instances.
+ * Start: RabbitMQ and ZooKeeper (found or private),
  * then the first orchestrator (which starts the workers), the other orchestrators (standing by),
  * the users and rides instances and the gateway, each kept running (KeptService). Stop: the services in reverse order, then any worker of the cluster the
  * orchestrator left behind (it may have had to be killed after its grace), then the private
@@ -8,12 +12,16 @@
  */
 import { redactUrl } from '../shared/redact.ts';
 import path from 'node:path';
-import { ensureRabbitMq, ensureZooKeeper, type ServerHandle } from '../infra/servers.ts';
+import { ensureRabbitMq, ensureServerPackages, ensureZooKeeper, type ServerHandle } from '../infra/servers.ts';
 import type { Config } from '../shared/config.ts';
 import { entryPoint } from '../shared/entry-points.ts';
 import type { Logger } from '../shared/logger.ts';
 import { killClusterWorkers } from '../dbaas/runtime/workerProcesses.ts';
 import { KeptService, type RestartPolicy } from './KeptService.ts';
+import { startHostServers } from '../infra/host-servers.ts';
+import { waitForDatabaseHost } from './database-host-ready.ts';
+import type { HostPlan } from './host-plan.ts';
+import { erlangCookieOf, rabbitPasswordOf } from './host-secrets.ts';
 import { GATEWAY_SETTINGS, ORCHESTRATOR_SETTINGS, RIDES_SETTINGS, USERS_SETTINGS } from './settingsOfProcesses.ts';
 import { RideShareError } from '../shared/errors.ts';
 
@@ -30,6 +38,8 @@ export interface RideShareSystemOptions {
   config: Config;
   logger: Logger;
   restart?: Partial<RestartPolicy>;
+  /** This host's share of a deployment across hosts; unset: the whole system on this machine. */
+  host?: HostPlan;
 }
 
 export class RideShareSystem {
@@ -57,43 +67,90 @@ export class RideShareSystem {
       const { restoreOnFirstStart } = await import('../dbaas/backup/Restore.ts');
       await restoreOnFirstStart({ backupFile: config.RESTORE_FROM, dataDir: config.DATA_DIR, logger: this.logger });
     }
-    const rabbit = await ensureRabbitMq({ configuredUrl: config.AMQP_URL, dataDir: config.DATA_DIR, logger: this.logger });
-    this.servers.push(rabbit);
-    this.checkNotStopping();
-    const zookeeper = await ensureZooKeeper({ configuredConnect: config.ZK_CONNECT, dataDir: config.DATA_DIR, logger: this.logger });
-    this.servers.push(zookeeper);
+    const { host } = this.options;
+    const { rabbit, zookeeper } = host ? await this.startHostServers(host) : await this.findOrStartServers();
     const env = {
       AMQP_URL: rabbit.address,
       ZK_CONNECT: zookeeper.address,
       DATA_DIR: config.DATA_DIR,
-      // Every instance learns every orchestrator and every upstream, whichever port it has itself.
-      ORCHESTRATOR_URL: config.ORCHESTRATOR_URLS.join(','),
-      USERS_UPSTREAMS: config.USERS_UPSTREAMS.join(','),
-      RIDES_UPSTREAMS: config.RIDES_UPSTREAMS.join(','),
+      // Every instance learns every orchestrator and every upstream, whichever port it has itself;
+      // across hosts, every host's (this host's orchestrator first).
+      ORCHESTRATOR_URL: (host?.orchestratorUrls ?? config.ORCHESTRATOR_URLS).join(','),
+      USERS_UPSTREAMS: (host?.usersUpstreams ?? config.USERS_UPSTREAMS).join(','),
+      RIDES_UPSTREAMS: (host?.ridesUpstreams ?? config.RIDES_UPSTREAMS).join(','),
     };
+    // Across hosts the servers bind every address by default, which the children's own default would not.
+    const bind: Record<string, string> = host ? { BIND_HOST: config.BIND_HOST } : {};
+    // …and the gateway checks the instances' health, which a silent host needs (upstream-group.ts).
+    const gatewayChecks: Record<string, string> = host ? { UPSTREAM_CHECK_MS: String(config.UPSTREAM_CHECK_MS) } : {};
+    // Across hosts: one orchestrator here (every host has its own), and the placement's services.
+    const orchestratorPorts = host ? [config.ORCHESTRATOR_PORT] : config.ORCHESTRATOR_PORTS;
+    // One instance of a placed service per host, on the port every host's gateway routes to.
+    const placed = (runs: boolean, port: number) => (runs ? [port] : []);
+    const usersPorts = host ? placed(host.runsUsers, config.USERS_PORT) : config.USERS_PORTS;
+    const ridesPorts = host ? placed(host.runsRides, config.RIDES_PORT) : config.RIDES_PORTS;
     // Each runs the way this process does: compiled from dist/, or from src/ through tsx.
     // Each gets the addresses it needs and the settings it reads, nothing more (settingsOfProcesses.ts).
     const kept = (name: string, source: string, portVariable: string, port: number, own: ChildSettings, stopGraceMs?: number) =>
       new KeptService({ name, entry: entryPoint(source), port, env: { ...own.env, [portVariable]: String(port) }, inherit: own.inherit, stopGraceMs, logger: this.logger, restart: this.options.restart });
     const instances = (name: string, source: string, portVariable: string, list: number[], own: ChildSettings, stopGraceMs?: number) =>
       list.map((port, index) => kept(list.length === 1 ? name : `${name}-${index + 1}`, source, portVariable, port, own, stopGraceMs));
-    const orchestratorSettings = { inherit: ORCHESTRATOR_SETTINGS, env: { AMQP_URL: env.AMQP_URL, ZK_CONNECT: env.ZK_CONNECT, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL } };
-    const databaseClient = { DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL };
-    const [supervising, ...standbys] = instances('orchestrator', 'dbaas/orchestrator/main.ts', 'ORCHESTRATOR_PORT', config.ORCHESTRATOR_PORTS, orchestratorSettings, config.ORCHESTRATOR_STOP_GRACE_MS);
+    // Across hosts only the database host's orchestrator supervises: the workers' data stays on the host they run on.
+    const supervises: Record<string, string> = host ? { ORCHESTRATOR_SUPERVISES: host.isDatabaseHost ? 'on' : 'off' } : {};
+    const orchestratorSettings = { inherit: ORCHESTRATOR_SETTINGS, env: { ...bind, ...supervises, AMQP_URL: env.AMQP_URL, ZK_CONNECT: env.ZK_CONNECT, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL } };
+    const databaseClient = { ...bind, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL };
+    const [supervising, ...standbys] = instances('orchestrator', 'dbaas/orchestrator/main.ts', 'ORCHESTRATOR_PORT', orchestratorPorts, orchestratorSettings, config.ORCHESTRATOR_STOP_GRACE_MS);
     // The services need the orchestrator only when a request comes, and not each other to start.
     const services = [
       ...standbys,
-      ...instances('users', 'services/users/main.ts', 'USERS_PORT', config.USERS_PORTS, { inherit: USERS_SETTINGS, env: databaseClient }),
-      ...instances('rides', 'services/rides/main.ts', 'RIDES_PORT', config.RIDES_PORTS, { inherit: RIDES_SETTINGS, env: databaseClient }),
-      kept('gateway', 'services/gateway/main.ts', 'GATEWAY_PORT', config.GATEWAY_PORT, { inherit: GATEWAY_SETTINGS, env: { USERS_UPSTREAMS: env.USERS_UPSTREAMS, RIDES_UPSTREAMS: env.RIDES_UPSTREAMS } }),
+      ...instances('users', 'services/users/main.ts', 'USERS_PORT', usersPorts, { inherit: USERS_SETTINGS, env: databaseClient }),
+      ...instances('rides', 'services/rides/main.ts', 'RIDES_PORT', ridesPorts, { inherit: RIDES_SETTINGS, env: databaseClient }),
+      kept('gateway', 'services/gateway/main.ts', 'GATEWAY_PORT', config.GATEWAY_PORT, { inherit: GATEWAY_SETTINGS, env: { ...bind, ...gatewayChecks, USERS_UPSTREAMS: env.USERS_UPSTREAMS, RIDES_UPSTREAMS: env.RIDES_UPSTREAMS } }),
     ];
+    // Across hosts, the database host's processes declare the queues first (database-host-ready.ts).
+    if (host && !host.isDatabaseHost) await waitForDatabaseHost(host.databaseOrchestratorUrl, this.logger, () => this.isStopping);
     // The first one starts alone: it takes the supervisor lease and starts the workers.
     await this.launch([supervising as KeptService]);
     await this.launch(services);
     this.logger.info(
-      { gateway: config.GATEWAY_URL, orchestrators: config.ORCHESTRATOR_URLS, rabbitmq: redactUrl(rabbit.address), zookeeper: zookeeper.address },
-      'RideShare is up',
+      {
+        ...(host ? { host: host.self.name, placement: host.placement, services: [...(host.runsUsers ? ['users'] : []), ...(host.runsRides ? ['rides'] : [])] } : {}),
+        gateway: config.GATEWAY_URL,
+        orchestrators: env.ORCHESTRATOR_URL.split(','),
+        rabbitmq: redactUrl(rabbit.address),
+        zookeeper: zookeeper.address,
+      },
+      host ? `RideShare host ${host.self.name} is up` : 'RideShare is up',
     );
+  }
+
+  /** One machine: RabbitMQ and ZooKeeper found or started privately (src/infra/servers.ts). */
+  private async findOrStartServers(): Promise<{ rabbit: ServerHandle; zookeeper: ServerHandle }> {
+    const { config } = this.options;
+    const rabbit = await ensureRabbitMq({ configuredUrl: config.AMQP_URL, dataDir: config.DATA_DIR, logger: this.logger });
+    this.servers.push(rabbit);
+    this.checkNotStopping();
+    const zookeeper = await ensureZooKeeper({ configuredConnect: config.ZK_CONNECT, dataDir: config.DATA_DIR, logger: this.logger });
+    this.servers.push(zookeeper);
+    return { rabbit, zookeeper };
+  }
+
+  /** Across hosts: this host's RabbitMQ node and ZooKeeper server, once both are in with their peers. */
+  private async startHostServers(host: HostPlan): Promise<{ rabbit: ServerHandle; zookeeper: ServerHandle }> {
+    const { config } = this.options;
+    await ensureServerPackages(this.logger);
+    const servers = await startHostServers({
+      self: host.self,
+      hosts: host.hosts,
+      dataDir: config.DATA_DIR,
+      password: rabbitPasswordOf(config),
+      cookie: erlangCookieOf(config),
+      logger: this.logger,
+      stopping: () => this.isStopping,
+    });
+    this.servers.push(servers.rabbit, servers.zookeeper);
+    this.checkNotStopping();
+    return servers;
   }
 
   /** Starts these together; listed first, so a stop that comes meanwhile stops them too. */
@@ -153,7 +210,8 @@ export class RideShareSystem {
    */
   private async sweepWorkers(graceMs: number): Promise<void> {
     const cluster = this.options.config.RIDESHARE_CLUSTER;
-    const killed = await killClusterWorkers(cluster, { graceMs });
+    // Across hosts only this host's workers: a test bed's hosts share one machine's processes.
+    const killed = await killClusterWorkers(cluster, { graceMs, thisNetworkNamespaceOnly: this.options.host !== undefined });
     if (killed.length > 0) this.logger.warn({ workers: killed.map((worker) => ({ workerId: worker.workerId, pid: worker.pid })) }, 'stopped workers the orchestrator left running');
     if (this.options.config.WORKER_RUNTIME === 'docker') await this.removeWorkerContainers();
   }

@@ -41,4 +41,4 @@ export const USERS_SETTINGS: readonly string[] = [...HTTP_SERVER, ...DATABASE_CL
 export const RIDES_SETTINGS: readonly string[] = [...HTTP_SERVER, ...DATABASE_CLIENT, 'GATEWAY_PORT', 'GATEWAY_URL', 'RIDES_PUBLIC_HOST', 'RIDESHARE_NOW', 'AREAS_FILE'];
 
 /** The public edge: no token, no DATA_DIR, nothing of the database service. */
-export const GATEWAY_SETTINGS: readonly string[] = [...HTTP_SERVER];
+export const GATEWAY_SETTINGS: readonly string[] = [...HTTP_SERVER, 'UPSTREAM_CHECK_MS'];

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScalingDecision } from '../../src/dbaas/supervisor/Autoscaler.ts';
 import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { get, inParallel, post } from '../../harness/http.ts';
-import { until } from '../../harness/replicas.ts';
+import { staysTrue, until } from '../../harness/replicas.ts';
 
 const fromSlaves = (workers: { role: string; pid: number }[]) => workers.filter((worker) => worker.role === 'slave').map((worker) => worker.pid);
 
@@ -93,5 +93,40 @@ describe('several orchestrators on one cluster', () => {
     );
     const read = await post<{ rows: { username: string }[] }>(`${second.orchestratorUrl}/api/v1/db/read`, { table: 'users', minSeq: write.body.seq });
     expect(read.body.rows.map((row) => row.username).sort()).toEqual(['after-handover', 'via-second']);
+  });
+});
+
+describe('an orchestrator that never supervises (ORCHESTRATOR_SUPERVISES=off, the hosts without the data)', () => {
+  const cluster = uniqueClusterName('nosup');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
+  const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-elsewhere-`));
+  let first: DatabaseServiceHandle | undefined;
+  let serving: DatabaseServiceHandle | undefined;
+
+  afterAll(async () => {
+    await serving?.stop();
+    await first?.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(elsewhere, { recursive: true, force: true });
+  });
+
+  it('serves the API while another supervises, and does not take over when that one leaves: the cluster waits for it', async () => {
+    first = await startDatabaseService({ cluster, dataDir, slaves: 1 });
+    // Another host's DATA_DIR: the cluster's secrets copied, no data.
+    fs.cpSync(path.join(dataDir, 'secrets'), path.join(elsewhere, 'secrets'), { recursive: true });
+    serving = await startDatabaseService({ cluster, dataDir: elsewhere, slaves: 1, env: { ORCHESTRATOR_SUPERVISES: 'off' } });
+    expect(serving.orchestrator.isSupervising).toBe(false);
+    const write = await post<{ seq: number }>(`${serving.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'kept', password: 'd'.repeat(40) } });
+    expect(write.status).toBe(200);
+    const workers = (await get<number[]>(`${first.orchestratorUrl}/api/v1/worker/list`)).body;
+    await first.orchestrator.stop({ leaveWorkers: true });
+    // A standby would have taken over within a second or two (the test above); this one never does.
+    await staysTrue(() => serving?.orchestrator.isSupervising === false, 4000, 'the non-supervising orchestrator stays out');
+    // The one that holds the data comes back and adopts the workers it left; nothing was started elsewhere.
+    first = await startDatabaseService({ cluster, dataDir, slaves: 1 });
+    expect(first.orchestrator.isSupervising).toBe(true);
+    expect((await get<number[]>(`${first.orchestratorUrl}/api/v1/worker/list`)).body).toEqual(workers);
+    const read = await post<{ rows: { username: string }[] }>(`${serving.orchestratorUrl}/api/v1/db/read`, { table: 'users', minSeq: write.body.seq });
+    expect(read.body.rows.map((row) => row.username)).toEqual(['kept']);
   });
 });

@@ -33,3 +33,24 @@ describe('choosing an instance', () => {
     expect(() => new UpstreamGroup({ name: 'users', upstreams: [] })).toThrow(/at least one/);
   });
 });
+
+describe('health checks (across hosts)', () => {
+  it('leaves out an instance whose /health does not answer, and takes it back once it does', async () => {
+    const healthy = new Map(urls.map((url) => [url, true]));
+    const group = new UpstreamGroup({ name: 'users', upstreams: urls.slice(0, 2), healthCheck: { intervalMs: 20, probe: async (origin) => healthy.get(origin) ?? false } });
+    try {
+      healthy.set(urls[0] as string, false);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect([1, 2, 3].map(() => group.candidates())).toEqual([[urls[1]], [urls[1]], [urls[1]]]);
+      healthy.set(urls[1] as string, false);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(group.candidates()).toEqual([]);
+      healthy.set(urls[0] as string, true);
+      healthy.set(urls[1] as string, true);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(new Set([1, 2].map(() => group.candidates()[0]))).toEqual(new Set(urls.slice(0, 2)));
+    } finally {
+      group.close();
+    }
+  });
+});

@@ -57,6 +57,8 @@ export interface OrchestratorOptions extends ClusterSetup {
   sessionTimeoutMs: number;
   /** Auto-scaling of slaves by read load; off when absent. */
   scaling?: ScalingOptions;
+  /** False: never takes the supervisor lease (Leadership's `supervises`); default true. */
+  supervises?: boolean;
   /** Access log and metrics (config ACCESS_LOG, METRICS); both on unless given. */
   observability?: ObservabilitySettings;
   /** Bearer tokens (config RIDESHARE_AUTH, SERVICE_TOKEN, ADMIN_TOKEN; docs/security.md). */

@@ -28,6 +28,7 @@ export function orchestratorSettingsFrom(config: Config): OrchestratorSettings {
       rpcTimeoutMs: config.RPC_TIMEOUT_MS,
       sessionTimeoutMs: config.ZK_SESSION_TIMEOUT_MS,
       initialSlaves: 1,
+      supervises: config.ORCHESTRATOR_SUPERVISES,
       scaling: { windowMs: config.SCALE_WINDOW_SECONDS * 1000, readsPerSlave: config.READS_PER_SLAVE, maxSlaves: config.MAX_SLAVES },
       workerTuning: workerTuningFrom(config),
       ...(config.AGENT_HOST ? { agentHost: config.AGENT_HOST } : {}),

@@ -4,6 +4,7 @@
  * in /proc: an orchestrator adopting them (registered in ZooKeeper or not yet), and `npm start`
  * making sure none outlives it. Every signal is checked against pid, start time and tag first.
  */
+import { readlinkSync } from 'node:fs';
 import { commandLine, identify, isSameProcess, listPids, signalIdentified, terminate, waitFor, type ProcessIdentity } from '../../shared/processes.ts';
 
 const TAG_PREFIX = '--rideshare-worker=';
@@ -47,6 +48,19 @@ export function findClusterWorkers(cluster: string): WorkerProcess[] {
 export interface KillClusterWorkersOptions {
   /** SIGTERM first, SIGKILL after this; 0 sends SIGKILL at once. */
   graceMs: number;
+  /**
+   * Only workers in this process's network namespace: hosts of a test bed share one machine's
+   * processes, and one host's `npm start` must leave the other hosts' workers alone.
+   */
+  thisNetworkNamespaceOnly?: boolean;
+}
+
+function networkNamespaceOf(pid: number | 'self'): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -54,7 +68,8 @@ export interface KillClusterWorkersOptions {
  * the orchestrator that should have stopped them is gone). Resolves with those it found.
  */
 export async function killClusterWorkers(cluster: string, options: KillClusterWorkersOptions): Promise<WorkerProcess[]> {
-  const workers = findClusterWorkers(cluster);
+  const own = networkNamespaceOf('self');
+  const workers = findClusterWorkers(cluster).filter((worker) => !options.thisNetworkNamespaceOnly || networkNamespaceOf(worker.pid) === own);
   await Promise.all(
     workers.map((worker) => {
       // Alive while the process is (pid and start time), not while its tag shows: a process on its

@@ -35,6 +35,12 @@ export interface LeadershipOptions extends ClusterSetup {
   flushReadCount(): Promise<void>;
   journal: SupervisionJournal;
   logger: Logger;
+  /**
+   * False: this orchestrator never takes the lease, it only serves the database's API. Across hosts
+   * the workers start on the supervisor's own host and their data stays there, so an orchestrator
+   * of a host that holds no data must not take over: it would start an empty database.
+   */
+  supervises?: boolean;
 }
 
 export interface ScalingReport {
@@ -73,7 +79,7 @@ export class Leadership {
     this.state = 'running';
     this.options.zk.on('expired', () => void this.onSessionLost());
     this.options.zk.on('renewed', () => this.onSessionRenewed());
-    if (await this.lease.tryAcquire()) await this.lead(false);
+    if (this.options.supervises !== false && (await this.lease.tryAcquire())) await this.lead(false);
     else this.standBy();
   }
 
@@ -184,6 +190,13 @@ export class Leadership {
   private standBy(): void {
     // One wait for the lease at a time: after a renewed session the earlier wait may still run.
     if (this.standingBy) return;
+    if (this.options.supervises === false) {
+      void this.lease.holder().then(
+        (holder) => this.options.logger.info({ holder }, 'serving the database API without supervising (this orchestrator never takes the lease)'),
+        () => undefined,
+      );
+      return;
+    }
     this.standingBy = true;
     void this.lease.holder().then(
       (holder) => this.options.logger.info({ holder }, 'another orchestrator supervises; standing by'),

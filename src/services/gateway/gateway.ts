@@ -12,7 +12,7 @@ import { createHttpApp, listen, type HttpHandle } from '../../shared/http/app.ts
 import type { ObservabilitySettings } from '../../shared/http/observability.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { proxyWithFailover } from './failover-proxy.ts';
-import { upstreamReadiness } from './upstream-readiness.ts';
+import { answers, upstreamReadiness } from './upstream-readiness.ts';
 import { UpstreamGroup } from './upstream-group.ts';
 
 export interface GatewayOptions {
@@ -36,6 +36,11 @@ export interface GatewayOptions {
   publicApiOnly?: boolean;
   /** How long closing keeps answering while draining (config SHUTDOWN_DRAIN_MS). Default 0. */
   drainMs?: number;
+  /**
+   * How often every instance's /health is checked; one that does not answer within it is left out
+   * until it does (config UPSTREAM_CHECK_MS; across hosts a host may fall silent). 0 or unset: off.
+   */
+  healthCheckMs?: number;
   /** Access log and metrics (config ACCESS_LOG, METRICS); both on unless given. */
   observability?: ObservabilitySettings;
   /** Where the gateway logs (a pino logger, its level set by the caller). */
@@ -44,8 +49,10 @@ export interface GatewayOptions {
 
 export async function startGateway(options: GatewayOptions): Promise<HttpHandle> {
   const { logger } = options;
-  const users = new UpstreamGroup({ name: 'users', upstreams: options.usersUpstreams, coolDownMs: options.coolDownMs });
-  const rides = new UpstreamGroup({ name: 'rides', upstreams: options.ridesUpstreams, coolDownMs: options.coolDownMs });
+  const intervalMs = options.healthCheckMs ?? 0;
+  const healthCheck = intervalMs > 0 ? { healthCheck: { intervalMs, probe: (origin: string) => answers(origin, intervalMs) } } : {};
+  const users = new UpstreamGroup({ name: 'users', upstreams: options.usersUpstreams, coolDownMs: options.coolDownMs, ...healthCheck });
+  const rides = new UpstreamGroup({ name: 'rides', upstreams: options.ridesUpstreams, coolDownMs: options.coolDownMs, ...healthCheck });
   // Bodies are held as bytes, not streamed: a request refused by one instance can then be sent
   // whole to the next. Bodies here are small JSON documents. GET /health is the gateway's own.
   const app = createHttpApp({ name: 'gateway', ...(options.observability ? { observability: options.observability } : {}), logger, body: 'raw', readiness: () => upstreamReadiness([users, rides]) });
@@ -64,11 +71,16 @@ export async function startGateway(options: GatewayOptions): Promise<HttpHandle>
       disableRequestLogging: true,
       // Without it reply-from keeps its keep-alive sockets open after close.
       destroyAgent: true,
-      // Idle connections expire before an instance's drain ends (src/shared/http/drain.ts).
-      undici: { connections: 128, pipelining: 1, connectTimeout: 5000, keepAliveMaxTimeout: 1000 },
+      // Idle connections expire before an instance's drain ends (src/shared/http/drain.ts). A
+      // connection is made in well under a millisecond to an instance that is there; one that
+      // takes a second is to a silent host (crashed, cut off), and the next instance is tried.
+      undici: { connections: 128, pipelining: 1, connectTimeout: 1000, keepAliveMaxTimeout: 1000 },
       replyOptions: { getUpstream: () => group.origins[0] ?? '' },
       handler: (request, reply, dest) => proxyWithFailover(request, reply, dest, { group, timeoutMs: options.timeoutMs }),
     });
   }
-  return listen(app, { port: options.port, host: options.host, drainMs: options.drainMs });
+  return listen(app, { port: options.port, host: options.host, drainMs: options.drainMs }, async () => {
+    users.close();
+    rides.close();
+  });
 }

@@ -20,6 +20,7 @@ export function gatewaySettingsFrom(config: Config): GatewaySettings {
     ridesUpstreams: config.RIDES_UPSTREAMS,
     timeoutMs: GATEWAY_UPSTREAM_TIMEOUT_MS,
     drainMs: config.SHUTDOWN_DRAIN_MS,
+    healthCheckMs: config.UPSTREAM_CHECK_MS,
     // Without authorization the system runs as the 2020 deployment did, for its graders.
     publicApiOnly: config.RIDESHARE_AUTH,
     observability: { accessLog: config.ACCESS_LOG, metrics: config.METRICS },

@@ -4,6 +4,11 @@
  * of being tried first, and a request that finds every live one failing still tries it, so a
  * restarted instance is back in rotation after its first success, with no health probes (which
  * would cost nothing here but add requests the services do not expect).
+ *
+ * Across hosts an instance may also fall silent (its host crashed or is cut off): a connection to
+ * it neither succeeds nor is refused, and a request on an open one never comes back. There the
+ * group checks every instance's /health in the background (`healthCheck`): one that does not answer
+ * in time is left out of the order altogether until it answers again, so no request waits on it.
  */
 import { RideShareError } from '../../shared/errors.ts';
 
@@ -14,6 +19,8 @@ export interface UpstreamGroupOptions {
   /** How long a refused instance stays at the back of the order. Default 2000 ms. */
   coolDownMs?: number;
   now?: () => number;
+  /** Every `intervalMs`, each instance's health: false leaves it out until it answers again. Off unless given. */
+  healthCheck?: { intervalMs: number; probe: (origin: string) => Promise<boolean> };
 }
 
 export class UpstreamGroup {
@@ -22,6 +29,9 @@ export class UpstreamGroup {
   readonly #downUntil = new Map<string, number>();
   readonly #coolDownMs: number;
   readonly #now: () => number;
+  /** Instances whose last health check failed: in no order until one answers. */
+  readonly #silent = new Set<string>();
+  #checker: NodeJS.Timeout | undefined;
   #next = 0;
 
   constructor(options: UpstreamGroupOptions) {
@@ -30,6 +40,22 @@ export class UpstreamGroup {
     this.#origins = options.upstreams.map((upstream) => new URL(upstream).origin);
     this.#coolDownMs = options.coolDownMs ?? 2000;
     this.#now = options.now ?? Date.now;
+    const { healthCheck } = options;
+    if (healthCheck) {
+      let checking = false;
+      this.#checker = setInterval(() => {
+        // One round at a time: a probe of a silent instance takes the whole interval.
+        if (checking) return;
+        checking = true;
+        void Promise.all(this.#origins.map(async (origin) => ((await healthCheck.probe(origin)) ? this.#silent.delete(origin) : this.#silent.add(origin)))).finally(() => (checking = false));
+      }, healthCheck.intervalMs);
+      this.#checker.unref();
+    }
+  }
+
+  /** Stops the health checks. */
+  close(): void {
+    clearInterval(this.#checker);
   }
 
   /** The instances' origins, in configuration order. */
@@ -37,10 +63,13 @@ export class UpstreamGroup {
     return this.#origins;
   }
 
-  /** Every instance, in the order one request should try them: live ones in turn, then down ones. */
+  /**
+   * Every instance, in the order one request should try them: live ones in turn, then down ones;
+   * none whose health check failed (no instance at all when every one is silent).
+   */
   candidates(): string[] {
     const now = this.#now();
-    const isDown = (origin: string): boolean => (this.#downUntil.get(origin) ?? 0) > now;
+    const isDown = (origin: string): boolean => (this.#downUntil.get(origin) ?? 0) > now || this.#silent.has(origin);
     const count = this.#origins.length;
     // The cursor moves past the instance this request starts with, so live ones share the load
     // evenly even while another is down.
@@ -54,7 +83,8 @@ export class UpstreamGroup {
     }
     this.#next = (start + 1) % count;
     const rotated = [...this.#origins.slice(start), ...this.#origins.slice(0, start)];
-    return [...rotated.filter((origin) => !isDown(origin)), ...rotated.filter(isDown)];
+    const reachable = rotated.filter((origin) => !this.#silent.has(origin));
+    return [...reachable.filter((origin) => !isDown(origin)), ...reachable.filter(isDown)];
   }
 
   markDown(origin: string): void {

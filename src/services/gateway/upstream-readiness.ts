@@ -5,9 +5,10 @@ import type { UpstreamGroup } from './upstream-group.ts';
 
 const PROBE_TIMEOUT_MS = 1000;
 
-async function answers(origin: string): Promise<boolean> {
+/** Whether the instance's /health answers 200 within the timeout (also the groups' health check). */
+export async function answers(origin: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
   try {
-    const response = await request(`${origin}/health`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    const response = await request(`${origin}/health`, { signal: AbortSignal.timeout(timeoutMs) });
     await response.body.dump();
     return response.statusCode === 200;
   } catch {

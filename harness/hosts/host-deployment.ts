@@ -1,0 +1,123 @@
+/**
+ * RideShare deployed across the hosts of a test bed exactly as docs/hosts.md tells an operator:
+ * each host's DATA_DIR (a folder of the bed), the secrets made once with `npm run secrets` on the
+ * first host and copied to the others, and on each host, inside its namespace and under its own
+ * host name, `npm start -- --host <name>` with RIDESHARE_HOSTS and RIDESHARE_PLACEMENT exported.
+ * A host counts as up when its `npm start` logs "RideShare host <name> is up".
+ *
+ * Everything runs through the bed's `exec`, so a crash of the host (bed.crash) kills it with the
+ * rest, and the bed's teardown kills whatever is left and removes the folders.
+ */
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { appendFileSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RideShareError } from '../../src/shared/errors.ts';
+import { waitFor } from '../../src/shared/processes.ts';
+import type { TestBed } from './TestBed.ts';
+import { pidsIn } from './namespace-pids.ts';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The three RabbitMQ nodes take 20-40 s to form here, and a loaded machine more. */
+const UP_TIMEOUT_MS = 240_000;
+
+export type Placement = 'seed' | 'ha';
+
+interface RunningHost {
+  child: ChildProcess;
+  output: string;
+}
+
+export interface HostMemory {
+  host: string;
+  /** Resident KiB of every process in the host, and by program. */
+  totalKiB: number;
+  byProgram: Record<string, number>;
+}
+
+export class HostDeployment {
+  readonly dataDirs = new Map<string, string>();
+  private readonly running = new Map<string, RunningHost>();
+
+  constructor(
+    private readonly bed: TestBed,
+    readonly placement: Placement,
+    /** Names the folders, so two deployments in one bed keep theirs apart. */
+    private readonly label: string,
+    /** A folder where each host's output is also appended (`<label>-<host>.log`), to read after a failed run; none by default. */
+    private readonly logDir?: string,
+  ) {}
+
+  /** RIDESHARE_HOSTS as docs/hosts.md writes it: name=address for every host, in the bed's order (users, rides, db). */
+  get hostsSetting(): string {
+    return this.bed.hosts.map((host) => `${host.name}=${host.address}`).join(',');
+  }
+
+  /** Each host's DATA_DIR; the secrets made on the first and copied to the others (`cp -rp` standing for `scp -rp`). */
+  prepare(): void {
+    for (const host of this.bed.hosts) this.dataDirs.set(host.name, this.bed.folder(`${this.label}-${host.name}`));
+    const [first, ...others] = this.bed.hosts.map((host) => host.name);
+    const firstDir = this.dataDirs.get(first as string) as string;
+    execFileSync('npm', ['run', '-s', 'secrets'], { cwd: REPO, env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: firstDir }, stdio: 'pipe' });
+    for (const host of others) execFileSync('cp', ['-rp', path.join(firstDir, 'secrets'), this.dataDirs.get(host) as string]);
+  }
+
+  /** Starts the host with the documented command; resolves with the milliseconds until it was up. */
+  async start(host: string): Promise<number> {
+    const began = performance.now();
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/root',
+      DATA_DIR: this.dataDirs.get(host) as string,
+      RIDESHARE_HOSTS: this.hostsSetting,
+      RIDESHARE_PLACEMENT: this.placement,
+    };
+    const child = this.bed.exec(host, ['npm', 'start', '--', '--host', host], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const entry: RunningHost = { child, output: '' };
+    const logFile = this.logDir === undefined ? undefined : path.join(this.logDir, `${this.label}-${host}.log`);
+    const keep = (chunk: Buffer) => {
+      entry.output = (entry.output + chunk.toString()).slice(-200_000);
+      if (logFile) appendFileSync(logFile, chunk);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.running.set(host, entry);
+    const up = `RideShare host ${host} is up`;
+    const done = await waitFor(() => entry.output.includes(up) || child.exitCode !== null || child.signalCode !== null, UP_TIMEOUT_MS, 100);
+    if (!done || !entry.output.includes(up)) {
+      throw new RideShareError('INTERNAL', `host ${host} did not come up (${child.exitCode ?? child.signalCode ?? 'still starting'}):\n${entry.output.slice(-4000)}`);
+    }
+    return performance.now() - began;
+  }
+
+  /** What the host's `npm start` printed (its own lines and its children's). */
+  output(host: string): string {
+    return this.running.get(host)?.output ?? '';
+  }
+
+  /** SIGTERM to the host's `npm start`, as Ctrl-C or `kill` would; resolves with the ms until nothing is left in the host. */
+  async stop(host: string, timeoutMs = 60_000): Promise<number> {
+    const began = performance.now();
+    this.running.get(host)?.child.kill('SIGTERM');
+    const namespace = this.bed.host(host).namespace;
+    if (!(await waitFor(() => pidsIn(namespace).length === 0, timeoutMs, 100))) throw new RideShareError('TIMEOUT', `host ${host}: processes left ${timeoutMs} ms after SIGTERM: ${pidsIn(namespace).join(', ')}`);
+    return performance.now() - began;
+  }
+
+  memory(host: string): HostMemory {
+    const byProgram: Record<string, number> = {};
+    let totalKiB = 0;
+    for (const pid of pidsIn(this.bed.host(host).namespace)) {
+      try {
+        const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+        const kib = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0);
+        const program = /^Name:\s+(.+)$/m.exec(status)?.[1] ?? '?';
+        byProgram[program] = (byProgram[program] ?? 0) + kib;
+        totalKiB += kib;
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return { host, totalKiB, byProgram };
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * This host's share of the servers of a deployment across hosts: its RabbitMQ cluster node
+ * (rabbitmq-cluster-node.ts) and its ZooKeeper ensemble server (zookeeper-ensemble-server.ts),
+ * each a process group of its own under DATA_DIR/servers/, started together and ready once the
+ * node runs beside a majority of the cluster's nodes and takes clients, and the server serves as
+ * leader or follower. Both need their
+ * peers (a RabbitMQ node joins the others on its first boot; ZooKeeper serves only with a
+ * majority), so the hosts must be started within FORM_TIMEOUT_MS of one another.
+ *
+ * Stopping is SIGTERM (rabbitmq-server's trap stops its node, `rabbitmqctl stop` can hang on a
+ * node back from a pause), SIGKILL to the group after the grace; then the host's epmd, if this
+ * start is what started it.
+ */
+import { execFile, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import type { Logger } from '../shared/logger.ts';
+import { killGroupAtExit, portAccepts, signalGroup, spawnGroupLeader, terminate } from '../shared/processes.ts';
+import { CLUSTER_AMQP_PORT, clusterNodeUrl, prepareRabbitClusterNode } from './rabbitmq-cluster-node.ts';
+import type { ServerHandle } from './servers.ts';
+import { ENSEMBLE_CLIENT_PORT, ensembleConnectString, prepareZooKeeperEnsembleServer } from './zookeeper-ensemble-server.ts';
+
+/** How long this host waits for its peers' servers: the other hosts may be started a while later. */
+export const FORM_TIMEOUT_MS = 300_000;
+const EPMD_PORT = 4369;
+const RABBIT_STOP_GRACE_MS = 15_000;
+const ZOOKEEPER_STOP_GRACE_MS = 5000;
+const CLEAN_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+const execFileP = promisify(execFile);
+
+export interface HostServersOptions {
+  /** This host's name and every host's name and address, this one's among them. */
+  self: { name: string; address: string };
+  hosts: readonly { name: string; address: string }[];
+  dataDir: string;
+  password: string;
+  cookie: string;
+  logger: Logger;
+  formTimeoutMs?: number;
+  /** Checked while waiting for the peers: a stop requested meanwhile ends the wait (and stops both servers). */
+  stopping?: () => boolean;
+}
+
+export interface HostServers {
+  /** Every node's URL, this host's first (AMQP_URL). */
+  rabbit: ServerHandle;
+  /** Every server, this host's first (ZK_CONNECT). */
+  zookeeper: ServerHandle;
+}
+
+interface Spawned {
+  child: ChildProcess;
+  pid: number;
+  exited: () => string | undefined;
+}
+
+function spawnServer(argv: string[], dir: string, logFile: string): Spawned {
+  const [command, ...args] = argv as [string, ...string[]];
+  const child = spawnGroupLeader(command, args, { cwd: dir, env: { PATH: CLEAN_PATH }, logFile, freshLog: true });
+  child.on('error', () => undefined);
+  child.unref();
+  if (child.pid === undefined) throw new Error(`could not run ${command}`);
+  return {
+    child,
+    pid: child.pid,
+    exited: () => (child.exitCode !== null || child.signalCode !== null ? `exited (${child.signalCode ?? `code ${child.exitCode}`}); see ${logFile}` : undefined),
+  };
+}
+
+function handleOf(spawned: Spawned, address: string, graceMs: number, after?: () => Promise<void>): ServerHandle {
+  const spare = killGroupAtExit(spawned.pid);
+  const alive = () => spawned.exited() === undefined;
+  let stopping: Promise<void> | undefined;
+  return {
+    address,
+    startedHere: true,
+    pid: spawned.pid,
+    stop: () =>
+      (stopping ??= (async () => {
+        await terminate({ signal: (signal) => (signal === 'SIGTERM' ? spawned.child.kill(signal) : signalGroup(spawned.pid, signal)), alive, graceMs });
+        // Helpers the server forked may outlive it.
+        signalGroup(spawned.pid, 'SIGKILL');
+        spare();
+        await after?.();
+      })()),
+    kill: () => {
+      signalGroup(spawned.pid, 'SIGKILL');
+      spare();
+    },
+  };
+}
+
+/** `srvr` on this host's ZooKeeper client port: its mode, or undefined while it does not serve. */
+function zooKeeperMode(): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let reply = '';
+    const socket = net.connect({ host: '127.0.0.1', port: ENSEMBLE_CLIENT_PORT });
+    const done = () => {
+      socket.destroy();
+      resolve(/^Mode: (\w+)/m.exec(reply)?.[1]);
+    };
+    socket.setTimeout(2000, done);
+    socket.on('connect', () => socket.write('srvr'));
+    socket.on('data', (chunk: Buffer) => (reply += chunk.toString()));
+    socket.on('error', done);
+    socket.on('close', done);
+  });
+}
+
+async function until(what: string, deadline: number, failed: () => string | undefined, ready: () => Promise<boolean>): Promise<void> {
+  for (;;) {
+    const reason = failed();
+    if (reason) throw new Error(`${what} ${reason}`);
+    if (await ready()) return;
+    if (Date.now() > deadline) throw new Error(`${what} was not ready within ${FORM_TIMEOUT_MS / 1000} s: are the other hosts started and reachable?`);
+    await sleep(500);
+  }
+}
+
+export async function startHostServers(options: HostServersOptions): Promise<HostServers> {
+  const { self, hosts, logger } = options;
+  const deadline = Date.now() + (options.formTimeoutMs ?? FORM_TIMEOUT_MS);
+  // A node or server left by a start that was killed would hold the ports: say so instead of failing obscurely.
+  for (const [port, what] of [[CLUSTER_AMQP_PORT, 'RabbitMQ'], [ENSEMBLE_CLIENT_PORT, 'ZooKeeper']] as const) {
+    if (await portAccepts(port)) throw new Error(`port ${port} is already taken on this host: a ${what} still runs (an earlier start that was killed?); stop it first`);
+  }
+  const epmdWasRunning = await portAccepts(EPMD_PORT);
+  const rabbitDir = path.join(options.dataDir, 'servers', 'rabbitmq-node');
+  const zookeeperDir = path.join(options.dataDir, 'servers', 'zookeeper-server');
+  await mkdir(rabbitDir, { recursive: true, mode: 0o700 });
+  await mkdir(zookeeperDir, { recursive: true, mode: 0o700 });
+  const rabbitLaunch = await prepareRabbitClusterNode({ dir: rabbitDir, host: self.name, hosts: hosts.map((host) => host.name), cookie: options.cookie, password: options.password });
+  // ZooKeeper's members are reached by address; the id follows the order of RIDESHARE_HOSTS on every host.
+  const zookeeperLaunch = await prepareZooKeeperEnsembleServer({ dir: zookeeperDir, host: self.address, hosts: hosts.map((host) => host.address) });
+  const rabbitProcess = spawnServer(rabbitLaunch.argv, rabbitDir, path.join(rabbitDir, 'stdout.log'));
+  const zookeeperProcess = spawnServer(zookeeperLaunch.argv, zookeeperDir, zookeeperLaunch.logFile);
+  const selfFirst = [self, ...hosts.filter((host) => host.name !== self.name)];
+  const stopEpmd = async () => {
+    if (epmdWasRunning) return;
+    await execFileP('epmd', ['-kill'], { env: { PATH: CLEAN_PATH }, timeout: 5000 }).catch(() => undefined);
+  };
+  const rabbit = handleOf(rabbitProcess, selfFirst.map((host) => clusterNodeUrl(host.address, options.password)).join(','), RABBIT_STOP_GRACE_MS, stopEpmd);
+  const zookeeper = handleOf(zookeeperProcess, ensembleConnectString(selfFirst.map((host) => host.address)), ZOOKEEPER_STOP_GRACE_MS);
+  const began = Date.now();
+  const failed = (spawned: Spawned) => () => (options.stopping?.() ? 'was abandoned: a stop was requested' : spawned.exited());
+  try {
+    const [cli, ...cliArgs] = rabbitLaunch.cli('rabbitmqctl') as [string, ...string[]];
+    await Promise.all([
+      until(`RabbitMQ node ${rabbitLaunch.node}`, deadline, failed(rabbitProcess), async () => {
+        try {
+          await execFileP(cli, [...cliArgs, 'await_startup', '--timeout', '20'], { timeout: 30_000 });
+          // A node that booted alone resets and restarts when it joins the others (its port closes
+          // meanwhile): ready is running beside a majority, and accepting clients.
+          const { stdout } = await execFileP(cli, [...cliArgs, 'cluster_status', '--formatter', 'json'], { timeout: 30_000 });
+          const running = (JSON.parse(stdout) as { running_nodes?: string[] }).running_nodes ?? [];
+          return running.includes(rabbitLaunch.node) && running.length > hosts.length / 2 && (await portAccepts(CLUSTER_AMQP_PORT));
+        } catch {
+          return false;
+        }
+      }).then(() => logger.info({ node: rabbitLaunch.node, ms: Date.now() - began }, 'this host\u2019s RabbitMQ node runs in the cluster')),
+      until(`ZooKeeper server ${zookeeperLaunch.id}`, deadline, failed(zookeeperProcess), async () => ['leader', 'follower'].includes((await zooKeeperMode()) ?? '')).then(() =>
+        logger.info({ server: zookeeperLaunch.id, ms: Date.now() - began }, 'this host\u2019s ZooKeeper server serves in the ensemble'),
+      ),
+    ]);
+  } catch (error) {
+    await Promise.all([rabbit.stop(), zookeeper.stop()]).catch(() => undefined);
+    throw error;
+  }
+  return { rabbit, zookeeper };
+}
