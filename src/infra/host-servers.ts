@@ -11,6 +11,7 @@
  * node back from a pause), SIGKILL to the group after the grace; then the host's epmd, if this
  * start is what started it.
  */
+import { RideShareError } from '../shared/errors.ts';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
@@ -62,7 +63,7 @@ function spawnServer(argv: string[], dir: string, logFile: string): Spawned {
   const child = spawnGroupLeader(command, args, { cwd: dir, env: { PATH: CLEAN_PATH }, logFile, freshLog: true });
   child.on('error', () => undefined);
   child.unref();
-  if (child.pid === undefined) throw new Error(`could not run ${command}`);
+  if (child.pid === undefined) throw new RideShareError('START_FAILED', `could not run ${command}`);
   return {
     child,
     pid: child.pid,
@@ -113,9 +114,9 @@ function zooKeeperMode(): Promise<string | undefined> {
 async function until(what: string, deadline: number, failed: () => string | undefined, ready: () => Promise<boolean>): Promise<void> {
   for (;;) {
     const reason = failed();
-    if (reason) throw new Error(`${what} ${reason}`);
+    if (reason) throw new RideShareError('START_FAILED', `${what} ${reason}`);
     if (await ready()) return;
-    if (Date.now() > deadline) throw new Error(`${what} was not ready within ${FORM_TIMEOUT_MS / 1000} s: are the other hosts started and reachable?`);
+    if (Date.now() > deadline) throw new RideShareError('START_FAILED', `${what} was not ready within ${FORM_TIMEOUT_MS / 1000} s: are the other hosts started and reachable?`);
     await sleep(500);
   }
 }
@@ -125,7 +126,7 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
   const deadline = Date.now() + (options.formTimeoutMs ?? FORM_TIMEOUT_MS);
   // A node or server left by a start that was killed would hold the ports: say so instead of failing obscurely.
   for (const [port, what] of [[CLUSTER_AMQP_PORT, 'RabbitMQ'], [ENSEMBLE_CLIENT_PORT, 'ZooKeeper']] as const) {
-    if (await portAccepts(port)) throw new Error(`port ${port} is already taken on this host: a ${what} still runs (an earlier start that was killed?); stop it first`);
+    if (await portAccepts(port)) throw new RideShareError('START_FAILED', `port ${port} is already taken on this host: a ${what} still runs (an earlier start that was killed?); stop it first`);
   }
   const epmdWasRunning = await portAccepts(EPMD_PORT);
   const rabbitDir = path.join(options.dataDir, 'servers', 'rabbitmq-node');

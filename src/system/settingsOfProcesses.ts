@@ -30,6 +30,9 @@ export const ORCHESTRATOR_SETTINGS: readonly string[] = [
   'SERVICE_TOKEN',
   'ADMIN_TOKEN',
   'CLUSTER_KEY',
+  'AGENT_HOST',
+  // Across hosts npm start sets it itself, per host (RideShareSystem.ts); alone, an operator's choice passes.
+  'ORCHESTRATOR_SUPERVISES',
   // The Docker client of WORKER_RUNTIME=docker finds the engine through these.
   'DOCKER_HOST',
   'DOCKER_TLS_VERIFY',

@@ -22,7 +22,7 @@ import { GATEWAY_SETTINGS, ORCHESTRATOR_SETTINGS, RIDES_SETTINGS, USERS_SETTINGS
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SERVERS = { AMQP_URL: 'amqp://u:p@127.0.0.1:5672/v', ZK_CONNECT: '127.0.0.1:2181' };
-const SECRETS = { CLUSTER_KEY: 'k'.repeat(32), ZK_AUTH: 'operator:zk-password-1', SERVICE_TOKEN: 's'.repeat(32), ADMIN_TOKEN: 'a'.repeat(32) };
+const SECRETS = { CLUSTER_KEY: 'k'.repeat(32), ZK_AUTH: 'operator:zk-password-1', SERVICE_TOKEN: 's'.repeat(32), ADMIN_TOKEN: 'a'.repeat(32), RABBITMQ_PASSWORD: 'r'.repeat(32), ERLANG_COOKIE: 'C'.repeat(32) };
 
 describe('settings: one parse, a typed view per process', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-settings-'));
@@ -168,6 +168,12 @@ describe('what npm start passes each process covers what its view reads', () => 
     ACCESS_LOG: 'off',
     METRICS: 'off',
     RIDESHARE_AUTH: 'on',
+    AGENT_HOST: 'rides',
+    ORCHESTRATOR_SUPERVISES: 'off',
+    UPSTREAM_CHECK_MS: '777',
+    RIDESHARE_HOST: 'rides',
+    RIDESHARE_HOSTS: 'users=10.9.0.1,rides=10.9.0.2,db=10.9.0.3',
+    RIDESHARE_PLACEMENT: 'ha',
     ...SECRETS,
   };
   /** What RideShareSystem gives each kind of process itself (addresses it decided, its port). */

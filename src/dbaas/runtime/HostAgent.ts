@@ -6,6 +6,7 @@
  * Several orchestrators may run on one host: the one holding the ephemeral `agents/<host>` node
  * acts, the others stand by and take over (adopting the running workers) when it goes.
  */
+import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import {
   listAssignmentIds,
@@ -60,7 +61,7 @@ export class HostAgent {
 
   /** Acts for the host at once if no other orchestrator does, else stands by. */
   async start(): Promise<void> {
-    if (this.state !== 'initial') throw new Error(`cannot start a host agent in state ${this.state}`);
+    if (this.state !== 'initial') throw new RideShareError('INVALID_STATE', `cannot start a host agent in state ${this.state}`);
     this.state = 'standing-by';
     this.options.runtime.on('exit', this.onExit);
     this.options.zk.on('renewed', this.onRenewed);

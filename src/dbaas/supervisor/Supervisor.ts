@@ -95,7 +95,7 @@ export class Supervisor {
 
   /** `takeover`: another orchestrator supervised until now; its workers are adopted. */
   async start(takeover = false): Promise<void> {
-    if (this.state !== 'initial') throw new Error(`cannot start a supervisor in state ${this.state}`);
+    if (this.state !== 'initial') throw new RideShareError('INVALID_STATE', `cannot start a supervisor in state ${this.state}`);
     this.state = 'supervising';
     fs.mkdirSync(this.workersDir, { recursive: true });
     await this.secureZnodes();

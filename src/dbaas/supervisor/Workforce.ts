@@ -250,13 +250,13 @@ export class Workforce {
     const deadline = Date.now() + (this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
     while (Date.now() < deadline) {
       if (!this.isRunning(handle.workerId)) {
-        throw new Error(`worker ${handle.workerId} (pid ${handle.pid}) exited before it was ready`);
+        throw new RideShareError('START_FAILED', `worker ${handle.workerId} (pid ${handle.pid}) exited before it was ready`);
       }
       const info = await readWorker(this.options.zk, this.options.cluster, handle.workerId);
       if (info?.ready) return info;
       await sleep(25);
     }
     await this.kill(handle.workerId, 'not-ready');
-    throw new Error(`worker ${handle.workerId} (pid ${handle.pid}) was not ready in time`);
+    throw new RideShareError('START_FAILED', `worker ${handle.workerId} (pid ${handle.pid}) was not ready in time`);
   }
 }
