@@ -109,7 +109,7 @@ describe('a private RabbitMQ started by the project', () => {
     try {
       const channel = await connection.createChannel();
       const names = clusterNames('rabbit-private');
-      await assertTopology(channel, names);
+      await assertTopology(connection, names);
       channel.sendToQueue(names.readQ, Buffer.from('hello'));
       const message = await channel.get(names.readQ, { noAck: true });
       expect(message && message.content.toString()).toBe('hello');

@@ -15,9 +15,11 @@ import type { ExitReason, StartReason } from '../coordination/ClusterHistory.ts'
 import { forgetWorker, listWorkers, readWorker } from '../coordination/WorkerRegistry.ts';
 import { secureOpenNodes } from '../coordination/ZkAcl.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
-import type { WorkerInfo } from '../protocol/names.ts';
+import { clusterNames, type WorkerInfo } from '../protocol/names.ts';
+import { connectAmqp } from '../transport/amqp.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { bootstrapCluster } from './ClusterBootstrap.ts';
+import { convertQueues } from './QueueConversion.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { promoteSuccessor } from './Failover.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
@@ -109,7 +111,10 @@ export class Supervisor {
       if (outcome.kind === 'cold-start') await this.killStaleWorkers();
       await this.desired.initialise(this.options.initialSlaves);
       if (outcome.kind === 'cold-start') await this.startMasterFromFiles();
-      else await this.startWorker('master', 'initial');
+      else {
+        await this.convertQueuesWhileNoWorkerRuns();
+        await this.startWorker('master', 'initial');
+      }
       const slaves = await this.wantedSlaves();
       await Promise.all(Array.from({ length: slaves }, () => this.startWorker('slave', 'initial')));
     }
@@ -391,10 +396,29 @@ export class Supervisor {
     return true;
   }
 
+  /**
+   * No worker runs: the one moment the queues an older version declared otherwise (classic
+   * queues) can be declared anew without taking a consumer from under a worker. A failure leaves
+   * them as they are, still usable; the next restart tries again.
+   */
+  private async convertQueuesWhileNoWorkerRuns(): Promise<void> {
+    try {
+      const connection = await connectAmqp(this.options.amqpUrl);
+      try {
+        await convertQueues(connection, clusterNames(this.options.cluster), this.options.logger);
+      } finally {
+        await connection.close().catch(() => undefined);
+      }
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'could not convert the queues of an older declaration; they are used as they are');
+    }
+  }
+
   /** A master from the most advanced file of the cluster, wherever a supervisor kept it (RestartSources.ts). */
   private async startMasterFromFiles(): Promise<WorkerHandle> {
     const sources = { zk: this.options.zk, cluster: this.options.cluster, workersDir: this.workersDir, logger: this.options.logger };
     await gatherRestartSources(sources);
+    await this.convertQueuesWhileNoWorkerRuns();
     const master = await this.startWorker('master', 'restart-from-files', this.workersDir);
     await restartSourcesUsed(sources);
     return master;
