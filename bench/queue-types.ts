@@ -8,7 +8,7 @@
  * the ratios are taken within a round.
  *
  *   npx tsx bench/queue-types.ts -- --variant classic=/path/to/previous --variant quorum=. \
- *     [--variant name=/path ...] [--rounds 3] [--requests 5000]
+ *     [--variant name=/path ...] [--rounds 3] [--requests 5000] [--serial 1000]
  *
  * The first variant is the one the others are compared with.
  */
@@ -39,8 +39,6 @@ interface Row extends CpuLoadResult {
 }
 
 const WORKLOADS = ['db/read point', 'db/write insert'] as const;
-/** One at a time is slow: the serial runs are shorter. */
-const SERIAL_REQUESTS = 1500;
 
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
@@ -59,7 +57,13 @@ function variantsFromArguments(): Variant[] {
   return variants;
 }
 
-async function measureVariant(variant: Variant, round: number, requests: number): Promise<Row[]> {
+/** Requests per row: `requests` at 64 in flight, `serial` (one at a time is slow) at 1. */
+interface Sizes {
+  requests: number;
+  serial: number;
+}
+
+async function measureVariant(variant: Variant, round: number, sizes: Sizes): Promise<Row[]> {
   const system = variant.system as BenchSystem;
   const client = loadClient(system.orchestratorUrl);
   const rows: Row[] = [];
@@ -73,7 +77,7 @@ async function measureVariant(variant: Variant, round: number, requests: number)
     };
     for (const concurrency of [1, 64]) {
       for (const label of WORKLOADS) {
-        const count = concurrency === 1 ? Math.min(requests, SERIAL_REQUESTS) : requests;
+        const count = concurrency === 1 ? sizes.serial : sizes.requests;
         const result = await runLoadWithCpu({ label, concurrency, requests: count, task: tasks[label] }, groups);
         rows.push({ ...result, variant: variant.name, round });
       }
@@ -89,10 +93,10 @@ function rowOf(rows: Row[], variant: string, round: number, label: string, concu
   return rows.find((row) => row.variant === variant && row.round === round && row.label === label && row.concurrency === concurrency);
 }
 
-function report(variants: Variant[], rows: Row[], rounds: number, requests: number): string {
+function report(variants: Variant[], rows: Row[], rounds: number, sizes: Sizes): string {
   const base = variants[0] as Variant;
   const lines = [
-    `## Queue types (${new Date().toISOString()}; ${requests} requests per row at 64 in flight, ${Math.min(requests, SERIAL_REQUESTS)} at 1; median of ${rounds} rounds; a private RabbitMQ node per variant)`,
+    `## Queue types (${new Date().toISOString()}; ${sizes.requests} requests per row at 64 in flight, ${sizes.serial} at 1; median of ${rounds} rounds; a private RabbitMQ node per variant)`,
     '',
     `| variant | workload | in flight | rate/s (median) | p50 ms | p99 ms | broker CPU µs/request | vs ${base.name}, per round |`,
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -124,7 +128,7 @@ function report(variants: Variant[], rows: Row[], rounds: number, requests: numb
 async function main(): Promise<void> {
   const variants = variantsFromArguments();
   const rounds = option('rounds', 3);
-  const requests = option('requests', 5000);
+  const sizes: Sizes = { requests: option('requests', 5000), serial: option('serial', 1000) };
   const logger = createLogger('bench', 'warn');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-queue-types-'));
   const servers: ServerHandle[] = [];
@@ -144,11 +148,11 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round += 1) {
       const order = variants.map((_, index) => variants[(index + round) % variants.length] as Variant);
       for (const variant of order) {
-        rows.push(...(await measureVariant(variant, round, requests)));
+        rows.push(...(await measureVariant(variant, round, sizes)));
         process.stderr.write(`round ${round + 1}/${rounds}: ${variant.name} measured\n`);
       }
     }
-    process.stdout.write(`\n${report(variants, rows, rounds, requests)}\n`);
+    process.stdout.write(`\n${report(variants, rows, rounds, sizes)}\n`);
   } finally {
     for (const variant of [...variants].reverse()) await variant.system?.stop().catch(() => undefined);
     for (const server of [...servers].reverse()) await server.stop().catch(() => undefined);
