@@ -87,7 +87,7 @@ describe('the cluster\u2019s queues', () => {
     expect(handedOverAt - closedAt).toBeLessThan(1000);
   });
 
-  it(`a message delivered ${DELIVERY_LIMIT} times without an answer is kept on the refused queue with the broker\u2019s reason; one that expires is dropped`, async () => {
+  it(`a message returned more than ${DELIVERY_LIMIT} times without an answer is kept on the refused queue with the broker\u2019s reason; one that expires is dropped`, async () => {
     await assertTopology(connection, names);
     const publisher = await connection.createConfirmChannel();
     publisher.sendToQueue(names.readQ, Buffer.from('expires'), { expiration: '50' });

@@ -12,7 +12,7 @@
  * accepted at once and waits; it becomes the active one, with the messages its predecessor left
  * unacked first and in order, when the predecessor's channel closes.
  *
- * A message delivered DELIVERY_LIMIT times without being settled (a poison message that kills
+ * A message returned to its queue more than DELIVERY_LIMIT times (a poison message that kills
  * each consumer it reaches, or a write that outlives that many failovers) is dead-lettered, not
  * looped: the dead-letter exchange keeps exactly those on the refused queue, with the broker's
  * x-death header saying why, while messages that merely expired are dropped as before (their
@@ -26,7 +26,7 @@ import type { Channel, ChannelModel, Options } from 'amqplib';
 import type { ClusterNames } from '../protocol/names.ts';
 import { REFUSED_QUEUE_OPTIONS } from './RefusedMessages.ts';
 
-/** Deliveries of one message before it is dead-lettered; a failover returns the master's unacked messages once. */
+/** Returns of one message to its queue before the next one dead-letters it; a failover returns the master's unacked messages once. */
 export const DELIVERY_LIMIT = 10;
 
 /** The x-death reason RabbitMQ gives a message dead-lettered for its delivery limit. */
