@@ -59,7 +59,8 @@ describe('the cluster\u2019s queues', () => {
     const seen: string[] = [];
     const first = await channelOf(await connect());
     await first.prefetch(10);
-    await first.consume(names.writeQ, (message) => message && seen.push(`first:${message.content.toString()}`), { noAck: false });
+    // Subscribed as a master does (exclusive, which a quorum queue ignores).
+    await first.consume(names.writeQ, (message) => message && seen.push(`first:${message.content.toString()}`), { noAck: false, exclusive: true });
     // The successor subscribes while the first still holds writeQ: accepted, and it waits.
     const second = await channelOf(await connect());
     await second.prefetch(10);
@@ -72,7 +73,7 @@ describe('the cluster\u2019s queues', () => {
         seen.push(`second:${message.content.toString()}`);
         second.ack(message);
       },
-      { noAck: false },
+      { noAck: false, exclusive: true },
     );
     const publisher = await (await connect()).createConfirmChannel();
     for (const body of ['w1', 'w2', 'w3']) publisher.sendToQueue(names.writeQ, Buffer.from(body));

@@ -29,7 +29,7 @@ import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 const WRITE_PREFETCH = 256;
 /** How long the broker may take to confirm a group's sync message before the master fails. */
 const PUBLISH_CONFIRM_TIMEOUT_MS = 10_000;
-/** How long a new master keeps trying to subscribe to writeQ (a channel that fails to open, say). */
+/** How long a new master keeps trying to subscribe to writeQ (while a classic writeQ of an older declaration still has the dead master's exclusive consumer, say). */
 const TAKE_WRITES_TIMEOUT_MS = 15_000;
 
 export interface MasterRoleOptions {
@@ -103,7 +103,8 @@ export class MasterRole {
    * (Re)starts consuming writeQ. writeQ has a single active consumer (src/dbaas/transport/topology.ts):
    * while the old master's channel lingers, this consumer is accepted and waits, and becomes the
    * active one the moment that channel closes, its unacked messages first. A failed subscription
-   * closes the channel, so it is retried on a fresh one.
+   * (an exclusive consume refused on a classic writeQ an older version declared) closes the
+   * channel, so it is retried on a fresh one.
    */
   async takeWrites(): Promise<void> {
     if (this.writeConsumer) return;
@@ -112,7 +113,9 @@ export class MasterRole {
     for (let attempt = 1; ; attempt += 1) {
       try {
         const channel = this.writeChannel ?? (await this.openWriteChannel());
-        const { consumerTag } = await channel.consume(this.options.names.writeQ, (message) => this.onWriteDelivery(message), { noAck: false });
+        // `exclusive` keeps masters apart on a writeQ of an older declaration (classic), where the
+        // broker refuses a second consumer; a quorum writeQ ignores it and has one active consumer.
+        const { consumerTag } = await channel.consume(this.options.names.writeQ, (message) => this.onWriteDelivery(message), { noAck: false, exclusive: true });
         this.writeConsumer = consumerTag;
         return;
       } catch (error) {
