@@ -101,8 +101,9 @@ async function convertOne(connection: ChannelModel, queue: string, wanted: Optio
 
 /**
  * Deletes the queue if, at that instant, it holds no message and has no consumer; false when it
- * does. Meant for a classic queue: RabbitMQ 3.10 answers an `ifEmpty` delete of a quorum queue by
- * closing the connection, which ends the conversion with an error (the queues stay usable).
+ * does. Meant for a classic queue: RabbitMQ 3.10 answers an `ifEmpty` or `ifUnused` delete of a
+ * quorum queue by closing the connection, which ends the conversion with an error (the queues stay
+ * usable), so a quorum queue declared otherwise is not converted here.
  */
 async function deleteIfEmptyAndUnused(connection: ChannelModel, queue: string): Promise<boolean> {
   const channel = await openQuietChannel(connection);
