@@ -98,7 +98,7 @@ export function findBroker(amqpUrl: string): BrokerProcesses {
 }
 
 /** Our processes by role: the cluster's orchestrators, the master and the slaves (from worker/list), the broker. */
-async function ourProcessGroups(client: HttpClient, broker: BrokerProcesses): Promise<ProcessGroups> {
+export async function ourProcessGroups(client: HttpClient, broker: BrokerProcesses): Promise<ProcessGroups> {
   const workers = (await client.get('/api/v1/worker/list')).body as number[];
   const status = (await client.get('/api/v1/cluster')).body as { master: { pid: number } | null; orchestrators: { pid: number }[] };
   const local = (pid: number) => fs.existsSync(`/proc/${pid}`);

@@ -18,6 +18,9 @@ import { MessageSigner } from '../src/dbaas/transport/signing.ts';
 import type { WorkerRuntime } from '../src/dbaas/runtime/WorkerRuntime.ts';
 import type { ZkCredentials } from '../src/dbaas/coordination/ZkClient.ts';
 import { testServers } from './inject.ts';
+import amqp from 'amqplib';
+import { clusterNames } from '../src/dbaas/protocol/names.ts';
+import { holdingQueueOf } from '../src/dbaas/supervisor/QueueConversion.ts';
 
 export interface DatabaseServiceHandle {
   orchestratorUrl: string;
@@ -114,7 +117,32 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     zkAuth: clusterSettings.zkAuth,
     async stop() {
       await orchestrator.stop();
+      // A cluster named here is this handle's alone: its quorum queues must not outlive the test
+      // on a broker others share. Not while workers were left running for someone else.
+      if (!options.cluster && runtime.list().length === 0) await removeClusterTopology(amqpUrl, cluster);
       if (!options.dataDir && !process.env.KEEP_TEST_DATA) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Deletes a stopped cluster's queues (holding queues of a conversion included) and exchanges; best effort. */
+export async function removeClusterTopology(amqpUrl: string, cluster: string): Promise<void> {
+  const names = clusterNames(cluster);
+  const connection = await amqp.connect(amqpUrl).catch(() => undefined);
+  if (!connection) return;
+  connection.on('error', () => undefined);
+  try {
+    const channel = await connection.createChannel();
+    channel.on('error', () => undefined);
+    for (const queue of names.allQueues()) {
+      await channel.deleteQueue(queue).catch(() => undefined);
+      await channel.deleteQueue(holdingQueueOf(queue)).catch(() => undefined);
+    }
+    await channel.deleteExchange(names.deadLetterExchange).catch(() => undefined);
+    await channel.deleteExchange(names.syncExchange).catch(() => undefined);
+  } catch {
+    // A broker gone already (a test that stopped it) keeps nothing of ours either.
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
 }

@@ -39,19 +39,22 @@ export function profileSettings(profile: BenchProfile): Record<string, string> {
   return profile === 'quiet' ? { LOG_LEVEL: 'warn' } : {};
 }
 
-/** `npm run build` once per bench run (it does nothing when dist/ is newer than every source). */
-let built = false;
-function buildOnce(): void {
-  if (built) return;
-  const result = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-  if (result.status !== 0) throw new Error(`npm run build failed (exit ${result.status ?? result.signal})`);
-  built = true;
+/** `npm run build` once per bench run and checkout (it does nothing when dist/ is newer than every source). */
+const built = new Set<string>();
+function buildOnce(root: string): void {
+  if (built.has(root)) return;
+  const result = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) throw new Error(`npm run build failed in ${root} (exit ${result.status ?? result.signal})`);
+  built.add(root);
 }
 
-/** The compiled entry of a service, by its source path under src/ (e.g. 'dbaas/orchestrator/main.ts'), built if need be. */
-export function compiledEntry(source: string): string {
-  buildOnce();
-  return path.join(PROJECT_ROOT, 'dist', source.replace(/\.ts$/, '.js'));
+/**
+ * The compiled entry of a service, by its source path under src/ (e.g. 'dbaas/orchestrator/main.ts'),
+ * built if need be; `root` is another checkout of the project (a benchmark comparing versions).
+ */
+export function compiledEntry(source: string, root = PROJECT_ROOT): string {
+  buildOnce(root);
+  return path.join(root, 'dist', source.replace(/\.ts$/, '.js'));
 }
 
 /** Where a bench process's output goes: a file of its own in the system's DATA_DIR. */
@@ -59,7 +62,17 @@ export function logFileOf(dataDir: string, name: string): string {
   return path.join(dataDir, `${name}.log`);
 }
 
-export async function startBenchSystem(options: { withServices: boolean; profile?: BenchProfile }): Promise<BenchSystem> {
+export interface BenchSystemOptions {
+  withServices: boolean;
+  profile?: BenchProfile;
+  /** Another checkout of the project to run (default: this one), e.g. the version before a change. */
+  root?: string;
+  /** Servers to use instead of AMQP_URL / ZK_CONNECT or the machine's own (e.g. a private broker per system). */
+  amqpUrl?: string;
+  zkConnect?: string;
+}
+
+export async function startBenchSystem(options: BenchSystemOptions): Promise<BenchSystem> {
   const logger = createLogger('bench', 'warn');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-bench-'));
   const servers: ServerHandle[] = [];
@@ -70,9 +83,9 @@ export async function startBenchSystem(options: { withServices: boolean; profile
     fs.rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    const rabbit = await ensureRabbitMq({ configuredUrl: process.env.AMQP_URL, dataDir, logger });
+    const rabbit = await ensureRabbitMq({ configuredUrl: options.amqpUrl ?? process.env.AMQP_URL, dataDir, logger });
     servers.push(rabbit);
-    const zookeeper = await ensureZooKeeper({ configuredConnect: process.env.ZK_CONNECT, dataDir, logger });
+    const zookeeper = await ensureZooKeeper({ configuredConnect: options.zkConnect ?? process.env.ZK_CONNECT, dataDir, logger });
     servers.push(zookeeper);
     const ports = { ORCHESTRATOR_PORT: await freePort(), USERS_PORT: await freePort(), RIDES_PORT: await freePort(), GATEWAY_PORT: await freePort() };
     const env: Record<string, string> = {
@@ -88,7 +101,7 @@ export async function startBenchSystem(options: { withServices: boolean; profile
       SCALE_WINDOW_SECONDS: '86400',
       ...Object.fromEntries(Object.entries(ports).map(([key, value]) => [key, String(value)])),
     };
-    const service = (name: string, source: string, port: number) => new ServiceProcess({ name, entry: compiledEntry(source), port, env, logFile: logFileOf(dataDir, name) });
+    const service = (name: string, source: string, port: number) => new ServiceProcess({ name, entry: compiledEntry(source, options.root), port, env, logFile: logFileOf(dataDir, name) });
     const plan = [service('orchestrator', 'dbaas/orchestrator/main.ts', ports.ORCHESTRATOR_PORT)];
     if (options.withServices) {
       plan.push(

@@ -14,10 +14,10 @@
  * - `cluster_partition_handling = pause_minority`: a node cut off from the majority stops
  *   serving instead of going on alone (two sides would otherwise each accept writes);
  * - a short `net_ticktime` (10 s; Erlang's 60 s means a minute before a lost peer is noticed);
- * - `raft.wal_max_size_bytes` 16 MiB (the 512 MiB default is held in memory before a roll-over);
  * - `+S 1:1` and no scheduler busy-waiting: one scheduler is enough, and three nodes on a small
  *   machine must not spin its cores.
- * As for the private node: a user, a password and a vhost of the cluster's own, never guest.
+ * As for the private node: a user, a password and a vhost of the cluster's own, never guest, and
+ * a 16 MiB Raft write-ahead log (privateNodeSettings in rabbitmq.ts).
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -26,7 +26,6 @@ import { BIN, PRIVATE_USER, PRIVATE_VHOST, privateNodeSettings } from './rabbitm
 
 export const CLUSTER_AMQP_PORT = 5672;
 export const DEFAULT_NET_TICKTIME_SECONDS = 10;
-const WAL_MAX_SIZE_BYTES = 16 * 1024 * 1024;
 /** The tools the node and its scripts call (erl, epmd, sed…); nothing else from the parent. */
 const CLEAN_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 const HOST_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -99,7 +98,6 @@ export async function prepareRabbitClusterNode(options: RabbitClusterNodeOptions
       'cluster_formation.peer_discovery_backend = classic_config',
       ...options.hosts.map((host, index) => `cluster_formation.classic_config.nodes.${index + 1} = ${rabbitNodeName(host)}`),
       'cluster_partition_handling = pause_minority',
-      `raft.wal_max_size_bytes = ${WAL_MAX_SIZE_BYTES}`,
       // The user and vhost are made with the database by whichever node starts it.
       ...privateNodeSettings(options.password),
       '',

@@ -28,6 +28,8 @@ const PROTOCOL_HEADER = Buffer.from('AMQP\x00\x00\x09\x01', 'latin1');
 /** The private node's user and vhost; the password is the directory's own. */
 export const PRIVATE_USER = 'rideshare';
 export const PRIVATE_VHOST = 'rideshare';
+/** The Raft write-ahead log's size before it rolls over; it is held in memory until then. */
+const RAFT_WAL_MAX_SIZE_BYTES = 16 * 1024 * 1024;
 /** Which credentials the node's database was made with (a hash, never the password). */
 const CREDENTIALS_MARKER = 'database-credentials';
 
@@ -168,11 +170,14 @@ export const rabbitMqKind: ServerKind = {
 /**
  * The rabbitmq.conf lines every node the project starts shares, alone or in a cluster: the
  * cluster's own user and vhost, made with the database instead of guest (the node never has a
- * guest user), quiet logs, and a disk limit small disks can meet (the default, 50% of RAM here,
- * would block publishers at once).
+ * guest user), quiet logs, a disk limit small disks can meet (the default, 50% of RAM here,
+ * would block publishers at once), and a 16 MiB Raft write-ahead log: the cluster's queues are
+ * quorum queues (src/dbaas/transport/topology.ts), and the 512 MiB default is held in memory
+ * before it rolls over.
  */
 export function privateNodeSettings(password: string): string[] {
   return [
+    `raft.wal_max_size_bytes = ${RAFT_WAL_MAX_SIZE_BYTES}`,
     `default_vhost = ${PRIVATE_VHOST}`,
     `default_user = ${PRIVATE_USER}`,
     `default_pass = ${password}`,

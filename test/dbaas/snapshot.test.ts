@@ -54,7 +54,7 @@ describe('snapshot transfer', () => {
   async function fresh(): Promise<{ folder: string; tempDir: string }> {
     names = clusterNames(uniqueClusterName('snap'));
     const channel = await openChannel();
-    await assertTopology(channel, names);
+    await assertTopology(connection, names);
     const folder = fs.mkdtempSync(path.join(dir, 'case-'));
     const tempDir = path.join(folder, 'tmp');
     return { folder, tempDir };

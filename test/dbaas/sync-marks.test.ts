@@ -35,7 +35,7 @@ describe('epoch marks on a replica', () => {
     connection = await amqp.connect(testServers().amqpUrl);
     channel = await connection.createChannel();
     names = clusterNames(uniqueClusterName('marks'));
-    await assertTopology(channel, names);
+    await assertTopology(connection, names);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-marks-'));
     // A replica of epoch 1 at seq 5, as if copied at seq 2 and then following.
     const copy = new Store(path.join(dir, 'replica.db'));

@@ -36,7 +36,7 @@ describe('answers of a group wait for its confirm', () => {
     connection = await amqp.connect(testServers().amqpUrl);
     names = clusterNames(uniqueClusterName('unconfirmed'));
     client = await connection.createChannel();
-    await assertTopology(client, names);
+    await assertTopology(connection, names);
     await openEpoch(connection, names, 1, 0);
     replyQueue = (await client.assertQueue('', { exclusive: true })).queue;
     await client.consume(replyQueue, (message) => message && answers.set(message.properties.correlationId as string, decodeReply(message.content)), { noAck: true });

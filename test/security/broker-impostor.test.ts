@@ -205,9 +205,11 @@ describe('an impostor with the broker credentials and without the cluster key', 
       taker.sendToQueue(message.properties.replyTo as string, forgedReply(message), { correlationId: message.properties.correlationId as string });
       taker.ack(message);
     };
-    // Every worker killed: the old master's exclusive consumer goes with its process, and the next
-    // master is a new process restarted from the files, which takes a while to boot. The impostor
-    // asks for writeQ again and again meanwhile, as a master does, and takes it first.
+    // Every worker killed: the old master's consumer goes with its process, and the next master is
+    // a new process restarted from the files, which takes a while to boot. The impostor subscribes
+    // meanwhile, as a master does: writeQ has a single active consumer, so it is next in line and
+    // takes writeQ when the broker drops the dead master's channel. (A queue of an older declaration
+    // refused a second exclusive consumer: the loop retries on a fresh channel then.)
     for (const worker of workers) process.kill(worker.pid, 'SIGKILL');
     let holding: string | undefined;
     let tries = 0;
@@ -217,7 +219,7 @@ describe('an impostor with the broker credentials and without the cluster key', 
       try {
         holding = (await taker.consume(names.writeQ, answer, { exclusive: true })).consumerTag;
       } catch {
-        // Refused while the old consumer lingers; that closed the channel: a fresh one next time.
+        // Refused (an exclusive consumer of an older declaration lingers); that closed the channel.
         await sleep(2);
       }
     }

@@ -107,10 +107,12 @@ describe('a private RabbitMQ started by the project', () => {
   it('accepts its credentials on its vhost, where the cluster\u2019s topology works', async () => {
     const connection = await connectAmqp(rabbit!.address);
     try {
-      const channel = await connection.createChannel();
+      const channel = await connection.createConfirmChannel();
       const names = clusterNames('rabbit-private');
-      await assertTopology(channel, names);
+      await assertTopology(connection, names);
       channel.sendToQueue(names.readQ, Buffer.from('hello'));
+      // A quorum queue holds a message once Raft committed it, which the confirm says.
+      await channel.waitForConfirms();
       const message = await channel.get(names.readQ, { noAck: true });
       expect(message && message.content.toString()).toBe('hello');
       for (const queue of names.allQueues()) await channel.deleteQueue(queue);

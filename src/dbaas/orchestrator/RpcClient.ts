@@ -239,8 +239,9 @@ export class RpcClient {
     const connection = await connectAmqp(this.options.amqpUrl);
     connection.on('error', (error: unknown) => this.options.logger.warn({ err: error }, 'RabbitMQ connection error'));
     connection.on('close', () => this.onConnectionLost());
+    const topology = await assertTopology(connection, this.options.names);
+    if (topology.declaredOtherwise.length > 0) this.options.logger.warn({ queues: topology.declaredOtherwise }, 'queues of an older declaration, used as they are until the supervisor converts them');
     const channel = await connection.createChannel();
-    await assertTopology(channel, this.options.names);
     // A named queue, not direct reply-to: its name is known before sending, so it is signed.
     const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
     this.replyQueue = queue;

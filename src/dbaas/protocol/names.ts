@@ -18,6 +18,8 @@ export interface ClusterNames {
   snapshotQ: string;
   /** Messages the workers refused to execute, kept for an operator (src/dbaas/transport/RefusedMessages.ts). */
   refusedQ: string;
+  /** Where the broker dead-letters what the queues give up on; only delivery-limit dead letters reach refusedQ. */
+  deadLetterExchange: string;
   /** The sync queue of one worker (exclusive: it disappears with the worker's connection). */
   syncQueueOf(workerId: string): string;
   allQueues(): string[];
@@ -30,6 +32,7 @@ export function clusterNames(cluster: string): ClusterNames {
     syncExchange: `${cluster}.syncQ`,
     snapshotQ: `${cluster}.snapshotQ`,
     refusedQ: `${cluster}.refused`,
+    deadLetterExchange: `${cluster}.dead-letters`,
   };
   return {
     ...names,

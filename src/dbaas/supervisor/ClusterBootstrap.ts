@@ -15,6 +15,7 @@ import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, clusterPaths, type WorkerInfo } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
+import { holdingQueueOf } from './QueueConversion.ts';
 
 export type BootstrapOutcome = { kind: 'adopt'; workers: WorkerInfo[] } | { kind: 'cold-start' } | { kind: 'fresh' };
 
@@ -84,7 +85,8 @@ async function purgeMessages(options: BootstrapOptions): Promise<void> {
   const names = clusterNames(options.cluster);
   const connection = await connectAmqp(options.amqpUrl);
   try {
-    for (const queue of names.allQueues()) {
+    // A conversion cut short (QueueConversion.ts) left its messages in a holding queue: old ones too.
+    for (const queue of names.allQueues().flatMap((name) => [name, holdingQueueOf(name)])) {
       const channel = await connection.createChannel();
       await channel.deleteQueue(queue).catch(() => undefined);
       await channel.close().catch(() => undefined);

@@ -28,6 +28,8 @@ export interface FailoverOptions {
   /** Where this supervisor's workers keep their files: a master restarted from files looks here. */
   workersDir: string;
   workforce: Workforce;
+  /** Run while no worker runs, before the master starts from files (QueueConversion.ts). */
+  convertQueues: () => Promise<void>;
   journal: SupervisionJournal;
   logger: Logger;
 }
@@ -85,6 +87,7 @@ export class Failover {
   async startMasterFromFiles(): Promise<WorkerHandle> {
     const sources = { zk: this.options.zk, cluster: this.options.cluster, workersDir: this.options.workersDir, logger: this.options.logger };
     await gatherRestartSources(sources);
+    await this.options.convertQueues();
     const master = await this.options.workforce.start('master', 'restart-from-files', this.options.workersDir);
     await restartSourcesUsed(sources);
     return master;

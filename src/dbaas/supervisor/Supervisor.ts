@@ -16,6 +16,7 @@ import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerInfo } from '../protocol/names.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { bootstrapCluster } from './ClusterBootstrap.ts';
+import { queueConverter } from './QueueConversion.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { Failover } from './Failover.ts';
 import { ProtocolUpgrade } from './ProtocolUpgrade.ts';
@@ -59,6 +60,8 @@ export class Supervisor {
   private readonly workforce: Workforce;
   private readonly failover: Failover;
   private readonly protocolUpgrade: ProtocolUpgrade;
+  /** Declares anew, while no worker runs, queues an older version declared otherwise (QueueConversion.ts). */
+  private readonly convertQueues: () => Promise<void>;
   private state: 'initial' | 'supervising' | 'detaching' | 'detached' = 'initial';
   private detached: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
@@ -80,7 +83,8 @@ export class Supervisor {
     this.passFailures = new RepeatedErrorLog(options.logger, 'reconcile pass failed');
     this.desired = new DesiredSlaves(options.zk, options.cluster);
     this.workforce = new Workforce({ ...options, workersDir: this.workersDir });
-    this.failover = new Failover({ ...options, workersDir: this.workersDir, workforce: this.workforce });
+    this.convertQueues = queueConverter(options);
+    this.failover = new Failover({ ...options, workersDir: this.workersDir, workforce: this.workforce, convertQueues: this.convertQueues });
     this.protocolUpgrade = new ProtocolUpgrade({
       stopWorker: (workerId, graceMs) => this.workforce.stopKeepingFiles(workerId, graceMs),
       startMasterFromFiles: () => this.failover.startMasterFromFiles(),
@@ -109,7 +113,10 @@ export class Supervisor {
       if (outcome.kind === 'cold-start') await this.workforce.killStale();
       await this.desired.initialise(this.options.initialSlaves);
       if (outcome.kind === 'cold-start') await this.failover.startMasterFromFiles();
-      else await this.startWorker('master', 'initial');
+      else {
+        await this.convertQueues();
+        await this.startWorker('master', 'initial');
+      }
       const slaves = await this.wantedSlaves();
       await Promise.all(Array.from({ length: slaves }, () => this.startWorker('slave', 'initial')));
     }

@@ -1,8 +1,10 @@
 /**
  * The cluster's dead letters: every message a worker refuses without executing it (not signed
  * with the cluster key, or not a message of this protocol) is kept on `<cluster>.refused` for an
- * operator to look at, with why, where it came from and who refused it. The queue holds the
- * newest REFUSED_QUEUE_LIMIT only, so a flood of junk cannot fill the broker.
+ * operator to look at, with why, where it came from and who refused it. Messages the broker
+ * dead-lettered after DELIVERY_LIMIT deliveries (src/dbaas/transport/topology.ts) are kept here too,
+ * with its x-death header instead of ours. The queue holds the newest REFUSED_QUEUE_LIMIT only, so
+ * a flood of junk cannot fill the broker.
  *
  *   rabbitmqadmin get queue=<cluster>.refused count=10      # or the management UI
  */
@@ -12,10 +14,13 @@ import { SIGNATURE_HEADER } from './signing.ts';
 
 export const REFUSED_QUEUE_LIMIT = 1000;
 
-/** Declared identically by every process (RabbitMQ refuses other arguments for an existing queue). */
+/**
+ * Declared identically by every process (RabbitMQ refuses other arguments for an existing queue).
+ * A quorum queue like the others (src/dbaas/transport/topology.ts): what it keeps outlives a node.
+ */
 export const REFUSED_QUEUE_OPTIONS: Options.AssertQueue = {
   durable: true,
-  arguments: { 'x-max-length': REFUSED_QUEUE_LIMIT, 'x-overflow': 'drop-head' },
+  arguments: { 'x-queue-type': 'quorum', 'x-max-length': REFUSED_QUEUE_LIMIT, 'x-overflow': 'drop-head' },
 };
 
 /** What a worker does with a message it will not execute. */

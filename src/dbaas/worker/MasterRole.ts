@@ -29,7 +29,7 @@ import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 const WRITE_PREFETCH = 256;
 /** How long the broker may take to confirm a group's sync message before the master fails. */
 const PUBLISH_CONFIRM_TIMEOUT_MS = 10_000;
-/** How long a new master waits for the broker to drop the dead master's exclusive consumer. */
+/** How long a new master keeps trying to subscribe to writeQ (while a classic writeQ of an older declaration still has the dead master's exclusive consumer, say). */
 const TAKE_WRITES_TIMEOUT_MS = 15_000;
 
 export interface MasterRoleOptions {
@@ -100,8 +100,11 @@ export class MasterRole {
   }
 
   /**
-   * (Re)starts consuming writeQ. The consumer is exclusive, so RabbitMQ refuses it while the old
-   * master's connection lingers; each refusal closes the channel, so retry on a fresh one.
+   * (Re)starts consuming writeQ. writeQ has a single active consumer (src/dbaas/transport/topology.ts):
+   * while the old master's channel lingers, this consumer is accepted and waits, and becomes the
+   * active one the moment that channel closes, its unacked messages first. A failed subscription
+   * (an exclusive consume refused on a classic writeQ an older version declared) closes the
+   * channel, so it is retried on a fresh one.
    */
   async takeWrites(): Promise<void> {
     if (this.writeConsumer) return;
@@ -110,16 +113,15 @@ export class MasterRole {
     for (let attempt = 1; ; attempt += 1) {
       try {
         const channel = this.writeChannel ?? (await this.openWriteChannel());
-        const { consumerTag } = await channel.consume(this.options.names.writeQ, (message) => message && this.onWrite(message), {
-          noAck: false,
-          exclusive: true,
-        });
+        // `exclusive` keeps masters apart on a writeQ of an older declaration (classic), where the
+        // broker refuses a second consumer; a quorum writeQ ignores it and has one active consumer.
+        const { consumerTag } = await channel.consume(this.options.names.writeQ, (message) => this.onWriteDelivery(message), { noAck: false, exclusive: true });
         this.writeConsumer = consumerTag;
         return;
       } catch (error) {
         this.writeChannel = undefined;
         if (Date.now() > deadline) throw error;
-        if (attempt === 1) this.options.logger.info('writeQ still held by the previous master; retrying');
+        if (attempt === 1) this.options.logger.info({ err: error }, 'could not subscribe to writeQ; retrying');
         await sleep(50);
       }
     }
@@ -138,7 +140,7 @@ export class MasterRole {
     channel.on('error', () => undefined); // the 'close' that follows is what matters
     channel.on('close', () => {
       if (this.writeChannel !== channel) return;
-      // A refused exclusive consume also closes the channel; only losing a working one is fatal.
+      // A failed subscription also closes the channel; only losing a working one is fatal.
       const wasConsuming = this.writeConsumer !== undefined;
       this.writeChannel = undefined;
       this.writeConsumer = undefined;
@@ -153,6 +155,18 @@ export class MasterRole {
       this.positionAnnounced = true;
     }
     return channel;
+  }
+
+  /**
+   * `null` is the broker cancelling the consumer (writeQ deleted, e.g. by a conversion run by
+   * hand while this master lived): a master that silently stopped taking writes would hold the
+   * lease and serve nothing, so it stops and the next master subscribes afresh.
+   */
+  private onWriteDelivery(message: ConsumeMessage | null): void {
+    if (message) return this.onWrite(message);
+    if (this.stopped || this.writeConsumer === undefined) return;
+    this.stopped = true;
+    this.options.onFatal('the broker cancelled the writeQ consumer');
   }
 
   private onWrite(message: ConsumeMessage): void {

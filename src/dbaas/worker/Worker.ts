@@ -160,8 +160,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.master?.setBlocked(false);
       this.resumeWrites();
     });
+    const topology = await assertTopology(this.connection, this.names);
+    if (topology.declaredOtherwise.length > 0) this.logger.warn({ queues: topology.declaredOtherwise }, 'queues of an older declaration, used as they are until the supervisor converts them');
     const channel = await this.connection.createChannel();
-    await assertTopology(channel, this.names);
     // Kept open: it carries the copies of refused messages (src/dbaas/transport/RefusedMessages.ts).
     this.refused = new RefusedMessages(channel, this.names.refusedQ, this.settings.workerId, this.logger);
   }
