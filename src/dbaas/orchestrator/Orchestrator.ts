@@ -31,7 +31,7 @@ import { OrchestratorMetrics } from './metrics.ts';
 import { MessageSigner } from '../transport/signing.ts';
 import { SupervisorForwarder } from './SupervisorForwarder.ts';
 import { ReadCounter } from './ReadCounter.ts';
-import { registerRoutes } from './routes.ts';
+import { databaseRoutes, registerRoutes } from './routes.ts';
 import { RpcClient } from './RpcClient.ts';
 
 export type { ScalingOptions } from '../supervisor/Leadership.ts';
@@ -111,6 +111,9 @@ export class Orchestrator {
       ...(options.observability ? { observability: options.observability } : {}),
       readiness: () => this.readiness(),
       auth: { ...options.auth, accessOf: orchestratorAccess },
+      front: databaseRoutes(database),
+      // Every handler here is given the request id; nothing reads it from the request context.
+      requestContext: false,
     });
     registerRoutes(this.app, {
       database,

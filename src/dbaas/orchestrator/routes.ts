@@ -1,6 +1,7 @@
 /** The orchestrator's HTTP API (docs/database-api.md) and its console; other methods on these paths are a 405. */
 import { TIME_BUDGET_HEADER, timeBudgetOf } from '../../shared/http/time-budget.ts';
 import type { FastifyInstance } from 'fastify';
+import type { FrontHandler } from '../../shared/http/front-door.ts';
 import { roleOf } from '../../shared/http/auth.ts';
 import { defineResource } from '../../shared/http/resource.ts';
 import type { BackupEndpoint } from '../backup/BackupEndpoint.ts';
@@ -29,12 +30,30 @@ export interface RouteDeps {
   backup: BackupEndpoint;
 }
 
+export const READ_PATH = '/api/v1/db/read';
+export const WRITE_PATH = '/api/v1/db/write';
+
+/**
+ * db/read and db/write, the calls nearly all traffic is: answered by the server's front door
+ * (src/shared/http/front-door.ts) for ordinary requests, and by the same handlers through fastify
+ * for the rest.
+ */
+export function databaseRoutes(database: DatabaseFrontend): Record<typeof READ_PATH | typeof WRITE_PATH, FrontHandler> {
+  return {
+    [READ_PATH]: async ({ body, role, requestId }) => database.read(body, { role, requestId }),
+    [WRITE_PATH]: async ({ body, role, requestId, headers }) => database.write(body, { role, requestId }, timeBudgetOf(headers[TIME_BUDGET_HEADER])),
+  };
+}
+
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  defineResource(app, '/api/v1/db/read', { POST: async (request) => deps.database.read(request.body, roleOf(request)) });
-  defineResource(app, '/api/v1/db/write', { POST: async (request) => deps.database.write(request.body, roleOf(request), timeBudgetOf(request.headers[TIME_BUDGET_HEADER])) });
+  const front = databaseRoutes(deps.database);
+  for (const path of [READ_PATH, WRITE_PATH] as const) {
+    const handler = front[path];
+    defineResource(app, path, { POST: async (request) => handler({ body: request.body, role: roleOf(request), requestId: request.id, headers: request.headers }) });
+  }
   defineResource(app, '/api/v1/db/clear', {
-    POST: async () => {
-      await deps.database.clear();
+    POST: async (request) => {
+      await deps.database.clear(request.id);
       return {};
     },
   });
