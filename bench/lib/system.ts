@@ -39,19 +39,22 @@ export function profileSettings(profile: BenchProfile): Record<string, string> {
   return profile === 'quiet' ? { LOG_LEVEL: 'warn' } : {};
 }
 
-/** `npm run build` once per bench run (it does nothing when dist/ is newer than every source). */
-let built = false;
-function buildOnce(): void {
-  if (built) return;
-  const result = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-  if (result.status !== 0) throw new Error(`npm run build failed (exit ${result.status ?? result.signal})`);
-  built = true;
+/** `npm run build` once per bench run and project (it does nothing when dist/ is newer than every source). */
+const built = new Set<string>();
+function buildOnce(root: string): void {
+  if (built.has(root)) return;
+  const result = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) throw new Error(`npm run build failed in ${root} (exit ${result.status ?? result.signal})`);
+  built.add(root);
 }
 
-/** The compiled entry of a service, by its source path under src/ (e.g. 'dbaas/orchestrator/main.ts'), built if need be. */
-export function compiledEntry(source: string): string {
-  buildOnce();
-  return path.join(PROJECT_ROOT, 'dist', source.replace(/\.ts$/, '.js'));
+/**
+ * The compiled entry of a service, by its source path under src/ (e.g. 'dbaas/orchestrator/main.ts'),
+ * built if need be; `root`: another checkout of the project (bench/compare-builds.ts), this one unless given.
+ */
+export function compiledEntry(source: string, root = PROJECT_ROOT): string {
+  buildOnce(root);
+  return path.join(root, 'dist', source.replace(/\.ts$/, '.js'));
 }
 
 /** Where a bench process's output goes: a file of its own in the system's DATA_DIR. */
@@ -59,7 +62,7 @@ export function logFileOf(dataDir: string, name: string): string {
   return path.join(dataDir, `${name}.log`);
 }
 
-export async function startBenchSystem(options: { withServices: boolean; profile?: BenchProfile }): Promise<BenchSystem> {
+export async function startBenchSystem(options: { withServices: boolean; profile?: BenchProfile; root?: string }): Promise<BenchSystem> {
   const logger = createLogger('bench', 'warn');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-bench-'));
   const servers: ServerHandle[] = [];
@@ -88,7 +91,7 @@ export async function startBenchSystem(options: { withServices: boolean; profile
       SCALE_WINDOW_SECONDS: '86400',
       ...Object.fromEntries(Object.entries(ports).map(([key, value]) => [key, String(value)])),
     };
-    const service = (name: string, source: string, port: number) => new ServiceProcess({ name, entry: compiledEntry(source), port, env, logFile: logFileOf(dataDir, name) });
+    const service = (name: string, source: string, port: number) => new ServiceProcess({ name, entry: compiledEntry(source, options.root), port, env, logFile: logFileOf(dataDir, name) });
     const plan = [service('orchestrator', 'dbaas/orchestrator/main.ts', ports.ORCHESTRATOR_PORT)];
     if (options.withServices) {
       plan.push(

@@ -31,6 +31,8 @@ export interface DbClientOptions {
    * quarters of the searches per second it answers with 64.
    */
   connections?: number;
+  /** Calls sent on one connection ahead of the answers (HTTP/1.1 pipelining); default 1, none. */
+  pipelining?: number;
   /** First pause before retrying a write that met a 503; it doubles up to 1 s. Default 200 ms. */
   retryDelayMs?: number;
   /**
@@ -74,7 +76,7 @@ export class DbClient {
   #highestSeq = 0;
 
   constructor(options: DbClientOptions) {
-    this.#orchestrators = new Orchestrators({ urls: options.urls, token: options.token, timeoutMs: options.timeoutMs ?? 8000, connections: options.connections ?? 64, logger: options.logger });
+    this.#orchestrators = new Orchestrators({ urls: options.urls, token: options.token, timeoutMs: options.timeoutMs ?? 8000, connections: options.connections ?? 64, ...(options.pipelining === undefined ? {} : { pipelining: options.pipelining }), logger: options.logger });
     this.#retryDelayMs = options.retryDelayMs ?? 200;
     this.#writeRetryWindowMs = options.writeRetryWindowMs ?? 10_000;
     this.#logger = options.logger;
