@@ -6,11 +6,12 @@
  * whose first answer was lost is applied once, whichever orchestrator the retry reaches.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { currentRequestId, writeIdFor } from '../../shared/request-context.ts';
-import type { ReadQuery, Row, Write } from './contract.ts';
+import type { ReadQuery, Write } from './contract.ts';
+import { readAnswerOf, writeAnswerOf, type DbReadResult, type DbWriteResult } from './answers.ts';
+export type { DbReadResult, DbWriteResult } from './answers.ts';
 export type { CallCredentials } from './Orchestrators.ts';
 import { Orchestrators, type CallCredentials } from './Orchestrators.ts';
 
@@ -52,20 +53,6 @@ export interface DbClientOptions {
   logger?: Logger;
 }
 
-export interface DbReadResult {
-  rows: Row[];
-  seq: number;
-}
-
-export interface DbWriteResult {
-  changes: number;
-  insertId?: number;
-  seq: number;
-}
-
-const seqSchema = z.number().int().min(0);
-const readAnswer = z.object({ rows: z.array(z.record(z.string(), z.union([z.string(), z.number(), z.null()]))), seq: seqSchema });
-const writeAnswer = z.object({ changes: z.number().int().min(0), insertId: z.number().int().optional(), seq: seqSchema });
 
 export class DbClient {
   readonly #orchestrators: Orchestrators;
@@ -93,7 +80,7 @@ export class DbClient {
     const body: ReadQuery = { ...query };
     if (minSeq > 0) body.minSeq = minSeq;
     if (this.#freshReads) body.fresh = true;
-    return this.#parse(readAnswer, await this.#orchestrators.post('/api/v1/db/read', body), 'read');
+    return checked(readAnswerOf(await this.#orchestrators.post('/api/v1/db/read', body)), 'read');
   }
 
   /**
@@ -103,7 +90,7 @@ export class DbClient {
   async write(write: Write, credentials?: CallCredentials): Promise<DbWriteResult> {
     const request = { ...write, requestId: writeIdFor(currentRequestId()) };
     const answer = await this.#writeWithRetries(request, credentials);
-    const result = this.#parse(writeAnswer, answer, 'write');
+    const result = checked(writeAnswerOf(answer), 'write');
     this.#highestSeq = Math.max(this.#highestSeq, result.seq);
     return result;
   }
@@ -138,10 +125,9 @@ export class DbClient {
   async close(): Promise<void> {
     await this.#orchestrators.close();
   }
+}
 
-  #parse<T>(schema: z.ZodType<T>, answer: unknown, what: string): T {
-    const parsed = schema.safeParse(answer);
-    if (!parsed.success) throw new RideShareError('INTERNAL', `the database service answered a ${what} in an unexpected shape`);
-    return parsed.data;
-  }
+function checked<T>(answer: T | undefined, what: string): T {
+  if (answer === undefined) throw new RideShareError('INTERNAL', `the database service answered a ${what} in an unexpected shape`);
+  return answer;
 }
