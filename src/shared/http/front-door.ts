@@ -5,6 +5,8 @@
  * same functions fastify's hooks call (same-origin.ts, auth.ts, observability.ts, errors.ts,
  * oversized-body.ts, drain.ts), so an answer here is the answer fastify would give.
  *
+ * A hook added to the app later does not run here: what it does must be added here too.
+ *
  * Only the ordinary request is answered here: a POST to the exact path whose body is JSON or
  * absent and whose declared length is within the limit. Everything else (another method, a query
  * string, an unusual Content-Type, a body declared too large) goes on to fastify, which answers it
@@ -75,7 +77,13 @@ export function placeFrontDoor(app: FastifyInstance, options: FrontDoorOptions):
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     const route = closing ? undefined : ordinaryRoute(request, routes);
     if (route === undefined) fastifyListener.call(server, request, response);
-    else void answer(app, options, route, request, response);
+    else {
+      answer(app, options, route, request, response).catch((error: unknown) => {
+        // Not expected (every failure of a handler is answered above); the caller is not left waiting.
+        options.logger.error({ err: error, url: request.url }, 'the front door could not answer a request');
+        response.destroy();
+      });
+    }
   });
 }
 
