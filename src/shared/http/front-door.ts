@@ -12,7 +12,7 @@
  * string, an unusual Content-Type, a body declared too large) goes on to fastify, which answers it
  * as on any route; so does every request once the server has begun to close.
  */
-import type { IncomingHttpHeaders, IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, RequestListener, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Role } from '../auth/tokens.ts';
 import { BadRequestError, errorBody, type RideShareError } from '../errors.ts';
@@ -116,10 +116,16 @@ async function answer(app: FastifyInstance, options: FrontDoorOptions, route: Ro
     options.observe({ requestId, method: 'POST', route: route.path, url, status: response.statusCode, elapsedMs: performance.now() - started });
   };
   response.on('finish', report).on('error', report);
+  // Gathered here and written by one writeHead: node takes a plain object there faster than setHeader calls.
+  const answerHeaders: OutgoingHttpHeaders = { 'content-type': JSON_ANSWER };
   const send = (status: number, payload: object): void => {
     const text = JSON.stringify(payload);
-    if (isDraining(app)) response.setHeader('connection', 'close').setHeader(DRAINING_HEADER, '1');
-    response.writeHead(status, { 'content-type': JSON_ANSWER, 'content-length': Buffer.byteLength(text) });
+    answerHeaders['content-length'] = Buffer.byteLength(text);
+    if (isDraining(app)) {
+      answerHeaders.connection = 'close';
+      answerHeaders[DRAINING_HEADER] = '1';
+    }
+    response.writeHead(status, answerHeaders);
     response.end(text);
   };
   const refuse = (error: RideShareError): void => send(error.status, errorBody(error));
@@ -130,17 +136,17 @@ async function answer(app: FastifyInstance, options: FrontDoorOptions, route: Ro
   if (crossSite) return refuse(crossSite);
   const { role, refusal } = options.authorize?.(headers.authorization, route.needed) ?? { role: undefined, refusal: undefined };
   if (refusal) {
-    if (refusal.code === 'UNAUTHENTICATED') response.setHeader(...AUTHENTICATE_HEADER);
+    if (refusal.code === 'UNAUTHENTICATED') answerHeaders[AUTHENTICATE_HEADER[0]] = AUTHENTICATE_HEADER[1];
     return refuse(refusal);
   }
-  response.setHeader(REQUEST_ID_HEADER, requestId);
+  answerHeaders[REQUEST_ID_HEADER] = requestId;
 
   let body: unknown;
   try {
     body = headers['content-type'] === undefined ? undefined : parseJsonText(await readText(request));
   } catch (error) {
     // As fastify does after a body it could not take: the rest must not be read as the next request.
-    response.setHeader('connection', 'close');
+    answerHeaders.connection = 'close';
     if (!(error instanceof BodyTooLarge)) return refuse(codedAndLogged(error, log(), url));
     if (!(await drainOversizedBody(request))) log().warn(CUT_OFF_MESSAGE);
     return refuse(oversizedBodyError());
