@@ -1,8 +1,9 @@
 /**
- * `npx tsx bench/profile.ts [--requests N] [--rounds N] [--out DIR]`: the orchestrator of a bench
- * system as shipped (bench/lib/system.ts) under db/read at 64 in flight, its CPU per read from
- * /proc each round, and a CPU profile of its second round, summarized by where the time goes
- * (the profile itself is kept in DIR for a closer look in Chrome's DevTools).
+ * `npx tsx bench/profile.ts [--requests N] [--rounds N] [--out DIR] [--root CHECKOUT]`: the
+ * orchestrator of a bench system as shipped (bench/lib/system.ts) under db/read at 64 in flight,
+ * its CPU per read from /proc each round, and a CPU profile of its second round, summarized by
+ * where the time goes (the profile itself is kept in DIR for a closer look in Chrome's DevTools).
+ * `--root`: the build of another checkout of the project instead of this one's, for a before and after.
  */
 import path from 'node:path';
 import { BENCH_USER, routeOf, SEARCH_LIMIT, seedBenchData } from './database.ts';
@@ -19,7 +20,8 @@ function option(name: string, fallback: string): string {
 const requests = Number(option('requests', '10000'));
 const rounds = Number(option('rounds', '3'));
 const out = option('out', '/tmp');
-const system = await startBenchSystem({ withServices: false });
+const root = option('root', '');
+const system = await startBenchSystem({ withServices: false, ...(root === '' ? {} : { root }) });
 try {
   await seedBenchData(system);
   const client = loadClient(system.orchestratorUrl);

@@ -6,7 +6,7 @@
  */
 import type { Role } from '../../shared/auth/tokens.ts';
 import { BadRequestError, RideShareError } from '../../shared/errors.ts';
-import { currentRequestId, writeIdFor } from '../../shared/request-context.ts';
+import { writeIdFor } from '../../shared/request-context.ts';
 import { PROTOCOL_VERSION, type Position, type ReadResult, type WriteResult } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { parseRead, parseWrite, secretColumnsNamed, type ReadQuery, type Write } from '../protocol/queries.ts';
@@ -19,6 +19,12 @@ const MAX_REQUEST_ID_LENGTH = 128;
 
 /** A read's rows; `truncated` and `nextOffset` when a read without a limit had more than the default cap. */
 export type ReadAnswer = { rows: ReadResult['rows']; seq: number } & Partial<CutAnswer>;
+
+/** Who is asking: the role their token proved (src/shared/http/auth.ts) and the HTTP request's id, which goes with the command to the workers' logs. */
+export interface Caller {
+  role: Role | undefined;
+  requestId?: string | undefined;
+}
 
 export class DatabaseFrontend {
   /** The position request that fresh reads arriving now will share (not yet sent). */
@@ -38,8 +44,8 @@ export class DatabaseFrontend {
     private readonly onRead: () => void = () => undefined,
   ) {}
 
-  /** `role`: the caller's (src/shared/http/auth.ts); only admin may name a secret column. */
-  async read(body: unknown, role: Role | undefined): Promise<ReadAnswer> {
+  /** Only the admin role may name a secret column. */
+  async read(body: unknown, { role, requestId }: Caller): Promise<ReadAnswer> {
     const query = parseRead(body);
     guardSecrets(query, role);
     if (query.fresh) {
@@ -51,7 +57,7 @@ export class DatabaseFrontend {
     this.onRead();
     if (role !== 'admin' && query.columns === undefined && query.count !== true) query.columns = publicColumnsOf(query.table);
     const capped = capByDefault(query);
-    const result = await this.rpc.call<ReadResult>(this.names.readQ, { v: PROTOCOL_VERSION, kind: 'read', query, ...traced() });
+    const result = await this.rpc.call<ReadResult>(this.names.readQ, { v: PROTOCOL_VERSION, kind: 'read', query, ...traced(requestId) });
     this.see(result.seq);
     if (!capped) return { rows: result.rows, seq: result.seq };
     const { rows, cut } = cutAtCap(result.rows, query);
@@ -59,12 +65,12 @@ export class DatabaseFrontend {
   }
 
   /** `budgetMs`: how long the caller waits at most (src/shared/http/time-budget.ts); the write's deadline falls within it. */
-  async write(body: unknown, role: Role | undefined, budgetMs?: number): Promise<WriteResult> {
+  async write(body: unknown, { role, requestId: trace }: Caller, budgetMs?: number): Promise<WriteResult> {
     const { requestId, rest } = splitRequestId(body);
     const write = parseWrite(rest);
     guardOperation(write, role);
     guardSecrets(write, role);
-    const result = await this.send(write, requestId ?? writeIdFor(currentRequestId()), budgetMs);
+    const result = await this.send(write, requestId ?? writeIdFor(trace), trace, budgetMs);
     this.see(result.seq);
     return result;
   }
@@ -82,12 +88,13 @@ export class DatabaseFrontend {
     if (seq > this.highestSeen) this.highestSeen = seq;
   }
 
-  async clear(): Promise<void> {
-    await this.send({ op: 'clear' }, writeIdFor(currentRequestId()));
+  /** `trace`: the HTTP request's id. */
+  async clear(trace?: string): Promise<void> {
+    await this.send({ op: 'clear' }, writeIdFor(trace), trace);
   }
 
-  private send(write: Write, requestId: string, budgetMs?: number): Promise<WriteResult> {
-    return this.rpc.call<WriteResult>(this.names.writeQ, { v: PROTOCOL_VERSION, kind: 'write', requestId, write, deadline: this.rpc.writeDeadline(budgetMs), ...traced() });
+  private send(write: Write, requestId: string, trace: string | undefined, budgetMs?: number): Promise<WriteResult> {
+    return this.rpc.call<WriteResult>(this.names.writeQ, { v: PROTOCOL_VERSION, kind: 'write', requestId, write, deadline: this.rpc.writeDeadline(budgetMs), ...traced(trace) });
   }
 
   /**
@@ -114,8 +121,7 @@ export class DatabaseFrontend {
 }
 
 /** The HTTP request's id, for the workers' logs. */
-function traced(): { trace?: string } {
-  const trace = currentRequestId();
+function traced(trace: string | undefined): { trace?: string } {
   return trace === undefined ? {} : { trace };
 }
 

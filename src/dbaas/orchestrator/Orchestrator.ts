@@ -36,7 +36,7 @@ import { MessageSigner } from '../transport/signing.ts';
 import { SupervisorForwarder } from './SupervisorForwarder.ts';
 import { ProtocolGate } from './ProtocolGate.ts';
 import { ReadCounter } from './ReadCounter.ts';
-import { registerRoutes } from './routes.ts';
+import { databaseRoutes, registerRoutes } from './routes.ts';
 import { RpcClient } from './RpcClient.ts';
 import { RideShareError } from '../../shared/errors.ts';
 
@@ -133,6 +133,11 @@ export class Orchestrator {
       ...(options.observability ? { observability: options.observability } : {}),
       readiness: () => this.readiness(),
       auth: { ...options.auth, accessOf: orchestratorAccess },
+      front: databaseRoutes(database),
+      // During a rolling upgrade db calls go through fastify's routes, where the gate holds them or passes them on.
+      frontOpen: () => this.protocolGate.open,
+      // Every handler here is given the request id; nothing reads it from the request context.
+      requestContext: false,
     });
     const supervisorOnly = new SupervisorForwarder({
       isSupervising: () => this.isSupervising,

@@ -62,6 +62,11 @@ export class ProtocolGate {
 
   constructor(private readonly options: ProtocolGateOptions) {}
 
+  /** Calls go straight to the workers (no rolling upgrade in progress): the lean path may answer them. */
+  get open(): boolean {
+    return !this.upgrading;
+  }
+
   /** Reads the workers once before the first call is served, then keeps watching. */
   async start(): Promise<void> {
     await this.refresh();

@@ -1,6 +1,7 @@
 /** The orchestrator's HTTP API (docs/database-api.md) and its console; other methods on these paths are a 405. */
 import { TIME_BUDGET_HEADER, timeBudgetOf } from '../../shared/http/time-budget.ts';
 import type { FastifyInstance } from 'fastify';
+import type { FrontHandler } from '../../shared/http/front-door.ts';
 import { roleOf } from '../../shared/http/auth.ts';
 import { defineResource } from '../../shared/http/resource.ts';
 import type { BackupEndpoint } from '../backup/BackupEndpoint.ts';
@@ -32,23 +33,43 @@ export interface RouteDeps {
   protocolGate: ProtocolGate;
 }
 
+export const READ_PATH = '/api/v1/db/read';
+export const WRITE_PATH = '/api/v1/db/write';
+
+/**
+ * db/read and db/write, the calls nearly all traffic is: answered by the server's front door
+ * (src/shared/http/front-door.ts) for ordinary requests, and by the same handlers through fastify
+ * for the rest.
+ */
+export function databaseRoutes(database: DatabaseFrontend): Record<typeof READ_PATH | typeof WRITE_PATH, FrontHandler> {
+  return {
+    [READ_PATH]: async ({ body, role, requestId }) => database.read(body, { role, requestId }),
+    [WRITE_PATH]: async ({ body, role, requestId, headers }) => database.write(body, { role, requestId }, timeBudgetOf(headers[TIME_BUDGET_HEADER])),
+  };
+}
+
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const gate = deps.protocolGate;
-  defineResource(app, '/api/v1/db/read', { POST: (request, reply) => gate.handle(request, reply, 'read', undefined, () => deps.database.read(request.body, roleOf(request))) });
-  defineResource(app, '/api/v1/db/write', {
+  const front = databaseRoutes(deps.database);
+  // The front door answers these only while the gate lets calls through (Orchestrator.ts); through
+  // fastify they pass the gate, which during a rolling upgrade passes them on or holds them.
+  defineResource(app, READ_PATH, {
+    POST: (request, reply) => gate.handle(request, reply, 'read', undefined, () => front[READ_PATH]({ body: request.body, role: roleOf(request), requestId: request.id, headers: request.headers })),
+  });
+  defineResource(app, WRITE_PATH, {
     POST: (request, reply) => {
       const budgetMs = timeBudgetOf(request.headers[TIME_BUDGET_HEADER]);
       const arrived = performance.now();
       const deadline = budgetMs === undefined ? undefined : arrived + budgetMs;
       // A write held by the gate gets what is left of its budget.
       const left = () => (deadline === undefined ? undefined : Math.max(1, Math.round(deadline - performance.now())));
-      return gate.handle(request, reply, 'write', deadline, () => deps.database.write(request.body, roleOf(request), left()));
+      return gate.handle(request, reply, 'write', deadline, () => deps.database.write(request.body, { role: roleOf(request), requestId: request.id }, left()));
     },
   });
   defineResource(app, '/api/v1/db/clear', {
     POST: (request, reply) =>
       gate.handle(request, reply, 'write', undefined, async () => {
-        await deps.database.clear();
+        await deps.database.clear(request.id);
         return {};
       }),
   });

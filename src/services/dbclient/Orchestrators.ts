@@ -22,8 +22,10 @@ export interface OrchestratorsOptions {
   token?: string | undefined;
   /** Upper bound for one call, all orchestrators tried included. */
   timeoutMs: number;
-  /** Keep-alive connections per orchestrator, so at most this many calls in flight to each. */
+  /** Keep-alive connections per orchestrator. */
   connections: number;
+  /** Calls sent on one connection before the first is answered (HTTP/1.1 pipelining); 1: none. At most connections × pipelining calls are in flight to each orchestrator. */
+  pipelining?: number;
   logger?: Logger;
 }
 
@@ -61,6 +63,7 @@ export class Orchestrators {
       const url = new URL(address);
       const pool = new Pool(url.origin, {
         connections: options.connections,
+        pipelining: options.pipelining ?? 1,
         headersTimeout: options.timeoutMs,
         bodyTimeout: options.timeoutMs,
         connectTimeout: options.timeoutMs,
@@ -135,6 +138,8 @@ export class Orchestrators {
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
+      // undici pipelines only calls marked safe to repeat: a read changes nothing, and a write carries its requestId.
+      idempotent: true,
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await response.body.text();

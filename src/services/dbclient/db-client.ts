@@ -6,11 +6,12 @@
  * whose first answer was lost is applied once, whichever orchestrator the retry reaches.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { currentRequestId, writeIdFor } from '../../shared/request-context.ts';
-import type { ReadQuery, Row, Write } from './contract.ts';
+import type { ReadQuery, Write } from './contract.ts';
+import { readAnswerOf, writeAnswerOf, type DbReadResult, type DbWriteResult } from './answers.ts';
+export type { DbReadResult, DbWriteResult } from './answers.ts';
 export type { CallCredentials } from './Orchestrators.ts';
 import { Orchestrators, type CallCredentials } from './Orchestrators.ts';
 
@@ -31,6 +32,8 @@ export interface DbClientOptions {
    * quarters of the searches per second it answers with 64.
    */
   connections?: number;
+  /** Calls sent on one connection ahead of the answers (HTTP/1.1 pipelining); default 1, none. */
+  pipelining?: number;
   /** First pause before retrying a write that met a 503; it doubles up to 1 s. Default 200 ms. */
   retryDelayMs?: number;
   /**
@@ -50,20 +53,6 @@ export interface DbClientOptions {
   logger?: Logger;
 }
 
-export interface DbReadResult {
-  rows: Row[];
-  seq: number;
-}
-
-export interface DbWriteResult {
-  changes: number;
-  insertId?: number;
-  seq: number;
-}
-
-const seqSchema = z.number().int().min(0);
-const readAnswer = z.object({ rows: z.array(z.record(z.string(), z.union([z.string(), z.number(), z.null()]))), seq: seqSchema });
-const writeAnswer = z.object({ changes: z.number().int().min(0), insertId: z.number().int().optional(), seq: seqSchema });
 
 export class DbClient {
   readonly #orchestrators: Orchestrators;
@@ -74,7 +63,7 @@ export class DbClient {
   #highestSeq = 0;
 
   constructor(options: DbClientOptions) {
-    this.#orchestrators = new Orchestrators({ urls: options.urls, token: options.token, timeoutMs: options.timeoutMs, connections: options.connections ?? 64, logger: options.logger });
+    this.#orchestrators = new Orchestrators({ urls: options.urls, token: options.token, timeoutMs: options.timeoutMs, connections: options.connections ?? 64, ...(options.pipelining === undefined ? {} : { pipelining: options.pipelining }), logger: options.logger });
     this.#retryDelayMs = options.retryDelayMs ?? 200;
     this.#writeRetryWindowMs = options.writeRetryWindowMs ?? 10_000;
     this.#logger = options.logger;
@@ -91,7 +80,7 @@ export class DbClient {
     const body: ReadQuery = { ...query };
     if (minSeq > 0) body.minSeq = minSeq;
     if (this.#freshReads) body.fresh = true;
-    return this.#parse(readAnswer, await this.#orchestrators.post('/api/v1/db/read', body), 'read');
+    return checked(readAnswerOf(await this.#orchestrators.post('/api/v1/db/read', body)), 'read');
   }
 
   /**
@@ -101,7 +90,7 @@ export class DbClient {
   async write(write: Write, credentials?: CallCredentials): Promise<DbWriteResult> {
     const request = { ...write, requestId: writeIdFor(currentRequestId()) };
     const answer = await this.#writeWithRetries(request, credentials);
-    const result = this.#parse(writeAnswer, answer, 'write');
+    const result = checked(writeAnswerOf(answer), 'write');
     this.#highestSeq = Math.max(this.#highestSeq, result.seq);
     return result;
   }
@@ -136,10 +125,9 @@ export class DbClient {
   async close(): Promise<void> {
     await this.#orchestrators.close();
   }
+}
 
-  #parse<T>(schema: z.ZodType<T>, answer: unknown, what: string): T {
-    const parsed = schema.safeParse(answer);
-    if (!parsed.success) throw new RideShareError('INTERNAL', `the database service answered a ${what} in an unexpected shape`);
-    return parsed.data;
-  }
+function checked<T>(answer: T | undefined, what: string): T {
+  if (answer === undefined) throw new RideShareError('INTERNAL', `the database service answered a ${what} in an unexpected shape`);
+  return answer;
 }

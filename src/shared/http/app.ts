@@ -9,7 +9,8 @@ import type { Logger } from '../logger.ts';
 import { createRegistry, type Registry } from '../metrics.ts';
 import { REQUEST_ID_HEADER, requestIdFrom } from '../request-context.ts';
 import { abbreviate, installErrorHandling, sendError } from './errors.ts';
-import { installAuth, type AuthOptions } from './auth.ts';
+import { authorizer, installAuth, type AuthOptions } from './auth.ts';
+import { placeFrontDoor, type FrontDoorOptions } from './front-door.ts';
 import { drain, installDrain, isDraining } from './drain.ts';
 import { installHealth, type ReadinessCheck } from './health.ts';
 import { installJsonBody, installRawBody } from './json-body.ts';
@@ -35,6 +36,18 @@ export interface HttpAppOptions {
   readiness?: ReadinessCheck;
   /** Told of each request the router refuses before any hook runs (a malformed percent-encoding, say). */
   onFrameworkError?: (url: string) => void;
+  /**
+   * POST routes answered ahead of fastify (front-door.ts) when the request is an ordinary one; the
+   * server must also define them on fastify, which answers every other request to them.
+   */
+  front?: FrontDoorOptions['routes'];
+  /** While this says false, the front door leaves every request to fastify (front-door.ts). */
+  frontOpen?: FrontDoorOptions['open'];
+  /**
+   * Whether handlers find the request id in the request context (src/shared/request-context.ts).
+   * Default true; a server whose handlers are given the id saves what AsyncLocalStorage adds to every promise.
+   */
+  requestContext?: boolean;
 }
 
 /** A path parameter as long as a request head may be: a long one is a 400 from a handler, not a 404. */
@@ -64,8 +77,17 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   installErrorHandling(app);
   installSameOriginWrites(app);
   if (options.auth) installAuth(app, options.auth);
-  installObservability(app, { logger: options.logger, registry: options.registry ?? createRegistry(options.name), ...(options.observability ?? FULL_OBSERVABILITY) });
+  const observe = installObservability(app, {
+    logger: options.logger,
+    registry: options.registry ?? createRegistry(options.name),
+    ...(options.observability ?? FULL_OBSERVABILITY),
+    requestContext: options.requestContext ?? true,
+  });
   installDrain(app);
+  if (options.front) {
+    const { auth } = options;
+    placeFrontDoor(app, { routes: options.front, authorize: auth ? authorizer(auth) : undefined, accessOf: auth?.accessOf ?? (() => 'open'), observe, logger: options.logger, ...(options.frontOpen ? { open: options.frontOpen } : {}) });
+  }
   const readiness = options.readiness ?? (async () => ({ ready: true, reason: 'listening' }));
   installHealth(app, async () => (isDraining(app) ? { ready: false, reason: 'draining before a stop' } : readiness()));
   return app;

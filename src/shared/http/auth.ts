@@ -43,34 +43,46 @@ function roleOfToken(presented: string, known: KnownToken[]): Role | undefined {
   return found;
 }
 
-export function installAuth(app: FastifyInstance, options: AuthOptions): void {
-  if (!options.enabled) {
-    app.addHook('onRequest', (request, _reply, done) => {
-      roles.set(request, 'admin');
-      done();
-    });
-    return;
-  }
+/** What the token check says of one request: the role its token proved, and the refusal to answer with, if any. */
+export interface AuthCheck {
+  role: Role | undefined;
+  refusal: RideShareError | undefined;
+}
+
+/** Checks a request's `Authorization` header against the access `needed`; shared by the fastify hook and the front door (front-door.ts). */
+export type Authorizer = (authorization: string | undefined, needed: Access) => AuthCheck;
+
+const ADMIN_EVERYWHERE: AuthCheck = { role: 'admin', refusal: undefined };
+
+export function authorizer(setting: AuthSetting): Authorizer {
+  if (!setting.enabled) return () => ADMIN_EVERYWHERE;
   // The admin token first: should both be set to the same value, it counts as admin.
-  const { tokens } = options;
+  const { tokens } = setting;
   const known: KnownToken[] = (['admin', 'service'] as const).map((role) => ({ role, bytes: Buffer.from(tokens[role], 'utf8') }));
-  // A callback hook (every request passes here): a refusal answers at once and does not go on.
-  app.addHook('onRequest', (request, reply, done) => {
-    const header = request.headers.authorization;
+  return (header, needed) => {
     const presented = header?.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : undefined;
     const role = presented ? roleOfToken(presented, known) : undefined;
+    if (needed === 'open' || (role && (needed !== 'admin' || role === 'admin'))) return { role, refusal: undefined };
+    if (!role) return { role, refusal: new RideShareError('UNAUTHENTICATED', presented ? 'the bearer token is not valid' : 'a bearer token is required (Authorization: Bearer <token>)') };
+    return { role, refusal: new RideShareError('FORBIDDEN', 'this needs the admin role') };
+  };
+}
+
+/** The header a 401 carries, naming the scheme to use. */
+export const AUTHENTICATE_HEADER = ['www-authenticate', 'Bearer'] as const;
+
+export function installAuth(app: FastifyInstance, options: AuthOptions): void {
+  const check = authorizer(options);
+  // A callback hook (every request passes here): a refusal answers at once and does not go on.
+  app.addHook('onRequest', (request, reply, done) => {
+    const { role, refusal } = check(request.headers.authorization, options.accessOf(request.method, request.routeOptions.url));
     if (role) roles.set(request, role);
-    const needed = options.accessOf(request.method, request.routeOptions.url);
-    if (needed === 'open' || (role && (needed !== 'admin' || role === 'admin'))) {
+    if (refusal === undefined) {
       done();
       return;
     }
-    if (!role) {
-      void reply.header('www-authenticate', 'Bearer');
-      sendError(reply, new RideShareError('UNAUTHENTICATED', presented ? 'the bearer token is not valid' : 'a bearer token is required (Authorization: Bearer <token>)'));
-      return;
-    }
-    sendError(reply, new RideShareError('FORBIDDEN', 'this needs the admin role'));
+    if (refusal.code === 'UNAUTHENTICATED') void reply.header(...AUTHENTICATE_HEADER);
+    sendError(reply, refusal);
   });
 }
 

@@ -7,7 +7,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorBody, isErrorCode, RideShareError } from '../errors.ts';
 import { loggedUrl } from './logged-url.ts';
-import { drainOversizedBody, isOversizedBody, oversizedBodyError } from './oversized-body.ts';
+import { CUT_OFF_MESSAGE, drainOversizedBody, isOversizedBody, oversizedBodyError } from './oversized-body.ts';
 
 /** Echoed input is cut short: a 100 kB path must not come back as a 100 kB error message. */
 export function abbreviate(text: string, max: number): string {
@@ -37,22 +37,33 @@ export function sendError(reply: FastifyReply, error: RideShareError): void {
   void reply.code(error.status).type('application/json').send(errorBody(error));
 }
 
+/** Where a failed request is told: the request's logger (its lines carry the request id). */
+export interface FailureLog {
+  error(details: object, message: string): void;
+  warn(details: object, message: string): void;
+}
+
+/** A handler's error as the coded answer to send, told in the log when it is the server's side (5xx); shared by the error handler and the front door. */
+export function codedAndLogged(error: unknown, log: FailureLog, url: string): RideShareError {
+  const coded = toRideShareError(error);
+  // A 503 is an expected, passing state of the database service; a 500 (INTERNAL, INVARIANT,
+  // INVALID_STATE…) is our bug.
+  if (coded.status === 500) log.error({ err: error, url: loggedUrl(url) }, 'request failed');
+  else if (coded.status >= 500) log.warn({ code: coded.code, reason: coded.message, url: loggedUrl(url) }, 'request failed');
+  return coded;
+}
+
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler(async (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     if (isOversizedBody(error)) {
       const drained = await drainOversizedBody(request);
-      if (!drained) request.log.warn('an oversized body went on past the drain limit; the connection is cut');
+      if (!drained) request.log.warn(CUT_OFF_MESSAGE);
       // fastify asked for the connection to close: the rest of a body must not be read as the next request.
       void reply.header('connection', 'close');
       sendError(reply, oversizedBodyError());
       return reply;
     }
-    const coded = toRideShareError(error);
-    // A 503 is an expected, passing state of the database service; a 500 (INTERNAL, INVARIANT,
-    // INVALID_STATE…) is our bug.
-    if (coded.status === 500) request.log.error({ err: error, url: loggedUrl(request.url) }, 'request failed');
-    else if (coded.status >= 500) request.log.warn({ code: coded.code, reason: coded.message, url: loggedUrl(request.url) }, 'request failed');
-    sendError(reply, coded);
+    sendError(reply, codedAndLogged(error, request.log, request.url));
     return reply;
   });
   app.setNotFoundHandler((request, reply) => {

@@ -41,31 +41,59 @@ function routeOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? 'unmatched';
 }
 
-export function installObservability(app: FastifyInstance, options: ObservabilityOptions): void {
+/** One answered request, as the access line and the metrics tell it. */
+export interface AnsweredRequest {
+  requestId: string;
+  method: string;
+  /** The matched route template, or `unmatched`. */
+  route: string;
+  url: string;
+  status: number;
+  elapsedMs: number;
+}
+
+/** Counts and logs one answered request; the fastify hook and the front door (front-door.ts) both report here. */
+export type RequestObserver = (answered: AnsweredRequest) => void;
+
+/**
+ * Sets the request id on every answer and reports every answered request; returns the reporter
+ * for requests answered ahead of fastify. `requestContext`: whether handlers find the request id
+ * in the request context (request-context.ts); a server whose handlers are given it explicitly
+ * saves the cost AsyncLocalStorage adds to every promise.
+ */
+export function installObservability(app: FastifyInstance, options: ObservabilityOptions & { requestContext?: boolean }): RequestObserver {
+  const inContext = options.requestContext ?? true;
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     void reply.header(REQUEST_ID_HEADER, request.id);
-    runInRequest(request.id, done);
+    if (inContext) runInRequest(request.id, done);
+    else done();
   });
+  const observe = requestObserver(app, options);
+  // One callback hook for all of it: the hot path of every request.
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    observe({ requestId: request.id, method: request.method, route: routeOf(request), url: request.url, status: reply.statusCode, elapsedMs: reply.elapsedTime });
+    done();
+  });
+  return observe;
+}
+
+function requestObserver(app: FastifyInstance, options: ObservabilityOptions): RequestObserver {
   const count = options.metrics ? requestMetrics(app, options.registry) : undefined;
   const { accessLog, logger } = options;
   // Without redaction, and batched when it goes to standard output (src/shared/access-log.ts);
   // a slow request's line goes through the server's own logger, at once.
   const access = accessLoggerOf(logger);
-  // One callback hook for all of it: the hot path of every request.
-  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    const route = routeOf(request);
-    count?.(request.method, route, reply.statusCode, reply.elapsedTime);
-    if (!QUIET_PATHS.has(route)) {
-      const slow = reply.elapsedTime >= SLOW_REQUEST_MS;
-      // A slow request is told at warn, so it shows with the access log off or a quieter level.
-      if (slow || (accessLog && logger.isLevelEnabled('info'))) {
-        const line = { reqId: request.id, method: request.method, url: loggedUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
-        if (slow) logger.warn(line, 'slow request');
-        else access.info(line, 'request');
-      }
+  return ({ requestId, method, route, url, status, elapsedMs }) => {
+    count?.(method, route, status, elapsedMs);
+    if (QUIET_PATHS.has(route)) return;
+    const slow = elapsedMs >= SLOW_REQUEST_MS;
+    // A slow request is told at warn, so it shows with the access log off or a quieter level.
+    if (slow || (accessLog && logger.isLevelEnabled('info'))) {
+      const line = { reqId: requestId, method, url: loggedUrl(url), status, ms: Math.round(elapsedMs * 10) / 10 };
+      if (slow) logger.warn(line, 'slow request');
+      else access.info(line, 'request');
     }
-    done();
-  });
+  };
 }
 
 type CountRequest = (method: string, route: string, status: number, elapsedMs: number) => void;

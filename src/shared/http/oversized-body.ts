@@ -40,9 +40,12 @@ function discardRest(body: IncomingMessage, limit: number): Promise<boolean> {
  * Reads what is left of an oversized body so that the 413 sent next reaches its sender; true when
  * the body ended within DRAIN_LIMIT_BYTES, false when the connection must be cut instead.
  */
-export function drainOversizedBody(request: FastifyRequest): Promise<boolean> {
-  return discardRest(request.raw, DRAIN_LIMIT_BYTES);
+export function drainOversizedBody(request: FastifyRequest | IncomingMessage): Promise<boolean> {
+  return discardRest('raw' in request ? request.raw : request, DRAIN_LIMIT_BYTES);
 }
+
+/** What is logged when an oversized body went on past DRAIN_LIMIT_BYTES. */
+export const CUT_OFF_MESSAGE = 'an oversized body went on past the drain limit; the connection is cut';
 
 /** The answer to a body over the limit. */
 export function oversizedBodyError(): RideShareError {
