@@ -15,7 +15,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, RequestListener, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Role } from '../auth/tokens.ts';
-import { BadRequestError, errorBody, type RideShareError } from '../errors.ts';
+import { BadRequestError, errorBody, RideShareError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { REQUEST_ID_HEADER, requestIdFrom } from '../request-context.ts';
 import { AUTHENTICATE_HEADER, type Access, type Authorizer } from './auth.ts';
@@ -68,7 +68,7 @@ export function placeFrontDoor(app: FastifyInstance, options: FrontDoorOptions):
   const server = app.server;
   const listeners = server.listeners('request') as RequestListener[];
   const fastifyListener = listeners[0];
-  if (listeners.length !== 1 || fastifyListener === undefined) throw new Error(`expected fastify's one request listener, found ${listeners.length}`);
+  if (listeners.length !== 1 || fastifyListener === undefined) throw new RideShareError('INVARIANT', `expected fastify's one request listener, found ${listeners.length}`);
   let closing = false;
   // fastify answers requests on a closing server itself (503, connection closed).
   app.addHook('preClose', (done) => {
