@@ -11,9 +11,9 @@ import path from 'node:path';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { clearPendingRestore, readPendingRestore } from '../backup/RestoreRecord.ts';
-import { listWorkers } from '../coordination/WorkerRegistry.ts';
+import { listWorkers, type WorkerInfo } from '../coordination/WorkerRegistry.ts';
 import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
-import { clusterNames, clusterPaths, type WorkerInfo } from '../protocol/names.ts';
+import { clusterNames, clusterPaths } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
 import { holdingQueueOf } from './QueueConversion.ts';
 
