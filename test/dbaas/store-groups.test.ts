@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { SyncWrite } from '../../src/dbaas/protocol/messages.ts';
+import type { SyncWrite } from '../../src/dbaas/protocol/sync.ts';
 import type { Write } from '../../src/dbaas/protocol/queries.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
 

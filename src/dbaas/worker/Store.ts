@@ -5,7 +5,9 @@
  */
 import Database from 'better-sqlite3';
 import { RideShareError } from '../../shared/errors.ts';
-import { PROTOCOL_VERSION, type Row, type SyncWrite, type WriteResult } from '../protocol/messages.ts';
+import { PROTOCOL_VERSION } from '../protocol/messages.ts';
+import type { Row, WriteResult } from '../protocol/results.ts';
+import type { SyncWrite } from '../protocol/sync.ts';
 import type { InsertWrite, ReadQuery, Write } from '../protocol/queries.ts';
 import { INDEXES, TABLES } from '../protocol/tables.ts';
 import type { ReplicaStore, ReplicationPosition } from '../replication/ReplicaStore.ts';
