@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
-import { DEFAULT_SNAPSHOT_TEMP_DIR } from '../../src/dbaas/replication/SnapshotCopy.ts';
+import { DEFAULT_SNAPSHOT_TEMP_DIR } from '../../src/dbaas/replication/SnapshotTempFiles.ts';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { inParallel, post } from '../../harness/http.ts';
 import { settledWorkers } from '../../harness/workers.ts';
