@@ -1,4 +1,4 @@
-import type { WorkerInfo } from '../src/dbaas/protocol/names.ts';
+import type { WorkerInfo } from '../src/dbaas/coordination/WorkerRegistry.ts';
 import type { DatabaseServiceHandle } from './database-service.ts';
 import { until } from './replicas.ts';
 

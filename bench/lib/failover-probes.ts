@@ -3,7 +3,7 @@
  * slaves, ready, at one seq), so one round's recovery never leaks into the next one's figure.
  */
 import Database from 'better-sqlite3';
-import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
 import { call } from '../../harness/chaos/client.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import { settle, type ClusterView } from '../../harness/chaos/settle.ts';

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
-import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
 import { call } from './client.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import { replicaFile } from './replica-facts.ts';

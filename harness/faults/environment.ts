@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ZkCredentials } from '../../src/dbaas/coordination/ZkClient.ts';
-import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
 import { freePorts } from '../../src/shared/ports.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import type { ClusterView } from '../chaos/settle.ts';

@@ -2,7 +2,7 @@
  * Faults of the orchestrators: the supervising one SIGKILLed while it launches a worker or runs a
  * failover (the process manager restarts it), or with its restart held so the standby must take over.
  */
-import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
 import { call } from '../chaos/client.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import type { Injection, InjectionContext } from './kinds.ts';

@@ -4,7 +4,7 @@
  * publisher for longer than the orchestrators' RPC deadline, then lifted.
  */
 import { sleep } from '../../src/shared/timeout.ts';
-import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
 import type { Injection, InjectionContext } from './kinds.ts';
 import { countLogLines } from './logs.ts';
 

@@ -11,7 +11,7 @@ import { buildReport, type CheckReport } from '../chaos/checker.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import { Random } from '../chaos/prng.ts';
 import { readReplicaFacts, replicaFile, type ReplicaFacts } from '../chaos/replica-facts.ts';
-import { Store } from '../../src/dbaas/worker/Store.ts';
+import { positionIfReadable } from '../../src/dbaas/replication/ReplicaFile.ts';
 import { clusterProcesses } from './proc.ts';
 import { settle } from '../chaos/settle.ts';
 import { Workload, type Ledger } from '../chaos/workload.ts';
@@ -286,7 +286,7 @@ function unlistedReplicas(env: FaultEnvironment, listed: ReadonlySet<string>, mi
   return clusterProcesses(env.cluster).flatMap((proc) => {
     if (proc.kind !== 'worker' || proc.workerId === undefined || listed.has(proc.workerId)) return [];
     const file = replicaFile(env.dataDir, proc.workerId);
-    const position = fs.existsSync(file) ? Store.readPosition(file) : undefined;
+    const position = fs.existsSync(file) ? positionIfReadable(file) : undefined;
     if (!position || position.appliedSeq < minSeq) return [];
     try {
       return [readReplicaFacts(file, writers)];

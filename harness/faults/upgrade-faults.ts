@@ -11,7 +11,7 @@
  */
 import { sleep } from '../../src/shared/timeout.ts';
 import { PROTOCOL_VERSION } from '../../src/dbaas/protocol/messages.ts';
-import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
 import { protocolOf } from '../../src/dbaas/protocol/workerProtocol.ts';
 import { previousRelease } from '../previous-release.ts';
 import type { Injection, InjectionContext } from './kinds.ts';

@@ -3,7 +3,7 @@
  * few ms apart, a master frozen past its session, and a promotion candidate frozen while the
  * master dies.
  */
-import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
 import { call } from '../chaos/client.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import type { Injection, InjectionContext } from './kinds.ts';

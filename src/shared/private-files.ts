@@ -70,3 +70,17 @@ export function secureDataDir(dir: string, listener: PrivateDirListener, options
   if (outcome.kind === 'refused') listener.warn(`${dir} is ${outcome.from}, open to other local users, and could not be made 0700 (${outcome.reason}): chmod 700 it as its owner`);
   return outcome;
 }
+
+/** Written under another name, synced and renamed; 0600, as everything of a cluster's data. */
+export function writeFileAtomically(file: string, content: string): void {
+  const partial = `${file}.partial-${process.pid}`;
+  fs.rmSync(partial, { force: true });
+  const fd = fs.openSync(partial, 'w', PRIVATE_FILE_MODE);
+  try {
+    fs.writeSync(fd, content);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(partial, file);
+}

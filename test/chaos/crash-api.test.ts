@@ -3,7 +3,7 @@
  * what the worker list looks like afterwards, and that the data survives (SPEC §5, §8).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
 import { writeUntilAnswered } from '../../harness/chaos/client.ts';
 import { readReplicaFacts, replicaFile } from '../../harness/chaos/replica-facts.ts';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';

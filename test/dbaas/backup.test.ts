@@ -15,7 +15,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { manifestPathOf, manifestSchema, type BackupManifest } from '../../src/dbaas/backup/BackupFormat.ts';
 import { InvalidBackupError } from '../../src/dbaas/backup/BackupFile.ts';
 import { ensureClusterStopped, installBackup, restoreOnFirstStart, RestoreRefusedError } from '../../src/dbaas/backup/Restore.ts';
-import { readPendingRestore } from '../../src/dbaas/backup/RestoreRecord.ts';
+import { readPendingRestore } from '../../src/dbaas/supervisor/ClusterFiles.ts';
 import { DesiredSlaves } from '../../src/dbaas/coordination/DesiredSlaves.ts';
 import { ZkClient } from '../../src/dbaas/coordination/ZkClient.ts';
 import { TABLE_NAMES } from '../../src/dbaas/protocol/tables.ts';

@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { inParallel, post } from '../../harness/http.ts';
 import { readLiveReplicas, until } from '../../harness/replicas.ts';
-import { decodeBatchReply, decodeSync, encode, PROTOCOL_VERSION, type DbCommand, type Reply, type SyncGroup } from '../../src/dbaas/protocol/messages.ts';
+import { encode, PROTOCOL_VERSION, type DbCommand } from '../../src/dbaas/protocol/messages.ts';
+import { decodeBatchReply, type Reply } from '../../src/dbaas/protocol/reply.ts';
+import { decodeSync, type SyncGroup } from '../../src/dbaas/protocol/sync.ts';
 import { clusterNames } from '../../src/dbaas/protocol/names.ts';
 
 const password = 'cd'.repeat(20);

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { readLiveReplicas, readReplica, until } from '../../harness/replicas.ts';
 import { settledWorkers } from '../../harness/workers.ts';
-import { decodeBatchReply, encode, PROTOCOL_VERSION, type DbCommand, type Reply } from '../../src/dbaas/protocol/messages.ts';
+import { encode, PROTOCOL_VERSION, type DbCommand } from '../../src/dbaas/protocol/messages.ts';
+import { decodeBatchReply, type Reply } from '../../src/dbaas/protocol/reply.ts';
 import { clusterNames } from '../../src/dbaas/protocol/names.ts';
 import { workerDbFile, workersDirOf } from '../../src/dbaas/worker/files.ts';
 

@@ -1,6 +1,6 @@
 /** A worker's reply as the orchestrator reads it (src/dbaas/protocol/messages.ts): checked field by field, anything else refused. */
 import { describe, expect, it } from 'vitest';
-import { decodeBatchReply, decodeReply, replySchema } from '../../src/dbaas/protocol/messages.ts';
+import { decodeBatchReply, decodeReply, replySchema } from '../../src/dbaas/protocol/reply.ts';
 
 const bytes = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value));
 

@@ -1,6 +1,6 @@
 /** Scaling in retires the newest slaves, also on a machine whose pids wrapped. */
 import { describe, expect, it } from 'vitest';
-import type { WorkerInfo } from '../../src/dbaas/protocol/names.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
 import { scaleInVictims } from '../../src/dbaas/supervisor/scaleIn.ts';
 
 const slave = (workerId: string, pid: number, startedAt?: number): WorkerInfo => ({ workerId, pid, role: 'slave', ready: true, appliedSeq: 0, epoch: 1, ...(startedAt === undefined ? {} : { startedAt }) });

@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { SyncWrite } from '../../src/dbaas/protocol/messages.ts';
+import type { SyncWrite } from '../../src/dbaas/protocol/sync.ts';
+import { readReplicaPosition } from '../../src/dbaas/replication/ReplicaFile.ts';
 import type { Write } from '../../src/dbaas/protocol/queries.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
 
@@ -40,7 +41,7 @@ describe('group commit in the store', () => {
     expect(store.answered('group-1')).toBeUndefined();
     expect(store.requestAt(3)).toBe('group-2');
     store.close();
-    expect(Store.readPosition(file)).toEqual({ appliedSeq: 4, epoch: 1 });
+    expect(readReplicaPosition(file)).toEqual({ appliedSeq: 4, epoch: 1 });
     const reopened = new Store(file);
     expect(reopened.read({ table: 'users', columns: ['username'], orderBy: [{ column: 'username', direction: 'asc' }] })).toEqual(
       ['a', 'b', 'c', 'first'].map((username) => ({ username })),
@@ -61,7 +62,7 @@ describe('group commit in the store', () => {
     expect(store.appliedSeq).toBe(1);
     expect(store.answered('lost-1')).toBeUndefined();
     store.close();
-    expect(Store.readPosition(file)).toEqual({ appliedSeq: 1, epoch: 1 });
+    expect(readReplicaPosition(file)).toEqual({ appliedSeq: 1, epoch: 1 });
   });
 
   it('a replica applies a group the master made and ends where the master did', () => {
@@ -73,8 +74,8 @@ describe('group commit in the store', () => {
     expect(replica.appliedSeq).toBe(3);
     expect(replica.epoch).toBe(2);
     replica.close();
-    expect(Store.readPosition(path.join(dir, 'replica.db'))).toEqual({ appliedSeq: 3, epoch: 2 });
-    expect(Store.readPosition(file)).toEqual({ appliedSeq: 3, epoch: 2 });
+    expect(readReplicaPosition(path.join(dir, 'replica.db'))).toEqual({ appliedSeq: 3, epoch: 2 });
+    expect(readReplicaPosition(file)).toEqual({ appliedSeq: 3, epoch: 2 });
   });
 });
 
@@ -124,7 +125,7 @@ describe('a group whose transaction SQLite ended', () => {
     store.close();
     const names = new Database(file, { readonly: true }).prepare('SELECT username FROM users ORDER BY username').pluck().all();
     expect(names).toEqual(['before']);
-    expect(Store.readPosition(file)).toEqual({ appliedSeq: 1, epoch: 1 });
+    expect(readReplicaPosition(file)).toEqual({ appliedSeq: 1, epoch: 1 });
   });
 
   it('refuses a write of a group whose transaction is gone instead of autocommitting it', () => {
@@ -142,6 +143,6 @@ describe('a group whose transaction SQLite ended', () => {
     store.close();
     const names = new Database(file, { readonly: true }).prepare('SELECT username FROM users').pluck().all();
     expect(names).toEqual([]);
-    expect(Store.readPosition(file)).toEqual({ appliedSeq: 0, epoch: 0 });
+    expect(readReplicaPosition(file)).toEqual({ appliedSeq: 0, epoch: 0 });
   });
 });

@@ -13,6 +13,7 @@ import { testServers } from '../../harness/inject.ts';
 import { until } from '../../harness/replicas.ts';
 import { testSigner } from '../../harness/signing.ts';
 import { PROTOCOL_VERSION } from '../../src/dbaas/protocol/messages.ts';
+import { decodeReadResult, decodeWriteResult } from '../../src/dbaas/protocol/results.ts';
 import { clusterNames, type ClusterNames } from '../../src/dbaas/protocol/names.ts';
 import { RpcClient } from '../../src/dbaas/orchestrator/RpcClient.ts';
 import { createLogger } from '../../src/shared/logger.ts';
@@ -52,7 +53,7 @@ describe('when a write is answered 503', () => {
   function write() {
     const deadline = rpc.writeDeadline();
     const answered = rpc
-      .call(names.writeQ, { v: PROTOCOL_VERSION, kind: 'write', requestId: `w-${Date.now()}`, write: { op: 'insert', table: 'users', values: { username: 'late', password: 'ab'.repeat(20) } }, deadline })
+      .call(names.writeQ, { v: PROTOCOL_VERSION, kind: 'write', requestId: `w-${Date.now()}`, write: { op: 'insert', table: 'users', values: { username: 'late', password: 'ab'.repeat(20) } }, deadline }, decodeWriteResult)
       .then(
         () => ({ at: Date.now(), code: 'ok' }),
         (error: { code?: string }) => ({ at: Date.now(), code: error.code }),
@@ -62,7 +63,7 @@ describe('when a write is answered 503', () => {
 
   it('its own broker connection lost: the write is failed only after its deadline, a read at once', async () => {
     const { deadline, answered } = write();
-    const read = rpc.call(names.readQ, { v: PROTOCOL_VERSION, kind: 'read', query: { table: 'users' } }).then(
+    const read = rpc.call(names.readQ, { v: PROTOCOL_VERSION, kind: 'read', query: { table: 'users' } }, decodeReadResult).then(
       () => ({ at: Date.now(), code: 'ok' }),
       (error: { code?: string }) => ({ at: Date.now(), code: error.code }),
     );

@@ -19,7 +19,7 @@ import { TEST_ZK_AUTH } from '../../harness/zk-auth.ts';
 import { downloadBackup } from '../../src/dbaas/backup/BackupDownload.ts';
 import { manifestPathOf } from '../../src/dbaas/backup/BackupFormat.ts';
 import { installBackup } from '../../src/dbaas/backup/Restore.ts';
-import { restoreRecordPath } from '../../src/dbaas/backup/RestoreRecord.ts';
+import { restoreRecordPath } from '../../src/dbaas/supervisor/ClusterFiles.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
 import { encodeWorkerSettings, WORKER_SETTINGS_VARIABLE } from '../../src/dbaas/worker/WorkerSettings.ts';
 

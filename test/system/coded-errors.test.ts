@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeReply } from '../../src/dbaas/protocol/messages.ts';
+import { decodeReply } from '../../src/dbaas/protocol/reply.ts';
 import { ProcessRuntime } from '../../src/dbaas/runtime/ProcessRuntime.ts';
 import { decodeWorkerSettings } from '../../src/dbaas/worker/WorkerSettings.ts';
 import { clockFrom } from '../../src/services/rides/clock.ts';

@@ -12,10 +12,9 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { request } from 'undici';
 import { RideShareError } from '../../shared/errors.ts';
-import { PRIVATE_FILE_MODE } from '../../shared/private-files.ts';
+import { PRIVATE_FILE_MODE, writeFileAtomically } from '../../shared/private-files.ts';
 import { manifestFromHeaders, manifestPathOf, type BackupManifest } from './BackupFormat.ts';
 import { inspectBackup, type InspectedBackup } from './BackupFile.ts';
-import { writeFileAtomically } from './RestoreRecord.ts';
 
 export const BACKUP_PATH = '/api/v1/db/backup';
 

@@ -19,7 +19,7 @@ import { PRIVATE_DIR_MODE } from '../../shared/private-files.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { askMasterPosition } from '../replication/MasterPosition.ts';
 import type { MessageSigner } from '../transport/signing.ts';
-import { snapshotTempFile, sweepStaleSnapshotFiles } from '../replication/SnapshotCopy.ts';
+import { snapshotTempFile, sweepStaleSnapshotFiles } from '../replication/SnapshotTempFiles.ts';
 import { fetchSnapshot, type FetchedSnapshot } from '../replication/SnapshotTransfer.ts';
 import { connectAmqp } from '../transport/amqp.ts';
 import { BACKUP_HEADERS } from './BackupFormat.ts';

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { BadRequestError } from '../../shared/errors.ts';
 import { TABLE_NAMES } from '../protocol/tables.ts';
+import { positionIn } from '../replication/ReplicaFile.ts';
 import type { BackupManifest } from './BackupFormat.ts';
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
@@ -97,19 +98,24 @@ function checkContent(file: string): { seq: number; epoch: number; rows: Record<
     const tables = new Set(query<{ name: string }>(db, file, "SELECT name FROM sqlite_master WHERE type = 'table'").map((row) => row.name));
     const missing = [...TABLE_NAMES, 'replication_state', 'applied_requests'].filter((table) => !tables.has(table));
     if (missing.length > 0) throw new InvalidBackupError(`${file} is not a RideShare database (no table ${missing.join(', ')})`);
-    const position = query<{ seq: number; epoch: number }>(db, file, 'SELECT applied_seq AS seq, epoch FROM replication_state WHERE id = 1')[0];
+    const position = readable(file, () => positionIn(db));
     if (!position) throw new InvalidBackupError(`${file} has no replication position`);
     const rows: Record<string, number> = {};
     for (const table of TABLE_NAMES) rows[table] = (db.prepare(`SELECT count(*) AS n FROM "${table}"`).get() as { n: number }).n;
-    return { seq: position.seq, epoch: position.epoch, rows };
+    return { seq: position.appliedSeq, epoch: position.epoch, rows };
   } finally {
     db.close();
   }
 }
 
 function query<T>(db: Database.Database, file: string, sql: string): T[] {
+  return readable(file, () => db.prepare(sql).all() as T[]);
+}
+
+/** What `read` reads from the file; a SQLite failure says the file is no database to restore. */
+function readable<T>(file: string, read: () => T): T {
   try {
-    return db.prepare(sql).all() as T[];
+    return read();
   } catch (error) {
     throw new InvalidBackupError(`${file} cannot be read as a SQLite database: ${(error as Error).message}`);
   }

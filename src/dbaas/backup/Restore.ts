@@ -2,7 +2,7 @@
  * Restore: a backup becomes the data of a new cluster. The backup is checked (BackupFile.ts, and
  * its manifest when there is one), copied (never moved: the backup stays where it is) into
  * DATA_DIR/workers under another name, verified, renamed, and a restore record is written last
- * (RestoreRecord.ts). The next start of the cluster (src/dbaas/supervisor/ClusterBootstrap.ts)
+ * (src/dbaas/supervisor/ClusterFiles.ts). The next start of the cluster (src/dbaas/supervisor/ClusterBootstrap.ts)
  * treats the DATA_DIR as a new cluster (old znodes and queues of that cluster name are cleared)
  * whose master starts from the installed copy, as in a cold start from files.
  *
@@ -21,11 +21,10 @@ import { listOrchestrators } from '../coordination/OrchestratorRegistry.ts';
 import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
 import { findClusterWorkers } from '../runtime/workerProcesses.ts';
-import { clusterMarkerOf } from '../supervisor/ClusterBootstrap.ts';
+import { clusterMarkerOf, restoreRecordPath, writePendingRestore, type PendingRestore } from '../supervisor/ClusterFiles.ts';
 import { workerFileOwners, workersDirOf } from '../worker/files.ts';
 import { manifestPathOf, manifestSchema, type BackupManifest } from './BackupFormat.ts';
 import { inspectBackup, InvalidBackupError, sha256OfFile, type InspectedBackup } from './BackupFile.ts';
-import { restoreRecordPath, writePendingRestore, type PendingRestore } from './RestoreRecord.ts';
 
 /** The DATA_DIR holds a cluster, or the cluster runs: restoring now would lose or mix data. */
 export class RestoreRefusedError extends RideShareError {

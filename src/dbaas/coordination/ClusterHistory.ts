@@ -5,8 +5,8 @@
  * orchestrator appends, one append at a time; the list is capped, so the node stays far below
  * ZooKeeper's 1 MB limit.
  */
+import { z } from 'zod';
 import { clusterPaths } from '../protocol/names.ts';
-import { historyRecord } from './records.ts';
 import type { ZkClient } from './ZkClient.ts';
 
 export const HISTORY_LIMIT = 200;
@@ -28,6 +28,12 @@ export type ClusterEventKind = ClusterEvent['kind'];
 
 /** Distributes an event type over the union, so `{ kind: 'failover', ... }` without `at` type-checks. */
 export type NewClusterEvent = ClusterEvent extends infer E ? (E extends ClusterEvent ? Omit<E, 'at'> : never) : never;
+
+/**
+ * The history is only shown, never acted on: each entry needs a time and a kind, and entries of
+ * kinds a newer version adds pass through (the ClusterEvent type is what this version writes).
+ */
+const historyRecord = z.array(z.looseObject({ at: z.string(), kind: z.string() })) as unknown as z.ZodType<ClusterEvent[]>;
 
 export class ClusterHistory {
   private readonly path: string;

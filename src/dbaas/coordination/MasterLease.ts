@@ -3,16 +3,16 @@
  * /master znode, which only one session can hold. The lease lasts as long as the ZooKeeper
  * session; the holder must stop taking writes the moment the session expires.
  */
+import { z } from 'zod';
 import { RideShareError } from '../../shared/errors.ts';
 import { clusterPaths } from '../protocol/names.ts';
-import { countRecord, masterRecord } from './records.ts';
+import { count, countRecord, id, looseRecord, pid } from './records.ts';
 import { CreateMode, isZkError, ZkErrorCode, type ZkClient } from './ZkClient.ts';
 
-export interface MasterRecord {
-  workerId: string;
-  pid: number;
-  epoch: number;
-}
+/** What /master holds: who holds the lease, and for which epoch. */
+const masterShape = z.object({ workerId: id, pid, epoch: count });
+export type MasterRecord = z.infer<typeof masterShape>;
+const masterRecord = looseRecord(masterShape);
 
 /** Another worker holds the master lease (or took it first). */
 export class MasterTakenError extends RideShareError {

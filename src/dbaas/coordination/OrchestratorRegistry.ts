@@ -3,17 +3,20 @@
  * can tell an operator who supervises and who stands by (GET /api/v1/cluster). The node vanishes
  * with the orchestrator's session and is written again when a new session opens.
  */
+import { z } from 'zod';
 import { clusterPaths } from '../protocol/names.ts';
-import { orchestratorRecord } from './records.ts';
+import { count, id, looseRecord, pid } from './records.ts';
 import { CreateMode, type ZkClient } from './ZkClient.ts';
 
-export interface OrchestratorRecord {
-  orchestratorId: string;
-  pid: number;
+const orchestratorShape = z.object({
+  orchestratorId: id,
+  pid,
   /** The address its HTTP API answers on. */
-  url: string;
-  startedAt: number;
-}
+  url: z.string().max(2000),
+  startedAt: count,
+});
+export type OrchestratorRecord = z.infer<typeof orchestratorShape>;
+const orchestratorRecord = looseRecord(orchestratorShape);
 
 export async function announceOrchestrator(zk: ZkClient, cluster: string, record: OrchestratorRecord): Promise<void> {
   const paths = clusterPaths(cluster);

@@ -2,9 +2,15 @@
  * The promotion node: the supervisor names the ready slave that must become master (only once
  * the old master is certainly dead); every ready slave watches it and the one named acts.
  */
-import { clusterPaths, type PromotionRequest } from '../protocol/names.ts';
-import { promotionRecord } from './records.ts';
+import { z } from 'zod';
+import { clusterPaths } from '../protocol/names.ts';
+import { count, id, looseRecord } from './records.ts';
 import type { ZkClient, ZkWatcher } from './ZkClient.ts';
+
+/** Written by the supervisor to /promotion once the old master is certainly dead. */
+const promotionShape = z.object({ workerId: id, requestedAt: count });
+export type PromotionRequest = z.infer<typeof promotionShape>;
+const promotionRecord = looseRecord(promotionShape);
 
 export async function requestPromotion(zk: ZkClient, cluster: string, workerId: string): Promise<void> {
   const path = clusterPaths(cluster).promotion;

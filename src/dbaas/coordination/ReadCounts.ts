@@ -3,13 +3,14 @@
  * has received, one persistent child per orchestrator; the autoscaler adds them up. Totals only
  * grow, so a window's reads are a difference of sums.
  */
+import { z } from 'zod';
 import { clusterPaths } from '../protocol/names.ts';
-import { readCountRecord } from './records.ts';
+import { count, looseRecord } from './records.ts';
 import type { ZkClient } from './ZkClient.ts';
 
-interface CountNode {
-  total: number;
-}
+const countShape = z.object({ total: count });
+type CountNode = z.infer<typeof countShape>;
+const readCountRecord = looseRecord(countShape);
 
 export async function publishReadCount(zk: ZkClient, cluster: string, orchestratorId: string, total: number): Promise<void> {
   const node = `${clusterPaths(cluster).readCounts}/${orchestratorId}`;

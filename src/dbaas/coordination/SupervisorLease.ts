@@ -3,9 +3,10 @@
  * and scales workers). The lease is the ephemeral /supervisor znode: whoever creates it holds it
  * for as long as its ZooKeeper session lives; the others wait for it to vanish.
  */
+import { z } from 'zod';
 import { RideShareError } from '../../shared/errors.ts';
 import { clusterPaths } from '../protocol/names.ts';
-import { supervisorRecord } from './records.ts';
+import { id, looseRecord, pid } from './records.ts';
 import { CreateMode, isZkError, ZkErrorCode, type ZkClient } from './ZkClient.ts';
 
 const RETRY_MS = 500;
@@ -24,11 +25,10 @@ export class ForeignCredentialsError extends RideShareError {
   }
 }
 
-export interface SupervisorRecord {
-  orchestratorId: string;
-  pid: number;
-  url?: string;
-}
+/** What /supervisor holds: the orchestrator that supervises, and where its API answers. */
+const supervisorShape = z.object({ orchestratorId: id, pid, url: z.string().max(2000).optional() });
+export type SupervisorRecord = z.infer<typeof supervisorShape>;
+const supervisorRecord = looseRecord(supervisorShape);
 
 export class SupervisorLease {
   private readonly path: string;

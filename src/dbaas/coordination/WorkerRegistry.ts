@@ -3,9 +3,29 @@
  * epoch) under /rideshare/<cluster>/workers/<id>; the node vanishes with the worker's session,
  * which is how a dead worker leaves the list without anyone deleting it.
  */
-import { clusterPaths, type WorkerInfo } from '../protocol/names.ts';
-import { workerInfoRecord } from './records.ts';
+import { z } from 'zod';
+import { clusterPaths } from '../protocol/names.ts';
+import { count, id, looseRecord, pid } from './records.ts';
 import { CreateMode, type ZkClient, type ZkWatcher } from './ZkClient.ts';
+
+/** What each worker publishes about itself in its ephemeral znode. */
+const workerInfoShape = z.object({
+  workerId: id,
+  pid,
+  role: z.enum(['master', 'slave']),
+  ready: z.boolean(),
+  appliedSeq: count,
+  epoch: count,
+  /** When the worker process started (ms since the epoch); absent in registrations of older workers. */
+  startedAt: count.optional(),
+  /**
+   * The protocol version the worker speaks (src/dbaas/protocol/messages.ts); absent in the
+   * registrations of workers of protocol 3 and older (src/dbaas/protocol/workerProtocol.ts).
+   */
+  protocol: z.number().int().min(1).max(1_000_000).optional(),
+});
+export type WorkerInfo = z.infer<typeof workerInfoShape>;
+const workerInfoRecord = looseRecord(workerInfoShape);
 
 export class WorkerRegistration {
   private current: WorkerInfo;

@@ -8,8 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import zookeeper from 'node-zookeeper-client';
-import { clusterPaths, ZK_BASE } from '../protocol/names.ts';
-import type { ZkClient } from './ZkClient.ts';
+import { ZK_BASE } from '../protocol/names.ts';
 
 /** A digest identity: `ZK_AUTH=user:password`, or `rideshare` and DATA_DIR/secrets/zookeeper.digest. */
 export interface ZkCredentials {
@@ -72,27 +71,4 @@ export function describeAcl(acls: readonly zookeeper.ACL[]): string {
 function permissionsOf(acl: zookeeper.ACL): number {
   const runtime = acl as unknown as { permission?: number; perms?: number };
   return runtime.permission ?? runtime.perms ?? 0;
-}
-
-/**
- * Znodes made before the cluster had credentials grant ALL to anyone: those get the cluster's ACL
- * (anyone could change them, so the cluster may). /rideshare and every persistent node of the
- * cluster are looked at; ephemeral nodes end with their sessions and are left alone, as are
- * nodes that already belong to some credentials. Returns the paths it secured.
- */
-export async function secureOpenNodes(zk: ZkClient, cluster: string): Promise<string[]> {
-  const secured: string[] = [];
-  const visit = async (path: string, recurse: boolean): Promise<void> => {
-    const node = await zk.getAclIfExists(path);
-    if (!node) return;
-    if (!node.ephemeral && isOpen(path, node.acls)) {
-      await zk.setAcl(path, node.aversion);
-      secured.push(path);
-    }
-    if (!recurse) return;
-    for (const child of await zk.getChildrenIfExists(path)) await visit(`${path}/${child}`, true);
-  };
-  await visit(ZK_BASE, false);
-  await visit(clusterPaths(cluster).root, true);
-  return secured;
 }

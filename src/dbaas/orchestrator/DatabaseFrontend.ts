@@ -7,7 +7,8 @@
 import type { Role } from '../../shared/auth/tokens.ts';
 import { BadRequestError, RideShareError } from '../../shared/errors.ts';
 import { writeIdFor } from '../../shared/request-context.ts';
-import { PROTOCOL_VERSION, type Position, type ReadResult, type WriteResult } from '../protocol/messages.ts';
+import { PROTOCOL_VERSION } from '../protocol/messages.ts';
+import { decodePosition, decodeReadResult, decodeWriteResult, type ReadResult, type WriteResult } from '../protocol/results.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { parseRead, parseWrite, secretColumnsNamed, type ReadQuery, type Write } from '../protocol/queries.ts';
 import { publicColumnsOf } from '../protocol/tables.ts';
@@ -57,7 +58,7 @@ export class DatabaseFrontend {
     this.onRead();
     if (role !== 'admin' && query.columns === undefined && query.count !== true) query.columns = publicColumnsOf(query.table);
     const capped = capByDefault(query);
-    const result = await this.rpc.call<ReadResult>(this.names.readQ, { v: PROTOCOL_VERSION, kind: 'read', query, ...traced(requestId) });
+    const result = await this.rpc.call(this.names.readQ, { v: PROTOCOL_VERSION, kind: 'read', query, ...traced(requestId) }, decodeReadResult);
     this.see(result.seq);
     if (!capped) return { rows: result.rows, seq: result.seq };
     const { rows, cut } = cutAtCap(result.rows, query);
@@ -94,7 +95,7 @@ export class DatabaseFrontend {
   }
 
   private send(write: Write, requestId: string, trace: string | undefined, budgetMs?: number): Promise<WriteResult> {
-    return this.rpc.call<WriteResult>(this.names.writeQ, { v: PROTOCOL_VERSION, kind: 'write', requestId, write, deadline: this.rpc.writeDeadline(budgetMs), ...traced(trace) });
+    return this.rpc.call(this.names.writeQ, { v: PROTOCOL_VERSION, kind: 'write', requestId, write, deadline: this.rpc.writeDeadline(budgetMs), ...traced(trace) }, decodeWriteResult);
   }
 
   /**
@@ -111,7 +112,7 @@ export class DatabaseFrontend {
 
   private askPosition(): Promise<number> {
     this.nextPosition = undefined;
-    const asked = this.rpc.call<Position>(this.names.writeQ, { v: PROTOCOL_VERSION, kind: 'position' }).then((position) => {
+    const asked = this.rpc.call(this.names.writeQ, { v: PROTOCOL_VERSION, kind: 'position' }, decodePosition).then((position) => {
       this.see(position.seq);
       return position.seq;
     });

@@ -20,7 +20,7 @@ import { UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import { PROTOCOL_VERSION } from '../protocol/messages.ts';
-import type { WorkerInfo } from '../protocol/names.ts';
+import type { WorkerInfo } from '../coordination/WorkerRegistry.ts';
 import { protocolOf, speaksOurProtocol } from '../protocol/workerProtocol.ts';
 import type { SupervisorForwarder } from './SupervisorForwarder.ts';
 

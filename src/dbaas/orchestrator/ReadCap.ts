@@ -5,7 +5,7 @@
  * comes, is dropped and only tells that the answer was cut, and where the next page starts.
  * A read with a limit of its own gets exactly what it asked for.
  */
-import type { Row } from '../protocol/messages.ts';
+import type { Row } from '../protocol/results.ts';
 import { DEFAULT_READ_LIMIT, type ReadQuery } from '../protocol/queries.ts';
 
 /** How an answer was cut: ask again with `offset: nextOffset` (and the same order) for the rest. */

@@ -15,7 +15,9 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { RideShareError, TimeoutError, UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep, withTimeout } from '../../shared/timeout.ts';
-import { decodeBatchReply, decodeReply, encode, MAX_BATCH, PROTOCOL_VERSION, type DbCommand, type Reply, type SingleCommand } from '../protocol/messages.ts';
+import { encode, MAX_BATCH, PROTOCOL_VERSION, type DbCommand, type SingleCommand } from '../protocol/messages.ts';
+import { decodeBatchReply, decodeReply, withResult, type Reply } from '../protocol/reply.ts';
+import type { ResultDecoder } from '../protocol/results.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
 import { Inbox } from '../transport/Inbox.ts';
@@ -30,6 +32,8 @@ const MAX_RECHECK_MS = 1000;
 
 interface Call {
   command: SingleCommand;
+  /** Checks the worker's result: what the caller awaits has the command's result's shape. */
+  decode: ResultDecoder<unknown>;
   resolve(result: unknown): void;
   reject(error: Error): void;
 }
@@ -90,7 +94,9 @@ export class RpcClient {
       },
       decode: (message, envelope) => {
         const sent = this.pending.get(envelope.correlationId ?? '') as InFlight;
-        return sent.batched ? decodeBatchReply(message.content, sent.calls.length) : [decodeReply(message.content)];
+        // Each result checked here: a reply of the wrong shape is refused (and kept) as a malformed one.
+        const replies = sent.batched ? decodeBatchReply(message.content, sent.calls.length) : [decodeReply(message.content)];
+        return replies.map((reply, index) => withResult(reply, (sent.calls[index] as Call).decode));
       },
       answerMalformed: (_message, envelope, error) => {
         const sent = this.pending.get(envelope.correlationId ?? '');
@@ -135,13 +141,16 @@ export class RpcClient {
     return Date.now() + waited - Math.min(CLOCK_MARGIN_MS, Math.floor(waited / 4));
   }
 
-  /** Sends a command and resolves with the worker's result, or rejects with its coded error. */
-  async call<T>(queue: string, command: SingleCommand): Promise<T> {
+  /**
+   * Sends a command and resolves with the worker's result as `decode` checked it (results.ts),
+   * or rejects with its coded error; a result `decode` refuses is an INTERNAL error.
+   */
+  async call<T>(queue: string, command: SingleCommand, decode: ResultDecoder<T>): Promise<T> {
     const observe = this.options.observe;
-    if (!observe) return this.send<T>(queue, command);
+    if (!observe) return this.send(queue, command, decode);
     const started = performance.now();
     try {
-      const result = await this.send<T>(queue, command);
+      const result = await this.send(queue, command, decode);
       observe(command.kind, (performance.now() - started) / 1000, 'ok');
       return result;
     } catch (error) {
@@ -159,10 +168,11 @@ export class RpcClient {
     return messageCount;
   }
 
-  private send<T>(queue: string, command: SingleCommand): Promise<T> {
+  private send<T>(queue: string, command: SingleCommand, decode: ResultDecoder<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const queued = this.outbox.get(queue);
-      const call: Call = { command, resolve: resolve as (result: unknown) => void, reject };
+      // The result reaches resolve only through decode (in the replies' door), so it is a T.
+      const call: Call = { command, decode, resolve: resolve as (result: unknown) => void, reject };
       if (queued) queued.push(call);
       else this.outbox.set(queue, [call]);
       if (this.flushScheduled) return;

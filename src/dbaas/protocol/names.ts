@@ -98,26 +98,3 @@ export function clusterPaths(cluster: string): ClusterPaths {
     agentNode: (host) => `${root}/agents/${host}`,
   };
 }
-
-/** What each worker publishes about itself in its ephemeral znode. */
-export interface WorkerInfo {
-  workerId: string;
-  pid: number;
-  role: 'master' | 'slave';
-  ready: boolean;
-  appliedSeq: number;
-  epoch: number;
-  /** When the worker process started (ms since the epoch); absent in registrations of older workers. */
-  startedAt?: number;
-  /**
-   * The protocol version the worker speaks (src/dbaas/protocol/messages.ts); absent in the
-   * registrations of workers of protocol 3 and older (src/dbaas/protocol/workerProtocol.ts).
-   */
-  protocol?: number;
-}
-
-/** Written by the supervisor to /promotion once the old master is certainly dead. */
-export interface PromotionRequest {
-  workerId: string;
-  requestedAt: number;
-}

@@ -8,58 +8,6 @@ import { z } from 'zod';
 import { InvalidRequestError } from './wire-errors.ts';
 import { columnSpec, columnsOf, isSecretColumn, isTableName, TABLES, type ColumnSpec, type TableName } from './tables.ts';
 
-export type Value = string | number;
-export type Comparison = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in';
-export type Condition = Value | Partial<Record<Comparison, Value | Value[]>>;
-export type Where = Record<string, Condition>;
-
-export interface OrderBy {
-  column: string;
-  direction: 'asc' | 'desc';
-}
-
-export interface ReadQuery {
-  table: TableName;
-  columns?: string[];
-  where?: Where;
-  orderBy?: OrderBy[];
-  limit?: number;
-  offset?: number;
-  /** Answer `[{"count": N}]` instead of rows. */
-  count?: boolean;
-  /** Read-your-writes: the answering replica must have applied at least this sequence number. */
-  minSeq?: number;
-  /**
-   * Read at least everything this orchestrator has acknowledged so far (it raises minSeq to its
-   * last acknowledged seq): a user created a moment ago is found even on a lagging slave.
-   */
-  fresh?: boolean;
-}
-
-/** One row (`values`) or up to MAX_INSERT_ROWS rows (`rows`) in one transaction. */
-export interface InsertWrite {
-  op: 'insert';
-  table: TableName;
-  values?: Record<string, Value>;
-  rows?: Record<string, Value>[];
-}
-export interface UpdateWrite {
-  op: 'update';
-  table: TableName;
-  values: Record<string, Value>;
-  where: Where;
-}
-export interface DeleteWrite {
-  op: 'delete';
-  table: TableName;
-  where: Where;
-}
-/** Empties every table (db/clear); autoincrement counters are kept so ids are never reused. */
-export interface ClearWrite {
-  op: 'clear';
-}
-export type Write = InsertWrite | UpdateWrite | DeleteWrite | ClearWrite;
-
 export const MAX_IN_LIST = 1000;
 /** The most rows one read may ask for; more is a 400 that says how to page. */
 export const MAX_READ_LIMIT = 10_000;
@@ -93,8 +41,14 @@ const readSchema = z.strictObject({
     .optional(),
   limit: z.number().int().min(1).max(MAX_READ_LIMIT, `at most ${MAX_READ_LIMIT} rows per read: ask for the next ones with offset, or with a where on the column you order by`).optional(),
   offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  /** Answer `[{"count": N}]` instead of rows. */
   count: z.boolean().optional(),
+  /** Read-your-writes: the answering replica must have applied at least this sequence number. */
   minSeq: seqSchema.optional(),
+  /**
+   * Read at least everything this orchestrator has acknowledged so far (it raises minSeq to its
+   * last acknowledged seq): a user created a moment ago is found even on a lagging slave.
+   */
   fresh: z.boolean().optional(),
 });
 
@@ -112,8 +66,34 @@ const writeSchema = z.discriminatedUnion('op', [
     where: whereSchema,
   }),
   z.strictObject({ op: z.literal('delete'), table: z.string(), where: whereSchema }),
+  /** Empties every table (db/clear); autoincrement counters are kept so ids are never reused. */
   z.strictObject({ op: z.literal('clear') }),
 ]);
+
+export type Value = z.infer<typeof valueSchema>;
+export type Where = z.infer<typeof whereSchema>;
+export type Condition = Where[string];
+export type Comparison = keyof Exclude<Condition, Value>;
+type ReadShape = z.infer<typeof readSchema>;
+export type OrderBy = NonNullable<ReadShape['orderBy']>[number];
+
+/*
+ * A parsed request: its schema's shape, with the table checked against the registry (TableName).
+ * The schemas say what a request may look like; parseRead and parseWrite check what it names.
+ */
+type Checked<Shape> = Shape extends { table: string } ? Omit<Shape, 'table'> & { table: TableName } : Shape;
+
+/** A read, as parseRead returns it. */
+export type ReadQuery = Checked<ReadShape>;
+
+type WriteShape = z.infer<typeof writeSchema>;
+/** One row (`values`) or up to MAX_INSERT_ROWS rows (`rows`) in one transaction. */
+export type InsertWrite = Checked<Extract<WriteShape, { op: 'insert' }>>;
+export type UpdateWrite = Checked<Extract<WriteShape, { op: 'update' }>>;
+export type DeleteWrite = Checked<Extract<WriteShape, { op: 'delete' }>>;
+export type ClearWrite = Extract<WriteShape, { op: 'clear' }>;
+/** A write, as parseWrite returns it. */
+export type Write = InsertWrite | UpdateWrite | DeleteWrite | ClearWrite;
 
 /** The first zod issue as one readable sentence, e.g. `where.source: expected string, received boolean`. */
 export function describeZodError(error: z.ZodError): string {

@@ -5,7 +5,8 @@
  * MAX_REPLY_BYTES is answered RESULT_TOO_LARGE instead. The reply is encoded once anyway, so the
  * check is its byte length; only an answer over the bound is looked at command by command.
  */
-import { encode, PROTOCOL_VERSION, type Reply } from './messages.ts';
+import { encode, PROTOCOL_VERSION } from './messages.ts';
+import type { Reply } from './reply.ts';
 
 /**
  * One command's answer, at most. A page of 1,000 rows of everyday width is a few hundred KiB; of

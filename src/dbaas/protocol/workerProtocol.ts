@@ -6,16 +6,18 @@
  * not send them commands meanwhile (docs/operations.md, "Upgrading across protocol versions").
  */
 import { PROTOCOL_VERSION } from './messages.ts';
-import type { WorkerInfo } from './names.ts';
 
 /** What a registration without a protocol field stands for: the last version that did not write it. */
 export const UNRECORDED_PROTOCOL = 3;
 
-export function protocolOf(worker: Pick<WorkerInfo, 'protocol'>): number {
+/** The part of a worker's registration (src/dbaas/coordination/WorkerRegistry.ts) that says it. */
+type ProtocolRecorded = { protocol?: number | undefined };
+
+export function protocolOf(worker: ProtocolRecorded): number {
   return worker.protocol ?? UNRECORDED_PROTOCOL;
 }
 
 /** True when this process can exchange messages with the worker. */
-export function speaksOurProtocol(worker: Pick<WorkerInfo, 'protocol'>): boolean {
+export function speaksOurProtocol(worker: ProtocolRecorded): boolean {
   return protocolOf(worker) === PROTOCOL_VERSION;
 }

@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import type { ChannelModel } from 'amqplib';
 import { TimeoutError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { decodeReply, encode, PROTOCOL_VERSION, type DbCommand, type Position, type Reply } from '../protocol/messages.ts';
+import { encode, PROTOCOL_VERSION, type DbCommand } from '../protocol/messages.ts';
+import { decodeReply, withResult, type Reply } from '../protocol/reply.ts';
+import { decodePosition, type Position } from '../protocol/results.ts';
 import { Inbox } from '../transport/Inbox.ts';
 import { logRefusals } from '../transport/RefusedMessages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
@@ -36,14 +38,14 @@ async function askOnce(connection: ChannelModel, names: ClusterNames, signer: Me
     const timer = setTimeout(() => settle(undefined), timeoutMs);
     // A queue of our own, named before the question is sent, so the master's answer is signed to it.
     const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
-    const answers = new Inbox<Reply<unknown>>({
+    const answers = new Inbox<Reply<Position>>({
       from: 'reply',
       what: 'position reply',
       signer,
       senders: ['master'],
       refused: logRefusals(logger),
       check: (envelope) => (envelope.to === queue && envelope.correlationId === correlationId ? undefined : 'not the answer to this question'),
-      decode: (message) => decodeReply(message.content),
+      decode: (message) => withResult(decodeReply(message.content), decodePosition),
     });
     await channel.consume(
       queue,
@@ -52,7 +54,7 @@ async function askOnce(connection: ChannelModel, names: ClusterNames, signer: Me
         const reply = answers.take(message)?.value;
         if (!reply) return;
         clearTimeout(timer);
-        settle(reply.ok ? (reply.result as Position) : undefined);
+        settle(reply.ok ? reply.result : undefined);
       },
       { noAck: true },
     );

@@ -2,7 +2,7 @@
  * What replication needs of a replica's storage. Replication owns this contract and the worker's
  * Store implements it, so dependencies point one way: worker → replication.
  */
-import type { SyncWrite } from '../protocol/messages.ts';
+import type { SyncWrite } from '../protocol/sync.ts';
 
 /** Where a replica is in the sync stream; a copy carries the position it contains. */
 export interface ReplicationPosition {

@@ -12,23 +12,19 @@
  * a thread it takes 0.4-1.5 s and the event loop never waited more than 5-47 ms. Its copy is also
  * compacted (53 MiB), so there is less to send.
  */
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
-import path from 'node:path';
 import { Worker as Thread } from 'node:worker_threads';
+import { POSITION_SQL } from './ReplicaFile.ts';
 import type { ReplicationPosition } from './ReplicaStore.ts';
 import { RideShareError } from '../../shared/errors.ts';
-
-/** Where servers put their copies while sending; not DATA_DIR/workers, whose files the supervisor prunes. */
-export const DEFAULT_SNAPSHOT_TEMP_DIR = path.join(os.tmpdir(), 'rideshare-snapshots');
 
 const SQLITE_MODULE = createRequire(import.meta.url).resolve('better-sqlite3');
 
 /**
- * Plain CommonJS, so the thread loads no TypeScript loader. A small page cache: the copy streams
- * through it once, and the default 16 MB would count against the worker's memory for nothing.
+ * Plain CommonJS, so the thread loads no TypeScript loader: it is handed the position query
+ * (src/dbaas/replication/ReplicaFile.ts) rather than importing it. A small page cache: the copy
+ * streams through it once, and the default 16 MB would count against the worker's memory for
+ * nothing.
  */
 const COPY_THREAD_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
@@ -42,7 +38,7 @@ try {
 }
 const copy = new Database(workerData.target, { readonly: true, fileMustExist: true });
 try {
-  parentPort.postMessage(copy.prepare('SELECT applied_seq AS appliedSeq, epoch FROM replication_state WHERE id = 1').get());
+  parentPort.postMessage(copy.prepare(workerData.positionSql).get());
 } finally {
   copy.close();
 }
@@ -59,7 +55,7 @@ export function copySnapshot(source: string, target: string, signal?: AbortSigna
     const thread = new Thread(COPY_THREAD_SOURCE, {
       eval: true,
       execArgv: [],
-      workerData: { sqliteModule: SQLITE_MODULE, source, target },
+      workerData: { sqliteModule: SQLITE_MODULE, source, target, positionSql: POSITION_SQL },
     });
     let result: ReplicationPosition | undefined;
     let failure: unknown;
@@ -76,50 +72,6 @@ export function copySnapshot(source: string, target: string, signal?: AbortSigna
       else reject(asError(failure));
     });
   });
-}
-
-/**
- * A file name that says which process made it, so a later sweep knows when its maker is gone. The
- * random part keeps two servers of one process apart when the broker hands one request to both.
- */
-export function snapshotTempFile(dir: string, transferId: string): string {
-  return path.join(dir, `${process.pid}-${transferId}-${randomBytes(4).toString('hex')}.db`);
-}
-
-/**
- * Removes the copies (and their journals) left by processes that are gone: a killed server cannot
- * clean up after itself. Returns how many files it removed.
- */
-export function sweepStaleSnapshotFiles(dir: string): number {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return 0;
-  }
-  let removed = 0;
-  for (const name of names) {
-    const pid = Number(/^(\d+)-/.exec(name)?.[1]);
-    if (!Number.isInteger(pid) || isAlive(pid)) continue;
-    fs.rmSync(path.join(dir, name), { force: true });
-    removed += 1;
-  }
-  return removed;
-}
-
-/** Alive and not a zombie (a killed worker lingers as one until its parent reaps it). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
 }
 
 /** An error raised in the thread arrives as a plain object when it cannot be cloned as an Error. */

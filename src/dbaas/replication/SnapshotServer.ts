@@ -12,7 +12,8 @@ import type { Logger } from '../../shared/logger.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { SnapshotSource } from './ReplicaStore.ts';
-import { copySnapshot, DEFAULT_SNAPSHOT_TEMP_DIR, snapshotTempFile, sweepStaleSnapshotFiles } from './SnapshotCopy.ts';
+import { copySnapshot } from './SnapshotCopy.ts';
+import { DEFAULT_SNAPSHOT_TEMP_DIR, snapshotTempFile, sweepStaleSnapshotFiles } from './SnapshotTempFiles.ts';
 import { Inbox } from '../transport/Inbox.ts';
 import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 import {

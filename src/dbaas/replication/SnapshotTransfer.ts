@@ -8,7 +8,6 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import Database from 'better-sqlite3';
 import { RideShareError, UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
@@ -16,6 +15,7 @@ import type { ClusterNames } from '../protocol/names.ts';
 import { Inbox } from '../transport/Inbox.ts';
 import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 import type { MessageSigner } from '../transport/signing.ts';
+import { readReplicaPosition } from './ReplicaFile.ts';
 import type { ReplicationPosition } from './ReplicaStore.ts';
 import {
   decodeServerSignal,
@@ -252,7 +252,8 @@ class IncomingTransfer {
     await handle.datasync();
     await handle.close();
     this.handle = undefined;
-    const position = readPosition(this.options.file);
+    const position = readReplicaPosition(this.options.file);
+    if (!position) throw new SnapshotAttemptError('protocol', 'the file holds no replication position');
     if (position.appliedSeq !== begun.appliedSeq || position.epoch !== begun.epoch) {
       throw new SnapshotAttemptError('protocol', `the file holds seq ${position.appliedSeq}/epoch ${position.epoch}, the server announced ${begun.appliedSeq}/${begun.epoch}`);
     }
@@ -296,15 +297,6 @@ class IncomingTransfer {
     if (this.finished) return;
     this.finished = true;
     this.settle.reject(error);
-  }
-}
-
-function readPosition(file: string): ReplicationPosition {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare('SELECT applied_seq AS appliedSeq, epoch FROM replication_state WHERE id = 1').get() as ReplicationPosition;
-  } finally {
-    db.close();
   }
 }
 

@@ -5,7 +5,8 @@
  * come once a newer master has fenced this epoch (see EpochFence.ts).
  */
 import type { ConfirmChannel } from 'amqplib';
-import { encode, PROTOCOL_VERSION, type SyncEpoch, type SyncGroup, type SyncWrite } from '../protocol/messages.ts';
+import { encode, PROTOCOL_VERSION } from '../protocol/messages.ts';
+import type { SyncEpoch, SyncGroup, SyncWrite } from '../protocol/sync.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import { UnavailableError } from '../../shared/errors.ts';

@@ -10,11 +10,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { clearPendingRestore, readPendingRestore } from '../backup/RestoreRecord.ts';
-import { listWorkers } from '../coordination/WorkerRegistry.ts';
+import { listWorkers, type WorkerInfo } from '../coordination/WorkerRegistry.ts';
 import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
-import { clusterNames, clusterPaths, type WorkerInfo } from '../protocol/names.ts';
+import { clusterNames, clusterPaths } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
+import { clearPendingRestore, clusterMarkerOf, readPendingRestore } from './ClusterFiles.ts';
 import { holdingQueueOf } from './QueueConversion.ts';
 
 export type BootstrapOutcome = { kind: 'adopt'; workers: WorkerInfo[] } | { kind: 'cold-start' } | { kind: 'fresh' };
@@ -34,11 +34,6 @@ export class ClusterNameInUseError extends RideShareError {
   constructor(message: string) {
     super('TAKEN', message);
   }
-}
-
-/** The file that says a DATA_DIR holds a cluster (and, after a restore, which backup it began from). */
-export function clusterMarkerOf(dataDir: string): string {
-  return path.join(dataDir, 'cluster.json');
 }
 
 export async function bootstrapCluster(options: BootstrapOptions): Promise<BootstrapOutcome> {

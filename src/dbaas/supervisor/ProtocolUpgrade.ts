@@ -12,7 +12,7 @@
  */
 import type { Logger } from '../../shared/logger.ts';
 import { PROTOCOL_VERSION } from '../protocol/messages.ts';
-import type { WorkerInfo } from '../protocol/names.ts';
+import type { WorkerInfo } from '../coordination/WorkerRegistry.ts';
 import { protocolOf } from '../protocol/workerProtocol.ts';
 import type { WorkerHandle } from '../runtime/WorkerRuntime.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';

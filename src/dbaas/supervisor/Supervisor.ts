@@ -10,10 +10,9 @@ import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { clearMasterLease } from '../coordination/MasterLease.ts';
 import type { StartReason } from '../coordination/ClusterHistory.ts';
-import { forgetWorker, listWorkers } from '../coordination/WorkerRegistry.ts';
-import { secureOpenNodes } from '../coordination/ZkAcl.ts';
+import { forgetWorker, listWorkers, type WorkerInfo } from '../coordination/WorkerRegistry.ts';
+import { secureOpenNodes } from '../coordination/SecureOpenNodes.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
-import type { WorkerInfo } from '../protocol/names.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { bootstrapCluster } from './ClusterBootstrap.ts';
 import { queueConverter } from './QueueConversion.ts';
@@ -181,7 +180,7 @@ export class Supervisor {
 
   /**
    * Znodes of this cluster made before it had ZooKeeper credentials let anyone change them: they
-   * get the cluster's ACL now (ZkAcl.ts). Nodes of other credentials are left alone.
+   * get the cluster's ACL now (SecureOpenNodes.ts). Nodes of other credentials are left alone.
    */
   private async secureZnodes(): Promise<void> {
     const secured = await secureOpenNodes(this.options.zk, this.options.cluster);

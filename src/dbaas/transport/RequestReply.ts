@@ -4,7 +4,7 @@
  * only then, so one the worker dies holding is delivered again (writes are idempotent).
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
-import type { Reply } from '../protocol/messages.ts';
+import type { Reply } from '../protocol/reply.ts';
 import { encodeWithinBound } from '../protocol/replyBound.ts';
 import { sendReply } from './replies.ts';
 import type { MessageSigner } from './signing.ts';

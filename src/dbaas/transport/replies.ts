@@ -1,5 +1,6 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { encode, PROTOCOL_VERSION, type Reply } from '../protocol/messages.ts';
+import { encode, PROTOCOL_VERSION } from '../protocol/messages.ts';
+import type { Reply } from '../protocol/reply.ts';
 import { isWireErrorCode } from '../protocol/wire-errors.ts';
 import type { MessageSigner } from './signing.ts';
 

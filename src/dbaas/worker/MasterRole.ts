@@ -13,7 +13,10 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqp
 import { RideShareError, TimeoutError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
-import { MAX_GROUP, type Position, type Reply, type SingleCommand, type SyncWrite } from '../protocol/messages.ts';
+import type { SingleCommand } from '../protocol/messages.ts';
+import type { Reply } from '../protocol/reply.ts';
+import type { Position } from '../protocol/results.ts';
+import { MAX_GROUP, type SyncWrite } from '../protocol/sync.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import { serveSnapshots, SNAPSHOT_PRIORITY } from '../replication/SnapshotTransfer.ts';
 import { SyncPublisher } from '../replication/SyncPublisher.ts';

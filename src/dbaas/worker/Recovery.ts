@@ -6,15 +6,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { positionIfReadable } from '../replication/ReplicaFile.ts';
+import type { ReplicationPosition } from '../replication/ReplicaStore.ts';
 import { removeDatabaseFiles } from './files.ts';
-import { Store, type ReplicationPosition } from './Store.ts';
 
 export interface Candidate extends ReplicationPosition {
   file: string;
 }
 
 function positionOf(file: string): Candidate | undefined {
-  const position = Store.readPosition(file);
+  const position = positionIfReadable(file);
   return position ? { file, ...position } : undefined;
 }
 

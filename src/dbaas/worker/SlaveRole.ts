@@ -6,7 +6,9 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { type ReadResult, type Reply, type SingleCommand } from '../protocol/messages.ts';
+import type { SingleCommand } from '../protocol/messages.ts';
+import type { Reply } from '../protocol/reply.ts';
+import type { ReadResult } from '../protocol/results.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import type { ReadQuery } from '../protocol/queries.ts';
 import { appliedSeqWaiter, serveSnapshots, SNAPSHOT_PRIORITY, type SnapshotServer } from '../replication/SnapshotTransfer.ts';

@@ -5,9 +5,12 @@
  */
 import Database from 'better-sqlite3';
 import { RideShareError } from '../../shared/errors.ts';
-import { PROTOCOL_VERSION, type Row, type SyncWrite, type WriteResult } from '../protocol/messages.ts';
+import { PROTOCOL_VERSION } from '../protocol/messages.ts';
+import type { Row, WriteResult } from '../protocol/results.ts';
+import type { SyncWrite } from '../protocol/sync.ts';
 import type { InsertWrite, ReadQuery, Write } from '../protocol/queries.ts';
 import { INDEXES, TABLES } from '../protocol/tables.ts';
+import { positionIn } from '../replication/ReplicaFile.ts';
 import type { ReplicaStore, ReplicationPosition } from '../replication/ReplicaStore.ts';
 import { restrictDatabaseFiles } from './files.ts';
 import { compileRead, compileWrite, insertedRows, type CompiledStatement } from './SqlCompiler.ts';
@@ -31,8 +34,6 @@ const META_DDL = [
 
 /** What a commit survives: any process crash, or also a power loss (see docs/guarantees.md). */
 export type Durability = 'process' | 'power';
-
-const POSITION_SQL = 'SELECT applied_seq AS appliedSeq, epoch FROM replication_state WHERE id = 1';
 
 export type { ReplicationPosition } from '../replication/ReplicaStore.ts';
 
@@ -63,8 +64,8 @@ export class Store implements ReplicaStore {
     this.db.pragma('foreign_keys = ON');
     for (const table of Object.values(TABLES)) this.db.exec(table.ddl);
     for (const ddl of [...INDEXES, ...META_DDL]) this.db.exec(ddl);
-    const row = this.db.prepare(POSITION_SQL).get() as ReplicationPosition;
-    this.position = { appliedSeq: row.appliedSeq, epoch: row.epoch };
+    // META_DDL has just made sure the row exists.
+    this.position = positionIn(this.db) as ReplicationPosition;
     this.transact = this.db.transaction((work: () => unknown) => {
       const result = work();
       if (this.depth === 1 && this.transactionLost !== undefined) throw transactionAborted(this.transactionLost);
@@ -93,20 +94,6 @@ export class Store implements ReplicaStore {
       throw new RideShareError('INTEGRITY', `snapshot file holds seq ${store.appliedSeq}/epoch ${store.epoch}, expected ${expected.appliedSeq}/${expected.epoch}`);
     }
     return store;
-  }
-
-  /** The replication position a file holds, read without writing to it; undefined if unreadable. */
-  static readPosition(file: string): ReplicationPosition | undefined {
-    try {
-      const db = new Database(file, { readonly: true, fileMustExist: true });
-      try {
-        return db.prepare(POSITION_SQL).get() as ReplicationPosition | undefined;
-      } finally {
-        db.close();
-      }
-    } catch {
-      return undefined;
-    }
   }
 
   get appliedSeq(): number {

@@ -1,15 +1,22 @@
 /**
- * A restore waiting for the first start: `DATA_DIR/restore.json`, written by `npm run restore`
- * (or RESTORE_FROM) after it has installed a verified copy of the backup in DATA_DIR/workers. A
- * DATA_DIR with this record and without the cluster marker is a new cluster whose master starts
- * from that file (src/dbaas/supervisor/ClusterBootstrap.ts). JSON only: the supervisor reads it,
- * and the supervisor never opens a database.
+ * The files by which a DATA_DIR tells a starting supervisor what it holds
+ * (src/dbaas/supervisor/ClusterBootstrap.ts decides by them). The cluster marker says it holds a
+ * cluster. A restore waiting for the first start is `DATA_DIR/restore.json`, written by
+ * `npm run restore` (or RESTORE_FROM, src/dbaas/backup/Restore.ts) after it has installed a
+ * verified copy of the backup in DATA_DIR/workers: a DATA_DIR with this record and without the
+ * cluster marker is a new cluster whose master starts from that file. JSON only: the supervisor
+ * reads it, and the supervisor never opens a database.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { PRIVATE_FILE_MODE } from '../../shared/private-files.ts';
 import { RideShareError } from '../../shared/errors.ts';
+import { writeFileAtomically } from '../../shared/private-files.ts';
+
+/** The file that says a DATA_DIR holds a cluster (and, after a restore, which backup it began from). */
+export function clusterMarkerOf(dataDir: string): string {
+  return path.join(dataDir, 'cluster.json');
+}
 
 const recordSchema = z.object({
   /** The installed copy's name in DATA_DIR/workers. */
@@ -53,18 +60,4 @@ export function writePendingRestore(dataDir: string, record: PendingRestore): vo
 /** The cluster marker now carries the record; the pending one goes. */
 export function clearPendingRestore(dataDir: string): void {
   fs.rmSync(restoreRecordPath(dataDir), { force: true });
-}
-
-/** Written under another name, synced and renamed; 0600, as everything of a cluster's data. */
-export function writeFileAtomically(file: string, content: string): void {
-  const partial = `${file}.partial-${process.pid}`;
-  fs.rmSync(partial, { force: true });
-  const fd = fs.openSync(partial, 'w', PRIVATE_FILE_MODE);
-  try {
-    fs.writeSync(fd, content);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(partial, file);
 }
