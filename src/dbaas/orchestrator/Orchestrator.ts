@@ -20,7 +20,6 @@ import { announceOrchestrator, listOrchestrators, withdrawOrchestrator } from '.
 import { listWorkers } from '../coordination/WorkerRegistry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, clusterPaths, type WorkerInfo } from '../protocol/names.ts';
-import type { WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { Leadership, type ScalingOptions } from '../supervisor/Leadership.ts';
 import type { ClusterSetup, Supervisor } from '../supervisor/Supervisor.ts';
 import { SupervisionJournal } from '../supervisor/SupervisionJournal.ts';

@@ -6,7 +6,7 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { type ReadResult, type Reply, type SingleCommand } from '../protocol/messages.ts';
+import type { ReadResult, Reply, SingleCommand } from '../protocol/messages.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import type { ReadQuery } from '../protocol/queries.ts';
 import { appliedSeqWaiter, serveSnapshots, SNAPSHOT_PRIORITY, type SnapshotServer } from '../replication/SnapshotTransfer.ts';
@@ -68,7 +68,7 @@ export class SlaveRole {
 
   /** Stops taking reads and snapshot requests, and resolves once the reads in flight are answered. */
   async stopServing(): Promise<void> {
-    const { readChannel, snapshotChannel } = this.options;
+    const { readChannel } = this.options;
     if (this.readConsumer) await readChannel.cancel(this.readConsumer).catch(() => undefined);
     await this.snapshotServer?.stop();
     this.readConsumer = this.snapshotServer = undefined;
