@@ -85,20 +85,27 @@ export class SlaveRole {
       this.inFlight -= 1;
       if (this.inFlight === 0) this.idle?.();
     });
-    commands.forEach((command, index) => {
+    for (const [index, command] of commands.entries()) {
       if (command instanceof Error) {
         this.options.logger.warn({ err: command }, 'refusing a malformed command on readQ');
-        return answer.set(index, failure(command));
+        answer.set(index, failure(command));
+        continue;
       }
-      if (command.kind !== 'read') return answer.set(index, failure(new RideShareError('BAD_REQUEST', 'readQ carries reads only')));
+      if (command.kind !== 'read') {
+        answer.set(index, failure(new RideShareError('BAD_REQUEST', 'readQ carries reads only')));
+        continue;
+      }
       // A read that needs a later seq waits (and the batch's one reply with it); the others run now.
       const waiting = this.waitFor(command.query);
-      if (!waiting) return answer.set(index, this.execute(command));
+      if (!waiting) {
+        answer.set(index, this.execute(command));
+        continue;
+      }
       waiting.then(
         () => answer.set(index, this.execute(command)),
         (error: unknown) => answer.set(index, failure(error)),
       );
-    });
+    }
   }
 
   private execute(command: Extract<SingleCommand, { kind: 'read' }>): Reply<ReadResult> {
