@@ -112,7 +112,7 @@ describe('a private RabbitMQ started by the project', () => {
       await assertTopology(channel, names);
       channel.sendToQueue(names.readQ, Buffer.from('hello'));
       const message = await channel.get(names.readQ, { noAck: true });
-      expect(message && message.content.toString()).toBe('hello');
+      expect(message === false ? 'no message' : message.content.toString()).toBe('hello');
       for (const queue of names.allQueues()) await channel.deleteQueue(queue);
       await channel.close();
     } finally {
