@@ -46,7 +46,6 @@ export class DieEvents {
   }
 
   private async subscribe(): Promise<void> {
-    // biome-ignore lint/nursery/useAwaitThenable: dockerode's overload without a callback returns a Promise; Biome reads the callback overload (void)
     const stream = (await this.options.docker.getEvents({
       ...(this.lastEventSeconds ? { since: this.lastEventSeconds } : {}),
       filters: { type: ['container'], event: ['die'], label: [this.options.label] },

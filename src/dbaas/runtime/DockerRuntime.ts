@@ -256,7 +256,6 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
   private async confirmExit(tracked: Tracked): Promise<void> {
     for (let failures = 1; !tracked.exited; failures++) {
       try {
-        // biome-ignore lint/nursery/useAwaitThenable: dockerode's overload without a callback returns a Promise; Biome reads the callback overload (void)
         const result: { StatusCode?: number } = await this.streams.getContainer(tracked.containerId).wait({ condition: 'not-running' });
         return await this.finish(tracked, result.StatusCode ?? null);
       } catch (error) {
@@ -291,9 +290,7 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
   private async discard(containerId: string, workerId: string | undefined, stopGraceMs?: number): Promise<void> {
     const container = this.docker.getContainer(containerId);
     try {
-      // biome-ignore lint/nursery/useAwaitThenable: dockerode's overload without a callback returns a Promise; Biome reads the callback overload (void)
       if (stopGraceMs !== undefined) await container.stop({ t: Math.ceil(stopGraceMs / 1000) });
-      // biome-ignore lint/nursery/useAwaitThenable: dockerode's overload without a callback returns a Promise; Biome reads the callback overload (void)
       if (workerId) fs.appendFileSync(path.join(this.options.logDir, `${workerId}.log`), demux(await container.logs({ stdout: true, stderr: true })));
     } catch (error) {
       // 404 or 409: gone, or being removed by another runtime of the cluster (which saves the output).
