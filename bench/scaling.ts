@@ -51,7 +51,8 @@ async function main(): Promise<void> {
     scaling: { windowMs: WINDOW_MS, readsPerSlave: 20, maxSlaves: 8 },
     logger,
   });
-  const client = loadClient(`http://127.0.0.1:${(await orchestrator.start(), new URL(orchestrator.url).port)}`);
+  await orchestrator.start();
+  const client = loadClient(`http://127.0.0.1:${new URL(orchestrator.url).port}`);
   try {
     await client.post('/api/v1/db/write', { op: 'insert', table: 'users', values: { username: 'bench', password: 'a'.repeat(40) } });
     for (let stored = 0; stored < RIDES; stored += 1000) {

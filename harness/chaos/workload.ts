@@ -243,7 +243,8 @@ export class Workload {
   private sample(what: 'read' | 'write', outcome: Outcome): void {
     if (outcome.status === 200) return;
     const key = `${what} ${outcome.status === 0 ? 'no answer' : outcome.status}`;
-    const list = (this.ledger.samples[key] ??= []);
+    const list = this.ledger.samples[key] ?? [];
+    this.ledger.samples[key] = list;
     if (list.length < 3) list.push(outcome.error ?? JSON.stringify(outcome.body));
   }
 

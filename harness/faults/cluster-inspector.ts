@@ -84,6 +84,7 @@ export class ClusterInspector {
       this.timeoutsInARow = 0;
       return result;
     } catch (error) {
+      // biome-ignore lint/nursery/noBaseToString: a caught value is unknown; String() is the deliberate text for a non-Error throw
       if (/timed out/.test(String(error)) && ++this.timeoutsInARow >= TIMEOUTS_BEFORE_NEW_CLIENT && this.client === zk) {
         this.timeoutsInARow = 0;
         this.client = undefined;

@@ -179,6 +179,7 @@ export class FaultEnvironment {
     try {
       workers = await this.inspector.workers();
     } catch (error) {
+      // biome-ignore lint/nursery/noBaseToString: a caught value is unknown; String() is the deliberate text for a non-Error throw
       return { problem: `ZooKeeper: ${error instanceof Error ? error.message : String(error)}`, workers: [] };
     }
     const notRunning = workers.filter((worker) => !isRunning(worker.pid));

@@ -129,7 +129,8 @@ export class TestBed {
     if (!this.state || this.lifecycle !== 'up') throw new RideShareError('CONFLICT', `bed ${this.plan.name} is ${this.lifecycle}: no folder for it`);
     if (!/^[a-z0-9-]{1,32}$/.test(label)) throw new BadRequestError(`a folder label is lower-case letters, digits and -, not '${label}'`);
     const folder = mkdtempSync(path.join(os.tmpdir(), `rs-${this.plan.name}-${label}-`));
-    (this.state.folders ??= []).push(folder);
+    this.state.folders ??= [];
+    this.state.folders.push(folder);
     writeState(this.state);
     return folder;
   }

@@ -12,7 +12,10 @@ const mode = process.argv[2];
 const model = await amqp.connect(process.env.AMQP_URL ?? '');
 model.on('error', () => undefined);
 if (mode === 'hold') {
-  model.on('close', () => (say('closed'), process.exit(0)));
+  model.on('close', () => {
+    say('closed');
+    process.exit(0);
+  });
   say('holding');
   setInterval(() => undefined, 60_000);
 } else {

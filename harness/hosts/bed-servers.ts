@@ -116,14 +116,22 @@ export async function startBedServers(bed: TestBed, options: BedServersOptions =
         launches.set(host, launch);
         spawnLogged(host, 'rabbitmq', launch.argv, launch.logFile);
       }
-      waits.push(waitForCluster().then(() => void (formedMs.rabbitmq = performance.now() - began)));
+      waits.push(
+        waitForCluster().then(() => {
+          formedMs.rabbitmq = performance.now() - began;
+        }),
+      );
     }
     if (options.zookeeper ?? true) {
       for (const host of hosts) {
         const launch = await prepareZooKeeperEnsembleServer({ dir: path.join(dir, host, 'zookeeper'), host, hosts });
         spawnLogged(host, 'zookeeper', launch.argv, launch.logFile);
       }
-      waits.push(waitForQuorum().then(() => void (formedMs.zookeeper = performance.now() - began)));
+      waits.push(
+        waitForQuorum().then(() => {
+          formedMs.zookeeper = performance.now() - began;
+        }),
+      );
     }
     await Promise.all(waits);
   } catch (error) {

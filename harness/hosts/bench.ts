@@ -40,7 +40,11 @@ function usedKiB(): number {
 
 const rows: [string, number[], number[]][] = [];
 function record(name: string, inject: number, heal: number): void {
-  const row = rows.find(([label]) => label === name) ?? (rows.push([name, [], []]), rows.at(-1) as [string, number[], number[]]);
+  let row = rows.find(([label]) => label === name);
+  if (!row) {
+    row = [name, [], []];
+    rows.push(row);
+  }
   row[1].push(inject);
   row[2].push(heal);
 }

@@ -7,7 +7,7 @@
  *
  * Exit 0 when done, 1 when it failed, 2 on bad usage.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { RideShareError } from '../../src/shared/errors.ts';
 import { DEFAULT_STATE_DIR, planBed, stateFileOf } from './bed-plan.ts';
 import { readState, statedBeds } from './bed-state.ts';
@@ -17,13 +17,15 @@ import { TestBed } from './TestBed.ts';
 
 const USAGE = 'usage: npm run hosts -- up|down|status [--bed NAME] [--hosts users,rides,db] [--subnet 10.77.0.0/24] [--all]';
 
+const ARGUMENTS = {
+  allowPositionals: true,
+  options: { bed: { type: 'string' }, hosts: { type: 'string' }, subnet: { type: 'string' }, all: { type: 'boolean' }, help: { type: 'boolean' } },
+} as const satisfies ParseArgsConfig;
+
 async function main(): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<typeof ARGUMENTS>>;
   try {
-    parsed = parseArgs({
-      allowPositionals: true,
-      options: { bed: { type: 'string' }, hosts: { type: 'string' }, subnet: { type: 'string' }, all: { type: 'boolean' }, help: { type: 'boolean' } },
-    });
+    parsed = parseArgs(ARGUMENTS);
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
     return 2;

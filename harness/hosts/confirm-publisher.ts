@@ -19,17 +19,28 @@ await declarer.close();
 
 const model = await amqp.connect(process.env.AMQP_URL ?? '', { noDelay: true });
 model.on('error', (error: Error) => say('connection-error', { message: error.message }));
-model.on('close', () => (say('closed'), process.exit(3)));
+model.on('close', () => {
+  say('closed');
+  process.exit(3);
+});
 const channel = await model.createConfirmChannel();
 channel.on('error', (error: Error) => say('channel-error', { message: error.message }));
 say('ready');
 let last = Date.now();
 let count = 0;
-const counter = setInterval(() => (say('count', { count }), (count = 0)), 1000);
+const counter = setInterval(() => {
+  say('count', { count });
+  count = 0;
+}, 1000);
 counter.unref();
 for (let seq = 0; ; seq++) {
   // A nack is told and the next message goes on: the stall, not the loss, is measured here.
-  await new Promise<void>((resolve) => channel.sendToQueue(queue, Buffer.from(String(seq)), { persistent: true }, (error) => (error && say('nack'), resolve())));
+  await new Promise<void>((resolve) =>
+    channel.sendToQueue(queue, Buffer.from(String(seq)), { persistent: true }, (error) => {
+      if (error) say('nack');
+      resolve();
+    }),
+  );
   const now = Date.now();
   if (now - last > GAP_MS) say('gap', { from: last, to: now, ms: now - last });
   last = now;

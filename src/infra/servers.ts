@@ -105,7 +105,10 @@ function talk(ep: Endpoint, hello: Buffer | undefined, timeoutMs: number, enough
       socket.destroy();
       resolve({ connected, reply: Buffer.concat(chunks), problem });
     };
-    const timer = setTimeout(() => ((problem ??= `no reply within ${timeoutMs} ms`), finish()), timeoutMs);
+    const timer = setTimeout(() => {
+      problem ??= `no reply within ${timeoutMs} ms`;
+      finish();
+    }, timeoutMs);
     socket.on('connect', () => {
       connected = true;
       if (hello) socket.write(hello);
@@ -115,7 +118,10 @@ function talk(ep: Endpoint, hello: Buffer | undefined, timeoutMs: number, enough
       chunks.push(chunk);
       if (enough(Buffer.concat(chunks))) finish();
     });
-    socket.on('error', (err) => ((problem = err.message), finish()));
+    socket.on('error', (err) => {
+      problem = err.message;
+      finish();
+    });
     socket.on('close', finish);
   });
 }

@@ -6,7 +6,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-export type CommandLine<O extends Options> = { file: string; values: ReturnType<typeof parseArgs<{ allowPositionals: true; options: O }>>['values'] };
+type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ allowPositionals: true; options: O }>>;
+
+export type CommandLine<O extends Options> = { file: string; values: Parsed<O>['values'] };
 
 /** Where a tool tells what it did to DATA_DIR (src/shared/private-files.ts): its stderr, its stdout being its answer. */
 export const toStderr = {
@@ -16,7 +18,7 @@ export const toStderr = {
 
 /** The file and the options, or the exit code when there is nothing to run. */
 export function readCommandLine<O extends Options>(usage: string, options: O): CommandLine<O> | number {
-  let parsed;
+  let parsed: Parsed<O>;
   try {
     parsed = parseArgs({ allowPositionals: true, options: { ...options, help: { type: 'boolean' } } as O });
   } catch (error) {

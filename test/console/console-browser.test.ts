@@ -108,9 +108,10 @@ describe.skipIf(!available)('the operator console in headless Chromium', () => {
     let user = 0;
     const second = async (reads: number) => {
       const started = Date.now();
-      const writes = Array.from({ length: 2 }, () =>
-        post(api('write'), { op: 'insert', table: 'users', values: { username: `rider-${(user += 1)}`, password: 'a'.repeat(40) } }, asService),
-      );
+      const writes = Array.from({ length: 2 }, () => {
+        user += 1;
+        return post(api('write'), { op: 'insert', table: 'users', values: { username: `rider-${user}`, password: 'a'.repeat(40) } }, asService);
+      });
       const answers = await Promise.all([...writes, ...Array.from({ length: reads }, () => post(api('read'), { table: 'users', columns: ['username'] }, asService))]);
       for (const answer of answers) expect(answer.status).toBe(200);
       await sleep(Math.max(0, 1000 - (Date.now() - started)));

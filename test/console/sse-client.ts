@@ -80,8 +80,7 @@ export class SseClient {
 
   private receive(chunk: string): void {
     this.buffer += chunk;
-    let end: number;
-    while ((end = this.buffer.indexOf('\n\n')) >= 0) {
+    for (let end = this.buffer.indexOf('\n\n'); end >= 0; end = this.buffer.indexOf('\n\n')) {
       this.parse(this.buffer.slice(0, end));
       this.buffer = this.buffer.slice(end + 2);
     }

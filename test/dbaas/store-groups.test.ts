@@ -70,7 +70,9 @@ describe('group commit in the store', () => {
     const group: SyncWrite[] = master.inTransaction(() => ['x', 'y', 'z'].map((name) => master.applyAsMaster(`replica-${name}`, user(name), 2)));
     master.close();
     const replica = new Store(path.join(dir, 'replica.db'));
-    replica.inTransaction(() => group.forEach((write) => replica.applyReplicated(write)));
+    replica.inTransaction(() => {
+      for (const write of group) replica.applyReplicated(write);
+    });
     expect(replica.appliedSeq).toBe(3);
     expect(replica.epoch).toBe(2);
     replica.close();

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, it } from 'vitest';
 import { uniqueClusterName } from '../../harness/database-service.ts';
 import { testServers } from '../../harness/inject.ts';
 import { staysTrue, until } from '../../harness/replicas.ts';

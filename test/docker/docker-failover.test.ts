@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerRuntime, LABELS } from '../../src/dbaas/runtime/DockerRuntime.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
-import { get, post } from '../../harness/http.ts';
+import { get, type HttpResponse, post } from '../../harness/http.ts';
 import { until } from '../../harness/replicas.ts';
 import { settledWorkers } from '../../harness/workers.ts';
 import { dockerEngine, suiteTitle } from '../../harness/docker-engine.ts';
@@ -94,7 +94,7 @@ describe.skipIf(!engine.ok)(suiteTitle('failover with worker containers', engine
     expect(crash.status).toBe(200);
     expect(crash.body).toEqual([master.pid]);
     const started = Date.now();
-    let write;
+    let write: HttpResponse<{ seq: number; epoch: number }>;
     do {
       write = await post<{ seq: number; epoch: number }>(url('/api/v1/db/write'), {
         op: 'insert',

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
-import { get, post, request, type HttpResponse } from '../../harness/http.ts';
+import { get, request, type HttpResponse } from '../../harness/http.ts';
 import { staysTrue, until } from '../../harness/replicas.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import type { Tokens } from '../../src/shared/auth/tokens.ts';

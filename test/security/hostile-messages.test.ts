@@ -82,7 +82,9 @@ describe('messages not signed with the cluster key', () => {
           found.push({ from: headers['x-refused-from']!, reason: headers['x-refused-reason']!, content: message.content.toString() });
         }
         refused.push(...found);
-        return refused.length >= 9 ? refused : (await sleep(200), undefined);
+        if (refused.length >= 9) return refused;
+        await sleep(200);
+        return undefined;
       }, 10_000, 'the refused messages kept');
       const from = (queue: string) => kept.filter((entry) => entry.from === queue).length;
       expect({ writeQ: from('writeQ'), readQ: from('readQ'), snapshotQ: from('snapshotQ'), sync: from('sync') }).toEqual({ writeQ: 5, readQ: 1, snapshotQ: 1, sync: 2 });

@@ -114,7 +114,7 @@ describe('a private RabbitMQ started by the project', () => {
       // A quorum queue holds a message once Raft committed it, which the confirm says.
       await channel.waitForConfirms();
       const message = await channel.get(names.readQ, { noAck: true });
-      expect(message && message.content.toString()).toBe('hello');
+      expect(message === false ? 'no message' : message.content.toString()).toBe('hello');
       for (const queue of names.allQueues()) await channel.deleteQueue(queue);
       await channel.close();
     } finally {

@@ -418,7 +418,7 @@ export class ZkClient extends EventEmitter {
         });
       });
     const ready = this.linkDown && (this.pinnedSession === undefined ? this.linkDown.up : Promise.race([this.linkDown.up, this.sessionEnd.done]));
-    const operation = ready ? ready.then(send) : send();
+    const operation = ready === undefined ? send() : ready.then(send);
     return withTimeout(operation, this.operationTimeoutMs, 'TIMEOUT', 'ZooKeeper operation timed out');
   }
 }

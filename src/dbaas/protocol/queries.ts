@@ -184,8 +184,8 @@ export function secretColumnsNamed(request: ReadQuery | Write): string[] {
 export function parseRead(body: unknown): ReadQuery {
   const raw = parseShape(readSchema, body);
   const table = tableOf(raw.table);
-  raw.columns?.forEach((column) => columnOf(table, column));
-  raw.orderBy?.forEach((order) => columnOf(table, order.column));
+  for (const column of raw.columns ?? []) columnOf(table, column);
+  for (const order of raw.orderBy ?? []) columnOf(table, order.column);
   if (raw.where) checkWhere(table, raw.where);
   return { ...raw, table };
 }

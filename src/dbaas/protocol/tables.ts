@@ -80,7 +80,7 @@ export const INDEXES = [
 export const CLEAR_ORDER: readonly TableName[] = ['ride_members', 'rides', 'users'];
 
 export function isTableName(name: string): name is TableName {
-  return Object.prototype.hasOwnProperty.call(TABLES, name);
+  return Object.hasOwn(TABLES, name);
 }
 
 export function columnsOf(table: TableName): Readonly<Record<string, ColumnSpec>> {

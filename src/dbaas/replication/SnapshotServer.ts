@@ -289,6 +289,7 @@ class OutgoingTransfer {
       log?.info({ ...position, size, chunks, ms: Date.now() - started }, 'snapshot sent');
       return 'sent';
     } catch (error) {
+      // biome-ignore lint/nursery/noBaseToString: a caught value is unknown; String() is the deliberate text for a non-Error throw
       if (!this.abort.signal.aborted) await this.send({ type: 'failed', reason: String(error) }).catch(() => undefined);
       log?.warn({ err: error }, 'snapshot transfer failed');
       return 'failed';

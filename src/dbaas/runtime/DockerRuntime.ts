@@ -103,7 +103,8 @@ export class DockerRuntime extends EventEmitter<WorkerRuntimeEvents> implements 
   async start(spec: WorkerSpec): Promise<WorkerHandle> {
     this.lifecycle.assertOpen(`start worker ${spec.workerId}`);
     await this.events.watch();
-    await (this.swept ??= this.sweep(true));
+    this.swept ??= this.sweep(true);
+    await this.swept;
     const started = this.run(spec);
     this.starting.set(spec.workerId, started);
     try {

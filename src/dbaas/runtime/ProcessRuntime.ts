@@ -13,7 +13,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { isSameProcess, spawnGroupLeader } from '../../shared/processes.ts';
 import { RuntimeLifecycle } from './RuntimeLifecycle.ts';
 import { findClusterWorkers, identifyWorker, signalWorker, workerTag, type WorkerProcess } from './workerProcesses.ts';
-import { encodeWorkerSettings, WORKER_SETTINGS_VARIABLE, type WorkerSettings } from '../worker/WorkerSettings.ts';
+import { encodeWorkerSettings, WORKER_SETTINGS_VARIABLE } from '../worker/WorkerSettings.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
 
 /**

@@ -10,7 +10,6 @@ import type { Logger } from '../../shared/logger.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { SupervisorLease, type SupervisorRecord } from '../coordination/SupervisorLease.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
-import type { WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { Autoscaler, type ScalingDecision } from './Autoscaler.ts';
 import { Supervisor, type ClusterSetup } from './Supervisor.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';

@@ -237,6 +237,7 @@ export class MasterRole {
       // that cannot commit must not go on (its next write could land where no replica follows).
       this.stopped = true;
       this.options.logger.error({ err: error, writes: group.length }, 'a group commit failed; this master stops');
+      // biome-ignore lint/nursery/noBaseToString: a caught value is unknown; String() is the deliberate text for a non-Error throw
       this.options.onFatal(`a group commit failed: ${String(error)}`);
       return;
     }

@@ -70,7 +70,7 @@ export class SlaveRole {
 
   /** Stops taking reads and snapshot requests, and resolves once the reads in flight are answered. */
   async stopServing(): Promise<void> {
-    const { readChannel, snapshotChannel } = this.options;
+    const { readChannel } = this.options;
     if (this.readConsumer) await readChannel.cancel(this.readConsumer).catch(() => undefined);
     await this.snapshotServer?.stop();
     this.readConsumer = this.snapshotServer = undefined;
@@ -87,20 +87,27 @@ export class SlaveRole {
       this.inFlight -= 1;
       if (this.inFlight === 0) this.idle?.();
     });
-    commands.forEach((command, index) => {
+    for (const [index, command] of commands.entries()) {
       if (command instanceof Error) {
         this.options.logger.warn({ err: command }, 'refusing a malformed command on readQ');
-        return answer.set(index, failure(command));
+        answer.set(index, failure(command));
+        continue;
       }
-      if (command.kind !== 'read') return answer.set(index, failure(new RideShareError('BAD_REQUEST', 'readQ carries reads only')));
+      if (command.kind !== 'read') {
+        answer.set(index, failure(new RideShareError('BAD_REQUEST', 'readQ carries reads only')));
+        continue;
+      }
       // A read that needs a later seq waits (and the batch's one reply with it); the others run now.
       const waiting = this.waitFor(command.query);
-      if (!waiting) return answer.set(index, this.execute(command));
+      if (!waiting) {
+        answer.set(index, this.execute(command));
+        continue;
+      }
       waiting.then(
         () => answer.set(index, this.execute(command)),
         (error: unknown) => answer.set(index, failure(error)),
       );
-    });
+    }
   }
 
   private execute(command: Extract<SingleCommand, { kind: 'read' }>): Reply<ReadResult> {

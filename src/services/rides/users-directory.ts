@@ -46,6 +46,7 @@ export class UsersDirectory {
       await response.body.dump();
     } catch (error) {
       if ((error as { name?: unknown } | null)?.name === 'TimeoutError') throw new TimeoutError('the users service did not answer in time');
+      // biome-ignore lint/nursery/noBaseToString: a caught value is unknown; String() is the deliberate text for a non-Error throw
       throw new UnavailableError(`the users service is unreachable: ${error instanceof Error ? error.message : String(error)}`);
     }
     if (status === 200) return true;

@@ -102,6 +102,7 @@ export class ClusterFeed<T extends object> {
     try {
       return { kind: 'status', status: await this.options.read() };
     } catch (error) {
+      // biome-ignore lint/nursery/noBaseToString: a caught value is unknown; String() is the deliberate text for a non-Error throw
       return { kind: 'error', message: error instanceof Error ? error.message : String(error) };
     }
   }

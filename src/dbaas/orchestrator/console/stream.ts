@@ -57,7 +57,10 @@ export function registerClusterStream<T extends object>(app: FastifyInstance, op
     response.write(`retry: ${RETRY_MS}\n\n`);
     const write = (text: string): void => {
       if (response.writableEnded) return;
-      if (response.writableLength > MAX_BUFFERED_BYTES) return end();
+      if (response.writableLength > MAX_BUFFERED_BYTES) {
+        end();
+        return;
+      }
       response.write(text);
     };
     const heartbeat = setInterval(() => write(`: heartbeat ${new Date().toISOString()}\n\n`), heartbeatMs);

@@ -167,7 +167,7 @@ export class LiveChart {
   draw(now) {
     this.now = now;
     while (this.samples.length > 2 && this.samples[0].t < now - LIVE_SPAN_MS) this.samples.shift();
-    const rates = this.samples.map((sample, index) => this.rateAt(index));
+    const rates = this.samples.map((_sample, index) => this.rateAt(index));
     const current = rates[rates.length - 1] ?? null;
     const total = this.samples[this.samples.length - 1]?.total;
     byId('live-summary').textContent = `${current === null ? '–' : formatRate(current)} reads/s now · ${formatNumber(total)} counted so far`;
