@@ -12,9 +12,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { downloadBackup } from '../src/dbaas/backup/BackupDownload.ts';
-import { inspectBackup } from '../src/dbaas/backup/BackupFile.ts';
-import { installBackup } from '../src/dbaas/backup/Restore.ts';
+import { downloadBackup } from '../src/dbaas/backup/backup-download.ts';
+import { inspectBackup } from '../src/dbaas/backup/backup-file.ts';
+import { installBackup } from '../src/dbaas/backup/restore.ts';
 import { Orchestrator } from '../src/dbaas/orchestrator/Orchestrator.ts';
 import { clusterSettingsFrom } from '../src/dbaas/settings/ClusterSettings.ts';
 import { workerTuningFrom } from '../src/dbaas/settings/WorkerTuning.ts';
@@ -42,7 +42,14 @@ interface Servers {
 }
 
 async function startCluster(servers: Servers, cluster: string, dataDir: string, logger: Logger): Promise<Orchestrator> {
-  const config = loadConfig({ LOG_LEVEL: 'warn', DATA_DIR: dataDir, SNAPSHOT_TIMEOUT_MS: '120000', RIDESHARE_CLUSTER: cluster, AMQP_URL: servers.rabbit.address, ZK_CONNECT: servers.zookeeper.address });
+  const config = loadConfig({
+    LOG_LEVEL: 'warn',
+    DATA_DIR: dataDir,
+    SNAPSHOT_TIMEOUT_MS: '120000',
+    RIDESHARE_CLUSTER: cluster,
+    AMQP_URL: servers.rabbit.address,
+    ZK_CONNECT: servers.zookeeper.address,
+  });
   return new Orchestrator({
     port: await freePort(),
     ...clusterSettingsFrom(config),

@@ -6,7 +6,7 @@
  * search at 1 and 64 in flight with the orchestrator's CPU per read, and the services' rows
  * (bench/services.ts). Every round is printed, then the medians of the ratios the issue names.
  */
-import { BENCH_USER, routeOf, SEARCH_LIMIT, seedBenchData } from './database.ts';
+import { routeOf, SEARCH_LIMIT, seedBenchData } from './database.ts';
 import { runLoadWithCpu, type CpuLoadResult } from './lib/cpu.ts';
 import { loadClient, median, type LoadResult } from './lib/load.ts';
 import { ECHO_LABEL, measureRpcEcho } from './lib/rpc-echo.ts';
@@ -43,8 +43,7 @@ async function measureBuild(root: string | undefined): Promise<BuildFigures> {
       const status = (await client.get('/api/v1/cluster')).body as { orchestrators: { pid: number }[] };
       const groups = { orchestrator: status.orchestrators.map((orchestrator) => orchestrator.pid) };
       const rowsOf = (body: unknown) => ((body as { rows?: unknown })?.rows as unknown[] | undefined)?.length;
-      const readRoute = (i: number) =>
-        client.post('/api/v1/db/read', { table: 'rides', where: routeOf(i), limit: SEARCH_LIMIT }).then((r) => r.status === 200 && rowsOf(r.body) === SEARCH_LIMIT);
+      const readRoute = (i: number) => client.post('/api/v1/db/read', { table: 'rides', where: routeOf(i), limit: SEARCH_LIMIT }).then((r) => r.status === 200 && rowsOf(r.body) === SEARCH_LIMIT);
       read1 = await runLoadWithCpu({ label: 'db/read route search', concurrency: 1, requests: Math.min(requests, 3000), task: readRoute }, groups);
       read64 = await runLoadWithCpu({ label: 'db/read route search', concurrency: 64, requests, task: readRoute }, groups);
     } finally {
@@ -87,7 +86,11 @@ for (let round = 0; round < rounds; round += 1) {
   for (const build of order) {
     const figures = targets(await measureBuild(build.root));
     measured.get(build.name)?.push(figures);
-    process.stdout.write(`round ${round + 1}, ${build.name}: ${Object.entries(figures).map(([name, value]) => `${name} ${value.toFixed(name.includes('/') ? 2 : 0)}`).join('; ')}\n`);
+    process.stdout.write(
+      `round ${round + 1}, ${build.name}: ${Object.entries(figures)
+        .map(([name, value]) => `${name} ${value.toFixed(name.includes('/') ? 2 : 0)}`)
+        .join('; ')}\n`,
+    );
   }
 }
 process.stdout.write(`\nmedians (${rounds} rounds, ${requests} requests per row; baseline ${baseline}):\n`);

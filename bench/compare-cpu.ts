@@ -57,7 +57,9 @@ try {
       current.reads += busy.requests;
       current.seconds += busy.seconds;
       current.serialP50.push(serial.p50Ms);
-      process.stdout.write(`slice ${slice + 1}, ${current.name}: @64 ${busy.rate.toFixed(0)}/s, orchestrator ${cpuUs.toFixed(0)} µs per read, errors ${busy.errors}; @1 p50 ${serial.p50Ms.toFixed(2)} ms\n`);
+      process.stdout.write(
+        `slice ${slice + 1}, ${current.name}: @64 ${busy.rate.toFixed(0)}/s, orchestrator ${cpuUs.toFixed(0)} µs per read, errors ${busy.errors}; @1 p50 ${serial.p50Ms.toFixed(2)} ms\n`,
+      );
     }
   }
 } finally {

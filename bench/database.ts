@@ -125,10 +125,7 @@ const SERIAL_REQUESTS = 3000;
  * right before or after it (ours first in even rounds, PostgreSQL first in odd ones), so every
  * ratio is taken between neighbours. Each row carries CPU per request by process group.
  */
-export async function measureDatabaseRound(
-  system: BenchSystem,
-  options: { requests: number; round: number; broker: BrokerProcesses; postgres?: PostgresAnchor | undefined },
-): Promise<RoundResult[]> {
+export async function measureDatabaseRound(system: BenchSystem, options: { requests: number; round: number; broker: BrokerProcesses; postgres?: PostgresAnchor | undefined }): Promise<RoundResult[]> {
   const { requests, round, broker, postgres } = options;
   const results: RoundResult[] = (await measureRpcEcho(system.amqpUrl, requests)).map((result) => withRound(result, round));
   const client = loadClient(system.orchestratorUrl);
@@ -136,10 +133,8 @@ export async function measureDatabaseRound(
     const ourRide = rideMaker(1_900_000_000 + round * 1_000_000);
     const theirRide = rideMaker(1_900_000_000 + round * 1_000_000);
     const rowsOf = (body: unknown) => ((body as { rows?: unknown })?.rows as unknown[] | undefined)?.length;
-    const readPoint = () =>
-      client.post('/api/v1/db/read', { table: 'users', where: { username: BENCH_USER.username } }).then((r) => r.status === 200 && rowsOf(r.body) === 1);
-    const readRoute = (i: number) =>
-      client.post('/api/v1/db/read', { table: 'rides', where: routeOf(i), limit: SEARCH_LIMIT }).then((r) => r.status === 200 && rowsOf(r.body) === SEARCH_LIMIT);
+    const readPoint = () => client.post('/api/v1/db/read', { table: 'users', where: { username: BENCH_USER.username } }).then((r) => r.status === 200 && rowsOf(r.body) === 1);
+    const readRoute = (i: number) => client.post('/api/v1/db/read', { table: 'rides', where: routeOf(i), limit: SEARCH_LIMIT }).then((r) => r.status === 200 && rowsOf(r.body) === SEARCH_LIMIT);
     const write = () => client.post('/api/v1/db/write', { op: 'insert', table: 'rides', values: ourRide() }).then((r) => r.status === 200);
     const pairs: Pair[] = [1, 64].flatMap((concurrency) => {
       const count = concurrency === 1 ? Math.min(requests, SERIAL_REQUESTS) : requests;

@@ -46,7 +46,9 @@ try {
         const result = await runLoadWithCpu({ label: nameOf(shape), concurrency: IN_FLIGHT, requests, task }, groups);
         const row = { rate: result.rate, orchestratorUs: (result.cpuMsPerRequest.orchestrator ?? Number.NaN) * 1000, clientUs: (result.cpuMsPerRequest[BENCH_PROCESS] ?? Number.NaN) * 1000 };
         figures.get(nameOf(shape))?.push(row);
-        process.stdout.write(`round ${round + 1}, ${nameOf(shape)}: ${row.rate.toFixed(0)}/s, orchestrator ${row.orchestratorUs.toFixed(0)} µs, this process ${row.clientUs.toFixed(0)} µs per read, errors ${result.errors}\n`);
+        process.stdout.write(
+          `round ${round + 1}, ${nameOf(shape)}: ${row.rate.toFixed(0)}/s, orchestrator ${row.orchestratorUs.toFixed(0)} µs, this process ${row.clientUs.toFixed(0)} µs per read, errors ${result.errors}\n`,
+        );
       } finally {
         await client.close();
       }

@@ -9,7 +9,7 @@
 import os from 'node:os';
 import { DockerRuntime } from '../src/dbaas/runtime/DockerRuntime.ts';
 import { ProcessRuntime } from '../src/dbaas/runtime/ProcessRuntime.ts';
-import type { RuntimeKind } from '../src/dbaas/runtime/createRuntime.ts';
+import type { RuntimeKind } from '../src/dbaas/runtime/create-runtime.ts';
 import { DEFAULT_WORKER_IMAGE } from '../src/shared/config.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { dockerEngine } from '../harness/docker-engine.ts';
@@ -40,7 +40,9 @@ async function main(): Promise<void> {
     }
     const results = new Map(subjects.map((one) => [one.name, one.figures]));
     log('');
-    log(`## Worker runtimes (${new Date().toISOString()}; ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)}; 1 master + ${SLAVES} slaves; ${rideCount} rides stored; medians of ${rounds})`);
+    log(
+      `## Worker runtimes (${new Date().toISOString()}; ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)}; 1 master + ${SLAVES} slaves; ${rideCount} rides stored; medians of ${rounds})`,
+    );
     log('');
     log('| measure | process runtime | docker runtime |');
     log('|---|---|---|');

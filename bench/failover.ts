@@ -66,9 +66,11 @@ async function main(): Promise<void> {
     }
     const viaSignal: FailoverTiming[] = [];
     for (let round = 0; round < rounds; round += 1) {
-      viaSignal.push(await firstWriteAfter(cluster, slaves, `sigkill-${round}`, async (master) => {
-        process.kill(master.pid, 'SIGKILL');
-      }));
+      viaSignal.push(
+        await firstWriteAfter(cluster, slaves, `sigkill-${round}`, async (master) => {
+          process.kill(master.pid, 'SIGKILL');
+        }),
+      );
       log(`  SIGKILL round ${round + 1}: ${seconds(viaSignal.at(-1)!.ms)}`);
     }
 

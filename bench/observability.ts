@@ -79,9 +79,7 @@ export async function observabilitySection(system: BenchSystem, requests: number
       '',
       formatTable(rounds.flat()),
       '',
-      ...[64, 1].flatMap((concurrency) =>
-        sides.map((side) => `orchestrator CPU per db/read, ${side.label}, ${concurrency} in flight, per round: ${perRound(side.label, concurrency, cpuUs, ' µs')}`),
-      ),
+      ...[64, 1].flatMap((concurrency) => sides.map((side) => `orchestrator CPU per db/read, ${side.label}, ${concurrency} in flight, per round: ${perRound(side.label, concurrency, cpuUs, ' µs')}`)),
       `db/read rate as shipped / with both off, 64 in flight, per round: ${ratio(64, SHIPPED)}`,
       `db/read rate quiet / with both off, 64 in flight, per round: ${ratio(64, QUIET)}`,
       `db/read rate as shipped / with both off, 1 in flight, per round: ${ratio(1, SHIPPED)}`,

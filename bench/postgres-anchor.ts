@@ -9,19 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { BENCH_PROCESS, REST_OF_MACHINE } from './lib/cpu.ts';
 import { median } from './lib/load.ts';
 import { startBenchSystem } from './lib/system.ts';
-import {
-  ECHO,
-  ECHO_EXCLUSIVE,
-  OURS,
-  POSTGRES,
-  benchRides,
-  BENCH_USER,
-  findBroker,
-  measureDatabaseRound,
-  seedBenchData,
-  type BrokerProcesses,
-  type RoundResult,
-} from './database.ts';
+import { ECHO, ECHO_EXCLUSIVE, OURS, POSTGRES, benchRides, BENCH_USER, findBroker, measureDatabaseRound, seedBenchData, type BrokerProcesses, type RoundResult } from './database.ts';
 import { DEFAULT_PG_URL, POOL_SIZE, PostgresAnchor, printableUrl, type Skipped } from './postgres.ts';
 
 export interface AnchorContext {
@@ -112,7 +100,16 @@ function cpuTable(rounds: RoundResult[][], labels: string[], groups: string[]): 
       if (same.length === 0) continue;
       const cell = (column: string) => median(same.map((result) => result.cpuMsPerRequest[column] ?? Number.NaN));
       const values = columns.map(cell);
-      rows.push([label, String(concurrency), ...values.map((value) => fixed(value, 3)), fixed(values.reduce((a, b) => a + b, 0), 3), fixed(cell(REST_OF_MACHINE), 3)]);
+      rows.push([
+        label,
+        String(concurrency),
+        ...values.map((value) => fixed(value, 3)),
+        fixed(
+          values.reduce((a, b) => a + b, 0),
+          3,
+        ),
+        fixed(cell(REST_OF_MACHINE), 3),
+      ]);
     }
   }
   return table(['CPU ms per request', 'in flight', ...columns, 'sum', REST_OF_MACHINE], rows);

@@ -162,7 +162,12 @@ export class PostgresAnchor {
       const background = await client.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE backend_type <> 'client backend'");
       const postmaster = listenerPid(new URL(url).port || '5432');
       const pids = [...background.rows.map((row) => row.pid), ...(postmaster === undefined ? [] : [postmaster])];
-      const anchor = new PostgresAnchor(url, schema, server, pids.filter((pid) => commandLine(pid).includes('postgres')));
+      const anchor = new PostgresAnchor(
+        url,
+        schema,
+        server,
+        pids.filter((pid) => commandLine(pid).includes('postgres')),
+      );
       await anchor.connectAll();
       return anchor;
     } catch (error) {
@@ -210,10 +215,12 @@ export class PostgresAnchor {
   /** The bench's rows, the same as ours: the user and the rides of the searched routes. */
   async seed(user: { username: string; password: string }, rides: BenchRide[]): Promise<void> {
     await this.syncOn.query('INSERT INTO users (username, password) VALUES ($1, $2)', [user.username, user.password]);
-    await this.syncOn.query(
-      'INSERT INTO rides (created_by, "timestamp", source, destination) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])',
-      [rides.map((ride) => ride.created_by), rides.map((ride) => ride.timestamp), rides.map((ride) => ride.source), rides.map((ride) => ride.destination)],
-    );
+    await this.syncOn.query('INSERT INTO rides (created_by, "timestamp", source, destination) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])', [
+      rides.map((ride) => ride.created_by),
+      rides.map((ride) => ride.timestamp),
+      rides.map((ride) => ride.source),
+      rides.map((ride) => ride.destination),
+    ]);
     await this.syncOn.query('ANALYZE');
   }
 
@@ -242,7 +249,6 @@ export class PostgresAnchor {
     });
     return result.rowCount === 1;
   }
-
 
   /** True when the server's processes can be seen here (it runs on this machine). */
   get serverProcessesVisible(): boolean {
@@ -274,10 +280,9 @@ export class PostgresAnchor {
 
 /** Drops schemas of earlier runs on this machine whose process is gone (a run killed before its clean-up). */
 async function dropLeftovers(client: pg.Client): Promise<void> {
-  const found = await client.query<{ name: string; note: string | null }>(
-    'SELECT nspname AS name, obj_description(oid, \'pg_namespace\') AS note FROM pg_namespace WHERE nspname LIKE $1',
-    [`${SCHEMA_PREFIX}%`],
-  );
+  const found = await client.query<{ name: string; note: string | null }>("SELECT nspname AS name, obj_description(oid, 'pg_namespace') AS note FROM pg_namespace WHERE nspname LIKE $1", [
+    `${SCHEMA_PREFIX}%`,
+  ]);
   for (const { name, note } of found.rows) {
     const mark = new RegExp(`^${SCHEMA_MARK} host (\\S+) pid (\\d+)$`).exec(note ?? '');
     if (!mark || mark[1] !== os.hostname() || isAlive(Number(mark[2]))) continue;

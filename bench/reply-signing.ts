@@ -16,7 +16,11 @@ export interface ReplySigningCost {
 /** Seals and opens `iterations` replies of `rows` rides each; the median of five runs. */
 export function measureReplySigning(rows = 10, iterations = 20_000): ReplySigningCost {
   const slave = new MessageSigner('bench-cluster-key-not-a-secret', { role: 'slave', id: 'w-bench' });
-  const result = { rows: Array.from({ length: rows }, (_, index) => ({ rideId: index + 1, created_by: 'someone', timestamp: '01-01-2021:10-00-00', source: 3, destination: 7 })), seq: 12345, worker: 'w-bench' };
+  const result = {
+    rows: Array.from({ length: rows }, (_, index) => ({ rideId: index + 1, created_by: 'someone', timestamp: '01-01-2021:10-00-00', source: 3, destination: 7 })),
+    seq: 12345,
+    worker: 'w-bench',
+  };
   const body = encode({ v: PROTOCOL_VERSION, ok: true, result });
   const to = 'amq.gen-benchreplyqueue';
   const runs: number[] = [];

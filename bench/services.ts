@@ -66,7 +66,7 @@ function findSystemProcesses(system: BenchSystem): SystemProcesses {
     } catch {
       continue;
     }
-    // A worker is known by the cluster in its argv tag (src/dbaas/runtime/workerProcesses.ts): its environment is its own.
+    // A worker is known by the cluster in its argv tag (src/dbaas/runtime/worker-processes.ts): its environment is its own.
     if (!environ.includes(`DATA_DIR=${system.dataDir}`) && !cmdline.includes(`--rideshare-worker=${system.env.RIDESHARE_CLUSTER}/`)) continue;
     const role = ROLES.find(([script]) => cmdline.includes(script))?.[1];
     if (role === undefined) continue;
@@ -245,7 +245,13 @@ export async function servicesSection(requests: number, rounds: number): Promise
     formatCpuTable(medians),
     '',
     'Every round, rate/s (p50 ms):',
-    ...medians.map((row) => `- ${row.label}: ${measured.map((round) => round.find((result) => result.label === row.label)).map((result) => (result === undefined ? '–' : `${result.rate.toFixed(0)} (${result.p50Ms.toFixed(2)})`)).join(', ')}`),
+    ...medians.map(
+      (row) =>
+        `- ${row.label}: ${measured
+          .map((round) => round.find((result) => result.label === row.label))
+          .map((result) => (result === undefined ? '–' : `${result.rate.toFixed(0)} (${result.p50Ms.toFixed(2)})`))
+          .join(', ')}`,
+    ),
     '',
     ratioLine(measured, 'ride search via gateway / orchestrator db/read', SEARCH_VIA_GATEWAY, ORCHESTRATOR_READ, 70),
     ratioLine(measured, 'ride search direct to rides / orchestrator db/read', SEARCH_DIRECT, ORCHESTRATOR_READ),

@@ -18,9 +18,9 @@ import Database from 'better-sqlite3';
 import { Orchestrator } from '../src/dbaas/orchestrator/Orchestrator.ts';
 import { ProcessRuntime } from '../src/dbaas/runtime/ProcessRuntime.ts';
 import type { WorkerRuntime } from '../src/dbaas/runtime/WorkerRuntime.ts';
-import { copySnapshot } from '../src/dbaas/replication/SnapshotCopy.ts';
-import { DEFAULT_SNAPSHOT_TEMP_DIR } from '../src/dbaas/replication/SnapshotTempFiles.ts';
-import { SNAPSHOT_DEFAULTS } from '../src/dbaas/replication/SnapshotProtocol.ts';
+import { copySnapshot } from '../src/dbaas/replication/snapshot-copy.ts';
+import { DEFAULT_SNAPSHOT_TEMP_DIR } from '../src/dbaas/replication/snapshot-temp-files.ts';
+import { SNAPSHOT_DEFAULTS } from '../src/dbaas/replication/snapshot-protocol.ts';
 import { ensureRabbitMq, ensureZooKeeper } from '../src/infra/servers.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import type { HttpClient } from '../harness/http.ts';
@@ -228,9 +228,7 @@ async function measureJoin(orchestrator: Orchestrator, runtime: WorkerRuntime, w
 
   await setDesiredSlaves(orchestrator, 1);
   // Its znode goes with its ZooKeeper session, a moment before its process exits: wait for both.
-  const gone = async () =>
-    (await orchestrator.workers()).some((worker) => worker.workerId === joiner.workerId) ||
-    runtime.list().some((handle) => handle.workerId === joiner.workerId);
+  const gone = async () => (await orchestrator.workers()).some((worker) => worker.workerId === joiner.workerId) || runtime.list().some((handle) => handle.workerId === joiner.workerId);
   await waitFor(async () => ((await gone()) ? undefined : true), 60_000);
   return {
     seconds,

@@ -62,7 +62,17 @@ process.on('SIGINT', () => {
 });
 
 log(`soak: ${minutes} min, seed ${seed}, rounds of ${roundMs / 1000} s, kinds: ${kinds.join(', ')}`);
-const env = await FaultEnvironment.start({ label: `soak-${seed}`, orchestrators: 2, brokerProxy: true, zkProxy: true, workersDiskBytes: soakDiskBytes(minutes), slaves: 2, sessionTimeoutMs: 1000, rpcTimeoutMs: 2500, log });
+const env = await FaultEnvironment.start({
+  label: `soak-${seed}`,
+  orchestrators: 2,
+  brokerProxy: true,
+  zkProxy: true,
+  workersDiskBytes: soakDiskBytes(minutes),
+  slaves: 2,
+  sessionTimeoutMs: 1000,
+  rpcTimeoutMs: 2500,
+  log,
+});
 const figures = new Figures();
 const random = new Random(seed);
 const endAt = Date.now() + minutes * 60_000;
@@ -76,7 +86,9 @@ try {
     figures.add(result);
     const heals = result.faults.map((fault) => (fault.healMs !== undefined ? `${(fault.healMs / 1000).toFixed(1)}s` : 'NOT healed')).join(' ');
     const left = Math.max(0, Math.round((endAt - Date.now()) / 1000));
-    log(`round ${round} ${kind} (seed ${roundSeed}): ${result.failures.length === 0 ? 'PASS' : 'FAIL'}; ${result.faults.length} faults, heals ${heals || '-'}; ${result.report.figures.acked} writes acknowledged; ${left} s left`);
+    log(
+      `round ${round} ${kind} (seed ${roundSeed}): ${result.failures.length === 0 ? 'PASS' : 'FAIL'}; ${result.faults.length} faults, heals ${heals || '-'}; ${result.report.figures.acked} writes acknowledged; ${left} s left`,
+    );
     if (result.failures.length > 0) log(result.text);
   }
 } finally {

@@ -41,9 +41,14 @@ async function main(): Promise<void> {
     const figuresOf = (name: string) => subjects.find((one) => one.name === name)!.figures;
     const [tsx, modules, compiled] = [figuresOf('tsx'), figuresOf('modules'), figuresOf('compiled')];
     const ratios = (pick: (figures: StartFigures) => number[]) => pick(tsx).map((value, round) => value / (pick(compiled)[round] as number));
-    const ratioCell = (pick: (figures: StartFigures) => number[]) => `**${median(ratios(pick)).toFixed(2)}×** [${ratios(pick).map((ratio) => `${ratio.toFixed(2)}×`).join(', ')}]`;
+    const ratioCell = (pick: (figures: StartFigures) => number[]) =>
+      `**${median(ratios(pick)).toFixed(2)}×** [${ratios(pick)
+        .map((ratio) => `${ratio.toFixed(2)}×`)
+        .join(', ')}]`;
     log('');
-    log(`## Worker start (${new Date().toISOString()}; ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)}; 1 master + ${SLAVES} slaves; ${rideCount} rides stored; medians of ${rounds})`);
+    log(
+      `## Worker start (${new Date().toISOString()}; ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)}; 1 master + ${SLAVES} slaves; ${rideCount} rides stored; medians of ${rounds})`,
+    );
     log('');
     log('| measure | through tsx | compiled, module by module | compiled, one bundle (as shipped) | tsx ÷ bundle, per round |');
     log('|---|---|---|---|---|');

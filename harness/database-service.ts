@@ -20,7 +20,7 @@ import type { ZkCredentials } from '../src/dbaas/coordination/ZkClient.ts';
 import { testServers } from './inject.ts';
 import amqp from 'amqplib';
 import { clusterNames } from '../src/dbaas/protocol/names.ts';
-import { holdingQueueOf } from '../src/dbaas/supervisor/QueueConversion.ts';
+import { holdingQueueOf } from '../src/dbaas/supervisor/queue-conversion.ts';
 
 export interface DatabaseServiceHandle {
   orchestratorUrl: string;
@@ -72,7 +72,16 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
   // The product's one settings parse, with the tests' short session and quiet logs unless overridden.
   // Authorization is off unless a test turns it on (RIDESHARE_AUTH: 'on'): most tests are about other things.
-  const config = loadConfig({ ZK_SESSION_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn', RIDESHARE_AUTH: 'off', DATA_DIR: dataDir, ...options.env, RIDESHARE_CLUSTER: cluster, AMQP_URL: amqpUrl, ZK_CONNECT: zkConnect });
+  const config = loadConfig({
+    ZK_SESSION_TIMEOUT_MS: '1000',
+    LOG_LEVEL: 'warn',
+    RIDESHARE_AUTH: 'off',
+    DATA_DIR: dataDir,
+    ...options.env,
+    RIDESHARE_CLUSTER: cluster,
+    AMQP_URL: amqpUrl,
+    ZK_CONNECT: zkConnect,
+  });
   const tokens = config.RIDESHARE_AUTH ? tokensFor(config) : undefined;
   const clusterSettings = clusterSettingsFrom(config);
   const logger = options.logger ?? createLogger('test-orchestrator', config.LOG_LEVEL);

@@ -1,4 +1,4 @@
-import type { WorkerInfo } from '../src/dbaas/coordination/WorkerRegistry.ts';
+import type { WorkerInfo } from '../src/dbaas/coordination/worker-registry.ts';
 import type { DatabaseServiceHandle } from './database-service.ts';
 import { until } from './replicas.ts';
 

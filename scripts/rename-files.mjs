@@ -63,7 +63,7 @@ function plannedRenames() {
 
 /**
  * The text with its references to renamed files rewritten: relative specifiers that resolve to one
- * ('./ZkAcl.ts' from the files beside it), and any mention of a renamed file's name when no other
+ * ('./zk-acl.ts' from the files beside it), and any mention of a renamed file's name when no other
  * file has that name (comments, docs, paths in config).
  */
 function rewritten(file, text, renames, uniqueNames) {

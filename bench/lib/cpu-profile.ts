@@ -25,7 +25,10 @@ export async function attachProfiler(pid: number, samplingMicros = 200): Promise
   let targets: { webSocketDebuggerUrl: string }[] = [];
   for (let attempt = 0; attempt < 50 && targets.length === 0; attempt += 1) {
     await new Promise((resolve) => setTimeout(resolve, 100));
-    targets = await fetch(`${INSPECTOR}/json/list`).then((response) => response.json() as Promise<{ webSocketDebuggerUrl: string }[]>, () => []);
+    targets = await fetch(`${INSPECTOR}/json/list`).then(
+      (response) => response.json() as Promise<{ webSocketDebuggerUrl: string }[]>,
+      () => [],
+    );
   }
   const target = targets[0];
   if (target === undefined) throw new Error(`pid ${pid} opened no inspector on ${INSPECTOR} (is the port taken?)`);

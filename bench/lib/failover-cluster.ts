@@ -41,7 +41,13 @@ export async function startFailoverCluster(options: FailoverClusterOptions): Pro
     servers.push(await ensureZooKeeper({ dataDir, logger, tickMs: 200, alwaysPrivate: true }));
     const [rabbit, zookeeper] = servers as [ServerHandle, ServerHandle];
     const cluster = `failover-${Date.now().toString(36)}`;
-    const config = loadConfig({ ZK_SESSION_TIMEOUT_MS: String(options.sessionTimeoutMs), LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', RIDESHARE_CLUSTER: cluster, AMQP_URL: rabbit.address, ZK_CONNECT: zookeeper.address });
+    const config = loadConfig({
+      ZK_SESSION_TIMEOUT_MS: String(options.sessionTimeoutMs),
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      RIDESHARE_CLUSTER: cluster,
+      AMQP_URL: rabbit.address,
+      ZK_CONNECT: zookeeper.address,
+    });
     orchestrator = new Orchestrator({
       port: 0,
       ...clusterSettingsFrom(config),

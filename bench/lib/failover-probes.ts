@@ -3,7 +3,7 @@
  * slaves, ready, at one seq), so one round's recovery never leaks into the next one's figure.
  */
 import Database from 'better-sqlite3';
-import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/worker-registry.ts';
 import { call } from '../../harness/chaos/client.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import { settle, type ClusterView } from '../../harness/chaos/settle.ts';
@@ -36,12 +36,7 @@ export interface FailoverTiming {
  * fault has happened (the crash call answered, the signal sent) and retried with one request id;
  * only an answer from a later epoch counts, so the old master can never be the one timed.
  */
-export async function firstWriteAfter(
-  cluster: FailoverCluster,
-  slaves: number,
-  label: string,
-  fault: (master: WorkerInfo) => Promise<void>,
-): Promise<FailoverTiming> {
+export async function firstWriteAfter(cluster: FailoverCluster, slaves: number, label: string, fault: (master: WorkerInfo) => Promise<void>): Promise<FailoverTiming> {
   const workers = await whole(cluster, slaves);
   const master = workers.find((worker) => worker.role === 'master') as WorkerInfo;
   const started = performance.now();
@@ -95,7 +90,12 @@ export async function fillRides(orchestratorUrl: string, target: number): Promis
   if (user.status !== 200) throw new Error(`creating the filler user failed: ${user.status} ${JSON.stringify(user.body)}`);
   let seq = 0;
   for (let stored = 0; stored < target; ) {
-    const rows = Array.from({ length: Math.min(1000, target - stored) }, (_, i) => ({ created_by: 'filler', timestamp: 1_700_000_000 + stored + i, source: 1 + (i % 198), destination: 1 + ((i + 7) % 198) }));
+    const rows = Array.from({ length: Math.min(1000, target - stored) }, (_, i) => ({
+      created_by: 'filler',
+      timestamp: 1_700_000_000 + stored + i,
+      source: 1 + (i % 198),
+      destination: 1 + ((i + 7) % 198),
+    }));
     const answer = await call<{ seq: number }>('POST', `${orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'rides', rows, requestId: `fill-${stored}` }, 30_000);
     if (answer.status !== 200 || !answer.body) throw new Error(`filling rides failed: ${answer.status} ${JSON.stringify(answer.body)}`);
     seq = answer.body.seq;

@@ -51,10 +51,7 @@ async function measureEchoVia(amqpUrl: string, requests: number, route: ReplyRou
         });
         channel.sendToQueue(queue, body, { correlationId: id, replyTo });
       });
-    return [
-      await runLoad({ label, concurrency: 1, requests: Math.min(requests, 3000), task: call }),
-      await runLoad({ label, concurrency: 64, requests, task: call }),
-    ];
+    return [await runLoad({ label, concurrency: 1, requests: Math.min(requests, 3000), task: call }), await runLoad({ label, concurrency: 64, requests, task: call })];
   } finally {
     await connection.close();
     replier.kill('SIGTERM');

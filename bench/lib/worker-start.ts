@@ -117,7 +117,12 @@ function startupSteps(dataDir: string, workerId: string): string | undefined {
       .split('\n')
       .find((text) => text.includes('"startupMs"'));
     const steps = line ? (JSON.parse(line) as { startupMs?: Record<string, number> }).startupMs : undefined;
-    return steps && Object.entries(steps).map(([step, at]) => `${step} ${at} ms`).join(', ');
+    return (
+      steps &&
+      Object.entries(steps)
+        .map(([step, at]) => `${step} ${at} ms`)
+        .join(', ')
+    );
   } catch {
     return undefined;
   }

@@ -68,7 +68,8 @@ export function checkReplicas(replicas: ReplicaFacts[], ledger: Ledger): { failu
       else if (rows.length > 1) findings.add('write applied twice', `${where} has ${rows.length} rows of ${write.requestId}`);
       else if (rows[0]?.rideId !== write.insertId) findings.add('answer differs from stored row', `${where}: ${write.requestId} answered ride ${write.insertId}, stored ${rows[0]?.rideId}`);
       const stored = rows[0];
-      if (stored && !holdsWhatWasSent(stored, write)) findings.add('stored row differs from what the client sent', `${where}: ${write.requestId} sent ${describeSent(write)}, stored ${describeStored(stored)}`);
+      if (stored && !holdsWhatWasSent(stored, write))
+        findings.add('stored row differs from what the client sent', `${where}: ${write.requestId} sent ${describeSent(write)}, stored ${describeStored(stored)}`);
       const appliedAt = replica.order.get(write.requestId);
       if (appliedAt !== undefined && appliedAt !== write.seq) findings.add('answered seq differs from the log', `${where}: ${write.requestId} answered seq ${write.seq}, logged at ${appliedAt}`);
     }
@@ -76,15 +77,14 @@ export function checkReplicas(replicas: ReplicaFacts[], ledger: Ledger): { failu
       const rows = replica.rides.get(write.marker) ?? [];
       if (rows.length > 1) findings.add('write applied twice', `${where} has ${rows.length} rows of unacknowledged ${write.requestId}`);
       const stored = rows[0];
-      if (stored && !holdsWhatWasSent(stored, write)) findings.add('stored row differs from what the client sent', `${where}: unacknowledged ${write.requestId} sent ${describeSent(write)}, stored ${describeStored(stored)}`);
+      if (stored && !holdsWhatWasSent(stored, write))
+        findings.add('stored row differs from what the client sent', `${where}: unacknowledged ${write.requestId} sent ${describeSent(write)}, stored ${describeStored(stored)}`);
     }
     for (const marker of replica.rides.keys()) {
       if (!ledger.issued.has(marker)) findings.add('row no client wrote', `${where} has marker ${marker}`);
     }
     for (const stranger of replica.strangers) findings.add('row no client wrote', `${where} has ${stranger}`);
-    summary.push(
-      `  ${where}: applied seq ${replica.appliedSeq}, rows ${JSON.stringify(replica.counts)}, chaos rides ${replica.rides.size}, checksum ${replica.checksum.slice(0, 16)}`,
-    );
+    summary.push(`  ${where}: applied seq ${replica.appliedSeq}, rows ${JSON.stringify(replica.counts)}, chaos rides ${replica.rides.size}, checksum ${replica.checksum.slice(0, 16)}`);
   }
   const [first, ...others] = replicas;
   for (const other of others) {
@@ -93,7 +93,8 @@ export function checkReplicas(replicas: ReplicaFacts[], ledger: Ledger): { failu
     if (other.appliedSeq !== first.appliedSeq) findings.add('replicas at different seqs', `${other.workerId} at ${other.appliedSeq}, ${first.workerId} at ${first.appliedSeq}`);
     for (const [requestId, seq] of first.order) {
       const elsewhere = other.order.get(requestId);
-      if (elsewhere !== undefined && elsewhere !== seq) findings.add('replicas applied writes in different orders', `${requestId} at seq ${seq} on ${first.workerId}, ${elsewhere} on ${other.workerId}`);
+      if (elsewhere !== undefined && elsewhere !== seq)
+        findings.add('replicas applied writes in different orders', `${requestId} at seq ${seq} on ${first.workerId}, ${elsewhere} on ${other.workerId}`);
     }
   }
   return { failures: findings.lines(), summary };
@@ -125,7 +126,13 @@ export function checkLedger(ledger: Ledger): { failures: string[]; warnings: str
   const failures: string[] = [];
   const warnings: string[] = [];
   const refused = ledger.unacked.filter((write) => write.lastStatus >= 400 && write.lastStatus < 500);
-  if (refused.length > 0) failures.push(`valid writes refused: ${refused.length} (e.g. ${refused.slice(0, EXAMPLES).map((w) => `${w.requestId} → ${w.lastStatus} ${w.lastError}`).join('; ')})`);
+  if (refused.length > 0)
+    failures.push(
+      `valid writes refused: ${refused.length} (e.g. ${refused
+        .slice(0, EXAMPLES)
+        .map((w) => `${w.requestId} → ${w.lastStatus} ${w.lastError}`)
+        .join('; ')})`,
+    );
   if (ledger.staleReads.length > 0) {
     failures.push(`stale reads (200 without a write the read's minSeq covers): ${ledger.staleReads.length} (e.g. ${JSON.stringify(ledger.staleReads.slice(0, EXAMPLES))})`);
   }
@@ -169,7 +176,10 @@ export function checkHistory(replicas: ReplicaFacts[], ledger: Ledger): { failur
       const [logBefore, logAfter] = [seqOf(before) ?? before.insertId, seqOf(after) ?? after.insertId];
       if (after.seq > before.seq && logAfter > logBefore) continue;
       clientOrderViolations += 1;
-      findings.add('client order broken', `${writer}: ${after.requestId} issued after ${before.requestId} was acknowledged, yet answered seq ${after.seq} (ride ${logAfter}) vs ${before.seq} (ride ${logBefore})`);
+      findings.add(
+        'client order broken',
+        `${writer}: ${after.requestId} issued after ${before.requestId} was acknowledged, yet answered seq ${after.seq} (ride ${logAfter}) vs ${before.seq} (ride ${logBefore})`,
+      );
     }
   }
 
@@ -200,7 +210,10 @@ export function checkHistory(replicas: ReplicaFacts[], ledger: Ledger): { failur
     }
     const sameClientLater = issued.find((entry) => entry.write.writer === write.writer && entry.write.sequence > write.sequence && entry.seq < seq);
     if (sameClientLater) {
-      findings.add("a client's later write ordered before its 503'd write", `${write.writer}: ${sameClientLater.write.requestId} (ride ${sameClientLater.seq}) before ${write.requestId} (ride ${seq})`);
+      findings.add(
+        "a client's later write ordered before its 503'd write",
+        `${write.writer}: ${sameClientLater.write.requestId} (ride ${sameClientLater.seq}) before ${write.requestId} (ride ${seq})`,
+      );
     }
   }
   const figures: HistoryFigures = {

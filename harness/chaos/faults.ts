@@ -4,7 +4,7 @@
  * be fenced, not a dead one). Before each fault it waits for a master and a ready slave, so a
  * run tests failover rather than the loss of the last copy of the data, which no design survives.
  */
-import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/worker-registry.ts';
 import { call } from './client.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import type { Random } from './prng.ts';

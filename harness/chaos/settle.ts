@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
-import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/worker-registry.ts';
 import { call } from './client.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import { replicaFile } from './replica-facts.ts';
@@ -80,7 +80,8 @@ async function lookAt(view: ClusterView, options: SettleOptions): Promise<Look> 
   else if (JSON.stringify(pids) !== JSON.stringify(zkPids)) problem = `worker/list ${JSON.stringify(pids)} ≠ ZooKeeper ${JSON.stringify(zkPids)}`;
   else if (masters !== 1) problem = `${masters} masters`;
   else if (workers.some((worker) => !worker.ready)) problem = 'a worker is not ready';
-  else if (options.sameSeq !== false && (distinctSeqs.size !== 1 || seq === undefined || seq < options.minSeq)) problem = `replica files at seqs ${JSON.stringify([...seqs.values()])}, want one seq ≥ ${options.minSeq}`;
+  else if (options.sameSeq !== false && (distinctSeqs.size !== 1 || seq === undefined || seq < options.minSeq))
+    problem = `replica files at seqs ${JSON.stringify([...seqs.values()])}, want one seq ≥ ${options.minSeq}`;
   return { ...(problem ? { problem } : {}), workers, pids, seqs };
 }
 

@@ -209,12 +209,33 @@ export class Workload {
     const history = { sequence: n, issuedAt: started, attemptLog };
     if (outcome.status === 200) {
       const answer = outcome.body as WriteAnswer;
-      const acked: AckedWrite = { requestId, writer, marker, sent: { source: values.source, destination: values.destination }, seq: answer.seq, insertId: answer.insertId, epoch: answer.epoch, attempts, latencyMs: Date.now() - started, ...history };
+      const acked: AckedWrite = {
+        requestId,
+        writer,
+        marker,
+        sent: { source: values.source, destination: values.destination },
+        seq: answer.seq,
+        insertId: answer.insertId,
+        epoch: answer.epoch,
+        attempts,
+        latencyMs: Date.now() - started,
+        ...history,
+      };
       this.ledger.acked.push(acked);
       return acked;
     }
     const gaveUp = policy.maxAttempts === 1;
-    const unacked: UnackedWrite = { requestId, writer, marker, sent: { source: values.source, destination: values.destination }, attempts, lastStatus: outcome.status, lastError: outcome.error ?? JSON.stringify(outcome.body), ...history, gaveUp };
+    const unacked: UnackedWrite = {
+      requestId,
+      writer,
+      marker,
+      sent: { source: values.source, destination: values.destination },
+      attempts,
+      lastStatus: outcome.status,
+      lastError: outcome.error ?? JSON.stringify(outcome.body),
+      ...history,
+      gaveUp,
+    };
     this.ledger.unacked.push(unacked);
     return unacked;
   }
@@ -267,11 +288,16 @@ export class Workload {
   }
 
   private async readRoute(random: Random): Promise<void> {
-    const outcome = await call('POST', `${this.url()}/api/v1/db/read`, {
-      table: 'rides',
-      where: { source: random.int(1, 198) },
-      limit: 10,
-    }, 8000);
+    const outcome = await call(
+      'POST',
+      `${this.url()}/api/v1/db/read`,
+      {
+        table: 'rides',
+        where: { source: random.int(1, 198) },
+        limit: 10,
+      },
+      8000,
+    );
     count(this.ledger.readStatuses, outcome.status);
     this.sample('read', outcome);
   }
@@ -281,12 +307,17 @@ export class Workload {
    * `client`, the writer itself reads back what it was just told was written.
    */
   private async readOwnWrite(write: AckedWrite, client?: string): Promise<void> {
-    const outcome = await call<{ rows: unknown[]; seq: number }>('POST', `${this.url()}/api/v1/db/read`, {
-      table: 'rides',
-      // Markers repeat across workloads on one cluster (each numbers its writers from 0): the writer tells them apart.
-      where: { timestamp: write.marker, created_by: write.writer },
-      minSeq: write.seq,
-    }, 8000);
+    const outcome = await call<{ rows: unknown[]; seq: number }>(
+      'POST',
+      `${this.url()}/api/v1/db/read`,
+      {
+        table: 'rides',
+        // Markers repeat across workloads on one cluster (each numbers its writers from 0): the writer tells them apart.
+        where: { timestamp: write.marker, created_by: write.writer },
+        minSeq: write.seq,
+      },
+      8000,
+    );
     count(this.ledger.readStatuses, outcome.status);
     this.sample('read', outcome);
     if (outcome.status !== 200 || !outcome.body) return;

@@ -6,7 +6,7 @@
  * between its TCP connect and the server's handshake reply, and a connection accepted while a
  * restarted ZooKeeper boots is never answered, so the client would wait for ever.
  */
-import { listWorkers, type WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
+import { listWorkers, type WorkerInfo } from '../../src/dbaas/coordination/worker-registry.ts';
 import { isZkError, ZkClient, ZkErrorCode, type ZkCredentials } from '../../src/dbaas/coordination/ZkClient.ts';
 import { clusterPaths } from '../../src/dbaas/protocol/names.ts';
 

@@ -79,7 +79,12 @@ export function medianOf(runs: DeadLinkRun[], figure: keyof DeadLinkRun): number
 export function describeRuns(name: string, runs: DeadLinkRun[]): string {
   const show = (value: number | undefined) => (value === undefined ? 'never' : `${value} ms`);
   const column = (figure: keyof DeadLinkRun) => `${show(medianOf(runs, figure))} (${runs.map((run) => show(run[figure])).join(', ')})`;
-  return [`${name}, median of ${runs.length} runs (each run):`, `  disconnected after ${column('disconnectedMs')}`, `  session lost after ${column('lostMs')}`, `  connected again after ${column('reconnectedMs')} from the heal`].join('\n');
+  return [
+    `${name}, median of ${runs.length} runs (each run):`,
+    `  disconnected after ${column('disconnectedMs')}`,
+    `  session lost after ${column('lostMs')}`,
+    `  connected again after ${column('reconnectedMs')} from the heal`,
+  ].join('\n');
 }
 
 function since(start: number, at: number | undefined): number | undefined {

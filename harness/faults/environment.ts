@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ZkCredentials } from '../../src/dbaas/coordination/ZkClient.ts';
-import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/worker-registry.ts';
 import { freePorts } from '../../src/shared/ports.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import type { ClusterView } from '../chaos/settle.ts';
@@ -280,9 +280,7 @@ export class FaultEnvironment {
       const name = names[index] as string;
       // Each orchestrator reads its own clock offset (clock-step); workers never get the variable.
       const env = { ...this.orchestratorEnv(), [CLOCK_FILE_VARIABLE]: clockFileOf(this.dataDir, name) };
-      this.orchestrators.push(
-        new OrchestratorProcess({ name, port, env, preload: [CLOCK_MODULE], logFile: path.join(this.dataDir, 'logs', `orchestrator-${name}.log`) }),
-      );
+      this.orchestrators.push(new OrchestratorProcess({ name, port, env, preload: [CLOCK_MODULE], logFile: path.join(this.dataDir, 'logs', `orchestrator-${name}.log`) }));
     }
     const [first, ...others] = this.orchestrators;
     if (!first) throw new Error('no orchestrator');
@@ -296,7 +294,10 @@ export class FaultEnvironment {
     const problem = await this.waitWhole(60_000);
     if (problem) throw new Error(`the new cluster did not become whole: ${problem}`);
     this.options.log?.(
-      `[harness] cluster ${this.cluster} up: ${this.orchestrators.map((o) => `orchestrator ${o.name} pid ${o.pid} ${o.url}`).join(', ')}; workers ${clusterProcesses(this.cluster).filter((p) => p.kind === 'worker').map((p) => `${p.role} ${p.pid}`).join(', ')}`,
+      `[harness] cluster ${this.cluster} up: ${this.orchestrators.map((o) => `orchestrator ${o.name} pid ${o.pid} ${o.url}`).join(', ')}; workers ${clusterProcesses(this.cluster)
+        .filter((p) => p.kind === 'worker')
+        .map((p) => `${p.role} ${p.pid}`)
+        .join(', ')}`,
     );
   }
 }

@@ -16,7 +16,21 @@ interface KindFigures {
 
 export class Figures {
   private readonly byKind = new Map<FaultName, KindFigures>();
-  private readonly totals = { rounds: 0, failedRounds: 0, resets: 0, acked: 0, unacked: 0, lost: 0, duplicated: 0, final503: 0, presentAfter503: 0, appliedAfter503: 0, staleReads: 0, checkedReads: 0, clientOrder: 0 };
+  private readonly totals = {
+    rounds: 0,
+    failedRounds: 0,
+    resets: 0,
+    acked: 0,
+    unacked: 0,
+    lost: 0,
+    duplicated: 0,
+    final503: 0,
+    presentAfter503: 0,
+    appliedAfter503: 0,
+    staleReads: 0,
+    checkedReads: 0,
+    clientOrder: 0,
+  };
   private readonly failed: string[] = [];
 
   add(round: RoundResult): void {

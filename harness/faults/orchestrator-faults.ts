@@ -2,7 +2,7 @@
  * Faults of the orchestrators: the supervising one SIGKILLed while it launches a worker or runs a
  * failover (the process manager restarts it), or with its restart held so the standby must take over.
  */
-import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/worker-registry.ts';
 import { call } from '../chaos/client.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import type { Injection, InjectionContext } from './kinds.ts';
@@ -68,7 +68,9 @@ export async function standbyTakeover({ env, applied }: InjectionContext): Promi
   }
   supervisor.releaseRestarts();
   const took = holder === standby;
-  const outcome = took ? `standby ${standby.name} holds the lease after ${Date.now() - since} ms` : `standby ${standby.name} (pid ${standby.pid}) did NOT take the lease within ${TAKEOVER_BOUND_MS} ms`;
+  const outcome = took
+    ? `standby ${standby.name} holds the lease after ${Date.now() - since} ms`
+    : `standby ${standby.name} (pid ${standby.pid}) did NOT take the lease within ${TAKEOVER_BOUND_MS} ms`;
   return {
     detail: `SIGKILL supervising orchestrator ${supervisor.name} (pid ${killed}); ${outcome}; ${supervisor.name} then restarted`,
     ...(took ? {} : { violation: `the standby orchestrator ${standby.name} (pid ${standby.pid}) did not take the supervisor lease within ${TAKEOVER_BOUND_MS} ms of the supervisor's SIGKILL` }),

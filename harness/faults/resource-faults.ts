@@ -4,7 +4,7 @@
  * publisher for longer than the orchestrators' RPC deadline, then lifted.
  */
 import { sleep } from '../../src/shared/timeout.ts';
-import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/worker-registry.ts';
 import type { Injection, InjectionContext } from './kinds.ts';
 import { countLogLines } from './logs.ts';
 
@@ -56,9 +56,15 @@ export async function brokerAlarm({ env, random, applied }: InjectionContext): P
   // Past the RPC deadline always; past the master's 10 s publish-confirm timeout sometimes.
   const heldMs = random.int(env.options.rpcTimeoutMs + 500, 12_000);
   const [raise, lift] = memory
-    ? [['set_vm_memory_high_watermark', 'absolute', '1MB'], ['set_vm_memory_high_watermark', MEMORY_WATERMARK]]
+    ? [
+        ['set_vm_memory_high_watermark', 'absolute', '1MB'],
+        ['set_vm_memory_high_watermark', MEMORY_WATERMARK],
+      ]
     : // In bytes: 3.10's rabbitmqctl takes no TB unit. 1 PB is more than any disk here has free.
-      [['set_disk_free_limit', '1000000000000000'], ['set_disk_free_limit', DISK_FREE_LIMIT]];
+      [
+        ['set_disk_free_limit', '1000000000000000'],
+        ['set_disk_free_limit', DISK_FREE_LIMIT],
+      ];
   const what = memory ? 'memory' : 'disk';
   try {
     await env.rabbit.control(RABBITMQCTL, raise);

@@ -11,7 +11,7 @@ import { buildReport, type CheckReport } from '../chaos/checker.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import { Random } from '../chaos/prng.ts';
 import { readReplicaFacts, replicaFile, type ReplicaFacts } from '../chaos/replica-facts.ts';
-import { positionIfReadable } from '../../src/dbaas/replication/ReplicaFile.ts';
+import { positionIfReadable } from '../../src/dbaas/replication/replica-file.ts';
 import { clusterProcesses } from './proc.ts';
 import { settle } from '../chaos/settle.ts';
 import { Workload, type Ledger } from '../chaos/workload.ts';
@@ -145,7 +145,9 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     report.text.replace(/\nFAILURES:[\s\S]*$/, '').replace(/: (PASS|FAIL) ===/, `: ${verdict} ===`),
     ...(samples.length > 0 ? ['answers other than 200 (first few of each):', ...samples] : []),
     'faults:',
-    ...faults.map((fault) => `  +${(fault.atMs / 1000).toFixed(1)}s ${fault.kind}: ${fault.detail} → ${fault.healMs !== undefined ? `healed in ${fault.healMs} ms` : `NOT healed (${fault.notHealed})`}`),
+    ...faults.map(
+      (fault) => `  +${(fault.atMs / 1000).toFixed(1)}s ${fault.kind}: ${fault.detail} → ${fault.healMs !== undefined ? `healed in ${fault.healMs} ms` : `NOT healed (${fault.notHealed})`}`,
+    ),
     ...(unwell ? [`harness reset before the round: ${unwell}`] : []),
     ...unexpectedExits(env, roundStart),
   ];
@@ -169,7 +171,7 @@ async function injectAndHeal(kind: FaultName, options: RoundOptions, random: Ran
   const applied = new Promise<void>((resolve) => (markApplied = resolve));
   let faultEnded = false;
   const injection = inject(kind, { env, random, applied: markApplied })
-    .catch((error: unknown): Injection => ({ detail: `injection failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}` }))
+    .catch((error: unknown): Injection => ({ detail: `injection failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}` }))
     .finally(() => {
       faultEnded = true;
       markApplied();
@@ -216,7 +218,10 @@ async function watchWhileFaultLasts(env: FaultEnvironment, workload: Workload, e
 }
 
 function pidsOf(workers: { pid: number }[]): string {
-  return workers.map((worker) => worker.pid).sort((a, b) => a - b).join(',');
+  return workers
+    .map((worker) => worker.pid)
+    .sort((a, b) => a - b)
+    .join(',');
 }
 
 interface HealWait {
@@ -266,7 +271,9 @@ function unexpectedExits(env: FaultEnvironment, since: number): string[] {
     server.exits.filter((exit) => exit.at >= since && exit.unexpected).map((exit) => `${server.name} pid ${exit.pid} exited by itself (${exit.how}) at ${at(exit.at)}`),
   );
   const orchestratorExits = env.orchestrators.flatMap((orchestrator) =>
-    orchestrator.exits.filter((exit) => exit.at >= since && !exit.killed).map((exit) => `orchestrator ${orchestrator.name} pid ${exit.pid} exited by itself (${exit.how}) at ${at(exit.at)}; restarted by the process manager`),
+    orchestrator.exits
+      .filter((exit) => exit.at >= since && !exit.killed)
+      .map((exit) => `orchestrator ${orchestrator.name} pid ${exit.pid} exited by itself (${exit.how}) at ${at(exit.at)}; restarted by the process manager`),
   );
   const all = [...serverExits, ...orchestratorExits];
   return all.length > 0 ? ['exits the harness did not cause:', ...all.map((line) => `  ${line}`)] : [];

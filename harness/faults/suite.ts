@@ -74,15 +74,19 @@ export function faultSuite(title: string, setup: SuiteSetup, kinds: readonly Fau
       );
     }
 
-    it.skipIf(selected.length === 0)('stops every process it started: orchestrators, workers of every cluster, servers', async () => {
-      const stopped = await stop();
-      if (!stopped) throw new Error('the environment did not start');
-      // A SIGKILLed process takes a moment to die; anything still there after 5 s survived.
-      const survivors = () => stopped.clusters.flatMap((cluster) => clusterProcesses(cluster));
-      for (let waited = 0; survivors().length > 0 && waited < 5000; waited += 100) await sleep(100);
-      expect(survivors()).toEqual([]);
-      const servers = [stopped.rabbit, stopped.zk].filter((server) => server.running || (server.pid !== undefined && isAlive(server.pid)));
-      expect(servers.map((server) => server.name)).toEqual([]);
-    }, 120_000);
+    it.skipIf(selected.length === 0)(
+      'stops every process it started: orchestrators, workers of every cluster, servers',
+      async () => {
+        const stopped = await stop();
+        if (!stopped) throw new Error('the environment did not start');
+        // A SIGKILLed process takes a moment to die; anything still there after 5 s survived.
+        const survivors = () => stopped.clusters.flatMap((cluster) => clusterProcesses(cluster));
+        for (let waited = 0; survivors().length > 0 && waited < 5000; waited += 100) await sleep(100);
+        expect(survivors()).toEqual([]);
+        const servers = [stopped.rabbit, stopped.zk].filter((server) => server.running || (server.pid !== undefined && isAlive(server.pid)));
+        expect(servers.map((server) => server.name)).toEqual([]);
+      },
+      120_000,
+    );
   });
 }

@@ -11,8 +11,8 @@
  */
 import { sleep } from '../../src/shared/timeout.ts';
 import { PROTOCOL_VERSION } from '../../src/dbaas/protocol/messages.ts';
-import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
-import { protocolOf } from '../../src/dbaas/protocol/workerProtocol.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/worker-registry.ts';
+import { protocolOf } from '../../src/dbaas/protocol/worker-protocol.ts';
 import { previousRelease } from '../previous-release.ts';
 import type { Injection, InjectionContext } from './kinds.ts';
 import type { OrchestratorProcess } from './orchestrator-process.ts';

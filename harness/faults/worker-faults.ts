@@ -3,7 +3,7 @@
  * few ms apart, a master frozen past its session, and a promotion candidate frozen while the
  * master dies.
  */
-import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/worker-registry.ts';
 import { call } from '../chaos/client.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import type { Injection, InjectionContext } from './kinds.ts';
@@ -47,7 +47,10 @@ export async function stopMaster({ env, random, applied }: InjectionContext): Pr
 
 export async function killAllWorkers({ env, random, applied }: InjectionContext): Promise<Injection> {
   // Every worker process of the cluster, registered or not: the machine-wide crash.
-  const victims = shuffled(clusterProcesses(env.cluster).filter((proc) => proc.kind === 'worker'), random);
+  const victims = shuffled(
+    clusterProcesses(env.cluster).filter((proc) => proc.kind === 'worker'),
+    random,
+  );
   const roles = new Map((await env.inspector.workers().catch(() => [])).map((worker) => [worker.pid, worker.role]));
   const steps: string[] = [];
   for (const [index, victim] of victims.entries()) {

@@ -200,7 +200,10 @@ export async function startBedServers(bed: TestBed, options: BedServersOptions =
     password,
     formedMs,
     amqpUrl: (host) => clusterNodeUrl(bed.host(host).name, password),
-    amqpUrls: (head) => first(hosts, head).map((host) => clusterNodeUrl(host, password)).join(','),
+    amqpUrls: (head) =>
+      first(hosts, head)
+        .map((host) => clusterNodeUrl(host, password))
+        .join(','),
     zkConnect: (head) => ensembleConnectString(first(hosts, head)),
     killRabbit: async (host) => {
       const entry = children.find((candidate) => candidate.host === host && candidate.kind === 'rabbitmq');

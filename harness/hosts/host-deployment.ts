@@ -100,7 +100,8 @@ export class HostDeployment {
     const began = performance.now();
     this.running.get(host)?.child.kill('SIGTERM');
     const namespace = this.bed.host(host).namespace;
-    if (!(await waitFor(() => pidsIn(namespace).length === 0, timeoutMs, 100))) throw new RideShareError('TIMEOUT', `host ${host}: processes left ${timeoutMs} ms after SIGTERM: ${pidsIn(namespace).join(', ')}`);
+    if (!(await waitFor(() => pidsIn(namespace).length === 0, timeoutMs, 100)))
+      throw new RideShareError('TIMEOUT', `host ${host}: processes left ${timeoutMs} ms after SIGTERM: ${pidsIn(namespace).join(', ')}`);
     return performance.now() - began;
   }
 

@@ -55,7 +55,12 @@ export async function injectNetworkFault(plan: BedPlan, host: HostPlan, spec: Ne
     heal: async () => {
       if (!faults.delete(id)) return 0;
       const start = performance.now();
-      await nftIn(host.namespace, `${chainNames(id).map((chain) => `delete chain inet ${plan.table} ${chain}`).join('\n')}\n`);
+      await nftIn(
+        host.namespace,
+        `${chainNames(id)
+          .map((chain) => `delete chain inet ${plan.table} ${chain}`)
+          .join('\n')}\n`,
+      );
       return performance.now() - start;
     },
   };

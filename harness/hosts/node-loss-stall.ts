@@ -131,7 +131,10 @@ for (const ticktime of ticktimes) {
     child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
     while (!events.some((item) => item.event === 'count' && (item.count ?? 0) > 0)) await sleep(200);
     await sleep(3000);
-    const steady = events.filter((item) => item.event === 'count').slice(-3).map((item) => item.count);
+    const steady = events
+      .filter((item) => item.event === 'count')
+      .slice(-3)
+      .map((item) => item.count);
     const follower = await cutAndWatch(bed, servers, events, 'rides');
     const leader = await cutAndWatch(bed, servers, events, 'db');
     console.log(JSON.stringify({ netTicktimeSeconds: ticktime, formedMs: Math.round(servers.formedMs.rabbitmq ?? 0), confirmsPerSecond: steady, follower, leader }, null, 1));

@@ -60,11 +60,15 @@ export async function crashHost(plan: BedPlan, host: HostPlan, options: CrashOpt
   const began = performance.now();
   const isolation = await injectNetworkFault(plan, host, { kind: 'isolate' });
   const killed = new Set<number>();
-  const gone = await waitFor(() => {
-    const left = pidsIn(host.namespace);
-    for (const pid of left) if (sendSignal(pid, 'SIGKILL')) killed.add(pid);
-    return left.length === 0;
-  }, KILL_WAIT_MS, 10);
+  const gone = await waitFor(
+    () => {
+      const left = pidsIn(host.namespace);
+      for (const pid of left) if (sendSignal(pid, 'SIGKILL')) killed.add(pid);
+      return left.length === 0;
+    },
+    KILL_WAIT_MS,
+    10,
+  );
   if (!gone) throw new RideShareError('INTERNAL', `host ${host.name}: processes still alive ${KILL_WAIT_MS} ms after SIGKILL: ${pidsIn(host.namespace).join(', ')}`);
   if (options.wipeDir !== undefined) emptyFolder(options.wipeDir);
   const injectMs = performance.now() - began;

@@ -125,7 +125,10 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
   const { self, hosts, logger } = options;
   const deadline = Date.now() + (options.formTimeoutMs ?? FORM_TIMEOUT_MS);
   // A node or server left by a start that was killed would hold the ports: say so instead of failing obscurely.
-  for (const [port, what] of [[CLUSTER_AMQP_PORT, 'RabbitMQ'], [ENSEMBLE_CLIENT_PORT, 'ZooKeeper']] as const) {
+  for (const [port, what] of [
+    [CLUSTER_AMQP_PORT, 'RabbitMQ'],
+    [ENSEMBLE_CLIENT_PORT, 'ZooKeeper'],
+  ] as const) {
     if (await portAccepts(port)) throw new RideShareError('START_FAILED', `port ${port} is already taken on this host: a ${what} still runs (an earlier start that was killed?); stop it first`);
   }
   const epmdWasRunning = await portAccepts(EPMD_PORT);

@@ -40,7 +40,11 @@ function isAmqpReply(reply: Buffer): boolean {
 
 /** One URL, or the nodes of a cluster separated by commas: any one of them answering is enough. */
 function parseAddress(address: string): Endpoint[] {
-  return address.split(',').map((part) => part.trim()).filter((part) => part !== '').map(parseOne);
+  return address
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map(parseOne);
 }
 
 function parseOne(url: string): Endpoint {
@@ -102,21 +106,11 @@ async function prepare(dir: string, ports: number[], logger: Logger): Promise<Pr
   await writeFile(path.join(dir, 'enabled_plugins'), '[].\n');
   await writeFile(path.join(dir, 'rabbitmq-env.conf'), '');
   const config = path.join(dir, 'rabbitmq.conf');
-  await writeFile(
-    config,
-    [
-      `listeners.tcp.1 = 127.0.0.1:${amqpPort}`,
-      ...privateNodeSettings(password),
-      '',
-    ].join('\n'),
-    { mode: 0o600 },
-  );
+  await writeFile(config, [`listeners.tcp.1 = 127.0.0.1:${amqpPort}`, ...privateNodeSettings(password), ''].join('\n'), { mode: 0o600 });
   // It holds the password; a file written by an earlier version may have been readable by all.
   await chmod(config, 0o600);
   // Settings inherited from a parent that talks to another node must not leak into this one.
-  const env: NodeJS.ProcessEnv = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !key.startsWith('RABBITMQ_')),
-  );
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('RABBITMQ_')));
   Object.assign(env, {
     HOME: home, // its own .erlang.cookie; /var/lib/rabbitmq stays untouched
     RABBITMQ_NODENAME: node,

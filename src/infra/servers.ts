@@ -39,7 +39,6 @@ export interface ServerHandle {
   kill(): void;
 }
 
-
 interface EnsureOptions {
   dataDir: string;
   logger: Logger;
@@ -54,9 +53,7 @@ export async function ensureRabbitMq(opts: EnsureOptions & { configuredUrl?: str
 }
 
 /** `tickMs` (default 500) sets the shortest session (2 × tick) and how finely expiry is timed. */
-export async function ensureZooKeeper(
-  opts: EnsureOptions & { configuredConnect?: string; tickMs?: number },
-): Promise<ServerHandle> {
+export async function ensureZooKeeper(opts: EnsureOptions & { configuredConnect?: string; tickMs?: number }): Promise<ServerHandle> {
   return ensureServer(zooKeeperKind(opts.tickMs ?? 500), opts.configuredConnect, opts);
 }
 
@@ -140,14 +137,12 @@ async function waitForConfigured(kind: ServerKind, address: string, timeoutMs: n
     }
     if (Date.now() >= deadline) {
       throw new UnavailableError(
-        `${kind.name} at the configured address ${redactUrl(address)} did not answer within ${timeoutMs} ms ` +
-          `(last error: ${lastProblem}); check the address or start the server`,
+        `${kind.name} at the configured address ${redactUrl(address)} did not answer within ${timeoutMs} ms ` + `(last error: ${lastProblem}); check the address or start the server`,
       );
     }
     await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
   }
 }
-
 
 // ---- installation ------------------------------------------------------------------------------
 
@@ -166,7 +161,8 @@ async function ensureInstalled(kind: ServerKind, log: Logger): Promise<void> {
   const missing = kind.missingBinaries();
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
-    throw new RideShareError('CONFIG_INVALID',
+    throw new RideShareError(
+      'CONFIG_INVALID',
       `${kind.name} is not answering on port ${kind.defaultPort} and cannot be started here: ` +
         `${missing.join(', ')} not found. Install the Debian package "${kind.debPackage}" ` +
         `(sudo apt-get install ${kind.debPackage}) or configure the address of a running server`,
@@ -217,10 +213,7 @@ async function reclaimDir(kind: ServerKind, dir: string, log: Logger): Promise<v
   }
   if (procStart(rec.pid) !== rec.pidStart) return;
   if (procStart(rec.ownerPid) === rec.ownerStart) {
-    throw new RideShareError('TAKEN',
-      `the private ${kind.name} in ${dir} (pid ${rec.pid}) belongs to running process ${rec.ownerPid}; ` +
-        'stop that process or use another data directory',
-    );
+    throw new RideShareError('TAKEN', `the private ${kind.name} in ${dir} (pid ${rec.pid}) belongs to running process ${rec.ownerPid}; stop that process or use another data directory`);
   }
   log.warn({ serverPid: rec.pid, ports: rec.ports }, 'killing a private server orphaned by an earlier run');
   const orphan: ProcessIdentity = { pid: rec.pid, startTime: rec.pidStart };

@@ -69,10 +69,7 @@ export async function prepareZooKeeperEnsembleServer(options: ZooKeeperEnsembleS
   );
   const java = findOnPath('java') ?? '/usr/bin/java';
   return {
-    argv: [
-      'env', '-i', `PATH=${CLEAN_PATH}`, 'LANG=C.UTF-8',
-      java, '-Xmx64m', '-XX:+UseSerialGC', `-Dzookeeper.log.dir=${dir}`, '-cp', `${JAR}:${dir}`, MAIN_CLASS, config,
-    ],
+    argv: ['env', '-i', `PATH=${CLEAN_PATH}`, 'LANG=C.UTF-8', java, '-Xmx64m', '-XX:+UseSerialGC', `-Dzookeeper.log.dir=${dir}`, '-cp', `${JAR}:${dir}`, MAIN_CLASS, config],
     id,
     logFile: path.join(dir, 'stdout.log'),
   };

@@ -83,7 +83,7 @@ function prepareFor(tickMs: number) {
       env: process.env,
       // Debian ships no slf4j binding, so the server logs nothing beyond JVM errors on stdout.
       extraLogs: [],
-      // Who may change what is the cluster's znodes' ACLs' business (src/dbaas/coordination/ZkAcl.ts).
+      // Who may change what is the cluster's znodes' ACLs' business (src/dbaas/coordination/zk-acl.ts).
       address: `127.0.0.1:${port}`,
     };
   };

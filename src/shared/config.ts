@@ -195,7 +195,10 @@ export interface Config extends Omit<RawConfig, PortLists | 'BIND_HOST' | 'UPSTR
 }
 
 function urlList(value: string | undefined, fallback: string, name: string): string[] {
-  const urls = (value ?? fallback).split(',').map((url) => url.trim()).filter((url) => url !== '');
+  const urls = (value ?? fallback)
+    .split(',')
+    .map((url) => url.trim())
+    .filter((url) => url !== '');
   for (const url of urls) {
     if (!URL.canParse(url)) throw new ConfigError(`invalid settings: ${name}: '${url}' is not a URL`);
   }

@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   CONFLICT: { status: 409, retriable: false },
   UNIQUE_VIOLATION: { status: 409, retriable: false },
   FOREIGN_KEY_VIOLATION: { status: 409, retriable: false },
-  /** A read's answer would exceed the bound on one reply (src/dbaas/protocol/replyBound.ts): ask for fewer rows or columns. */
+  /** A read's answer would exceed the bound on one reply (src/dbaas/protocol/reply-bound.ts): ask for fewer rows or columns. */
   RESULT_TOO_LARGE: { status: 413, retriable: false },
   /** A lease (master, supervisor) or a cluster name is held by someone else. */
   TAKEN: { status: 409, retriable: false },

@@ -6,17 +6,7 @@ export type { Logger };
  * Fields that never reach a log line whatever object is logged: passwords and their hashes,
  * tokens and authorization headers (access logs carry no bodies and no headers anyway).
  */
-const REDACTED_PATHS = [
-  'password',
-  '*.password',
-  '*.*.password',
-  'token',
-  '*.token',
-  'authorization',
-  '*.authorization',
-  '*.headers.authorization',
-  '*.headers.cookie',
-];
+const REDACTED_PATHS = ['password', '*.password', '*.*.password', 'token', '*.token', 'authorization', '*.authorization', '*.headers.authorization', '*.headers.cookie'];
 
 /** Loggers made without a destination: they write to standard output (and so may their access lines, see access-log.ts). */
 const toStandardOutput = new WeakSet<Logger>();

@@ -16,13 +16,13 @@ import { ensureRabbitMq, ensureServerPackages, ensureZooKeeper, type ServerHandl
 import type { Config } from '../shared/config.ts';
 import { entryPoint } from '../shared/entry-points.ts';
 import type { Logger } from '../shared/logger.ts';
-import { killClusterWorkers } from '../dbaas/runtime/workerProcesses.ts';
+import { killClusterWorkers } from '../dbaas/runtime/worker-processes.ts';
 import { KeptService, type RestartPolicy } from './KeptService.ts';
 import { startHostServers } from '../infra/host-servers.ts';
 import { waitForDatabaseHost } from './database-host-ready.ts';
 import type { HostPlan } from './host-plan.ts';
 import { erlangCookieOf, rabbitPasswordOf } from './host-secrets.ts';
-import { GATEWAY_SETTINGS, ORCHESTRATOR_SETTINGS, RIDES_SETTINGS, USERS_SETTINGS } from './settingsOfProcesses.ts';
+import { GATEWAY_SETTINGS, ORCHESTRATOR_SETTINGS, RIDES_SETTINGS, USERS_SETTINGS } from './settings-of-processes.ts';
 import { RideShareError } from '../shared/errors.ts';
 
 /** What one kind of process gets: variables of ours by name, and values decided here. */
@@ -64,7 +64,7 @@ export class RideShareSystem {
     const { config } = this.options;
     if (config.RESTORE_FROM) {
       // Before anything starts: a backup that does not check out stops the start at once.
-      const { restoreOnFirstStart } = await import('../dbaas/backup/Restore.ts');
+      const { restoreOnFirstStart } = await import('../dbaas/backup/restore.ts');
       await restoreOnFirstStart({ backupFile: config.RESTORE_FROM, dataDir: config.DATA_DIR, logger: this.logger });
     }
     const { host } = this.options;
@@ -90,14 +90,26 @@ export class RideShareSystem {
     const usersPorts = host ? placed(host.runsUsers, config.USERS_PORT) : config.USERS_PORTS;
     const ridesPorts = host ? placed(host.runsRides, config.RIDES_PORT) : config.RIDES_PORTS;
     // Each runs the way this process does: compiled from dist/, or from src/ through tsx.
-    // Each gets the addresses it needs and the settings it reads, nothing more (settingsOfProcesses.ts).
+    // Each gets the addresses it needs and the settings it reads, nothing more (settings-of-processes.ts).
     const kept = (name: string, source: string, portVariable: string, port: number, own: ChildSettings, stopGraceMs?: number) =>
-      new KeptService({ name, entry: entryPoint(source), port, env: { ...own.env, [portVariable]: String(port) }, inherit: own.inherit, stopGraceMs, logger: this.logger, restart: this.options.restart });
+      new KeptService({
+        name,
+        entry: entryPoint(source),
+        port,
+        env: { ...own.env, [portVariable]: String(port) },
+        inherit: own.inherit,
+        stopGraceMs,
+        logger: this.logger,
+        restart: this.options.restart,
+      });
     const instances = (name: string, source: string, portVariable: string, list: number[], own: ChildSettings, stopGraceMs?: number) =>
       list.map((port, index) => kept(list.length === 1 ? name : `${name}-${index + 1}`, source, portVariable, port, own, stopGraceMs));
     // Across hosts only the database host's orchestrator supervises: the workers' data stays on the host they run on.
     const supervises: Record<string, string> = host ? { ORCHESTRATOR_SUPERVISES: host.isDatabaseHost ? 'on' : 'off' } : {};
-    const orchestratorSettings = { inherit: ORCHESTRATOR_SETTINGS, env: { ...bind, ...supervises, AMQP_URL: env.AMQP_URL, ZK_CONNECT: env.ZK_CONNECT, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL } };
+    const orchestratorSettings = {
+      inherit: ORCHESTRATOR_SETTINGS,
+      env: { ...bind, ...supervises, AMQP_URL: env.AMQP_URL, ZK_CONNECT: env.ZK_CONNECT, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL },
+    };
     const databaseClient = { ...bind, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL };
     const [supervising, ...standbys] = instances('orchestrator', 'dbaas/orchestrator/main.ts', 'ORCHESTRATOR_PORT', orchestratorPorts, orchestratorSettings, config.ORCHESTRATOR_STOP_GRACE_MS);
     // The services need the orchestrator only when a request comes, and not each other to start.
@@ -105,7 +117,10 @@ export class RideShareSystem {
       ...standbys,
       ...instances('users', 'services/users/main.ts', 'USERS_PORT', usersPorts, { inherit: USERS_SETTINGS, env: databaseClient }),
       ...instances('rides', 'services/rides/main.ts', 'RIDES_PORT', ridesPorts, { inherit: RIDES_SETTINGS, env: databaseClient }),
-      kept('gateway', 'services/gateway/main.ts', 'GATEWAY_PORT', config.GATEWAY_PORT, { inherit: GATEWAY_SETTINGS, env: { ...bind, ...gatewayChecks, USERS_UPSTREAMS: env.USERS_UPSTREAMS, RIDES_UPSTREAMS: env.RIDES_UPSTREAMS } }),
+      kept('gateway', 'services/gateway/main.ts', 'GATEWAY_PORT', config.GATEWAY_PORT, {
+        inherit: GATEWAY_SETTINGS,
+        env: { ...bind, ...gatewayChecks, USERS_UPSTREAMS: env.USERS_UPSTREAMS, RIDES_UPSTREAMS: env.RIDES_UPSTREAMS },
+      }),
     ];
     // Across hosts, the database host's processes declare the queues first (database-host-ready.ts).
     if (host && !host.isDatabaseHost) await waitForDatabaseHost(host.databaseOrchestratorUrl, this.logger, () => this.isStopping);

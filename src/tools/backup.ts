@@ -6,7 +6,7 @@
  * Exit 0 when both are written and verified, 1 when no backup could be taken, 2 on bad usage.
  */
 import fs from 'node:fs';
-import { downloadBackup } from '../dbaas/backup/BackupDownload.ts';
+import { downloadBackup } from '../dbaas/backup/backup-download.ts';
 import { tokenFile } from '../shared/auth/tokens.ts';
 import { loadConfig, type Config } from '../shared/config.ts';
 import { keepFilesPrivate, secureDataDir } from '../shared/private-files.ts';
@@ -33,7 +33,9 @@ async function main(): Promise<number> {
     ...adminToken(config),
   });
   const { manifest, inspected } = taken;
-  const rows = Object.entries(inspected.rows).map(([table, count]) => `${table} ${count}`).join(', ');
+  const rows = Object.entries(inspected.rows)
+    .map(([table, count]) => `${table} ${count}`)
+    .join(', ');
   process.stdout.write(
     `backup of cluster '${manifest.cluster}' at seq ${manifest.seq} (epoch ${manifest.epoch}): ${taken.file}\n` +
       `  ${sizeText(manifest.size)}, sha256 ${manifest.sha256}, rows: ${rows}\n` +

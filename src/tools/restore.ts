@@ -6,7 +6,7 @@
  * aside (DATA_DIR/replaced-<time>/) and deletes nothing. The backup file itself is only read.
  * Exit 0 when installed, 1 when refused or invalid, 2 on bad usage.
  */
-import { ensureClusterStopped, installBackup } from '../dbaas/backup/Restore.ts';
+import { ensureClusterStopped, installBackup } from '../dbaas/backup/restore.ts';
 import { loadConfig } from '../shared/config.ts';
 import { portAccepts } from '../shared/processes.ts';
 import { keepFilesPrivate, secureDataDir } from '../shared/private-files.ts';
@@ -27,7 +27,9 @@ async function main(): Promise<number> {
   const zkConnect = config.ZK_CONNECT ?? ((await portAccepts(LOCAL_ZOOKEEPER_PORT)) ? `127.0.0.1:${LOCAL_ZOOKEEPER_PORT}` : undefined);
   await ensureClusterStopped({ cluster, ...(zkConnect ? { zkConnect } : {}), orchestratorUrls: config.ORCHESTRATOR_URLS });
   const installed = await installBackup({ backupFile: file, dataDir: config.DATA_DIR, force: values.force ?? false });
-  const rows = Object.entries(installed.rows).map(([table, count]) => `${table} ${count}`).join(', ');
+  const rows = Object.entries(installed.rows)
+    .map(([table, count]) => `${table} ${count}`)
+    .join(', ');
   const lines = [
     `restored ${installed.manifest ? '' : '(no manifest found: checked by its content only) '}seq ${installed.seq} (epoch ${installed.epoch}), rows: ${rows}`,
     `  installed ${installed.file}`,

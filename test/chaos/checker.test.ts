@@ -45,7 +45,10 @@ describe('the chaos checker', () => {
     const victim = new Database(files[0]!);
     corrupt(victim);
     victim.close();
-    return checkReplicas(files.map((file) => readReplicaFacts(file, run.ledger.writers)), run.ledger);
+    return checkReplicas(
+      files.map((file) => readReplicaFacts(file, run.ledger.writers)),
+      run.ledger,
+    );
   }
 
   it('passes a run without faults', () => {
@@ -72,9 +75,7 @@ describe('the chaos checker', () => {
   });
 
   it('fails when a row no client wrote appears, or a value differs', async () => {
-    const phantom = await copiesWith('phantom', (db) =>
-      db.prepare('INSERT INTO rides (created_by, timestamp, source, destination) VALUES (?, ?, 1, 2)').run(run.ledger.writers[0], 1_999_999_999),
-    );
+    const phantom = await copiesWith('phantom', (db) => db.prepare('INSERT INTO rides (created_by, timestamp, source, destination) VALUES (?, ?, 1, 2)').run(run.ledger.writers[0], 1_999_999_999));
     expect(phantom.failures.join('\n')).toContain('row no client wrote: 1');
     const changed = await copiesWith('changed', (db) => db.prepare('UPDATE rides SET source = source + 1 WHERE timestamp = ?').run(run.ledger.acked[0]!.marker));
     expect(changed.failures.join('\n')).toContain('replicas differ');

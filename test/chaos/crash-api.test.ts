@@ -3,7 +3,7 @@
  * what the worker list looks like afterwards, and that the data survives (SPEC §5, §8).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/worker-registry.ts';
 import { writeUntilAnswered } from '../../harness/chaos/client.ts';
 import { readReplicaFacts, replicaFile } from '../../harness/chaos/replica-facts.ts';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
@@ -53,12 +53,16 @@ describe('crash/master and crash/slave', () => {
     expect(crashed.status).toBe(200);
     expect(crashed.body).toEqual([master.pid]);
 
-    const after = await writeUntilAnswered<{ epoch: number }>(service.orchestratorUrl, {
-      op: 'insert',
-      table: 'users',
-      values: { username: 'after', password },
-      requestId: 'after-crash-master',
-    }, 15_000);
+    const after = await writeUntilAnswered<{ epoch: number }>(
+      service.orchestratorUrl,
+      {
+        op: 'insert',
+        table: 'users',
+        values: { username: 'after', password },
+        requestId: 'after-crash-master',
+      },
+      15_000,
+    );
     expect(after.status).toBe(200);
     expect(after.body!.epoch).toBeGreaterThan(ride.body.epoch);
 

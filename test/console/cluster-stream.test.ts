@@ -51,12 +51,15 @@ async function until(probe: () => boolean, timeoutMs: number, what: string): Pro
 async function settles(count: () => number, windowMs: number, timeoutMs: number, what: string): Promise<void> {
   let last = count();
   let since = Date.now();
-  await until(() => {
-    if (count() !== last) [last, since] = [count(), Date.now()];
-    return Date.now() - since >= windowMs;
-  }, timeoutMs, what);
+  await until(
+    () => {
+      if (count() !== last) [last, since] = [count(), Date.now()];
+      return Date.now() - since >= windowMs;
+    },
+    timeoutMs,
+    what,
+  );
 }
-
 
 describe('GET /api/v1/cluster/stream (server-sent events)', () => {
   let app: FastifyInstance | undefined;

@@ -39,11 +39,7 @@ describe('the console against a real cluster: the stream, the slave count, the p
 
     const seen = stream.events.length;
     const [killed] = (await post<number[]>(url('/api/v1/crash/master'))).body;
-    const failedOver = await stream.next(
-      (event) => event.event === 'status' && statusOf(event.data).events.some((item) => item.kind === 'failover'),
-      15_000,
-      seen,
-    );
+    const failedOver = await stream.next((event) => event.event === 'status' && statusOf(event.data).events.some((item) => item.kind === 'failover'), 15_000, seen);
     const after = statusOf(failedOver.data);
     const failover = after.events.find((item) => item.kind === 'failover');
     expect(failover).toMatchObject({ reason: `master pid ${killed}: crash-api` });

@@ -8,7 +8,7 @@ import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } f
 import { get, post } from '../../harness/http.ts';
 import { testServers } from '../../harness/inject.ts';
 import { until } from '../../harness/replicas.ts';
-import { killClusterWorkers } from '../../src/dbaas/runtime/workerProcesses.ts';
+import { killClusterWorkers } from '../../src/dbaas/runtime/worker-processes.ts';
 
 function alive(pid: number): boolean {
   try {
@@ -42,7 +42,16 @@ describe('an orchestrator that restarts after a crash', () => {
       name: 'orchestrator',
       entry: 'src/dbaas/orchestrator/main.ts',
       port,
-      env: { AMQP_URL: amqpUrl, ZK_CONNECT: zkConnect, DATA_DIR: dataDir, RIDESHARE_CLUSTER: cluster, ORCHESTRATOR_PORT: String(port), ZK_SESSION_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn', RIDESHARE_AUTH: 'off' },
+      env: {
+        AMQP_URL: amqpUrl,
+        ZK_CONNECT: zkConnect,
+        DATA_DIR: dataDir,
+        RIDESHARE_CLUSTER: cluster,
+        ORCHESTRATOR_PORT: String(port),
+        ZK_SESSION_TIMEOUT_MS: '1000',
+        LOG_LEVEL: 'warn',
+        RIDESHARE_AUTH: 'off',
+      },
     });
     await first.start(() => undefined);
     const base = `http://127.0.0.1:${port}`;

@@ -29,8 +29,7 @@ describe('auto-scaling slaves by read load', () => {
   const scaling = () => get<{ clockStartedAt: string | null; desiredSlaves: number; decisions: ScalingDecision[] }>(url('/api/v1/scaling'));
   const read = () => post<{ rows: unknown[] }>(url('/api/v1/db/read'), { table: 'users' });
   const readySlaves = async () => (await service.orchestrator.workers()).filter((worker) => worker.role === 'slave' && worker.ready);
-  const decision = (n: number) =>
-    until(async () => (await scaling()).body.decisions[n - 1], WINDOW_MS * 3, `scaling decision ${n}`);
+  const decision = (n: number) => until(async () => (await scaling()).body.decisions[n - 1], WINDOW_MS * 3, `scaling decision ${n}`);
   const slavesServing = (count: number) =>
     until(async () => ((await readySlaves()).length === count && (await service.orchestrator.workers()).length === count + 1 ? true : undefined), 20_000, `${count} slaves`);
 

@@ -12,10 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { manifestPathOf, manifestSchema, type BackupManifest } from '../../src/dbaas/backup/BackupFormat.ts';
-import { InvalidBackupError } from '../../src/dbaas/backup/BackupFile.ts';
-import { ensureClusterStopped, installBackup, restoreOnFirstStart, RestoreRefusedError } from '../../src/dbaas/backup/Restore.ts';
-import { readPendingRestore } from '../../src/dbaas/supervisor/ClusterFiles.ts';
+import { manifestPathOf, manifestSchema, type BackupManifest } from '../../src/dbaas/backup/backup-format.ts';
+import { InvalidBackupError } from '../../src/dbaas/backup/backup-file.ts';
+import { ensureClusterStopped, installBackup, restoreOnFirstStart, RestoreRefusedError } from '../../src/dbaas/backup/restore.ts';
+import { readPendingRestore } from '../../src/dbaas/supervisor/cluster-files.ts';
 import { DesiredSlaves } from '../../src/dbaas/coordination/DesiredSlaves.ts';
 import { ZkClient } from '../../src/dbaas/coordination/ZkClient.ts';
 import { TABLE_NAMES } from '../../src/dbaas/protocol/tables.ts';
@@ -109,113 +109,114 @@ describe('backup and restore', () => {
     fs.rmSync(work, { recursive: true, force: true });
   });
 
-  it(
-    'a backup taken over HTTP while a writer writes holds exactly the writes up to its seq; restored into a fresh DATA_DIR, a new cluster serves the same rows',
-    async () => {
-      const source = await startDatabaseService({ slaves: 1 });
-      services.push(source);
-      const url = (route: string) => `${source.orchestratorUrl}${route}`;
-      const write = async (body: unknown) => {
-        const answer = await post<{ seq: number; epoch: number; insertId?: number }>(url('/api/v1/db/write'), body);
-        expect(answer.status, answer.text).toBe(200);
-        return answer.body;
-      };
+  it('a backup taken over HTTP while a writer writes holds exactly the writes up to its seq; restored into a fresh DATA_DIR, a new cluster serves the same rows', async () => {
+    const source = await startDatabaseService({ slaves: 1 });
+    services.push(source);
+    const url = (route: string) => `${source.orchestratorUrl}${route}`;
+    const write = async (body: unknown) => {
+      const answer = await post<{ seq: number; epoch: number; insertId?: number }>(url('/api/v1/db/write'), body);
+      expect(answer.status, answer.text).toBe(200);
+      return answer.body;
+    };
 
-      // Before the backup: users, rides in batches, seats.
-      for (let i = 0; i < 20; i += 1) await write({ op: 'insert', table: 'users', values: { username: `user${i}`, password: PASSWORD } });
-      const initialRides: number[] = [];
-      for (let batch = 0; batch < 5; batch += 1) {
-        const rows = Array.from({ length: 200 }, (_, i) => ({ created_by: `user${(batch + i) % 20}`, timestamp: 1_900_000_000 + batch * 1000 + i, source: 1 + (i % 198), destination: 1 + ((i + 5) % 198) }));
-        const answer = await write({ op: 'insert', table: 'rides', rows });
-        for (let i = 0; i < rows.length; i += 1) initialRides.push((answer.insertId as number) + i);
+    // Before the backup: users, rides in batches, seats.
+    for (let i = 0; i < 20; i += 1) await write({ op: 'insert', table: 'users', values: { username: `user${i}`, password: PASSWORD } });
+    const initialRides: number[] = [];
+    for (let batch = 0; batch < 5; batch += 1) {
+      const rows = Array.from({ length: 200 }, (_, i) => ({
+        created_by: `user${(batch + i) % 20}`,
+        timestamp: 1_900_000_000 + batch * 1000 + i,
+        source: 1 + (i % 198),
+        destination: 1 + ((i + 5) % 198),
+      }));
+      const answer = await write({ op: 'insert', table: 'rides', rows });
+      for (let i = 0; i < rows.length; i += 1) initialRides.push((answer.insertId as number) + i);
+    }
+    for (let i = 0; i < 50; i += 1) await write({ op: 'insert', table: 'ride_members', values: { ride_id: initialRides[i * 7] as number, username: `user${(i + 3) % 20}` } });
+    await write({ op: 'delete', table: 'rides', where: { ride_id: initialRides[1] as number } });
+
+    // A writer that keeps writing through the backup; every write it sends is acknowledged.
+    const acked: { seq: number; rideId: number }[] = [];
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; writing; i += 1) {
+        const answer = await write({ op: 'insert', table: 'rides', values: { created_by: `user${i % 20}`, timestamp: 1_950_000_000 + i, source: 3, destination: 7 } });
+        acked.push({ seq: answer.seq, rideId: answer.insertId as number });
       }
-      for (let i = 0; i < 50; i += 1) await write({ op: 'insert', table: 'ride_members', values: { ride_id: initialRides[i * 7] as number, username: `user${(i + 3) % 20}` } });
-      await write({ op: 'delete', table: 'rides', where: { ride_id: initialRides[1] as number } });
+    })();
+    const waitForWrites = async (count: number) => {
+      const target = acked.length + count;
+      while (acked.length < target) await new Promise((resolve) => setTimeout(resolve, 10));
+    };
+    await waitForWrites(20);
 
-      // A writer that keeps writing through the backup; every write it sends is acknowledged.
-      const acked: { seq: number; rideId: number }[] = [];
-      let writing = true;
-      const writer = (async () => {
-        for (let i = 0; writing; i += 1) {
-          const answer = await write({ op: 'insert', table: 'rides', values: { created_by: `user${i % 20}`, timestamp: 1_950_000_000 + i, source: 3, destination: 7 } });
-          acked.push({ seq: answer.seq, rideId: answer.insertId as number });
-        }
-      })();
-      const waitForWrites = async (count: number) => {
-        const target = acked.length + count;
-        while (acked.length < target) await new Promise((resolve) => setTimeout(resolve, 10));
-      };
-      await waitForWrites(20);
+    const file = path.join(work, 'drill.db');
+    const ackedBeforeRequest = [...acked];
+    const backup = await npmRun('backup', [file], { ORCHESTRATOR_URL: source.orchestratorUrl });
+    expect(backup.code, backup.stderr).toBe(0);
+    expect(backup.stdout).toContain(`backup of cluster '${source.cluster}' at seq`);
+    await waitForWrites(20);
+    writing = false;
+    await writer;
 
-      const file = path.join(work, 'drill.db');
-      const ackedBeforeRequest = [...acked];
-      const backup = await npmRun('backup', [file], { ORCHESTRATOR_URL: source.orchestratorUrl });
-      expect(backup.code, backup.stderr).toBe(0);
-      expect(backup.stdout).toContain(`backup of cluster '${source.cluster}' at seq`);
-      await waitForWrites(20);
-      writing = false;
-      await writer;
+    // The file is what its manifest says, and holds the writes up to its seq and none after.
+    const manifest = readManifest(file);
+    expect(manifest.cluster).toBe(source.cluster);
+    expect(manifest.size).toBe(fs.statSync(file).size);
+    expect(manifest.sha256).toBe(sha256(file));
+    const lastBefore = ackedBeforeRequest.at(-1) as { seq: number };
+    expect(manifest.seq).toBeGreaterThanOrEqual(lastBefore.seq);
+    const inBackup = rideIdsIn(file);
+    for (const rideId of initialRides) expect(inBackup.has(rideId)).toBe(rideId !== initialRides[1]);
+    for (const { seq, rideId } of acked) expect(inBackup.has(rideId), `ride ${rideId} written at seq ${seq}, backup at seq ${manifest.seq}`).toBe(seq <= manifest.seq);
+    expect(acked.some(({ seq }) => seq > manifest.seq)).toBe(true);
+    expect(fs.readdirSync(path.join(source.dataDir, 'tmp'))).toEqual([]);
 
-      // The file is what its manifest says, and holds the writes up to its seq and none after.
-      const manifest = readManifest(file);
-      expect(manifest.cluster).toBe(source.cluster);
-      expect(manifest.size).toBe(fs.statSync(file).size);
-      expect(manifest.sha256).toBe(sha256(file));
-      const lastBefore = ackedBeforeRequest.at(-1) as { seq: number };
-      expect(manifest.seq).toBeGreaterThanOrEqual(lastBefore.seq);
-      const inBackup = rideIdsIn(file);
-      for (const rideId of initialRides) expect(inBackup.has(rideId)).toBe(rideId !== initialRides[1]);
-      for (const { seq, rideId } of acked) expect(inBackup.has(rideId), `ride ${rideId} written at seq ${seq}, backup at seq ${manifest.seq}`).toBe(seq <= manifest.seq);
-      expect(acked.some(({ seq }) => seq > manifest.seq)).toBe(true);
-      expect(fs.readdirSync(path.join(source.dataDir, 'tmp'))).toEqual([]);
+    // The old cluster stops; its znodes stay in ZooKeeper, one of them made stale on purpose.
+    await source.stop();
+    const { zkConnect } = testServers();
+    const zk = new ZkClient({ connect: zkConnect, sessionTimeoutMs: 4000, credentials: source.zkAuth });
+    await zk.connect();
+    await new DesiredSlaves(zk, source.cluster).set(3);
+    zk.close();
 
-      // The old cluster stops; its znodes stay in ZooKeeper, one of them made stale on purpose.
-      await source.stop();
-      const { zkConnect } = testServers();
-      const zk = new ZkClient({ connect: zkConnect, sessionTimeoutMs: 4000, credentials: source.zkAuth });
-      await zk.connect();
-      await new DesiredSlaves(zk, source.cluster).set(3);
-      zk.close();
+    // Restored under the same cluster name into a fresh DATA_DIR.
+    const dataDir = path.join(work, 'restored');
+    const restore = await npmRun('restore', [file], { DATA_DIR: dataDir, RIDESHARE_CLUSTER: source.cluster, ZK_CONNECT: zkConnect, ORCHESTRATOR_URL: 'http://127.0.0.1:9' });
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(restore.stdout).toContain(`restored seq ${manifest.seq} (epoch ${manifest.epoch})`);
+    expect(fs.existsSync(file)).toBe(true);
+    expect(readPendingRestore(dataDir)?.seq).toBe(manifest.seq);
 
-      // Restored under the same cluster name into a fresh DATA_DIR.
-      const dataDir = path.join(work, 'restored');
-      const restore = await npmRun('restore', [file], { DATA_DIR: dataDir, RIDESHARE_CLUSTER: source.cluster, ZK_CONNECT: zkConnect, ORCHESTRATOR_URL: 'http://127.0.0.1:9' });
-      expect(restore.code, restore.stderr).toBe(0);
-      expect(restore.stdout).toContain(`restored seq ${manifest.seq} (epoch ${manifest.epoch})`);
-      expect(fs.existsSync(file)).toBe(true);
-      expect(readPendingRestore(dataDir)?.seq).toBe(manifest.seq);
+    // The cluster's znodes are the old cluster's: the new DATA_DIR signs in with its ZooKeeper credentials.
+    const zkAuth = `${source.zkAuth.user}:${source.zkAuth.password}`;
+    const restored = await startDatabaseService({ cluster: source.cluster, dataDir, slaves: 1, env: { ZK_AUTH: zkAuth } });
+    services.push(restored);
+    const workers = await settledWorkers(restored, 2);
+    const expected = contentOf(file);
+    for (const worker of workers) {
+      const workerFile = path.join(dataDir, 'workers', `${worker.workerId}.db`);
+      expect(contentOf(workerFile), `${worker.role} ${worker.workerId}`).toEqual(expected);
+      expect(appliedRequestsOf(workerFile)).toEqual(appliedRequestsOf(file));
+      expect(worker.appliedSeq).toBe(manifest.seq);
+    }
+    expect(readPendingRestore(dataDir)).toBeUndefined();
+    const marker = JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as { restoredFrom?: { seq: number } };
+    expect(marker.restoredFrom?.seq).toBe(manifest.seq);
 
-      // The cluster's znodes are the old cluster's: the new DATA_DIR signs in with its ZooKeeper credentials.
-      const zkAuth = `${source.zkAuth.user}:${source.zkAuth.password}`;
-      const restored = await startDatabaseService({ cluster: source.cluster, dataDir, slaves: 1, env: { ZK_AUTH: zkAuth } });
-      services.push(restored);
-      const workers = await settledWorkers(restored, 2);
-      const expected = contentOf(file);
-      for (const worker of workers) {
-        const workerFile = path.join(dataDir, 'workers', `${worker.workerId}.db`);
-        expect(contentOf(workerFile), `${worker.role} ${worker.workerId}`).toEqual(expected);
-        expect(appliedRequestsOf(workerFile)).toEqual(appliedRequestsOf(file));
-        expect(worker.appliedSeq).toBe(manifest.seq);
-      }
-      expect(readPendingRestore(dataDir)).toBeUndefined();
-      const marker = JSON.parse(fs.readFileSync(path.join(dataDir, 'cluster.json'), 'utf8')) as { restoredFrom?: { seq: number } };
-      expect(marker.restoredFrom?.seq).toBe(manifest.seq);
-
-      // The new cluster carries on from the backup: next seq, a later epoch, ride ids never reused.
-      const next = await post<{ seq: number; epoch: number; insertId: number }>(`${restored.orchestratorUrl}/api/v1/db/write`, {
-        op: 'insert',
-        table: 'rides',
-        values: { created_by: 'user1', timestamp: 1_990_000_000, source: 4, destination: 8 },
-      });
-      expect(next.status, next.text).toBe(200);
-      expect(next.body.seq).toBe(manifest.seq + 1);
-      expect(next.body.epoch).toBeGreaterThan(manifest.epoch);
-      expect(next.body.insertId).toBeGreaterThan(Math.max(...inBackup));
-      const count = await post<{ rows: { count: number }[] }>(`${restored.orchestratorUrl}/api/v1/db/read`, { table: 'rides', count: true, fresh: true });
-      expect(count.body.rows).toEqual([{ count: inBackup.size + 1 }]);
-    },
-    240_000,
-  );
+    // The new cluster carries on from the backup: next seq, a later epoch, ride ids never reused.
+    const next = await post<{ seq: number; epoch: number; insertId: number }>(`${restored.orchestratorUrl}/api/v1/db/write`, {
+      op: 'insert',
+      table: 'rides',
+      values: { created_by: 'user1', timestamp: 1_990_000_000, source: 4, destination: 8 },
+    });
+    expect(next.status, next.text).toBe(200);
+    expect(next.body.seq).toBe(manifest.seq + 1);
+    expect(next.body.epoch).toBeGreaterThan(manifest.epoch);
+    expect(next.body.insertId).toBeGreaterThan(Math.max(...inBackup));
+    const count = await post<{ rows: { count: number }[] }>(`${restored.orchestratorUrl}/api/v1/db/read`, { table: 'rides', count: true, fresh: true });
+    expect(count.body.rows).toEqual([{ count: inBackup.size + 1 }]);
+  }, 240_000);
 
   describe('refusals', () => {
     const dir = path.join(work, 'refusals');
@@ -236,7 +237,16 @@ describe('backup and restore', () => {
 
     it('a file whose SHA-256, size or position differs from its manifest is refused', async () => {
       const file = makeBackup(dir, 5);
-      const manifest: BackupManifest = { format: 'rideshare-backup', version: 1, seq: 5, epoch: 1, sha256: sha256(file), size: fs.statSync(file).size, takenAt: new Date().toISOString(), cluster: 'x' };
+      const manifest: BackupManifest = {
+        format: 'rideshare-backup',
+        version: 1,
+        seq: 5,
+        epoch: 1,
+        sha256: sha256(file),
+        size: fs.statSync(file).size,
+        takenAt: new Date().toISOString(),
+        cluster: 'x',
+      };
       const writeManifest = (change: Partial<BackupManifest>) => fs.writeFileSync(manifestPathOf(file), JSON.stringify({ ...manifest, ...change }));
       writeManifest({ sha256: 'f'.repeat(64) });
       await expect(installBackup({ backupFile: file, dataDir: freshDataDir() })).rejects.toThrow(/SHA-256 .* does not match/);
@@ -354,7 +364,9 @@ describe('backup and restore', () => {
       try {
         fs.writeFileSync(file, Buffer.from(await answer.arrayBuffer()));
         expect(createHash('sha256').update(fs.readFileSync(file)).digest('hex')).toBe(answer.headers.get('x-rideshare-sha256'));
-        const stored = contentOf(file).users!.map((row) => (JSON.parse(String(row)) as { username: string }).username).sort();
+        const stored = contentOf(file)
+          .users!.map((row) => (JSON.parse(String(row)) as { username: string }).username)
+          .sort();
         expect(stored).toEqual(names);
       } finally {
         fs.rmSync(path.dirname(file), { recursive: true, force: true });

@@ -28,7 +28,12 @@ describe('bad requests to the orchestrator', () => {
     ['an inherited name in values', '/api/v1/db/write', { op: 'insert', table: 'users', values: { username: 'proto', password, hasOwnProperty: 1 } }, /unknown column 'hasOwnProperty'/],
     ['an unknown field', '/api/v1/db/read', { table: 'users', sql: 'SELECT 1' }, /sql/],
     ['a wrong type', '/api/v1/db/write', { op: 'insert', table: 'rides', values: { created_by: 'keeper', timestamp: 'soon', source: 1, destination: 2 } }, /column 'timestamp' expects an integer/],
-    ['a 40-digit number', '/api/v1/db/write', { op: 'insert', table: 'rides', values: { created_by: 'keeper', timestamp: 1, source: Number('1234567890123456789012345678901234567890'), destination: 2 } }, /column 'source' expects an integer/],
+    [
+      'a 40-digit number',
+      '/api/v1/db/write',
+      { op: 'insert', table: 'rides', values: { created_by: 'keeper', timestamp: 1, source: Number('1234567890123456789012345678901234567890'), destination: 2 } },
+      /column 'source' expects an integer/,
+    ],
     ['a huge value', '/api/v1/db/write', { op: 'insert', table: 'users', values: { username: 'x'.repeat(100_000), password } }, /longer than 1024/],
     ['a missing column', '/api/v1/db/write', { op: 'insert', table: 'users', values: { username: 'nopass' } }, /'password' is required/],
     ['an unknown operation', '/api/v1/db/write', { op: 'drop', table: 'users' }, /op/],
@@ -69,7 +74,7 @@ describe('bad requests to the orchestrator', () => {
 
   it('every stored row survived the bad requests', async () => {
     const read = await post<{ rows: { username: string }[] }>(url('/api/v1/db/read'), { table: 'users', fresh: true });
-    expect(read.body.rows.map((row) => row.username).sort()).toEqual(["keeper", "x'); DROP TABLE users; --"]);
+    expect(read.body.rows.map((row) => row.username).sort()).toEqual(['keeper', "x'); DROP TABLE users; --"]);
   });
 });
 

@@ -115,7 +115,13 @@ describe('batching and group commit', () => {
   it('a batch on writeQ: a good write is applied, a bad one and a misplaced read fail alone, position answers', async () => {
     const names = clusterNames(service.cluster);
     const deadline = Date.now() + 10_000;
-    const write = (username: string, requestId: string): DbCommand => ({ v: PROTOCOL_VERSION, kind: 'write', requestId, write: { op: 'insert', table: 'users', values: { username, password } }, deadline });
+    const write = (username: string, requestId: string): DbCommand => ({
+      v: PROTOCOL_VERSION,
+      kind: 'write',
+      requestId,
+      write: { op: 'insert', table: 'users', values: { username, password } },
+      deadline,
+    });
     const answers = await sendBatch(names.writeQ, [
       write('batched-good', 'batch-good'),
       write('taken', 'batch-duplicate-user'),

@@ -20,7 +20,6 @@ describe('faults from outside the orchestrator', () => {
   const workers = () => service.orchestrator.workers();
   const settled = (count: number, without?: number) => settledWorkers(service, count, without);
 
-
   it('an outside SIGKILL of a slave is noticed at once and the slave replaced', async () => {
     const before = await settled(3);
     const victim = before.find((worker) => worker.role === 'slave')!;
@@ -55,5 +54,4 @@ describe('faults from outside the orchestrator', () => {
     expect(write.status).toBe(200);
     await settled(3);
   });
-
 });

@@ -218,10 +218,14 @@ describe('fencing and deadlines on a running cluster', () => {
     process.kill(master.pid, 'SIGSTOP');
     stopped.push(master.pid);
     // The caller (a users or rides instance) waits 100 ms, far less than the orchestrator's RPC timeout (800 ms).
-    const abandoned = await post(url('/api/v1/db/write'), { op: 'insert', table: 'users', values: { username: 'budget-spent', password } }, {
-      headers: { [TIME_BUDGET_HEADER]: '100' },
-      timeoutMs: 100,
-    }).catch((error: unknown) => error);
+    const abandoned = await post(
+      url('/api/v1/db/write'),
+      { op: 'insert', table: 'users', values: { username: 'budget-spent', password } },
+      {
+        headers: { [TIME_BUDGET_HEADER]: '100' },
+        timeoutMs: 100,
+      },
+    ).catch((error: unknown) => error);
     expect(abandoned).toBeInstanceOf(Error);
     // Resumed well within the orchestrator's own deadline, after the caller's.
     await sleep(150);

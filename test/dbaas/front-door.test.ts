@@ -93,14 +93,23 @@ describe('the front door answers db/read and db/write as fastify does', () => {
 
   it('a write and its request id: both ways store the row and echo the id', async () => {
     const write = (name: string) => ({ op: 'insert', table: 'users', values: { username: name, password } });
-    const front = await request<{ seq: number; changes: number }>('POST', `${service.orchestratorUrl}/api/v1/db/write`, { headers: { ...serviceAuth, 'x-request-id': 'door-write-1' }, json: write('front') });
-    const behind = await request<{ seq: number; changes: number }>('POST', `${service.orchestratorUrl}/api/v1/db/write?x`, { headers: { ...serviceAuth, 'x-request-id': 'door-write-2' }, json: write('behind') });
+    const front = await request<{ seq: number; changes: number }>('POST', `${service.orchestratorUrl}/api/v1/db/write`, {
+      headers: { ...serviceAuth, 'x-request-id': 'door-write-1' },
+      json: write('front'),
+    });
+    const behind = await request<{ seq: number; changes: number }>('POST', `${service.orchestratorUrl}/api/v1/db/write?x`, {
+      headers: { ...serviceAuth, 'x-request-id': 'door-write-2' },
+      json: write('behind'),
+    });
     expect(visible(front, true)).toEqual({ ...visible(behind, true), requestId: 'door-write-1' });
     expect(behind.headers['x-request-id']).toBe('door-write-2');
     expect(front.body.changes).toBe(1);
     expect(Object.keys(front.body).sort()).toEqual(Object.keys(behind.body).sort());
     // The request id reached the master with the write (its idempotency key starts with it).
-    const again = await request<{ rows: unknown[] }>('POST', `${service.orchestratorUrl}/api/v1/db/read`, { headers: serviceAuth, json: { table: 'users', where: { username: 'front' }, fresh: true } });
+    const again = await request<{ rows: unknown[] }>('POST', `${service.orchestratorUrl}/api/v1/db/read`, {
+      headers: serviceAuth,
+      json: { table: 'users', where: { username: 'front' }, fresh: true },
+    });
     expect(again.body.rows).toHaveLength(1);
   });
 
@@ -115,7 +124,12 @@ describe('the front door answers db/read and db/write as fastify does', () => {
     const { request: send } = await import('undici');
     const answers = [];
     for (const path of ['/api/v1/db/read', '/api/v1/db/read?via=fastify']) {
-      const response = await send(`${service.orchestratorUrl}${path}`, { method: 'POST', headers: { ...serviceAuth, 'content-type': 'application/json' }, body: Readable.from(oversized()), signal: AbortSignal.timeout(30_000) });
+      const response = await send(`${service.orchestratorUrl}${path}`, {
+        method: 'POST',
+        headers: { ...serviceAuth, 'content-type': 'application/json' },
+        body: Readable.from(oversized()),
+        signal: AbortSignal.timeout(30_000),
+      });
       answers.push({ status: response.statusCode, connection: response.headers.connection, body: (await response.body.json()) as unknown });
     }
     expect(answers[0]).toEqual(answers[1]);
@@ -129,7 +143,8 @@ describe('the front door answers db/read and db/write as fastify does', () => {
     const refused = await request('POST', `${service.orchestratorUrl}/api/v1/db/read`, { headers: { 'x-request-id': `${id}-refused` }, json: read });
     expect(refused.status).toBe(401);
     const metrics = (await get(`${service.orchestratorUrl}/metrics`)).text;
-    const count = (status: number) => Number(new RegExp(`rideshare_http_requests_total\\{method="POST",route="/api/v1/db/read",status="${status}",process="orchestrator"\\} (\\d+)`).exec(metrics)?.[1] ?? 'NaN');
+    const count = (status: number) =>
+      Number(new RegExp(`rideshare_http_requests_total\\{method="POST",route="/api/v1/db/read",status="${status}",process="orchestrator"\\} (\\d+)`).exec(metrics)?.[1] ?? 'NaN');
     expect(count(200)).toBeGreaterThanOrEqual(1);
     expect(count(401)).toBeGreaterThanOrEqual(1);
     const line = lines.find((entry) => entry.reqId === id && entry.msg === 'request');

@@ -76,7 +76,10 @@ describe('a group commit that SQLite aborts', () => {
     const last = Math.max(...seqs);
     const replicas = await until(
       () => {
-        const live = readLiveReplicas(service.dataDir, after.map((worker) => worker.workerId));
+        const live = readLiveReplicas(
+          service.dataDir,
+          after.map((worker) => worker.workerId),
+        );
         return live.length === 3 && live.every((replica) => replica.appliedSeq >= last) ? live : undefined;
       },
       15_000,

@@ -95,11 +95,7 @@ describe('healing', () => {
     frozen.push(candidate!.pid);
     const began = Date.now();
     signal(master.pid, 'SIGKILL');
-    const successor = await until(
-      async () => (await service.orchestrator.workers()).find((worker) => worker.role === 'master' && worker.ready && worker.pid !== master.pid),
-      15_000,
-      'a new master',
-    );
+    const successor = await until(async () => (await service.orchestrator.workers()).find((worker) => worker.role === 'master' && worker.ready && worker.pid !== master.pid), 15_000, 'a new master');
     expect(successor.pid).toBe(other!.pid);
     expect(Date.now() - began).toBeLessThan(10_000);
     expect(await countUsers(service, 'frozen-candidate')).toBe(20);
@@ -202,11 +198,7 @@ describe('a supervisor dying while it starts a worker', () => {
     // The supervisor goes away at once, its new worker still loading and unregistered.
     await leader.orchestrator.stop({ leaveWorkers: true });
     await until(() => (standby.orchestrator.isSupervising ? true : undefined), 15_000, 'the standby to take over');
-    const joined = await until(
-      async () => (await standby.orchestrator.workers()).find((worker) => worker.workerId === launched.workerId && worker.ready),
-      30_000,
-      'the launched worker to join',
-    );
+    const joined = await until(async () => (await standby.orchestrator.workers()).find((worker) => worker.workerId === launched.workerId && worker.ready), 30_000, 'the launched worker to join');
     expect(joined.pid).toBe(launched.pid);
     expect(await standby.orchestrator.workerPids()).toHaveLength(3);
   });

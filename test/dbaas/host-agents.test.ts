@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readAgentReport, readAssignment } from '../../src/dbaas/coordination/Assignments.ts';
+import { readAgentReport, readAssignment } from '../../src/dbaas/coordination/assignments.ts';
 import { clusterPaths } from '../../src/dbaas/protocol/names.ts';
 import { CreateMode, isZkError, ZkClient, ZkErrorCode } from '../../src/dbaas/coordination/ZkClient.ts';
 import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
@@ -75,7 +75,12 @@ describe('orchestrators as host agents', () => {
     const workers = await settled(hosts.a!, 3);
     const master = workers.find((worker) => worker.role === 'master')!;
     expect(master.host).toBe('a');
-    expect(workers.filter((worker) => worker.role === 'slave').map((worker) => worker.host).sort()).toEqual(['b', 'c']);
+    expect(
+      workers
+        .filter((worker) => worker.role === 'slave')
+        .map((worker) => worker.host)
+        .sort(),
+    ).toEqual(['b', 'c']);
     for (const worker of workers) {
       const report = await readAgentReport(zk, cluster, worker.host!);
       expect(report?.running.map((running) => running.workerId)).toContain(worker.workerId);
@@ -90,7 +95,11 @@ describe('orchestrators as host agents', () => {
     const [worker] = await settled(hosts.a!, 3);
     const paths = clusterPaths(cluster);
     expect((await readAssignment(zk, cluster, worker!.workerId))?.host).toBeDefined();
-    const outcome = (action: Promise<unknown>) => action.then(() => 'done', (error: unknown) => (isZkError(error, ZkErrorCode.NO_AUTH) ? 'NO_AUTH' : String(error)));
+    const outcome = (action: Promise<unknown>) =>
+      action.then(
+        () => 'done',
+        (error: unknown) => (isZkError(error, ZkErrorCode.NO_AUTH) ? 'NO_AUTH' : String(error)),
+      );
     expect(await outcome(zk.setData(paths.assignmentNode(worker!.workerId), { host: 'intruder', role: 'master', reason: 'x' }))).toBe('NO_AUTH');
     expect(await outcome(zk.create(paths.assignmentNode('s-intruder'), { host: 'a', role: 'slave', reason: 'x' }, CreateMode.PERSISTENT))).toBe('NO_AUTH');
     expect(await outcome(zk.remove(paths.assignmentNode(worker!.workerId)))).toBe('NO_AUTH');
@@ -116,7 +125,12 @@ describe('orchestrators as host agents', () => {
       30_000,
       'the crashed slave replaced',
     );
-    expect(after.filter((worker) => worker.role === 'slave').map((worker) => worker.host).sort()).toEqual(['b', 'c']);
+    expect(
+      after
+        .filter((worker) => worker.role === 'slave')
+        .map((worker) => worker.host)
+        .sort(),
+    ).toEqual(['b', 'c']);
   });
 
   it('the master\u2019s host losing its agent leaves its workers unreachable, not dead; losing the host too, a slave elsewhere takes over', async () => {

@@ -59,11 +59,7 @@ describe('several orchestrators on one cluster', () => {
   it('reads counted by every orchestrator count for scaling', async () => {
     await inParallel(12, 4, () => post(`${first.orchestratorUrl}/api/v1/db/read`, { table: 'users' }));
     await inParallel(12, 4, () => post(`${second.orchestratorUrl}/api/v1/db/read`, { table: 'users' }));
-    const decision = await until(
-      async () => (await get<{ decisions: ScalingDecision[] }>(`${first.orchestratorUrl}/api/v1/scaling`)).body.decisions[0],
-      8000,
-      'the first scaling decision',
-    );
+    const decision = await until(async () => (await get<{ decisions: ScalingDecision[] }>(`${first.orchestratorUrl}/api/v1/scaling`)).body.decisions[0], 8000, 'the first scaling decision');
     expect(decision.reads).toBe(24);
     expect(decision.slavesAfter).toBe(2);
   });

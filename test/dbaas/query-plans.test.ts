@@ -9,7 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRead, type ReadQuery } from '../../src/dbaas/protocol/queries.ts';
-import { compileRead } from '../../src/dbaas/worker/SqlCompiler.ts';
+import { compileRead } from '../../src/dbaas/worker/sql-compiler.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
 
 /** The reads of src/services/users/users-store.ts and src/services/rides/rides-store.ts. */
@@ -38,7 +38,12 @@ describe('query plans of the services\u2019 reads', () => {
     const users = Array.from({ length: 500 }, (_, i) => ({ username: `u-${i}`, password: 'a'.repeat(40) }));
     store.applyAsMaster('users', { op: 'insert', table: 'users', rows: users }, 1);
     for (let batch = 0; batch < 20; batch += 1) {
-      const rows = Array.from({ length: 1000 }, (_, i) => ({ created_by: `u-${(batch * 1000 + i) % 500}`, timestamp: 1_700_000_000 + batch * 1000 + i, source: 1 + (i % 198), destination: 1 + ((i * 7) % 198) }));
+      const rows = Array.from({ length: 1000 }, (_, i) => ({
+        created_by: `u-${(batch * 1000 + i) % 500}`,
+        timestamp: 1_700_000_000 + batch * 1000 + i,
+        source: 1 + (i % 198),
+        destination: 1 + ((i * 7) % 198),
+      }));
       store.applyAsMaster(`rides-${batch}`, { op: 'insert', table: 'rides', rows }, 1);
     }
     store.close();

@@ -1,7 +1,7 @@
 /**
  * A broker that kept its data across an upgrade holds the cluster's queues as an older version
  * declared them (classic). The supervisor converts them when no worker runs, keeping every message
- * (src/dbaas/supervisor/QueueConversion.ts); a queue still consumed is left alone; a conversion cut
+ * (src/dbaas/supervisor/queue-conversion.ts); a queue still consumed is left alone; a conversion cut
  * short is finished by the next one; and a cluster started on such a broker serves.
  */
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
@@ -11,7 +11,7 @@ import { post } from '../../harness/http.ts';
 import { testServers } from '../../harness/inject.ts';
 import { until } from '../../harness/replicas.ts';
 import { clusterNames, type ClusterNames } from '../../src/dbaas/protocol/names.ts';
-import { convertQueues, holdingQueueOf } from '../../src/dbaas/supervisor/QueueConversion.ts';
+import { convertQueues, holdingQueueOf } from '../../src/dbaas/supervisor/queue-conversion.ts';
 import { isPreconditionFailed, queueDeclarations } from '../../src/dbaas/transport/topology.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { sleep } from '../../src/shared/timeout.ts';

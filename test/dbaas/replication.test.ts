@@ -137,10 +137,14 @@ describe('replication between master and slaves', () => {
   });
 
   it('lists workers from ZooKeeper with pid, role, ready flag and applied seq', async () => {
-    const workers = await until(async () => {
-      const all = await service.orchestrator.workers();
-      return all.length === 3 && all.every((worker) => worker.ready) ? all : undefined;
-    }, 5000, 'three ready workers');
+    const workers = await until(
+      async () => {
+        const all = await service.orchestrator.workers();
+        return all.length === 3 && all.every((worker) => worker.ready) ? all : undefined;
+      },
+      5000,
+      'three ready workers',
+    );
     for (const worker of workers) {
       expect(worker.pid).toBeGreaterThan(0);
       expect(worker.appliedSeq).toBeGreaterThanOrEqual(0);

@@ -29,7 +29,19 @@ describe('reply decoding', () => {
   });
 
   it('checks each reply of a batch and gives a refused batch to every command', () => {
-    expect(decodeBatchReply(bytes({ v: 4, ok: true, result: [{ v: 4, ok: true, result: 1 }, { v: 4, ok: false, code: 'CONFLICT', message: 'm' }] }), 2)).toEqual([
+    expect(
+      decodeBatchReply(
+        bytes({
+          v: 4,
+          ok: true,
+          result: [
+            { v: 4, ok: true, result: 1 },
+            { v: 4, ok: false, code: 'CONFLICT', message: 'm' },
+          ],
+        }),
+        2,
+      ),
+    ).toEqual([
       { v: 4, ok: true, result: 1 },
       { v: 4, ok: false, code: 'CONFLICT', message: 'm' },
     ]);

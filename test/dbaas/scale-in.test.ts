@@ -1,9 +1,17 @@
 /** Scaling in retires the newest slaves, also on a machine whose pids wrapped. */
 import { describe, expect, it } from 'vitest';
-import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
-import { scaleInVictims } from '../../src/dbaas/supervisor/scaleIn.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/worker-registry.ts';
+import { scaleInVictims } from '../../src/dbaas/supervisor/scale-in.ts';
 
-const slave = (workerId: string, pid: number, startedAt?: number): WorkerInfo => ({ workerId, pid, role: 'slave', ready: true, appliedSeq: 0, epoch: 1, ...(startedAt === undefined ? {} : { startedAt }) });
+const slave = (workerId: string, pid: number, startedAt?: number): WorkerInfo => ({
+  workerId,
+  pid,
+  role: 'slave',
+  ready: true,
+  appliedSeq: 0,
+  epoch: 1,
+  ...(startedAt === undefined ? {} : { startedAt }),
+});
 
 describe('scale-in victims', () => {
   it('are the newest slaves, whatever their pids (pids wrapped past the limit)', () => {

@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
-import { DEFAULT_SNAPSHOT_TEMP_DIR } from '../../src/dbaas/replication/SnapshotTempFiles.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/worker-registry.ts';
+import { DEFAULT_SNAPSHOT_TEMP_DIR } from '../../src/dbaas/replication/snapshot-temp-files.ts';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { inParallel, post } from '../../harness/http.ts';
 import { settledWorkers } from '../../harness/workers.ts';
@@ -57,62 +57,54 @@ describe('snapshots between worker processes', () => {
     for (const other of others) expect(other).toEqual(first);
   }
 
-  it(
-    'a new slave joins a master holding 300,000 rides, a database over 16 MiB',
-    async () => {
-      const [slave] = (await workers()).filter((worker) => worker.role === 'slave');
-      // With the only slave gone, the master is the only server its replacement can copy from.
-      await service.runtime.kill(slave!.workerId);
-      const all = await settledWorkers(service, 2, slave!.pid);
-      const joined = all.find((worker) => worker.role === 'slave')!;
-      pidsSeen.add(joined.pid);
+  it('a new slave joins a master holding 300,000 rides, a database over 16 MiB', async () => {
+    const [slave] = (await workers()).filter((worker) => worker.role === 'slave');
+    // With the only slave gone, the master is the only server its replacement can copy from.
+    await service.runtime.kill(slave!.workerId);
+    const all = await settledWorkers(service, 2, slave!.pid);
+    const joined = all.find((worker) => worker.role === 'slave')!;
+    pidsSeen.add(joined.pid);
 
-      expect(fs.statSync(fileOf(joined.workerId)).size).toBeGreaterThan(16 * MIB);
-      expectIdenticalReplicas(all);
-      const count = await post<{ rows: { count: number }[] }>(url('/api/v1/db/read'), { table: 'rides', count: true, fresh: true });
-      expect(count.body.rows).toEqual([{ count: RIDES }]);
-    },
-    120_000,
-  );
+    expect(fs.statSync(fileOf(joined.workerId)).size).toBeGreaterThan(16 * MIB);
+    expectIdenticalReplicas(all);
+    const count = await post<{ rows: { count: number }[] }>(url('/api/v1/db/read'), { table: 'rides', count: true, fresh: true });
+    expect(count.body.rows).toEqual([{ count: RIDES }]);
+  }, 120_000);
 
-  it(
-    'a joining slave whose sender is killed mid-transfer gets its snapshot from another server, and no copy is left behind',
-    async () => {
-      const before = await workers();
-      const known = new Set(before.map((worker) => worker.workerId));
-      const sender = before.find((worker) => worker.role === 'slave')!;
-      const master = before.find((worker) => worker.role === 'master')!;
-      await setDesiredSlaves(2);
+  it('a joining slave whose sender is killed mid-transfer gets its snapshot from another server, and no copy is left behind', async () => {
+    const before = await workers();
+    const known = new Set(before.map((worker) => worker.workerId));
+    const sender = before.find((worker) => worker.role === 'slave')!;
+    const master = before.find((worker) => worker.role === 'master')!;
+    await setDesiredSlaves(2);
 
-      // The slave has the highest snapshot priority: its copy appearing means it took the request.
-      const joiner = await pollFast(() => service.runtime.list().find((handle) => !known.has(handle.workerId)), 30_000);
-      pidsSeen.add(joiner.pid);
-      const copy = await pollFast(() => copiesOf([sender.pid, master.pid])[0], 30_000);
-      expect(copy, 'the slave is the one sending').toMatch(new RegExp(`^${sender.pid}-`));
-      // Frozen, the newcomer acknowledges nothing: the sender finishes its copy, sends one window
-      // of chunks and waits. It dies there, with the request in its hands.
-      process.kill(joiner.pid, 'SIGSTOP');
-      try {
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        await service.runtime.kill(sender.workerId);
-      } finally {
-        process.kill(joiner.pid, 'SIGCONT');
-      }
+    // The slave has the highest snapshot priority: its copy appearing means it took the request.
+    const joiner = await pollFast(() => service.runtime.list().find((handle) => !known.has(handle.workerId)), 30_000);
+    pidsSeen.add(joiner.pid);
+    const copy = await pollFast(() => copiesOf([sender.pid, master.pid])[0], 30_000);
+    expect(copy, 'the slave is the one sending').toMatch(new RegExp(`^${sender.pid}-`));
+    // Frozen, the newcomer acknowledges nothing: the sender finishes its copy, sends one window
+    // of chunks and waits. It dies there, with the request in its hands.
+    process.kill(joiner.pid, 'SIGSTOP');
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await service.runtime.kill(sender.workerId);
+    } finally {
+      process.kill(joiner.pid, 'SIGCONT');
+    }
 
-      const all = await settledWorkers(service, 3, sender.pid);
-      for (const worker of all) pidsSeen.add(worker.pid);
-      expect(all.map((worker) => worker.workerId)).toContain(joiner.workerId);
-      // Taken over through the redelivered request (the master), not after a silence timeout.
-      const joinerLog = fs.readFileSync(path.join(service.dataDir, 'logs', `${joiner.workerId}.log`), 'utf8');
-      expect(joinerLog).toContain('another one took over the request');
-      expect(joinerLog).not.toContain('snapshot attempt failed');
-      expectIdenticalReplicas(all);
+    const all = await settledWorkers(service, 3, sender.pid);
+    for (const worker of all) pidsSeen.add(worker.pid);
+    expect(all.map((worker) => worker.workerId)).toContain(joiner.workerId);
+    // Taken over through the redelivered request (the master), not after a silence timeout.
+    const joinerLog = fs.readFileSync(path.join(service.dataDir, 'logs', `${joiner.workerId}.log`), 'utf8');
+    expect(joinerLog).toContain('another one took over the request');
+    expect(joinerLog).not.toContain('snapshot attempt failed');
+    expectIdenticalReplicas(all);
 
-      expect(copiesOf([...pidsSeen])).toEqual([]);
-      expect(fs.readdirSync(path.join(service.dataDir, 'workers')).filter((name) => !/\.db(-wal|-shm)?$/.test(name))).toEqual([]);
-    },
-    120_000,
-  );
+    expect(copiesOf([...pidsSeen])).toEqual([]);
+    expect(fs.readdirSync(path.join(service.dataDir, 'workers')).filter((name) => !/\.db(-wal|-shm)?$/.test(name))).toEqual([]);
+  }, 120_000);
 
   async function setDesiredSlaves(count: number): Promise<void> {
     const supervisor = service.orchestrator.supervisor;

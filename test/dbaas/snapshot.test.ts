@@ -11,15 +11,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectAmqp } from '../../src/dbaas/transport/amqp.ts';
 import { clusterNames, type ClusterNames } from '../../src/dbaas/protocol/names.ts';
 import { assertTopology } from '../../src/dbaas/transport/topology.ts';
-import {
-  decodeServerSignal,
-  encodeRequest,
-  encodeRequesterSignal,
-  LISTENING,
-  encodeServerSignal,
-  type ServerSignal,
-} from '../../src/dbaas/replication/SnapshotProtocol.ts';
-import { appliedSeqWaiter, fetchSnapshot, serveSnapshots, SNAPSHOT_PRIORITY, type SnapshotServer } from '../../src/dbaas/replication/SnapshotTransfer.ts';
+import { decodeServerSignal, encodeRequest, encodeRequesterSignal, LISTENING, encodeServerSignal, type ServerSignal } from '../../src/dbaas/replication/snapshot-protocol.ts';
+import { appliedSeqWaiter, fetchSnapshot, serveSnapshots, SNAPSHOT_PRIORITY, type SnapshotServer } from '../../src/dbaas/replication/snapshot-transfer.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
 import { uniqueClusterName } from '../../harness/database-service.ts';
 import { testServers } from '../../harness/inject.ts';
@@ -53,7 +46,6 @@ describe('snapshot transfer', () => {
   /** Each test gets its own snapshotQ, folder and temporary folder. */
   async function fresh(): Promise<{ folder: string; tempDir: string }> {
     names = clusterNames(uniqueClusterName('snap'));
-    const channel = await openChannel();
     await assertTopology(connection, names);
     const folder = fs.mkdtempSync(path.join(dir, 'case-'));
     const tempDir = path.join(folder, 'tmp');

@@ -8,7 +8,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SyncWrite } from '../../src/dbaas/protocol/sync.ts';
-import { readReplicaPosition } from '../../src/dbaas/replication/ReplicaFile.ts';
+import { readReplicaPosition } from '../../src/dbaas/replication/replica-file.ts';
 import type { Write } from '../../src/dbaas/protocol/queries.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
 
@@ -43,9 +43,7 @@ describe('group commit in the store', () => {
     store.close();
     expect(readReplicaPosition(file)).toEqual({ appliedSeq: 4, epoch: 1 });
     const reopened = new Store(file);
-    expect(reopened.read({ table: 'users', columns: ['username'], orderBy: [{ column: 'username', direction: 'asc' }] })).toEqual(
-      ['a', 'b', 'c', 'first'].map((username) => ({ username })),
-    );
+    expect(reopened.read({ table: 'users', columns: ['username'], orderBy: [{ column: 'username', direction: 'asc' }] })).toEqual(['a', 'b', 'c', 'first'].map((username) => ({ username })));
     reopened.close();
   });
 

@@ -50,7 +50,15 @@ describe('epoch marks on a replica', () => {
     await follower.bind();
     await follower.start(store);
     for (let i = 3; i <= 5; i += 1) {
-      publish({ v: PROTOCOL_VERSION, kind: 'write', epoch: 1, seq: i, requestId: `w-${i}`, write: { op: 'insert', table: 'users', values: { username: `u${i}`, password: 'ab'.repeat(20) } }, result: { changes: 1, seq: i, epoch: 1 } });
+      publish({
+        v: PROTOCOL_VERSION,
+        kind: 'write',
+        epoch: 1,
+        seq: i,
+        requestId: `w-${i}`,
+        write: { op: 'insert', table: 'users', values: { username: `u${i}`, password: 'ab'.repeat(20) } },
+        result: { changes: 1, seq: i, epoch: 1 },
+      });
     }
     await until(() => store.appliedSeq === 5, 5000, 'the replica at seq 5');
   });

@@ -16,7 +16,7 @@ import { testSigner } from '../../harness/signing.ts';
 import { encode, PROTOCOL_VERSION, type DbCommand } from '../../src/dbaas/protocol/messages.ts';
 import { decodeReply, type Reply } from '../../src/dbaas/protocol/reply.ts';
 import { clusterNames, type ClusterNames } from '../../src/dbaas/protocol/names.ts';
-import { openEpoch } from '../../src/dbaas/replication/EpochFence.ts';
+import { openEpoch } from '../../src/dbaas/replication/epoch-fence.ts';
 import { assertTopology } from '../../src/dbaas/transport/topology.ts';
 import { MasterRole } from '../../src/dbaas/worker/MasterRole.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
@@ -55,7 +55,10 @@ describe('answers of a group wait for its confirm', () => {
   function send(requestId: string, username: string): void {
     const command: DbCommand = { v: PROTOCOL_VERSION, kind: 'write', requestId, write: { op: 'insert', table: 'users', values: { username, password } }, deadline: Date.now() + 30_000 };
     const content = encode(command);
-    client.sendToQueue(names.writeQ, content, { ...testSigner.seal({ to: names.writeQ, replyTo: replyQueue, correlationId: requestId, expiresAt: Date.now() + 30_000 }, content), expiration: '30000' });
+    client.sendToQueue(names.writeQ, content, {
+      ...testSigner.seal({ to: names.writeQ, replyTo: replyQueue, correlationId: requestId, expiresAt: Date.now() + 30_000 }, content),
+      expiration: '30000',
+    });
   }
 
   it('a 409 that rests on an unconfirmed write of the same group is never sent', async () => {

@@ -53,7 +53,11 @@ describe('when a write is answered 503', () => {
   function write() {
     const deadline = rpc.writeDeadline();
     const answered = rpc
-      .call(names.writeQ, { v: PROTOCOL_VERSION, kind: 'write', requestId: `w-${Date.now()}`, write: { op: 'insert', table: 'users', values: { username: 'late', password: 'ab'.repeat(20) } }, deadline }, decodeWriteResult)
+      .call(
+        names.writeQ,
+        { v: PROTOCOL_VERSION, kind: 'write', requestId: `w-${Date.now()}`, write: { op: 'insert', table: 'users', values: { username: 'late', password: 'ab'.repeat(20) } }, deadline },
+        decodeWriteResult,
+      )
       .then(
         () => ({ at: Date.now(), code: 'ok' }),
         (error: { code?: string }) => ({ at: Date.now(), code: error.code }),

@@ -19,7 +19,12 @@ import { dockerEngine, suiteTitle } from '../../harness/docker-engine.ts';
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const engine = await dockerEngine('all');
-const composeMissing = engine.ok ? await run('docker-compose', ['version']).then(() => undefined, (error: Error) => error.message) : undefined;
+const composeMissing = engine.ok
+  ? await run('docker-compose', ['version']).then(
+      () => undefined,
+      (error: Error) => error.message,
+    )
+  : undefined;
 if (composeMissing && process.env.CI === 'true') throw new Error(`docker-compose is missing under CI (.ci/run installs it): ${composeMissing}`);
 const ready = engine.ok && !composeMissing;
 const title = composeMissing ? `docker-compose up and down [skipped: no docker-compose: ${composeMissing}]` : suiteTitle('docker-compose up and down', engine);
@@ -35,11 +40,9 @@ describe.skipIf(!ready)(title, () => {
   let dir: string;
   let envFile: string;
   let secrets: string;
-  const compose = (...args: string[]) =>
-    run('docker-compose', ['--env-file', envFile, '-p', project, ...args], { cwd: root, timeout: 240_000, env: { ...process.env, RIDESHARE_SECRETS: secrets } });
+  const compose = (...args: string[]) => run('docker-compose', ['--env-file', envFile, '-p', project, ...args], { cwd: root, timeout: 240_000, env: { ...process.env, RIDESHARE_SECRETS: secrets } });
   const gateway = (route: string) => `http://127.0.0.1:${ports.gateway}${route}`;
-  const putUser = (username: string) =>
-    fetch(gateway('/api/v1/users'), { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+  const putUser = (username: string) => fetch(gateway('/api/v1/users'), { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
@@ -78,7 +81,15 @@ describe.skipIf(!ready)(title, () => {
     await compose('up', '-d');
     const upMs = Date.now() - started;
     // Compose waits for the health of what the gateway depends on, not for the gateway's own.
-    await until(() => fetch(gateway('/ready')).then((answer) => answer.status === 200, () => false), 30_000, 'the gateway to be ready');
+    await until(
+      () =>
+        fetch(gateway('/ready')).then(
+          (answer) => answer.status === 200,
+          () => false,
+        ),
+      30_000,
+      'the gateway to be ready',
+    );
     process.stderr.write(`docker-compose up -d: ${upMs} ms; the gateway ready after ${Date.now() - started} ms\n`);
     const created = await putUser('compose-alice');
     expect(created.status).toBe(201);

@@ -36,7 +36,6 @@ describe.skipIf(!engine.ok)(suiteTitle('failover with worker containers', engine
 
   const settled = (count: number, without?: number) => settledWorkers(service, count, without);
 
-
   /** Each registered pid is the main process of a running container of the cluster. */
   async function expectContainersMatch(): Promise<void> {
     const running = (await containers()).filter((info) => info.State === 'running');
@@ -157,7 +156,12 @@ describe.skipIf(!engine.ok)(suiteTitle('failover with worker containers', engine
     service = await start();
     const after = await settled(3);
     expect(after.map((worker) => worker.workerId).sort()).toEqual(before.map((worker) => worker.workerId).sort());
-    expect(service.runtime.list().map((handle) => handle.pid).sort()).toEqual(before.map((worker) => worker.pid).sort());
+    expect(
+      service.runtime
+        .list()
+        .map((handle) => handle.pid)
+        .sort(),
+    ).toEqual(before.map((worker) => worker.pid).sort());
     const read = await post<{ rows: unknown[] }>(url('/api/v1/db/read'), { table: 'users' });
     expect(read.status).toBe(200);
 

@@ -13,7 +13,7 @@ import { ZkClient } from '../../src/dbaas/coordination/ZkClient.ts';
 import type { WorkerSettings } from '../../src/dbaas/worker/WorkerSettings.ts';
 import { connectAmqp } from '../../src/dbaas/transport/amqp.ts';
 import { clusterNames, clusterPaths } from '../../src/dbaas/protocol/names.ts';
-import type { WorkerInfo } from '../../src/dbaas/coordination/WorkerRegistry.ts';
+import type { WorkerInfo } from '../../src/dbaas/coordination/worker-registry.ts';
 import { DockerRuntime, LABELS, WORKER_MAIN_IN_IMAGE } from '../../src/dbaas/runtime/DockerRuntime.ts';
 import type { WorkerExit, WorkerHandle } from '../../src/dbaas/runtime/WorkerRuntime.ts';
 import { createLogger } from '../../src/shared/logger.ts';
@@ -232,7 +232,12 @@ describe.skipIf(!engine.ok)(suiteTitle('DockerRuntime: the worker-runtime contra
     const successor = newRuntime();
     try {
       const adopted = await successor.adopt();
-      expect(adopted).toEqual(expect.arrayContaining([{ workerId: first.workerId, pid: first.pid }, { workerId: second.workerId, pid: second.pid }]));
+      expect(adopted).toEqual(
+        expect.arrayContaining([
+          { workerId: first.workerId, pid: first.pid },
+          { workerId: second.workerId, pid: second.pid },
+        ]),
+      );
       expect(successor.list()).toHaveLength(2);
       expect((await containers()).map((info) => info.Labels[LABELS.worker])).not.toContain('m-dead');
       // A second call finds nothing new: what it runs already is not adopted twice.
@@ -276,7 +281,17 @@ describe.skipIf(!engine.ok)(suiteTitle('DockerRuntime: the worker-runtime contra
     const [listed] = await docker.listContainers({ filters: { label: [`${LABELS.worker}=${worker.workerId}`] } });
     faults.inspect = 2;
     const atExit = new Promise<number | undefined>((resolve) =>
-      flaky.once('exit', () => resolve(docker.getContainer(listed!.Id).inspect().then(() => undefined, (error: { statusCode?: number }) => error.statusCode))),
+      flaky.once('exit', () =>
+        resolve(
+          docker
+            .getContainer(listed!.Id)
+            .inspect()
+            .then(
+              () => undefined,
+              (error: { statusCode?: number }) => error.statusCode,
+            ),
+        ),
+      ),
     );
     const exit = nextExit(flaky, worker.workerId);
     try {

@@ -8,14 +8,11 @@
  */
 import { faultSuite } from '../../harness/faults/suite.ts';
 
-faultSuite('broker faults', { label: 'broker', orchestrators: 1, brokerProxy: true }, [
-  'rabbitmq-kill',
-  'link-slow',
-  'link-cut',
-  'link-blackhole',
-  'broker-alarm',
-  'orchestrator-link-cut',
-  'orchestrator-link-slow',
-], {
-  slow: ['link-blackhole'],
-});
+faultSuite(
+  'broker faults',
+  { label: 'broker', orchestrators: 1, brokerProxy: true },
+  ['rabbitmq-kill', 'link-slow', 'link-cut', 'link-blackhole', 'broker-alarm', 'orchestrator-link-cut', 'orchestrator-link-slow'],
+  {
+    slow: ['link-blackhole'],
+  },
+);

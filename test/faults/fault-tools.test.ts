@@ -45,10 +45,14 @@ describe('the fake clock of clock-step', () => {
       expect(Math.abs(ahead.date - 30_000)).toBeLessThan(200);
       expect(ahead).toMatchObject({ parts: true, isDate: true });
       setClockOffset(file, -30_000, child.pid);
-      const behind = await until(() => {
-        const last = seen.at(-1);
-        return last && last.now < 0 ? last : undefined;
-      }, 2000, 'the step back');
+      const behind = await until(
+        () => {
+          const last = seen.at(-1);
+          return last && last.now < 0 ? last : undefined;
+        },
+        2000,
+        'the step back',
+      );
       expect(Math.abs(behind.now + 30_000)).toBeLessThan(200);
       expect(Math.abs(behind.date + 30_000)).toBeLessThan(200);
     } finally {

@@ -61,7 +61,10 @@ function replica(
   for (const { write, seq, copies, stored } of present) {
     if (options.withRequestIds !== false) order.set(write.requestId, seq);
     const row: ChaosRide = { rideId: seq, createdBy: write.writer, ...write.sent, ...stored };
-    rides.set(write.marker, Array.from({ length: copies ?? 1 }, () => row));
+    rides.set(
+      write.marker,
+      Array.from({ length: copies ?? 1 }, () => row),
+    );
   }
   const appliedSeq = Math.max(0, ...present.map((entry) => entry.seq));
   return { workerId: 'r1', file: 'r1.db', appliedSeq, order, counts: {}, checksum: 'x', rides, strangers: options.strangers ?? [] };
@@ -75,7 +78,18 @@ describe('the history checks', () => {
     const timedOut = refused503(1, 0, 110, 2600);
     const later = acked(1, 1, 3, 2700);
     const ledger = ledgerOf([first, later], [timedOut]);
-    const report = buildReport('ok', settled, [replica([{ write: first, seq: 1 }, { write: timedOut, seq: 2 }, { write: later, seq: 3 }])], ledger);
+    const report = buildReport(
+      'ok',
+      settled,
+      [
+        replica([
+          { write: first, seq: 1 },
+          { write: timedOut, seq: 2 },
+          { write: later, seq: 3 },
+        ]),
+      ],
+      ledger,
+    );
     expect(report.failures).toEqual([]);
     expect(report.figures).toMatchObject({ final503: 1, presentAfter503: 1, appliedAfter503: 0, lost: 0, duplicated: 0 });
   });
@@ -84,7 +98,16 @@ describe('the history checks', () => {
     const timedOut = refused503(1, 0, 100, 2600);
     const later = acked(0, 0, 1, 2700);
     const sameClient = acked(1, 1, 2, 2800);
-    const { failures, figures } = checkHistory([replica([{ write: later, seq: 1 }, { write: sameClient, seq: 2 }, { write: timedOut, seq: 3 }])], ledgerOf([later, sameClient], [timedOut]));
+    const { failures, figures } = checkHistory(
+      [
+        replica([
+          { write: later, seq: 1 },
+          { write: sameClient, seq: 2 },
+          { write: timedOut, seq: 3 },
+        ]),
+      ],
+      ledgerOf([later, sameClient], [timedOut]),
+    );
     expect(figures.appliedAfter503).toBe(1);
     expect(failures.join('\n')).toContain('write applied after its 503 (never retried): 1');
     expect(failures.join('\n')).toContain(timedOut.requestId);
@@ -94,7 +117,15 @@ describe('the history checks', () => {
   it('catch acknowledged writes of one client applied out of the order it issued them', () => {
     const one = acked(0, 0, 5, 100);
     const two = acked(0, 1, 4, 200);
-    const { failures, figures } = checkHistory([replica([{ write: two, seq: 4 }, { write: one, seq: 5 }])], ledgerOf([one, two]));
+    const { failures, figures } = checkHistory(
+      [
+        replica([
+          { write: two, seq: 4 },
+          { write: one, seq: 5 },
+        ]),
+      ],
+      ledgerOf([one, two]),
+    );
     expect(figures.clientOrderViolations).toBe(1);
     expect(failures.join('\n')).toContain('client order broken: 1');
   });
@@ -103,7 +134,15 @@ describe('the history checks', () => {
     const kept = acked(0, 0, 1, 100);
     const lost = acked(0, 1, 2, 200);
     const twice = acked(0, 2, 3, 300);
-    const { figures } = checkHistory([replica([{ write: kept, seq: 1 }, { write: twice, seq: 3, copies: 2 }])], ledgerOf([kept, lost, twice]));
+    const { figures } = checkHistory(
+      [
+        replica([
+          { write: kept, seq: 1 },
+          { write: twice, seq: 3, copies: 2 },
+        ]),
+      ],
+      ledgerOf([kept, lost, twice]),
+    );
     expect(figures).toMatchObject({ acked: 3, lost: 1, duplicated: 1 });
   });
 
@@ -134,11 +173,33 @@ describe('the history checks', () => {
   it('place writes in the log without the product\u2019s request-id table (it forgets old ids)', () => {
     const one = acked(0, 0, 5, 100);
     const two = acked(0, 1, 4, 200);
-    const { figures } = checkHistory([replica([{ write: two, seq: 4 }, { write: one, seq: 5 }], { withRequestIds: false })], ledgerOf([one, two]));
+    const { figures } = checkHistory(
+      [
+        replica(
+          [
+            { write: two, seq: 4 },
+            { write: one, seq: 5 },
+          ],
+          { withRequestIds: false },
+        ),
+      ],
+      ledgerOf([one, two]),
+    );
     expect(figures.clientOrderViolations).toBe(1);
     const timedOut = refused503(1, 0, 100, 2600);
     const later = acked(0, 2, 6, 2700);
-    const after = checkHistory([replica([{ write: later, seq: 6 }, { write: timedOut, seq: 7 }], { withRequestIds: false })], ledgerOf([later], [timedOut]));
+    const after = checkHistory(
+      [
+        replica(
+          [
+            { write: later, seq: 6 },
+            { write: timedOut, seq: 7 },
+          ],
+          { withRequestIds: false },
+        ),
+      ],
+      ledgerOf([later], [timedOut]),
+    );
     expect(after.figures.appliedAfter503).toBe(1);
   });
 

@@ -73,10 +73,14 @@ describe('the link-fault TCP proxy', () => {
     const script = `const s = require('net').connect(${proxy.port}, '127.0.0.1', () => s.write('x')); s.on('data', () => {}); setInterval(() => {}, 1000);`;
     const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
     children.push(child);
-    const ports = await until(() => {
-      const found = connectionPorts(child.pid as number, proxy.port);
-      return found.length > 0 ? found : undefined;
-    }, 5000, 'the child to connect');
+    const ports = await until(
+      () => {
+        const found = connectionPorts(child.pid as number, proxy.port);
+        return found.length > 0 ? found : undefined;
+      },
+      5000,
+      'the child to connect',
+    );
     expect(ports).toHaveLength(1);
     expect(proxy.list().map((info) => info.clientPort)).toContain(ports[0]);
     expect(connectionPorts(process.pid, proxy.port)).not.toContain(ports[0]);

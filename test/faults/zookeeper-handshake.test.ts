@@ -60,8 +60,7 @@ describe('a ZooKeeper client whose reconnection is accepted but not answered', (
     const stuck = proxy.silentCount;
     expect(
       answered || expired,
-      `15 s after the server answers again the client neither answers nor reports an expired session; ` +
-        `it still waits on ${stuck} connection(s) whose handshake was never answered`,
+      `15 s after the server answers again the client neither answers nor reports an expired session; it still waits on ${stuck} connection(s) whose handshake was never answered`,
     ).toBe(true);
   }, 60_000);
 });

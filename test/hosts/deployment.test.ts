@@ -85,23 +85,42 @@ function stream(from: string, list: Request[], durationMs: number, pauseMs: numb
 }
 
 const newUser = (host: string, username: string): Request => ({ label: `user ${username}`, method: 'PUT', url: `${gateway(host)}/api/v1/users`, body: { username, password: PASSWORD } });
-const newRide = (host: string, createdBy: string, source: number): Request => ({ label: `ride by ${createdBy}`, method: 'POST', url: `${gateway(host)}/api/v1/rides`, body: { created_by: createdBy, timestamp: WHEN, source: String(source), destination: 7 } });
+const newRide = (host: string, createdBy: string, source: number): Request => ({
+  label: `ride by ${createdBy}`,
+  method: 'POST',
+  url: `${gateway(host)}/api/v1/rides`,
+  body: { created_by: createdBy, timestamp: WHEN, source: String(source), destination: 7 },
+});
 
 /** Every user named is listed, and every ride found, through the gateway of every host in `through`. */
 async function expectAllThere(from: string, through: readonly string[], usernames: readonly string[], rideLocations: readonly string[]): Promise<void> {
   for (const host of through) {
     // One by one (`?username=`): the list comes in pages.
-    const users = await send(from, usernames.map((name) => ({ label: name, url: `${gateway(host)}/api/v1/users?username=${encodeURIComponent(name)}` })));
-    expect(users.filter((user) => user.status !== 200 || !(JSON.parse(user.body) as string[]).includes(user.label as string)).map((user) => `${user.label} ${user.status}`), `users missing through ${host}'s gateway`).toEqual([]);
-    const rides = await send(from, rideLocations.map((location) => ({ url: `${gateway(host)}${location}` })));
-    expect(rides.filter((ride) => ride.status !== 200).map((ride) => `${ride.url} ${ride.status}`), `rides missing through ${host}'s gateway`).toEqual([]);
+    const users = await send(
+      from,
+      usernames.map((name) => ({ label: name, url: `${gateway(host)}/api/v1/users?username=${encodeURIComponent(name)}` })),
+    );
+    expect(
+      users.filter((user) => user.status !== 200 || !(JSON.parse(user.body) as string[]).includes(user.label as string)).map((user) => `${user.label} ${user.status}`),
+      `users missing through ${host}'s gateway`,
+    ).toEqual([]);
+    const rides = await send(
+      from,
+      rideLocations.map((location) => ({ url: `${gateway(host)}${location}` })),
+    );
+    expect(
+      rides.filter((ride) => ride.status !== 200).map((ride) => `${ride.url} ${ride.status}`),
+      `rides missing through ${host}'s gateway`,
+    ).toEqual([]);
   }
 }
 
 function figuresOf(deployment: HostDeployment, times: Record<string, number>): string {
   return HOSTS.map((host) => {
     const memory = deployment.memory(host);
-    const programs = Object.entries(memory.byProgram).map(([program, kib]) => `${program} ${(kib / 1024).toFixed(0)}`).join(', ');
+    const programs = Object.entries(memory.byProgram)
+      .map(([program, kib]) => `${program} ${(kib / 1024).toFixed(0)}`)
+      .join(', ');
     return `${host}: up in ${((times[host] ?? 0) / 1000).toFixed(1)} s, ${(memory.totalKiB / 1024).toFixed(0)} MiB resident (${programs})`;
   }).join('\n');
 }
@@ -132,7 +151,7 @@ describe('three hosts, the seed placement', () => {
     console.log(`seed placement stopped (SIGTERM to each npm start, all at once): ${stops.join(', ')}`);
   }, 120_000);
 
-  it('takes users and rides through each host\'s gateway and gives each back through every gateway', async () => {
+  it("takes users and rides through each host's gateway and gives each back through every gateway", async () => {
     for (const [index, host] of HOSTS.entries()) {
       const [user] = await send(host, [newUser(host, `seed-${host}`)]);
       expect(user?.status, user?.body).toBe(201);
@@ -148,7 +167,10 @@ describe('three hosts, the seed placement', () => {
     for (const host of ['users', 'rides']) expect(deployment.output(host)).toContain('without supervising');
     // The listing by route is a rides route too: each ride under its own source, through every gateway.
     for (const host of HOSTS) {
-      const listed = await send('db', HOSTS.map((_, index) => ({ url: `${gateway(host)}/api/v1/rides?source=${10 + index}&destination=7` })));
+      const listed = await send(
+        'db',
+        HOSTS.map((_, index) => ({ url: `${gateway(host)}/api/v1/rides?source=${10 + index}&destination=7` })),
+      );
       expect(listed.map((item) => item.status)).toEqual([200, 200, 200]);
     }
   }, 120_000);
@@ -158,15 +180,29 @@ describe('three hosts, the seed placement', () => {
     const lostAt = Date.now();
     const survivors = ['rides', 'db'] as const;
     // The gateways notice the silent instance (health checks, UPSTREAM_CHECK_MS) and answer 503 at once.
-    const refused = await until(async () => {
-      const answers = await send('db', survivors.map((host) => ({ url: `${gateway(host)}/api/v1/users` })));
-      return answers.every((answer) => answer.status === 503 && answer.ms < 1000) ? answers : undefined;
-    }, 30_000, 'users routes answering 503 through the other gateways');
+    const refused = await until(
+      async () => {
+        const answers = await send(
+          'db',
+          survivors.map((host) => ({ url: `${gateway(host)}/api/v1/users` })),
+        );
+        return answers.every((answer) => answer.status === 503 && answer.ms < 1000) ? answers : undefined;
+      },
+      30_000,
+      'users routes answering 503 through the other gateways',
+    );
     // When the first answers that met it came (the probes themselves take a while to start on a loaded machine).
     const usersRefusedMs = Math.max(...refused.map((answer) => answer.at + answer.ms)) - lostAt;
     for (const host of survivors) {
-      const rides = await send('db', [...rideLocations.map((location) => ({ url: `${gateway(host)}${location}` })), { url: `${gateway(host)}/api/v1/rides/count` }, { url: `${gateway(host)}/api/v1/rides?source=11&destination=7` }]);
-      expect(rides.filter((ride) => ride.status !== 200).map((ride) => `${ride.url} ${ride.status} ${ride.body}`), `rides routes through ${host}`).toEqual([]);
+      const rides = await send('db', [
+        ...rideLocations.map((location) => ({ url: `${gateway(host)}${location}` })),
+        { url: `${gateway(host)}/api/v1/rides/count` },
+        { url: `${gateway(host)}/api/v1/rides?source=11&destination=7` },
+      ]);
+      expect(
+        rides.filter((ride) => ride.status !== 200).map((ride) => `${ride.url} ${ride.status} ${ride.body}`),
+        `rides routes through ${host}`,
+      ).toEqual([]);
       expect(JSON.parse(rides.at(-2)?.body ?? '[]')).toEqual([rideLocations.length]);
       const [user] = await send('db', [newUser(host, `seed-lost-${host}`)]);
       expect(user?.status).toBe(503);
@@ -177,11 +213,20 @@ describe('three hosts, the seed placement', () => {
 
     const restartMs = await crashed.restart(async (host) => void (await deployment.start(host)));
     const backAt = Date.now();
-    await until(async () => {
-      const answers = await send('db', HOSTS.map((host) => ({ url: `${gateway(host)}/api/v1/users` })));
-      return answers.every((answer) => answer.status === 200) ? answers : undefined;
-    }, 30_000, 'users routes answering again through every gateway');
-    console.log(`seed placement, users host lost: users routes 503 through the others after ${usersRefusedMs} ms; restarted in ${(restartMs / 1000).toFixed(1)} s, users routes answering through every gateway ${Date.now() - backAt} ms later`);
+    await until(
+      async () => {
+        const answers = await send(
+          'db',
+          HOSTS.map((host) => ({ url: `${gateway(host)}/api/v1/users` })),
+        );
+        return answers.every((answer) => answer.status === 200) ? answers : undefined;
+      },
+      30_000,
+      'users routes answering again through every gateway',
+    );
+    console.log(
+      `seed placement, users host lost: users routes 503 through the others after ${usersRefusedMs} ms; restarted in ${(restartMs / 1000).toFixed(1)} s, users routes answering through every gateway ${Date.now() - backAt} ms later`,
+    );
     const [user] = await send('users', [newUser('users', 'seed-after')]);
     expect(user?.status, user?.body).toBe(201);
     usernames.push('seed-after');
@@ -209,45 +254,59 @@ describe('three hosts, the highly available placement', () => {
     await Promise.all(HOSTS.map((host) => deployment.stop(host)));
   }, 120_000);
 
-  it.each(['users', 'rides'] as const)('loses the %s host: every route keeps answering through the other gateways, and after its restart through every gateway; nothing acknowledged lost', async (lost) => {
-    const survivors = HOSTS.filter((host) => host !== lost);
-    const load = survivors.flatMap((host, index) => [
-      { label: 'users route', url: `${gateway(host)}/api/v1/users` },
-      { label: 'rides route', url: `${gateway(host)}/api/v1/rides/count` },
-      { ...newUser(host, `ha-${lost}-${index}-{n}`), label: 'new user' },
-      { ...newRide(host, 'ha-base', 30 + index), label: 'new ride' },
-    ]);
-    const traffic = stream('db', load, 25_000, 50);
-    await sleep(4000);
-    const crashed = await bed.crash(lost);
-    const lostAt = Date.now();
-    await traffic.done;
-    const after = traffic.results.filter((result) => result.at >= lostAt);
-    const failed = after.filter((result) => result.status !== 200 && result.status !== 201);
-    // The last request that was not answered left this long after the loss (the answer it waited for is the client's 10 s).
-    const lastFailedSent = failed.reduce((latest, result) => Math.max(latest, result.at), lostAt) - lostAt;
-    const slowest = after.filter((result) => result.at >= lostAt + NOTICE_MS).reduce((most, result) => Math.max(most, result.ms), 0);
-    console.log(
-      `ha placement, ${lost} host lost: ${after.length} requests after the loss, ${failed.length} not answered ` +
-        `(${failed.map((result) => `${result.label} ${result.status}`).join(', ') || 'none'}); the last of them sent ${lastFailedSent} ms after the loss; ` +
-        `slowest answer past ${NOTICE_MS} ms: ${slowest} ms`,
-    );
-    expect(after.length).toBeGreaterThan(100);
-    expect(failed.filter((result) => result.at >= lostAt + NOTICE_MS).map((result) => `${result.label} ${result.status} ${result.body}`)).toEqual([]);
-    for (const route of ['users route', 'rides route', 'new user', 'new ride']) {
-      expect(after.some((result) => result.label === route && result.at >= lostAt + NOTICE_MS && result.status < 300), route).toBe(true);
-    }
-    for (const result of traffic.results) {
-      if (result.label === 'new user' && result.status === 201) usernames.push((JSON.parse(result.sent ?? '{}') as { username: string }).username);
-      if (result.label === 'new ride' && result.status === 201) rideLocations.push(result.location as string);
-    }
+  it.each(['users', 'rides'] as const)(
+    'loses the %s host: every route keeps answering through the other gateways, and after its restart through every gateway; nothing acknowledged lost',
+    async (lost) => {
+      const survivors = HOSTS.filter((host) => host !== lost);
+      const load = survivors.flatMap((host, index) => [
+        { label: 'users route', url: `${gateway(host)}/api/v1/users` },
+        { label: 'rides route', url: `${gateway(host)}/api/v1/rides/count` },
+        { ...newUser(host, `ha-${lost}-${index}-{n}`), label: 'new user' },
+        { ...newRide(host, 'ha-base', 30 + index), label: 'new ride' },
+      ]);
+      const traffic = stream('db', load, 25_000, 50);
+      await sleep(4000);
+      const crashed = await bed.crash(lost);
+      const lostAt = Date.now();
+      await traffic.done;
+      const after = traffic.results.filter((result) => result.at >= lostAt);
+      const failed = after.filter((result) => result.status !== 200 && result.status !== 201);
+      // The last request that was not answered left this long after the loss (the answer it waited for is the client's 10 s).
+      const lastFailedSent = failed.reduce((latest, result) => Math.max(latest, result.at), lostAt) - lostAt;
+      const slowest = after.filter((result) => result.at >= lostAt + NOTICE_MS).reduce((most, result) => Math.max(most, result.ms), 0);
+      console.log(
+        `ha placement, ${lost} host lost: ${after.length} requests after the loss, ${failed.length} not answered ` +
+          `(${failed.map((result) => `${result.label} ${result.status}`).join(', ') || 'none'}); the last of them sent ${lastFailedSent} ms after the loss; ` +
+          `slowest answer past ${NOTICE_MS} ms: ${slowest} ms`,
+      );
+      expect(after.length).toBeGreaterThan(100);
+      expect(failed.filter((result) => result.at >= lostAt + NOTICE_MS).map((result) => `${result.label} ${result.status} ${result.body}`)).toEqual([]);
+      for (const route of ['users route', 'rides route', 'new user', 'new ride']) {
+        expect(
+          after.some((result) => result.label === route && result.at >= lostAt + NOTICE_MS && result.status < 300),
+          route,
+        ).toBe(true);
+      }
+      for (const result of traffic.results) {
+        if (result.label === 'new user' && result.status === 201) usernames.push((JSON.parse(result.sent ?? '{}') as { username: string }).username);
+        if (result.label === 'new ride' && result.status === 201) rideLocations.push(result.location as string);
+      }
 
-    const restartMs = await crashed.restart(async (host) => void (await deployment.start(host)));
-    await until(async () => {
-      const answers = await send('db', HOSTS.flatMap((host) => [{ url: `${gateway(host)}/api/v1/users` }, { url: `${gateway(host)}/api/v1/rides/count` }]));
-      return answers.every((answer) => answer.status === 200) ? answers : undefined;
-    }, 30_000, 'every route through every gateway');
-    console.log(`ha placement, ${lost} host restarted in ${(restartMs / 1000).toFixed(1)} s; ${usernames.length} users and ${rideLocations.length} rides acknowledged so far`);
-    await expectAllThere('db', HOSTS, usernames, rideLocations);
-  }, 300_000);
+      const restartMs = await crashed.restart(async (host) => void (await deployment.start(host)));
+      await until(
+        async () => {
+          const answers = await send(
+            'db',
+            HOSTS.flatMap((host) => [{ url: `${gateway(host)}/api/v1/users` }, { url: `${gateway(host)}/api/v1/rides/count` }]),
+          );
+          return answers.every((answer) => answer.status === 200) ? answers : undefined;
+        },
+        30_000,
+        'every route through every gateway',
+      );
+      console.log(`ha placement, ${lost} host restarted in ${(restartMs / 1000).toFixed(1)} s; ${usernames.length} users and ${rideLocations.length} rides acknowledged so far`);
+      await expectAllThere('db', HOSTS, usernames, rideLocations);
+    },
+    300_000,
+  );
 });

@@ -27,13 +27,16 @@ const SERVERS_OWNER = path.join(HERE, 'fixtures/servers-owner.ts');
 
 /** Live processes whose command line contains `text`. */
 function processesNaming(text: string): string[] {
-  return fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
-    try {
-      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text);
-    } catch {
-      return false;
-    }
-  });
+  return fs
+    .readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text);
+      } catch {
+        return false;
+      }
+    });
 }
 
 function bedFolders(bedName: string): string[] {
@@ -104,11 +107,15 @@ describe('servers across hosts', () => {
     }
   });
 
-  it('let in the cluster\'s own user on every node and never guest', async () => {
+  it("let in the cluster's own user on every node and never guest", async () => {
     const amqplib = path.join(REPO, 'node_modules/amqplib/channel_api.js');
     // A one-off connection from inside the bed: this process cannot reach the bed's addresses.
     const tryLogin = (url: string) =>
-      bed.run('users', ['node', '-e', `require(${JSON.stringify(amqplib)}).connect(process.argv[1]).then((c) => (console.log('accepted'), c.close()), (e) => console.log('refused ' + e.message))`, url], { hostname: false });
+      bed.run(
+        'users',
+        ['node', '-e', `require(${JSON.stringify(amqplib)}).connect(process.argv[1]).then((c) => (console.log('accepted'), c.close()), (e) => console.log('refused ' + e.message))`, url],
+        { hostname: false },
+      );
     for (const host of servers.hosts) {
       expect(await tryLogin(servers.amqpUrl(host)), host).toContain('accepted');
       expect(await tryLogin(`amqp://guest:guest@${host}:5672`), host).toMatch(/refused .*ACCESS_REFUSED/);
@@ -117,7 +124,13 @@ describe('servers across hosts', () => {
 
   it('keep a ZooKeeper session when its server host is cut off and the other two keep a quorum', async () => {
     // From users, only the servers of the other hosts: cutting one off leaves the client the other.
-    const client = startClient('users', ZK_CLIENT, { ZK_CONNECT: servers.zkConnect().split(',').filter((part) => !part.startsWith('users:')).join(',') });
+    const client = startClient('users', ZK_CLIENT, {
+      ZK_CONNECT: servers
+        .zkConnect()
+        .split(',')
+        .filter((part) => !part.startsWith('users:'))
+        .join(','),
+    });
     try {
       expect(await waitFor(() => client.events.some((item) => item.event === 'read'), 20_000, 50), client.stderr).toBe(true);
       const owner = client.events.find((item) => item.event === 'read')?.owner;
@@ -162,10 +175,14 @@ describe('servers across hosts', () => {
         await cut.heal();
       }
       // The cut node paused itself (pause_minority); it must be back before the next test kills another.
-      await until(async () => {
-        const status = JSON.parse(await servers.rabbitCli('users', 'rabbitmqctl', ['cluster_status', '--formatter', 'json']).catch(() => '{}')) as { running_nodes?: string[] };
-        return servers.hosts.every((host) => status.running_nodes?.includes(rabbitNodeName(host))) || undefined;
-      }, 60_000, 'every node running again after the heal');
+      await until(
+        async () => {
+          const status = JSON.parse(await servers.rabbitCli('users', 'rabbitmqctl', ['cluster_status', '--formatter', 'json']).catch(() => '{}')) as { running_nodes?: string[] };
+          return servers.hosts.every((host) => status.running_nodes?.includes(rabbitNodeName(host))) || undefined;
+        },
+        60_000,
+        'every node running again after the heal',
+      );
     } finally {
       client.stop();
     }

@@ -53,7 +53,12 @@ function startServer(host: string): Promise<boolean> {
 /** From `host`, which of `targets` (host:port) accept a connection. */
 async function reachable(host: string, targets: string[]): Promise<Record<string, boolean>> {
   const out = await bed.run(host, ['node', PROBE, 'connect', ...targets, String(FAIL_MS)], { hostname: false });
-  return Object.fromEntries(out.trim().split('\n').map((line) => [line.split(' ')[0], line.endsWith(' ok')]));
+  return Object.fromEntries(
+    out
+      .trim()
+      .split('\n')
+      .map((line) => [line.split(' ')[0], line.endsWith(' ok')]),
+  );
 }
 
 async function rtt(host: string, target: string, port: number): Promise<number> {
@@ -207,7 +212,12 @@ describe('what a bed leaves behind', () => {
     const owner = spawn('node', ['--import', 'tsx', OWNER, name], { stdio: ['ignore', 'pipe', 'inherit'] });
     const probe = new Probe(owner);
     expect(await probe.until('up', 20_000)).toBe(true);
-    const pids = ['alpha', 'beta'].flatMap((host) => execFileSync('ip', ['netns', 'pids', `rs-${name}-${host}`], { encoding: 'utf8' }).trim().split('\n').map(Number));
+    const pids = ['alpha', 'beta'].flatMap((host) =>
+      execFileSync('ip', ['netns', 'pids', `rs-${name}-${host}`], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .map(Number),
+    );
     expect(pids.length).toBe(2);
     return { owner, pids };
   }

@@ -101,9 +101,9 @@ describe('ensureZooKeeper', () => {
   it('fails clearly, within the timeout, when the configured address does not answer', async () => {
     const port = await freePort();
     const began = Date.now();
-    await expect(
-      ensureZooKeeper({ configuredConnect: `127.0.0.1:${port}`, dataDir, logger, timeoutMs: 1500 }),
-    ).rejects.toThrow(`ZooKeeper at the configured address 127.0.0.1:${port} did not answer within 1500 ms`);
+    await expect(ensureZooKeeper({ configuredConnect: `127.0.0.1:${port}`, dataDir, logger, timeoutMs: 1500 })).rejects.toThrow(
+      `ZooKeeper at the configured address 127.0.0.1:${port} did not answer within 1500 ms`,
+    );
     expect(Date.now() - began).toBeLessThan(4000);
   });
 
@@ -145,9 +145,9 @@ describe('ensureRabbitMq', () => {
 
   it('fails clearly, without leaking the password, when the configured broker does not answer', async () => {
     const port = await freePort();
-    await expect(
-      ensureRabbitMq({ configuredUrl: `amqp://bob:s3cret@127.0.0.1:${port}`, dataDir, logger, timeoutMs: 1000 }),
-    ).rejects.toThrow(new RegExp(`RabbitMQ at the configured address amqp://bob:\\*\\*\\*@127\\.0\\.0\\.1:${port} did not answer`));
+    await expect(ensureRabbitMq({ configuredUrl: `amqp://bob:s3cret@127.0.0.1:${port}`, dataDir, logger, timeoutMs: 1000 })).rejects.toThrow(
+      new RegExp(`RabbitMQ at the configured address amqp://bob:\\*\\*\\*@127\\.0\\.0\\.1:${port} did not answer`),
+    );
   });
 
   it('uses a configured list of cluster nodes when any one answers, and names every node when none does (passwords hidden)', async () => {
@@ -157,7 +157,9 @@ describe('ensureRabbitMq', () => {
     expect(rabbit.startedHere).toBe(false);
     expect(rabbit.address).toBe(`amqp://bob:s3cret@127.0.0.1:${dead}/v,${live}`);
     const other = await freePort();
-    const failure = await ensureRabbitMq({ configuredUrl: `amqp://bob:s3cret@127.0.0.1:${dead}/v,amqp://eve:t0ps3cret@127.0.0.1:${other}/v`, dataDir, logger, timeoutMs: 1000 }).catch((error: Error) => error);
+    const failure = await ensureRabbitMq({ configuredUrl: `amqp://bob:s3cret@127.0.0.1:${dead}/v,amqp://eve:t0ps3cret@127.0.0.1:${other}/v`, dataDir, logger, timeoutMs: 1000 }).catch(
+      (error: Error) => error,
+    );
     expect(failure).toBeInstanceOf(Error);
     expect((failure as Error).message).toContain(`amqp://bob:***@127.0.0.1:${dead}/v,amqp://eve:***@127.0.0.1:${other}/v did not answer`);
     expect((failure as Error).message).not.toMatch(/s3cret|t0ps3cret/);

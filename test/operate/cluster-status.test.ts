@@ -28,10 +28,14 @@ describe('what an operator sees: /health, /ready and /api/v1/cluster', () => {
 
   it('is alive and ready once a master and a slave serve', async () => {
     expect((await get(url('/health'))).body).toEqual({ status: 'ok' });
-    const ready = await until(async () => {
-      const answer = await get<{ status: string; reason: string; master: number }>(url('/ready'));
-      return answer.status === 200 ? answer : undefined;
-    }, 20_000, 'ready');
+    const ready = await until(
+      async () => {
+        const answer = await get<{ status: string; reason: string; master: number }>(url('/ready'));
+        return answer.status === 200 ? answer : undefined;
+      },
+      20_000,
+      'ready',
+    );
     expect(ready.body.status).toBe('ready');
     expect(ready.body.master).toBeGreaterThan(0);
   });
@@ -41,11 +45,15 @@ describe('what an operator sees: /health, /ready and /api/v1/cluster', () => {
       const write = await post(url('/api/v1/db/write'), { op: 'insert', table: 'users', values: { username: `status-${i}`, password: 'a'.repeat(40) } });
       expect(write.status).toBe(200);
     }
-    const caughtUp = await until(async () => {
-      const current = await status();
-      const slave = current.workers.find((worker) => worker.role === 'slave');
-      return current.master && current.master.appliedSeq >= 5 && slave?.lag === 0 ? current : undefined;
-    }, 10_000, 'the slave caught up in the status');
+    const caughtUp = await until(
+      async () => {
+        const current = await status();
+        const slave = current.workers.find((worker) => worker.role === 'slave');
+        return current.master && current.master.appliedSeq >= 5 && slave?.lag === 0 ? current : undefined;
+      },
+      10_000,
+      'the slave caught up in the status',
+    );
     expect(caughtUp.workers).toHaveLength(2);
     const pids = (await get<number[]>(url('/api/v1/worker/list'))).body;
     expect(caughtUp.workers.map((worker) => worker.pid).sort((a, b) => a - b)).toEqual(pids);
@@ -72,12 +80,16 @@ describe('what an operator sees: /health, /ready and /api/v1/cluster', () => {
       replacements: await metric('rideshare_worker_starts_total', { reason: 'replacement' }),
     };
     const [killed] = (await post<number[]>(url('/api/v1/crash/master'))).body;
-    const after = await until(async () => {
-      const current = await status();
-      const failover = current.events.find((event) => event.kind === 'failover' && event.at > before.at);
-      const replacement = current.events.find((event) => event.kind === 'worker-started' && event.reason === 'replacement' && event.at > before.at);
-      return failover && replacement && current.slaves.ready === 1 ? current : undefined;
-    }, 30_000, 'a failover and a replacement in the history');
+    const after = await until(
+      async () => {
+        const current = await status();
+        const failover = current.events.find((event) => event.kind === 'failover' && event.at > before.at);
+        const replacement = current.events.find((event) => event.kind === 'worker-started' && event.reason === 'replacement' && event.at > before.at);
+        return failover && replacement && current.slaves.ready === 1 ? current : undefined;
+      },
+      30_000,
+      'a failover and a replacement in the history',
+    );
     const exit = after.events.find((event) => event.kind === 'worker-exited' && event.pid === killed);
     expect(exit).toMatchObject({ reason: 'crash-api', signal: 'SIGKILL' });
     const failover = after.events.find((event) => event.kind === 'failover' && event.at > before.at);
@@ -95,10 +107,14 @@ describe('what an operator sees: /health, /ready and /api/v1/cluster', () => {
     const slave = (await status()).workers.find((worker) => worker.role === 'slave')!;
     const retiredBefore = await metric('rideshare_worker_exits_total', { reason: 'retired' });
     await service.orchestrator.supervisor!.setDesiredSlaves(0);
-    const notReady = await until(async () => {
-      const answer = await get<{ status: string; reason: string }>(url('/ready'));
-      return answer.status === 503 ? answer : undefined;
-    }, 20_000, 'not ready without a slave');
+    const notReady = await until(
+      async () => {
+        const answer = await get<{ status: string; reason: string }>(url('/ready'));
+        return answer.status === 503 ? answer : undefined;
+      },
+      20_000,
+      'not ready without a slave',
+    );
     expect(notReady.body).toMatchObject({ status: 'not ready', reason: 'no ready slave to serve reads' });
     // The slave leaves the registry as it starts to drain; its exit is recorded once it is gone.
     const exit = await until(async () => (await status()).events.find((event) => event.kind === 'worker-exited' && event.pid === slave.pid), 20_000, 'the exit recorded');

@@ -141,9 +141,7 @@ describe('a rolling restart of every orchestrator and service instance', () => {
 
     const failed = outcomes.filter((outcome) => typeof outcome.status === 'string');
     const longest = (kind: Outcome['kind']) => Math.round(Math.max(...outcomes.filter((outcome) => outcome.kind === kind).map((outcome) => outcome.ms)));
-    console.log(
-      `rolling restart: ${outcomes.length} requests, ${failed.length} failed; longest write ${longest('write')} ms, longest read ${longest('read')} ms`,
-    );
+    console.log(`rolling restart: ${outcomes.length} requests, ${failed.length} failed; longest write ${longest('write')} ms, longest read ${longest('read')} ms`);
     expect(failed.slice(0, 5)).toEqual([]);
     expect(outcomes.filter((outcome) => outcome.kind === 'write').length).toBeGreaterThan(20);
   }, 300_000);

@@ -218,10 +218,19 @@ describe('a rolling upgrade from the previous protocol version under load', () =
       try {
         const users = new Set((db.prepare("SELECT username FROM users WHERE username LIKE 'upgrade-%'").all() as { username: string }[]).map((row) => row.username));
         const rides = db.prepare("SELECT created_by AS createdBy, count(*) AS n FROM rides WHERE created_by LIKE 'upgrade-%' GROUP BY created_by").all() as { createdBy: string; n: number }[];
-        expect([...ackedUsers].filter((username) => !users.has(username)), `acknowledged users missing on ${worker.workerId}`).toEqual([]);
+        expect(
+          [...ackedUsers].filter((username) => !users.has(username)),
+          `acknowledged users missing on ${worker.workerId}`,
+        ).toEqual([]);
         const rideCounts = new Map(rides.map((row) => [row.createdBy, row.n]));
-        expect([...ackedRides].filter((username) => rideCounts.get(username) !== 1), `acknowledged rides missing on ${worker.workerId}`).toEqual([]);
-        expect(rides.filter((row) => row.n > 1), `rides applied twice on ${worker.workerId}`).toEqual([]);
+        expect(
+          [...ackedRides].filter((username) => rideCounts.get(username) !== 1),
+          `acknowledged rides missing on ${worker.workerId}`,
+        ).toEqual([]);
+        expect(
+          rides.filter((row) => row.n > 1),
+          `rides applied twice on ${worker.workerId}`,
+        ).toEqual([]);
       } finally {
         db.close();
       }

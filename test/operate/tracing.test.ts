@@ -73,7 +73,13 @@ describe('one request id from the gateway to the master and the replicas; access
     const replicated = await until(() => workerLines().find((line) => line.msg === 'write replicated' && line.requestId === applied.requestId), 5000, 'a replica\u2019s line');
     expect(replicated.seq).toBe(applied.seq);
 
-    for (const text of [serviceLogs.text(), orchestratorLogs.text(), workerLines().map((line) => JSON.stringify(line)).join('\n')]) {
+    for (const text of [
+      serviceLogs.text(),
+      orchestratorLogs.text(),
+      workerLines()
+        .map((line) => JSON.stringify(line))
+        .join('\n'),
+    ]) {
       expect(text).not.toContain(password);
     }
   });
@@ -88,11 +94,15 @@ describe('one request id from the gateway to the master and the replicas; access
 
   it('serves Prometheus metrics on every HTTP process', async () => {
     await post(`${database.orchestratorUrl}/api/v1/db/read`, { table: 'users', columns: ['username'], where: {} });
-    const orchestrator = await until(async () => {
-      const text = (await get<string>(`${database.orchestratorUrl}/metrics`)).body;
-      // Workers publish their position every half second.
-      return (sample(text, 'rideshare_worker_applied_seq', { role: 'master' }) ?? 0) > 0 ? text : undefined;
-    }, 5000, 'worker gauges');
+    const orchestrator = await until(
+      async () => {
+        const text = (await get<string>(`${database.orchestratorUrl}/metrics`)).body;
+        // Workers publish their position every half second.
+        return (sample(text, 'rideshare_worker_applied_seq', { role: 'master' }) ?? 0) > 0 ? text : undefined;
+      },
+      5000,
+      'worker gauges',
+    );
     expect(sample(orchestrator, 'rideshare_http_requests_total', { method: 'POST', route: '/api/v1/db/read', status: '200' })).toBeGreaterThan(0);
     expect(sample(orchestrator, 'rideshare_rpc_duration_seconds_count', { kind: 'write', outcome: 'ok' })).toBeGreaterThan(0);
     expect(sample(orchestrator, 'rideshare_queue_messages', { queue: 'readQ' })).toBeGreaterThanOrEqual(0);
@@ -101,7 +111,9 @@ describe('one request id from the gateway to the master and the replicas; access
     expect(sample(orchestrator, 'rideshare_process_cpu_seconds_total', {})).toBeGreaterThan(0);
     for (const url of [stack.gatewayUrl, stack.usersUrls[0], stack.ridesUrls[0]]) {
       const text = (await get<string>(`${url}/metrics`)).body;
-      expect(sample(text, 'rideshare_http_request_duration_seconds_count', { route: '/api/v1/users' }) ?? sample(text, 'rideshare_http_request_duration_seconds_count', { route: '/api/v1/rides' })).toBeGreaterThan(0);
+      expect(
+        sample(text, 'rideshare_http_request_duration_seconds_count', { route: '/api/v1/users' }) ?? sample(text, 'rideshare_http_request_duration_seconds_count', { route: '/api/v1/rides' }),
+      ).toBeGreaterThan(0);
     }
   });
 

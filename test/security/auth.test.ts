@@ -199,11 +199,15 @@ describe('the database service refuses strangers, and the service role what is t
   it('counts for scaling only the valid reads of callers allowed to read', async () => {
     const total = async () => (await get<ClusterStatus>(url('/api/v1/cluster'))).body.reads.total;
     // Earlier reads are published every 200 ms: wait for a total that holds still.
-    const before = await until(async () => {
-      const now = await total();
-      await sleep(500);
-      return (await total()) === now ? now : undefined;
-    }, 10_000, 'the read count to settle');
+    const before = await until(
+      async () => {
+        const now = await total();
+        await sleep(500);
+        return (await total()) === now ? now : undefined;
+      },
+      10_000,
+      'the read count to settle',
+    );
     for (let i = 0; i < 20; i += 1) {
       await call('nobody', 'POST', '/api/v1/db/read', read);
       await call('stranger', 'POST', '/api/v1/db/read', read);

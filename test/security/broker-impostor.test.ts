@@ -18,7 +18,7 @@ import { until } from '../../harness/replicas.ts';
 import { settledWorkers } from '../../harness/workers.ts';
 import { encode, PROTOCOL_VERSION } from '../../src/dbaas/protocol/messages.ts';
 import { clusterNames } from '../../src/dbaas/protocol/names.ts';
-import { fetchSnapshot } from '../../src/dbaas/replication/SnapshotTransfer.ts';
+import { fetchSnapshot } from '../../src/dbaas/replication/snapshot-transfer.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 
 const FORGED_ROW = { username: 'forged-by-the-impostor' };
@@ -81,11 +81,15 @@ describe('an impostor with the broker credentials and without the cluster key', 
   it('consuming readQ beside the slave, gets none of its forged answers to a client', async () => {
     const channel = await impostor.createChannel();
     let answered = 0;
-    const { consumerTag } = await channel.consume(clusterNames(service.cluster).readQ, (message) => {
-      if (!message) return;
-      channel.sendToQueue(message.properties.replyTo as string, forgedReply(message), { correlationId: message.properties.correlationId as string });
-      answered += 1;
-    }, { noAck: true });
+    const { consumerTag } = await channel.consume(
+      clusterNames(service.cluster).readQ,
+      (message) => {
+        if (!message) return;
+        channel.sendToQueue(message.properties.replyTo as string, forgedReply(message), { correlationId: message.properties.correlationId as string });
+        answered += 1;
+      },
+      { noAck: true },
+    );
     try {
       const answers = await Promise.all(
         Array.from({ length: 40 }, async (_, index) => {
@@ -117,11 +121,15 @@ describe('an impostor with the broker credentials and without the cluster key', 
     await channel.consume('amq.rabbitmq.reply-to', () => undefined, { noAck: true });
     let served = 0;
     // A higher priority than any worker's: the impostor takes every request while it consumes.
-    const { consumerTag } = await channel.consume(names.snapshotQ, (message) => {
-      if (!message) return;
-      serveForged(channel, message, forged);
-      served += 1;
-    }, { noAck: true, priority: 100 });
+    const { consumerTag } = await channel.consume(
+      names.snapshotQ,
+      (message) => {
+        if (!message) return;
+        serveForged(channel, message, forged);
+        served += 1;
+      },
+      { noAck: true, priority: 100 },
+    );
     const file = path.join(folder, 'joining.db');
     try {
       const connection = await amqp.connect(service.amqpUrl);
@@ -163,32 +171,40 @@ describe('an impostor with the broker credentials and without the cluster key', 
     const thief = await impostor.createChannel();
     let bytes = 0;
     const signals: string[] = [];
-    await thief.consume('amq.rabbitmq.reply-to', (message) => {
-      if (!message) return;
-      const header = (message.properties.headers as Record<string, unknown> | undefined)?.['x-snapshot'];
-      signals.push(String(header));
-      bytes += message.content.length;
-      // Acknowledges everything as a requester would, to be sent the whole file.
-      const from = message.properties.replyTo as string | undefined;
-      const index = /"type":"chunk","index":(\d+)/.exec(String(header))?.[1];
-      const ack = /"type":"(accepted|end)"/.test(String(header)) || index !== undefined;
-      if (from && ack) {
-        const transferId = message.properties.correlationId as string;
-        const end = /"chunks":(\d+)/.exec(signals.join(''))?.[1];
-        const ackIndex = index !== undefined ? Number(index) : /"type":"end"/.test(String(header)) ? Number(end ?? 0) : -1;
-        thief.sendToQueue(from, encode({ v: 1, type: 'ack', transferId, index: ackIndex }), { correlationId: transferId });
-      }
-    }, { noAck: true });
+    await thief.consume(
+      'amq.rabbitmq.reply-to',
+      (message) => {
+        if (!message) return;
+        const header = (message.properties.headers as Record<string, unknown> | undefined)?.['x-snapshot'];
+        signals.push(String(header));
+        bytes += message.content.length;
+        // Acknowledges everything as a requester would, to be sent the whole file.
+        const from = message.properties.replyTo as string | undefined;
+        const index = /"type":"chunk","index":(\d+)/.exec(String(header))?.[1];
+        const ack = /"type":"(accepted|end)"/.test(String(header)) || index !== undefined;
+        if (from && ack) {
+          const transferId = message.properties.correlationId as string;
+          const end = /"chunks":(\d+)/.exec(signals.join(''))?.[1];
+          const ackIndex = index !== undefined ? Number(index) : /"type":"end"/.test(String(header)) ? Number(end ?? 0) : -1;
+          thief.sendToQueue(from, encode({ v: 1, type: 'ack', transferId, index: ackIndex }), { correlationId: transferId });
+        }
+      },
+      { noAck: true },
+    );
     thief.sendToQueue(names.snapshotQ, request.content, { ...request.properties, replyTo: 'amq.rabbitmq.reply-to', expiration: undefined });
     // A worker took the replayed request and refused it: it is kept on the refused queue. Nothing
     // it would have sent can come after that decision.
-    await until(async () => {
-      for (let kept = await thief.get(names.refusedQ, { noAck: true }); kept; kept = await thief.get(names.refusedQ, { noAck: true })) {
-        const from = (kept.properties.headers as Record<string, unknown> | undefined)?.['x-refused-from'];
-        if (from === 'snapshotQ' && kept.content.equals(request.content)) return true;
-      }
-      return undefined;
-    }, 15_000, 'the replayed request refused');
+    await until(
+      async () => {
+        for (let kept = await thief.get(names.refusedQ, { noAck: true }); kept; kept = await thief.get(names.refusedQ, { noAck: true })) {
+          const from = (kept.properties.headers as Record<string, unknown> | undefined)?.['x-refused-from'];
+          if (from === 'snapshotQ' && kept.content.equals(request.content)) return true;
+        }
+        return undefined;
+      },
+      15_000,
+      'the replayed request refused',
+    );
     await thief.close();
     expect(signals.filter((signal) => signal.includes('"chunk"'))).toEqual([]);
     expect(bytes).toBe(0);
@@ -226,7 +242,9 @@ describe('an impostor with the broker credentials and without the cluster key', 
     expect(holding, `writeQ taken after ${tries} tries`).toBeDefined();
     try {
       const answers = await Promise.all(
-        Array.from({ length: 10 }, (_, index) => post<{ seq?: number }>(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: `while-held-${index}`, password } })),
+        Array.from({ length: 10 }, (_, index) =>
+          post<{ seq?: number }>(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: `while-held-${index}`, password } }),
+        ),
       );
       expect(answered).toBeGreaterThan(0);
       // Not one forged acknowledgement: the writes the impostor took are lost to it, and answered 503.
@@ -255,5 +273,3 @@ function usernamesIn(file: string): string[] {
     db.close();
   }
 }
-
-

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../harness/replicas.ts';
-import { findClusterWorkers } from '../../src/dbaas/runtime/workerProcesses.ts';
+import { findClusterWorkers } from '../../src/dbaas/runtime/worker-processes.ts';
 import { startSystem, type RunningSystem } from '../system/support/npm-start.ts';
 
 const ADMIN_TOKEN = `adm-${'A'.repeat(40)}`;
@@ -68,10 +68,14 @@ describe('the processes npm start starts get an allow-listed environment', () =>
   });
 
   it('a worker gets its settings and no token', async () => {
-    const workers = await until(() => {
-      const found = findClusterWorkers(system.cluster);
-      return found.length > 0 ? found : undefined;
-    }, 30_000, 'a worker to run');
+    const workers = await until(
+      () => {
+        const found = findClusterWorkers(system.cluster);
+        return found.length > 0 ? found : undefined;
+      },
+      30_000,
+      'a worker to run',
+    );
     for (const worker of workers) {
       const env = environOf(worker.pid);
       expect(env.has('RIDESHARE_WORKER_SETTINGS')).toBe(true);

@@ -15,7 +15,7 @@ import { readLiveReplicas, until } from '../../harness/replicas.ts';
 import { settledWorkers } from '../../harness/workers.ts';
 import { encode, PROTOCOL_VERSION } from '../../src/dbaas/protocol/messages.ts';
 import { clusterNames } from '../../src/dbaas/protocol/names.ts';
-import { encodeRequest } from '../../src/dbaas/replication/SnapshotProtocol.ts';
+import { encodeRequest } from '../../src/dbaas/replication/snapshot-protocol.ts';
 import { MessageSigner } from '../../src/dbaas/transport/signing.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 
@@ -69,23 +69,35 @@ describe('messages not signed with the cluster key', () => {
       // A snapshot request would hand the whole database (hashes included) to its reply-to.
       send(names.snapshotQ, encodeRequest(randomUUID(), 0));
       // Sync messages: a write far ahead of the stream, and an epoch mark of an absurd epoch.
-      const sync = { v: PROTOCOL_VERSION, kind: 'write', epoch: 1, seq: 9_000_000, requestId: 'injected', write: { op: 'insert', table: 'users', values: { username: 'injected', password } }, result: { changes: 1, seq: 9_000_000, epoch: 1 } };
+      const sync = {
+        v: PROTOCOL_VERSION,
+        kind: 'write',
+        epoch: 1,
+        seq: 9_000_000,
+        requestId: 'injected',
+        write: { op: 'insert', table: 'users', values: { username: 'injected', password } },
+        result: { changes: 1, seq: 9_000_000, epoch: 1 },
+      };
       channel.publish(names.syncExchange, '', encode(sync));
       channel.publish(names.syncExchange, '', encode({ v: PROTOCOL_VERSION, kind: 'epoch', epoch: 2 ** 40, seq: 0, masterId: 'intruder' }));
       // Each refusal is kept, unexecuted, on the cluster's refused queue, saying where and why.
-      const kept = await until(async () => {
-        const found: { from: string; reason: string; content: string }[] = [];
-        for (;;) {
-          const message = await channel.get(names.refusedQ, { noAck: true });
-          if (!message) break;
-          const headers = message.properties.headers as Record<string, string>;
-          found.push({ from: headers['x-refused-from']!, reason: headers['x-refused-reason']!, content: message.content.toString() });
-        }
-        refused.push(...found);
-        if (refused.length >= 9) return refused;
-        await sleep(200);
-        return undefined;
-      }, 10_000, 'the refused messages kept');
+      const kept = await until(
+        async () => {
+          const found: { from: string; reason: string; content: string }[] = [];
+          for (;;) {
+            const message = await channel.get(names.refusedQ, { noAck: true });
+            if (!message) break;
+            const headers = message.properties.headers as Record<string, string>;
+            found.push({ from: headers['x-refused-from']!, reason: headers['x-refused-reason']!, content: message.content.toString() });
+          }
+          refused.push(...found);
+          if (refused.length >= 9) return refused;
+          await sleep(200);
+          return undefined;
+        },
+        10_000,
+        'the refused messages kept',
+      );
       const from = (queue: string) => kept.filter((entry) => entry.from === queue).length;
       expect({ writeQ: from('writeQ'), readQ: from('readQ'), snapshotQ: from('snapshotQ'), sync: from('sync') }).toEqual({ writeQ: 5, readQ: 1, snapshotQ: 1, sync: 2 });
       expect(kept.map((entry) => entry.content)).toContain('DROP TABLE users; --');
@@ -130,7 +142,11 @@ describe('messages not signed with the cluster key', () => {
     const written = await post<{ seq: number }>(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'after-replay', password } });
     expect(written.status).toBe(200);
     const replicas = before.map((worker) => worker.workerId);
-    await until(() => (readLiveReplicas(service.dataDir, replicas).filter((replica) => replica.appliedSeq >= written.body.seq).length === replicas.length ? true : undefined), 10_000, 'the write after the mark on every replica');
+    await until(
+      () => (readLiveReplicas(service.dataDir, replicas).filter((replica) => replica.appliedSeq >= written.body.seq).length === replicas.length ? true : undefined),
+      10_000,
+      'the write after the mark on every replica',
+    );
     const after = await settledWorkers(service, 2);
     expect(after.map((worker) => worker.pid).sort()).toEqual(before.map((worker) => worker.pid).sort());
     expect(await usernames()).toContain('after-replay');

@@ -23,7 +23,7 @@ function slowClient(url: string, mode: 'head' | 'body' | 'idle' = 'head'): { clo
   socket.resume();
   const timer = setInterval(() => {
     if (!socket.writable || mode === 'idle') return;
-    socket.write(mode === 'head' && sent < head.length ? head[sent] as string : 'a');
+    socket.write(mode === 'head' && sent < head.length ? (head[sent] as string) : 'a');
     sent += 1;
   }, 500);
   const closedAfterMs = new Promise<number>((resolve) => {
@@ -114,7 +114,10 @@ describe('limits on every edge', () => {
     const body = await request('PUT', `${stack.gatewayUrl}/api/v1/users`, { raw: `{"username":"${big}","password":"${'a'.repeat(40)}"}`, headers: { 'content-type': 'application/json' } });
     expect(body.status).toBe(413);
     expect(body.body).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
-    const orchestratorBody = await request('POST', `${database.orchestratorUrl}/api/v1/db/read`, { raw: `{"table":"users","where":{"username":"${big}"}}`, headers: { 'content-type': 'application/json' } });
+    const orchestratorBody = await request('POST', `${database.orchestratorUrl}/api/v1/db/read`, {
+      raw: `{"table":"users","where":{"username":"${big}"}}`,
+      headers: { 'content-type': 'application/json' },
+    });
     expect(orchestratorBody.status).toBe(413);
     const head = await request('GET', `${stack.gatewayUrl}/api/v1/users`, { headers: { 'x-padding': 'y'.repeat(300 * 1024) } }).catch((error: unknown) => error);
     // Node answers a head over the limit with 431 and closes; either way the server lives on.

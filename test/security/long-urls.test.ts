@@ -33,13 +33,7 @@ describe('logged URLs are abbreviated', () => {
 
   it('five requests with 200 kB paths through the gateway add a few kilobytes to the logs, and each URL is shown cut with its length', async () => {
     const long = 'a'.repeat(200 * 1000);
-    const paths = [
-      `/api/v1/users/${long}`,
-      `/api/v1/users?username=bob&pad=${long}`,
-      `/api/v1/users${long}`,
-      `/api/v1/users/${long}?x=1`,
-      `/api/v1/users?username=bob&pad=${long}`,
-    ];
+    const paths = [`/api/v1/users/${long}`, `/api/v1/users?username=bob&pad=${long}`, `/api/v1/users${long}`, `/api/v1/users/${long}?x=1`, `/api/v1/users?username=bob&pad=${long}`];
     lines.length = 0;
     for (const path of paths) {
       const method = path.includes('?') ? 'GET' : 'DELETE';

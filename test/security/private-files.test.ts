@@ -16,10 +16,10 @@ import { testServers } from '../../harness/inject.ts';
 import { TEST_CLUSTER_KEY } from '../../harness/signing.ts';
 import { settledWorkers } from '../../harness/workers.ts';
 import { TEST_ZK_AUTH } from '../../harness/zk-auth.ts';
-import { downloadBackup } from '../../src/dbaas/backup/BackupDownload.ts';
-import { manifestPathOf } from '../../src/dbaas/backup/BackupFormat.ts';
-import { installBackup } from '../../src/dbaas/backup/Restore.ts';
-import { restoreRecordPath } from '../../src/dbaas/supervisor/ClusterFiles.ts';
+import { downloadBackup } from '../../src/dbaas/backup/backup-download.ts';
+import { manifestPathOf } from '../../src/dbaas/backup/backup-format.ts';
+import { installBackup } from '../../src/dbaas/backup/restore.ts';
+import { restoreRecordPath } from '../../src/dbaas/supervisor/cluster-files.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
 import { encodeWorkerSettings, WORKER_SETTINGS_VARIABLE } from '../../src/dbaas/worker/WorkerSettings.ts';
 
@@ -62,7 +62,12 @@ describe('DATA_DIR is 0700 at every start', () => {
     { name: 'npm start', entry: 'src/main.ts', args: [], env: (dataDir) => ({ DATA_DIR: dataDir, RESTORE_FROM: path.join(work, 'missing.db'), ORCHESTRATOR_PORT: '1' }) },
     // Without AMQP_URL and ZK_CONNECT the orchestrator exits with 2 at once.
     { name: 'the orchestrator', entry: 'src/dbaas/orchestrator/main.ts', args: [], env: (dataDir) => ({ DATA_DIR: dataDir, AMQP_URL: '', ZK_CONNECT: '' }) },
-    { name: 'npm run restore', entry: 'src/tools/restore.ts', args: [path.join(work, 'missing.db')], env: (dataDir) => ({ DATA_DIR: dataDir, ORCHESTRATOR_URL: NOBODY, ZK_CONNECT: testServers().zkConnect, RIDESHARE_CLUSTER: uniqueClusterName('private') }) },
+    {
+      name: 'npm run restore',
+      entry: 'src/tools/restore.ts',
+      args: [path.join(work, 'missing.db')],
+      env: (dataDir) => ({ DATA_DIR: dataDir, ORCHESTRATOR_URL: NOBODY, ZK_CONNECT: testServers().zkConnect, RIDESHARE_CLUSTER: uniqueClusterName('private') }),
+    },
     { name: 'npm run backup', entry: 'src/tools/backup.ts', args: [path.join(work, 'never.db')], env: (dataDir) => ({ DATA_DIR: dataDir, ORCHESTRATOR_URL: NOBODY }) },
   ];
 
@@ -80,7 +85,12 @@ describe('DATA_DIR is 0700 at every start', () => {
 
   it('npm run restore makes a missing DATA_DIR 0700', async () => {
     const dataDir = path.join(work, 'made-by-restore', 'data');
-    const run = await runEntry('src/tools/restore.ts', [path.join(work, 'missing.db')], { DATA_DIR: dataDir, ORCHESTRATOR_URL: NOBODY, ZK_CONNECT: testServers().zkConnect, RIDESHARE_CLUSTER: uniqueClusterName('private') });
+    const run = await runEntry('src/tools/restore.ts', [path.join(work, 'missing.db')], {
+      DATA_DIR: dataDir,
+      ORCHESTRATOR_URL: NOBODY,
+      ZK_CONNECT: testServers().zkConnect,
+      RIDESHARE_CLUSTER: uniqueClusterName('private'),
+    });
     expect(run.code, run.output).toBe(1);
     expect(modeOf(dataDir)).toBe('700');
   });

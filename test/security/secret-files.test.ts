@@ -46,8 +46,6 @@ describe('secret settings from files', () => {
   });
 
   it('refuses a setting given both ways', () => {
-    expect(() => loadConfig({ DATA_DIR: dir, ZK_AUTH: 'rideshare:password-1', ZK_AUTH_FILE: file('zk2', 'rideshare:password-2') })).toThrow(
-      'ZK_AUTH and ZK_AUTH_FILE are both set: keep one',
-    );
+    expect(() => loadConfig({ DATA_DIR: dir, ZK_AUTH: 'rideshare:password-1', ZK_AUTH_FILE: file('zk2', 'rideshare:password-2') })).toThrow('ZK_AUTH and ZK_AUTH_FILE are both set: keep one');
   });
 });

@@ -27,10 +27,14 @@ describe('secrets stay out of the logs', () => {
     await until(async () => ((await request('GET', `${system.orchestratorUrl}/ready`)).status === 200 ? true : undefined), 60_000, 'the database ready');
     // This test is about the logs: on a loaded machine the first write may meet a 503 and be retried
     // (a 400 then says an earlier attempt was applied behind it).
-    const created = await until(async () => {
-      const answer = await request('PUT', `${gateway}/api/v1/users`, { json: { username: 'keeper', password } });
-      return answer.status === 201 || answer.status === 400 ? answer : undefined;
-    }, 30_000, 'the user created');
+    const created = await until(
+      async () => {
+        const answer = await request('PUT', `${gateway}/api/v1/users`, { json: { username: 'keeper', password } });
+        return answer.status === 201 || answer.status === 400 ? answer : undefined;
+      },
+      30_000,
+      'the user created',
+    );
     expect([201, 400]).toContain(created.status);
     expect((await request('GET', `${gateway}/api/v1/users`)).status).toBe(200);
     const admin = fs.readFileSync(path.join(system.dataDir, 'secrets', 'admin.token'), 'utf8').trim();

@@ -12,9 +12,9 @@ import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } f
 import { testServers } from '../../harness/inject.ts';
 import { post, put } from '../../harness/http.ts';
 import { staysTrue, until } from '../../harness/replicas.ts';
-import { digestId } from '../../src/dbaas/coordination/ZkAcl.ts';
+import { digestId } from '../../src/dbaas/coordination/zk-acl.ts';
 import { CreateMode, isZkError, ZkClient, ZkErrorCode } from '../../src/dbaas/coordination/ZkClient.ts';
-import { listWorkers } from '../../src/dbaas/coordination/WorkerRegistry.ts';
+import { listWorkers } from '../../src/dbaas/coordination/worker-registry.ts';
 import { clusterPaths, ZK_BASE } from '../../src/dbaas/protocol/names.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 

@@ -14,11 +14,13 @@ describe('areas', () => {
     expect(toArea(value)).toBe(area);
   });
 
-  it.each([0, 199, -1, 3.5, '0', '199', 'abc', '', ' 3', '3 ', '03', '+3', '3.0', '3e0', '0x3', null, true, [3], { area: 3 }, Number.NaN, Infinity, 1e39,
-    '1234567890123456789012345678901234567890'])('refuses %j', (value) => {
-    expect(toArea(value)).toBeUndefined();
-    expect(() => requireArea(value, 'source')).toThrow(/source: expected an area number 1\.\.198/);
-  });
+  it.each([0, 199, -1, 3.5, '0', '199', 'abc', '', ' 3', '3 ', '03', '+3', '3.0', '3e0', '0x3', null, true, [3], { area: 3 }, Number.NaN, Infinity, 1e39, '1234567890123456789012345678901234567890'])(
+    'refuses %j',
+    (value) => {
+      expect(toArea(value)).toBeUndefined();
+      expect(() => requireArea(value, 'source')).toThrow(/source: expected an area number 1\.\.198/);
+    },
+  );
 });
 
 describe('area names file', () => {

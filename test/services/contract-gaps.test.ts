@@ -50,7 +50,9 @@ async function ridesWithUsersAt(database: DatabaseServiceHandle, usersUrl: strin
   try {
     const rides = await startRidesService({ port: 0, db, gatewayUrl, publicHost: 'http://rides-0.test', now: MAY_2020, httpTimeoutMs: 2000, logger });
     handles.push(rides);
-    handles.push(await startGateway({ port: Number(new URL(gatewayUrl).port), usersUpstreams: [usersUrl], ridesUpstreams: [rides.url], coolDownMs: 100, timeoutMs: GATEWAY_UPSTREAM_TIMEOUT_MS, logger }));
+    handles.push(
+      await startGateway({ port: Number(new URL(gatewayUrl).port), usersUpstreams: [usersUrl], ridesUpstreams: [rides.url], coolDownMs: 100, timeoutMs: GATEWAY_UPSTREAM_TIMEOUT_MS, logger }),
+    );
     return { rides: httpClient(rides.url), close };
   } catch (error) {
     await close();
@@ -106,13 +108,12 @@ describe('the services’ contract where no other test looks', () => {
     }
   });
 
-  it.each([
-    ['/api/v1/rides?source=1&source=2&destination=3'],
-    ['/api/v1/rides?source=1&destination=3&destination=4'],
-    ['/api/v1/users?username=a&username=b'],
-  ])('a repeated query parameter is a 400 (%s)', async (path) => {
-    expectError(await stack.gateway.get(path), 400, 'BAD_REQUEST');
-  });
+  it.each([['/api/v1/rides?source=1&source=2&destination=3'], ['/api/v1/rides?source=1&destination=3&destination=4'], ['/api/v1/users?username=a&username=b']])(
+    'a repeated query parameter is a 400 (%s)',
+    async (path) => {
+      expectError(await stack.gateway.get(path), 400, 'BAD_REQUEST');
+    },
+  );
 
   it('while the database service cannot be reached, the single-resource routes and db/clear answer 503 JSON', async () => {
     const creator = await addUser(stack);

@@ -45,7 +45,11 @@ describe('gateway', () => {
   it('refuses the instances\u2019 own endpoints: db/clear and _count answer on each instance\u2019s address only', async () => {
     const name = unique('kept');
     expect((await stack.gateway.put('/api/v1/users', { username: name, password: PASSWORD })).status).toBe(201);
-    for (const [method, path] of [['POST', '/api/v1/db/clear'], ['GET', '/api/v1/_count'], ['DELETE', '/api/v1/_count']] as const) {
+    for (const [method, path] of [
+      ['POST', '/api/v1/db/clear'],
+      ['GET', '/api/v1/_count'],
+      ['DELETE', '/api/v1/_count'],
+    ] as const) {
       expectError(await stack.gateway.call(method, path), 404, 'NOT_FOUND');
     }
     expect((await stack.gateway.get(`/api/v1/users?username=${name}`)).body).toEqual([name]);

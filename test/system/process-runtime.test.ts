@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ProcessRuntime } from '../../src/dbaas/runtime/ProcessRuntime.ts';
-import { findClusterWorkers, killClusterWorkers, workerTag } from '../../src/dbaas/runtime/workerProcesses.ts';
+import { findClusterWorkers, killClusterWorkers, workerTag } from '../../src/dbaas/runtime/worker-processes.ts';
 import type { WorkerExit } from '../../src/dbaas/runtime/WorkerRuntime.ts';
 import { commandLine, isAlive, sendSignal } from '../../src/shared/processes.ts';
 import { uniqueClusterName as uniqueCluster } from '../../harness/database-service.ts';

@@ -2,18 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  identify,
-  isAlive,
-  isSameProcess,
-  portAccepts,
-  processGroupOf,
-  sendSignal,
-  signalIdentified,
-  terminate,
-  waitFor,
-  waitForPort,
-} from '../../src/shared/processes.ts';
+import { identify, isAlive, isSameProcess, portAccepts, processGroupOf, sendSignal, signalIdentified, terminate, waitFor, waitForPort } from '../../src/shared/processes.ts';
 
 const started: number[] = [];
 

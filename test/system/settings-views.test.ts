@@ -18,11 +18,18 @@ import { usersSettingsFrom } from '../../src/services/users/settings.ts';
 import { childEnvironment } from '../../src/shared/child-environment.ts';
 import { ConfigError, DEFAULT_WORKER_IMAGE, loadConfig, SETTING_NAMES, type Config } from '../../src/shared/config.ts';
 import { SECRET_SETTINGS } from '../../src/shared/secret-settings.ts';
-import { GATEWAY_SETTINGS, ORCHESTRATOR_SETTINGS, RIDES_SETTINGS, USERS_SETTINGS } from '../../src/system/settingsOfProcesses.ts';
+import { GATEWAY_SETTINGS, ORCHESTRATOR_SETTINGS, RIDES_SETTINGS, USERS_SETTINGS } from '../../src/system/settings-of-processes.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SERVERS = { AMQP_URL: 'amqp://u:p@127.0.0.1:5672/v', ZK_CONNECT: '127.0.0.1:2181' };
-const SECRETS = { CLUSTER_KEY: 'k'.repeat(32), ZK_AUTH: 'operator:zk-password-1', SERVICE_TOKEN: 's'.repeat(32), ADMIN_TOKEN: 'a'.repeat(32), RABBITMQ_PASSWORD: 'r'.repeat(32), ERLANG_COOKIE: 'C'.repeat(32) };
+const SECRETS = {
+  CLUSTER_KEY: 'k'.repeat(32),
+  ZK_AUTH: 'operator:zk-password-1',
+  SERVICE_TOKEN: 's'.repeat(32),
+  ADMIN_TOKEN: 'a'.repeat(32),
+  RABBITMQ_PASSWORD: 'r'.repeat(32),
+  ERLANG_COOKIE: 'C'.repeat(32),
+};
 
 describe('settings: one parse, a typed view per process', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-settings-'));
@@ -179,7 +186,12 @@ describe('what npm start passes each process covers what its view reads', () => 
   /** What RideShareSystem gives each kind of process itself (addresses it decided, its port). */
   const given = (...names: string[]) => Object.fromEntries(names.map((name) => [name, everySetting[name] as string]));
   const processes = [
-    { name: 'orchestrator', allowed: ORCHESTRATOR_SETTINGS, given: given('AMQP_URL', 'ZK_CONNECT', 'DATA_DIR', 'ORCHESTRATOR_URL', 'ORCHESTRATOR_PORT'), view: (config: Config) => orchestratorSettingsFrom(config) },
+    {
+      name: 'orchestrator',
+      allowed: ORCHESTRATOR_SETTINGS,
+      given: given('AMQP_URL', 'ZK_CONNECT', 'DATA_DIR', 'ORCHESTRATOR_URL', 'ORCHESTRATOR_PORT'),
+      view: (config: Config) => orchestratorSettingsFrom(config),
+    },
     { name: 'users service', allowed: USERS_SETTINGS, given: given('DATA_DIR', 'ORCHESTRATOR_URL', 'USERS_PORT'), view: usersSettingsFrom },
     { name: 'rides service', allowed: RIDES_SETTINGS, given: given('DATA_DIR', 'ORCHESTRATOR_URL', 'RIDES_PORT'), view: ridesSettingsFrom },
     { name: 'gateway', allowed: GATEWAY_SETTINGS, given: given('USERS_UPSTREAMS', 'RIDES_UPSTREAMS', 'GATEWAY_PORT'), view: gatewaySettingsFrom },

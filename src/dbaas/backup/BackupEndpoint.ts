@@ -17,12 +17,12 @@ import { UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { PRIVATE_DIR_MODE } from '../../shared/private-files.ts';
 import type { ClusterNames } from '../protocol/names.ts';
-import { askMasterPosition } from '../replication/MasterPosition.ts';
+import { askMasterPosition } from '../replication/master-position.ts';
 import type { MessageSigner } from '../transport/signing.ts';
-import { snapshotTempFile, sweepStaleSnapshotFiles } from '../replication/SnapshotTempFiles.ts';
-import { fetchSnapshot, type FetchedSnapshot } from '../replication/SnapshotTransfer.ts';
+import { snapshotTempFile, sweepStaleSnapshotFiles } from '../replication/snapshot-temp-files.ts';
+import { fetchSnapshot, type FetchedSnapshot } from '../replication/snapshot-transfer.ts';
 import { connectAmqp } from '../transport/amqp.ts';
-import { BACKUP_HEADERS } from './BackupFormat.ts';
+import { BACKUP_HEADERS } from './backup-format.ts';
 
 export interface BackupEndpointOptions {
   amqpUrl: string;

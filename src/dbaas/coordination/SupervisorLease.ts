@@ -73,7 +73,12 @@ export class SupervisorLease {
       }
       await new Promise<void>((resolve) => {
         this.wake = resolve;
-        this.zk.exists(this.path, () => resolve()).then((stat) => stat ?? resolve(), () => setTimeout(resolve, RETRY_MS));
+        this.zk
+          .exists(this.path, () => resolve())
+          .then(
+            (stat) => stat ?? resolve(),
+            () => setTimeout(resolve, RETRY_MS),
+          );
       });
     }
     return false;

@@ -6,7 +6,7 @@
  * that way, while a worker, whose lease died with the session, stops instead.
  *
  * With credentials, every session signs in with them (digest scheme) and every node it creates
- * carries the cluster's ACL (ZkAcl.ts): only holders of the same credentials may change it.
+ * carries the cluster's ACL (zk-acl.ts): only holders of the same credentials may change it.
  * ZooKeeper authenticates a connection, not a session, and node-zookeeper-client sends the
  * credentials again after a reconnection but behind whatever was queued meanwhile; so operations
  * wait for the link to be up before they are handed to the library, never running unsigned.
@@ -25,9 +25,9 @@ import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { withTimeout } from '../../shared/timeout.ts';
 import { LinkWatch } from './LinkWatch.ts';
-import { aclFor, digestAuth, OPEN_ACL, type ZkCredentials } from './ZkAcl.ts';
+import { aclFor, digestAuth, OPEN_ACL, type ZkCredentials } from './zk-acl.ts';
 
-export type { ZkCredentials } from './ZkAcl.ts';
+export type { ZkCredentials } from './zk-acl.ts';
 
 export interface ZkClientOptions {
   connect: string;
@@ -204,7 +204,10 @@ export class ZkClient extends EventEmitter {
    */
   private onSilentLink(client: zookeeper.Client): void {
     if (client !== this.client || this.closed || this.sessionLost) return;
-    this.options.logger?.warn({ connect: this.options.connect, silentForMs: silenceLimitFor(this.options.sessionTimeoutMs) }, 'ZooKeeper has not answered for too long: the link counts as dead, reconnecting');
+    this.options.logger?.warn(
+      { connect: this.options.connect, silentForMs: silenceLimitFor(this.options.sessionTimeoutMs) },
+      'ZooKeeper has not answered for too long: the link counts as dead, reconnecting',
+    );
     this.onDisconnected();
     (client as unknown as WithConnection).connectionManager?.socket?.destroy();
   }

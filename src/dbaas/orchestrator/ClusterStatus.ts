@@ -6,11 +6,11 @@
  */
 import type { ClusterEvent, ClusterHistory } from '../coordination/ClusterHistory.ts';
 import type { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
-import { listOrchestrators } from '../coordination/OrchestratorRegistry.ts';
-import { totalReads } from '../coordination/ReadCounts.ts';
+import { listOrchestrators } from '../coordination/orchestrator-registry.ts';
+import { totalReads } from '../coordination/read-counts.ts';
 import type { SupervisorRecord } from '../coordination/SupervisorLease.ts';
-import { protocolOf } from '../protocol/workerProtocol.ts';
-import { listWorkers } from '../coordination/WorkerRegistry.ts';
+import { protocolOf } from '../protocol/worker-protocol.ts';
+import { listWorkers } from '../coordination/worker-registry.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { ScalingReport } from '../supervisor/Leadership.ts';
 

@@ -12,7 +12,7 @@ import { decodePosition, decodeReadResult, decodeWriteResult, type ReadResult, t
 import type { ClusterNames } from '../protocol/names.ts';
 import { parseRead, parseWrite, secretColumnsNamed, type ReadQuery, type Write } from '../protocol/queries.ts';
 import { publicColumnsOf } from '../protocol/tables.ts';
-import { capByDefault, cutAtCap, type CutAnswer } from './ReadCap.ts';
+import { capByDefault, cutAtCap, type CutAnswer } from './read-cap.ts';
 import { writeAccess } from './access.ts';
 import type { RpcClient } from './RpcClient.ts';
 

@@ -14,13 +14,12 @@ import type { Logger } from '../../shared/logger.ts';
 import { createRegistry } from '../../shared/metrics.ts';
 import { BackupEndpoint, backupTempDirOf } from '../backup/BackupEndpoint.ts';
 import { ClusterHistory } from '../coordination/ClusterHistory.ts';
-import { ensureOwnClusterRoot, madeByCluster } from '../coordination/ClusterRoot.ts';
+import { ensureOwnClusterRoot, madeByCluster } from '../coordination/cluster-root.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
-import { announceOrchestrator, listOrchestrators, withdrawOrchestrator } from '../coordination/OrchestratorRegistry.ts';
-import { listWorkers, type WorkerInfo } from '../coordination/WorkerRegistry.ts';
+import { announceOrchestrator, listOrchestrators, withdrawOrchestrator } from '../coordination/orchestrator-registry.ts';
+import { listWorkers, type WorkerInfo } from '../coordination/worker-registry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, clusterPaths } from '../protocol/names.ts';
-import type { WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { AssignedRuntime } from '../runtime/AssignedRuntime.ts';
 import { HostAgent } from '../runtime/HostAgent.ts';
 import { Leadership, type ScalingOptions } from '../supervisor/Leadership.ts';
@@ -42,7 +41,7 @@ import { RideShareError } from '../../shared/errors.ts';
 
 export type { ScalingOptions } from '../supervisor/Leadership.ts';
 
-/** The cluster it fronts and supervises (the runtime is always given: src/dbaas/runtime/createRuntime.ts). */
+/** The cluster it fronts and supervises (the runtime is always given: src/dbaas/runtime/create-runtime.ts). */
 export interface OrchestratorOptions extends ClusterSetup {
   /**
    * The host this orchestrator is the agent of (config AGENT_HOST). When set, workers are placed on
@@ -259,9 +258,14 @@ export class Orchestrator {
     const paths = clusterPaths(this.options.cluster);
     if (!(await madeByCluster(this.zk, [paths.root, paths.supervisor, paths.orchestratorNode(holder.orchestratorId)], this.options.zkAuth))) {
       // A supervisor that was leaving as it was looked up (a rolling restart) took its nodes with it: gone, not forged.
-      const leaving = (await this.leadership.supervisorRecord())?.orchestratorId !== holder.orchestratorId || !(await listOrchestrators(this.zk, this.options.cluster)).some((record) => record.orchestratorId === holder.orchestratorId);
+      const leaving =
+        (await this.leadership.supervisorRecord())?.orchestratorId !== holder.orchestratorId ||
+        !(await listOrchestrators(this.zk, this.options.cluster)).some((record) => record.orchestratorId === holder.orchestratorId);
       if (leaving) return undefined;
-      this.options.logger.error({ supervisor: holder.orchestratorId, url }, 'not passing an admin call on: the supervisor lease or its announcement was not written with the cluster\u2019s ZooKeeper credentials');
+      this.options.logger.error(
+        { supervisor: holder.orchestratorId, url },
+        'not passing an admin call on: the supervisor lease or its announcement was not written with the cluster\u2019s ZooKeeper credentials',
+      );
       return undefined;
     }
     return url;

@@ -20,8 +20,8 @@ import { UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import { PROTOCOL_VERSION } from '../protocol/messages.ts';
-import type { WorkerInfo } from '../coordination/WorkerRegistry.ts';
-import { protocolOf, speaksOurProtocol } from '../protocol/workerProtocol.ts';
+import type { WorkerInfo } from '../coordination/worker-registry.ts';
+import { protocolOf, speaksOurProtocol } from '../protocol/worker-protocol.ts';
 import type { SupervisorForwarder } from './SupervisorForwarder.ts';
 
 /** While the workers speak our protocol: a change (only a downgrade) is noticed within this. */

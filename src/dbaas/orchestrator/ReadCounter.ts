@@ -4,7 +4,7 @@
  * reads of every orchestrator. Totals only grow; a window's reads are a difference of totals.
  */
 import type { Logger } from '../../shared/logger.ts';
-import { publishReadCount } from '../coordination/ReadCounts.ts';
+import { publishReadCount } from '../coordination/read-counts.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 
 const PUBLISH_INTERVAL_MS = 200;

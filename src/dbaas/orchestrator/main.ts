@@ -4,7 +4,7 @@ import { ConfigError, describeConfig, loadConfig, type Config } from '../../shar
 import { createLogger } from '../../shared/logger.ts';
 import { keepFilesPrivate, secureDataDir } from '../../shared/private-files.ts';
 import { closeOnSignals, drainsOn } from '../../shared/process-lifecycle.ts';
-import { createRuntime } from '../runtime/createRuntime.ts';
+import { createRuntime } from '../runtime/create-runtime.ts';
 import { Orchestrator } from './Orchestrator.ts';
 import { orchestratorSettingsFrom, type OrchestratorSettings } from './settings.ts';
 

@@ -6,7 +6,7 @@
  */
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../shared/metrics.ts';
 import type { ClusterEvent } from '../coordination/ClusterHistory.ts';
-import type { WorkerInfo } from '../coordination/WorkerRegistry.ts';
+import type { WorkerInfo } from '../coordination/worker-registry.ts';
 import type { RpcOutcome } from './RpcClient.ts';
 
 const SCRAPE_SHARE_MS = 250;

@@ -9,7 +9,7 @@ import type { ChangeSource } from './console/ClusterFeed.ts';
 import { registerConsolePages } from './console/pages.ts';
 import { registerClusterStream } from './console/stream.ts';
 import type { DatabaseFrontend } from './DatabaseFrontend.ts';
-import { parseSlaveCount } from './slaveCount.ts';
+import { parseSlaveCount } from './slave-count.ts';
 import type { ProtocolGate } from './ProtocolGate.ts';
 import type { SupervisorForwarder } from './SupervisorForwarder.ts';
 

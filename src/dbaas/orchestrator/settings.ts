@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { tokensFor, type Config } from '../../shared/config.ts';
-import type { CreateRuntimeOptions, RuntimeKind } from '../runtime/createRuntime.ts';
+import type { CreateRuntimeOptions, RuntimeKind } from '../runtime/create-runtime.ts';
 import { clusterSettingsFrom } from '../settings/ClusterSettings.ts';
 import { workerTuningFrom } from '../settings/WorkerTuning.ts';
 import type { OrchestratorOptions } from './Orchestrator.ts';

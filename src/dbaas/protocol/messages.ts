@@ -18,16 +18,17 @@ export const versionSchema = z.literal(PROTOCOL_VERSION);
 export const MAX_BATCH = 64;
 
 /** The id of the HTTP request a command serves (X-Request-Id), for the workers' logs. */
-const traceSchema = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).optional();
+const traceSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._:-]{1,128}$/)
+  .optional();
 
 /*
  * The query or write inside a command is checked by queries.ts (its shape, then the tables,
  * columns and values it names) in a transform of the whole command: zod runs it only once the
  * rest of the message has passed, so a command is refused first for what is wrong around it.
  */
-const readCommandSchema = z
-  .object({ v: versionSchema, kind: z.literal('read'), query: z.unknown(), trace: traceSchema })
-  .transform((command) => ({ ...command, query: parseRead(command.query) }));
+const readCommandSchema = z.object({ v: versionSchema, kind: z.literal('read'), query: z.unknown(), trace: traceSchema }).transform((command) => ({ ...command, query: parseRead(command.query) }));
 
 /**
  * A write carries an absolute deadline (ms since the epoch): the master never applies it later,

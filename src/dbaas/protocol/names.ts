@@ -68,7 +68,7 @@ export interface ClusterPaths {
   history: string;
   /** Persistent: every folder, by host, where a supervisor of this cluster keeps workers' files. */
   workerDirs: string;
-  /** Persistent, one child per worker, written by the supervisor: the host that runs it (coordination/Assignments.ts). */
+  /** Persistent, one child per worker, written by the supervisor: the host that runs it (coordination/assignments.ts). */
   assignments: string;
   assignmentNode(workerId: string): string;
   /** One ephemeral child per host, written by that host's agent: the workers running there. */

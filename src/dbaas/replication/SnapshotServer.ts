@@ -12,8 +12,8 @@ import type { Logger } from '../../shared/logger.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import type { MessageSigner } from '../transport/signing.ts';
 import type { SnapshotSource } from './ReplicaStore.ts';
-import { copySnapshot } from './SnapshotCopy.ts';
-import { DEFAULT_SNAPSHOT_TEMP_DIR, snapshotTempFile, sweepStaleSnapshotFiles } from './SnapshotTempFiles.ts';
+import { copySnapshot } from './snapshot-copy.ts';
+import { DEFAULT_SNAPSHOT_TEMP_DIR, snapshotTempFile, sweepStaleSnapshotFiles } from './snapshot-temp-files.ts';
 import { Inbox } from '../transport/Inbox.ts';
 import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 import {
@@ -27,7 +27,7 @@ import {
   type ServerSignal,
   type SnapshotRequest,
   type TransferTuning,
-} from './SnapshotProtocol.ts';
+} from './snapshot-protocol.ts';
 import { RideShareError, TimeoutError, UnavailableError } from '../../shared/errors.ts';
 
 export const SNAPSHOT_PRIORITY = { slave: 10, master: 0 } as const;

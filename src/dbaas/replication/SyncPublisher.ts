@@ -2,7 +2,7 @@
  * The master's side of replication: each group of applied writes goes to this epoch's sync exchange on a
  * confirm channel. A confirm means the broker has put the message on every replica's sync queue,
  * so a write is answered only once every replica is sure to receive it. A confirm can no longer
- * come once a newer master has fenced this epoch (see EpochFence.ts).
+ * come once a newer master has fenced this epoch (see epoch-fence.ts).
  */
 import type { ConfirmChannel } from 'amqplib';
 import { encode, PROTOCOL_VERSION } from '../protocol/messages.ts';
@@ -40,9 +40,7 @@ export class SyncPublisher {
     return new Promise((resolve, reject) => {
       const content = encode(message);
       const signed = this.signer.seal({ to: this.exchange, expiresAt: 0 }, content);
-      this.channel.publish(this.exchange, '', content, { ...signed, contentType: 'application/json' }, (error) =>
-        error ? reject(new UnavailableError(`${what} was not confirmed`)) : resolve(),
-      );
+      this.channel.publish(this.exchange, '', content, { ...signed, contentType: 'application/json' }, (error) => (error ? reject(new UnavailableError(`${what} was not confirmed`)) : resolve()));
     });
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Workers on several hosts, as the supervisor sees them: a worker runtime that starts a worker by
  * assigning it to a host in ZooKeeper and stops one by asking its host's agent to
- * (coordination/Assignments.ts, HostAgent.ts). What runs, and every exit, it learns from the
+ * (coordination/assignments.ts, HostAgent.ts). What runs, and every exit, it learns from the
  * agents' reports, watched. A host whose agent is gone is unreachable, not dead: its workers stay
  * listed until their own ZooKeeper registrations vanish (their sessions expired), and a stop for
  * them waits in their assignment for an agent of that host to carry it out.
@@ -9,18 +9,8 @@
 import { EventEmitter } from 'node:events';
 import { UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import {
-  listAgentHosts,
-  listAssignmentIds,
-  readAgentReport,
-  readAssignment,
-  removeAssignment,
-  requestStop,
-  writeAssignment,
-  type AgentReport,
-  type Assignment,
-} from '../coordination/Assignments.ts';
-import { listWorkers, readWorker } from '../coordination/WorkerRegistry.ts';
+import { listAgentHosts, listAssignmentIds, readAgentReport, readAssignment, removeAssignment, requestStop, writeAssignment, type AgentReport, type Assignment } from '../coordination/assignments.ts';
+import { listWorkers, readWorker } from '../coordination/worker-registry.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import { RuntimeLifecycle } from './RuntimeLifecycle.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
@@ -169,7 +159,8 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
     });
     const outcome = await Promise.race([gone, late]);
     clearTimeout(timer);
-    if (outcome === 'late') throw new UnavailableError(`worker ${workerId} on host ${worker.host} is not gone after ${limit} ms: the host's agent has not carried out the stop (it will once it runs again)`);
+    if (outcome === 'late')
+      throw new UnavailableError(`worker ${workerId} on host ${worker.host} is not gone after ${limit} ms: the host's agent has not carried out the stop (it will once it runs again)`);
   }
 
   async adopt(): Promise<WorkerHandle[]> {
@@ -184,7 +175,7 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
   /** Stops every worker of the cluster, if this runtime was ever used (a standby's stops none). */
   close(): Promise<void> {
     return this.lifecycle.close(async () => {
-      if (this.opened) {
+      if (this.opened !== undefined) {
         await this.opened.catch(() => undefined);
         await Promise.allSettled(this.list().map((worker) => this.stop(worker.workerId)));
       }

@@ -1,6 +1,6 @@
 /**
  * One host's agent: starts, adopts and stops the workers the supervisor assigned to this host,
- * through the host's own worker runtime, and reports which run (coordination/Assignments.ts). It
+ * through the host's own worker runtime, and reports which run (coordination/assignments.ts). It
  * decides nothing: it starts an assignment it sees appear, stops a worker whose assignment asks
  * for it or is gone, and kills a worker of this host that has no assignment (an earlier run's).
  * Several orchestrators may run on one host: the one holding the ephemeral `agents/<host>` node
@@ -8,13 +8,7 @@
  */
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import {
-  listAssignmentIds,
-  readAssignment,
-  REPORTED_EXITS,
-  type AgentReport,
-  type Assignment,
-} from '../coordination/Assignments.ts';
+import { listAssignmentIds, readAssignment, REPORTED_EXITS, type AgentReport, type Assignment } from '../coordination/assignments.ts';
 import { CreateMode, isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
 import { clusterPaths } from '../protocol/names.ts';
 import type { WorkerSettings } from '../worker/WorkerSettings.ts';

@@ -1,7 +1,7 @@
 /**
  * Workers as local processes: each in its own process group (so a signal reaches the whole
  * worker, the tsx loader's helper included when it runs from source), its output in DATA_DIR/logs/<workerId>.log, its pid the OS pid.
- * Each carries its cluster's tag (workerProcesses.ts), which is how a later orchestrator finds
+ * Each carries its cluster's tag (worker-processes.ts), which is how a later orchestrator finds
  * and adopts it, and every signal is checked against the worker's recorded identity first.
  */
 import { EventEmitter } from 'node:events';
@@ -12,7 +12,7 @@ import { entryPoint, nodeArgs, PROJECT_ROOT, runsCompiled } from '../../shared/e
 import type { Logger } from '../../shared/logger.ts';
 import { isSameProcess, spawnGroupLeader } from '../../shared/processes.ts';
 import { RuntimeLifecycle } from './RuntimeLifecycle.ts';
-import { findClusterWorkers, identifyWorker, signalWorker, workerTag, type WorkerProcess } from './workerProcesses.ts';
+import { findClusterWorkers, identifyWorker, signalWorker, workerTag, type WorkerProcess } from './worker-processes.ts';
 import { encodeWorkerSettings, WORKER_SETTINGS_VARIABLE } from '../worker/WorkerSettings.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime, WorkerRuntimeEvents, WorkerSpec } from './WorkerRuntime.ts';
 

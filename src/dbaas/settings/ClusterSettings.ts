@@ -4,7 +4,7 @@
  * of the cluster holds the same; the orchestrator's configuration is where they come from.
  */
 import { clusterKeyFor, ConfigError, zkCredentialsFor, type Config } from '../../shared/config.ts';
-import type { ZkCredentials } from '../coordination/ZkAcl.ts';
+import type { ZkCredentials } from '../coordination/zk-acl.ts';
 
 export interface ClusterSettings {
   /** RIDESHARE_CLUSTER: prefixes the cluster's queues and znodes. */
@@ -14,7 +14,7 @@ export interface ClusterSettings {
   zkConnect: string;
   /** Signs and checks every message on RabbitMQ (src/dbaas/transport/signing.ts). */
   clusterKey: string;
-  /** Only they may change the cluster's znodes (src/dbaas/coordination/ZkAcl.ts). */
+  /** Only they may change the cluster's znodes (src/dbaas/coordination/zk-acl.ts). */
   zkAuth: ZkCredentials;
 }
 

@@ -5,7 +5,7 @@
  * in a short history for operators (GET /api/v1/scaling).
  */
 import type { Logger } from '../../shared/logger.ts';
-import { totalReads } from '../coordination/ReadCounts.ts';
+import { totalReads } from '../coordination/read-counts.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 

@@ -9,12 +9,12 @@
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import type { ExitReason } from '../coordination/ClusterHistory.ts';
-import { clearMasterLease } from '../coordination/MasterLease.ts';
-import { requestPromotion } from '../coordination/Promotion.ts';
-import { readWorker, type WorkerInfo } from '../coordination/WorkerRegistry.ts';
+import { clearMasterLease } from '../coordination/master-lease.ts';
+import { requestPromotion } from '../coordination/promotion.ts';
+import { readWorker, type WorkerInfo } from '../coordination/worker-registry.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerHandle } from '../runtime/WorkerRuntime.ts';
-import { gatherRestartSources, restartSourcesUsed } from './RestartSources.ts';
+import { gatherRestartSources, restartSourcesUsed } from './restart-sources.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 import type { Workforce } from './Workforce.ts';
 
@@ -27,7 +27,7 @@ export interface FailoverOptions {
   /** Where this supervisor's workers keep their files: a master restarted from files looks here. */
   workersDir: string;
   workforce: Workforce;
-  /** Run while no worker runs, before the master starts from files (QueueConversion.ts). */
+  /** Run while no worker runs, before the master starts from files (queue-conversion.ts). */
   convertQueues: () => Promise<void>;
   journal: SupervisionJournal;
   logger: Logger;
@@ -78,11 +78,18 @@ export class Failover {
     for (const worker of workforce.running()) await workforce.kill(worker.workerId, 'restart-from-files');
     const master = await this.startMasterFromFiles();
     this.loss = undefined;
-    this.options.journal.record({ kind: 'failover', workerId: master.workerId, pid: master.pid, epoch: 0, durationMs: Date.now() - loss.at, reason: `${why}; no slave could be promoted: restarted from files` });
+    this.options.journal.record({
+      kind: 'failover',
+      workerId: master.workerId,
+      pid: master.pid,
+      epoch: 0,
+      durationMs: Date.now() - loss.at,
+      reason: `${why}; no slave could be promoted: restarted from files`,
+    });
     return 'restarted-from-files';
   }
 
-  /** A master from the most advanced file of the cluster, wherever a supervisor kept it (RestartSources.ts). */
+  /** A master from the most advanced file of the cluster, wherever a supervisor kept it (restart-sources.ts). */
   async startMasterFromFiles(): Promise<WorkerHandle> {
     const sources = { zk: this.options.zk, cluster: this.options.cluster, workersDir: this.options.workersDir, logger: this.options.logger };
     await gatherRestartSources(sources);

@@ -4,7 +4,7 @@
  * them: they refuse its messages and it refuses theirs. Workers of an OLDER protocol are
  * replaced: every worker is stopped gracefully (a bounded wait for its exit, SIGKILL after), and
  * the cluster restarts from the most advanced file with a master of this version
- * (RestartSources.ts), the slaves starting beside it and copying from it once it serves. A worker of a NEWER protocol (a downgrade) is never mixed with workers of this one
+ * (restart-sources.ts), the slaves starting beside it and copying from it once it serves. A worker of a NEWER protocol (a downgrade) is never mixed with workers of this one
  * nor killed: it is reported loudly and this supervisor starts and stops nothing while it runs.
  *
  * Called once per reconcile pass, before anything else (Supervisor.ts): when it acted or
@@ -12,8 +12,8 @@
  */
 import type { Logger } from '../../shared/logger.ts';
 import { PROTOCOL_VERSION } from '../protocol/messages.ts';
-import type { WorkerInfo } from '../coordination/WorkerRegistry.ts';
-import { protocolOf } from '../protocol/workerProtocol.ts';
+import type { WorkerInfo } from '../coordination/worker-registry.ts';
+import { protocolOf } from '../protocol/worker-protocol.ts';
 import type { WorkerHandle } from '../runtime/WorkerRuntime.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 

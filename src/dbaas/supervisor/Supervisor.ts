@@ -8,22 +8,22 @@
 import fs from 'node:fs';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { clearMasterLease } from '../coordination/MasterLease.ts';
+import { clearMasterLease } from '../coordination/master-lease.ts';
 import type { StartReason } from '../coordination/ClusterHistory.ts';
-import { forgetWorker, listWorkers, type WorkerInfo } from '../coordination/WorkerRegistry.ts';
-import { secureOpenNodes } from '../coordination/SecureOpenNodes.ts';
+import { forgetWorker, listWorkers, type WorkerInfo } from '../coordination/worker-registry.ts';
+import { secureOpenNodes } from '../coordination/secure-open-nodes.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
-import { bootstrapCluster } from './ClusterBootstrap.ts';
-import { queueConverter } from './QueueConversion.ts';
+import { bootstrapCluster } from './cluster-bootstrap.ts';
+import { queueConverter } from './queue-conversion.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { Failover } from './Failover.ts';
 import { ProtocolUpgrade } from './ProtocolUpgrade.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 import type { ClusterSettings } from '../settings/ClusterSettings.ts';
 import type { WorkerTuning } from '../settings/WorkerTuning.ts';
-import { recordWorkerDir, localWorkerDir } from '../coordination/WorkerDirs.ts';
-import { scaleInVictims } from './scaleIn.ts';
+import { recordWorkerDir, localWorkerDir } from '../coordination/worker-dirs.ts';
+import { scaleInVictims } from './scale-in.ts';
 import { RepeatedErrorLog } from '../../shared/repeated-errors.ts';
 import { removeWorkerFiles, workerFileOwners, workersDirOf } from '../worker/files.ts';
 import { Workforce } from './Workforce.ts';
@@ -59,7 +59,7 @@ export class Supervisor {
   private readonly workforce: Workforce;
   private readonly failover: Failover;
   private readonly protocolUpgrade: ProtocolUpgrade;
-  /** Declares anew, while no worker runs, queues an older version declared otherwise (QueueConversion.ts). */
+  /** Declares anew, while no worker runs, queues an older version declared otherwise (queue-conversion.ts). */
   private readonly convertQueues: () => Promise<void>;
   private state: 'initial' | 'supervising' | 'detaching' | 'detached' = 'initial';
   private detached: Promise<void> | undefined;
@@ -153,7 +153,10 @@ export class Supervisor {
   }
 
   private readonly onExit = (exit: WorkerExit): void => {
-    if (this.leaving) return this.workforce.forgetExit(exit.workerId);
+    if (this.leaving) {
+      this.workforce.forgetExit(exit.workerId);
+      return;
+    }
     const { reason, retired } = this.workforce.tellExit(exit);
     if (retired) return;
     const role = this.lastSeen.get(exit.workerId)?.role;
@@ -180,7 +183,7 @@ export class Supervisor {
 
   /**
    * Znodes of this cluster made before it had ZooKeeper credentials let anyone change them: they
-   * get the cluster's ACL now (SecureOpenNodes.ts). Nodes of other credentials are left alone.
+   * get the cluster's ACL now (secure-open-nodes.ts). Nodes of other credentials are left alone.
    */
   private async secureZnodes(): Promise<void> {
     const secured = await secureOpenNodes(this.options.zk, this.options.cluster);
@@ -268,7 +271,10 @@ export class Supervisor {
     if (slaves >= wanted) this.slavesToReplace = 0;
     if (slaves <= wanted) return;
     // Scale in: the newest ready slaves go, drained (reads in flight answered).
-    const victims = scaleInVictims(active.filter((worker) => worker.ready && !this.workforce.isStarting(worker.workerId)), slaves - wanted);
+    const victims = scaleInVictims(
+      active.filter((worker) => worker.ready && !this.workforce.isStarting(worker.workerId)),
+      slaves - wanted,
+    );
     for (const victim of victims) void this.retireInBackground(victim);
   }
 

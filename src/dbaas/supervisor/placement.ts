@@ -3,7 +3,7 @@
  * slaves on different hosts, so one host lost costs the cluster either its master (a slave
  * elsewhere takes over) or some slaves, never both; slaves spread over the hosts, the least
  * loaded first. A master restarted from the files starts where the supervisor gathered the best
- * file: its own host (RestartSources.ts). With one host every worker goes there.
+ * file: its own host (restart-sources.ts). With one host every worker goes there.
  */
 import { UnavailableError } from '../../shared/errors.ts';
 import type { PlacementInput } from '../runtime/AssignedRuntime.ts';

@@ -5,7 +5,7 @@
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Reply } from '../protocol/reply.ts';
-import { encodeWithinBound } from '../protocol/replyBound.ts';
+import { encodeWithinBound } from '../protocol/reply-bound.ts';
 import { sendReply } from './replies.ts';
 import type { MessageSigner } from './signing.ts';
 

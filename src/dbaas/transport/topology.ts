@@ -20,7 +20,7 @@
  *
  * A queue that already exists with another declaration (a classic queue made by an older version
  * of the service, on a broker that kept its data) is used as it is and reported: the supervisor
- * converts it when no worker runs (src/dbaas/supervisor/QueueConversion.ts).
+ * converts it when no worker runs (src/dbaas/supervisor/queue-conversion.ts).
  */
 import type { Channel, ChannelModel, Options } from 'amqplib';
 import type { ClusterNames } from '../protocol/names.ts';

@@ -18,10 +18,10 @@ import type { Reply } from '../protocol/reply.ts';
 import type { Position } from '../protocol/results.ts';
 import { MAX_GROUP, type SyncWrite } from '../protocol/sync.ts';
 import type { ClusterNames } from '../protocol/names.ts';
-import { serveSnapshots, SNAPSHOT_PRIORITY } from '../replication/SnapshotTransfer.ts';
+import { serveSnapshots, SNAPSHOT_PRIORITY } from '../replication/snapshot-transfer.ts';
 import { SyncPublisher } from '../replication/SyncPublisher.ts';
 import { failure, ok } from '../transport/replies.ts';
-import { commandInbox, type Commands } from '../transport/commandInbox.ts';
+import { commandInbox, type Commands } from '../transport/command-inbox.ts';
 import type { Inbox } from '../transport/Inbox.ts';
 import { RequestReply } from '../transport/RequestReply.ts';
 import type { MessageSigner } from '../transport/signing.ts';
@@ -166,7 +166,10 @@ export class MasterRole {
    * lease and serve nothing, so it stops and the next master subscribes afresh.
    */
   private onWriteDelivery(message: ConsumeMessage | null): void {
-    if (message) return this.onWrite(message);
+    if (message) {
+      this.onWrite(message);
+      return;
+    }
     if (this.stopped || this.writeConsumer === undefined) return;
     this.stopped = true;
     this.options.onFatal('the broker cancelled the writeQ consumer');

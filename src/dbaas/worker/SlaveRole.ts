@@ -11,10 +11,10 @@ import type { Reply } from '../protocol/reply.ts';
 import type { ReadResult } from '../protocol/results.ts';
 import type { ClusterNames } from '../protocol/names.ts';
 import type { ReadQuery } from '../protocol/queries.ts';
-import { appliedSeqWaiter, serveSnapshots, SNAPSHOT_PRIORITY, type SnapshotServer } from '../replication/SnapshotTransfer.ts';
+import { appliedSeqWaiter, serveSnapshots, SNAPSHOT_PRIORITY, type SnapshotServer } from '../replication/snapshot-transfer.ts';
 import type { SyncFollower } from '../replication/SyncFollower.ts';
 import { failure, ok } from '../transport/replies.ts';
-import { commandInbox, type Commands } from '../transport/commandInbox.ts';
+import { commandInbox, type Commands } from '../transport/command-inbox.ts';
 import type { Inbox } from '../transport/Inbox.ts';
 import { RequestReply } from '../transport/RequestReply.ts';
 import type { MessageSigner } from '../transport/signing.ts';
@@ -65,7 +65,16 @@ export class SlaveRole {
     await readChannel.prefetch(READ_PREFETCH);
     this.readConsumer = (await readChannel.consume(names.readQ, (message) => message && void this.onRead(message), { noAck: false })).consumerTag;
     const waitForSeq = appliedSeqWaiter(this.options.follower, () => store.appliedSeq);
-    this.snapshotServer = await serveSnapshots({ channel: snapshotChannel, names, store: () => store, priority: SNAPSHOT_PRIORITY.slave, waitForSeq, signer: this.options.signer, refused: this.refused, logger: this.options.logger });
+    this.snapshotServer = await serveSnapshots({
+      channel: snapshotChannel,
+      names,
+      store: () => store,
+      priority: SNAPSHOT_PRIORITY.slave,
+      waitForSeq,
+      signer: this.options.signer,
+      refused: this.refused,
+      logger: this.options.logger,
+    });
   }
 
   /** Stops taking reads and snapshot requests, and resolves once the reads in flight are answered. */

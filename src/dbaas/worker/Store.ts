@@ -10,10 +10,10 @@ import type { Row, WriteResult } from '../protocol/results.ts';
 import type { SyncWrite } from '../protocol/sync.ts';
 import type { InsertWrite, ReadQuery, Write } from '../protocol/queries.ts';
 import { INDEXES, TABLES } from '../protocol/tables.ts';
-import { positionIn } from '../replication/ReplicaFile.ts';
+import { positionIn } from '../replication/replica-file.ts';
 import type { ReplicaStore, ReplicationPosition } from '../replication/ReplicaStore.ts';
 import { restrictDatabaseFiles } from './files.ts';
-import { compileRead, compileWrite, insertedRows, type CompiledStatement } from './SqlCompiler.ts';
+import { compileRead, compileWrite, insertedRows, type CompiledStatement } from './sql-compiler.ts';
 
 /** How many request ids to remember for idempotent retries; older ones are pruned. */
 const REMEMBERED_REQUESTS = 100_000;

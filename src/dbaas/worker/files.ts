@@ -2,7 +2,7 @@
  * A worker's SQLite file layout: the workers' folder under DATA_DIR, `<workerId>.db` there plus
  * SQLite's `-wal` and `-shm` companions. The one place that knows it; the supervisor (which never
  * opens a database), recovery and the tests' replica checkers ask here. The position recorded
- * inside a file is read in src/dbaas/replication/ReplicaFile.ts.
+ * inside a file is read in src/dbaas/replication/replica-file.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -53,7 +53,6 @@ export interface DbClientOptions {
   logger?: Logger;
 }
 
-
 export class DbClient {
   readonly #orchestrators: Orchestrators;
   readonly #retryDelayMs: number;
@@ -63,7 +62,14 @@ export class DbClient {
   #highestSeq = 0;
 
   constructor(options: DbClientOptions) {
-    this.#orchestrators = new Orchestrators({ urls: options.urls, token: options.token, timeoutMs: options.timeoutMs, connections: options.connections ?? 64, ...(options.pipelining === undefined ? {} : { pipelining: options.pipelining }), logger: options.logger });
+    this.#orchestrators = new Orchestrators({
+      urls: options.urls,
+      token: options.token,
+      timeoutMs: options.timeoutMs,
+      connections: options.connections ?? 64,
+      ...(options.pipelining === undefined ? {} : { pipelining: options.pipelining }),
+      logger: options.logger,
+    });
     this.#retryDelayMs = options.retryDelayMs ?? 200;
     this.#writeRetryWindowMs = options.writeRetryWindowMs ?? 10_000;
     this.#logger = options.logger;

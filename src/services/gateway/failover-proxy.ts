@@ -100,7 +100,10 @@ export function proxyWithFailover(request: FastifyRequest, reply: FastifyReply, 
           return;
         }
         request.log.warn({ upstream: origin, err: error }, 'instance failed after the request was sent');
-        sendError(reply, isTimeout(error) ? new TimeoutError(`the ${options.group.name} instance did not answer in time`) : new UnavailableError(`the ${options.group.name} instance failed: ${error.message}`));
+        sendError(
+          reply,
+          isTimeout(error) ? new TimeoutError(`the ${options.group.name} instance did not answer in time`) : new UnavailableError(`the ${options.group.name} instance failed: ${error.message}`),
+        );
       },
     });
   };

@@ -59,7 +59,16 @@ export async function startGateway(options: GatewayOptions): Promise<HttpHandle>
 
   // The public API only: /api/v1/users… and /api/v1/rides…. Each instance's own endpoints
   // (db/clear, _count) answer on its own address, never through the public edge (docs/security.md).
-  const routes = options.publicApiOnly === false ? ([['/api/v1/users', users], ['/', rides]] as const) : ([['/api/v1/users', users], ['/api/v1/rides', rides]] as const);
+  const routes =
+    options.publicApiOnly === false
+      ? ([
+          ['/api/v1/users', users],
+          ['/', rides],
+        ] as const)
+      : ([
+          ['/api/v1/users', users],
+          ['/api/v1/rides', rides],
+        ] as const);
   for (const [prefix, group] of routes) {
     await app.register(httpProxy, {
       // The instance is chosen per attempt in proxyWithFailover; http-proxy only checks the path

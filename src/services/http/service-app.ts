@@ -30,7 +30,13 @@ export interface ServiceApp {
 export function createServiceApp(options: ServiceAppOptions): ServiceApp {
   const counter = new RequestCounter(options.countedPrefix);
   // Errors the router raises before any hook runs still count.
-  const app = createHttpApp({ name: options.name, ...(options.observability ? { observability: options.observability } : {}), logger: options.logger, readiness: options.readiness, onFrameworkError: (url) => counter.observe(url) });
+  const app = createHttpApp({
+    name: options.name,
+    ...(options.observability ? { observability: options.observability } : {}),
+    logger: options.logger,
+    readiness: options.readiness,
+    onFrameworkError: (url) => counter.observe(url),
+  });
   installRequestCounting(app, counter);
   return { app, counter };
 }

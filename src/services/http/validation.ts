@@ -9,10 +9,7 @@ import { MAX_TEXT_LENGTH } from '../dbclient/contract.ts';
 /** The database refuses longer texts, so a longer name can be neither stored nor found. */
 export const MAX_USERNAME_LENGTH = MAX_TEXT_LENGTH;
 
-export const usernameSchema = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(MAX_USERNAME_LENGTH, `must be at most ${MAX_USERNAME_LENGTH} characters`);
+export const usernameSchema = z.string().min(1, 'must not be empty').max(MAX_USERNAME_LENGTH, `must be at most ${MAX_USERNAME_LENGTH} characters`);
 
 export function describeIssue(error: z.ZodError): string {
   const issue = error.issues[0];

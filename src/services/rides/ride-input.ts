@@ -82,7 +82,7 @@ export function parseRideCursor(text: string | undefined): RideCursor | undefine
   const match = CURSOR.exec(text);
   const cursor = match ? { timestamp: Number(match[1]), rideId: Number(match[2]) } : undefined;
   if (!cursor || !Number.isSafeInteger(cursor.timestamp) || !Number.isSafeInteger(cursor.rideId)) {
-    throw new BadRequestError("after: the X-Next-After of the previous page (<timestamp>.<rideId>)");
+    throw new BadRequestError('after: the X-Next-After of the previous page (<timestamp>.<rideId>)');
   }
   return cursor;
 }

@@ -19,7 +19,6 @@ import { installSameOriginWrites } from './same-origin.ts';
 import { BODY_LIMIT_BYTES, HEADERS_TIMEOUT_MS, IDLE_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_HEADER_BYTES, REQUEST_TIMEOUT_MS } from './limits.ts';
 import { FULL_OBSERVABILITY, installObservability, type ObservabilitySettings } from './observability.ts';
 
-
 export interface HttpAppOptions {
   logger: Logger;
   /** Names the process in the metrics (`process` label): orchestrator, users, rides, gateway. */
@@ -86,7 +85,14 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   installDrain(app);
   if (options.front) {
     const { auth } = options;
-    placeFrontDoor(app, { routes: options.front, authorize: auth ? authorizer(auth) : undefined, accessOf: auth?.accessOf ?? (() => 'open'), observe, logger: options.logger, ...(options.frontOpen ? { open: options.frontOpen } : {}) });
+    placeFrontDoor(app, {
+      routes: options.front,
+      authorize: auth ? authorizer(auth) : undefined,
+      accessOf: auth?.accessOf ?? (() => 'open'),
+      observe,
+      logger: options.logger,
+      ...(options.frontOpen ? { open: options.frontOpen } : {}),
+    });
   }
   const readiness = options.readiness ?? (async () => ({ ready: true, reason: 'listening' }));
   installHealth(app, async () => (isDraining(app) ? { ready: false, reason: 'draining before a stop' } : readiness()));

@@ -61,12 +61,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const usersUrls = started.map((handle) => handle.url);
     for (let i = 0; i < (options.ridesInstances ?? 1); i += 1) {
       const publicHost = `http://rides-${i}.test`;
-      started.push(
-        await startRidesService({ port: 0, db, gatewayUrl, publicHost, now: options.now, areasFile: options.areasFile, httpTimeoutMs: options.httpTimeoutMs ?? HTTP_TIMEOUT_MS, logger }),
-      );
+      started.push(await startRidesService({ port: 0, db, gatewayUrl, publicHost, now: options.now, areasFile: options.areasFile, httpTimeoutMs: options.httpTimeoutMs ?? HTTP_TIMEOUT_MS, logger }));
     }
     const ridesUrls = started.slice(usersUrls.length).map((handle) => handle.url);
-    const gateway = await startGateway({ port: Number(new URL(gatewayUrl).port), usersUpstreams: usersUrls, ridesUpstreams: ridesUrls, publicApiOnly: !options.compatibility2020, timeoutMs: GATEWAY_UPSTREAM_TIMEOUT_MS, logger });
+    const gateway = await startGateway({
+      port: Number(new URL(gatewayUrl).port),
+      usersUpstreams: usersUrls,
+      ridesUpstreams: ridesUrls,
+      publicApiOnly: !options.compatibility2020,
+      timeoutMs: GATEWAY_UPSTREAM_TIMEOUT_MS,
+      logger,
+    });
     started.push(gateway);
     return {
       gateway: httpClient(gatewayUrl),

@@ -63,7 +63,16 @@ export function ridesApiScenarios(ctx: ScenarioContext): void {
 
     it('GET lists nothing as 204; a bad route is a 400', async () => {
       expectEmpty(await gateway().get('/api/v1/rides?source=150&destination=151'));
-      for (const query of ['', '?source=1', '?destination=2', '?source=0&destination=2', '?source=1&destination=199', '?source=a&destination=2', '?source=4&destination=4', '?source=3.5&destination=2']) {
+      for (const query of [
+        '',
+        '?source=1',
+        '?destination=2',
+        '?source=0&destination=2',
+        '?source=1&destination=199',
+        '?source=a&destination=2',
+        '?source=4&destination=4',
+        '?source=3.5&destination=2',
+      ]) {
         expectError(await gateway().get(`/api/v1/rides${query}`), 400, 'BAD_REQUEST');
       }
     });

@@ -139,7 +139,8 @@ function renderScalingSummary(scaling, now) {
 
 function emptyText(scaling) {
   if (!scaling.enabled) return 'Auto-scaling is off for this cluster: the slave count changes only when set by hand.';
-  if (!scaling.clockStartedAt) return `No decision yet. The clock starts at the first db/read; at the end of each ${elapsed(scaling.windowMs)} window the slaves become max(1, ⌈reads / ${scaling.readsPerSlave}⌉), at most ${scaling.maxSlaves}.`;
+  if (!scaling.clockStartedAt)
+    return `No decision yet. The clock starts at the first db/read; at the end of each ${elapsed(scaling.windowMs)} window the slaves become max(1, ⌈reads / ${scaling.readsPerSlave}⌉), at most ${scaling.maxSlaves}.`;
   return 'The first window has not ended yet.';
 }
 
@@ -173,7 +174,12 @@ export class LiveChart {
     byId('live-summary').textContent = `${current === null ? '–' : formatRate(current)} reads/s now · ${formatNumber(total)} counted so far`;
     const data = [this.samples.map((s) => s.t / 1000), rates, this.samples.map((s) => s.ready), this.samples.map((s) => s.desired)];
     if (this.plot) this.plot.setData(data);
-    else this.plot = makePlot(this.container, liveOptions(() => this.span()), data);
+    else
+      this.plot = makePlot(
+        this.container,
+        liveOptions(() => this.span()),
+        data,
+      );
   }
 
   /** From the oldest sample (or a minute ago, if later) to now, in seconds. */

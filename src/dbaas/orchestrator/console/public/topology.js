@@ -57,12 +57,7 @@ function workerCard(worker, now) {
       stat('applied seq', formatNumber(worker.appliedSeq)),
       stat('lag', worker.lag === null ? '–' : formatNumber(worker.lag), lagClass(worker.lag)),
     ),
-    el(
-      'footer',
-      {},
-      el('span', { class: 'id' }, worker.workerId),
-      worker.startedAt ? el('span', {}, `up ${elapsed(now - Date.parse(worker.startedAt))}`) : null,
-    ),
+    el('footer', {}, el('span', { class: 'id' }, worker.workerId), worker.startedAt ? el('span', {}, `up ${elapsed(now - Date.parse(worker.startedAt))}`) : null),
   );
 }
 

@@ -8,7 +8,7 @@
 import Database from 'better-sqlite3';
 import type { ReplicationPosition } from './ReplicaStore.ts';
 
-/** The query itself, for the snapshot copier's thread (SnapshotCopy.ts), which cannot import this module. */
+/** The query itself, for the snapshot copier's thread (snapshot-copy.ts), which cannot import this module. */
 export const POSITION_SQL = 'SELECT applied_seq AS appliedSeq, epoch FROM replication_state WHERE id = 1';
 
 /** The position in an open database; undefined when it has no position row. Throws what SQLite throws. */

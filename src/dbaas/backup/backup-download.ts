@@ -1,7 +1,7 @@
 /**
  * The client side of `POST /api/v1/db/backup` (`npm run backup`): streams the answer to a partial
  * file next to the target while hashing it, checks size and SHA-256 against the answer's headers,
- * validates the file (BackupFile.ts: integrity, position), renames it into place and writes its
+ * validates the file (backup-file.ts: integrity, position), renames it into place and writes its
  * manifest beside it (`<file>.json`). Orchestrators are tried in order: one that is down, stopping
  * or busy with another backup (a 503) passes the request to the next.
  */
@@ -13,8 +13,8 @@ import { pipeline } from 'node:stream/promises';
 import { request } from 'undici';
 import { RideShareError } from '../../shared/errors.ts';
 import { PRIVATE_FILE_MODE, writeFileAtomically } from '../../shared/private-files.ts';
-import { manifestFromHeaders, manifestPathOf, type BackupManifest } from './BackupFormat.ts';
-import { inspectBackup, type InspectedBackup } from './BackupFile.ts';
+import { manifestFromHeaders, manifestPathOf, type BackupManifest } from './backup-format.ts';
+import { inspectBackup, type InspectedBackup } from './backup-file.ts';
 
 export const BACKUP_PATH = '/api/v1/db/backup';
 

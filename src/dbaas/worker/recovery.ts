@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { positionIfReadable } from '../replication/ReplicaFile.ts';
+import { positionIfReadable } from '../replication/replica-file.ts';
 import type { ReplicationPosition } from '../replication/ReplicaStore.ts';
 import { removeDatabaseFiles } from './files.ts';
 

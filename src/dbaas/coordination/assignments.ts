@@ -6,7 +6,7 @@
  * last exits it saw. No orchestrator reaches a process on another host: the supervisor writes,
  * the host's agent acts and reports. Nothing secret is written here (every orchestrator builds a
  * worker's settings from its own), since anyone who reaches ZooKeeper may read the cluster's
- * nodes; only the cluster's credentials may write them (ZkAcl.ts).
+ * nodes; only the cluster's credentials may write them (zk-acl.ts).
  */
 import { z } from 'zod';
 import { clusterPaths } from '../protocol/names.ts';

@@ -9,7 +9,7 @@
  */
 import { RideShareError } from '../../shared/errors.ts';
 import { clusterPaths } from '../protocol/names.ts';
-import { describeAcl, digestId, isClusterAcl, type ZkCredentials } from './ZkAcl.ts';
+import { describeAcl, digestId, isClusterAcl, type ZkCredentials } from './zk-acl.ts';
 import type { ZkClient } from './ZkClient.ts';
 
 /** The cluster's root exists with an ACL the cluster did not give it. */

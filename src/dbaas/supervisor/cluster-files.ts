@@ -1,8 +1,8 @@
 /**
  * The files by which a DATA_DIR tells a starting supervisor what it holds
- * (src/dbaas/supervisor/ClusterBootstrap.ts decides by them). The cluster marker says it holds a
+ * (src/dbaas/supervisor/cluster-bootstrap.ts decides by them). The cluster marker says it holds a
  * cluster. A restore waiting for the first start is `DATA_DIR/restore.json`, written by
- * `npm run restore` (or RESTORE_FROM, src/dbaas/backup/Restore.ts) after it has installed a
+ * `npm run restore` (or RESTORE_FROM, src/dbaas/backup/restore.ts) after it has installed a
  * verified copy of the backup in DATA_DIR/workers: a DATA_DIR with this record and without the
  * cluster marker is a new cluster whose master starts from that file. JSON only: the supervisor
  * reads it, and the supervisor never opens a database.

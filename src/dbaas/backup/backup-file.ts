@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { BadRequestError } from '../../shared/errors.ts';
 import { TABLE_NAMES } from '../protocol/tables.ts';
-import { positionIn } from '../replication/ReplicaFile.ts';
-import type { BackupManifest } from './BackupFormat.ts';
+import { positionIn } from '../replication/replica-file.ts';
+import type { BackupManifest } from './backup-format.ts';
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 const HEADER_BYTES = 100;
@@ -44,7 +44,8 @@ export async function inspectBackup(file: string, manifest?: BackupManifest): Pr
   const sha256 = await sha256OfFile(file);
   if (manifest) {
     if (manifest.size !== size) throw new InvalidBackupError(`${file} has ${size} bytes, its manifest says ${manifest.size}: the file is truncated or not the one the manifest describes`);
-    if (manifest.sha256 !== sha256) throw new InvalidBackupError(`${file}: SHA-256 ${sha256} does not match ${manifest.sha256} in its manifest: the file is damaged or not the one the manifest describes`);
+    if (manifest.sha256 !== sha256)
+      throw new InvalidBackupError(`${file}: SHA-256 ${sha256} does not match ${manifest.sha256} in its manifest: the file is damaged or not the one the manifest describes`);
   }
   const { seq, epoch, rows } = checkContent(file);
   if (manifest && (manifest.seq !== seq || manifest.epoch !== epoch)) {

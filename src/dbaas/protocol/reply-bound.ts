@@ -41,5 +41,10 @@ function encodeReplies(replies: Reply<unknown>[], batched: boolean): Buffer {
 
 function tooLarge(bytes: number): Reply<never> {
   const mib = (bytes / (1024 * 1024)).toFixed(1);
-  return { v: PROTOCOL_VERSION, ok: false, code: 'RESULT_TOO_LARGE', message: `the answer would be ${mib} MiB, over the ${MAX_REPLY_BYTES / (1024 * 1024)} MiB one reply may hold: ask for fewer rows or columns (limit, columns)` };
+  return {
+    v: PROTOCOL_VERSION,
+    ok: false,
+    code: 'RESULT_TOO_LARGE',
+    message: `the answer would be ${mib} MiB, over the ${MAX_REPLY_BYTES / (1024 * 1024)} MiB one reply may hold: ask for fewer rows or columns (limit, columns)`,
+  };
 }

@@ -1,8 +1,8 @@
 /**
  * Before a restart from files: the master about to start takes the most advanced file of its own
- * folder (src/dbaas/worker/Recovery.ts), so the most advanced file of the whole cluster must be
+ * folder (src/dbaas/worker/recovery.ts), so the most advanced file of the whole cluster must be
  * there first. Every folder a supervisor of the cluster ever kept workers in is recorded in
- * ZooKeeper (src/dbaas/coordination/WorkerDirs.ts); the best file among them is copied into this
+ * ZooKeeper (src/dbaas/coordination/worker-dirs.ts); the best file among them is copied into this
  * supervisor's folder. A recorded folder this host cannot read might hold newer acknowledged
  * writes, so the restart is refused, saying which folder and what to do, rather than started from
  * a file that may lag behind.
@@ -12,9 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { keepOnlyWorkerDir, localWorkerDir, readWorkerDirs, sameWorkerDir, type WorkerDir } from '../coordination/WorkerDirs.ts';
+import { keepOnlyWorkerDir, localWorkerDir, readWorkerDirs, sameWorkerDir, type WorkerDir } from '../coordination/worker-dirs.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
-import { copyDatabaseFile, mostAdvancedFile, type Candidate } from '../worker/Recovery.ts';
+import { copyDatabaseFile, mostAdvancedFile, type Candidate } from '../worker/recovery.ts';
 
 export interface RestartSourceOptions {
   zk: ZkClient;

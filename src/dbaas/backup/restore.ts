@@ -1,8 +1,8 @@
 /**
- * Restore: a backup becomes the data of a new cluster. The backup is checked (BackupFile.ts, and
+ * Restore: a backup becomes the data of a new cluster. The backup is checked (backup-file.ts, and
  * its manifest when there is one), copied (never moved: the backup stays where it is) into
  * DATA_DIR/workers under another name, verified, renamed, and a restore record is written last
- * (src/dbaas/supervisor/ClusterFiles.ts). The next start of the cluster (src/dbaas/supervisor/ClusterBootstrap.ts)
+ * (src/dbaas/supervisor/cluster-files.ts). The next start of the cluster (src/dbaas/supervisor/cluster-bootstrap.ts)
  * treats the DATA_DIR as a new cluster (old znodes and queues of that cluster name are cleared)
  * whose master starts from the installed copy, as in a cold start from files.
  *
@@ -17,14 +17,14 @@ import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../../shared/private-files.ts';
 import { withTimeout } from '../../shared/timeout.ts';
-import { listOrchestrators } from '../coordination/OrchestratorRegistry.ts';
-import { listWorkers } from '../coordination/WorkerRegistry.ts';
+import { listOrchestrators } from '../coordination/orchestrator-registry.ts';
+import { listWorkers } from '../coordination/worker-registry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
-import { findClusterWorkers } from '../runtime/workerProcesses.ts';
-import { clusterMarkerOf, restoreRecordPath, writePendingRestore, type PendingRestore } from '../supervisor/ClusterFiles.ts';
+import { findClusterWorkers } from '../runtime/worker-processes.ts';
+import { clusterMarkerOf, restoreRecordPath, writePendingRestore, type PendingRestore } from '../supervisor/cluster-files.ts';
 import { workerFileOwners, workersDirOf } from '../worker/files.ts';
-import { manifestPathOf, manifestSchema, type BackupManifest } from './BackupFormat.ts';
-import { inspectBackup, InvalidBackupError, sha256OfFile, type InspectedBackup } from './BackupFile.ts';
+import { manifestPathOf, manifestSchema, type BackupManifest } from './backup-format.ts';
+import { inspectBackup, InvalidBackupError, sha256OfFile, type InspectedBackup } from './backup-file.ts';
 
 /** The DATA_DIR holds a cluster, or the cluster runs: restoring now would lose or mix data. */
 export class RestoreRefusedError extends RideShareError {
@@ -59,9 +59,7 @@ export async function installBackup(options: InstallOptions): Promise<Installed>
   let movedAside: string | undefined;
   if (found.length > 0) {
     if (!options.force) {
-      throw new RestoreRefusedError(
-        `${dataDir} already holds a cluster's data (${found.join(', ')}); restore into an empty DATA_DIR, or add --force to move that data aside (nothing is deleted)`,
-      );
+      throw new RestoreRefusedError(`${dataDir} already holds a cluster's data (${found.join(', ')}); restore into an empty DATA_DIR, or add --force to move that data aside (nothing is deleted)`);
     }
     movedAside = moveAside(dataDir, found);
     options.logger?.warn({ movedAside, moved: found }, 'moved the data found in DATA_DIR aside');
@@ -226,4 +224,3 @@ function syncDirectory(dir: string): void {
     fs.closeSync(fd);
   }
 }
-

@@ -5,7 +5,7 @@
  * "the slave started last goes first" means. A registration without a start time (an older
  * worker's) counts as older than any that has one; pids break ties.
  */
-import type { WorkerInfo } from '../coordination/WorkerRegistry.ts';
+import type { WorkerInfo } from '../coordination/worker-registry.ts';
 
 export function scaleInVictims(slaves: readonly WorkerInfo[], count: number): WorkerInfo[] {
   if (count <= 0) return [];

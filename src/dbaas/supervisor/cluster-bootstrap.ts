@@ -3,19 +3,19 @@
  * to recover, or nothing. A DATA_DIR without the cluster marker is a new cluster: whatever an
  * older cluster of the same name left in RabbitMQ or ZooKeeper is removed first, so a fresh
  * DATA_DIR never sees an old cluster's messages. A new cluster with a restore pending (a backup
- * installed by `npm run restore`, src/dbaas/backup/Restore.ts) then starts from that file, as a
+ * installed by `npm run restore`, src/dbaas/backup/restore.ts) then starts from that file, as a
  * cold start does from the files of a previous run.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { listWorkers, type WorkerInfo } from '../coordination/WorkerRegistry.ts';
+import { listWorkers, type WorkerInfo } from '../coordination/worker-registry.ts';
 import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, clusterPaths } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
-import { clearPendingRestore, clusterMarkerOf, readPendingRestore } from './ClusterFiles.ts';
-import { holdingQueueOf } from './QueueConversion.ts';
+import { clearPendingRestore, clusterMarkerOf, readPendingRestore } from './cluster-files.ts';
+import { holdingQueueOf } from './queue-conversion.ts';
 
 export type BootstrapOutcome = { kind: 'adopt'; workers: WorkerInfo[] } | { kind: 'cold-start' } | { kind: 'fresh' };
 
@@ -51,9 +51,7 @@ export async function bootstrapCluster(options: BootstrapOptions): Promise<Boots
     return { kind: 'adopt', workers: live };
   }
   if (live.length > 0) {
-    throw new ClusterNameInUseError(
-      `cluster '${cluster}' is running elsewhere (${live.length} live workers) but ${dataDir} is new; choose another RIDESHARE_CLUSTER`,
-    );
+    throw new ClusterNameInUseError(`cluster '${cluster}' is running elsewhere (${live.length} live workers) but ${dataDir} is new; choose another RIDESHARE_CLUSTER`);
   }
   const restore = readPendingRestore(dataDir);
   if (restore && !fs.existsSync(path.join(options.workersDir, restore.file))) {
@@ -80,7 +78,7 @@ async function purgeMessages(options: BootstrapOptions): Promise<void> {
   const names = clusterNames(options.cluster);
   const connection = await connectAmqp(options.amqpUrl);
   try {
-    // A conversion cut short (QueueConversion.ts) left its messages in a holding queue: old ones too.
+    // A conversion cut short (queue-conversion.ts) left its messages in a holding queue: old ones too.
     for (const queue of names.allQueues().flatMap((name) => [name, holdingQueueOf(name)])) {
       const channel = await connection.createChannel();
       await channel.deleteQueue(queue).catch(() => undefined);

@@ -36,11 +36,7 @@ async function nextEpoch(zk: ZkClient, path: string, atLeast: number): Promise<n
   }
 }
 
-export async function acquireMasterLease(
-  zk: ZkClient,
-  cluster: string,
-  candidate: { workerId: string; pid: number; localEpoch: number },
-): Promise<MasterRecord> {
+export async function acquireMasterLease(zk: ZkClient, cluster: string, candidate: { workerId: string; pid: number; localEpoch: number }): Promise<MasterRecord> {
   const paths = clusterPaths(cluster);
   const holder = await readMaster(zk, cluster);
   if (holder && holder.workerId !== candidate.workerId) {

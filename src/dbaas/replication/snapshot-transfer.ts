@@ -1,5 +1,5 @@
 /**
- * Snapshots travel over RabbitMQ in chunks (the protocol is in SnapshotProtocol.ts, the serving
+ * Snapshots travel over RabbitMQ in chunks (the protocol is in snapshot-protocol.ts, the serving
  * side in SnapshotServer.ts). This is the requesting side: a joining replica asks on snapshotQ for
  * a copy that contains at least `minSeq`, writes each chunk straight into its database file as it
  * arrives (never the whole database in memory), verifies the SHA-256 of the whole file, and
@@ -15,7 +15,7 @@ import type { ClusterNames } from '../protocol/names.ts';
 import { Inbox } from '../transport/Inbox.ts';
 import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 import type { MessageSigner } from '../transport/signing.ts';
-import { readReplicaPosition } from './ReplicaFile.ts';
+import { readReplicaPosition } from './replica-file.ts';
 import type { ReplicationPosition } from './ReplicaStore.ts';
 import {
   decodeServerSignal,
@@ -27,7 +27,7 @@ import {
   SnapshotAttemptError,
   type RequesterMessage,
   type ServerSignal,
-} from './SnapshotProtocol.ts';
+} from './snapshot-protocol.ts';
 
 export { appliedSeqWaiter, serveSnapshots, SNAPSHOT_PRIORITY, SnapshotServer, type WaitForSeq } from './SnapshotServer.ts';
 
@@ -273,10 +273,7 @@ class IncomingTransfer {
   /** Any message from our server restarts the clock: heartbeats keep a slow copy alive. */
   private touch(): void {
     clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(
-      () => this.fail(new SnapshotAttemptError('timeout', `nothing from the snapshot server for ${this.chunkTimeoutMs} ms`)),
-      this.chunkTimeoutMs,
-    );
+    this.idleTimer = setTimeout(() => this.fail(new SnapshotAttemptError('timeout', `nothing from the snapshot server for ${this.chunkTimeoutMs} ms`)), this.chunkTimeoutMs);
   }
 
   private signal(to: string, message: RequesterMessage): void {

@@ -5,7 +5,7 @@
  * nodes that already belong to some credentials. Returns the paths it secured.
  */
 import { clusterPaths, ZK_BASE } from '../protocol/names.ts';
-import { isOpen } from './ZkAcl.ts';
+import { isOpen } from './zk-acl.ts';
 import type { ZkClient } from './ZkClient.ts';
 
 export async function secureOpenNodes(zk: ZkClient, cluster: string): Promise<string[]> {

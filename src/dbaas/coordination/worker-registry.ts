@@ -20,7 +20,7 @@ const workerInfoShape = z.object({
   startedAt: count.optional(),
   /**
    * The protocol version the worker speaks (src/dbaas/protocol/messages.ts); absent in the
-   * registrations of workers of protocol 3 and older (src/dbaas/protocol/workerProtocol.ts).
+   * registrations of workers of protocol 3 and older (src/dbaas/protocol/worker-protocol.ts).
    */
   protocol: z.number().int().min(1).max(1_000_000).optional(),
 });

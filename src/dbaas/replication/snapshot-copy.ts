@@ -14,7 +14,7 @@
  */
 import { createRequire } from 'node:module';
 import { Worker as Thread } from 'node:worker_threads';
-import { POSITION_SQL } from './ReplicaFile.ts';
+import { POSITION_SQL } from './replica-file.ts';
 import type { ReplicationPosition } from './ReplicaStore.ts';
 import { RideShareError } from '../../shared/errors.ts';
 
@@ -22,7 +22,7 @@ const SQLITE_MODULE = createRequire(import.meta.url).resolve('better-sqlite3');
 
 /**
  * Plain CommonJS, so the thread loads no TypeScript loader: it is handed the position query
- * (src/dbaas/replication/ReplicaFile.ts) rather than importing it. A small page cache: the copy
+ * (src/dbaas/replication/replica-file.ts) rather than importing it. A small page cache: the copy
  * streams through it once, and the default 16 MB would count against the worker's memory for
  * nothing.
  */

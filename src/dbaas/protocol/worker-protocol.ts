@@ -10,7 +10,7 @@ import { PROTOCOL_VERSION } from './messages.ts';
 /** What a registration without a protocol field stands for: the last version that did not write it. */
 export const UNRECORDED_PROTOCOL = 3;
 
-/** The part of a worker's registration (src/dbaas/coordination/WorkerRegistry.ts) that says it. */
+/** The part of a worker's registration (src/dbaas/coordination/worker-registry.ts) that says it. */
 type ProtocolRecorded = { protocol?: number | undefined };
 
 export function protocolOf(worker: ProtocolRecorded): number {
