@@ -9,6 +9,8 @@
  * its /ready. The heal clock starts once the last one is back; a worker of the previous protocol
  * still running by then plus the heal bound is a violation.
  */
+import amqp from 'amqplib';
+import { clusterNames } from '../../src/dbaas/protocol/names.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import { PROTOCOL_VERSION } from '../../src/dbaas/protocol/messages.ts';
 import type { WorkerInfo } from '../../src/dbaas/coordination/worker-registry.ts';
@@ -32,6 +34,11 @@ export async function rollingUpgrade({ env, applied }: InjectionContext): Promis
     const pid = await orchestrator.terminate();
     step(`orchestrator ${orchestrator.name} (pid ${pid}) stopped`);
   }
+  // The previous release declares the cluster's queues as classic queues, and the broker refuses a
+  // declaration of another type: with every worker and orchestrator stopped, they go (what they
+  // held was never acknowledged), as on the previous release's broker they never existed.
+  await dropClusterQueues(env.rabbit.address, env.cluster);
+  step('the cluster\u2019s quorum queues removed for the previous release');
   for (const orchestrator of env.orchestrators) orchestrator.reconfigure({ root: release.dir });
   for (const orchestrator of env.orchestrators) {
     orchestrator.releaseRestarts();
@@ -95,4 +102,16 @@ async function until<T>(probe: () => Promise<T | undefined>): Promise<T | undefi
 
 function describe(workers: WorkerInfo[]): string {
   return workers.map((worker) => `${worker.role} ${worker.pid} (protocol ${protocolOf(worker)})`).join(', ') || 'none registered';
+}
+
+/** Deletes the cluster's request and refused queues (the previous release declares them anew, classic). */
+async function dropClusterQueues(amqpUrl: string, cluster: string): Promise<void> {
+  const names = clusterNames(cluster);
+  const connection = await amqp.connect(amqpUrl, { timeout: 5000 });
+  try {
+    const channel = await connection.createChannel();
+    for (const queue of [names.writeQ, names.readQ, names.snapshotQ, names.refusedQ]) await channel.deleteQueue(queue);
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
 }

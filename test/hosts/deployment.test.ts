@@ -70,6 +70,25 @@ async function send(from: string, list: Request[]): Promise<Result[]> {
   return parseResults(await bed.run(from, ['node', CLIENT, 'once', JSON.stringify(list)], { hostname: false, timeoutMs: 120_000 }));
 }
 
+/**
+ * docs/hosts.md's check that a deployment is up: every host's gateway answers `GET /ready` 200 once
+ * each route has a live instance on some host (a gateway learns of the others' instances by its
+ * health checks, a moment after they listen).
+ */
+async function everyGatewayReady(): Promise<void> {
+  await until(
+    async () => {
+      const answers = await send(
+        'db',
+        HOSTS.map((host) => ({ label: host, method: 'GET', url: `${gateway(host)}/ready` })),
+      );
+      return answers.length === HOSTS.length && answers.every((answer) => answer.status === 200) ? true : undefined;
+    },
+    60_000,
+    'every gateway ready',
+  );
+}
+
 /** The list in turn, one request every `pauseMs` for `durationMs`, from inside `from`. */
 function stream(from: string, list: Request[], durationMs: number, pauseMs: number): { results: Result[]; done: Promise<void> } {
   const results: Result[] = [];
@@ -144,6 +163,7 @@ describe('three hosts, the seed placement', () => {
     deployment.prepare();
     const times = await Promise.all(HOSTS.map(async (host) => [host, await deployment.start(host)] as const));
     console.log(`seed placement, every host started at once:\n${figuresOf(deployment, Object.fromEntries(times))}`);
+    await everyGatewayReady();
   }, 300_000);
 
   afterAll(async () => {
@@ -246,6 +266,7 @@ describe('three hosts, the highly available placement', () => {
     deployment.prepare();
     const times = await Promise.all(HOSTS.map(async (host) => [host, await deployment.start(host)] as const));
     console.log(`ha placement, every host started at once:\n${figuresOf(deployment, Object.fromEntries(times))}`);
+    await everyGatewayReady();
     const [user] = await send('db', [newUser('db', 'ha-base')]);
     expect(user?.status, user?.body).toBe(201);
   }, 300_000);
