@@ -169,9 +169,42 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
         logger.info({ server: zookeeperLaunch.id, ms: Date.now() - began }, 'this host\u2019s ZooKeeper server serves in the ensemble'),
       ),
     ]);
+    await everyNodeOrTimeout(rabbitLaunch, hosts.length, logger);
   } catch (error) {
     await Promise.all([rabbit.stop(), zookeeper.stop()]).catch(() => undefined);
     throw error;
   }
   return { rabbit, zookeeper };
+}
+
+/** How long a host waits, once its node runs beside a majority, for every node of the cluster. */
+const EVERY_NODE_WAIT_MS = 60_000;
+
+/**
+ * A quorum queue's members are the nodes running when it is declared (RabbitMQ 3.10 does not add
+ * a node that joins later), and a queue with two members is lost with either. So a host waits,
+ * for a bounded time, until every node runs before its processes declare anything, and then adds
+ * its node to every quorum queue that exists without it (a node that rejoined with a wiped disk,
+ * or queues declared while it was away). Neither step is fatal: past the wait, or if the grow
+ * fails, the host starts beside the majority as before and says so.
+ */
+async function everyNodeOrTimeout(launch: { node: string; cli(tool: string): string[] }, nodes: number, logger: Logger): Promise<void> {
+  const [cli, ...cliArgs] = launch.cli('rabbitmqctl') as [string, ...string[]];
+  const deadline = Date.now() + EVERY_NODE_WAIT_MS;
+  for (;;) {
+    const running = await execFileP(cli, [...cliArgs, 'cluster_status', '--formatter', 'json'], { timeout: 30_000 })
+      .then(({ stdout }) => (JSON.parse(stdout) as { running_nodes?: string[] }).running_nodes ?? [])
+      .catch(() => [] as string[]);
+    if (running.length >= nodes) break;
+    if (Date.now() > deadline) {
+      logger.warn({ running, nodes }, 'not every RabbitMQ node runs: starting beside the majority; quorum queues declared now have fewer members');
+      break;
+    }
+    await sleep(500);
+  }
+  const [queues, ...queuesArgs] = launch.cli('rabbitmq-queues') as [string, ...string[]];
+  await execFileP(queues, [...queuesArgs, 'grow', launch.node, 'all'], { timeout: 60_000 }).then(
+    () => logger.info({ node: launch.node }, 'this host\u2019s RabbitMQ node is a member of every quorum queue'),
+    (error: unknown) => logger.warn({ err: error }, 'could not add this host\u2019s RabbitMQ node to the existing quorum queues'),
+  );
 }
