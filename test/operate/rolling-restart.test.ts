@@ -4,42 +4,17 @@
  * replacing it with a new version would (docs/operations.md), and comes back through the process
  * manager, while clients keep reading and writing through the gateway. Not one request may fail.
  */
-import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../harness/replicas.ts';
 import { freePorts } from '../../src/shared/ports.ts';
-import { listPids, sendSignal } from '../../src/shared/processes.ts';
+import { sendSignal } from '../../src/shared/processes.ts';
 import type { ClusterStatus } from '../../src/dbaas/orchestrator/ClusterStatus.ts';
-import { startSystem, type RunningSystem } from '../system/support/npm-start.ts';
+import { pidWith, ready, startSystem, type RunningSystem } from '../system/support/npm-start.ts';
 
 interface Outcome {
   kind: 'read' | 'write';
   status: number | string;
   ms: number;
-}
-
-/** The pid of the system's process that was given `variable=value` (its own port). */
-function pidWith(system: RunningSystem, variable: string, value: number): number | undefined {
-  for (const pid of listPids()) {
-    let environ: string;
-    try {
-      environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
-    } catch {
-      continue;
-    }
-    if (environ.includes(`\0${variable}=${value}\0`) && environ.includes(system.dataDir)) return pid;
-  }
-  return undefined;
-}
-
-async function ready(url: string): Promise<boolean> {
-  try {
-    const response = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(2000) });
-    await response.arrayBuffer();
-    return response.status === 200;
-  } catch {
-    return false;
-  }
 }
 
 describe('a rolling restart of every orchestrator and service instance', () => {

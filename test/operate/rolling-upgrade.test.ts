@@ -26,8 +26,8 @@ import type { ClusterStatus } from '../../src/dbaas/orchestrator/ClusterStatus.t
 import { PROTOCOL_VERSION } from '../../src/dbaas/protocol/messages.ts';
 import { workerDbFile, workersDirOf } from '../../src/dbaas/worker/files.ts';
 import { freePorts } from '../../src/shared/ports.ts';
-import { listPids, sendSignal } from '../../src/shared/processes.ts';
-import { startSystem, type RunningSystem } from '../system/support/npm-start.ts';
+import { sendSignal } from '../../src/shared/processes.ts';
+import { pidWith, ready, startSystem, type RunningSystem } from '../system/support/npm-start.ts';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -37,30 +37,6 @@ interface Outcome {
   ms: number;
   /** When it was sent, ms since the test's clock started. */
   at: number;
-}
-
-/** The pid of the system's process that was given `variable=value` (its own port). */
-function pidWith(system: RunningSystem, variable: string, value: number): number | undefined {
-  for (const pid of listPids()) {
-    let environ: string;
-    try {
-      environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
-    } catch {
-      continue;
-    }
-    if (environ.includes(`\0${variable}=${value}\0`) && environ.includes(system.dataDir)) return pid;
-  }
-  return undefined;
-}
-
-async function ready(url: string): Promise<boolean> {
-  try {
-    const response = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(2000) });
-    await response.arrayBuffer();
-    return response.status === 200;
-  } catch {
-    return false;
-  }
 }
 
 /** This checkout's dist/, built (what `npm start` would run), unless another build is named. */

@@ -197,3 +197,28 @@ async function answers(url: string): Promise<boolean> {
     return false;
   }
 }
+
+/** The pid of the system's process that was given `variable=value` (its own port). */
+export function pidWith(system: RunningSystem, variable: string, value: number): number | undefined {
+  for (const pid of listPids()) {
+    let environ: string;
+    try {
+      environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (environ.includes(`\0${variable}=${value}\0`) && environ.includes(system.dataDir)) return pid;
+  }
+  return undefined;
+}
+
+/** The server at `url` answers GET /ready with 200 within 2 s. */
+export async function ready(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(2000) });
+    await response.arrayBuffer();
+    return response.status === 200;
+  } catch {
+    return false;
+  }
+}
