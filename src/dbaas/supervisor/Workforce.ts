@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { sleep } from '../../shared/timeout.ts';
+import { sleep, withTimeout } from '../../shared/timeout.ts';
 import type { ExitReason, StartReason } from '../coordination/ClusterHistory.ts';
 import { clearMasterLease } from '../coordination/master-lease.ts';
 import { forgetWorker, readWorker, type WorkerInfo } from '../coordination/worker-registry.ts';
@@ -21,6 +21,8 @@ import { removeWorkerFiles, workerDbFile, workersDirOf } from '../worker/files.t
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 
 const DEFAULT_READY_TIMEOUT_MS = 60_000;
+/** How long a best-effort kill waits for the runtime to confirm the worker gone. */
+const KILL_CONFIRM_TIMEOUT_MS = 5000;
 
 export interface WorkforceOptions extends ClusterSettings {
   runtime: WorkerRuntime;
@@ -169,6 +171,27 @@ export class Workforce {
     this.assertLeaseHeld(`kill ${workerId}`);
     this.killReasons.set(workerId, reason);
     await this.options.runtime.kill(workerId, 'SIGKILL');
+  }
+
+  /**
+   * A kill that nothing waits on for safety: a worker that lost its session, or an old master
+   * (its successor's new epoch fences it in ZooKeeper, src/dbaas/coordination/commit-record.ts).
+   * A runtime that cannot kill it (a host out of reach) or does not confirm within
+   * KILL_CONFIRM_TIMEOUT_MS is logged, and the caller goes on. True when the worker is gone.
+   */
+  async killBestEffort(workerId: string, reason: ExitReason): Promise<boolean> {
+    this.assertLeaseHeld(`kill ${workerId}`);
+    this.killReasons.set(workerId, reason);
+    const killed = this.options.runtime.kill(workerId, 'SIGKILL');
+    try {
+      await withTimeout(killed, KILL_CONFIRM_TIMEOUT_MS, 'TIMEOUT', `the runtime did not confirm worker ${workerId} killed`);
+      return true;
+    } catch (error) {
+      // A kill confirmed late, or failing late, changes nothing any more.
+      killed.catch(() => undefined);
+      this.options.logger.warn({ err: error, workerId, reason }, 'could not make sure the worker is gone; going on without');
+      return false;
+    }
   }
 
   /** Stops a worker on purpose (scale-in): recorded first, so its exit is never taken for a crash. */
