@@ -79,6 +79,8 @@ export class Workforce {
   private readonly retiring = new Set<string>();
   /** Why this supervisor killed a worker, for its exit event; an exit without one is a crash. */
   private readonly killReasons = new Map<string, ExitReason>();
+  /** Workers a best-effort kill could not make sure of (the warning is logged once each). */
+  private readonly unconfirmedKills = new Set<string>();
 
   constructor(private readonly options: WorkforceOptions) {}
 
@@ -189,7 +191,10 @@ export class Workforce {
     } catch (error) {
       // A kill confirmed late, or failing late, changes nothing any more.
       killed.catch(() => undefined);
-      this.options.logger.warn({ err: error, workerId, reason }, 'could not make sure the worker is gone; going on without');
+      // Every pass tries again: told once, then quietly.
+      const firstTime = !this.unconfirmedKills.has(workerId);
+      this.unconfirmedKills.add(workerId);
+      this.options.logger[firstTime ? 'warn' : 'debug']({ err: error, workerId, reason }, 'could not make sure the worker is gone; going on without');
       return false;
     }
   }
@@ -232,6 +237,7 @@ export class Workforce {
   tellExit(exit: WorkerExit): ToldExit {
     const killedFor = this.killReasons.get(exit.workerId);
     this.killReasons.delete(exit.workerId);
+    this.unconfirmedKills.delete(exit.workerId);
     const retired = this.intendedStops.delete(exit.workerId);
     const reason: ExitReason = retired ? 'retired' : (killedFor ?? 'crashed');
     this.options.journal.record({ kind: 'worker-exited', workerId: exit.workerId, pid: exit.pid, reason, code: exit.code, signal: exit.signal });
@@ -241,6 +247,7 @@ export class Workforce {
   /** An exit after the term ended: its kill reason is no longer needed, and nothing is told. */
   forgetExit(workerId: string): void {
     this.killReasons.delete(workerId);
+    this.unconfirmedKills.delete(workerId);
   }
 
   /** Why this supervisor killed the worker, if it did and its exit has not been told yet. */
