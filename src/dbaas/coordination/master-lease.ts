@@ -68,7 +68,8 @@ export async function readMaster(zk: ZkClient, cluster: string): Promise<MasterR
 
 /**
  * Removes the master lease when `workerId` holds it (a worker known dead), or whoever holds it
- * when no worker is named (before a promotion: the old master is certainly dead by then).
+ * when no worker is named (before a promotion: the old master is gone, or will be fenced by its
+ * successor's bump of /epoch, which no commit record of its own survives).
  */
 export async function clearMasterLease(zk: ZkClient, cluster: string, workerId?: string): Promise<void> {
   const path = clusterPaths(cluster).master;
