@@ -13,6 +13,7 @@ import { uniqueClusterName } from '../../harness/database-service.ts';
 import { testServers } from '../../harness/inject.ts';
 import { staysTrue, until } from '../../harness/replicas.ts';
 import { testSigner } from '../../harness/signing.ts';
+import { TEST_ZK_AUTH } from '../../harness/zk-auth.ts';
 import { readCommitRecord, writeCommitRecord } from '../../src/dbaas/coordination/commit-record.ts';
 import { acquireMasterLease, type MasterLease } from '../../src/dbaas/coordination/master-lease.ts';
 import { countRecord } from '../../src/dbaas/coordination/records.ts';
@@ -50,7 +51,7 @@ describe('a master records its commits in ZooKeeper under its epoch', () => {
     connection = await amqp.connect(testServers().amqpUrl);
     client = await connection.createChannel();
     await assertTopology(connection, names);
-    zk = new ZkClient({ connect: testServers().zkConnect, sessionTimeoutMs: 4000 });
+    zk = new ZkClient({ connect: testServers().zkConnect, sessionTimeoutMs: 4000, credentials: TEST_ZK_AUTH });
     await zk.connect();
     await zk.ensurePath(clusterPaths(cluster).committed);
     lease = await acquireMasterLease(zk, cluster, { workerId: 'in-test-master', pid: process.pid, localEpoch: 0 });
@@ -79,7 +80,9 @@ describe('a master records its commits in ZooKeeper under its epoch', () => {
     await client.deleteExchange(names.syncExchange).catch(() => undefined);
     await connection.close().catch(() => undefined);
     const paths = clusterPaths(cluster);
-    for (const node of [paths.master, paths.committed, paths.epoch, paths.root]) await zk.removeIfExists(node);
+    for (const node of [paths.master, paths.committed, paths.epoch]) await zk.removeIfExists(node);
+    // The base lets anyone create a cluster's node but only its owner delete one: it may stay.
+    await zk.removeIfExists(paths.root).catch(() => undefined);
     zk.close();
     store.close();
     fs.rmSync(dir, { recursive: true, force: true });
