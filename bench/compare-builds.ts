@@ -1,14 +1,16 @@
 /**
- * `npx tsx bench/compare-builds.ts --baseline DIR [--rounds N] [--requests N]`: the hot path of
- * this checkout against another checkout of the project (DIR, e.g. the main branch exported and
+ * `npx tsx bench/compare-builds.ts --baseline DIR [--rounds N] [--requests N] [--writes]`: the hot
+ * path of this checkout against another checkout of the project (DIR, e.g. the main branch exported and
  * built), measured in one run: in each round both builds are started in turn as shipped (bench/lib/system.ts),
  * the order alternating from round to round, and each measures the bare RPC echo, db/read route
  * search at 1 and 64 in flight with the orchestrator's CPU per read, and the services' rows
  * (bench/services.ts). Every round is printed, then the medians of the ratios the issue names.
+ * With --writes, each build measures single-row db/write (one ride) at 1 and 64 in flight instead,
+ * without the services: the cost of what the write path does before it answers.
  */
-import { routeOf, SEARCH_LIMIT, seedBenchData } from './database.ts';
+import { rideMaker, routeOf, SEARCH_LIMIT, seedBenchData } from './database.ts';
 import { runLoadWithCpu, type CpuLoadResult } from './lib/cpu.ts';
-import { loadClient, median, type LoadResult } from './lib/load.ts';
+import { loadClient, median, runLoad, type LoadResult } from './lib/load.ts';
 import { ECHO_LABEL, measureRpcEcho } from './lib/rpc-echo.ts';
 import { startBenchSystem } from './lib/system.ts';
 import { CREATE_VIA_GATEWAY, measureServices, ORCHESTRATOR_READ, SEARCH_VIA_GATEWAY, type ServiceLoadResult } from './services.ts';
@@ -22,6 +24,9 @@ const baseline = option('baseline');
 if (baseline === undefined) throw new Error('--baseline DIR is needed: a built checkout of the project to compare with');
 const rounds = Number(option('rounds') ?? '3');
 const requests = Number(option('requests') ?? '8000');
+const writesOnly = process.argv.includes('--writes');
+/** The longest write run at 1 in flight: one at a time, a few thousand take a minute already. */
+const SERIAL_WRITES = 2000;
 
 interface BuildFigures {
   echo1: LoadResult;
@@ -56,6 +61,34 @@ async function measureBuild(root: string | undefined): Promise<BuildFigures> {
   }
 }
 
+/** Single-row writes (one ride each, where no search looks) at 1 and 64 in flight. */
+async function measureWrites(root: string | undefined, round: number): Promise<Record<string, number>> {
+  const system = await startBenchSystem({ withServices: false, ...(root === undefined ? {} : { root }) });
+  try {
+    await seedBenchData(system);
+    const client = loadClient(system.orchestratorUrl);
+    try {
+      const ride = rideMaker(1_900_000_000 + round * 1_000_000);
+      const write = () => client.post('/api/v1/db/write', { op: 'insert', table: 'rides', values: ride() }).then((r) => r.status === 200);
+      const one = await runLoad({ label: 'db/write', concurrency: 1, requests: Math.min(requests, SERIAL_WRITES), task: write });
+      const many = await runLoad({ label: 'db/write', concurrency: 64, requests, task: write });
+      return {
+        'db/write at 1, per s': one.rate,
+        'db/write p50 at 1, ms': one.p50Ms,
+        'db/write p99 at 1, ms': one.p99Ms,
+        'db/write at 64, per s': many.rate,
+        'db/write p50 at 64, ms': many.p50Ms,
+        'db/write p99 at 64, ms': many.p99Ms,
+        'db/write errors': one.errors + many.errors,
+      };
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await system.stop();
+  }
+}
+
 const rateOf = (figures: BuildFigures, label: string) => figures.services.find((row) => row.label === label)?.rate ?? Number.NaN;
 
 /** The figures the issue's targets are stated in. */
@@ -84,7 +117,7 @@ const measured = new Map<string, Record<string, number>[]>(builds.map((build) =>
 for (let round = 0; round < rounds; round += 1) {
   const order = round % 2 === 0 ? builds : [...builds].reverse();
   for (const build of order) {
-    const figures = targets(await measureBuild(build.root));
+    const figures = writesOnly ? await measureWrites(build.root, round) : targets(await measureBuild(build.root));
     measured.get(build.name)?.push(figures);
     process.stdout.write(
       `round ${round + 1}, ${build.name}: ${Object.entries(figures)

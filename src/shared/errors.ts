@@ -39,6 +39,11 @@ export const ERROR_CODES = {
   TRANSACTION_ABORTED: { status: 503, retriable: true },
   /** A supervisor's lease is lost or in doubt (its ZooKeeper session): it acts no more. */
   LEASE_LOST: { status: 503, retriable: true },
+  /**
+   * A master's epoch-checked commit record was refused: /epoch moved on (a successor took a new
+   * epoch), so this master answers nothing more and stops (docs/guarantees.md).
+   */
+  FENCED: { status: 503, retriable: true },
   /** ZooKeeper refused or failed an operation (its own code is kept on the error). */
   ZOOKEEPER: { status: 503, retriable: true },
   /**

@@ -338,6 +338,31 @@ export class ZkClient extends EventEmitter {
   }
 
   /**
+   * One ZooKeeper transaction (multi): `dataPath` gets `data` only if `checkPath` is still at
+   * `version`; nothing happens otherwise. A node moved on or gone (BAD_VERSION, NO_NODE on
+   * either path) is a FencedError: whoever held that version has lost what it stood for. Other
+   * failures (a timeout within `timeoutMs`, a lost session) are the usual coded errors.
+   */
+  async checkAndSet(checkPath: string, version: number, dataPath: string, data: unknown, timeoutMs = this.operationTimeoutMs): Promise<void> {
+    try {
+      await this.call<void>(
+        (done) =>
+          this.client
+            .transaction()
+            .check(checkPath, version)
+            .setData(dataPath, encodeData(data), -1)
+            .commit((error) => done(error, undefined)),
+        timeoutMs,
+      );
+    } catch (error) {
+      if (isZkError(error, ZkErrorCode.BAD_VERSION) || isZkError(error, ZkErrorCode.NO_NODE)) {
+        throw new FencedError(`${checkPath} is no longer at version ${version}: ${dataPath} left unchanged`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /**
    * The node's data if it has the shape `schema` describes, else undefined (logged once per
    * version of the node); the version either way.
    */
@@ -404,7 +429,7 @@ export class ZkClient extends EventEmitter {
     });
   }
 
-  private call<T>(start: (done: Callback<T>) => void): Promise<T> {
+  private call<T>(start: (done: Callback<T>) => void, timeoutMs = this.operationTimeoutMs): Promise<T> {
     const send = () =>
       new Promise<T>((resolve, reject) => {
         if (this.pinnedSession !== undefined && (this.pinnedSession !== this.session || this.sessionLost)) {
@@ -422,7 +447,7 @@ export class ZkClient extends EventEmitter {
       });
     const ready = this.linkDown && (this.pinnedSession === undefined ? this.linkDown.up : Promise.race([this.linkDown.up, this.sessionEnd.done]));
     const operation = ready === undefined ? send() : ready.then(send);
-    return withTimeout(operation, this.operationTimeoutMs, 'TIMEOUT', 'ZooKeeper operation timed out');
+    return withTimeout(operation, timeoutMs, 'TIMEOUT', 'ZooKeeper operation timed out');
   }
 }
 
@@ -449,6 +474,13 @@ export class ZooKeeperError extends RideShareError {
     options?: { cause?: unknown },
   ) {
     super('ZOOKEEPER', message, options);
+  }
+}
+
+/** A versioned transaction refused because the node it checks moved on or is gone (checkAndSet). */
+export class FencedError extends RideShareError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FENCED', message, options);
   }
 }
 

@@ -1,13 +1,14 @@
 /**
- * The promotion node: the supervisor names the ready slave that must become master (only once
- * the old master is certainly dead); every ready slave watches it and the one named acts.
+ * The promotion node: the supervisor names the ready slave that must become master (once the old
+ * master is gone or, if the runtime cannot make sure of that, fenced by the successor's bump of
+ * /epoch, commit-record.ts); every ready slave watches it and the one named acts.
  */
 import { z } from 'zod';
 import { clusterPaths } from '../protocol/names.ts';
 import { count, id, looseRecord } from './records.ts';
 import type { ZkClient, ZkWatcher } from './ZkClient.ts';
 
-/** Written by the supervisor to /promotion once the old master is certainly dead. */
+/** Written by the supervisor to /promotion when the cluster has no live master. */
 const promotionShape = z.object({ workerId: id, requestedAt: count });
 export type PromotionRequest = z.infer<typeof promotionShape>;
 const promotionRecord = looseRecord(promotionShape);

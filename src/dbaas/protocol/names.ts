@@ -53,6 +53,8 @@ export interface ClusterPaths {
   master: string;
   /** Persistent: the highest epoch ever granted. */
   epoch: string;
+  /** Persistent: `{epoch, seq}`, every write up to seq may be answered; written only while /epoch is at the master's version. */
+  committed: string;
   /** Persistent: how many slaves the supervisor keeps. */
   desiredSlaves: string;
   /** Persistent: `{workerId, epoch}` the supervisor asks to become master. */
@@ -84,6 +86,7 @@ export function clusterPaths(cluster: string): ClusterPaths {
     workerNode: (workerId) => `${root}/workers/${workerId}`,
     master: `${root}/master`,
     epoch: `${root}/epoch`,
+    committed: `${root}/committed`,
     desiredSlaves: `${root}/desired-slaves`,
     promotion: `${root}/promotion`,
     supervisor: `${root}/supervisor`,

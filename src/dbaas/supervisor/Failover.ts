@@ -1,14 +1,18 @@
 /**
  * Replacing a dead master, all of it: noticing the loss (an exit, or the master leaving the live
  * set when its session expires), promoting a successor, and restarting from the files when no
- * slave can take over. Kill before promote: the old master is made certainly dead through the
- * runtime first (SIGKILL works on a stopped process), so nothing of its epoch can arrive after
- * the successor drained its sync queue. Then its lease is removed and the ready slave with the
- * lowest pid is asked to promote itself; if it does not manage, the next one is.
+ * slave can take over. Fence before promote: the successor's lease bumps /epoch before it drains
+ * its sync queue, and from then on the old master's commit records are refused
+ * (src/dbaas/coordination/commit-record.ts), so it can answer no write the successor lacks. The
+ * runtime's kill of an old master that lost its session is therefore best effort (Supervisor.ts):
+ * a host out of reach does not hold up the promotion. Then the lease is removed and a ready slave
+ * is asked to promote itself: one whose applied seq already reaches the last commit record, the
+ * lowest pid among them; if it does not manage, the next one is.
  */
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import type { ExitReason } from '../coordination/ClusterHistory.ts';
+import { readCommitRecord } from '../coordination/commit-record.ts';
 import { clearMasterLease } from '../coordination/master-lease.ts';
 import { requestPromotion } from '../coordination/promotion.ts';
 import { readWorker, type WorkerInfo } from '../coordination/worker-registry.ts';
@@ -102,14 +106,15 @@ export class Failover {
   /** Promotes one of `candidates` (ready slaves, alive in the runtime): the new master, or undefined when none could be. */
   private async promoteSuccessor(candidates: WorkerInfo[]): Promise<WorkerInfo | undefined> {
     const { zk, cluster, logger, workforce } = this.options;
-    for (const candidate of [...candidates].sort((a, b) => a.pid - b.pid)) {
+    const committedSeq = (await readCommitRecord(zk, cluster))?.seq ?? 0;
+    for (const candidate of successionOrder(candidates, committedSeq)) {
       await clearMasterLease(zk, cluster);
       await requestPromotion(zk, cluster, candidate.workerId);
-      logger.info({ workerId: candidate.workerId, pid: candidate.pid }, 'promoting the ready slave with the lowest pid');
+      logger.info({ workerId: candidate.workerId, pid: candidate.pid, appliedSeq: candidate.appliedSeq, committedSeq }, 'promoting a ready slave');
       const promoted = await this.waitForMaster(candidate.workerId);
       if (promoted) return promoted;
       logger.error({ workerId: candidate.workerId }, 'promotion did not complete; killing the candidate and trying the next');
-      await workforce.kill(candidate.workerId, 'failed-promotion');
+      await workforce.killBestEffort(candidate.workerId, 'failed-promotion');
     }
     return undefined;
   }
@@ -126,4 +131,16 @@ export class Failover {
     }
     return undefined;
   }
+}
+
+/**
+ * The order in which ready slaves are asked to take over: first those whose published applied seq
+ * reaches the last commit record (they hold every answered write already, so their drain is
+ * short), then the others; the lowest pid first within each (SPEC.md's tie-break). The others
+ * stay candidates: a slave publishes its seq every half second, and what it lacks of the record
+ * waits in its sync queue, which its promotion drains before it takes a write.
+ */
+export function successionOrder(candidates: readonly WorkerInfo[], committedSeq: number): WorkerInfo[] {
+  const byPid = [...candidates].sort((a, b) => a.pid - b.pid);
+  return [...byPid.filter((worker) => worker.appliedSeq >= committedSeq), ...byPid.filter((worker) => worker.appliedSeq < committedSeq)];
 }

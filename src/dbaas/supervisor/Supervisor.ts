@@ -302,7 +302,8 @@ export class Supervisor {
     for (const worker of running.values()) {
       if (registeredIds.has(worker.workerId) || this.workforce.isStarting(worker.workerId) || this.workforce.isStopping(worker.workerId)) continue;
       this.options.logger.warn({ workerId: worker.workerId, pid: worker.pid }, 'worker lost its ZooKeeper session; killing it');
-      await this.workforce.kill(worker.workerId, 'session-lost');
+      // Best effort: were it an old master still alive, its commit records are refused once a successor takes its epoch.
+      await this.workforce.killBestEffort(worker.workerId, 'session-lost');
       await this.forgetDead(worker.workerId);
     }
     const live = registered.filter((worker) => running.has(worker.workerId));

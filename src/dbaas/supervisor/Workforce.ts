@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { sleep } from '../../shared/timeout.ts';
+import { sleep, withTimeout } from '../../shared/timeout.ts';
 import type { ExitReason, StartReason } from '../coordination/ClusterHistory.ts';
 import { clearMasterLease } from '../coordination/master-lease.ts';
 import { forgetWorker, readWorker, type WorkerInfo } from '../coordination/worker-registry.ts';
@@ -21,6 +21,8 @@ import { removeWorkerFiles, workerDbFile, workersDirOf } from '../worker/files.t
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 
 const DEFAULT_READY_TIMEOUT_MS = 60_000;
+/** How long a best-effort kill waits for the runtime to confirm the worker gone. */
+const KILL_CONFIRM_TIMEOUT_MS = 5000;
 
 export interface WorkforceOptions extends ClusterSettings {
   runtime: WorkerRuntime;
@@ -77,6 +79,8 @@ export class Workforce {
   private readonly retiring = new Set<string>();
   /** Why this supervisor killed a worker, for its exit event; an exit without one is a crash. */
   private readonly killReasons = new Map<string, ExitReason>();
+  /** Workers a best-effort kill could not make sure of (the warning is logged once each). */
+  private readonly unconfirmedKills = new Set<string>();
 
   constructor(private readonly options: WorkforceOptions) {}
 
@@ -171,6 +175,30 @@ export class Workforce {
     await this.options.runtime.kill(workerId, 'SIGKILL');
   }
 
+  /**
+   * A kill that nothing waits on for safety: a worker that lost its session, or an old master
+   * (its successor's new epoch fences it in ZooKeeper, src/dbaas/coordination/commit-record.ts).
+   * A runtime that cannot kill it (a host out of reach) or does not confirm within
+   * KILL_CONFIRM_TIMEOUT_MS is logged, and the caller goes on. True when the worker is gone.
+   */
+  async killBestEffort(workerId: string, reason: ExitReason): Promise<boolean> {
+    this.assertLeaseHeld(`kill ${workerId}`);
+    this.killReasons.set(workerId, reason);
+    const killed = this.options.runtime.kill(workerId, 'SIGKILL');
+    try {
+      await withTimeout(killed, KILL_CONFIRM_TIMEOUT_MS, 'TIMEOUT', `the runtime did not confirm worker ${workerId} killed`);
+      return true;
+    } catch (error) {
+      // A kill confirmed late, or failing late, changes nothing any more.
+      killed.catch(() => undefined);
+      // Every pass tries again: told once, then quietly.
+      const firstTime = !this.unconfirmedKills.has(workerId);
+      this.unconfirmedKills.add(workerId);
+      this.options.logger[firstTime ? 'warn' : 'debug']({ err: error, workerId, reason }, 'could not make sure the worker is gone; going on without');
+      return false;
+    }
+  }
+
   /** Stops a worker on purpose (scale-in): recorded first, so its exit is never taken for a crash. */
   async retire(workerId: string): Promise<void> {
     this.assertLeaseHeld(`retire ${workerId}`);
@@ -209,6 +237,7 @@ export class Workforce {
   tellExit(exit: WorkerExit): ToldExit {
     const killedFor = this.killReasons.get(exit.workerId);
     this.killReasons.delete(exit.workerId);
+    this.unconfirmedKills.delete(exit.workerId);
     const retired = this.intendedStops.delete(exit.workerId);
     const reason: ExitReason = retired ? 'retired' : (killedFor ?? 'crashed');
     this.options.journal.record({ kind: 'worker-exited', workerId: exit.workerId, pid: exit.pid, reason, code: exit.code, signal: exit.signal });
@@ -218,6 +247,7 @@ export class Workforce {
   /** An exit after the term ended: its kill reason is no longer needed, and nothing is told. */
   forgetExit(workerId: string): void {
     this.killReasons.delete(workerId);
+    this.unconfirmedKills.delete(workerId);
   }
 
   /** Why this supervisor killed the worker, if it did and its exit has not been told yet. */

@@ -2,8 +2,11 @@
  * The master: the single consumer of writeQ. The writes that arrived together are applied locally
  * in one transaction (each with its own seq, in a savepoint of its own, so one that fails fails
  * alone), published to this epoch's sync exchange as one message, and answered and acked only
- * once the broker confirmed it and every write before it. Nothing of a group is answered before
- * that, refusals included: a 409 may rest on an earlier write that is not yet sure to survive.
+ * once the broker confirmed it and every write before it, and a commit record covering them was
+ * written in ZooKeeper under this master's epoch (CommitRecorder.ts). Nothing of a group is
+ * answered before that, refusals included: a 409 may rest on an earlier write that is not yet
+ * sure to survive. A commit record refused (a successor bumped the epoch) or too slow stops the
+ * master at once: it answers nothing more.
  * When SQLite ends a group's transaction (disk full, I/O error) or its commit fails, none of the
  * group is applied or answered and the master stops, so its messages go to the next master.
  * A retried write (same request id) gets its first answer back; a write whose deadline has
@@ -22,6 +25,7 @@ import { serveSnapshots, SNAPSHOT_PRIORITY } from '../replication/snapshot-trans
 import { SyncPublisher } from '../replication/SyncPublisher.ts';
 import { failure, ok } from '../transport/replies.ts';
 import { commandInbox, type Commands } from '../transport/command-inbox.ts';
+import { CommitRecorder } from './CommitRecorder.ts';
 import type { Inbox } from '../transport/Inbox.ts';
 import { RequestReply } from '../transport/RequestReply.ts';
 import type { MessageSigner } from '../transport/signing.ts';
@@ -46,7 +50,12 @@ export interface MasterRoleOptions {
   /** Where commands refused unexecuted are kept (none: only logged). */
   refused?: Refusals;
   logger: Logger;
-  /** Called when the master must stop (fail-stop): an unconfirmed write, a lost channel. */
+  /**
+   * Writes the commit record for every write up to `seq` under this master's epoch, checked
+   * against /epoch (src/dbaas/coordination/commit-record.ts); rejects when fenced or too slow.
+   */
+  recordCommit(seq: number): Promise<void>;
+  /** Called when the master must stop (fail-stop): an unconfirmed write, a lost channel, a refused commit record. */
   onFatal(reason: string): void;
 }
 
@@ -63,6 +72,9 @@ export class MasterRole {
   private publisher: SyncPublisher | undefined;
   private writeConsumer: string | undefined;
   private stopped = false;
+  /** A commit record failed: this master may never take or answer a write again. */
+  private halted = false;
+  private commits: CommitRecorder | undefined;
   private positionAnnounced = false;
   /** Every write up to this seq is confirmed by the broker; confirms may arrive out of order. */
   private confirmedSeq = 0;
@@ -87,6 +99,14 @@ export class MasterRole {
     // Everything this replica holds came through the broker already: confirmed. Set before the
     // first delivery, so a retry of such a write is answered at once, not after a wait on nothing.
     this.confirmedSeq = store.appliedSeq;
+    // The epoch's first record, before any write: it says where this master starts, and a lease
+    // already overtaken by a successor fails here instead of at the first write.
+    await this.options.recordCommit(store.appliedSeq);
+    this.commits = new CommitRecorder({
+      recordedSeq: store.appliedSeq,
+      record: (seq) => this.options.recordCommit(seq),
+      onFailure: (error) => this.halt(error),
+    });
     await this.takeWrites();
     const snapshotChannel: Channel = await connection.createChannel();
     await serveSnapshots({
@@ -110,7 +130,7 @@ export class MasterRole {
    * channel, so it is retried on a fresh one.
    */
   async takeWrites(): Promise<void> {
-    if (this.writeConsumer) return;
+    if (this.writeConsumer || this.halted) return;
     this.stopped = false;
     const deadline = Date.now() + TAKE_WRITES_TIMEOUT_MS;
     for (let attempt = 1; ; attempt += 1) {
@@ -128,6 +148,23 @@ export class MasterRole {
         await sleep(50);
       }
     }
+  }
+
+  /**
+   * A commit record was refused or timed out: from now on nothing is taken or answered (the
+   * groups waiting for a record wait for ever), and the worker exits, so writeQ's single active
+   * consumer moves on to the next master, with every unanswered write still unacked.
+   */
+  private halt(error: unknown): void {
+    this.halted = true;
+    void this.stopTakingWrites();
+    this.requeueQueued(this.writeChannel);
+    const fenced = error instanceof RideShareError && error.code === 'FENCED';
+    this.options.logger.error(
+      { err: error, recordedSeq: this.commits?.recorded },
+      fenced ? 'fenced: a successor took a new epoch; this master stops' : 'no commit record within its bound; this master stops',
+    );
+    this.options.onFatal(`commit record failed: ${String(error)}`);
   }
 
   /** Stops taking writes at once (e.g. the ZooKeeper session is in doubt). */
@@ -219,7 +256,8 @@ export class MasterRole {
   private applyGroup(): void {
     const channel = this.writeChannel;
     const publisher = this.publisher;
-    if (!channel || !publisher || this.stopped) {
+    const commits = this.commits;
+    if (!channel || !publisher || !commits || this.stopped) {
       this.requeueQueued(channel);
       return;
     }
@@ -244,14 +282,16 @@ export class MasterRole {
       this.options.onFatal(`a group commit failed: ${String(error)}`);
       return;
     }
-    // Answered only once every write up to here is confirmed, those of earlier groups included:
-    // a 409 or a retry's first answer may rest on a write that is not yet sure to survive.
+    // Answered only once every write up to here is confirmed and recorded, those of earlier groups
+    // included: a 409 or a retry's first answer may rest on a write that is not yet sure to survive.
     const through = this.options.store.appliedSeq;
     const published = syncs.length === 0 ? Promise.resolve() : this.publishConfirmed(publisher, syncs);
     published.then(
       async () => {
         for (const sync of syncs) this.noteConfirmed(sync.seq);
         if (through > this.confirmedSeq) await this.confirmedThrough(through);
+        await commits.through(through);
+        if (this.halted) return;
         for (const { write, answer, sync } of answers) {
           if (sync) this.options.logger.info({ seq: sync.seq, requestId: write.command.requestId, trace: write.command.trace }, 'write applied');
           write.answer.set(write.index, answer);

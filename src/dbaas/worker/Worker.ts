@@ -9,7 +9,8 @@ import path from 'node:path';
 import type { ChannelModel } from 'amqplib';
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
-import { acquireMasterLease, type MasterRecord } from '../coordination/master-lease.ts';
+import { ensureCommitRecord, writeCommitRecord } from '../coordination/commit-record.ts';
+import { acquireMasterLease, type MasterLease } from '../coordination/master-lease.ts';
 import { readPromotion } from '../coordination/promotion.ts';
 import { WorkerRegistration } from '../coordination/worker-registry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
@@ -36,6 +37,18 @@ export type WorkerState = 'initial' | 'joining' | 'serving' | 'promoting' | 'mas
 const POSITION_PUBLISH_MS = 500;
 /** A promotion's drain: the backlog of a lagging slave plus the round trip of our own mark. */
 const DRAIN_TIMEOUT_MS = 15_000;
+/** The least time a commit record may take before the master gives up and stops. */
+const COMMIT_BOUND_FLOOR_MS = 5000;
+
+/**
+ * How long one commit record may take: at least the ZooKeeper session timeout, so that an outage
+ * the session survives (the client reconnects within it) delays answers and loses nothing; past
+ * that the session is gone anyway and the master must stop. The floor keeps a slow but live
+ * ZooKeeper on a loaded machine (the tests' 1 s sessions) from stopping masters for nothing.
+ */
+export function commitBoundMs(sessionTimeoutMs: number): number {
+  return Math.max(COMMIT_BOUND_FLOOR_MS, sessionTimeoutMs);
+}
 
 export interface WorkerEvents {
   fatal: [reason: string];
@@ -117,10 +130,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.slave.stopServing();
     this.slave = undefined;
     const lease = await this.takeMasterLease();
-    await openEpoch(this.connection, this.names, lease.epoch, Math.min(this.store.epoch, follower.epoch));
+    await openEpoch(this.connection, this.names, lease.record.epoch, Math.min(this.store.epoch, follower.epoch));
     const markChannel = await this.connection.createConfirmChannel();
-    const publisher = new SyncPublisher(markChannel, this.names, lease.epoch, this.settings.workerId, this.signer.as('master'));
-    await follower.drainThrough(lease.epoch, () => publisher.mark(), DRAIN_TIMEOUT_MS);
+    const publisher = new SyncPublisher(markChannel, this.names, lease.record.epoch, this.settings.workerId, this.signer.as('master'));
+    await follower.drainThrough(lease.record.epoch, () => publisher.mark(), DRAIN_TIMEOUT_MS);
     await markChannel.close().catch(() => undefined);
     this.follower = undefined;
     await this.becomeMaster(lease);
@@ -181,11 +194,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.store = new Store(this.settings.dbFile);
     this.registration = await this.register('master', false);
     const lease = await this.takeMasterLease();
-    await openEpoch(this.connection, this.names, lease.epoch, this.store.epoch);
+    await openEpoch(this.connection, this.names, lease.record.epoch, this.store.epoch);
     await this.becomeMaster(lease);
   }
 
-  private takeMasterLease(): Promise<MasterRecord> {
+  private async takeMasterLease(): Promise<MasterLease> {
+    await ensureCommitRecord(this.zk, this.settings.cluster);
     return acquireMasterLease(this.zk, this.settings.cluster, {
       workerId: this.settings.workerId,
       pid: this.pid,
@@ -194,9 +208,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   /** The older epochs are fenced and this replica holds every acknowledged write: take writes. */
-  private async becomeMaster(lease: MasterRecord): Promise<void> {
+  private async becomeMaster({ record: lease, epochVersion }: MasterLease): Promise<void> {
     this.store.setDurability(this.settings.durability);
     this.store.setEpoch(lease.epoch);
+    const commitBound = commitBoundMs(this.settings.zkSessionTimeoutMs);
     this.master = new MasterRole({
       connection: this.connection,
       names: this.names,
@@ -206,6 +221,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       signer: this.signer.as('master'),
       refused: this.refused,
       logger: this.logger,
+      recordCommit: (seq) => writeCommitRecord(this.zk, this.settings.cluster, epochVersion, { epoch: lease.epoch, seq }, commitBound),
       onFatal: (reason) => this.fatal(reason),
     });
     await this.master.start();

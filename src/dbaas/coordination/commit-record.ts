@@ -1,0 +1,36 @@
+/**
+ * The commit record, /committed = `{epoch, seq}`: every write up to `seq` is confirmed by the
+ * broker and may be answered. The master writes it in one ZooKeeper transaction with a check of
+ * /epoch at the version its own lease produced (master-lease.ts), after the broker confirmed a
+ * group and before answering it. A successor's lease bumps /epoch first, so from that moment no
+ * write of the old epoch can be recorded, hence answered: ZooKeeper's versioned transaction is
+ * the fencing token, whether or not the old master could be killed. The supervisor reads the
+ * record to prefer, as successor, a slave that already holds every answered write.
+ */
+import { z } from 'zod';
+import { clusterPaths } from '../protocol/names.ts';
+import { count, looseRecord } from './records.ts';
+import type { ZkClient } from './ZkClient.ts';
+
+const commitShape = z.object({ epoch: count, seq: count });
+export type CommitRecord = z.infer<typeof commitShape>;
+const commitRecord = looseRecord(commitShape);
+
+/**
+ * Records `record` if /epoch is still at `epochVersion`; a FencedError when it moved on (or a
+ * node is missing), a TIMEOUT after `timeoutMs`. /committed must exist (ensureCommitRecord).
+ */
+export async function writeCommitRecord(zk: ZkClient, cluster: string, epochVersion: number, record: CommitRecord, timeoutMs?: number): Promise<void> {
+  const paths = clusterPaths(cluster);
+  await zk.checkAndSet(paths.epoch, epochVersion, paths.committed, record, timeoutMs);
+}
+
+/** Creates /committed (empty) if missing: the transaction sets it and cannot create it. */
+export async function ensureCommitRecord(zk: ZkClient, cluster: string): Promise<void> {
+  await zk.ensurePath(clusterPaths(cluster).committed);
+}
+
+/** The last commit record, or undefined before any master wrote one. */
+export async function readCommitRecord(zk: ZkClient, cluster: string): Promise<CommitRecord | undefined> {
+  return (await zk.readNodeIfExists(clusterPaths(cluster).committed, commitRecord))?.data;
+}
