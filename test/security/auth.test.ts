@@ -7,10 +7,10 @@ import { staysTrue, until } from '../../harness/replicas.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import type { Tokens } from '../../src/shared/auth/tokens.ts';
 import type { ClusterStatus } from '../../src/dbaas/orchestrator/ClusterStatus.ts';
-import { SseClient } from '../console/sse-client.ts';
+import { SseClient } from '../../harness/console/sse-client.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { startUsersService } from '../../src/services/users/users-service.ts';
-import { HTTP_TIMEOUT_MS } from '../services/support/stack.ts';
+import { HTTP_TIMEOUT_MS } from '../../harness/services/stack.ts';
 
 type Caller = 'nobody' | 'stranger' | 'service' | 'admin';
 
