@@ -8,9 +8,9 @@ import { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { get, request, type HttpResponse, type RequestOptions } from '../../harness/http.ts';
+import { heldStill } from '../../harness/held-still.ts';
 import { until } from '../../harness/replicas.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { sleep } from '../../src/shared/timeout.ts';
 import { BODY_LIMIT_BYTES } from '../../src/shared/http/limits.ts';
 
 type Line = Record<string, unknown>;
@@ -159,15 +159,7 @@ describe('the front door answers db/read and db/write as fastify does', () => {
     const total = async () => (await service.orchestrator.clusterStatus()).reads.total;
     const validRead = async () => expect((await request('POST', `${service.orchestratorUrl}/api/v1/db/read`, { headers: serviceAuth, json: read })).status).toBe(200);
     // The counts are published every 200 ms: the earlier tests' reads are in once the total holds still that long.
-    const before = await until(
-      async () => {
-        const now = await total();
-        await sleep(300);
-        return (await total()) === now ? now : undefined;
-      },
-      10_000,
-      'the earlier reads published',
-    );
+    const before = await heldStill(total, 300, 10_000, 'the earlier reads published');
     for (let i = 0; i < 3; i += 1) await validRead();
     expect((await request('POST', `${service.orchestratorUrl}/api/v1/db/read`, { json: read })).status).toBe(401);
     expect((await request('POST', `${service.orchestratorUrl}/api/v1/db/read`, { headers: serviceAuth, json: { table: 'nothing' } })).status).toBe(400);
