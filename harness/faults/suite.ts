@@ -9,7 +9,7 @@
  * runs them); FAULTS_KEEP=1 keeps the data directory even when everything passed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from '../../src/shared/timeout.ts';
+import { waitFor } from '../../src/shared/processes.ts';
 import { Random } from '../chaos/prng.ts';
 import { FaultEnvironment, type EnvironmentOptions } from './environment.ts';
 import { Figures } from './figures.ts';
@@ -81,7 +81,7 @@ export function faultSuite(title: string, setup: SuiteSetup, kinds: readonly Fau
         if (!stopped) throw new Error('the environment did not start');
         // A SIGKILLed process takes a moment to die; anything still there after 5 s survived.
         const survivors = () => stopped.clusters.flatMap((cluster) => clusterProcesses(cluster));
-        for (let waited = 0; survivors().length > 0 && waited < 5000; waited += 100) await sleep(100);
+        await waitFor(() => survivors().length === 0, 5000, 100);
         expect(survivors()).toEqual([]);
         const servers = [stopped.rabbit, stopped.zk].filter((server) => server.running || (server.pid !== undefined && isAlive(server.pid)));
         expect(servers.map((server) => server.name)).toEqual([]);

@@ -6,7 +6,7 @@ import type { StreamSlotLimits } from '../../src/dbaas/orchestrator/console/Stre
 import { createHttpApp, listen, type HttpHandle } from '../../src/shared/http/app.ts';
 import { installAuth } from '../../src/shared/http/auth.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { SseClient, type Refusal } from './sse-client.ts';
+import { SseClient, type Refusal } from '../../harness/console/sse-client.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

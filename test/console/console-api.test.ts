@@ -9,7 +9,7 @@ import { until } from '../../harness/replicas.ts';
 import type { ClusterStatus } from '../../src/dbaas/orchestrator/ClusterStatus.ts';
 import { CONSOLE_FILES_DIR, consoleAssets } from '../../src/dbaas/orchestrator/console/pages.ts';
 import { copyAssets } from '../../scripts/copy-assets.mjs';
-import { SseClient } from './sse-client.ts';
+import { SseClient } from '../../harness/console/sse-client.ts';
 
 const statusOf = (data: string) => JSON.parse(data) as ClusterStatus;
 

@@ -22,6 +22,7 @@ import { TABLE_NAMES } from '../../src/dbaas/protocol/tables.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
 import { loadConfig } from '../../src/shared/config.ts';
 import { createLogger } from '../../src/shared/logger.ts';
+import { waitFor } from '../../src/shared/processes.ts';
 import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { request as httpRequest, post } from '../../harness/http.ts';
 import { testServers } from '../../harness/inject.ts';
@@ -146,7 +147,7 @@ describe('backup and restore', () => {
     })();
     const waitForWrites = async (count: number) => {
       const target = acked.length + count;
-      while (acked.length < target) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await waitFor(() => acked.length >= target, 30_000, 10), `${count} more acknowledged writes`).toBe(true);
     };
     await waitForWrites(20);
 

@@ -8,6 +8,8 @@ import { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { get, request, type HttpResponse, type RequestOptions } from '../../harness/http.ts';
+import { heldStill } from '../../harness/held-still.ts';
+import { until } from '../../harness/replicas.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { BODY_LIMIT_BYTES } from '../../src/shared/http/limits.ts';
 
@@ -155,13 +157,22 @@ describe('the front door answers db/read and db/write as fastify does', () => {
 
   it('counts front-door reads for the console and scaling, and none of the refused ones', async () => {
     const total = async () => (await service.orchestrator.clusterStatus()).reads.total;
-    const published = () => new Promise((resolve) => setTimeout(resolve, 600));
-    await published();
-    const before = await total();
-    for (let i = 0; i < 3; i += 1) expect((await request('POST', `${service.orchestratorUrl}/api/v1/db/read`, { headers: serviceAuth, json: read })).status).toBe(200);
+    const validRead = async () => expect((await request('POST', `${service.orchestratorUrl}/api/v1/db/read`, { headers: serviceAuth, json: read })).status).toBe(200);
+    // The counts are published every 200 ms: the earlier tests' reads are in once the total holds still that long.
+    const before = await heldStill(total, 300, 10_000, 'the earlier reads published');
+    for (let i = 0; i < 3; i += 1) await validRead();
     expect((await request('POST', `${service.orchestratorUrl}/api/v1/db/read`, { json: read })).status).toBe(401);
     expect((await request('POST', `${service.orchestratorUrl}/api/v1/db/read`, { headers: serviceAuth, json: { table: 'nothing' } })).status).toBe(400);
-    await published();
-    expect((await total()) - before).toBe(3);
+    // A last valid read marks the end: a published total that holds it holds every count before it.
+    await validRead();
+    const after = await until(
+      async () => {
+        const now = await total();
+        return now >= before + 4 ? now : undefined;
+      },
+      10_000,
+      'the reads published',
+    );
+    expect(after - before).toBe(4);
   });
 });

@@ -14,7 +14,6 @@ import { clusterNames, type ClusterNames } from '../../src/dbaas/protocol/names.
 import { convertQueues, holdingQueueOf } from '../../src/dbaas/supervisor/queue-conversion.ts';
 import { isPreconditionFailed, queueDeclarations } from '../../src/dbaas/transport/topology.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { sleep } from '../../src/shared/timeout.ts';
 
 const logger = createLogger('queue-conversion-test', 'silent');
 
@@ -66,8 +65,10 @@ describe('converting the queues of an older declaration', () => {
       { noAck: true },
     );
     await until(() => found.length >= count || undefined, 10_000, `${count} messages from ${queue}`);
-    await sleep(200);
+    // Whatever the broker delivered before the cancel is handled before the cancel resolves, and
+    // the rest would still be counted in the queue: none left means `found` is all there was.
     await reader.cancel(consumerTag);
+    expect((await reader.checkQueue(queue)).messageCount, `messages left in ${queue} beyond ${count}`).toBe(0);
     return found;
   }
 

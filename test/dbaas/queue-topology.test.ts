@@ -93,7 +93,8 @@ describe('the cluster\u2019s queues', () => {
     const publisher = await connection.createConfirmChannel();
     publisher.sendToQueue(names.readQ, Buffer.from('expires'), { expiration: '50' });
     await publisher.waitForConfirms();
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Dropped once its 50 ms are up (it is at the head of the queue, where the broker expires messages).
+    await until(async () => (await publisher.checkQueue(names.readQ)).messageCount === 0 || undefined, 5000, 'the expired message dropped');
     publisher.sendToQueue(names.readQ, Buffer.from('poison'), { expiration: '60000', headers: { 'x-test': 'kept' } });
     await publisher.waitForConfirms();
     // A consumer that never settles it: every delivery ends with a return, as when a worker dies holding it.

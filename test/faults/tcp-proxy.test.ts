@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../src/shared/timeout.ts';
 import { connectionPorts, signal } from '../../harness/faults/proc.ts';
 import { TcpProxy } from '../../harness/faults/tcp-proxy.ts';
-import { until } from '../../harness/replicas.ts';
+import { staysTrue, until } from '../../harness/replicas.ts';
 
 /** Echoes every chunk back, prefixed with nothing: what comes back is what went through twice. */
 function echoServer(): Promise<net.Server> {
@@ -112,8 +112,7 @@ describe('the link-fault TCP proxy', () => {
     await client.connected();
     proxy.set([client.socket.localPort as number], ['to-server'], { mode: 'pause' });
     client.socket.write('held');
-    await sleep(400);
-    expect(client.text()).toBe('');
+    await staysTrue(() => client.text() === '', 400, 'nothing through the paused direction');
     proxy.heal([client.socket.localPort as number]);
     await until(() => client.text() === 'held' || undefined, 2000, 'the held bytes');
     client.socket.destroy();
@@ -145,8 +144,7 @@ describe('the link-fault TCP proxy', () => {
     proxy.pauseNewLinks(undefined);
     expect(proxy.list().find((info) => info.clientPort === client.socket.localPort)?.modes).toEqual({ 'to-server': 'pause', 'to-client': 'pause' });
     client.socket.write('held');
-    await sleep(400);
-    expect(client.text()).toBe('');
+    await staysTrue(() => client.text() === '', 400, 'nothing through the link paused from its start');
     bystander.socket.write('free');
     await until(() => bystander.text() === 'free' || undefined, 2000, 'the link opened before');
     proxy.heal([client.socket.localPort as number]);

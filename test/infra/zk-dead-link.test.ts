@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZkClient } from '../../src/dbaas/coordination/ZkClient.ts';
 import { sleep } from '../../src/shared/timeout.ts';
 import { RestartableServer } from '../../harness/faults/servers.ts';
+import { staysTrue } from '../../harness/replicas.ts';
 import { describeRuns, measureDeadLink, type DeadLinkRun, type WatchedSession } from '../../harness/faults/dead-link.ts';
 
 const SESSION_TIMEOUT_MS = 4000;
@@ -75,8 +76,7 @@ describe('a ZooKeeper client whose link goes silent', () => {
       while (Date.now() < until) {
         // busy: the event loop is blocked, as by a long synchronous task or a GC pause
       }
-      await sleep(SESSION_TIMEOUT_MS / 2);
-      expect(disconnected, 'reported disconnected after its own stall, with the server answering all along').toBe(false);
+      await staysTrue(() => !disconnected, SESSION_TIMEOUT_MS / 2, 'reported disconnected after its own stall, with the server answering all along');
       expect(await client.exists('/')).not.toBeNull();
     } finally {
       client.close();

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '../../src/shared/processes.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/access-lines.ts', import.meta.url));
 
@@ -33,9 +34,8 @@ describe('buffered access lines', () => {
   it('a lone line shows within a second while the process stays up', async () => {
     const { child, lines, exited } = run(1, 'stay');
     try {
-      const deadline = Date.now() + 8000;
       // The fixture's start (the tsx loader) takes a moment on a busy machine; the line must follow it closely.
-      while (lines.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      await waitFor(() => lines.length > 0, 8000, 20);
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatchObject({ reqId: 'r-0', msg: 'request' });
     } finally {

@@ -9,7 +9,7 @@ import { until } from '../../harness/replicas.ts';
 import { freePorts } from '../../src/shared/ports.ts';
 import { sendSignal } from '../../src/shared/processes.ts';
 import type { ClusterStatus } from '../../src/dbaas/orchestrator/ClusterStatus.ts';
-import { pidWith, ready, startSystem, type RunningSystem } from '../system/support/npm-start.ts';
+import { pidWith, ready, startSystem, type RunningSystem } from '../../harness/system/npm-start.ts';
 
 interface Outcome {
   kind: 'read' | 'write';

@@ -27,7 +27,7 @@ import { PROTOCOL_VERSION } from '../../src/dbaas/protocol/messages.ts';
 import { workerDbFile, workersDirOf } from '../../src/dbaas/worker/files.ts';
 import { freePorts } from '../../src/shared/ports.ts';
 import { sendSignal } from '../../src/shared/processes.ts';
-import { pidWith, ready, startSystem, type RunningSystem } from '../system/support/npm-start.ts';
+import { pidWith, ready, startSystem, type RunningSystem } from '../../harness/system/npm-start.ts';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -6,7 +6,7 @@ import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/
 import { get, post, request } from '../../harness/http.ts';
 import { until } from '../../harness/replicas.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { startStack, type Stack } from '../services/support/stack.ts';
+import { startStack, type Stack } from '../../harness/services/stack.ts';
 
 /** Every line a logger wrote, parsed. */
 class LogLines extends Writable {

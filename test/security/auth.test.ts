@@ -3,14 +3,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { get, request, type HttpResponse } from '../../harness/http.ts';
+import { heldStill } from '../../harness/held-still.ts';
 import { staysTrue, until } from '../../harness/replicas.ts';
-import { sleep } from '../../src/shared/timeout.ts';
 import type { Tokens } from '../../src/shared/auth/tokens.ts';
 import type { ClusterStatus } from '../../src/dbaas/orchestrator/ClusterStatus.ts';
-import { SseClient } from '../console/sse-client.ts';
+import { SseClient } from '../../harness/console/sse-client.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { startUsersService } from '../../src/services/users/users-service.ts';
-import { HTTP_TIMEOUT_MS } from '../services/support/stack.ts';
+import { HTTP_TIMEOUT_MS } from '../../harness/services/stack.ts';
 
 type Caller = 'nobody' | 'stranger' | 'service' | 'admin';
 
@@ -199,15 +199,7 @@ describe('the database service refuses strangers, and the service role what is t
   it('counts for scaling only the valid reads of callers allowed to read', async () => {
     const total = async () => (await get<ClusterStatus>(url('/api/v1/cluster'))).body.reads.total;
     // Earlier reads are published every 200 ms: wait for a total that holds still.
-    const before = await until(
-      async () => {
-        const now = await total();
-        await sleep(500);
-        return (await total()) === now ? now : undefined;
-      },
-      10_000,
-      'the read count to settle',
-    );
+    const before = await heldStill(total, 500, 10_000, 'the read count to settle');
     for (let i = 0; i < 20; i += 1) {
       await call('nobody', 'POST', '/api/v1/db/read', read);
       await call('stranger', 'POST', '/api/v1/db/read', read);

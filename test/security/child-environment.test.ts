@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../harness/replicas.ts';
 import { findClusterWorkers } from '../../src/dbaas/runtime/worker-processes.ts';
-import { startSystem, type RunningSystem } from '../system/support/npm-start.ts';
+import { startSystem, type RunningSystem } from '../../harness/system/npm-start.ts';
 
 const ADMIN_TOKEN = `adm-${'A'.repeat(40)}`;
 const SERVICE_TOKEN = `svc-${'S'.repeat(40)}`;

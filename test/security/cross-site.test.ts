@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { get, request } from '../../harness/http.ts';
-import { startStack, type Stack } from '../services/support/stack.ts';
+import { startStack, type Stack } from '../../harness/services/stack.ts';
 
 const PASSWORD = 'd'.repeat(40);
 const ATTACKER = 'http://attacker.example';

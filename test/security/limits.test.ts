@@ -4,7 +4,7 @@ import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/
 import { get, request } from '../../harness/http.ts';
 import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '../../src/shared/http/limits.ts';
 import { sleep } from '../../src/shared/timeout.ts';
-import { startStack, type Stack } from '../services/support/stack.ts';
+import { startStack, type Stack } from '../../harness/services/stack.ts';
 
 /**
  * A client that holds a connection the slow way:

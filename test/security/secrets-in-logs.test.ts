@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../../harness/http.ts';
 import { until } from '../../harness/replicas.ts';
-import { startSystem, type RunningSystem } from '../system/support/npm-start.ts';
+import { startSystem, type RunningSystem } from '../../harness/system/npm-start.ts';
 
 describe('secrets stay out of the logs', () => {
   let system: RunningSystem;

@@ -1,4 +1,4 @@
-import { AREAS_FILE } from './support/fixtures.ts';
+import { AREAS_FILE } from '../../harness/services/scenario-helpers.ts';
 import { describe, expect, it } from 'vitest';
 import { requireArea, toArea } from '../../src/services/rides/area.ts';
 import { parseAreaNames, loadAreaNames } from '../../src/services/rides/area-names.ts';

@@ -14,8 +14,8 @@ import type { ServiceHandle } from '../../src/services/http/service-app.ts';
 import { startRidesService } from '../../src/services/rides/rides-service.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { freePort } from '../../src/shared/ports.ts';
-import { addRide, addUser, AUG_2021, expectError, MAY_2020 } from './support/fixtures.ts';
-import { startStack, type Stack } from './support/stack.ts';
+import { addRide, addUser, AUG_2021, expectError, MAY_2020 } from '../../harness/services/scenario-helpers.ts';
+import { startStack, type Stack } from '../../harness/services/stack.ts';
 
 const logger = createLogger('test-services', process.env.LOG_LEVEL ?? 'silent');
 

@@ -6,12 +6,12 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import { DbClient } from '../../src/services/dbclient/db-client.ts';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
-import { AREAS_FILE, MAY_2020, type ScenarioContext } from './support/fixtures.ts';
-import { consistencyScenarios } from './support/scenarios/consistency.ts';
-import { countRuleScenarios } from './support/scenarios/count-rule.ts';
-import { ridesApiScenarios } from './support/scenarios/rides-api.ts';
-import { usersApiScenarios } from './support/scenarios/users-api.ts';
-import { HTTP_TIMEOUT_MS, startStack, type Stack } from './support/stack.ts';
+import { AREAS_FILE, MAY_2020, type ScenarioContext } from '../../harness/services/scenario-helpers.ts';
+import { consistencyScenarios } from '../../harness/services/scenarios/consistency.ts';
+import { countRuleScenarios } from '../../harness/services/scenarios/count-rule.ts';
+import { ridesApiScenarios } from '../../harness/services/scenarios/rides-api.ts';
+import { usersApiScenarios } from '../../harness/services/scenarios/users-api.ts';
+import { HTTP_TIMEOUT_MS, startStack, type Stack } from '../../harness/services/stack.ts';
 
 describe('services through the gateway, on the real database service', () => {
   let database: DatabaseServiceHandle;

@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DbClient } from '../../src/services/dbclient/db-client.ts';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
-import { expectError, MAY_2020, PASSWORD, type ScenarioContext } from './support/fixtures.ts';
-import { replayScenarios } from './support/scenarios/replay.ts';
-import { HTTP_TIMEOUT_MS, startStack, type Stack } from './support/stack.ts';
+import { expectError, MAY_2020, PASSWORD, type ScenarioContext } from '../../harness/services/scenario-helpers.ts';
+import { replayScenarios } from '../../harness/services/scenarios/replay.ts';
+import { HTTP_TIMEOUT_MS, startStack, type Stack } from '../../harness/services/stack.ts';
 
 describe('replay on the real database service', () => {
   let database: DatabaseServiceHandle | undefined;

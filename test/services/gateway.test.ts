@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway } from '../../src/services/gateway/gateway.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
-import { countOf, expectError, MAY_2020, PASSWORD, unique } from './support/fixtures.ts';
+import { countOf, expectError, MAY_2020, PASSWORD, unique } from '../../harness/services/scenario-helpers.ts';
 import { httpClient } from '../../harness/http.ts';
-import { freePort, GATEWAY_UPSTREAM_TIMEOUT_MS, startStack, type Stack } from './support/stack.ts';
+import { freePort, GATEWAY_UPSTREAM_TIMEOUT_MS, startStack, type Stack } from '../../harness/services/stack.ts';
 
 describe('gateway', () => {
   let database: DatabaseServiceHandle;

@@ -7,8 +7,8 @@ import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/
 import type { HttpResponse } from '../../harness/http.ts';
 import { DbClient } from '../../src/services/dbclient/db-client.ts';
 import { requireTimestamp } from '../../src/services/rides/timestamp.ts';
-import { expectError, MAY_2020, PASSWORD } from './support/fixtures.ts';
-import { HTTP_TIMEOUT_MS, startStack, type Stack } from './support/stack.ts';
+import { expectError, MAY_2020, PASSWORD } from '../../harness/services/scenario-helpers.ts';
+import { HTTP_TIMEOUT_MS, startStack, type Stack } from '../../harness/services/stack.ts';
 
 const USERS = 250;
 const NOW = requireTimestamp(MAY_2020);

@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DbClient } from '../../src/services/dbclient/db-client.ts';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
-import { AnswerDroppingProxy } from './support/answer-dropping-proxy.ts';
-import { addUser, AUG_2021, expectError, MAY_2020, PASSWORD, unique } from './support/fixtures.ts';
-import { HTTP_TIMEOUT_MS, startStack, type Stack } from './support/stack.ts';
+import { AnswerDroppingProxy } from '../../harness/services/answer-dropping-proxy.ts';
+import { addUser, AUG_2021, expectError, MAY_2020, PASSWORD, unique } from '../../harness/services/scenario-helpers.ts';
+import { HTTP_TIMEOUT_MS, startStack, type Stack } from '../../harness/services/stack.ts';
 
 describe('when the database service misbehaves', () => {
   let database: DatabaseServiceHandle | undefined;

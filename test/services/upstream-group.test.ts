@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UpstreamGroup } from '../../src/services/gateway/upstream-group.ts';
+import { waitFor } from '../../src/shared/processes.ts';
 
 const urls = ['http://127.0.0.1:1001', 'http://127.0.0.1:1002', 'http://127.0.0.1:1003'];
 
@@ -39,15 +40,15 @@ describe('health checks (across hosts)', () => {
     const healthy = new Map(urls.map((url) => [url, true]));
     const group = new UpstreamGroup({ name: 'users', upstreams: urls.slice(0, 2), healthCheck: { intervalMs: 20, probe: async (origin) => healthy.get(origin) ?? false } });
     try {
+      const only = (expected: string[]) => () => JSON.stringify(group.candidates()) === JSON.stringify(expected);
       healthy.set(urls[0] as string, false);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await waitFor(only([urls[1] as string]), 2000, 5)).toBe(true);
       expect([1, 2, 3].map(() => group.candidates())).toEqual([[urls[1]], [urls[1]], [urls[1]]]);
       healthy.set(urls[1] as string, false);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(group.candidates()).toEqual([]);
+      expect(await waitFor(only([]), 2000, 5)).toBe(true);
       healthy.set(urls[0] as string, true);
       healthy.set(urls[1] as string, true);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await waitFor(() => group.candidates().length === 2, 2000, 5)).toBe(true);
       expect(new Set([1, 2].map(() => group.candidates()[0]))).toEqual(new Set(urls.slice(0, 2)));
     } finally {
       group.close();

@@ -4,25 +4,11 @@
  * folder of src/dbaas does so with another folder either. Read from the import statements of
  * src/, so a circle names the files that make it.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { filesBelow, importedFilesOf } from '../../harness/structure/imports.ts';
 
 const SRC = path.resolve(import.meta.dirname, '../../src');
-const IMPORT = /^\s*(?:import|export)\b[^'";]*?(?:from\s*)?['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/gm;
-
-function sourceFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const file = path.join(dir, entry.name);
-    if (entry.isDirectory()) return sourceFiles(file);
-    return entry.name.endsWith('.ts') ? [file] : [];
-  });
-}
-
-function importsOf(file: string): string[] {
-  const text = fs.readFileSync(file, 'utf8');
-  return [...text.matchAll(IMPORT)].map((match) => path.resolve(path.dirname(file), (match[1] ?? match[2]) as string)).filter((target) => fs.existsSync(target));
-}
 
 /** Every elementary circle of `graph`, each listed once, starting from its smallest node. */
 function circles(graph: Map<string, Set<string>>): string[][] {
@@ -41,10 +27,10 @@ function circles(graph: Map<string, Set<string>>): string[][] {
 
 function graphOf(nodeOf: (file: string) => string | undefined): Map<string, Set<string>> {
   const graph = new Map<string, Set<string>>();
-  for (const file of sourceFiles(SRC)) {
+  for (const file of filesBelow(SRC, ['.ts'])) {
     const from = nodeOf(file);
     if (from === undefined) continue;
-    for (const target of importsOf(file)) {
+    for (const target of importedFilesOf(file)) {
       const to = nodeOf(target);
       if (to === undefined || to === from) continue;
       if (!graph.has(from)) graph.set(from, new Set());

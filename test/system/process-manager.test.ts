@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get, put } from '../../harness/http.ts';
 import { until } from '../../harness/replicas.ts';
-import { startSystem, type RunningSystem, type SystemProcess } from './support/npm-start.ts';
+import { startSystem, type RunningSystem, type SystemProcess } from '../../harness/system/npm-start.ts';
 
 const ORCHESTRATOR = 'src/dbaas/orchestrator/main.ts';
 const USERS = 'src/services/users/main.ts';

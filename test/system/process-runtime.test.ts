@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { ProcessRuntime } from '../../src/dbaas/runtime/ProcessRuntime.ts';
 import { findClusterWorkers, killClusterWorkers, workerTag } from '../../src/dbaas/runtime/worker-processes.ts';
 import type { WorkerExit } from '../../src/dbaas/runtime/WorkerRuntime.ts';
-import { commandLine, isAlive, sendSignal } from '../../src/shared/processes.ts';
+import { commandLine, isAlive, sendSignal, waitFor } from '../../src/shared/processes.ts';
 import { uniqueClusterName as uniqueCluster } from '../../harness/database-service.ts';
 import { TEST_CLUSTER_KEY } from '../../harness/signing.ts';
 import { TEST_ZK_AUTH } from '../../harness/zk-auth.ts';
@@ -93,15 +93,6 @@ async function taggedSleeper(cluster: string, workerId: string): Promise<number>
   // Until its exec, a fresh child still shows our own command line.
   if (!(await waitFor(() => commandLine(pid)?.includes(tag) ?? false, 5000))) throw new Error('the tagged process did not start');
   return pid;
-}
-
-async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return true;
 }
 
 describe('ProcessRuntime adoption', () => {

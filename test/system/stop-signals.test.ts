@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { portAccepts } from '../../src/shared/processes.ts';
-import { startSystem, type Launcher, type RunningSystem } from './support/npm-start.ts';
+import { startSystem, type Launcher, type RunningSystem } from '../../harness/system/npm-start.ts';
 
 type Target = 'group' | 'launcher' | 'main';
 

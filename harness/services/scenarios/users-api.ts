@@ -1,6 +1,6 @@
 /** SPEC §2, every row of the users table, through the gateway (db/clear and _count directly). */
 import { describe, expect, it } from 'vitest';
-import { addRide, addUser, expectEmpty, expectError, PASSWORD, unique, type ScenarioContext } from '../fixtures.ts';
+import { addRide, addUser, expectEmpty, expectError, PASSWORD, unique, type ScenarioContext } from '../scenario-helpers.ts';
 
 export function usersApiScenarios(ctx: ScenarioContext): void {
   describe('users API', () => {

@@ -2,15 +2,15 @@
  * The services under test, in process on free ports: a gateway in front of users and rides
  * instances, all talking to the database service at `orchestratorUrl`.
  */
-import { loadConfig } from '../../../src/shared/config.ts';
-import { createLogger, type Logger } from '../../../src/shared/logger.ts';
-import { freePort } from '../../../src/shared/ports.ts';
-import { startGateway } from '../../../src/services/gateway/gateway.ts';
-import { GATEWAY_UPSTREAM_TIMEOUT_MS } from '../../../src/services/gateway/settings.ts';
-import type { ServiceHandle } from '../../../src/services/http/service-app.ts';
-import { startRidesService } from '../../../src/services/rides/rides-service.ts';
-import { startUsersService } from '../../../src/services/users/users-service.ts';
-import { httpClient, type HttpClient } from '../../../harness/http.ts';
+import { loadConfig } from '../../src/shared/config.ts';
+import { createLogger, type Logger } from '../../src/shared/logger.ts';
+import { freePort } from '../../src/shared/ports.ts';
+import { startGateway } from '../../src/services/gateway/gateway.ts';
+import { GATEWAY_UPSTREAM_TIMEOUT_MS } from '../../src/services/gateway/settings.ts';
+import type { ServiceHandle } from '../../src/services/http/service-app.ts';
+import { startRidesService } from '../../src/services/rides/rides-service.ts';
+import { startUsersService } from '../../src/services/users/users-service.ts';
+import { httpClient, type HttpClient } from '../http.ts';
 
 export { freePort, GATEWAY_UPSTREAM_TIMEOUT_MS };
 

@@ -1,6 +1,6 @@
 /** SPEC §3, every row of the rides table, through the gateway. */
 import { describe, expect, it } from 'vitest';
-import { addRide, addUser, AUG_2021, expectEmpty, expectError, unique, type ScenarioContext } from '../fixtures.ts';
+import { addRide, addUser, AUG_2021, expectEmpty, expectError, unique, type ScenarioContext } from '../scenario-helpers.ts';
 
 export function ridesApiScenarios(ctx: ScenarioContext): void {
   describe('rides API', () => {

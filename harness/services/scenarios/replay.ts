@@ -4,7 +4,7 @@
  * and DELETE calls without any body.
  */
 import { describe, expect, it } from 'vitest';
-import { AUG_2021, expectEmpty, PASSWORD, resetCounts, totalCount, type ScenarioContext } from '../fixtures.ts';
+import { AUG_2021, expectEmpty, PASSWORD, resetCounts, totalCount, type ScenarioContext } from '../scenario-helpers.ts';
 
 export function replayScenarios(ctx: ScenarioContext): void {
   describe('replay of the original grading sequence', () => {

@@ -3,7 +3,7 @@
  * call sees what an earlier call (answered 2xx by another instance) wrote.
  */
 import { describe, expect, it } from 'vitest';
-import { addRide, addUser, AUG_2021, expectEmpty, unique, type ScenarioContext } from '../fixtures.ts';
+import { addRide, addUser, AUG_2021, expectEmpty, unique, type ScenarioContext } from '../scenario-helpers.ts';
 
 export function consistencyScenarios(ctx: ScenarioContext): void {
   describe('consistency across instances', () => {

@@ -11,12 +11,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePorts } from '../../../src/shared/ports.ts';
-import { commandLine, identify, isSameProcess, listPids, sendSignal, type ProcessIdentity } from '../../../src/shared/processes.ts';
-import { testServers } from '../../../harness/inject.ts';
-import { until } from '../../../harness/replicas.ts';
+import { freePorts } from '../../src/shared/ports.ts';
+import { commandLine, identify, isSameProcess, listPids, sendSignal, waitFor, type ProcessIdentity } from '../../src/shared/processes.ts';
+import { testServers } from '../inject.ts';
+import { until } from '../replicas.ts';
 
-const PROJECT_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** `dist`: `node dist/main.js` of an already built tree (a previous release, harness/previous-release.ts). */
 export type Launcher = 'npm' | 'node' | 'dist';
@@ -126,7 +126,7 @@ export class RunningSystem {
       const left = this.processes();
       if (left.length === 0) break;
       for (const proc of left) if (isSameProcess(proc)) sendSignal(proc.pid, 'SIGKILL');
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await waitFor(() => this.processes().length === 0, 200);
     }
     if (this.child.exitCode === null && this.child.signalCode === null) sendSignal(this.pid, 'SIGKILL');
     fs.closeSync(this.logFd);

@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import type { DbClient } from '../../../src/services/dbclient/db-client.ts';
-import type { HttpResponse } from '../../../harness/http.ts';
+import type { DbClient } from '../../src/services/dbclient/db-client.ts';
+import type { HttpResponse } from '../http.ts';
 import type { Stack } from './stack.ts';
 
 /** The rides clock in the scenarios: 15 May 2020, 12:00:00 UTC. */
@@ -16,7 +16,7 @@ export const AUG_2021 = '21-08-2021:00-00-00';
  * out; a checkout elsewhere names the folder with SHARED_DATA_DIR (.ci/run does for a CI clone).
  */
 export const AREAS_FILE = [
-  fileURLToPath(new URL('../../../../shared/data/AreaNameEnum.csv', import.meta.url)),
+  fileURLToPath(new URL('../../../shared/data/AreaNameEnum.csv', import.meta.url)),
   ...(process.env.SHARED_DATA_DIR ? [path.join(process.env.SHARED_DATA_DIR, 'AreaNameEnum.csv')] : []),
 ].find((file) => fs.existsSync(file)) as string;
 export const PASSWORD = '3d725109c7e7c0bfb9d709836735b56d943d263f';

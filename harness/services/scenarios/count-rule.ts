@@ -1,6 +1,6 @@
 /** SPEC §4's `_count` rule and SPEC §3's "exactly one users request per creation and per join". */
 import { describe, expect, it } from 'vitest';
-import { addRide, addUser, AUG_2021, countOf, PASSWORD, resetCounts, totalCount, unique, type ScenarioContext } from '../fixtures.ts';
+import { addRide, addUser, AUG_2021, countOf, PASSWORD, resetCounts, totalCount, unique, type ScenarioContext } from '../scenario-helpers.ts';
 
 export function countRuleScenarios(ctx: ScenarioContext): void {
   describe('the _count rule', () => {
