@@ -118,7 +118,20 @@ interface Pair {
 }
 
 /** The longest run at 1 in flight: 20,000 one at a time would take minutes on this machine. */
-const SERIAL_REQUESTS = 3000;
+export const SERIAL_REQUESTS = 3000;
+
+/** The body of a db/read point read: BENCH_USER by name. */
+export const POINT_READ = { table: 'users', where: { username: BENCH_USER.username } };
+
+/** db/read point read through `client`, true when it answers BENCH_USER's one row. */
+export function pointReadTask(client: HttpClient): () => Promise<boolean> {
+  return () => client.post('/api/v1/db/read', POINT_READ).then((r) => r.status === 200 && rowsOf(r.body) === 1);
+}
+
+/** How many rows a db/read answer holds (undefined for anything else). */
+function rowsOf(body: unknown): number | undefined {
+  return ((body as { rows?: unknown })?.rows as unknown[] | undefined)?.length;
+}
 
 /**
  * One round: the bare RPC echo, then each workload of ours with PostgreSQL's of the same shape
@@ -132,8 +145,7 @@ export async function measureDatabaseRound(system: BenchSystem, options: { reque
   try {
     const ourRide = rideMaker(1_900_000_000 + round * 1_000_000);
     const theirRide = rideMaker(1_900_000_000 + round * 1_000_000);
-    const rowsOf = (body: unknown) => ((body as { rows?: unknown })?.rows as unknown[] | undefined)?.length;
-    const readPoint = () => client.post('/api/v1/db/read', { table: 'users', where: { username: BENCH_USER.username } }).then((r) => r.status === 200 && rowsOf(r.body) === 1);
+    const readPoint = pointReadTask(client);
     const readRoute = (i: number) => client.post('/api/v1/db/read', { table: 'rides', where: routeOf(i), limit: SEARCH_LIMIT }).then((r) => r.status === 200 && rowsOf(r.body) === SEARCH_LIMIT);
     const write = () => client.post('/api/v1/db/write', { op: 'insert', table: 'rides', values: ourRide() }).then((r) => r.status === 200);
     const pairs: Pair[] = [1, 64].flatMap((concurrency) => {

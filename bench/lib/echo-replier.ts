@@ -1,10 +1,16 @@
-/** The other end of the bare RPC baseline: answers every message on a queue with its own body. */
+/**
+ * The other end of the bare RPC baseline: answers every message on a queue with its own body.
+ * Arguments: the AMQP URL, the queue, its type (classic, the default, or quorum). It deletes its
+ * queue when told to stop (SIGTERM) and when the process that forked it is gone.
+ */
 import amqp from 'amqplib';
+import { echoQueueOptions, isEchoQueueType } from './echo-queue.ts';
 
-const [url, queue] = process.argv.slice(2) as [string, string];
+const [url, queue, typeArgument] = process.argv.slice(2) as [string, string, string | undefined];
+const type = isEchoQueueType(typeArgument) ? typeArgument : 'classic';
 const connection = await amqp.connect(url, { noDelay: true });
 const channel = await connection.createChannel();
-await channel.assertQueue(queue, { durable: false, autoDelete: true });
+await channel.assertQueue(queue, echoQueueOptions(type));
 await channel.prefetch(64);
 await channel.consume(queue, (message) => {
   if (!message) return;
@@ -12,4 +18,14 @@ await channel.consume(queue, (message) => {
   channel.ack(message);
 });
 process.send?.('ready');
-process.on('SIGTERM', () => void connection.close().finally(() => process.exit(0)));
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  void channel
+    .deleteQueue(queue)
+    .then(() => connection.close())
+    .finally(() => process.exit(0));
+};
+process.on('SIGTERM', stop);
+process.on('disconnect', stop);
