@@ -4,7 +4,8 @@
  * way in (a bridge standing in the db host, the one no fault touches). It knows which host a
  * fault holds, so clients leave that host's orchestrator and gateway out while it lasts, and
  * says when the deployment is whole again: the database (one ready master and its ready slaves,
- * every worker running) and every host's orchestrator and gateway ready.
+ * every worker running), every host's orchestrator and gateway ready, and every orchestrator
+ * answering a read.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -32,6 +33,8 @@ const ORCHESTRATOR_PORT = 8000;
 const GATEWAY_PORT = 8080;
 const ZOOKEEPER_PORT = 2181;
 const CLUSTER = 'rideshare';
+/** The cheapest read the database's API takes: one row of any table. */
+const READ_PROBE = { table: 'users', limit: 1 };
 
 export interface BedEnvironmentOptions {
   placement: Placement;
@@ -169,6 +172,9 @@ export class BedFaultEnvironment {
         const ready = await call('GET', `${url}/ready`, undefined, 2000);
         if (ready.status !== 200) return { problem: `${host}'s ${what} answers /ready ${ready.status || ready.error}`, workers };
       }
+      // Ready is not enough: an orchestrator whose link to the workers broke still says ready, so each must answer a read.
+      const read = await call('POST', `${this.orchestratorUrls.get(host) as string}/api/v1/db/read`, READ_PROBE, 8000, this.serviceHeaders);
+      if (read.status !== 200) return { problem: `${host}'s orchestrator answers a read ${read.status || read.error} ${read.status ? JSON.stringify(read.body).slice(0, 160) : ''}`, workers };
     }
     return { workers };
   }
