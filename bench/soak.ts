@@ -12,7 +12,11 @@
  * Options: --minutes N (default 10), --seed N (default 1), --kinds a,b (default all),
  * --round-seconds N (default 20), --heal-timeout-seconds N (default 45), --keep (keep the data
  * even when every round passed). Ctrl-C ends the run after the current round.
+ *
+ * `--hosts [--minutes N] [--seed S] [--placement seed|ha] [--kinds a,b]`: the same on a test bed of
+ * three hosts running the deployment of docs/hosts.md (harness/hosts/bed-faults/bed-soak.ts).
  */
+import { runBedSoak } from '../harness/hosts/bed-faults/bed-soak.ts';
 import { Random } from '../harness/chaos/prng.ts';
 import { FaultEnvironment } from '../harness/faults/environment.ts';
 import { Figures } from '../harness/faults/figures.ts';
@@ -45,6 +49,9 @@ function kindsOption(): FaultName[] {
   if (unknown.length > 0) throw new Error(`unknown fault kinds: ${unknown.join(', ')} (known: ${FAULT_KINDS.join(', ')})`);
   return asked as FaultName[];
 }
+
+// `--hosts`: the fault suite on a test bed of three hosts running the deployment (harness/hosts/bed-faults).
+if (process.argv.includes('--hosts')) process.exit(await runBedSoak(process.argv));
 
 const minutes = option('minutes', 10);
 const seed = option('seed', 1);

@@ -48,6 +48,8 @@ export interface WorkloadOptions {
    * apply each of their writes once, never take one for another.
    */
   sharedRequestId?: string;
+  /** Sent with every call: a service's bearer token, for a database service that checks it (a deployment started with `npm start`). */
+  headers?: Record<string, string>;
 }
 
 /** One HTTP attempt of a write, on the test process's clock. */
@@ -250,7 +252,7 @@ export class Workload {
     const attemptLog: AttemptRecord[] = [];
     for (let attempts = 1; ; attempts += 1) {
       const sentAt = Date.now();
-      const headers = this.options.sharedRequestId !== undefined ? { 'x-request-id': this.options.sharedRequestId } : undefined;
+      const headers = this.options.sharedRequestId !== undefined ? { ...this.options.headers, 'x-request-id': this.options.sharedRequestId } : this.options.headers;
       const outcome = await call<WriteAnswer>('POST', `${this.url()}/api/v1/db/write`, body, attemptTimeoutMs, headers);
       attemptLog.push({ sentAt, endedAt: Date.now(), status: outcome.status });
       count(this.ledger.writeStatuses, outcome.status);
@@ -297,6 +299,7 @@ export class Workload {
         limit: 10,
       },
       8000,
+      this.options.headers,
     );
     count(this.ledger.readStatuses, outcome.status);
     this.sample('read', outcome);
@@ -317,6 +320,7 @@ export class Workload {
         minSeq: write.seq,
       },
       8000,
+      this.options.headers,
     );
     count(this.ledger.readStatuses, outcome.status);
     this.sample('read', outcome);

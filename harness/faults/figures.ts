@@ -3,8 +3,20 @@
  * times (median and worst), and the history's counts (writes acknowledged, lost, duplicated,
  * applied after a 503 without a retry). CI prints them after each test file, the soak at its end.
  */
-import type { FaultName } from './kinds.ts';
-import type { RoundResult } from './round.ts';
+import type { CheckReport } from '../chaos/checker.ts';
+import type { Ledger } from '../chaos/workload.ts';
+
+/** What a round must tell the figures: the single-host suite's rounds and the test bed's (harness/hosts/bed-faults) alike. */
+export interface FiguresRound {
+  label: string;
+  seed: number;
+  kinds: readonly string[];
+  faults: readonly { kind: string; healMs?: number }[];
+  report: CheckReport;
+  ledger: Ledger;
+  failures: readonly string[];
+  resetBefore?: string;
+}
 
 interface KindFigures {
   injected: number;
@@ -12,10 +24,14 @@ interface KindFigures {
   notHealed: number;
   rounds: number;
   failedRounds: number;
+  /** The history's counts of the rounds of this kind (a soak's rounds have one kind each). */
+  acked: number;
+  lost: number;
+  duplicated: number;
 }
 
 export class Figures {
-  private readonly byKind = new Map<FaultName, KindFigures>();
+  private readonly byKind = new Map<string, KindFigures>();
   private readonly totals = {
     rounds: 0,
     failedRounds: 0,
@@ -33,7 +49,7 @@ export class Figures {
   };
   private readonly failed: string[] = [];
 
-  add(round: RoundResult): void {
+  add(round: FiguresRound): void {
     const figures = round.report.figures;
     this.totals.rounds += 1;
     if (round.failures.length > 0) {
@@ -55,6 +71,9 @@ export class Figures {
       const entry = this.entry(kind);
       entry.rounds += 1;
       if (round.failures.length > 0) entry.failedRounds += 1;
+      entry.acked += figures.acked;
+      entry.lost += figures.lost;
+      entry.duplicated += figures.duplicated;
     }
     for (const fault of round.faults) {
       const entry = this.entry(fault.kind);
@@ -69,10 +88,21 @@ export class Figures {
   }
 
   table(title: string): string {
-    const rows = [['fault kind', 'injected', 'healed', 'not healed', 'heal median', 'heal worst', 'rounds failed']];
+    const rows = [['fault kind', 'injected', 'healed', 'not healed', 'heal median', 'heal worst', 'acked', 'lost', 'doubled', 'rounds failed']];
     for (const [kind, entry] of [...this.byKind].sort(([a], [b]) => a.localeCompare(b))) {
       const sorted = [...entry.healMs].sort((a, b) => a - b);
-      rows.push([kind, String(entry.injected), String(sorted.length), String(entry.notHealed), seconds(median(sorted)), seconds(sorted.at(-1)), `${entry.failedRounds}/${entry.rounds}`]);
+      rows.push([
+        kind,
+        String(entry.injected),
+        String(sorted.length),
+        String(entry.notHealed),
+        seconds(median(sorted)),
+        seconds(sorted.at(-1)),
+        String(entry.acked),
+        String(entry.lost),
+        String(entry.duplicated),
+        `${entry.failedRounds}/${entry.rounds}`,
+      ]);
     }
     const t = this.totals;
     return [
@@ -89,10 +119,10 @@ export class Figures {
     ].join('\n');
   }
 
-  private entry(kind: FaultName): KindFigures {
+  private entry(kind: string): KindFigures {
     let entry = this.byKind.get(kind);
     if (!entry) {
-      entry = { injected: 0, healMs: [], notHealed: 0, rounds: 0, failedRounds: 0 };
+      entry = { injected: 0, healMs: [], notHealed: 0, rounds: 0, failedRounds: 0, acked: 0, lost: 0, duplicated: 0 };
       this.byKind.set(kind, entry);
     }
     return entry;

@@ -1,0 +1,208 @@
+/**
+ * The fault kinds of the test bed: each injects into the real servers of a host that holds no
+ * master (users or rides), holds the harm for a seeded while, undoes it as the real world would
+ * (a crashed or frozen host comes back, a cut link heals, a lost server's host is restarted with
+ * its documented command) and describes what it did. While the harm holds, the environment's
+ * `faulted` names the host, so the clients leave its orchestrator and gateway out.
+ */
+import { cpSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { RideShareError } from '../../../src/shared/errors.ts';
+import { sendSignal } from '../../../src/shared/processes.ts';
+import { sleep } from '../../../src/shared/timeout.ts';
+import type { Random } from '../../chaos/prng.ts';
+import { pidsIn } from '../namespace-pids.ts';
+import { RABBITMQ_PORTS, ZOOKEEPER_PORTS, type NetworkFault } from '../network-faults.ts';
+import { type BedFaultEnvironment, type BedHost, NON_DB_HOSTS } from './bed-fault-environment.ts';
+
+export const BED_FAULT_KINDS = [
+  'users-host-crash',
+  'rides-host-crash',
+  'host-crash-wiped',
+  'users-host-freeze',
+  'rabbitmq-node-loss',
+  'zookeeper-server-loss',
+  'partition-both',
+  'partition-outgoing',
+  'partition-incoming',
+  'zookeeper-ports-cut',
+  'rabbitmq-ports-cut',
+  'packet-loss',
+  'delay',
+] as const;
+
+export type BedFaultName = (typeof BED_FAULT_KINDS)[number];
+
+export const BED_DESCRIPTIONS: Record<BedFaultName, string> = {
+  'users-host-crash': 'every process of the users host killed at once (traffic dropped first), restarted with npm start -- --host users',
+  'rides-host-crash': 'every process of the rides host killed at once, restarted with npm start -- --host rides',
+  'host-crash-wiped': 'users or rides crashed and its DATA_DIR emptied; the secrets copied back, then npm start -- --host',
+  'users-host-freeze': 'SIGSTOP to every process of the users host past the ZooKeeper session (4 s), then SIGCONT',
+  'rabbitmq-node-loss': "SIGKILL of users' or rides' RabbitMQ node only; its host restarted with its command (npm start does not restart a lost server)",
+  'zookeeper-server-loss': "SIGKILL of users' or rides' ZooKeeper server only; its host restarted with its command",
+  'partition-both': 'users or rides cut off from both peers, both ways',
+  'partition-outgoing': "users' or rides' packets to its peers dropped; theirs to it pass",
+  'partition-incoming': "the peers' packets to users or rides dropped; its own pass",
+  'zookeeper-ports-cut': 'users or rides cut off on 2181, 2888, 3888 only',
+  'rabbitmq-ports-cut': 'users or rides cut off on 5672, 25672, 4369 only',
+  'packet-loss': 'each packet in and out of users or rides dropped with probability 5-20 %',
+  delay: "5-50 ms each way (the delay proxy) on the db host's path to the orchestrator of users or rides",
+};
+
+export interface BedInjectionContext {
+  env: BedFaultEnvironment;
+  random: Random;
+  /** Call once the harm is done. */
+  applied(): void;
+}
+
+export interface BedInjection {
+  host: BedHost;
+  detail: string;
+  /** From the harm done to the harm undone (the host restarted, the link healed). */
+  heldMs: number;
+}
+
+export async function injectBedFault(kind: BedFaultName, ctx: BedInjectionContext): Promise<BedInjection> {
+  switch (kind) {
+    case 'users-host-crash':
+      return crash(ctx, 'users', false);
+    case 'rides-host-crash':
+      return crash(ctx, 'rides', false);
+    case 'host-crash-wiped':
+      return crash(ctx, pick(ctx.random), true);
+    case 'users-host-freeze':
+      return freeze(ctx, 'users');
+    case 'rabbitmq-node-loss':
+      return serverLoss(ctx, pick(ctx.random), 'beam.smp');
+    case 'zookeeper-server-loss':
+      return serverLoss(ctx, pick(ctx.random), 'java');
+    case 'partition-both':
+    case 'partition-outgoing':
+    case 'partition-incoming': {
+      const host = pick(ctx.random);
+      const direction = kind === 'partition-both' ? 'both' : kind === 'partition-outgoing' ? 'outgoing' : 'incoming';
+      return networkFault(ctx, host, () => ctx.env.bed.partition(host, { direction }), `${host} partitioned ${direction === 'both' ? 'both ways' : `(${direction} only)`}`, true);
+    }
+    case 'zookeeper-ports-cut':
+    case 'rabbitmq-ports-cut': {
+      const host = pick(ctx.random);
+      const which = kind === 'zookeeper-ports-cut' ? 'zookeeper' : 'rabbitmq';
+      const ports = which === 'zookeeper' ? ZOOKEEPER_PORTS : RABBITMQ_PORTS;
+      return networkFault(ctx, host, () => ctx.env.bed.cutPorts(host, which), `${host} cut off on ${ports.join(', ')}`);
+    }
+    case 'packet-loss': {
+      const host = pick(ctx.random);
+      const percent = ctx.random.int(5, 20);
+      return networkFault(ctx, host, () => ctx.env.bed.loss(host, percent), `${host} losing ${percent} % of its packets`);
+    }
+    case 'delay':
+      return delay(ctx, pick(ctx.random));
+  }
+}
+
+function pick(random: Random): BedHost {
+  return NON_DB_HOSTS[random.int(0, NON_DB_HOSTS.length - 1)] as BedHost;
+}
+
+async function restartHost(env: BedFaultEnvironment, host: BedHost): Promise<number> {
+  return env.deployment.start(host);
+}
+
+async function crash(ctx: BedInjectionContext, host: BedHost, wipe: boolean): Promise<BedInjection> {
+  const { env } = ctx;
+  const dataDir = env.deployment.dataDirs.get(host) as string;
+  env.faulted = host;
+  const crashed = await env.bed.crash(host, wipe ? { wipeDir: dataDir } : {});
+  const began = Date.now();
+  ctx.applied();
+  const downMs = ctx.random.int(3000, 8000);
+  await sleep(downMs);
+  // A blank disk has no secrets: the operator copies them again, as at the first start (docs/hosts.md).
+  if (wipe) cpSync(path.join(env.dataDir, 'secrets'), path.join(dataDir, 'secrets'), { recursive: true, preserveTimestamps: true });
+  let upMs = 0;
+  await crashed.restart(async () => {
+    upMs = await restartHost(env, host);
+  });
+  const heldMs = Date.now() - began;
+  env.faulted = undefined;
+  return {
+    host,
+    heldMs,
+    detail: `${host} crashed (${crashed.killed.length} processes${wipe ? ', DATA_DIR wiped' : ''}), down ${downMs} ms, up again ${(upMs / 1000).toFixed(1)} s after its npm start`,
+  };
+}
+
+async function freeze(ctx: BedInjectionContext, host: BedHost): Promise<BedInjection> {
+  const { env } = ctx;
+  env.faulted = host;
+  const frozen = env.bed.freeze(host);
+  const began = Date.now();
+  ctx.applied();
+  const holdMs = ctx.random.int(6000, 12_000);
+  await sleep(holdMs);
+  frozen.thaw();
+  env.faulted = undefined;
+  return { host, heldMs: Date.now() - began, detail: `${host} frozen (${frozen.pids.length} processes) for ${holdMs} ms` };
+}
+
+/** The host's processes running `program` (beam.smp: its RabbitMQ node; java: its ZooKeeper server). */
+function programPids(namespace: string, program: string): number[] {
+  return pidsIn(namespace).filter((pid) => {
+    try {
+      return /^Name:\s+(.+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] === program;
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function serverLoss(ctx: BedInjectionContext, host: BedHost, program: 'beam.smp' | 'java'): Promise<BedInjection> {
+  const { env } = ctx;
+  const pids = programPids(env.bed.host(host).namespace, program);
+  if (pids.length === 0) throw new RideShareError('INTERNAL', `no ${program} runs in ${host}`);
+  for (const pid of pids) sendSignal(pid, 'SIGKILL');
+  const began = Date.now();
+  ctx.applied();
+  // The rest of the host keeps running on the other hosts' servers for a while.
+  const holdMs = ctx.random.int(5000, 10_000);
+  await sleep(holdMs);
+  // npm start does not start a lost server again: the host is restarted with its command, as docs/hosts.md says.
+  env.faulted = host;
+  const stopMs = await env.deployment.stop(host);
+  const upMs = await restartHost(env, host);
+  env.faulted = undefined;
+  return {
+    host,
+    heldMs: Date.now() - began,
+    detail: `${host}'s ${program === 'java' ? 'ZooKeeper server' : 'RabbitMQ node'} killed (pid ${pids.join(', ')}), ${holdMs} ms later the host stopped (${(stopMs / 1000).toFixed(1)} s) and started again (${(upMs / 1000).toFixed(1)} s)`,
+  };
+}
+
+/** `unreachable`: the clients in db cannot reach the host at all, so they leave it out; a cut of some ports or a lossy link they go on using. */
+async function networkFault(ctx: BedInjectionContext, host: BedHost, inject: () => Promise<NetworkFault>, what: string, unreachable = false): Promise<BedInjection> {
+  const { env } = ctx;
+  if (unreachable) env.faulted = host;
+  const fault = await inject();
+  const began = Date.now();
+  ctx.applied();
+  const holdMs = ctx.random.int(8000, 16_000);
+  await sleep(holdMs);
+  await fault.heal();
+  env.faulted = undefined;
+  return { host, heldMs: Date.now() - began, detail: `${what} for ${holdMs} ms` };
+}
+
+async function delay(ctx: BedInjectionContext, host: BedHost): Promise<BedInjection> {
+  const { env } = ctx;
+  const delayMs = ctx.random.int(5, 50);
+  const slow = await env.bed.delayedPath({ from: env.bridge.from, to: host, port: 8000, delayMs });
+  env.orchestratorDetours.set(host, await env.bridge.url(slow.host, slow.port));
+  const began = Date.now();
+  ctx.applied();
+  const holdMs = ctx.random.int(8000, 16_000);
+  await sleep(holdMs);
+  env.orchestratorDetours.delete(host);
+  await slow.stop();
+  return { host, heldMs: Date.now() - began, detail: `${delayMs} ms each way between db and ${host}'s orchestrator for ${holdMs} ms` };
+}
