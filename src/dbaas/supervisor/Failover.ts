@@ -18,6 +18,8 @@ import { requestPromotion } from '../coordination/promotion.ts';
 import { readWorker, type WorkerInfo } from '../coordination/worker-registry.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerHandle } from '../runtime/WorkerRuntime.ts';
+import { checkCommitCoverage } from './commit-coverage.ts';
+import { clearGivenUpWrites } from './given-up-writes.ts';
 import { gatherRestartSources, restartSourcesUsed } from './restart-sources.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 import type { Workforce } from './Workforce.ts';
@@ -30,6 +32,8 @@ export interface FailoverOptions {
   cluster: string;
   /** Where this supervisor's workers keep their files: a master restarted from files looks here. */
   workersDir: string;
+  /** The supervisor's DATA_DIR: an operator's give-up record is looked for there (given-up-writes.ts). */
+  dataDir: string;
   workforce: Workforce;
   /** Run while no worker runs, before the master starts from files (queue-conversion.ts). */
   convertQueues: () => Promise<void>;
@@ -80,7 +84,14 @@ export class Failover {
     this.options.logger.error('no slave can be promoted; restarting the master from the workers\u2019 files');
     const { workforce } = this.options;
     for (const worker of workforce.running()) await workforce.kill(worker.workerId, 'restart-from-files');
-    const master = await this.startMasterFromFiles();
+    let master: WorkerHandle;
+    try {
+      master = await this.startMasterFromFiles();
+    } catch (error) {
+      // Refused or failed: the next pass tries again, and the outage still counts from the loss.
+      this.loss ??= loss;
+      throw error;
+    }
     this.loss = undefined;
     this.options.journal.record({
       kind: 'failover',
@@ -93,13 +104,19 @@ export class Failover {
     return 'restarted-from-files';
   }
 
-  /** A master from the most advanced file of the cluster, wherever a supervisor kept it (restart-sources.ts). */
+  /**
+   * A master from the most advanced file of the cluster, wherever a supervisor kept it
+   * (restart-sources.ts), provided that file holds every write the commit record says was
+   * answered (commit-coverage.ts); a RestartRefusedError otherwise, and nothing is started.
+   */
   async startMasterFromFiles(): Promise<WorkerHandle> {
     const sources = { zk: this.options.zk, cluster: this.options.cluster, workersDir: this.options.workersDir, logger: this.options.logger };
     await gatherRestartSources(sources);
+    const coverage = await checkCommitCoverage({ ...sources, dataDir: this.options.dataDir });
     await this.options.convertQueues();
     const master = await this.options.workforce.start('master', 'restart-from-files', this.options.workersDir);
     await restartSourcesUsed(sources);
+    if (coverage === 'given-up') clearGivenUpWrites(this.options.dataDir);
     return master;
   }
 
