@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import os from 'node:os';
+import { removeClusterTopology, startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { post } from '../../harness/http.ts';
 import { staysTrue, until } from '../../harness/replicas.ts';
 import { settledWorkers } from '../../harness/workers.ts';
@@ -30,7 +31,7 @@ interface LogLine {
 }
 
 /** A service whose orchestrator's log lines the test can read. */
-async function startCapturedService(): Promise<{ service: DatabaseServiceHandle; lines: LogLine[] }> {
+async function startCapturedService(where: { cluster?: string; dataDir?: string } = {}): Promise<{ service: DatabaseServiceHandle; lines: LogLine[] }> {
   const lines: LogLine[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -38,7 +39,7 @@ async function startCapturedService(): Promise<{ service: DatabaseServiceHandle;
       done();
     },
   });
-  const service = await startDatabaseService({ slaves: 1, env: { RPC_TIMEOUT_MS: '2000' }, logger: createLogger('restart-behind-commit-test', 'warn', stream) });
+  const service = await startDatabaseService({ ...where, slaves: 1, env: { RPC_TIMEOUT_MS: '2000' }, logger: createLogger('restart-behind-commit-test', 'warn', stream) });
   return { service, lines };
 }
 
@@ -80,6 +81,8 @@ function killAll(workers: readonly WorkerInfo[]): void {
 describe('a restart from files and the commit record', () => {
   const services: DatabaseServiceHandle[] = [];
   const clients: ZkClient[] = [];
+  /** Clusters named here, on data folders made here: the harness leaves their queues and folders to the test. */
+  const named: { amqpUrl: string; cluster: string; dataDir: string }[] = [];
 
   async function zkOf(service: DatabaseServiceHandle): Promise<ZkClient> {
     const zk = new ZkClient({ connect: service.zkConnect, sessionTimeoutMs: 4000, credentials: service.zkAuth });
@@ -91,6 +94,10 @@ describe('a restart from files and the commit record', () => {
   afterEach(async () => {
     for (const zk of clients.splice(0)) zk.close();
     for (const service of services.splice(0).reverse()) await service.stop();
+    for (const { amqpUrl, cluster, dataDir } of named.splice(0)) {
+      await removeClusterTopology(amqpUrl, cluster);
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   /**
@@ -153,6 +160,39 @@ describe('a restart from files and the commit record', () => {
     await settledWorkers(service, 2, workers[0]!.pid);
     expect(await countUsers(service, 'given-up')).toBe(20);
     expect(fs.existsSync(giveUp)).toBe(false);
+  });
+
+  it('a cold start on a file behind the commit record brings the orchestrator up answering 503, and heals once the good file is back', async () => {
+    const cluster = uniqueClusterName('cold-behind');
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
+    const { service: first } = await startCapturedService({ cluster, dataDir });
+    named.push({ amqpUrl: first.amqpUrl, cluster, dataDir });
+    services.push(first);
+    const zk = await zkOf(first);
+    const workersDir = workersDirOf(dataDir);
+    const kept = path.join(dataDir, 'kept');
+    fs.mkdirSync(kept);
+    await writeUsers(first, 'cold', 0, 20);
+    const master = (await settledWorkers(first, 2)).find((worker) => worker.role === 'master')!;
+    await copyDatabaseFile(workerDbFile(workersDir, master.workerId), path.join(kept, 'older.db'));
+    await writeUsers(first, 'cold', 20, 40);
+    const committed = (await readCommitRecord(zk, cluster))!;
+    // The whole system stopped: the workers' files stay, and the newest is then lost.
+    await first.stop();
+    services.splice(services.indexOf(first), 1);
+    await copyDatabaseFile(workerDbFile(workersDir, master.workerId), path.join(kept, 'good.db'));
+    removeEveryFile(workersDir);
+    await copyDatabaseFile(path.join(kept, 'older.db'), path.join(workersDir, 'older-copy.db'));
+    const { service: second, lines } = await startCapturedService({ cluster, dataDir });
+    services.push(second);
+    const refusal = await refusalLogged(lines);
+    expect(refusal).toContain(`lacks the acknowledged writes of seqs ${committed.seq - 19}..${committed.seq}`);
+    expect(await second.orchestrator.workers()).toEqual([]);
+    const read = await post(`${second.orchestratorUrl}/api/v1/db/read`, { table: 'users', count: true, where: { username: { gte: 'cold-', lt: 'cold.' } } });
+    expect(read.status).toBe(503);
+    await copyDatabaseFile(path.join(kept, 'good.db'), path.join(workersDir, 'good-copy.db'));
+    await settledWorkers(second, 2);
+    expect(await countUsers(second, 'cold')).toBe(40);
   });
 
   it('the ordinary kill-all restart reaches the commit record and keeps every acknowledged write', async () => {
