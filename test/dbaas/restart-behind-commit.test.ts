@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import os from 'node:os';
 import { removeClusterTopology, startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
-import { post } from '../../harness/http.ts';
+import { post, request } from '../../harness/http.ts';
 import { staysTrue, until } from '../../harness/replicas.ts';
 import { settledWorkers } from '../../harness/workers.ts';
 import { readCommitRecord, type CommitRecord } from '../../src/dbaas/coordination/commit-record.ts';
@@ -121,21 +121,27 @@ describe('a restart from files and the commit record', () => {
     expect(committed.seq).toBe(lastSeq);
     await copyDatabaseFile(workerDbFile(workersDir, master.workerId), path.join(kept, 'good.db'));
     removeEveryFile(workersDir);
-    await copyDatabaseFile(path.join(kept, 'older.db'), path.join(workersDir, 'older-copy.db'));
     killAll(workers);
+    // Only now: while a ready master runs, the supervisor prunes files no running worker owns.
+    await copyDatabaseFile(path.join(kept, 'older.db'), path.join(workersDir, 'older-copy.db'));
     return { service, lines, zk, workers, committed, kept, workersDir };
   }
 
-  async function refusalLogged(lines: LogLine[]): Promise<string> {
-    return until(() => lines.map((line) => line.err?.message ?? '').find((message) => message.includes(REFUSAL)), 15_000, 'the refusal in the log');
+  /** The refusal naming the older copy's missing seqs (a first one may find no file yet: the copy comes after the kill). */
+  async function refusalLogged(lines: LogLine[], committed: CommitRecord): Promise<string> {
+    const missing = `lacks the acknowledged writes of seqs ${committed.seq - 19}..${committed.seq}`;
+    return until(() => lines.map((line) => line.err?.message ?? '').find((message) => message.includes(REFUSAL) && message.includes(missing)), 15_000, 'the refusal in the log');
   }
 
   it('refuses a master from a file behind the commit record, answers 503, and heals once the good file is back', async () => {
     const { service, lines, zk, workers, committed, kept, workersDir } = await loseTheNewestFile('behind');
-    const refusal = await refusalLogged(lines);
-    expect(refusal).toContain(`lacks the acknowledged writes of seqs ${committed.seq - 19}..${committed.seq}`);
+    const refusal = await refusalLogged(lines, committed);
     expect(refusal).toContain(givenUpWritesPath(service.dataDir));
     await staysTrue(async () => (await service.orchestrator.workers()).length === 0, 2_000, 'no worker started from the older file');
+    // The orchestrator's readiness says why.
+    const ready = await request<{ status: string; reason: string }>('GET', `${service.orchestratorUrl}/ready`);
+    expect(ready.status).toBe(503);
+    expect(ready.body.reason).toContain(`lacks the acknowledged writes of seqs ${committed.seq - 19}..${committed.seq}`);
     // Nothing is served without the missing writes: a read is a 503, never 20 users.
     const read = await post(`${service.orchestratorUrl}/api/v1/db/read`, { table: 'users', count: true, where: { username: { gte: 'behind-', lt: 'behind.' } } });
     expect(read.status).toBe(503);
@@ -144,6 +150,7 @@ describe('a restart from files and the commit record', () => {
     await copyDatabaseFile(path.join(kept, 'good.db'), path.join(workersDir, 'good-copy.db'));
     await settledWorkers(service, 2, workers[0]!.pid);
     expect(await countUsers(service, 'behind')).toBe(40);
+    expect((await request('GET', `${service.orchestratorUrl}/ready`)).status).toBe(200);
     const after = (await readCommitRecord(zk, service.cluster)) as CommitRecord;
     expect(after.epoch).toBeGreaterThan(committed.epoch);
     expect(after.seq).toBeGreaterThanOrEqual(committed.seq);
@@ -151,7 +158,7 @@ describe('a restart from files and the commit record', () => {
 
   it('restarts from the older file once the operator gives up exactly the writes the refusal named', async () => {
     const { service, lines, workers, committed } = await loseTheNewestFile('given-up');
-    await refusalLogged(lines);
+    await refusalLogged(lines, committed);
     const giveUp = givenUpWritesPath(service.dataDir);
     // A record of another commit releases nothing.
     fs.writeFileSync(giveUp, JSON.stringify({ epoch: committed.epoch, seq: committed.seq - 1 }));
@@ -185,8 +192,7 @@ describe('a restart from files and the commit record', () => {
     await copyDatabaseFile(path.join(kept, 'older.db'), path.join(workersDir, 'older-copy.db'));
     const { service: second, lines } = await startCapturedService({ cluster, dataDir });
     services.push(second);
-    const refusal = await refusalLogged(lines);
-    expect(refusal).toContain(`lacks the acknowledged writes of seqs ${committed.seq - 19}..${committed.seq}`);
+    await refusalLogged(lines, committed);
     expect(await second.orchestrator.workers()).toEqual([]);
     const read = await post(`${second.orchestratorUrl}/api/v1/db/read`, { table: 'users', count: true, where: { username: { gte: 'cold-', lt: 'cold.' } } });
     expect(read.status).toBe(503);

@@ -18,8 +18,9 @@ import { requestPromotion } from '../coordination/promotion.ts';
 import { readWorker, type WorkerInfo } from '../coordination/worker-registry.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerHandle } from '../runtime/WorkerRuntime.ts';
-import { checkCommitCoverage } from './commit-coverage.ts';
+import { checkCommitCoverage, type CommitCoverage } from './commit-coverage.ts';
 import { clearGivenUpWrites } from './given-up-writes.ts';
+import { RestartRefusedError } from './restart-refused.ts';
 import { gatherRestartSources, restartSourcesUsed } from './restart-sources.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 import type { Workforce } from './Workforce.ts';
@@ -47,8 +48,15 @@ export type Replacement = 'promoted' | 'restarted-from-files';
 export class Failover {
   /** The death of the master being replaced: when it was noticed and why. */
   private loss: { at: number; pid: number; reason: ExitReason } | undefined;
+  /** Why the last restart from files was refused, until one starts a master. */
+  private refusal: string | undefined;
 
   constructor(private readonly options: FailoverOptions) {}
+
+  /** Why no master runs, when a restart from files is refused (the orchestrator's readiness says it). */
+  get restartRefusal(): string | undefined {
+    return this.refusal;
+  }
 
   /** The master exited (the runtime said so): the failover's clock starts now. */
   masterExited(pid: number, reason: ExitReason): void {
@@ -111,10 +119,17 @@ export class Failover {
    */
   async startMasterFromFiles(): Promise<WorkerHandle> {
     const sources = { zk: this.options.zk, cluster: this.options.cluster, workersDir: this.options.workersDir, logger: this.options.logger };
-    await gatherRestartSources(sources);
-    const coverage = await checkCommitCoverage({ ...sources, dataDir: this.options.dataDir });
+    let coverage: CommitCoverage;
+    try {
+      await gatherRestartSources(sources);
+      coverage = await checkCommitCoverage({ ...sources, dataDir: this.options.dataDir });
+    } catch (error) {
+      if (error instanceof RestartRefusedError) this.refusal = error.message;
+      throw error;
+    }
     await this.options.convertQueues();
     const master = await this.options.workforce.start('master', 'restart-from-files', this.options.workersDir);
+    this.refusal = undefined;
     await restartSourcesUsed(sources);
     if (coverage === 'given-up') clearGivenUpWrites(this.options.dataDir);
     return master;

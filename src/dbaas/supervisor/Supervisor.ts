@@ -185,6 +185,11 @@ export class Supervisor {
     this.schedule();
   };
 
+  /** Why no master runs, while a restart from files is refused (a file that may lag behind). */
+  get restartRefusal(): string | undefined {
+    return this.failover.restartRefusal;
+  }
+
   desiredSlaves(): Promise<number> {
     return this.wantedSlaves();
   }
