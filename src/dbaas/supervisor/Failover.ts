@@ -89,7 +89,8 @@ export class Failover {
     }
     // No replica can take over (a joining slave cannot copy without a source): every copy is a
     // file on disk, and the master's holds every acknowledged write; restart from the best one.
-    this.options.logger.error('no slave can be promoted; restarting the master from the workers\u2019 files');
+    // Not again while a restart is refused: the refusal itself is logged, once and then every 30 s.
+    if (this.refusal === undefined) this.options.logger.error('no slave can be promoted; restarting the master from the workers\u2019 files');
     const { workforce } = this.options;
     for (const worker of workforce.running()) await workforce.kill(worker.workerId, 'restart-from-files');
     let master: WorkerHandle;
