@@ -6,7 +6,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { readCommitRecord } from '../../src/dbaas/coordination/commit-record.ts';
+import { ZkClient } from '../../src/dbaas/coordination/ZkClient.ts';
 import { ProcessRuntime } from '../../src/dbaas/runtime/ProcessRuntime.ts';
+import { givenUpWritesPath } from '../../src/dbaas/supervisor/given-up-writes.ts';
 import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { post } from '../../harness/http.ts';
 import { staysTrue, until } from '../../harness/replicas.ts';
@@ -172,7 +175,7 @@ describe('a standby that took over with a DATA_DIR of its own', () => {
     expect(next.body.seq).toBeGreaterThan(lastSeq);
   });
 
-  it('refuses to restart while a folder that may hold newer writes cannot be read, and restarts once the operator gives it up', async () => {
+  it('refuses to restart while a folder that may hold newer writes cannot be read, and restarts once the operator gives it and its writes up', async () => {
     const { standby, leaderDir, workers } = await takeOverIntoOwnDir('lost-dir');
     killAll(workers);
     fs.rmSync(leaderDir, { recursive: true, force: true });
@@ -181,6 +184,18 @@ describe('a standby that took over with a DATA_DIR of its own', () => {
     await staysTrue(async () => (await standby.orchestrator.workers()).every((worker) => worker.role !== 'master'), 3_000, 'no master from a file that may lag');
     // Given up on purpose: the folder exists again, empty.
     fs.mkdirSync(path.join(leaderDir, 'workers'), { recursive: true });
+    // Its writes were the only copy of what the commit record says was answered: the restart
+    // still refuses the standby's empty folder until those writes are given up too.
+    await staysTrue(async () => (await standby.orchestrator.workers()).every((worker) => worker.role !== 'master'), 2_000, 'no master from a folder behind the commit record');
+    const zk = new ZkClient({ connect: standby.zkConnect, sessionTimeoutMs: 4000, credentials: standby.zkAuth });
+    try {
+      await zk.connect();
+      const committed = await readCommitRecord(zk, standby.cluster);
+      expect(committed?.seq).toBeGreaterThanOrEqual(60);
+      fs.writeFileSync(givenUpWritesPath(standby.dataDir), JSON.stringify(committed));
+    } finally {
+      zk.close();
+    }
     await settledWorkers(standby, 2, workers[0]!.pid);
   });
 });

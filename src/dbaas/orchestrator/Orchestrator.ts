@@ -294,7 +294,7 @@ export class Orchestrator {
     const master = workers.find((worker) => worker.role === 'master' && worker.ready);
     const slaves = workers.filter((worker) => worker.role === 'slave' && worker.ready);
     const details = { master: master?.pid ?? null, readySlaves: slaves.map((worker) => worker.pid), supervising: this.isSupervising };
-    if (!master) return { ready: false, reason: 'no ready master (a failover may be in progress)', details };
+    if (!master) return { ready: false, reason: this.leadership.supervisor?.restartRefusal ?? 'no ready master (a failover may be in progress)', details };
     if (slaves.length === 0) return { ready: false, reason: 'no ready slave to serve reads', details };
     return { ready: true, reason: `master pid ${master.pid} and ${slaves.length} ready slave(s)`, details };
   }

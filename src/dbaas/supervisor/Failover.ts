@@ -18,6 +18,9 @@ import { requestPromotion } from '../coordination/promotion.ts';
 import { readWorker, type WorkerInfo } from '../coordination/worker-registry.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerHandle } from '../runtime/WorkerRuntime.ts';
+import { checkCommitCoverage, type CommitCoverage } from './commit-coverage.ts';
+import { clearGivenUpWrites } from './given-up-writes.ts';
+import { RestartRefusedError } from './restart-refused.ts';
 import { gatherRestartSources, restartSourcesUsed } from './restart-sources.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 import type { Workforce } from './Workforce.ts';
@@ -30,6 +33,8 @@ export interface FailoverOptions {
   cluster: string;
   /** Where this supervisor's workers keep their files: a master restarted from files looks here. */
   workersDir: string;
+  /** The supervisor's DATA_DIR: an operator's give-up record is looked for there (given-up-writes.ts). */
+  dataDir: string;
   workforce: Workforce;
   /** Run while no worker runs, before the master starts from files (queue-conversion.ts). */
   convertQueues: () => Promise<void>;
@@ -43,8 +48,15 @@ export type Replacement = 'promoted' | 'restarted-from-files';
 export class Failover {
   /** The death of the master being replaced: when it was noticed and why. */
   private loss: { at: number; pid: number; reason: ExitReason } | undefined;
+  /** Why the last restart from files was refused, until one starts a master. */
+  private refusal: string | undefined;
 
   constructor(private readonly options: FailoverOptions) {}
+
+  /** Why no master runs, when a restart from files is refused (the orchestrator's readiness says it). */
+  get restartRefusal(): string | undefined {
+    return this.refusal;
+  }
 
   /** The master exited (the runtime said so): the failover's clock starts now. */
   masterExited(pid: number, reason: ExitReason): void {
@@ -77,10 +89,18 @@ export class Failover {
     }
     // No replica can take over (a joining slave cannot copy without a source): every copy is a
     // file on disk, and the master's holds every acknowledged write; restart from the best one.
-    this.options.logger.error('no slave can be promoted; restarting the master from the workers\u2019 files');
+    // Not again while a restart is refused: the refusal itself is logged, once and then every 30 s.
+    if (this.refusal === undefined) this.options.logger.error('no slave can be promoted; restarting the master from the workers\u2019 files');
     const { workforce } = this.options;
     for (const worker of workforce.running()) await workforce.kill(worker.workerId, 'restart-from-files');
-    const master = await this.startMasterFromFiles();
+    let master: WorkerHandle;
+    try {
+      master = await this.startMasterFromFiles();
+    } catch (error) {
+      // Refused or failed: the next pass tries again, and the outage still counts from the loss.
+      this.loss ??= loss;
+      throw error;
+    }
     this.loss = undefined;
     this.options.journal.record({
       kind: 'failover',
@@ -93,13 +113,26 @@ export class Failover {
     return 'restarted-from-files';
   }
 
-  /** A master from the most advanced file of the cluster, wherever a supervisor kept it (restart-sources.ts). */
+  /**
+   * A master from the most advanced file of the cluster, wherever a supervisor kept it
+   * (restart-sources.ts), provided that file holds every write the commit record says was
+   * answered (commit-coverage.ts); a RestartRefusedError otherwise, and nothing is started.
+   */
   async startMasterFromFiles(): Promise<WorkerHandle> {
     const sources = { zk: this.options.zk, cluster: this.options.cluster, workersDir: this.options.workersDir, logger: this.options.logger };
-    await gatherRestartSources(sources);
+    let coverage: CommitCoverage;
+    try {
+      await gatherRestartSources(sources);
+      coverage = await checkCommitCoverage({ ...sources, dataDir: this.options.dataDir });
+    } catch (error) {
+      if (error instanceof RestartRefusedError) this.refusal = error.message;
+      throw error;
+    }
     await this.options.convertQueues();
     const master = await this.options.workforce.start('master', 'restart-from-files', this.options.workersDir);
+    this.refusal = undefined;
     await restartSourcesUsed(sources);
+    if (coverage === 'given-up') clearGivenUpWrites(this.options.dataDir);
     return master;
   }
 

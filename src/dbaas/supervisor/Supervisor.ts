@@ -18,6 +18,7 @@ import { bootstrapCluster } from './cluster-bootstrap.ts';
 import { queueConverter } from './queue-conversion.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { Failover } from './Failover.ts';
+import { RestartRefusedError } from './restart-refused.ts';
 import { ProtocolUpgrade } from './ProtocolUpgrade.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 import type { ClusterSettings } from '../settings/ClusterSettings.ts';
@@ -111,17 +112,35 @@ export class Supervisor {
     } else {
       if (outcome.kind === 'cold-start') await this.workforce.killStale();
       await this.desired.initialise(this.options.initialSlaves);
-      if (outcome.kind === 'cold-start') await this.failover.startMasterFromFiles();
-      else {
-        await this.convertQueues();
-        await this.startWorker('master', 'initial');
+      const master = outcome.kind === 'cold-start' ? await this.coldStartMaster() : await this.freshMaster();
+      if (master) {
+        const slaves = await this.wantedSlaves();
+        await Promise.all(Array.from({ length: slaves }, () => this.startWorker('slave', 'initial')));
       }
-      const slaves = await this.wantedSlaves();
-      await Promise.all(Array.from({ length: slaves }, () => this.startWorker('slave', 'initial')));
     }
     this.options.runtime.on('exit', this.onExit);
     this.timer = setInterval(() => this.schedule(), RECONCILE_INTERVAL_MS);
     this.schedule();
+  }
+
+  private async freshMaster(): Promise<WorkerHandle> {
+    await this.convertQueues();
+    return this.startWorker('master', 'initial');
+  }
+
+  /**
+   * The master of a stopped cluster, from its files; undefined when the restart is refused (a
+   * file that may lag behind): the supervisor still starts, answers 503 meanwhile, and each pass
+   * tries again, as after the loss of every worker.
+   */
+  private async coldStartMaster(): Promise<WorkerHandle | undefined> {
+    try {
+      return await this.failover.startMasterFromFiles();
+    } catch (error) {
+      if (!(error instanceof RestartRefusedError)) throw error;
+      this.passFailures.report(error);
+      return undefined;
+    }
   }
 
   /** Stops supervising and every worker. Idempotent: a second call waits for the first. */
@@ -165,6 +184,11 @@ export class Supervisor {
     this.options.logger.warn({ ...exit, reason }, 'worker died');
     this.schedule();
   };
+
+  /** Why no master runs, while a restart from files is refused (a file that may lag behind). */
+  get restartRefusal(): string | undefined {
+    return this.failover.restartRefusal;
+  }
 
   desiredSlaves(): Promise<number> {
     return this.wantedSlaves();

@@ -10,11 +10,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { keepOnlyWorkerDir, localWorkerDir, readWorkerDirs, sameWorkerDir, type WorkerDir } from '../coordination/worker-dirs.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import { copyDatabaseFile, mostAdvancedFile, type Candidate } from '../worker/recovery.ts';
+import { RestartRefusedError } from './restart-refused.ts';
 
 export interface RestartSourceOptions {
   zk: ZkClient;
@@ -53,14 +53,13 @@ function byAdvance(a: Candidate, b: Candidate): number {
   return b.epoch - a.epoch || b.appliedSeq - a.appliedSeq;
 }
 
-export class UnreachableWorkerDirError extends RideShareError {
+export class UnreachableWorkerDirError extends RestartRefusedError {
   constructor(dirs: WorkerDir[], own: WorkerDir) {
     const list = dirs.map((dir) => `${dir.dir} on ${dir.host}`).join(', ');
     super(
-      'UNAVAILABLE',
       `refusing to restart the cluster from files: worker files of this cluster were kept in ${list}, which this orchestrator (${own.host}) cannot read, ` +
         `and they may hold newer acknowledged writes than ${own.dir}. Start an orchestrator of the cluster where that folder is, or copy its *.db files into ${own.dir}; ` +
-        'if the folder is gone for good and its writes are given up, create it empty.',
+        'if the folder is gone for good and its writes are given up, create it empty (the restart then also asks for the missing writes to be given up, if the files here are behind the commit record).',
     );
   }
 }

@@ -1,0 +1,13 @@
+/**
+ * A restart from files the supervisor will not make now: the file a master would start from may
+ * lack acknowledged writes (a folder it cannot read, a best file behind the last commit record).
+ * Nothing is started; every supervision pass tries again, since the missing data may come back
+ * (a folder mounted again, a file copied in), and the cluster answers 503 meanwhile.
+ */
+import { RideShareError } from '../../shared/errors.ts';
+
+export class RestartRefusedError extends RideShareError {
+  constructor(message: string) {
+    super('UNAVAILABLE', message);
+  }
+}
