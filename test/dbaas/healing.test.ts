@@ -11,6 +11,7 @@ import { ZkClient } from '../../src/dbaas/coordination/ZkClient.ts';
 import { ProcessRuntime } from '../../src/dbaas/runtime/ProcessRuntime.ts';
 import { givenUpWritesPath } from '../../src/dbaas/supervisor/given-up-writes.ts';
 import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { countNumberedUsers, writeNumberedUsers } from '../../harness/numbered-users.ts';
 import { post } from '../../harness/http.ts';
 import { staysTrue, until } from '../../harness/replicas.ts';
 import { settledWorkers } from '../../harness/workers.ts';
@@ -43,45 +44,18 @@ function signal(pid: number, name: NodeJS.Signals): void {
   }
 }
 
-async function writeUsers(service: DatabaseServiceHandle, prefix: string, count: number): Promise<number> {
-  let seq = 0;
-  for (let i = 0; i < count; i += 1) {
-    const answer = await post<{ seq: number }>(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: `${prefix}-${i}`, password } });
-    expect(answer.status).toBe(200);
-    seq = answer.body.seq;
-  }
-  return seq;
-}
-
-async function countUsers(service: DatabaseServiceHandle, prefix: string): Promise<number> {
-  const answer = await until(
-    async () => {
-      const read = await post<{ rows: { count: number }[] }>(`${service.orchestratorUrl}/api/v1/db/read`, {
-        table: 'users',
-        count: true,
-        where: { username: { gte: `${prefix}-`, lt: `${prefix}.` } },
-        fresh: true,
-      });
-      return read.status === 200 ? read.body : undefined;
-    },
-    30_000,
-    'a read to be answered',
-  );
-  return answer.rows[0]!.count;
-}
-
 describe('healing', () => {
   it('every worker killed within milliseconds: the restart from files keeps every acknowledged write and never reuses a seq', async () => {
     const service = await startDatabaseService({ slaves: 2 });
     services.push(service);
-    const lastSeq = await writeUsers(service, 'kill-all', 150);
+    const lastSeq = await writeNumberedUsers(service, 'kill-all', 0, 150);
     const workers = await settledWorkers(service, 3);
     for (const worker of workers) {
       signal(worker.pid, 'SIGKILL');
       await new Promise((resolve) => setTimeout(resolve, 3));
     }
     await settledWorkers(service, 3, workers[0]!.pid);
-    expect(await countUsers(service, 'kill-all')).toBe(150);
+    expect(await countNumberedUsers(service, 'kill-all')).toBe(150);
     const next = await post<{ seq: number }>(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'after-kill-all', password } });
     expect(next.status).toBe(200);
     expect(next.body.seq).toBeGreaterThan(lastSeq);
@@ -90,7 +64,7 @@ describe('healing', () => {
   it('a frozen promotion candidate is passed over: another slave is master within seconds', async () => {
     const service = await startDatabaseService({ slaves: 2 });
     services.push(service);
-    await writeUsers(service, 'frozen-candidate', 20);
+    await writeNumberedUsers(service, 'frozen-candidate', 0, 20);
     const workers = await settledWorkers(service, 3);
     const master = workers.find((worker) => worker.role === 'master')!;
     const [candidate, other] = workers.filter((worker) => worker.role === 'slave').sort((a, b) => a.pid - b.pid);
@@ -101,7 +75,7 @@ describe('healing', () => {
     const successor = await until(async () => (await service.orchestrator.workers()).find((worker) => worker.role === 'master' && worker.ready && worker.pid !== master.pid), 15_000, 'a new master');
     expect(successor.pid).toBe(other!.pid);
     expect(Date.now() - began).toBeLessThan(10_000);
-    expect(await countUsers(service, 'frozen-candidate')).toBe(20);
+    expect(await countNumberedUsers(service, 'frozen-candidate')).toBe(20);
   });
 
   it('a fresh read sees every acknowledged write, whichever orchestrator acknowledged it', async () => {
@@ -154,7 +128,7 @@ describe('a standby that took over with a DATA_DIR of its own', () => {
     const secrets = { ZK_AUTH: `${leader.zkAuth.user}:${leader.zkAuth.password}`, CLUSTER_KEY: fs.readFileSync(path.join(leaderDir, 'secrets', 'cluster.key'), 'utf8') };
     const standby = await startDatabaseService({ cluster, dataDir: sharedDataDir(cluster), slaves: 1, env: secrets });
     services.push(standby, leader);
-    const lastSeq = await writeUsers(leader, prefix, 60);
+    const lastSeq = await writeNumberedUsers(leader, prefix, 0, 60);
     await leader.orchestrator.stop({ leaveWorkers: true });
     await until(() => (standby.orchestrator.isSupervising ? true : undefined), 15_000, 'the standby to take over');
     const workers = await settledWorkers(standby, 2);
@@ -169,7 +143,7 @@ describe('a standby that took over with a DATA_DIR of its own', () => {
     const { standby, workers, lastSeq } = await takeOverIntoOwnDir('own-dir');
     killAll(workers);
     await settledWorkers(standby, 2, workers[0]!.pid);
-    expect(await countUsers(standby, 'own-dir')).toBe(60);
+    expect(await countNumberedUsers(standby, 'own-dir')).toBe(60);
     const next = await post<{ seq: number }>(`${standby.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'own-dir-after', password } });
     expect(next.status).toBe(200);
     expect(next.body.seq).toBeGreaterThan(lastSeq);

@@ -11,6 +11,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import os from 'node:os';
 import { removeClusterTopology, startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
+import { countNumberedUsers, writeNumberedUsers } from '../../harness/numbered-users.ts';
 import { post, request } from '../../harness/http.ts';
 import { staysTrue, until } from '../../harness/replicas.ts';
 import { settledWorkers } from '../../harness/workers.ts';
@@ -22,7 +23,6 @@ import { workerDbFile, workersDirOf } from '../../src/dbaas/worker/files.ts';
 import { copyDatabaseFile } from '../../src/dbaas/worker/recovery.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 
-const password = 'cd'.repeat(20);
 const REFUSAL = 'refusing to restart the cluster from files';
 
 interface LogLine {
@@ -41,33 +41,6 @@ async function startCapturedService(where: { cluster?: string; dataDir?: string 
   });
   const service = await startDatabaseService({ ...where, slaves: 1, env: { RPC_TIMEOUT_MS: '2000' }, logger: createLogger('restart-behind-commit-test', 'warn', stream) });
   return { service, lines };
-}
-
-async function writeUsers(service: DatabaseServiceHandle, prefix: string, from: number, to: number): Promise<number> {
-  let seq = 0;
-  for (let i = from; i < to; i += 1) {
-    const answer = await post<{ seq: number }>(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: `${prefix}-${i}`, password } });
-    expect(answer.status).toBe(200);
-    seq = answer.body.seq;
-  }
-  return seq;
-}
-
-async function countUsers(service: DatabaseServiceHandle, prefix: string): Promise<number> {
-  const answer = await until(
-    async () => {
-      const read = await post<{ rows: { count: number }[] }>(`${service.orchestratorUrl}/api/v1/db/read`, {
-        table: 'users',
-        count: true,
-        where: { username: { gte: `${prefix}-`, lt: `${prefix}.` } },
-        fresh: true,
-      });
-      return read.status === 200 ? read.body : undefined;
-    },
-    30_000,
-    'a read to be answered',
-  );
-  return answer.rows[0]!.count;
 }
 
 function removeEveryFile(dir: string): void {
@@ -112,11 +85,11 @@ describe('a restart from files and the commit record', () => {
     const workersDir = workersDirOf(service.dataDir);
     const kept = path.join(service.dataDir, 'kept');
     fs.mkdirSync(kept);
-    await writeUsers(service, prefix, 0, 20);
+    await writeNumberedUsers(service, prefix, 0, 20);
     const workers = await settledWorkers(service, 2);
     const master = workers.find((worker) => worker.role === 'master')!;
     await copyDatabaseFile(workerDbFile(workersDir, master.workerId), path.join(kept, 'older.db'));
-    const lastSeq = await writeUsers(service, prefix, 20, 40);
+    const lastSeq = await writeNumberedUsers(service, prefix, 20, 40);
     const committed = (await readCommitRecord(zk, service.cluster))!;
     expect(committed.seq).toBe(lastSeq);
     await copyDatabaseFile(workerDbFile(workersDir, master.workerId), path.join(kept, 'good.db'));
@@ -149,7 +122,7 @@ describe('a restart from files and the commit record', () => {
     expect(await readCommitRecord(zk, service.cluster)).toEqual(committed);
     await copyDatabaseFile(path.join(kept, 'good.db'), path.join(workersDir, 'good-copy.db'));
     await settledWorkers(service, 2, workers[0]!.pid);
-    expect(await countUsers(service, 'behind')).toBe(40);
+    expect(await countNumberedUsers(service, 'behind')).toBe(40);
     expect((await request('GET', `${service.orchestratorUrl}/ready`)).status).toBe(200);
     const after = (await readCommitRecord(zk, service.cluster)) as CommitRecord;
     expect(after.epoch).toBeGreaterThan(committed.epoch);
@@ -165,7 +138,7 @@ describe('a restart from files and the commit record', () => {
     await staysTrue(async () => (await service.orchestrator.workers()).length === 0, 2_000, 'no master for a record of another commit');
     fs.writeFileSync(giveUp, JSON.stringify({ epoch: committed.epoch, seq: committed.seq }));
     await settledWorkers(service, 2, workers[0]!.pid);
-    expect(await countUsers(service, 'given-up')).toBe(20);
+    expect(await countNumberedUsers(service, 'given-up')).toBe(20);
     expect(fs.existsSync(giveUp)).toBe(false);
   });
 
@@ -179,10 +152,10 @@ describe('a restart from files and the commit record', () => {
     const workersDir = workersDirOf(dataDir);
     const kept = path.join(dataDir, 'kept');
     fs.mkdirSync(kept);
-    await writeUsers(first, 'cold', 0, 20);
+    await writeNumberedUsers(first, 'cold', 0, 20);
     const master = (await settledWorkers(first, 2)).find((worker) => worker.role === 'master')!;
     await copyDatabaseFile(workerDbFile(workersDir, master.workerId), path.join(kept, 'older.db'));
-    await writeUsers(first, 'cold', 20, 40);
+    await writeNumberedUsers(first, 'cold', 20, 40);
     const committed = (await readCommitRecord(zk, cluster))!;
     // The whole system stopped: the workers' files stay, and the newest is then lost.
     await first.stop();
@@ -198,20 +171,20 @@ describe('a restart from files and the commit record', () => {
     expect(read.status).toBe(503);
     await copyDatabaseFile(path.join(kept, 'good.db'), path.join(workersDir, 'good-copy.db'));
     await settledWorkers(second, 2);
-    expect(await countUsers(second, 'cold')).toBe(40);
+    expect(await countNumberedUsers(second, 'cold')).toBe(40);
   });
 
   it('the ordinary kill-all restart reaches the commit record and keeps every acknowledged write', async () => {
     const { service } = await startCapturedService();
     services.push(service);
     const zk = await zkOf(service);
-    const lastSeq = await writeUsers(service, 'reached', 0, 30);
+    const lastSeq = await writeNumberedUsers(service, 'reached', 0, 30);
     const committed = (await readCommitRecord(zk, service.cluster))!;
     expect(committed.seq).toBe(lastSeq);
     const workers = await settledWorkers(service, 2);
     killAll(workers);
     await settledWorkers(service, 2, workers[0]!.pid);
-    expect(await countUsers(service, 'reached')).toBe(30);
+    expect(await countNumberedUsers(service, 'reached')).toBe(30);
     const after = (await readCommitRecord(zk, service.cluster))!;
     expect(after.epoch).toBeGreaterThan(committed.epoch);
     expect(after.seq).toBe(committed.seq);
