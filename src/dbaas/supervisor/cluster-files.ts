@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { RideShareError } from '../../shared/errors.ts';
+import { readTextIfPresent } from '../../shared/optional-file.ts';
 import { writeFileAtomically } from '../../shared/private-files.ts';
 
 /** The file that says a DATA_DIR holds a cluster (and, after a restore, which backup it began from). */
@@ -40,13 +41,8 @@ export function restoreRecordPath(dataDir: string): string {
 
 export function readPendingRestore(dataDir: string): PendingRestore | undefined {
   const file = restoreRecordPath(dataDir);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = readTextIfPresent(file);
+  if (text === undefined) return undefined;
   const parsed = recordSchema.safeParse(JSON.parse(text));
   if (!parsed.success) throw new RideShareError('INTEGRITY', `${file} is not a restore record: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
   return parsed.data;

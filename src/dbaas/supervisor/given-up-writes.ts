@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { RideShareError } from '../../shared/errors.ts';
+import { readTextIfPresent } from '../../shared/optional-file.ts';
 import type { CommitRecord } from '../coordination/commit-record.ts';
 
 const givenUpShape = z.object({ epoch: z.number().int().min(0), seq: z.number().int().min(0) });
@@ -21,13 +22,8 @@ export function givenUpWritesPath(dataDir: string): string {
 /** The commit record the operator gave up, if the file is there; an INTEGRITY error when it does not hold one. */
 export function readGivenUpWrites(dataDir: string): CommitRecord | undefined {
   const file = givenUpWritesPath(dataDir);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = readTextIfPresent(file);
+  if (text === undefined) return undefined;
   let json: unknown;
   try {
     json = JSON.parse(text);
