@@ -15,6 +15,9 @@ import { proxyWithFailover } from './failover-proxy.ts';
 import { answers, upstreamReadiness } from './upstream-readiness.ts';
 import { UpstreamGroup } from './upstream-group.ts';
 
+/** How long a connection to an instance may take before the next instance is tried. */
+const CONNECT_TIMEOUT_MS = 2500;
+
 export interface GatewayOptions {
   /** 0 picks a free port; the handle's `url` tells which. */
   port: number;
@@ -81,9 +84,10 @@ export async function startGateway(options: GatewayOptions): Promise<HttpHandle>
       // Without it reply-from keeps its keep-alive sockets open after close.
       destroyAgent: true,
       // Idle connections expire before an instance's drain ends (src/shared/http/drain.ts). A
-      // connection is made in well under a millisecond to an instance that is there; one that
-      // takes a second is to a silent host (crashed, cut off), and the next instance is tried.
-      undici: { connections: 128, pipelining: 1, connectTimeout: 1000, keepAliveMaxTimeout: 1000 },
+      // connection is made in well under a millisecond to an instance that is there, but a
+      // starved gateway on a loaded machine can see its own timer fire first: past CONNECT_TIMEOUT_MS
+      // the host is taken for silent (crashed, cut off) and the next instance is tried.
+      undici: { connections: 128, pipelining: 1, connectTimeout: CONNECT_TIMEOUT_MS, keepAliveMaxTimeout: 1000 },
       replyOptions: { getUpstream: () => group.origins[0] ?? '' },
       handler: (request, reply, dest) => proxyWithFailover(request, reply, dest, { group, timeoutMs: options.timeoutMs }),
     });

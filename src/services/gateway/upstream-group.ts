@@ -7,10 +7,15 @@
  *
  * Across hosts an instance may also fall silent (its host crashed or is cut off): a connection to
  * it neither succeeds nor is refused, and a request on an open one never comes back. There the
- * group checks every instance's /health in the background (`healthCheck`): one that does not answer
- * in time is left out of the order altogether until it answers again, so no request waits on it.
+ * group checks every instance's /health in the background (`healthCheck`): one that misses
+ * SILENT_AFTER checks in a row is left out of the order altogether until it answers again, so no
+ * request waits on it. One missed check is not enough: on a loaded machine a live instance's
+ * answer can be late once, and leaving out a service's only instance fails all its requests.
  */
 import { RideShareError } from '../../shared/errors.ts';
+
+/** Health checks missed in a row before an instance counts as silent. */
+export const SILENT_AFTER = 2;
 
 export interface UpstreamGroupOptions {
   name: string;
@@ -29,8 +34,9 @@ export class UpstreamGroup {
   readonly #downUntil = new Map<string, number>();
   readonly #coolDownMs: number;
   readonly #now: () => number;
-  /** Instances whose last health check failed: in no order until one answers. */
+  /** Instances that missed SILENT_AFTER health checks in a row: in no order until one answers. */
   readonly #silent = new Set<string>();
+  readonly #missed = new Map<string, number>();
   #checker: NodeJS.Timeout | undefined;
   #next = 0;
 
@@ -47,10 +53,17 @@ export class UpstreamGroup {
         // One round at a time: a probe of a silent instance takes the whole interval.
         if (checking) return;
         checking = true;
-        void Promise.all(this.#origins.map(async (origin) => ((await healthCheck.probe(origin)) ? this.#silent.delete(origin) : this.#silent.add(origin)))).finally(() => (checking = false));
+        void Promise.all(this.#origins.map(async (origin) => this.#checked(origin, await healthCheck.probe(origin)))).finally(() => (checking = false));
       }, healthCheck.intervalMs);
       this.#checker.unref();
     }
+  }
+
+  #checked(origin: string, answered: boolean): void {
+    const missed = answered ? 0 : (this.#missed.get(origin) ?? 0) + 1;
+    this.#missed.set(origin, missed);
+    if (missed === 0) this.#silent.delete(origin);
+    else if (missed >= SILENT_AFTER) this.#silent.add(origin);
   }
 
   /** Stops the health checks. */
