@@ -7,6 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
+import { boundedAgent } from '../shared/http/bounded-agent.ts';
 import { READY_PATH } from '../shared/http/health.ts';
 import type { Logger } from '../shared/logger.ts';
 
@@ -16,7 +17,7 @@ const PROBE_INTERVAL_MS = 1000;
 
 async function isReady(orchestratorUrl: string): Promise<boolean> {
   try {
-    const response = await request(new URL(READY_PATH, orchestratorUrl), { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    const response = await request(new URL(READY_PATH, orchestratorUrl), { dispatcher: boundedAgent(PROBE_TIMEOUT_MS), signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
     await response.body.dump();
     return response.statusCode === 200;
   } catch {

@@ -8,6 +8,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { request as send } from 'undici';
+import { boundedAgent } from '../../shared/http/bounded-agent.ts';
 import { TIME_BUDGET_HEADER } from '../../shared/http/time-budget.ts';
 import { REQUEST_ID_HEADER } from '../../shared/request-context.ts';
 
@@ -47,6 +48,7 @@ export class SupervisorForwarder {
           ...(request.body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: request.body === undefined ? undefined : JSON.stringify(request.body),
+        dispatcher: boundedAgent(this.options.timeoutMs),
         signal: AbortSignal.timeout(this.options.timeoutMs),
       });
       answer = { status: response.statusCode, type: String(response.headers['content-type'] ?? 'application/json'), text: await response.body.text() };

@@ -1,5 +1,6 @@
 /** The gateway is ready when every route has an instance whose /health answers. */
 import { request } from 'undici';
+import { boundedAgent } from '../../shared/http/bounded-agent.ts';
 import type { Readiness } from '../../shared/http/health.ts';
 import type { UpstreamGroup } from './upstream-group.ts';
 
@@ -8,7 +9,7 @@ const PROBE_TIMEOUT_MS = 1000;
 /** Whether the instance's /health answers 200 within the timeout (also the groups' health check). */
 export async function answers(origin: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
   try {
-    const response = await request(`${origin}/health`, { signal: AbortSignal.timeout(timeoutMs) });
+    const response = await request(`${origin}/health`, { dispatcher: boundedAgent(timeoutMs), signal: AbortSignal.timeout(timeoutMs) });
     await response.body.dump();
     return response.statusCode === 200;
   } catch {
