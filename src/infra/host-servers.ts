@@ -20,7 +20,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from '../shared/logger.ts';
 import { killGroupAtExit, portAccepts, signalGroup, spawnGroupLeader, terminate } from '../shared/processes.ts';
-import { CLUSTER_AMQP_PORT, clusterNodeUrl, prepareRabbitClusterNode } from './rabbitmq-cluster-node.ts';
+import type { RepeatingCheck } from '../shared/repeating-check.ts';
+import { keepQueueLeaders } from './queue-leaders.ts';
+import { type Membership, type NodeCli, viewOf, watchForStray } from './rabbit-membership.ts';
+import { PRIVATE_VHOST } from './rabbitmq.ts';
+import { CLUSTER_AMQP_PORT, clusterNodeUrl, prepareRabbitClusterNode, rabbitNodeName } from './rabbitmq-cluster-node.ts';
 import type { ServerHandle } from './servers.ts';
 import { ENSEMBLE_CLIENT_PORT, ensembleConnectString, prepareZooKeeperEnsembleServer } from './zookeeper-ensemble-server.ts';
 
@@ -43,6 +47,8 @@ export interface HostServersOptions {
   formTimeoutMs?: number;
   /** Checked while waiting for the peers: a stop requested meanwhile ends the wait (and stops both servers). */
   stopping?: () => boolean;
+  /** The database host's: the leaders of the cluster's quorum queues are kept on its node (queue-leaders.ts). */
+  keepsQueueLeaders?: boolean;
 }
 
 export interface HostServers {
@@ -71,7 +77,14 @@ function spawnServer(argv: string[], dir: string, logFile: string): Spawned {
   };
 }
 
-function handleOf(spawned: Spawned, address: string, graceMs: number, after?: () => Promise<void>): ServerHandle {
+interface StopHooks {
+  /** Runs first, on a stop (awaited) or a kill (not): a watch of the server ends before the server. */
+  before?: () => Promise<void>;
+  /** Runs once the server is gone, on a stop. */
+  after?: () => Promise<void>;
+}
+
+function handleOf(spawned: Spawned, address: string, graceMs: number, hooks: StopHooks = {}): ServerHandle {
   const spare = killGroupAtExit(spawned.pid);
   const alive = () => spawned.exited() === undefined;
   let stopping: Promise<void> | undefined;
@@ -81,13 +94,15 @@ function handleOf(spawned: Spawned, address: string, graceMs: number, after?: ()
     pid: spawned.pid,
     stop: () =>
       (stopping ??= (async () => {
+        await hooks.before?.();
         await terminate({ signal: (signal) => (signal === 'SIGTERM' ? spawned.child.kill(signal) : signalGroup(spawned.pid, signal)), alive, graceMs });
         // Helpers the server forked may outlive it.
         signalGroup(spawned.pid, 'SIGKILL');
         spare();
-        await after?.();
+        await hooks.after?.();
       })()),
     kill: () => {
+      void hooks.before?.();
       signalGroup(spawned.pid, 'SIGKILL');
       spare();
     },
@@ -146,7 +161,12 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
     if (epmdWasRunning) return;
     await execFileP('epmd', ['-kill'], { env: { PATH: CLEAN_PATH }, timeout: 5000 }).catch(() => undefined);
   };
-  const rabbit = handleOf(rabbitProcess, selfFirst.map((host) => clusterNodeUrl(host.address, options.password)).join(','), RABBIT_STOP_GRACE_MS, stopEpmd);
+  const membership: Membership = { self: rabbitLaunch.node, nodes: hosts.map((host) => rabbitNodeName(host.name)), cli: rabbitLaunch.cli, logger };
+  const checks: RepeatingCheck[] = [];
+  const rabbit = handleOf(rabbitProcess, selfFirst.map((host) => clusterNodeUrl(host.address, options.password)).join(','), RABBIT_STOP_GRACE_MS, {
+    before: async () => void (await Promise.all(checks.map((check) => check.stop()))),
+    after: stopEpmd,
+  });
   const zookeeper = handleOf(zookeeperProcess, ensembleConnectString(selfFirst.map((host) => host.address)), ZOOKEEPER_STOP_GRACE_MS);
   const began = Date.now();
   const failed = (spawned: Spawned) => () => (options.stopping?.() ? 'was abandoned: a stop was requested' : spawned.exited());
@@ -158,9 +178,8 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
           await execFileP(cli, [...cliArgs, 'await_startup', '--timeout', '20'], { timeout: 30_000 });
           // A node that booted alone resets and restarts when it joins the others (its port closes
           // meanwhile): ready is running beside a majority, and accepting clients.
-          const { stdout } = await execFileP(cli, [...cliArgs, 'cluster_status', '--formatter', 'json'], { timeout: 30_000 });
-          const running = (JSON.parse(stdout) as { running_nodes?: string[] }).running_nodes ?? [];
-          return running.includes(rabbitLaunch.node) && running.length > hosts.length / 2 && (await portAccepts(CLUSTER_AMQP_PORT));
+          const own = await viewOf(rabbitLaunch.cli, rabbitLaunch.node);
+          return own?.running.includes(rabbitLaunch.node) === true && own.running.length > hosts.length / 2 && (await portAccepts(CLUSTER_AMQP_PORT));
         } catch {
           return false;
         }
@@ -170,6 +189,8 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
       ),
     ]);
     await everyNodeOrTimeout(rabbitLaunch, hosts.length, logger);
+    checks.push(watchForStray(membership));
+    if (options.keepsQueueLeaders) checks.push(keepQueueLeaders({ node: rabbitLaunch.node, vhost: PRIVATE_VHOST, cli: rabbitLaunch.cli, logger }));
   } catch (error) {
     await Promise.all([rabbit.stop(), zookeeper.stop()]).catch(() => undefined);
     throw error;
@@ -188,13 +209,10 @@ const EVERY_NODE_WAIT_MS = 60_000;
  * or queues declared while it was away). Neither step is fatal: past the wait, or if the grow
  * fails, the host starts beside the majority as before and says so.
  */
-async function everyNodeOrTimeout(launch: { node: string; cli(tool: string): string[] }, nodes: number, logger: Logger): Promise<void> {
-  const [cli, ...cliArgs] = launch.cli('rabbitmqctl') as [string, ...string[]];
+async function everyNodeOrTimeout(launch: { node: string; cli: NodeCli }, nodes: number, logger: Logger): Promise<void> {
   const deadline = Date.now() + EVERY_NODE_WAIT_MS;
   for (;;) {
-    const running = await execFileP(cli, [...cliArgs, 'cluster_status', '--formatter', 'json'], { timeout: 30_000 })
-      .then(({ stdout }) => (JSON.parse(stdout) as { running_nodes?: string[] }).running_nodes ?? [])
-      .catch(() => [] as string[]);
+    const running = (await viewOf(launch.cli, launch.node))?.running ?? [];
     if (running.length >= nodes) break;
     if (Date.now() > deadline) {
       logger.warn({ running, nodes }, 'not every RabbitMQ node runs: starting beside the majority; quorum queues declared now have fewer members');

@@ -52,8 +52,8 @@ export interface ClusterNodeLaunch {
   node: string;
   /** The node's own log, for an error that says why it did not start. */
   logFile: string;
-  /** argv prefix for a CLI tool (rabbitmqctl, rabbitmq-diagnostics) against this node, run on its host. */
-  cli(tool: string): string[];
+  /** argv prefix for a CLI tool (rabbitmqctl, rabbitmq-diagnostics) against this node, or another node of the cluster, run on this node's host. */
+  cli(tool: string, node?: string): string[];
 }
 
 export function rabbitNodeName(host: string): string {
@@ -123,6 +123,7 @@ export async function prepareRabbitClusterNode(options: RabbitClusterNodeOptions
     argv: ['env', '-i', ...env, path.join(BIN, 'rabbitmq-server')],
     node,
     logFile: path.join(dir, 'log', `${node}.log`),
-    cli: (tool) => ['env', '-i', ...base, path.join(BIN, tool), '-n', node],
+    // The cookie in HOME is the cluster's: the tools reach every node of it from this host.
+    cli: (tool, other = node) => ['env', '-i', ...base, path.join(BIN, tool), '-n', other],
   };
 }

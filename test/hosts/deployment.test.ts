@@ -203,40 +203,48 @@ describe('three hosts, the seed placement', () => {
   it('loses the users host: through the other gateways rides routes keep answering and users routes answer 503; back after a restart, nothing acknowledged lost', async () => {
     const crashed = await bed.crash('users');
     const lostAt = Date.now();
-    const survivors = ['rides', 'db'] as const;
-    // The gateways notice the silent instance (health checks, UPSTREAM_CHECK_MS) and answer 503 at once.
-    const refused = await until(
-      async () => {
-        const answers = await send(
-          'db',
-          survivors.map((host) => ({ url: `${gateway(host)}/api/v1/users` })),
-        );
-        return answers.every((answer) => answer.status === 503 && answer.ms < 1000) ? answers : undefined;
-      },
-      30_000,
-      'users routes answering 503 through the other gateways',
-    );
-    // When the first answers that met it came (the probes themselves take a while to start on a loaded machine).
-    const usersRefusedMs = Math.max(...refused.map((answer) => answer.at + answer.ms)) - lostAt;
-    for (const host of survivors) {
-      const rides = await send('db', [
-        ...rideLocations.map((location) => ({ url: `${gateway(host)}${location}` })),
-        { url: `${gateway(host)}/api/v1/rides/count` },
-        { url: `${gateway(host)}/api/v1/rides?source=11&destination=7` },
-      ]);
-      expect(
-        rides.filter((ride) => ride.status !== 200).map((ride) => `${ride.url} ${ride.status} ${ride.body}`),
-        `rides routes through ${host}`,
-      ).toEqual([]);
-      expect(JSON.parse(rides.at(-2)?.body ?? '[]')).toEqual([rideLocations.length]);
-      const [user] = await send('db', [newUser(host, `seed-lost-${host}`)]);
-      expect(user?.status).toBe(503);
+    let restarting: Promise<number> | undefined;
+    const restart = () => (restarting ??= crashed.restart(async (host) => void (await deployment.start(host))));
+    let usersRefusedMs = 0;
+    try {
+      const survivors = ['rides', 'db'] as const;
+      // The gateways notice the silent instance (health checks, UPSTREAM_CHECK_MS) and answer 503 at once.
+      const refused = await until(
+        async () => {
+          const answers = await send(
+            'db',
+            survivors.map((host) => ({ url: `${gateway(host)}/api/v1/users` })),
+          );
+          return answers.every((answer) => answer.status === 503 && answer.ms < 1000) ? answers : undefined;
+        },
+        30_000,
+        'users routes answering 503 through the other gateways',
+      );
+      // When the first answers that met it came (the probes themselves take a while to start on a loaded machine).
+      usersRefusedMs = Math.max(...refused.map((answer) => answer.at + answer.ms)) - lostAt;
+      for (const host of survivors) {
+        const rides = await send('db', [
+          ...rideLocations.map((location) => ({ url: `${gateway(host)}${location}` })),
+          { url: `${gateway(host)}/api/v1/rides/count` },
+          { url: `${gateway(host)}/api/v1/rides?source=11&destination=7` },
+        ]);
+        expect(
+          rides.filter((ride) => ride.status !== 200).map((ride) => `${ride.url} ${ride.status} ${ride.body}`),
+          `rides routes through ${host}`,
+        ).toEqual([]);
+        expect(JSON.parse(rides.at(-2)?.body ?? '[]')).toEqual([rideLocations.length]);
+        const [user] = await send('db', [newUser(host, `seed-lost-${host}`)]);
+        expect(user?.status).toBe(503);
+      }
+      // A new ride needs its creator checked by the users service: 503 while it is gone (not "unknown user").
+      const [orphan] = await send('db', [newRide('rides', 'seed-rides', 20)]);
+      expect(orphan?.status, orphan?.body).toBe(503);
+    } finally {
+      // Whatever failed meanwhile, the host comes back: the next placement starts in this bed.
+      await restart();
     }
-    // A new ride needs its creator checked by the users service: 503 while it is gone (not "unknown user").
-    const [orphan] = await send('db', [newRide('rides', 'seed-rides', 20)]);
-    expect(orphan?.status, orphan?.body).toBe(503);
 
-    const restartMs = await crashed.restart(async (host) => void (await deployment.start(host)));
+    const restartMs = await restart();
     const backAt = Date.now();
     await until(
       async () => {
@@ -268,6 +276,8 @@ describe('three hosts, the highly available placement', () => {
   const rideLocations: string[] = [];
 
   beforeAll(async () => {
+    // Whatever the seed placement's tests left in force (a failed test's fault), this one starts whole.
+    await Promise.all(HOSTS.map((host) => bed.heal(host)));
     deployment.prepare();
     const times = await Promise.all(HOSTS.map(async (host) => [host, await deployment.start(host)] as const));
     console.log(`ha placement, every host started at once:\n${figuresOf(deployment, Object.fromEntries(times))}`);
@@ -294,31 +304,38 @@ describe('three hosts, the highly available placement', () => {
       await sleep(4000);
       const crashed = await bed.crash(lost);
       const lostAt = Date.now();
-      await traffic.done;
-      const after = traffic.results.filter((result) => result.at >= lostAt);
-      const failed = after.filter((result) => result.status !== 200 && result.status !== 201);
-      // The last request that was not answered left this long after the loss (the answer it waited for is the client's 10 s).
-      const lastFailedSent = failed.reduce((latest, result) => Math.max(latest, result.at), lostAt) - lostAt;
-      const slowest = after.filter((result) => result.at >= lostAt + NOTICE_MS).reduce((most, result) => Math.max(most, result.ms), 0);
-      console.log(
-        `ha placement, ${lost} host lost: ${after.length} requests after the loss, ${failed.length} not answered ` +
-          `(${failed.map((result) => `${result.label} ${result.status}`).join(', ') || 'none'}); the last of them sent ${lastFailedSent} ms after the loss; ` +
-          `slowest answer past ${NOTICE_MS} ms: ${slowest} ms`,
-      );
-      expect(after.length).toBeGreaterThan(100);
-      expect(failed.filter((result) => result.at >= lostAt + NOTICE_MS).map((result) => `${result.label} ${result.status} ${result.body}`)).toEqual([]);
-      for (const route of ['users route', 'rides route', 'new user', 'new ride']) {
-        expect(
-          after.some((result) => result.label === route && result.at >= lostAt + NOTICE_MS && result.status < 300),
-          route,
-        ).toBe(true);
-      }
-      for (const result of traffic.results) {
-        if (result.label === 'new user' && result.status === 201) usernames.push((JSON.parse(result.sent ?? '{}') as { username: string }).username);
-        if (result.label === 'new ride' && result.status === 201) rideLocations.push(result.location as string);
+      let restarting: Promise<number> | undefined;
+      const restart = () => (restarting ??= crashed.restart(async (host) => void (await deployment.start(host))));
+      try {
+        await traffic.done;
+        const after = traffic.results.filter((result) => result.at >= lostAt);
+        const failed = after.filter((result) => result.status !== 200 && result.status !== 201);
+        // The last request that was not answered left this long after the loss (the answer it waited for is the client's 10 s).
+        const lastFailedSent = failed.reduce((latest, result) => Math.max(latest, result.at), lostAt) - lostAt;
+        const slowest = after.filter((result) => result.at >= lostAt + NOTICE_MS).reduce((most, result) => Math.max(most, result.ms), 0);
+        console.log(
+          `ha placement, ${lost} host lost: ${after.length} requests after the loss, ${failed.length} not answered ` +
+            `(${failed.map((result) => `${result.label} ${result.status}`).join(', ') || 'none'}); the last of them sent ${lastFailedSent} ms after the loss; ` +
+            `slowest answer past ${NOTICE_MS} ms: ${slowest} ms`,
+        );
+        expect(after.length).toBeGreaterThan(100);
+        expect(failed.filter((result) => result.at >= lostAt + NOTICE_MS).map((result) => `${result.label} ${result.status} ${result.body}`)).toEqual([]);
+        for (const route of ['users route', 'rides route', 'new user', 'new ride']) {
+          expect(
+            after.some((result) => result.label === route && result.at >= lostAt + NOTICE_MS && result.status < 300),
+            route,
+          ).toBe(true);
+        }
+        for (const result of traffic.results) {
+          if (result.label === 'new user' && result.status === 201) usernames.push((JSON.parse(result.sent ?? '{}') as { username: string }).username);
+          if (result.label === 'new ride' && result.status === 201) rideLocations.push(result.location as string);
+        }
+      } finally {
+        // Whatever failed meanwhile, the host comes back for the next test.
+        await restart();
       }
 
-      const restartMs = await crashed.restart(async (host) => void (await deployment.start(host)));
+      const restartMs = await restart();
       await until(
         async () => {
           const answers = await send(
