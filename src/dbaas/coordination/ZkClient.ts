@@ -464,6 +464,8 @@ export const ZkErrorCode = {
   /** The node's ACL does not let this client's credentials (or an anonymous client) do that. */
   NO_AUTH: zookeeper.Exception.NO_AUTH,
   SESSION_EXPIRED: zookeeper.Exception.SESSION_EXPIRED,
+  /** The connection dropped with the request in flight: it may or may not have been applied. */
+  CONNECTION_LOSS: zookeeper.Exception.CONNECTION_LOSS,
 };
 
 /** A failed ZooKeeper operation; `zkCode` is ZooKeeper's own code, for callers that branch on it. */

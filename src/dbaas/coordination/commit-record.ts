@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { clusterPaths } from '../protocol/names.ts';
 import { count, looseRecord } from './records.ts';
-import type { ZkClient } from './ZkClient.ts';
+import { isZkError, type ZkClient, ZkErrorCode } from './ZkClient.ts';
 
 const commitShape = z.object({ epoch: count, seq: count });
 export type CommitRecord = z.infer<typeof commitShape>;
@@ -19,10 +19,23 @@ const commitRecord = looseRecord(commitShape);
 /**
  * Records `record` if /epoch is still at `epochVersion`; a FencedError when it moved on (or a
  * node is missing), a TIMEOUT after `timeoutMs`. /committed must exist (ensureCommitRecord).
+ *
+ * A connection lost with the transaction in flight (the session's server gone, the session going
+ * on through another one) is tried again until `timeoutMs` has passed: the first try may or may
+ * not have been applied, and applying the same record twice changes nothing, while the check of
+ * /epoch still refuses a master that was fenced meanwhile. Without a `timeoutMs`, one try.
  */
 export async function writeCommitRecord(zk: ZkClient, cluster: string, epochVersion: number, record: CommitRecord, timeoutMs?: number): Promise<void> {
   const paths = clusterPaths(cluster);
-  await zk.checkAndSet(paths.epoch, epochVersion, paths.committed, record, timeoutMs);
+  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await zk.checkAndSet(paths.epoch, epochVersion, paths.committed, record, deadline === undefined ? undefined : Math.max(1, deadline - Date.now()));
+      return;
+    } catch (error) {
+      if (deadline === undefined || !isZkError(error, ZkErrorCode.CONNECTION_LOSS) || Date.now() >= deadline) throw error;
+    }
+  }
 }
 
 /** Creates /committed (empty) if missing: the transaction sets it and cannot create it. */
