@@ -3,24 +3,27 @@
  * (rabbitmq-cluster-node.ts) and its ZooKeeper ensemble server (zookeeper-ensemble-server.ts),
  * each a process group of its own under DATA_DIR/servers/, started together and ready once the
  * node runs beside a majority of the cluster's nodes and takes clients, and the server serves as
- * leader or follower. Both need their
- * peers (a RabbitMQ node joins the others on its first boot; ZooKeeper serves only with a
- * majority), so the hosts must be started within FORM_TIMEOUT_MS of one another.
+ * leader or follower. Both need their peers (a RabbitMQ node joins the others on its first boot;
+ * ZooKeeper serves only with a majority), so the hosts must be started within FORM_TIMEOUT_MS of
+ * one another. Once up, a server that dies is started again (kept-server.ts), the node is watched
+ * for staying apart after a partition (rabbit-membership.ts), and on the database host the
+ * quorum queues' leaders are kept on its node (queue-leaders.ts).
  *
  * Stopping is SIGTERM (rabbitmq-server's trap stops its node, `rabbitmqctl stop` can hang on a
  * node back from a pause), SIGKILL to the group after the grace; then the host's epmd, if this
  * start is what started it.
  */
 import { RideShareError } from '../shared/errors.ts';
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from '../shared/logger.ts';
-import { killGroupAtExit, portAccepts, signalGroup, spawnGroupLeader, terminate } from '../shared/processes.ts';
+import { portAccepts } from '../shared/processes.ts';
 import type { RepeatingCheck } from '../shared/repeating-check.ts';
+import { KeptServer } from './kept-server.ts';
 import { keepQueueLeaders } from './queue-leaders.ts';
 import { type Membership, type NodeCli, viewOf, watchForStray } from './rabbit-membership.ts';
 import { PRIVATE_VHOST } from './rabbitmq.ts';
@@ -58,25 +61,6 @@ export interface HostServers {
   zookeeper: ServerHandle;
 }
 
-interface Spawned {
-  child: ChildProcess;
-  pid: number;
-  exited: () => string | undefined;
-}
-
-function spawnServer(argv: string[], dir: string, logFile: string): Spawned {
-  const [command, ...args] = argv as [string, ...string[]];
-  const child = spawnGroupLeader(command, args, { cwd: dir, env: { PATH: CLEAN_PATH }, logFile, freshLog: true });
-  child.on('error', () => undefined);
-  child.unref();
-  if (child.pid === undefined) throw new RideShareError('START_FAILED', `could not run ${command}`);
-  return {
-    child,
-    pid: child.pid,
-    exited: () => (child.exitCode !== null || child.signalCode !== null ? `exited (${child.signalCode ?? `code ${child.exitCode}`}); see ${logFile}` : undefined),
-  };
-}
-
 interface StopHooks {
   /** Runs first, on a stop (awaited) or a kill (not): a watch of the server ends before the server. */
   before?: () => Promise<void>;
@@ -84,27 +68,23 @@ interface StopHooks {
   after?: () => Promise<void>;
 }
 
-function handleOf(spawned: Spawned, address: string, graceMs: number, hooks: StopHooks = {}): ServerHandle {
-  const spare = killGroupAtExit(spawned.pid);
-  const alive = () => spawned.exited() === undefined;
+function handleOf(server: KeptServer, address: string, hooks: StopHooks = {}): ServerHandle {
   let stopping: Promise<void> | undefined;
   return {
     address,
     startedHere: true,
-    pid: spawned.pid,
+    get pid() {
+      return server.pid;
+    },
     stop: () =>
       (stopping ??= (async () => {
         await hooks.before?.();
-        await terminate({ signal: (signal) => (signal === 'SIGTERM' ? spawned.child.kill(signal) : signalGroup(spawned.pid, signal)), alive, graceMs });
-        // Helpers the server forked may outlive it.
-        signalGroup(spawned.pid, 'SIGKILL');
-        spare();
+        await server.stop();
         await hooks.after?.();
       })()),
     kill: () => {
       void hooks.before?.();
-      signalGroup(spawned.pid, 'SIGKILL');
-      spare();
+      server.kill();
     },
   };
 }
@@ -136,6 +116,11 @@ async function until(what: string, deadline: number, failed: () => string | unde
   }
 }
 
+/** This host's RabbitMQ node's folder (configuration, cookie, database, logs) in DATA_DIR. */
+export function rabbitNodeDirOf(dataDir: string): string {
+  return path.join(dataDir, 'servers', 'rabbitmq-node');
+}
+
 export async function startHostServers(options: HostServersOptions): Promise<HostServers> {
   const { self, hosts, logger } = options;
   const deadline = Date.now() + (options.formTimeoutMs ?? FORM_TIMEOUT_MS);
@@ -147,15 +132,29 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
     if (await portAccepts(port)) throw new RideShareError('START_FAILED', `port ${port} is already taken on this host: a ${what} still runs (an earlier start that was killed?); stop it first`);
   }
   const epmdWasRunning = await portAccepts(EPMD_PORT);
-  const rabbitDir = path.join(options.dataDir, 'servers', 'rabbitmq-node');
+  const rabbitDir = rabbitNodeDirOf(options.dataDir);
   const zookeeperDir = path.join(options.dataDir, 'servers', 'zookeeper-server');
   await mkdir(rabbitDir, { recursive: true, mode: 0o700 });
   await mkdir(zookeeperDir, { recursive: true, mode: 0o700 });
   const rabbitLaunch = await prepareRabbitClusterNode({ dir: rabbitDir, host: self.name, hosts: hosts.map((host) => host.name), cookie: options.cookie, password: options.password });
   // ZooKeeper's members are reached by address; the id follows the order of RIDESHARE_HOSTS on every host.
   const zookeeperLaunch = await prepareZooKeeperEnsembleServer({ dir: zookeeperDir, host: self.address, hosts: hosts.map((host) => host.address) });
-  const rabbitProcess = spawnServer(rabbitLaunch.argv, rabbitDir, path.join(rabbitDir, 'stdout.log'));
-  const zookeeperProcess = spawnServer(zookeeperLaunch.argv, zookeeperDir, zookeeperLaunch.logFile);
+  const rabbitProcess = new KeptServer({
+    name: `RabbitMQ node ${rabbitLaunch.node}`,
+    argv: rabbitLaunch.argv,
+    cwd: rabbitDir,
+    logFile: path.join(rabbitDir, 'stdout.log'),
+    graceMs: RABBIT_STOP_GRACE_MS,
+    logger,
+  });
+  const zookeeperProcess = new KeptServer({
+    name: `ZooKeeper server ${zookeeperLaunch.id}`,
+    argv: zookeeperLaunch.argv,
+    cwd: zookeeperDir,
+    logFile: zookeeperLaunch.logFile,
+    graceMs: ZOOKEEPER_STOP_GRACE_MS,
+    logger,
+  });
   const selfFirst = [self, ...hosts.filter((host) => host.name !== self.name)];
   const stopEpmd = async () => {
     if (epmdWasRunning) return;
@@ -163,13 +162,13 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
   };
   const membership: Membership = { self: rabbitLaunch.node, nodes: hosts.map((host) => rabbitNodeName(host.name)), cli: rabbitLaunch.cli, logger };
   const checks: RepeatingCheck[] = [];
-  const rabbit = handleOf(rabbitProcess, selfFirst.map((host) => clusterNodeUrl(host.address, options.password)).join(','), RABBIT_STOP_GRACE_MS, {
+  const rabbit = handleOf(rabbitProcess, selfFirst.map((host) => clusterNodeUrl(host.address, options.password)).join(','), {
     before: async () => void (await Promise.all(checks.map((check) => check.stop()))),
     after: stopEpmd,
   });
-  const zookeeper = handleOf(zookeeperProcess, ensembleConnectString(selfFirst.map((host) => host.address)), ZOOKEEPER_STOP_GRACE_MS);
+  const zookeeper = handleOf(zookeeperProcess, ensembleConnectString(selfFirst.map((host) => host.address)));
   const began = Date.now();
-  const failed = (spawned: Spawned) => () => (options.stopping?.() ? 'was abandoned: a stop was requested' : spawned.exited());
+  const failed = (server: KeptServer) => () => (options.stopping?.() ? 'was abandoned: a stop was requested' : server.exited());
   try {
     const [cli, ...cliArgs] = rabbitLaunch.cli('rabbitmqctl') as [string, ...string[]];
     await Promise.all([
@@ -189,6 +188,9 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
       ),
     ]);
     await everyNodeOrTimeout(rabbitLaunch, hosts.length, logger);
+    // Up: from now on a server that dies is started again, and rejoins with its data.
+    rabbitProcess.keep();
+    zookeeperProcess.keep();
     checks.push(watchForStray(membership));
     if (options.keepsQueueLeaders) checks.push(keepQueueLeaders({ node: rabbitLaunch.node, vhost: PRIVATE_VHOST, cli: rabbitLaunch.cli, logger }));
   } catch (error) {
