@@ -9,9 +9,11 @@
  * rest, and the bed's teardown kills whatever is left and removes the folders.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rabbitNodeDirOf } from '../../src/infra/host-servers.ts';
+import { clusterNodeCli, rabbitNodeName } from '../../src/infra/rabbitmq-cluster-node.ts';
 import { RideShareError } from '../../src/shared/errors.ts';
 import { waitFor } from '../../src/shared/processes.ts';
 import type { TestBed } from './TestBed.ts';
@@ -102,7 +104,17 @@ export class HostDeployment {
     const namespace = this.bed.host(host).namespace;
     if (!(await waitFor(() => pidsIn(namespace).length === 0, timeoutMs, 100)))
       throw new RideShareError('TIMEOUT', `host ${host}: processes left ${timeoutMs} ms after SIGTERM: ${pidsIn(namespace).join(', ')}`);
-    return performance.now() - began;
+    const elapsed = performance.now() - began;
+    // The workers' own logs stay in DATA_DIR, which goes with the bed: kept beside the host's output.
+    const logs = path.join(this.dataDirs.get(host) as string, 'logs');
+    if (this.logDir && existsSync(logs)) cpSync(logs, path.join(this.logDir, `${this.label}-${host}-logs`), { recursive: true });
+    return elapsed;
+  }
+
+  /** `rabbitmqctl <args>` against the host's own RabbitMQ node, run in the host as docs/hosts.md's operator would. */
+  rabbitmqctl(host: string, args: readonly string[]): Promise<string> {
+    const cli = clusterNodeCli(rabbitNodeDirOf(this.dataDirs.get(host) as string), rabbitNodeName(host));
+    return this.bed.run(host, [...cli('rabbitmqctl'), ...args], { timeoutMs: 60_000 });
   }
 
   memory(host: string): HostMemory {

@@ -56,10 +56,14 @@ function binary(text: string): string {
   return `<<"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"/utf8>>`;
 }
 
-/** Moves one queue's leader to this node; resolves with RabbitMQ's answer ({migrated, Node} or {not_migrated, Why}). */
+/** The Erlang expression, for `rabbitmqctl eval`, that moves a quorum queue's leader to `node`; it answers {migrated, Node} or {not_migrated, Why}. */
+export function leaderTransfer(vhost: string, queue: string, node: string): string {
+  return `{ok, Q} = rabbit_amqqueue:lookup(rabbit_misc:r(${binary(vhost)}, queue, ${binary(queue)})), rabbit_quorum_queue:transfer_leadership(Q, '${node}').`;
+}
+
+/** Moves one queue's leader to this node; resolves with RabbitMQ's answer. */
 export async function moveLeaderHere(keeping: LeaderKeeping, queue: string, signal?: AbortSignal): Promise<string> {
-  const expression = `{ok, Q} = rabbit_amqqueue:lookup(rabbit_misc:r(${binary(keeping.vhost)}, queue, ${binary(queue)})), rabbit_quorum_queue:transfer_leadership(Q, '${keeping.node}').`;
-  return (await rabbitmqctl(keeping, ['eval', expression], signal)).trim();
+  return (await rabbitmqctl(keeping, ['eval', leaderTransfer(keeping.vhost, queue, keeping.node)], signal)).trim();
 }
 
 /** Every intervalMs, moves here the leader of each quorum queue of the vhost that is elsewhere. */

@@ -76,6 +76,21 @@ function checkOptions(options: RabbitClusterNodeOptions): number {
   return ticktime;
 }
 
+/** What the node and its tools run with: nothing from the parent, the cluster's cookie in HOME. */
+function cliEnvironment(dir: string): string[] {
+  return [`PATH=${CLEAN_PATH}`, `HOME=${path.join(path.resolve(dir), 'home')}`, 'LANG=C.UTF-8', `RABBITMQ_CONF_ENV_FILE=${path.join(path.resolve(dir), 'rabbitmq-env.conf')}`];
+}
+
+/**
+ * argv prefix for a CLI tool against `node` (or another node of the cluster), run on the host of
+ * the node whose folder is `dir`: the cookie in that folder is the cluster's, so the tools reach
+ * every node of it from there.
+ */
+export function clusterNodeCli(dir: string, node: string): (tool: string, other?: string) => string[] {
+  const base = cliEnvironment(dir);
+  return (tool, other = node) => ['env', '-i', ...base, path.join(BIN, tool), '-n', other];
+}
+
 /** Writes the node's files into its folder and says how to run it; the folder's database is kept, so a restarted node rejoins. */
 export async function prepareRabbitClusterNode(options: RabbitClusterNodeOptions): Promise<ClusterNodeLaunch> {
   const ticktime = checkOptions(options);
@@ -106,7 +121,7 @@ export async function prepareRabbitClusterNode(options: RabbitClusterNodeOptions
   );
   await chmod(config, 0o600);
   const node = rabbitNodeName(options.host);
-  const base = [`PATH=${CLEAN_PATH}`, `HOME=${home}`, 'LANG=C.UTF-8', `RABBITMQ_CONF_ENV_FILE=${path.join(dir, 'rabbitmq-env.conf')}`];
+  const base = cliEnvironment(dir);
   const env = [
     ...base,
     `RABBITMQ_NODENAME=${node}`,
@@ -123,7 +138,6 @@ export async function prepareRabbitClusterNode(options: RabbitClusterNodeOptions
     argv: ['env', '-i', ...env, path.join(BIN, 'rabbitmq-server')],
     node,
     logFile: path.join(dir, 'log', `${node}.log`),
-    // The cookie in HOME is the cluster's: the tools reach every node of it from this host.
-    cli: (tool, other = node) => ['env', '-i', ...base, path.join(BIN, tool), '-n', other],
+    cli: clusterNodeCli(dir, node),
   };
 }
