@@ -1,8 +1,9 @@
 /**
- * A rolling restart under load: the real `npm start` system (from source) with two orchestrators,
- * two users and two rides instances; each of the six is sent SIGTERM in turn, as an operator
- * replacing it with a new version would (docs/operations.md), and comes back through the process
- * manager, while clients keep reading and writing through the gateway. Not one request may fail.
+ * A rolling restart under load: the real `npm start` system (compiled to dist/ from this
+ * checkout, as an operator runs it) with two orchestrators, two users and two rides instances;
+ * each of the six is sent SIGTERM in turn, as an operator replacing it with a new version would
+ * (docs/operations.md), and comes back through the process manager, while clients keep reading
+ * and writing through the gateway. Not one request may fail.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../harness/replicas.ts';
@@ -25,7 +26,7 @@ describe('a rolling restart of every orchestrator and service instance', () => {
     const [o1, o2, u1, u2, r1, r2] = (await freePorts(6)) as number[];
     ports = { orchestrators: [o1!, o2!], users: [u1!, u2!], rides: [r1!, r2!] };
     system = await startSystem({
-      via: 'node',
+      via: 'npm',
       env: {
         ORCHESTRATOR_PORT: ports.orchestrators.join(','),
         USERS_PORT: ports.users.join(','),
@@ -34,9 +35,11 @@ describe('a rolling restart of every orchestrator and service instance', () => {
         LOG_LEVEL: 'warn',
         ...(process.env.TEST_DRAIN_MS ? { SHUTDOWN_DRAIN_MS: process.env.TEST_DRAIN_MS } : {}),
       },
+      // `npm start` compiles first when a source changed since the last build.
+      upTimeoutMs: 150_000,
     });
-    for (const port of ports.orchestrators) await until(async () => ((await ready(`http://127.0.0.1:${port}`)) ? true : undefined), 60_000, `orchestrator ${port} ready`);
-  }, 120_000);
+    await Promise.all(ports.orchestrators.map((port) => until(async () => ((await ready(`http://127.0.0.1:${port}`)) ? true : undefined), 60_000, `orchestrator ${port} ready`)));
+  }, 240_000);
 
   afterAll(async () => {
     await system?.stop();

@@ -13,7 +13,7 @@
  * UPGRADE_TO_DIST names another build to upgrade to (a dist/ folder); by default this checkout
  * is built and used.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,11 +39,19 @@ interface Outcome {
   at: number;
 }
 
-/** This checkout's dist/, built (what `npm start` would run), unless another build is named. */
-function newBuild(): string {
+/**
+ * This checkout's dist/, built (what `npm start` would run), unless another build is named. It
+ * builds in a process of its own, so the previous release starts meanwhile.
+ */
+async function newBuild(): Promise<string> {
   if (process.env.UPGRADE_TO_DIST) return process.env.UPGRADE_TO_DIST;
-  const built = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
-  if (built.status !== 0) throw new Error(`the build failed:\n${built.stderr}`);
+  const build = spawn(process.execPath, ['scripts/build.mjs'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  build.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const code = await new Promise<number | null>((resolve, reject) => build.once('error', reject).once('close', resolve));
+  if (code !== 0) throw new Error(`the build failed:\n${stderr}`);
   return path.join(PROJECT_ROOT, 'dist');
 }
 
@@ -69,11 +77,14 @@ describe('a rolling upgrade from the previous protocol version under load', () =
   let system: RunningSystem | undefined;
   let deployed: string;
   let newDist: string;
+  let building: Promise<string> | undefined;
   let ports: { orchestrators: number[]; users: number[]; rides: number[] };
 
   beforeAll(async () => {
     deployed = deployPreviousRelease();
-    newDist = newBuild();
+    building = newBuild();
+    // A failed build is reported where it is awaited, below, not as an unhandled rejection meanwhile.
+    building.catch(() => undefined);
     const [o1, o2, u1, u2, r1, r2] = (await freePorts(6)) as number[];
     ports = { orchestrators: [o1!, o2!], users: [u1!, u2!], rides: [r1!, r2!] };
     system = await startSystem({
@@ -87,10 +98,13 @@ describe('a rolling upgrade from the previous protocol version under load', () =
         LOG_LEVEL: 'warn',
       },
     });
-    for (const port of ports.orchestrators) await until(async () => ((await ready(`http://127.0.0.1:${port}`)) ? true : undefined), 60_000, `orchestrator ${port} ready`);
+    await Promise.all(ports.orchestrators.map((port) => until(async () => ((await ready(`http://127.0.0.1:${port}`)) ? true : undefined), 60_000, `orchestrator ${port} ready`)));
+    newDist = await building;
   }, 180_000);
 
   afterAll(async () => {
+    // The build is not left running if the start failed first.
+    await building?.catch(() => undefined);
     await system?.stop();
     if (deployed) fs.rmSync(deployed, { recursive: true, force: true });
   });

@@ -3,10 +3,17 @@
  * (SIGINT to the whole foreground process group), a signal to npm, or one to main.ts itself;
  * once, or twice in quick succession (the echo of one request, not a second one). Each case runs
  * the real system and then scans /proc for anything that still names its DATA_DIR or cluster.
+ * Every case has a system of its own (its own DATA_DIR, cluster and ports); a few run at once,
+ * since most of a case is waiting for its system to start.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, it } from 'vitest';
+import { fewAtATime } from '../../harness/few-at-a-time.ts';
 import { portAccepts } from '../../src/shared/processes.ts';
-import { startSystem, type Launcher, type RunningSystem } from '../../harness/system/npm-start.ts';
+import { startSystem, type Launcher, type RunningSystem, type StartOptions } from '../../harness/system/npm-start.ts';
+
+const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 type Target = 'group' | 'launcher' | 'main';
 
@@ -44,39 +51,52 @@ function describeCase({ via, target, signal, times }: StopCase): string {
 /** A graceful stop of the whole system takes about a second; this leaves room for a loaded machine. */
 const GONE_WITHIN_MS = 20_000;
 
-describe('npm start stops everything it started', () => {
-  let system: RunningSystem | undefined;
+/** Systems running at once: two cores, and each system is seven processes or more. */
+const inTurn = fewAtATime(3);
 
-  afterEach(async () => {
-    await system?.cleanUp();
-    system = undefined;
-  });
-
-  it.each(cases.map((c) => [describeCase(c), c] as const))('%s: nothing is left', async (_title, { via, target, signal, times }) => {
-    system = await startSystem({ via });
-    expect(system.processRunning('src/dbaas/worker/main.ts')).toBeDefined();
-    deliver(system, target, signal);
-    if (times === 2) {
-      await new Promise((resolve) => setTimeout(resolve, 30));
-      deliver(system, target, signal);
+/** A case's own system, started when its turn comes; whatever is left of it is gone before the next takes the turn. */
+function withSystem(options: StartOptions, body: (system: RunningSystem) => Promise<void>): Promise<void> {
+  return inTurn(async () => {
+    const system = await startSystem(options);
+    try {
+      await body(system);
+    } finally {
+      await system.cleanUp();
     }
-    await system.waitUntilGone(GONE_WITHIN_MS);
-    await system.exited;
-    const output = system.output();
-    // The repeat was the same request: a graceful stop, not a forced one.
-    expect(output).toContain('"msg":"stopped"');
-    expect(output).not.toContain('stopping now');
   });
+}
+
+/** A case waits for its turn within its own time: the cases ahead of it each take a start, a stop and a clean-up. */
+const CASE_TIMEOUT_MS = 300_000;
+
+// `npm start` builds dist/ first when a source is newer: built once here, so cases starting at once never build together.
+beforeAll(() => {
+  const built = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`the build failed:\n${built.stderr}`);
 });
 
-describe('npm start when a stop does not go to plan', () => {
-  let system: RunningSystem | undefined;
+describe.concurrent('npm start stops everything it started', () => {
+  for (const { via, target, signal, times, title } of cases.map((c) => ({ ...c, title: describeCase(c) }))) {
+    it(`${title}: nothing is left`, { timeout: CASE_TIMEOUT_MS }, ({ expect }) =>
+      withSystem({ via }, async (system) => {
+        expect(system.processRunning('src/dbaas/worker/main.ts')).toBeDefined();
+        deliver(system, target, signal);
+        if (times === 2) {
+          await new Promise((resolve) => setTimeout(resolve, 30));
+          deliver(system, target, signal);
+        }
+        await system.waitUntilGone(GONE_WITHIN_MS);
+        await system.exited;
+        const output = system.output();
+        // The repeat was the same request: a graceful stop, not a forced one.
+        expect(output).toContain('"msg":"stopped"');
+        expect(output).not.toContain('stopping now');
+      }),
+    );
+  }
+});
 
-  afterEach(async () => {
-    await system?.cleanUp();
-    system = undefined;
-  });
-
+describe.concurrent('npm start when a stop does not go to plan', () => {
   /** A frozen orchestrator ignores SIGTERM: the graceful stop would wait for its whole grace. */
   function freezeOrchestrator(running: RunningSystem): number {
     const orchestrator = running.processRunning('src/dbaas/orchestrator/main.ts');
@@ -85,35 +105,48 @@ describe('npm start when a stop does not go to plan', () => {
     return orchestrator.pid;
   }
 
-  it('a second Ctrl-C after the repeat window kills everything at once, workers included', async () => {
-    system = await startSystem({ via: 'npm' });
-    freezeOrchestrator(system);
-    process.kill(-system.pid, 'SIGINT');
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(system.processRunning('src/dbaas/worker/main.ts')).toBeDefined();
-    process.kill(-system.pid, 'SIGINT');
-    await system.waitUntilGone(10_000);
-    expect(system.output()).toContain('stop requested again; stopping now');
-  });
+  it(
+    'a second Ctrl-C after the repeat window kills everything at once, workers included',
+    ({ expect }) =>
+      withSystem({ via: 'npm' }, async (system) => {
+        freezeOrchestrator(system);
+        process.kill(-system.pid, 'SIGINT');
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        expect(system.processRunning('src/dbaas/worker/main.ts')).toBeDefined();
+        process.kill(-system.pid, 'SIGINT');
+        await system.waitUntilGone(10_000);
+        expect(system.output()).toContain('stop requested again; stopping now');
+      }),
+    CASE_TIMEOUT_MS,
+  );
 
-  it('an orchestrator still running after its grace is killed, and then the workers it left', async () => {
-    system = await startSystem({ via: 'node', env: { ORCHESTRATOR_STOP_GRACE_MS: '1500' } });
-    const workers = system.processes().filter((proc) => proc.args.some((arg) => arg.startsWith('--rideshare-worker=')));
-    expect(workers).toHaveLength(2);
-    freezeOrchestrator(system);
-    process.kill(system.pid, 'SIGTERM');
-    await system.waitUntilGone(15_000);
-    const output = system.output();
-    expect(output).toContain('stopped workers the orchestrator left running');
-    expect(output).not.toContain('stopping now');
-  });
+  it(
+    'an orchestrator still running after its grace is killed, and then the workers it left',
+    ({ expect }) =>
+      withSystem({ via: 'node', env: { ORCHESTRATOR_STOP_GRACE_MS: '1500' } }, async (system) => {
+        const workers = system.processes().filter((proc) => proc.args.some((arg) => arg.startsWith('--rideshare-worker=')));
+        expect(workers).toHaveLength(2);
+        freezeOrchestrator(system);
+        process.kill(system.pid, 'SIGTERM');
+        await system.waitUntilGone(15_000);
+        const output = system.output();
+        expect(output).toContain('stopped workers the orchestrator left running');
+        expect(output).not.toContain('stopping now');
+      }),
+    CASE_TIMEOUT_MS,
+  );
 
-  it('a private ZooKeeper it started is stopped with the rest', async (ctx) => {
-    if (await portAccepts(2181)) ctx.skip(); // npm start would use that one
-    system = await startSystem({ via: 'npm', env: { ZK_CONNECT: undefined } });
-    expect(system.processes().some((proc) => proc.args.some((arg) => arg.includes('zookeeper')))).toBe(true);
-    process.kill(-system.pid, 'SIGINT');
-    await system.waitUntilGone(GONE_WITHIN_MS);
-    expect(system.output()).toContain('stopped the private server');
-  });
+  it(
+    'a private ZooKeeper it started is stopped with the rest',
+    async ({ expect, skip }) => {
+      if (await portAccepts(2181)) skip(); // npm start would use that one
+      await withSystem({ via: 'npm', env: { ZK_CONNECT: undefined } }, async (system) => {
+        expect(system.processes().some((proc) => proc.args.some((arg) => arg.includes('zookeeper')))).toBe(true);
+        process.kill(-system.pid, 'SIGINT');
+        await system.waitUntilGone(GONE_WITHIN_MS);
+        expect(system.output()).toContain('stopped the private server');
+      });
+    },
+    CASE_TIMEOUT_MS,
+  );
 });
