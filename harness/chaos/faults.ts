@@ -26,6 +26,8 @@ export interface FaultOptions {
   view: ClusterView;
   random: Random;
   durationMs: number;
+  /** Stop after this many faults rather than after durationMs: a fixed amount of harm, however slow the machine heals. */
+  count?: number;
   gapMs: [number, number];
   sessionTimeoutMs: number;
   kinds?: readonly FaultKind[];
@@ -46,7 +48,8 @@ export async function injectFaults(options: FaultOptions): Promise<FaultRun> {
   const kinds = options.kinds ?? ALL_FAULTS;
   // A shuffled bag rather than independent draws: random order, yet every kind in every round.
   let bag: FaultKind[] = [];
-  while (Date.now() - started < options.durationMs) {
+  const more = () => (options.count !== undefined ? run.records.length < options.count : Date.now() - started < options.durationMs);
+  while (more()) {
     await sleep(options.random.int(options.gapMs[0], options.gapMs[1]));
     const workers = await waitForMasterAndSlave(options.view, options.healthyWithinMs ?? 30_000);
     if (!workers) {

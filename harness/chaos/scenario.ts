@@ -16,6 +16,8 @@ export interface ScenarioOptions {
   seed: number;
   desiredSlaves: number;
   durationMs: number;
+  /** With faults: stop after this many instead of after durationMs. */
+  faultCount?: number;
   /** Without faults the run only checks the workload and the checker themselves. */
   faults: boolean;
   kinds?: readonly FaultKind[];
@@ -52,6 +54,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
         view: options.view,
         random: faultRandom,
         durationMs: options.durationMs,
+        ...(options.faultCount !== undefined ? { count: options.faultCount } : {}),
         gapMs: options.gapMs ?? [1500, 4000],
         sessionTimeoutMs: options.sessionTimeoutMs ?? 1000,
         ...(options.kinds ? { kinds: options.kinds } : {}),

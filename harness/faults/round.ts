@@ -28,6 +28,8 @@ export interface RoundOptions {
   label: string;
   /** How long faults keep coming; at least one is injected. */
   durationMs: number;
+  /** Writes before the first fault's quiet time, ms (default 500); the checks do not depend on its length. */
+  warmUpMs?: number;
   /** Quiet time before each fault, "min,max" ms. */
   gapMs?: [number, number];
   /** How long the cluster has to heal after a fault (after its hold, for faults that last). */
@@ -91,7 +93,7 @@ export async function runRound(options: RoundOptions): Promise<RoundResult> {
     ...(sharesOneRequestId(options.kinds) ? { sharedRequestId: `${options.label}-shared` } : {}),
   });
   await workload.start();
-  await sleep(500);
+  await sleep(options.warmUpMs ?? 500);
 
   const faults: FaultRecord[] = [];
   const failures: string[] = [];
