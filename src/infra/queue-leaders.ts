@@ -10,13 +10,10 @@
  * (`rabbit_quorum_queue:transfer_leadership`, what maintenance mode's drain uses to move leaders
  * off a node: RabbitMQ 3.10 has no command for one queue), once this node runs beside a majority.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { Logger } from '../shared/logger.ts';
 import { type RepeatingCheck, repeatEvery } from '../shared/repeating-check.ts';
-import type { NodeCli } from './rabbit-membership.ts';
+import { type NodeCli, rabbitmqctl } from './rabbit-membership.ts';
 
-const execFileP = promisify(execFile);
 const CLI_TIMEOUT_MS = 20_000;
 export const LEADER_CHECK_MS = 5000;
 
@@ -35,15 +32,9 @@ export interface LeaderKeeping {
   intervalMs?: number;
 }
 
-async function rabbitmqctl(keeping: LeaderKeeping, args: readonly string[], signal?: AbortSignal): Promise<string> {
-  const [command, ...prefix] = keeping.cli('rabbitmqctl') as [string, ...string[]];
-  const { stdout } = await execFileP(command, [...prefix, ...args], { timeout: CLI_TIMEOUT_MS, ...(signal ? { signal } : {}) });
-  return stdout;
-}
-
 /** The vhost's quorum queues and the node each one's leader is on. */
 export async function quorumLeaders(keeping: LeaderKeeping, signal?: AbortSignal): Promise<QueueLeader[]> {
-  const listed = JSON.parse(await rabbitmqctl(keeping, ['list_queues', '-p', keeping.vhost, 'name', 'type', 'leader', '--formatter', 'json'], signal)) as {
+  const listed = JSON.parse(await rabbitmqctl(keeping.cli, undefined, ['list_queues', '-p', keeping.vhost, 'name', 'type', 'leader', '--formatter', 'json'], CLI_TIMEOUT_MS, signal)) as {
     name: string;
     type: string;
     leader?: string;
@@ -63,7 +54,7 @@ export function leaderTransfer(vhost: string, queue: string, node: string): stri
 
 /** Moves one queue's leader to this node; resolves with RabbitMQ's answer. */
 export async function moveLeaderHere(keeping: LeaderKeeping, queue: string, signal?: AbortSignal): Promise<string> {
-  return (await rabbitmqctl(keeping, ['eval', leaderTransfer(keeping.vhost, queue, keeping.node)], signal)).trim();
+  return (await rabbitmqctl(keeping.cli, undefined, ['eval', leaderTransfer(keeping.vhost, queue, keeping.node)], CLI_TIMEOUT_MS, signal)).trim();
 }
 
 /** Every intervalMs, moves here the leader of each quorum queue of the vhost that is elsewhere. */

@@ -23,11 +23,10 @@ export type NodeCli = (tool: string, node?: string) => string[];
 export interface NodeView {
   /** The nodes this node sees running, itself included when its application runs. */
   running: string[];
-  /** The nodes of its cluster, running or not. */
-  members: string[];
 }
 
-async function run(cli: NodeCli, node: string, args: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<string> {
+/** `rabbitmqctl <args>` against `node`, run on this host; rejects after `timeoutMs`, or when `signal` aborts (the run killed). */
+export async function rabbitmqctl(cli: NodeCli, node: string | undefined, args: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<string> {
   const [command, ...prefix] = cli('rabbitmqctl', node) as [string, ...string[]];
   const { stdout } = await execFileP(command, [...prefix, ...args], { timeout: timeoutMs, ...(signal ? { signal } : {}) });
   return stdout;
@@ -36,8 +35,8 @@ async function run(cli: NodeCli, node: string, args: readonly string[], timeoutM
 /** `cluster_status` of `node`, or undefined when it does not answer (down, unreachable, booting). */
 export async function viewOf(cli: NodeCli, node: string, signal?: AbortSignal): Promise<NodeView | undefined> {
   try {
-    const status = JSON.parse(await run(cli, node, ['cluster_status', '--formatter', 'json'], STATUS_TIMEOUT_MS, signal)) as { running_nodes?: string[]; disk_nodes?: string[] };
-    return { running: status.running_nodes ?? [], members: status.disk_nodes ?? [] };
+    const status = JSON.parse(await rabbitmqctl(cli, node, ['cluster_status', '--formatter', 'json'], STATUS_TIMEOUT_MS, signal)) as { running_nodes?: string[] };
+    return { running: status.running_nodes ?? [] };
   } catch {
     return undefined;
   }
@@ -87,8 +86,8 @@ export function watchForStray(membership: Membership): RepeatingCheck {
       if (apartChecks < STRAY_CHECKS || signal.aborted) return;
       apartChecks = 0;
       logger.warn({ node: self, running: own.running }, 'this host\u2019s RabbitMQ node runs apart from a majority that runs without it: restarting its application to rejoin');
-      await run(cli, self, ['stop_app'], STEP_TIMEOUT_MS, signal);
-      await run(cli, self, ['start_app'], STEP_TIMEOUT_MS, signal);
+      await rabbitmqctl(cli, self, ['stop_app'], STEP_TIMEOUT_MS, signal);
+      await rabbitmqctl(cli, self, ['start_app'], STEP_TIMEOUT_MS, signal);
     },
     (error) => logger.warn({ err: error, node: self }, 'the RabbitMQ membership check failed'),
   );
