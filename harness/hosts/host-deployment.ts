@@ -87,9 +87,33 @@ export class HostDeployment {
     const up = `RideShare host ${host} is up`;
     const done = await waitFor(() => entry.output.includes(up) || child.exitCode !== null || child.signalCode !== null, UP_TIMEOUT_MS, 100);
     if (!done || !entry.output.includes(up)) {
-      throw new RideShareError('INTERNAL', `host ${host} did not come up (${child.exitCode ?? child.signalCode ?? 'still starting'}):\n${entry.output.slice(-4000)}`);
+      throw new RideShareError('INTERNAL', `host ${host} did not come up (${child.exitCode ?? child.signalCode ?? 'still starting'}):\n${entry.output.slice(-4000)}\n${this.serverLogTails(host)}`);
     }
     return performance.now() - began;
+  }
+
+  /**
+   * The last lines of the host's RabbitMQ node and ZooKeeper server logs: what a host stuck before
+   * "up" was waiting for is there, not in its `npm start` output (and the folder goes with the bed).
+   */
+  private serverLogTails(host: string): string {
+    const dataDir = this.dataDirs.get(host) as string;
+    const logs = [
+      path.join(rabbitNodeDirOf(dataDir), 'log', `${rabbitNodeName(host)}.log`),
+      path.join(rabbitNodeDirOf(dataDir), 'stdout.log'),
+      path.join(dataDir, 'servers', 'zookeeper-server', 'stdout.log'),
+    ];
+    return logs
+      .map((file) => {
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch {
+          return `${file}: none`;
+        }
+        return `--- ${file}, last lines:\n${text.split('\n').slice(-40).join('\n')}`;
+      })
+      .join('\n');
   }
 
   /** What the host's `npm start` printed (its own lines and its children's). */
@@ -108,6 +132,8 @@ export class HostDeployment {
     // The workers' own logs stay in DATA_DIR, which goes with the bed: kept beside the host's output.
     const logs = path.join(this.dataDirs.get(host) as string, 'logs');
     if (this.logDir && existsSync(logs)) cpSync(logs, path.join(this.logDir, `${this.label}-${host}-logs`), { recursive: true });
+    const rabbitLogs = path.join(rabbitNodeDirOf(this.dataDirs.get(host) as string), 'log');
+    if (this.logDir && existsSync(rabbitLogs)) cpSync(rabbitLogs, path.join(this.logDir, `${this.label}-${host}-rabbitmq`), { recursive: true });
     return elapsed;
   }
 

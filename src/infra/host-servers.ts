@@ -25,7 +25,7 @@ import { portAccepts } from '../shared/processes.ts';
 import type { RepeatingCheck } from '../shared/repeating-check.ts';
 import { KeptServer } from './kept-server.ts';
 import { keepQueueLeaders } from './queue-leaders.ts';
-import { type Membership, type NodeCli, viewOf, watchForStray } from './rabbit-membership.ts';
+import { type Membership, type NodeCli, StrayNode, viewOf, watchForStray } from './rabbit-membership.ts';
 import { PRIVATE_VHOST } from './rabbitmq.ts';
 import { CLUSTER_AMQP_PORT, clusterNodeUrl, prepareRabbitClusterNode, rabbitNodeName } from './rabbitmq-cluster-node.ts';
 import type { ServerHandle } from './servers.ts';
@@ -162,6 +162,7 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
   };
   const membership: Membership = { self: rabbitLaunch.node, nodes: hosts.map((host) => rabbitNodeName(host.name)), cli: rabbitLaunch.cli, logger };
   const checks: RepeatingCheck[] = [];
+  const strayWhileStarting = new StrayNode(membership);
   const rabbit = handleOf(rabbitProcess, selfFirst.map((host) => clusterNodeUrl(host.address, options.password)).join(','), {
     before: async () => void (await Promise.all(checks.map((check) => check.stop()))),
     after: stopEpmd,
@@ -178,7 +179,9 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
           // A node that booted alone resets and restarts when it joins the others (its port closes
           // meanwhile): ready is running beside a majority, and accepting clients.
           const own = await viewOf(rabbitLaunch.cli, rabbitLaunch.node);
-          return own?.running.includes(rabbitLaunch.node) === true && own.running.length > hosts.length / 2 && (await portAccepts(CLUSTER_AMQP_PORT));
+          if (own?.running.includes(rabbitLaunch.node) === true && own.running.length > hosts.length / 2) return await portAccepts(CLUSTER_AMQP_PORT);
+          await strayWhileStarting.look(own);
+          return false;
         } catch {
           return false;
         }

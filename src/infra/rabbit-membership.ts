@@ -3,8 +3,8 @@
  * partition. Seen on the test bed: a node cut off and back (both ways, or on RabbitMQ's ports only)
  * can stay running with only itself while the other two run together without it; pause_minority
  * did not pause it, neither side reconnects, and its host's processes, connected to it first,
- * publish into queues nobody reads. When that lasts (STRAY_CHECKS checks in a row) while a peer
- * reports a majority running without this node, the node's application is restarted, which
+ * publish into queues nobody reads. When that lasts (STRAY_AFTER_MS) while a peer reports a
+ * majority running without this node, the node's application is restarted, which
  * rejoins it; it holds nothing the majority lacks, since quorum queues only confirm through a
  * majority.
  */
@@ -59,36 +59,54 @@ async function peerViews(membership: Membership, signal?: AbortSignal): Promise<
   return known;
 }
 
-/** Checks in a row that must find this node apart before its application is restarted. */
-export const STRAY_CHECKS = 3;
+/** How often the running host looks; and how long the node must stay apart before its application is restarted. */
 export const STRAY_CHECK_MS = 5000;
+export const STRAY_AFTER_MS = 15_000;
 
 /**
- * Watches, every STRAY_CHECK_MS, for this node running apart from a majority that runs without
- * it, and restarts its application when that holds STRAY_CHECKS times in a row.
+ * Looks for this node running apart from a majority that runs without it, and restarts its
+ * application once that has held for STRAY_AFTER_MS. Used while the host starts (a node restarted
+ * after its host crashed can come up apart the same way, and the start would wait for it forever)
+ * and then every STRAY_CHECK_MS while it runs (watchForStray).
  */
+export class StrayNode {
+  private readonly majority: number;
+  /** When the current run of looks that found the node apart began. */
+  private apartSince: number | undefined;
+
+  constructor(private readonly membership: Membership) {
+    this.majority = Math.floor(membership.nodes.length / 2) + 1;
+  }
+
+  /** One look, given the node's own view (undefined when it did not answer). */
+  async look(own: NodeView | undefined, signal?: AbortSignal): Promise<void> {
+    const { self, cli, logger } = this.membership;
+    // A node that does not answer, or whose application is paused (pause_minority), is left to RabbitMQ.
+    if (!own?.running.includes(self) || own.running.length >= this.majority) {
+      this.apartSince = undefined;
+      return;
+    }
+    const views = await peerViews(this.membership, signal);
+    const majorityWithout = [...views.values()].some((view) => view.running.length >= this.majority && !view.running.includes(self));
+    if (!majorityWithout) {
+      this.apartSince = undefined;
+      return;
+    }
+    this.apartSince ??= Date.now();
+    if (Date.now() - this.apartSince < STRAY_AFTER_MS || signal?.aborted) return;
+    this.apartSince = undefined;
+    logger.warn({ node: self, running: own.running }, 'this host\u2019s RabbitMQ node runs apart from a majority that runs without it: restarting its application to rejoin');
+    await rabbitmqctl(cli, self, ['stop_app'], STEP_TIMEOUT_MS, signal);
+    await rabbitmqctl(cli, self, ['start_app'], STEP_TIMEOUT_MS, signal);
+  }
+}
+
+/** Looks every STRAY_CHECK_MS for this node running apart (StrayNode), for as long as the host runs. */
 export function watchForStray(membership: Membership): RepeatingCheck {
-  const { self, nodes, cli, logger } = membership;
-  const majority = Math.floor(nodes.length / 2) + 1;
-  let apartChecks = 0;
+  const stray = new StrayNode(membership);
   return repeatEvery(
     STRAY_CHECK_MS,
-    async (signal) => {
-      const own = await viewOf(cli, self, signal);
-      // A node that does not answer, or whose application is paused (pause_minority), is left to RabbitMQ.
-      if (!own?.running.includes(self) || own.running.length >= majority) {
-        apartChecks = 0;
-        return;
-      }
-      const views = await peerViews(membership, signal);
-      const majorityWithout = [...views.values()].some((view) => view.running.length >= majority && !view.running.includes(self));
-      apartChecks = majorityWithout ? apartChecks + 1 : 0;
-      if (apartChecks < STRAY_CHECKS || signal.aborted) return;
-      apartChecks = 0;
-      logger.warn({ node: self, running: own.running }, 'this host\u2019s RabbitMQ node runs apart from a majority that runs without it: restarting its application to rejoin');
-      await rabbitmqctl(cli, self, ['stop_app'], STEP_TIMEOUT_MS, signal);
-      await rabbitmqctl(cli, self, ['start_app'], STEP_TIMEOUT_MS, signal);
-    },
-    (error) => logger.warn({ err: error, node: self }, 'the RabbitMQ membership check failed'),
+    async (signal) => stray.look(await viewOf(membership.cli, membership.self, signal), signal),
+    (error) => membership.logger.warn({ err: error, node: membership.self }, 'the RabbitMQ membership check failed'),
   );
 }

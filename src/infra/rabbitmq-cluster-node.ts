@@ -17,7 +17,7 @@
  * - `+S 1:1` and no scheduler busy-waiting: one scheduler is enough, and three nodes on a small
  *   machine must not spin its cores.
  * As for the private node: a user, a password and a vhost of the cluster's own, never guest, and
- * a 16 MiB Raft write-ahead log (privateNodeSettings in rabbitmq.ts).
+ * a 16 MiB Raft write-ahead log (privateNodeSettings in rabbitmq.ts); but its log at info, rotated.
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -114,7 +114,12 @@ export async function prepareRabbitClusterNode(options: RabbitClusterNodeOptions
       ...options.hosts.map((host, index) => `cluster_formation.classic_config.nodes.${index + 1} = ${rabbitNodeName(host)}`),
       'cluster_partition_handling = pause_minority',
       // The user and vhost are made with the database by whichever node starts it.
-      ...privateNodeSettings(options.password),
+      ...privateNodeSettings(options.password).filter((line) => !line.startsWith('log.file.level')),
+      // What a node of a cluster says at info (peers lost and found, partitions, pauses, rejoins)
+      // is what an operator reads after a host's trouble; kept to 5 files of 10 MiB.
+      'log.file.level = info',
+      'log.file.rotation.size = 10485760',
+      'log.file.rotation.count = 5',
       '',
     ].join('\n'),
     { mode: 0o600 },
