@@ -13,6 +13,7 @@
  * folder, so a SIGKILLed node leaves no shared memory behind. A process outside the bed reaches
  * the nodes through a bed bridge standing in the store's host: a client there is on neither node.
  */
+import type { ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { RideShareError } from '../../src/shared/errors.ts';
@@ -50,6 +51,8 @@ export interface PatroniMember {
 
 interface NodeProcess {
   host: string;
+  /** Patroni itself: the bed's wrappers each exec the next, so the pid started is Patroni's. */
+  child: ChildProcess;
   folder: string;
   dataDir: string;
   log: string;
@@ -60,17 +63,17 @@ export class PatroniAnchor {
     private readonly bed: TestBed,
     private readonly options: PatroniAnchorOptions,
     private readonly nodes: NodeProcess[],
-    private readonly etcdLog: string,
+    private readonly etcd: { child: ChildProcess; log: string },
     readonly bridge: BedBridge,
   ) {}
 
   /** Installs what is missing, starts etcd and both nodes; resolves once a leader and a synchronous standby are running. */
   static async start(bed: TestBed, options: PatroniAnchorOptions): Promise<PatroniAnchor> {
     await ensureDebianPackages(PACKAGES);
-    const etcdLog = startEtcd(bed, options.storeHost);
+    const etcd = startEtcd(bed, options.storeHost);
     const nodes = options.nodeHosts.map((host) => startNode(bed, options, host));
     const bridge = BedBridge.open(bed, options.storeHost);
-    const anchor = new PatroniAnchor(bed, options, nodes, etcdLog, bridge);
+    const anchor = new PatroniAnchor(bed, options, nodes, etcd, bridge);
     bed.beforeDown(() => anchor.stop());
     const ready = await waitForAsync(async () => anchor.ready(), UP_TIMEOUT_MS, 500);
     if (!ready) throw new RideShareError('TIMEOUT', `the Patroni cluster had no leader and synchronous standby within ${UP_TIMEOUT_MS} ms:\n${anchor.logTails()}`);
@@ -134,16 +137,17 @@ export class PatroniAnchor {
 
   /** The last lines of etcd's and each node's Patroni log: why a start failed. */
   logTails(): string {
-    return [this.etcdLog, ...this.nodes.map((node) => node.log)].map((file) => `--- ${file}\n${tail(file)}`).join('\n');
+    return [this.etcd.log, ...this.nodes.map((node) => node.log)].map((file) => `--- ${file}\n${tail(file)}`).join('\n');
   }
 
-  /** SIGTERM to both Patronis (each stops its PostgreSQL), then to etcd; the bed's teardown kills what remains. */
+  /** SIGTERM to both Patronis (each stops its PostgreSQL), then to etcd, each waited for; the bed's teardown kills what remains. */
   async stop(): Promise<void> {
     this.bridge.close();
-    const patronis = this.nodes.flatMap((node) => this.bed.pids(node.host).filter((pid) => commandOf(pid).includes('patroni')));
-    for (const pid of patronis) sendSignal(pid, 'SIGTERM');
-    await waitFor(() => this.nodes.every((node) => this.postgresPids(node.host).every((pid) => !existsSync(`/proc/${pid}`))), 20_000, 100);
-    for (const pid of this.bed.pids(this.options.storeHost).filter((p) => commandOf(p).includes('etcd'))) sendSignal(pid, 'SIGTERM');
+    const running = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+    for (const node of this.nodes) node.child.kill('SIGTERM');
+    await waitFor(() => this.nodes.every((node) => !running(node.child)), 30_000, 100);
+    this.etcd.child.kill('SIGTERM');
+    await waitFor(() => !running(this.etcd.child), 10_000, 100);
   }
 
   private node(host: string): NodeProcess {
@@ -157,14 +161,14 @@ export class PatroniAnchor {
   }
 }
 
-function startEtcd(bed: TestBed, host: string): string {
+function startEtcd(bed: TestBed, host: string): { child: ChildProcess; log: string } {
   const folder = bed.folder('etcd');
   const address = bed.address(host);
   const log = path.join(folder, 'etcd.log');
   const output = openSync(log, 'a');
   const client = `http://${address}:${ETCD_CLIENT_PORT}`;
   const peer = `http://${address}:${ETCD_PEER_PORT}`;
-  bed.exec(
+  const child = bed.exec(
     host,
     [
       'etcd',
@@ -188,7 +192,7 @@ function startEtcd(bed: TestBed, host: string): string {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     },
   );
-  return log;
+  return { child, log };
 }
 
 function startNode(bed: TestBed, options: PatroniAnchorOptions, host: string): NodeProcess {
@@ -210,7 +214,7 @@ function startNode(bed: TestBed, options: PatroniAnchorOptions, host: string): N
         retry_timeout: Math.floor((ttl - loopWait) / 2),
         maximum_lag_on_failover: 1_048_576,
         synchronous_mode: true,
-        postgresql: { use_pg_rewind: true, parameters: { wal_level: 'replica', hot_standby: 'on', max_wal_senders: 10, max_replication_slots: 10, wal_log_hints: 'on' } },
+        postgresql: { use_pg_rewind: true, parameters: { wal_level: 'replica', hot_standby: 'on', max_connections: 200, max_wal_senders: 10, max_replication_slots: 10, wal_log_hints: 'on' } },
       },
       initdb: [{ encoding: 'UTF8' }, { locale: 'C' }],
     },
@@ -223,7 +227,7 @@ function startNode(bed: TestBed, options: PatroniAnchorOptions, host: string): N
       authentication: { superuser: { username: PATRONI_USER }, replication: { username: PATRONI_USER }, rewind: { username: PATRONI_USER } },
       // Only the bed's addresses, which no one outside the bed can reach.
       pg_hba: [`local all all trust`, `host all all ${bed.plan.subnet} trust`, `host replication all ${bed.plan.subnet} trust`],
-      parameters: { unix_socket_directories: folder, dynamic_shared_memory_type: 'mmap', max_connections: 200, shared_buffers: '64MB' },
+      parameters: { unix_socket_directories: folder, dynamic_shared_memory_type: 'mmap', shared_buffers: '64MB' },
     },
     tags: { nofailover: false, noloadbalance: false, clonefrom: false, nosync: false },
   };
@@ -237,12 +241,12 @@ function startNode(bed: TestBed, options: PatroniAnchorOptions, host: string): N
   chownSync(configFile, uid, gid);
   chownSync(log, uid, gid);
   // Its own IPC namespace: PostgreSQL's System V segment goes with the node's last process.
-  bed.exec(host, ['unshare', '--ipc', 'setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--init-groups', 'patroni', configFile], {
+  const child = bed.exec(host, ['unshare', '--ipc', 'setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--init-groups', 'patroni', configFile], {
     cwd: folder,
     stdio: ['ignore', output, output],
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: folder, LANG: 'C.UTF-8' },
   });
-  return { host, folder, dataDir, log };
+  return { host, child, folder, dataDir, log };
 }
 
 function postgresBinDir(): string {
@@ -276,14 +280,6 @@ function childrenOf(parent: number): number[] {
     }
   }
   return children;
-}
-
-function commandOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-  } catch {
-    return '';
-  }
 }
 
 function tail(file: string): string {
