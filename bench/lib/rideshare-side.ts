@@ -8,6 +8,7 @@
 import { httpClient, type HttpClient } from '../../harness/http.ts';
 import { sendSignal } from '../../src/shared/processes.ts';
 import type { BedFaultEnvironment } from '../../harness/hosts/bed-faults/bed-fault-environment.ts';
+import { pointReadTask } from '../database.ts';
 import type { BenchRide } from '../postgres.ts';
 import type { FailoverTarget } from './failover-writes.ts';
 import { runLoad, type LoadResult } from './load.ts';
@@ -32,13 +33,13 @@ export class RideShareSide {
     if (answer.status !== 200) throw new Error(`seeding RideShare failed: ${answer.status} ${JSON.stringify(answer.body)}`);
   }
 
+  /** db/read point reads (the bench user by name), as bench/database.ts measures them. */
+  readLoad(concurrency: number, requests: number): Promise<LoadResult> {
+    return runLoad({ label: 'db/read point', concurrency, requests, task: pointReadTask(this.client(concurrency)) });
+  }
+
   insertLoad(label: string, concurrency: number, requests: number, nextRide: () => BenchRide): Promise<LoadResult> {
-    let client = this.clients.get(concurrency);
-    if (!client) {
-      client = httpClient(this.orchestratorUrl, { connections: concurrency, timeoutMs: 10_000, headers: this.env.serviceHeaders });
-      this.clients.set(concurrency, client);
-    }
-    const used = client;
+    const used = this.client(concurrency);
     return runLoad({
       label,
       concurrency,
@@ -81,6 +82,15 @@ export class RideShareSide {
         return found;
       },
     };
+  }
+
+  private client(concurrency: number): HttpClient {
+    let client = this.clients.get(concurrency);
+    if (!client) {
+      client = httpClient(this.orchestratorUrl, { connections: concurrency, timeoutMs: 10_000, headers: this.env.serviceHeaders });
+      this.clients.set(concurrency, client);
+    }
+    return client;
   }
 
   async close(): Promise<void> {
