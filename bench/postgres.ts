@@ -38,7 +38,7 @@ export interface ServerFacts {
 export type Skipped = { skipped: string };
 
 /** The tables and indexes of src/dbaas/protocol/tables.ts, in PostgreSQL's words (INTEGER there is 64 bits, as BIGINT here). */
-const DDL = [
+export const DDL = [
   `CREATE TABLE users (
     username TEXT PRIMARY KEY,
     password TEXT NOT NULL

@@ -59,6 +59,8 @@ export class BedBridge {
     this.relay.stdin?.write(`open ${socketPath} ${host} ${port}\n`);
     await opened;
     const server = net.createServer((inbound) => {
+      // As the delay proxy does: a relay must not hold a small write back for the one before it to be acknowledged.
+      inbound.setNoDelay(true);
       const outbound = net.connect(socketPath);
       inbound.pipe(outbound).pipe(inbound);
       this.sockets.add(inbound);

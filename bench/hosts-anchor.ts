@@ -1,0 +1,164 @@
+/**
+ * Across hosts, side by side in one run on one test bed: RideShare's three-host deployment (the
+ * ha placement: workers on db) and PostgreSQL with a synchronous standby under Debian's Patroni
+ * (etcd on users, the two nodes on rides and db; harness/hosts/patroni-anchor.ts), the anchor for
+ * "survives a host loss".
+ *
+ *   npm run bench:hosts -- [--rounds 3] [--requests 2000] [--failovers 2]
+ *
+ * The client stands in the users host for both (one bed bridge there): on neither Patroni node,
+ * and on the host whose orchestrator it calls. Each round measures single-row inserts at 1 and at
+ * 64 in flight on both sides, back to back, ours first in odd rounds and Patroni's first in even
+ * ones, and prints the round at once with the ratio ours ÷ Patroni's within it (the machine is
+ * shared and noisy: only ratios within a round mean much); each round also measures db/read point
+ * reads through the same orchestrator against the bare broker round trip between the same two
+ * RabbitMQ nodes (bench/lib/bed-echo.ts); then the medians. Then failovers,
+ * alternating: SIGKILL of RideShare's master worker, SIGKILL of the Patroni leader's PostgreSQL,
+ * each timed until a write is acknowledged again, acknowledged writes lost counted on both.
+ *
+ * The same added delay between hosts for both sides is not offered: this kernel has no netem, and
+ * the userspace delay proxy (delayed-path.ts) carries one port, while RideShare's hosts talk over
+ * Erlang distribution on ports chosen at run time.
+ */
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { BedFaultEnvironment } from '../harness/hosts/bed-faults/bed-fault-environment.ts';
+import { PatroniAnchor } from '../harness/hosts/patroni-anchor.ts';
+import { BENCH_USER, rideMaker } from './database.ts';
+import { BedEcho } from './lib/bed-echo.ts';
+import { measureFailover, type FailoverFigure } from './lib/failover-writes.ts';
+import { median, type LoadResult } from './lib/load.ts';
+import { PatroniSide } from './lib/patroni-side.ts';
+import { RideShareSide } from './lib/rideshare-side.ts';
+
+const { values } = parseArgs({ options: { rounds: { type: 'string' }, requests: { type: 'string' }, failovers: { type: 'string' } } });
+const ROUNDS = Number(values.rounds ?? 3);
+const REQUESTS = Number(values.requests ?? 2000);
+const FAILOVERS = Number(values.failovers ?? 2);
+const CLIENT_HOST = 'users';
+const ORCHESTRATOR_PORT = 8000;
+const CONCURRENCIES = [1, 64] as const;
+
+interface Side {
+  insertLoad(label: string, concurrency: number, requests: number, next: ReturnType<typeof rideMaker>): Promise<LoadResult>;
+}
+
+interface RoundFigures {
+  ours: Map<number, LoadResult>;
+  patroni: Map<number, LoadResult>;
+  /** db/read point reads, and the bare broker echo between the same two RabbitMQ nodes. */
+  reads: Map<number, LoadResult>;
+  echo: Map<number, LoadResult>;
+}
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const load = () =>
+  os
+    .loadavg()
+    .map((value) => value.toFixed(1))
+    .join(' ');
+const cell = (result: LoadResult) => `${result.rate.toFixed(0)}/s p50 ${result.p50Ms.toFixed(1)} ms p99 ${result.p99Ms.toFixed(1)} ms${result.errors ? ` (${result.errors} errors)` : ''}`;
+
+async function measureRound(round: number, ours: RideShareSide, patroni: Side, echo: BedEcho, nextRide: ReturnType<typeof rideMaker>): Promise<RoundFigures> {
+  const figures: RoundFigures = { ours: new Map(), patroni: new Map(), reads: new Map(), echo: new Map() };
+  for (const concurrency of CONCURRENCIES) {
+    // Fewer requests at 1 in flight, where each waits for the one before.
+    const requests = concurrency === 1 ? Math.max(100, Math.floor(REQUESTS / 4)) : REQUESTS;
+    const order = round % 2 === 1 ? (['ours', 'patroni'] as const) : (['patroni', 'ours'] as const);
+    for (const side of order) {
+      const result = await (side === 'ours' ? ours : patroni).insertLoad(side, concurrency, requests, nextRide);
+      figures[side].set(concurrency, result);
+    }
+    const a = figures.ours.get(concurrency) as LoadResult;
+    const b = figures.patroni.get(concurrency) as LoadResult;
+    say(`round ${round} @${concurrency}: ours ${cell(a)} | Patroni ${cell(b)} | ours ÷ Patroni ${(a.rate / b.rate).toFixed(2)}× (load ${load()})`);
+    for (const side of round % 2 === 1 ? (['reads', 'echo'] as const) : (['echo', 'reads'] as const)) {
+      figures[side].set(concurrency, await (side === 'reads' ? ours.readLoad(concurrency, requests) : echo.measure(concurrency, requests)));
+    }
+    const reads = figures.reads.get(concurrency) as LoadResult;
+    const bare = figures.echo.get(concurrency) as LoadResult;
+    say(`round ${round} @${concurrency} reads: ours db/read point ${cell(reads)} | bare broker echo ${cell(bare)} | ours ÷ echo ${(reads.rate / bare.rate).toFixed(2)}×`);
+  }
+  return figures;
+}
+
+function summary(rounds: RoundFigures[], failovers: { side: string; figure: FailoverFigure }[]): string {
+  const lines = ['', `single-row inserts, ${rounds.length} rounds (rate ours ÷ Patroni within each round):`];
+  for (const concurrency of CONCURRENCIES) {
+    const ratios = rounds.map((round) => (round.ours.get(concurrency) as LoadResult).rate / (round.patroni.get(concurrency) as LoadResult).rate);
+    const rate = (side: 'ours' | 'patroni') => median(rounds.map((round) => (round[side].get(concurrency) as LoadResult).rate)).toFixed(0);
+    const p50 = (side: 'ours' | 'patroni') => median(rounds.map((round) => (round[side].get(concurrency) as LoadResult).p50Ms)).toFixed(1);
+    lines.push(
+      `  @${concurrency}: ratios ${ratios.map((ratio) => `${ratio.toFixed(2)}×`).join(' | ')}, median ${median(ratios).toFixed(2)}×; median rates ours ${rate('ours')}/s, Patroni ${rate('patroni')}/s; median p50 ours ${p50('ours')} ms, Patroni ${p50('patroni')} ms`,
+    );
+  }
+  for (const concurrency of CONCURRENCIES) {
+    const ratios = rounds.map((round) => (round.reads.get(concurrency) as LoadResult).rate / (round.echo.get(concurrency) as LoadResult).rate);
+    lines.push(
+      `  reads @${concurrency}, db/read point ÷ bare broker echo: ${ratios.map((ratio) => `${ratio.toFixed(2)}×`).join(' | ')}, median ${median(ratios).toFixed(2)}×${concurrency === 64 ? ' (target ≥ 0.5×)' : ''}`,
+    );
+  }
+  lines.push('failover (SIGKILL → first write acknowledged after it; acknowledged writes lost):');
+  for (const side of ['RideShare', 'Patroni']) {
+    const mine = failovers.filter((entry) => entry.side === side).map((entry) => entry.figure);
+    const times = mine.map((figure) => `${(figure.recoveryMs / 1000).toFixed(2)} s`).join(' | ');
+    lines.push(`  ${side}: ${times || 'none'}; lost ${mine.map((figure) => `${figure.lost} of ${figure.acknowledged}`).join(' | ')}`);
+  }
+  const ours = failovers.filter((entry) => entry.side === 'RideShare').map((entry) => entry.figure.recoveryMs);
+  const theirs = failovers.filter((entry) => entry.side === 'Patroni').map((entry) => entry.figure.recoveryMs);
+  const ratios = ours.map((mine, index) => (theirs[index] ?? Number.NaN) / mine);
+  lines.push(`  Patroni ÷ RideShare, failover by failover: ${ratios.map((ratio) => `${ratio.toFixed(1)}×`).join(' | ')} (target ≥ 20×)`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  say(`hosts anchor: ${ROUNDS} rounds, ${REQUESTS} inserts per side at 64 in flight, ${Math.max(100, Math.floor(REQUESTS / 4))} at 1; ${FAILOVERS} failovers per side; load ${load()}`);
+  const env = await BedFaultEnvironment.start({ placement: 'ha', name: `ha${process.pid}`, log: say });
+  let anchor: PatroniAnchor | undefined;
+  let patroniSide: PatroniSide | undefined;
+  let oursSide: RideShareSide | undefined;
+  let echo: BedEcho | undefined;
+  const stop = async () => {
+    await Promise.allSettled([patroniSide?.close(), oursSide?.close(), echo?.close()]);
+    // The anchor first: each RideShare host's stop waits until nothing runs in its namespace.
+    await anchor?.stop();
+    await env.stop();
+  };
+  process.once('SIGINT', () => void stop().finally(() => process.exit(130)));
+  try {
+    anchor = await PatroniAnchor.start(env.bed, { storeHost: CLIENT_HOST, nodeHosts: ['rides', 'db'] });
+    say(
+      `deployment up (hosts ${Object.entries(env.startFigures.hostUpMs)
+        .map(([host, ms]) => `${host} ${(ms / 1000).toFixed(0)} s`)
+        .join(', ')}); Patroni: ${(await anchor.members()).map((member) => `${member.host} ${member.role}`).join(', ')}`,
+    );
+    patroniSide = new PatroniSide(anchor);
+    oursSide = new RideShareSide(env, await anchor.bridge.url(CLIENT_HOST, ORCHESTRATOR_PORT));
+    await Promise.all([patroniSide.seed(BENCH_USER), oursSide.seed(BENCH_USER)]);
+    echo = await BedEcho.open({ bed: env.bed, password: env.secret('rabbitmq.password'), replierHost: 'db', callerBridge: anchor.bridge, callerHost: CLIENT_HOST });
+    const nextRide = rideMaker(1_900_000_000);
+    const rounds: RoundFigures[] = [];
+    for (let round = 1; round <= ROUNDS; round++) rounds.push(await measureRound(round, oursSide, patroniSide, echo, nextRide));
+    const failovers: { side: string; figure: FailoverFigure }[] = [];
+    for (let index = 1; index <= FAILOVERS; index++) {
+      for (const [side, target] of [
+        ['RideShare', oursSide.failoverTarget()],
+        ['Patroni', patroniSide.failoverTarget()],
+      ] as const) {
+        const figure = await measureFailover(target, `fo${index}${side === 'RideShare' ? 'r' : 'p'}`);
+        failovers.push({ side, figure });
+        say(
+          `failover ${index}, ${side}: killed ${figure.killed}; a write acknowledged again after ${(figure.recoveryMs / 1000).toFixed(2)} s; ${figure.acknowledged} acknowledged, ${figure.lost} lost, ${figure.failedAttempts} attempts failed (load ${load()})`,
+        );
+      }
+    }
+    say(summary(rounds, failovers));
+  } finally {
+    await stop();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`hosts anchor failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
