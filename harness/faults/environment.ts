@@ -266,6 +266,15 @@ export class FaultEnvironment {
     };
   }
 
+  private async supervisedBy(orchestrator: OrchestratorProcess, withinMs: number): Promise<boolean> {
+    const deadline = Date.now() + withinMs;
+    while (Date.now() < deadline) {
+      if ((await this.supervising()) === orchestrator) return true;
+      await sleep(100);
+    }
+    return false;
+  }
+
   private async bootCluster(): Promise<void> {
     fs.mkdirSync(path.join(this.dataDir, 'logs'), { recursive: true });
     if (this.options.workersDiskBytes !== undefined) {
@@ -285,10 +294,15 @@ export class FaultEnvironment {
     const [first, ...others] = this.orchestrators;
     if (!first) throw new Error('no orchestrator');
     first.start();
-    if (!(await first.waitHealthy(90_000))) throw new Error(`orchestrator a did not start: see ${first.logFile}`);
+    // Once the first holds the supervisor lease (before its workers are up), the cluster is told
+    // its slaves and the others start: the slaves start together and the other orchestrators'
+    // start-up overlaps the first one's, instead of each following the last. Every run still
+    // begins with the first supervising and the rest standing by (a seed replays the same choices).
+    if (!(await this.supervisedBy(first, 90_000))) throw new Error(`orchestrator a did not take the supervisor lease: see ${first.logFile}`);
     await this.inspector.setDesiredSlaves(this.options.slaves);
+    for (const other of others) other.start();
+    if (!(await first.waitHealthy(90_000))) throw new Error(`orchestrator a did not start: see ${first.logFile}`);
     for (const other of others) {
-      other.start();
       if (!(await other.waitHealthy(60_000))) throw new Error(`orchestrator ${other.name} did not start: see ${other.logFile}`);
     }
     const problem = await this.waitWhole(60_000);
