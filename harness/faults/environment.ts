@@ -294,14 +294,14 @@ export class FaultEnvironment {
     const [first, ...others] = this.orchestrators;
     if (!first) throw new Error('no orchestrator');
     first.start();
-    // Once the first holds the supervisor lease (before its workers are up), the cluster is told
-    // its slaves and the others start: the slaves start together and the other orchestrators'
-    // start-up overlaps the first one's, instead of each following the last. Every run still
-    // begins with the first supervising and the rest standing by (a seed replays the same choices).
-    if (!(await this.supervisedBy(first, 90_000))) throw new Error(`orchestrator a did not take the supervisor lease: see ${first.logFile}`);
-    await this.inspector.setDesiredSlaves(this.options.slaves);
+    // The others start once the first holds the supervisor lease (before its workers are up), so
+    // that their start-up overlaps its own instead of following it, and every run still begins
+    // with the first supervising and the rest standing by (a seed replays the same choices).
+    if (others.length > 0 && !(await this.supervisedBy(first, 90_000))) throw new Error(`orchestrator a did not take the supervisor lease: see ${first.logFile}`);
     for (const other of others) other.start();
     if (!(await first.waitHealthy(90_000))) throw new Error(`orchestrator a did not start: see ${first.logFile}`);
+    // Not before: a new cluster's start clears its znodes, the desired slaves among them.
+    await this.inspector.setDesiredSlaves(this.options.slaves);
     for (const other of others) {
       if (!(await other.waitHealthy(60_000))) throw new Error(`orchestrator ${other.name} did not start: see ${other.logFile}`);
     }
