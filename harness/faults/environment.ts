@@ -266,6 +266,15 @@ export class FaultEnvironment {
     };
   }
 
+  private async supervisedBy(orchestrator: OrchestratorProcess, withinMs: number): Promise<boolean> {
+    const deadline = Date.now() + withinMs;
+    while (Date.now() < deadline) {
+      if ((await this.supervising()) === orchestrator) return true;
+      await sleep(100);
+    }
+    return false;
+  }
+
   private async bootCluster(): Promise<void> {
     fs.mkdirSync(path.join(this.dataDir, 'logs'), { recursive: true });
     if (this.options.workersDiskBytes !== undefined) {
@@ -285,10 +294,15 @@ export class FaultEnvironment {
     const [first, ...others] = this.orchestrators;
     if (!first) throw new Error('no orchestrator');
     first.start();
+    // The others start once the first holds the supervisor lease (before its workers are up), so
+    // that their start-up overlaps its own instead of following it, and every run still begins
+    // with the first supervising and the rest standing by (a seed replays the same choices).
+    if (others.length > 0 && !(await this.supervisedBy(first, 90_000))) throw new Error(`orchestrator a did not take the supervisor lease: see ${first.logFile}`);
+    for (const other of others) other.start();
     if (!(await first.waitHealthy(90_000))) throw new Error(`orchestrator a did not start: see ${first.logFile}`);
+    // Not before: a new cluster's start clears its znodes, the desired slaves among them.
     await this.inspector.setDesiredSlaves(this.options.slaves);
     for (const other of others) {
-      other.start();
       if (!(await other.waitHealthy(60_000))) throw new Error(`orchestrator ${other.name} did not start: see ${other.logFile}`);
     }
     const problem = await this.waitWhole(60_000);

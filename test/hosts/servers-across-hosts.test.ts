@@ -4,6 +4,8 @@
  * clients running inside a host: an AMQP client given every node keeps working when its node is
  * killed, a ZooKeeper client keeps its session when its server's host is cut off, and nothing
  * the servers started outlives the bed. One cluster for the whole file: forming it takes 20-60 s.
+ * The owner stopped by SIGTERM runs a bed of its own (another name, another subnet), started with
+ * the cluster so that the two form at once instead of one after the other.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
@@ -77,6 +79,33 @@ class Client {
 const bed = new TestBed({ name: `c${process.pid}`, subnet: '10.79.0.0/24' });
 let servers: BedServers;
 
+/** A process owning a one-host bed with servers, which the last test stops with SIGTERM. */
+class ServersOwner {
+  readonly name = `o${process.pid}`;
+  output = '';
+  private readonly child: ChildProcess;
+  constructor() {
+    this.child = spawn('node', ['--import', 'tsx', SERVERS_OWNER, this.name], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+  }
+
+  get exited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  signal(name: NodeJS.Signals): void {
+    this.child.kill(name);
+  }
+
+  /** Whatever the test did, nothing of the owner or its bed is left. */
+  remove(): void {
+    this.child.kill('SIGKILL');
+    tearDown(this.name);
+  }
+}
+let owner: ServersOwner | undefined;
+
 function startClient(host: string, script: string, env: Record<string, string>): Client {
   return new Client(bed.exec(host, ['node', '--import', 'tsx', script], { cwd: REPO, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, hostname: false }));
 }
@@ -87,12 +116,14 @@ function hostOf(address: string | undefined): string | undefined {
 
 describe('servers across hosts', () => {
   beforeAll(async () => {
+    owner = new ServersOwner();
     await bed.up();
     servers = await startBedServers(bed);
     console.log('formed (ms)', servers.formedMs, 'memory (KiB)', servers.memory());
   }, 200_000);
 
   afterAll(async () => {
+    owner?.remove();
     await bed.down();
   }, 60_000);
 
@@ -221,26 +252,23 @@ describe('servers across hosts', () => {
   }, 90_000);
 
   it('leave nothing when the owner of a bed running servers is stopped by SIGTERM', async () => {
-    const name = `o${process.pid}`;
-    const owner = spawn('node', ['--import', 'tsx', SERVERS_OWNER, name], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    owner.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    owner.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    if (!owner) throw new Error('the owner was not started');
+    const { name } = owner;
     try {
-      expect(await waitFor(() => output.includes('up '), 120_000, 100), output).toBe(true);
+      expect(await waitFor(() => owner!.output.includes('up '), 120_000, 100), owner.output).toBe(true);
       const inside = pidsIn(`rs-${name}-solo`);
       const commands = inside.map((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
       expect(commands).toEqual(expect.arrayContaining(['beam.smp', 'epmd', 'java']));
       expect(bedFolders(name)).toHaveLength(1);
-      owner.kill('SIGTERM');
-      expect(await waitFor(() => owner.exitCode !== null || owner.signalCode !== null, 20_000, 50)).toBe(true);
+      owner.signal('SIGTERM');
+      expect(await waitFor(() => owner!.exited, 20_000, 50)).toBe(true);
       expect(inside.filter((pid) => isAlive(pid))).toEqual([]);
       expect(listNamespaces().filter((ns) => ns.startsWith(`rs-${name}-`))).toEqual([]);
       expect(processesNaming(`rs-${name}-servers-`)).toEqual([]);
       expect(bedFolders(name)).toEqual([]);
     } finally {
-      owner.kill('SIGKILL');
-      tearDown(name);
+      owner.remove();
+      owner = undefined;
     }
   }, 150_000);
 });
