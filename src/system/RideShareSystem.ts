@@ -1,8 +1,8 @@
 /**
  * Everything `npm start` runs, and how it ends. Across hosts (a HostPlan, docs/hosts.md) it is
  * this host's share instead: its RabbitMQ cluster node and ZooKeeper ensemble server, one
- * orchestrator (supervising on the database host only), the services the placement puts here and
- * a gateway to every host's instances.
+ * orchestrator (the host's agent, which runs the workers assigned to this host; supervising on the
+ * database host only), the services the placement puts here and a gateway to every host's instances.
  * Start: RabbitMQ and ZooKeeper (found or private),
  * then the first orchestrator (which starts the workers), the other orchestrators (standing by),
  * the users and rides instances and the gateway, each kept running (KeptService). Stop: the services in reverse order, then any worker of the cluster the
@@ -104,8 +104,10 @@ export class RideShareSystem {
       });
     const instances = (name: string, source: string, portVariable: string, list: number[], own: ChildSettings, stopGraceMs?: number) =>
       list.map((port, index) => kept(list.length === 1 ? name : `${name}-${index + 1}`, source, portVariable, port, own, stopGraceMs));
-    // Across hosts only the database host's orchestrator supervises: the workers' data stays on the host they run on.
-    const supervises: Record<string, string> = host ? { ORCHESTRATOR_SUPERVISES: host.isDatabaseHost ? 'on' : 'off' } : {};
+    // Across hosts only the database host's orchestrator supervises (a master restarted from files
+    // starts on its host, where the supervisor keeps them), and every host's orchestrator is that
+    // host's agent: it starts, adopts and stops the workers the supervisor assigns to its host.
+    const supervises: Record<string, string> = host ? { ORCHESTRATOR_SUPERVISES: host.isDatabaseHost ? 'on' : 'off', AGENT_HOST: host.self.name } : {};
     const orchestratorSettings = {
       inherit: ORCHESTRATOR_SETTINGS,
       env: { ...bind, ...supervises, AMQP_URL: env.AMQP_URL, ZK_CONNECT: env.ZK_CONNECT, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL },
