@@ -310,14 +310,44 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
     this.emit('exit', exit);
   }
 
+  /**
+   * A slave on the master's host that placement would now put on another host (one whose agent
+   * came up after it started: the first supervisor, alone at first, starts every worker on its
+   * own host). None while a start is pending or the master's host is unknown.
+   */
+  misplacedSlave(live: readonly { workerId: string; role: 'master' | 'slave' }[]): string | undefined {
+    if (this.pending.size > 0 || !this.watching) return undefined;
+    const master = live.find((worker) => worker.role === 'master');
+    const masterHost = master && this.workers.get(master.workerId)?.host;
+    if (masterHost === undefined) return undefined;
+    const roles = new Map(live.map((worker) => [worker.workerId, worker.role]));
+    for (const slave of live) {
+      if (slave.role !== 'slave' || this.workers.get(slave.workerId)?.host !== masterHost) continue;
+      try {
+        const host = this.options.place({
+          role: 'slave',
+          hosts: [...this.reports.keys()],
+          workersOn: this.workersByHost(roles, slave.workerId),
+          ownHost: this.options.ownHost,
+          fromFiles: false,
+        });
+        if (host !== masterHost) return slave.workerId;
+      } catch {
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
   private listOn(host: string): string[] {
     return [...this.workers.values()].filter((worker) => worker.host === host).map((worker) => worker.handle.workerId);
   }
 
-  private workersByHost(roles: ReadonlyMap<string, 'master' | 'slave'>): Map<string, { role: 'master' | 'slave' }[]> {
+  /** The workers assigned now by host, pending starts included; `except` left out (a slave about to move). */
+  private workersByHost(roles: ReadonlyMap<string, 'master' | 'slave'>, except?: string): Map<string, { role: 'master' | 'slave' }[]> {
     const byHost = new Map<string, { role: 'master' | 'slave' }[]>();
     const add = (host: string, role: 'master' | 'slave') => byHost.set(host, [...(byHost.get(host) ?? []), { role }]);
-    for (const worker of this.workers.values()) add(worker.host, roles.get(worker.handle.workerId) ?? worker.role);
+    for (const worker of this.workers.values()) if (worker.handle.workerId !== except) add(worker.host, roles.get(worker.handle.workerId) ?? worker.role);
     for (const worker of this.pending.values()) add(worker.host, worker.role);
     return byHost;
   }
