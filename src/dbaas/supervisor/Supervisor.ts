@@ -354,13 +354,16 @@ export class Supervisor {
       if (!running.has(worker.workerId)) await this.forgetDead(worker.workerId);
     }
     const registeredIds = new Set(registered.map((worker) => worker.workerId));
-    for (const worker of running.values()) {
-      if (registeredIds.has(worker.workerId) || this.workforce.isStarting(worker.workerId) || this.workforce.isStopping(worker.workerId)) continue;
-      this.options.logger.warn({ workerId: worker.workerId, pid: worker.pid }, 'worker lost its ZooKeeper session; killing it');
-      // Best effort: were it an old master still alive, its commit records are refused once a successor takes its epoch.
-      await this.workforce.killBestEffort(worker.workerId, 'session-lost');
-      await this.forgetDead(worker.workerId);
-    }
+    const sessionLost = [...running.values()].filter((worker) => !registeredIds.has(worker.workerId) && !this.workforce.isStarting(worker.workerId) && !this.workforce.isStopping(worker.workerId));
+    // All at once: each kill may wait its confirmation's bound (a lost host's workers cannot confirm), and the pass waits for them.
+    await Promise.all(
+      sessionLost.map(async (worker) => {
+        this.options.logger.warn({ workerId: worker.workerId, pid: worker.pid }, 'worker lost its ZooKeeper session; killing it');
+        // Best effort: were it an old master still alive, its commit records are refused once a successor takes its epoch.
+        await this.workforce.killBestEffort(worker.workerId, 'session-lost');
+        await this.forgetDead(worker.workerId);
+      }),
+    );
     const live = registered.filter((worker) => running.has(worker.workerId));
     this.failover.noteLiveSet(this.lastSeen.values(), live);
     this.lastSeen = new Map(live.map((worker) => [worker.workerId, worker]));
