@@ -14,6 +14,8 @@ import { replicaFile } from './replica-facts.ts';
 export interface ClusterView {
   orchestratorUrl: string;
   dataDir: string;
+  /** Where a worker's SQLite file is, when not in dataDir (workers on several hosts, each keeping its files). */
+  replicaFileOf?(workerId: string): string;
   /** ZooKeeper's view of the registered workers. */
   workers(): Promise<WorkerInfo[]>;
 }
@@ -68,7 +70,7 @@ async function lookAt(view: ClusterView, options: SettleOptions): Promise<Look> 
   } catch (error) {
     return { problem: `ZooKeeper list failed: ${String(error)}`, workers, pids, seqs: new Map() };
   }
-  const seqs = new Map(options.sameSeq === false ? [] : workers.map((worker) => [worker.workerId, fileSeq(view.dataDir, worker.workerId)]));
+  const seqs = new Map(options.sameSeq === false ? [] : workers.map((worker) => [worker.workerId, fileSeq(view.replicaFileOf?.(worker.workerId) ?? replicaFile(view.dataDir, worker.workerId))]));
   const expected = 1 + options.desiredSlaves;
   const masters = workers.filter((worker) => worker.role === 'master').length;
   const zkPids = workers.map((worker) => worker.pid).sort((a, b) => a - b);
@@ -92,8 +94,7 @@ function sameState(a: Look, b: Look, options: SettleOptions): boolean {
 }
 
 /** -1 when the file is missing or unreadable (a worker still copying its snapshot, say). */
-function fileSeq(dataDir: string, workerId: string): number {
-  const file = replicaFile(dataDir, workerId);
+function fileSeq(file: string): number {
   if (!fs.existsSync(file)) return -1;
   try {
     const db = new Database(file, { readonly: true, fileMustExist: true });

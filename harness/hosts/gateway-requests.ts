@@ -18,6 +18,8 @@ export interface GatewayRequest {
   method?: string;
   url: string;
   body?: unknown;
+  /** An orchestrator's API wants a bearer token (authorization). */
+  headers?: Record<string, string>;
 }
 
 export interface GatewayResult {

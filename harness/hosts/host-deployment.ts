@@ -37,6 +37,15 @@ export interface HostMemory {
   byProgram: Record<string, number>;
 }
 
+/** `<pid> <command line>`, for a process left behind (the pid alone if it is gone meanwhile). */
+function describeProcess(pid: number): string {
+  try {
+    return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim().slice(0, 200)}`;
+  } catch {
+    return String(pid);
+  }
+}
+
 export class HostDeployment {
   readonly dataDirs = new Map<string, string>();
   private readonly running = new Map<string, RunningHost>();
@@ -48,6 +57,8 @@ export class HostDeployment {
     private readonly label: string,
     /** A folder where each host's output is also appended (`<label>-<host>.log`), to read after a failed run; none by default. */
     private readonly logDir?: string,
+    /** Settings of docs/hosts.md's "every other setting" exported on every host besides the plan's, e.g. SCALE_WINDOW_SECONDS. */
+    private readonly settings: Record<string, string> = {},
   ) {}
 
   /** RIDESHARE_HOSTS as docs/hosts.md writes it: name=address for every host, in the bed's order (users, rides, db). */
@@ -68,6 +79,7 @@ export class HostDeployment {
   async start(host: string): Promise<number> {
     const began = performance.now();
     const env = {
+      ...this.settings,
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/root',
       DATA_DIR: this.dataDirs.get(host) as string,
@@ -127,7 +139,7 @@ export class HostDeployment {
     this.running.get(host)?.child.kill('SIGTERM');
     const namespace = this.bed.host(host).namespace;
     if (!(await waitFor(() => pidsIn(namespace).length === 0, timeoutMs, 100)))
-      throw new RideShareError('TIMEOUT', `host ${host}: processes left ${timeoutMs} ms after SIGTERM: ${pidsIn(namespace).join(', ')}`);
+      throw new RideShareError('TIMEOUT', `host ${host}: processes left ${timeoutMs} ms after SIGTERM: ${pidsIn(namespace).map(describeProcess).join('; ')}`);
     const elapsed = performance.now() - began;
     // The workers' own logs stay in DATA_DIR, which goes with the bed: kept beside the host's output.
     const logs = path.join(this.dataDirs.get(host) as string, 'logs');

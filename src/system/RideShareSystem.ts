@@ -1,8 +1,8 @@
 /**
  * Everything `npm start` runs, and how it ends. Across hosts (a HostPlan, docs/hosts.md) it is
  * this host's share instead: its RabbitMQ cluster node and ZooKeeper ensemble server, one
- * orchestrator (supervising on the database host only), the services the placement puts here and
- * a gateway to every host's instances.
+ * orchestrator (the host's agent, which runs the workers assigned to this host; supervising on the
+ * database host only), the services the placement puts here and a gateway to every host's instances.
  * Start: RabbitMQ and ZooKeeper (found or private),
  * then the first orchestrator (which starts the workers), the other orchestrators (standing by),
  * the users and rides instances and the gateway, each kept running (KeptService). Stop: the services in reverse order, then any worker of the cluster the
@@ -19,6 +19,7 @@ import type { Logger } from '../shared/logger.ts';
 import { killClusterWorkers } from '../dbaas/runtime/worker-processes.ts';
 import { KeptService, type RestartPolicy } from './KeptService.ts';
 import { startHostServers } from '../infra/host-servers.ts';
+import { clusterNodeUrl } from '../infra/rabbitmq-cluster-node.ts';
 import { waitForDatabaseHost } from './database-host-ready.ts';
 import type { HostPlan } from './host-plan.ts';
 import { erlangCookieOf, rabbitPasswordOf } from './host-secrets.ts';
@@ -40,6 +41,12 @@ export interface RideShareSystemOptions {
   restart?: Partial<RestartPolicy>;
   /** This host's share of a deployment across hosts; unset: the whole system on this machine. */
   host?: HostPlan;
+}
+
+/** Every RabbitMQ node of the deployment, the database host's first (then this host's, then the other). */
+function databaseNodeFirst(host: HostPlan, password: string): string {
+  const order = [host.databaseHost, host.self, ...host.hosts].filter((each, index, all) => all.indexOf(each) === index);
+  return order.map((each) => clusterNodeUrl(each.address, password)).join(',');
 }
 
 export class RideShareSystem {
@@ -104,11 +111,18 @@ export class RideShareSystem {
       });
     const instances = (name: string, source: string, portVariable: string, list: number[], own: ChildSettings, stopGraceMs?: number) =>
       list.map((port, index) => kept(list.length === 1 ? name : `${name}-${index + 1}`, source, portVariable, port, own, stopGraceMs));
-    // Across hosts only the database host's orchestrator supervises: the workers' data stays on the host they run on.
-    const supervises: Record<string, string> = host ? { ORCHESTRATOR_SUPERVISES: host.isDatabaseHost ? 'on' : 'off' } : {};
+    // Across hosts only the database host's orchestrator supervises (a master restarted from files
+    // starts on its host, where the supervisor keeps them), and every host's orchestrator is that
+    // host's agent: it starts, adopts and stops the workers the supervisor assigns to its host.
+    const supervises: Record<string, string> = host ? { ORCHESTRATOR_SUPERVISES: host.isDatabaseHost ? 'on' : 'off', AGENT_HOST: host.self.name } : {};
+    // Across hosts the orchestrator, and the workers it runs, reach the database host's RabbitMQ node
+    // first: a slave's sync queue (a classic queue, on the node it declares it through) then lives
+    // there, so losing a slave's host loses no queue the master publishes to, which would nack the
+    // master's next sync publish and stop it. The quorum queues' leaders are kept there too.
+    const orchestratorAmqp = host ? databaseNodeFirst(host, rabbitPasswordOf(config)) : env.AMQP_URL;
     const orchestratorSettings = {
       inherit: ORCHESTRATOR_SETTINGS,
-      env: { ...bind, ...supervises, AMQP_URL: env.AMQP_URL, ZK_CONNECT: env.ZK_CONNECT, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL },
+      env: { ...bind, ...supervises, AMQP_URL: orchestratorAmqp, ZK_CONNECT: env.ZK_CONNECT, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL },
     };
     const databaseClient = { ...bind, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL };
     const [supervising, ...standbys] = instances('orchestrator', 'dbaas/orchestrator/main.ts', 'ORCHESTRATOR_PORT', orchestratorPorts, orchestratorSettings, config.ORCHESTRATOR_STOP_GRACE_MS);

@@ -161,3 +161,60 @@ describe('orchestrators as host agents', () => {
     expect(read.body.rows.map((row) => row.username)).toEqual(expect.arrayContaining(['placed', 'unreachable-master']));
   });
 });
+
+describe('a slave started while the master\u2019s host was alone', () => {
+  const cluster = uniqueClusterName('moves');
+  const dirs: string[] = [];
+  const hosts: Record<string, DatabaseServiceHandle> = {};
+  let zk: ZkClient;
+  const secrets = { ZK_AUTH: `rideshare:${randomBytes(16).toString('hex')}`, CLUSTER_KEY: randomBytes(32).toString('hex') };
+  const start = async (host: string) => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-${host}-`));
+    dirs.push(dataDir);
+    hosts[host] = await startDatabaseService({ cluster, dataDir, slaves: 1, agentHost: host, env: { ...secrets, LOG_LEVEL: process.env.AGENTS_LOG_LEVEL ?? 'warn' } });
+    return hosts[host];
+  };
+
+  beforeAll(async () => {
+    zk = new ZkClient({ connect: testServers().zkConnect, sessionTimeoutMs: 4000 });
+    await zk.connect();
+  });
+  afterAll(async () => {
+    for (const service of Object.values(hosts).reverse()) await service.stop().catch(() => undefined);
+    zk?.close();
+    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('moves to a host without the master once that host has an agent: its successor ready there first, the data kept', async () => {
+    const a = await start('a');
+    const hostsOf = async () => Promise.all((await a.orchestrator.workers()).map(async (worker) => ({ ...worker, host: (await readAssignment(zk, cluster, worker.workerId))?.host })));
+    const alone = await hostsOf();
+    expect(alone.map((worker) => `${worker.role}@${worker.host}`).sort()).toEqual(['master@a', 'slave@a']);
+    const write = await post(`${a.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'before-the-move', password } });
+    expect(write.status).toBe(200);
+    const slaveBefore = alone.find((worker) => worker.role === 'slave')!;
+    await start('b');
+    const moved = await until(
+      async () => {
+        const workers = await hostsOf();
+        return workers.length === 2 && workers.every((worker) => worker.ready) && workers.some((worker) => worker.role === 'slave' && worker.host === 'b') ? workers : undefined;
+      },
+      30_000,
+      'the slave moved to host b',
+    );
+    expect(moved.find((worker) => worker.role === 'master')?.host).toBe('a');
+    expect(moved.map((worker) => worker.workerId)).not.toContain(slaveBefore.workerId);
+    // Retired: drained and stopped through its host's agent (it leaves the list before its process ends).
+    await until(() => (alive(slaveBefore.pid) ? undefined : true), 15_000, 'the moved slave\u2019s process gone');
+    // A read is safe to send again: one the retiring slave had taken may time out on a loaded machine.
+    const read = await until(
+      async () => {
+        const answer = await post<{ rows: { username: string }[] }>(`${hosts.b!.orchestratorUrl}/api/v1/db/read`, { table: 'users', where: { username: 'before-the-move' } });
+        return answer.status === 200 ? answer : undefined;
+      },
+      20_000,
+      'a read through host b answered',
+    );
+    expect(read.body.rows.map((row) => row.username)).toEqual(['before-the-move']);
+  });
+});

@@ -83,10 +83,16 @@ function unregisteredWorker(cluster: string, workerId: string) {
   };
 }
 
-/** A process that only sleeps but carries a worker's tag, as a stand-in for a worker. */
-async function taggedSleeper(cluster: string, workerId: string): Promise<number> {
+/**
+ * A process that only sleeps but carries a worker's tag, as a stand-in for a worker; with
+ * `ownNetwork`, in a network namespace of its own (`unshare --net` execs it with the same pid),
+ * as another host of a test bed would run it.
+ */
+async function taggedSleeper(cluster: string, workerId: string, ownNetwork = false): Promise<number> {
   const tag = workerTag(cluster, workerId);
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 60_000)', '--', tag], { detached: true, stdio: 'ignore' });
+  const command = [process.execPath, '-e', 'setInterval(() => {}, 60_000)', '--', tag];
+  const [program, ...args] = (ownNetwork ? ['unshare', '--net', ...command] : command) as [string, ...string[]];
+  const child = spawn(program, args, { detached: true, stdio: 'ignore' });
   child.unref();
   const pid = child.pid as number;
   started.add(pid);
@@ -172,6 +178,31 @@ describe('ProcessRuntime adoption', () => {
     // The worker it knew is gone (reported once); the process now holding the pid is untouched.
     expect(exits).toEqual([{ workerId: 's-reused', pid, code: null, signal: null }]);
     expect(isAlive(pid)).toBe(true);
+  });
+
+  it("adopts and clears away only the workers of its own network namespace: another host's on the same machine are left alone", async () => {
+    const cluster = uniqueCluster('netns');
+    const here = await taggedSleeper(cluster, 's-here');
+    const elsewhere = await taggedSleeper(cluster, 's-elsewhere', true);
+    expect(
+      findClusterWorkers(cluster)
+        .map((worker) => worker.pid)
+        .sort(),
+    ).toEqual([here, elsewhere].sort());
+    expect(findClusterWorkers(cluster, { thisNetworkNamespaceOnly: true }).map((worker) => worker.pid)).toEqual([here]);
+    const adopting = newRuntime(cluster);
+    expect((await adopting.adopt()).map((handle) => handle.pid)).toEqual([here]);
+    await adopting.close();
+    expect(isAlive(here)).toBe(false);
+    // A fresh start (no adoption) kills an earlier run's workers: only those of its own namespace.
+    const stray = await taggedSleeper(cluster, 's-stray');
+    const fresh = newRuntime(cluster);
+    const handle = await fresh.start(unregisteredWorker(cluster, 's-new'));
+    started.add(handle.pid);
+    expect(await waitFor(() => !isAlive(stray), 5000)).toBe(true);
+    expect(isAlive(elsewhere)).toBe(true);
+    await fresh.close();
+    expect(isAlive(elsewhere)).toBe(true);
   });
 
   it('killClusterWorkers stops every worker of the cluster and nothing else', async () => {

@@ -8,11 +8,11 @@
  * answering a read.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WorkerInfo } from '../../../src/dbaas/coordination/worker-registry.ts';
-import { workerFileOwners, workersDirOf } from '../../../src/dbaas/worker/files.ts';
+import { workerDbFile, workerFileOwners, workersDirOf } from '../../../src/dbaas/worker/files.ts';
 import { DEFAULT_ZK_USER } from '../../../src/shared/config.ts';
 import { sleep } from '../../../src/shared/timeout.ts';
 import { call } from '../../chaos/client.ts';
@@ -104,14 +104,20 @@ export class BedFaultEnvironment {
     return this.deployment.dataDirs.get(DB_HOST) as string;
   }
 
-  /** The replicas' folder on the db host, where the checker reads every worker's file. */
-  get workersDir(): string {
-    return workersDirOf(this.dataDir);
+  /** The replicas' folder of every host: each host's agent keeps its workers' files in its own DATA_DIR. */
+  get workersDirs(): string[] {
+    return BED_HOSTS.map((host) => workersDirOf(this.deployment.dataDirs.get(host) as string));
   }
 
-  /** Every worker with a file in the db host's data folder, whatever ZooKeeper lists. */
+  /** Every worker with a file in some host's data folder, whatever ZooKeeper lists. */
   workerIdsFromFiles(): string[] {
-    return workerFileOwners(this.workersDir);
+    return [...new Set(this.workersDirs.flatMap((dir) => workerFileOwners(dir)))];
+  }
+
+  /** A worker's SQLite file on the host that ran it (a worker id is the cluster's alone); the db host's when no host has one. */
+  replicaFileOf(workerId: string): string {
+    const files = this.workersDirs.map((dir) => workerDbFile(dir, workerId));
+    return files.find((file) => existsSync(file)) ?? workerDbFile(workersDirOf(this.dataDir), workerId);
   }
 
   /**
@@ -121,6 +127,13 @@ export class BedFaultEnvironment {
    */
   async desiredSlaves(): Promise<number> {
     return (await this.inspector.desiredSlaves().catch(() => undefined)) ?? 1;
+  }
+
+  /** The hosts that hold no master and run a slave now (by the registered workers' pids, each in its host's namespace). */
+  async slaveHosts(): Promise<BedHost[]> {
+    const workers = await this.inspector.workers();
+    const hostOf = (pid: number) => NON_DB_HOSTS.find((host) => this.bed.pids(host).includes(pid));
+    return NON_DB_HOSTS.filter((host) => workers.some((worker) => worker.role === 'slave' && hostOf(worker.pid) === host));
   }
 
   secret(file: string): string {
@@ -145,7 +158,7 @@ export class BedFaultEnvironment {
   }
 
   view(): ClusterView {
-    return { orchestratorUrl: this.orchestratorUrl(DB_HOST), dataDir: this.dataDir, workers: () => this.inspector.workers() };
+    return { orchestratorUrl: this.orchestratorUrl(DB_HOST), dataDir: this.dataDir, replicaFileOf: (workerId) => this.replicaFileOf(workerId), workers: () => this.inspector.workers() };
   }
 
   /** Why the deployment is not whole, or undefined when it is (the workers as ZooKeeper lists them either way). */

@@ -18,6 +18,7 @@ import { type BedFaultEnvironment, type BedHost, NON_DB_HOSTS } from './bed-faul
 export const BED_FAULT_KINDS = [
   'users-host-crash',
   'rides-host-crash',
+  'slave-host-crash',
   'host-crash-wiped',
   'users-host-freeze',
   'rabbitmq-node-loss',
@@ -39,6 +40,7 @@ const SERVER_BACK_TIMEOUT_MS = 60_000;
 export const BED_DESCRIPTIONS: Record<BedFaultName, string> = {
   'users-host-crash': 'every process of the users host killed at once (traffic dropped first), restarted with npm start -- --host users',
   'rides-host-crash': 'every process of the rides host killed at once, restarted with npm start -- --host rides',
+  'slave-host-crash': 'the users or the rides host, whichever runs a slave (the first in the seeded order if both), crashed with its slave, restarted with npm start -- --host',
   'host-crash-wiped': 'users or rides crashed and its DATA_DIR emptied; the secrets copied back, then npm start -- --host',
   'users-host-freeze': 'SIGSTOP to every process of the users host past the ZooKeeper session (4 s), then SIGCONT',
   'rabbitmq-node-loss': "SIGKILL of users' or rides' RabbitMQ node only; the host's npm start runs it again",
@@ -72,6 +74,10 @@ export async function injectBedFault(kind: BedFaultName, ctx: BedInjectionContex
       return crash(ctx, 'users', false);
     case 'rides-host-crash':
       return crash(ctx, 'rides', false);
+    case 'slave-host-crash': {
+      const crashed = await crash(ctx, await slaveHost(ctx), false);
+      return { ...crashed, detail: `${crashed.detail}; a slave of the database lost with it` };
+    }
     case 'host-crash-wiped':
       return crash(ctx, pick(ctx.random), true);
     case 'users-host-freeze':
@@ -106,6 +112,14 @@ export async function injectBedFault(kind: BedFaultName, ctx: BedInjectionContex
 
 function pick(random: Random): BedHost {
   return NON_DB_HOSTS[random.int(0, NON_DB_HOSTS.length - 1)] as BedHost;
+}
+
+/** A host that holds no master and runs a slave now: losing it loses that slave. */
+async function slaveHost(ctx: BedInjectionContext): Promise<BedHost> {
+  const hosts = await ctx.env.slaveHosts();
+  if (hosts.length === 0) throw new RideShareError('INTERNAL', 'no slave runs on users or rides: every slave is on the master\u2019s host');
+  const first = pick(ctx.random);
+  return hosts.includes(first) ? first : (hosts[0] as BedHost);
 }
 
 async function restartHost(env: BedFaultEnvironment, host: BedHost): Promise<number> {

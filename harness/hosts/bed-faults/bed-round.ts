@@ -5,15 +5,15 @@
  * that holds no master, held, and undone; then the round waits until the deployment is whole
  * (heal: from the injection until every host's orchestrator and gateway is ready and a probe
  * write is acknowledged), the database settles, and the history checker compares what the
- * clients were told with every replica: those ZooKeeper lists and those found as files in the
- * db host's DATA_DIR. The users and rides the gateways acknowledged must be in every replica too.
+ * clients were told with every replica: those ZooKeeper lists and those found as files in any
+ * host's DATA_DIR (each host's agent keeps its workers' files in its own). The users and rides the gateways acknowledged must be in every replica too.
  */
 import Database from 'better-sqlite3';
 import { positionIfReadable } from '../../../src/dbaas/replication/replica-file.ts';
 import { sleep } from '../../../src/shared/timeout.ts';
 import { buildReport, type CheckReport } from '../../chaos/checker.ts';
 import { Random } from '../../chaos/prng.ts';
-import { readReplicaFacts, replicaFile, type ReplicaFacts } from '../../chaos/replica-facts.ts';
+import { readReplicaFacts, type ReplicaFacts } from '../../chaos/replica-facts.ts';
 import { settle } from '../../chaos/settle.ts';
 import { Workload, type Ledger } from '../../chaos/workload.ts';
 import type { FiguresRound } from '../../faults/figures.ts';
@@ -56,7 +56,7 @@ const DEFAULT_HEAL_TIMEOUT_MS = 180_000;
 /** Past this long after the harm, the highly available placement answers every route through the other gateways. */
 export const NOTICE_MS = 15_000;
 /** Kinds after which the ha placement must keep every route answering through the hosts the fault spares. */
-const ROUTES_MUST_ANSWER: readonly BedFaultName[] = ['users-host-crash', 'rides-host-crash', 'host-crash-wiped', 'users-host-freeze', 'partition-both'];
+const ROUTES_MUST_ANSWER: readonly BedFaultName[] = ['users-host-crash', 'rides-host-crash', 'slave-host-crash', 'host-crash-wiped', 'users-host-freeze', 'partition-both'];
 
 export async function runBedRound(options: BedRoundOptions): Promise<BedRoundResult> {
   const { env, kind } = options;
@@ -143,7 +143,7 @@ export async function runBedRound(options: BedRoundOptions): Promise<BedRoundRes
   const verdict = failures.length === 0 ? 'PASS' : 'FAIL';
   const lines = [
     report.text.replace(/\nFAILURES:[\s\S]*$/, '').replace(/: (PASS|FAIL) ===/, `: ${verdict} ===`),
-    `replicas checked: ${replicas.map((replica) => replica.workerId).join(', ')} (${notes.fromFiles} found only as files in the db host's DATA_DIR; ${notes.behind.length ? `behind, not checked: ${notes.behind.join(', ')}` : 'none behind'})`,
+    `replicas checked: ${replicas.map((replica) => replica.workerId).join(', ')} (${notes.fromFiles} found only as files in a host's DATA_DIR; ${notes.behind.length ? `behind, not checked: ${notes.behind.join(', ')}` : 'none behind'})`,
     `through the gateways: ${routes.ackedUsers.length} users and ${routes.ackedRides.length} rides acknowledged; during the fault ${routeVerdict.summary}`,
     `fault: ${detail}; held ${injection ? (injection.heldMs / 1000).toFixed(1) : '?'} s → ${record.healMs !== undefined ? `healed in ${(record.healMs / 1000).toFixed(1)} s` : `NOT healed (${record.notHealed})`}`,
     ...(failures.length > 0 ? ['FAILURES:', ...failures.map((line) => `  ${line}`)] : []),
@@ -152,7 +152,7 @@ export async function runBedRound(options: BedRoundOptions): Promise<BedRoundRes
 }
 
 /**
- * The replicas the checker reads: every worker ZooKeeper lists, and every worker file in the db
+ * The replicas the checker reads: every worker ZooKeeper lists, and every worker file in any
  * host's data folder that claims the last acknowledged write (a file behind it is a retired or
  * half-made copy, named in the report but not held to the writes).
  */
@@ -162,7 +162,7 @@ function replicasToCheck(env: BedFaultEnvironment, listed: readonly string[], mi
   const behind: string[] = [];
   let fromFiles = 0;
   for (const workerId of new Set([...listed, ...env.workerIdsFromFiles()])) {
-    const file = replicaFile(env.dataDir, workerId);
+    const file = env.replicaFileOf(workerId);
     const isListed = listed.includes(workerId);
     if (!isListed) {
       const position = positionIfReadable(file);

@@ -72,6 +72,8 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
   private readonly unreachable = new Set<string>();
   /** Workers of unreachable hosts seen registered: their registration vanishing means their end. */
   private readonly seenRegistered = new Set<string>();
+  /** Workers of unreachable hosts never seen registered there, since when (a start's bound ends their wait). */
+  private readonly unregisteredSince = new Map<string, number>();
   /** Handles already given out by start() or adopt(). */
   private readonly claimed = new Set<string>();
   private readonly lifecycle = new RuntimeLifecycle();
@@ -232,6 +234,7 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
     if (!report?.settled) return this.hostGone(host);
     this.reports.set(host, report);
     this.unreachable.delete(host);
+    for (const workerId of this.listOn(host)) this.unregisteredSince.delete(workerId);
     await this.applyReport(host, report);
   }
 
@@ -285,18 +288,25 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
 
   /**
    * An unreachable host's worker is gone once its registration is (its session expired). One not
-   * registered yet (a worker still starting registers a moment after its process starts) stays:
-   * the supervisor gives it its time to be ready, as to any starting worker.
+   * registered yet (a worker still starting registers a moment after its process starts) stays
+   * for as long as a start may take: the supervisor gives it its time to be ready, as to any
+   * starting worker. Past that bound it is gone too: its registration may have expired before its
+   * host's agent did (both sessions end together when a host is lost), and it was then never seen.
    */
   private async checkUnreachable(): Promise<void> {
     if (this.unreachable.size === 0 || !this.watching) return;
+    const now = Date.now();
     for (const [workerId, worker] of this.workers) {
       if (!this.unreachable.has(worker.host)) continue;
       if (await readWorker(this.options.zk, this.options.cluster, workerId)) {
         this.seenRegistered.add(workerId);
+        this.unregisteredSince.delete(workerId);
         continue;
       }
-      if (this.seenRegistered.has(workerId)) this.exited({ workerId, pid: worker.handle.pid, code: null, signal: null });
+      const since = this.unregisteredSince.get(workerId) ?? now;
+      this.unregisteredSince.set(workerId, since);
+      const waitedOut = now - since > (this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+      if (this.seenRegistered.has(workerId) || waitedOut) this.exited({ workerId, pid: worker.handle.pid, code: null, signal: null });
     }
   }
 
@@ -304,20 +314,51 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
     this.workers.delete(exit.workerId);
     this.claimed.delete(exit.workerId);
     this.seenRegistered.delete(exit.workerId);
+    this.unregisteredSince.delete(exit.workerId);
     for (const resolve of this.gone.get(exit.workerId) ?? []) resolve();
     this.gone.delete(exit.workerId);
     void removeAssignment(this.options.zk, this.options.cluster, exit.workerId).catch(() => undefined);
     this.emit('exit', exit);
   }
 
+  /**
+   * A slave on the master's host that placement would now put on another host (one whose agent
+   * came up after it started: the first supervisor, alone at first, starts every worker on its
+   * own host). None while a start is pending or the master's host is unknown.
+   */
+  misplacedSlave(live: readonly { workerId: string; role: 'master' | 'slave' }[]): string | undefined {
+    if (this.pending.size > 0 || !this.watching) return undefined;
+    const master = live.find((worker) => worker.role === 'master');
+    const masterHost = master && this.workers.get(master.workerId)?.host;
+    if (masterHost === undefined) return undefined;
+    const roles = new Map(live.map((worker) => [worker.workerId, worker.role]));
+    for (const slave of live) {
+      if (slave.role !== 'slave' || this.workers.get(slave.workerId)?.host !== masterHost) continue;
+      try {
+        const host = this.options.place({
+          role: 'slave',
+          hosts: [...this.reports.keys()],
+          workersOn: this.workersByHost(roles, slave.workerId),
+          ownHost: this.options.ownHost,
+          fromFiles: false,
+        });
+        if (host !== masterHost) return slave.workerId;
+      } catch {
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
   private listOn(host: string): string[] {
     return [...this.workers.values()].filter((worker) => worker.host === host).map((worker) => worker.handle.workerId);
   }
 
-  private workersByHost(roles: ReadonlyMap<string, 'master' | 'slave'>): Map<string, { role: 'master' | 'slave' }[]> {
+  /** The workers assigned now by host, pending starts included; `except` left out (a slave about to move). */
+  private workersByHost(roles: ReadonlyMap<string, 'master' | 'slave'>, except?: string): Map<string, { role: 'master' | 'slave' }[]> {
     const byHost = new Map<string, { role: 'master' | 'slave' }[]>();
     const add = (host: string, role: 'master' | 'slave') => byHost.set(host, [...(byHost.get(host) ?? []), { role }]);
-    for (const worker of this.workers.values()) add(worker.host, roles.get(worker.handle.workerId) ?? worker.role);
+    for (const worker of this.workers.values()) if (worker.handle.workerId !== except) add(worker.host, roles.get(worker.handle.workerId) ?? worker.role);
     for (const worker of this.pending.values()) add(worker.host, worker.role);
     return byHost;
   }

@@ -27,6 +27,11 @@ const DEFAULT_GRACE_MS = 5000;
  * was most of the gap between an idle worker and one holding 100,000 rides (see BENCHMARKS.md).
  */
 const WORKER_NODE_FLAGS = ['--max-semi-space-size=4'];
+/**
+ * A runtime adopts and clears away only the workers of its own network namespace: its own
+ * children run there, and hosts sharing one machine's processes (a test bed) keep theirs apart.
+ */
+const OWN_NAMESPACE = { thisNetworkNamespaceOnly: true } as const;
 /** How often an adopted worker (not our child: no exit event) is checked for life. */
 const ADOPTED_POLL_MS = 100;
 
@@ -97,7 +102,7 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
     this.lifecycle.assertOpen('adopt workers');
     this.claimed = true;
     const adopted: WorkerHandle[] = [];
-    for (const found of findClusterWorkers(this.options.cluster)) {
+    for (const found of findClusterWorkers(this.options.cluster, OWN_NAMESPACE)) {
       if (this.workers.has(found.workerId)) continue;
       const handle: WorkerHandle = { workerId: found.workerId, pid: found.pid };
       this.workers.set(found.workerId, { handle, process: found, exited: this.watchAdopted(found) });
@@ -125,7 +130,7 @@ export class ProcessRuntime extends EventEmitter<WorkerRuntimeEvents> implements
    */
   private killStrays(): void {
     this.claimed = true;
-    for (const stray of findClusterWorkers(this.options.cluster)) {
+    for (const stray of findClusterWorkers(this.options.cluster, OWN_NAMESPACE)) {
       if (this.workers.has(stray.workerId)) continue;
       this.options.logger?.warn({ workerId: stray.workerId, pid: stray.pid }, 'killing a worker process of an earlier run');
       signalWorker(stray, 'SIGKILL');

@@ -47,6 +47,12 @@ export interface WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
    */
   adopt(): Promise<WorkerHandle[]>;
   /**
+   * A runtime that places workers on hosts: a slave it would place elsewhere now (it shares the
+   * master's host while a host without the master has an agent), which the supervisor moves
+   * there. Runtimes of one host have none and need not implement it.
+   */
+  misplacedSlave?(live: readonly { workerId: string; role: 'master' | 'slave' }[]): string | undefined;
+  /**
    * Stops every worker this runtime started or adopted, once the starts in progress have finished;
    * from then on it starts and adopts nothing. Idempotent: a second call waits for the first.
    */

@@ -30,29 +30,35 @@ export function signalWorker(worker: WorkerProcess, signal: NodeJS.Signals): boo
   return signalIdentified(worker, signal, { group: true, check: () => commandLine(worker.pid)?.includes(worker.tag) ?? false });
 }
 
-/** Every live worker process of the cluster on this machine, found by its tag. */
-export function findClusterWorkers(cluster: string): WorkerProcess[] {
+export interface FindWorkersOptions {
+  /**
+   * Only workers in this process's network namespace: hosts that share one machine's processes
+   * (a test bed's, each host a network namespace) must leave each other's workers alone. A worker
+   * runs where the runtime that started it runs, so on a machine of its own this drops nothing.
+   */
+  thisNetworkNamespaceOnly?: boolean;
+}
+
+/** Every live worker process of the cluster on this machine (or in this network namespace), found by its tag. */
+export function findClusterWorkers(cluster: string, options: FindWorkersOptions = {}): WorkerProcess[] {
   const prefix = `${TAG_PREFIX}${cluster}/`;
+  const own = options.thisNetworkNamespaceOnly ? networkNamespaceOf('self') : undefined;
   const found: WorkerProcess[] = [];
   for (const pid of listPids()) {
     const before = identify(pid);
     const tag = before && commandLine(pid)?.find((arg) => arg.startsWith(prefix));
     // Identified again after reading the tag: the pid may have changed hands between the reads.
     if (!before || !tag || identify(pid)?.startTime !== before.startTime) continue;
+    if (own !== undefined && networkNamespaceOf(pid) !== own) continue;
     const workerId = tag.slice(prefix.length);
     found.push({ ...before, workerId, tag });
   }
   return found;
 }
 
-export interface KillClusterWorkersOptions {
+export interface KillClusterWorkersOptions extends FindWorkersOptions {
   /** SIGTERM first, SIGKILL after this; 0 sends SIGKILL at once. */
   graceMs: number;
-  /**
-   * Only workers in this process's network namespace: hosts of a test bed share one machine's
-   * processes, and one host's `npm start` must leave the other hosts' workers alone.
-   */
-  thisNetworkNamespaceOnly?: boolean;
 }
 
 function networkNamespaceOf(pid: number | 'self'): string | undefined {
@@ -68,8 +74,7 @@ function networkNamespaceOf(pid: number | 'self'): string | undefined {
  * the orchestrator that should have stopped them is gone). Resolves with those it found.
  */
 export async function killClusterWorkers(cluster: string, options: KillClusterWorkersOptions): Promise<WorkerProcess[]> {
-  const own = networkNamespaceOf('self');
-  const workers = findClusterWorkers(cluster).filter((worker) => !options.thisNetworkNamespaceOnly || networkNamespaceOf(worker.pid) === own);
+  const workers = findClusterWorkers(cluster, options);
   await Promise.all(
     workers.map((worker) => {
       // Alive while the process is (pid and start time), not while its tag shows: a process on its

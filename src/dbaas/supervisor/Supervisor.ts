@@ -75,6 +75,8 @@ export class Supervisor {
   private slavesToReplace = 0;
   /** A pass failing the same way each second is logged once, then every 30 s. */
   private readonly passFailures: RepeatedErrorLog;
+  /** A slave moving off the master's host: its successor starts first, so one slave more is wanted meanwhile. */
+  private moving = false;
   /** The last out-of-bounds desired count logged, so a pass a second does not repeat it. */
   private clampedFrom: number | undefined;
 
@@ -286,13 +288,16 @@ export class Supervisor {
     const active = current.filter((worker) => worker.role === 'slave' && !this.workforce.isRetiring(worker.workerId));
     // A slave that just turned ready is registered and still starting for a moment: count it once.
     const slaves = new Set([...active.map((worker) => worker.workerId), ...this.workforce.startingIds()]).size;
-    const wanted = await this.wantedSlaves();
+    // Read with the slaves counted: a move ends (moving cleared) in the same step as its slave's retirement begins.
+    const moving = this.moving ? 1 : 0;
+    const wanted = (await this.wantedSlaves()) + moving;
     for (let i = slaves; i < wanted; i += 1) {
       const replacing = this.slavesToReplace > 0;
       if (replacing) this.slavesToReplace -= 1;
       void this.startSlaveInBackground(replacing ? 'replacement' : 'scale-out');
     }
     if (slaves >= wanted) this.slavesToReplace = 0;
+    if (slaves === wanted && this.workforce.startingIds().size === 0) this.moveMisplacedSlave(current);
     if (slaves <= wanted) return;
     // Scale in: the newest ready slaves go, drained (reads in flight answered).
     const victims = scaleInVictims(
@@ -300,6 +305,32 @@ export class Supervisor {
       slaves - wanted,
     );
     for (const victim of victims) void this.retireInBackground(victim);
+  }
+
+  /**
+   * Workers placed on hosts: a slave on the master's host moves to a host without the master once
+   * one can take it (its agent came up after the slave started). The successor starts there
+   * first and the slave retires once it is ready, so the cluster never has fewer slaves.
+   */
+  private moveMisplacedSlave(live: readonly WorkerInfo[]): void {
+    if (this.moving || !live.every((worker) => worker.ready) || !live.some((worker) => worker.role === 'master')) return;
+    const misplaced = this.options.runtime.misplacedSlave?.(live);
+    if (misplaced === undefined) return;
+    this.moving = true;
+    void (async () => {
+      try {
+        this.options.logger.info({ workerId: misplaced }, 'moving a slave off the master\u2019s host: its successor starts on another host first');
+        await this.startWorker('slave', 'replacement');
+        // No pass runs between these two lines: the next one counts the slave as retiring, not as wanted.
+        this.moving = false;
+        await this.retire(misplaced);
+      } catch (error) {
+        this.options.logger.warn({ err: error, workerId: misplaced }, 'moving a slave off the master\u2019s host failed');
+      } finally {
+        this.moving = false;
+        this.schedule();
+      }
+    })();
   }
 
   private async retireInBackground(worker: WorkerInfo): Promise<void> {
@@ -323,13 +354,16 @@ export class Supervisor {
       if (!running.has(worker.workerId)) await this.forgetDead(worker.workerId);
     }
     const registeredIds = new Set(registered.map((worker) => worker.workerId));
-    for (const worker of running.values()) {
-      if (registeredIds.has(worker.workerId) || this.workforce.isStarting(worker.workerId) || this.workforce.isStopping(worker.workerId)) continue;
-      this.options.logger.warn({ workerId: worker.workerId, pid: worker.pid }, 'worker lost its ZooKeeper session; killing it');
-      // Best effort: were it an old master still alive, its commit records are refused once a successor takes its epoch.
-      await this.workforce.killBestEffort(worker.workerId, 'session-lost');
-      await this.forgetDead(worker.workerId);
-    }
+    const sessionLost = [...running.values()].filter((worker) => !registeredIds.has(worker.workerId) && !this.workforce.isStarting(worker.workerId) && !this.workforce.isStopping(worker.workerId));
+    // All at once: each kill may wait its confirmation's bound (a lost host's workers cannot confirm), and the pass waits for them.
+    await Promise.all(
+      sessionLost.map(async (worker) => {
+        this.options.logger.warn({ workerId: worker.workerId, pid: worker.pid }, 'worker lost its ZooKeeper session; killing it');
+        // Best effort: were it an old master still alive, its commit records are refused once a successor takes its epoch.
+        await this.workforce.killBestEffort(worker.workerId, 'session-lost');
+        await this.forgetDead(worker.workerId);
+      }),
+    );
     const live = registered.filter((worker) => running.has(worker.workerId));
     this.failover.noteLiveSet(this.lastSeen.values(), live);
     this.lastSeen = new Map(live.map((worker) => [worker.workerId, worker]));
