@@ -11,7 +11,7 @@
  *
  * Stopping is SIGTERM (rabbitmq-server's trap stops its node, `rabbitmqctl stop` can hang on a
  * node back from a pause), SIGKILL to the group after the grace; then the host's epmd, if this
- * start is what started it.
+ * start is what started it (ownEpmd).
  */
 import { RideShareError } from '../shared/errors.ts';
 import { execFile } from 'node:child_process';
@@ -36,7 +36,6 @@ export const FORM_TIMEOUT_MS = 300_000;
 const EPMD_PORT = 4369;
 const RABBIT_STOP_GRACE_MS = 15_000;
 const ZOOKEEPER_STOP_GRACE_MS = 5000;
-const CLEAN_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 const execFileP = promisify(execFile);
 
 export interface HostServersOptions {
@@ -116,6 +115,33 @@ async function until(what: string, deadline: number, failed: () => string | unde
   }
 }
 
+/** How long epmd may take to listen once started. */
+const EPMD_LISTEN_MS = 10_000;
+
+/**
+ * The host's epmd (Erlang's port mapper, which the node and every `rabbitmqctl` register with),
+ * started here as a server of the host's own when none runs, so that it stops with the node: left
+ * to rabbitmq-server, it is a daemon nobody owns, and `epmd -kill` refuses while any Erlang node
+ * (a `rabbitmqctl` still winding down) is registered, which left it running after a host's stop.
+ * Undefined when one already ran (another owner's: left alone).
+ */
+async function ownEpmd(dataDir: string, logger: Logger): Promise<KeptServer | undefined> {
+  if (await portAccepts(EPMD_PORT)) return undefined;
+  const dir = path.join(dataDir, 'servers');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const epmd = new KeptServer({ name: 'epmd', argv: ['epmd', '-port', String(EPMD_PORT)], cwd: dir, logFile: path.join(dir, 'epmd.log'), graceMs: 2000, logger });
+  const listenBy = Date.now() + EPMD_LISTEN_MS;
+  while (!(await portAccepts(EPMD_PORT))) {
+    const exited = epmd.exited();
+    if (exited !== undefined || Date.now() > listenBy) {
+      await epmd.stop();
+      throw new RideShareError('START_FAILED', `epmd did not listen on ${EPMD_PORT}: ${exited ?? `not within ${EPMD_LISTEN_MS} ms`}`);
+    }
+    await sleep(50);
+  }
+  return epmd;
+}
+
 /** This host's RabbitMQ node's folder (configuration, cookie, database, logs) in DATA_DIR. */
 export function rabbitNodeDirOf(dataDir: string): string {
   return path.join(dataDir, 'servers', 'rabbitmq-node');
@@ -131,7 +157,6 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
   ] as const) {
     if (await portAccepts(port)) throw new RideShareError('START_FAILED', `port ${port} is already taken on this host: a ${what} still runs (an earlier start that was killed?); stop it first`);
   }
-  const epmdWasRunning = await portAccepts(EPMD_PORT);
   const rabbitDir = rabbitNodeDirOf(options.dataDir);
   const zookeeperDir = path.join(options.dataDir, 'servers', 'zookeeper-server');
   await mkdir(rabbitDir, { recursive: true, mode: 0o700 });
@@ -139,6 +164,8 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
   const rabbitLaunch = await prepareRabbitClusterNode({ dir: rabbitDir, host: self.name, hosts: hosts.map((host) => host.name), cookie: options.cookie, password: options.password });
   // ZooKeeper's members are reached by address; the id follows the order of RIDESHARE_HOSTS on every host.
   const zookeeperLaunch = await prepareZooKeeperEnsembleServer({ dir: zookeeperDir, host: self.address, hosts: hosts.map((host) => host.address) });
+  // Before the node, so that it registers with this one instead of starting a daemon of its own.
+  const epmd = await ownEpmd(options.dataDir, logger);
   const rabbitProcess = new KeptServer({
     name: `RabbitMQ node ${rabbitLaunch.node}`,
     argv: rabbitLaunch.argv,
@@ -156,10 +183,7 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
     logger,
   });
   const selfFirst = [self, ...hosts.filter((host) => host.name !== self.name)];
-  const stopEpmd = async () => {
-    if (epmdWasRunning) return;
-    await execFileP('epmd', ['-kill'], { env: { PATH: CLEAN_PATH }, timeout: 5000 }).catch(() => undefined);
-  };
+  const stopEpmd = async () => epmd?.stop();
   const membership: Membership = { self: rabbitLaunch.node, nodes: hosts.map((host) => rabbitNodeName(host.name)), cli: rabbitLaunch.cli, logger };
   const checks: RepeatingCheck[] = [];
   const strayWhileStarting = new StrayNode(membership);
@@ -194,6 +218,7 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
     // Up: from now on a server that dies is started again, and rejoins with its data.
     rabbitProcess.keep();
     zookeeperProcess.keep();
+    epmd?.keep();
     checks.push(watchForStray(membership));
     if (options.keepsQueueLeaders) checks.push(keepQueueLeaders({ node: rabbitLaunch.node, vhost: PRIVATE_VHOST, cli: rabbitLaunch.cli, logger }));
   } catch (error) {
