@@ -1,8 +1,10 @@
 /**
- * Finds or starts the servers every test file shares. ZooKeeper is always a private instance with
- * tickTime 200 ms, so tests can use sessions as short as 400 ms and never see another user's
- * znodes; RabbitMQ is the local broker when one answers (tests prefix their queues with a unique
- * cluster name), else a private node. TEST_AMQP_URL / TEST_ZK_CONNECT point at other servers.
+ * Starts the servers every test file shares. ZooKeeper is always a private instance with tickTime
+ * 200 ms, so tests can use sessions as short as 400 ms and never see another user's znodes.
+ * RabbitMQ is always a private node too: a machine's own broker on 5672 is shared with whatever
+ * else runs there, and one that stopped answering mid-run (seen here: it accepted connections and
+ * never completed a handshake again) failed every later file that needs a broker. TEST_AMQP_URL /
+ * TEST_ZK_CONNECT point at other servers.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -18,7 +20,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // allSettled, not all: a server still booting when the other fails must be stopped too.
   const results = await Promise.allSettled([
     ensureZooKeeper({ configuredConnect: process.env.TEST_ZK_CONNECT, dataDir, logger, tickMs: 200, alwaysPrivate: true }),
-    ensureRabbitMq({ configuredUrl: process.env.TEST_AMQP_URL, dataDir, logger }),
+    ensureRabbitMq({ configuredUrl: process.env.TEST_AMQP_URL, dataDir, logger, alwaysPrivate: true }),
   ]);
   const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const teardown = async () => {
