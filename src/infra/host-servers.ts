@@ -63,8 +63,8 @@ export interface HostServers {
 interface StopHooks {
   /** Runs first, on a stop (awaited) or a kill (not): a watch of the server ends before the server. */
   before?: () => Promise<void>;
-  /** Runs once the server is gone, on a stop. */
-  after?: () => Promise<void>;
+  /** A server that goes with this one: stopped once it is gone, killed with it (the host's own epmd). */
+  companion?: KeptServer;
 }
 
 function handleOf(server: KeptServer, address: string, hooks: StopHooks = {}): ServerHandle {
@@ -79,11 +79,12 @@ function handleOf(server: KeptServer, address: string, hooks: StopHooks = {}): S
       (stopping ??= (async () => {
         await hooks.before?.();
         await server.stop();
-        await hooks.after?.();
+        await hooks.companion?.stop();
       })()),
     kill: () => {
       void hooks.before?.();
       server.kill();
+      hooks.companion?.kill();
     },
   };
 }
@@ -183,13 +184,12 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
     logger,
   });
   const selfFirst = [self, ...hosts.filter((host) => host.name !== self.name)];
-  const stopEpmd = async () => epmd?.stop();
   const membership: Membership = { self: rabbitLaunch.node, nodes: hosts.map((host) => rabbitNodeName(host.name)), cli: rabbitLaunch.cli, logger };
   const checks: RepeatingCheck[] = [];
   const strayWhileStarting = new StrayNode(membership);
   const rabbit = handleOf(rabbitProcess, selfFirst.map((host) => clusterNodeUrl(host.address, options.password)).join(','), {
     before: async () => void (await Promise.all(checks.map((check) => check.stop()))),
-    after: stopEpmd,
+    ...(epmd ? { companion: epmd } : {}),
   });
   const zookeeper = handleOf(zookeeperProcess, ensembleConnectString(selfFirst.map((host) => host.address)));
   const began = Date.now();
