@@ -42,7 +42,7 @@ export interface DatabaseServiceHandle {
 
 export interface DatabaseServiceOptions {
   cluster?: string;
-  /** Worker and orchestrator settings: RPC_TIMEOUT_MS, READ_WAIT_MS, ZK_SESSION_TIMEOUT_MS, LOG_LEVEL, ORCHESTRATOR_SUPERVISES. */
+  /** Worker and orchestrator settings: RPC_TIMEOUT_MS, READ_WAIT_MS, READ_HEDGE_MS, ZK_SESSION_TIMEOUT_MS, LOG_LEVEL, ORCHESTRATOR_SUPERVISES. */
   env?: Record<string, string>;
   slaves?: number;
   dataDir?: string;
@@ -95,6 +95,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions = {})
     ...clusterSettings,
     dataDir,
     rpcTimeoutMs: config.RPC_TIMEOUT_MS,
+    readHedgeMs: config.READ_HEDGE_MS,
     sessionTimeoutMs: config.ZK_SESSION_TIMEOUT_MS,
     initialSlaves: options.slaves ?? 1,
     supervises: config.ORCHESTRATOR_SUPERVISES,

@@ -92,6 +92,13 @@ const schema = z.object({
   /** How long a read that asks for `minSeq` waits for a lagging slave. */
   READ_WAIT_MS: positiveInt.default(2000),
   /**
+   * How long an orchestrator waits for a read's answer before it sends the same read once more, to
+   * whichever replica takes it (0: never). A replica that dies or is cut off with reads in hand
+   * keeps them until the broker notices its connection is gone (its heartbeat: 10-15 s), past the
+   * read's deadline; reads change nothing, so a second copy is safe, and the first answer wins.
+   */
+  READ_HEDGE_MS: z.coerce.number().int().min(0).default(1000),
+  /**
    * What a worker's commit survives before a write is acknowledged (docs/guarantees.md):
    * `process` (SQLite synchronous=NORMAL in WAL mode: any process crash, not a power loss of the
    * host) or `power` (synchronous=FULL: an fsync per commit, so also a power loss).

@@ -52,6 +52,8 @@ export interface OrchestratorOptions extends ClusterSetup {
   port: number;
   host?: string;
   rpcTimeoutMs: number;
+  /** Sends an unanswered read once more after this long (config READ_HEDGE_MS; 0 or absent: never). */
+  readHedgeMs?: number;
   /** ZooKeeper session of the orchestrator: how soon a standby takes over from a dead supervisor. */
   sessionTimeoutMs: number;
   /** Auto-scaling of slaves by read load; off when absent. */
@@ -97,6 +99,7 @@ export class Orchestrator {
       amqpUrl: options.amqpUrl,
       names,
       timeoutMs: options.rpcTimeoutMs,
+      ...(options.readHedgeMs ? { readHedgeMs: options.readHedgeMs } : {}),
       signer,
       ...(options.observability?.metrics === false ? {} : { observe: (kind, seconds, outcome) => metrics.observeRpc(kind, seconds, outcome) }),
       logger: options.logger,

@@ -9,7 +9,9 @@
  * has passed, whatever ended the wait (see rejectOnceInapplicable). A reply is taken only when a
  * worker of the cluster signed it, in a role that may answer that queue, to this connection's own
  * reply queue and a question still in flight. A lost connection fails the calls in flight and is
- * re-opened in the background.
+ * re-opened in the background. A read not answered within `readHedgeMs` is sent once more (a
+ * hedge): a replica lost with reads in hand holds them until the broker notices it is gone, which
+ * is its heartbeat, longer than a read's deadline; whichever copy is answered first settles it.
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { RideShareError, TimeoutError, UnavailableError } from '../../shared/errors.ts';
@@ -42,7 +44,10 @@ interface Call {
 interface InFlight {
   calls: Call[];
   batched: boolean;
+  /** The correlation ids of its copies: the message itself, and its hedge once sent. */
+  ids: string[];
   timer: NodeJS.Timeout;
+  hedge?: NodeJS.Timeout;
   /** Who may answer: a slave or the master on readQ, the master only on writeQ. */
   answerers: readonly SenderRole[];
 }
@@ -54,6 +59,8 @@ export interface RpcClientOptions {
   amqpUrl: string;
   names: ClusterNames;
   timeoutMs: number;
+  /** Sends a read no one answered within this long once more (absent: never). */
+  readHedgeMs?: number;
   /** Signs every command (workers act on signed commands only) and checks every reply. */
   signer: MessageSigner;
   /** Told of every call's duration and outcome (the metrics). */
@@ -101,8 +108,7 @@ export class RpcClient {
       answerMalformed: (_message, envelope, error) => {
         const sent = this.pending.get(envelope.correlationId ?? '');
         if (!sent) return;
-        this.pending.delete(envelope.correlationId ?? '');
-        clearTimeout(sent.timer);
+        this.settle(sent);
         for (const call of sent.calls) call.reject(new RideShareError('INTERNAL', `unreadable worker reply: ${String(error)}`));
       },
     });
@@ -120,7 +126,7 @@ export class RpcClient {
   /** Calls waiting for a worker's answer right now. */
   get inFlight(): number {
     let calls = 0;
-    for (const message of this.pending.values()) calls += message.calls.length;
+    for (const message of new Set(this.pending.values())) calls += message.calls.length;
     for (const queued of this.outbox.values()) calls += queued.length;
     return calls;
   }
@@ -200,25 +206,54 @@ export class RpcClient {
       for (const call of calls) call.reject(asUnavailable(error, 'RabbitMQ is unreachable'));
       return;
     }
-    this.messagesSent += 1;
-    const correlationId = String(this.messagesSent);
     const batched = calls.length > 1;
+    const expiresAt = Date.now() + deadline;
     const timer = setTimeout(() => {
-      this.pending.delete(correlationId);
+      this.settle(sent);
       for (const call of calls) rejectOnceInapplicable(call, new TimeoutError(`no worker answered on ${queue} within ${deadline} ms`));
     }, deadline);
-    this.pending.set(correlationId, { calls, batched, timer, answerers: queue === this.options.names.writeQ ? ['master'] : ['slave', 'master'] });
+    const sent: InFlight = { calls, batched, ids: [], timer, answerers: queue === this.options.names.writeQ ? ['master'] : ['slave', 'master'] };
+    let content: Buffer;
     try {
       const command: DbCommand = batched ? { v: PROTOCOL_VERSION, kind: 'batch', commands: calls.map((call) => call.command) } : (calls[0] as Call).command;
-      const content = encode(command);
-      const signed = this.options.signer.seal({ to: queue, replyTo: this.replyQueue, correlationId, expiresAt: Date.now() + deadline }, content);
-      channel.sendToQueue(queue, content, { ...signed, expiration: String(deadline), contentType: 'application/json' });
+      content = encode(command);
+      this.sendCopy(channel, queue, content, sent, expiresAt);
     } catch (error) {
       // The channel closed under us: nothing was sent.
-      clearTimeout(timer);
-      this.pending.delete(correlationId);
+      this.settle(sent);
       for (const call of calls) call.reject(asUnavailable(error, 'the connection to RabbitMQ was lost'));
+      return;
     }
+    // Reads only: a write sent twice would be taken twice (each copy is applied once by its request
+    // id, but the second may wait behind the first, and writes already go to the one master).
+    const hedgeMs = this.options.readHedgeMs;
+    if (queue !== this.options.names.readQ || !hedgeMs || hedgeMs >= deadline) return;
+    sent.hedge = setTimeout(() => {
+      if (this.channel !== channel || !this.pending.has(sent.ids[0] as string)) return;
+      try {
+        this.sendCopy(channel, queue, content, sent, expiresAt);
+      } catch {
+        // The channel closed: the connection's loss fails the calls (onConnectionLost).
+      }
+    }, hedgeMs);
+  }
+
+  /** Publishes one copy of a message, under a correlation id of its own that leads to `sent`. */
+  private sendCopy(channel: Channel, queue: string, content: Buffer, sent: InFlight, expiresAt: number): void {
+    this.messagesSent += 1;
+    const correlationId = String(this.messagesSent);
+    const left = Math.max(1, expiresAt - Date.now());
+    const signed = this.options.signer.seal({ to: queue, replyTo: this.replyQueue, correlationId, expiresAt }, content);
+    sent.ids.push(correlationId);
+    this.pending.set(correlationId, sent);
+    channel.sendToQueue(queue, content, { ...signed, expiration: String(left), contentType: 'application/json' });
+  }
+
+  /** The message is answered or given up: no copy of it is awaited any more. */
+  private settle(sent: InFlight): void {
+    clearTimeout(sent.timer);
+    clearTimeout(sent.hedge);
+    for (const id of sent.ids) this.pending.delete(id);
   }
 
   private onReply(message: ConsumeMessage | null): void {
@@ -229,8 +264,7 @@ export class RpcClient {
     const replies = this.replies.take(message)?.value;
     // A refused reply leaves the question waiting: the real one may still come, or its deadline.
     if (!replies) return;
-    this.pending.delete(correlationId);
-    clearTimeout(sent.timer);
+    this.settle(sent);
     sent.calls.forEach((call, index) => {
       const reply = replies[index] as Reply<unknown>;
       if (reply.ok) call.resolve(reply.result);
@@ -284,10 +318,9 @@ export class RpcClient {
 
   /** Everything in flight is lost with the connection; a write is answered once it can no longer be applied. */
   private failAll(error: Error): void {
-    for (const [id, sent] of this.pending) {
-      clearTimeout(sent.timer);
+    for (const sent of new Set(this.pending.values())) {
+      this.settle(sent);
       for (const call of sent.calls) rejectOnceInapplicable(call, error);
-      this.pending.delete(id);
     }
   }
 }

@@ -26,6 +26,7 @@ export function orchestratorSettingsFrom(config: Config): OrchestratorSettings {
       host: config.BIND_HOST,
       dataDir: config.DATA_DIR,
       rpcTimeoutMs: config.RPC_TIMEOUT_MS,
+      readHedgeMs: config.READ_HEDGE_MS,
       sessionTimeoutMs: config.ZK_SESSION_TIMEOUT_MS,
       initialSlaves: 1,
       supervises: config.ORCHESTRATOR_SUPERVISES,
