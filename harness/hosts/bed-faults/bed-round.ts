@@ -115,7 +115,10 @@ export async function runBedRound(options: BedRoundOptions): Promise<BedRoundRes
       failures.push(`${kind}: ${record.notHealed}`);
     }
   }
-  log(`[${options.label}] ${kind}: ${detail} → ${record.healMs !== undefined ? `healed in ${(record.healMs / 1000).toFixed(1)} s` : `NOT healed: ${record.notHealed}`}`);
+  // The wall-clock time of the harm, to line the round up with the hosts' logs (DEPLOYMENT_LOG_DIR).
+  log(
+    `[${options.label}] ${kind} at ${new Date(appliedAt).toISOString().slice(11, 23)}: ${detail} → ${record.healMs !== undefined ? `healed in ${(record.healMs / 1000).toFixed(1)} s` : `NOT healed: ${record.notHealed}`}`,
+  );
   await sleep(1000);
   await routes.stop();
   const ledger = await workload.stop();
