@@ -14,6 +14,8 @@
  * - `cluster_partition_handling = pause_minority`: a node cut off from the majority stops
  *   serving instead of going on alone (two sides would otherwise each accept writes);
  * - a short `net_ticktime` (10 s; Erlang's 60 s means a minute before a lost peer is noticed);
+ * - a TCP user timeout on its AMQP connections and its links to the other nodes, so a peer cut off
+ *   one way (still heard, never hearing) is given up as one cut off both ways is (tcp-user-timeout.ts);
  * - `+S 1:1` and no scheduler busy-waiting: one scheduler is enough, and three nodes on a small
  *   machine must not spin its cores.
  * As for the private node: a user, a password and a vhost of the cluster's own, never guest, and
@@ -23,6 +25,7 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BadRequestError } from '../shared/errors.ts';
 import { BIN, PRIVATE_USER, PRIVATE_VHOST, privateNodeSettings } from './rabbitmq.ts';
+import { amqpListenUserTimeout, checkTcpUserTimeout, DEFAULT_TCP_USER_TIMEOUT_MS, distributionUserTimeout } from './tcp-user-timeout.ts';
 
 export const CLUSTER_AMQP_PORT = 5672;
 export const DEFAULT_NET_TICKTIME_SECONDS = 10;
@@ -43,6 +46,8 @@ export interface RabbitClusterNodeOptions {
   password: string;
   /** Erlang's net_ticktime: a peer silent for about this long is taken for gone. Default 10. */
   netTicktimeSeconds?: number;
+  /** How long data a link sent may stay unacknowledged before the node gives the link up (tcp-user-timeout.ts). Default 8000. */
+  tcpUserTimeoutMs?: number;
 }
 
 export interface ClusterNodeLaunch {
@@ -104,7 +109,10 @@ export async function prepareRabbitClusterNode(options: RabbitClusterNodeOptions
   await chmod(cookie, 0o400);
   await writeFile(path.join(dir, 'rabbitmq-env.conf'), '');
   await writeFile(path.join(dir, 'enabled_plugins'), '[].\n');
-  await writeFile(path.join(dir, 'advanced.config'), `[{kernel, [{net_ticktime, ${ticktime}}]}].\n`);
+  // A peer cut off one way keeps ticking to this node: the user timeout ends the link anyway (tcp-user-timeout.ts).
+  const userTimeout = checkTcpUserTimeout(options.tcpUserTimeoutMs ?? DEFAULT_TCP_USER_TIMEOUT_MS);
+  const kernel = [`{net_ticktime, ${ticktime}}`, ...distributionUserTimeout(userTimeout)];
+  await writeFile(path.join(dir, 'advanced.config'), `[{kernel, [${kernel.join(', ')}]}, {rabbit, [${amqpListenUserTimeout(userTimeout)}]}].\n`);
   const config = path.join(dir, 'rabbitmq.conf');
   await writeFile(
     config,

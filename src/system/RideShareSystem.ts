@@ -43,9 +43,16 @@ export interface RideShareSystemOptions {
   host?: HostPlan;
 }
 
-/** Every RabbitMQ node of the deployment, the database host's first (then this host's, then the other). */
-function databaseNodeFirst(host: HostPlan, password: string): string {
-  const order = [host.databaseHost, host.self, ...host.hosts].filter((each, index, all) => all.indexOf(each) === index);
+/**
+ * The database host's RabbitMQ node, then this host's; never the third host's. A process of a
+ * host that went through the third host's node (its first two refused or suspected for a while)
+ * stalled with that host: its publishes and its reply queue were there, so every read and write
+ * of a spared host's orchestrator answered 503 while a host it had nothing to do with was cut off,
+ * until its heartbeat noticed (10-15 s). Waiting for one of its own two nodes costs nothing more:
+ * with both gone its host is cut off from the database host anyway.
+ */
+function databaseAndOwnNodes(host: HostPlan, password: string): string {
+  const order = [host.databaseHost, host.self].filter((each, index, all) => all.indexOf(each) === index);
   return order.map((each) => clusterNodeUrl(each.address, password)).join(',');
 }
 
@@ -116,10 +123,10 @@ export class RideShareSystem {
     // host's agent: it starts, adopts and stops the workers the supervisor assigns to its host.
     const supervises: Record<string, string> = host ? { ORCHESTRATOR_SUPERVISES: host.isDatabaseHost ? 'on' : 'off', AGENT_HOST: host.self.name } : {};
     // Across hosts the orchestrator, and the workers it runs, reach the database host's RabbitMQ node
-    // first: a slave's sync queue (a classic queue, on the node it declares it through) then lives
+    // first (then their own host's, never the third's: databaseAndOwnNodes): a slave's sync queue (a classic queue, on the node it declares it through) then lives
     // there, so losing a slave's host loses no queue the master publishes to, which would nack the
     // master's next sync publish and stop it. The quorum queues' leaders are kept there too.
-    const orchestratorAmqp = host ? databaseNodeFirst(host, rabbitPasswordOf(config)) : env.AMQP_URL;
+    const orchestratorAmqp = host ? databaseAndOwnNodes(host, rabbitPasswordOf(config)) : env.AMQP_URL;
     const orchestratorSettings = {
       inherit: ORCHESTRATOR_SETTINGS,
       env: { ...bind, ...supervises, AMQP_URL: orchestratorAmqp, ZK_CONNECT: env.ZK_CONNECT, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL },

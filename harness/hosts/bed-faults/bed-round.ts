@@ -55,8 +55,21 @@ export interface BedRoundResult extends FiguresRound {
 const DEFAULT_HEAL_TIMEOUT_MS = 180_000;
 /** Past this long after the harm, the highly available placement answers every route through the other gateways. */
 export const NOTICE_MS = 15_000;
-/** Kinds after which the ha placement must keep every route answering through the hosts the fault spares. */
-const ROUTES_MUST_ANSWER: readonly BedFaultName[] = ['users-host-crash', 'rides-host-crash', 'slave-host-crash', 'host-crash-wiped', 'users-host-freeze', 'partition-both'];
+/**
+ * Kinds after which the ha placement must keep every route answering through the hosts the fault
+ * spares. A one-way partition is held to it as a both-ways one is: each RabbitMQ node gives up a
+ * link its peer no longer acknowledges, and no host goes through a third host's node.
+ */
+const ROUTES_MUST_ANSWER: readonly BedFaultName[] = [
+  'users-host-crash',
+  'rides-host-crash',
+  'slave-host-crash',
+  'host-crash-wiped',
+  'users-host-freeze',
+  'partition-both',
+  'partition-outgoing',
+  'partition-incoming',
+];
 
 export async function runBedRound(options: BedRoundOptions): Promise<BedRoundResult> {
   const { env, kind } = options;
@@ -115,7 +128,10 @@ export async function runBedRound(options: BedRoundOptions): Promise<BedRoundRes
       failures.push(`${kind}: ${record.notHealed}`);
     }
   }
-  log(`[${options.label}] ${kind}: ${detail} → ${record.healMs !== undefined ? `healed in ${(record.healMs / 1000).toFixed(1)} s` : `NOT healed: ${record.notHealed}`}`);
+  // The wall-clock time of the harm, to line the round up with the hosts' logs (DEPLOYMENT_LOG_DIR).
+  log(
+    `[${options.label}] ${kind} at ${new Date(appliedAt).toISOString().slice(11, 23)}: ${detail} → ${record.healMs !== undefined ? `healed in ${(record.healMs / 1000).toFixed(1)} s` : `NOT healed: ${record.notHealed}`}`,
+  );
   await sleep(1000);
   await routes.stop();
   const ledger = await workload.stop();

@@ -25,6 +25,7 @@ import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { withTimeout } from '../../shared/timeout.ts';
 import { LinkWatch } from './LinkWatch.ts';
+import { keepServerOrder } from './zk-server-order.ts';
 import { aclFor, digestAuth, OPEN_ACL, type ZkCredentials } from './zk-acl.ts';
 
 export type { ZkCredentials } from './zk-acl.ts';
@@ -135,6 +136,8 @@ export class ZkClient extends EventEmitter {
 
   private createSession(): zookeeper.Client {
     const client = zookeeper.createClient(this.options.connect, { sessionTimeout: this.options.sessionTimeoutMs, spinDelay: 200, retries: 0 });
+    // This host's server first, as ZK_CONNECT lists them; the library would shuffle them (zk-server-order.ts).
+    keepServerOrder(client, this.options.connect);
     // Sent right after the handshake of every connection of this session, before any operation.
     if (this.options.credentials) client.addAuthInfo('digest', digestAuth(this.options.credentials));
     client.on('state', (state) => {
