@@ -52,8 +52,13 @@ export interface RideShareSystemOptions {
  * with both gone its host is cut off from the database host anyway.
  */
 function databaseAndOwnNodes(host: HostPlan, password: string): string {
-  const order = [host.databaseHost, host.self].filter((each, index, all) => all.indexOf(each) === index);
-  return order.map((each) => clusterNodeUrl(each.address, password)).join(',');
+  // The database host's own processes keep the others as a fallback: with only their own node, its
+  // loss alone (the host up) would hold every worker and the supervisor until the node is back.
+  const order = host.isDatabaseHost ? [host.self, ...host.hosts] : [host.databaseHost, host.self];
+  return order
+    .filter((each, index, all) => all.indexOf(each) === index)
+    .map((each) => clusterNodeUrl(each.address, password))
+    .join(',');
 }
 
 export class RideShareSystem {
