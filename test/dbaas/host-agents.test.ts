@@ -217,4 +217,31 @@ describe('a slave started while the master\u2019s host was alone', () => {
     );
     expect(read.body.rows.map((row) => row.username)).toEqual(['before-the-move']);
   });
+
+  it('spreads the slaves again: of two slaves on host b, one moves to host c once c has an agent', async () => {
+    const a = hosts.a!;
+    const hostsOf = async () => Promise.all((await a.orchestrator.workers()).map(async (worker) => ({ ...worker, host: (await readAssignment(zk, cluster, worker.workerId))?.host })));
+    await a.orchestrator.supervisor!.setDesiredSlaves(2);
+    const piled = await until(
+      async () => {
+        const workers = await hostsOf();
+        return workers.length === 3 && workers.every((worker) => worker.ready) ? workers : undefined;
+      },
+      30_000,
+      'two ready slaves',
+    );
+    // Host a runs the master, so both slaves are on b.
+    expect(piled.map((worker) => `${worker.role}@${worker.host}`).sort()).toEqual(['master@a', 'slave@b', 'slave@b']);
+    await start('c');
+    const spread = await until(
+      async () => {
+        const workers = await hostsOf();
+        const where = workers.map((worker) => `${worker.role}@${worker.host}`).sort();
+        return workers.length === 3 && workers.every((worker) => worker.ready) && where.join() === 'master@a,slave@b,slave@c' ? workers : undefined;
+      },
+      40_000,
+      'a slave each on b and c',
+    );
+    expect(spread.map((worker) => worker.workerId)).toEqual(expect.arrayContaining(piled.filter((worker) => worker.role === 'master').map((worker) => worker.workerId)));
+  });
 });

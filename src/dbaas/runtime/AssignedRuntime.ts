@@ -322,9 +322,12 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
   }
 
   /**
-   * A slave on the master's host that placement would now put on another host (one whose agent
-   * came up after it started: the first supervisor, alone at first, starts every worker on its
-   * own host). None while a start is pending or the master's host is unknown.
+   * A slave that placement would now put on another host, and that should move there: one on the
+   * master's host (whose agent came up after it started: the first supervisor, alone at first,
+   * starts every worker on its own host), or one on a host with at least two more workers than the
+   * host placement picks (slaves piled on the hosts that stayed up while another was lost or not
+   * yet started; that other host's loss, or a cut, would take every reader at once). None while a
+   * start is pending or the master's host is unknown.
    */
   misplacedSlave(live: readonly { workerId: string; role: 'master' | 'slave' }[]): string | undefined {
     if (this.pending.size > 0 || !this.watching) return undefined;
@@ -333,19 +336,19 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
     if (masterHost === undefined) return undefined;
     const roles = new Map(live.map((worker) => [worker.workerId, worker.role]));
     for (const slave of live) {
-      if (slave.role !== 'slave' || this.workers.get(slave.workerId)?.host !== masterHost) continue;
+      const own = this.workers.get(slave.workerId)?.host;
+      if (slave.role !== 'slave' || own === undefined) continue;
+      const without = this.workersByHost(roles, slave.workerId);
+      let there: string;
       try {
-        const host = this.options.place({
-          role: 'slave',
-          hosts: [...this.reports.keys()],
-          workersOn: this.workersByHost(roles, slave.workerId),
-          ownHost: this.options.ownHost,
-          fromFiles: false,
-        });
-        if (host !== masterHost) return slave.workerId;
+        there = this.options.place({ role: 'slave', hosts: [...this.reports.keys()], workersOn: without, ownHost: this.options.ownHost, fromFiles: false });
       } catch {
         return undefined;
       }
+      if (there === own) continue;
+      const load = (host: string) => without.get(host)?.length ?? 0;
+      // Moving it must leave the two hosts more even than they are, or it would move back and forth.
+      if (own === masterHost || load(own) >= load(there) + 1) return slave.workerId;
     }
     return undefined;
   }

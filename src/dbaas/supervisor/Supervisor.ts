@@ -309,8 +309,9 @@ export class Supervisor {
 
   /**
    * Workers placed on hosts: a slave on the master's host moves to a host without the master once
-   * one can take it (its agent came up after the slave started). The successor starts there
-   * first and the slave retires once it is ready, so the cluster never has fewer slaves.
+   * one can take it (its agent came up after the slave started), and a slave on a host with two
+   * more workers than another moves there (AssignedRuntime.misplacedSlave). The successor starts
+   * there first and the slave retires once it is ready, so the cluster never has fewer slaves.
    */
   private moveMisplacedSlave(live: readonly WorkerInfo[]): void {
     if (this.moving || !live.every((worker) => worker.ready) || !live.some((worker) => worker.role === 'master')) return;
@@ -319,13 +320,13 @@ export class Supervisor {
     this.moving = true;
     void (async () => {
       try {
-        this.options.logger.info({ workerId: misplaced }, 'moving a slave off the master\u2019s host: its successor starts on another host first');
+        this.options.logger.info({ workerId: misplaced }, 'moving a slave to another host (off the master\u2019s, or off one with more workers): its successor starts there first');
         await this.startWorker('slave', 'replacement');
         // No pass runs between these two lines: the next one counts the slave as retiring, not as wanted.
         this.moving = false;
         await this.retire(misplaced);
       } catch (error) {
-        this.options.logger.warn({ err: error, workerId: misplaced }, 'moving a slave off the master\u2019s host failed');
+        this.options.logger.warn({ err: error, workerId: misplaced }, 'moving a slave to another host failed');
       } finally {
         this.moving = false;
         this.schedule();
