@@ -18,7 +18,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RideShareError } from '../../src/shared/errors.ts';
-import { isAlive, sendSignal, terminate } from '../../src/shared/processes.ts';
+import { isAlive, sendSignal, terminate, waitFor } from '../../src/shared/processes.ts';
 import { clusterNodeUrl, prepareRabbitClusterNode, rabbitNodeName, type ClusterNodeLaunch } from '../../src/infra/rabbitmq-cluster-node.ts';
 import { ensembleConnectString, prepareZooKeeperEnsembleServer } from '../../src/infra/zookeeper-ensemble-server.ts';
 import type { TestBed } from './TestBed.ts';
@@ -59,6 +59,8 @@ export interface BedServers {
   zkConnect(first?: string): string;
   /** SIGKILL to the RabbitMQ node of `host` and every process it started (epmd stays: it is the host's). */
   killRabbit(host: string): Promise<void>;
+  /** Starts the RabbitMQ node of `host` again from its folder (after killRabbit): it rejoins with its data; resolves once it has booted. */
+  restartRabbit(host: string): Promise<void>;
   /** Runs a RabbitMQ CLI tool against the node of `host`, on that host; its stdout. */
   rabbitCli(host: string, tool: string, args: readonly string[], timeoutMs?: number): Promise<string>;
   /** `leader`, `follower`, or undefined when the server does not serve. */
@@ -211,6 +213,30 @@ export async function startBedServers(bed: TestBed, options: BedServersOptions =
       for (const pid of rabbitPids(bed.host(host).namespace)) sendSignal(pid, 'SIGKILL');
       entry.child.kill('SIGKILL');
       while (rabbitPids(bed.host(host).namespace).length > 0) await sleep(20);
+    },
+    restartRabbit: async (host) => {
+      const launch = launches.get(host);
+      const index = children.findIndex((candidate) => candidate.host === host && candidate.kind === 'rabbitmq');
+      if (!launch || index < 0) throw new RideShareError('NOT_FOUND', `no RabbitMQ node on ${host}`);
+      const { child } = children[index]!;
+      // killRabbit waits for the processes to go; their parent's exit event may come a moment later.
+      const exited = await waitFor(() => child.exitCode !== null || child.signalCode !== null, 5000);
+      if (!exited) throw new RideShareError('CONFLICT', `the RabbitMQ node on ${host} still runs`);
+      // The dead entry goes: failIfExited and stop() look at the live one only.
+      children.splice(index, 1);
+      spawnLogged(host, 'rabbitmq', launch.argv, launch.logFile);
+      // await_startup fails at once while the node has not registered with epmd yet: asked again until it boots.
+      const until = performance.now() + (options.formTimeoutMs ?? 150_000);
+      for (;;) {
+        await failIfExited();
+        try {
+          await cli(host, 'rabbitmqctl', ['await_startup', '--timeout', '20'], 30_000);
+          return;
+        } catch (error) {
+          if (performance.now() > until) throw error;
+        }
+        await sleep(1000);
+      }
     },
     rabbitCli: cli,
     zkMode,
