@@ -9,7 +9,7 @@
  * rest, and the bed's teardown kills whatever is left and removes the folders.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rabbitNodeDirOf } from '../../src/infra/host-servers.ts';
@@ -89,6 +89,8 @@ export class HostDeployment {
     const child = this.bed.exec(host, ['npm', 'start', '--', '--host', host], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const entry: RunningHost = { child, output: '' };
     const logFile = this.logDir === undefined ? undefined : path.join(this.logDir, `${this.label}-${host}.log`);
+    // A folder named that does not exist yet is made, not a crash at the host's first output line.
+    if (this.logDir !== undefined) mkdirSync(this.logDir, { recursive: true });
     const keep = (chunk: Buffer) => {
       entry.output = (entry.output + chunk.toString()).slice(-200_000);
       if (logFile) appendFileSync(logFile, chunk);
