@@ -64,7 +64,11 @@ function live(): BedFaultEnvironment {
  * first after.
  */
 function answersWhileOut(routes: readonly RouteAnswer[], host: BedHost): RouteAnswer[] {
-  const times = routes.filter((answer) => answer.gateway === host).map((answer) => answer.at);
+  // Kept in the order they were answered: one sent just before the loss may be answered (timed out) long after.
+  const times = routes
+    .filter((answer) => answer.gateway === host)
+    .map((answer) => answer.at)
+    .sort((a, b) => a - b);
   let from = 0;
   let to = 0;
   for (let i = 1; i < times.length; i += 1) {
