@@ -7,7 +7,22 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * behind and mock nothing belong here: a module mocked, a timer or client left open, or the
  * environment changed would reach the files after it.
  */
-const ONE_PROCESS = ['test/services/**/*.test.ts', 'test/structure/**/*.test.ts'];
+const ONE_PROCESS = [
+  'test/services/**/*.test.ts',
+  'test/structure/**/*.test.ts',
+  'test/chaos/checker.test.ts',
+  'test/faults/history-checker.test.ts',
+  'test/system/coded-errors.test.ts',
+  'test/system/host-plan.test.ts',
+  'test/system/settings-views.test.ts',
+  'test/system/host-secrets.test.ts',
+  'test/dbaas/reply-decoding.test.ts',
+  'test/dbaas/result-decoding.test.ts',
+  'test/dbaas/rpc-result-check.test.ts',
+  'test/dbaas/worker-protocol.test.ts',
+  'test/dbaas/query-plans.test.ts',
+  'test/operate/access-log-buffer.test.ts',
+];
 
 export default defineConfig({
   test: {
