@@ -1,13 +1,41 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/**
+ * Files that run one after another in one process instead of a process each: a file's process
+ * start and the import and first compile of its modules (fastify, amqplib, zod, the services) cost
+ * more than many of these files' own tests on two cores. Only files that leave nothing running
+ * behind and mock nothing belong here: a module mocked, a timer or client left open, or the
+ * environment changed would reach the files after it.
+ */
+const ONE_PROCESS = [
+  'test/services/**/*.test.ts',
+  'test/structure/**/*.test.ts',
+  'test/chaos/checker.test.ts',
+  'test/faults/history-checker.test.ts',
+  'test/system/coded-errors.test.ts',
+  'test/system/host-plan.test.ts',
+  'test/system/settings-views.test.ts',
+  'test/system/host-secrets.test.ts',
+  'test/dbaas/reply-decoding.test.ts',
+  'test/dbaas/result-decoding.test.ts',
+  'test/dbaas/rpc-result-check.test.ts',
+  'test/dbaas/worker-protocol.test.ts',
+  'test/dbaas/query-plans.test.ts',
+  'test/operate/access-log-buffer.test.ts',
+];
 
 export default defineConfig({
   test: {
     globalSetup: ['harness/global-setup.ts'],
-    include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Two cores, and many tests start servers and worker processes: one file at a time.
     fileParallelism: false,
     pool: 'forks',
+    projects: [
+      // groupOrder: the two groups run one after the other, never at once.
+      { extends: true, test: { name: 'one-process', include: ONE_PROCESS, isolate: false, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'own-process', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...ONE_PROCESS], sequence: { groupOrder: 1 } } },
+    ],
   },
 });

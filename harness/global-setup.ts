@@ -14,7 +14,36 @@ import { ensureRabbitMq, ensureZooKeeper } from '../src/infra/servers.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import type {} from './inject.ts';
 
+interface Started {
+  addresses: { zkConnect: string; amqpUrl: string };
+  teardown: () => Promise<void>;
+  users: number;
+}
+
+/**
+ * The run's servers, shared by every project of vitest.config.ts: each project runs the global
+ * setup (the root too), all in vitest's own process, and one pair of servers serves them all. Kept
+ * on globalThis because each project loads this module apart; the last teardown stops them.
+ */
+const SHARED = Symbol.for('rideshare.test-servers');
+type Holder = { [SHARED]?: Promise<Started> };
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const holder = globalThis as Holder;
+  holder[SHARED] ??= startServers();
+  const started = await holder[SHARED];
+  started.users += 1;
+  project.provide('zkConnect', started.addresses.zkConnect);
+  project.provide('amqpUrl', started.addresses.amqpUrl);
+  return async () => {
+    started.users -= 1;
+    if (started.users > 0) return;
+    delete holder[SHARED];
+    await started.teardown();
+  };
+}
+
+async function startServers(): Promise<Started> {
   const logger = createLogger('test-servers', process.env.LOG_LEVEL ?? 'warn');
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'rideshare-test-'));
   // allSettled, not all: a server still booting when the other fails must be stopped too.
@@ -38,7 +67,5 @@ export default async function setup(project: TestProject): Promise<() => Promise
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => process.exit(128 + (os.constants.signals[signal] ?? 0)));
   }
-  project.provide('zkConnect', zk.value.address);
-  project.provide('amqpUrl', rabbit.value.address);
-  return teardown;
+  return { addresses: { zkConnect: zk.value.address, amqpUrl: rabbit.value.address }, teardown, users: 0 };
 }

@@ -2,8 +2,8 @@
  * The previous release of the project (the last one of the previous protocol version), built
  * once per machine into a folder of the system's temporary directory keyed by its commit, so a
  * test can run the old system and upgrade it to this one. The sources come from this
- * repository's own history (`git archive`); the packages are this checkout's when the lockfile
- * is the same (a link, no install), else installed with `npm ci --prefer-offline`.
+ * repository's own history (`git archive`); the packages are this checkout's when they hold every
+ * package the release locks, as locked (a link, no install), else installed with `npm ci --prefer-offline`.
  *
  * A build is made in a folder of its own and renamed into place: two test runs that build at
  * once both finish, and a folder in place is always a complete build.
@@ -57,15 +57,37 @@ export function previousRelease(revision = LAST_PROTOCOL_3_RELEASE): PreviousRel
   return { commit, dir };
 }
 
-/** The same lockfile: this checkout's packages serve (a link); else an install of its own. */
+/**
+ * This checkout's packages serve (a link) when they hold every package the release locks, at the
+ * same version and integrity: the release's lockfile is then a part of this one (a later release
+ * added packages, none changed), and an install of its own would only build the same packages
+ * again (better-sqlite3 compiled from source: a minute or more on two cores). Else an install of
+ * its own.
+ */
 function installPackages(dir: string): void {
   const ours = path.join(PROJECT_ROOT, 'node_modules');
-  const sameLock = fs.readFileSync(path.join(dir, 'package-lock.json'), 'utf8') === fs.readFileSync(path.join(PROJECT_ROOT, 'package-lock.json'), 'utf8');
-  if (sameLock && fs.existsSync(ours)) {
+  if (locksNothingElse(path.join(dir, 'package-lock.json'), path.join(PROJECT_ROOT, 'package-lock.json')) && fs.existsSync(ours)) {
     fs.symlinkSync(fs.realpathSync(ours), path.join(dir, 'node_modules'), 'dir');
     return;
   }
   run('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund'], dir);
+}
+
+interface Lockfile {
+  packages?: Record<string, { version?: string; integrity?: string }>;
+}
+
+/** Every installed package `release` locks is locked in `ours` at the same version and integrity (the root entry aside: its name and scripts are the release's own). */
+export function locksNothingElse(releaseLock: string, ourLock: string): boolean {
+  const release = JSON.parse(fs.readFileSync(releaseLock, 'utf8')) as Lockfile;
+  const ours = JSON.parse(fs.readFileSync(ourLock, 'utf8')) as Lockfile;
+  if (!release.packages || !ours.packages) return false;
+  for (const [where, locked] of Object.entries(release.packages)) {
+    if (where === '') continue;
+    const same = ours.packages[where];
+    if (!same || same.version !== locked.version || same.integrity !== locked.integrity) return false;
+  }
+  return true;
 }
 
 function git(args: string[]): string {
