@@ -44,16 +44,16 @@ export interface RideShareSystemOptions {
 }
 
 /**
- * The database host's RabbitMQ node, then this host's; never the third host's. A process of a
- * host that went through the third host's node (its first two refused or suspected for a while)
- * stalled with that host: its publishes and its reply queue were there, so every read and write
- * of a spared host's orchestrator answered 503 while a host it had nothing to do with was cut off,
- * until its heartbeat noticed (10-15 s). Waiting for one of its own two nodes costs nothing more:
- * with both gone its host is cut off from the database host anyway.
+ * The RabbitMQ nodes a host's processes may use. On users or rides: the database host's node, then
+ * its own; never the third host's. A process that went through the third host's node (its first
+ * two refused or suspected for a while) stalled with that host: its publishes and its reply queue
+ * were there, so every read and write of a spared host's orchestrator answered 503 while a host it
+ * had nothing to do with was cut off, until its heartbeat noticed (10-15 s). Waiting for one of
+ * its own two nodes costs nothing more: with both gone its host is cut off from the database host
+ * anyway. On the database host: its own node, then the others, so that its node's loss alone (the
+ * host up) does not hold every worker and the supervisor until the node is back.
  */
 function databaseAndOwnNodes(host: HostPlan, password: string): string {
-  // The database host's own processes keep the others as a fallback: with only their own node, its
-  // loss alone (the host up) would hold every worker and the supervisor until the node is back.
   const order = host.isDatabaseHost ? [host.self, ...host.hosts] : [host.databaseHost, host.self];
   return order
     .filter((each, index, all) => all.indexOf(each) === index)
@@ -128,9 +128,10 @@ export class RideShareSystem {
     // host's agent: it starts, adopts and stops the workers the supervisor assigns to its host.
     const supervises: Record<string, string> = host ? { ORCHESTRATOR_SUPERVISES: host.isDatabaseHost ? 'on' : 'off', AGENT_HOST: host.self.name } : {};
     // Across hosts the orchestrator, and the workers it runs, reach the database host's RabbitMQ node
-    // first (then their own host's, never the third's: databaseAndOwnNodes): a slave's sync queue (a classic queue, on the node it declares it through) then lives
-    // there, so losing a slave's host loses no queue the master publishes to, which would nack the
-    // master's next sync publish and stop it. The quorum queues' leaders are kept there too.
+    // first (databaseAndOwnNodes): a slave's sync queue (a classic queue, on the node it declares it
+    // through) then lives there, so losing a slave's host loses no queue the master publishes to,
+    // which would nack the master's next sync publish and stop it. The quorum queues' leaders are
+    // kept there too.
     const orchestratorAmqp = host ? databaseAndOwnNodes(host, rabbitPasswordOf(config)) : env.AMQP_URL;
     const orchestratorSettings = {
       inherit: ORCHESTRATOR_SETTINGS,
