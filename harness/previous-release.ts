@@ -33,7 +33,11 @@ export interface PreviousRelease {
 export function previousRelease(revision = LAST_PROTOCOL_3_RELEASE): PreviousRelease {
   const commit = git(['rev-parse', '--verify', `${revision}^{commit}`]).trim();
   const dir = path.join(os.tmpdir(), 'rideshare-releases', commit);
-  if (fs.existsSync(path.join(dir, 'dist', '.built'))) return { commit, dir };
+  if (fs.existsSync(path.join(dir, 'dist', '.built'))) {
+    if (packagesServe(dir)) return { commit, dir };
+    // Its packages cannot be had again without an install: built again from scratch, below.
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
   fs.mkdirSync(path.dirname(dir), { recursive: true });
   const building = fs.mkdtempSync(`${dir}.building-`);
   try {
@@ -71,6 +75,24 @@ function installPackages(dir: string): void {
     return;
   }
   run('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund'], dir);
+}
+
+/**
+ * A cached build's packages are there, or are linked again: the cache outlives the checkout whose
+ * packages it linked (a clean clone per run), so the link may point nowhere now. The new link is
+ * made beside and renamed over the dead one, so a run reading the folder meanwhile never sees
+ * none. False when this checkout's packages do not serve it (then it needs an install of its own).
+ */
+function packagesServe(dir: string): boolean {
+  const packages = path.join(dir, 'node_modules');
+  if (fs.existsSync(packages)) return true;
+  const ours = path.join(PROJECT_ROOT, 'node_modules');
+  if (!fs.existsSync(ours) || !locksNothingElse(path.join(dir, 'package-lock.json'), path.join(PROJECT_ROOT, 'package-lock.json'))) return false;
+  const link = `${packages}.${process.pid}`;
+  fs.rmSync(link, { force: true });
+  fs.symlinkSync(fs.realpathSync(ours), link, 'dir');
+  fs.renameSync(link, packages);
+  return true;
 }
 
 interface Lockfile {
