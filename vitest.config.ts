@@ -24,6 +24,23 @@ const ONE_PROCESS = [
   'test/operate/access-log-buffer.test.ts',
 ];
 
+/**
+ * Files that spend their time waiting on servers of their own (the test bed of hosts, Docker,
+ * clients cut off by server timeouts, whole systems started and stopped by signals) and share
+ * nothing with the others: `npm test` (scripts/test-lanes.mjs) runs them in a lane of their own,
+ * beside the others.
+ */
+const APART = [
+  'test/hosts/**/*.test.ts',
+  'test/docker/**/*.test.ts',
+  'test/security/limits.test.ts',
+  'test/console/console-browser.test.ts',
+  'test/system/stop-signals.test.ts',
+  'test/operate/rolling-upgrade.test.ts',
+  'test/operate/rolling-restart.test.ts',
+  'test/dbaas/autoscaling.test.ts',
+];
+
 export default defineConfig({
   test: {
     globalSetup: ['harness/global-setup.ts'],
@@ -33,9 +50,10 @@ export default defineConfig({
     fileParallelism: false,
     pool: 'forks',
     projects: [
-      // groupOrder: the two groups run one after the other, never at once.
+      // groupOrder: in one `vitest run` the groups run one after the other, never at once.
       { extends: true, test: { name: 'one-process', include: ONE_PROCESS, isolate: false, sequence: { groupOrder: 0 } } },
-      { extends: true, test: { name: 'own-process', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...ONE_PROCESS], sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'own-process', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...ONE_PROCESS, ...APART], sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'apart', include: APART, sequence: { groupOrder: 2 } } },
     ],
   },
 });
