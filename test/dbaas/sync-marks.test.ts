@@ -44,11 +44,11 @@ describe('epoch marks on a replica', () => {
     store = copy;
     broken.length = 0;
     epochs.length = 0;
-    follower = new SyncFollower(await connection.createChannel(), names.syncQueueOf('replica'), names.syncExchange, testSigner, createLogger('replica', 'silent'));
+    follower = new SyncFollower(await connection.createChannel(), names.syncLog, testSigner, createLogger('replica', 'silent'));
     follower.on('broken', (reason) => broken.push(reason));
     follower.on('epoch', (epoch) => epochs.push(epoch));
-    await follower.bind();
-    await follower.start(store);
+    await follower.attach();
+    follower.start(store);
     for (let i = 3; i <= 5; i += 1) {
       publish({
         v: PROTOCOL_VERSION,
@@ -63,7 +63,7 @@ describe('epoch marks on a replica', () => {
     await until(() => store.appliedSeq === 5, 5000, 'the replica at seq 5');
   });
   afterEach(async () => {
-    for (const queue of names.allQueues()) await channel.deleteQueue(queue).catch(() => undefined);
+    for (const queue of [...names.allQueues(), names.syncLog]) await channel.deleteQueue(queue).catch(() => undefined);
     await channel.deleteExchange(names.syncExchange).catch(() => undefined);
     await connection.close().catch(() => undefined);
     store.close();

@@ -79,7 +79,8 @@ async function purgeMessages(options: BootstrapOptions): Promise<void> {
   const connection = await connectAmqp(options.amqpUrl);
   try {
     // A conversion cut short (queue-conversion.ts) left its messages in a holding queue: old ones too.
-    for (const queue of names.allQueues().flatMap((name) => [name, holdingQueueOf(name)])) {
+    // The sync log goes too: a new generation's replicas must not read the old one's writes.
+    for (const queue of [...names.allQueues().flatMap((name) => [name, holdingQueueOf(name)]), names.syncLog]) {
       const channel = await connection.createChannel();
       await channel.deleteQueue(queue).catch(() => undefined);
       await channel.close().catch(() => undefined);
