@@ -16,7 +16,7 @@ import { encode, PROTOCOL_VERSION } from '../../src/dbaas/protocol/messages.ts';
 import type { SyncEpoch } from '../../src/dbaas/protocol/sync.ts';
 import { clusterNames, type ClusterNames } from '../../src/dbaas/protocol/names.ts';
 import { SyncFollower } from '../../src/dbaas/replication/SyncFollower.ts';
-import { assertTopology } from '../../src/dbaas/transport/topology.ts';
+import { assertSyncLog, assertTopology } from '../../src/dbaas/transport/topology.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 
@@ -37,6 +37,7 @@ describe('epoch marks on a replica', () => {
     channel = await connection.createChannel();
     names = clusterNames(uniqueClusterName('marks'));
     await assertTopology(connection, names);
+    await assertSyncLog(connection, names);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-marks-'));
     // A replica of epoch 1 at seq 5, as if copied at seq 2 and then following.
     const copy = new Store(path.join(dir, 'replica.db'));

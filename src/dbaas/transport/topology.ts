@@ -102,8 +102,6 @@ export async function assertTopology(connection: ChannelModel, names: ClusterNam
       }
     }
     await channel.assertExchange(names.syncExchange, 'fanout', { durable: true });
-    await channel.assertQueue(names.syncLog, SYNC_LOG_DECLARATION);
-    await channel.bindQueue(names.syncLog, names.syncExchange, '');
     await channel.assertExchange(names.deadLetterExchange, 'headers', { durable: true });
     // 'all-with-x': a plain 'all' ignores x- headers, so it would match every dead letter.
     await channel.bindQueue(names.refusedQ, names.deadLetterExchange, '', { 'x-match': 'all-with-x', 'x-first-death-reason': DELIVERY_LIMIT_REASON });
@@ -111,6 +109,21 @@ export async function assertTopology(connection: ChannelModel, names: ClusterNam
     await channel.close().catch(() => undefined);
   }
   return { declaredOtherwise };
+}
+
+/**
+ * The sync log and its binding to the sync fanout. Only a supervisor declares it (its leader is
+ * the declaring connection's node: cluster-bootstrap.ts); everyone else finds it.
+ */
+export async function assertSyncLog(connection: ChannelModel, names: ClusterNames): Promise<void> {
+  const channel = await openQuietChannel(connection);
+  try {
+    await channel.assertExchange(names.syncExchange, 'fanout', { durable: true });
+    await channel.assertQueue(names.syncLog, SYNC_LOG_DECLARATION);
+    await channel.bindQueue(names.syncLog, names.syncExchange, '');
+  } finally {
+    await channel.close().catch(() => undefined);
+  }
 }
 
 /** A channel whose failure is reported by the call that failed, not by an unhandled 'error' event. */
