@@ -89,7 +89,7 @@ describe('the sync log', () => {
     // Published while the replicas copy their snapshot: held for them until they start.
     await publisher.publish([userWrite(4), userWrite(5)]);
     const stores = [replicaAt('a', 3), replicaAt('b', 3)];
-    followers.forEach((follower, index) => follower.start(stores[index] as Store));
+    for (const [index, follower] of followers.entries()) follower.start(stores[index] as Store);
     for (let seq = 6; seq <= 40; seq += 1) await publisher.publish([userWrite(seq)]);
 
     for (const store of stores) await until(() => store.appliedSeq === 40, 10_000, 'a replica at seq 40');
