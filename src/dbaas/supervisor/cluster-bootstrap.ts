@@ -101,9 +101,9 @@ async function purgeMessages(options: BootstrapOptions, also: { syncLog: boolean
 }
 
 /**
- * The sync log is declared by the supervisor, before it starts a worker, and by nobody else: a
- * stream's leader is the node of the connection that declares it, and the master, which the
- * supervisor places on its own host, publishes every group to that leader.
+ * The sync log is declared by the supervisor, before it starts a worker, and again by each new
+ * master, which the supervisor places on its own host; by nobody else: a stream's leader is the
+ * node of the connection that declares it, and the master publishes every group to that leader.
  */
 async function declareSyncLog(options: BootstrapOptions): Promise<void> {
   const connection = await connectAmqp(options.amqpUrl);

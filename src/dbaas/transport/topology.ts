@@ -112,8 +112,8 @@ export async function assertTopology(connection: ChannelModel, names: ClusterNam
 }
 
 /**
- * The sync log and its binding to the sync fanout. Only a supervisor declares it (its leader is
- * the declaring connection's node: cluster-bootstrap.ts); everyone else finds it.
+ * The sync log and its binding to the sync fanout. Only a supervisor and a new master declare it
+ * (its leader is the declaring connection's node: cluster-bootstrap.ts); everyone else finds it.
  */
 export async function assertSyncLog(connection: ChannelModel, names: ClusterNames): Promise<void> {
   const channel = await openQuietChannel(connection);

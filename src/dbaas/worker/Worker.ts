@@ -16,7 +16,7 @@ import { ZkClient } from '../coordination/ZkClient.ts';
 import { PROTOCOL_VERSION } from '../protocol/messages.ts';
 import { clusterNames, type ClusterNames } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
-import { assertTopology } from '../transport/topology.ts';
+import { assertSyncLog, assertTopology } from '../transport/topology.ts';
 import { RefusedMessages } from '../transport/RefusedMessages.ts';
 import { openEpoch } from '../replication/epoch-fence.ts';
 import { askMasterPosition } from '../replication/master-position.ts';
@@ -211,6 +211,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.store.setDurability(this.settings.durability);
     this.store.setEpoch(lease.epoch);
     const commitBound = commitBoundMs(this.settings.zkSessionTimeoutMs);
+    // The supervisor declared the log; a log deleted since (an operator, a stranger with the
+    // broker's credentials) would refuse every group, so a new master declares it again. It runs
+    // on the supervisor's host, whose node the log's leader belongs on.
+    await assertSyncLog(this.connection, this.names);
     this.master = new MasterRole({
       connection: this.connection,
       names: this.names,
