@@ -148,6 +148,7 @@ export async function removeClusterTopology(amqpUrl: string, cluster: string): P
       await channel.deleteQueue(queue).catch(() => undefined);
       await channel.deleteQueue(holdingQueueOf(queue)).catch(() => undefined);
     }
+    await channel.deleteQueue(names.syncLog).catch(() => undefined);
     await channel.deleteExchange(names.deadLetterExchange).catch(() => undefined);
     await channel.deleteExchange(names.syncExchange).catch(() => undefined);
   } catch {

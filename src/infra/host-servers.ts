@@ -25,6 +25,7 @@ import { portAccepts } from '../shared/processes.ts';
 import type { RepeatingCheck } from '../shared/repeating-check.ts';
 import { KeptServer } from './kept-server.ts';
 import { keepQueueLeaders } from './queue-leaders.ts';
+import { joinStreams } from './stream-replicas.ts';
 import { type Membership, type NodeCli, StrayNode, viewOf, watchForStray } from './rabbit-membership.ts';
 import { PRIVATE_VHOST } from './rabbitmq.ts';
 import { CLUSTER_AMQP_PORT, clusterNodeUrl, prepareRabbitClusterNode, rabbitNodeName } from './rabbitmq-cluster-node.ts';
@@ -236,7 +237,7 @@ const EVERY_NODE_WAIT_MS = 60_000;
  * a node that joins later), and a queue with two members is lost with either. So a host waits,
  * for a bounded time, until every node runs before its processes declare anything, and then adds
  * its node to every quorum queue that exists without it (a node that rejoined with a wiped disk,
- * or queues declared while it was away). Neither step is fatal: past the wait, or if the grow
+ * or queues declared while it was away), and to every stream (stream-replicas.ts). No step is fatal: past the wait, or if the grow
  * fails, the host starts beside the majority as before and says so.
  */
 async function everyNodeOrTimeout(launch: { node: string; cli: NodeCli }, nodes: number, logger: Logger): Promise<void> {
@@ -255,4 +256,5 @@ async function everyNodeOrTimeout(launch: { node: string; cli: NodeCli }, nodes:
     () => logger.info({ node: launch.node }, 'this host\u2019s RabbitMQ node is a member of every quorum queue'),
     (error: unknown) => logger.warn({ err: error }, 'could not add this host\u2019s RabbitMQ node to the existing quorum queues'),
   );
+  await joinStreams(launch.cli, launch.node, PRIVATE_VHOST, logger);
 }

@@ -22,7 +22,7 @@ import { encode, PROTOCOL_VERSION, type DbCommand } from '../../src/dbaas/protoc
 import { clusterNames, clusterPaths, type ClusterNames } from '../../src/dbaas/protocol/names.ts';
 import { decodeReply, type Reply } from '../../src/dbaas/protocol/reply.ts';
 import { openEpoch } from '../../src/dbaas/replication/epoch-fence.ts';
-import { assertTopology } from '../../src/dbaas/transport/topology.ts';
+import { assertSyncLog, assertTopology } from '../../src/dbaas/transport/topology.ts';
 import { MasterRole } from '../../src/dbaas/worker/MasterRole.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
 import { createLogger } from '../../src/shared/logger.ts';
@@ -51,6 +51,7 @@ describe('a master records its commits in ZooKeeper under its epoch', () => {
     connection = await amqp.connect(testServers().amqpUrl);
     client = await connection.createChannel();
     await assertTopology(connection, names);
+    await assertSyncLog(connection, names);
     zk = new ZkClient({ connect: testServers().zkConnect, sessionTimeoutMs: 4000, credentials: TEST_ZK_AUTH });
     await zk.connect();
     await zk.ensurePath(clusterPaths(cluster).committed);
@@ -75,7 +76,7 @@ describe('a master records its commits in ZooKeeper under its epoch', () => {
   });
   afterEach(async () => {
     await master.stopTakingWrites();
-    for (const queue of names.allQueues()) await client.deleteQueue(queue).catch(() => undefined);
+    for (const queue of [...names.allQueues(), names.syncLog]) await client.deleteQueue(queue).catch(() => undefined);
     await client.deleteExchange(names.syncEpochExchange(lease.record.epoch)).catch(() => undefined);
     await client.deleteExchange(names.syncExchange).catch(() => undefined);
     await connection.close().catch(() => undefined);

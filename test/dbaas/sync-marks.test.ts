@@ -16,7 +16,7 @@ import { encode, PROTOCOL_VERSION } from '../../src/dbaas/protocol/messages.ts';
 import type { SyncEpoch } from '../../src/dbaas/protocol/sync.ts';
 import { clusterNames, type ClusterNames } from '../../src/dbaas/protocol/names.ts';
 import { SyncFollower } from '../../src/dbaas/replication/SyncFollower.ts';
-import { assertTopology } from '../../src/dbaas/transport/topology.ts';
+import { assertSyncLog, assertTopology } from '../../src/dbaas/transport/topology.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 
@@ -37,6 +37,7 @@ describe('epoch marks on a replica', () => {
     channel = await connection.createChannel();
     names = clusterNames(uniqueClusterName('marks'));
     await assertTopology(connection, names);
+    await assertSyncLog(connection, names);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rideshare-marks-'));
     // A replica of epoch 1 at seq 5, as if copied at seq 2 and then following.
     const copy = new Store(path.join(dir, 'replica.db'));
@@ -44,11 +45,11 @@ describe('epoch marks on a replica', () => {
     store = copy;
     broken.length = 0;
     epochs.length = 0;
-    follower = new SyncFollower(await connection.createChannel(), names.syncQueueOf('replica'), names.syncExchange, testSigner, createLogger('replica', 'silent'));
+    follower = new SyncFollower(await connection.createChannel(), names.syncLog, testSigner, createLogger('replica', 'silent'));
     follower.on('broken', (reason) => broken.push(reason));
     follower.on('epoch', (epoch) => epochs.push(epoch));
-    await follower.bind();
-    await follower.start(store);
+    await follower.attach();
+    follower.start(store);
     for (let i = 3; i <= 5; i += 1) {
       publish({
         v: PROTOCOL_VERSION,
@@ -63,7 +64,7 @@ describe('epoch marks on a replica', () => {
     await until(() => store.appliedSeq === 5, 5000, 'the replica at seq 5');
   });
   afterEach(async () => {
-    for (const queue of names.allQueues()) await channel.deleteQueue(queue).catch(() => undefined);
+    for (const queue of [...names.allQueues(), names.syncLog]) await channel.deleteQueue(queue).catch(() => undefined);
     await channel.deleteExchange(names.syncExchange).catch(() => undefined);
     await connection.close().catch(() => undefined);
     store.close();

@@ -17,7 +17,7 @@ import { encode, PROTOCOL_VERSION, type DbCommand } from '../../src/dbaas/protoc
 import { decodeReply, type Reply } from '../../src/dbaas/protocol/reply.ts';
 import { clusterNames, type ClusterNames } from '../../src/dbaas/protocol/names.ts';
 import { openEpoch } from '../../src/dbaas/replication/epoch-fence.ts';
-import { assertTopology } from '../../src/dbaas/transport/topology.ts';
+import { assertSyncLog, assertTopology } from '../../src/dbaas/transport/topology.ts';
 import { MasterRole } from '../../src/dbaas/worker/MasterRole.ts';
 import { Store } from '../../src/dbaas/worker/Store.ts';
 import { createLogger } from '../../src/shared/logger.ts';
@@ -38,6 +38,7 @@ describe('answers of a group wait for its confirm', () => {
     names = clusterNames(uniqueClusterName('unconfirmed'));
     client = await connection.createChannel();
     await assertTopology(connection, names);
+    await assertSyncLog(connection, names);
     await openEpoch(connection, names, 1, 0);
     replyQueue = (await client.assertQueue('', { exclusive: true })).queue;
     await client.consume(replyQueue, (message) => message && answers.set(message.properties.correlationId as string, decodeReply(message.content)), { noAck: true });
@@ -45,7 +46,7 @@ describe('answers of a group wait for its confirm', () => {
     store = new Store(path.join(dir, 'master.db'));
   });
   afterEach(async () => {
-    for (const queue of names.allQueues()) await client.deleteQueue(queue).catch(() => undefined);
+    for (const queue of [...names.allQueues(), names.syncLog]) await client.deleteQueue(queue).catch(() => undefined);
     await client.deleteExchange(names.syncExchange).catch(() => undefined);
     await connection.close().catch(() => undefined);
     store.close();

@@ -6,8 +6,13 @@
 export interface ClusterNames {
   readQ: string;
   writeQ: string;
-  /** Fanout exchange carrying every applied write to every replica's own sync queue. */
+  /** Fanout exchange carrying every applied write to the sync log. */
   syncExchange: string;
+  /**
+   * The sync log: a RabbitMQ stream bound to syncExchange, replicated on every node of the
+   * broker's cluster. Every replica reads it from where it joined (src/dbaas/replication/SyncFollower.ts).
+   */
+  syncLog: string;
   /**
    * The exchange one epoch's master publishes to, bound to syncExchange. A new master deletes
    * the older epochs' exchanges before it takes writes, so an old master's publish can no longer
@@ -20,8 +25,7 @@ export interface ClusterNames {
   refusedQ: string;
   /** Where the broker dead-letters what the queues give up on; only delivery-limit dead letters reach refusedQ. */
   deadLetterExchange: string;
-  /** The sync queue of one worker (exclusive: it disappears with the worker's connection). */
-  syncQueueOf(workerId: string): string;
+  /** The request queues (quorum queues: readQ, writeQ, snapshotQ, refused); the sync log aside. */
   allQueues(): string[];
 }
 
@@ -30,13 +34,13 @@ export function clusterNames(cluster: string): ClusterNames {
     readQ: `${cluster}.readQ`,
     writeQ: `${cluster}.writeQ`,
     syncExchange: `${cluster}.syncQ`,
+    syncLog: `${cluster}.syncLog`,
     snapshotQ: `${cluster}.snapshotQ`,
     refusedQ: `${cluster}.refused`,
     deadLetterExchange: `${cluster}.dead-letters`,
   };
   return {
     ...names,
-    syncQueueOf: (workerId) => `${cluster}.syncQ.${workerId}`,
     syncEpochExchange: (epoch) => `${cluster}.syncQ.epoch-${epoch}`,
     allQueues: () => [names.readQ, names.writeQ, names.snapshotQ, names.refusedQ],
   };

@@ -1,7 +1,9 @@
 /**
- * A replica's side of replication. Its own exclusive queue is bound to the sync fanout before it
- * copies a snapshot, so nothing published meanwhile is missed; writes are then applied strictly
- * in order (seq = applied + 1). Nothing is ever skipped on trust:
+ * A replica's side of replication: it reads the sync log (a RabbitMQ stream, one order for every
+ * reader) from the point where it joined. It attaches before it copies a snapshot, so nothing
+ * published meanwhile is missed; what arrives before the copy is there waits in memory (the
+ * prefetch bounds it; the rest waits in the log). Writes are then applied strictly in order
+ * (seq = applied + 1). Nothing is ever skipped on trust:
  * - a message of an epoch older than the one followed is a late frame of a fenced master: ignored;
  * - a seq already held is a duplicate only if it carries the request id stored at that seq;
  *   another request id there means the replicas diverged;
@@ -22,7 +24,10 @@ import type { ReplicaStore } from './ReplicaStore.ts';
 import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
 import { TimeoutError } from '../../shared/errors.ts';
 
-/** Enough in flight to keep the replica busy; applying is synchronous, so order is kept. */
+/**
+ * Enough in flight to keep the replica busy; applying is synchronous, so order is kept. A stream
+ * consumer must have one: it is the credit the broker delivers against.
+ */
 const SYNC_PREFETCH = 512;
 
 export interface SyncFollowerEvents {
@@ -45,12 +50,15 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
   private checkedPosition: { epoch: number; seq: number; masterId: string } | undefined;
   private store!: ReplicaStore;
   private broken = false;
+  /** Reading ended for a promotion. */
+  private done = false;
   private readonly inbox: Inbox<SyncMessage>;
+  /** Delivered before start(): applied once the store is there. */
+  private waiting: ConsumeMessage[] | undefined = [];
 
   constructor(
     private readonly channel: Channel,
-    private readonly queue: string,
-    private readonly exchange: string,
+    private readonly log: string,
     signer: MessageSigner,
     private readonly logger: Logger,
     /** Where sync messages refused unapplied are kept (none: only logged). */
@@ -73,35 +81,44 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
     });
   }
 
-  /** Step 1 of joining: from here on every applied write waits in our queue. */
-  async bind(): Promise<void> {
-    await this.channel.assertQueue(this.queue, { exclusive: true, durable: false });
-    await this.channel.bindQueue(this.queue, this.exchange, '');
+  /**
+   * Step 1 of joining: reading the log from its next entry. Every write published from here on
+   * reaches this replica; a master applies a write before it publishes it, so every earlier one
+   * is in any copy taken at the master's position asked after this.
+   */
+  async attach(): Promise<void> {
+    await this.channel.prefetch(SYNC_PREFETCH);
+    const { consumerTag } = await this.channel.consume(
+      this.log,
+      (message) => {
+        // The broker cancelled the consumer (the log was deleted, or its replica here went away).
+        if (!message) return this.done ? undefined : this.fail('the broker cancelled this replica\u2019s reading of the sync log');
+        if (this.waiting) this.waiting.push(message);
+        else this.onMessage(message);
+      },
+      { noAck: false, arguments: { 'x-stream-offset': 'next' } },
+    );
+    this.consumerTag = consumerTag;
   }
 
-  /** Starts applying into `store` (the copy made from a snapshot taken after `bind`). */
-  async start(store: ReplicaStore): Promise<void> {
+  /** Starts applying into `store` (the copy made from a snapshot taken after `attach`). */
+  start(store: ReplicaStore): void {
     this.store = store;
     this.followedEpoch = store.epoch;
     this.snapshotSeq = store.appliedSeq;
     this.snapshotEpoch = store.epoch;
-    await this.channel.prefetch(SYNC_PREFETCH);
-    const { consumerTag } = await this.channel.consume(this.queue, (message) => message && this.onMessage(message), { noAck: false });
-    this.consumerTag = consumerTag;
+    const waiting = this.waiting ?? [];
+    this.waiting = undefined;
+    for (const message of waiting) this.onMessage(message);
   }
 
   get epoch(): number {
     return this.followedEpoch;
   }
 
-  /** Messages waiting in our queue (not yet delivered to us). */
-  async backlog(): Promise<number> {
-    return (await this.channel.checkQueue(this.queue)).messageCount;
-  }
-
   /**
    * The step before a promotion: `sendMark` publishes the new epoch's mark (after the fence), and
-   * everything ahead of it in our queue is applied; then following stops and the queue goes.
+   * everything ahead of it in the log is applied; then reading stops.
    */
   async drainThrough(epoch: number, sendMark: () => Promise<void>, timeoutMs: number): Promise<void> {
     const reached = new Promise<void>((resolve, reject) => {
@@ -116,13 +133,15 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
     });
     await sendMark();
     await reached;
-    if (this.consumerTag) await this.channel.cancel(this.consumerTag);
+    const tag = this.consumerTag;
     this.consumerTag = undefined;
-    await this.channel.deleteQueue(this.queue);
+    // What the log holds after the mark is this replica's own, as master: not followed.
+    this.done = true;
+    if (tag) await this.channel.cancel(tag);
   }
 
   private onMessage(message: ConsumeMessage): void {
-    if (this.broken) return;
+    if (this.broken || this.done) return;
     // A forgery is refused and kept, never fatal: it is not the master's. A signed message that does
     // not decode is fatal (see the inbox's answerMalformed above).
     const sync = this.inbox.take(message)?.value;

@@ -14,6 +14,7 @@ import { listWorkers, type WorkerInfo } from '../coordination/worker-registry.ts
 import { isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
 import { clusterNames, clusterPaths } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
+import { assertSyncLog } from '../transport/topology.ts';
 import { clearPendingRestore, clusterMarkerOf, readPendingRestore } from './cluster-files.ts';
 import { holdingQueueOf } from './queue-conversion.ts';
 
@@ -37,6 +38,12 @@ export class ClusterNameInUseError extends RideShareError {
 }
 
 export async function bootstrapCluster(options: BootstrapOptions): Promise<BootstrapOutcome> {
+  const outcome = await findCluster(options);
+  await declareSyncLog(options);
+  return outcome;
+}
+
+async function findCluster(options: BootstrapOptions): Promise<BootstrapOutcome> {
   const { zk, cluster, dataDir, logger } = options;
   const marker = clusterMarkerOf(dataDir);
   const live = await listWorkers(zk, cluster);
@@ -60,7 +67,7 @@ export async function bootstrapCluster(options: BootstrapOptions): Promise<Boots
   // The supervisor lease, just taken by this orchestrator, is what keeps the others out: it stays;
   // so do the host agents, running already (their nodes are ephemeral: none outlives its agent).
   await removeTree(zk, clusterPaths(cluster).root, new Set([clusterPaths(cluster).supervisor, clusterPaths(cluster).agents]));
-  await purgeMessages(options);
+  await purgeMessages(options, { syncLog: true });
   fs.mkdirSync(dataDir, { recursive: true });
   fs.writeFileSync(marker, JSON.stringify({ cluster, createdAt: new Date().toISOString(), ...(restore ? { restoredFrom: restore } : {}) }, null, 2));
   if (restore) {
@@ -73,17 +80,35 @@ export async function bootstrapCluster(options: BootstrapOptions): Promise<Boots
   return { kind: 'fresh' };
 }
 
-/** Old requests and old sync messages must not reach a new generation of workers. */
-async function purgeMessages(options: BootstrapOptions): Promise<void> {
+/**
+ * Old requests must not reach a new generation of workers; nor, in a new cluster, the old one's
+ * sync log. A cold start keeps the log: what it holds past the files is its own cluster's.
+ */
+async function purgeMessages(options: BootstrapOptions, also: { syncLog: boolean } = { syncLog: false }): Promise<void> {
   const names = clusterNames(options.cluster);
   const connection = await connectAmqp(options.amqpUrl);
   try {
     // A conversion cut short (queue-conversion.ts) left its messages in a holding queue: old ones too.
-    for (const queue of names.allQueues().flatMap((name) => [name, holdingQueueOf(name)])) {
+    const requestQueues = names.allQueues().flatMap((name) => [name, holdingQueueOf(name)]);
+    for (const queue of also.syncLog ? [...requestQueues, names.syncLog] : requestQueues) {
       const channel = await connection.createChannel();
       await channel.deleteQueue(queue).catch(() => undefined);
       await channel.close().catch(() => undefined);
     }
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+/**
+ * The sync log is declared by the supervisor, before it starts a worker, and again by each new
+ * master, which the supervisor places on its own host; by nobody else: a stream's leader is the
+ * node of the connection that declares it, and the master publishes every group to that leader.
+ */
+async function declareSyncLog(options: BootstrapOptions): Promise<void> {
+  const connection = await connectAmqp(options.amqpUrl);
+  try {
+    await assertSyncLog(connection, clusterNames(options.cluster));
   } finally {
     await connection.close().catch(() => undefined);
   }

@@ -18,6 +18,11 @@
  * x-death header saying why, while messages that merely expired are dropped as before (their
  * callers were answered 503 at their deadline).
  *
+ * The sync log is a stream bound to the sync fanout: one totally ordered log that the broker
+ * replicates on every node and confirms once a majority holds it, which every replica reads from
+ * the offset where it joined. Retention bounds it by size; a replica that falls behind what is
+ * kept finds a gap and copies a snapshot again.
+ *
  * A queue that already exists with another declaration (a classic queue made by an older version
  * of the service, on a broker that kept its data) is used as it is and reported: the supervisor
  * converts it when no worker runs (src/dbaas/supervisor/queue-conversion.ts).
@@ -31,6 +36,27 @@ export const DELIVERY_LIMIT = 10;
 
 /** The x-death reason RabbitMQ gives a message dead-lettered for its delivery limit. */
 const DELIVERY_LIMIT_REASON = 'delivery_limit';
+
+/**
+ * What the sync log keeps: the newest SYNC_LOG_MAX_BYTES, in segments of SYNC_LOG_SEGMENT_BYTES
+ * (RabbitMQ drops whole segments, so the log holds between the two). A replica needs it only for
+ * what it has not applied yet, seconds at most while it follows; 256 MiB is about a million writes.
+ */
+export const SYNC_LOG_MAX_BYTES = 256 * 1024 * 1024;
+const SYNC_LOG_SEGMENT_BYTES = 16 * 1024 * 1024;
+
+/** The sync log's declaration (src/dbaas/replication/SyncFollower.ts reads it). */
+export const SYNC_LOG_DECLARATION: Options.AssertQueue = {
+  durable: true,
+  arguments: {
+    'x-queue-type': 'stream',
+    'x-max-length-bytes': SYNC_LOG_MAX_BYTES,
+    'x-stream-max-segment-size-bytes': SYNC_LOG_SEGMENT_BYTES,
+    // The leader on the node of the process that declares it first: the database host's, whose
+    // master publishes to it (a leader elsewhere costs a hop per group).
+    'x-queue-leader-locator': 'client-local',
+  },
+};
 
 /** Every product queue with its declaration, in the order they are declared. */
 export function queueDeclarations(names: ClusterNames): Map<string, Options.AssertQueue> {
@@ -83,6 +109,21 @@ export async function assertTopology(connection: ChannelModel, names: ClusterNam
     await channel.close().catch(() => undefined);
   }
   return { declaredOtherwise };
+}
+
+/**
+ * The sync log and its binding to the sync fanout. Only a supervisor and a new master declare it
+ * (its leader is the declaring connection's node: cluster-bootstrap.ts); everyone else finds it.
+ */
+export async function assertSyncLog(connection: ChannelModel, names: ClusterNames): Promise<void> {
+  const channel = await openQuietChannel(connection);
+  try {
+    await channel.assertExchange(names.syncExchange, 'fanout', { durable: true });
+    await channel.assertQueue(names.syncLog, SYNC_LOG_DECLARATION);
+    await channel.bindQueue(names.syncLog, names.syncExchange, '');
+  } finally {
+    await channel.close().catch(() => undefined);
+  }
 }
 
 /** A channel whose failure is reported by the call that failed, not by an unhandled 'error' event. */

@@ -8,7 +8,6 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import type { ChannelModel } from 'amqplib';
 import type { Logger } from '../../shared/logger.ts';
-import { sleep } from '../../shared/timeout.ts';
 import { ensureCommitRecord, writeCommitRecord } from '../coordination/commit-record.ts';
 import { acquireMasterLease, type MasterLease } from '../coordination/master-lease.ts';
 import { readPromotion } from '../coordination/promotion.ts';
@@ -17,12 +16,12 @@ import { ZkClient } from '../coordination/ZkClient.ts';
 import { PROTOCOL_VERSION } from '../protocol/messages.ts';
 import { clusterNames, type ClusterNames } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
-import { assertTopology } from '../transport/topology.ts';
+import { assertSyncLog, assertTopology } from '../transport/topology.ts';
 import { RefusedMessages } from '../transport/RefusedMessages.ts';
 import { openEpoch } from '../replication/epoch-fence.ts';
 import { askMasterPosition } from '../replication/master-position.ts';
 import { MessageSigner } from '../transport/signing.ts';
-import { fetchSnapshot } from '../replication/snapshot-transfer.ts';
+import { appliedSeqWaiter, fetchSnapshot } from '../replication/snapshot-transfer.ts';
 import { SyncFollower } from '../replication/SyncFollower.ts';
 import { SyncPublisher } from '../replication/SyncPublisher.ts';
 import { MasterRole } from './MasterRole.ts';
@@ -212,6 +211,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.store.setDurability(this.settings.durability);
     this.store.setEpoch(lease.epoch);
     const commitBound = commitBoundMs(this.settings.zkSessionTimeoutMs);
+    // The supervisor declared the log; a log deleted since (an operator, a stranger with the
+    // broker's credentials) would refuse every group, so a new master declares it again. It runs
+    // on the supervisor's host, whose node the log's leader belongs on.
+    await assertSyncLog(this.connection, this.names);
     this.master = new MasterRole({
       connection: this.connection,
       names: this.names,
@@ -232,12 +235,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.logger.info({ epoch: lease.epoch, seq: this.store.appliedSeq, startupMs: this.startup }, 'serving as master');
   }
 
-  /** Bind the sync queue, copy a snapshot, apply what queued up meanwhile, then serve reads. */
+  /** Attach to the sync log, copy a snapshot, apply what arrived meanwhile, then serve reads. */
   private async startAsSlave(): Promise<void> {
     const syncChannel = await this.connection.createChannel();
-    const follower = new SyncFollower(syncChannel, this.names.syncQueueOf(this.settings.workerId), this.names.syncExchange, this.signer, this.logger, this.refused);
-    await follower.bind();
-    // Everything published before the bind must be in the copy; what follows waits in our queue.
+    const follower = new SyncFollower(syncChannel, this.names.syncLog, this.signer, this.logger, this.refused);
+    follower.on('broken', (reason) => this.fatal(`${reason}; a fresh replica must re-copy`));
+    await follower.attach();
+    // Everything published before the attach must be in the copy; what follows reaches us.
     const { seq: minSeq } = await askMasterPosition(this.connection, this.names, this.signer, this.settings.snapshotTimeoutMs, this.logger);
     const snapshot = await fetchSnapshot({
       connection: this.connection,
@@ -251,10 +255,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.store = Store.fromSnapshot(this.settings.dbFile, snapshot);
     this.startupStep('copied');
     this.registration = await this.register('slave', false);
-    follower.on('broken', (reason) => this.fatal(`${reason}; a fresh replica must re-copy`));
-    await follower.start(this.store);
+    follower.start(this.store);
     this.follower = follower;
-    while ((await follower.backlog()) > 0) await sleep(20);
+    await this.catchUp(follower);
     this.slave = new SlaveRole({
       readChannel: await this.connection.createChannel(),
       snapshotChannel: await this.connection.createChannel(),
@@ -273,6 +276,23 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.startupStep('serving');
     this.logger.info({ seq: this.store.appliedSeq, snapshotSeq: snapshot.appliedSeq, startupMs: this.startup }, 'caught up; serving reads');
     void this.watchPromotion();
+  }
+
+  /**
+   * Serving begins caught up with the master as it is now, not as it was when the copy began.
+   * Only freshness depends on it (a read with minSeq waits for its seq anyway), so a master that
+   * does not answer, or a log that is slow, delays serving by the snapshot timeout at most.
+   */
+  private async catchUp(follower: SyncFollower): Promise<void> {
+    const timeoutMs = this.settings.snapshotTimeoutMs;
+    try {
+      const { seq } = await askMasterPosition(this.connection, this.names, this.signer, timeoutMs, this.logger);
+      if (!(await appliedSeqWaiter(follower, () => this.store.appliedSeq)(seq, timeoutMs))) {
+        this.logger.warn({ masterSeq: seq, applied: this.store.appliedSeq, timeoutMs }, 'serving before the sync log brought this replica to the master\u2019s position');
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'serving without knowing the master\u2019s position');
+    }
   }
 
   /** A ready slave watches the promotion node; when it names this worker, it becomes master. */
