@@ -81,7 +81,8 @@ process.exit(failed ? 1 : 0);
 
 /** The lanes' JSON reports as one: counts added, files listed together. A lane without a report adds nothing (its exit code says it failed). */
 function mergeReports(reports, target) {
-  const present = reports.filter((file) => fs.existsSync(file)).map((file) => JSON.parse(fs.readFileSync(file, 'utf8')));
+  const present = [];
+  for (const file of reports) if (fs.existsSync(file)) present.push(JSON.parse(fs.readFileSync(file, 'utf8')));
   if (present.length === 0) return;
   const merged = { ...present[0], testResults: [] };
   for (const key of Object.keys(merged)) if (key.startsWith('num')) merged[key] = 0;
