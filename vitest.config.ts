@@ -26,8 +26,8 @@ const ONE_PROCESS = [
 
 /**
  * Files that spend their time waiting on servers of their own (the test bed of hosts, Docker,
- * clients cut off by server timeouts, whole systems started and stopped by signals) and share
- * nothing with the others: `npm test` (scripts/test-lanes.mjs) runs them in a lane of their own,
+ * clients cut off by server timeouts, whole systems started and stopped by signals) or on
+ * sessions and deadlines to run out, and share nothing with the others: `npm test` (scripts/test-lanes.mjs) runs them in a lane of their own,
  * beside the others.
  */
 const APART = [
@@ -39,6 +39,11 @@ const APART = [
   'test/operate/rolling-upgrade.test.ts',
   'test/operate/rolling-restart.test.ts',
   'test/dbaas/autoscaling.test.ts',
+  'test/infra/zk-dead-link.test.ts',
+  'test/dbaas/restart-behind-commit.test.ts',
+  'test/dbaas/supervisor-session.test.ts',
+  'test/dbaas/commit-fence.test.ts',
+  'test/services/resilience.test.ts',
 ];
 
 export default defineConfig({
