@@ -194,7 +194,7 @@ describe('a supervisor dying while it starts a worker', () => {
 });
 
 describe('joining under write load', () => {
-  it('a new slave copies a snapshot at least as recent as its sync queue: it joins on the first try, never meets a gap', async () => {
+  it('a new slave copies a snapshot at least as recent as where it joined the sync log: it joins on the first try, never meets a gap', async () => {
     const service = await startDatabaseService({ slaves: 2 });
     services.push(service);
     await post(`${service.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'loader', password } });
@@ -219,7 +219,7 @@ describe('joining under write load', () => {
     expect(written).toBeGreaterThan(0);
   });
 
-  it('a snapshot is never taken from a slave that lags behind what the joiner\u2019s queue starts at', async () => {
+  it('a snapshot is never taken from a slave that lags behind where the joiner began reading the sync log', async () => {
     // A session long enough for a slave frozen 1.5 s to stay registered: it resumes with a backlog.
     const service = await startDatabaseService({ slaves: 1, env: { ZK_SESSION_TIMEOUT_MS: '6000' } });
     services.push(service);

@@ -1,8 +1,8 @@
 /**
  * Asks the master for the seq it has applied, through writeQ: the answer comes after every write
  * queued before the question, so it covers every write published before it was asked. A joining
- * replica asks once its sync queue is bound and requires a snapshot at least that recent, so the
- * copy and the queue always meet (no gap, no endless re-copying from a lagging slave).
+ * replica asks once it reads the sync log and requires a snapshot at least that recent, so the
+ * copy and the log always meet (no gap, no endless re-copying from a lagging slave).
  */
 import { randomUUID } from 'node:crypto';
 import type { ChannelModel } from 'amqplib';

@@ -1,8 +1,8 @@
 /**
  * Replacing a dead master, all of it: noticing the loss (an exit, or the master leaving the live
  * set when its session expires), promoting a successor, and restarting from the files when no
- * slave can take over. Fence before promote: the successor's lease bumps /epoch before it drains
- * its sync queue, and from then on the old master's commit records are refused
+ * slave can take over. Fence before promote: the successor's lease bumps /epoch before it reads
+ * the sync log up to its own mark, and from then on the old master's commit records are refused
  * (src/dbaas/coordination/commit-record.ts), so it can answer no write the successor lacks. The
  * runtime's kill of an old master that lost its session is therefore best effort (Supervisor.ts):
  * a host out of reach does not hold up the promotion. Then the lease is removed and a ready slave
@@ -171,7 +171,7 @@ export class Failover {
  * reaches the last commit record (they hold every answered write already, so their drain is
  * short), then the others; the lowest pid first within each (SPEC.md's tie-break). The others
  * stay candidates: a slave publishes its seq every half second, and what it lacks of the record
- * waits in its sync queue, which its promotion drains before it takes a write.
+ * is in the sync log, which its promotion reads up to its own mark before it takes a write.
  */
 export function successionOrder(candidates: readonly WorkerInfo[], committedSeq: number): WorkerInfo[] {
   const byPid = [...candidates].sort((a, b) => a.pid - b.pid);

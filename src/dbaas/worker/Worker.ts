@@ -118,9 +118,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /**
    * Slave → master. Take a new epoch, fence the older epochs at the broker (their publishes can
-   * no longer be routed), then apply everything that reached our sync queue before the fence: our
-   * own epoch mark coming back through the queue says the drain is complete, and we hold every
-   * acknowledged write. Only then does the store take the new epoch, and only then writes.
+   * no longer be routed), then apply everything in the sync log before our own epoch mark: the
+   * mark coming back says the drain is complete, and we hold every acknowledged write, since each
+   * was in the log (confirmed) before it was answered. Only then does the store take the new epoch, and only then writes.
    */
   async promote(): Promise<void> {
     const follower = this.follower;
