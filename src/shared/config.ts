@@ -159,10 +159,12 @@ const schema = z.object({
   /** Which hosts run the users and rides services (src/system/host-plan.ts): `seed` or `ha`. */
   RIDESHARE_PLACEMENT: z.enum(['seed', 'ha']).default('seed'),
   /**
-   * `off`: the orchestrator never supervises (never starts workers), it only serves the database's
-   * API. Across hosts `npm start` sets it off on every host but the database host (docs/hosts.md).
+   * `on`: the orchestrator supervises when no other does; `takeover`: only to carry on a running
+   * cluster (never a new one, never from files); `off`: never, it only serves the database's API
+   * (src/dbaas/supervisor/supervision-mode.ts). Across hosts `npm start` sets `off` on every host
+   * but the database host (docs/hosts.md).
    */
-  ORCHESTRATOR_SUPERVISES: onOff.default(true),
+  ORCHESTRATOR_SUPERVISES: z.enum(['on', 'off', 'takeover']).default('on'),
   /** Across hosts: the cluster's RabbitMQ password; default DATA_DIR/secrets/rabbitmq.password (`npm run secrets`). */
   RABBITMQ_PASSWORD: token,
   /** Across hosts: the RabbitMQ nodes' shared Erlang cookie; default DATA_DIR/secrets/erlang.cookie. */

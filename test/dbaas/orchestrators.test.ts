@@ -126,3 +126,65 @@ describe('an orchestrator that never supervises (ORCHESTRATOR_SUPERVISES=off, th
     expect(read.body.rows.map((row) => row.username)).toEqual(['kept']);
   });
 });
+
+describe('an orchestrator that only takes over a running cluster (ORCHESTRATOR_SUPERVISES=takeover, the hosts without the data)', () => {
+  const cluster = uniqueClusterName('takeover');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
+  const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-elsewhere-`));
+  let first: DatabaseServiceHandle | undefined;
+  let standby: DatabaseServiceHandle | undefined;
+  const user = (username: string) => ({ op: 'insert', table: 'users', values: { username, password: 'e'.repeat(40) } });
+
+  afterAll(async () => {
+    await standby?.stop();
+    await first?.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(elsewhere, { recursive: true, force: true });
+  });
+
+  it('carries on the cluster when the one with the data is lost with the master, and leaves a restart from files to it', async () => {
+    first = await startDatabaseService({ cluster, dataDir, slaves: 1 });
+    // Another host's DATA_DIR: the cluster's secrets copied, no data.
+    fs.cpSync(path.join(dataDir, 'secrets'), path.join(elsewhere, 'secrets'), { recursive: true });
+    standby = await startDatabaseService({ cluster, dataDir: elsewhere, slaves: 1, env: { ORCHESTRATOR_SUPERVISES: 'takeover' } });
+    expect(standby.orchestrator.isSupervising).toBe(false);
+    expect((await post(`${standby.orchestratorUrl}/api/v1/db/write`, user('before'))).status).toBe(200);
+
+    // The database host is lost: its orchestrator and its master at once; the slave lives on.
+    const before = (await get<{ workers: { role: string; pid: number }[] }>(`${first.orchestratorUrl}/api/v1/cluster`)).body.workers;
+    const master = before.find((worker) => worker.role === 'master');
+    expect(master, JSON.stringify(before)).toBeDefined();
+    await first.orchestrator.stop({ leaveWorkers: true });
+    process.kill((master as { pid: number }).pid, 'SIGKILL');
+    await until(() => (standby?.orchestrator.isSupervising ? true : undefined), 20_000, 'the takeover-only orchestrator supervising');
+    const after = await until(
+      async () => {
+        const write = await post<{ seq: number }>(`${standby?.orchestratorUrl}/api/v1/db/write`, user(`after-${Date.now()}`));
+        return write.status === 200 ? write.body : undefined;
+      },
+      20_000,
+      'a write through the promoted slave',
+    );
+    const read = await post<{ rows: { username: string }[] }>(`${standby.orchestratorUrl}/api/v1/db/read`, { table: 'users', minSeq: after.seq });
+    expect(read.body.rows.map((row) => row.username)).toContain('before');
+
+    // Every worker lost: the restart from files is the data's host's. The takeover-only one steps
+    // down and starts nothing; nothing of the cluster is removed.
+    for (const worker of (await get<{ workers: { pid: number }[] }>(`${standby.orchestratorUrl}/api/v1/cluster`)).body.workers) process.kill(worker.pid, 'SIGKILL');
+    await until(() => (standby?.orchestrator.isSupervising === false ? true : undefined), 20_000, 'the takeover-only orchestrator stepping down');
+    const masters = async () => (await get<{ workers: { role: string }[] }>(`${standby?.orchestratorUrl}/api/v1/cluster`)).body.workers.filter((worker) => worker.role === 'master').length;
+    await staysTrue(async () => standby?.orchestrator.isSupervising === false && (await masters()) === 0, 4000, 'no master started by the takeover-only orchestrator');
+    first = await startDatabaseService({ cluster, dataDir, slaves: 1 });
+    expect(first.orchestrator.isSupervising).toBe(true);
+    const again = await until(
+      async () => {
+        const answer = await post<{ rows: { username: string }[] }>(`${first?.orchestratorUrl}/api/v1/db/read`, { table: 'users', minSeq: after.seq });
+        return answer.status === 200 ? answer.body.rows.map((row) => row.username) : undefined;
+      },
+      30_000,
+      'a read from the cluster restarted from files',
+    );
+    expect(again).toContain('before');
+    expect(again.some((name) => name.startsWith('after-'))).toBe(true);
+  });
+});

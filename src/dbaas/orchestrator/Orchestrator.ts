@@ -38,6 +38,7 @@ import { ReadCounter } from './ReadCounter.ts';
 import { databaseRoutes, registerRoutes } from './routes.ts';
 import { RpcClient } from './RpcClient.ts';
 import { RideShareError } from '../../shared/errors.ts';
+import type { SupervisionMode } from '../supervisor/supervision-mode.ts';
 
 export type { ScalingOptions } from '../supervisor/Leadership.ts';
 
@@ -58,8 +59,8 @@ export interface OrchestratorOptions extends ClusterSetup {
   sessionTimeoutMs: number;
   /** Auto-scaling of slaves by read load; off when absent. */
   scaling?: ScalingOptions;
-  /** False: never takes the supervisor lease (Leadership's `supervises`); default true. */
-  supervises?: boolean;
+  /** When this orchestrator takes the supervisor lease (supervision-mode.ts); default `on`. */
+  supervises?: SupervisionMode;
   /** Access log and metrics (config ACCESS_LOG, METRICS); both on unless given. */
   observability?: ObservabilitySettings;
   /** Bearer tokens (config RIDESHARE_AUTH, SERVICE_TOKEN, ADMIN_TOKEN; docs/security.md). */

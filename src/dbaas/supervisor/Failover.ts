@@ -24,6 +24,7 @@ import { RestartRefusedError } from './restart-refused.ts';
 import { gatherRestartSources, restartSourcesUsed } from './restart-sources.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 import type { Workforce } from './Workforce.ts';
+import { NoRunningClusterError } from './supervision-mode.ts';
 
 const PROMOTION_TIMEOUT_MS = 20_000;
 
@@ -36,6 +37,8 @@ export interface FailoverOptions {
   /** The supervisor's DATA_DIR: an operator's give-up record is looked for there (given-up-writes.ts). */
   dataDir: string;
   workforce: Workforce;
+  /** A `takeover` supervisor (supervision-mode.ts): no restart from files, a NoRunningClusterError instead. */
+  onlyRunning?: boolean;
   /** Run while no worker runs, before the master starts from files (queue-conversion.ts). */
   convertQueues: () => Promise<void>;
   journal: SupervisionJournal;
@@ -86,6 +89,11 @@ export class Failover {
       this.options.logger.info({ workerId: promoted.workerId, pid: promoted.pid, epoch: promoted.epoch }, 'new master');
       this.options.journal.record({ kind: 'failover', workerId: promoted.workerId, pid: promoted.pid, epoch: promoted.epoch, durationMs: Date.now() - loss.at, reason: why });
       return 'promoted';
+    }
+    // A takeover-only supervisor leaves this to the database host's, where the files are.
+    if (this.options.onlyRunning) {
+      this.loss ??= loss;
+      throw new NoRunningClusterError(`${why}, and no slave can be promoted: the master must restart from files`);
     }
     // No replica can take over (a joining slave cannot copy without a source): every copy is a
     // file on disk, and the master's holds every acknowledged write; restart from the best one.

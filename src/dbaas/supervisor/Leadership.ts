@@ -13,9 +13,12 @@ import type { ZkClient } from '../coordination/ZkClient.ts';
 import { Autoscaler, type ScalingDecision } from './Autoscaler.ts';
 import { Supervisor, type ClusterSetup } from './Supervisor.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
+import { NoRunningClusterError, type SupervisionMode } from './supervision-mode.ts';
 
 /** After a failed takeover, how long before standing by for the lease again. */
 const TAKEOVER_RETRY_MS = 1000;
+/** After a `takeover` orchestrator found no running cluster: the `on` one should have the lease meanwhile. */
+const NOT_RUNNING_RETRY_MS = 3000;
 /** The bound on slaves without auto-scaling (MAX_SLAVES's default); with it, MAX_SLAVES arrives as scaling.maxSlaves. */
 const DEFAULT_MAX_SLAVES = 8;
 
@@ -35,11 +38,12 @@ export interface LeadershipOptions extends ClusterSetup {
   journal: SupervisionJournal;
   logger: Logger;
   /**
-   * False: this orchestrator never takes the lease, it only serves the database's API. Across hosts
-   * the workers start on the supervisor's own host and their data stays there, so an orchestrator
-   * of a host that holds no data must not take over: it would start an empty database.
+   * When this orchestrator takes the lease (supervision-mode.ts); default `on`. Across hosts a
+   * new cluster and a restart from files happen on the database host, where the data is: an
+   * orchestrator elsewhere must never start an empty database, so it is `off`, or `takeover`
+   * (a running cluster only).
    */
-  supervises?: boolean;
+  supervises?: SupervisionMode;
 }
 
 export interface ScalingReport {
@@ -78,7 +82,7 @@ export class Leadership {
     this.state = 'running';
     this.options.zk.on('expired', () => void this.onSessionLost());
     this.options.zk.on('renewed', () => this.onSessionRenewed());
-    if (this.options.supervises !== false && (await this.lease.tryAcquire())) await this.lead(false);
+    if (this.mode === 'on' && (await this.lease.tryAcquire())) await this.lead(false);
     else this.standBy();
   }
 
@@ -159,11 +163,22 @@ export class Leadership {
     this.state = 'closed';
   }
 
+  private get mode(): SupervisionMode {
+    return this.options.supervises ?? 'on';
+  }
+
   private async lead(takeover: boolean): Promise<void> {
     const { options } = this;
     // Everything the term does in ZooKeeper runs on the session that holds the lease, or fails.
     const zk = options.zk.pinnedToSession();
-    const supervisor = new Supervisor({ ...options, zk, maxSlaves: this.maxSlaves, logger: options.logger.child({ component: 'supervisor' }) });
+    const supervisor = new Supervisor({
+      ...options,
+      zk,
+      maxSlaves: this.maxSlaves,
+      onlyRunning: this.mode === 'takeover',
+      stepDown: (reason) => void this.stepDown(reason),
+      logger: options.logger.child({ component: 'supervisor' }),
+    });
     const autoscaler = options.scaling
       ? new Autoscaler({
           zk,
@@ -189,7 +204,7 @@ export class Leadership {
   private standBy(): void {
     // One wait for the lease at a time: after a renewed session the earlier wait may still run.
     if (this.standingBy) return;
-    if (this.options.supervises === false) {
+    if (this.mode === 'off') {
       void this.lease.holder().then(
         (holder) => this.options.logger.info({ holder }, 'serving the database API without supervising (this orchestrator never takes the lease)'),
         () => undefined,
@@ -207,12 +222,26 @@ export class Leadership {
       try {
         await this.lead(true);
       } catch (error) {
-        this.options.logger.error({ err: error }, 'taking over supervision failed; giving the lease back and standing by');
+        if (error instanceof NoRunningClusterError) this.options.logger.info({ reason: error.message }, 'no running cluster to take over; giving the lease back and standing by');
+        else this.options.logger.error({ err: error }, 'taking over supervision failed; giving the lease back and standing by');
         await this.endTerm();
         await this.lease.release().catch(() => undefined);
-        setTimeout(() => this.state === 'running' && this.standBy(), TAKEOVER_RETRY_MS);
+        setTimeout(() => this.state === 'running' && this.standBy(), error instanceof NoRunningClusterError ? NOT_RUNNING_RETRY_MS : TAKEOVER_RETRY_MS);
       }
     });
+  }
+
+  /**
+   * A `takeover` supervisor whose cluster lost every worker leaves the restart from files to an
+   * `on` orchestrator, where the files are: it ends its term, leaving nothing running, and gives
+   * the lease back.
+   */
+  private async stepDown(reason: string): Promise<void> {
+    if (this.state !== 'running' || !this.term) return;
+    this.options.logger.warn({ reason }, 'stepping down: the cluster must restart from files, which a takeover-only supervisor leaves to the database host');
+    await this.endTerm();
+    await this.lease.release().catch(() => undefined);
+    setTimeout(() => this.state === 'running' && this.standBy(), NOT_RUNNING_RETRY_MS);
   }
 
   /**

@@ -28,6 +28,7 @@ import { scaleInVictims } from './scale-in.ts';
 import { RepeatedErrorLog } from '../../shared/repeated-errors.ts';
 import { removeWorkerFiles, workerFileOwners, workersDirOf } from '../worker/files.ts';
 import { Workforce } from './Workforce.ts';
+import { NoRunningClusterError } from './supervision-mode.ts';
 
 /** A safety net under the event-driven passes: a missed watch costs at most this long. */
 const RECONCILE_INTERVAL_MS = 1000;
@@ -51,6 +52,10 @@ export interface SupervisorOptions extends ClusterSetup {
   /** Where every start, exit and failover is told (history and metrics). */
   journal: SupervisionJournal;
   readyTimeoutMs?: number;
+  /** A `takeover` supervisor (supervision-mode.ts): it carries on a running cluster, never starts one or restarts it from files. */
+  onlyRunning?: boolean;
+  /** Called when an `onlyRunning` supervisor finds its cluster needs what it leaves to others (a restart from files). */
+  stepDown?: (reason: string) => void;
   logger: Logger;
 }
 
@@ -265,7 +270,10 @@ export class Supervisor {
         this.passQueued = false;
         if (!this.leaving) await this.reconcile();
       })
-      .catch((error: unknown) => this.passFailures.report(error));
+      .catch((error: unknown) => {
+        if (error instanceof NoRunningClusterError && this.options.stepDown) this.options.stepDown(error.message);
+        else this.passFailures.report(error);
+      });
   }
 
   private async reconcile(): Promise<void> {

@@ -17,6 +17,7 @@ import { connectAmqp } from '../transport/amqp.ts';
 import { assertSyncLog } from '../transport/topology.ts';
 import { clearPendingRestore, clusterMarkerOf, readPendingRestore } from './cluster-files.ts';
 import { holdingQueueOf } from './queue-conversion.ts';
+import { NoRunningClusterError } from './supervision-mode.ts';
 
 export type BootstrapOutcome = { kind: 'adopt'; workers: WorkerInfo[] } | { kind: 'cold-start' } | { kind: 'fresh' };
 
@@ -28,6 +29,8 @@ export interface BootstrapOptions {
   workersDir: string;
   /** Taking over from another orchestrator: running workers are adopted even in a new DATA_DIR. */
   takeover?: boolean;
+  /** Adopt running workers or nothing: no new cluster, no cold start (a `takeover` supervisor, supervision-mode.ts). */
+  onlyRunning?: boolean;
   logger: Logger;
 }
 
@@ -47,6 +50,10 @@ async function findCluster(options: BootstrapOptions): Promise<BootstrapOutcome>
   const { zk, cluster, dataDir, logger } = options;
   const marker = clusterMarkerOf(dataDir);
   const live = await listWorkers(zk, cluster);
+  // Before anything is removed: a new cluster here would wipe the one whose data is elsewhere.
+  if (options.onlyRunning && live.length === 0) {
+    throw new NoRunningClusterError('no live worker to carry on: a cluster is started, and restarted from its files, where its data is');
+  }
   if (fs.existsSync(marker)) {
     if (live.length > 0) return { kind: 'adopt', workers: live };
     await purgeMessages(options);
