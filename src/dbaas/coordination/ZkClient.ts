@@ -24,6 +24,7 @@ import type { z } from 'zod';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { withTimeout } from '../../shared/timeout.ts';
+import { HandshakeWatch } from './HandshakeWatch.ts';
 import { LinkWatch } from './LinkWatch.ts';
 import { keepServerOrder } from './zk-server-order.ts';
 import { aclFor, digestAuth, OPEN_ACL, type ZkCredentials } from './zk-acl.ts';
@@ -75,7 +76,7 @@ export function silenceLimitFor(sessionTimeoutMs: number): number {
 
 /** node-zookeeper-client's connection, which its typings do not show: dropping its socket makes the library reconnect, keeping the session. */
 interface WithConnection {
-  connectionManager?: { socket?: { destroy(): void } };
+  connectionManager?: { socket?: { destroy(): void; destroyed?: boolean } };
 }
 
 /** Events: `expired` (the session is gone), `renewed` (a new session is open), `disconnected`, `connected`. */
@@ -98,6 +99,8 @@ export class ZkClient extends EventEmitter {
   private sessionEnd = newSignal();
   /** Watches the current connection for silence while it is up. */
   private linkWatch: LinkWatch | undefined;
+  /** Watches the connection attempts while the link is not up (HandshakeWatch.ts); only with more than one server to go to. */
+  private handshakeWatch: HandshakeWatch | undefined;
   /** Set while the link is down (before the first connect, disconnected, renewing): operations wait for it. */
   private linkDown: { up: Promise<void>; resolve: () => void } | undefined;
 
@@ -118,6 +121,7 @@ export class ZkClient extends EventEmitter {
     this.closed = true;
     clearTimeout(this.lossTimer);
     this.stopWatchingLink();
+    this.stopWatchingHandshake();
     this.client.close();
     this.markLinkUp();
   }
@@ -151,8 +155,14 @@ export class ZkClient extends EventEmitter {
 
   private async open(client: zookeeper.Client): Promise<void> {
     const connected = new Promise<void>((resolve) => client.once('connected', () => resolve()));
+    this.watchHandshake(client);
     client.connect();
-    await withTimeout(connected, this.operationTimeoutMs, 'TIMEOUT', `ZooKeeper at ${this.options.connect} did not answer`);
+    try {
+      await withTimeout(connected, this.operationTimeoutMs, 'TIMEOUT', `ZooKeeper at ${this.options.connect} did not answer`);
+    } catch (error) {
+      if (client === this.client) this.stopWatchingHandshake();
+      throw error;
+    }
   }
 
   /**
@@ -167,6 +177,7 @@ export class ZkClient extends EventEmitter {
     if (this.lossTimer) return;
     this.markLinkDown();
     this.emit('disconnected');
+    this.watchHandshake(this.client);
     clearTimeout(this.lossTimer);
     this.lossTimer = setTimeout(() => {
       if (this.closed) return;
@@ -178,6 +189,7 @@ export class ZkClient extends EventEmitter {
   private onConnected(): void {
     clearTimeout(this.lossTimer);
     this.lossTimer = undefined;
+    this.stopWatchingHandshake();
     this.watchLink();
     this.markLinkUp();
     this.emit('connected');
@@ -199,6 +211,34 @@ export class ZkClient extends EventEmitter {
     this.linkWatch = undefined;
   }
 
+  /** With a single server there is nowhere else to go: the loss timer alone bounds the wait. */
+  private watchHandshake(client: zookeeper.Client): void {
+    this.stopWatchingHandshake();
+    if (this.serverCount < 2) return;
+    const connection = (client as unknown as WithConnection).connectionManager;
+    this.handshakeWatch = new HandshakeWatch({
+      socket: () => (connection?.socket?.destroyed ? undefined : connection?.socket),
+      drop: (socket) => {
+        if (client !== this.client || this.closed) return;
+        this.options.logger?.warn(
+          { connect: this.options.connect, waitedMs: silenceLimitFor(this.options.sessionTimeoutMs) },
+          'a ZooKeeper server accepted the connection but never answered it: trying the next one',
+        );
+        (socket as { destroy(): void }).destroy();
+      },
+      limitMs: silenceLimitFor(this.options.sessionTimeoutMs),
+    });
+  }
+
+  private stopWatchingHandshake(): void {
+    this.handshakeWatch?.stop();
+    this.handshakeWatch = undefined;
+  }
+
+  private get serverCount(): number {
+    return (this.options.connect.split('/')[0] ?? '').split(',').filter((server) => server.trim() !== '').length;
+  }
+
   /**
    * Reported at once; the connection is dropped so that the library connects again (to this
    * server or another one of the ensemble) and the session goes on if a server answers before
@@ -217,6 +257,7 @@ export class ZkClient extends EventEmitter {
 
   private onExpired(): void {
     this.stopWatchingLink();
+    this.stopWatchingHandshake();
     this.sessionLost = true;
     this.sessionEnd.fire();
     clearTimeout(this.lossTimer);
