@@ -26,7 +26,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { withTimeout } from '../../shared/timeout.ts';
 import { HandshakeWatch } from './HandshakeWatch.ts';
 import { LinkWatch } from './LinkWatch.ts';
-import { keepServerOrder } from './zk-server-order.ts';
+import { keepServerOrder, serversOf } from './zk-server-order.ts';
 import { aclFor, digestAuth, OPEN_ACL, type ZkCredentials } from './zk-acl.ts';
 
 export type { ZkCredentials } from './zk-acl.ts';
@@ -236,7 +236,7 @@ export class ZkClient extends EventEmitter {
   }
 
   private get serverCount(): number {
-    return (this.options.connect.split('/')[0] ?? '').split(',').filter((server) => server.trim() !== '').length;
+    return serversOf(this.options.connect).length;
   }
 
   /**

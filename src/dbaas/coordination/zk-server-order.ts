@@ -24,7 +24,7 @@ interface WithServers {
 }
 
 /** `host:port` of each server of a connect string, in its order (a chroot suffix left out). */
-function orderOf(connect: string): string[] {
+export function serversOf(connect: string): string[] {
   const slash = connect.indexOf('/');
   const hosts = slash >= 0 ? connect.slice(0, slash) : connect;
   return hosts
@@ -46,7 +46,7 @@ export function keepServerOrder(client: zookeeper.Client, connect: string): bool
     warnOnce();
     return false;
   }
-  const order = orderOf(connect);
+  const order = serversOf(connect);
   const rank = (server: ServerAddress) => {
     const index = order.indexOf(`${server.host}:${server.port}`);
     return index < 0 ? order.length : index;

@@ -13,8 +13,6 @@ import { RideShareError } from '../../shared/errors.ts';
 
 export type SupervisionMode = 'on' | 'off' | 'takeover';
 
-export const SUPERVISION_MODES: readonly SupervisionMode[] = ['on', 'off', 'takeover'];
-
 /** A `takeover` supervisor found no running cluster to carry on (or its cluster needs a restart from files). */
 export class NoRunningClusterError extends RideShareError {
   constructor(message: string) {
