@@ -123,10 +123,12 @@ export class RideShareSystem {
       });
     const instances = (name: string, source: string, portVariable: string, list: number[], own: ChildSettings, stopGraceMs?: number) =>
       list.map((port, index) => kept(list.length === 1 ? name : `${name}-${index + 1}`, source, portVariable, port, own, stopGraceMs));
-    // Across hosts only the database host's orchestrator supervises (a master restarted from files
-    // starts on its host, where the supervisor keeps them), and every host's orchestrator is that
-    // host's agent: it starts, adopts and stops the workers the supervisor assigns to its host.
-    const supervises: Record<string, string> = host ? { ORCHESTRATOR_SUPERVISES: host.isDatabaseHost ? 'on' : 'off', AGENT_HOST: host.self.name } : {};
+    // Across hosts the database host's orchestrator supervises first, and only it restarts a
+    // stopped cluster from files (they are on its host); the other hosts' orchestrators take over a
+    // running cluster when it is lost (`takeover`), so losing the database host loses no
+    // supervision. Every host's orchestrator is that host's agent: it starts, adopts and stops the
+    // workers the supervisor assigns to its host.
+    const supervises: Record<string, string> = host ? { ORCHESTRATOR_SUPERVISES: host.isDatabaseHost ? 'on' : 'takeover', AGENT_HOST: host.self.name } : {};
     // Across hosts the orchestrator, and the workers it runs, reach the database host's RabbitMQ node
     // first (databaseAndOwnNodes): a slave's sync queue (a classic queue, on the node it declares it
     // through) then lives there, so losing a slave's host loses no queue the master publishes to,

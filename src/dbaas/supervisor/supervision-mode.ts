@@ -4,9 +4,9 @@
  *   running cluster, a stopped one's files, or nothing (a new cluster);
  * - `takeover`: it takes the lease only to carry on a running cluster (live workers to adopt). A
  *   cluster with no live worker, whose data lies in another host's folder, it leaves to an `on`
- *   orchestrator: starting a new cluster there would start an empty database. Meant for the
- *   hosts that hold no data, so that losing the database host loses no supervision (`npm start`
- *   across hosts still sets `off` there: docs/hosts.md says what losing the database host costs);
+ *   orchestrator: starting a new cluster there would start an empty database. `npm start` across
+ *   hosts sets it on the hosts that hold no data, so that losing the database host loses no
+ *   supervision;
  * - `off`: it never supervises, it only serves the database's API.
  */
 import { RideShareError } from '../../shared/errors.ts';
