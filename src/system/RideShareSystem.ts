@@ -44,8 +44,8 @@ export interface RideShareSystemOptions {
 }
 
 /**
- * The RabbitMQ nodes a host's processes may use. On users or rides: the database host's node, then
- * its own; never the third host's. A process that went through the third host's node (its first
+ * The RabbitMQ nodes a host's processes may use. On users or rides: its own node, then the database
+ * host's; never the third host's. A process that went through the third host's node (its first
  * two refused or suspected for a while) stalled with that host: its publishes and its reply queue
  * were there, so every read and write of a spared host's orchestrator answered 503 while a host it
  * had nothing to do with was cut off, until its heartbeat noticed (10-15 s). Waiting for one of
@@ -53,8 +53,8 @@ export interface RideShareSystemOptions {
  * anyway. On the database host: its own node, then the others, so that its node's loss alone (the
  * host up) does not hold every worker and the supervisor until the node is back.
  */
-function databaseAndOwnNodes(host: HostPlan, password: string): string {
-  const order = host.isDatabaseHost ? [host.self, ...host.hosts] : [host.databaseHost, host.self];
+function ownAndDatabaseNodes(host: HostPlan, password: string): string {
+  const order = host.isDatabaseHost ? [host.self, ...host.hosts] : [host.self, host.databaseHost];
   return order
     .filter((each, index, all) => all.indexOf(each) === index)
     .map((each) => clusterNodeUrl(each.address, password))
@@ -129,12 +129,12 @@ export class RideShareSystem {
     // supervision. Every host's orchestrator is that host's agent: it starts, adopts and stops the
     // workers the supervisor assigns to its host.
     const supervises: Record<string, string> = host ? { ORCHESTRATOR_SUPERVISES: host.isDatabaseHost ? 'on' : 'takeover', AGENT_HOST: host.self.name } : {};
-    // Across hosts the orchestrator, and the workers it runs, reach the database host's RabbitMQ node
-    // first (databaseAndOwnNodes): a slave's sync queue (a classic queue, on the node it declares it
-    // through) then lives there, so losing a slave's host loses no queue the master publishes to,
-    // which would nack the master's next sync publish and stop it. The quorum queues' leaders are
-    // kept there too.
-    const orchestratorAmqp = host ? databaseAndOwnNodes(host, rabbitPasswordOf(config)) : env.AMQP_URL;
+    // Across hosts the orchestrator, and the workers it runs, reach their own host's RabbitMQ node
+    // first, then the database host's (ownAndDatabaseNodes): a slave reads the sync log from its own
+    // host's replica of the stream, so losing the database host (or any other) costs no slave its
+    // connection, and the slaves stay ready to be promoted. The third host's node is left out, so
+    // that its loss touches no process of this host.
+    const orchestratorAmqp = host ? ownAndDatabaseNodes(host, rabbitPasswordOf(config)) : env.AMQP_URL;
     const orchestratorSettings = {
       inherit: ORCHESTRATOR_SETTINGS,
       env: { ...bind, ...supervises, AMQP_URL: orchestratorAmqp, ZK_CONNECT: env.ZK_CONNECT, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL },

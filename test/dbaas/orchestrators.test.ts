@@ -92,7 +92,7 @@ describe('several orchestrators on one cluster', () => {
   });
 });
 
-describe('an orchestrator that never supervises (ORCHESTRATOR_SUPERVISES=off, the hosts without the data)', () => {
+describe('an orchestrator that never supervises (ORCHESTRATOR_SUPERVISES=off)', () => {
   const cluster = uniqueClusterName('nosup');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
   const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-elsewhere-`));
