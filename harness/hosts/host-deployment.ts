@@ -16,6 +16,7 @@ import { rabbitNodeDirOf } from '../../src/infra/host-servers.ts';
 import { clusterNodeCli, rabbitNodeName } from '../../src/infra/rabbitmq-cluster-node.ts';
 import { RideShareError } from '../../src/shared/errors.ts';
 import { waitFor } from '../../src/shared/processes.ts';
+import type { HostPlan } from './bed-plan.ts';
 import type { TestBed } from './TestBed.ts';
 import { pidsIn } from './namespace-pids.ts';
 
@@ -59,17 +60,24 @@ export class HostDeployment {
     private readonly logDir?: string,
     /** Settings of docs/hosts.md's "every other setting" exported on every host besides the plan's, e.g. SCALE_WINDOW_SECONDS. */
     private readonly settings: Record<string, string> = {},
+    /** The bed's hosts that run RideShare; every one by default (a bed may also hold a client's host). */
+    private readonly hostNames: readonly string[] = bed.hosts.map((host) => host.name),
   ) {}
+
+  /** The bed's hosts this deployment runs on, in the bed's order. */
+  private get hosts(): HostPlan[] {
+    return this.bed.hosts.filter((host) => this.hostNames.includes(host.name));
+  }
 
   /** RIDESHARE_HOSTS as docs/hosts.md writes it: name=address for every host, in the bed's order (users, rides, db). */
   get hostsSetting(): string {
-    return this.bed.hosts.map((host) => `${host.name}=${host.address}`).join(',');
+    return this.hosts.map((host) => `${host.name}=${host.address}`).join(',');
   }
 
   /** Each host's DATA_DIR; the secrets made on the first and copied to the others (`cp -rp` standing for `scp -rp`). */
   prepare(): void {
-    for (const host of this.bed.hosts) this.dataDirs.set(host.name, this.bed.folder(`${this.label}-${host.name}`));
-    const [first, ...others] = this.bed.hosts.map((host) => host.name);
+    for (const host of this.hosts) this.dataDirs.set(host.name, this.bed.folder(`${this.label}-${host.name}`));
+    const [first, ...others] = this.hosts.map((host) => host.name);
     const firstDir = this.dataDirs.get(first as string) as string;
     execFileSync('npm', ['run', '-s', 'secrets'], { cwd: REPO, env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: firstDir }, stdio: 'pipe' });
     for (const host of others) execFileSync('cp', ['-rp', path.join(firstDir, 'secrets'), this.dataDirs.get(host) as string]);

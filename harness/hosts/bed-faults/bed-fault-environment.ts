@@ -1,7 +1,9 @@
 /**
  * The deployment a bed fault round runs against: a test bed of three hosts (users, rides, db),
  * RideShare started on each with docs/hosts.md's command (HostDeployment), and this process's
- * way in (a bridge standing in the db host, the one no fault touches). It knows which host a
+ * way in: a bridge standing in a fourth host of the bed, `client`, which runs no RideShare and
+ * stands where the users' load balancer would (a partition of a host cuts it off from the client
+ * too; a crash of any host leaves the client's way in standing). It knows which host a
  * fault holds, so clients leave that host's orchestrator and gateway out while it lasts, and
  * says when the deployment is whole again: the database (one ready master and its ready slaves,
  * every worker running), every host's orchestrator and gateway ready, and every orchestrator
@@ -25,10 +27,12 @@ import { BedBridge } from './bed-bridge.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BED_HOSTS = ['users', 'rides', 'db'] as const;
-/** The hosts that hold no master: the ones faults are injected into. */
+/** The hosts that hold no data at the start (the master starts on db). */
 export const NON_DB_HOSTS = ['users', 'rides'] as const;
 export type BedHost = (typeof BED_HOSTS)[number];
-const DB_HOST: BedHost = 'db';
+export const DB_HOST: BedHost = 'db';
+/** The bed's host for the clients: it runs no RideShare, and no fault is injected into it. */
+const CLIENT_HOST = 'client';
 const ORCHESTRATOR_PORT = 8000;
 const GATEWAY_PORT = 8080;
 const ZOOKEEPER_PORT = 2181;
@@ -74,17 +78,19 @@ export class BedFaultEnvironment {
   }
 
   static async start(options: BedEnvironmentOptions): Promise<BedFaultEnvironment> {
-    const bed = new TestBed({ name: options.name, ...(options.subnet ? { subnet: options.subnet } : {}) });
+    const bed = new TestBed({ name: options.name, hosts: [...BED_HOSTS, CLIENT_HOST], ...(options.subnet ? { subnet: options.subnet } : {}) });
     const bedUpMs = await bed.up();
     try {
       // Built once here, so the three hosts' `npm start` find dist/ current instead of building it together.
       execFileSync('node', ['scripts/build.mjs'], { cwd: REPO, stdio: 'pipe' });
-      const deployment = new HostDeployment(bed, options.placement, options.placement, options.logDir);
+      const deployment = new HostDeployment(bed, options.placement, options.placement, options.logDir, {}, BED_HOSTS);
       deployment.prepare();
       const times = await Promise.all(BED_HOSTS.map(async (host) => [host, await deployment.start(host)] as const));
-      const bridge = BedBridge.open(bed, DB_HOST);
+      const bridge = BedBridge.open(bed, CLIENT_HOST);
       const zkPassword = readFileSync(path.join(deployment.dataDirs.get(DB_HOST) as string, 'secrets', 'zookeeper.digest'), 'utf8').trim();
-      const inspector = new ClusterInspector(`127.0.0.1:${await bridge.port(DB_HOST, ZOOKEEPER_PORT)}`, CLUSTER, { user: DEFAULT_ZK_USER, password: zkPassword });
+      // Every host's ZooKeeper server: the inspector goes on through the others when one host is lost.
+      const zkServers = await Promise.all(BED_HOSTS.map(async (host) => `127.0.0.1:${await bridge.port(host, ZOOKEEPER_PORT)}`));
+      const inspector = new ClusterInspector(zkServers.join(','), CLUSTER, { user: DEFAULT_ZK_USER, password: zkPassword });
       const memory = BED_HOSTS.map((host) => deployment.memory(host));
       const env = new BedFaultEnvironment(bed, deployment, bridge, inspector, options, { bedUpMs, hostUpMs: Object.fromEntries(times), memory });
       for (const host of BED_HOSTS) {
@@ -132,8 +138,19 @@ export class BedFaultEnvironment {
   /** The hosts that hold no master and run a slave now (by the registered workers' pids, each in its host's namespace). */
   async slaveHosts(): Promise<BedHost[]> {
     const workers = await this.inspector.workers();
-    const hostOf = (pid: number) => NON_DB_HOSTS.find((host) => this.bed.pids(host).includes(pid));
-    return NON_DB_HOSTS.filter((host) => workers.some((worker) => worker.role === 'slave' && hostOf(worker.pid) === host));
+    const master = await this.masterHost(workers);
+    return BED_HOSTS.filter((host) => host !== master && workers.some((worker) => worker.role === 'slave' && this.hostOfPid(worker.pid) === host));
+  }
+
+  /** The host whose namespace runs the registered master, if one is registered. */
+  async masterHost(workers?: WorkerInfo[]): Promise<BedHost | undefined> {
+    const master = (workers ?? (await this.inspector.workers())).find((worker) => worker.role === 'master');
+    return master === undefined ? undefined : this.hostOfPid(master.pid);
+  }
+
+  /** The host whose namespace runs the process. */
+  hostOfPid(pid: number): BedHost | undefined {
+    return BED_HOSTS.find((host) => this.bed.pids(host).includes(pid));
   }
 
   secret(file: string): string {
@@ -158,7 +175,9 @@ export class BedFaultEnvironment {
   }
 
   view(): ClusterView {
-    return { orchestratorUrl: this.orchestratorUrl(DB_HOST), dataDir: this.dataDir, replicaFileOf: (workerId) => this.replicaFileOf(workerId), workers: () => this.inspector.workers() };
+    // Any host no fault holds: the checker's reads go on when the database host is the one lost.
+    const through = this.liveHosts().includes(DB_HOST) ? DB_HOST : (this.liveHosts()[0] as BedHost);
+    return { orchestratorUrl: this.orchestratorUrl(through), dataDir: this.dataDir, replicaFileOf: (workerId) => this.replicaFileOf(workerId), workers: () => this.inspector.workers() };
   }
 
   /** Why the deployment is not whole, or undefined when it is (the workers as ZooKeeper lists them either way). */

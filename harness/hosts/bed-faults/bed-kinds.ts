@@ -1,6 +1,7 @@
 /**
  * The fault kinds of the test bed: each injects into the real servers of a host that holds no
- * master (users or rides), holds the harm for a seeded while, undoes it as the real world would
+ * master (users or rides), or, the `master-host-*` kinds, of the host whose namespace runs the
+ * database's master, holds the harm for a seeded while, undoes it as the real world would
  * (a crashed or frozen host comes back, a cut link heals, a lost server's host is restarted with
  * its documented command) and describes what it did. While the harm holds, the environment's
  * `faulted` names the host, so the clients leave its orchestrator and gateway out.
@@ -13,7 +14,8 @@ import { sleep } from '../../../src/shared/timeout.ts';
 import type { Random } from '../../chaos/prng.ts';
 import { pidsIn } from '../namespace-pids.ts';
 import { RABBITMQ_PORTS, ZOOKEEPER_PORTS, type NetworkFault } from '../network-faults.ts';
-import { type BedFaultEnvironment, type BedHost, NON_DB_HOSTS } from './bed-fault-environment.ts';
+import { call } from '../../chaos/client.ts';
+import { BED_HOSTS, type BedFaultEnvironment, type BedHost, NON_DB_HOSTS } from './bed-fault-environment.ts';
 
 export const BED_FAULT_KINDS = [
   'users-host-crash',
@@ -30,6 +32,10 @@ export const BED_FAULT_KINDS = [
   'rabbitmq-ports-cut',
   'packet-loss',
   'delay',
+  'master-host-crash',
+  'master-host-crash-wiped',
+  'master-host-freeze',
+  'master-host-partition',
 ] as const;
 
 export type BedFaultName = (typeof BED_FAULT_KINDS)[number];
@@ -51,7 +57,11 @@ export const BED_DESCRIPTIONS: Record<BedFaultName, string> = {
   'zookeeper-ports-cut': 'users or rides cut off on 2181, 2888, 3888 only',
   'rabbitmq-ports-cut': 'users or rides cut off on 5672, 25672, 4369 only',
   'packet-loss': 'each packet in and out of users or rides dropped with probability 5-20 %',
-  delay: "5-50 ms each way (the delay proxy) on the db host's path to the orchestrator of users or rides",
+  delay: "5-50 ms each way (the delay proxy) on the clients' path to the orchestrator of users or rides",
+  'master-host-crash': "every process of the master's host killed at once, restarted with npm start -- --host",
+  'master-host-crash-wiped': "the master's host crashed and its DATA_DIR emptied (the master's file with it); the secrets copied back, then npm start -- --host",
+  'master-host-freeze': "SIGSTOP to every process of the master's host past the ZooKeeper session (4 s), then SIGCONT",
+  'master-host-partition': "the master's host cut off from every other host (the clients' too), both ways",
 };
 
 export interface BedInjectionContext {
@@ -107,7 +117,65 @@ export async function injectBedFault(kind: BedFaultName, ctx: BedInjectionContex
     }
     case 'delay':
       return delay(ctx, pick(ctx.random));
+    case 'master-host-crash':
+    case 'master-host-crash-wiped':
+    case 'master-host-freeze':
+    case 'master-host-partition':
+      return masterHostFault(kind, ctx);
   }
+}
+
+/** A fault of the master's host; the detail says when a master ran on another host (the failover seen from outside). */
+async function masterHostFault(kind: 'master-host-crash' | 'master-host-crash-wiped' | 'master-host-freeze' | 'master-host-partition', ctx: BedInjectionContext): Promise<BedInjection> {
+  const host = await ctx.env.masterHost();
+  if (host === undefined) throw new RideShareError('INTERNAL', 'no master is registered to fault the host of');
+  let harmAt = 0;
+  const moved = watchMasterMove(ctx.env, host, () => harmAt);
+  const marked = {
+    ...ctx,
+    applied: () => {
+      harmAt = Date.now();
+      ctx.applied();
+    },
+  };
+  try {
+    const done =
+      kind === 'master-host-freeze'
+        ? await freeze(marked, host)
+        : kind === 'master-host-partition'
+          ? await networkFault(marked, host, () => ctx.env.bed.partition(host), `${host} (the master's host) partitioned both ways`, true)
+          : await crash(marked, host, kind === 'master-host-crash-wiped');
+    return { ...done, detail: `${done.detail}; ${moved.say()}` };
+  } finally {
+    moved.stop();
+  }
+}
+
+/**
+ * Polls, while a fault holds, the spared hosts' orchestrators for a master in another host's
+ * namespace than `from` (GET /api/v1/cluster, as an operator would look; ZooKeeper itself may be
+ * slow to answer through a frozen or cut host's server).
+ */
+function watchMasterMove(env: BedFaultEnvironment, from: BedHost, harmAt: () => number): { say(): string; stop(): void } {
+  let seen: { host: BedHost; afterMs: number } | undefined;
+  let stopped = false;
+  const spared = BED_HOSTS.filter((host) => host !== from);
+  void (async () => {
+    for (let turn = 0; !stopped && seen === undefined; turn += 1) {
+      const through = spared[turn % spared.length] as BedHost;
+      const answer = await call('GET', `${env.orchestratorUrl(through)}/api/v1/cluster`, undefined, 1000);
+      const pid = (answer.body as { master?: { pid?: unknown } | null } | undefined)?.master?.pid;
+      const host = typeof pid === 'number' ? env.hostOfPid(pid) : undefined;
+      if (host !== undefined && host !== from && harmAt() > 0) seen = { host, afterMs: Date.now() - harmAt() };
+      else await sleep(100);
+    }
+  })();
+  return {
+    say: () => (seen ? `a master ran on ${seen.host} ${(seen.afterMs / 1000).toFixed(1)} s after the harm` : `no master seen on another host while the fault held`),
+    stop: () => {
+      stopped = true;
+    },
+  };
 }
 
 function pick(random: Random): BedHost {
