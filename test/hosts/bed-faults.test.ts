@@ -5,23 +5,25 @@
  * First the deployment's own check: the quorum queues' leaders are on the database host's
  * RabbitMQ node, and one moved to another node is moved back.
  *
- * Then a short round of the bed's fault suite (harness/hosts/bed-faults) on the hosts that hold no
- * master: a crash of a host that runs a slave (the database's workers are placed on every host,
- * the master on db) under a steady stream of reads and writes, and a host's RabbitMQ node killed
- * alone, which its `npm start` runs again. The database's clients write through every host's
- * orchestrator and the product's through every gateway. While the crashed host is out, every
+ * Then a short round of the bed's fault suite (harness/hosts/bed-faults): a crash of a host that
+ * runs a slave and not the master (the database's workers are placed on every host, the master
+ * first on db) under a steady stream of reads and writes, a host's RabbitMQ node killed alone,
+ * which its `npm start` runs again, and a crash of the master's host, every process of it at once:
+ * a slave on another host becomes the master, with nothing acknowledged lost. The database's
+ * clients write through every host's orchestrator and the product's through every gateway, from a
+ * fourth host of the bed that runs no RideShare. While the crashed host is out, every
  * route keeps answering through the other gateways: each one answers 2xx there, and none fails
  * from 15 s after the loss on. After each heal the history checker reads every replica (listed
  * by ZooKeeper or found in any host's DATA_DIR): writes acknowledged, none lost, none applied
  * twice, and every user and ride a gateway acknowledged is there. The seed placement's host loss
  * (its slave replaced on a host still up, every replica the same after the restart) is
- * deployment.test.ts's. The other kinds (the other host crashes, a freeze, partitions, port cuts,
- * a ZooKeeper server lost, loss and delay) run in the soak: `npm run soak -- --hosts` runs every
- * kind for as long as asked.
+ * deployment.test.ts's. The other kinds (the other host crashes, freezes, partitions, port cuts,
+ * a ZooKeeper server lost, loss and delay, on any host, the master's included) run in the soak:
+ * `npm run soak -- --hosts` runs every kind for as long as asked.
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BedFaultEnvironment, type BedHost, NON_DB_HOSTS } from '../../harness/hosts/bed-faults/bed-fault-environment.ts';
+import { BED_HOSTS, BedFaultEnvironment, type BedHost } from '../../harness/hosts/bed-faults/bed-fault-environment.ts';
 import { BED_FAULT_KINDS, type BedFaultName } from '../../harness/hosts/bed-faults/bed-kinds.ts';
 import { runBedRound } from '../../harness/hosts/bed-faults/bed-round.ts';
 import type { Route, RouteAnswer } from '../../harness/hosts/bed-faults/route-stream.ts';
@@ -38,11 +40,12 @@ const KINDS: readonly BedFaultName[] = process.env.FAULTS_KINDS
       if (!(BED_FAULT_KINDS as readonly string[]).includes(kind.trim())) throw new RideShareError('BAD_REQUEST', `no bed fault kind '${kind}' (${BED_FAULT_KINDS.join(', ')})`);
       return kind.trim() as BedFaultName;
     })
-  : // One host crash and one server lost alone: `npm test` stays short, and the soak runs the rest.
-    ['slave-host-crash', 'rabbitmq-node-loss'];
+  : // Two host crashes and one server lost alone: `npm test` stays short, and the soak runs the rest.
+    ['slave-host-crash', 'rabbitmq-node-loss', 'master-host-crash'];
 /** What a round of the kind shows beyond healing with nothing lost, for its test's name. */
 const SHOWS: Partial<Record<BedFaultName, string>> = {
   'slave-host-crash': "a slave's host crashes under traffic: every route keeps answering through the other gateways, the writes go on",
+  'master-host-crash': "the master's host crashes under traffic: a slave elsewhere becomes the master, every route answers again through the other gateways",
 };
 const SEED = Number(process.env.FAULTS_SEED ?? 42);
 const BED = `f${process.pid}`;
@@ -50,7 +53,7 @@ let env: BedFaultEnvironment | undefined;
 const figures = new Figures();
 const rounds = new Map<BedFaultName, number>();
 /** The kinds that take a host out of the traffic: every route must answer through the others meanwhile. */
-const HOST_OUT: readonly BedFaultName[] = ['users-host-crash', 'rides-host-crash', 'slave-host-crash', 'host-crash-wiped'];
+const HOST_OUT: readonly BedFaultName[] = ['users-host-crash', 'rides-host-crash', 'slave-host-crash', 'host-crash-wiped', 'master-host-crash', 'master-host-crash-wiped'];
 const ROUTES: readonly Route[] = ['users list', 'rides count', 'new user', 'new ride'];
 
 function live(): BedFaultEnvironment {
@@ -112,7 +115,7 @@ describe('the highly available placement', () => {
   }, 60_000);
 });
 
-describe(`faults on the hosts that hold no master (FAULTS_SEED=${SEED})`, () => {
+describe(`faults on the hosts (FAULTS_SEED=${SEED})`, () => {
   it.each(KINDS.map((kind) => [kind, SHOWS[kind] ? ` (${SHOWS[kind]})` : ''] as const))(
     '%s%s: heals, and every write acknowledged is in every replica once',
     async (kind) => {
@@ -130,7 +133,7 @@ describe(`faults on the hosts that hold no master (FAULTS_SEED=${SEED})`, () => 
       expect(result.failures, result.text).toEqual([]);
       if (HOST_OUT.includes(kind)) {
         // The round holds that nothing fails there from 15 s after the loss on; each route must also have answered.
-        const host = NON_DB_HOSTS.find((name) => result.faults[0]?.detail.startsWith(`${name} crashed`));
+        const host = BED_HOSTS.find((name) => result.faults[0]?.detail.startsWith(`${name} crashed`));
         expect(host, result.faults[0]?.detail).toBeDefined();
         const answered = answersWhileOut(result.routes, host as BedHost).filter((answer) => answer.status >= 200 && answer.status < 300);
         console.log(`${kind}: ${answered.length} requests answered 2xx through the other gateways while ${host} was out`);
