@@ -19,6 +19,7 @@ import type { WorkerTuning } from '../settings/WorkerTuning.ts';
 import type { WorkerSettings } from '../worker/WorkerSettings.ts';
 import { removeWorkerFiles, workerDbFile, workersDirOf } from '../worker/files.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
+import type { HostFile } from '../coordination/assignments.ts';
 
 const DEFAULT_READY_TIMEOUT_MS = 60_000;
 /** How long a best-effort kill waits for the runtime to confirm the worker gone. */
@@ -157,9 +158,12 @@ export class Workforce {
     }
   }
 
-  /** Starts a worker and resolves once it reports ready (a slave: caught up and serving). */
-  async start(role: 'master' | 'slave', reason: StartReason, recoverDir?: string): Promise<WorkerHandle> {
-    const handle = await this.launch(role, reason, recoverDir);
+  /**
+   * Starts a worker and resolves once it reports ready (a slave: caught up and serving); `host`
+   * places it there when the runtime places workers on hosts.
+   */
+  async start(role: 'master' | 'slave', reason: StartReason, recoverDir?: string, host?: string): Promise<WorkerHandle> {
+    const handle = await this.launch(role, reason, recoverDir, host);
     try {
       await this.waitReady(handle);
     } finally {
@@ -255,7 +259,12 @@ export class Workforce {
     return this.killReasons.get(workerId);
   }
 
-  private async launch(role: 'master' | 'slave', reason: StartReason, recoverDir?: string): Promise<WorkerHandle> {
+  /** Across hosts: each host with a running agent and the best worker file it reported; undefined on one host. */
+  filesOnHosts(): ReadonlyMap<string, HostFile | undefined> | undefined {
+    return this.options.runtime.filesOnHosts?.();
+  }
+
+  private async launch(role: 'master' | 'slave', reason: StartReason, recoverDir?: string, host?: string): Promise<WorkerHandle> {
     const workerId = `${role === 'master' ? 'm' : 's'}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     this.assertLeaseHeld(`start a ${role}`);
     this.starting.add(workerId);
@@ -265,6 +274,7 @@ export class Workforce {
         role,
         reason,
         settings: workerSettingsFor(this.options, workerId, role, recoverDir),
+        ...(host !== undefined ? { host } : {}),
       });
       this.options.logger.info({ workerId, pid: handle.pid, role, reason }, 'worker started');
       this.options.journal.record({ kind: 'worker-started', workerId, pid: handle.pid, role, reason });
