@@ -25,6 +25,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { withTimeout } from '../../shared/timeout.ts';
 import { HandshakeWatch } from './HandshakeWatch.ts';
 import { LinkWatch } from './LinkWatch.ts';
+import { silenceLimitFor } from './silence-limit.ts';
 import { keepServerOrder, serversOf } from './zk-server-order.ts';
 import { aclFor, digestAuth, OPEN_ACL, type ZkCredentials } from './zk-acl.ts';
 import { asError, FencedError, isZkError, ZkErrorCode, ZooKeeperError } from './zk-errors.ts';
@@ -55,26 +56,6 @@ type Callback<T> = (error: unknown, value: T) => void;
 const LOSS_MARGIN_MS = 500;
 /** How long a renewal waits between attempts to open a new session, at most. */
 const RENEW_MAX_DELAY_MS = 2000;
-/**
- * The share of the session timeout a connected client may hear nothing from the server before
- * it counts its link as dead: under a third, so that a holder of something ephemeral stops
- * acting (holdsSession() false) with two thirds of the session timeout still to go before the
- * ensemble may give it to someone else. The watch asks every tenth of the session timeout, so
- * an answer may take up to a fifth of it before the link is wrongly counted as dead.
- */
-const SILENCE_SHARE = 0.3;
-/**
- * With short sessions (the tests' 1 s) a third is a few hundred ms, which a loaded machine's
- * ZooKeeper can take to answer: the limit is then raised toward this floor, never past half the
- * session timeout, which still leaves half of it to go.
- */
-const SILENCE_FLOOR_MS = 600;
-
-/** How long a connected client may hear nothing from the server before its link counts as dead. */
-export function silenceLimitFor(sessionTimeoutMs: number): number {
-  return Math.floor(Math.max(sessionTimeoutMs * SILENCE_SHARE, Math.min(sessionTimeoutMs / 2, SILENCE_FLOOR_MS)));
-}
-
 /** node-zookeeper-client's connection, which its typings do not show: dropping its socket makes the library reconnect, keeping the session. */
 interface WithConnection {
   connectionManager?: { socket?: { destroy(): void; destroyed?: boolean } };
