@@ -16,7 +16,9 @@
  * the ensemble expires its session. A LinkWatch asks the server a question several times per
  * session timeout; after 30 % of the session timeout without an answer the client reports itself
  * disconnected and drops the connection, so the library reconnects (keeping the session if a
- * server answers in time) and the session is declared lost a session timeout later.
+ * server answers in time) and the session is declared lost a session timeout later. A read
+ * lost with its connection meanwhile is asked again once the link is back, on the same session;
+ * a write is not (read-retry.ts).
  */
 import { EventEmitter } from 'node:events';
 import zookeeper from 'node-zookeeper-client';
@@ -25,6 +27,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { withTimeout } from '../../shared/timeout.ts';
 import { HandshakeWatch } from './HandshakeWatch.ts';
 import { LinkWatch } from './LinkWatch.ts';
+import { retryingLostReads, type SessionMark } from './read-retry.ts';
 import { silenceLimitFor } from './silence-limit.ts';
 import { keepServerOrder, serversOf } from './zk-server-order.ts';
 import { aclFor, digestAuth, OPEN_ACL, type ZkCredentials } from './zk-acl.ts';
@@ -322,7 +325,7 @@ export class ZkClient extends EventEmitter {
   /** The node's ACL, whether it is ephemeral, and its ACL version; undefined when there is no such node. */
   async getAclIfExists(path: string): Promise<{ acls: zookeeper.ACL[]; ephemeral: boolean; aversion: number } | undefined> {
     try {
-      const [acls, stat] = await this.call<[zookeeper.ACL[], zookeeper.Stat]>((done) => this.client.getACL(path, (error, acls, stat) => done(error, [acls, stat])));
+      const [acls, stat] = await this.read<[zookeeper.ACL[], zookeeper.Stat]>((done) => this.client.getACL(path, (error, acls, stat) => done(error, [acls, stat])));
       return { acls, ephemeral: stat.ephemeralOwner.some((byte) => byte !== 0), aversion: stat.aversion };
     } catch (error) {
       if (isZkError(error, ZkErrorCode.NO_NODE)) return undefined;
@@ -344,13 +347,13 @@ export class ZkClient extends EventEmitter {
   }
 
   async exists(path: string, watcher?: ZkWatcher): Promise<zookeeper.Stat | null> {
-    return this.call<zookeeper.Stat | null>((done) =>
+    return this.read<zookeeper.Stat | null>((done) =>
       watcher ? this.client.exists(path, watcher, (error, stat) => done(error, stat ?? null)) : this.client.exists(path, (error, stat) => done(error, stat ?? null)),
     );
   }
 
   async getData<T>(path: string, watcher?: ZkWatcher): Promise<{ data: T | undefined; version: number }> {
-    const [buffer, stat] = await this.call<[Buffer | undefined, zookeeper.Stat]>((done) => {
+    const [buffer, stat] = await this.read<[Buffer | undefined, zookeeper.Stat]>((done) => {
       const callback = (error: unknown, data: Buffer, stat: zookeeper.Stat) => done(error, [data, stat]);
       if (watcher) this.client.getData(path, watcher, callback);
       else this.client.getData(path, callback);
@@ -448,20 +451,44 @@ export class ZkClient extends EventEmitter {
   }
 
   async getChildren(path: string, watcher?: ZkWatcher): Promise<string[]> {
-    return this.call<string[]>((done) => {
+    return this.read<string[]>((done) => {
       const callback = (error: unknown, children: string[]) => done(error, children);
       if (watcher) this.client.getChildren(path, watcher, callback);
       else this.client.getChildren(path, callback);
     });
   }
 
+  /** Sent once: a write lost with its connection may have been applied or not; only its caller may send it again (read-retry.ts). */
   private call<T>(start: (done: Callback<T>) => void, timeoutMs = this.operationTimeoutMs): Promise<T> {
+    return withTimeout(this.attempt(start), timeoutMs, 'TIMEOUT', 'ZooKeeper operation timed out');
+  }
+
+  /** A pure read: sent again after a lost connection while its session lives, all within the one timeout (read-retry.ts). */
+  private read<T>(start: (done: Callback<T>) => void): Promise<T> {
+    let sentOn: SessionMark | undefined;
+    let settled = false;
+    const reading = retryingLostReads(() => this.attempt(start, (mark) => (sentOn = mark)), { linkBack: () => (sentOn ? this.linkBackOn(sentOn) : Promise.resolve(false)), settled: () => settled });
+    return withTimeout(reading, this.operationTimeoutMs, 'TIMEOUT', 'ZooKeeper operation timed out').finally(() => {
+      settled = true;
+    });
+  }
+
+  /** LostReadRetry.linkBack for an attempt sent on session `mark` (read-retry.ts). */
+  private linkBackOn(mark: SessionMark): Promise<boolean> {
+    const alive = () => !this.closed && !this.sessionLost && this.session === mark.session;
+    if (!this.linkDown || !alive()) return Promise.resolve(false);
+    return Promise.race([this.linkDown.up.then(alive), mark.end.then(() => false)]);
+  }
+
+  /** Waits for the link to be up, then hands the operation to the library; `sent` is told on which session. */
+  private attempt<T>(start: (done: Callback<T>) => void, sent?: (on: SessionMark) => void): Promise<T> {
     const send = () =>
       new Promise<T>((resolve, reject) => {
         if (this.pinnedSession !== undefined && (this.pinnedSession !== this.session || this.sessionLost)) {
           reject(new ZooKeeperError('the session this operation was pinned to is lost', ZkErrorCode.SESSION_EXPIRED));
           return;
         }
+        sent?.({ session: this.session, end: this.sessionEnd.done });
         start((error, value) => {
           if (error) reject(asError(error));
           else {
@@ -472,8 +499,7 @@ export class ZkClient extends EventEmitter {
         });
       });
     const ready = this.linkDown && (this.pinnedSession === undefined ? this.linkDown.up : Promise.race([this.linkDown.up, this.sessionEnd.done]));
-    const operation = ready === undefined ? send() : ready.then(send);
-    return withTimeout(operation, timeoutMs, 'TIMEOUT', 'ZooKeeper operation timed out');
+    return ready === undefined ? send() : ready.then(send);
   }
 }
 
