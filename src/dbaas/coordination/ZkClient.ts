@@ -29,6 +29,7 @@ import { HandshakeWatch } from './HandshakeWatch.ts';
 import { LinkWatch } from './LinkWatch.ts';
 import { retryingLostReads, type SessionMark } from './read-retry.ts';
 import { silenceLimitFor } from './silence-limit.ts';
+import { decodeData, encodeData, NodeShapeCheck } from './znode-data.ts';
 import { keepServerOrder, serversOf } from './zk-server-order.ts';
 import { aclFor, digestAuth, OPEN_ACL, type ZkCredentials } from './zk-acl.ts';
 import { asError, FencedError, isZkError, ZkErrorCode, ZooKeeperError } from './zk-errors.ts';
@@ -69,8 +70,7 @@ export class ZkClient extends EventEmitter {
   private client: zookeeper.Client;
   private readonly operationTimeoutMs: number;
   private closed = false;
-  /** Malformed node versions already logged: a node polled every pass is told once. */
-  private readonly malformedSeen = new Set<string>();
+  private readonly shapes: NodeShapeCheck;
   /** Running while disconnected: past the session timeout, the session is certainly gone. */
   private lossTimer: NodeJS.Timeout | undefined;
   /** Between an expiry and a renewed session: the old client's events mean nothing. */
@@ -92,6 +92,7 @@ export class ZkClient extends EventEmitter {
   constructor(private readonly options: ZkClientOptions) {
     super();
     this.operationTimeoutMs = options.operationTimeoutMs ?? Math.max(5000, options.sessionTimeoutMs);
+    this.shapes = new NodeShapeCheck(options.logger);
     this.markLinkDown();
     this.client = this.createSession();
   }
@@ -398,15 +399,7 @@ export class ZkClient extends EventEmitter {
   async readNode<T>(path: string, schema: z.ZodType<T>, watcher?: ZkWatcher): Promise<{ data: T | undefined; version: number }> {
     const { data, version } = await this.getData<unknown>(path, watcher);
     if (data === undefined) return { data: undefined, version };
-    const parsed = schema.safeParse(data);
-    if (parsed.success) return { data: parsed.data, version };
-    const seen = `${path}@${version}`;
-    if (!this.malformedSeen.has(seen)) {
-      if (this.malformedSeen.size > 1000) this.malformedSeen.clear();
-      this.malformedSeen.add(seen);
-      this.options.logger?.warn({ path, version, problem: parsed.error.issues[0]?.message, at: parsed.error.issues[0]?.path.join('.') }, 'ignoring a znode whose data has not the expected shape');
-    }
-    return { data: undefined, version };
+    return { data: this.shapes.check(path, version, data, schema), version };
   }
 
   /** readNode, or undefined when there is no such node. */
@@ -507,17 +500,4 @@ function newSignal(): { done: Promise<void>; fire: () => void } {
   let fire!: () => void;
   const done = new Promise<void>((resolve) => (fire = resolve));
   return { done, fire };
-}
-
-function encodeData(data: unknown): Buffer {
-  return Buffer.from(JSON.stringify(data ?? null));
-}
-
-function decodeData<T>(buffer: Buffer | undefined): T | undefined {
-  if (!buffer || buffer.length === 0) return undefined;
-  try {
-    return JSON.parse(buffer.toString('utf8')) as T;
-  } catch {
-    return undefined;
-  }
 }
