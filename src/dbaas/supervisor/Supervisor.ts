@@ -8,9 +8,8 @@
 import fs from 'node:fs';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { clearMasterLease } from '../coordination/master-lease.ts';
 import type { StartReason } from '../coordination/ClusterHistory.ts';
-import { forgetWorker, listWorkers, type WorkerInfo } from '../coordination/worker-registry.ts';
+import type { WorkerInfo } from '../coordination/worker-registry.ts';
 import { secureOpenNodes } from '../coordination/secure-open-nodes.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
@@ -18,6 +17,7 @@ import { bootstrapCluster } from './cluster-bootstrap.ts';
 import { queueConverter } from './queue-conversion.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { Failover } from './Failover.ts';
+import { LiveWorkers } from './LiveWorkers.ts';
 import { RestartRefusedError } from './restart-refused.ts';
 import { ProtocolUpgrade } from './ProtocolUpgrade.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
@@ -64,6 +64,7 @@ export class Supervisor {
   private readonly desired: DesiredSlaves;
   private readonly workforce: Workforce;
   private readonly failover: Failover;
+  private readonly liveWorkers: LiveWorkers;
   private readonly protocolUpgrade: ProtocolUpgrade;
   /** Declares anew, while no worker runs, queues an older version declared otherwise (queue-conversion.ts). */
   private readonly convertQueues: () => Promise<void>;
@@ -71,11 +72,8 @@ export class Supervisor {
   private detached: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
   private passQueued = false;
-  private watchArmed = false;
   private passes: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
-  /** The workers as the last pass saw them, so an exit can be told as a master's or a slave's. */
-  private lastSeen = new Map<string, WorkerInfo>();
   /** Dead slaves not replaced yet: the next slave started is their replacement, not a scale-out. */
   private slavesToReplace = 0;
   /** A pass failing the same way each second is logged once, then every 30 s. */
@@ -92,6 +90,7 @@ export class Supervisor {
     this.workforce = new Workforce({ ...options, workersDir: this.workersDir });
     this.convertQueues = queueConverter(options);
     this.failover = new Failover({ ...options, workersDir: this.workersDir, workforce: this.workforce, convertQueues: this.convertQueues });
+    this.liveWorkers = new LiveWorkers({ ...options, workforce: this.workforce, failover: this.failover, changed: () => this.schedule() });
     this.protocolUpgrade = new ProtocolUpgrade({
       stopWorker: (workerId, graceMs) => this.workforce.stopKeepingFiles(workerId, graceMs),
       startMasterFromFiles: () => this.failover.startMasterFromFiles(),
@@ -185,7 +184,7 @@ export class Supervisor {
     }
     const { reason, retired } = this.workforce.tellExit(exit);
     if (retired) return;
-    const role = this.lastSeen.get(exit.workerId)?.role;
+    const role = this.liveWorkers.roleOf(exit.workerId);
     if (role === 'master') this.failover.masterExited(exit.pid, reason);
     else if (role === 'slave' && reason !== 'restart-from-files') this.slavesToReplace += 1;
     this.options.logger.warn({ ...exit, reason }, 'worker died');
@@ -228,27 +227,21 @@ export class Supervisor {
 
   /** crash/master: kills the master; supervision then elects a successor and starts a slave. */
   async crashMaster(): Promise<number> {
-    const master = (await this.liveWorkers()).find((worker) => worker.role === 'master');
+    const master = (await this.liveWorkers.read()).find((worker) => worker.role === 'master');
     if (!master) throw new RideShareError('CONFLICT', 'there is no master to crash (a failover is in progress)');
     await this.workforce.kill(master.workerId, 'crash-api');
-    await this.forgetDead(master.workerId);
+    await this.liveWorkers.forgetDead(master.workerId);
     return master.pid;
   }
 
   /** crash/slave: kills the slave with the highest pid; supervision starts a replacement. */
   async crashSlave(): Promise<number> {
-    const slaves = (await this.liveWorkers()).filter((worker) => worker.role === 'slave').sort((a, b) => b.pid - a.pid);
+    const slaves = (await this.liveWorkers.read()).filter((worker) => worker.role === 'slave').sort((a, b) => b.pid - a.pid);
     const victim = slaves[0];
     if (!victim) throw new RideShareError('CONFLICT', 'there is no slave to crash: only the master is running');
     await this.workforce.kill(victim.workerId, 'crash-api');
-    await this.forgetDead(victim.workerId);
+    await this.liveWorkers.forgetDead(victim.workerId);
     return victim.pid;
-  }
-
-  /** A worker known dead leaves the list at once, not when its session expires. */
-  private async forgetDead(workerId: string): Promise<void> {
-    await forgetWorker(this.options.zk, this.options.cluster, workerId);
-    await clearMasterLease(this.options.zk, this.options.cluster, workerId);
   }
 
   /** Starts a worker and resolves once it reports ready (a slave: caught up and serving). */
@@ -277,12 +270,12 @@ export class Supervisor {
   }
 
   private async reconcile(): Promise<void> {
-    const live = await this.liveWorkers();
+    const live = await this.liveWorkers.read();
     const upgrade = await this.protocolUpgrade.handle(live);
     if (upgrade === 'refused') return;
     if (upgrade === 'replaced') {
       // The workers it stopped were not lost: the next pass, at once, starts the slaves from what runs then.
-      this.lastSeen = new Map();
+      this.liveWorkers.forgetSeen();
       this.failover.forgetLoss();
       this.schedule();
       return;
@@ -291,7 +284,7 @@ export class Supervisor {
       // The promoted slave leaves a slave's place to fill.
       if ((await this.failover.replaceMaster(live)) === 'promoted') this.slavesToReplace += 1;
     }
-    const current = await this.liveWorkers();
+    const current = await this.liveWorkers.read();
     this.pruneFiles(current);
     const active = current.filter((worker) => worker.role === 'slave' && !this.workforce.isRetiring(worker.workerId));
     // A slave that just turned ready is registered and still starting for a moment: count it once.
@@ -351,55 +344,12 @@ export class Supervisor {
     }
   }
 
-  /**
-   * Registered workers whose process is alive. Forgets the dead (their znodes, which would
-   * otherwise linger until their session expires) and kills the living whose registration is
-   * gone (a frozen worker whose session expired must not wake up and act).
-   */
-  private async liveWorkers(): Promise<WorkerInfo[]> {
-    const registered = await this.registeredWorkers();
-    const running = new Map(this.workforce.running().map((worker) => [worker.workerId, worker]));
-    for (const worker of registered) {
-      if (!running.has(worker.workerId)) await this.forgetDead(worker.workerId);
-    }
-    const registeredIds = new Set(registered.map((worker) => worker.workerId));
-    const sessionLost = [...running.values()].filter((worker) => !registeredIds.has(worker.workerId) && !this.workforce.isStarting(worker.workerId) && !this.workforce.isStopping(worker.workerId));
-    // All at once: each kill may wait its confirmation's bound (a lost host's workers cannot confirm), and the pass waits for them.
-    await Promise.all(
-      sessionLost.map(async (worker) => {
-        this.options.logger.warn({ workerId: worker.workerId, pid: worker.pid }, 'worker lost its ZooKeeper session; killing it');
-        // Best effort: were it an old master still alive, its commit records are refused once a successor takes its epoch.
-        await this.workforce.killBestEffort(worker.workerId, 'session-lost');
-        await this.forgetDead(worker.workerId);
-      }),
-    );
-    const live = registered.filter((worker) => running.has(worker.workerId));
-    this.failover.noteLiveSet(this.lastSeen.values(), live);
-    this.lastSeen = new Map(live.map((worker) => [worker.workerId, worker]));
-    return live;
-  }
-
   private async startSlaveInBackground(reason: StartReason): Promise<void> {
     try {
       await this.startWorker('slave', reason);
     } catch (error) {
       this.options.logger.error({ err: error }, 'a new slave did not become ready');
       this.schedule();
-    }
-  }
-
-  /** The registered workers; re-arms the one-shot children watch, so a vanishing znode (session expiry) triggers a pass. */
-  private async registeredWorkers(): Promise<WorkerInfo[]> {
-    if (this.watchArmed) return listWorkers(this.options.zk, this.options.cluster);
-    this.watchArmed = true;
-    try {
-      return await listWorkers(this.options.zk, this.options.cluster, () => {
-        this.watchArmed = false;
-        this.schedule();
-      });
-    } catch (error) {
-      this.watchArmed = false;
-      throw error;
     }
   }
 
