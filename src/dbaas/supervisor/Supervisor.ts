@@ -14,6 +14,7 @@ import { secureOpenNodes } from '../coordination/secure-open-nodes.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { bootstrapCluster } from './cluster-bootstrap.ts';
+import { CrashApi } from './crash-api.ts';
 import { queueConverter } from './queue-conversion.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { Failover } from './Failover.ts';
@@ -65,6 +66,7 @@ export class Supervisor {
   private readonly workforce: Workforce;
   private readonly failover: Failover;
   private readonly liveWorkers: LiveWorkers;
+  private readonly crashApi: CrashApi;
   private readonly protocolUpgrade: ProtocolUpgrade;
   /** Declares anew, while no worker runs, queues an older version declared otherwise (queue-conversion.ts). */
   private readonly convertQueues: () => Promise<void>;
@@ -91,6 +93,7 @@ export class Supervisor {
     this.convertQueues = queueConverter(options);
     this.failover = new Failover({ ...options, workersDir: this.workersDir, workforce: this.workforce, convertQueues: this.convertQueues });
     this.liveWorkers = new LiveWorkers({ ...options, workforce: this.workforce, failover: this.failover, changed: () => this.schedule() });
+    this.crashApi = new CrashApi(this.liveWorkers, this.workforce);
     this.protocolUpgrade = new ProtocolUpgrade({
       stopWorker: (workerId, graceMs) => this.workforce.stopKeepingFiles(workerId, graceMs),
       startMasterFromFiles: () => this.failover.startMasterFromFiles(),
@@ -226,22 +229,13 @@ export class Supervisor {
   }
 
   /** crash/master: kills the master; supervision then elects a successor and starts a slave. */
-  async crashMaster(): Promise<number> {
-    const master = (await this.liveWorkers.read()).find((worker) => worker.role === 'master');
-    if (!master) throw new RideShareError('CONFLICT', 'there is no master to crash (a failover is in progress)');
-    await this.workforce.kill(master.workerId, 'crash-api');
-    await this.liveWorkers.forgetDead(master.workerId);
-    return master.pid;
+  crashMaster(): Promise<number> {
+    return this.crashApi.crashMaster();
   }
 
   /** crash/slave: kills the slave with the highest pid; supervision starts a replacement. */
-  async crashSlave(): Promise<number> {
-    const slaves = (await this.liveWorkers.read()).filter((worker) => worker.role === 'slave').sort((a, b) => b.pid - a.pid);
-    const victim = slaves[0];
-    if (!victim) throw new RideShareError('CONFLICT', 'there is no slave to crash: only the master is running');
-    await this.workforce.kill(victim.workerId, 'crash-api');
-    await this.liveWorkers.forgetDead(victim.workerId);
-    return victim.pid;
+  crashSlave(): Promise<number> {
+    return this.crashApi.crashSlave();
   }
 
   /** Starts a worker and resolves once it reports ready (a slave: caught up and serving). */
