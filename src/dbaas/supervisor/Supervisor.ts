@@ -20,6 +20,7 @@ import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { Failover } from './Failover.ts';
 import { LiveWorkers } from './LiveWorkers.ts';
 import { RestartRefusedError } from './restart-refused.ts';
+import { SlaveMove } from './SlaveMove.ts';
 import { ProtocolUpgrade } from './ProtocolUpgrade.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 import type { ClusterSettings } from '../settings/ClusterSettings.ts';
@@ -67,6 +68,7 @@ export class Supervisor {
   private readonly failover: Failover;
   private readonly liveWorkers: LiveWorkers;
   private readonly crashApi: CrashApi;
+  private readonly slaveMove: SlaveMove;
   private readonly protocolUpgrade: ProtocolUpgrade;
   /** Declares anew, while no worker runs, queues an older version declared otherwise (queue-conversion.ts). */
   private readonly convertQueues: () => Promise<void>;
@@ -80,8 +82,6 @@ export class Supervisor {
   private slavesToReplace = 0;
   /** A pass failing the same way each second is logged once, then every 30 s. */
   private readonly passFailures: RepeatedErrorLog;
-  /** A slave moving off the master's host: its successor starts first, so one slave more is wanted meanwhile. */
-  private moving = false;
   /** The last out-of-bounds desired count logged, so a pass a second does not repeat it. */
   private clampedFrom: number | undefined;
 
@@ -94,6 +94,7 @@ export class Supervisor {
     this.failover = new Failover({ ...options, workersDir: this.workersDir, workforce: this.workforce, convertQueues: this.convertQueues });
     this.liveWorkers = new LiveWorkers({ ...options, workforce: this.workforce, failover: this.failover, changed: () => this.schedule() });
     this.crashApi = new CrashApi(this.liveWorkers, this.workforce);
+    this.slaveMove = new SlaveMove({ ...options, workforce: this.workforce, ended: () => this.schedule() });
     this.protocolUpgrade = new ProtocolUpgrade({
       stopWorker: (workerId, graceMs) => this.workforce.stopKeepingFiles(workerId, graceMs),
       startMasterFromFiles: () => this.failover.startMasterFromFiles(),
@@ -284,7 +285,7 @@ export class Supervisor {
     // A slave that just turned ready is registered and still starting for a moment: count it once.
     const slaves = new Set([...active.map((worker) => worker.workerId), ...this.workforce.startingIds()]).size;
     // Read with the slaves counted: a move ends (moving cleared) in the same step as its slave's retirement begins.
-    const moving = this.moving ? 1 : 0;
+    const moving = this.slaveMove.underway ? 1 : 0;
     const wanted = (await this.wantedSlaves()) + moving;
     for (let i = slaves; i < wanted; i += 1) {
       const replacing = this.slavesToReplace > 0;
@@ -292,7 +293,7 @@ export class Supervisor {
       void this.startSlaveInBackground(replacing ? 'replacement' : 'scale-out');
     }
     if (slaves >= wanted) this.slavesToReplace = 0;
-    if (slaves === wanted && this.workforce.startingIds().size === 0) this.moveMisplacedSlave(current);
+    if (slaves === wanted && this.workforce.startingIds().size === 0) this.slaveMove.startIfMisplaced(current);
     if (slaves <= wanted) return;
     // Scale in: the newest ready slaves go, drained (reads in flight answered).
     const victims = scaleInVictims(
@@ -300,33 +301,6 @@ export class Supervisor {
       slaves - wanted,
     );
     for (const victim of victims) void this.retireInBackground(victim);
-  }
-
-  /**
-   * Workers placed on hosts: a slave on the master's host moves to a host without the master once
-   * one can take it (its agent came up after the slave started), and a slave on a host with two
-   * more workers than another moves there (AssignedRuntime.misplacedSlave). The successor starts
-   * there first and the slave retires once it is ready, so the cluster never has fewer slaves.
-   */
-  private moveMisplacedSlave(live: readonly WorkerInfo[]): void {
-    if (this.moving || !live.every((worker) => worker.ready) || !live.some((worker) => worker.role === 'master')) return;
-    const misplaced = this.options.runtime.misplacedSlave?.(live);
-    if (misplaced === undefined) return;
-    this.moving = true;
-    void (async () => {
-      try {
-        this.options.logger.info({ workerId: misplaced }, 'moving a slave to another host (off the master\u2019s, or off one with more workers): its successor starts there first');
-        await this.startWorker('slave', 'replacement');
-        // No pass runs between these two lines: the next one counts the slave as retiring, not as wanted.
-        this.moving = false;
-        await this.retire(misplaced);
-      } catch (error) {
-        this.options.logger.warn({ err: error, workerId: misplaced }, 'moving a slave to another host failed');
-      } finally {
-        this.moving = false;
-        this.schedule();
-      }
-    })();
   }
 
   private async retireInBackground(worker: WorkerInfo): Promise<void> {
