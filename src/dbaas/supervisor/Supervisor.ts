@@ -15,6 +15,7 @@ import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { bootstrapCluster } from './cluster-bootstrap.ts';
 import { CrashApi } from './crash-api.ts';
+import { pruneDeadWorkersFiles } from './file-pruning.ts';
 import { queueConverter } from './queue-conversion.ts';
 import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { Failover } from './Failover.ts';
@@ -28,7 +29,7 @@ import type { WorkerTuning } from '../settings/WorkerTuning.ts';
 import { recordWorkerDir, localWorkerDir } from '../coordination/worker-dirs.ts';
 import { scaleInVictims } from './scale-in.ts';
 import { RepeatedErrorLog } from '../../shared/repeated-errors.ts';
-import { removeWorkerFiles, workerFileOwners, workersDirOf } from '../worker/files.ts';
+import { workersDirOf } from '../worker/files.ts';
 import { Workforce } from './Workforce.ts';
 import { NoRunningClusterError } from './supervision-mode.ts';
 
@@ -280,7 +281,7 @@ export class Supervisor {
       if ((await this.failover.replaceMaster(live)) === 'promoted') this.slavesToReplace += 1;
     }
     const current = await this.liveWorkers.read();
-    this.pruneFiles(current);
+    pruneDeadWorkersFiles({ zk: this.options.zk, workersDir: this.workersDir, workforce: this.workforce }, current);
     const active = current.filter((worker) => worker.role === 'slave' && !this.workforce.isRetiring(worker.workerId));
     // A slave that just turned ready is registered and still starting for a moment: count it once.
     const slaves = new Set([...active.map((worker) => worker.workerId), ...this.workforce.startingIds()]).size;
@@ -318,23 +319,6 @@ export class Supervisor {
     } catch (error) {
       this.options.logger.error({ err: error }, 'a new slave did not become ready');
       this.schedule();
-    }
-  }
-
-  /**
-   * A dead worker's file is redundant only while a ready master is running: that master holds
-   * every acknowledged write (a promoted master drained them all; the others' extra tails were
-   * never acknowledged). The running set is read once, synchronously, and decides both "the
-   * master runs" and "this worker is dead", so a master that died a moment ago never has its
-   * file taken for redundant: the most advanced copy always survives for a restart from files.
-   */
-  private pruneFiles(registered: WorkerInfo[]): void {
-    const running = new Set(this.workforce.running().map((worker) => worker.workerId));
-    const master = registered.find((worker) => worker.role === 'master' && worker.ready && running.has(worker.workerId));
-    if (!master || !this.options.zk.holdsSession()) return;
-    for (const workerId of workerFileOwners(this.workersDir)) {
-      if (workerId === master.workerId || running.has(workerId) || this.workforce.isStarting(workerId)) continue;
-      removeWorkerFiles(this.workersDir, workerId);
     }
   }
 }
