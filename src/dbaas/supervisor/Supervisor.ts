@@ -17,7 +17,6 @@ import { bootstrapCluster } from './cluster-bootstrap.ts';
 import { CrashApi } from './crash-api.ts';
 import { pruneDeadWorkersFiles } from './file-pruning.ts';
 import { queueConverter } from './queue-conversion.ts';
-import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { Failover } from './Failover.ts';
 import { LiveWorkers } from './LiveWorkers.ts';
 import { RestartRefusedError } from './restart-refused.ts';
@@ -30,6 +29,7 @@ import { recordWorkerDir, localWorkerDir } from '../coordination/worker-dirs.ts'
 import { scaleInVictims } from './scale-in.ts';
 import { RepeatedErrorLog } from '../../shared/repeated-errors.ts';
 import { workersDirOf } from '../worker/files.ts';
+import { WantedSlaves } from './WantedSlaves.ts';
 import { Workforce } from './Workforce.ts';
 import { NoRunningClusterError } from './supervision-mode.ts';
 
@@ -64,7 +64,7 @@ export interface SupervisorOptions extends ClusterSetup {
 
 export class Supervisor {
   private readonly workersDir: string;
-  private readonly desired: DesiredSlaves;
+  private readonly wantedSlaves: WantedSlaves;
   private readonly workforce: Workforce;
   private readonly failover: Failover;
   private readonly liveWorkers: LiveWorkers;
@@ -83,13 +83,11 @@ export class Supervisor {
   private slavesToReplace = 0;
   /** A pass failing the same way each second is logged once, then every 30 s. */
   private readonly passFailures: RepeatedErrorLog;
-  /** The last out-of-bounds desired count logged, so a pass a second does not repeat it. */
-  private clampedFrom: number | undefined;
 
   constructor(private readonly options: SupervisorOptions) {
     this.workersDir = workersDirOf(options.dataDir);
     this.passFailures = new RepeatedErrorLog(options.logger, 'reconcile pass failed');
-    this.desired = new DesiredSlaves(options.zk, options.cluster);
+    this.wantedSlaves = new WantedSlaves(options);
     this.workforce = new Workforce({ ...options, workersDir: this.workersDir });
     this.convertQueues = queueConverter(options);
     this.failover = new Failover({ ...options, workersDir: this.workersDir, workforce: this.workforce, convertQueues: this.convertQueues });
@@ -100,7 +98,7 @@ export class Supervisor {
       stopWorker: (workerId, graceMs) => this.workforce.stopKeepingFiles(workerId, graceMs),
       startMasterFromFiles: () => this.failover.startMasterFromFiles(),
       startSlaves: async () => {
-        const wanted = await this.wantedSlaves();
+        const wanted = await this.wantedSlaves.get();
         for (let i = 0; i < wanted; i += 1) void this.startSlaveInBackground('replacement');
       },
       journal: options.journal,
@@ -122,10 +120,10 @@ export class Supervisor {
       await this.workforce.adopt(registered, () => this.schedule());
     } else {
       if (outcome.kind === 'cold-start') await this.workforce.killStale();
-      await this.desired.initialise(this.options.initialSlaves);
+      await this.wantedSlaves.initialise();
       const master = outcome.kind === 'cold-start' ? await this.coldStartMaster() : await this.freshMaster();
       if (master) {
-        const slaves = await this.wantedSlaves();
+        const slaves = await this.wantedSlaves.get();
         await Promise.all(Array.from({ length: slaves }, () => this.startWorker('slave', 'initial')));
       }
     }
@@ -201,19 +199,9 @@ export class Supervisor {
     return this.failover.restartRefusal;
   }
 
+  /** The desired slaves, clamped to 0..MAX_SLAVES. */
   desiredSlaves(): Promise<number> {
-    return this.wantedSlaves();
-  }
-
-  /** The desired slaves from ZooKeeper, clamped to 0..MAX_SLAVES (and said so, once per value). */
-  private async wantedSlaves(): Promise<number> {
-    const stored = await this.desired.get(this.options.initialSlaves);
-    const wanted = Math.min(Math.max(stored, 0), this.options.maxSlaves);
-    if (wanted !== stored && this.clampedFrom !== stored) {
-      this.options.logger.warn({ stored, maxSlaves: this.options.maxSlaves, wanted }, 'desired slaves in ZooKeeper beyond MAX_SLAVES; keeping MAX_SLAVES');
-    }
-    this.clampedFrom = wanted === stored ? undefined : stored;
-    return wanted;
+    return this.wantedSlaves.get();
   }
 
   /**
@@ -226,7 +214,7 @@ export class Supervisor {
   }
 
   async setDesiredSlaves(count: number): Promise<void> {
-    await this.desired.set(count);
+    await this.wantedSlaves.set(count);
     this.schedule();
   }
 
@@ -287,7 +275,7 @@ export class Supervisor {
     const slaves = new Set([...active.map((worker) => worker.workerId), ...this.workforce.startingIds()]).size;
     // Read with the slaves counted: a move ends (moving cleared) in the same step as its slave's retirement begins.
     const moving = this.slaveMove.underway ? 1 : 0;
-    const wanted = (await this.wantedSlaves()) + moving;
+    const wanted = (await this.wantedSlaves.get()) + moving;
     for (let i = slaves; i < wanted; i += 1) {
       const replacing = this.slavesToReplace > 0;
       if (replacing) this.slavesToReplace -= 1;
