@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { StartReason } from '../coordination/ClusterHistory.ts';
-import type { WorkerInfo } from '../coordination/worker-registry.ts';
 import { secureOpenNodes } from '../coordination/secure-open-nodes.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
@@ -99,7 +98,7 @@ export class Supervisor {
       startMasterFromFiles: () => this.failover.startMasterFromFiles(),
       startSlaves: async () => {
         const wanted = await this.wantedSlaves.get();
-        for (let i = 0; i < wanted; i += 1) void this.startSlaveInBackground('replacement');
+        for (let i = 0; i < wanted; i += 1) void this.workforce.startSlaveInBackground('replacement', () => this.schedule());
       },
       journal: options.journal,
       logger: options.logger,
@@ -279,7 +278,7 @@ export class Supervisor {
     for (let i = slaves; i < wanted; i += 1) {
       const replacing = this.slavesToReplace > 0;
       if (replacing) this.slavesToReplace -= 1;
-      void this.startSlaveInBackground(replacing ? 'replacement' : 'scale-out');
+      void this.workforce.startSlaveInBackground(replacing ? 'replacement' : 'scale-out', () => this.schedule());
     }
     if (slaves >= wanted) this.slavesToReplace = 0;
     if (slaves === wanted && this.workforce.startingIds().size === 0) this.slaveMove.startIfMisplaced(current);
@@ -289,24 +288,6 @@ export class Supervisor {
       active.filter((worker) => worker.ready && !this.workforce.isStarting(worker.workerId)),
       slaves - wanted,
     );
-    for (const victim of victims) void this.retireInBackground(victim);
-  }
-
-  private async retireInBackground(worker: WorkerInfo): Promise<void> {
-    this.options.logger.info({ workerId: worker.workerId, pid: worker.pid }, 'scaling in: draining and stopping a slave');
-    try {
-      await this.retire(worker.workerId);
-    } catch (error) {
-      this.options.logger.error({ err: error, workerId: worker.workerId }, 'retiring a slave failed');
-    }
-  }
-
-  private async startSlaveInBackground(reason: StartReason): Promise<void> {
-    try {
-      await this.startWorker('slave', reason);
-    } catch (error) {
-      this.options.logger.error({ err: error }, 'a new slave did not become ready');
-      this.schedule();
-    }
+    for (const victim of victims) void this.workforce.retireInBackground(victim);
   }
 }
