@@ -1,9 +1,11 @@
 /**
  * The reconcile loop of one cluster. It learns of deaths from the runtime at once (exit events)
  * and from ZooKeeper as the backstop (a frozen worker's session expires), and reconciles, one
- * pass at a time: forget the dead, replace a dead master (Failover.ts), keep the desired number
- * of slaves. Launching, adopting and stopping workers is the workforce's (Workforce.ts); the
- * runtime starts and kills; this decides.
+ * pass at a time: forget the dead (LiveWorkers.ts), replace a dead master (Failover.ts), keep the
+ * desired number of slaves (WantedSlaves.ts) on the right hosts (SlaveMove.ts), and delete the
+ * files of the dead (file-pruning.ts). Launching, adopting and stopping workers is the
+ * workforce's (Workforce.ts), the crash calls are crash-api.ts's; the runtime starts and kills;
+ * this decides.
  */
 import fs from 'node:fs';
 import { RideShareError } from '../../shared/errors.ts';
