@@ -4,7 +4,7 @@
  * slave can take over. Fence before promote: the successor's lease bumps /epoch before it reads
  * the sync log up to its own mark, and from then on the old master's commit records are refused
  * (src/dbaas/coordination/commit-record.ts), so it can answer no write the successor lacks. The
- * runtime's kill of an old master that lost its session is therefore best effort (Supervisor.ts):
+ * runtime's kill of an old master that lost its session is therefore best effort (LiveWorkers.ts):
  * a host out of reach does not hold up the promotion. Then the lease is removed and a ready slave
  * is asked to promote itself: one whose applied seq already reaches the last commit record, the
  * lowest pid among them; if it does not manage, the next one is.

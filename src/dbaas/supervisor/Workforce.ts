@@ -172,6 +172,16 @@ export class Workforce {
     return handle;
   }
 
+  /** A slave the caller does not wait for (a reconcile pass goes on); `failed` is told if it never becomes ready. */
+  async startSlaveInBackground(reason: StartReason, failed: () => void): Promise<void> {
+    try {
+      await this.start('slave', reason);
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'a new slave did not become ready');
+      failed();
+    }
+  }
+
   /** Kills a worker and remembers why, for its exit event. */
   async kill(workerId: string, reason: ExitReason): Promise<void> {
     this.assertLeaseHeld(`kill ${workerId}`);
@@ -214,6 +224,16 @@ export class Workforce {
       removeWorkerFiles(this.options.workersDir, workerId);
     } finally {
       this.retiring.delete(workerId);
+    }
+  }
+
+  /** Scale-in of one slave, drained (reads in flight answered), that the caller does not wait for; a failure is logged. */
+  async retireInBackground(worker: WorkerInfo): Promise<void> {
+    this.options.logger.info({ workerId: worker.workerId, pid: worker.pid }, 'scaling in: draining and stopping a slave');
+    try {
+      await this.retire(worker.workerId);
+    } catch (error) {
+      this.options.logger.error({ err: error, workerId: worker.workerId }, 'retiring a slave failed');
     }
   }
 
