@@ -1,7 +1,9 @@
 /**
  * Workers placed on hosts through ZooKeeper: three orchestrators of one cluster on this machine,
  * each the agent of a host of its own name (a, b, c). The supervisor assigns, each host's agent
- * starts and stops its own workers; no orchestrator signals a process of another host.
+ * starts and stops its own workers; no orchestrator signals a process of another host. As
+ * `npm start -- --host` runs them, a supervises (`on`) and b and c only take over a running
+ * cluster (`takeover`).
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -9,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAgentReport, readAssignment } from '../../src/dbaas/coordination/assignments.ts';
+import { readCommitRecord } from '../../src/dbaas/coordination/commit-record.ts';
 import { clusterPaths } from '../../src/dbaas/protocol/names.ts';
 import { CreateMode, isZkError, ZkClient, ZkErrorCode } from '../../src/dbaas/coordination/ZkClient.ts';
 import { startDatabaseService, uniqueClusterName, type DatabaseServiceHandle } from '../../harness/database-service.ts';
@@ -35,10 +38,16 @@ describe('orchestrators as host agents', () => {
   // One cluster's credentials on every host (each host has its own DATA_DIR, where they would otherwise be made).
   const secrets = { ZK_AUTH: `rideshare:${randomBytes(16).toString('hex')}`, CLUSTER_KEY: randomBytes(32).toString('hex') };
 
-  const start = async (host: string, slaves: number) => {
+  const start = async (host: string, slaves: number, supervises: 'on' | 'takeover') => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-${host}-`));
     dirs.push(dataDir);
-    hosts[host] = await startDatabaseService({ cluster, dataDir, slaves, agentHost: host, env: { ...secrets, LOG_LEVEL: process.env.AGENTS_LOG_LEVEL ?? 'warn' } });
+    hosts[host] = await startDatabaseService({
+      cluster,
+      dataDir,
+      slaves,
+      agentHost: host,
+      env: { ...secrets, ORCHESTRATOR_SUPERVISES: supervises, LOG_LEVEL: process.env.AGENTS_LOG_LEVEL ?? 'warn' },
+    });
     return hosts[host];
   };
   /** Each worker's host, as assigned, by its registration's pid. */
@@ -60,9 +69,9 @@ describe('orchestrators as host agents', () => {
     zk = new ZkClient({ connect: testServers().zkConnect, sessionTimeoutMs: 4000 });
     await zk.connect();
     // The first supervises; with only its own host running, it starts the master alone.
-    await start('a', 0);
-    await start('b', 0);
-    await start('c', 0);
+    await start('a', 0, 'on');
+    await start('b', 0, 'takeover');
+    await start('c', 0, 'takeover');
     await hosts.a!.orchestrator.supervisor!.setDesiredSlaves(2);
   });
   afterAll(async () => {
@@ -159,6 +168,33 @@ describe('orchestrators as host agents', () => {
     const read = await post<{ rows: { username: string }[] }>(`${survivor.orchestratorUrl}/api/v1/db/read`, { table: 'users' });
     expect(read.status).toBe(200);
     expect(read.body.rows.map((row) => row.username)).toEqual(expect.arrayContaining(['placed', 'unreachable-master']));
+  });
+
+  it('every worker lost with the database host gone: a takeover supervisor restarts the master from files on the host whose agent reports the best file', async () => {
+    const survivor = hosts.b!.orchestrator.isSupervising ? hosts.b! : hosts.c!;
+    const write = await post(`${survivor.orchestratorUrl}/api/v1/db/write`, { op: 'insert', table: 'users', values: { username: 'before-every-worker-died', password } });
+    expect(write.status).toBe(200);
+    const before = await settled(survivor, 3);
+    const committed = (await readCommitRecord(zk, cluster))!;
+    for (const worker of before) process.kill(worker.pid, 'SIGKILL');
+    const restarted = await until(
+      async () => {
+        const workers = await placement(survivor).catch(() => []);
+        const master = workers.find((worker) => worker.role === 'master' && worker.ready && !before.some((old) => old.pid === worker.pid));
+        return master;
+      },
+      45_000,
+      'a master restarted from files',
+    );
+    expect((await readAssignment(zk, cluster, restarted.workerId))?.reason).toBe('restart-from-files');
+    // Where the best file was: every reported file of the surviving hosts, and the chosen one holds the commit record.
+    const reports = await Promise.all(['b', 'c'].map(async (host) => [host, (await readAgentReport(zk, cluster, host))?.bestFile] as const));
+    expect(reports.every(([, file]) => file !== undefined)).toBe(true);
+    expect(restarted.host).toMatch(/^[bc]$/);
+    expect(restarted.appliedSeq).toBeGreaterThanOrEqual(committed.seq);
+    const read = await post<{ rows: { username: string }[] }>(`${survivor.orchestratorUrl}/api/v1/db/read`, { table: 'users' });
+    expect(read.status).toBe(200);
+    expect(read.body.rows.map((row) => row.username)).toEqual(expect.arrayContaining(['placed', 'unreachable-master', 'before-every-worker-died']));
   });
 });
 

@@ -203,8 +203,9 @@ async function crash(ctx: BedInjectionContext, host: BedHost, wipe: boolean): Pr
   ctx.applied();
   const downMs = ctx.random.int(3000, 8000);
   await sleep(downMs);
-  // A blank disk has no secrets: the operator copies them again, as at the first start (docs/hosts.md).
-  if (wipe) cpSync(path.join(env.dataDir, 'secrets'), path.join(dataDir, 'secrets'), { recursive: true, preserveTimestamps: true });
+  // A blank disk has no secrets: the operator copies them again from another host, as at the first start (docs/hosts.md).
+  const spared = env.deployment.dataDirs.get(BED_HOSTS.find((other) => other !== host) as BedHost) as string;
+  if (wipe) cpSync(path.join(spared, 'secrets'), path.join(dataDir, 'secrets'), { recursive: true, preserveTimestamps: true });
   let upMs = 0;
   await crashed.restart(async () => {
     upMs = await restartHost(env, host);

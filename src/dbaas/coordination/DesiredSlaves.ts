@@ -18,7 +18,7 @@ export class DesiredSlaves {
 
   /**
    * The stored count, or `fallback` when there is none or it is not a count. Nothing here bounds
-   * it from above: the supervisor clamps it to MAX_SLAVES (Supervisor.wantedSlaves).
+   * it from above: the supervisor clamps it to MAX_SLAVES (src/dbaas/supervisor/WantedSlaves.ts).
    */
   async get(fallback: number): Promise<number> {
     return (await this.zk.readNodeIfExists(this.path, countRecord))?.data ?? fallback;

@@ -16,20 +16,26 @@
  * the ensemble expires its session. A LinkWatch asks the server a question several times per
  * session timeout; after 30 % of the session timeout without an answer the client reports itself
  * disconnected and drops the connection, so the library reconnects (keeping the session if a
- * server answers in time) and the session is declared lost a session timeout later.
+ * server answers in time) and the session is declared lost a session timeout later. A read
+ * lost with its connection meanwhile is asked again once the link is back, on the same session;
+ * a write is not (read-retry.ts).
  */
 import { EventEmitter } from 'node:events';
 import zookeeper from 'node-zookeeper-client';
 import type { z } from 'zod';
-import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { withTimeout } from '../../shared/timeout.ts';
 import { HandshakeWatch } from './HandshakeWatch.ts';
 import { LinkWatch } from './LinkWatch.ts';
+import { retryingLostReads, type SessionMark } from './read-retry.ts';
+import { silenceLimitFor } from './silence-limit.ts';
+import { decodeData, encodeData, NodeShapeCheck } from './znode-data.ts';
 import { keepServerOrder, serversOf } from './zk-server-order.ts';
 import { aclFor, digestAuth, OPEN_ACL, type ZkCredentials } from './zk-acl.ts';
+import { asError, FencedError, isZkError, ZkErrorCode, ZooKeeperError } from './zk-errors.ts';
 
 export type { ZkCredentials } from './zk-acl.ts';
+export { FencedError, isZkError, ZkErrorCode, ZooKeeperError } from './zk-errors.ts';
 
 export interface ZkClientOptions {
   connect: string;
@@ -54,26 +60,6 @@ type Callback<T> = (error: unknown, value: T) => void;
 const LOSS_MARGIN_MS = 500;
 /** How long a renewal waits between attempts to open a new session, at most. */
 const RENEW_MAX_DELAY_MS = 2000;
-/**
- * The share of the session timeout a connected client may hear nothing from the server before
- * it counts its link as dead: under a third, so that a holder of something ephemeral stops
- * acting (holdsSession() false) with two thirds of the session timeout still to go before the
- * ensemble may give it to someone else. The watch asks every tenth of the session timeout, so
- * an answer may take up to a fifth of it before the link is wrongly counted as dead.
- */
-const SILENCE_SHARE = 0.3;
-/**
- * With short sessions (the tests' 1 s) a third is a few hundred ms, which a loaded machine's
- * ZooKeeper can take to answer: the limit is then raised toward this floor, never past half the
- * session timeout, which still leaves half of it to go.
- */
-const SILENCE_FLOOR_MS = 600;
-
-/** How long a connected client may hear nothing from the server before its link counts as dead. */
-export function silenceLimitFor(sessionTimeoutMs: number): number {
-  return Math.floor(Math.max(sessionTimeoutMs * SILENCE_SHARE, Math.min(sessionTimeoutMs / 2, SILENCE_FLOOR_MS)));
-}
-
 /** node-zookeeper-client's connection, which its typings do not show: dropping its socket makes the library reconnect, keeping the session. */
 interface WithConnection {
   connectionManager?: { socket?: { destroy(): void; destroyed?: boolean } };
@@ -84,8 +70,7 @@ export class ZkClient extends EventEmitter {
   private client: zookeeper.Client;
   private readonly operationTimeoutMs: number;
   private closed = false;
-  /** Malformed node versions already logged: a node polled every pass is told once. */
-  private readonly malformedSeen = new Set<string>();
+  private readonly shapes: NodeShapeCheck;
   /** Running while disconnected: past the session timeout, the session is certainly gone. */
   private lossTimer: NodeJS.Timeout | undefined;
   /** Between an expiry and a renewed session: the old client's events mean nothing. */
@@ -107,6 +92,7 @@ export class ZkClient extends EventEmitter {
   constructor(private readonly options: ZkClientOptions) {
     super();
     this.operationTimeoutMs = options.operationTimeoutMs ?? Math.max(5000, options.sessionTimeoutMs);
+    this.shapes = new NodeShapeCheck(options.logger);
     this.markLinkDown();
     this.client = this.createSession();
   }
@@ -340,7 +326,7 @@ export class ZkClient extends EventEmitter {
   /** The node's ACL, whether it is ephemeral, and its ACL version; undefined when there is no such node. */
   async getAclIfExists(path: string): Promise<{ acls: zookeeper.ACL[]; ephemeral: boolean; aversion: number } | undefined> {
     try {
-      const [acls, stat] = await this.call<[zookeeper.ACL[], zookeeper.Stat]>((done) => this.client.getACL(path, (error, acls, stat) => done(error, [acls, stat])));
+      const [acls, stat] = await this.read<[zookeeper.ACL[], zookeeper.Stat]>((done) => this.client.getACL(path, (error, acls, stat) => done(error, [acls, stat])));
       return { acls, ephemeral: stat.ephemeralOwner.some((byte) => byte !== 0), aversion: stat.aversion };
     } catch (error) {
       if (isZkError(error, ZkErrorCode.NO_NODE)) return undefined;
@@ -362,13 +348,13 @@ export class ZkClient extends EventEmitter {
   }
 
   async exists(path: string, watcher?: ZkWatcher): Promise<zookeeper.Stat | null> {
-    return this.call<zookeeper.Stat | null>((done) =>
+    return this.read<zookeeper.Stat | null>((done) =>
       watcher ? this.client.exists(path, watcher, (error, stat) => done(error, stat ?? null)) : this.client.exists(path, (error, stat) => done(error, stat ?? null)),
     );
   }
 
   async getData<T>(path: string, watcher?: ZkWatcher): Promise<{ data: T | undefined; version: number }> {
-    const [buffer, stat] = await this.call<[Buffer | undefined, zookeeper.Stat]>((done) => {
+    const [buffer, stat] = await this.read<[Buffer | undefined, zookeeper.Stat]>((done) => {
       const callback = (error: unknown, data: Buffer, stat: zookeeper.Stat) => done(error, [data, stat]);
       if (watcher) this.client.getData(path, watcher, callback);
       else this.client.getData(path, callback);
@@ -413,15 +399,7 @@ export class ZkClient extends EventEmitter {
   async readNode<T>(path: string, schema: z.ZodType<T>, watcher?: ZkWatcher): Promise<{ data: T | undefined; version: number }> {
     const { data, version } = await this.getData<unknown>(path, watcher);
     if (data === undefined) return { data: undefined, version };
-    const parsed = schema.safeParse(data);
-    if (parsed.success) return { data: parsed.data, version };
-    const seen = `${path}@${version}`;
-    if (!this.malformedSeen.has(seen)) {
-      if (this.malformedSeen.size > 1000) this.malformedSeen.clear();
-      this.malformedSeen.add(seen);
-      this.options.logger?.warn({ path, version, problem: parsed.error.issues[0]?.message, at: parsed.error.issues[0]?.path.join('.') }, 'ignoring a znode whose data has not the expected shape');
-    }
-    return { data: undefined, version };
+    return { data: this.shapes.check(path, version, data, schema), version };
   }
 
   /** readNode, or undefined when there is no such node. */
@@ -466,20 +444,44 @@ export class ZkClient extends EventEmitter {
   }
 
   async getChildren(path: string, watcher?: ZkWatcher): Promise<string[]> {
-    return this.call<string[]>((done) => {
+    return this.read<string[]>((done) => {
       const callback = (error: unknown, children: string[]) => done(error, children);
       if (watcher) this.client.getChildren(path, watcher, callback);
       else this.client.getChildren(path, callback);
     });
   }
 
+  /** Sent once: a write lost with its connection may have been applied or not; only its caller may send it again (read-retry.ts). */
   private call<T>(start: (done: Callback<T>) => void, timeoutMs = this.operationTimeoutMs): Promise<T> {
+    return withTimeout(this.attempt(start), timeoutMs, 'TIMEOUT', 'ZooKeeper operation timed out');
+  }
+
+  /** A pure read: sent again after a lost connection while its session lives, all within the one timeout (read-retry.ts). */
+  private read<T>(start: (done: Callback<T>) => void): Promise<T> {
+    let sentOn: SessionMark | undefined;
+    let settled = false;
+    const reading = retryingLostReads(() => this.attempt(start, (mark) => (sentOn = mark)), { linkBack: () => (sentOn ? this.linkBackOn(sentOn) : Promise.resolve(false)), settled: () => settled });
+    return withTimeout(reading, this.operationTimeoutMs, 'TIMEOUT', 'ZooKeeper operation timed out').finally(() => {
+      settled = true;
+    });
+  }
+
+  /** LostReadRetry.linkBack for an attempt sent on session `mark` (read-retry.ts). */
+  private linkBackOn(mark: SessionMark): Promise<boolean> {
+    const alive = () => !this.closed && !this.sessionLost && this.session === mark.session;
+    if (!this.linkDown || !alive()) return Promise.resolve(false);
+    return Promise.race([this.linkDown.up.then(alive), mark.end.then(() => false)]);
+  }
+
+  /** Waits for the link to be up, then hands the operation to the library; `sent` is told on which session. */
+  private attempt<T>(start: (done: Callback<T>) => void, sent?: (on: SessionMark) => void): Promise<T> {
     const send = () =>
       new Promise<T>((resolve, reject) => {
         if (this.pinnedSession !== undefined && (this.pinnedSession !== this.session || this.sessionLost)) {
           reject(new ZooKeeperError('the session this operation was pinned to is lost', ZkErrorCode.SESSION_EXPIRED));
           return;
         }
+        sent?.({ session: this.session, end: this.sessionEnd.done });
         start((error, value) => {
           if (error) reject(asError(error));
           else {
@@ -490,68 +492,12 @@ export class ZkClient extends EventEmitter {
         });
       });
     const ready = this.linkDown && (this.pinnedSession === undefined ? this.linkDown.up : Promise.race([this.linkDown.up, this.sessionEnd.done]));
-    const operation = ready === undefined ? send() : ready.then(send);
-    return withTimeout(operation, timeoutMs, 'TIMEOUT', 'ZooKeeper operation timed out');
+    return ready === undefined ? send() : ready.then(send);
   }
-}
-
-export function isZkError(error: unknown, code: number): boolean {
-  const candidate = error as { zkCode?: unknown; code?: unknown } | null;
-  return candidate?.zkCode === code || candidate?.code === code;
-}
-
-export const ZkErrorCode = {
-  NO_NODE: zookeeper.Exception.NO_NODE,
-  NODE_EXISTS: zookeeper.Exception.NODE_EXISTS,
-  BAD_VERSION: zookeeper.Exception.BAD_VERSION,
-  NOT_EMPTY: zookeeper.Exception.NOT_EMPTY,
-  /** The node's ACL does not let this client's credentials (or an anonymous client) do that. */
-  NO_AUTH: zookeeper.Exception.NO_AUTH,
-  SESSION_EXPIRED: zookeeper.Exception.SESSION_EXPIRED,
-  /** The connection dropped with the request in flight: it may or may not have been applied. */
-  CONNECTION_LOSS: zookeeper.Exception.CONNECTION_LOSS,
-};
-
-/** A failed ZooKeeper operation; `zkCode` is ZooKeeper's own code, for callers that branch on it. */
-export class ZooKeeperError extends RideShareError {
-  constructor(
-    message: string,
-    readonly zkCode: number | undefined,
-    options?: { cause?: unknown },
-  ) {
-    super('ZOOKEEPER', message, options);
-  }
-}
-
-/** A versioned transaction refused because the node it checks moved on or is gone (checkAndSet). */
-export class FencedError extends RideShareError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('FENCED', message, options);
-  }
-}
-
-function asError(error: unknown): Error {
-  if (error instanceof Error) return error;
-  // The library's Exception is not an Error; keep its code so callers can branch on it.
-  const exception = error as { code?: number; toString(): string };
-  return new ZooKeeperError(exception.toString(), exception.code, { cause: error });
 }
 
 function newSignal(): { done: Promise<void>; fire: () => void } {
   let fire!: () => void;
   const done = new Promise<void>((resolve) => (fire = resolve));
   return { done, fire };
-}
-
-function encodeData(data: unknown): Buffer {
-  return Buffer.from(JSON.stringify(data ?? null));
-}
-
-function decodeData<T>(buffer: Buffer | undefined): T | undefined {
-  if (!buffer || buffer.length === 0) return undefined;
-  try {
-    return JSON.parse(buffer.toString('utf8')) as T;
-  } catch {
-    return undefined;
-  }
 }

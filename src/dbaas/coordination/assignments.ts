@@ -2,8 +2,9 @@
  * Where each worker runs, when workers are placed on hosts through their agents. The supervisor
  * writes one persistent node per worker, `assignments/<workerId>`: the host that runs it, its role
  * and why it was started, and, once it is to go, how to stop it. Each host's agent writes one
- * ephemeral node, `agents/<host>`: which workers run on that host now (with their pids) and the
- * last exits it saw. No orchestrator reaches a process on another host: the supervisor writes,
+ * ephemeral node, `agents/<host>`: which workers run on that host now (with their pids), the
+ * last exits it saw, and the position of the most advanced worker file in the host's folder (where
+ * a master restarted from files must start: restart-host.ts). No orchestrator reaches a process on another host: the supervisor writes,
  * the host's agent acts and reports. Nothing secret is written here (every orchestrator builds a
  * worker's settings from its own), since anyone who reaches ZooKeeper may read the cluster's
  * nodes; only the cluster's credentials may write them (zk-acl.ts).
@@ -49,8 +50,12 @@ export const agentReportRecord = z.looseObject({
   running: z.array(z.looseObject({ workerId, pid })).max(10_000),
   /** The last exits the agent saw, newest last: how the supervisor learns a worker's exit code. */
   exits: z.array(workerExitRecord).max(1000),
+  /** The most advanced worker file in the host's folder as it was at the report (none: no readable file). */
+  bestFile: z.looseObject({ workerId, epoch: z.number().int().min(0), appliedSeq: z.number().int().min(0) }).optional(),
 });
 export type AgentReport = z.infer<typeof agentReportRecord>;
+/** A host's best worker file, as its agent reports it. */
+export type HostFile = NonNullable<AgentReport['bestFile']>;
 
 /** How many exits an agent's report keeps: enough for a burst of deaths between two reads. */
 export const REPORTED_EXITS = 50;

@@ -25,6 +25,7 @@ import { HostAgent } from '../runtime/HostAgent.ts';
 import { Leadership, type ScalingOptions } from '../supervisor/Leadership.ts';
 import { chooseHost } from '../supervisor/placement.ts';
 import { hostWorkerSettings } from '../supervisor/Workforce.ts';
+import { workersDirOf } from '../worker/files.ts';
 import type { ClusterSetup, Supervisor } from '../supervisor/Supervisor.ts';
 import { SupervisionJournal } from '../supervisor/SupervisionJournal.ts';
 import { readClusterStatus, type ClusterStatus } from './ClusterStatus.ts';
@@ -189,6 +190,7 @@ export class Orchestrator {
       orchestratorId: this.orchestratorId,
       runtime: this.options.runtime,
       settingsFor: (workerId, assignment) => settingsFor(workerId, assignment.role, assignment.fromFiles === true),
+      workersDir: workersDirOf(this.options.dataDir),
       logger: this.options.logger.child({ component: 'host-agent', host }),
     });
   }

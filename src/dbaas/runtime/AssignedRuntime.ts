@@ -9,7 +9,18 @@
 import { EventEmitter } from 'node:events';
 import { UnavailableError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { listAgentHosts, listAssignmentIds, readAgentReport, readAssignment, removeAssignment, requestStop, writeAssignment, type AgentReport, type Assignment } from '../coordination/assignments.ts';
+import {
+  listAgentHosts,
+  listAssignmentIds,
+  readAgentReport,
+  readAssignment,
+  removeAssignment,
+  requestStop,
+  writeAssignment,
+  type AgentReport,
+  type Assignment,
+  type HostFile,
+} from '../coordination/assignments.ts';
 import { listWorkers, readWorker } from '../coordination/worker-registry.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import { RuntimeLifecycle } from './RuntimeLifecycle.ts';
@@ -103,13 +114,16 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
     await this.open();
     // Roles as the workers publish them: a promoted slave is a master now.
     const roles = new Map((await listWorkers(this.options.zk, this.options.cluster)).map((worker) => [worker.workerId, worker.role]));
-    const host = this.options.place({
-      role: spec.role,
-      hosts: [...this.reports.keys()],
-      workersOn: this.workersByHost(roles),
-      ownHost: this.options.ownHost,
-      fromFiles: spec.settings.recoverDir !== undefined,
-    });
+    if (spec.host !== undefined && !this.reports.has(spec.host)) throw new UnavailableError(`host ${spec.host} has no agent running: worker ${spec.workerId} cannot start there`);
+    const host =
+      spec.host ??
+      this.options.place({
+        role: spec.role,
+        hosts: [...this.reports.keys()],
+        workersOn: this.workersByHost(roles),
+        ownHost: this.options.ownHost,
+        fromFiles: spec.settings.recoverDir !== undefined,
+      });
     const assignment: Assignment = { host, role: spec.role, reason: spec.reason ?? 'start', ...(spec.settings.recoverDir !== undefined ? { fromFiles: true } : {}) };
     const started = new Promise<WorkerHandle>((resolve, reject) => this.starts.set(spec.workerId, { resolve, reject }));
     this.pending.set(spec.workerId, { host, role: spec.role });
@@ -236,6 +250,12 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
     this.unreachable.delete(host);
     for (const workerId of this.listOn(host)) this.unregisteredSince.delete(workerId);
     await this.applyReport(host, report);
+  }
+
+  /** The supervisor's own host first: a restart with no file anywhere starts there. */
+  filesOnHosts(): ReadonlyMap<string, HostFile | undefined> {
+    const hosts = [...this.reports.keys()].sort((a, b) => Number(b === this.options.ownHost) - Number(a === this.options.ownHost));
+    return new Map(hosts.map((host) => [host, this.reports.get(host)?.bestFile]));
   }
 
   private hostGone(host: string): void {

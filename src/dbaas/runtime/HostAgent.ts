@@ -11,6 +11,8 @@ import type { Logger } from '../../shared/logger.ts';
 import { listAssignmentIds, readAssignment, REPORTED_EXITS, type AgentReport, type Assignment } from '../coordination/assignments.ts';
 import { CreateMode, isZkError, ZkErrorCode, type ZkClient } from '../coordination/ZkClient.ts';
 import { clusterPaths } from '../protocol/names.ts';
+import { workerIdOfFile } from '../worker/files.ts';
+import { mostAdvancedFile } from '../worker/recovery.ts';
 import type { WorkerSettings } from '../worker/WorkerSettings.ts';
 import type { WorkerExit, WorkerRuntime } from './WorkerRuntime.ts';
 
@@ -24,6 +26,8 @@ export interface HostAgentOptions {
   runtime: WorkerRuntime;
   /** A worker's settings as this host gives them (its own folder, addresses and credentials). */
   settingsFor(workerId: string, assignment: Assignment): WorkerSettings;
+  /** The host's workers' folder: the position of its most advanced file goes in every report. */
+  workersDir: string;
   logger: Logger;
 }
 
@@ -207,6 +211,7 @@ export class HostAgent {
   }
 
   private report(): AgentReport {
+    const best = mostAdvancedFile(this.options.workersDir);
     return {
       host: this.options.host,
       orchestratorId: this.options.orchestratorId,
@@ -214,6 +219,8 @@ export class HostAgent {
       settled: this.settled,
       running: this.options.runtime.list().map((worker) => ({ workerId: worker.workerId, pid: worker.pid })),
       exits: this.exits.map((exit) => ({ ...exit })),
+      // Read at every report, and one follows every exit: once every worker is gone, each host's report holds its files' final word.
+      ...(best ? { bestFile: { workerId: workerIdOfFile(best.file), epoch: best.epoch, appliedSeq: best.appliedSeq } } : {}),
     };
   }
 }

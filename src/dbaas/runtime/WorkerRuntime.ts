@@ -4,6 +4,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { WorkerSettings } from '../worker/WorkerSettings.ts';
+import type { HostFile } from '../coordination/assignments.ts';
 
 export interface WorkerSpec {
   workerId: string;
@@ -12,6 +13,8 @@ export interface WorkerSpec {
   reason?: string;
   /** Everything the worker process needs, typed; the runtime passes it on unchanged. */
   settings: WorkerSettings;
+  /** A runtime that places workers on hosts starts it there (a master restarted from the files of that host); others ignore it. */
+  host?: string;
 }
 
 export interface WorkerHandle {
@@ -52,6 +55,11 @@ export interface WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
    * there. Runtimes of one host have none and need not implement it.
    */
   misplacedSlave?(live: readonly { workerId: string; role: 'master' | 'slave' }[]): string | undefined;
+  /**
+   * A runtime that places workers on hosts: every host whose agent runs now, with the best worker
+   * file its agent reported (where a restart from files must start the master: restart-host.ts).
+   */
+  filesOnHosts?(): ReadonlyMap<string, HostFile | undefined>;
   /**
    * Stops every worker this runtime started or adopted, once the starts in progress have finished;
    * from then on it starts and adopts nothing. Idempotent: a second call waits for the first.

@@ -4,7 +4,7 @@
  * slave can take over. Fence before promote: the successor's lease bumps /epoch before it reads
  * the sync log up to its own mark, and from then on the old master's commit records are refused
  * (src/dbaas/coordination/commit-record.ts), so it can answer no write the successor lacks. The
- * runtime's kill of an old master that lost its session is therefore best effort (Supervisor.ts):
+ * runtime's kill of an old master that lost its session is therefore best effort (LiveWorkers.ts):
  * a host out of reach does not hold up the promotion. Then the lease is removed and a ready slave
  * is asked to promote itself: one whose applied seq already reaches the last commit record, the
  * lowest pid among them; if it does not manage, the next one is.
@@ -12,6 +12,7 @@
 import type { Logger } from '../../shared/logger.ts';
 import { sleep } from '../../shared/timeout.ts';
 import type { ExitReason } from '../coordination/ClusterHistory.ts';
+import type { HostFile } from '../coordination/assignments.ts';
 import { readCommitRecord } from '../coordination/commit-record.ts';
 import { clearMasterLease } from '../coordination/master-lease.ts';
 import { requestPromotion } from '../coordination/promotion.ts';
@@ -19,7 +20,8 @@ import { readWorker, type WorkerInfo } from '../coordination/worker-registry.ts'
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerHandle } from '../runtime/WorkerRuntime.ts';
 import { checkCommitCoverage, type CommitCoverage } from './commit-coverage.ts';
-import { clearGivenUpWrites } from './given-up-writes.ts';
+import { clearGivenUpWrites, givenUpWritesPath, readGivenUpWrites } from './given-up-writes.ts';
+import { chooseRestartHost, type RestartHost } from './restart-host.ts';
 import { RestartRefusedError } from './restart-refused.ts';
 import { gatherRestartSources, restartSourcesUsed } from './restart-sources.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
@@ -90,8 +92,10 @@ export class Failover {
       this.options.journal.record({ kind: 'failover', workerId: promoted.workerId, pid: promoted.pid, epoch: promoted.epoch, durationMs: Date.now() - loss.at, reason: why });
       return 'promoted';
     }
-    // A takeover-only supervisor leaves this to the database host's, where the files are.
-    if (this.options.onlyRunning) {
+    // A takeover-only supervisor restarts from files only where hosts' agents report their files
+    // (restart-host.ts), and only from one that holds every acknowledged write; the rest it leaves
+    // to the database host's supervisor.
+    if (this.options.onlyRunning && this.options.workforce.filesOnHosts() === undefined) {
       this.loss ??= loss;
       throw new NoRunningClusterError(`${why}, and no slave can be promoted: the master must restart from files`);
     }
@@ -127,6 +131,8 @@ export class Failover {
    * answered (commit-coverage.ts); a RestartRefusedError otherwise, and nothing is started.
    */
   async startMasterFromFiles(): Promise<WorkerHandle> {
+    const files = this.options.workforce.filesOnHosts();
+    if (files !== undefined) return this.startMasterWhereTheFileIs(files);
     const sources = { zk: this.options.zk, cluster: this.options.cluster, workersDir: this.options.workersDir, logger: this.options.logger };
     let coverage: CommitCoverage;
     try {
@@ -141,6 +147,32 @@ export class Failover {
     this.refusal = undefined;
     await restartSourcesUsed(sources);
     if (coverage === 'given-up') clearGivenUpWrites(this.options.dataDir);
+    return master;
+  }
+
+  /**
+   * Across hosts: the master starts on the host whose agent reported the most advanced file, if
+   * that file holds every write the commit record says was answered (restart-host.ts); a
+   * RestartRefusedError otherwise, and nothing is started. A takeover-only supervisor goes only
+   * from a file that covers the record, never on an operator's give-up or with no record.
+   */
+  private async startMasterWhereTheFileIs(files: ReadonlyMap<string, HostFile | undefined>): Promise<WorkerHandle> {
+    const { zk, cluster, dataDir, logger } = this.options;
+    let chosen: RestartHost;
+    try {
+      chosen = chooseRestartHost({ files, committed: await readCommitRecord(zk, cluster), givenUp: readGivenUpWrites(dataDir), givenUpPath: givenUpWritesPath(dataDir) });
+    } catch (error) {
+      if (error instanceof RestartRefusedError) this.refusal = error.message;
+      throw error;
+    }
+    if (this.options.onlyRunning && chosen.coverage !== 'covered') {
+      throw new NoRunningClusterError(`the restart from files needs the database host's supervisor (${chosen.coverage === 'given-up' ? 'writes given up' : 'no commit record'})`);
+    }
+    logger.warn({ host: chosen.host, file: chosen.file, coverage: chosen.coverage }, 'restarting the master from the most advanced file, on the host that holds it');
+    await this.options.convertQueues();
+    const master = await this.options.workforce.start('master', 'restart-from-files', this.options.workersDir, chosen.host);
+    this.refusal = undefined;
+    if (chosen.coverage === 'given-up') clearGivenUpWrites(dataDir);
     return master;
   }
 

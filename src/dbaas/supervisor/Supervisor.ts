@@ -1,24 +1,27 @@
 /**
  * The reconcile loop of one cluster. It learns of deaths from the runtime at once (exit events)
  * and from ZooKeeper as the backstop (a frozen worker's session expires), and reconciles, one
- * pass at a time: forget the dead, replace a dead master (Failover.ts), keep the desired number
- * of slaves. Launching, adopting and stopping workers is the workforce's (Workforce.ts); the
- * runtime starts and kills; this decides.
+ * pass at a time: forget the dead (LiveWorkers.ts), replace a dead master (Failover.ts), keep the
+ * desired number of slaves (WantedSlaves.ts) on the right hosts (SlaveMove.ts), and delete the
+ * files of the dead (file-pruning.ts). Launching, adopting and stopping workers is the
+ * workforce's (Workforce.ts), the crash calls are crash-api.ts's; the runtime starts and kills;
+ * this decides.
  */
 import fs from 'node:fs';
 import { RideShareError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { clearMasterLease } from '../coordination/master-lease.ts';
 import type { StartReason } from '../coordination/ClusterHistory.ts';
-import { forgetWorker, listWorkers, type WorkerInfo } from '../coordination/worker-registry.ts';
 import { secureOpenNodes } from '../coordination/secure-open-nodes.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { WorkerExit, WorkerHandle, WorkerRuntime } from '../runtime/WorkerRuntime.ts';
 import { bootstrapCluster } from './cluster-bootstrap.ts';
+import { CrashApi } from './crash-api.ts';
+import { pruneDeadWorkersFiles } from './file-pruning.ts';
 import { queueConverter } from './queue-conversion.ts';
-import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { Failover } from './Failover.ts';
+import { LiveWorkers } from './LiveWorkers.ts';
 import { RestartRefusedError } from './restart-refused.ts';
+import { SlaveMove } from './SlaveMove.ts';
 import { ProtocolUpgrade } from './ProtocolUpgrade.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 import type { ClusterSettings } from '../settings/ClusterSettings.ts';
@@ -26,7 +29,8 @@ import type { WorkerTuning } from '../settings/WorkerTuning.ts';
 import { recordWorkerDir, localWorkerDir } from '../coordination/worker-dirs.ts';
 import { scaleInVictims } from './scale-in.ts';
 import { RepeatedErrorLog } from '../../shared/repeated-errors.ts';
-import { removeWorkerFiles, workerFileOwners, workersDirOf } from '../worker/files.ts';
+import { workersDirOf } from '../worker/files.ts';
+import { WantedSlaves } from './WantedSlaves.ts';
 import { Workforce } from './Workforce.ts';
 import { NoRunningClusterError } from './supervision-mode.ts';
 
@@ -61,9 +65,12 @@ export interface SupervisorOptions extends ClusterSetup {
 
 export class Supervisor {
   private readonly workersDir: string;
-  private readonly desired: DesiredSlaves;
+  private readonly wantedSlaves: WantedSlaves;
   private readonly workforce: Workforce;
   private readonly failover: Failover;
+  private readonly liveWorkers: LiveWorkers;
+  private readonly crashApi: CrashApi;
+  private readonly slaveMove: SlaveMove;
   private readonly protocolUpgrade: ProtocolUpgrade;
   /** Declares anew, while no worker runs, queues an older version declared otherwise (queue-conversion.ts). */
   private readonly convertQueues: () => Promise<void>;
@@ -71,33 +78,29 @@ export class Supervisor {
   private detached: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
   private passQueued = false;
-  private watchArmed = false;
   private passes: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
-  /** The workers as the last pass saw them, so an exit can be told as a master's or a slave's. */
-  private lastSeen = new Map<string, WorkerInfo>();
   /** Dead slaves not replaced yet: the next slave started is their replacement, not a scale-out. */
   private slavesToReplace = 0;
   /** A pass failing the same way each second is logged once, then every 30 s. */
   private readonly passFailures: RepeatedErrorLog;
-  /** A slave moving off the master's host: its successor starts first, so one slave more is wanted meanwhile. */
-  private moving = false;
-  /** The last out-of-bounds desired count logged, so a pass a second does not repeat it. */
-  private clampedFrom: number | undefined;
 
   constructor(private readonly options: SupervisorOptions) {
     this.workersDir = workersDirOf(options.dataDir);
     this.passFailures = new RepeatedErrorLog(options.logger, 'reconcile pass failed');
-    this.desired = new DesiredSlaves(options.zk, options.cluster);
+    this.wantedSlaves = new WantedSlaves(options);
     this.workforce = new Workforce({ ...options, workersDir: this.workersDir });
     this.convertQueues = queueConverter(options);
     this.failover = new Failover({ ...options, workersDir: this.workersDir, workforce: this.workforce, convertQueues: this.convertQueues });
+    this.liveWorkers = new LiveWorkers({ ...options, workforce: this.workforce, failover: this.failover, changed: () => this.schedule() });
+    this.crashApi = new CrashApi(this.liveWorkers, this.workforce);
+    this.slaveMove = new SlaveMove({ ...options, workforce: this.workforce, ended: () => this.schedule() });
     this.protocolUpgrade = new ProtocolUpgrade({
       stopWorker: (workerId, graceMs) => this.workforce.stopKeepingFiles(workerId, graceMs),
       startMasterFromFiles: () => this.failover.startMasterFromFiles(),
       startSlaves: async () => {
-        const wanted = await this.wantedSlaves();
-        for (let i = 0; i < wanted; i += 1) void this.startSlaveInBackground('replacement');
+        const wanted = await this.wantedSlaves.get();
+        for (let i = 0; i < wanted; i += 1) void this.workforce.startSlaveInBackground('replacement', () => this.schedule());
       },
       journal: options.journal,
       logger: options.logger,
@@ -118,10 +121,10 @@ export class Supervisor {
       await this.workforce.adopt(registered, () => this.schedule());
     } else {
       if (outcome.kind === 'cold-start') await this.workforce.killStale();
-      await this.desired.initialise(this.options.initialSlaves);
+      await this.wantedSlaves.initialise();
       const master = outcome.kind === 'cold-start' ? await this.coldStartMaster() : await this.freshMaster();
       if (master) {
-        const slaves = await this.wantedSlaves();
+        const slaves = await this.wantedSlaves.get();
         await Promise.all(Array.from({ length: slaves }, () => this.startWorker('slave', 'initial')));
       }
     }
@@ -185,7 +188,7 @@ export class Supervisor {
     }
     const { reason, retired } = this.workforce.tellExit(exit);
     if (retired) return;
-    const role = this.lastSeen.get(exit.workerId)?.role;
+    const role = this.liveWorkers.roleOf(exit.workerId);
     if (role === 'master') this.failover.masterExited(exit.pid, reason);
     else if (role === 'slave' && reason !== 'restart-from-files') this.slavesToReplace += 1;
     this.options.logger.warn({ ...exit, reason }, 'worker died');
@@ -197,19 +200,9 @@ export class Supervisor {
     return this.failover.restartRefusal;
   }
 
+  /** The desired slaves, clamped to 0..MAX_SLAVES. */
   desiredSlaves(): Promise<number> {
-    return this.wantedSlaves();
-  }
-
-  /** The desired slaves from ZooKeeper, clamped to 0..MAX_SLAVES (and said so, once per value). */
-  private async wantedSlaves(): Promise<number> {
-    const stored = await this.desired.get(this.options.initialSlaves);
-    const wanted = Math.min(Math.max(stored, 0), this.options.maxSlaves);
-    if (wanted !== stored && this.clampedFrom !== stored) {
-      this.options.logger.warn({ stored, maxSlaves: this.options.maxSlaves, wanted }, 'desired slaves in ZooKeeper beyond MAX_SLAVES; keeping MAX_SLAVES');
-    }
-    this.clampedFrom = wanted === stored ? undefined : stored;
-    return wanted;
+    return this.wantedSlaves.get();
   }
 
   /**
@@ -222,33 +215,18 @@ export class Supervisor {
   }
 
   async setDesiredSlaves(count: number): Promise<void> {
-    await this.desired.set(count);
+    await this.wantedSlaves.set(count);
     this.schedule();
   }
 
   /** crash/master: kills the master; supervision then elects a successor and starts a slave. */
-  async crashMaster(): Promise<number> {
-    const master = (await this.liveWorkers()).find((worker) => worker.role === 'master');
-    if (!master) throw new RideShareError('CONFLICT', 'there is no master to crash (a failover is in progress)');
-    await this.workforce.kill(master.workerId, 'crash-api');
-    await this.forgetDead(master.workerId);
-    return master.pid;
+  crashMaster(): Promise<number> {
+    return this.crashApi.crashMaster();
   }
 
   /** crash/slave: kills the slave with the highest pid; supervision starts a replacement. */
-  async crashSlave(): Promise<number> {
-    const slaves = (await this.liveWorkers()).filter((worker) => worker.role === 'slave').sort((a, b) => b.pid - a.pid);
-    const victim = slaves[0];
-    if (!victim) throw new RideShareError('CONFLICT', 'there is no slave to crash: only the master is running');
-    await this.workforce.kill(victim.workerId, 'crash-api');
-    await this.forgetDead(victim.workerId);
-    return victim.pid;
-  }
-
-  /** A worker known dead leaves the list at once, not when its session expires. */
-  private async forgetDead(workerId: string): Promise<void> {
-    await forgetWorker(this.options.zk, this.options.cluster, workerId);
-    await clearMasterLease(this.options.zk, this.options.cluster, workerId);
+  crashSlave(): Promise<number> {
+    return this.crashApi.crashSlave();
   }
 
   /** Starts a worker and resolves once it reports ready (a slave: caught up and serving). */
@@ -277,12 +255,12 @@ export class Supervisor {
   }
 
   private async reconcile(): Promise<void> {
-    const live = await this.liveWorkers();
+    const live = await this.liveWorkers.read();
     const upgrade = await this.protocolUpgrade.handle(live);
     if (upgrade === 'refused') return;
     if (upgrade === 'replaced') {
       // The workers it stopped were not lost: the next pass, at once, starts the slaves from what runs then.
-      this.lastSeen = new Map();
+      this.liveWorkers.forgetSeen();
       this.failover.forgetLoss();
       this.schedule();
       return;
@@ -291,132 +269,27 @@ export class Supervisor {
       // The promoted slave leaves a slave's place to fill.
       if ((await this.failover.replaceMaster(live)) === 'promoted') this.slavesToReplace += 1;
     }
-    const current = await this.liveWorkers();
-    this.pruneFiles(current);
+    const current = await this.liveWorkers.read();
+    pruneDeadWorkersFiles({ zk: this.options.zk, workersDir: this.workersDir, workforce: this.workforce }, current);
     const active = current.filter((worker) => worker.role === 'slave' && !this.workforce.isRetiring(worker.workerId));
     // A slave that just turned ready is registered and still starting for a moment: count it once.
     const slaves = new Set([...active.map((worker) => worker.workerId), ...this.workforce.startingIds()]).size;
     // Read with the slaves counted: a move ends (moving cleared) in the same step as its slave's retirement begins.
-    const moving = this.moving ? 1 : 0;
-    const wanted = (await this.wantedSlaves()) + moving;
+    const moving = this.slaveMove.underway ? 1 : 0;
+    const wanted = (await this.wantedSlaves.get()) + moving;
     for (let i = slaves; i < wanted; i += 1) {
       const replacing = this.slavesToReplace > 0;
       if (replacing) this.slavesToReplace -= 1;
-      void this.startSlaveInBackground(replacing ? 'replacement' : 'scale-out');
+      void this.workforce.startSlaveInBackground(replacing ? 'replacement' : 'scale-out', () => this.schedule());
     }
     if (slaves >= wanted) this.slavesToReplace = 0;
-    if (slaves === wanted && this.workforce.startingIds().size === 0) this.moveMisplacedSlave(current);
+    if (slaves === wanted && this.workforce.startingIds().size === 0) this.slaveMove.startIfMisplaced(current);
     if (slaves <= wanted) return;
     // Scale in: the newest ready slaves go, drained (reads in flight answered).
     const victims = scaleInVictims(
       active.filter((worker) => worker.ready && !this.workforce.isStarting(worker.workerId)),
       slaves - wanted,
     );
-    for (const victim of victims) void this.retireInBackground(victim);
-  }
-
-  /**
-   * Workers placed on hosts: a slave on the master's host moves to a host without the master once
-   * one can take it (its agent came up after the slave started), and a slave on a host with two
-   * more workers than another moves there (AssignedRuntime.misplacedSlave). The successor starts
-   * there first and the slave retires once it is ready, so the cluster never has fewer slaves.
-   */
-  private moveMisplacedSlave(live: readonly WorkerInfo[]): void {
-    if (this.moving || !live.every((worker) => worker.ready) || !live.some((worker) => worker.role === 'master')) return;
-    const misplaced = this.options.runtime.misplacedSlave?.(live);
-    if (misplaced === undefined) return;
-    this.moving = true;
-    void (async () => {
-      try {
-        this.options.logger.info({ workerId: misplaced }, 'moving a slave to another host (off the master\u2019s, or off one with more workers): its successor starts there first');
-        await this.startWorker('slave', 'replacement');
-        // No pass runs between these two lines: the next one counts the slave as retiring, not as wanted.
-        this.moving = false;
-        await this.retire(misplaced);
-      } catch (error) {
-        this.options.logger.warn({ err: error, workerId: misplaced }, 'moving a slave to another host failed');
-      } finally {
-        this.moving = false;
-        this.schedule();
-      }
-    })();
-  }
-
-  private async retireInBackground(worker: WorkerInfo): Promise<void> {
-    this.options.logger.info({ workerId: worker.workerId, pid: worker.pid }, 'scaling in: draining and stopping a slave');
-    try {
-      await this.retire(worker.workerId);
-    } catch (error) {
-      this.options.logger.error({ err: error, workerId: worker.workerId }, 'retiring a slave failed');
-    }
-  }
-
-  /**
-   * Registered workers whose process is alive. Forgets the dead (their znodes, which would
-   * otherwise linger until their session expires) and kills the living whose registration is
-   * gone (a frozen worker whose session expired must not wake up and act).
-   */
-  private async liveWorkers(): Promise<WorkerInfo[]> {
-    const registered = await this.registeredWorkers();
-    const running = new Map(this.workforce.running().map((worker) => [worker.workerId, worker]));
-    for (const worker of registered) {
-      if (!running.has(worker.workerId)) await this.forgetDead(worker.workerId);
-    }
-    const registeredIds = new Set(registered.map((worker) => worker.workerId));
-    const sessionLost = [...running.values()].filter((worker) => !registeredIds.has(worker.workerId) && !this.workforce.isStarting(worker.workerId) && !this.workforce.isStopping(worker.workerId));
-    // All at once: each kill may wait its confirmation's bound (a lost host's workers cannot confirm), and the pass waits for them.
-    await Promise.all(
-      sessionLost.map(async (worker) => {
-        this.options.logger.warn({ workerId: worker.workerId, pid: worker.pid }, 'worker lost its ZooKeeper session; killing it');
-        // Best effort: were it an old master still alive, its commit records are refused once a successor takes its epoch.
-        await this.workforce.killBestEffort(worker.workerId, 'session-lost');
-        await this.forgetDead(worker.workerId);
-      }),
-    );
-    const live = registered.filter((worker) => running.has(worker.workerId));
-    this.failover.noteLiveSet(this.lastSeen.values(), live);
-    this.lastSeen = new Map(live.map((worker) => [worker.workerId, worker]));
-    return live;
-  }
-
-  private async startSlaveInBackground(reason: StartReason): Promise<void> {
-    try {
-      await this.startWorker('slave', reason);
-    } catch (error) {
-      this.options.logger.error({ err: error }, 'a new slave did not become ready');
-      this.schedule();
-    }
-  }
-
-  /** The registered workers; re-arms the one-shot children watch, so a vanishing znode (session expiry) triggers a pass. */
-  private async registeredWorkers(): Promise<WorkerInfo[]> {
-    if (this.watchArmed) return listWorkers(this.options.zk, this.options.cluster);
-    this.watchArmed = true;
-    try {
-      return await listWorkers(this.options.zk, this.options.cluster, () => {
-        this.watchArmed = false;
-        this.schedule();
-      });
-    } catch (error) {
-      this.watchArmed = false;
-      throw error;
-    }
-  }
-
-  /**
-   * A dead worker's file is redundant only while a ready master is running: that master holds
-   * every acknowledged write (a promoted master drained them all; the others' extra tails were
-   * never acknowledged). The running set is read once, synchronously, and decides both "the
-   * master runs" and "this worker is dead", so a master that died a moment ago never has its
-   * file taken for redundant: the most advanced copy always survives for a restart from files.
-   */
-  private pruneFiles(registered: WorkerInfo[]): void {
-    const running = new Set(this.workforce.running().map((worker) => worker.workerId));
-    const master = registered.find((worker) => worker.role === 'master' && worker.ready && running.has(worker.workerId));
-    if (!master || !this.options.zk.holdsSession()) return;
-    for (const workerId of workerFileOwners(this.workersDir)) {
-      if (workerId === master.workerId || running.has(workerId) || this.workforce.isStarting(workerId)) continue;
-      removeWorkerFiles(this.workersDir, workerId);
-    }
+    for (const victim of victims) void this.workforce.retireInBackground(victim);
   }
 }

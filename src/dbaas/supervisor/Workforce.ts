@@ -19,6 +19,7 @@ import type { WorkerTuning } from '../settings/WorkerTuning.ts';
 import type { WorkerSettings } from '../worker/WorkerSettings.ts';
 import { removeWorkerFiles, workerDbFile, workersDirOf } from '../worker/files.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
+import type { HostFile } from '../coordination/assignments.ts';
 
 const DEFAULT_READY_TIMEOUT_MS = 60_000;
 /** How long a best-effort kill waits for the runtime to confirm the worker gone. */
@@ -157,15 +158,28 @@ export class Workforce {
     }
   }
 
-  /** Starts a worker and resolves once it reports ready (a slave: caught up and serving). */
-  async start(role: 'master' | 'slave', reason: StartReason, recoverDir?: string): Promise<WorkerHandle> {
-    const handle = await this.launch(role, reason, recoverDir);
+  /**
+   * Starts a worker and resolves once it reports ready (a slave: caught up and serving); `host`
+   * places it there when the runtime places workers on hosts.
+   */
+  async start(role: 'master' | 'slave', reason: StartReason, recoverDir?: string, host?: string): Promise<WorkerHandle> {
+    const handle = await this.launch(role, reason, recoverDir, host);
     try {
       await this.waitReady(handle);
     } finally {
       this.starting.delete(handle.workerId);
     }
     return handle;
+  }
+
+  /** A slave the caller does not wait for (a reconcile pass goes on); `failed` is told if it never becomes ready. */
+  async startSlaveInBackground(reason: StartReason, failed: () => void): Promise<void> {
+    try {
+      await this.start('slave', reason);
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'a new slave did not become ready');
+      failed();
+    }
   }
 
   /** Kills a worker and remembers why, for its exit event. */
@@ -213,6 +227,16 @@ export class Workforce {
     }
   }
 
+  /** Scale-in of one slave, drained (reads in flight answered), that the caller does not wait for; a failure is logged. */
+  async retireInBackground(worker: WorkerInfo): Promise<void> {
+    this.options.logger.info({ workerId: worker.workerId, pid: worker.pid }, 'scaling in: draining and stopping a slave');
+    try {
+      await this.retire(worker.workerId);
+    } catch (error) {
+      this.options.logger.error({ err: error, workerId: worker.workerId }, 'retiring a slave failed');
+    }
+  }
+
   /**
    * Stops a worker on purpose and gracefully, waiting up to `graceMs` for its exit, and keeps its
    * files: a restart from files follows (a protocol upgrade, ProtocolUpgrade.ts).
@@ -255,7 +279,12 @@ export class Workforce {
     return this.killReasons.get(workerId);
   }
 
-  private async launch(role: 'master' | 'slave', reason: StartReason, recoverDir?: string): Promise<WorkerHandle> {
+  /** Across hosts: each host with a running agent and the best worker file it reported; undefined on one host. */
+  filesOnHosts(): ReadonlyMap<string, HostFile | undefined> | undefined {
+    return this.options.runtime.filesOnHosts?.();
+  }
+
+  private async launch(role: 'master' | 'slave', reason: StartReason, recoverDir?: string, host?: string): Promise<WorkerHandle> {
     const workerId = `${role === 'master' ? 'm' : 's'}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     this.assertLeaseHeld(`start a ${role}`);
     this.starting.add(workerId);
@@ -265,6 +294,7 @@ export class Workforce {
         role,
         reason,
         settings: workerSettingsFor(this.options, workerId, role, recoverDir),
+        ...(host !== undefined ? { host } : {}),
       });
       this.options.logger.info({ workerId, pid: handle.pid, role, reason }, 'worker started');
       this.options.journal.record({ kind: 'worker-started', workerId, pid: handle.pid, role, reason });

@@ -20,6 +20,11 @@ export function workerDbFile(dir: string, workerId: string): string {
   return path.join(dir, `${workerId}.db`);
 }
 
+/** The worker a database file of the folder is named for (`<workerId>.db`). */
+export function workerIdOfFile(file: string): string {
+  return path.basename(file).replace(/\.db$/, '');
+}
+
 /** The ids of the workers that have any file in `dir`. */
 export function workerFileOwners(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
