@@ -31,6 +31,7 @@ import { PRIVATE_VHOST } from './rabbitmq.ts';
 import { CLUSTER_AMQP_PORT, clusterNodeUrl, prepareRabbitClusterNode, rabbitNodeName } from './rabbitmq-cluster-node.ts';
 import type { ServerHandle } from './servers.ts';
 import { ENSEMBLE_CLIENT_PORT, ensembleConnectString, prepareZooKeeperEnsembleServer } from './zookeeper-ensemble-server.ts';
+import { forgetBlankNode, isBlankNode } from './blank-node-rejoin.ts';
 
 /** How long this host waits for its peers' servers: the other hosts may be started a while later. */
 export const FORM_TIMEOUT_MS = 300_000;
@@ -168,6 +169,10 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
   const zookeeperLaunch = await prepareZooKeeperEnsembleServer({ dir: zookeeperDir, host: self.address, hosts: hosts.map((host) => host.address) });
   // Before the node, so that it registers with this one instead of starting a daemon of its own.
   const epmd = await ownEpmd(options.dataDir, logger);
+  if (await isBlankNode(path.join(rabbitDir, 'mnesia', rabbitLaunch.node))) {
+    const peers = hosts.filter((host) => host.name !== self.name).map((host) => rabbitNodeName(host.name));
+    await forgetBlankNode({ cli: rabbitLaunch.cli, self: rabbitLaunch.node, peers, logger });
+  }
   const rabbitProcess = new KeptServer({
     name: `RabbitMQ node ${rabbitLaunch.node}`,
     argv: rabbitLaunch.argv,

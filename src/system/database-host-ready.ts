@@ -3,11 +3,14 @@
  * the queues they declare live on its RabbitMQ node (classic queues stay on the node that declared
  * them). So the other hosts start their orchestrators, whose RPC clients declare the same queues
  * on their own nodes, once it answers ready, or after DATABASE_HOST_WAIT_MS without it (the
- * database host may be down: this host's services and gateway still come up).
+ * database host may be down: this host's services and gateway still come up). It also counts as
+ * up when it is not ready only because its restart from files waits for another host's file
+ * (restart-host.ts): this host's agent is what it waits for.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { boundedAgent } from '../shared/http/bounded-agent.ts';
+import { RESTART_REFUSED } from '../dbaas/supervisor/restart-refused.ts';
 import { READY_PATH } from '../shared/http/health.ts';
 import type { Logger } from '../shared/logger.ts';
 
@@ -18,8 +21,12 @@ const PROBE_INTERVAL_MS = 1000;
 async function isReady(orchestratorUrl: string): Promise<boolean> {
   try {
     const response = await request(new URL(READY_PATH, orchestratorUrl), { dispatcher: boundedAgent(PROBE_TIMEOUT_MS), signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
-    await response.body.dump();
-    return response.statusCode === 200;
+    if (response.statusCode === 200) {
+      await response.body.dump();
+      return true;
+    }
+    const body = (await response.body.json().catch(() => undefined)) as { reason?: unknown } | undefined;
+    return typeof body?.reason === 'string' && body.reason.startsWith(RESTART_REFUSED);
   } catch {
     return false;
   }

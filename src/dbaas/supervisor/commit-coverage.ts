@@ -69,7 +69,7 @@ export class FilesBehindCommitError extends RestartRefusedError {
         ? `the most advanced file, ${best.file} (epoch ${best.epoch}, seq ${best.appliedSeq}), is of an older epoch and may lack any of the writes acknowledged under epoch ${committed.epoch}, up to seq ${committed.seq}`
         : `the most advanced file, ${best.file} (epoch ${best.epoch}, seq ${best.appliedSeq}), lacks the acknowledged writes of seqs ${best.appliedSeq + 1}..${committed.seq}`;
     super(
-      `refusing to restart the cluster from files: ZooKeeper's commit record says every write up to seq ${committed.seq} of epoch ${committed.epoch} was acknowledged, but ${lack}. ` +
+      `ZooKeeper's commit record says every write up to seq ${committed.seq} of epoch ${committed.epoch} was acknowledged, but ${lack}. ` +
         `They may be in a worker file kept elsewhere (a copy of this DATA_DIR, another supervisor's folder, a backup): copy a *.db file of epoch ${committed.epoch} or later at seq ${committed.seq} or more into ${workersDir} and the cluster restarts by itself. ` +
         `If those writes are gone for good, give them up: write {"epoch": ${committed.epoch}, "seq": ${committed.seq}} to ${givenUpWritesPath(dataDir)}.`,
     );

@@ -42,7 +42,7 @@ export function chooseRestartHost(input: RestartHostInput): RestartHost {
     if (best) return { host: best[0], file: best[1], coverage: 'no-record' };
     // The runtime lists the supervisor's own host first (AssignedRuntime.filesOnHosts).
     const host = [...input.files.keys()][0];
-    if (host === undefined) throw new RestartRefusedError('refusing to restart the cluster from files: no host agent is running');
+    if (host === undefined) throw new RestartRefusedError('no host agent is running');
     return { host, file: undefined, coverage: 'no-record' };
   }
   if (best && coversCommit(best[1], committed)) return { host: best[0], file: best[1], coverage: 'covered' };
@@ -54,7 +54,7 @@ export class HostFilesBehindCommitError extends RestartRefusedError {
   constructor(committed: CommitRecord, ranked: readonly [string, HostFile][], givenUpPath: string) {
     const seen = ranked.length > 0 ? ranked.map(([host, file]) => `${host}: ${file.workerId} at epoch ${file.epoch}, seq ${file.appliedSeq}`).join('; ') : 'no readable worker file on any of them';
     super(
-      `refusing to restart the cluster from files: ZooKeeper's commit record says every write up to seq ${committed.seq} of epoch ${committed.epoch} was acknowledged, ` +
+      `ZooKeeper's commit record says every write up to seq ${committed.seq} of epoch ${committed.epoch} was acknowledged, ` +
         `and no host whose agent runs now has a file that holds them all (${seen}). A host that is down may have it: the restart waits for that host to start again. ` +
         `If it is gone for good, give those writes up: write {"epoch": ${committed.epoch}, "seq": ${committed.seq}} to ${givenUpPath}.`,
     );

@@ -6,8 +6,12 @@
  */
 import { RideShareError } from '../../shared/errors.ts';
 
+/** How every refusal's message begins (the orchestrator's readiness then says it; other hosts' starts look for it: database-host-ready.ts). */
+export const RESTART_REFUSED = 'refusing to restart the cluster from files';
+
 export class RestartRefusedError extends RideShareError {
-  constructor(message: string) {
-    super('UNAVAILABLE', message);
+  /** `why` follows RESTART_REFUSED and a colon. */
+  constructor(why: string) {
+    super('UNAVAILABLE', `${RESTART_REFUSED}: ${why}`);
   }
 }

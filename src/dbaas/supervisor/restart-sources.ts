@@ -57,7 +57,7 @@ export class UnreachableWorkerDirError extends RestartRefusedError {
   constructor(dirs: WorkerDir[], own: WorkerDir) {
     const list = dirs.map((dir) => `${dir.dir} on ${dir.host}`).join(', ');
     super(
-      `refusing to restart the cluster from files: worker files of this cluster were kept in ${list}, which this orchestrator (${own.host}) cannot read, ` +
+      `worker files of this cluster were kept in ${list}, which this orchestrator (${own.host}) cannot read, ` +
         `and they may hold newer acknowledged writes than ${own.dir}. Start an orchestrator of the cluster where that folder is, or copy its *.db files into ${own.dir}; ` +
         'if the folder is gone for good and its writes are given up, create it empty (the restart then also asks for the missing writes to be given up, if the files here are behind the commit record).',
     );
