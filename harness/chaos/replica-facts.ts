@@ -62,7 +62,8 @@ function strangersOf(db: Database.Database, writers: readonly string[]): string[
   const strangers: string[] = [];
   const like = `${namespace.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
   for (const { username } of db.prepare("SELECT username FROM users WHERE username LIKE ? ESCAPE '\\'").all(like) as { username: string }[]) {
-    if (!known.has(username)) strangers.push(`user ${username}`);
+    // Only a writer's name of this run (`<tag>-w<n>`): a later run whose tag extends this one's (`t-kind` and `t-kind-wiped`) is not a stranger.
+    if (/^w\d+$/.test(username.slice(namespace.length)) && !known.has(username)) strangers.push(`user ${username}`);
   }
   const seat = db.prepare('SELECT m.ride_id AS rideId, m.username FROM ride_members m LEFT JOIN rides r ON r.ride_id = m.ride_id WHERE m.username = ? OR r.created_by = ?');
   for (const writer of writers) {
