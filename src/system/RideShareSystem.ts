@@ -142,20 +142,26 @@ export class RideShareSystem {
     const databaseClient = { ...bind, DATA_DIR: env.DATA_DIR, ORCHESTRATOR_URL: env.ORCHESTRATOR_URL };
     const [supervising, ...standbys] = instances('orchestrator', 'dbaas/orchestrator/main.ts', 'ORCHESTRATOR_PORT', orchestratorPorts, orchestratorSettings, config.ORCHESTRATOR_STOP_GRACE_MS);
     // The services need the orchestrator only when a request comes, and not each other to start.
-    const services = [
+    const gateway = kept('gateway', 'services/gateway/main.ts', 'GATEWAY_PORT', config.GATEWAY_PORT, {
+      inherit: GATEWAY_SETTINGS,
+      env: { ...bind, ...gatewayChecks, USERS_UPSTREAMS: env.USERS_UPSTREAMS, RIDES_UPSTREAMS: env.RIDES_UPSTREAMS },
+    });
+    const instancesOfServices = [
       ...standbys,
       ...instances('users', 'services/users/main.ts', 'USERS_PORT', usersPorts, { inherit: USERS_SETTINGS, env: databaseClient }),
       ...instances('rides', 'services/rides/main.ts', 'RIDES_PORT', ridesPorts, { inherit: RIDES_SETTINGS, env: databaseClient }),
-      kept('gateway', 'services/gateway/main.ts', 'GATEWAY_PORT', config.GATEWAY_PORT, {
-        inherit: GATEWAY_SETTINGS,
-        env: { ...bind, ...gatewayChecks, USERS_UPSTREAMS: env.USERS_UPSTREAMS, RIDES_UPSTREAMS: env.RIDES_UPSTREAMS },
-      }),
     ];
     // Across hosts, the database host's processes declare the queues first (database-host-ready.ts).
     if (host && !host.isDatabaseHost) await waitForDatabaseHost(host.databaseOrchestratorUrl, this.logger, () => this.isStopping);
     // The first one starts alone: it takes the supervisor lease and starts the workers.
     await this.launch([supervising as KeptService]);
-    await this.launch(services);
+    if (host) {
+      // Across hosts the gateway first: a rides instance reaches the users service through its own
+      // host's gateway, and the other hosts' gateways send it new rides as soon as it answers, so a
+      // restarting host's instances must not answer before that gateway does.
+      await this.launch([gateway]);
+      await this.launch(instancesOfServices);
+    } else await this.launch([...instancesOfServices, gateway]);
     this.logger.info(
       {
         ...(host ? { host: host.self.name, placement: host.placement, services: [...(host.runsUsers ? ['users'] : []), ...(host.runsRides ? ['rides'] : [])] } : {}),
