@@ -13,11 +13,14 @@ import type { ChildProcess } from 'node:child_process';
 import { RideShareError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { killGroupAtExit, signalGroup, spawnGroupLeader, terminate } from '../shared/processes.ts';
+import { withTimeout } from '../shared/timeout.ts';
 
 const CLEAN_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 export const RESPAWN_MIN_MS = 1000;
 export const RESPAWN_MAX_MS = 30_000;
 export const RESPAWN_RESET_MS = 60_000;
+/** How long restart() waits for the killed server to be gone before starting the next. */
+const RESTART_EXIT_WAIT_MS = 10_000;
 
 export interface KeptServerOptions {
   /** What it is, for the logs ("RabbitMQ node rabbit@users"). */
@@ -38,6 +41,8 @@ export class KeptServer {
   #stopping = false;
   #respawnMs = RESPAWN_MIN_MS;
   #respawnTimer: NodeJS.Timeout | undefined;
+  /** Set while restart() replaces the server: the old one's exit is not a crash. */
+  #replacing = false;
   #spare: () => void;
   /** How many times it was started again after exiting on its own. */
   restarts = 0;
@@ -77,6 +82,31 @@ export class KeptServer {
     this.#spare();
   }
 
+  /**
+   * Kills the server (its whole group) and starts it again at once, kept or not: a server whose
+   * start hangs. Resolves once the new one runs; nothing happens while a stop is under way.
+   */
+  async restart(): Promise<void> {
+    if (this.#stopping) return;
+    const old = this.#child;
+    const gone = new Promise<void>((resolve) => (old.exitCode !== null || old.signalCode !== null ? resolve() : old.once('exit', () => resolve())));
+    this.#replacing = true;
+    clearTimeout(this.#respawnTimer);
+    signalGroup(this.#pid, 'SIGKILL');
+    this.#spare();
+    try {
+      // Its ports are free once it is gone; a SIGKILLed process goes at once, the bound is for safety.
+      await withTimeout(gone, RESTART_EXIT_WAIT_MS, 'TIMEOUT', `${this.options.name} did not exit after SIGKILL`).catch(() => undefined);
+    } finally {
+      this.#replacing = false;
+    }
+    if (this.#stopping) return;
+    [this.#child, this.#pid] = this.#spawn(false);
+    this.#spare = killGroupAtExit(this.#pid);
+    this.restarts += 1;
+    this.options.logger.info({ server: this.options.name, pid: this.#pid }, 'started a server of this host again');
+  }
+
   kill(): void {
     this.#stopping = true;
     clearTimeout(this.#respawnTimer);
@@ -96,7 +126,7 @@ export class KeptServer {
   }
 
   #exited(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    if (child !== this.#child || this.#stopping || !this.#kept) return;
+    if (child !== this.#child || this.#stopping || this.#replacing || !this.#kept) return;
     // Its helpers go with it, so the next one finds its ports free.
     signalGroup(this.#pid, 'SIGKILL');
     if (Date.now() - this.#startedAt >= RESPAWN_RESET_MS) this.#respawnMs = RESPAWN_MIN_MS;

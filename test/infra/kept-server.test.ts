@@ -1,7 +1,8 @@
 /**
  * A host's server kept running (src/infra/kept-server.ts), with a real process standing in for
  * the server: before `keep()` an exit is the start's failure and nothing runs again; after it, a
- * SIGKILLed server runs again with the same command, and a stopped one does not, leaving nothing.
+ * SIGKILLed server runs again with the same command, and a stopped one does not, leaving nothing;
+ * restart() replaces a server whose start hangs.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,4 +56,20 @@ it('before keep(), an exit is the failure of the start: it says so and nothing r
   expect(await waitFor(() => kept.exited() !== undefined, 5000)).toBe(true);
   expect(kept.exited()).toContain('code 3');
   await staysTrue(() => kept.pid === first, 2000, 'no second start before keep()');
+});
+
+it('restart() replaces a server whose start hangs, kept or not, once: the old one gone, the new one running, no second respawn', async () => {
+  const { kept, log } = server(RUNS);
+  const first = kept.pid;
+  expect(await waitFor(() => readFileSync(log, 'utf8').includes(`started ${first}`), 5000)).toBe(true);
+  await kept.restart();
+  const second = kept.pid;
+  expect(second).not.toBe(first);
+  expect(isAlive(first)).toBe(false);
+  expect(kept.exited()).toBeUndefined();
+  expect(await waitFor(() => readFileSync(log, 'utf8').includes(`started ${second}`), 5000)).toBe(true);
+  kept.keep();
+  // The replaced server's exit is no crash: nothing starts a third.
+  await staysTrue(() => kept.pid === second && isAlive(second), 2500, 'one server after the restart');
+  expect(kept.restarts).toBe(1);
 });
