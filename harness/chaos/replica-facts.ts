@@ -62,8 +62,8 @@ function strangersOf(db: Database.Database, writers: readonly string[]): string[
   const strangers: string[] = [];
   const like = `${namespace.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
   for (const { username } of db.prepare("SELECT username FROM users WHERE username LIKE ? ESCAPE '\\'").all(like) as { username: string }[]) {
-    // Only a writer's name of this run (`<tag>-w<n>`): a later run whose tag extends this one's (`t-kind` and `t-kind-wiped`) is not a stranger.
-    if (/^w\d+$/.test(username.slice(namespace.length)) && !known.has(username)) strangers.push(`user ${username}`);
+    // A writer of another run whose tag extends this one's (`t-kind-wiped-w0` beside `t-kind-`) is not a stranger.
+    if (!known.has(username) && !/^.+-w\d+$/.test(username.slice(namespace.length))) strangers.push(`user ${username}`);
   }
   const seat = db.prepare('SELECT m.ride_id AS rideId, m.username FROM ride_members m LEFT JOIN rides r ON r.ride_id = m.ride_id WHERE m.username = ? OR r.created_by = ?');
   for (const writer of writers) {

@@ -42,7 +42,7 @@ const RABBIT_STOP_GRACE_MS = 15_000;
  * healthy boot, a rejoin included, took 5–35 s on the test bed under load; one stuck for good never
  * finished.
  */
-const RABBIT_BOOT_HANG_MS = 90_000;
+const RABBIT_BOOT_HANG_MS = 60_000;
 const ZOOKEEPER_STOP_GRACE_MS = 5000;
 const execFileP = promisify(execFile);
 

@@ -155,13 +155,9 @@ export class RideShareSystem {
     if (host && !host.isDatabaseHost) await waitForDatabaseHost(host.databaseOrchestratorUrl, this.logger, () => this.isStopping);
     // The first one starts alone: it takes the supervisor lease and starts the workers.
     await this.launch([supervising as KeptService]);
-    if (host) {
-      // Across hosts the gateway first: a rides instance reaches the users service through its own
-      // host's gateway, and the other hosts' gateways send it new rides as soon as it answers, so a
-      // restarting host's instances must not answer before that gateway does.
-      await this.launch([gateway]);
-      await this.launch(instancesOfServices);
-    } else await this.launch([...instancesOfServices, gateway]);
+    // Together, the gateway last in the list: started first, across hosts it would find this host's
+    // instances silent and leave them out for its first health checks.
+    await this.launch([...instancesOfServices, gateway]);
     this.logger.info(
       {
         ...(host ? { host: host.self.name, placement: host.placement, services: [...(host.runsUsers ? ['users'] : []), ...(host.runsRides ? ['rides'] : [])] } : {}),

@@ -127,9 +127,9 @@ describe('three hosts, the seed placement', () => {
       rideLocations.push(ride?.location as string);
     }
     await expectAllThere('db', HOSTS, usernames, rideLocations);
-    // The database host's orchestrator supervises (its workers, its data); the others never take over.
+    // The database host's orchestrator supervises (its workers, its data); the others stand by to take over a running cluster.
     expect(deployment.output('db')).toContain('"msg":"supervising the cluster"');
-    for (const host of ['users', 'rides']) expect(deployment.output(host)).toContain('without supervising');
+    for (const host of ['users', 'rides']) expect(deployment.output(host)).toContain('another orchestrator supervises; standing by');
     // The listing by route is a rides route too: each ride under its own source, through every gateway.
     for (const host of HOSTS) {
       const listed = await send(

@@ -20,6 +20,7 @@ import type { FiguresRound } from '../../faults/figures.ts';
 import type { BedFaultEnvironment } from './bed-fault-environment.ts';
 import { injectBedFault, type BedFaultName, type BedInjection } from './bed-kinds.ts';
 import { RouteStream, type RouteAnswer } from './route-stream.ts';
+import { existsSync } from 'node:fs';
 
 export interface BedRoundOptions {
   env: BedFaultEnvironment;
@@ -201,7 +202,15 @@ function replicasToCheck(env: BedFaultEnvironment, listed: readonly string[], mi
 function gatewayAcknowledgedMissing(replicas: readonly ReplicaFacts[], routes: RouteStream): string[] {
   const missing: string[] = [];
   for (const replica of replicas) {
-    const db = new Database(replica.file, { readonly: true, fileMustExist: true });
+    // A dead worker's file may be pruned by the supervisor since the checker read it (a master runs): nothing left to look at.
+    if (!existsSync(replica.file)) continue;
+    let db: Database.Database;
+    try {
+      db = new Database(replica.file, { readonly: true, fileMustExist: true });
+    } catch (error) {
+      if (!existsSync(replica.file)) continue;
+      throw error;
+    }
     try {
       const user = db.prepare('SELECT 1 FROM users WHERE username = ?');
       const ride = db.prepare('SELECT 1 FROM rides WHERE ride_id = ?');
