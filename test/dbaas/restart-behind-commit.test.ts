@@ -103,7 +103,7 @@ describe('a restart from files and the commit record', () => {
   /** The refusal naming the older copy's missing seqs (a first one may find no file yet: the copy comes after the kill). */
   async function refusalLogged(lines: LogLine[], committed: CommitRecord): Promise<string> {
     const missing = `lacks the acknowledged writes of seqs ${committed.seq - 19}..${committed.seq}`;
-    return until(() => lines.map((line) => line.err?.message ?? '').find((message) => message.includes(REFUSAL) && message.includes(missing)), 15_000, 'the refusal in the log');
+    return until(() => lines.map((line) => line.err?.message ?? '').find((message) => message.includes(REFUSAL) && message.includes(missing)), 30_000, 'the refusal in the log');
   }
 
   it('refuses a master from a file behind the commit record, answers 503, and heals once the good file is back', async () => {
