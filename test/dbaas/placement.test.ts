@@ -8,20 +8,18 @@ const on = (entries: Record<string, Role[]>) => new Map(Object.entries(entries).
 describe('placement of workers on hosts', () => {
   it('puts slaves away from the master and spreads them, the least loaded host first', () => {
     const hosts = ['a', 'b', 'c'];
-    expect(chooseHost({ role: 'slave', hosts, workersOn: on({ a: ['master'] }), ownHost: 'a', fromFiles: false })).toBe('b');
-    expect(chooseHost({ role: 'slave', hosts, workersOn: on({ a: ['master'], b: ['slave'] }), ownHost: 'a', fromFiles: false })).toBe('c');
-    expect(chooseHost({ role: 'slave', hosts, workersOn: on({ a: ['master'], b: ['slave', 'slave'], c: ['slave'] }), ownHost: 'a', fromFiles: false })).toBe('c');
+    expect(chooseHost({ role: 'slave', hosts, workersOn: on({ a: ['master'] }), ownHost: 'a' })).toBe('b');
+    expect(chooseHost({ role: 'slave', hosts, workersOn: on({ a: ['master'], b: ['slave'] }), ownHost: 'a' })).toBe('c');
+    expect(chooseHost({ role: 'slave', hosts, workersOn: on({ a: ['master'], b: ['slave', 'slave'], c: ['slave'] }), ownHost: 'a' })).toBe('c');
   });
 
   it('puts a master where no slave runs, its own host on a tie, and everything on the only host there is', () => {
-    expect(chooseHost({ role: 'master', hosts: ['a', 'b', 'c'], workersOn: on({ a: ['slave'], b: ['slave'] }), ownHost: 'a', fromFiles: false })).toBe('c');
-    expect(chooseHost({ role: 'master', hosts: ['a', 'b'], workersOn: on({}), ownHost: 'b', fromFiles: false })).toBe('b');
-    expect(chooseHost({ role: 'slave', hosts: ['solo'], workersOn: on({ solo: ['master', 'slave'] }), ownHost: 'solo', fromFiles: false })).toBe('solo');
+    expect(chooseHost({ role: 'master', hosts: ['a', 'b', 'c'], workersOn: on({ a: ['slave'], b: ['slave'] }), ownHost: 'a' })).toBe('c');
+    expect(chooseHost({ role: 'master', hosts: ['a', 'b'], workersOn: on({}), ownHost: 'b' })).toBe('b');
+    expect(chooseHost({ role: 'slave', hosts: ['solo'], workersOn: on({ solo: ['master', 'slave'] }), ownHost: 'solo' })).toBe('solo');
   });
 
-  it('restarts a master from the files on the supervisor\u2019s own host, and refuses when its agent is not running', () => {
-    expect(chooseHost({ role: 'master', hosts: ['a', 'b'], workersOn: on({ b: ['slave'] }), ownHost: 'b', fromFiles: true })).toBe('b');
-    expect(() => chooseHost({ role: 'master', hosts: ['a'], workersOn: on({}), ownHost: 'b', fromFiles: true })).toThrow(/own host \(b\)/);
-    expect(() => chooseHost({ role: 'slave', hosts: [], workersOn: on({}), ownHost: 'a', fromFiles: false })).toThrow(/no host agent/);
+  it('refuses when no host agent runs', () => {
+    expect(() => chooseHost({ role: 'slave', hosts: [], workersOn: on({}), ownHost: 'a' })).toThrow(/no host agent/);
   });
 });

@@ -42,8 +42,6 @@ export interface PlacementInput {
   workersOn: ReadonlyMap<string, readonly { role: 'master' | 'slave' }[]>;
   /** The supervisor's own host. */
   ownHost: string;
-  /** A master restarted from the files in the supervisor's folder. */
-  fromFiles: boolean;
 }
 
 export interface AssignedRuntimeOptions {
@@ -122,7 +120,6 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
         hosts: [...this.reports.keys()],
         workersOn: this.workersByHost(roles),
         ownHost: this.options.ownHost,
-        fromFiles: spec.settings.recoverDir !== undefined,
       });
     const assignment: Assignment = { host, role: spec.role, reason: spec.reason ?? 'start', ...(spec.settings.recoverDir !== undefined ? { fromFiles: true } : {}) };
     const started = new Promise<WorkerHandle>((resolve, reject) => this.starts.set(spec.workerId, { resolve, reject }));
@@ -361,7 +358,7 @@ export class AssignedRuntime extends EventEmitter<WorkerRuntimeEvents> implement
       const without = this.workersByHost(roles, slave.workerId);
       let there: string;
       try {
-        there = this.options.place({ role: 'slave', hosts: [...this.reports.keys()], workersOn: without, ownHost: this.options.ownHost, fromFiles: false });
+        there = this.options.place({ role: 'slave', hosts: [...this.reports.keys()], workersOn: without, ownHost: this.options.ownHost });
       } catch {
         return undefined;
       }

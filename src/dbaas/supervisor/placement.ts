@@ -2,8 +2,8 @@
  * Which host runs a new worker, when workers are placed through host agents. A master and its
  * slaves on different hosts, so one host lost costs the cluster either its master (a slave
  * elsewhere takes over) or some slaves, never both; slaves spread over the hosts, the least
- * loaded first. A master restarted from the files starts where the supervisor gathered the best
- * file: its own host (restart-sources.ts). With one host every worker goes there.
+ * loaded first. A master restarted from files is not placed here: it starts on the host whose
+ * agent reports the best file (restart-host.ts). With one host every worker goes there.
  */
 import { UnavailableError } from '../../shared/errors.ts';
 import type { PlacementInput } from '../runtime/AssignedRuntime.ts';
@@ -13,10 +13,6 @@ export type { PlacementInput };
 export function chooseHost(input: PlacementInput): string {
   const { hosts, ownHost } = input;
   if (hosts.length === 0) throw new UnavailableError('no host agent is running: no host can start a worker');
-  if (input.fromFiles) {
-    if (!hosts.includes(ownHost)) throw new UnavailableError(`the restart from files needs the supervisor's own host (${ownHost}), whose agent is not running`);
-    return ownHost;
-  }
   const load = (host: string) => input.workersOn.get(host)?.length ?? 0;
   const hasMaster = (host: string) => input.workersOn.get(host)?.some((worker) => worker.role === 'master') ?? false;
   const hasSlave = (host: string) => input.workersOn.get(host)?.some((worker) => worker.role === 'slave') ?? false;
