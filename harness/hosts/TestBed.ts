@@ -166,6 +166,12 @@ export class TestBed {
     return injectNetworkFault(this.plan, this.host(host), { kind: 'loss', percent, ...options });
   }
 
+  /** The host's processes' link to its own servers on these ports goes silent (packets dropped on loopback); its servers still reach the other hosts, and its processes the other hosts' servers. */
+  cutOwnServer(host: string, ports: readonly number[] | 'zookeeper' | 'rabbitmq'): Promise<NetworkFault> {
+    const list = ports === 'zookeeper' ? [2181] : ports === 'rabbitmq' ? [5672] : ports;
+    return injectNetworkFault(this.plan, this.host(host), { kind: 'own-server', ports: list });
+  }
+
   /** Every network fault of the host at once. */
   heal(host: string): Promise<void> {
     return healHost(this.plan, this.host(host));

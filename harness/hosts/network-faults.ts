@@ -1,7 +1,7 @@
 /**
  * Network faults of one host, as nftables rules inside its namespace: a partition from some or
- * all of its peers (both ways or one way), a cut of some ports, random loss, or all of its
- * traffic. Each fault is a pair of chains of its own (input and output hooks on eth0, so the
+ * all of its peers (both ways or one way), a cut of some ports, random loss, all of its
+ * traffic, or its processes' link to its own servers. Each fault is a pair of chains of its own (input and output hooks on eth0, so the
  * host's loopback is never touched) in the bed's table, injected in one atomic nft run and healed
  * by deleting its chains; healing a host deletes the whole table.
  */
@@ -19,6 +19,7 @@ export type NetworkFaultSpec =
   | { kind: 'partition'; peers?: readonly string[]; direction?: Direction }
   | { kind: 'ports'; ports: readonly number[]; peers?: readonly string[] }
   | { kind: 'loss'; percent: number; direction?: Direction }
+  | { kind: 'own-server'; ports: readonly number[] }
   | { kind: 'isolate' };
 
 export interface NetworkFault {
@@ -33,6 +34,8 @@ export interface NetworkFault {
 interface Rules {
   incoming: string[];
   outgoing: string[];
+  /** The interface the rules hold on: the host's link to the others unless said otherwise. */
+  device?: string;
 }
 
 let nextId = 1;
@@ -83,8 +86,8 @@ function scriptOf(table: string, id: number, rules: Rules): string {
     `table inet ${table} {}`,
     `add chain inet ${table} ${inChain} { type filter hook input priority 0; policy accept; }`,
     `add chain inet ${table} ${outChain} { type filter hook output priority 0; policy accept; }`,
-    ...rules.incoming.map((rule) => `add rule inet ${table} ${inChain} iifname "${HOST_INTERFACE}" ${rule}`),
-    ...rules.outgoing.map((rule) => `add rule inet ${table} ${outChain} oifname "${HOST_INTERFACE}" ${rule}`),
+    ...rules.incoming.map((rule) => `add rule inet ${table} ${inChain} iifname "${rules.device ?? HOST_INTERFACE}" ${rule}`),
+    ...rules.outgoing.map((rule) => `add rule inet ${table} ${outChain} oifname "${rules.device ?? HOST_INTERFACE}" ${rule}`),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -107,6 +110,13 @@ function rulesOf(plan: BedPlan, host: HostPlan, spec: NetworkFaultSpec): Rules {
       // numgen's values are 0-99, so nft refuses `< 100`: all of them is a plain drop.
       const rule = spec.percent === 100 ? 'drop' : `numgen random mod 100 < ${spec.percent} drop`;
       return directed(spec.direction ?? 'both', [rule], [rule]);
+    }
+    case 'own-server': {
+      // A host's processes reach its own servers over loopback (its own address routes there):
+      // these rules silence that link only, so its clients must notice and go to the other hosts'
+      // servers, which they still reach, while its server stays in its cluster.
+      const ports = portSet(spec.ports);
+      return { incoming: [`tcp dport ${ports} drop`, `tcp sport ${ports} drop`], outgoing: [], device: 'lo' };
     }
     case 'isolate':
       return { incoming: ['drop'], outgoing: ['drop'] };

@@ -36,7 +36,27 @@ export const BED_FAULT_KINDS = [
   'master-host-crash-wiped',
   'master-host-freeze',
   'master-host-partition',
+  'master-host-partition-outgoing',
+  'master-host-partition-incoming',
+  'master-host-zookeeper-cut',
+  'master-host-rabbitmq-cut',
+  'master-host-zookeeper-link',
+  'master-host-packet-loss',
 ] as const;
+
+const MASTER_HOST_KINDS = [
+  'master-host-crash',
+  'master-host-crash-wiped',
+  'master-host-freeze',
+  'master-host-partition',
+  'master-host-partition-outgoing',
+  'master-host-partition-incoming',
+  'master-host-zookeeper-cut',
+  'master-host-rabbitmq-cut',
+  'master-host-zookeeper-link',
+  'master-host-packet-loss',
+] as const;
+type MasterHostKind = (typeof MASTER_HOST_KINDS)[number];
 
 export type BedFaultName = (typeof BED_FAULT_KINDS)[number];
 
@@ -62,6 +82,13 @@ export const BED_DESCRIPTIONS: Record<BedFaultName, string> = {
   'master-host-crash-wiped': "the master's host crashed and its DATA_DIR emptied (the master's file with it); the secrets copied back, then npm start -- --host",
   'master-host-freeze': "SIGSTOP to every process of the master's host past the ZooKeeper session (4 s), then SIGCONT",
   'master-host-partition': "the master's host cut off from every other host (the clients' too), both ways",
+  'master-host-partition-outgoing': "the master's host's packets to every other host dropped; theirs to it pass",
+  'master-host-partition-incoming': "every other host's packets to the master's host dropped; its own pass",
+  'master-host-zookeeper-cut': "the master's host cut off on 2181, 2888, 3888 only: its ZooKeeper server leaves the quorum, its processes reach no other server",
+  'master-host-rabbitmq-cut': "the master's host cut off on 5672, 25672, 4369 only: its RabbitMQ node is cut from the cluster, its processes reach no other node",
+  'master-host-zookeeper-link':
+    "the link from the master's host's processes to its own ZooKeeper server goes silent (dropped on loopback); the server stays in the quorum, the other servers stay reachable",
+  'master-host-packet-loss': "each packet in and out of the master's host dropped with probability 5-20 %",
 };
 
 export interface BedInjectionContext {
@@ -117,16 +144,13 @@ export async function injectBedFault(kind: BedFaultName, ctx: BedInjectionContex
     }
     case 'delay':
       return delay(ctx, pick(ctx.random));
-    case 'master-host-crash':
-    case 'master-host-crash-wiped':
-    case 'master-host-freeze':
-    case 'master-host-partition':
+    default:
       return masterHostFault(kind, ctx);
   }
 }
 
 /** A fault of the master's host; the detail says when a master ran on another host (the failover seen from outside). */
-async function masterHostFault(kind: 'master-host-crash' | 'master-host-crash-wiped' | 'master-host-freeze' | 'master-host-partition', ctx: BedInjectionContext): Promise<BedInjection> {
+async function masterHostFault(kind: MasterHostKind, ctx: BedInjectionContext): Promise<BedInjection> {
   const host = await ctx.env.masterHost();
   if (host === undefined) throw new RideShareError('INTERNAL', 'no master is registered to fault the host of');
   let harmAt = 0;
@@ -139,15 +163,38 @@ async function masterHostFault(kind: 'master-host-crash' | 'master-host-crash-wi
     },
   };
   try {
-    const done =
-      kind === 'master-host-freeze'
-        ? await freeze(marked, host)
-        : kind === 'master-host-partition'
-          ? await networkFault(marked, host, () => ctx.env.bed.partition(host), `${host} (the master's host) partitioned both ways`, true)
-          : await crash(marked, host, kind === 'master-host-crash-wiped');
+    const done = await harmMasterHost(kind, marked, host);
     return { ...done, detail: `${done.detail}; ${moved.say()}` };
   } finally {
     moved.stop();
+  }
+}
+
+function harmMasterHost(kind: MasterHostKind, ctx: BedInjectionContext, host: BedHost): Promise<BedInjection> {
+  const { bed } = ctx.env;
+  const its = `${host} (the master's host)`;
+  switch (kind) {
+    case 'master-host-crash':
+    case 'master-host-crash-wiped':
+      return crash(ctx, host, kind === 'master-host-crash-wiped');
+    case 'master-host-freeze':
+      return freeze(ctx, host);
+    case 'master-host-partition':
+      return networkFault(ctx, host, () => bed.partition(host), `${its} partitioned both ways`, true);
+    case 'master-host-partition-outgoing':
+      return networkFault(ctx, host, () => bed.partition(host, { direction: 'outgoing' }), `${its} partitioned (outgoing only)`, true);
+    case 'master-host-partition-incoming':
+      return networkFault(ctx, host, () => bed.partition(host, { direction: 'incoming' }), `${its} partitioned (incoming only)`, true);
+    case 'master-host-zookeeper-cut':
+      return networkFault(ctx, host, () => bed.cutPorts(host, 'zookeeper'), `${its} cut off on ${ZOOKEEPER_PORTS.join(', ')}`);
+    case 'master-host-rabbitmq-cut':
+      return networkFault(ctx, host, () => bed.cutPorts(host, 'rabbitmq'), `${its} cut off on ${RABBITMQ_PORTS.join(', ')}`);
+    case 'master-host-zookeeper-link':
+      return networkFault(ctx, host, () => bed.cutOwnServer(host, 'zookeeper'), `${its} processes' link to its own ZooKeeper server silent`);
+    case 'master-host-packet-loss': {
+      const percent = ctx.random.int(5, 20);
+      return networkFault(ctx, host, () => bed.loss(host, percent), `${its} losing ${percent} % of its packets`);
+    }
   }
 }
 
