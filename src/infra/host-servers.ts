@@ -57,8 +57,6 @@ export interface HostServersOptions {
   formTimeoutMs?: number;
   /** Checked while waiting for the peers: a stop requested meanwhile ends the wait (and stops both servers). */
   stopping?: () => boolean;
-  /** The database host's: the leaders of the cluster's quorum queues are kept on its node (queue-leaders.ts). */
-  keepsQueueLeaders?: boolean;
 }
 
 export interface HostServers {
@@ -245,7 +243,8 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
     zookeeperProcess.keep();
     epmd?.keep();
     checks.push(watchForStray(membership));
-    if (options.keepsQueueLeaders) checks.push(keepQueueLeaders({ node: rabbitLaunch.node, vhost: PRIVATE_VHOST, cli: rabbitLaunch.cli, logger }));
+    // Every host: the one whose node the master consumes through pulls the leaders there.
+    checks.push(keepQueueLeaders({ node: rabbitLaunch.node, vhost: PRIVATE_VHOST, cli: rabbitLaunch.cli, logger }));
   } catch (error) {
     await Promise.all([rabbit.stop(), zookeeper.stop()]).catch(() => undefined);
     throw error;

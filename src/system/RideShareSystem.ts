@@ -193,7 +193,6 @@ export class RideShareSystem {
       cookie: erlangCookieOf(config),
       logger: this.logger,
       stopping: () => this.isStopping,
-      keepsQueueLeaders: host.isDatabaseHost,
     });
     this.servers.push(servers.rabbit, servers.zookeeper);
     this.checkNotStopping();
