@@ -2,9 +2,9 @@
 // `npm test`: the suite in two lanes at once, each a `vitest run` of its own with its own private
 // RabbitMQ and ZooKeeper (harness/global-setup.ts). The "apart" lane (vitest.config.ts) holds the
 // files that mostly wait (slow clients cut off by timeouts, systems stopped by signals, scaling
-// windows, sessions and deadlines), which use no server of the other lane; the other lane runs the
-// rest, the test bed of hosts and Docker included, one file after another as before. On two cores
-// this took 841 s against 1,021 s in one lane; `npx vitest run` still runs every file in one lane.
+// windows, sessions and deadlines) and the two longest files of the test bed of hosts, which use no
+// server of the other lane; the other lane runs the rest, one file after another as before. Two
+// lanes first took 841 s against 1,021 s in one; `npx vitest run` still runs every file in one lane.
 //
 // Arguments go to both lanes (a file filter selects in each, and a lane left with no file passes).
 // `--outputFile=F` (with `--reporter=json`): each lane writes its own report, merged into F. The
