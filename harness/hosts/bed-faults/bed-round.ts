@@ -192,7 +192,9 @@ function replicasToCheck(env: BedFaultEnvironment, listed: readonly string[], mi
     try {
       replicas.push(readReplicaFacts(file, writers));
     } catch (error) {
-      problems.push(`could not read the replica of ${workerId}: ${error instanceof Error ? error.message : String(error)}`);
+      // A worker retired since ZooKeeper listed it (a scale-in, a slave moved) took its file with it: nothing left to hold to the writes.
+      if (!existsSync(file)) behind.push(`${workerId} retired since it was listed (its file is gone)`);
+      else problems.push(`could not read the replica of ${workerId}: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
   return { replicas, notes: { problems, behind, fromFiles } };
