@@ -192,8 +192,9 @@ function replicasToCheck(env: BedFaultEnvironment, listed: readonly string[], mi
     try {
       replicas.push(readReplicaFacts(file, writers));
     } catch (error) {
-      // A worker retired since ZooKeeper listed it (a scale-in, a slave moved) took its file with it: nothing left to hold to the writes.
-      if (!existsSync(file)) behind.push(`${workerId} retired since it was listed (its file is gone)`);
+      // No file: a worker retired since ZooKeeper listed it (a scale-in, a slave moved) took it with it, or a new slave is still
+      // copying into a file of another name. Either way nothing of it holds acknowledged writes to check.
+      if (!existsSync(file)) behind.push(`${workerId} without a file (retired since it was listed, or still copying)`);
       else problems.push(`could not read the replica of ${workerId}: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
