@@ -6,7 +6,10 @@
  * publish into queues nobody reads. When that lasts (STRAY_AFTER_MS) while a peer reports a
  * majority running without this node, the node's application is restarted, which
  * rejoins it; it holds nothing the majority lacks, since quorum queues only confirm through a
- * majority.
+ * majority. A node the majority does not even count as a member (forgotten while its disk was
+ * lost, it started blank and formed a cluster of its own: seen once on the test bed) does not
+ * rejoin by a restart: it is reset and joins a node of the majority, as RabbitMQ's clustering guide
+ * does for a node that left; it holds nothing of the cluster's queues, which do not count it.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -23,6 +26,8 @@ export type NodeCli = (tool: string, node?: string) => string[];
 export interface NodeView {
   /** The nodes this node sees running, itself included when its application runs. */
   running: string[];
+  /** The nodes of its cluster, running or not. */
+  members: string[];
 }
 
 /** `rabbitmqctl <args>` against `node`, run on this host; rejects after `timeoutMs`, or when `signal` aborts (the run killed). */
@@ -35,8 +40,12 @@ export async function rabbitmqctl(cli: NodeCli, node: string | undefined, args: 
 /** `cluster_status` of `node`, or undefined when it does not answer (down, unreachable, booting). */
 export async function viewOf(cli: NodeCli, node: string, signal?: AbortSignal): Promise<NodeView | undefined> {
   try {
-    const status = JSON.parse(await rabbitmqctl(cli, node, ['cluster_status', '--formatter', 'json'], STATUS_TIMEOUT_MS, signal)) as { running_nodes?: string[] };
-    return { running: status.running_nodes ?? [] };
+    const status = JSON.parse(await rabbitmqctl(cli, node, ['cluster_status', '--formatter', 'json'], STATUS_TIMEOUT_MS, signal)) as {
+      running_nodes?: string[];
+      disk_nodes?: string[];
+      ram_nodes?: string[];
+    };
+    return { running: status.running_nodes ?? [], members: [...(status.disk_nodes ?? []), ...(status.ram_nodes ?? [])] };
   } catch {
     return undefined;
   }
@@ -87,7 +96,7 @@ export class StrayNode {
       return;
     }
     const views = await peerViews(this.membership, signal);
-    const majorityWithout = [...views.values()].some((view) => view.running.length >= this.majority && !view.running.includes(self));
+    const majorityWithout = [...views.entries()].find(([, view]) => view.running.length >= this.majority && !view.running.includes(self));
     if (!majorityWithout) {
       this.apartSince = undefined;
       return;
@@ -95,6 +104,18 @@ export class StrayNode {
     this.apartSince ??= Date.now();
     if (Date.now() - this.apartSince < STRAY_AFTER_MS || signal?.aborted) return;
     this.apartSince = undefined;
+    const [peer, view] = majorityWithout;
+    if (!view.members.includes(self)) {
+      logger.warn(
+        { node: self, running: own.running, peer, members: view.members },
+        'this host\u2019s RabbitMQ node is no member of the cluster its peers run (forgotten, it started a cluster of its own): resetting it to join theirs',
+      );
+      await rabbitmqctl(cli, self, ['stop_app'], STEP_TIMEOUT_MS, signal);
+      await rabbitmqctl(cli, self, ['reset'], STEP_TIMEOUT_MS, signal);
+      await rabbitmqctl(cli, self, ['join_cluster', peer], STEP_TIMEOUT_MS, signal);
+      await rabbitmqctl(cli, self, ['start_app'], STEP_TIMEOUT_MS, signal);
+      return;
+    }
     logger.warn({ node: self, running: own.running }, 'this host\u2019s RabbitMQ node runs apart from a majority that runs without it: restarting its application to rejoin');
     await rabbitmqctl(cli, self, ['stop_app'], STEP_TIMEOUT_MS, signal);
     await rabbitmqctl(cli, self, ['start_app'], STEP_TIMEOUT_MS, signal);
