@@ -49,6 +49,8 @@ function describeProcess(pid: number): string {
 
 export class HostDeployment {
   readonly dataDirs = new Map<string, string>();
+  /** Settings exported for one host's `npm start` only (a faked clock's), besides `settings`. */
+  readonly hostSettings = new Map<string, Record<string, string>>();
   private readonly running = new Map<string, RunningHost>();
 
   constructor(
@@ -88,6 +90,7 @@ export class HostDeployment {
     const began = performance.now();
     const env = {
       ...this.settings,
+      ...this.hostSettings.get(host),
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/root',
       DATA_DIR: this.dataDirs.get(host) as string,

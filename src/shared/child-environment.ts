@@ -6,12 +6,18 @@
  */
 
 /**
- * What every child gets: how to find programs and a home, locale and time zone, Node's own
- * settings (NODE_OPTIONS, NODE_ENV, NODE_V8_COVERAGE…), the log level, and the cluster's name,
- * which tells an operator (and `ps e`, and the tests) which system a process belongs to.
+ * What every child gets: how to find programs and a home, locale and time zone, the libraries the
+ * loader preloads, Node's own settings (NODE_OPTIONS, NODE_ENV, NODE_V8_COVERAGE…), the log level,
+ * and the cluster's name, which tells an operator (and `ps e`, and the tests) which system a
+ * process belongs to.
  */
-export const COMMON_VARIABLES = ['PATH', 'HOME', 'TMPDIR', 'TZ', 'LANG', 'LC_ALL', 'LOG_LEVEL', 'RIDESHARE_CLUSTER'] as const;
-const NODE_PREFIX = 'NODE_';
+export const COMMON_VARIABLES = ['PATH', 'HOME', 'TMPDIR', 'TZ', 'LANG', 'LC_ALL', 'LOG_LEVEL', 'RIDESHARE_CLUSTER', 'LD_PRELOAD'] as const;
+/**
+ * Node's own settings, and those of libfaketime: a library preloaded into `npm start`
+ * (LD_PRELOAD, passed on above like any loader setting, never a secret) must reach its children
+ * with the settings it reads, or a clock faked for a host would be faked for `npm start` alone.
+ */
+const PASSED_PREFIXES = ['NODE_', 'FAKETIME'] as const;
 
 /**
  * The environment of a child: the common variables and `allowed` as this process has them (unset
@@ -22,7 +28,7 @@ export function childEnvironment(allowed: readonly string[], given: Record<strin
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(source)) {
     if (value === undefined) continue;
-    if (names.has(name) || name.startsWith(NODE_PREFIX)) env[name] = value;
+    if (names.has(name) || PASSED_PREFIXES.some((prefix) => name.startsWith(prefix))) env[name] = value;
   }
   return { ...env, ...given };
 }

@@ -21,6 +21,7 @@ import { call } from '../../chaos/client.ts';
 import type { ClusterView } from '../../chaos/settle.ts';
 import { ClusterInspector } from '../../faults/cluster-inspector.ts';
 import { isRunning } from '../../faults/proc.ts';
+import { HostClock } from '../host-clock.ts';
 import { HostDeployment, type HostMemory, type Placement } from '../host-deployment.ts';
 import { TestBed } from '../TestBed.ts';
 import { BedBridge } from './bed-bridge.ts';
@@ -48,6 +49,8 @@ export interface BedEnvironmentOptions {
   /** Each host's output appended there, when given. */
   logDir?: string;
   log?: (line: string) => void;
+  /** Each host's RideShare processes run on a clock the clock kinds can step (libfaketime, host-clock.ts). */
+  fakeClocks?: boolean;
 }
 
 export interface StartFigures {
@@ -62,6 +65,8 @@ export class BedFaultEnvironment {
   faulted: BedHost | undefined;
   /** A host's orchestrator reached another way while a fault lasts (a delayed path). */
   readonly orchestratorDetours = new Map<BedHost, string>();
+  /** Each host's faked wall clock, when the environment was started with fakeClocks. */
+  readonly clocks = new Map<BedHost, HostClock>();
   readonly serviceHeaders: Record<string, string>;
   private readonly orchestratorUrls = new Map<BedHost, string>();
   private readonly gatewayUrls = new Map<BedHost, string>();
@@ -85,6 +90,14 @@ export class BedFaultEnvironment {
       execFileSync('node', ['scripts/build.mjs'], { cwd: REPO, stdio: 'pipe' });
       const deployment = new HostDeployment(bed, options.placement, options.placement, options.logDir, {}, BED_HOSTS);
       deployment.prepare();
+      const clocks = new Map<BedHost, HostClock>();
+      if (options.fakeClocks) {
+        for (const host of BED_HOSTS) {
+          const clock = await HostClock.make(path.join(bed.folder(`clock-${host}`), 'faketime'));
+          clocks.set(host, clock);
+          deployment.hostSettings.set(host, clock.environment);
+        }
+      }
       const times = await Promise.all(BED_HOSTS.map(async (host) => [host, await deployment.start(host)] as const));
       const bridge = BedBridge.open(bed, CLIENT_HOST);
       const zkPassword = readFileSync(path.join(deployment.dataDirs.get(DB_HOST) as string, 'secrets', 'zookeeper.digest'), 'utf8').trim();
@@ -93,6 +106,7 @@ export class BedFaultEnvironment {
       const inspector = new ClusterInspector(zkServers.join(','), CLUSTER, { user: DEFAULT_ZK_USER, password: zkPassword });
       const memory = BED_HOSTS.map((host) => deployment.memory(host));
       const env = new BedFaultEnvironment(bed, deployment, bridge, inspector, options, { bedUpMs, hostUpMs: Object.fromEntries(times), memory });
+      for (const [host, clock] of clocks) env.clocks.set(host, clock);
       for (const host of BED_HOSTS) {
         env.orchestratorUrls.set(host, await bridge.url(host, ORCHESTRATOR_PORT));
         env.gatewayUrls.set(host, await bridge.url(host, GATEWAY_PORT));

@@ -12,6 +12,7 @@ import { RideShareError } from '../../../src/shared/errors.ts';
 import { sendSignal, waitFor } from '../../../src/shared/processes.ts';
 import { sleep } from '../../../src/shared/timeout.ts';
 import type { Random } from '../../chaos/prng.ts';
+import { FAKETIME_LIBRARY } from '../host-clock.ts';
 import { pidsIn } from '../namespace-pids.ts';
 import { RABBITMQ_PORTS, ZOOKEEPER_PORTS, type NetworkFault } from '../network-faults.ts';
 import { call } from '../../chaos/client.ts';
@@ -32,6 +33,8 @@ export const BED_FAULT_KINDS = [
   'rabbitmq-ports-cut',
   'packet-loss',
   'delay',
+  'clock-ahead',
+  'clock-behind',
   'master-host-crash',
   'master-host-crash-wiped',
   'master-host-freeze',
@@ -42,7 +45,12 @@ export const BED_FAULT_KINDS = [
   'master-host-rabbitmq-cut',
   'master-host-zookeeper-link',
   'master-host-packet-loss',
+  'master-host-clock-ahead',
+  'master-host-clock-behind',
 ] as const;
+
+/** The kinds that step a host's clock: the environment must run every host on a faked clock (host-clock.ts). */
+export const CLOCK_KINDS: readonly BedFaultName[] = ['clock-ahead', 'clock-behind', 'master-host-clock-ahead', 'master-host-clock-behind'];
 
 const MASTER_HOST_KINDS = [
   'master-host-crash',
@@ -55,10 +63,15 @@ const MASTER_HOST_KINDS = [
   'master-host-rabbitmq-cut',
   'master-host-zookeeper-link',
   'master-host-packet-loss',
+  'master-host-clock-ahead',
+  'master-host-clock-behind',
 ] as const;
 type MasterHostKind = (typeof MASTER_HOST_KINDS)[number];
 
 export type BedFaultName = (typeof BED_FAULT_KINDS)[number];
+
+/** How far a clock kind steps a host's wall clock: past a reply's lifetime and any call's deadline. */
+const CLOCK_STEP_SECONDS = 30;
 
 /** How long a host's npm start may take to run a lost server again. */
 const SERVER_BACK_TIMEOUT_MS = 60_000;
@@ -78,6 +91,8 @@ export const BED_DESCRIPTIONS: Record<BedFaultName, string> = {
   'rabbitmq-ports-cut': 'users or rides cut off on 5672, 25672, 4369 only',
   'packet-loss': 'each packet in and out of users or rides dropped with probability 5-20 %',
   delay: "5-50 ms each way (the delay proxy) on the clients' path to the orchestrator of users or rides",
+  'clock-ahead': `the wall clock of users' or rides' RideShare processes stepped ${CLOCK_STEP_SECONDS} s ahead (libfaketime), then back`,
+  'clock-behind': `the wall clock of users' or rides' RideShare processes stepped ${CLOCK_STEP_SECONDS} s behind (libfaketime), then back`,
   'master-host-crash': "every process of the master's host killed at once, restarted with npm start -- --host",
   'master-host-crash-wiped': "the master's host crashed and its DATA_DIR emptied (the master's file with it); the secrets copied back, then npm start -- --host",
   'master-host-freeze': "SIGSTOP to every process of the master's host past the ZooKeeper session (4 s), then SIGCONT",
@@ -89,6 +104,8 @@ export const BED_DESCRIPTIONS: Record<BedFaultName, string> = {
   'master-host-zookeeper-link':
     "the link from the master's host's processes to its own ZooKeeper server goes silent (dropped on loopback); the server stays in the quorum, the other servers stay reachable",
   'master-host-packet-loss': "each packet in and out of the master's host dropped with probability 5-20 %",
+  'master-host-clock-ahead': `the wall clock of the master's host's RideShare processes stepped ${CLOCK_STEP_SECONDS} s ahead (libfaketime), then back`,
+  'master-host-clock-behind': `the wall clock of the master's host's RideShare processes stepped ${CLOCK_STEP_SECONDS} s behind (libfaketime), then back`,
 };
 
 export interface BedInjectionContext {
@@ -144,6 +161,11 @@ export async function injectBedFault(kind: BedFaultName, ctx: BedInjectionContex
     }
     case 'delay':
       return delay(ctx, pick(ctx.random));
+    case 'clock-ahead':
+    case 'clock-behind': {
+      const host = pick(ctx.random);
+      return clockStep(ctx, host, kind === 'clock-ahead' ? CLOCK_STEP_SECONDS : -CLOCK_STEP_SECONDS, host);
+    }
     default:
       return masterHostFault(kind, ctx);
   }
@@ -195,6 +217,10 @@ function harmMasterHost(kind: MasterHostKind, ctx: BedInjectionContext, host: Be
       const percent = ctx.random.int(5, 20);
       return networkFault(ctx, host, () => bed.loss(host, percent), `${its} losing ${percent} % of its packets`);
     }
+    case 'master-host-clock-ahead':
+      return clockStep(ctx, host, CLOCK_STEP_SECONDS, its);
+    case 'master-host-clock-behind':
+      return clockStep(ctx, host, -CLOCK_STEP_SECONDS, its);
   }
 }
 
@@ -336,4 +362,58 @@ async function delay(ctx: BedInjectionContext, host: BedHost): Promise<BedInject
   env.orchestratorDetours.delete(host);
   await slow.stop();
   return { host, heldMs: Date.now() - began, detail: `${delayMs} ms each way between db and ${host}'s orchestrator for ${holdMs} ms` };
+}
+
+/**
+ * Steps the wall clock of the host's RideShare processes (its RabbitMQ node and ZooKeeper server
+ * keep the true time), holds, and steps it back, as an NTP step and its correction would. The host
+ * stays reachable: the clients go on using its orchestrator and gateway.
+ */
+async function clockStep(ctx: BedInjectionContext, host: BedHost, seconds: number, what: string): Promise<BedInjection> {
+  const clock = ctx.env.clocks.get(host);
+  if (clock === undefined) throw new RideShareError('CONFIG_INVALID', `${host}'s clock is not faked: the environment was started without fakeClocks`);
+  clock.step(seconds);
+  const began = Date.now();
+  ctx.applied();
+  const holdMs = ctx.random.int(8000, 16_000);
+  // Halfway through, the host's orchestrator's own HTTP Date header says what its clock reads.
+  await sleep(holdMs / 2);
+  const seen = await orchestratorClockOffset(ctx.env.orchestratorUrl(host));
+  const faked = processesWithLibrary(ctx.env.bed.host(host).namespace, FAKETIME_LIBRARY);
+  await sleep(holdMs / 2);
+  clock.step(0);
+  const said = seen === undefined ? 'its orchestrator did not answer' : `its orchestrator's Date header ${seen >= 0 ? '+' : ''}${seen.toFixed(0)} s from the true time`;
+  return {
+    host,
+    heldMs: Date.now() - began,
+    detail: `the clock of ${what} ${Math.abs(seconds)} s ${seconds > 0 ? 'ahead' : 'behind'} for ${holdMs} ms, then stepped back (${said}; libfaketime in ${faked.with} of its ${faked.of} node processes)`,
+  };
+}
+
+/** Seconds between an HTTP server's Date header and this process's clock (within the header's 1 s); undefined when it does not answer. */
+async function orchestratorClockOffset(url: string): Promise<number | undefined> {
+  try {
+    const response = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(2000) });
+    await response.arrayBuffer();
+    const date = response.headers.get('date');
+    return date === null ? undefined : (Date.parse(date) - Date.now()) / 1000;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Of the namespace's node processes, how many have `library` mapped. */
+function processesWithLibrary(namespace: string, library: string): { with: number; of: number } {
+  let withIt = 0;
+  let of = 0;
+  for (const pid of programPids(namespace, 'node')) {
+    try {
+      const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+      of += 1;
+      if (maps.includes(library)) withIt += 1;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return { with: withIt, of };
 }

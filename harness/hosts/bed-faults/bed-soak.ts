@@ -15,7 +15,7 @@ import { Figures } from '../../faults/figures.ts';
 import { shuffled } from '../../faults/shuffle.ts';
 import type { Placement } from '../host-deployment.ts';
 import { BED_HOSTS, BedFaultEnvironment } from './bed-fault-environment.ts';
-import { BED_FAULT_KINDS, type BedFaultName } from './bed-kinds.ts';
+import { BED_FAULT_KINDS, type BedFaultName, CLOCK_KINDS } from './bed-kinds.ts';
 import { runBedRound } from './bed-round.ts';
 
 function optionValue(argv: readonly string[], name: string): string | undefined {
@@ -69,6 +69,7 @@ export async function runBedSoak(argv: readonly string[]): Promise<number> {
     name: `soak${process.pid}`,
     subnet: '10.79.0.0/24',
     log,
+    fakeClocks: kinds.some((kind) => CLOCK_KINDS.includes(kind)),
     ...(process.env.DEPLOYMENT_LOG_DIR ? { logDir: process.env.DEPLOYMENT_LOG_DIR } : {}),
   });
   const { bedUpMs, hostUpMs, memory } = env.startFigures;

@@ -8,6 +8,7 @@
  * of the other hosts its session, every slave with it. While the client is not connected, the
  * watch looks at the library's socket every `limitMs / 5`; one that has waited `limitMs` without
  * the client connecting is dropped, and the library goes on to the next server, keeping the session.
+ * The wait is measured on the monotonic clock, so a step of the host's wall clock is not taken for one.
  */
 export interface HandshakeWatchOptions {
   /** The library's socket now (a new one for each attempt), if any. */
@@ -35,10 +36,10 @@ export class HandshakeWatch {
     const socket = this.options.socket();
     if (!socket) return;
     if (this.pending?.socket !== socket) {
-      this.pending = { socket, since: Date.now() };
+      this.pending = { socket, since: performance.now() };
       return;
     }
-    if (Date.now() - this.pending.since < this.options.limitMs) return;
+    if (performance.now() - this.pending.since < this.options.limitMs) return;
     this.pending = undefined;
     this.options.drop(socket);
   }

@@ -6,7 +6,9 @@
  * questions never pile up behind a dead link) and counts any answer as a sign of life; once
  * nothing has been heard for `silenceLimitMs`, and the question in flight has had the rest of
  * that time to be answered, it calls `onSilent`, once. The second condition keeps a stall of this
- * process (during which it asked nothing) from passing for a silent server.
+ * process (during which it asked nothing) from passing for a silent server. Silence is measured
+ * on the monotonic clock: a step of the host's wall clock (NTP) must neither pass for 30 s of
+ * silence nor hide a real one for as long as the step.
  */
 export interface LinkWatchOptions {
   /** Sends a question to the server; `done` is told whether the server answered it. */
@@ -16,7 +18,7 @@ export interface LinkWatchOptions {
 }
 
 export class LinkWatch {
-  private lastHeardAt = Date.now();
+  private lastHeardAt = performance.now();
   private probeInFlight = false;
   private probeSentAt = 0;
   private stopped = false;
@@ -35,7 +37,7 @@ export class LinkWatch {
 
   /** The server answered something on this link (a probe or any other request). */
   heard(): void {
-    this.lastHeardAt = Date.now();
+    this.lastHeardAt = performance.now();
   }
 
   stop(): void {
@@ -47,7 +49,7 @@ export class LinkWatch {
   private probe(): void {
     if (this.probeInFlight || this.stopped) return;
     this.probeInFlight = true;
-    this.probeSentAt = Date.now();
+    this.probeSentAt = performance.now();
     this.options.probe((answered) => {
       this.probeInFlight = false;
       if (answered) this.heard();
@@ -57,7 +59,7 @@ export class LinkWatch {
   /** Re-armed for the rest of the limit after every sign of life, rather than on each answer. */
   private check(): void {
     if (this.stopped) return;
-    const silentFor = Date.now() - this.lastHeardAt;
+    const silentFor = performance.now() - this.lastHeardAt;
     if (silentFor < this.options.silenceLimitMs) {
       this.recheckIn(this.options.silenceLimitMs - silentFor);
       return;
@@ -69,7 +71,7 @@ export class LinkWatch {
       this.recheckIn(answerTimeMs);
       return;
     }
-    const askedFor = Date.now() - this.probeSentAt;
+    const askedFor = performance.now() - this.probeSentAt;
     if (askedFor < answerTimeMs) {
       this.recheckIn(answerTimeMs - askedFor);
       return;
@@ -78,7 +80,7 @@ export class LinkWatch {
     // waiting there. setImmediate runs once pending input has been handled.
     setImmediate(() => {
       if (this.stopped) return;
-      if (Date.now() - this.lastHeardAt < this.options.silenceLimitMs) {
+      if (performance.now() - this.lastHeardAt < this.options.silenceLimitMs) {
         this.check();
         return;
       }

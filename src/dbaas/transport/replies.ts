@@ -4,8 +4,15 @@ import type { Reply } from '../protocol/reply.ts';
 import { isWireErrorCode } from '../protocol/wire-errors.ts';
 import type { MessageSigner } from './signing.ts';
 
-/** How long a reply stays good: it is consumed at once; a late one no longer matches a question anyway. */
-export const REPLY_LIFETIME_MS = 30_000;
+/**
+ * A reply never expires (0, as a sync message): its asker takes it only on its own exclusive
+ * queue, named inside the signature, and only for a correlation id still in flight, which is
+ * never asked twice, so a replayed reply answers nothing. An expiry would add no protection and
+ * would compare the answering worker's clock with its asker's on another host: a master whose
+ * clock was stepped 30 s behind had every answer refused as expired on arrival, and its callers
+ * waited out their deadlines for writes it had applied.
+ */
+const REPLY_EXPIRES_AT = 0;
 
 /**
  * Answers an RPC request on its reply-to address (the asker's own exclusive queue), signed: the
@@ -20,7 +27,7 @@ export function sendReply(channel: Channel, signer: MessageSigner, request: Cons
   const replyTo = request.properties.replyTo as string | undefined;
   if (!replyTo) return;
   const correlationId = request.properties.correlationId as string | undefined;
-  const properties = signer.seal({ to: replyTo, ...(correlationId === undefined ? {} : { correlationId }), expiresAt: Date.now() + REPLY_LIFETIME_MS }, content);
+  const properties = signer.seal({ to: replyTo, ...(correlationId === undefined ? {} : { correlationId }), expiresAt: REPLY_EXPIRES_AT }, content);
   channel.sendToQueue(replyTo, content, { ...properties, contentType: 'application/json' });
 }
 
