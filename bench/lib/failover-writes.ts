@@ -25,6 +25,8 @@ export interface FailoverFigure {
   lost: number;
   failedAttempts: number;
   killed: string;
+  /** The kill's wall-clock time (ms since the epoch), to line up with the database's own logs. */
+  killedAtEpochMs: number;
 }
 
 const LANES = 4;
@@ -54,6 +56,7 @@ export async function measureFailover(target: FailoverTarget, label: string): Pr
   try {
     if (!(await until(() => acknowledged.length >= WRITES_AROUND, 60_000))) throw new Error(`${label}: the writers got no ${WRITES_AROUND} acknowledgements before the kill`);
     const killedAt = performance.now();
+    const killedAtEpochMs = Date.now();
     const killed = await target.kill();
     let recoveryMs = Number.NaN;
     while (performance.now() - killedAt < RECOVERY_BOUND_MS) {
@@ -69,7 +72,7 @@ export async function measureFailover(target: FailoverTarget, label: string): Pr
     await Promise.all(lanes);
     await target.whole();
     const present = await target.present(acknowledged);
-    return { recoveryMs, acknowledged: acknowledged.length, lost: acknowledged.filter((key) => !present.has(key)).length, failedAttempts, killed };
+    return { recoveryMs, acknowledged: acknowledged.length, lost: acknowledged.filter((key) => !present.has(key)).length, failedAttempts, killed, killedAtEpochMs };
   } finally {
     stopping = true;
     await Promise.all(lanes);

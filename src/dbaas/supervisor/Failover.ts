@@ -55,6 +55,8 @@ export class Failover {
   private loss: { at: number; pid: number; reason: ExitReason } | undefined;
   /** Why the last restart from files was refused, until one starts a master. */
   private refusal: string | undefined;
+  /** When the loss being replaced now was noticed (logged with the promotion's steps). */
+  private lossAt = 0;
 
   constructor(private readonly options: FailoverOptions) {}
 
@@ -84,6 +86,7 @@ export class Failover {
   async replaceMaster(live: readonly WorkerInfo[]): Promise<Replacement> {
     const loss = this.loss ?? { at: Date.now(), pid: 0, reason: 'crashed' as const };
     this.loss = undefined;
+    this.lossAt = loss.at;
     const candidates = live.filter((worker) => worker.role === 'slave' && worker.ready);
     const promoted = candidates.length > 0 ? await this.promoteSuccessor(candidates) : undefined;
     const why = loss.pid ? `master pid ${loss.pid}: ${loss.reason}` : 'no live master';
@@ -179,12 +182,18 @@ export class Failover {
   /** Promotes one of `candidates` (ready slaves, alive in the runtime): the new master, or undefined when none could be. */
   private async promoteSuccessor(candidates: WorkerInfo[]): Promise<WorkerInfo | undefined> {
     const { zk, cluster, logger, workforce } = this.options;
+    const stepsAt: Record<string, number> = { begun: Date.now() };
     const committedSeq = (await readCommitRecord(zk, cluster))?.seq ?? 0;
+    stepsAt.committedRead = Date.now();
     for (const candidate of successionOrder(candidates, committedSeq)) {
       await clearMasterLease(zk, cluster);
+      stepsAt.leaseCleared = Date.now();
       await requestPromotion(zk, cluster, candidate.workerId);
+      stepsAt.requested = Date.now();
       logger.info({ workerId: candidate.workerId, pid: candidate.pid, appliedSeq: candidate.appliedSeq, committedSeq }, 'promoting a ready slave');
       const promoted = await this.waitForMaster(candidate.workerId);
+      stepsAt.masterSeen = Date.now();
+      logger.info({ workerId: candidate.workerId, promoted: promoted !== undefined, lossAt: this.lossAt, stepsAt }, 'promotion steps');
       if (promoted) return promoted;
       logger.error({ workerId: candidate.workerId }, 'promotion did not complete; killing the candidate and trying the next');
       await workforce.killBestEffort(candidate.workerId, 'failed-promotion');

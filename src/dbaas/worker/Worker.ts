@@ -73,6 +73,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private stopped: Promise<void> | undefined;
   /** When each step of the start ended, in ms since the process started (logged once serving). */
   private readonly startup: Record<string, number> = {};
+  /** When each step of a promotion ended, wall-clock ms (logged once it serves as master). */
+  private readonly promotion: Record<string, number> = {};
 
   constructor(
     private readonly settings: WorkerSettings,
@@ -126,16 +128,26 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const follower = this.follower;
     if (this.state !== 'serving' || !this.slave || !follower) throw new RideShareError('INVALID_STATE', `cannot promote a worker in state ${this.state}`);
     this.state = 'promoting';
+    this.promotionStep('requested');
     await this.slave.stopServing();
     this.slave = undefined;
+    this.promotionStep('stoppedServing');
     const lease = await this.takeMasterLease();
+    this.promotionStep('leased');
     await openEpoch(this.connection, this.names, lease.record.epoch, Math.min(this.store.epoch, follower.epoch));
+    this.promotionStep('fenced');
     const markChannel = await this.connection.createConfirmChannel();
     const publisher = new SyncPublisher(markChannel, this.names, lease.record.epoch, this.settings.workerId, this.signer.as('master'));
     await follower.drainThrough(lease.record.epoch, () => publisher.mark(), DRAIN_TIMEOUT_MS);
     await markChannel.close().catch(() => undefined);
     this.follower = undefined;
+    this.promotionStep('drained');
     await this.becomeMaster(lease);
+  }
+
+  /** A promotion's steps as wall-clock times (ms since the epoch), to line up with other processes' logs. */
+  private promotionStep(step: string): void {
+    this.promotion[step] = Date.now();
   }
 
   private startupStep(step: string): void {
@@ -230,9 +242,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.master.start();
     if (this.brokerBlocked) this.master.setBlocked(true);
     this.state = 'master';
+    if (this.promotion.requested !== undefined) this.promotionStep('takingWrites');
     await this.registration.update({ role: 'master', ready: true, epoch: lease.epoch, appliedSeq: this.store.appliedSeq });
     this.startupStep('serving');
-    this.logger.info({ epoch: lease.epoch, seq: this.store.appliedSeq, startupMs: this.startup }, 'serving as master');
+    if (this.promotion.requested !== undefined) this.promotionStep('registered');
+    const promotion = this.promotion.requested === undefined ? {} : { promotionAt: this.promotion };
+    this.logger.info({ epoch: lease.epoch, seq: this.store.appliedSeq, startupMs: this.startup, ...promotion }, 'serving as master');
   }
 
   /** Attach to the sync log, copy a snapshot, apply what arrived meanwhile, then serve reads. */
