@@ -29,6 +29,8 @@ import type { Workforce } from './Workforce.ts';
 import { NoRunningClusterError } from './supervision-mode.ts';
 
 const PROMOTION_TIMEOUT_MS = 20_000;
+/** While a promotion runs, how often the candidate is looked at besides its registration's watch. */
+const WAIT_RECHECK_MS = 250;
 
 export interface FailoverOptions {
   /** Pinned to the session that holds the supervisor lease (Leadership.ts). */
@@ -183,11 +185,15 @@ export class Failover {
   private async promoteSuccessor(candidates: WorkerInfo[]): Promise<WorkerInfo | undefined> {
     const { zk, cluster, logger, workforce } = this.options;
     const stepsAt: Record<string, number> = { begun: Date.now() };
-    const committedSeq = (await readCommitRecord(zk, cluster))?.seq ?? 0;
-    stepsAt.committedRead = Date.now();
+    // The old lease goes while the record is read: neither waits for the other.
+    const [committed] = await Promise.all([readCommitRecord(zk, cluster), clearMasterLease(zk, cluster)]);
+    const committedSeq = committed?.seq ?? 0;
+    stepsAt.leaseCleared = Date.now();
+    let first = true;
     for (const candidate of successionOrder(candidates, committedSeq)) {
-      await clearMasterLease(zk, cluster);
-      stepsAt.leaseCleared = Date.now();
+      // A candidate that did not manage may have taken the lease before it failed.
+      if (!first) await clearMasterLease(zk, cluster);
+      first = false;
       await requestPromotion(zk, cluster, candidate.workerId);
       stepsAt.requested = Date.now();
       logger.info({ workerId: candidate.workerId, pid: candidate.pid, appliedSeq: candidate.appliedSeq, committedSeq }, 'promoting a ready slave');
@@ -201,15 +207,31 @@ export class Failover {
     return undefined;
   }
 
+  /**
+   * Resolves once the candidate registers as a ready master (its registration's data watch says
+   * when), or undefined when it stops running, loses its registration, or the bound passes. The
+   * watch is re-armed only once it fired; a look every WAIT_RECHECK_MS meanwhile notices a
+   * candidate that exited.
+   */
   private async waitForMaster(workerId: string): Promise<WorkerInfo | undefined> {
+    const { zk, cluster, workforce } = this.options;
     const deadline = Date.now() + PROMOTION_TIMEOUT_MS;
+    let wake: () => void = () => undefined;
+    let watchArmed = false;
+    const changed = () => {
+      watchArmed = false;
+      wake();
+    };
     while (Date.now() < deadline) {
-      if (!this.options.workforce.isRunning(workerId)) return undefined;
-      const me = await readWorker(this.options.zk, this.options.cluster, workerId);
+      if (!workforce.isRunning(workerId)) return undefined;
+      const woken = new Promise<void>((resolve) => (wake = resolve));
+      const watcher = watchArmed ? undefined : changed;
+      watchArmed = true;
+      const me = await readWorker(zk, cluster, workerId, watcher);
       // A vanished registration is a candidate whose session expired (frozen, or cut off): next one.
       if (!me) return undefined;
       if (me.role === 'master' && me.ready) return me;
-      await sleep(10);
+      await Promise.race([woken, sleep(Math.min(WAIT_RECHECK_MS, Math.max(0, deadline - Date.now())))]);
     }
     return undefined;
   }
