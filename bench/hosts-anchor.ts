@@ -153,7 +153,7 @@ async function main(): Promise<void> {
         const figure = await measureFailover(target, `fo${index}${side === 'RideShare' ? 'r' : 'p'}`);
         failovers.push({ side, figure });
         say(
-          `failover ${index}, ${side}: killed ${figure.killed} at ${new Date(figure.killedAtEpochMs).toISOString()}; a write acknowledged again after ${(figure.recoveryMs / 1000).toFixed(2)} s; ${figure.acknowledged} acknowledged, ${figure.lost} lost, ${figure.failedAttempts} attempts failed (load ${load()})`,
+          `failover ${index}, ${side}: killed ${figure.killed} at ${new Date(figure.killedAtEpochMs).toISOString()} (found in ${figure.lookupMs.toFixed(0)} ms); a write acknowledged again after ${(figure.recoveryMs / 1000).toFixed(2)} s; ${figure.acknowledged} acknowledged, ${figure.lost} lost, ${figure.failedAttempts} attempts failed (load ${load()})`,
         );
       }
     }
