@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { clusterPaths } from '../protocol/names.ts';
 import { count, id, looseRecord } from './records.ts';
-import { isZkError, ZkErrorCode, type ZkClient, type ZkWatcher } from './ZkClient.ts';
+import { CreateMode, isZkError, ZkErrorCode, type ZkClient, type ZkWatcher } from './ZkClient.ts';
 
 /** Written by the supervisor to /promotion when the cluster has no live master. */
 const promotionShape = z.object({ workerId: id, requestedAt: count });
@@ -19,10 +19,16 @@ export async function requestPromotion(zk: ZkClient, cluster: string, workerId: 
   try {
     await zk.setData(path, request);
   } catch (error) {
-    // Made once per cluster: the first promotion creates the node, the others only write it.
+    // Made once per cluster: the first promotion creates the node with its request (the ready
+    // slaves' watch on its creation fires once, with the request to read), the others write it.
     if (!isZkError(error, ZkErrorCode.NO_NODE)) throw error;
-    await zk.ensurePath(path);
-    await zk.setData(path, request);
+    await zk.ensurePath(path.slice(0, path.lastIndexOf('/')));
+    try {
+      await zk.create(path, request, CreateMode.PERSISTENT);
+    } catch (raced) {
+      if (!isZkError(raced, ZkErrorCode.NODE_EXISTS)) throw raced;
+      await zk.setData(path, request);
+    }
   }
 }
 
