@@ -4,7 +4,8 @@
  * (etcd on users, the two nodes on rides and db; harness/hosts/patroni-anchor.ts), the anchor for
  * "survives a host loss".
  *
- *   npm run bench:hosts -- [--rounds 3] [--requests 2000] [--failovers 2]
+ *   npm run bench:hosts -- [--rounds 3] [--requests 2000] [--failovers 2] [--log-dir DIR]
+ *   npm run bench:hosts -- --rounds 0 --failovers 5     # the failovers only
  *
  * The client stands in the users host for both (one bed bridge there): on neither Patroni node,
  * and on the host whose orchestrator it calls. Each round measures single-row inserts at 1 and at
@@ -31,10 +32,12 @@ import { median, type LoadResult } from './lib/load.ts';
 import { PatroniSide } from './lib/patroni-side.ts';
 import { RideShareSide } from './lib/rideshare-side.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string' }, requests: { type: 'string' }, failovers: { type: 'string' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string' }, requests: { type: 'string' }, failovers: { type: 'string' }, 'log-dir': { type: 'string' } } });
 const ROUNDS = Number(values.rounds ?? 3);
 const REQUESTS = Number(values.requests ?? 2000);
 const FAILOVERS = Number(values.failovers ?? 2);
+/** Where each host's output and its workers' logs are kept after the run (none by default). */
+const LOG_DIR = values['log-dir'];
 const CLIENT_HOST = 'users';
 const ORCHESTRATOR_PORT = 8000;
 const CONCURRENCIES = [1, 64] as const;
@@ -83,8 +86,9 @@ async function measureRound(round: number, ours: RideShareSide, patroni: Side, e
 }
 
 function summary(rounds: RoundFigures[], failovers: { side: string; figure: FailoverFigure }[]): string {
-  const lines = ['', `single-row inserts, ${rounds.length} rounds (rate ours ÷ Patroni within each round):`];
-  for (const concurrency of CONCURRENCIES) {
+  const lines = [''];
+  if (rounds.length > 0) lines.push(`single-row inserts, ${rounds.length} rounds (rate ours ÷ Patroni within each round):`);
+  for (const concurrency of rounds.length > 0 ? CONCURRENCIES : []) {
     const ratios = rounds.map((round) => (round.ours.get(concurrency) as LoadResult).rate / (round.patroni.get(concurrency) as LoadResult).rate);
     const rate = (side: 'ours' | 'patroni') => median(rounds.map((round) => (round[side].get(concurrency) as LoadResult).rate)).toFixed(0);
     const p50 = (side: 'ours' | 'patroni') => median(rounds.map((round) => (round[side].get(concurrency) as LoadResult).p50Ms)).toFixed(1);
@@ -92,7 +96,7 @@ function summary(rounds: RoundFigures[], failovers: { side: string; figure: Fail
       `  @${concurrency}: ratios ${ratios.map((ratio) => `${ratio.toFixed(2)}×`).join(' | ')}, median ${median(ratios).toFixed(2)}×; median rates ours ${rate('ours')}/s, Patroni ${rate('patroni')}/s; median p50 ours ${p50('ours')} ms, Patroni ${p50('patroni')} ms`,
     );
   }
-  for (const concurrency of CONCURRENCIES) {
+  for (const concurrency of rounds.length > 0 ? CONCURRENCIES : []) {
     const ratios = rounds.map((round) => (round.reads.get(concurrency) as LoadResult).rate / (round.echo.get(concurrency) as LoadResult).rate);
     lines.push(
       `  reads @${concurrency}, db/read point ÷ bare broker echo: ${ratios.map((ratio) => `${ratio.toFixed(2)}×`).join(' | ')}, median ${median(ratios).toFixed(2)}×${concurrency === 64 ? ' (target ≥ 0.5×)' : ''}`,
@@ -108,12 +112,13 @@ function summary(rounds: RoundFigures[], failovers: { side: string; figure: Fail
   const theirs = failovers.filter((entry) => entry.side === 'Patroni').map((entry) => entry.figure.recoveryMs);
   const ratios = ours.map((mine, index) => (theirs[index] ?? Number.NaN) / mine);
   lines.push(`  Patroni ÷ RideShare, failover by failover: ${ratios.map((ratio) => `${ratio.toFixed(1)}×`).join(' | ')} (target ≥ 20×)`);
+  lines.push(`  medians: RideShare ${(median(ours) / 1000).toFixed(2)} s, Patroni ${(median(theirs) / 1000).toFixed(2)} s, Patroni ÷ RideShare ${(median(theirs) / median(ours)).toFixed(1)}×`);
   return lines.join('\n');
 }
 
 async function main(): Promise<void> {
   say(`hosts anchor: ${ROUNDS} rounds, ${REQUESTS} inserts per side at 64 in flight, ${Math.max(100, Math.floor(REQUESTS / 4))} at 1; ${FAILOVERS} failovers per side; load ${load()}`);
-  const env = await BedFaultEnvironment.start({ placement: 'ha', name: `ha${process.pid}`, log: say });
+  const env = await BedFaultEnvironment.start({ placement: 'ha', name: `ha${process.pid}`, log: say, ...(LOG_DIR === undefined ? {} : { logDir: LOG_DIR }) });
   let anchor: PatroniAnchor | undefined;
   let patroniSide: PatroniSide | undefined;
   let oursSide: RideShareSide | undefined;
@@ -148,7 +153,7 @@ async function main(): Promise<void> {
         const figure = await measureFailover(target, `fo${index}${side === 'RideShare' ? 'r' : 'p'}`);
         failovers.push({ side, figure });
         say(
-          `failover ${index}, ${side}: killed ${figure.killed}; a write acknowledged again after ${(figure.recoveryMs / 1000).toFixed(2)} s; ${figure.acknowledged} acknowledged, ${figure.lost} lost, ${figure.failedAttempts} attempts failed (load ${load()})`,
+          `failover ${index}, ${side}: killed ${figure.killed} at ${new Date(figure.killedAtEpochMs).toISOString()} (found in ${figure.lookupMs.toFixed(0)} ms); a write acknowledged again after ${(figure.recoveryMs / 1000).toFixed(2)} s; ${figure.acknowledged} acknowledged, ${figure.lost} lost, ${figure.failedAttempts} attempts failed (load ${load()})`,
         );
       }
     }

@@ -1,7 +1,8 @@
 /**
  * One failover, measured the same way whatever the database: writers keep inserting distinct
  * keys (a few lanes, one write at a time each), the leader's process is killed, and a probe that
- * starts right after the kill writes until a write is acknowledged: the time from the kill to that
+ * starts right after the kill writes until a write is acknowledged: the time from the signal (not
+ * from the lookup of the leader before it) to that
  * acknowledgement is the failover's cost to a client. Once the database is whole again every
  * acknowledged key is looked for; one not found is an acknowledged write lost.
  */
@@ -10,8 +11,11 @@ import { sleep } from '../../src/shared/timeout.ts';
 export interface FailoverTarget {
   /** One insert of `key`, given `timeoutMs`; true only when the database acknowledged it. */
   write(key: string, lane: number, timeoutMs: number): Promise<boolean>;
-  /** Kills the leader's process (SIGKILL); says what was killed. */
-  kill(): Promise<string>;
+  /**
+   * Kills the leader's process (SIGKILL); says what was killed, and when the signal went
+   * (performance.now()): finding the leader first is not the failover's time.
+   */
+  kill(): Promise<{ killed: string; at: number }>;
   /** Resolves once the database is whole again (a leader and its standby or slaves). */
   whole(): Promise<void>;
   /** Which of the keys the database holds. */
@@ -25,6 +29,10 @@ export interface FailoverFigure {
   lost: number;
   failedAttempts: number;
   killed: string;
+  /** The kill's wall-clock time (ms since the epoch), to line up with the database's own logs. */
+  killedAtEpochMs: number;
+  /** From the kill's call to its signal (finding the leader): outside recoveryMs. */
+  lookupMs: number;
 }
 
 const LANES = 4;
@@ -53,8 +61,9 @@ export async function measureFailover(target: FailoverTarget, label: string): Pr
   const lanes = Array.from({ length: LANES }, (_, index) => lane(index));
   try {
     if (!(await until(() => acknowledged.length >= WRITES_AROUND, 60_000))) throw new Error(`${label}: the writers got no ${WRITES_AROUND} acknowledgements before the kill`);
-    const killedAt = performance.now();
-    const killed = await target.kill();
+    const asked = performance.now();
+    const { killed, at: killedAt } = await target.kill();
+    const killedAtEpochMs = Date.now() - (performance.now() - killedAt);
     let recoveryMs = Number.NaN;
     while (performance.now() - killedAt < RECOVERY_BOUND_MS) {
       if (await attempt(LANES)) {
@@ -69,7 +78,7 @@ export async function measureFailover(target: FailoverTarget, label: string): Pr
     await Promise.all(lanes);
     await target.whole();
     const present = await target.present(acknowledged);
-    return { recoveryMs, acknowledged: acknowledged.length, lost: acknowledged.filter((key) => !present.has(key)).length, failedAttempts, killed };
+    return { recoveryMs, acknowledged: acknowledged.length, lost: acknowledged.filter((key) => !present.has(key)).length, failedAttempts, killed, killedAtEpochMs, lookupMs: killedAt - asked };
   } finally {
     stopping = true;
     await Promise.all(lanes);

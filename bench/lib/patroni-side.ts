@@ -7,6 +7,7 @@
  */
 import pg from 'pg';
 import { PATRONI_USER, type PatroniAnchor } from '../../harness/hosts/patroni-anchor.ts';
+import { sendSignal } from '../../src/shared/processes.ts';
 import { DDL, type BenchRide } from '../postgres.ts';
 import type { FailoverTarget } from './failover-writes.ts';
 import { runLoad, type LoadResult } from './load.ts';
@@ -67,8 +68,11 @@ export class PatroniSide {
       write: (key, lane, timeoutMs) => this.writeAnywhere(key, lane, timeoutMs),
       kill: async () => {
         const leader = await this.leader();
-        const pids = this.anchor.killPostgres(leader);
-        return `PostgreSQL on ${leader} (postmaster and ${pids.length - 1} children)`;
+        const pids = this.anchor.postgresPids(leader);
+        if (pids.length === 0) throw new Error(`no PostgreSQL runs on ${leader}`);
+        const at = performance.now();
+        for (const pid of pids) sendSignal(pid, 'SIGKILL');
+        return { killed: `PostgreSQL on ${leader} (postmaster and ${pids.length - 1} children)`, at };
       },
       whole: async () => {
         const deadline = Date.now() + 180_000;

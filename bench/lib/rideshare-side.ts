@@ -63,8 +63,9 @@ export class RideShareSide {
         const { workers } = await this.env.wholeness();
         const master = workers.find((worker) => worker.role === 'master');
         if (!master) throw new Error('RideShare has no master to kill');
+        const at = performance.now();
         sendSignal(master.pid, 'SIGKILL');
-        return `master worker pid ${master.pid} (epoch ${master.epoch})`;
+        return { killed: `master worker pid ${master.pid} (epoch ${master.epoch})`, at };
       },
       whole: async () => {
         const unwell = await this.env.waitWhole(180_000);

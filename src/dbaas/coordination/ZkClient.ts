@@ -393,6 +393,25 @@ export class ZkClient extends EventEmitter {
   }
 
   /**
+   * One ZooKeeper transaction (multi): `setPath` gets `setData` if it is still at `version`, and
+   * `createPath` is created with `createData` in `mode`; both or neither. Resolves with the
+   * version `setPath` has after it. The failing operation's coded error otherwise (BAD_VERSION:
+   * `setPath` moved on; NODE_EXISTS: `createPath` is taken).
+   */
+  async setAndCreate(setPath: string, setData: unknown, version: number, createPath: string, createData: unknown, mode: number): Promise<number> {
+    const results = await this.call<{ stat?: zookeeper.Stat }[]>((done) =>
+      this.client
+        .transaction()
+        .setData(setPath, encodeData(setData), version)
+        .create(createPath, encodeData(createData), this.aclFor(createPath), mode)
+        .commit((error, results) => done(error, results as { stat?: zookeeper.Stat }[])),
+    );
+    const stat = results[0]?.stat;
+    if (!stat) throw new ZooKeeperError(`the transaction on ${setPath} reported no version`, undefined);
+    return stat.version;
+  }
+
+  /**
    * The node's data if it has the shape `schema` describes, else undefined (logged once per
    * version of the node); the version either way.
    */

@@ -1,6 +1,6 @@
 /**
- * The master's lease: a new epoch granted by compare-and-set on /epoch, then the ephemeral
- * /master znode, which only one session can hold. The lease lasts as long as the ZooKeeper
+ * The master's lease: a new epoch granted by compare-and-set on /epoch together with the
+ * ephemeral /master znode, which only one session can hold (one transaction). The lease lasts as long as the ZooKeeper
  * session; the holder must stop taking writes the moment the session expires. The version of
  * /epoch that the holder's own compare-and-set produced is its fencing token: every commit record
  * it writes checks it (commit-record.ts), so once a successor bumps /epoch, nothing more of this
@@ -31,35 +31,37 @@ export interface MasterLease {
   epochVersion: number;
 }
 
-/** Grants the next epoch, strictly above both ZooKeeper's and the replica's own; with /epoch's version after the grant. */
-async function nextEpoch(zk: ZkClient, path: string, atLeast: number): Promise<{ epoch: number; version: number }> {
+/** /epoch as it is now (created, empty, if missing), with its version. */
+async function readEpoch(zk: ZkClient, path: string): Promise<{ data: number | undefined; version: number }> {
+  const node = await zk.readNodeIfExists(path, countRecord);
+  if (node) return node;
   await zk.ensurePath(path);
-  for (;;) {
-    const { data, version } = await zk.readNode(path, countRecord);
-    const epoch = Math.max(data ?? 0, atLeast) + 1;
-    try {
-      return { epoch, version: await zk.setData(path, epoch, version) };
-    } catch (error) {
-      if (!isZkError(error, ZkErrorCode.BAD_VERSION)) throw error;
-    }
-  }
+  return zk.readNode(path, countRecord);
 }
 
+/**
+ * The next epoch, strictly above both ZooKeeper's and the replica's own, and the /master znode
+ * in one transaction: the bump that fences every older epoch and the lease go together, one
+ * round trip once /epoch is read (the promotion waits for it, and writes with it).
+ */
 export async function acquireMasterLease(zk: ZkClient, cluster: string, candidate: { workerId: string; pid: number; localEpoch: number }): Promise<MasterLease> {
   const paths = clusterPaths(cluster);
-  const holder = await readMaster(zk, cluster);
+  const [holder, read] = await Promise.all([readMaster(zk, cluster), readEpoch(zk, paths.epoch)]);
   if (holder && holder.workerId !== candidate.workerId) {
     throw new MasterTakenError(`worker ${holder.workerId} (pid ${holder.pid}) already holds the master lease`);
   }
-  const { epoch, version: epochVersion } = await nextEpoch(zk, paths.epoch, candidate.localEpoch);
-  const record: MasterRecord = { workerId: candidate.workerId, pid: candidate.pid, epoch };
-  try {
-    await zk.create(paths.master, record, CreateMode.EPHEMERAL);
-  } catch (error) {
-    if (isZkError(error, ZkErrorCode.NODE_EXISTS)) throw new MasterTakenError('another worker took the master lease first');
-    throw error;
+  for (let current = read; ; current = await readEpoch(zk, paths.epoch)) {
+    const epoch = Math.max(current.data ?? 0, candidate.localEpoch) + 1;
+    const record: MasterRecord = { workerId: candidate.workerId, pid: candidate.pid, epoch };
+    try {
+      const epochVersion = await zk.setAndCreate(paths.epoch, epoch, current.version, paths.master, record, CreateMode.EPHEMERAL);
+      return { record, epochVersion };
+    } catch (error) {
+      if (isZkError(error, ZkErrorCode.NODE_EXISTS)) throw new MasterTakenError('another worker took the master lease first');
+      // Another bump came between the read and the transaction: read again, and go above it.
+      if (!isZkError(error, ZkErrorCode.BAD_VERSION)) throw error;
+    }
   }
-  return { record, epochVersion };
 }
 
 export async function readMaster(zk: ZkClient, cluster: string): Promise<MasterRecord | undefined> {

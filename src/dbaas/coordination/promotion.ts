@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { clusterPaths } from '../protocol/names.ts';
 import { count, id, looseRecord } from './records.ts';
-import type { ZkClient, ZkWatcher } from './ZkClient.ts';
+import { CreateMode, isZkError, ZkErrorCode, type ZkClient, type ZkWatcher } from './ZkClient.ts';
 
 /** Written by the supervisor to /promotion when the cluster has no live master. */
 const promotionShape = z.object({ workerId: id, requestedAt: count });
@@ -16,13 +16,29 @@ const promotionRecord = looseRecord(promotionShape);
 export async function requestPromotion(zk: ZkClient, cluster: string, workerId: string): Promise<void> {
   const path = clusterPaths(cluster).promotion;
   const request: PromotionRequest = { workerId, requestedAt: Date.now() };
-  await zk.ensurePath(path);
-  await zk.setData(path, request);
+  try {
+    await zk.setData(path, request);
+  } catch (error) {
+    // Made once per cluster: the first promotion creates the node with its request (the ready
+    // slaves' watch on its creation fires once, with the request to read), the others write it.
+    if (!isZkError(error, ZkErrorCode.NO_NODE)) throw error;
+    await zk.ensurePath(path.slice(0, path.lastIndexOf('/')));
+    try {
+      await zk.create(path, request, CreateMode.PERSISTENT);
+    } catch (raced) {
+      if (!isZkError(raced, ZkErrorCode.NODE_EXISTS)) throw raced;
+      await zk.setData(path, request);
+    }
+  }
 }
 
 /** The current request, if any; `watcher` fires once when the node is created, changed or removed. */
 export async function readPromotion(zk: ZkClient, cluster: string, watcher: ZkWatcher): Promise<PromotionRequest | undefined> {
   const path = clusterPaths(cluster).promotion;
+  // One read when the node is there (the watch is set only when the read finds it)...
+  const node = await zk.readNodeIfExists(path, promotionRecord, watcher);
+  if (node) return node.data;
+  // ...and when it is not, a watch on its creation (made since: read it, the watch is set).
   const stat = await zk.exists(path, watcher);
   if (!stat) return undefined;
   return (await zk.readNodeIfExists(path, promotionRecord))?.data;

@@ -66,8 +66,9 @@ export async function listWorkers(zk: ZkClient, cluster: string, watcher?: ZkWat
   return infos.filter((info): info is WorkerInfo => info !== undefined);
 }
 
-export async function readWorker(zk: ZkClient, cluster: string, workerId: string): Promise<WorkerInfo | undefined> {
-  return (await zk.readNodeIfExists(clusterPaths(cluster).workerNode(workerId), workerInfoRecord))?.data;
+/** `watcher` (set only when the registration is there) fires once when it changes or goes. */
+export async function readWorker(zk: ZkClient, cluster: string, workerId: string, watcher?: ZkWatcher): Promise<WorkerInfo | undefined> {
+  return (await zk.readNodeIfExists(clusterPaths(cluster).workerNode(workerId), workerInfoRecord, watcher))?.data;
 }
 
 /** A worker known dead leaves the list at once, not when its session expires. */

@@ -29,6 +29,8 @@ import type { Workforce } from './Workforce.ts';
 import { NoRunningClusterError } from './supervision-mode.ts';
 
 const PROMOTION_TIMEOUT_MS = 20_000;
+/** While a promotion runs, how often the candidate is looked at besides its registration's watch. */
+const WAIT_RECHECK_MS = 250;
 
 export interface FailoverOptions {
   /** Pinned to the session that holds the supervisor lease (Leadership.ts). */
@@ -55,6 +57,8 @@ export class Failover {
   private loss: { at: number; pid: number; reason: ExitReason } | undefined;
   /** Why the last restart from files was refused, until one starts a master. */
   private refusal: string | undefined;
+  /** When the loss being replaced now was noticed (logged with the promotion's steps). */
+  private lossAt = 0;
 
   constructor(private readonly options: FailoverOptions) {}
 
@@ -84,6 +88,7 @@ export class Failover {
   async replaceMaster(live: readonly WorkerInfo[]): Promise<Replacement> {
     const loss = this.loss ?? { at: Date.now(), pid: 0, reason: 'crashed' as const };
     this.loss = undefined;
+    this.lossAt = loss.at;
     const candidates = live.filter((worker) => worker.role === 'slave' && worker.ready);
     const promoted = candidates.length > 0 ? await this.promoteSuccessor(candidates) : undefined;
     const why = loss.pid ? `master pid ${loss.pid}: ${loss.reason}` : 'no live master';
@@ -179,12 +184,22 @@ export class Failover {
   /** Promotes one of `candidates` (ready slaves, alive in the runtime): the new master, or undefined when none could be. */
   private async promoteSuccessor(candidates: WorkerInfo[]): Promise<WorkerInfo | undefined> {
     const { zk, cluster, logger, workforce } = this.options;
-    const committedSeq = (await readCommitRecord(zk, cluster))?.seq ?? 0;
+    const stepsAt: Record<string, number> = { begun: Date.now() };
+    // The old lease goes while the record is read: neither waits for the other.
+    const [committed] = await Promise.all([readCommitRecord(zk, cluster), clearMasterLease(zk, cluster)]);
+    const committedSeq = committed?.seq ?? 0;
+    stepsAt.leaseCleared = Date.now();
+    let first = true;
     for (const candidate of successionOrder(candidates, committedSeq)) {
-      await clearMasterLease(zk, cluster);
+      // A candidate that did not manage may have taken the lease before it failed.
+      if (!first) await clearMasterLease(zk, cluster);
+      first = false;
       await requestPromotion(zk, cluster, candidate.workerId);
+      stepsAt.requested = Date.now();
       logger.info({ workerId: candidate.workerId, pid: candidate.pid, appliedSeq: candidate.appliedSeq, committedSeq }, 'promoting a ready slave');
       const promoted = await this.waitForMaster(candidate.workerId);
+      stepsAt.masterSeen = Date.now();
+      logger.info({ workerId: candidate.workerId, promoted: promoted !== undefined, lossAt: this.lossAt, stepsAt }, 'promotion steps');
       if (promoted) return promoted;
       logger.error({ workerId: candidate.workerId }, 'promotion did not complete; killing the candidate and trying the next');
       await workforce.killBestEffort(candidate.workerId, 'failed-promotion');
@@ -192,15 +207,31 @@ export class Failover {
     return undefined;
   }
 
+  /**
+   * Resolves once the candidate registers as a ready master (its registration's data watch says
+   * when), or undefined when it stops running, loses its registration, or the bound passes. The
+   * watch is re-armed only once it fired; a look every WAIT_RECHECK_MS meanwhile notices a
+   * candidate that exited.
+   */
   private async waitForMaster(workerId: string): Promise<WorkerInfo | undefined> {
+    const { zk, cluster, workforce } = this.options;
     const deadline = Date.now() + PROMOTION_TIMEOUT_MS;
+    let wake: () => void = () => undefined;
+    let watchArmed = false;
+    const changed = () => {
+      watchArmed = false;
+      wake();
+    };
     while (Date.now() < deadline) {
-      if (!this.options.workforce.isRunning(workerId)) return undefined;
-      const me = await readWorker(this.options.zk, this.options.cluster, workerId);
+      if (!workforce.isRunning(workerId)) return undefined;
+      const woken = new Promise<void>((resolve) => (wake = resolve));
+      const watcher = watchArmed ? undefined : changed;
+      watchArmed = true;
+      const me = await readWorker(zk, cluster, workerId, watcher);
       // A vanished registration is a candidate whose session expired (frozen, or cut off): next one.
       if (!me) return undefined;
       if (me.role === 'master' && me.ready) return me;
-      await sleep(10);
+      await Promise.race([woken, sleep(Math.min(WAIT_RECHECK_MS, Math.max(0, deadline - Date.now())))]);
     }
     return undefined;
   }

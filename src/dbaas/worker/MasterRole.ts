@@ -100,8 +100,9 @@ export class MasterRole {
     // first delivery, so a retry of such a write is answered at once, not after a wait on nothing.
     this.confirmedSeq = store.appliedSeq;
     // The epoch's first record, before any write: it says where this master starts, and a lease
-    // already overtaken by a successor fails here instead of at the first write.
-    await this.options.recordCommit(store.appliedSeq);
+    // already overtaken by a successor fails here instead of at the first write. The write
+    // channel opens meanwhile (its position mark carries no write): neither waits for the other.
+    await Promise.all([this.options.recordCommit(store.appliedSeq), this.openWriteChannel()]);
     this.commits = new CommitRecorder({
       recordedSeq: store.appliedSeq,
       record: (seq) => this.options.recordCommit(seq),

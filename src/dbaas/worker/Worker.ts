@@ -18,7 +18,7 @@ import { clusterNames, type ClusterNames } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
 import { assertSyncLog, assertTopology } from '../transport/topology.ts';
 import { RefusedMessages } from '../transport/RefusedMessages.ts';
-import { openEpoch } from '../replication/epoch-fence.ts';
+import { fenceOlderEpochs, openEpoch, openEpochExchange } from '../replication/epoch-fence.ts';
 import { askMasterPosition } from '../replication/master-position.ts';
 import { MessageSigner } from '../transport/signing.ts';
 import { appliedSeqWaiter, fetchSnapshot } from '../replication/snapshot-transfer.ts';
@@ -73,6 +73,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private stopped: Promise<void> | undefined;
   /** When each step of the start ended, in ms since the process started (logged once serving). */
   private readonly startup: Record<string, number> = {};
+  /** When each step of a promotion ended, wall-clock ms (logged once it serves as master). */
+  private readonly promotion: Record<string, number> = {};
 
   constructor(
     private readonly settings: WorkerSettings,
@@ -117,25 +119,43 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   /**
-   * Slave → master. Take a new epoch, fence the older epochs at the broker (their publishes can
-   * no longer be routed), then apply everything in the sync log before our own epoch mark: the
-   * mark coming back says the drain is complete, and we hold every acknowledged write, since each
-   * was in the log (confirmed) before it was answered. Only then does the store take the new epoch, and only then writes.
+   * Slave → master. Take a new epoch (the bump fences the older epochs' commit records), then
+   * apply everything in the sync log before our own epoch mark: the mark coming back says the
+   * drain is complete, and we hold every acknowledged write, since each was in the log
+   * (confirmed) before it was answered. The older epochs are fenced at the broker meanwhile
+   * (their publishes can no longer be routed). Only then does the store take the new epoch, and
+   * only then writes. What needs no lease (the reads' end, the log's declaration, the mark's
+   * channel) runs beside the lease, and the broker's fence beside the drain: each round trip
+   * there is time with no master.
    */
   async promote(): Promise<void> {
     const follower = this.follower;
-    if (this.state !== 'serving' || !this.slave || !follower) throw new RideShareError('INVALID_STATE', `cannot promote a worker in state ${this.state}`);
+    const slave = this.slave;
+    if (this.state !== 'serving' || !slave || !follower) throw new RideShareError('INVALID_STATE', `cannot promote a worker in state ${this.state}`);
     this.state = 'promoting';
-    await this.slave.stopServing();
+    this.promotionStep('requested');
     this.slave = undefined;
-    const lease = await this.takeMasterLease();
-    await openEpoch(this.connection, this.names, lease.record.epoch, Math.min(this.store.epoch, follower.epoch));
-    const markChannel = await this.connection.createConfirmChannel();
-    const publisher = new SyncPublisher(markChannel, this.names, lease.record.epoch, this.settings.workerId, this.signer.as('master'));
-    await follower.drainThrough(lease.record.epoch, () => publisher.mark(), DRAIN_TIMEOUT_MS);
+    // Reads in flight are answered from the store meanwhile; only the first write waits for them.
+    const stoppedServing = slave.stopServing().then(() => this.promotionStep('stoppedServing'));
+    stoppedServing.catch(() => undefined);
+    const [lease, markChannel] = await Promise.all([this.takeMasterLease(), this.connection.createConfirmChannel(), assertSyncLog(this.connection, this.names)]);
+    this.promotionStep('leased');
+    const epoch = lease.record.epoch;
+    await openEpochExchange(this.connection, this.names, epoch);
+    const publisher = new SyncPublisher(markChannel, this.names, epoch, this.settings.workerId, this.signer.as('master'));
+    await Promise.all([
+      fenceOlderEpochs(this.connection, this.names, epoch, Math.min(this.store.epoch, follower.epoch)).then(() => this.promotionStep('fenced')),
+      follower.drainThrough(epoch, () => publisher.mark(), DRAIN_TIMEOUT_MS).then(() => this.promotionStep('drained')),
+    ]);
     await markChannel.close().catch(() => undefined);
     this.follower = undefined;
-    await this.becomeMaster(lease);
+    await stoppedServing;
+    await this.becomeMaster(lease, { syncLogDeclared: true });
+  }
+
+  /** A promotion's steps as wall-clock times (ms since the epoch), to line up with other processes' logs. */
+  private promotionStep(step: string): void {
+    this.promotion[step] = Date.now();
   }
 
   private startupStep(step: string): void {
@@ -197,24 +217,29 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.becomeMaster(lease);
   }
 
+  /** The commit record's node is needed by the first record only, after the lease: both at once. */
   private async takeMasterLease(): Promise<MasterLease> {
-    await ensureCommitRecord(this.zk, this.settings.cluster);
-    return acquireMasterLease(this.zk, this.settings.cluster, {
-      workerId: this.settings.workerId,
-      pid: this.pid,
-      localEpoch: this.store.epoch,
-    });
+    const [, lease] = await Promise.all([
+      ensureCommitRecord(this.zk, this.settings.cluster),
+      acquireMasterLease(this.zk, this.settings.cluster, {
+        workerId: this.settings.workerId,
+        pid: this.pid,
+        localEpoch: this.store.epoch,
+      }),
+    ]);
+    return lease;
   }
 
   /** The older epochs are fenced and this replica holds every acknowledged write: take writes. */
-  private async becomeMaster({ record: lease, epochVersion }: MasterLease): Promise<void> {
+  private async becomeMaster({ record: lease, epochVersion }: MasterLease, { syncLogDeclared = false } = {}): Promise<void> {
     this.store.setDurability(this.settings.durability);
     this.store.setEpoch(lease.epoch);
     const commitBound = commitBoundMs(this.settings.zkSessionTimeoutMs);
     // The supervisor declared the log; a log deleted since (an operator, a stranger with the
-    // broker's credentials) would refuse every group, so a new master declares it again. It runs
-    // on the supervisor's host, whose node the log's leader belongs on.
-    await assertSyncLog(this.connection, this.names);
+    // broker's credentials) would refuse every group, so a new master declares it again (a
+    // promotion did, beside its lease). It runs on the supervisor's host, whose node the log's
+    // leader belongs on.
+    if (!syncLogDeclared) await assertSyncLog(this.connection, this.names);
     this.master = new MasterRole({
       connection: this.connection,
       names: this.names,
@@ -230,9 +255,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.master.start();
     if (this.brokerBlocked) this.master.setBlocked(true);
     this.state = 'master';
+    if (this.promotion.requested !== undefined) this.promotionStep('takingWrites');
     await this.registration.update({ role: 'master', ready: true, epoch: lease.epoch, appliedSeq: this.store.appliedSeq });
     this.startupStep('serving');
-    this.logger.info({ epoch: lease.epoch, seq: this.store.appliedSeq, startupMs: this.startup }, 'serving as master');
+    if (this.promotion.requested !== undefined) this.promotionStep('registered');
+    const promotion = this.promotion.requested === undefined ? {} : { promotionAt: this.promotion };
+    this.logger.info({ epoch: lease.epoch, seq: this.store.appliedSeq, startupMs: this.startup, ...promotion }, 'serving as master');
   }
 
   /** Attach to the sync log, copy a snapshot, apply what arrived meanwhile, then serve reads. */
