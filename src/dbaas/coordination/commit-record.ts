@@ -27,13 +27,13 @@ const commitRecord = looseRecord(commitShape);
  */
 export async function writeCommitRecord(zk: ZkClient, cluster: string, epochVersion: number, record: CommitRecord, timeoutMs?: number): Promise<void> {
   const paths = clusterPaths(cluster);
-  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
   for (;;) {
     try {
-      await zk.checkAndSet(paths.epoch, epochVersion, paths.committed, record, deadline === undefined ? undefined : Math.max(1, deadline - Date.now()));
+      await zk.checkAndSet(paths.epoch, epochVersion, paths.committed, record, deadline === undefined ? undefined : Math.max(1, deadline - performance.now()));
       return;
     } catch (error) {
-      if (deadline === undefined || !isZkError(error, ZkErrorCode.CONNECTION_LOSS) || Date.now() >= deadline) throw error;
+      if (deadline === undefined || !isZkError(error, ZkErrorCode.CONNECTION_LOSS) || performance.now() >= deadline) throw error;
     }
   }
 }

@@ -20,12 +20,12 @@ import type { MessageSigner } from '../transport/signing.ts';
 const ATTEMPT_MS = 2000;
 
 export async function askMasterPosition(connection: ChannelModel, names: ClusterNames, signer: MessageSigner, timeoutMs: number, logger?: Logger): Promise<Position> {
-  const giveUpAt = Date.now() + timeoutMs;
+  const giveUpAt = performance.now() + timeoutMs;
   for (;;) {
-    const attemptMs = Math.max(100, Math.min(ATTEMPT_MS, giveUpAt - Date.now()));
+    const attemptMs = Math.max(100, Math.min(ATTEMPT_MS, giveUpAt - performance.now()));
     const position = await askOnce(connection, names, signer, attemptMs, logger);
     if (position) return position;
-    if (Date.now() >= giveUpAt) throw new TimeoutError(`no master answered its position within ${timeoutMs} ms`);
+    if (performance.now() >= giveUpAt) throw new TimeoutError(`no master answered its position within ${timeoutMs} ms`);
   }
 }
 

@@ -215,14 +215,14 @@ export class Failover {
    */
   private async waitForMaster(workerId: string): Promise<WorkerInfo | undefined> {
     const { zk, cluster, workforce } = this.options;
-    const deadline = Date.now() + PROMOTION_TIMEOUT_MS;
+    const deadline = performance.now() + PROMOTION_TIMEOUT_MS;
     let wake: () => void = () => undefined;
     let watchArmed = false;
     const changed = () => {
       watchArmed = false;
       wake();
     };
-    while (Date.now() < deadline) {
+    while (performance.now() < deadline) {
       if (!workforce.isRunning(workerId)) return undefined;
       const woken = new Promise<void>((resolve) => (wake = resolve));
       const watcher = watchArmed ? undefined : changed;
@@ -231,7 +231,7 @@ export class Failover {
       // A vanished registration is a candidate whose session expired (frozen, or cut off): next one.
       if (!me) return undefined;
       if (me.role === 'master' && me.ready) return me;
-      await Promise.race([woken, sleep(Math.min(WAIT_RECHECK_MS, Math.max(0, deadline - Date.now())))]);
+      await Promise.race([woken, sleep(Math.min(WAIT_RECHECK_MS, Math.max(0, deadline - performance.now())))]);
     }
     return undefined;
   }

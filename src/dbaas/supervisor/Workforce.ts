@@ -306,8 +306,8 @@ export class Workforce {
   }
 
   private async waitReady(handle: WorkerHandle): Promise<WorkerInfo> {
-    const deadline = Date.now() + (this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
-    while (Date.now() < deadline) {
+    const deadline = performance.now() + (this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
+    while (performance.now() < deadline) {
       if (!this.isRunning(handle.workerId)) {
         throw new RideShareError('START_FAILED', `worker ${handle.workerId} (pid ${handle.pid}) exited before it was ready`);
       }

@@ -133,7 +133,7 @@ export class MasterRole {
   async takeWrites(): Promise<void> {
     if (this.writeConsumer || this.halted) return;
     this.stopped = false;
-    const deadline = Date.now() + TAKE_WRITES_TIMEOUT_MS;
+    const deadline = performance.now() + TAKE_WRITES_TIMEOUT_MS;
     for (let attempt = 1; ; attempt += 1) {
       try {
         const channel = this.writeChannel ?? (await this.openWriteChannel());
@@ -144,7 +144,7 @@ export class MasterRole {
         return;
       } catch (error) {
         this.writeChannel = undefined;
-        if (Date.now() > deadline) throw error;
+        if (performance.now() > deadline) throw error;
         if (attempt === 1) this.options.logger.info({ err: error }, 'could not subscribe to writeQ; retrying');
         await sleep(50);
       }
