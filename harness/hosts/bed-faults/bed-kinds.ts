@@ -18,6 +18,23 @@ import { RABBITMQ_PORTS, ZOOKEEPER_PORTS, type NetworkFault } from '../network-f
 import { call } from '../../chaos/client.ts';
 import { BED_HOSTS, type BedFaultEnvironment, type BedHost, NON_DB_HOSTS } from './bed-fault-environment.ts';
 
+/** The kinds that harm whichever host runs the master at the time (masterHostFault). */
+const MASTER_HOST_KINDS = [
+  'master-host-crash',
+  'master-host-crash-wiped',
+  'master-host-freeze',
+  'master-host-partition',
+  'master-host-partition-outgoing',
+  'master-host-partition-incoming',
+  'master-host-zookeeper-cut',
+  'master-host-rabbitmq-cut',
+  'master-host-zookeeper-link',
+  'master-host-packet-loss',
+  'master-host-clock-ahead',
+  'master-host-clock-behind',
+] as const;
+type MasterHostKind = (typeof MASTER_HOST_KINDS)[number];
+
 export const BED_FAULT_KINDS = [
   'users-host-crash',
   'rides-host-crash',
@@ -35,42 +52,15 @@ export const BED_FAULT_KINDS = [
   'delay',
   'clock-ahead',
   'clock-behind',
-  'master-host-crash',
-  'master-host-crash-wiped',
-  'master-host-freeze',
-  'master-host-partition',
-  'master-host-partition-outgoing',
-  'master-host-partition-incoming',
-  'master-host-zookeeper-cut',
-  'master-host-rabbitmq-cut',
-  'master-host-zookeeper-link',
-  'master-host-packet-loss',
-  'master-host-clock-ahead',
-  'master-host-clock-behind',
+  ...MASTER_HOST_KINDS,
 ] as const;
 
 /** The kinds that step a host's clock: the environment must run every host on a faked clock (host-clock.ts). */
 export const CLOCK_KINDS: readonly BedFaultName[] = ['clock-ahead', 'clock-behind', 'master-host-clock-ahead', 'master-host-clock-behind'];
 
-const MASTER_HOST_KINDS = [
-  'master-host-crash',
-  'master-host-crash-wiped',
-  'master-host-freeze',
-  'master-host-partition',
-  'master-host-partition-outgoing',
-  'master-host-partition-incoming',
-  'master-host-zookeeper-cut',
-  'master-host-rabbitmq-cut',
-  'master-host-zookeeper-link',
-  'master-host-packet-loss',
-  'master-host-clock-ahead',
-  'master-host-clock-behind',
-] as const;
-type MasterHostKind = (typeof MASTER_HOST_KINDS)[number];
-
 export type BedFaultName = (typeof BED_FAULT_KINDS)[number];
 
-/** How far a clock kind steps a host's wall clock: past a reply's lifetime and any call's deadline. */
+/** How far a clock kind steps a host's wall clock: past any call's deadline. */
 const CLOCK_STEP_SECONDS = 30;
 
 /** How long a host's npm start may take to run a lost server again. */
