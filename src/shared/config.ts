@@ -127,7 +127,7 @@ const schema = z.object({
   RIDES_UPSTREAMS: optionalText,
   /**
    * How often the gateway checks every instance's /health, leaving out one that does not answer
-   * within it until it does; 0: off. Default 0 on one machine, 1000 across hosts (RIDESHARE_HOST set).
+   * within it until it does, and its /ready, trying one not ready after the others; 0: off. Default 0 on one machine, 1000 across hosts (RIDESHARE_HOST set).
    */
   UPSTREAM_CHECK_MS: z.coerce.number().int().min(0).max(60_000).optional(),
   /** The address every HTTP server binds: loopback by default; 0.0.0.0 inside containers. */

@@ -4,11 +4,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway } from '../../src/services/gateway/gateway.ts';
+import { startRidesService } from '../../src/services/rides/rides-service.ts';
+import { until } from '../../harness/replicas.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { startDatabaseService, type DatabaseServiceHandle } from '../../harness/database-service.ts';
 import { countOf, expectError, MAY_2020, PASSWORD, unique } from '../../harness/services/scenario-helpers.ts';
 import { httpClient } from '../../harness/http.ts';
-import { freePort, GATEWAY_UPSTREAM_TIMEOUT_MS, startStack, type Stack } from '../../harness/services/stack.ts';
+import { freePort, GATEWAY_UPSTREAM_TIMEOUT_MS, HTTP_TIMEOUT_MS, startStack, type Stack } from '../../harness/services/stack.ts';
 
 describe('gateway', () => {
   let database: DatabaseServiceHandle;
@@ -101,6 +103,58 @@ describe('gateway', () => {
       for (let i = 0; i < 9; i += 1) expect((await via.get('/api/v1/users?username=nobody')).status).toBe(204);
     } finally {
       await gateway.close();
+    }
+  });
+
+  it('with health checks (across hosts), holds new rides back from a rides instance whose users lookups have no gateway, until they have one', async () => {
+    const logger = createLogger('test-gateway', 'silent');
+    // A rides instance as a host coming back starts it: up and answering /health, its own gateway not yet listening.
+    const ownGatewayPort = await freePort();
+    const coming = await startRidesService({
+      port: 0,
+      db: { urls: [database.orchestratorUrl], timeoutMs: HTTP_TIMEOUT_MS, retryDelayMs: 50 },
+      gatewayUrl: `http://127.0.0.1:${ownGatewayPort}`,
+      publicHost: 'http://rides-coming.test',
+      now: MAY_2020,
+      httpTimeoutMs: HTTP_TIMEOUT_MS,
+      logger,
+    });
+    const notReady = await httpClient(coming.url).get('/ready');
+    expect(notReady.status).toBe(503);
+    expect((notReady.body as { reason: string }).reason).toMatch(/gateway/);
+    const gateway = await startGateway({
+      port: 0,
+      usersUpstreams: stack.usersUrls,
+      ridesUpstreams: [coming.url, stack.ridesUrls[0]!],
+      timeoutMs: GATEWAY_UPSTREAM_TIMEOUT_MS,
+      healthCheckMs: 100,
+      logger,
+    });
+    let ownGateway: Awaited<ReturnType<typeof startGateway>> | undefined;
+    try {
+      const via = httpClient(gateway.url);
+      const name = unique('rider');
+      expect((await via.put('/api/v1/users', { username: name, password: PASSWORD })).status).toBe(201);
+      const newRide = async (): Promise<number> => (await via.post('/api/v1/rides', { created_by: name, timestamp: '21-08-2021:00-00-00', source: 1, destination: 2 })).status;
+      // Once a check has found it not ready, every new ride goes to the ready instance.
+      await until(async () => (await Promise.all([1, 2, 3, 4].map(newRide))).every((status) => status === 201), 5000, 'new rides through the ready instance only');
+      expect(await Promise.all([1, 2, 3, 4, 5, 6].map(newRide))).toEqual([201, 201, 201, 201, 201, 201]);
+      // Its gateway comes up: it is ready, and takes its turn again.
+      ownGateway = await startGateway({ port: ownGatewayPort, usersUpstreams: stack.usersUrls, ridesUpstreams: stack.ridesUrls, timeoutMs: GATEWAY_UPSTREAM_TIMEOUT_MS, logger });
+      expect((await httpClient(coming.url).get('/ready')).status).toBe(200);
+      await httpClient(coming.url).delete('/api/v1/_count');
+      await until(
+        async () => {
+          expect(await newRide()).toBe(201);
+          return (await countOf(httpClient(coming.url))) > 0;
+        },
+        5000,
+        'a new ride through the instance once ready',
+      );
+    } finally {
+      await ownGateway?.close();
+      await gateway.close();
+      await coming.close();
     }
   });
 });

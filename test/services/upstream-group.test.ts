@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UpstreamGroup } from '../../src/services/gateway/upstream-group.ts';
+import { type InstanceHealth, UpstreamGroup } from '../../src/services/gateway/upstream-group.ts';
 import { waitFor } from '../../src/shared/processes.ts';
 
 const urls = ['http://127.0.0.1:1001', 'http://127.0.0.1:1002', 'http://127.0.0.1:1003'];
@@ -38,7 +38,8 @@ describe('choosing an instance', () => {
 describe('health checks (across hosts)', () => {
   it('leaves out an instance whose /health does not answer twice in a row, and takes it back once it does', async () => {
     const healthy = new Map(urls.map((url) => [url, true]));
-    const group = new UpstreamGroup({ name: 'users', upstreams: urls.slice(0, 2), healthCheck: { intervalMs: 20, probe: async (origin) => healthy.get(origin) ?? false } });
+    const probe = async (origin: string): Promise<InstanceHealth> => (healthy.get(origin) ? 'ready' : 'silent');
+    const group = new UpstreamGroup({ name: 'users', upstreams: urls.slice(0, 2), healthCheck: { intervalMs: 20, probe } });
     try {
       const only = (expected: string[]) => () => JSON.stringify(group.candidates()) === JSON.stringify(expected);
       healthy.set(urls[0] as string, false);
@@ -58,7 +59,7 @@ describe('health checks (across hosts)', () => {
   it('keeps an instance that misses a single check (a late answer on a loaded machine)', async () => {
     let firstProbes = 0;
     // urls[0] misses its first check only.
-    const probe = async (origin: string) => origin !== urls[0] || ++firstProbes !== 1;
+    const probe = async (origin: string): Promise<InstanceHealth> => (origin !== urls[0] || ++firstProbes !== 1 ? 'ready' : 'silent');
     const group = new UpstreamGroup({ name: 'users', upstreams: urls.slice(0, 2), healthCheck: { intervalMs: 20, probe } });
     try {
       let leftOut = false;
@@ -72,6 +73,37 @@ describe('health checks (across hosts)', () => {
       );
       expect(sampled).toBe(true);
       expect(leftOut).toBe(false);
+    } finally {
+      group.close();
+    }
+  });
+
+  it('tries an instance that answers but is not ready after the ready ones, and takes it back in turn once ready', async () => {
+    const health = new Map<string, InstanceHealth>(urls.map((url) => [url, 'ready']));
+    let probes = 0;
+    const probe = async (origin: string): Promise<InstanceHealth> => {
+      probes += 1;
+      return health.get(origin) ?? 'silent';
+    };
+    const group = new UpstreamGroup({ name: 'rides', upstreams: urls, healthCheck: { intervalMs: 20, probe } });
+    /** Until every instance was checked at least twice since now. */
+    const twoRounds = async (): Promise<void> => {
+      const from = probes;
+      expect(await waitFor(() => probes >= from + 2 * urls.length, 2000, 5)).toBe(true);
+    };
+    try {
+      health.set(urls[0] as string, 'unready');
+      await twoRounds();
+      const orders = [1, 2, 3, 4].map(() => group.candidates());
+      expect(orders.map((order) => order[0])).toEqual([urls[1], urls[2], urls[1], urls[2]]);
+      expect(orders.every((order) => order.length === 3 && order.at(-1) === urls[0])).toBe(true);
+      // None ready: every one is still tried, so the answer says what is missing.
+      for (const url of urls) health.set(url, 'unready');
+      await twoRounds();
+      expect(group.candidates()).toHaveLength(3);
+      for (const url of urls) health.set(url, 'ready');
+      await twoRounds();
+      expect(new Set([1, 2, 3].map(() => group.candidates()[0]))).toEqual(new Set(urls));
     } finally {
       group.close();
     }

@@ -250,7 +250,7 @@ function routesDuringFault(placement: string, kind: BedFaultName, during: readon
       summary,
       violation: `ha placement: ${late.length} requests through the spared gateways unanswered ${NOTICE_MS / 1000} s or more after the harm (e.g. ${late
         .slice(0, 3)
-        .map((answer) => `${answer.route} via ${answer.gateway} ${answer.status}`)
+        .map((answer) => `${answer.route} via ${answer.gateway} ${answer.status || 'no answer'} ${((answer.at - appliedAt) / 1000).toFixed(1)} s after the harm: ${answer.error ?? '?'}`)
         .join('; ')})`,
     };
   }

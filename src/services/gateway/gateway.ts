@@ -12,7 +12,7 @@ import { createHttpApp, listen, type HttpHandle } from '../../shared/http/app.ts
 import type { ObservabilitySettings } from '../../shared/http/observability.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { proxyWithFailover } from './failover-proxy.ts';
-import { answers, upstreamReadiness } from './upstream-readiness.ts';
+import { instanceHealth, upstreamReadiness } from './upstream-readiness.ts';
 import { UpstreamGroup } from './upstream-group.ts';
 
 /** How long a connection to an instance may take before the next instance is tried. */
@@ -40,8 +40,9 @@ export interface GatewayOptions {
   /** How long closing keeps answering while draining (config SHUTDOWN_DRAIN_MS). Default 0. */
   drainMs?: number;
   /**
-   * How often every instance's /health is checked; one that does not answer within it is left out
-   * until it does (config UPSTREAM_CHECK_MS; across hosts a host may fall silent). 0 or unset: off.
+   * How often every instance's /health and /ready are checked; one whose /health does not answer
+   * within it is left out until it does, one not ready is tried last until it is (config
+   * UPSTREAM_CHECK_MS; across hosts a host may fall silent, and come back before it can serve). 0 or unset: off.
    */
   healthCheckMs?: number;
   /** Access log and metrics (config ACCESS_LOG, METRICS); both on unless given. */
@@ -53,7 +54,7 @@ export interface GatewayOptions {
 export async function startGateway(options: GatewayOptions): Promise<HttpHandle> {
   const { logger } = options;
   const intervalMs = options.healthCheckMs ?? 0;
-  const healthCheck = intervalMs > 0 ? { healthCheck: { intervalMs, probe: (origin: string) => answers(origin, intervalMs) } } : {};
+  const healthCheck = intervalMs > 0 ? { healthCheck: { intervalMs, probe: (origin: string) => instanceHealth(origin, intervalMs) } } : {};
   const users = new UpstreamGroup({ name: 'users', upstreams: options.usersUpstreams, coolDownMs: options.coolDownMs, ...healthCheck });
   const rides = new UpstreamGroup({ name: 'rides', upstreams: options.ridesUpstreams, coolDownMs: options.coolDownMs, ...healthCheck });
   // Bodies are held as bytes, not streamed: a request refused by one instance can then be sent

@@ -7,15 +7,23 @@
  *
  * Across hosts an instance may also fall silent (its host crashed or is cut off): a connection to
  * it neither succeeds nor is refused, and a request on an open one never comes back. There the
- * group checks every instance's /health in the background (`healthCheck`): one that misses
- * SILENT_AFTER checks in a row is left out of the order altogether until it answers again, so no
- * request waits on it. One missed check is not enough: on a loaded machine a live instance's
- * answer can be late once, and leaving out a service's only instance fails all its requests.
+ * group checks every instance in the background (`healthCheck`): one that misses SILENT_AFTER
+ * checks in a row is left out of the order altogether until it answers again, so no request waits
+ * on it. One missed check is not enough: on a loaded machine a live instance's answer can be late
+ * once, and leaving out a service's only instance fails all its requests.
+ *
+ * An instance that answers but says it cannot serve yet (`unready`: a host coming back starts its
+ * instances before their own gateway and orchestrator answer) is tried last, like a refused one,
+ * until a check finds it ready: the others serve meanwhile, and when none is ready it still gets
+ * the request, whose answer then says what is missing.
  */
 import { RideShareError } from '../../shared/errors.ts';
 
 /** Health checks missed in a row before an instance counts as silent. */
 export const SILENT_AFTER = 2;
+
+/** What one check found: answering and able to serve, answering but not yet able to, or no answer. */
+export type InstanceHealth = 'ready' | 'unready' | 'silent';
 
 export interface UpstreamGroupOptions {
   name: string;
@@ -24,8 +32,8 @@ export interface UpstreamGroupOptions {
   /** How long a refused instance stays at the back of the order. Default 2000 ms. */
   coolDownMs?: number;
   now?: () => number;
-  /** Every `intervalMs`, each instance's health: false leaves it out until it answers again. Off unless given. */
-  healthCheck?: { intervalMs: number; probe: (origin: string) => Promise<boolean> };
+  /** Every `intervalMs`, each instance's health (InstanceHealth). Off unless given. */
+  healthCheck?: { intervalMs: number; probe: (origin: string) => Promise<InstanceHealth> };
 }
 
 export class UpstreamGroup {
@@ -37,6 +45,8 @@ export class UpstreamGroup {
   /** Instances that missed SILENT_AFTER health checks in a row: in no order until one answers. */
   readonly #silent = new Set<string>();
   readonly #missed = new Map<string, number>();
+  /** Instances whose last check answered "not ready": tried after every other. */
+  readonly #unready = new Set<string>();
   #checker: NodeJS.Timeout | undefined;
   #next = 0;
 
@@ -59,11 +69,14 @@ export class UpstreamGroup {
     }
   }
 
-  #checked(origin: string, answered: boolean): void {
-    const missed = answered ? 0 : (this.#missed.get(origin) ?? 0) + 1;
+  #checked(origin: string, health: InstanceHealth): void {
+    const missed = health === 'silent' ? (this.#missed.get(origin) ?? 0) + 1 : 0;
     this.#missed.set(origin, missed);
     if (missed === 0) this.#silent.delete(origin);
     else if (missed >= SILENT_AFTER) this.#silent.add(origin);
+    // A missed check says nothing about readiness: the last answer's word stands.
+    if (health === 'ready') this.#unready.delete(origin);
+    else if (health === 'unready') this.#unready.add(origin);
   }
 
   /** Stops the health checks. */
@@ -77,12 +90,12 @@ export class UpstreamGroup {
   }
 
   /**
-   * Every instance, in the order one request should try them: live ones in turn, then down ones;
-   * none whose health check failed (no instance at all when every one is silent).
+   * Every instance, in the order one request should try them: live ones in turn, then down or
+   * unready ones; none that fell silent (no instance at all when every one is silent).
    */
   candidates(): string[] {
     const now = this.#now();
-    const isDown = (origin: string): boolean => (this.#downUntil.get(origin) ?? 0) > now || this.#silent.has(origin);
+    const isDown = (origin: string): boolean => (this.#downUntil.get(origin) ?? 0) > now || this.#silent.has(origin) || this.#unready.has(origin);
     const count = this.#origins.length;
     // The cursor moves past the instance this request starts with, so live ones share the load
     // evenly even while another is down.

@@ -2,10 +2,10 @@
 import type { ObservabilitySettings } from '../../shared/http/observability.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { DbClient, type DbClientOptions } from '../dbclient/db-client.ts';
-import { databaseReadiness } from '../http/readiness.ts';
 import { createServiceApp, listen, type ServiceHandle } from '../http/service-app.ts';
 import { loadAreaNames, type AreaNames } from './area-names.ts';
 import { clockFrom } from './clock.ts';
+import { ridesReadiness } from './rides-readiness.ts';
 import { registerRidesRoutes } from './rides-routes.ts';
 import { RidesStore } from './rides-store.ts';
 import { UsersDirectory } from './users-directory.ts';
@@ -44,7 +44,7 @@ export async function startRidesService(options: RidesServiceOptions): Promise<S
   const closeClients = async (): Promise<void> => {
     await Promise.all([db.close(), users.close()]);
   };
-  const { app } = createServiceApp({ name: 'rides', observability: options.observability, logger, countedPrefix: '/api/v1/rides', readiness: () => databaseReadiness(db) });
+  const { app } = createServiceApp({ name: 'rides', observability: options.observability, logger, countedPrefix: '/api/v1/rides', readiness: () => ridesReadiness(db, users) });
   registerRidesRoutes(app, { store: new RidesStore(db), users, clock, areaNames });
   try {
     return await listen(app, { port: options.port, host: options.host, drainMs: options.drainMs }, closeClients);

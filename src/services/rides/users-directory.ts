@@ -5,6 +5,7 @@
  */
 import { Agent } from 'undici';
 import { RideShareError, TimeoutError, UnavailableError } from '../../shared/errors.ts';
+import { HEALTH_PATH } from '../../shared/http/health.ts';
 import { requestIdHeaders } from '../../shared/request-context.ts';
 
 export interface UsersDirectoryOptions {
@@ -53,6 +54,17 @@ export class UsersDirectory {
     if (status === 204) return false;
     if (status >= 500) throw new UnavailableError(`the users service is unavailable (${status})`);
     throw new RideShareError('INTERNAL', `the users service answered a lookup with ${status}`);
+  }
+
+  /** Whether the gateway the lookups go through answers at all (its /health): part of this instance's readiness. */
+  async reachable(): Promise<boolean> {
+    try {
+      const response = await this.#agent.request({ origin: this.#gatewayUrl.origin, path: HEALTH_PATH, method: 'GET', signal: AbortSignal.timeout(this.#timeoutMs) });
+      await response.body.dump();
+      return response.statusCode === 200;
+    } catch {
+      return false;
+    }
   }
 
   async close(): Promise<void> {

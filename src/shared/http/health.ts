@@ -22,7 +22,7 @@ export interface Readiness {
 export type ReadinessCheck = () => Promise<Readiness>;
 
 /** A check that takes longer than this is itself a reason not to be ready. */
-const READY_CHECK_TIMEOUT_MS = 2000;
+export const READY_CHECK_TIMEOUT_MS = 2000;
 
 export function installHealth(app: FastifyInstance, readiness: ReadinessCheck): void {
   // Resources, not bare routes: another method on them is a 405 naming GET, as on every other path.
