@@ -32,15 +32,16 @@ import { CLUSTER_AMQP_PORT, clusterNodeUrl, prepareRabbitClusterNode, rabbitNode
 import type { ServerHandle } from './servers.ts';
 import { ENSEMBLE_CLIENT_PORT, ensembleConnectString, prepareZooKeeperEnsembleServer } from './zookeeper-ensemble-server.ts';
 import { forgetBlankNode, isBlankNode } from './blank-node-rejoin.ts';
+import { BootHangSign } from './boot-hang-sign.ts';
 
 /** How long this host waits for its peers' servers: the other hosts may be started a while later. */
 export const FORM_TIMEOUT_MS = 300_000;
 const EPMD_PORT = 4369;
 const RABBIT_STOP_GRACE_MS = 15_000;
 /**
- * A node that has not finished booting this long after its start is killed and started again. A
- * healthy boot, a rejoin included, took 5–35 s on the test bed under load; one stuck for good never
- * finished.
+ * A node that has not finished booting this long after its start is killed and started again (at
+ * once when it logs the sign of a boot stuck for good, boot-hang-sign.ts). A healthy boot, a rejoin
+ * included, took 5–35 s on the test bed under load; one stuck for good never finished.
  */
 const RABBIT_BOOT_HANG_MS = 60_000;
 const ZOOKEEPER_STOP_GRACE_MS = 5000;
@@ -209,14 +210,20 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
     let bootBegan = Date.now();
     /** Its boot finished once since it was (re)started: it may still wait for a majority, which is no hang. */
     let booted = false;
+    const hangSign = new BootHangSign(rabbitLaunch.logFile);
+    await hangSign.mark();
     await Promise.all([
       until(`RabbitMQ node ${rabbitLaunch.node}`, deadline, failed(rabbitProcess), async () => {
-        if (!booted && Date.now() - bootBegan > RABBIT_BOOT_HANG_MS) {
+        const hung = !booted && (Date.now() - bootBegan > RABBIT_BOOT_HANG_MS || (await hangSign.seen()));
+        if (hung) {
           // Seen on the test bed after a host's crash: the node's boot stopped for good in Erlang's
           // global name registry while a peer's link dropped and came back, and the other nodes'
-          // queue operations waited with it. A node started again boots as any restarted one.
+          // queue operations waited with it (boot-hang-sign.ts). A node started again boots as any
+          // restarted one.
           logger.warn({ node: rabbitLaunch.node, ms: Date.now() - bootBegan }, 'this host\u2019s RabbitMQ node has not finished starting: starting it again');
           await rabbitProcess.restart();
+          // The sign comes some 20 s into a boot: whatever the killed boot wrote last is left behind.
+          await hangSign.mark();
           bootBegan = Date.now();
           return false;
         }
