@@ -368,6 +368,15 @@ export class ZkClient extends EventEmitter {
   }
 
   /**
+   * Writes `data` at `path` and returns the time the ensemble gave that transaction (the znode's
+   * mtime: the leader's clock, in ms since the epoch), within `timeoutMs`.
+   */
+  async stampedSet(path: string, data: unknown, timeoutMs = this.operationTimeoutMs): Promise<number> {
+    const stat = await this.call<zookeeper.Stat>((done) => this.client.setData(path, encodeData(data), -1, done), timeoutMs);
+    return Number(stat.mtime.readBigInt64BE(0));
+  }
+
+  /**
    * One ZooKeeper transaction (multi): `dataPath` gets `data` only if `checkPath` is still at
    * `version`; nothing happens otherwise. A node moved on or gone (BAD_VERSION, NO_NODE on
    * either path) is a FencedError: whoever held that version has lost what it stood for. Other

@@ -19,6 +19,7 @@ import { DesiredSlaves } from '../coordination/DesiredSlaves.ts';
 import { announceOrchestrator, listOrchestrators, withdrawOrchestrator } from '../coordination/orchestrator-registry.ts';
 import { listWorkers, type WorkerInfo } from '../coordination/worker-registry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
+import { ClusterClock } from '../coordination/ClusterClock.ts';
 import { clusterNames, clusterPaths } from '../protocol/names.ts';
 import { AssignedRuntime } from '../runtime/AssignedRuntime.ts';
 import { HostAgent } from '../runtime/HostAgent.ts';
@@ -73,6 +74,8 @@ export interface OrchestratorOptions extends ClusterSetup {
 
 export class Orchestrator {
   private readonly zk: ZkClient;
+  /** Where the deadlines of commands are read (coordination/ClusterClock.ts). */
+  private readonly clock: ClusterClock;
   private readonly rpc: RpcClient;
   private readonly app: FastifyInstance;
   private readonly readCounter: ReadCounter;
@@ -96,7 +99,8 @@ export class Orchestrator {
     // A lost session is renewed, and the leadership unit rejoins as supervisor or standby.
     this.zk = new ZkClient({ connect: options.zkConnect, sessionTimeoutMs: options.sessionTimeoutMs, renew: true, credentials: options.zkAuth, logger: options.logger });
     const registry = createRegistry('orchestrator');
-    const signer = new MessageSigner(options.clusterKey, { role: 'orchestrator', id: orchestratorId });
+    this.clock = new ClusterClock(clusterPaths(options.cluster).clock, options.logger);
+    const signer = new MessageSigner(options.clusterKey, { role: 'orchestrator', id: orchestratorId }, this.clock);
     this.rpc = new RpcClient({
       amqpUrl: options.amqpUrl,
       names,
@@ -230,6 +234,8 @@ export class Orchestrator {
     await this.zk.connect();
     // Before it reads anything of the cluster there: a root someone else made could name anyone as supervisor.
     await ensureOwnClusterRoot(this.zk, this.options.cluster, this.options.zkAuth);
+    // Before any command is sent: their deadlines are read on the cluster's clock.
+    await this.clock.start(this.zk);
     await this.rpc.start();
     this.readCounter.start();
     // Before supervision: the supervisor's first workers are started by the hosts' agents.
@@ -326,6 +332,7 @@ export class Orchestrator {
     await this.assigned?.release();
     await this.agent?.close({ leaveWorkers });
     await this.rpc.close();
+    this.clock.stop();
     this.zk.close();
     this.state = 'stopped';
   }

@@ -25,9 +25,13 @@ import { connectAmqp } from '../transport/amqp.ts';
 import { Inbox } from '../transport/Inbox.ts';
 import { logRefusals, RefusedMessages, type Refusals } from '../transport/RefusedMessages.ts';
 import type { MessageSigner, SenderRole } from '../transport/signing.ts';
+import type { Clock } from '../coordination/ClusterClock.ts';
 import { assertTopology } from '../transport/topology.ts';
 
-/** The clock difference between an orchestrator and a master that write deadlines tolerate. */
+/**
+ * The difference between an orchestrator's and a master's reading of the cluster's clock that
+ * write deadlines tolerate: each reads it to within half a ZooKeeper round trip (ClusterClock.ts).
+ */
 const CLOCK_MARGIN_MS = 250;
 /** How often a write waiting to be failed looks at the clock again (it may have been stepped). */
 const MAX_RECHECK_MS = 1000;
@@ -144,7 +148,7 @@ export class RpcClient {
    */
   writeDeadline(budgetMs = Number.POSITIVE_INFINITY): number {
     const waited = Math.min(this.options.timeoutMs, budgetMs);
-    return Date.now() + waited - Math.min(CLOCK_MARGIN_MS, Math.floor(waited / 4));
+    return this.options.signer.clock.now() + waited - Math.min(CLOCK_MARGIN_MS, Math.floor(waited / 4));
   }
 
   /**
@@ -207,10 +211,10 @@ export class RpcClient {
       return;
     }
     const batched = calls.length > 1;
-    const expiresAt = Date.now() + deadline;
+    const expiresAt = this.options.signer.expiresIn(deadline);
     const timer = setTimeout(() => {
       this.settle(sent);
-      for (const call of calls) rejectOnceInapplicable(call, new TimeoutError(`no worker answered on ${queue} within ${deadline} ms`));
+      for (const call of calls) rejectOnceInapplicable(call, new TimeoutError(`no worker answered on ${queue} within ${deadline} ms`), this.options.signer.clock);
     }, deadline);
     const sent: InFlight = { calls, batched, ids: [], timer, answerers: queue === this.options.names.writeQ ? ['master'] : ['slave', 'master'] };
     let content: Buffer;
@@ -242,7 +246,7 @@ export class RpcClient {
   private sendCopy(channel: Channel, queue: string, content: Buffer, sent: InFlight, expiresAt: number): void {
     this.messagesSent += 1;
     const correlationId = String(this.messagesSent);
-    const left = Math.max(1, expiresAt - Date.now());
+    const left = Math.max(1, expiresAt - this.options.signer.clock.now());
     const signed = this.options.signer.seal({ to: queue, replyTo: this.replyQueue, correlationId, expiresAt }, content);
     sent.ids.push(correlationId);
     this.pending.set(correlationId, sent);
@@ -320,7 +324,7 @@ export class RpcClient {
   private failAll(error: Error): void {
     for (const sent of new Set(this.pending.values())) {
       this.settle(sent);
-      for (const call of sent.calls) rejectOnceInapplicable(call, error);
+      for (const call of sent.calls) rejectOnceInapplicable(call, error, this.options.signer.clock);
     }
   }
 }
@@ -328,14 +332,15 @@ export class RpcClient {
 /**
  * A 503 for a write promises that it can no longer be applied (docs/guarantees.md): its message
  * may still sit in writeQ after a lost connection, and the master applies it until its deadline
- * by the master's clock. So a write is failed only once this clock is past its deadline by the
- * margin a master's clock may lag; checked again when the timer fires, since a clock stepped
- * back meanwhile moves that moment later. A read is failed at once: it changes nothing.
+ * by its reading of the cluster's clock. So a write is failed only once this process's reading is
+ * past its deadline by the margin the two readings may differ; checked again when the timer
+ * fires, since the cluster's clock may have been stepped back meanwhile (its ZooKeeper leader's).
+ * A read is failed at once: it changes nothing.
  */
-function rejectOnceInapplicable(call: Call, error: Error): void {
-  const wait = call.command.kind === 'write' ? call.command.deadline + CLOCK_MARGIN_MS - Date.now() : 0;
+function rejectOnceInapplicable(call: Call, error: Error, clock: Clock): void {
+  const wait = call.command.kind === 'write' ? call.command.deadline + CLOCK_MARGIN_MS - clock.now() : 0;
   if (wait <= 0) call.reject(error);
-  else setTimeout(() => rejectOnceInapplicable(call, error), Math.min(wait, MAX_RECHECK_MS));
+  else setTimeout(() => rejectOnceInapplicable(call, error, clock), Math.min(wait, MAX_RECHECK_MS));
 }
 
 function outcomeOf(error: unknown): RpcOutcome {

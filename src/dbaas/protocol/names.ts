@@ -80,6 +80,8 @@ export interface ClusterPaths {
   /** One ephemeral child per host, written by that host's agent: the workers running there. */
   agents: string;
   agentNode(host: string): string;
+  /** Persistent, written by every process now and then for the time the ensemble gives the write (coordination/ClusterClock.ts). */
+  clock: string;
 }
 
 export function clusterPaths(cluster: string): ClusterPaths {
@@ -98,6 +100,7 @@ export function clusterPaths(cluster: string): ClusterPaths {
     orchestrators: `${root}/orchestrators`,
     orchestratorNode: (orchestratorId) => `${root}/orchestrators/${orchestratorId}`,
     history: `${root}/history`,
+    clock: `${root}/clock`,
     workerDirs: `${root}/worker-dirs`,
     assignments: `${root}/assignments`,
     assignmentNode: (workerId) => `${root}/assignments/${workerId}`,

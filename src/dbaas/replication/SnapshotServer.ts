@@ -363,7 +363,7 @@ class OutgoingTransfer {
     if (this.abort.signal.aborted) throw this.abort.signal.reason as Error;
     const { channel, signer } = this.options;
     const signed = signer.seal(
-      { to: this.requester, replyTo: this.ackQueue, correlationId: this.request.transferId, expiresAt: Date.now() + SIGNAL_LIFETIME_MS, meta: encodeServerSignal(signal) },
+      { to: this.requester, replyTo: this.ackQueue, correlationId: this.request.transferId, expiresAt: signer.expiresIn(SIGNAL_LIFETIME_MS), meta: encodeServerSignal(signal) },
       body,
     );
     const written = channel.sendToQueue(this.requester, body, signed);

@@ -60,7 +60,7 @@ async function askOnce(connection: ChannelModel, names: ClusterNames, signer: Me
     );
     const command: DbCommand = { v: PROTOCOL_VERSION, kind: 'position' };
     const content = encode(command);
-    const signed = signer.seal({ to: names.writeQ, replyTo: queue, correlationId, expiresAt: Date.now() + timeoutMs }, content);
+    const signed = signer.seal({ to: names.writeQ, replyTo: queue, correlationId, expiresAt: signer.expiresIn(timeoutMs) }, content);
     channel.sendToQueue(names.writeQ, content, { ...signed, expiration: String(timeoutMs) });
     return await answer;
   } finally {

@@ -152,7 +152,7 @@ class IncomingTransfer {
       // The request expires with the attempt: a server must not start on a requester that gave up.
       const request = encodeRequest(this.transferId, minSeq);
       const lifetime = Math.max(1, Math.floor(this.remainingMs));
-      const signed = this.options.signer.seal({ to: names.snapshotQ, replyTo: this.queue, correlationId: this.transferId, expiresAt: Date.now() + lifetime }, request);
+      const signed = this.options.signer.seal({ to: names.snapshotQ, replyTo: this.queue, correlationId: this.transferId, expiresAt: this.options.signer.expiresIn(lifetime) }, request);
       channel.sendToQueue(names.snapshotQ, request, { ...signed, expiration: String(lifetime) });
       const fetched = await outcome;
       succeeded = true;
@@ -279,7 +279,7 @@ class IncomingTransfer {
   private signal(to: string, message: RequesterMessage): void {
     try {
       const body = encodeRequesterSignal(this.transferId, message);
-      this.channel?.sendToQueue(to, body, this.options.signer.seal({ to, replyTo: this.queue, correlationId: this.transferId, expiresAt: Date.now() + SIGNAL_LIFETIME_MS }, body));
+      this.channel?.sendToQueue(to, body, this.options.signer.seal({ to, replyTo: this.queue, correlationId: this.transferId, expiresAt: this.options.signer.expiresIn(SIGNAL_LIFETIME_MS) }, body));
     } catch {
       // A closed channel: the attempt is over anyway.
     }

@@ -14,6 +14,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ConsumeMessage, Options } from 'amqplib';
 import { RideShareError } from '../../shared/errors.ts';
+import { type Clock, WALL_CLOCK } from '../coordination/ClusterClock.ts';
 
 export const SIGNATURE_HEADER = 'x-rideshare-signature';
 const ROLE_HEADER = 'x-rideshare-role';
@@ -44,7 +45,7 @@ export interface Envelope {
   to: string;
   replyTo?: string;
   correlationId?: string;
-  /** Ms since the epoch after which the message is refused; 0: it never expires (the sync stream). */
+  /** Ms since the epoch, on the cluster's clock (ClusterClock.ts), after which the message is refused; 0: it never expires (the sync stream). */
   expiresAt: number;
   meta?: string;
 }
@@ -69,14 +70,21 @@ export class MessageSigner {
     key: string | Buffer,
     /** Who this signer signs as. */
     readonly sender: Sender = { role: 'orchestrator', id: `pid-${process.pid}` },
+    /** Where expiries are read, the ones it stamps and the ones it checks: the cluster's clock in a process of the cluster. */
+    readonly clock: Clock = WALL_CLOCK,
   ) {
     if (key.length < 16) throw new RideShareError('CONFIG_INVALID', 'the cluster key must be at least 16 characters');
     this.key = Buffer.isBuffer(key) ? key : Buffer.from(key, 'utf8');
   }
 
-  /** The same key, signing as someone else (a slave promoted to master, a replica joining). */
+  /** The same key and clock, signing as someone else (a slave promoted to master, a replica joining). */
   as(role: SenderRole, id = this.sender.id): MessageSigner {
-    return new MessageSigner(this.key, { role, id });
+    return new MessageSigner(this.key, { role, id }, this.clock);
+  }
+
+  /** The expiry of a message that may wait `lifetimeMs` from now, on the signer's clock. */
+  expiresIn(lifetimeMs: number): number {
+    return this.clock.now() + lifetimeMs;
   }
 
   /** The properties to publish `body` with: the envelope's own and the signature. */
@@ -99,7 +107,7 @@ export class MessageSigner {
    * Opens a message as delivered: the signature must cover the address it was delivered from,
    * its reply-to and correlation id as they are, its sender and expiry, and its body.
    */
-  open(message: Pick<ConsumeMessage, 'content' | 'properties' | 'fields'>, now = Date.now()): Opened | Unopened {
+  open(message: Pick<ConsumeMessage, 'content' | 'properties' | 'fields'>, now = this.clock.now()): Opened | Unopened {
     const headers = (message.properties.headers ?? {}) as Record<string, unknown>;
     const presented = headers[SIGNATURE_HEADER];
     const role = headers[ROLE_HEADER];

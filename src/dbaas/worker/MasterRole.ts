@@ -352,7 +352,8 @@ export class MasterRole {
     const earlier = store.answered(command.requestId);
     // A retry: its first answer, given once that is confirmed (the group waits for it).
     if (earlier) return { answer: ok(earlier) };
-    if (Date.now() > command.deadline) {
+    // The deadline is on the cluster's clock, as the orchestrator that set it reads it (ClusterClock.ts).
+    if (this.options.signer.clock.now() > command.deadline) {
       return { answer: failure(new TimeoutError(`write ${command.requestId} reached the master after its deadline; not applied`)) };
     }
     try {

@@ -13,8 +13,9 @@ import { acquireMasterLease, type MasterLease } from '../coordination/master-lea
 import { readPromotion } from '../coordination/promotion.ts';
 import { WorkerRegistration } from '../coordination/worker-registry.ts';
 import { ZkClient } from '../coordination/ZkClient.ts';
+import { ClusterClock } from '../coordination/ClusterClock.ts';
 import { PROTOCOL_VERSION } from '../protocol/messages.ts';
-import { clusterNames, type ClusterNames } from '../protocol/names.ts';
+import { clusterNames, clusterPaths, type ClusterNames } from '../protocol/names.ts';
 import { connectAmqp } from '../transport/amqp.ts';
 import { assertSyncLog, assertTopology } from '../transport/topology.ts';
 import { RefusedMessages } from '../transport/RefusedMessages.ts';
@@ -59,6 +60,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly signer: MessageSigner;
   private refused: RefusedMessages | undefined;
   private zk!: ZkClient;
+  /** Where the deadlines of commands are read (coordination/ClusterClock.ts). */
+  private readonly clock: ClusterClock;
   private connection!: ChannelModel;
   private store!: Store;
   private registration!: WorkerRegistration;
@@ -83,8 +86,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
   ) {
     super();
     this.names = clusterNames(settings.cluster);
+    this.clock = new ClusterClock(clusterPaths(settings.cluster).clock, logger);
     // A joining replica until it serves: each role signs as itself (src/dbaas/transport/signing.ts).
-    this.signer = new MessageSigner(settings.clusterKey, { role: 'replica', id: settings.workerId });
+    this.signer = new MessageSigner(settings.clusterKey, { role: 'replica', id: settings.workerId }, this.clock);
   }
 
   async start(): Promise<void> {
@@ -113,6 +117,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.master?.stopTakingWrites();
     await this.slave?.stopServing();
     await this.connection?.close().catch(() => undefined);
+    this.clock.stop();
     this.zk?.close();
     this.store?.close();
     this.state = 'stopped';
@@ -176,7 +181,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.zkDisconnected = false;
       this.resumeWrites();
     });
-    const [, connection] = await Promise.all([this.zk.connect(), connectAmqp(this.settings.amqpUrl)]);
+    const [, connection] = await Promise.all([this.zk.connect().then(() => this.clock.start(this.zk)), connectAmqp(this.settings.amqpUrl)]);
     this.connection = connection;
     this.connection.on('close', () => this.fatal('RabbitMQ connection closed'));
     this.connection.on('error', (error: unknown) => this.logger.error({ err: error }, 'RabbitMQ connection error'));
