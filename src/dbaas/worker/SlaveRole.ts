@@ -57,8 +57,10 @@ export class SlaveRole {
   constructor(private readonly options: SlaveRoleOptions) {
     this.refused = options.refused ?? logRefusals(options.logger);
     this.reads = commandInbox({ from: 'readQ', signer: options.signer, refused: this.refused, channel: () => options.readChannel });
-    options.follower.on('applied', (seq) => this.release(seq));
+    options.follower.on('applied', this.onApplied);
   }
+
+  private readonly onApplied = (seq: number): void => this.release(seq);
 
   async startServing(): Promise<void> {
     const { readChannel, snapshotChannel, names, store } = this.options;
@@ -84,6 +86,8 @@ export class SlaveRole {
     await this.snapshotServer?.stop();
     this.readConsumer = this.snapshotServer = undefined;
     if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    // The follower goes on (a promotion drains it, a reconnected slave serves again with a new role).
+    this.options.follower.off('applied', this.onApplied);
   }
 
   private onRead(message: ConsumeMessage): void {
