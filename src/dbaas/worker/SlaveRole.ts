@@ -53,14 +53,14 @@ export class SlaveRole {
   private readonly refused: Refusals;
   /** readQ's door (src/dbaas/transport/Inbox.ts): what comes out is signed and decoded. */
   private readonly reads: Inbox<Commands>;
+  /** Releases the reads waiting for a seq; removed once serving ends. */
+  private readonly onApplied = (seq: number): void => this.release(seq);
 
   constructor(private readonly options: SlaveRoleOptions) {
     this.refused = options.refused ?? logRefusals(options.logger);
     this.reads = commandInbox({ from: 'readQ', signer: options.signer, refused: this.refused, channel: () => options.readChannel });
     options.follower.on('applied', this.onApplied);
   }
-
-  private readonly onApplied = (seq: number): void => this.release(seq);
 
   async startServing(): Promise<void> {
     const { readChannel, snapshotChannel, names, store } = this.options;
