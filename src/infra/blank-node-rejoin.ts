@@ -9,17 +9,44 @@
  * against the peer: the CLI reaches any node of the cluster with the cluster's cookie). The host's
  * start then adds the new node to every quorum queue and stream, as for any node that joins late.
  * A peer that never knew the node (the deployment's first start) or cannot be reached is no
- * failure: the node starts as it would have.
+ * failure: the node starts as it would have. A peer that still sees the former self running (a
+ * host back within seconds of its crash, before the peers' ticks or TCP timeout counted its node
+ * down) refuses ("Mnesia is running"): it is asked again until it counts the node down, so that
+ * the blank node never joins a cluster that still counts it.
  */
 import { execFile } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from '../shared/logger.ts';
 import type { NodeCli } from './rabbit-membership.ts';
 
 const execFileP = promisify(execFile);
-/** Per peer; the peers are asked at once, so a blank node's start waits at most this long for it. */
+/** Per call; the peers are asked at once. */
 const FORGET_TIMEOUT_MS = 30_000;
+/**
+ * How long a peer that still counts the former self running is asked again: a lost node is
+ * counted down within net_ticktime (10 s) or the links' TCP user timeout (8 s) of its loss.
+ */
+const STILL_RUNNING_WAIT_MS = 30_000;
+const STILL_RUNNING_LOOK_MS = 1000;
+/** Mnesia's refusal to forget a node it still sees running (`{active, "Mnesia is running", Node}`). */
+const STILL_RUNNING = /Mnesia is running/;
+
+/** `forget_cluster_node` on `peer`, asked again while the peer still sees `self` running; rejects when it refuses otherwise or cannot be reached. */
+async function forgetOn(cli: NodeCli, peer: string, self: string, deadline: number): Promise<string> {
+  const [tool, ...args] = cli('rabbitmqctl', peer) as [string, ...string[]];
+  for (;;) {
+    try {
+      await execFileP(tool, [...args, 'forget_cluster_node', self], { timeout: FORGET_TIMEOUT_MS });
+      return peer;
+    } catch (error) {
+      const said = `${String((error as { stdout?: unknown }).stdout ?? '')} ${String((error as { stderr?: unknown }).stderr ?? '')}`;
+      if (!STILL_RUNNING.test(said) || Date.now() + STILL_RUNNING_LOOK_MS > deadline) throw error;
+    }
+    await sleep(STILL_RUNNING_LOOK_MS);
+  }
+}
 
 /** True when the node's own database folder holds nothing: it has never run here, or its disk was lost. */
 export async function isBlankNode(nodeDatabaseDir: string): Promise<boolean> {
@@ -30,11 +57,8 @@ export async function isBlankNode(nodeDatabaseDir: string): Promise<boolean> {
 /** Asks each running peer to forget `self`; resolves once one did, or every one refused or could not be reached. */
 export async function forgetBlankNode(options: { cli: NodeCli; self: string; peers: readonly string[]; logger: Logger }): Promise<boolean> {
   const { cli, self, peers, logger } = options;
-  const attempts = peers.map(async (peer) => {
-    const [tool, ...args] = cli('rabbitmqctl', peer) as [string, ...string[]];
-    await execFileP(tool, [...args, 'forget_cluster_node', self], { timeout: FORGET_TIMEOUT_MS });
-    return peer;
-  });
+  const deadline = Date.now() + STILL_RUNNING_WAIT_MS;
+  const attempts = peers.map((peer) => forgetOn(cli, peer, self, deadline));
   try {
     const peer = await Promise.any(attempts);
     logger.warn({ node: self, peer }, 'this host\u2019s RabbitMQ node starts blank: the cluster forgot its former self first, so it joins as a new member');

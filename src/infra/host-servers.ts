@@ -25,6 +25,7 @@ import { portAccepts } from '../shared/processes.ts';
 import type { RepeatingCheck } from '../shared/repeating-check.ts';
 import { KeptServer } from './kept-server.ts';
 import { keepQueueLeaders } from './queue-leaders.ts';
+import { joinStreamCoordinator } from './stream-coordinator.ts';
 import { joinStreams } from './stream-replicas.ts';
 import { type Membership, type NodeCli, StrayNode, viewOf, watchForStray } from './rabbit-membership.ts';
 import { PRIVATE_VHOST } from './rabbitmq.ts';
@@ -174,9 +175,11 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
   const zookeeperLaunch = await prepareZooKeeperEnsembleServer({ dir: zookeeperDir, host: self.address, hosts: hosts.map((host) => host.address) });
   // Before the node, so that it registers with this one instead of starting a daemon of its own.
   const epmd = await ownEpmd(options.dataDir, logger);
+  /** The cluster knew this node before its disk was lost: its former self was forgotten, and the stream coordinator must take it anew. */
+  let rejoinedBlank = false;
   if (await isBlankNode(path.join(rabbitDir, 'mnesia', rabbitLaunch.node))) {
     const peers = hosts.filter((host) => host.name !== self.name).map((host) => rabbitNodeName(host.name));
-    await forgetBlankNode({ cli: rabbitLaunch.cli, self: rabbitLaunch.node, peers, logger });
+    rejoinedBlank = await forgetBlankNode({ cli: rabbitLaunch.cli, self: rabbitLaunch.node, peers, logger });
   }
   const rabbitProcess = new KeptServer({
     name: `RabbitMQ node ${rabbitLaunch.node}`,
@@ -244,7 +247,7 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
         logger.info({ server: zookeeperLaunch.id, ms: Date.now() - began }, 'this host\u2019s ZooKeeper server serves in the ensemble'),
       ),
     ]);
-    await everyNodeOrTimeout(rabbitLaunch, hosts.length, logger);
+    await everyNodeOrTimeout(rabbitLaunch, hosts.length, rejoinedBlank, logger);
     // Up: from now on a server that dies is started again, and rejoins with its data.
     rabbitProcess.keep();
     zookeeperProcess.keep();
@@ -267,10 +270,11 @@ const EVERY_NODE_WAIT_MS = 60_000;
  * a node that joins later), and a queue with two members is lost with either. So a host waits,
  * for a bounded time, until every node runs before its processes declare anything, and then adds
  * its node to every quorum queue that exists without it (a node that rejoined with a wiped disk,
- * or queues declared while it was away), and to every stream (stream-replicas.ts). No step is fatal: past the wait, or if the grow
+ * or queues declared while it was away), to the stream coordinator when it rejoined blank
+ * (stream-coordinator.ts), and to every stream (stream-replicas.ts). No step is fatal: past the wait, or if the grow
  * fails, the host starts beside the majority as before and says so.
  */
-async function everyNodeOrTimeout(launch: { node: string; cli: NodeCli }, nodes: number, logger: Logger): Promise<void> {
+async function everyNodeOrTimeout(launch: { node: string; cli: NodeCli }, nodes: number, rejoinedBlank: boolean, logger: Logger): Promise<void> {
   const deadline = Date.now() + EVERY_NODE_WAIT_MS;
   for (;;) {
     const running = (await viewOf(launch.cli, launch.node))?.running ?? [];
@@ -286,5 +290,7 @@ async function everyNodeOrTimeout(launch: { node: string; cli: NodeCli }, nodes:
     () => logger.info({ node: launch.node }, 'this host\u2019s RabbitMQ node is a member of every quorum queue'),
     (error: unknown) => logger.warn({ err: error }, 'could not add this host\u2019s RabbitMQ node to the existing quorum queues'),
   );
+  // Before the streams: adding a replica goes through the coordinator.
+  if (rejoinedBlank) await joinStreamCoordinator(launch.cli, launch.node, logger);
   await joinStreams(launch.cli, launch.node, PRIVATE_VHOST, logger);
 }
