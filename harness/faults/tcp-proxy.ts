@@ -17,8 +17,6 @@ export interface LinkInfo {
   id: number;
   /** The client's source port: what the client process's socket shows as its local port. */
   clientPort: number;
-  /** The proxy's own port toward the server: what the server sees as this link's peer (0 until connected). */
-  serverPort: number;
   openedAt: number;
   bytes: Record<Direction, number>;
   modes: Record<Direction, LinkMode['mode']>;
@@ -107,7 +105,7 @@ class Pipe {
 }
 
 interface Link {
-  info: Omit<LinkInfo, 'bytes' | 'modes' | 'serverPort'>;
+  info: Omit<LinkInfo, 'bytes' | 'modes'>;
   client: net.Socket;
   server: net.Socket;
   pipes: Record<Direction, Pipe>;
@@ -154,7 +152,6 @@ export class TcpProxy {
   list(): LinkInfo[] {
     return [...this.links.values()].map((link) => ({
       ...link.info,
-      serverPort: link.server.localPort ?? 0,
       bytes: { 'to-server': link.pipes['to-server'].bytes, 'to-client': link.pipes['to-client'].bytes },
       modes: { 'to-server': link.pipes['to-server'].modeName, 'to-client': link.pipes['to-client'].modeName },
     }));
