@@ -87,7 +87,12 @@ function handleOf(server: KeptServer, address: string, hooks: StopHooks = {}): S
       (stopping ??= (async () => {
         await hooks.before?.();
         await server.stop();
-        await hooks.companion?.stop();
+        if (hooks.companion) {
+          await hooks.companion.stop();
+          // The host ran its own epmd, so one listening now was started by an Erlang tool of this
+          // host while its own was not listening (a daemon): it goes too, once nothing uses it.
+          await stopIdleEpmd();
+        }
       })()),
     kill: () => {
       void hooks.before?.();
@@ -135,7 +140,12 @@ const EPMD_LISTEN_MS = 10_000;
  * Undefined when one already ran (another owner's: left alone).
  */
 async function ownEpmd(dataDir: string, logger: Logger): Promise<KeptServer | undefined> {
-  if (await portAccepts(EPMD_PORT)) return undefined;
+  if (await portAccepts(EPMD_PORT)) {
+    // One with nobody registered is a daemon some Erlang tool started and left (it starts one when
+    // none listens): taken over, or it would outlive this host's stop. One in use is another owner's.
+    if (!(await stopIdleEpmd())) return undefined;
+    logger.warn('an epmd with no node registered was running on this host: stopped, and this host runs its own');
+  }
   const dir = path.join(dataDir, 'servers');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const epmd = new KeptServer({ name: 'epmd', argv: ['epmd', '-port', String(EPMD_PORT)], cwd: dir, logFile: path.join(dir, 'epmd.log'), graceMs: 2000, logger });
@@ -149,6 +159,26 @@ async function ownEpmd(dataDir: string, logger: Logger): Promise<KeptServer | un
     await sleep(50);
   }
   return epmd;
+}
+
+/**
+ * Stops the epmd listening on this host if no Erlang node is registered with it (`epmd -kill`
+ * refuses otherwise); true once none listens.
+ */
+async function stopIdleEpmd(): Promise<boolean> {
+  try {
+    const { stdout } = await execFileP('epmd', ['-names'], { timeout: 5000 });
+    if (/^name /m.test(stdout)) return false;
+    await execFileP('epmd', ['-kill'], { timeout: 5000 });
+  } catch {
+    return false;
+  }
+  const gone = Date.now() + EPMD_LISTEN_MS;
+  while (await portAccepts(EPMD_PORT)) {
+    if (Date.now() > gone) return false;
+    await sleep(50);
+  }
+  return true;
 }
 
 /** This host's RabbitMQ node's folder (configuration, cookie, database, logs) in DATA_DIR. */
