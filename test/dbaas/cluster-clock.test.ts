@@ -4,12 +4,11 @@
  * sets 30 s ahead or behind it still reads the ensemble's time, so a command's deadline means
  * the same to an orchestrator and a worker whose hosts' clocks disagree.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LineChild, spawnLineChild } from '../../harness/clock/line-child.ts';
 import { uniqueClusterName } from '../../harness/database-service.ts';
 import { HostClock } from '../../harness/hosts/host-clock.ts';
 import { testServers } from '../../harness/inject.ts';
@@ -43,7 +42,7 @@ describe('the cluster clock', () => {
   describe('in a process whose wall clock is off', () => {
     let folder: string;
     let hostClock: HostClock;
-    let child: ChildProcess;
+    let child: LineChild;
     let ask: () => Promise<[number, number]>;
 
     beforeAll(async () => {
@@ -56,22 +55,13 @@ describe('the cluster clock', () => {
         { ZK_CONNECT: testServers().zkConnect, ZK_USER: TEST_ZK_AUTH.user, ZK_PASSWORD: TEST_ZK_AUTH.password, CLUSTER: cluster },
         { ...process.env, ...hostClock.environment },
       );
-      child = spawn(process.execPath, ['--import', 'tsx', PROBE], { env, stdio: ['pipe', 'pipe', 'inherit'] });
-      const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
-      const next = async (): Promise<string> => {
-        const line = await lines.next();
-        if (line.done) throw new Error('the probe ended');
-        return line.value as string;
-      };
-      expect(await next()).toBe('ready');
-      ask = async () => {
-        child.stdin?.write('now\n');
-        return JSON.parse(await next()) as [number, number];
-      };
+      child = spawnLineChild(['--import', 'tsx', PROBE], env);
+      expect(await child.next()).toBe('ready');
+      ask = () => child.ask<[number, number]>();
     }, 300_000);
 
     afterAll(() => {
-      child?.kill('SIGKILL');
+      child?.kill();
       if (folder) rmSync(folder, { recursive: true, force: true });
     });
 

@@ -3,12 +3,11 @@
  * with the clock's settings, passed on through npm start's allow-listed child environment, reads
  * a wall clock that jumps when the clock is stepped, while its monotonic clock goes on.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LineChild, spawnLineChild } from '../../harness/clock/line-child.ts';
 import { HostClock } from '../../harness/hosts/host-clock.ts';
 import { childEnvironment } from '../../src/shared/child-environment.ts';
 
@@ -20,7 +19,7 @@ const TOLERANCE_MS = 1000;
 describe('a host clock faked with libfaketime', () => {
   let folder: string;
   let clock: HostClock;
-  let child: ChildProcess;
+  let child: LineChild;
   let ask: () => Promise<[number, number]>;
 
   beforeAll(async () => {
@@ -28,18 +27,12 @@ describe('a host clock faked with libfaketime', () => {
     clock = await HostClock.make(path.join(folder, 'faketime'));
     // As npm start passes them on: its own environment through the children's allow-list.
     const env = childEnvironment([], {}, { ...process.env, ...clock.environment });
-    child = spawn(process.execPath, ['-e', ANSWERER], { env, stdio: ['pipe', 'pipe', 'inherit'] });
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
-    ask = async () => {
-      child.stdin?.write('now\n');
-      const line = await lines.next();
-      if (line.done) throw new Error('the faked process ended');
-      return JSON.parse(line.value as string) as [number, number];
-    };
+    child = spawnLineChild(['-e', ANSWERER], env);
+    ask = () => child.ask<[number, number]>();
   }, 300_000);
 
   afterAll(() => {
-    child?.kill('SIGKILL');
+    child?.kill();
     if (folder) rmSync(folder, { recursive: true, force: true });
   });
 

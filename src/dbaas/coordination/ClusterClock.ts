@@ -27,7 +27,7 @@ export interface Clock {
 export const WALL_CLOCK: Clock = { now: () => Date.now() };
 
 /** How often a process samples the ensemble's clock: one small write per process this often. */
-export const CLOCK_SAMPLE_MS = 2000;
+const CLOCK_SAMPLE_MS = 2000;
 /** Samples kept; the best of them counts. A step of the leader's clock takes this many to win over. */
 const SAMPLES_KEPT = 3;
 /** A sample whose round trip took longer says too little (a loaded machine, a retry): left out. */

@@ -5,7 +5,7 @@
  */
 import { Agent } from 'undici';
 import { RideShareError, TimeoutError, UnavailableError } from '../../shared/errors.ts';
-import { HEALTH_PATH } from '../../shared/http/health.ts';
+import { HEALTH_PATH, READY_CHECK_TIMEOUT_MS } from '../../shared/http/health.ts';
 import { requestIdHeaders } from '../../shared/request-context.ts';
 
 export interface UsersDirectoryOptions {
@@ -56,10 +56,10 @@ export class UsersDirectory {
     throw new RideShareError('INTERNAL', `the users service answered a lookup with ${status}`);
   }
 
-  /** Whether the gateway the lookups go through answers at all (its /health): part of this instance's readiness. */
+  /** Whether the gateway the lookups go through answers at all (its /health): part of this instance's readiness, so bounded like it. */
   async reachable(): Promise<boolean> {
     try {
-      const response = await this.#agent.request({ origin: this.#gatewayUrl.origin, path: HEALTH_PATH, method: 'GET', signal: AbortSignal.timeout(this.#timeoutMs) });
+      const response = await this.#agent.request({ origin: this.#gatewayUrl.origin, path: HEALTH_PATH, method: 'GET', signal: AbortSignal.timeout(Math.min(this.#timeoutMs, READY_CHECK_TIMEOUT_MS)) });
       await response.body.dump();
       return response.statusCode === 200;
     } catch {
