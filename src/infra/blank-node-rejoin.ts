@@ -20,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Logger } from '../shared/logger.ts';
 import type { NodeCli } from './rabbit-membership.ts';
+import { monotonicNow } from '../shared/monotonic.ts';
 
 const execFileP = promisify(execFile);
 /** Per call; the peers are asked at once. */
@@ -42,7 +43,7 @@ async function forgetOn(cli: NodeCli, peer: string, self: string, deadline: numb
       return peer;
     } catch (error) {
       const said = `${String((error as { stdout?: unknown }).stdout ?? '')} ${String((error as { stderr?: unknown }).stderr ?? '')}`;
-      if (!STILL_RUNNING.test(said) || Date.now() + STILL_RUNNING_LOOK_MS > deadline) throw error;
+      if (!STILL_RUNNING.test(said) || monotonicNow() + STILL_RUNNING_LOOK_MS > deadline) throw error;
     }
     await sleep(STILL_RUNNING_LOOK_MS);
   }
@@ -57,7 +58,7 @@ export async function isBlankNode(nodeDatabaseDir: string): Promise<boolean> {
 /** Asks each running peer to forget `self`; resolves once one did, or every one refused or could not be reached. */
 export async function forgetBlankNode(options: { cli: NodeCli; self: string; peers: readonly string[]; logger: Logger }): Promise<boolean> {
   const { cli, self, peers, logger } = options;
-  const deadline = Date.now() + STILL_RUNNING_WAIT_MS;
+  const deadline = monotonicNow() + STILL_RUNNING_WAIT_MS;
   const attempts = peers.map((peer) => forgetOn(cli, peer, self, deadline));
   try {
     const peer = await Promise.any(attempts);

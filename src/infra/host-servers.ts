@@ -34,6 +34,7 @@ import type { ServerHandle } from './servers.ts';
 import { ENSEMBLE_CLIENT_PORT, ensembleConnectString, prepareZooKeeperEnsembleServer } from './zookeeper-ensemble-server.ts';
 import { forgetBlankNode, isBlankNode } from './blank-node-rejoin.ts';
 import { BootHangSign } from './boot-hang-sign.ts';
+import { monotonicNow } from '../shared/monotonic.ts';
 
 /** How long this host waits for its peers' servers: the other hosts may be started a while later. */
 export const FORM_TIMEOUT_MS = 300_000;
@@ -124,7 +125,7 @@ async function until(what: string, deadline: number, failed: () => string | unde
     const reason = failed();
     if (reason) throw new RideShareError('START_FAILED', `${what} ${reason}`);
     if (await ready()) return;
-    if (Date.now() > deadline) throw new RideShareError('START_FAILED', `${what} was not ready within ${FORM_TIMEOUT_MS / 1000} s: are the other hosts started and reachable?`);
+    if (monotonicNow() > deadline) throw new RideShareError('START_FAILED', `${what} was not ready within ${FORM_TIMEOUT_MS / 1000} s: are the other hosts started and reachable?`);
     await sleep(500);
   }
 }
@@ -149,10 +150,10 @@ async function ownEpmd(dataDir: string, logger: Logger): Promise<KeptServer | un
   const dir = path.join(dataDir, 'servers');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const epmd = new KeptServer({ name: 'epmd', argv: ['epmd', '-port', String(EPMD_PORT)], cwd: dir, logFile: path.join(dir, 'epmd.log'), graceMs: 2000, logger });
-  const listenBy = Date.now() + EPMD_LISTEN_MS;
+  const listenBy = monotonicNow() + EPMD_LISTEN_MS;
   while (!(await portAccepts(EPMD_PORT))) {
     const exited = epmd.exited();
-    if (exited !== undefined || Date.now() > listenBy) {
+    if (exited !== undefined || monotonicNow() > listenBy) {
       await epmd.stop();
       throw new RideShareError('START_FAILED', `epmd did not listen on ${EPMD_PORT}: ${exited ?? `not within ${EPMD_LISTEN_MS} ms`}`);
     }
@@ -173,9 +174,9 @@ async function stopIdleEpmd(): Promise<boolean> {
   } catch {
     return false;
   }
-  const gone = Date.now() + EPMD_LISTEN_MS;
+  const gone = monotonicNow() + EPMD_LISTEN_MS;
   while (await portAccepts(EPMD_PORT)) {
-    if (Date.now() > gone) return false;
+    if (monotonicNow() > gone) return false;
     await sleep(50);
   }
   return true;
@@ -188,7 +189,7 @@ export function rabbitNodeDirOf(dataDir: string): string {
 
 export async function startHostServers(options: HostServersOptions): Promise<HostServers> {
   const { self, hosts, logger } = options;
-  const deadline = Date.now() + (options.formTimeoutMs ?? FORM_TIMEOUT_MS);
+  const deadline = monotonicNow() + (options.formTimeoutMs ?? FORM_TIMEOUT_MS);
   // A node or server left by a start that was killed would hold the ports: say so instead of failing obscurely.
   for (const [port, what] of [
     [CLUSTER_AMQP_PORT, 'RabbitMQ'],
@@ -236,28 +237,28 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
     ...(epmd ? { companion: epmd } : {}),
   });
   const zookeeper = handleOf(zookeeperProcess, ensembleConnectString(selfFirst.map((host) => host.address)));
-  const began = Date.now();
+  const began = monotonicNow();
   const failed = (server: KeptServer) => () => (options.stopping?.() ? 'was abandoned: a stop was requested' : server.exited());
   try {
     const [cli, ...cliArgs] = rabbitLaunch.cli('rabbitmqctl') as [string, ...string[]];
-    let bootBegan = Date.now();
+    let bootBegan = monotonicNow();
     /** Its boot finished once since it was (re)started: it may still wait for a majority, which is no hang. */
     let booted = false;
     const hangSign = new BootHangSign(rabbitLaunch.logFile);
     await hangSign.mark();
     await Promise.all([
       until(`RabbitMQ node ${rabbitLaunch.node}`, deadline, failed(rabbitProcess), async () => {
-        const hung = !booted && (Date.now() - bootBegan > RABBIT_BOOT_HANG_MS || (await hangSign.seen()));
+        const hung = !booted && (monotonicNow() - bootBegan > RABBIT_BOOT_HANG_MS || (await hangSign.seen()));
         if (hung) {
           // Seen on the test bed after a host's crash: the node's boot stopped for good in Erlang's
           // global name registry while a peer's link dropped and came back, and the other nodes'
           // queue operations waited with it (boot-hang-sign.ts). A node started again boots as any
           // restarted one.
-          logger.warn({ node: rabbitLaunch.node, ms: Date.now() - bootBegan }, 'this host\u2019s RabbitMQ node has not finished starting: starting it again');
+          logger.warn({ node: rabbitLaunch.node, ms: monotonicNow() - bootBegan }, 'this host\u2019s RabbitMQ node has not finished starting: starting it again');
           await rabbitProcess.restart();
           // The sign comes some 20 s into a boot: whatever the killed boot wrote last is left behind.
           await hangSign.mark();
-          bootBegan = Date.now();
+          bootBegan = monotonicNow();
           return false;
         }
         try {
@@ -272,9 +273,9 @@ export async function startHostServers(options: HostServersOptions): Promise<Hos
         } catch {
           return false;
         }
-      }).then(() => logger.info({ node: rabbitLaunch.node, ms: Date.now() - began }, 'this host\u2019s RabbitMQ node runs in the cluster')),
+      }).then(() => logger.info({ node: rabbitLaunch.node, ms: monotonicNow() - began }, 'this host\u2019s RabbitMQ node runs in the cluster')),
       until(`ZooKeeper server ${zookeeperLaunch.id}`, deadline, failed(zookeeperProcess), async () => ['leader', 'follower'].includes((await zooKeeperMode()) ?? '')).then(() =>
-        logger.info({ server: zookeeperLaunch.id, ms: Date.now() - began }, 'this host\u2019s ZooKeeper server serves in the ensemble'),
+        logger.info({ server: zookeeperLaunch.id, ms: monotonicNow() - began }, 'this host\u2019s ZooKeeper server serves in the ensemble'),
       ),
     ]);
     await everyNodeOrTimeout(rabbitLaunch, hosts.length, rejoinedBlank, logger);
@@ -305,11 +306,11 @@ const EVERY_NODE_WAIT_MS = 60_000;
  * fails, the host starts beside the majority as before and says so.
  */
 async function everyNodeOrTimeout(launch: { node: string; cli: NodeCli }, nodes: number, rejoinedBlank: boolean, logger: Logger): Promise<void> {
-  const deadline = Date.now() + EVERY_NODE_WAIT_MS;
+  const deadline = monotonicNow() + EVERY_NODE_WAIT_MS;
   for (;;) {
     const running = (await viewOf(launch.cli, launch.node))?.running ?? [];
     if (running.length >= nodes) break;
-    if (Date.now() > deadline) {
+    if (monotonicNow() > deadline) {
       logger.warn({ running, nodes }, 'not every RabbitMQ node runs: starting beside the majority; quorum queues declared now have fewer members');
       break;
     }

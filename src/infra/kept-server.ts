@@ -14,6 +14,7 @@ import { RideShareError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { killGroupAtExit, signalGroup, spawnGroupLeader, terminate } from '../shared/processes.ts';
 import { withTimeout } from '../shared/timeout.ts';
+import { monotonicNow } from '../shared/monotonic.ts';
 
 const CLEAN_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 export const RESPAWN_MIN_MS = 1000;
@@ -36,7 +37,7 @@ export interface KeptServerOptions {
 export class KeptServer {
   #child: ChildProcess;
   #pid: number;
-  #startedAt = Date.now();
+  #startedAt = monotonicNow();
   #kept = false;
   #stopping = false;
   #respawnMs = RESPAWN_MIN_MS;
@@ -121,7 +122,7 @@ export class KeptServer {
     child.unref();
     if (child.pid === undefined) throw new RideShareError('START_FAILED', `could not run ${command}`);
     child.once('exit', (code, signal) => this.#exited(child, code, signal));
-    this.#startedAt = Date.now();
+    this.#startedAt = monotonicNow();
     return [child, child.pid];
   }
 
@@ -129,7 +130,7 @@ export class KeptServer {
     if (child !== this.#child || this.#stopping || this.#replacing || !this.#kept) return;
     // Its helpers go with it, so the next one finds its ports free.
     signalGroup(this.#pid, 'SIGKILL');
-    if (Date.now() - this.#startedAt >= RESPAWN_RESET_MS) this.#respawnMs = RESPAWN_MIN_MS;
+    if (monotonicNow() - this.#startedAt >= RESPAWN_RESET_MS) this.#respawnMs = RESPAWN_MIN_MS;
     this.options.logger.warn({ server: this.options.name, pid: this.#pid, code, signal, restartInMs: this.#respawnMs }, 'a server of this host exited: starting it again');
     this.#scheduleRespawn();
   }

@@ -15,6 +15,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Logger } from '../shared/logger.ts';
 import { type RepeatingCheck, repeatEvery } from '../shared/repeating-check.ts';
+import { monotonicNow } from '../shared/monotonic.ts';
 
 const execFileP = promisify(execFile);
 const STATUS_TIMEOUT_MS = 15_000;
@@ -101,8 +102,8 @@ export class StrayNode {
       this.apartSince = undefined;
       return;
     }
-    this.apartSince ??= Date.now();
-    if (Date.now() - this.apartSince < STRAY_AFTER_MS || signal?.aborted) return;
+    this.apartSince ??= monotonicNow();
+    if (monotonicNow() - this.apartSince < STRAY_AFTER_MS || signal?.aborted) return;
     this.apartSince = undefined;
     const [peer, view] = majorityWithout;
     if (!view.members.includes(self)) {

@@ -23,6 +23,7 @@ import { rabbitMqKind } from './rabbitmq.ts';
 import type { Endpoint, ServerKind } from './server-kind.ts';
 import { zooKeeperKind } from './zookeeper.ts';
 import { RideShareError, UnavailableError } from '../shared/errors.ts';
+import { monotonicNow } from '../shared/monotonic.ts';
 
 export interface ServerHandle {
   /**
@@ -126,21 +127,21 @@ function talk(ep: Endpoint, hello: Buffer | undefined, timeoutMs: number, enough
 /** Retries until the deadline because a configured server may still be starting next to us. */
 async function waitForConfigured(kind: ServerKind, address: string, timeoutMs: number): Promise<void> {
   const endpoints = kind.parseAddress(address);
-  const deadline = Date.now() + timeoutMs;
+  const deadline = monotonicNow() + timeoutMs;
   let lastProblem = 'no attempt';
   for (;;) {
     for (const ep of endpoints) {
-      const left = Math.max(100, Math.min(2000, deadline - Date.now()));
+      const left = Math.max(100, Math.min(2000, deadline - monotonicNow()));
       const result = await probe(kind, ep, left);
       if (result.answered) return;
       lastProblem = `${ep.host}:${ep.port}: ${result.problem ?? 'no answer'}`;
     }
-    if (Date.now() >= deadline) {
+    if (monotonicNow() >= deadline) {
       throw new UnavailableError(
         `${kind.name} at the configured address ${redactUrl(address)} did not answer within ${timeoutMs} ms ` + `(last error: ${lastProblem}); check the address or start the server`,
       );
     }
-    await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
+    await sleep(Math.min(250, Math.max(0, deadline - monotonicNow())));
   }
 }
 
@@ -241,7 +242,7 @@ async function startPrivate(kind: ServerKind, dir: string, log: Logger): Promise
   const spare = killGroupAtExit(pid);
   const record: PidRecord = { pid, pidStart: procStart(pid) ?? '', ownerPid: process.pid, ownerStart: procStart(process.pid) ?? '', ports };
   await writeFile(path.join(dir, 'pid.json'), JSON.stringify(record));
-  const began = Date.now();
+  const began = monotonicNow();
   try {
     await waitReady(kind, child, port, logFiles);
   } catch (err) {
@@ -251,7 +252,7 @@ async function startPrivate(kind: ServerKind, dir: string, log: Logger): Promise
     throw err;
   }
   const address = launch.address;
-  log.info({ address: redactUrl(address), serverPid: pid, ms: Date.now() - began, dir }, 'started a private server');
+  log.info({ address: redactUrl(address), serverPid: pid, ms: monotonicNow() - began, dir }, 'started a private server');
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
@@ -269,14 +270,14 @@ async function startPrivate(kind: ServerKind, dir: string, log: Logger): Promise
 }
 
 async function waitReady(kind: ServerKind, child: ChildProcess, port: number, logFiles: string[]): Promise<void> {
-  const deadline = Date.now() + kind.startTimeoutMs;
+  const deadline = monotonicNow() + kind.startTimeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       const how = child.signalCode ?? `code ${child.exitCode}`;
       throw new RideShareError('START_FAILED', `private ${kind.name} exited (${how}) before it was ready on port ${port}\n${await logTail(logFiles)}`);
     }
     if ((await probe(kind, { host: '127.0.0.1', port }, 1000)).ready) return;
-    if (Date.now() >= deadline) {
+    if (monotonicNow() >= deadline) {
       throw new RideShareError('START_FAILED', `private ${kind.name} was not ready on port ${port} within ${kind.startTimeoutMs} ms\n${await logTail(logFiles)}`);
     }
     await sleep(100);

@@ -20,6 +20,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../shared/logger.ts';
 import { type NodeCli, rabbitmqctl } from './rabbit-membership.ts';
+import { monotonicNow } from '../shared/monotonic.ts';
 
 const CLI_TIMEOUT_MS = 20_000;
 /** How long the host's start waits for this node to be a member; past it, it starts and says so. */
@@ -73,7 +74,7 @@ export function stepOf(answer: string): CoordinatorStep {
  * for at most JOIN_TIMEOUT_MS; never fatal: the host starts as before and logs a warning.
  */
 export async function joinStreamCoordinator(cli: NodeCli, node: string, logger: Logger): Promise<void> {
-  const deadline = Date.now() + JOIN_TIMEOUT_MS;
+  const deadline = monotonicNow() + JOIN_TIMEOUT_MS;
   const steps: string[] = [];
   let last = '';
   for (;;) {
@@ -89,7 +90,7 @@ export async function joinStreamCoordinator(cli: NodeCli, node: string, logger: 
     }
     if (step !== steps.at(-1)) steps.push(step);
     if (step === 'removed_former_self') logger.warn({ node }, 'the stream coordinator still counted this host\u2019s RabbitMQ node by its former self: removed, so that it joins as a new member');
-    if (Date.now() + JOIN_LOOK_MS > deadline) {
+    if (monotonicNow() + JOIN_LOOK_MS > deadline) {
       logger.warn({ node, steps, last }, 'this host\u2019s RabbitMQ node is not yet a member of the stream coordinator: starting as it is');
       return;
     }

@@ -9,6 +9,7 @@
  * same request, not an operator asking again.
  */
 import type { Logger } from './logger.ts';
+import { monotonicNow } from './monotonic.ts';
 
 /** Signals closer than this to the first one are repeats of the same request. */
 export const REPEAT_WINDOW_MS = 1000;
@@ -48,7 +49,7 @@ export function handleStopSignals(handlers: StopHandlers, logger: Logger, option
   let firstAt: number | undefined;
   let forced = false;
   const request = (reason: string): void => {
-    const now = Date.now();
+    const now = monotonicNow();
     if (firstAt === undefined) {
       firstAt = now;
       logger.info(reason.startsWith('SIG') ? { signal: reason } : { reason }, 'stopping');

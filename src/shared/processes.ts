@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { sleep } from './timeout.ts';
 import { RideShareError } from './errors.ts';
+import { monotonicNow } from './monotonic.ts';
 
 /**
  * A process as it was when first seen: a pid alone may since have been handed to someone else,
@@ -152,10 +153,10 @@ export function killGroupAtExit(pgid: number): () => void {
 
 /** Polls until `done()` holds or `timeoutMs` passes; says whether it held. */
 export async function waitFor(done: () => boolean, timeoutMs: number, intervalMs = 50): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = monotonicNow() + timeoutMs;
   while (!done()) {
-    if (Date.now() >= deadline) return false;
-    await sleep(Math.min(intervalMs, Math.max(1, deadline - Date.now())));
+    if (monotonicNow() >= deadline) return false;
+    await sleep(Math.min(intervalMs, Math.max(1, deadline - monotonicNow())));
   }
   return true;
 }
@@ -207,12 +208,12 @@ export interface WaitForPortOptions {
 
 /** Resolves once the port accepts connections; rejects on the deadline or when `abandon` says so. */
 export async function waitForPort(port: number, options: WaitForPortOptions): Promise<void> {
-  const deadline = Date.now() + options.timeoutMs;
+  const deadline = monotonicNow() + options.timeoutMs;
   for (;;) {
     const reason = options.abandon?.();
     if (reason) throw new RideShareError('START_FAILED', reason);
     if (await portAccepts(port, options.host)) return;
-    if (Date.now() >= deadline) throw new RideShareError('START_FAILED', `nothing listened on port ${port} within ${options.timeoutMs} ms`);
+    if (monotonicNow() >= deadline) throw new RideShareError('START_FAILED', `nothing listened on port ${port} within ${options.timeoutMs} ms`);
     await sleep(options.intervalMs ?? 100);
   }
 }

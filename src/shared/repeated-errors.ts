@@ -4,6 +4,7 @@
  * often it recurred meanwhile: the log keeps saying what is wrong without drowning in it.
  */
 import type { Logger } from './logger.ts';
+import { monotonicNow } from './monotonic.ts';
 
 export class RepeatedErrorLog {
   private last: { text: string; loggedAt: number; since: number } | undefined;
@@ -16,7 +17,7 @@ export class RepeatedErrorLog {
 
   report(error: unknown): void {
     const text = error instanceof Error ? error.message : String(error);
-    const now = Date.now();
+    const now = monotonicNow();
     const last = this.last;
     if (last?.text === text && now - last.loggedAt < this.intervalMs) {
       last.since += 1;

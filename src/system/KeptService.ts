@@ -7,6 +7,7 @@
 import type { Logger } from '../shared/logger.ts';
 import { ServiceProcess, type ServiceProcessOptions } from './ServiceProcess.ts';
 import { RideShareError } from '../shared/errors.ts';
+import { monotonicNow } from '../shared/monotonic.ts';
 
 export interface RestartPolicy {
   /** The first delay after a crash. */
@@ -86,13 +87,13 @@ export class KeptService {
   private launch(): Promise<void> {
     const run = new ServiceProcess(this.options);
     this.current = run;
-    this.startedAt = Date.now();
+    this.startedAt = monotonicNow();
     return run.start((_name, code, signal) => this.onExit(run, code, signal));
   }
 
   private onExit(run: ServiceProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.current !== run || this.state !== 'running') return;
-    const uptimeMs = Date.now() - this.startedAt;
+    const uptimeMs = monotonicNow() - this.startedAt;
     const delayMs = nextRestartDelay(this.policy, this.lastDelayMs, uptimeMs);
     this.lastDelayMs = delayMs;
     this.logger.error({ code, signal, uptimeMs, restartInMs: delayMs }, `${this.name} exited; restarting it`);

@@ -13,6 +13,7 @@ import { boundedAgent } from '../shared/http/bounded-agent.ts';
 import { RESTART_REFUSED } from '../dbaas/supervisor/restart-refused.ts';
 import { READY_PATH } from '../shared/http/health.ts';
 import type { Logger } from '../shared/logger.ts';
+import { monotonicNow } from '../shared/monotonic.ts';
 
 export const DATABASE_HOST_WAIT_MS = 300_000;
 const PROBE_TIMEOUT_MS = 2000;
@@ -34,11 +35,11 @@ async function isReady(orchestratorUrl: string): Promise<boolean> {
 
 /** Resolves true once the orchestrator answers ready, false when the wait ran out (or `stopping` says so). */
 export async function waitForDatabaseHost(orchestratorUrl: string, logger: Logger, stopping: () => boolean, waitMs = DATABASE_HOST_WAIT_MS): Promise<boolean> {
-  const began = Date.now();
+  const began = monotonicNow();
   logger.info({ orchestrator: orchestratorUrl }, 'waiting for the database host\u2019s orchestrator to be ready before starting this host\u2019s');
-  while (Date.now() - began < waitMs && !stopping()) {
+  while (monotonicNow() - began < waitMs && !stopping()) {
     if (await isReady(orchestratorUrl)) {
-      logger.info({ orchestrator: orchestratorUrl, ms: Date.now() - began }, 'the database host\u2019s orchestrator is ready');
+      logger.info({ orchestrator: orchestratorUrl, ms: monotonicNow() - began }, 'the database host\u2019s orchestrator is ready');
       return true;
     }
     await sleep(PROBE_INTERVAL_MS);

@@ -23,6 +23,7 @@ import { snapshotTempFile, sweepStaleSnapshotFiles } from '../replication/snapsh
 import { fetchSnapshot, type FetchedSnapshot } from '../replication/snapshot-transfer.ts';
 import { connectAmqp } from '../transport/amqp.ts';
 import { BACKUP_HEADERS } from './backup-format.ts';
+import { monotonicNow } from '../../shared/monotonic.ts';
 
 export interface BackupEndpointOptions {
   amqpUrl: string;
@@ -82,7 +83,7 @@ export class BackupEndpoint {
    */
   private async take(reply: FastifyReply): Promise<TakenBackup> {
     const { names, timeoutMs, logger } = this.options;
-    const started = Date.now();
+    const started = monotonicNow();
     const tempDir = this.options.tempDir;
     fs.mkdirSync(tempDir, { recursive: true, mode: PRIVATE_DIR_MODE });
     sweepStaleSnapshotFiles(tempDir);
@@ -100,10 +101,10 @@ export class BackupEndpoint {
     const file = snapshotTempFile(tempDir, 'backup');
     try {
       const { seq: minSeq } = await askMasterPosition(connection, names, this.options.signer, timeoutMs);
-      const remaining = Math.max(1, timeoutMs - (Date.now() - started));
+      const remaining = Math.max(1, timeoutMs - (monotonicNow() - started));
       const fetched = await fetchSnapshot({ connection, names, signer: this.options.signer, minSeq, file, timeoutMs: remaining, signal: abandon.signal, logger });
       const handle = await fs.promises.open(file, 'r');
-      logger.info({ seq: fetched.appliedSeq, epoch: fetched.epoch, minSeq, bytes: fetched.size, ms: Date.now() - started }, 'backup taken; sending it');
+      logger.info({ seq: fetched.appliedSeq, epoch: fetched.epoch, minSeq, bytes: fetched.size, ms: monotonicNow() - started }, 'backup taken; sending it');
       return { ...fetched, handle, takenAt: new Date().toISOString() };
     } finally {
       reply.raw.off('close', onGone);

@@ -15,6 +15,7 @@ import { RideShareError } from '../../shared/errors.ts';
 import { PRIVATE_FILE_MODE, writeFileAtomically } from '../../shared/private-files.ts';
 import { manifestFromHeaders, manifestPathOf, type BackupManifest } from './backup-format.ts';
 import { inspectBackup, type InspectedBackup } from './backup-file.ts';
+import { monotonicNow } from '../../shared/monotonic.ts';
 
 export const BACKUP_PATH = '/api/v1/db/backup';
 
@@ -51,7 +52,7 @@ export class BackupFailedError extends RideShareError {
 }
 
 export async function downloadBackup(options: DownloadOptions): Promise<Downloaded> {
-  const started = Date.now();
+  const started = monotonicNow();
   const target = path.resolve(options.file);
   if (!fs.existsSync(path.dirname(target))) throw new RideShareError('BAD_REQUEST', `the folder ${path.dirname(target)} does not exist`);
   if (fs.existsSync(target) && !options.force) throw new RideShareError('CONFLICT', `${target} exists; choose another name, or add --force to replace it`);
@@ -69,7 +70,7 @@ export async function downloadBackup(options: DownloadOptions): Promise<Download
       fs.renameSync(partial, target);
       const manifestFile = manifestPathOf(target);
       writeFileAtomically(manifestFile, `${JSON.stringify(answer.manifest, null, 2)}\n`);
-      return { file: target, manifestFile, manifest: answer.manifest, inspected, from: url, ms: Date.now() - started };
+      return { file: target, manifestFile, manifest: answer.manifest, inspected, from: url, ms: monotonicNow() - started };
     } catch (error) {
       failures.push(`${url}: ${(error as Error).message}`);
       if (error instanceof RideShareError && !error.retriable) break;

@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../..
 import type { ClusterEvent } from '../coordination/ClusterHistory.ts';
 import type { WorkerInfo } from '../coordination/worker-registry.ts';
 import type { RpcOutcome } from './RpcClient.ts';
+import { monotonicNow } from '../../shared/monotonic.ts';
 
 const SCRAPE_SHARE_MS = 250;
 
@@ -15,7 +16,7 @@ const SCRAPE_SHARE_MS = 250;
 function sharedFor<T>(ms: number, fetch: () => Promise<T>): () => Promise<T> {
   let last: { at: number; value: Promise<T> } | undefined;
   return () => {
-    const now = Date.now();
+    const now = monotonicNow();
     if (!last || now - last.at > ms) last = { at: now, value: fetch() };
     return last.value;
   };

@@ -29,6 +29,7 @@ import {
   type TransferTuning,
 } from './snapshot-protocol.ts';
 import { RideShareError, TimeoutError, UnavailableError } from '../../shared/errors.ts';
+import { monotonicNow } from '../../shared/monotonic.ts';
 
 export const SNAPSHOT_PRIORITY = { slave: 10, master: 0 } as const;
 
@@ -281,12 +282,12 @@ class OutgoingTransfer {
         return 'behind';
       }
       await this.acknowledged(LISTENING);
-      const started = Date.now();
+      const started = monotonicNow();
       const position = await copySnapshot(store().file, file, this.abort.signal);
       await this.confirmed(position.appliedSeq);
       clearInterval(heartbeat);
       const { size, chunks } = await this.stream(file, position);
-      log?.info({ ...position, size, chunks, ms: Date.now() - started }, 'snapshot sent');
+      log?.info({ ...position, size, chunks, ms: monotonicNow() - started }, 'snapshot sent');
       return 'sent';
     } catch (error) {
       // biome-ignore lint/nursery/noBaseToString: a caught value is unknown; String() is the deliberate text for a non-Error throw

@@ -28,6 +28,7 @@ import {
   type RequesterMessage,
   type ServerSignal,
 } from './snapshot-protocol.ts';
+import { monotonicNow } from '../../shared/monotonic.ts';
 
 export { appliedSeqWaiter, serveSnapshots, SNAPSHOT_PRIORITY, SnapshotServer, type WaitForSeq } from './SnapshotServer.ts';
 
@@ -68,10 +69,10 @@ export interface FetchedSnapshot extends ReplicationPosition {
  * a channel (and so a reply address) of its own: replies to an abandoned attempt go nowhere.
  */
 export async function fetchSnapshot(options: FetchSnapshotOptions): Promise<FetchedSnapshot> {
-  const deadline = Date.now() + options.timeoutMs;
+  const deadline = monotonicNow() + options.timeoutMs;
   let lastError: unknown;
   for (let attempt = 1; ; attempt += 1) {
-    const remaining = deadline - Date.now();
+    const remaining = deadline - monotonicNow();
     if (options.signal?.aborted) {
       removeDatabaseFiles(options.file);
       throw new UnavailableError(`snapshot fetch abandoned after ${attempt - 1} attempts: ${String(options.signal.reason)}`);
@@ -86,7 +87,7 @@ export async function fetchSnapshot(options: FetchSnapshotOptions): Promise<Fetc
     } catch (error) {
       lastError = error;
       options.logger?.warn({ err: error, attempt }, 'snapshot attempt failed; asking again');
-      if (error instanceof SnapshotAttemptError && error.reason === 'behind') await sleep(Math.min(RETRY_AFTER_BEHIND_MS, Math.max(0, deadline - Date.now())));
+      if (error instanceof SnapshotAttemptError && error.reason === 'behind') await sleep(Math.min(RETRY_AFTER_BEHIND_MS, Math.max(0, deadline - monotonicNow())));
     }
   }
 }

@@ -8,6 +8,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { totalReads } from '../coordination/read-counts.ts';
 import type { ZkClient } from '../coordination/ZkClient.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
+import { monotonicNow } from '../../shared/monotonic.ts';
 
 const HISTORY_LENGTH = 50;
 /** How often the clock looks for the first read of another orchestrator. */
@@ -80,14 +81,14 @@ export class Autoscaler {
   noticeRead(): void {
     if (!this.started || this.windowStart !== undefined || this.stopped) return;
     clearTimeout(this.timer);
-    this.begin(Date.now());
+    this.begin(monotonicNow());
   }
 
   private async waitForFirstRead(): Promise<void> {
     if (this.stopped || this.windowStart !== undefined) return;
     const total = await this.totalReads().catch(() => this.countedSoFar);
     if (this.windowStart !== undefined) return;
-    if (total > this.countedSoFar) return this.begin(Date.now());
+    if (total > this.countedSoFar) return this.begin(monotonicNow());
     this.timer = setTimeout(() => void this.waitForFirstRead(), FIRST_READ_POLL_MS);
   }
 
@@ -100,7 +101,7 @@ export class Autoscaler {
   private scheduleWindowEnd(): void {
     if (this.stopped || this.windowStart === undefined) return;
     const end = this.windowStart + this.options.windowMs;
-    this.timer = setTimeout(() => void this.endWindow(end), Math.max(0, end - Date.now()));
+    this.timer = setTimeout(() => void this.endWindow(end), Math.max(0, end - monotonicNow()));
   }
 
   private async endWindow(end: number): Promise<void> {

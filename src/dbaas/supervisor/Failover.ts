@@ -27,6 +27,7 @@ import { gatherRestartSources, restartSourcesUsed } from './restart-sources.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
 import type { Workforce } from './Workforce.ts';
 import { NoRunningClusterError } from './supervision-mode.ts';
+import { monotonicNow } from '../../shared/monotonic.ts';
 
 const PROMOTION_TIMEOUT_MS = 20_000;
 /** While a promotion runs, how often the candidate is looked at besides its registration's watch. */
@@ -69,7 +70,7 @@ export class Failover {
 
   /** The master exited (the runtime said so): the failover's clock starts now. */
   masterExited(pid: number, reason: ExitReason): void {
-    this.loss ??= { at: Date.now(), pid, reason };
+    this.loss ??= { at: monotonicNow(), pid, reason };
   }
 
   /** Workers stopped on purpose (a protocol upgrade) were not lost: no failover clock runs for them. */
@@ -81,12 +82,12 @@ export class Failover {
   noteLiveSet(lastSeen: Iterable<WorkerInfo>, live: readonly WorkerInfo[]): void {
     const previous = [...lastSeen].find((worker) => worker.role === 'master');
     if (!previous || live.some((worker) => worker.workerId === previous.workerId)) return;
-    this.loss ??= { at: Date.now(), pid: previous.pid, reason: this.options.workforce.killReasonOf(previous.workerId) ?? 'crashed' };
+    this.loss ??= { at: monotonicNow(), pid: previous.pid, reason: this.options.workforce.killReasonOf(previous.workerId) ?? 'crashed' };
   }
 
   /** There is no live master: a ready slave of `live` is promoted, or the master restarts from the files. */
   async replaceMaster(live: readonly WorkerInfo[]): Promise<Replacement> {
-    const loss = this.loss ?? { at: Date.now(), pid: 0, reason: 'crashed' as const };
+    const loss = this.loss ?? { at: monotonicNow(), pid: 0, reason: 'crashed' as const };
     this.loss = undefined;
     this.lossAt = loss.at;
     const candidates = live.filter((worker) => worker.role === 'slave' && worker.ready);
@@ -94,7 +95,7 @@ export class Failover {
     const why = loss.pid ? `master pid ${loss.pid}: ${loss.reason}` : 'no live master';
     if (promoted) {
       this.options.logger.info({ workerId: promoted.workerId, pid: promoted.pid, epoch: promoted.epoch }, 'new master');
-      this.options.journal.record({ kind: 'failover', workerId: promoted.workerId, pid: promoted.pid, epoch: promoted.epoch, durationMs: Date.now() - loss.at, reason: why });
+      this.options.journal.record({ kind: 'failover', workerId: promoted.workerId, pid: promoted.pid, epoch: promoted.epoch, durationMs: monotonicNow() - loss.at, reason: why });
       return 'promoted';
     }
     // A takeover-only supervisor restarts from files only where hosts' agents report their files
@@ -124,7 +125,7 @@ export class Failover {
       workerId: master.workerId,
       pid: master.pid,
       epoch: 0,
-      durationMs: Date.now() - loss.at,
+      durationMs: monotonicNow() - loss.at,
       reason: `${why}; no slave could be promoted: restarted from files`,
     });
     return 'restarted-from-files';

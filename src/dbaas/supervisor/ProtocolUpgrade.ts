@@ -16,6 +16,7 @@ import type { WorkerInfo } from '../coordination/worker-registry.ts';
 import { protocolOf } from '../protocol/worker-protocol.ts';
 import type { WorkerHandle } from '../runtime/WorkerRuntime.ts';
 import type { SupervisionJournal } from './SupervisionJournal.ts';
+import { monotonicNow } from '../../shared/monotonic.ts';
 
 /** How long a worker of the older protocol gets to answer what it holds and exit before SIGKILL. */
 export const UPGRADE_STOP_GRACE_MS = 5000;
@@ -69,7 +70,7 @@ export class ProtocolUpgrade {
    * the master's file, which holds every acknowledged write, is the most advanced one left.
    */
   private async replace(live: WorkerInfo[], older: WorkerInfo[]): Promise<void> {
-    const started = Date.now();
+    const started = monotonicNow();
     const from = [...new Set(older.map(protocolOf))].sort().join(', ');
     this.deps.logger.warn(
       { ourProtocol: PROTOCOL_VERSION, workers: older.map((worker) => ({ workerId: worker.workerId, pid: worker.pid, role: worker.role, protocol: protocolOf(worker) })) },
@@ -81,7 +82,7 @@ export class ProtocolUpgrade {
     // one answers): reads come back a slave's start-up sooner. Nothing of theirs is on disk before
     // the master serves, so its restart from the files cannot take their files for old ones.
     const [master] = await Promise.all([this.deps.startMasterFromFiles(), this.deps.startSlaves()]);
-    const durationMs = Date.now() - started;
+    const durationMs = monotonicNow() - started;
     this.deps.logger.info({ workerId: master.workerId, pid: master.pid, durationMs }, `a master of protocol ${PROTOCOL_VERSION} serves; the slaves follow`);
     this.deps.journal.record({
       kind: 'failover',

@@ -18,6 +18,7 @@ import amqp, { type ChannelModel } from 'amqplib';
 import { UnavailableError } from '../../shared/errors.ts';
 import { redactUrl } from '../../shared/redact.ts';
 import { amqpUrlList } from '../../shared/amqp-urls.ts';
+import { monotonicNow } from '../../shared/monotonic.ts';
 
 const HEARTBEAT_SECONDS = 5;
 const CONNECT_TIMEOUT_MS = 5000;
@@ -37,13 +38,13 @@ export async function connectAmqp(address: string): Promise<ChannelModel> {
       lastFailure.delete(url);
       // A close with an error is a lost node (a close we asked for carries none).
       model.on('close', (error?: unknown) => {
-        if (error) lastFailure.set(url, Date.now());
+        if (error) lastFailure.set(url, monotonicNow());
       });
       return model;
     } catch (error) {
       // One node alone: its own error, as before lists existed.
       if (urls.length === 1) throw error;
-      lastFailure.set(url, Date.now());
+      lastFailure.set(url, monotonicNow());
       failures.push(`${redactUrl(url)}: ${(error as Error).message}`);
     }
   }
@@ -52,7 +53,7 @@ export async function connectAmqp(address: string): Promise<ChannelModel> {
 
 /** The list's order, except that nodes that failed in the last SUSPECT_MS go last, the longest-ago first. */
 function byPreference(urls: string[]): string[] {
-  const now = Date.now();
+  const now = monotonicNow();
   const suspect = (url: string) => now - (lastFailure.get(url) ?? -Infinity) < SUSPECT_MS;
   const fresh = urls.filter((url) => !suspect(url));
   const failed = urls.filter(suspect).sort((a, b) => (lastFailure.get(a) ?? 0) - (lastFailure.get(b) ?? 0));

@@ -11,6 +11,7 @@ import { DRAINING_HEADER } from '../../shared/http/drain.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { requestIdHeaders } from '../../shared/request-context.ts';
 import { errorFromAnswer, errorFromTransport } from './db-errors.ts';
+import { monotonicNow } from '../../shared/monotonic.ts';
 
 /** Shorter than an orchestrator's drain, so no idle connection outlives it (src/shared/http/drain.ts). */
 const KEEP_ALIVE_MAX_MS = 1000;
@@ -75,13 +76,13 @@ export class Orchestrators {
 
   /** POSTs to the preferred orchestrator, then to the others in turn; resolves with the 200 answer's body. */
   async post(path: string, body: unknown, credentials?: CallCredentials): Promise<unknown> {
-    const deadline = Date.now() + this.#timeoutMs;
+    const deadline = monotonicNow() + this.#timeoutMs;
     const count = this.#endpoints.length;
     let failure: RideShareError | undefined;
     for (let attempt = 0; attempt < count; attempt += 1) {
       const index = (this.#preferred + attempt) % count;
       const endpoint = this.#endpoints[index] as Endpoint;
-      const remaining = deadline - Date.now();
+      const remaining = deadline - monotonicNow();
       if (remaining <= 0) break;
       const last = attempt === count - 1;
       let answer: Answer;

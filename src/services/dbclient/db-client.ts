@@ -14,6 +14,7 @@ import { readAnswerOf, writeAnswerOf, type DbReadResult, type DbWriteResult } fr
 export type { DbReadResult, DbWriteResult } from './answers.ts';
 export type { CallCredentials } from './Orchestrators.ts';
 import { Orchestrators, type CallCredentials } from './Orchestrators.ts';
+import { monotonicNow } from '../../shared/monotonic.ts';
 
 export interface DbClientOptions {
   /**
@@ -106,12 +107,12 @@ export class DbClient {
    * requestId sent again settles it, so the caller sees the write applied exactly once.
    */
   async #writeWithRetries(request: Write & { requestId: string }, credentials: CallCredentials | undefined): Promise<unknown> {
-    const giveUpAt = Date.now() + this.#writeRetryWindowMs;
+    const giveUpAt = monotonicNow() + this.#writeRetryWindowMs;
     for (let attempt = 1, delay = this.#retryDelayMs; ; attempt += 1, delay = Math.min(delay * 2, 1000)) {
       try {
         return await this.#orchestrators.post('/api/v1/db/write', request, credentials);
       } catch (error) {
-        if (!(error instanceof RideShareError) || !error.retriable || Date.now() + delay >= giveUpAt) throw error;
+        if (!(error instanceof RideShareError) || !error.retriable || monotonicNow() + delay >= giveUpAt) throw error;
         this.#logger?.warn({ requestId: request.requestId, code: error.code, attempt }, 'database write failed; retrying with the same requestId');
         await sleep(delay);
       }

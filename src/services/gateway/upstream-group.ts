@@ -18,6 +18,7 @@
  * the request, whose answer then says what is missing.
  */
 import { RideShareError } from '../../shared/errors.ts';
+import { monotonicNow } from '../../shared/monotonic.ts';
 
 /** Health checks missed in a row before an instance counts as silent. */
 export const SILENT_AFTER = 2;
@@ -55,7 +56,7 @@ export class UpstreamGroup {
     this.name = options.name;
     this.#origins = options.upstreams.map((upstream) => new URL(upstream).origin);
     this.#coolDownMs = options.coolDownMs ?? 2000;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? monotonicNow;
     const { healthCheck } = options;
     if (healthCheck) {
       let checking = false;
