@@ -150,3 +150,27 @@ export async function runLoadWithCpu(options: LoadOptions, groups: ProcessGroups
   cpuMsPerRequest[REST_OF_MACHINE] = Math.max(0, after.machineMs - before.machineMs - known - benchMs) / result.requests;
   return { ...result, cpuMsPerRequest };
 }
+
+/**
+ * CPU ms per second each group spends while no load runs (its timers, heartbeats, health
+ * checks): what a measurement subtracts to see the cost of the requests themselves, which
+ * matters where the rate is low and a second's background is a large part of a request's share.
+ */
+export async function idleCpuMsPerSecond(groups: ProcessGroups, windowMs: number): Promise<Record<string, number>> {
+  const before = sample(groups);
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, windowMs));
+  const seconds = (performance.now() - started) / 1000;
+  const after = sample(groups);
+  const perSecond: Record<string, number> = {};
+  for (const [name, pids] of Object.entries(groups)) {
+    let ms = 0;
+    for (const pid of pids) {
+      const start = before.byPid.get(pid);
+      const end = after.byPid.get(pid);
+      if (start !== undefined && end !== undefined) ms += end - start;
+    }
+    perSecond[name] = ms / seconds;
+  }
+  return perSecond;
+}

@@ -11,7 +11,7 @@ import type { BedFaultEnvironment } from '../../harness/hosts/bed-faults/bed-fau
 import { pointReadTask } from '../database.ts';
 import type { BenchRide } from '../postgres.ts';
 import type { FailoverTarget } from './failover-writes.ts';
-import { runLoad, type LoadResult } from './load.ts';
+import { runLoad, type LoadOptions, type LoadResult } from './load.ts';
 
 const MAX_IN_LIST = 1000;
 
@@ -35,17 +35,26 @@ export class RideShareSide {
 
   /** db/read point reads (the bench user by name), as bench/database.ts measures them. */
   readLoad(concurrency: number, requests: number): Promise<LoadResult> {
-    return runLoad({ label: 'db/read point', concurrency, requests, task: pointReadTask(this.client(concurrency)) });
+    return runLoad(this.readOptions(concurrency, requests));
+  }
+
+  readOptions(concurrency: number, requests: number): LoadOptions {
+    return { label: 'db/read point', concurrency, requests, task: pointReadTask(this.client(concurrency)) };
   }
 
   insertLoad(label: string, concurrency: number, requests: number, nextRide: () => BenchRide): Promise<LoadResult> {
+    return runLoad({ ...this.insertOptions(concurrency, requests, nextRide), label });
+  }
+
+  /** Single-row inserts (one ride each), as bench/database.ts issues its db/write. */
+  insertOptions(concurrency: number, requests: number, nextRide: () => BenchRide): LoadOptions {
     const used = this.client(concurrency);
-    return runLoad({
-      label,
+    return {
+      label: 'db/write',
       concurrency,
       requests,
       task: async () => (await used.post('/api/v1/db/write', { op: 'insert', table: 'rides', values: nextRide() })).status === 200,
-    });
+    };
   }
 
   failoverTarget(): FailoverTarget {
