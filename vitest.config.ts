@@ -19,6 +19,7 @@ const ONE_PROCESS = [
   'test/dbaas/reply-decoding.test.ts',
   'test/dbaas/result-decoding.test.ts',
   'test/dbaas/rpc-result-check.test.ts',
+  'test/dbaas/rpc-in-flight.test.ts',
   'test/dbaas/worker-protocol.test.ts',
   'test/dbaas/query-plans.test.ts',
   'test/operate/access-log-buffer.test.ts',
