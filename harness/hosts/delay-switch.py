@@ -94,6 +94,11 @@ def main():
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # select is retried after a signal (PEP 475): a byte on this pipe is what wakes it to stop.
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
     sys.stdout.write('ready\n')
     sys.stdout.flush()
 
@@ -141,7 +146,7 @@ def main():
         if stopping and not queue:
             break
         timeout = max(0.0, queue[0][0] - now) if queue else None
-        readable = [] if stopping else [stdin_fd, *by_fd]
+        readable = [] if stopping else [stdin_fd, wake_read, *by_fd]
         try:
             ready, _, _ = select.select(readable, [], [], timeout)
         except InterruptedError:
@@ -151,6 +156,8 @@ def main():
                 # Only the end of input means anything: the owner is done with the delay, or gone.
                 if not os.read(stdin_fd, 4096):
                     stopping = True
+            elif fd == wake_read:
+                os.read(wake_read, 4096)
             else:
                 receive(by_fd[fd])
 
