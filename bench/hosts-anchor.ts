@@ -4,7 +4,7 @@
  * (etcd on users, the two nodes on rides and db; harness/hosts/patroni-anchor.ts), the anchor for
  * "survives a host loss".
  *
- *   npm run bench:hosts -- [--rounds 3] [--requests 2000] [--failovers 2] [--log-dir DIR]
+ *   npm run bench:hosts -- [--rounds 3] [--requests 2000] [--failovers 2] [--delay-ms N] [--log-dir DIR]
  *   npm run bench:hosts -- --rounds 0 --failovers 5     # the failovers only
  *
  * The client stands in the users host for both (one bed bridge there): on neither Patroni node,
@@ -17,13 +17,17 @@
  * alternating: SIGKILL of RideShare's master worker, SIGKILL of the Patroni leader's PostgreSQL,
  * each timed until a write is acknowledged again, acknowledged writes lost counted on both.
  *
- * The same added delay between hosts for both sides is not offered: this kernel has no netem, and
- * the userspace delay proxy (delayed-path.ts) carries one port, while RideShare's hosts talk over
- * Erlang distribution on ports chosen at run time.
+ * `--delay-ms N` holds every frame between any two hosts N ms each way for the whole measurement
+ * (the seeding, the rounds and the failovers; not the start): the delay switch in the bed's
+ * bridge namespace (harness/hosts/delay-switch.ts), since this kernel has no netem. Both sides
+ * live in the same hosts, so both get the same delay on every link: RideShare's Erlang
+ * distribution, ZooKeeper's quorum and the streams, Patroni's replication and its etcd, and the
+ * client's own requests.
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { BedFaultEnvironment } from '../harness/hosts/bed-faults/bed-fault-environment.ts';
+import { MAX_DELAY_MS, type BedDelay } from '../harness/hosts/delay-switch.ts';
 import { PatroniAnchor } from '../harness/hosts/patroni-anchor.ts';
 import { BENCH_USER, rideMaker } from './database.ts';
 import { BedEcho } from './lib/bed-echo.ts';
@@ -32,10 +36,12 @@ import { median, type LoadResult } from './lib/load.ts';
 import { PatroniSide } from './lib/patroni-side.ts';
 import { RideShareSide } from './lib/rideshare-side.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string' }, requests: { type: 'string' }, failovers: { type: 'string' }, 'log-dir': { type: 'string' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string' }, requests: { type: 'string' }, failovers: { type: 'string' }, 'delay-ms': { type: 'string' }, 'log-dir': { type: 'string' } } });
 const ROUNDS = Number(values.rounds ?? 3);
 const REQUESTS = Number(values.requests ?? 2000);
 const FAILOVERS = Number(values.failovers ?? 2);
+/** Each way between any two hosts; 0: none (the bed's bridge as it is). */
+const DELAY_MS = Number(values['delay-ms'] ?? 0);
 /** Where each host's output and its workers' logs are kept after the run (none by default). */
 const LOG_DIR = values['log-dir'];
 const CLIENT_HOST = 'users';
@@ -117,14 +123,21 @@ function summary(rounds: RoundFigures[], failovers: { side: string; figure: Fail
 }
 
 async function main(): Promise<void> {
-  say(`hosts anchor: ${ROUNDS} rounds, ${REQUESTS} inserts per side at 64 in flight, ${Math.max(100, Math.floor(REQUESTS / 4))} at 1; ${FAILOVERS} failovers per side; load ${load()}`);
+  if (!Number.isFinite(DELAY_MS) || DELAY_MS < 0 || DELAY_MS > MAX_DELAY_MS) throw new Error(`--delay-ms ${values['delay-ms']}: give 0 to ${MAX_DELAY_MS}`);
+  say(
+    `hosts anchor: ${ROUNDS} rounds, ${REQUESTS} inserts per side at 64 in flight, ${Math.max(100, Math.floor(REQUESTS / 4))} at 1; ${FAILOVERS} failovers per side; ` +
+      `${DELAY_MS > 0 ? `delay between hosts ${DELAY_MS} ms each way` : 'no added delay between hosts'}; load ${load()}`,
+  );
   const env = await BedFaultEnvironment.start({ placement: 'ha', name: `ha${process.pid}`, log: say, ...(LOG_DIR === undefined ? {} : { logDir: LOG_DIR }) });
   let anchor: PatroniAnchor | undefined;
   let patroniSide: PatroniSide | undefined;
   let oursSide: RideShareSide | undefined;
   let echo: BedEcho | undefined;
+  let delay: BedDelay | undefined;
   const stop = async () => {
     await Promise.allSettled([patroniSide?.close(), oursSide?.close(), echo?.close()]);
+    // The bridge as it was before the servers stop: their goodbyes are not held.
+    await delay?.heal().catch((error: unknown) => say(`the delay's heal failed: ${error instanceof Error ? error.message : String(error)}`));
     // The anchor first: each RideShare host's stop waits until nothing runs in its namespace.
     await anchor?.stop();
     await env.stop();
@@ -137,6 +150,10 @@ async function main(): Promise<void> {
         .map(([host, ms]) => `${host} ${(ms / 1000).toFixed(0)} s`)
         .join(', ')}); Patroni: ${(await anchor.members()).map((member) => `${member.host} ${member.role}`).join(', ')}`,
     );
+    if (DELAY_MS > 0) {
+      delay = await env.bed.delay(DELAY_MS);
+      say(`delay switch on: ${DELAY_MS} ms each way between every two hosts (on in ${delay.injectMs.toFixed(0)} ms)`);
+    }
     patroniSide = new PatroniSide(anchor);
     oursSide = new RideShareSide(env, await anchor.bridge.url(CLIENT_HOST, ORCHESTRATOR_PORT));
     await Promise.all([patroniSide.seed(BENCH_USER), oursSide.seed(BENCH_USER)]);

@@ -19,6 +19,7 @@ import { DEFAULT_STATE_DIR, planBed, type BedOptions, type BedPlan, type HostPla
 import { newState, ownerAlive, readState, writeState, type BedState } from './bed-state.ts';
 import { run } from './commands.ts';
 import { openDelayedPath, type DelayedPath, type DelayedPathOptions } from './delayed-path.ts';
+import { startDelaySwitch, type BedDelay } from './delay-switch.ts';
 import { createNetwork } from './network.ts';
 import { healHost, injectNetworkFault, RABBITMQ_PORTS, ZOOKEEPER_PORTS, type Direction, type NetworkFault } from './network-faults.ts';
 import { ensureNft } from './nft.ts';
@@ -50,6 +51,8 @@ export class TestBed {
   private lifecycle: Lifecycle = 'new';
   private releaseOwner: (() => void) | undefined;
   private readonly downHooks: (() => Promise<void>)[] = [];
+  /** The delay between the hosts while one is on (one at a time: the ports leave br0 for it). */
+  private hostDelay: BedDelay | undefined;
 
   constructor(private readonly options: TestBedOptions = {}) {
     this.plan = planBed(options);
@@ -183,6 +186,28 @@ export class TestBed {
 
   crash(host: string, options: CrashOptions = {}): Promise<CrashedHost> {
     return crashHost(this.plan, this.host(host), options);
+  }
+
+  /**
+   * Every frame between any two hosts held `ms` ms each way (a round trip takes 2 × `ms` more), by
+   * the delay switch in the bridge's namespace (delay-switch.ts); partitions, port cuts and losses
+   * go on working meanwhile. One at a time; the bed's down stops it with the rest.
+   */
+  async delay(ms: number): Promise<BedDelay> {
+    if (this.lifecycle !== 'up') throw new RideShareError('CONFLICT', `bed ${this.plan.name} is ${this.lifecycle}: no delay in it`);
+    if (this.hostDelay) throw new RideShareError('CONFLICT', `bed ${this.plan.name} already has a delay of ${this.hostDelay.delayMs} ms between its hosts`);
+    const delay = await startDelaySwitch(this.plan, ms, (pid) => this.record('bridge', pid));
+    this.hostDelay = delay;
+    return {
+      ...delay,
+      heal: async () => {
+        try {
+          return await delay.heal();
+        } finally {
+          if (this.hostDelay === delay) this.hostDelay = undefined;
+        }
+      },
+    };
   }
 
   delayedPath(options: DelayedPathOptions): Promise<DelayedPath> {

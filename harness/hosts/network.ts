@@ -11,7 +11,7 @@ import { HOST_INTERFACE, type BedPlan, type HostPlan } from './bed-plan.ts';
 import { run } from './commands.ts';
 
 export const NETNS_ETC = '/etc/netns';
-const BRIDGE_DEVICE = 'br0';
+export const BRIDGE_DEVICE = 'br0';
 
 /** One `ip -batch` per namespace: five processes for a bed of three instead of some forty. */
 export async function createNetwork(plan: BedPlan): Promise<void> {

@@ -1,9 +1,10 @@
 /**
  * The fault kinds of the test bed: each injects into the real servers of a host that holds no
  * master (users or rides), or, the `master-host-*` kinds, of the host whose namespace runs the
- * database's master, holds the harm for a seeded while, undoes it as the real world would
- * (a crashed or frozen host comes back, a cut link heals, a lost server's host is restarted with
- * its documented command) and describes what it did. While the harm holds, the environment's
+ * database's master (`network-delay` slows every link between the hosts instead), holds the
+ * harm for a seeded while, undoes it as the real world would (a crashed or frozen host comes
+ * back, a cut link heals, a lost server's host is restarted with its documented command) and
+ * describes what it did. While the harm holds, the environment's
  * `faulted` names the host, so the clients leave its orchestrator and gateway out.
  */
 import { cpSync, readFileSync } from 'node:fs';
@@ -50,6 +51,7 @@ export const BED_FAULT_KINDS = [
   'rabbitmq-ports-cut',
   'packet-loss',
   'delay',
+  'network-delay',
   'clock-ahead',
   'clock-behind',
   ...MASTER_HOST_KINDS,
@@ -81,6 +83,7 @@ export const BED_DESCRIPTIONS: Record<BedFaultName, string> = {
   'rabbitmq-ports-cut': 'users or rides cut off on 5672, 25672, 4369 only',
   'packet-loss': 'each packet in and out of users or rides dropped with probability 5-20 %',
   delay: "5-50 ms each way (the delay proxy) on the clients' path to the orchestrator of users or rides",
+  'network-delay': "every frame between any two hosts (the clients' too) held 5-50 ms each way by the delay switch: RabbitMQ's, ZooKeeper's and the streams' own links",
   'clock-ahead': `the wall clock of users' or rides' RideShare processes stepped ${CLOCK_STEP_SECONDS} s ahead (libfaketime), then back`,
   'clock-behind': `the wall clock of users' or rides' RideShare processes stepped ${CLOCK_STEP_SECONDS} s behind (libfaketime), then back`,
   'master-host-crash': "every process of the master's host killed at once, restarted with npm start -- --host",
@@ -106,7 +109,8 @@ export interface BedInjectionContext {
 }
 
 export interface BedInjection {
-  host: BedHost;
+  /** The host harmed; none for a fault of every link (network-delay). */
+  host?: BedHost;
   detail: string;
   /** From the harm done to the harm undone (the host restarted, the link healed). */
   heldMs: number;
@@ -151,6 +155,10 @@ export async function injectBedFault(kind: BedFaultName, ctx: BedInjectionContex
     }
     case 'delay':
       return delay(ctx, pick(ctx.random));
+    case 'network-delay': {
+      const delayMs = ctx.random.int(5, 50);
+      return networkFault(ctx, undefined, () => ctx.env.bed.delay(delayMs), `${delayMs} ms each way between every two hosts`);
+    }
     case 'clock-ahead':
     case 'clock-behind': {
       const host = pick(ctx.random);
@@ -326,8 +334,8 @@ async function serverLoss(ctx: BedInjectionContext, host: BedHost, program: 'bea
   };
 }
 
-/** `unreachable`: the clients in db cannot reach the host at all, so they leave it out; a cut of some ports or a lossy link they go on using. */
-async function networkFault(ctx: BedInjectionContext, host: BedHost, inject: () => Promise<NetworkFault>, what: string, unreachable = false): Promise<BedInjection> {
+/** `unreachable`: the clients in db cannot reach the host at all, so they leave it out; a cut of some ports, a lossy or a slow link they go on using. */
+async function networkFault(ctx: BedInjectionContext, host: BedHost | undefined, inject: () => Promise<Pick<NetworkFault, 'heal'>>, what: string, unreachable = false): Promise<BedInjection> {
   const { env } = ctx;
   if (unreachable) env.faulted = host;
   const fault = await inject();
@@ -337,7 +345,7 @@ async function networkFault(ctx: BedInjectionContext, host: BedHost, inject: () 
   await sleep(holdMs);
   await fault.heal();
   env.faulted = undefined;
-  return { host, heldMs: Date.now() - began, detail: `${what} for ${holdMs} ms` };
+  return { ...(host ? { host } : {}), heldMs: Date.now() - began, detail: `${what} for ${holdMs} ms` };
 }
 
 async function delay(ctx: BedInjectionContext, host: BedHost): Promise<BedInjection> {
