@@ -10,6 +10,8 @@
  * Nothing here resets a node that booted apart (rabbit-membership.ts does that on a host, 75 s
  * or more later): the test looks at what the boot itself did.
  */
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forgetBlankNode } from '../../src/infra/blank-node-rejoin.ts';
@@ -31,6 +33,19 @@ let probe: Probe;
 /** `node`'s view as seen from a CLI run on `host`; undefined while it does not answer. */
 function viewFrom(host: string, node: string): Promise<NodeView | undefined> {
   return viewOf(servers.nodeCli(host), node);
+}
+
+/** The folder where the node of `host` keeps its streams, as the running node says. */
+async function streamDataDir(host: string): Promise<string> {
+  return JSON.parse((await servers.rabbitCli(host, 'rabbitmqctl', ['eval', 'element(2, application:get_env(osiris, data_dir)).'])).trim()) as string;
+}
+
+/** Each segment file under `dir` with its inode: the same inode after a restart is the same file, kept. */
+function segments(dir: string): Record<string, number> {
+  const files = readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((name) => name.endsWith('.segment'));
+  return Object.fromEntries(files.map((name) => [name, statSync(path.join(dir, name)).ino]));
 }
 
 /** The view of `node` from `host` once it runs every node, or the last one seen after `timeoutMs`. */
@@ -61,9 +76,6 @@ describe('a RabbitMQ node back blank beside a stream that still lists it', () =>
     const db = rabbitNodeName('db');
     const peers = ['users', 'rides'].map(rabbitNodeName);
     expect((await probe.placement('users'))[STREAM]?.members.sort()).toEqual(['db', 'rides', 'users']);
-    // The node keeps its streams beside its database folder, not in it (src/infra/stream-data-dir.ts).
-    const streamDir = await servers.rabbitCli('db', 'rabbitmqctl', ['eval', 'element(2, application:get_env(osiris, data_dir)).']);
-    expect(streamDir.trim()).toMatch(/\/db\/rabbitmq\/stream"$/);
 
     await servers.killRabbit('db');
     await servers.wipeRabbit('db');
@@ -79,5 +91,25 @@ describe('a RabbitMQ node back blank beside a stream that still lists it', () =>
     expect(own?.running.sort()).toEqual([db, ...peers].sort());
     const fromPeer = await viewOnceAllRun('users', rabbitNodeName('users'), JOINED_WITHIN_MS);
     expect(fromPeer?.running).toContain(db);
+    // What let it: it keeps its streams beside its database folder, not in it (src/infra/stream-data-dir.ts).
+    expect(await streamDataDir('db')).toMatch(/\/db\/rabbitmq\/stream$/);
+  }, 240_000);
+
+  it('keeps its streams where they are through a restart that keeps its disk', async () => {
+    const rides = rabbitNodeName('rides');
+    const published = await probe.run('users', { task: 'bench', queue: STREAM, count: 200, size: 100, inflight: 20 });
+    expect(published.find((event) => event.event === 'bench')?.nacks).toBe(0);
+    const dir = await streamDataDir('rides');
+    expect(dir).toMatch(/\/rides\/rabbitmq\/stream$/);
+    const before = segments(dir);
+    expect(Object.keys(before).length).toBeGreaterThan(0);
+
+    await servers.killRabbit('rides');
+    await servers.restartRabbit('rides');
+    expect((await viewOnceAllRun('rides', rides, JOINED_WITHIN_MS))?.running.sort()).toEqual(servers.hosts.map(rabbitNodeName).sort());
+    // The same files, not a replica made anew from the leader.
+    expect(segments(dir)).toMatchObject(before);
+    const read = await probe.run('rides', { task: 'consume', queue: STREAM, offset: 'first', max: 200, idleMs: 10_000 });
+    expect(read.find((event) => event.event === 'end')?.received).toBe(200);
   }, 240_000);
 });
