@@ -127,6 +127,11 @@ export class TestBed {
     return run(['ip', ...this.wrap(host, argv, options.hostname ?? true)], { timeoutMs: options.timeoutMs ?? 30_000 });
   }
 
+  /** argv that runs `argv` inside the host when spawned in the machine's own namespace, as `exec` does (for a caller that spawns it itself). */
+  command(host: string, argv: readonly string[], options: { hostname?: boolean } = {}): string[] {
+    return ['ip', ...this.wrap(host, argv, options.hostname ?? true)];
+  }
+
   /** A new folder (0700) for the bed's processes, `<tmp>/rs-<bed>-<label>-*`, removed with the bed however it goes down. */
   folder(label: string): string {
     if (!this.state || this.lifecycle !== 'up') throw new RideShareError('CONFLICT', `bed ${this.plan.name} is ${this.lifecycle}: no folder for it`);

@@ -14,12 +14,13 @@
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RideShareError } from '../../src/shared/errors.ts';
 import { isAlive, sendSignal, terminate, waitFor } from '../../src/shared/processes.ts';
-import { clusterNodeUrl, prepareRabbitClusterNode, rabbitNodeName, type ClusterNodeLaunch } from '../../src/infra/rabbitmq-cluster-node.ts';
+import type { NodeCli } from '../../src/infra/rabbit-membership.ts';
+import { clusterNodeUrl, prepareRabbitClusterNode, rabbitNodeName, type ClusterNodeLaunch, type RabbitClusterNodeOptions } from '../../src/infra/rabbitmq-cluster-node.ts';
 import { ensembleConnectString, prepareZooKeeperEnsembleServer } from '../../src/infra/zookeeper-ensemble-server.ts';
 import type { TestBed } from './TestBed.ts';
 import { pidsIn } from './namespace-pids.ts';
@@ -61,6 +62,13 @@ export interface BedServers {
   killRabbit(host: string): Promise<void>;
   /** Starts the RabbitMQ node of `host` again from its folder (after killRabbit): it rejoins with its data; resolves once it has booted. */
   restartRabbit(host: string): Promise<void>;
+  /**
+   * Empties the folder of the node of `host` (killed first: killRabbit) and writes its files anew,
+   * as a host's start does in a DATA_DIR lost with its disk: restartRabbit then starts it blank.
+   */
+  wipeRabbit(host: string): Promise<void>;
+  /** A CLI tool's argv against a node, run on `host` (the cookie of its node's folder): what src/infra takes as a NodeCli, run inside the bed. */
+  nodeCli(host: string): NodeCli;
   /** Runs a RabbitMQ CLI tool against the node of `host`, on that host; its stdout. */
   rabbitCli(host: string, tool: string, args: readonly string[], timeoutMs?: number): Promise<string>;
   /** `leader`, `follower`, or undefined when the server does not serve. */
@@ -82,6 +90,7 @@ export async function startBedServers(bed: TestBed, options: BedServersOptions =
   /** Each server's process, with the last of what it printed (for the error when it dies early). */
   const children: { host: string; kind: 'rabbitmq' | 'zookeeper'; child: ChildProcess; logFile: string; output: string }[] = [];
   const launches = new Map<string, ClusterNodeLaunch>();
+  const nodeOptions = (host: string): RabbitClusterNodeOptions => ({ dir: path.join(dir, host, 'rabbitmq'), host, hosts, cookie, password, netTicktimeSeconds: options.netTicktimeSeconds });
   const grace = options.stopGraceMs ?? 15_000;
 
   let stopping: Promise<void> | undefined;
@@ -114,7 +123,7 @@ export async function startBedServers(bed: TestBed, options: BedServersOptions =
     const waits: Promise<void>[] = [];
     if (options.rabbitmq ?? true) {
       for (const host of hosts) {
-        const launch = await prepareRabbitClusterNode({ dir: path.join(dir, host, 'rabbitmq'), host, hosts, cookie, password, netTicktimeSeconds: options.netTicktimeSeconds });
+        const launch = await prepareRabbitClusterNode(nodeOptions(host));
         launches.set(host, launch);
         spawnLogged(host, 'rabbitmq', launch.argv, launch.logFile);
       }
@@ -237,6 +246,17 @@ export async function startBedServers(bed: TestBed, options: BedServersOptions =
         }
         await sleep(1000);
       }
+    },
+    wipeRabbit: async (host) => {
+      if (rabbitPids(bed.host(host).namespace).length > 0) throw new RideShareError('CONFLICT', `the RabbitMQ node on ${host} still runs`);
+      const node = nodeOptions(host);
+      await rm(node.dir, { recursive: true, force: true });
+      launches.set(host, await prepareRabbitClusterNode(node));
+    },
+    nodeCli: (host) => {
+      const launch = launches.get(host);
+      if (!launch) throw new RideShareError('NOT_FOUND', `no RabbitMQ node on ${host}`);
+      return (tool, node) => bed.command(host, launch.cli(tool, node));
     },
     rabbitCli: cli,
     zkMode,

@@ -12,7 +12,10 @@
  * failure: the node starts as it would have. A peer that still sees the former self running (a
  * host back within seconds of its crash, before the peers' ticks or TCP timeout counted its node
  * down) refuses ("Mnesia is running"): it is asked again until it counts the node down, so that
- * the blank node never joins a cluster that still counts it.
+ * the blank node never joins a cluster that still counts it. The streams still list the former
+ * self and restart its replica on the blank node before its database boot step: the node keeps
+ * that replica outside its database folder (stream-data-dir.ts), or RabbitMQ would take it for a
+ * node with data and boot it as a cluster of its own.
  */
 import { execFile } from 'node:child_process';
 import { readdir } from 'node:fs/promises';

@@ -7,8 +7,9 @@
  * majority running without this node, the node's application is restarted, which
  * rejoins it; it holds nothing the majority lacks, since quorum queues only confirm through a
  * majority. A node the majority does not even count as a member (forgotten while its disk was
- * lost, it started blank and formed a cluster of its own: seen once on the test bed) does not
- * rejoin by a restart: it is reset and joins a node of the majority, as RabbitMQ's clustering guide
+ * lost, it started blank and formed a cluster of its own: seen on the test bed while a stream
+ * replica restarted on it sat in its database folder, which it no longer does: stream-data-dir.ts)
+ * does not rejoin by a restart: it is reset and joins a node of the majority, as RabbitMQ's clustering guide
  * does for a node that left; it holds nothing of the cluster's queues, which do not count it.
  */
 import { execFile } from 'node:child_process';

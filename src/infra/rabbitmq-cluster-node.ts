@@ -17,7 +17,9 @@
  * - a TCP user timeout on its AMQP connections and its links to the other nodes, so a peer cut off
  *   one way (still heard, never hearing) is given up as one cut off both ways is (tcp-user-timeout.ts);
  * - `+S 1:1` and no scheduler busy-waiting: one scheduler is enough, and three nodes on a small
- *   machine must not spin its cores.
+ *   machine must not spin its cores;
+ * - its streams' data beside its database folder, not inside it, so that a node back with its
+ *   disk lost still boots as the new node it is and joins the others (stream-data-dir.ts).
  * As for the private node: a user, a password and a vhost of the cluster's own, never guest, and
  * a 16 MiB Raft write-ahead log (privateNodeSettings in rabbitmq.ts); but its log at info, rotated.
  */
@@ -25,6 +27,7 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BadRequestError } from '../shared/errors.ts';
 import { BIN, PRIVATE_USER, PRIVATE_VHOST, privateNodeSettings } from './rabbitmq.ts';
+import { prepareStreamDataDir } from './stream-data-dir.ts';
 import { amqpListenUserTimeout, checkTcpUserTimeout, DEFAULT_TCP_USER_TIMEOUT_MS, distributionUserTimeout } from './tcp-user-timeout.ts';
 
 export const CLUSTER_AMQP_PORT = 5672;
@@ -134,11 +137,13 @@ export async function prepareRabbitClusterNode(options: RabbitClusterNodeOptions
   );
   await chmod(config, 0o600);
   const node = rabbitNodeName(options.host);
+  const streamDir = await prepareStreamDataDir(dir, node);
   const base = cliEnvironment(dir);
   const env = [
     ...base,
     `RABBITMQ_NODENAME=${node}`,
     `RABBITMQ_MNESIA_BASE=${path.join(dir, 'mnesia')}`,
+    `RABBITMQ_STREAM_DIR=${streamDir}`,
     `RABBITMQ_LOG_BASE=${path.join(dir, 'log')}`,
     `RABBITMQ_PID_FILE=${path.join(dir, 'rabbit.pid')}`,
     `RABBITMQ_ENABLED_PLUGINS_FILE=${path.join(dir, 'enabled_plugins')}`,
