@@ -4,7 +4,8 @@
  * its role, and is fail-stop: losing its ZooKeeper session or a sync confirm ends the process,
  * and the supervisor replaces it; so does a lost RabbitMQ connection, except for a serving slave,
  * which reconnects and reads the sync log on from its own offset (SlaveReconnection.ts), within
- * a bound. Stopping is graceful (reads in flight answered).
+ * a bound. A slave that serves through another node than its own host's moves back to its own
+ * once it answers (HomeNodeProbe.ts), the same way. Stopping is graceful (reads in flight answered).
  */
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
@@ -18,7 +19,7 @@ import { ZkClient } from '../coordination/ZkClient.ts';
 import { ClusterClock } from '../coordination/ClusterClock.ts';
 import { PROTOCOL_VERSION } from '../protocol/messages.ts';
 import { clusterNames, clusterPaths, type ClusterNames } from '../protocol/names.ts';
-import { connectAmqp } from '../transport/amqp.ts';
+import { connectAmqp, nodeOf } from '../transport/amqp.ts';
 import { assertSyncLog, assertTopology } from '../transport/topology.ts';
 import { RefusedMessages } from '../transport/RefusedMessages.ts';
 import { fenceOlderEpochs, openEpoch, openEpochExchange } from '../replication/epoch-fence.ts';
@@ -29,11 +30,13 @@ import { SyncFollower } from '../replication/SyncFollower.ts';
 import { SyncPublisher } from '../replication/SyncPublisher.ts';
 import { MasterRole } from './MasterRole.ts';
 import { recoverPreviousRun } from './recovery.ts';
+import { HomeNodeProbe } from './HomeNodeProbe.ts';
 import { SlaveReconnection } from './SlaveReconnection.ts';
 import { SlaveRole } from './SlaveRole.ts';
 import { Store } from './Store.ts';
 import type { WorkerSettings } from './WorkerSettings.ts';
 import { RideShareError } from '../../shared/errors.ts';
+import { amqpUrlList } from '../../shared/amqp-urls.ts';
 
 export type WorkerState = 'initial' | 'joining' | 'serving' | 'reconnecting' | 'promoting' | 'master' | 'stopping' | 'stopped';
 
@@ -81,6 +84,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private follower: SyncFollower | undefined;
   /** A serving slave that lost its RabbitMQ connection, on its way back. */
   private reconnection: SlaveReconnection | undefined;
+  /** A serving slave connected through another node than its own host's, asking its own until it answers. */
+  private homeProbe: HomeNodeProbe | undefined;
   private positionTimer: NodeJS.Timeout | undefined;
   private promotionWatchArmed = false;
   private stopped: Promise<void> | undefined;
@@ -125,6 +130,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.state = 'stopping';
     clearInterval(this.positionTimer);
     this.reconnection?.abandon();
+    this.homeProbe?.stop();
     await this.master?.stopTakingWrites();
     await this.slave?.stopServing();
     await this.connection?.close().catch(() => undefined);
@@ -150,6 +156,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (this.state !== 'serving' || !slave || !follower) throw new RideShareError('INVALID_STATE', `cannot promote a worker in state ${this.state}`);
     this.state = 'promoting';
     this.promotionStep('requested');
+    // A master stays on the node it has: it stops when it loses it, and the queues' leaders follow it.
+    this.homeProbe?.stop();
     this.slave = undefined;
     // Reads in flight are answered from the store meanwhile; only the first write waits for them.
     const stoppedServing = slave.stopServing().then(() => this.promotionStep('stoppedServing'));
@@ -195,9 +203,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await Promise.all([this.zk.connect().then(() => this.clock.start(this.zk)), this.connectBroker()]);
   }
 
-  /** A connection to RabbitMQ (any node of AMQP_URL) with this worker's handlers, topology and refused-copies channel. */
-  private async connectBroker(): Promise<ChannelModel> {
-    const connection = await connectAmqp(this.settings.amqpUrl);
+  /**
+   * A connection to RabbitMQ (any node of AMQP_URL, or the one `opened` already) with this
+   * worker's handlers, topology and refused-copies channel.
+   */
+  private async connectBroker(opened?: ChannelModel): Promise<ChannelModel> {
+    const connection = opened ?? (await connectAmqp(this.settings.amqpUrl));
     this.connection = connection;
     this.brokerBlocked = false;
     connection.on('close', () => this.onBrokerLost(connection));
@@ -239,16 +250,69 @@ export class Worker extends EventEmitter<WorkerEvents> {
     void this.reconnectSlave(this.slave, follower);
   }
 
-  private async reconnectSlave(lost: SlaveRole, follower: SyncFollower): Promise<void> {
+  /**
+   * A serving slave whose connection is not to its own host's node (the first of AMQP_URL) asks
+   * that node on an interval, and moves there once it answers (HomeNodeProbe.ts).
+   */
+  private watchHomeNode(): void {
+    this.homeProbe?.stop();
+    this.homeProbe = undefined;
+    const home = amqpUrlList(this.settings.amqpUrl)[0];
+    const current = nodeOf(this.connection);
+    if (home === undefined || current === undefined || current === home) return;
+    const probe = new HomeNodeProbe(
+      home,
+      () => this.state === 'serving' && this.homeProbe === probe,
+      (connection) => this.moveHome(connection),
+      this.logger,
+    );
+    this.homeProbe = probe;
+    probe.start();
+  }
+
+  /** Its own node answered: the slave resumes there, as after a lost connection, and closes the other. */
+  private moveHome(home: ChannelModel): void {
+    const follower = this.follower;
+    if (this.state !== 'serving' || !this.slave || follower?.resumeOffset === undefined) {
+      void home.close().catch(() => undefined);
+      return;
+    }
+    void this.reconnectSlave(this.slave, follower, home);
+  }
+
+  /**
+   * Not ready, then readQ's consumer gone, the sync log read on from the follower's offset on a new
+   * connection, caught up, reads served again, ready (SlaveReconnection.ts). After a lost
+   * connection any node of AMQP_URL will do; a move home (`home`: the connection its own node
+   * gave the probe) goes there first, and closes the connection it leaves.
+   */
+  private async reconnectSlave(lost: SlaveRole, follower: SyncFollower, home?: ChannelModel): Promise<void> {
     this.state = 'reconnecting';
     this.slave = undefined;
-    this.logger.warn({ seq: this.store.appliedSeq, resumeOffset: follower.resumeOffset }, 'RabbitMQ connection lost; reconnecting to resume the sync log');
-    // readQ's consumer went with the connection; reads waiting for a seq end at their own wait.
-    void lost.stopServing().catch(() => undefined);
+    this.homeProbe?.stop();
+    this.homeProbe = undefined;
+    const left = this.connection;
+    if (home) this.logger.info({ seq: this.store.appliedSeq, resumeOffset: follower.resumeOffset }, 'this host’s RabbitMQ node answers again; moving back to resume the sync log there');
+    else this.logger.warn({ seq: this.store.appliedSeq, resumeOffset: follower.resumeOffset }, 'RabbitMQ connection lost; reconnecting to resume the sync log');
+    // After a loss readQ's consumer went with the connection, and reads waiting for a seq end at
+    // their own wait; on a move it is cancelled, and the reads in flight are answered first.
+    const stoppedServing = lost.stopServing().catch(() => undefined);
+    let moveTo = home;
     const reconnection = new SlaveReconnection(
       {
         markNotReady: () => this.registration.update({ ready: false }),
-        connect: () => this.connectBroker(),
+        connect: async () => {
+          const opened = moveTo;
+          moveTo = undefined;
+          if (!opened) return this.connectBroker();
+          // Nothing is read on the connection left once the follower reads on the new one.
+          await stoppedServing;
+          await left.close().catch(() => undefined);
+          return this.connectBroker(opened).catch(async (error: unknown) => {
+            await opened.close().catch(() => undefined);
+            throw error;
+          });
+        },
         resumeOn: async (connection) => {
           // What an attempt given up had started serving on its connection ends.
           void this.slave?.stopServing().catch(() => undefined);
@@ -269,11 +333,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
       return;
     } finally {
       this.reconnection = undefined;
+      // Given up before its first attempt (the worker stopping): the own node's connection too.
+      void moveTo?.close().catch(() => undefined);
     }
     if (this.state !== 'reconnecting') return;
     this.state = 'serving';
     // A promotion asked while it was away was not taken up: the node is read again.
     void this.watchPromotion();
+    this.watchHomeNode();
   }
 
   /** A master paused by a ZooKeeper disconnection or a broker alarm takes writes again once neither holds. */
@@ -369,6 +436,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.startupStep('serving');
     this.logger.info({ seq: this.store.appliedSeq, snapshotSeq: snapshot.appliedSeq, startupMs: this.startup }, 'caught up; serving reads');
     void this.watchPromotion();
+    this.watchHomeNode();
   }
 
   /** readQ consumed (and snapshot requests served) on channels of the current connection. */
