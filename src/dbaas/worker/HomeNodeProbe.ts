@@ -28,13 +28,14 @@ export class HomeNodeProbe {
   private stopped = false;
 
   /**
-   * `wanted`: asked before each probe and once one connects (the slave may have been promoted or
-   * be stopping meanwhile); `moveTo`: takes the connection to the own node (the probe then ends).
+   * `wanted`: asked before each probe and once one connects (the slave may have been promoted, be
+   * stopping, or not know its offset yet); `moveTo`: takes the connection to the own node, and
+   * says whether it did (the probe then ends; else the connection is closed and probing goes on).
    */
   constructor(
     private readonly home: string,
     private readonly wanted: () => boolean,
-    private readonly moveTo: (connection: ChannelModel) => void,
+    private readonly moveTo: (connection: ChannelModel) => boolean,
     private readonly logger: Logger,
     private readonly intervalMs = HOME_PROBE_MS,
   ) {}
@@ -65,7 +66,10 @@ export class HomeNodeProbe {
       await connection.close().catch(() => undefined);
       return;
     }
-    this.stop();
-    this.moveTo(connection);
+    if (this.moveTo(connection)) {
+      this.stop();
+      return;
+    }
+    await connection.close().catch(() => undefined);
   }
 }

@@ -37,6 +37,7 @@ import { Store } from './Store.ts';
 import type { WorkerSettings } from './WorkerSettings.ts';
 import { RideShareError } from '../../shared/errors.ts';
 import { amqpUrlList } from '../../shared/amqp-urls.ts';
+import { sleep } from '../../shared/timeout.ts';
 
 export type WorkerState = 'initial' | 'joining' | 'serving' | 'reconnecting' | 'promoting' | 'master' | 'stopping' | 'stopped';
 
@@ -48,6 +49,8 @@ const DRAIN_TIMEOUT_MS = 15_000;
  * same broker) the failover waits for a ready slave, and a promotion drains the log itself.
  */
 const RESUME_POSITION_ASK_MS = 3000;
+/** A slave moving to its own node answers the reads in flight on the node it leaves for this long at most. */
+const MOVE_DRAIN_MS = 1000;
 /** The least time a commit record may take before the master gives up and stops. */
 const COMMIT_BOUND_FLOOR_MS = 5000;
 
@@ -262,7 +265,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (home === undefined || current === undefined || current === home) return;
     const probe = new HomeNodeProbe(
       home,
-      () => this.state === 'serving' && this.homeProbe === probe,
+      () => this.homeProbe === probe && this.canMoveHome(),
       (connection) => this.moveHome(connection),
       this.logger,
     );
@@ -270,14 +273,17 @@ export class Worker extends EventEmitter<WorkerEvents> {
     probe.start();
   }
 
-  /** Its own node answered: the slave resumes there, as after a lost connection, and closes the other. */
-  private moveHome(home: ChannelModel): void {
-    const follower = this.follower;
-    if (this.state !== 'serving' || !this.slave || follower?.resumeOffset === undefined) {
-      void home.close().catch(() => undefined);
-      return;
-    }
-    void this.reconnectSlave(this.slave, follower, home);
+  /** A serving slave that knows where to read the sync log on from: one that could resume. */
+  private canMoveHome(): boolean {
+    return this.state === 'serving' && this.slave !== undefined && this.follower?.resumeOffset !== undefined;
+  }
+
+  /** Its own node answered: the slave resumes there, as after a lost connection, and leaves the other (false: not now). */
+  private moveHome(home: ChannelModel): boolean {
+    const { slave, follower } = this;
+    if (!this.canMoveHome() || !slave || !follower) return false;
+    void this.reconnectSlave(slave, follower, home);
+    return true;
   }
 
   /**
@@ -305,9 +311,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
           const opened = moveTo;
           moveTo = undefined;
           if (!opened) return this.connectBroker();
-          // Nothing is read on the connection left once the follower reads on the new one.
-          await stoppedServing;
-          await left.close().catch(() => undefined);
+          // The reads in flight are answered on the connection left, for a moment at most: its
+          // node may be going away too (its host lost), and then neither they nor its close end
+          // before a heartbeat says so. What it delivers once the follower reads on the new one
+          // is ignored (SyncFollower.ts).
+          await Promise.race([stoppedServing, sleep(MOVE_DRAIN_MS)]);
+          void left.close().catch(() => undefined);
           return this.connectBroker(opened).catch(async (error: unknown) => {
             await opened.close().catch(() => undefined);
             throw error;
