@@ -228,8 +228,8 @@ export class BedFaultEnvironment {
 
   /**
    * Every host's RabbitMQ node runs in the cluster, as each node itself sees it (undefined), or
-   * what is missing. The deployment answers again long before a killed node has booted (about
-   * 15 s on the bed): its slaves resume through the database host's node and its orchestrator goes
+   * what is missing. The deployment answers again long before a killed node has booted (10-30 s
+   * on the bed): its slaves resume through the database host's node and its orchestrator goes
    * there too. A round that takes another host then would leave one node of three, no majority
    * for the queues and the log, and no failover until a second node is back: two faults at once,
    * not the one the round injects.
