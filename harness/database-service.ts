@@ -60,6 +60,8 @@ export interface DatabaseServiceOptions {
    * adopting or killing each other's workers.
    */
   agentHost?: string;
+  /** Another broker than the run's shared one (a private node the test controls, or a proxy in front of it). */
+  amqpUrl?: string;
 }
 
 export function uniqueClusterName(prefix = 'test'): string {
@@ -67,7 +69,9 @@ export function uniqueClusterName(prefix = 'test'): string {
 }
 
 export async function startDatabaseService(options: DatabaseServiceOptions = {}): Promise<DatabaseServiceHandle> {
-  const { amqpUrl, zkConnect } = testServers();
+  const servers = testServers();
+  const { zkConnect } = servers;
+  const amqpUrl = options.amqpUrl ?? servers.amqpUrl;
   const cluster = options.cluster ?? uniqueClusterName();
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `rideshare-${cluster}-`));
   // The product's one settings parse, with the tests' short session and quiet logs unless overridden.

@@ -10,7 +10,7 @@ import { countLogLines } from './logs.ts';
 
 const MIB = 1024 * 1024;
 /** The scripts under /usr/lib, as the node was started with (src/infra/rabbitmq.ts): the /usr/sbin wrapper would su to another user and cookie. */
-const RABBITMQCTL = '/usr/lib/rabbitmq/bin/rabbitmqctl';
+export const RABBITMQCTL = '/usr/lib/rabbitmq/bin/rabbitmqctl';
 /** The private node's own disk limit (src/infra/rabbitmq.ts) and RabbitMQ's default memory watermark: what a lifted alarm goes back to. */
 const DISK_FREE_LIMIT = '50MB';
 const MEMORY_WATERMARK = '0.4';

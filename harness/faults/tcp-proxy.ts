@@ -17,6 +17,8 @@ export interface LinkInfo {
   id: number;
   /** The client's source port: what the client process's socket shows as its local port. */
   clientPort: number;
+  /** The proxy's own port toward the server: what the server sees as this link's peer (0 until connected). */
+  serverPort: number;
   openedAt: number;
   bytes: Record<Direction, number>;
   modes: Record<Direction, LinkMode['mode']>;
@@ -105,7 +107,7 @@ class Pipe {
 }
 
 interface Link {
-  info: Omit<LinkInfo, 'bytes' | 'modes'>;
+  info: Omit<LinkInfo, 'bytes' | 'modes' | 'serverPort'>;
   client: net.Socket;
   server: net.Socket;
   pipes: Record<Direction, Pipe>;
@@ -152,6 +154,7 @@ export class TcpProxy {
   list(): LinkInfo[] {
     return [...this.links.values()].map((link) => ({
       ...link.info,
+      serverPort: link.server.localPort ?? 0,
       bytes: { 'to-server': link.pipes['to-server'].bytes, 'to-client': link.pipes['to-client'].bytes },
       modes: { 'to-server': link.pipes['to-server'].modeName, 'to-client': link.pipes['to-client'].modeName },
     }));

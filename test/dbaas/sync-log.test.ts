@@ -1,7 +1,8 @@
 /**
  * The sync log as the master and the replicas use it, against the real broker: a replica reads
  * from where it attached (earlier entries are in the copy it starts from, later ones reach it), a
- * second reader attached at the same time reads the same entries in the same order, and a publish
+ * second reader attached at the same time reads the same entries in the same order, a reader whose
+ * connection closed reads on from the entry after its last one on a new connection, and a publish
  * that reaches no log is refused instead of confirmed.
  */
 import fs from 'node:fs';
@@ -96,6 +97,38 @@ describe('the sync log', () => {
     expect(problems).toEqual([]);
     for (const store of stores) {
       expect(Array.from({ length: 40 }, (_, index) => store.requestAt(index + 1))).toEqual(Array.from({ length: 40 }, (_, index) => `w-${index + 1}`));
+    }
+  });
+
+  it('resumes on a new connection from the entry after the last one handled, missing nothing', async () => {
+    const publisher = new SyncPublisher(await connection.createConfirmChannel(), names, 1, 'master-1', testSigner.as('master'));
+    const lost = await amqp.connect(testServers().amqpUrl);
+    const follower = new SyncFollower(await lost.createChannel(), names.syncLog, testSigner, logger);
+    const problems: string[] = [];
+    follower.on('broken', (reason) => problems.push(reason));
+    await follower.attach();
+    const store = replicaAt('resumed', 40);
+    follower.start(store);
+    // Attached, nothing handled yet: where to read on from is not known.
+    await expect(follower.resume(await connection.createChannel())).rejects.toThrow(/no sync message handled yet/);
+    for (let seq = 41; seq <= 50; seq += 1) await publisher.publish([userWrite(seq)]);
+    await until(() => store.appliedSeq === 50, 10_000, 'the replica at seq 50');
+    const resumeOffset = follower.resumeOffset;
+    expect(resumeOffset).toBeTypeOf('number');
+
+    await lost.close();
+    // Published while the replica has no connection: in the log, read once it resumes.
+    for (let seq = 51; seq <= 60; seq += 1) await publisher.publish([userWrite(seq)]);
+    const again = await amqp.connect(testServers().amqpUrl);
+    try {
+      await follower.resume(await again.createChannel());
+      await publisher.publish([userWrite(61), userWrite(62)]);
+      await until(() => store.appliedSeq === 62, 10_000, 'the resumed replica at seq 62');
+      expect(problems).toEqual([]);
+      expect(Array.from({ length: 62 }, (_, index) => store.requestAt(index + 1))).toEqual(Array.from({ length: 62 }, (_, index) => `w-${index + 1}`));
+      expect(follower.resumeOffset).toBeGreaterThan(resumeOffset as number);
+    } finally {
+      await again.close();
     }
   });
 });

@@ -21,6 +21,7 @@ import { call } from '../../chaos/client.ts';
 import type { ClusterView } from '../../chaos/settle.ts';
 import { ClusterInspector } from '../../faults/cluster-inspector.ts';
 import { isRunning } from '../../faults/proc.ts';
+import { rabbitNodeName } from '../../../src/infra/rabbitmq-cluster-node.ts';
 import { HostClock } from '../host-clock.ts';
 import { HostDeployment, type HostMemory, type Placement } from '../host-deployment.ts';
 import { TestBed } from '../TestBed.ts';
@@ -223,6 +224,43 @@ export class BedFaultEnvironment {
       if (read.status !== 200) return { problem: `${host}'s orchestrator answers a read ${read.status || read.error} ${read.status ? JSON.stringify(read.body).slice(0, 160) : ''}`, workers };
     }
     return { workers };
+  }
+
+  /**
+   * Every host's RabbitMQ node runs in the cluster, as each node itself sees it (undefined), or
+   * what is missing. The deployment answers again long before a killed node has booted (10-30 s
+   * on the bed): its slaves resume through the database host's node and its orchestrator goes
+   * there too. A round that takes another host then would leave one node of three, no majority
+   * for the queues and the log, and no failover until a second node is back: two faults at once,
+   * not the one the round injects.
+   */
+  async rabbitNodesMissing(): Promise<string | undefined> {
+    const all = BED_HOSTS.map(rabbitNodeName);
+    for (const host of BED_HOSTS) {
+      let running: string[];
+      try {
+        running = (JSON.parse(await this.deployment.rabbitmqctl(host, ['cluster_status', '--formatter', 'json'])) as { running_nodes?: string[] }).running_nodes ?? [];
+      } catch {
+        return `${host}'s RabbitMQ node does not answer`;
+      }
+      const missing = all.filter((node) => !running.includes(node));
+      if (missing.length > 0) return `${host}'s RabbitMQ node sees ${missing.join(', ')} not running`;
+    }
+    return undefined;
+  }
+
+  /** As waitWhole, and every RabbitMQ node back in the cluster: what a round starts from. */
+  async waitWholeWithEveryNode(withinMs: number): Promise<string | undefined> {
+    const deadline = Date.now() + withinMs;
+    const unwell = await this.waitWhole(withinMs);
+    if (unwell) return unwell;
+    let missing: string | undefined = 'not looked yet';
+    while (Date.now() < deadline) {
+      missing = await this.rabbitNodesMissing();
+      if (!missing) return undefined;
+      await sleep(500);
+    }
+    return missing;
   }
 
   async waitWhole(withinMs: number): Promise<string | undefined> {

@@ -2,7 +2,9 @@
  * One round of the bed's fault suite: the database's clients (harness/chaos/workload.ts) write
  * and read through the orchestrators of every host, and the product's clients go through every
  * host's gateway (route-stream.ts), while one fault of the given kind is injected into a host
- * that holds no master, held, and undone; then the round waits until the deployment is whole
+ * that holds no master, held, and undone (it begins once the deployment is whole and every
+ * host's RabbitMQ node runs in the cluster again, so that it adds one fault, not a second on top
+ * of a node still booting); then the round waits until the deployment is whole
  * (heal: from the injection until every host's orchestrator and gateway is ready and a probe
  * write is acknowledged), the database settles, and the history checker compares what the
  * clients were told with every replica: those ZooKeeper lists and those found as files in any
@@ -78,7 +80,7 @@ export async function runBedRound(options: BedRoundOptions): Promise<BedRoundRes
   const healTimeoutMs = options.healTimeoutMs ?? DEFAULT_HEAL_TIMEOUT_MS;
   const failures: string[] = [];
   const roundStart = Date.now();
-  const unwell = await env.waitWhole(healTimeoutMs);
+  const unwell = await env.waitWholeWithEveryNode(healTimeoutMs);
   if (unwell) failures.push(`the deployment was not whole before the round: ${unwell}`);
   const random = new Random(options.seed);
   const workload = new Workload({

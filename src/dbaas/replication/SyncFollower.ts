@@ -12,6 +12,10 @@
  *   for the same epoch a divergence;
  * - a seq beyond applied + 1 is a gap.
  * Divergence and gaps are reported, never repaired in place: the replica must stop and re-copy.
+ *
+ * It keeps the stream offset of the last message it handled, so that after a lost connection it
+ * can read on from the next one on a new channel (resume) with every check above unchanged: the
+ * first message must then be the next write (or one it holds, a duplicate), else it is a gap.
  */
 import { EventEmitter } from 'node:events';
 import type { Channel, ConsumeMessage } from 'amqplib';
@@ -22,7 +26,7 @@ import { PROTOCOL_VERSION } from '../protocol/messages.ts';
 import { decodeSync, type SyncEpoch, type SyncMessage, type SyncWrite } from '../protocol/sync.ts';
 import type { ReplicaStore } from './ReplicaStore.ts';
 import { logRefusals, type Refusals } from '../transport/RefusedMessages.ts';
-import { TimeoutError } from '../../shared/errors.ts';
+import { RideShareError, TimeoutError } from '../../shared/errors.ts';
 
 /**
  * Enough in flight to keep the replica busy; applying is synchronous, so order is kept. A stream
@@ -41,6 +45,8 @@ export interface SyncFollowerEvents {
 
 export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
   private consumerTag: string | undefined;
+  /** The stream offset of the last message handled (applied, checked or ignored); none yet: undefined. */
+  private handledOffset: number | undefined;
   private followedEpoch = 0;
   /** The seq the snapshot held: stream messages at or below it may be older than the copy. */
   private snapshotSeq = 0;
@@ -57,7 +63,8 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
   private waiting: ConsumeMessage[] | undefined = [];
 
   constructor(
-    private readonly channel: Channel,
+    /** Replaced by resume() after a lost connection. */
+    private channel: Channel,
     private readonly log: string,
     signer: MessageSigner,
     private readonly logger: Logger,
@@ -77,7 +84,7 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
       // Signed by a master of this cluster, yet not a message this version reads: a master of
       // another protocol version. Skipping it could skip a write; a mixed-version stream fails loudly.
       answerMalformed: (_message, envelope, error) => this.fail(`a sync message from master ${envelope.sender.id} that this version (protocol ${PROTOCOL_VERSION}) cannot read: ${String(error)}`),
-      settle: (message) => this.channel.ack(message),
+      settle: (message) => this.settle(message),
     });
   }
 
@@ -86,17 +93,42 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
    * reaches this replica; a master applies a write before it publishes it, so every earlier one
    * is in any copy taken at the master's position asked after this.
    */
-  async attach(): Promise<void> {
-    await this.channel.prefetch(SYNC_PREFETCH);
-    const { consumerTag } = await this.channel.consume(
+  attach(): Promise<void> {
+    return this.consume('next');
+  }
+
+  /**
+   * After the connection was lost: reads on from the message after the last one handled, on
+   * `channel` (of the new connection). Applying goes on where it stopped; the first message must
+   * continue the replica (onWrite's checks), or the follower breaks as it would on any gap.
+   */
+  async resume(channel: Channel): Promise<void> {
+    const offset = this.resumeOffset;
+    if (offset === undefined) throw new RideShareError('INVALID_STATE', 'no sync message handled yet: nowhere known to resume the sync log from');
+    if (this.waiting || this.broken || this.done) throw new RideShareError('INVALID_STATE', 'only a replica that is following the sync log can resume it');
+    this.channel = channel;
+    await this.consume(offset);
+  }
+
+  /** The offset resume() would read from: the one after the last message handled (undefined: none handled yet). */
+  get resumeOffset(): number | undefined {
+    return this.handledOffset === undefined ? undefined : this.handledOffset + 1;
+  }
+
+  private async consume(offset: 'next' | number): Promise<void> {
+    const channel = this.channel;
+    await channel.prefetch(SYNC_PREFETCH);
+    const { consumerTag } = await channel.consume(
       this.log,
       (message) => {
+        // A delivery of a channel replaced since (a resume raced with it) is not ours to handle.
+        if (channel !== this.channel) return;
         // The broker cancelled the consumer (the log was deleted, or its replica here went away).
         if (!message) return this.done ? undefined : this.fail('the broker cancelled this replica\u2019s reading of the sync log');
         if (this.waiting) this.waiting.push(message);
         else this.onMessage(message);
       },
-      { noAck: false, arguments: { 'x-stream-offset': 'next' } },
+      { noAck: false, arguments: { 'x-stream-offset': offset } },
     );
     this.consumerTag = consumerTag;
   }
@@ -142,13 +174,20 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
 
   private onMessage(message: ConsumeMessage): void {
     if (this.broken || this.done) return;
+    // Never handled twice: a reader asking for an offset could be handed the entries before it in
+    // the same chunk (RabbitMQ 3.10 leaves them out; this does not depend on it).
+    const offset = streamOffset(message);
+    if (offset !== undefined && this.handledOffset !== undefined && offset <= this.handledOffset) {
+      this.channel.ack(message);
+      return;
+    }
     // A forgery is refused and kept, never fatal: it is not the master's. A signed message that does
     // not decode is fatal (see the inbox's answerMalformed above).
     const sync = this.inbox.take(message)?.value;
     if (!sync) return;
     if (sync.epoch < this.followedEpoch) {
       this.logger.warn({ kind: sync.kind, epoch: sync.epoch, followedEpoch: this.followedEpoch }, 'ignoring a late message of a fenced epoch');
-      this.channel.ack(message);
+      this.settle(message);
       return;
     }
     const problem = sync.kind === 'epoch' ? this.onEpochMark(sync) : this.onWrites(sync.kind === 'group' ? sync.writes : [sync]);
@@ -156,6 +195,12 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
       this.fail(problem);
       return;
     }
+    this.settle(message);
+  }
+
+  /** A message done with (applied, checked, ignored or refused): acked, and its offset is where a resume reads on from. */
+  private settle(message: ConsumeMessage): void {
+    this.handledOffset = streamOffset(message) ?? this.handledOffset;
     this.channel.ack(message);
   }
 
@@ -236,4 +281,12 @@ export class SyncFollower extends EventEmitter<SyncFollowerEvents> {
     this.followedEpoch = Math.max(this.followedEpoch, sync.epoch);
     return undefined;
   }
+}
+
+/** The offset a stream delivery carries in its x-stream-offset header (a number, or a bigint past 2^53). */
+function streamOffset(message: ConsumeMessage): number | undefined {
+  const offset = (message.properties.headers as Record<string, unknown> | undefined)?.['x-stream-offset'];
+  if (typeof offset === 'number') return offset;
+  if (typeof offset === 'bigint') return Number(offset);
+  return undefined;
 }

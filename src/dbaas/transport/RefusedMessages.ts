@@ -35,11 +35,21 @@ export function logRefusals(logger: Logger | undefined): Refusals {
 
 export class RefusedMessages implements Refusals {
   constructor(
-    private readonly channel: Channel,
+    private channel: Channel,
     private readonly queue: string,
     private readonly workerId: string,
     private readonly logger: Logger,
   ) {
+    this.watch(channel);
+  }
+
+  /** Keeps copies on `channel` from now on: a slave that reconnected opens a new one. */
+  useChannel(channel: Channel): void {
+    this.channel = channel;
+    this.watch(channel);
+  }
+
+  private watch(channel: Channel): void {
     // Keeping copies is a courtesy: a channel the broker closes must not take the worker with it.
     channel.on('error', (error: unknown) => this.logger.warn({ err: error }, 'the refused-messages channel failed; refusals are only logged from now on'));
   }

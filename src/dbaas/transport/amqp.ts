@@ -27,6 +27,8 @@ const SUSPECT_MS = 30_000;
 
 /** When each node (by URL) last failed us: lost its connection or refused a new one. */
 const lastFailure = new Map<string, number>();
+/** The node (URL) each open connection went to: a caller may want to know it is not its first choice. */
+const nodeOfConnection = new WeakMap<ChannelModel, string>();
 
 /** `address`: one AMQP URL, or several nodes of a cluster separated by commas. */
 export async function connectAmqp(address: string): Promise<ChannelModel> {
@@ -36,6 +38,7 @@ export async function connectAmqp(address: string): Promise<ChannelModel> {
     try {
       const model = await connectOne(url);
       lastFailure.delete(url);
+      nodeOfConnection.set(model, url);
       // A close with an error is a lost node (a close we asked for carries none).
       model.on('close', (error?: unknown) => {
         if (error) lastFailure.set(url, monotonicNow());
@@ -49,6 +52,11 @@ export async function connectAmqp(address: string): Promise<ChannelModel> {
     }
   }
   throw new UnavailableError(`no RabbitMQ node accepted a connection (${failures.join('; ')})`);
+}
+
+/** The node (its URL in the address) a connection of connectAmqp went to. */
+export function nodeOf(model: ChannelModel): string | undefined {
+  return nodeOfConnection.get(model);
 }
 
 /** The list's order, except that nodes that failed in the last SUSPECT_MS go last, the longest-ago first. */

@@ -53,11 +53,13 @@ export class SlaveRole {
   private readonly refused: Refusals;
   /** readQ's door (src/dbaas/transport/Inbox.ts): what comes out is signed and decoded. */
   private readonly reads: Inbox<Commands>;
+  /** Releases the reads waiting for a seq; removed once serving ends. */
+  private readonly onApplied = (seq: number): void => this.release(seq);
 
   constructor(private readonly options: SlaveRoleOptions) {
     this.refused = options.refused ?? logRefusals(options.logger);
     this.reads = commandInbox({ from: 'readQ', signer: options.signer, refused: this.refused, channel: () => options.readChannel });
-    options.follower.on('applied', (seq) => this.release(seq));
+    options.follower.on('applied', this.onApplied);
   }
 
   async startServing(): Promise<void> {
@@ -84,6 +86,8 @@ export class SlaveRole {
     await this.snapshotServer?.stop();
     this.readConsumer = this.snapshotServer = undefined;
     if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    // The follower goes on (a promotion drains it, a reconnected slave serves again with a new role).
+    this.options.follower.off('applied', this.onApplied);
   }
 
   private onRead(message: ConsumeMessage): void {

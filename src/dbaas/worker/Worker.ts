@@ -1,8 +1,11 @@
 /**
  * One worker process of the database service; the same program serves as master or slave, so
  * any slave can be promoted. It owns its connections (RabbitMQ, ZooKeeper), its SQLite store and
- * its role, and is fail-stop: losing RabbitMQ, its ZooKeeper session, or a sync confirm ends
- * the process, and the supervisor replaces it. Stopping is graceful (reads in flight answered).
+ * its role, and is fail-stop: losing its ZooKeeper session or a sync confirm ends the process,
+ * and the supervisor replaces it; so does a lost RabbitMQ connection, except for a serving slave,
+ * which reconnects and reads the sync log on from its own offset (SlaveReconnection.ts), within
+ * a bound. A slave that serves through another node than its own host's moves back to its own
+ * once it answers (HomeNodeProbe.ts), the same way. Stopping is graceful (reads in flight answered).
  */
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
@@ -16,7 +19,7 @@ import { ZkClient } from '../coordination/ZkClient.ts';
 import { ClusterClock } from '../coordination/ClusterClock.ts';
 import { PROTOCOL_VERSION } from '../protocol/messages.ts';
 import { clusterNames, clusterPaths, type ClusterNames } from '../protocol/names.ts';
-import { connectAmqp } from '../transport/amqp.ts';
+import { connectAmqp, nodeOf } from '../transport/amqp.ts';
 import { assertSyncLog, assertTopology } from '../transport/topology.ts';
 import { RefusedMessages } from '../transport/RefusedMessages.ts';
 import { fenceOlderEpochs, openEpoch, openEpochExchange } from '../replication/epoch-fence.ts';
@@ -27,16 +30,27 @@ import { SyncFollower } from '../replication/SyncFollower.ts';
 import { SyncPublisher } from '../replication/SyncPublisher.ts';
 import { MasterRole } from './MasterRole.ts';
 import { recoverPreviousRun } from './recovery.ts';
+import { HomeNodeProbe } from './HomeNodeProbe.ts';
+import { SlaveReconnection } from './SlaveReconnection.ts';
 import { SlaveRole } from './SlaveRole.ts';
 import { Store } from './Store.ts';
 import type { WorkerSettings } from './WorkerSettings.ts';
 import { RideShareError } from '../../shared/errors.ts';
+import { amqpUrlList } from '../../shared/amqp-urls.ts';
+import { sleep } from '../../shared/timeout.ts';
 
-export type WorkerState = 'initial' | 'joining' | 'serving' | 'promoting' | 'master' | 'stopping' | 'stopped';
+export type WorkerState = 'initial' | 'joining' | 'serving' | 'reconnecting' | 'promoting' | 'master' | 'stopping' | 'stopped';
 
 const POSITION_PUBLISH_MS = 500;
 /** A promotion's drain: the backlog of a lagging slave plus the round trip of our own mark. */
 const DRAIN_TIMEOUT_MS = 15_000;
+/**
+ * A resuming slave asks the master's position for this long at most: with no master (it lost the
+ * same broker) the failover waits for a ready slave, and a promotion drains the log itself.
+ */
+const RESUME_POSITION_ASK_MS = 3000;
+/** A slave moving to its own node answers the reads in flight on the node it leaves for this long at most. */
+const MOVE_DRAIN_MS = 1000;
 /** The least time a commit record may take before the master gives up and stops. */
 const COMMIT_BOUND_FLOOR_MS = 5000;
 
@@ -71,6 +85,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private zkDisconnected = false;
   private slave: SlaveRole | undefined;
   private follower: SyncFollower | undefined;
+  /** A serving slave that lost its RabbitMQ connection, on its way back. */
+  private reconnection: SlaveReconnection | undefined;
+  /** A serving slave connected through another node than its own host's, asking its own until it answers. */
+  private homeProbe: HomeNodeProbe | undefined;
   private positionTimer: NodeJS.Timeout | undefined;
   private promotionWatchArmed = false;
   private stopped: Promise<void> | undefined;
@@ -114,6 +132,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private async shutdown(): Promise<void> {
     this.state = 'stopping';
     clearInterval(this.positionTimer);
+    this.reconnection?.abandon();
+    this.homeProbe?.stop();
     await this.master?.stopTakingWrites();
     await this.slave?.stopServing();
     await this.connection?.close().catch(() => undefined);
@@ -139,6 +159,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (this.state !== 'serving' || !slave || !follower) throw new RideShareError('INVALID_STATE', `cannot promote a worker in state ${this.state}`);
     this.state = 'promoting';
     this.promotionStep('requested');
+    // A master stays on the node it has: it stops when it loses it, and the queues' leaders follow it.
+    this.homeProbe?.stop();
     this.slave = undefined;
     // Reads in flight are answered from the store meanwhile; only the first write waits for them.
     const stoppedServing = slave.stopServing().then(() => this.promotionStep('stoppedServing'));
@@ -181,27 +203,153 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.zkDisconnected = false;
       this.resumeWrites();
     });
-    const [, connection] = await Promise.all([this.zk.connect().then(() => this.clock.start(this.zk)), connectAmqp(this.settings.amqpUrl)]);
+    await Promise.all([this.zk.connect().then(() => this.clock.start(this.zk)), this.connectBroker()]);
+  }
+
+  /**
+   * A connection to RabbitMQ (any node of AMQP_URL, or the one `opened` already) with this
+   * worker's handlers, topology and refused-copies channel.
+   */
+  private async connectBroker(opened?: ChannelModel): Promise<ChannelModel> {
+    const connection = opened ?? (await connectAmqp(this.settings.amqpUrl));
     this.connection = connection;
-    this.connection.on('close', () => this.fatal('RabbitMQ connection closed'));
-    this.connection.on('error', (error: unknown) => this.logger.error({ err: error }, 'RabbitMQ connection error'));
+    this.brokerBlocked = false;
+    connection.on('close', () => this.onBrokerLost(connection));
+    connection.on('error', (error: unknown) => this.logger.error({ err: error }, 'RabbitMQ connection error'));
     // A broker memory or disk alarm: publishes stall until it ends (src/dbaas/worker/MasterRole.ts).
-    this.connection.on('blocked', (reason: unknown) => {
+    connection.on('blocked', (reason: unknown) => {
       this.logger.warn({ reason }, 'the broker blocks publishing (a resource alarm)');
       this.brokerBlocked = true;
       this.master?.setBlocked(true);
     });
-    this.connection.on('unblocked', () => {
+    connection.on('unblocked', () => {
       this.logger.info('the broker publishes again');
       this.brokerBlocked = false;
       this.master?.setBlocked(false);
       this.resumeWrites();
     });
-    const topology = await assertTopology(this.connection, this.names);
+    const topology = await assertTopology(connection, this.names);
     if (topology.declaredOtherwise.length > 0) this.logger.warn({ queues: topology.declaredOtherwise }, 'queues of an older declaration, used as they are until the supervisor converts them');
-    const channel = await this.connection.createChannel();
+    const channel = await connection.createChannel();
     // Kept open: it carries the copies of refused messages (src/dbaas/transport/RefusedMessages.ts).
-    this.refused = new RefusedMessages(channel, this.names.refusedQ, this.settings.workerId, this.logger);
+    if (this.refused) this.refused.useChannel(channel);
+    else this.refused = new RefusedMessages(channel, this.names.refusedQ, this.settings.workerId, this.logger);
+    return connection;
+  }
+
+  /**
+   * The RabbitMQ connection closed. A master stops: writeQ's single active consumer must move to
+   * its successor. A serving slave that knows its offset in the sync log reconnects and reads on
+   * from there; any other worker stops too (a joining one copies again as a new worker).
+   */
+  private onBrokerLost(connection: ChannelModel): void {
+    // A connection given up already (an attempt of a reconnection), or one the reconnection watches itself.
+    if (connection !== this.connection || this.state === 'reconnecting') return;
+    const follower = this.follower;
+    if (this.state !== 'serving' || !this.slave || follower?.resumeOffset === undefined) {
+      this.fatal('RabbitMQ connection closed');
+      return;
+    }
+    void this.reconnectSlave(this.slave, follower);
+  }
+
+  /**
+   * A serving slave whose connection is not to its own host's node (the first of AMQP_URL) asks
+   * that node on an interval, and moves there once it answers (HomeNodeProbe.ts).
+   */
+  private watchHomeNode(): void {
+    this.homeProbe?.stop();
+    this.homeProbe = undefined;
+    const home = amqpUrlList(this.settings.amqpUrl)[0];
+    const current = nodeOf(this.connection);
+    if (home === undefined || current === undefined || current === home) return;
+    const probe = new HomeNodeProbe(
+      home,
+      () => this.homeProbe === probe && this.canMoveHome(),
+      (connection) => this.moveHome(connection),
+      this.logger,
+    );
+    this.homeProbe = probe;
+    probe.start();
+  }
+
+  /** A serving slave that knows where to read the sync log on from: one that could resume. */
+  private canMoveHome(): boolean {
+    return this.state === 'serving' && this.slave !== undefined && this.follower?.resumeOffset !== undefined;
+  }
+
+  /** Its own node answered: the slave resumes there, as after a lost connection, and leaves the other (false: not now). */
+  private moveHome(home: ChannelModel): boolean {
+    const { slave, follower } = this;
+    if (!this.canMoveHome() || !slave || !follower) return false;
+    void this.reconnectSlave(slave, follower, home);
+    return true;
+  }
+
+  /**
+   * Not ready, then readQ's consumer gone, the sync log read on from the follower's offset on a new
+   * connection, caught up, reads served again, ready (SlaveReconnection.ts). After a lost
+   * connection any node of AMQP_URL will do; a move home (`home`: the connection its own node
+   * gave the probe) goes there first, and closes the connection it leaves.
+   */
+  private async reconnectSlave(lost: SlaveRole, follower: SyncFollower, home?: ChannelModel): Promise<void> {
+    this.state = 'reconnecting';
+    this.slave = undefined;
+    this.homeProbe?.stop();
+    this.homeProbe = undefined;
+    const left = this.connection;
+    if (home) this.logger.info({ seq: this.store.appliedSeq, resumeOffset: follower.resumeOffset }, 'this host’s RabbitMQ node answers again; moving back to resume the sync log there');
+    else this.logger.warn({ seq: this.store.appliedSeq, resumeOffset: follower.resumeOffset }, 'RabbitMQ connection lost; reconnecting to resume the sync log');
+    // After a loss readQ's consumer went with the connection, and reads waiting for a seq end at
+    // their own wait; on a move it is cancelled, and the reads in flight are answered first.
+    const stoppedServing = lost.stopServing().catch(() => undefined);
+    let moveTo = home;
+    const reconnection = new SlaveReconnection(
+      {
+        markNotReady: () => this.registration.update({ ready: false }),
+        connect: async () => {
+          const opened = moveTo;
+          moveTo = undefined;
+          if (!opened) return this.connectBroker();
+          // The reads in flight are answered on the connection left, for a moment at most: its
+          // node may be going away too (its host lost), and then neither they nor its close end
+          // before a heartbeat says so. What it delivers once the follower reads on the new one
+          // is ignored (SyncFollower.ts).
+          await Promise.race([stoppedServing, sleep(MOVE_DRAIN_MS)]);
+          void left.close().catch(() => undefined);
+          return this.connectBroker(opened).catch(async (error: unknown) => {
+            await opened.close().catch(() => undefined);
+            throw error;
+          });
+        },
+        resumeOn: async (connection) => {
+          // What an attempt given up had started serving on its connection ends.
+          void this.slave?.stopServing().catch(() => undefined);
+          this.slave = undefined;
+          await follower.resume(await connection.createChannel());
+          await this.catchUp(follower, Math.min(RESUME_POSITION_ASK_MS, this.settings.snapshotTimeoutMs));
+          this.slave = await this.serveReads(follower);
+        },
+        markReady: () => this.registration.update({ ready: true, appliedSeq: this.store.appliedSeq, epoch: this.store.epoch }),
+      },
+      this.logger,
+    );
+    this.reconnection = reconnection;
+    try {
+      await reconnection.run();
+    } catch (error) {
+      this.fatal(`RabbitMQ connection closed, and no way back: ${String(error)}`);
+      return;
+    } finally {
+      this.reconnection = undefined;
+      // Given up before its first attempt (the worker stopping): the own node's connection too.
+      void moveTo?.close().catch(() => undefined);
+    }
+    if (this.state !== 'reconnecting') return;
+    this.state = 'serving';
+    // A promotion asked while it was away was not taken up: the node is read again.
+    void this.watchPromotion();
+    this.watchHomeNode();
   }
 
   /** A master paused by a ZooKeeper disconnection or a broker alarm takes writes again once neither holds. */
@@ -291,7 +439,18 @@ export class Worker extends EventEmitter<WorkerEvents> {
     follower.start(this.store);
     this.follower = follower;
     await this.catchUp(follower);
-    this.slave = new SlaveRole({
+    this.slave = await this.serveReads(follower);
+    this.state = 'serving';
+    await this.registration.update({ ready: true, appliedSeq: this.store.appliedSeq, epoch: this.store.epoch });
+    this.startupStep('serving');
+    this.logger.info({ seq: this.store.appliedSeq, snapshotSeq: snapshot.appliedSeq, startupMs: this.startup }, 'caught up; serving reads');
+    void this.watchPromotion();
+    this.watchHomeNode();
+  }
+
+  /** readQ consumed (and snapshot requests served) on channels of the current connection. */
+  private async serveReads(follower: SyncFollower): Promise<SlaveRole> {
+    const slave = new SlaveRole({
       readChannel: await this.connection.createChannel(),
       snapshotChannel: await this.connection.createChannel(),
       names: this.names,
@@ -303,12 +462,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       refused: this.refused,
       logger: this.logger,
     });
-    await this.slave.startServing();
-    this.state = 'serving';
-    await this.registration.update({ ready: true, appliedSeq: this.store.appliedSeq, epoch: this.store.epoch });
-    this.startupStep('serving');
-    this.logger.info({ seq: this.store.appliedSeq, snapshotSeq: snapshot.appliedSeq, startupMs: this.startup }, 'caught up; serving reads');
-    void this.watchPromotion();
+    await slave.startServing();
+    return slave;
   }
 
   /**
@@ -316,8 +471,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
    * Only freshness depends on it (a read with minSeq waits for its seq anyway), so a master that
    * does not answer, or a log that is slow, delays serving by the snapshot timeout at most.
    */
-  private async catchUp(follower: SyncFollower): Promise<void> {
-    const timeoutMs = this.settings.snapshotTimeoutMs;
+  private async catchUp(follower: SyncFollower, timeoutMs = this.settings.snapshotTimeoutMs): Promise<void> {
     try {
       const { seq } = await askMasterPosition(this.connection, this.names, this.signer, timeoutMs, this.logger);
       if (!(await appliedSeqWaiter(follower, () => this.store.appliedSeq)(seq, timeoutMs))) {
