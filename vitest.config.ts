@@ -19,7 +19,6 @@ const ONE_PROCESS = [
   'test/dbaas/reply-decoding.test.ts',
   'test/dbaas/result-decoding.test.ts',
   'test/dbaas/rpc-result-check.test.ts',
-  'test/dbaas/rpc-in-flight.test.ts',
   'test/dbaas/worker-protocol.test.ts',
   'test/dbaas/query-plans.test.ts',
   'test/operate/access-log-buffer.test.ts',
