@@ -3,9 +3,7 @@
  * reply queue as the reply-to, match the answer by correlation id. The calls made during one turn
  * of the event loop for the same queue leave together as one batch message (a lone call leaves
  * alone, without waiting), so a busy orchestrator pays the broker and the worker once per batch,
- * not once per call. Past a few messages of one queue in flight, new calls wait for one of them to
- * be answered and then leave together (MESSAGES_IN_FLIGHT): under load the calls of several turns
- * share a message, which on a cluster of brokers saves a Raft entry on every node. Every call has a deadline (a 503, never a hang); messages expire in the queue
+ * not once per call. Every call has a deadline (a 503, never a hang); messages expire in the queue
  * at the same deadline, and the signed deadline makes a worker refuse one taken later, so no
  * worker spends time on a request nobody awaits. A write is answered 503 only once its deadline
  * has passed, whatever ended the wait (see rejectOnceInapplicable). A reply is taken only when a
@@ -37,16 +35,6 @@ import { assertTopology } from '../transport/topology.ts';
 const CLOCK_MARGIN_MS = 250;
 /** How often a write waiting to be failed looks at the clock again (it may have been stepped). */
 const MAX_RECHECK_MS = 1000;
-/**
- * Messages of one queue sent and not yet answered past which new calls wait for an answer and
- * leave together with it: at 64 calls in flight, four messages of about 16 writes each instead of
- * a message per turn of the event loop. Each message costs the broker a Raft entry, its settle and
- * a reply on every node, whatever it holds; a master applies all the writes it was given as one
- * group anyway. Reads get more, since the slaves answer them side by side.
- */
-const MESSAGES_IN_FLIGHT = { write: 4, read: 8 } as const;
-/** The longest a call waits for one of those answers before it leaves anyway (a slow worker holds every slot). */
-const MAX_HOLD_MS = 100;
 
 interface Call {
   command: SingleCommand;
@@ -58,10 +46,7 @@ interface Call {
 
 /** A message sent and not yet answered: one call, or a batch's calls in order. */
 interface InFlight {
-  queue: string;
   calls: Call[];
-  /** Answered or given up: its place among the queue's messages in flight is free again. */
-  settled: boolean;
   batched: boolean;
   /** The correlation ids of its copies: the message itself, and its hedge once sent. */
   ids: string[];
@@ -97,10 +82,6 @@ export class RpcClient {
   /** Calls made during this turn of the event loop, by queue, leaving together when it ends. */
   private readonly outbox = new Map<string, Call[]>();
   private flushScheduled = false;
-  /** Messages of each queue sent and not yet settled. */
-  private readonly messagesInFlight = new Map<string, number>();
-  /** Calls held past MESSAGES_IN_FLIGHT leave at the latest when this fires, per queue. */
-  private readonly holdTimers = new Map<string, NodeJS.Timeout>();
   private messagesSent = 0;
   private closed = false;
 
@@ -156,12 +137,7 @@ export class RpcClient {
 
   async close(): Promise<void> {
     this.closed = true;
-    const stopping = new UnavailableError('the orchestrator is stopping');
-    for (const timer of this.holdTimers.values()) clearTimeout(timer);
-    this.holdTimers.clear();
-    for (const calls of this.outbox.values()) for (const call of calls) rejectOnceInapplicable(call, stopping, this.options.signer.clock);
-    this.outbox.clear();
-    this.failAll(stopping);
+    this.failAll(new UnavailableError('the orchestrator is stopping'));
     await this.connection?.close().catch(() => undefined);
   }
 
@@ -209,52 +185,18 @@ export class RpcClient {
       const call: Call = { command, decode, resolve: resolve as (result: unknown) => void, reject };
       if (queued) queued.push(call);
       else this.outbox.set(queue, [call]);
-      this.scheduleFlush();
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
     });
   }
 
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
-  }
-
-  /**
-   * Sends what waits in the outbox, except the calls of a queue that has its MESSAGES_IN_FLIGHT
-   * already (and fewer than a full batch waiting): those wait for an answer (settle) or MAX_HOLD_MS.
-   */
   private flush(): void {
     this.flushScheduled = false;
-    for (const [queue, calls] of [...this.outbox]) {
-      const limit = queue === this.options.names.writeQ ? MESSAGES_IN_FLIGHT.write : MESSAGES_IN_FLIGHT.read;
-      if ((this.messagesInFlight.get(queue) ?? 0) >= limit && calls.length < MAX_BATCH) {
-        if (!this.holdTimers.has(queue))
-          this.holdTimers.set(
-            queue,
-            setTimeout(() => this.release(queue), MAX_HOLD_MS),
-          );
-        continue;
-      }
-      this.release(queue);
+    for (const [queue, calls] of this.outbox) {
+      for (let start = 0; start < calls.length; start += MAX_BATCH) void this.publish(queue, calls.slice(start, start + MAX_BATCH));
     }
-  }
-
-  /** Sends the calls waiting for `queue` now, as batches of at most MAX_BATCH. */
-  private release(queue: string): void {
-    clearTimeout(this.holdTimers.get(queue));
-    this.holdTimers.delete(queue);
-    const calls = this.outbox.get(queue) ?? [];
-    this.outbox.delete(queue);
-    for (let start = 0; start < calls.length; start += MAX_BATCH) {
-      this.messagesInFlight.set(queue, (this.messagesInFlight.get(queue) ?? 0) + 1);
-      void this.publish(queue, calls.slice(start, start + MAX_BATCH));
-    }
-  }
-
-  /** One of `queue`'s messages in flight is done with: the calls held for it may leave. */
-  private freeSlot(queue: string): void {
-    this.messagesInFlight.set(queue, Math.max(0, (this.messagesInFlight.get(queue) ?? 0) - 1));
-    if (this.outbox.has(queue)) this.scheduleFlush();
+    this.outbox.clear();
   }
 
   private async publish(queue: string, calls: Call[]): Promise<void> {
@@ -265,7 +207,6 @@ export class RpcClient {
       // TIMEOUT: nothing was sent, so a client may go to another orchestrator at once.
       channel = this.channel ?? (await withTimeout(this.ensureChannel(), deadline, 'UNAVAILABLE', 'RabbitMQ is unreachable'));
     } catch (error) {
-      this.freeSlot(queue);
       for (const call of calls) call.reject(asUnavailable(error, 'RabbitMQ is unreachable'));
       return;
     }
@@ -275,7 +216,7 @@ export class RpcClient {
       this.settle(sent);
       for (const call of calls) rejectOnceInapplicable(call, new TimeoutError(`no worker answered on ${queue} within ${deadline} ms`), this.options.signer.clock);
     }, deadline);
-    const sent: InFlight = { queue, calls, batched, settled: false, ids: [], timer, answerers: queue === this.options.names.writeQ ? ['master'] : ['slave', 'master'] };
+    const sent: InFlight = { calls, batched, ids: [], timer, answerers: queue === this.options.names.writeQ ? ['master'] : ['slave', 'master'] };
     let content: Buffer;
     try {
       const command: DbCommand = batched ? { v: PROTOCOL_VERSION, kind: 'batch', commands: calls.map((call) => call.command) } : (calls[0] as Call).command;
@@ -317,9 +258,6 @@ export class RpcClient {
     clearTimeout(sent.timer);
     clearTimeout(sent.hedge);
     for (const id of sent.ids) this.pending.delete(id);
-    if (sent.settled) return;
-    sent.settled = true;
-    this.freeSlot(sent.queue);
   }
 
   private onReply(message: ConsumeMessage | null): void {
