@@ -32,9 +32,7 @@ const ONE_PROCESS = [
  * injected into it) run here too, so that both lanes take about as long: a bed's start takes
  * both cores for seconds, and the other lane bears it since a ZooKeeper read that loses its
  * connection then is asked again (src/dbaas/coordination/read-retry.ts; before that, one such
- * loss was seen in another file while a bed started). The blank node's rejoin, a slave's lost
- * broker connection and the healing file run here too: with them in the other lane, it took
- * 1,434 s against this one's 843 s.
+ * loss was seen in another file while a bed started).
  */
 const APART = [
   'test/hosts/bed-faults.test.ts',
@@ -49,9 +47,6 @@ const APART = [
   'test/dbaas/supervisor-session.test.ts',
   'test/dbaas/commit-fence.test.ts',
   'test/services/resilience.test.ts',
-  'test/hosts/blank-node-rejoin.test.ts',
-  'test/dbaas/broker-connection-loss.test.ts',
-  'test/dbaas/healing.test.ts',
 ];
 
 export default defineConfig({
