@@ -196,8 +196,15 @@ describe('orchestrators as host agents', () => {
     expect([...reportedFiles].sort()).toEqual(['b', 'c']);
     expect(restarted.host).toMatch(/^[bc]$/);
     expect(restarted.appliedSeq).toBeGreaterThanOrEqual(committed.seq);
-    const read = await post<{ rows: { username: string }[] }>(`${survivor.orchestratorUrl}/api/v1/db/read`, { table: 'users' });
-    expect(read.status).toBe(200);
+    // Reads are served by slaves, which start beside the restarted master: once one is ready.
+    const read = await until(
+      async () => {
+        const answer = await post<{ rows: { username: string }[] }>(`${survivor.orchestratorUrl}/api/v1/db/read`, { table: 'users' });
+        return answer.status === 200 ? answer : undefined;
+      },
+      30_000,
+      'a read answered after the restart',
+    );
     expect(read.body.rows.map((row) => row.username)).toEqual(expect.arrayContaining(['placed', 'unreachable-master', 'before-every-worker-died']));
   });
 });
