@@ -123,6 +123,17 @@ function sample(groups: ProcessGroups): Sample {
   return { byPid, benchMs: (own.user + own.system) / 1000, machineMs: machineBusyMs() };
 }
 
+/** CPU ms the processes spent between two samples; one gone by the second counts for nothing. */
+function cpuMsBetween(before: Sample, after: Sample, pids: number[]): number {
+  let ms = 0;
+  for (const pid of pids) {
+    const start = before.byPid.get(pid);
+    const end = after.byPid.get(pid);
+    if (start !== undefined && end !== undefined) ms += end - start;
+  }
+  return ms;
+}
+
 /**
  * runLoad, with its warm-up run first outside the CPU window so that the figures per request are
  * the measured requests' own. A process that is gone by the end counts for nothing.
@@ -136,12 +147,7 @@ export async function runLoadWithCpu(options: LoadOptions, groups: ProcessGroups
   const cpuMsPerRequest: Record<string, number> = {};
   let known = 0;
   for (const [name, pids] of Object.entries(groups)) {
-    let ms = 0;
-    for (const pid of pids) {
-      const start = before.byPid.get(pid);
-      const end = after.byPid.get(pid);
-      if (start !== undefined && end !== undefined) ms += end - start;
-    }
+    const ms = cpuMsBetween(before, after, pids);
     known += ms;
     cpuMsPerRequest[name] = ms / result.requests;
   }
@@ -164,12 +170,7 @@ export async function idleCpuMsPerSecond(groups: ProcessGroups, windowMs: number
   const after = sample(groups);
   const perSecond: Record<string, number> = {};
   for (const [name, pids] of Object.entries(groups)) {
-    let ms = 0;
-    for (const pid of pids) {
-      const start = before.byPid.get(pid);
-      const end = after.byPid.get(pid);
-      if (start !== undefined && end !== undefined) ms += end - start;
-    }
+    const ms = cpuMsBetween(before, after, pids);
     perSecond[name] = ms / seconds;
   }
   return perSecond;
